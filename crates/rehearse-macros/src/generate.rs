@@ -1,0 +1,113 @@
+//! Writes the `Recorder<W>` and `Replayer` impls of a validated world.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::model::{Method, World};
+
+pub(crate) fn generate(world: &World) -> TokenStream {
+    let item = &world.item;
+    let name = &item.ident;
+    let inner = format_ident!("__RehearseWorld");
+    let recorded = world.methods.iter().map(|m| recorder_method(m, name, &inner));
+    let replayed = world.methods.iter().map(replayer_method);
+    quote! {
+        #item
+
+        #[automatically_derived]
+        impl<#inner: #name> #name for ::rehearse::Recorder<#inner> {
+            #(#recorded)*
+        }
+
+        #[automatically_derived]
+        impl #name for ::rehearse::Replayer {
+            #(#replayed)*
+        }
+    }
+}
+
+fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> TokenStream {
+    let sig = &m.sig;
+    let method = &sig.ident;
+    let call_name = &m.call_name;
+    let idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
+    let pushes = m.args.iter().map(|a| {
+        let ident = &a.ident;
+        if a.redact {
+            quote! { __rehearse_args.redacted(); }
+        } else {
+            quote! { __rehearse_args.arg(&#ident); }
+        }
+    });
+    let world = if m.mutable {
+        quote! { ::rehearse::Recorder::inner_mut(self) }
+    } else {
+        quote! { ::rehearse::Recorder::inner(self) }
+    };
+    let inputs = quote! {
+        let __rehearse_inputs = if ::rehearse::Recorder::tape(self).is_enabled() {
+            let mut __rehearse_args = ::rehearse::private::ArgWriter::new();
+            #(#pushes)*
+            ::core::option::Option::Some(__rehearse_args.finish())
+        } else {
+            ::core::option::Option::None
+        };
+    };
+    let body = if m.future_output.is_some() {
+        quote! {
+            #inputs
+            let __rehearse_tape = ::core::clone::Clone::clone(::rehearse::Recorder::tape(self));
+            let __rehearse_future = <#inner as #trait_name>::#method(#world, #(#idents),*);
+            async move {
+                let __rehearse_out = __rehearse_future.await;
+                if let ::core::option::Option::Some(__rehearse_inputs) = __rehearse_inputs {
+                    ::rehearse::private::record(&__rehearse_tape, #call_name, &__rehearse_inputs, &__rehearse_out);
+                }
+                __rehearse_out
+            }
+        }
+    } else {
+        let await_ = sig.asyncness.map(|_| quote!(.await));
+        quote! {
+            #inputs
+            let __rehearse_out = <#inner as #trait_name>::#method(#world, #(#idents),*) #await_;
+            if let ::core::option::Option::Some(__rehearse_inputs) = __rehearse_inputs {
+                ::rehearse::private::record(::rehearse::Recorder::tape(self), #call_name, &__rehearse_inputs, &__rehearse_out);
+            }
+            __rehearse_out
+        }
+    };
+    quote! {
+        #[allow(clippy::let_unit_value, clippy::unit_arg)]
+        #sig {
+            #body
+        }
+    }
+}
+
+fn replayer_method(m: &Method) -> TokenStream {
+    let sig = &m.sig;
+    let call_name = &m.call_name;
+    let args = m.args.iter().map(|a| {
+        let ident = &a.ident;
+        let label = ident.to_string();
+        if a.redact {
+            quote! { { let _ = &#ident; ::rehearse::private::ReplayArg::redacted(#label) } }
+        } else {
+            quote! { ::rehearse::private::ReplayArg::new(#label, &#ident) }
+        }
+    });
+    let replay = quote! {
+        ::rehearse::Replayer::replay(self, #call_name, &[#(#args),*])
+    };
+    let body = match &m.future_output {
+        Some(out) => quote! { ::core::future::ready::<#out>(#replay) },
+        None => replay,
+    };
+    quote! {
+        #[allow(clippy::let_unit_value, clippy::unit_arg)]
+        #sig {
+            #body
+        }
+    }
+}

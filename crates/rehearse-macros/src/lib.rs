@@ -1,0 +1,45 @@
+//! The `#[rehearse::world]` attribute, re-exported by `rehearse`.
+//!
+//! Three steps, one module each: [`model`] parses the trait into a small
+//! model and validates it (unsupported signatures become compile errors
+//! that say why and what to do), [`generate`] writes the `Recorder` and
+//! `Replayer` impls. Generated code names everything by absolute path
+//! (`::rehearse::...`), so it works whatever the user imported.
+
+use proc_macro::TokenStream;
+
+mod generate;
+mod model;
+
+/// Makes a trait a rehearse **world**: keeps the trait as written and
+/// generates `impl<W: Trait> Trait for rehearse::Recorder<W>` (calls the
+/// inner world, records `Trait::method`, inputs and output) and
+/// `impl Trait for rehearse::Replayer` (checks the next recorded call and
+/// returns its output).
+///
+/// Supported: `&self` and `&mut self` methods, sync and `async fn`,
+/// `-> impl Future<Output = T>`, owned or borrowed arguments (`&str`,
+/// `&[T]`, `&T`) that implement `Serialize`, and returns that implement
+/// `Serialize + DeserializeOwned` (errors are outputs too).
+/// `#[rehearse(redact)]` on an argument records `"<redacted>"` and skips
+/// its comparison on replay.
+///
+/// Refused, with an error that says why: generic methods, `impl Trait`
+/// arguments, `self` by value, methods without `self`, borrowed return
+/// types, generic traits, associated types and consts.
+#[proc_macro_attribute]
+pub fn world(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let attr = proc_macro2::TokenStream::from(attr);
+    if !attr.is_empty() {
+        return syn::Error::new_spanned(attr, "#[rehearse::world] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    match syn::parse::<syn::ItemTrait>(item)
+        .and_then(model::World::from_trait)
+        .map(|world| generate::generate(&world))
+    {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}

@@ -1,0 +1,71 @@
+//! # rehearse: record the world, replay it exactly
+//!
+//! rehearse is a deterministic simulation testing library for sans-IO
+//! systems. Its contract: the code under test takes no timestamps, random
+//! numbers or I/O from the operating system; it asks a **world** trait for
+//! all of them. Because every source of non-determinism crosses that one
+//! interface, recording the interface is enough to replay a run exactly.
+//!
+//! - [`world`] (`#[rehearse::world]`) on a trait generates
+//!   `impl<W: Trait> Trait for Recorder<W>` and `impl Trait for Replayer`.
+//! - [`Recorder`] wraps the real world and writes every call (name, inputs,
+//!   output, errors included) to a [`Tape`].
+//! - A [`Tape`] writes a human-readable RON **scenario** file from a
+//!   background thread ([`Tape::create`]), or keeps it in memory.
+//! - [`Replayer`] reads a scenario, checks that each call has the recorded
+//!   name and inputs, returns the recorded output, and reports the first
+//!   [`Divergence`] precisely.
+//! - [`Trace`] parses scenario files, [`TraceError`] says what is wrong with
+//!   a bad one (file, line, column), never a panic.
+//! - [`Scenario`] and [`Mode`] (`REHEARSE=record|replay|auto`) decide per
+//!   test whether to replay or record.
+//!
+//! ```
+//! use rehearse::{Recorder, Replayer, Tape, Trace};
+//!
+//! #[rehearse::world]
+//! pub trait Clock {
+//!     fn now_ms(&self) -> u64;
+//!     fn fetch(&mut self, key: &str) -> Result<String, String>;
+//! }
+//!
+//! struct Real;
+//! impl Clock for Real {
+//!     fn now_ms(&self) -> u64 { 1_700_000 }
+//!     fn fetch(&mut self, key: &str) -> Result<String, String> { Ok(key.to_uppercase()) }
+//! }
+//!
+//! let tape = Tape::memory();
+//! let mut world = Recorder::new(Real, tape.clone());
+//! assert_eq!(world.fetch("a"), Ok("A".to_string()));
+//! let t = world.now_ms();
+//!
+//! let trace = Trace::parse(&tape.contents()).unwrap();
+//! let mut replay = Replayer::from_trace(trace);
+//! assert_eq!(replay.fetch("a"), Ok("A".to_string()));
+//! assert_eq!(replay.now_ms(), t);
+//! replay.finish().unwrap();
+//! ```
+//!
+//! The scenario file format is described in `FORMAT.md` in this crate.
+
+pub mod mode;
+#[doc(hidden)]
+pub mod private;
+pub mod recorder;
+pub mod replay;
+pub mod tape;
+pub mod trace;
+pub mod value;
+
+pub use mode::{Mode, ModeError, Recording, Scenario};
+pub use recorder::Recorder;
+pub use rehearse_macros::world;
+pub use replay::{Divergence, DivergenceKind, Replayer};
+pub use tape::{Tape, TapeOptions};
+pub use trace::{Call, FORMAT_VERSION, Header, Trace, TraceError, TraceErrorKind, TraceReader};
+pub use value::Value;
+
+/// Re-exported for generated code.
+#[doc(hidden)]
+pub use serde as __serde;
