@@ -1,7 +1,7 @@
 //! Writes the `Recorder<W>` and `Replayer` impls of a validated world.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 
 use crate::model::{Method, World};
 
@@ -36,7 +36,7 @@ fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> T
         if a.redact {
             quote! { __rehearse_args.redacted(); }
         } else {
-            quote! { __rehearse_args.arg(&#ident); }
+            quote_spanned! {a.span=> __rehearse_args.arg(&#ident); }
         }
     });
     let world = if m.mutable {
@@ -94,7 +94,7 @@ fn replayer_method(m: &Method) -> TokenStream {
         if a.redact {
             quote! { { let _ = &#ident; ::rehearse::private::ReplayArg::redacted(#label) } }
         } else {
-            quote! { ::rehearse::private::ReplayArg::new(#label, &#ident) }
+            quote_spanned! {a.span=> ::rehearse::private::ReplayArg::new(#label, &#ident) }
         }
     });
     let replay = quote! {

@@ -23,6 +23,8 @@ pub(crate) struct Method {
 
 pub(crate) struct Arg {
     pub(crate) ident: Ident,
+    /// Where the argument's type is, to point `Serialize` errors at it.
+    pub(crate) span: proc_macro2::Span,
     pub(crate) redact: bool,
 }
 
@@ -191,7 +193,11 @@ impl Method {
                             );
                         }
                     };
-                    args.push(Arg { ident, redact });
+                    args.push(Arg {
+                        ident,
+                        span: pat_type.ty.span(),
+                        redact,
+                    });
                 }
             }
         }

@@ -57,6 +57,7 @@ pub mod replay;
 pub mod tape;
 pub mod trace;
 pub mod value;
+pub mod write;
 
 pub use mode::{Mode, ModeError, Recording, Scenario};
 pub use recorder::Recorder;

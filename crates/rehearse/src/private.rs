@@ -7,28 +7,19 @@ use serde::Serialize;
 
 use crate::Tape;
 
-/// How every argument and output is written: one line, readable spacing.
-fn ron_config() -> ron::ser::PrettyConfig {
-    ron::ser::PrettyConfig::new()
-        .compact_arrays(true)
-        .compact_maps(true)
-        .compact_structs(true)
-}
-
 /// RON of one value as the recorder writes it, or a description of why it
 /// cannot be written (the replay then diverges with that description).
 pub fn to_ron<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
-    ron::ser::to_string_pretty(value, ron_config()).map_err(|e| e.to_string())
+    crate::write::to_ron(value).map_err(|e| e.to_string())
 }
 
-fn to_ron_or_marker<T: Serialize + ?Sized>(value: &T) -> String {
-    match to_ron(value) {
-        Ok(s) => s,
-        Err(e) => {
-            let mut s = String::new();
-            let _ = crate::value::write_str_literal(&mut s, &format!("<unserializable: {e}>"));
-            s
-        }
+/// Appends `value`'s RON to `out`, or a string saying why it cannot be
+/// written (the replay then diverges, showing that string).
+fn push_ron_or_marker<T: Serialize + ?Sized>(out: &mut String, value: &T) {
+    let len = out.len();
+    if let Err(e) = crate::write::to_ron_into(out, value) {
+        out.truncate(len);
+        let _ = crate::value::write_str_literal(out, &format!("<unserializable: {e}>"));
     }
 }
 
@@ -57,7 +48,7 @@ impl ArgWriter {
     /// Appends an argument's value.
     pub fn arg<T: Serialize + ?Sized>(&mut self, value: &T) {
         self.separator();
-        self.text.push_str(&to_ron_or_marker(value));
+        push_ron_or_marker(&mut self.text, value);
     }
 
     /// Appends a redacted argument.
@@ -74,7 +65,9 @@ impl ArgWriter {
 
 /// Records one finished call.
 pub fn record<O: Serialize>(tape: &Tape, call: &str, inputs: &str, output: &O) {
-    tape.record(call, inputs, &to_ron_or_marker(output));
+    let mut out = String::new();
+    push_ron_or_marker(&mut out, output);
+    tape.record(call, inputs, &out);
 }
 
 /// One argument of a replayed call, ready to compare with the scenario.

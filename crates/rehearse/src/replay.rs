@@ -385,29 +385,61 @@ fn check(trace: &Trace, position: usize, call: &str, args: &[ReplayArg]) -> Resu
             }
         };
         if let Some(diff) = expected.first_difference(&actual) {
-            // Point at the differing argument under the `actual:` line.
-            let (signature, spans) = actual_signature(call, args);
-            let (start, end) = spans[i];
-            let marker = if signature.chars().count() <= MAX_SIGNATURE_CHARS {
-                format!("          {}{}\n", " ".repeat(start), "^".repeat((end - start).max(1)))
-            } else {
-                String::new()
-            };
-            let at = if diff.path.is_empty() {
-                String::new()
-            } else {
-                format!(" at `{}`", diff.path)
-            };
             return Err((
                 DivergenceKind::WrongInputs,
-                format!(
-                    "{marker}argument `{}`{at}: expected `{}`, found `{}`",
-                    arg.name,
-                    shorten(diff.expected),
-                    shorten(diff.actual)
-                ),
+                describe_input_difference(call, args, i, &actual, &diff),
             ));
         }
     }
     Ok(position)
+}
+
+/// The `actual:` line with carets under the differing part, and the path.
+fn describe_input_difference(
+    call: &str,
+    args: &[ReplayArg],
+    differing: usize,
+    actual: &Value,
+    diff: &crate::value::Difference,
+) -> String {
+    let (rendered, span) = actual.render_marked(&diff.steps);
+    let mut signature = format!("{call}(");
+    let mut caret = None;
+    for (i, arg) in args.iter().enumerate() {
+        if i > 0 {
+            signature.push_str(", ");
+        }
+        if i == differing {
+            let start = signature.chars().count();
+            let (a, b) = span.unwrap_or((0, rendered.chars().count()));
+            caret = Some((start + a, (b - a).max(1)));
+            signature.push_str(&rendered);
+        } else {
+            match &arg.value {
+                None => signature.push_str(&format!("\"{REDACTED}\"")),
+                Some(Ok(text)) => signature.push_str(text),
+                Some(Err(e)) => signature.push_str(&format!("<unserializable: {e}>")),
+            }
+        }
+    }
+    signature.push(')');
+    // Carets line up under `  actual:   ` (12 columns) when the line is
+    // short enough to be shown whole.
+    let marker = match caret {
+        Some((offset, width)) if signature.chars().count() <= MAX_SIGNATURE_CHARS => {
+            format!("          {}{}\n", " ".repeat(offset), "^".repeat(width))
+        }
+        _ => String::new(),
+    };
+    let at = if diff.path.is_empty() {
+        String::new()
+    } else {
+        format!(" at `{}`", diff.path)
+    };
+    format!(
+        "{marker}argument `{}`{at}: expected `{}`, found `{}`",
+        args[differing].name,
+        shorten(diff.expected.clone()),
+        shorten(diff.actual.clone())
+    )
 }

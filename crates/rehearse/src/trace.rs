@@ -494,7 +494,16 @@ impl<R: BufRead> TraceReader<R> {
             done: false,
             buf: Vec::new(),
         };
-        let Some((start, value)) = reader.next_value()? else {
+        let first = reader.next_value().map_err(|e| match e.kind {
+            TraceErrorKind::Truncated { .. } => TraceError {
+                kind: TraceErrorKind::Header(
+                    "the header is incomplete: the file was cut off while its first line was written".into(),
+                ),
+                ..e
+            },
+            _ => e,
+        })?;
+        let Some((start, value)) = first else {
             return Err(reader.error(TraceErrorKind::Empty));
         };
         let header = Header::from_value(&value).map_err(|m| reader.error(TraceErrorKind::Header(m)).at(start, None))?;

@@ -8,6 +8,8 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::write::write_identifier;
+
 /// One RON value, with names preserved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -84,8 +86,7 @@ impl Value {
     /// The first place where two values differ, as a path (`.field`, `[2]`,
     /// `.0`) with both sides, or `None` when they match (see [`Value::matches`]).
     pub fn first_difference(&self, other: &Self) -> Option<Difference> {
-        let mut path = String::new();
-        diff(self, other, &mut path)
+        diff(self, other, &mut Vec::new())
     }
 
     /// Short, human description of what kind of value this is.
@@ -124,20 +125,50 @@ impl Value {
     }
 }
 
+/// One step of a path into a value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A struct field.
+    Field(String),
+    /// A list or tuple element.
+    Index(usize),
+    /// A map entry, by its key (rendered).
+    Key(String),
+    /// Inside `Some(...)`.
+    Some,
+}
+
+/// Renders a path as `.field[2].Some["key"]`.
+pub fn path_to_string(steps: &[Step]) -> String {
+    let mut s = String::new();
+    for step in steps {
+        let _ = match step {
+            Step::Field(f) => write!(s, ".{f}"),
+            Step::Index(i) => write!(s, "[{i}]"),
+            Step::Key(k) => write!(s, "[{k}]"),
+            Step::Some => write!(s, ".Some"),
+        };
+    }
+    s
+}
+
 /// Where two values first differ.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Difference {
     /// Path from the root, e.g. `.status.role` or `[1]`; empty for the root.
     pub path: String,
+    /// The same path as steps (see [`Value::render_marked`]).
+    pub steps: Vec<Step>,
     /// The recorded side, as compact RON.
     pub expected: String,
     /// The actual side, as compact RON.
     pub actual: String,
 }
 
-fn differ(path: &str, a: &Value, b: &Value) -> Option<Difference> {
+fn differ(path: &[Step], a: &Value, b: &Value) -> Option<Difference> {
     Some(Difference {
-        path: path.to_string(),
+        path: path_to_string(path),
+        steps: path.to_vec(),
         expected: a.to_string(),
         actual: b.to_string(),
     })
@@ -150,10 +181,9 @@ fn names_match(a: &Option<String>, b: &Option<String>) -> bool {
     }
 }
 
-fn diff(a: &Value, b: &Value, path: &mut String) -> Option<Difference> {
+fn diff(a: &Value, b: &Value, path: &mut Vec<Step>) -> Option<Difference> {
     use Value::*;
-    let restore = path.len();
-    let result = match (a, b) {
+    match (a, b) {
         (Int(x), Float(y)) | (Float(y), Int(x)) => {
             if (*x as f64) == *y {
                 None
@@ -168,43 +198,24 @@ fn diff(a: &Value, b: &Value, path: &mut String) -> Option<Difference> {
                 differ(path, a, b)
             }
         }
-        (Option(Some(x)), Option(Some(y))) => {
-            let _ = write!(path, ".Some");
-            diff(x, y, path)
-        }
+        (Option(Some(x)), Option(Some(y))) => nested(path, Step::Some, x, y),
         (List(xs), List(ys)) => diff_seq(a, b, xs, ys, path),
         (Tuple(n, xs), Tuple(m, ys)) if names_match(n, m) => diff_seq(a, b, xs, ys, path),
-        // A one-field newtype with a name on one side only: `NodeId("a")` vs `("a")`.
         (Struct(n, xs), Struct(m, ys)) if names_match(n, m) => {
             if xs.len() != ys.len() || xs.iter().zip(ys).any(|((k, _), (j, _))| k != j) {
                 return differ(path, a, b);
             }
-            for ((k, x), (_, y)) in xs.iter().zip(ys) {
-                let len = path.len();
-                let _ = write!(path, ".{k}");
-                if let Some(d) = diff(x, y, path) {
-                    return Some(d);
-                }
-                path.truncate(len);
-            }
-            None
+            xs.iter()
+                .zip(ys)
+                .find_map(|((k, x), (_, y))| nested(path, Step::Field(k.clone()), x, y))
         }
         (Map(xs), Map(ys)) => {
-            if xs.len() != ys.len() {
+            if xs.len() != ys.len() || xs.iter().zip(ys).any(|((k, _), (j, _))| !k.matches(j)) {
                 return differ(path, a, b);
             }
-            for ((k, x), (j, y)) in xs.iter().zip(ys) {
-                if !k.matches(j) {
-                    return differ(path, a, b);
-                }
-                let len = path.len();
-                let _ = write!(path, "[{k}]");
-                if let Some(d) = diff(x, y, path) {
-                    return Some(d);
-                }
-                path.truncate(len);
-            }
-            None
+            xs.iter()
+                .zip(ys)
+                .find_map(|((k, x), (_, y))| nested(path, Step::Key(k.to_string()), x, y))
         }
         _ => {
             if a == b {
@@ -213,126 +224,198 @@ fn diff(a: &Value, b: &Value, path: &mut String) -> Option<Difference> {
                 differ(path, a, b)
             }
         }
-    };
-    if result.is_none() {
-        path.truncate(restore);
     }
-    result
 }
 
-fn diff_seq(a: &Value, b: &Value, xs: &[Value], ys: &[Value], path: &mut String) -> Option<Difference> {
+fn nested(path: &mut Vec<Step>, step: Step, x: &Value, y: &Value) -> Option<Difference> {
+    path.push(step);
+    let d = diff(x, y, path);
+    path.pop();
+    d
+}
+
+fn diff_seq(a: &Value, b: &Value, xs: &[Value], ys: &[Value], path: &mut Vec<Step>) -> Option<Difference> {
     if xs.len() != ys.len() {
         return differ(path, a, b);
     }
-    for (i, (x, y)) in xs.iter().zip(ys).enumerate() {
-        let len = path.len();
-        let _ = write!(path, "[{i}]");
-        if let Some(d) = diff(x, y, path) {
-            return Some(d);
-        }
-        path.truncate(len);
-    }
-    None
+    xs.iter()
+        .zip(ys)
+        .enumerate()
+        .find_map(|(i, (x, y))| nested(path, Step::Index(i), x, y))
 }
 
-/// Writes `s` as a RON string literal.
-pub(crate) fn write_str_literal(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
-    out.write_char('"')?;
-    for c in s.chars() {
-        match c {
-            '"' => out.write_str("\\\"")?,
-            '\\' => out.write_str("\\\\")?,
-            '\n' => out.write_str("\\n")?,
-            '\r' => out.write_str("\\r")?,
-            '\t' => out.write_str("\\t")?,
-            '\0' => out.write_str("\\0")?,
-            c if c.is_control() => write!(out, "\\u{{{:x}}}", c as u32)?,
-            c => out.write_char(c)?,
+/// Writes `s` as a RON string literal, escaped exactly as the writer does.
+pub(crate) fn write_str_literal(out: &mut String, s: &str) -> fmt::Result {
+    crate::write::write_escaped_str(out, s);
+    Ok(())
+}
+
+impl Value {
+    /// Renders compact RON and the character range (start, end) of the
+    /// sub-value at `target`, to point at it under the rendered text.
+    pub fn render_marked(&self, target: &[Step]) -> (String, Option<(usize, usize)>) {
+        let mut r = Renderer {
+            out: String::new(),
+            path: Vec::new(),
+            target: Some(target),
+            span: None,
+        };
+        r.value(self);
+        let span = r
+            .span
+            .map(|(a, b)| (r.out[..a].chars().count(), r.out[..b].chars().count()));
+        (r.out, span)
+    }
+}
+
+struct Renderer<'t> {
+    out: String,
+    path: Vec<Step>,
+    target: Option<&'t [Step]>,
+    span: Option<(usize, usize)>,
+}
+
+impl Renderer<'_> {
+    fn nested(&mut self, step: Step, v: &Value) {
+        if self.target.is_some() {
+            self.path.push(step);
+            self.value(v);
+            self.path.pop();
+        } else {
+            self.value(v);
         }
     }
-    out.write_char('"')
+
+    fn value(&mut self, v: &Value) {
+        let start = self.out.len();
+        self.write(v);
+        if self.target == Some(self.path.as_slice()) {
+            self.span = Some((start, self.out.len()));
+        }
+    }
+
+    fn write(&mut self, v: &Value) {
+        let out = &mut self.out;
+        match v {
+            Value::Unit => out.push_str("()"),
+            Value::Bool(b) => {
+                let _ = write!(out, "{b}");
+            }
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Float(x) => {
+                let _ = if x.is_nan() {
+                    write!(out, "NaN")
+                } else if x.is_infinite() {
+                    write!(out, "{}", if *x > 0.0 { "inf" } else { "-inf" })
+                } else {
+                    write!(out, "{x:?}")
+                };
+            }
+            Value::Char(c) => crate::write::write_char_literal(out, *c),
+            Value::Str(s) => {
+                let _ = write_str_literal(out, s);
+            }
+            Value::Bytes(b) => {
+                out.push_str("b\"");
+                for byte in b {
+                    let _ = match byte {
+                        b'"' => write!(out, "\\\""),
+                        b'\\' => write!(out, "\\\\"),
+                        0x20..=0x7e => write!(out, "{}", *byte as char),
+                        _ => write!(out, "\\x{byte:02x}"),
+                    };
+                }
+                out.push('"');
+            }
+            Value::Option(None) => out.push_str("None"),
+            Value::Option(Some(inner)) => {
+                out.push_str("Some(");
+                self.nested(Step::Some, inner);
+                self.out.push(')');
+            }
+            Value::List(items) => {
+                out.push('[');
+                self.items(items);
+                self.out.push(']');
+            }
+            Value::Map(entries) => {
+                out.push('{');
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push_str(", ");
+                    }
+                    self.value_untracked(k);
+                    self.out.push_str(": ");
+                    let key = if self.target.is_some() {
+                        k.to_string()
+                    } else {
+                        String::new()
+                    };
+                    self.nested(Step::Key(key), v);
+                }
+                self.out.push('}');
+            }
+            Value::Tuple(name, items) => {
+                if let Some(n) = name {
+                    write_identifier(out, n);
+                }
+                self.out.push('(');
+                self.items(items);
+                self.out.push(')');
+            }
+            Value::Struct(name, fields) => {
+                if let Some(n) = name {
+                    write_identifier(out, n);
+                }
+                self.out.push('(');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push_str(", ");
+                    }
+                    write_identifier(&mut self.out, k);
+                    self.out.push_str(": ");
+                    let step = if self.target.is_some() {
+                        Step::Field(k.clone())
+                    } else {
+                        Step::Index(0)
+                    };
+                    self.nested(step, v);
+                }
+                self.out.push(')');
+            }
+            Value::Ident(n) => write_identifier(out, n),
+        }
+    }
+
+    fn value_untracked(&mut self, v: &Value) {
+        let target = self.target.take();
+        self.value(v);
+        self.target = target;
+    }
+
+    fn items(&mut self, items: &[Value]) {
+        for (i, v) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            self.nested(Step::Index(i), v);
+        }
+    }
 }
 
 impl fmt::Display for Value {
     /// Compact, single-line RON (`Name(a: 1, b: [2, 3])`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn seq<T>(
-            f: &mut fmt::Formatter<'_>,
-            items: &[T],
-            each: impl Fn(&mut fmt::Formatter<'_>, &T) -> fmt::Result,
-        ) -> fmt::Result {
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                each(f, item)?;
-            }
-            Ok(())
-        }
-        match self {
-            Self::Unit => f.write_str("()"),
-            Self::Bool(b) => write!(f, "{b}"),
-            Self::Int(i) => write!(f, "{i}"),
-            Self::Float(x) => {
-                if x.is_nan() {
-                    f.write_str("NaN")
-                } else if x.is_infinite() {
-                    f.write_str(if *x > 0.0 { "inf" } else { "-inf" })
-                } else if x.fract() == 0.0 && x.abs() < 1e16 {
-                    write!(f, "{x:.1}")
-                } else {
-                    write!(f, "{x}")
-                }
-            }
-            Self::Char(c) => match c {
-                '\'' => f.write_str("'\\''"),
-                '\\' => f.write_str("'\\\\'"),
-                '\n' => f.write_str("'\\n'"),
-                c => write!(f, "'{c}'"),
-            },
-            Self::Str(s) => write_str_literal(f, s),
-            Self::Bytes(b) => {
-                f.write_str("b\"")?;
-                for byte in b {
-                    match byte {
-                        b'"' => f.write_str("\\\"")?,
-                        b'\\' => f.write_str("\\\\")?,
-                        0x20..=0x7e => f.write_char(*byte as char)?,
-                        _ => write!(f, "\\x{byte:02x}")?,
-                    }
-                }
-                f.write_char('"')
-            }
-            Self::Option(None) => f.write_str("None"),
-            Self::Option(Some(v)) => write!(f, "Some({v})"),
-            Self::List(items) => {
-                f.write_char('[')?;
-                seq(f, items, |f, v| write!(f, "{v}"))?;
-                f.write_char(']')
-            }
-            Self::Map(entries) => {
-                f.write_char('{')?;
-                seq(f, entries, |f, (k, v)| write!(f, "{k}: {v}"))?;
-                f.write_char('}')
-            }
-            Self::Tuple(name, items) => {
-                if let Some(n) = name {
-                    f.write_str(n)?;
-                }
-                f.write_char('(')?;
-                seq(f, items, |f, v| write!(f, "{v}"))?;
-                f.write_char(')')
-            }
-            Self::Struct(name, fields) => {
-                if let Some(n) = name {
-                    f.write_str(n)?;
-                }
-                f.write_char('(')?;
-                seq(f, fields, |f, (k, v)| write!(f, "{k}: {v}"))?;
-                f.write_char(')')
-            }
-            Self::Ident(n) => f.write_str(n),
-        }
+        let mut r = Renderer {
+            out: String::new(),
+            path: Vec::new(),
+            target: None,
+            span: None,
+        };
+        r.value(self);
+        f.write_str(&r.out)
     }
 }
 
@@ -448,8 +531,9 @@ impl<'a> Parser<'a> {
             Some((_, c)) if c.is_alphabetic() || c == '_' => {}
             _ => return None,
         }
+        // Raw identifiers may also hold `-`, `.` and `+` (`r#my-field`).
         let len = chars
-            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || (raw && matches!(c, '-' | '.' | '+'))))
             .map_or(body.len(), |(i, _)| i);
         let start = if raw { self.pos + 2 } else { self.pos };
         self.pos = start + len;

@@ -1,0 +1,6 @@
+#[rehearse::world]
+pub trait World {
+    fn name(&self) -> &str;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[rehearse::world]
+pub trait World {
+    fn get<T: serde::Serialize>(&self, key: T) -> u8;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[rehearse::world]
+pub trait World {
+    fn get(&self, key: impl AsRef<str>) -> u8;
+}
+
+fn main() {}

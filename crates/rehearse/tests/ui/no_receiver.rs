@@ -1,0 +1,6 @@
+#[rehearse::world]
+pub trait World {
+    fn connect(url: String) -> bool;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[rehearse::world]
+pub trait World {
+    fn close(self) -> bool;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[rehearse::world]
+pub trait World {
+    fn login(&self, #[rehearse(secret)] password: String) -> bool;
+}
+
+fn main() {}

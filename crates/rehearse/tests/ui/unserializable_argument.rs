@@ -1,0 +1,8 @@
+pub struct NotSerde;
+
+#[rehearse::world]
+pub trait World {
+    fn put(&self, value: NotSerde) -> bool;
+}
+
+fn main() {}
