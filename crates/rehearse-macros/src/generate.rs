@@ -11,6 +11,19 @@ pub(crate) fn generate(world: &World) -> TokenStream {
     let inner = format_ident!("__RehearseWorld");
     let recorded = world.methods.iter().map(|m| recorder_method(m, name, &inner));
     let replayed = world.methods.iter().map(replayer_method);
+    // `Faulty` holds a single-threaded `Sim`; a trait with supertraits
+    // (often `Send`/`Sync`) could not be implemented for it.
+    let faulty = if item.supertraits.is_empty() {
+        let methods = world.methods.iter().map(|m| faulty_method(m, name, &inner));
+        quote! {
+            #[automatically_derived]
+            impl<#inner: #name> #name for ::rehearse::Faulty<#inner> {
+                #(#methods)*
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     quote! {
         #item
 
@@ -23,6 +36,67 @@ pub(crate) fn generate(world: &World) -> TokenStream {
         impl #name for ::rehearse::Replayer {
             #(#replayed)*
         }
+
+        #faulty
+    }
+}
+
+fn faulty_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> TokenStream {
+    let sig = &m.sig;
+    let method = &sig.ident;
+    let call_name = &m.call_name;
+    let idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
+    let world = if m.mutable {
+        quote! { ::rehearse::Faulty::inner_mut(self) }
+    } else {
+        quote! { ::rehearse::Faulty::inner(self) }
+    };
+    let call = quote! { <#inner as #trait_name>::#method(#world, #(#idents),*) };
+    let Some(error) = &m.error_type else {
+        let await_ = sig.asyncness.map(|_| quote!(.await));
+        return quote! {
+            #sig { #call #await_ }
+        };
+    };
+    let injected = quote! {
+        let __rehearse_injected = {
+            #[allow(unused_imports)]
+            use ::rehearse::sim::inject::{PassThrough as _, ViaInjectFault as _};
+            (&&::rehearse::sim::inject::Probe::<#error>::new())
+                .rehearse_inject(::rehearse::Faulty::sim(self), #call_name)
+        };
+    };
+    let body = if m.future_output.is_some() {
+        quote! {
+            #injected
+            let __rehearse_future = #call;
+            async move {
+                match __rehearse_injected {
+                    ::core::option::Option::Some(::rehearse::sim::Injected::Before(e)) => ::core::result::Result::Err(e),
+                    ::core::option::Option::Some(::rehearse::sim::Injected::After(e)) => {
+                        let _ = __rehearse_future.await;
+                        ::core::result::Result::Err(e)
+                    }
+                    ::core::option::Option::None => __rehearse_future.await,
+                }
+            }
+        }
+    } else {
+        let await_ = sig.asyncness.map(|_| quote!(.await));
+        quote! {
+            #injected
+            match __rehearse_injected {
+                ::core::option::Option::Some(::rehearse::sim::Injected::Before(e)) => ::core::result::Result::Err(e),
+                ::core::option::Option::Some(::rehearse::sim::Injected::After(e)) => {
+                    let _ = #call #await_;
+                    ::core::result::Result::Err(e)
+                }
+                ::core::option::Option::None => #call #await_,
+            }
+        }
+    };
+    quote! {
+        #sig { #body }
     }
 }
 

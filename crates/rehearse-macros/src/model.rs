@@ -18,6 +18,9 @@ pub(crate) struct Method {
     pub(crate) mutable: bool,
     /// `Some(T)` when the method returns `impl Future<Output = T>`.
     pub(crate) future_output: Option<Type>,
+    /// `Some(E)` when the method returns `Result<T, E>` (possibly through
+    /// a future): the error a `Faulty` world may inject.
+    pub(crate) error_type: Option<Type>,
     pub(crate) args: Vec<Arg>,
 }
 
@@ -101,6 +104,30 @@ fn contains_reference(ty: &Type) -> bool {
             _ => false,
         }),
         _ => false,
+    }
+}
+
+/// `E` from `Result<T, E>` (any path ending in `Result` with two types).
+fn result_error(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    match types.as_slice() {
+        [_, e] => Some((*e).clone()),
+        _ => None,
     }
 }
 
@@ -228,11 +255,17 @@ impl Method {
                 );
             }
         }
+        let error_type = match (&future, &sig.output) {
+            (Some(out), _) => result_error(out),
+            (None, ReturnType::Type(_, ty)) => result_error(ty),
+            (None, ReturnType::Default) => None,
+        };
         Ok(Self {
             sig: sig.clone(),
             call_name: format!("{trait_name}::{name}"),
             mutable,
             future_output: future,
+            error_type,
             args,
         })
     }

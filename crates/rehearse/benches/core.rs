@@ -172,5 +172,32 @@ fn parse(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, record, replay, parse);
+#[path = "../examples/counter.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod counter;
+
+/// Seeds the example sweep runs per iteration (one thread, the corrected
+/// server, so nothing fails and nothing is shrunk).
+const SWEEP_SEEDS: u64 = 2000;
+
+fn sweep(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sweep");
+    g.throughput(Throughput::Elements(SWEEP_SEEDS));
+    for (name, record) in [("counter_recorded", true), ("counter_unrecorded", false)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let report = rehearse::Sweep::new("bench-counter")
+                    .seeds(0..SWEEP_SEEDS)
+                    .threads(1)
+                    .quiet()
+                    .run(|sim| counter::run(sim, true, record));
+                assert_eq!(report.failed_runs, 0);
+                black_box(report.calls)
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, record, replay, parse, sweep);
 criterion_main!(benches);

@@ -54,6 +54,8 @@ pub mod mode;
 pub mod private;
 pub mod recorder;
 pub mod replay;
+pub mod sim;
+pub mod sweep;
 pub mod tape;
 pub mod trace;
 pub mod value;
@@ -63,9 +65,14 @@ pub use mode::{Mode, ModeError, Recording, Scenario};
 pub use recorder::Recorder;
 pub use rehearse_macros::world;
 pub use replay::{Divergence, DivergenceKind, Replayer};
+pub use sim::{EventQueue, Failure, Faulty, InjectFault, Sim, SimRng};
+pub use sweep::{FailureReport, NonDeterminism, Report, Sweep, check_determinism, check_determinism_across_processes};
 pub use tape::{Tape, TapeOptions};
 pub use trace::{Call, FORMAT_VERSION, Header, Trace, TraceError, TraceErrorKind, TraceReader};
 pub use value::Value;
+
+/// The `rand` whose `RngCore` [`Sim::rng`] implements.
+pub use rand;
 
 /// Re-exported for generated code.
 #[doc(hidden)]
