@@ -369,3 +369,65 @@ mod counter;
 fn the_counter_example_finds_shrinks_and_replays_its_bug() {
     counter::main().unwrap();
 }
+
+/// Child half of `environment_knobs_override_the_sweep`: a sweep of 0..50
+/// that writes the seeds it ran.
+#[test]
+fn env_knobs_child() {
+    let Some(out) = std::env::var_os("REHEARSE_TEST_KNOBS_OUT") else {
+        return;
+    };
+    let seen = Mutex::new(Vec::new());
+    Sweep::new("knobs").seeds(0..50).quiet().run(|sim| {
+        seen.lock().unwrap().push(sim.seed());
+        Ok(())
+    });
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort();
+    std::fs::write(out, format!("{seen:?}")).unwrap();
+}
+
+/// Runs `env_knobs_child` in a child process with `vars`; its seeds, or
+/// its stderr when it failed.
+fn knobs(vars: &[(&str, &str)]) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("seeds");
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["env_knobs_child", "--exact", "--test-threads=1"])
+        .env("REHEARSE_TEST_KNOBS_OUT", &out);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("REHEARSE_") && k != "REHEARSE_TEST_KNOBS_OUT" {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().unwrap();
+    if output.status.success() {
+        Ok(std::fs::read_to_string(out).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr))
+    }
+}
+
+#[test]
+fn environment_knobs_override_the_sweep() {
+    assert_eq!(knobs(&[("REHEARSE_SEED", "7")]).unwrap(), "[7]");
+    assert_eq!(knobs(&[("REHEARSE_SEEDS", "3")]).unwrap(), "[0, 1, 2]");
+    assert_eq!(knobs(&[("REHEARSE_SEEDS", "10..13")]).unwrap(), "[10, 11, 12]");
+    assert_eq!(
+        knobs(&[("REHEARSE_SEEDS", "0..6"), ("REHEARSE_SHARD", "2/3")]).unwrap(),
+        "[1, 4]"
+    );
+    // A saved scenario re-runs its own seed and choices.
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("seed-33.shrunk.ron");
+    std::fs::write(&saved, "(rehearse: 1, seed: 33, meta: {\"choices\": \"0,ff\"})\n").unwrap();
+    assert_eq!(knobs(&[("REHEARSE_REPLAY", saved.to_str().unwrap())]).unwrap(), "[33]");
+    let err = knobs(&[("REHEARSE_SEEDS", "ten")]).unwrap_err();
+    assert!(
+        err.contains("REHEARSE_SEEDS=\"ten\""),
+        "a bad knob stops the sweep with its name: {err}"
+    );
+}
