@@ -1,0 +1,343 @@
+//! Pure decisions: given what the leader observed, what should it do next?
+//! Nothing here changes state; `Machine::step` calls these and decides.
+
+use std::collections::BTreeMap;
+
+use crate::types::{GroupConfig, GroupRecord, Millis, NodeStatus, RedisError, Role};
+
+/// What the leader knows about one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeView {
+    /// The latest status, when the latest poll succeeded.
+    pub status: Option<NodeStatus>,
+    /// The last successful status before that (to notice restarts).
+    pub previous: Option<NodeStatus>,
+    /// When the node first failed to answer in the current outage.
+    pub down_since: Option<Millis>,
+    /// The latest poll's error.
+    pub error: Option<RedisError>,
+}
+
+impl NodeView {
+    /// Records a poll result at `now`.
+    pub fn observe(&mut self, now: Millis, result: Result<NodeStatus, RedisError>) {
+        match result {
+            Ok(status) => {
+                if let Some(old) = self.status.take() {
+                    self.previous = Some(old);
+                }
+                self.status = Some(status);
+                self.down_since = None;
+                self.error = None;
+            }
+            Err(e) => {
+                if let Some(old) = self.status.take() {
+                    self.previous = Some(old);
+                }
+                self.down_since.get_or_insert(now);
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Reachable in the latest poll.
+    pub fn reachable(&self) -> bool {
+        self.status.is_some()
+    }
+
+    /// The node restarted and lost data: a new run id and a smaller offset
+    /// than the status before (S7).
+    pub fn restarted_empty(&self) -> bool {
+        match (&self.status, &self.previous) {
+            (Some(now), Some(before)) => now.run_id != before.run_id && now.offset < before.offset,
+            _ => false,
+        }
+    }
+}
+
+/// An action the leader takes; every one starts with a guarded write of the
+/// group record, which is also the leadership re-check before acting.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Plan {
+    /// No record yet: record the node that reports itself primary.
+    Bootstrap {
+        /// The primary found.
+        primary: String,
+    },
+    /// Reality moved on (a switchover completed without us): record it.
+    Adopt {
+        /// The node that is primary now.
+        primary: String,
+    },
+    /// The primary failed: record and promote `to`, repoint the rest.
+    Failover {
+        /// The failed primary (empty on a cold start with no primary).
+        from: String,
+        /// The replica to promote.
+        to: String,
+    },
+    /// The record names a primary that is still a replica: promote it.
+    Promote {
+        /// The node to promote.
+        node: String,
+    },
+    /// Nodes that do not follow the primary: repoint them.
+    Repoint {
+        /// The nodes to repoint, in name order.
+        nodes: Vec<String>,
+    },
+    /// Planned switchover with `FAILOVER TO` on the current primary.
+    Switchover {
+        /// The current primary.
+        from: String,
+        /// The replica to hand over to.
+        to: String,
+    },
+}
+
+impl Plan {
+    /// The record to publish before acting.
+    pub fn record(&self, epoch: i64, current: Option<&GroupRecord>) -> GroupRecord {
+        let primary = match self {
+            Self::Bootstrap { primary } | Self::Adopt { primary } => primary.clone(),
+            Self::Failover { to, .. } => to.clone(),
+            Self::Promote { node } => node.clone(),
+            // The record changes only after FAILOVER TO succeeded.
+            Self::Switchover { from, .. } => from.clone(),
+            Self::Repoint { .. } => current.map(|r| r.primary.clone()).unwrap_or_default(),
+        };
+        GroupRecord { epoch, primary }
+    }
+}
+
+/// Why the leader did nothing although something is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
+    /// The primary is down and no replica is eligible (S5); set
+    /// `allow_data_loss` to promote the best reachable one anyway.
+    NoEligibleReplica {
+        /// The failed primary.
+        primary: String,
+    },
+    /// No record and no node (or several) claims to be primary.
+    ColdStart,
+}
+
+fn addr_of<'a>(config: &'a GroupConfig, name: &str) -> &'a str {
+    config.node(name).map_or("", |n| n.addr.as_str())
+}
+
+/// The replica to promote instead of `failed` (S5): reachable, priority
+/// not 0, link not down longer than `stale_after_ms`, lag within
+/// `max_lag_bytes` of the best known offset; first by (priority, highest
+/// offset, run id). With `allow_data_loss`, the best reachable replica
+/// with priority not 0 when none is eligible.
+pub fn select_candidate(config: &GroupConfig, views: &BTreeMap<String, NodeView>, failed: &str) -> Option<String> {
+    let s = &config.settings;
+    let reference = views
+        .values()
+        .flat_map(|v| v.status.iter().chain(v.previous.iter()))
+        .map(|st| st.offset)
+        .max()
+        .unwrap_or(0);
+    let mut replicas: Vec<(u32, u64, &str, &str, bool)> = Vec::new();
+    for node in &config.nodes {
+        if node.name == failed || node.priority == 0 {
+            continue;
+        }
+        let Some(status) = views.get(&node.name).and_then(|v| v.status.as_ref()) else {
+            continue;
+        };
+        let Role::Replica {
+            link_up, link_down_ms, ..
+        } = &status.role
+        else {
+            continue;
+        };
+        let fresh = *link_up || link_down_ms.is_some_and(|d| d <= s.stale_after_ms);
+        let close = reference.saturating_sub(status.offset) <= s.max_lag_bytes;
+        replicas.push((node.priority, status.offset, &status.run_id, &node.name, fresh && close));
+    }
+    let best = |eligible_only: bool| {
+        replicas
+            .iter()
+            .filter(|r| r.4 || !eligible_only)
+            .min_by(|a, b| (a.0, std::cmp::Reverse(a.1), a.2).cmp(&(b.0, std::cmp::Reverse(b.1), b.2)))
+            .map(|r| r.3.to_string())
+    };
+    best(true).or_else(|| if s.allow_data_loss { best(false) } else { None })
+}
+
+/// What the leader should do after polling every node, or why it cannot.
+pub fn decide(
+    config: &GroupConfig,
+    views: &BTreeMap<String, NodeView>,
+    record: Option<&GroupRecord>,
+    switchover: Option<&str>,
+    now: Millis,
+) -> Result<Option<Plan>, Blocked> {
+    let settings = &config.settings;
+    let status = |name: &str| views.get(name).and_then(|v| v.status.as_ref());
+    let claims_primary = |name: &str| matches!(status(name).map(|s| &s.role), Some(Role::Primary));
+    let Some(record) = record else {
+        // Cold start: record the one node that claims to be primary.
+        let primaries: Vec<&str> = config
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .filter(|n| claims_primary(n))
+            .collect();
+        return match primaries.as_slice() {
+            [one] => Ok(Some(Plan::Bootstrap {
+                primary: (*one).to_string(),
+            })),
+            _ if settings.allow_data_loss => match select_candidate(config, views, "") {
+                Some(to) => Ok(Some(Plan::Failover {
+                    from: String::new(),
+                    to,
+                })),
+                None => Err(Blocked::ColdStart),
+            },
+            _ => Err(Blocked::ColdStart),
+        };
+    };
+    if settings.paused {
+        return Ok(None);
+    }
+    let primary = record.primary.as_str();
+    let primary_view = views.get(primary).cloned().unwrap_or_default();
+    let primary_addr = addr_of(config, primary);
+
+    // The primary failed: down longer than down-after, or back empty (S7).
+    let down = primary_view
+        .down_since
+        .is_some_and(|since| now.saturating_sub(since) >= settings.down_after_ms);
+    let empty = primary_view.restarted_empty() && claims_primary(primary);
+    if down || empty {
+        return match select_candidate(config, views, primary) {
+            Some(to) => Ok(Some(Plan::Failover {
+                from: primary.to_string(),
+                to,
+            })),
+            None => Err(Blocked::NoEligibleReplica {
+                primary: primary.to_string(),
+            }),
+        };
+    }
+    // The recorded primary is a replica: either someone else finished a
+    // switchover (it follows a healthy primary: adopt that one), or our
+    // promotion did not happen yet (promote it).
+    if let Some(NodeStatus {
+        role: Role::Replica { primary: follows, .. },
+        ..
+    }) = status(primary)
+    {
+        let leader_of = config.nodes.iter().find(|n| &n.addr == follows).map(|n| n.name.clone());
+        return Ok(Some(match leader_of {
+            Some(other) if claims_primary(&other) => Plan::Adopt { primary: other },
+            _ => Plan::Promote {
+                node: primary.to_string(),
+            },
+        }));
+    }
+    if !primary_view.reachable() {
+        return Ok(None); // suspected, not yet down: wait (no flapping)
+    }
+    // Everyone else follows the primary (a returning old primary is
+    // demoted here, S6).
+    let astray: Vec<String> = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != primary)
+        .filter(|n| match status(&n.name).map(|s| &s.role) {
+            Some(Role::Primary) => true,
+            Some(Role::Replica { primary: p, .. }) => p != primary_addr,
+            None => false,
+        })
+        .map(|n| n.name.clone())
+        .collect();
+    if !astray.is_empty() {
+        return Ok(Some(Plan::Repoint { nodes: astray }));
+    }
+    if let Some(target) = switchover {
+        let ok = matches!(
+            status(target).map(|s| &s.role),
+            Some(Role::Replica { primary: p, link_up: true, .. }) if p == primary_addr
+        );
+        if ok && config.node(target).is_some_and(|n| n.priority != 0) {
+            return Ok(Some(Plan::Switchover {
+                from: primary.to_string(),
+                to: target.to_string(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{RedisNode, Settings};
+
+    fn config(priorities: &[u32]) -> GroupConfig {
+        GroupConfig {
+            nodes: priorities
+                .iter()
+                .enumerate()
+                .map(|(i, p)| RedisNode {
+                    name: format!("r{}", i + 1),
+                    addr: format!("10.0.0.{}:6379", i + 1),
+                    priority: *p,
+                })
+                .collect(),
+            settings: Settings::default(),
+        }
+    }
+
+    fn replica(offset: u64, run_id: &str, link_down_ms: Option<Millis>) -> NodeView {
+        NodeView {
+            status: Some(NodeStatus {
+                role: Role::Replica {
+                    primary: "10.0.0.1:6379".into(),
+                    link_up: link_down_ms.is_none(),
+                    link_down_ms,
+                },
+                run_id: run_id.into(),
+                replid: "x".into(),
+                offset,
+            }),
+            ..NodeView::default()
+        }
+    }
+
+    fn views(list: Vec<(&str, NodeView)>) -> BTreeMap<String, NodeView> {
+        list.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    #[test]
+    fn selection_prefers_priority_then_offset_then_run_id() {
+        let c = config(&[100, 100, 100, 100]);
+        let v = views(vec![
+            ("r2", replica(50, "b", None)),
+            ("r3", replica(90, "c", None)),
+            ("r4", replica(90, "a", None)),
+        ]);
+        assert_eq!(select_candidate(&c, &v, "r1").as_deref(), Some("r4"));
+        let c = config(&[100, 10, 100, 100]);
+        assert_eq!(select_candidate(&c, &v, "r1").as_deref(), Some("r2"));
+    }
+
+    #[test]
+    fn priority_zero_stale_and_lagging_replicas_are_not_eligible() {
+        let mut c = config(&[100, 0, 100, 100]);
+        c.settings.max_lag_bytes = 10;
+        let v = views(vec![
+            ("r2", replica(1000, "a", None)),         // priority 0
+            ("r3", replica(1000, "b", Some(60_000))), // link down too long
+            ("r4", replica(500, "c", None)),          // lags by 500
+        ]);
+        assert_eq!(select_candidate(&c, &v, "r1"), None);
+        c.settings.allow_data_loss = true;
+        assert_eq!(select_candidate(&c, &v, "r1").as_deref(), Some("r3"));
+    }
+}

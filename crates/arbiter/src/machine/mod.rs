@@ -1,0 +1,782 @@
+//! The controller's core: a pure state machine.
+//!
+//! Contract (as quinn-proto's): no I/O, no clock, no randomness, no
+//! `HashMap` iteration. Everything it learns arrives as an [`Input`]
+//! (time included, as [`Input::Tick`]); everything it wants done leaves as
+//! an [`Output`] from [`Machine::poll_next_message`]. [`Machine::step`] is
+//! the one place that decides; the helpers in [`decide`] only compute.
+//!
+//! Every move the machine can make is listed in [`TRANSITIONS`]; `step`
+//! checks its own moves against the list, so an unlisted move, like an
+//! unexpected input, lands in [`State::Failure`] naming the state and the
+//! input (invariant S9). `MACHINE.md` is generated from the same list.
+
+pub mod decide;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{
+    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
+    NodeStatus, RedisError,
+};
+pub use decide::{Blocked, NodeView, Plan};
+
+/// Where the machine is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    /// Created, not started.
+    Init,
+    /// Waiting for its instance id.
+    Identifying,
+    /// Startup check: no node may run in cluster mode (`next` is being asked).
+    CheckingNodes {
+        /// Index of the node asked.
+        next: usize,
+    },
+    /// Joining the election.
+    Campaigning,
+    /// Asking who leads.
+    FindingLeader,
+    /// Idle without an election entry; retries on the next tick.
+    Candidate,
+    /// Idle, another instance leads (or nobody, for now).
+    Following {
+        /// The leader, when known.
+        leader: Option<Leader>,
+    },
+    /// Idle, leading under `epoch`.
+    Leading {
+        /// The leader entry's create revision.
+        epoch: i64,
+    },
+    /// Asking for election news (and keeping the lease alive).
+    CheckingElection,
+    /// Asking for configuration changes.
+    CheckingConfig,
+    /// Leader: asking for operator requests.
+    CheckingRequests,
+    /// New leader: reading the group record.
+    LoadingRecord,
+    /// Leader: polling node `next`.
+    Polling {
+        /// Index of the node polled.
+        next: usize,
+    },
+    /// Leader: writing the record under the epoch before acting.
+    Publishing {
+        /// What will be done once the write succeeds.
+        plan: Plan,
+    },
+    /// Leader: promoting a replica.
+    Promoting {
+        /// The plan being carried out.
+        plan: Plan,
+    },
+    /// Leader: repointing node `next` of `nodes` to the primary.
+    Repointing {
+        /// Nodes to repoint.
+        nodes: Vec<String>,
+        /// Index of the node being repointed.
+        next: usize,
+    },
+    /// Leader: `FAILOVER TO` sent to the primary.
+    SwitchingOver {
+        /// The plan being carried out.
+        plan: Plan,
+    },
+    /// Leaving the election before stopping.
+    Resigning,
+    /// Stopped for good.
+    Stopped,
+    /// Refused to start: the group is not one arbiter can manage.
+    Refused {
+        /// Why, for the operator.
+        reason: String,
+    },
+    /// An input arrived that the current state cannot take: a bug.
+    Failure {
+        /// The state it arrived in.
+        state: Box<Self>,
+        /// The input.
+        input: Box<Input>,
+    },
+}
+
+/// What the machine learns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// Start, at the world's time, with the configuration loaded.
+    Start {
+        /// Now.
+        now: Millis,
+        /// The configuration.
+        config: GroupConfig,
+    },
+    /// The next check is due.
+    Tick {
+        /// Now.
+        now: Millis,
+    },
+    /// The instance id.
+    NodeId(NodeId),
+    /// Whether the node asked runs in cluster mode.
+    ClusterEnabled(Result<bool, RedisError>),
+    /// The election entry.
+    Created(Result<Candidacy, ElectionError>),
+    /// The current leader.
+    Leader(Result<Option<Leader>, ElectionError>),
+    /// Election news.
+    Election(Option<ElectionEvent>),
+    /// A changed configuration.
+    Config(Option<GroupConfig>),
+    /// Operator requests.
+    Cluster(Option<ClusterEvent>),
+    /// The group record.
+    Record(Result<Option<GroupRecord>, ElectionError>),
+    /// The polled node's status.
+    Status(Result<NodeStatus, RedisError>),
+    /// Whether the guarded record write happened.
+    Published(Result<bool, ElectionError>),
+    /// The promotion's result.
+    Promoted(Result<(), RedisError>),
+    /// The repoint's result.
+    Repointed(Result<(), RedisError>),
+    /// The `FAILOVER TO` result.
+    SwitchedOver(Result<(), RedisError>),
+    /// Stop (SIGTERM).
+    Shutdown,
+    /// The resignation's result.
+    Resigned(Result<(), ElectionError>),
+}
+
+/// What the machine wants done. Each output is answered by exactly one input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Output {
+    /// Ask for an instance id (answer: `NodeId`).
+    GenNodeId,
+    /// Ask whether a node runs in cluster mode (answer: `ClusterEnabled`).
+    CheckClusterEnabled {
+        /// The node's address.
+        addr: String,
+    },
+    /// Join the election (answer: `Created`).
+    CreateNode {
+        /// This instance.
+        instance: NodeId,
+    },
+    /// Ask who leads (answer: `Leader`).
+    GetLeader,
+    /// Keep the lease alive, ask for election news (answer: `Election`).
+    CheckElection,
+    /// Ask for a changed configuration (answer: `Config`).
+    CheckConfig,
+    /// Ask for operator requests (answer: `Cluster`).
+    CheckRequests,
+    /// Read the group record (answer: `Record`).
+    ReadRecord,
+    /// Poll a node (answer: `Status`).
+    PollNode {
+        /// The node's address.
+        addr: String,
+    },
+    /// Write the record if the epoch still holds (answer: `Published`).
+    Publish {
+        /// The epoch guarding the write.
+        epoch: i64,
+        /// The record.
+        record: GroupRecord,
+    },
+    /// `REPLICAOF NO ONE` (answer: `Promoted`).
+    Promote {
+        /// The node's address.
+        addr: String,
+    },
+    /// `REPLICAOF primary` (answer: `Repointed`).
+    Repoint {
+        /// The node's address.
+        addr: String,
+        /// The primary's address.
+        primary: String,
+    },
+    /// `FAILOVER TO target TIMEOUT` on the primary (answer: `SwitchedOver`).
+    Switchover {
+        /// The current primary's address.
+        primary: String,
+        /// The target replica's address.
+        target: String,
+        /// Timeout.
+        timeout_ms: Millis,
+    },
+    /// Sleep until the next check (answer: `Tick`).
+    Wait {
+        /// When.
+        until: Millis,
+    },
+    /// Leave the election (answer: `Resigned`).
+    Resign {
+        /// The entry to remove.
+        candidacy: Candidacy,
+    },
+}
+
+/// Long-lived knowledge the states share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// The configuration in force.
+    pub config: GroupConfig,
+    /// This instance.
+    pub instance: Option<NodeId>,
+    /// The election entry, while it exists.
+    pub candidacy: Option<Candidacy>,
+    /// The epoch this instance leads under, while it leads.
+    pub epoch: Option<i64>,
+    /// The leader as last seen, when another instance leads.
+    pub leader: Option<Leader>,
+    /// The highest epoch ever acted under (S2: never decreases).
+    pub highest_epoch: i64,
+    /// The latest `Tick`'s time.
+    pub now: Millis,
+    /// The group record as last read or written.
+    pub record: Option<GroupRecord>,
+    /// What each node looked like at the last poll, by name.
+    pub views: BTreeMap<String, NodeView>,
+    /// A requested switchover target, until carried out or refused.
+    pub switchover: Option<String>,
+    /// Why the leader is not acting although the group needs it.
+    pub blocked: Option<Blocked>,
+    /// Every record written, with its epoch (for invariant checks).
+    pub published: Vec<GroupRecord>,
+}
+
+/// The controller state machine.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    state: State,
+    ctx: Context,
+    outbox: Option<Output>,
+}
+
+fn name_of(config: &GroupConfig, index: usize) -> Option<(String, String)> {
+    config.nodes.get(index).map(|n| (n.name.clone(), n.addr.clone()))
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Machine {
+    /// A machine in [`State::Init`]; its configuration arrives with
+    /// [`Input::Start`].
+    pub fn new() -> Self {
+        Self {
+            state: State::Init,
+            ctx: Context {
+                config: GroupConfig {
+                    nodes: Vec::new(),
+                    settings: crate::types::Settings::default(),
+                },
+                instance: None,
+                candidacy: None,
+                epoch: None,
+                leader: None,
+                highest_epoch: 0,
+                now: 0,
+                record: None,
+                views: BTreeMap::new(),
+                switchover: None,
+                blocked: None,
+                published: Vec::new(),
+            },
+            outbox: None,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// What the machine knows.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// True in `Stopped`, `Refused` and `Failure`: no output will follow.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self.state,
+            State::Stopped | State::Refused { .. } | State::Failure { .. }
+        )
+    }
+
+    /// The next side effect the machine wants, if any. The answer changes
+    /// only after a call to [`Machine::step`]; each output must be answered
+    /// with its input before the next `step`.
+    #[must_use]
+    pub fn poll_next_message(&mut self) -> Option<Output> {
+        self.outbox.take()
+    }
+
+    /// The output [`Machine::poll_next_message`] would return, left in place.
+    pub fn peek_next_message(&self) -> Option<&Output> {
+        self.outbox.as_ref()
+    }
+
+    fn emit(&mut self, output: Output) {
+        debug_assert!(self.outbox.is_none(), "an output was not polled: {:?}", self.outbox);
+        self.outbox = Some(output);
+    }
+
+    /// The next tick's `Wait`, from the idle state `idle`.
+    fn idle(&mut self, idle: State) -> State {
+        let until = self.ctx.now + self.ctx.config.settings.check_interval_ms;
+        self.emit(Output::Wait { until });
+        idle
+    }
+
+    fn idle_state(&self) -> State {
+        match (self.ctx.epoch, &self.ctx.candidacy) {
+            (Some(epoch), _) => State::Leading { epoch },
+            (None, Some(_)) => State::Following {
+                leader: self.ctx.leader.clone(),
+            },
+            (None, None) => State::Candidate,
+        }
+    }
+
+    fn campaign(&mut self) -> State {
+        self.ctx.epoch = None;
+        self.ctx.candidacy = None;
+        match self.ctx.instance.clone() {
+            Some(instance) => {
+                self.emit(Output::CreateNode { instance });
+                State::Campaigning
+            }
+            None => State::Candidate,
+        }
+    }
+
+    fn poll(&mut self, index: usize) -> State {
+        match name_of(&self.ctx.config, index) {
+            Some((_, addr)) => {
+                self.emit(Output::PollNode { addr });
+                State::Polling { next: index }
+            }
+            None => self.act(),
+        }
+    }
+
+    /// After polling every node: decide and start the plan, or go idle.
+    fn act(&mut self) -> State {
+        let Some(epoch) = self.ctx.epoch else {
+            return self.idle(self.idle_state());
+        };
+        let decision = decide::decide(
+            &self.ctx.config,
+            &self.ctx.views,
+            self.ctx.record.as_ref(),
+            self.ctx.switchover.as_deref(),
+            self.ctx.now,
+        );
+        match decision {
+            Ok(Some(plan)) => {
+                self.ctx.blocked = None;
+                let record = plan.record(epoch, self.ctx.record.as_ref());
+                self.emit(Output::Publish { epoch, record });
+                State::Publishing { plan }
+            }
+            Ok(None) => {
+                self.ctx.blocked = None;
+                self.idle(State::Leading { epoch })
+            }
+            Err(blocked) => {
+                self.ctx.blocked = Some(blocked);
+                self.idle(State::Leading { epoch })
+            }
+        }
+    }
+
+    fn addr(&self, name: &str) -> String {
+        self.ctx.config.node(name).map(|n| n.addr.clone()).unwrap_or_default()
+    }
+
+    fn primary_addr(&self) -> String {
+        self.ctx
+            .record
+            .as_ref()
+            .map(|r| self.addr(&r.primary))
+            .unwrap_or_default()
+    }
+
+    /// Repoints `nodes` (reachable ones) to the recorded primary, or goes idle.
+    fn repoint(&mut self, nodes: Vec<String>, from: usize) -> State {
+        let primary = self.primary_addr();
+        let next = (from..nodes.len()).find(|&i| {
+            let view = self.ctx.views.get(&nodes[i]);
+            view.is_some_and(NodeView::reachable) && self.addr(&nodes[i]) != primary
+        });
+        match next {
+            Some(i) => {
+                let addr = self.addr(&nodes[i]);
+                self.emit(Output::Repoint { addr, primary });
+                State::Repointing { nodes, next: i }
+            }
+            None => self.idle(self.idle_state()),
+        }
+    }
+
+    fn become_leader(&mut self, leader: &Leader) -> State {
+        // S2: never act under an epoch lower than one already acted under.
+        if leader.epoch < self.ctx.highest_epoch {
+            return self.campaign();
+        }
+        self.ctx.epoch = Some(leader.epoch);
+        self.ctx.highest_epoch = leader.epoch;
+        self.ctx.leader = Some(leader.clone());
+        self.emit(Output::ReadRecord);
+        State::LoadingRecord
+    }
+
+    fn is_me(&self, leader: &Leader) -> bool {
+        self.ctx.instance.as_ref() == Some(&leader.instance)
+            && self.ctx.candidacy.as_ref().is_some_and(|c| c.revision == leader.epoch)
+    }
+
+    /// Moves the machine with one input; returns the new state.
+    pub fn step(&mut self, input: Input) -> &State {
+        let from = std::mem::replace(&mut self.state, State::Init);
+        let from_name = from.name();
+        let input_name = input.name();
+        let next = self.transition(from.clone(), input.clone());
+        let next = if matches!(next, State::Failure { .. }) || is_listed(from_name, input_name, next.name()) {
+            next
+        } else {
+            self.outbox = None;
+            State::Failure {
+                state: Box::new(from),
+                input: Box::new(input),
+            }
+        };
+        self.state = next;
+        &self.state
+    }
+
+    fn transition(&mut self, state: State, input: Input) -> State {
+        match (state, input) {
+            (State::Init, Input::Start { now, config }) => {
+                self.ctx.now = now;
+                self.ctx.config = config;
+                self.emit(Output::GenNodeId);
+                State::Identifying
+            }
+            (State::Identifying, Input::NodeId(id)) => {
+                self.ctx.instance = Some(id);
+                self.check_node(0)
+            }
+            (State::CheckingNodes { next }, Input::ClusterEnabled(Ok(true))) => {
+                let (name, addr) = name_of(&self.ctx.config, next).unwrap_or_default();
+                State::Refused {
+                    reason: format!(
+                        "node {name} ({addr}) runs in cluster mode; arbiter manages standalone primary/replica groups only"
+                    ),
+                }
+            }
+            // Unreachable at startup is not a reason to refuse: the node is
+            // checked when it answers a poll as a replica or primary.
+            (State::CheckingNodes { next }, Input::ClusterEnabled(Ok(false) | Err(_))) => self.check_node(next + 1),
+            (State::Campaigning, Input::Created(Ok(candidacy))) => {
+                self.ctx.candidacy = Some(candidacy);
+                self.emit(Output::GetLeader);
+                State::FindingLeader
+            }
+            (State::Campaigning, Input::Created(Err(_))) => self.idle(State::Candidate),
+            (State::FindingLeader, Input::Leader(Ok(Some(leader)))) if self.is_me(&leader) => {
+                self.become_leader(&leader)
+            }
+            (State::FindingLeader, Input::Leader(result)) => {
+                self.ctx.leader = result.ok().flatten();
+                self.idle(State::Following {
+                    leader: self.ctx.leader.clone(),
+                })
+            }
+            (State::Candidate, Input::Tick { now }) => {
+                self.ctx.now = now;
+                self.campaign()
+            }
+            (State::Following { .. } | State::Leading { .. }, Input::Tick { now }) => {
+                self.ctx.now = now;
+                self.emit(Output::CheckElection);
+                State::CheckingElection
+            }
+            (State::CheckingElection, Input::Election(Some(ElectionEvent::LeaseLost))) => self.campaign(),
+            (State::CheckingElection, Input::Election(Some(ElectionEvent::LeaderChanged(Some(leader)))))
+                if self.is_me(&leader) && self.ctx.epoch != Some(leader.epoch) =>
+            {
+                self.become_leader(&leader)
+            }
+            (State::CheckingElection, Input::Election(Some(ElectionEvent::LeaderChanged(leader)))) => {
+                let me = leader.as_ref().is_some_and(|l| self.is_me(l));
+                if !me {
+                    // Someone else leads: stop acting at once.
+                    self.ctx.epoch = None;
+                }
+                self.ctx.leader = leader;
+                self.emit(Output::CheckConfig);
+                State::CheckingConfig
+            }
+            (State::CheckingElection, Input::Election(None)) => {
+                self.emit(Output::CheckConfig);
+                State::CheckingConfig
+            }
+            (State::LoadingRecord, Input::Record(Ok(record))) => {
+                if record.as_ref().is_some_and(|r| Some(r.epoch) > self.ctx.epoch) {
+                    // A newer leader wrote it: this instance is stale (S2).
+                    return self.campaign();
+                }
+                self.ctx.record = record;
+                self.emit(Output::CheckConfig);
+                State::CheckingConfig
+            }
+            (State::LoadingRecord, Input::Record(Err(_))) => {
+                // Without the record the leader cannot act safely; retry.
+                self.ctx.epoch = None;
+                self.idle(State::Following {
+                    leader: self.ctx.leader.clone(),
+                })
+            }
+            (State::CheckingConfig, Input::Config(config)) => {
+                if let Some(config) = config {
+                    self.ctx.views.retain(|name, _| config.node(name).is_some());
+                    self.ctx.config = config;
+                }
+                if self.ctx.epoch.is_some() {
+                    self.emit(Output::CheckRequests);
+                    State::CheckingRequests
+                } else {
+                    self.idle(self.idle_state())
+                }
+            }
+            (State::CheckingRequests, Input::Cluster(event)) => {
+                if let Some(ClusterEvent::SwitchoverRequested { target }) = event {
+                    self.ctx.switchover = Some(target);
+                }
+                self.poll(0)
+            }
+            (State::Polling { next }, Input::Status(result)) => {
+                let now = self.ctx.now;
+                if let Some((name, _)) = name_of(&self.ctx.config, next) {
+                    self.ctx.views.entry(name).or_default().observe(now, result);
+                }
+                self.poll(next + 1)
+            }
+            (State::Publishing { plan }, Input::Published(Ok(true))) => {
+                let epoch = self.ctx.epoch.unwrap_or_default();
+                let record = plan.record(epoch, self.ctx.record.as_ref());
+                self.ctx.published.push(record.clone());
+                self.ctx.record = Some(record);
+                match plan {
+                    Plan::Bootstrap { .. } | Plan::Adopt { .. } => self.idle(State::Leading { epoch }),
+                    Plan::Failover { ref to, .. } | Plan::Promote { node: ref to } => {
+                        let addr = self.addr(to);
+                        self.emit(Output::Promote { addr });
+                        State::Promoting { plan }
+                    }
+                    Plan::Repoint { nodes } => self.repoint(nodes, 0),
+                    Plan::Switchover { ref from, ref to } => {
+                        let (primary, target) = (self.addr(from), self.addr(to));
+                        let timeout_ms = self.ctx.config.settings.failover_timeout_ms;
+                        self.emit(Output::Switchover {
+                            primary,
+                            target,
+                            timeout_ms,
+                        });
+                        State::SwitchingOver { plan }
+                    }
+                }
+            }
+            // The guard failed: another instance leads now (S1).
+            (State::Publishing { .. }, Input::Published(Ok(false))) => self.campaign(),
+            // etcd unavailable: no promotion without the record (policy for
+            // failure 5); the current primary is left as it is.
+            (State::Publishing { .. }, Input::Published(Err(_))) => self.idle(self.idle_state()),
+            (State::Promoting { plan }, Input::Promoted(Ok(()))) => {
+                let primary = match &plan {
+                    Plan::Failover { to, .. } | Plan::Promote { node: to } => to.clone(),
+                    _ => String::new(),
+                };
+                let others = self
+                    .ctx
+                    .config
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.clone())
+                    .filter(|n| *n != primary)
+                    .collect();
+                self.repoint(others, 0)
+            }
+            // Retried from the record on the next tick.
+            (State::Promoting { .. }, Input::Promoted(Err(_))) => self.idle(self.idle_state()),
+            (State::Repointing { nodes, next }, Input::Repointed(_)) => self.repoint(nodes, next + 1),
+            (State::SwitchingOver { plan }, Input::SwitchedOver(Ok(()))) => {
+                self.ctx.switchover = None;
+                let Plan::Switchover { to, .. } = plan else {
+                    return self.idle(self.idle_state());
+                };
+                let epoch = self.ctx.epoch.unwrap_or_default();
+                let plan = Plan::Adopt { primary: to };
+                let record = plan.record(epoch, self.ctx.record.as_ref());
+                self.emit(Output::Publish { epoch, record });
+                State::Publishing { plan }
+            }
+            // Redis aborts a failed FAILOVER and keeps the old primary.
+            (State::SwitchingOver { .. }, Input::SwitchedOver(Err(_))) => {
+                self.ctx.switchover = None;
+                self.idle(self.idle_state())
+            }
+            (State::Candidate | State::Following { .. } | State::Leading { .. }, Input::Shutdown) => {
+                self.ctx.epoch = None;
+                match self.ctx.candidacy.take() {
+                    Some(candidacy) => {
+                        self.emit(Output::Resign { candidacy });
+                        State::Resigning
+                    }
+                    None => State::Stopped,
+                }
+            }
+            (State::Resigning, Input::Resigned(_)) => State::Stopped,
+            (state, input) => State::Failure {
+                state: Box::new(state),
+                input: Box::new(input),
+            },
+        }
+    }
+
+    fn check_node(&mut self, index: usize) -> State {
+        match name_of(&self.ctx.config, index) {
+            Some((_, addr)) => {
+                self.emit(Output::CheckClusterEnabled { addr });
+                State::CheckingNodes { next: index }
+            }
+            None => self.campaign(),
+        }
+    }
+}
+
+impl State {
+    /// The variant's name, as in [`TRANSITIONS`] and `MACHINE.md`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Init => "Init",
+            Self::Identifying => "Identifying",
+            Self::CheckingNodes { .. } => "CheckingNodes",
+            Self::Campaigning => "Campaigning",
+            Self::FindingLeader => "FindingLeader",
+            Self::Candidate => "Candidate",
+            Self::Following { .. } => "Following",
+            Self::Leading { .. } => "Leading",
+            Self::CheckingElection => "CheckingElection",
+            Self::CheckingConfig => "CheckingConfig",
+            Self::CheckingRequests => "CheckingRequests",
+            Self::LoadingRecord => "LoadingRecord",
+            Self::Polling { .. } => "Polling",
+            Self::Publishing { .. } => "Publishing",
+            Self::Promoting { .. } => "Promoting",
+            Self::Repointing { .. } => "Repointing",
+            Self::SwitchingOver { .. } => "SwitchingOver",
+            Self::Resigning => "Resigning",
+            Self::Stopped => "Stopped",
+            Self::Refused { .. } => "Refused",
+            Self::Failure { .. } => "Failure",
+        }
+    }
+}
+
+impl Input {
+    /// The variant's name, as in [`TRANSITIONS`] and `MACHINE.md`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Start { .. } => "Start",
+            Self::Tick { .. } => "Tick",
+            Self::NodeId(_) => "NodeId",
+            Self::ClusterEnabled(_) => "ClusterEnabled",
+            Self::Created(_) => "Created",
+            Self::Leader(_) => "Leader",
+            Self::Election(_) => "Election",
+            Self::Config(_) => "Config",
+            Self::Cluster(_) => "Cluster",
+            Self::Record(_) => "Record",
+            Self::Status(_) => "Status",
+            Self::Published(_) => "Published",
+            Self::Promoted(_) => "Promoted",
+            Self::Repointed(_) => "Repointed",
+            Self::SwitchedOver(_) => "SwitchedOver",
+            Self::Shutdown => "Shutdown",
+            Self::Resigned(_) => "Resigned",
+        }
+    }
+}
+
+/// Every move the machine makes: (from state, input, to state). Anything
+/// else is a bug and lands in `Failure`.
+pub const TRANSITIONS: &[(&str, &str, &str)] = &[
+    ("Init", "Start", "Identifying"),
+    ("Identifying", "NodeId", "CheckingNodes"),
+    ("Identifying", "NodeId", "Campaigning"),
+    ("CheckingNodes", "ClusterEnabled", "CheckingNodes"),
+    ("CheckingNodes", "ClusterEnabled", "Campaigning"),
+    ("CheckingNodes", "ClusterEnabled", "Refused"),
+    ("Campaigning", "Created", "FindingLeader"),
+    ("Campaigning", "Created", "Candidate"),
+    ("FindingLeader", "Leader", "LoadingRecord"),
+    ("FindingLeader", "Leader", "Following"),
+    ("Candidate", "Tick", "Campaigning"),
+    ("Following", "Tick", "CheckingElection"),
+    ("Leading", "Tick", "CheckingElection"),
+    ("CheckingElection", "Election", "Campaigning"),
+    ("CheckingElection", "Election", "LoadingRecord"),
+    ("CheckingElection", "Election", "CheckingConfig"),
+    ("LoadingRecord", "Record", "CheckingConfig"),
+    ("LoadingRecord", "Record", "Campaigning"),
+    ("LoadingRecord", "Record", "Following"),
+    ("CheckingConfig", "Config", "CheckingRequests"),
+    ("CheckingConfig", "Config", "Following"),
+    ("CheckingConfig", "Config", "Candidate"),
+    ("CheckingRequests", "Cluster", "Polling"),
+    ("Polling", "Status", "Polling"),
+    ("Polling", "Status", "Publishing"),
+    ("Polling", "Status", "Leading"),
+    ("Publishing", "Published", "Leading"),
+    ("Publishing", "Published", "Promoting"),
+    ("Publishing", "Published", "Repointing"),
+    ("Publishing", "Published", "SwitchingOver"),
+    ("Publishing", "Published", "Campaigning"),
+    ("Promoting", "Promoted", "Repointing"),
+    ("Promoting", "Promoted", "Leading"),
+    ("Repointing", "Repointed", "Repointing"),
+    ("Repointing", "Repointed", "Leading"),
+    ("SwitchingOver", "SwitchedOver", "Publishing"),
+    ("SwitchingOver", "SwitchedOver", "Leading"),
+    ("Candidate", "Shutdown", "Stopped"),
+    ("Following", "Shutdown", "Resigning"),
+    ("Leading", "Shutdown", "Resigning"),
+    ("Resigning", "Resigned", "Stopped"),
+];
+
+fn is_listed(from: &str, input: &str, to: &str) -> bool {
+    TRANSITIONS.contains(&(from, input, to))
+}
+
+/// The state diagram of [`TRANSITIONS`] as Mermaid (what `MACHINE.md` shows).
+pub fn mermaid() -> String {
+    let mut s = String::from("stateDiagram-v2\n    [*] --> Init\n");
+    for (from, input, to) in TRANSITIONS {
+        s.push_str(&format!("    {from} --> {to}: {input}\n"));
+    }
+    s.push_str("    Stopped --> [*]\n    Refused --> [*]\n");
+    s.push_str("    note right of Failure: any input a state cannot take (S9)\n");
+    s
+}

@@ -1,0 +1,190 @@
+//! The values the machine and its world exchange. All are serde types: they
+//! are what scenario files record.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds on the world's clock.
+pub type Millis = u64;
+
+/// An arbiter instance's identity in the election.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub String);
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One Redis node of the group, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedisNode {
+    /// Short name used in records and logs (`r1`).
+    pub name: String,
+    /// `host:port`.
+    pub addr: String,
+    /// Promotion priority as in Sentinel: lower is preferred, 0 never.
+    pub priority: u32,
+}
+
+/// Timing and policy settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// How often the machine looks at the world.
+    pub check_interval_ms: Millis,
+    /// How long the primary must be unreachable before it is failed over.
+    pub down_after_ms: Millis,
+    /// A replica further behind the best known offset is not promoted.
+    pub max_lag_bytes: u64,
+    /// A replica whose link to the primary has been down longer is stale.
+    pub stale_after_ms: Millis,
+    /// `FAILOVER TO ... TIMEOUT` for switchovers.
+    pub failover_timeout_ms: Millis,
+    /// Promote the best reachable replica even when none is eligible
+    /// (accepting data loss). Off unless an operator sets it.
+    pub allow_data_loss: bool,
+    /// Maintenance: observe, never act.
+    pub paused: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            check_interval_ms: 1000,
+            down_after_ms: 3000,
+            max_lag_bytes: 1 << 20,
+            stale_after_ms: 10_000,
+            failover_timeout_ms: 5000,
+            allow_data_loss: false,
+            paused: false,
+        }
+    }
+}
+
+/// What the machine is configured with (reloadable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupConfig {
+    /// The Redis nodes.
+    pub nodes: Vec<RedisNode>,
+    /// Timing and policy.
+    pub settings: Settings,
+}
+
+impl GroupConfig {
+    /// The node named `name`.
+    pub fn node(&self, name: &str) -> Option<&RedisNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+/// A node's replication role as `ROLE` / `INFO replication` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Accepts writes.
+    Primary,
+    /// Replicates from `primary` (`host:port`).
+    Replica {
+        /// The address it replicates from.
+        primary: String,
+        /// `master_link_status:up`.
+        link_up: bool,
+        /// `master_link_down_since_seconds`, in ms, when the link is down.
+        link_down_ms: Option<Millis>,
+    },
+}
+
+/// One node's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// Role.
+    pub role: Role,
+    /// `run_id` (changes on every restart).
+    pub run_id: String,
+    /// `master_replid`.
+    pub replid: String,
+    /// Replication offset.
+    pub offset: u64,
+}
+
+/// Why a Redis call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RedisError {
+    /// No connection.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// No answer in time.
+    #[error("timed out")]
+    Timeout,
+    /// The node refused the command.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// This instance's entry in the election.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidacy {
+    /// The instance.
+    pub instance: NodeId,
+    /// The etcd lease keeping the entry alive.
+    pub lease: i64,
+    /// The entry's create revision (the epoch if it leads).
+    pub revision: i64,
+}
+
+/// The current leader: the entry with the lowest create revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leader {
+    /// The leading instance.
+    pub instance: NodeId,
+    /// Its entry's create revision.
+    pub epoch: i64,
+}
+
+/// Why an election call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ElectionError {
+    /// etcd cannot be reached or has no quorum.
+    #[error("etcd unavailable: {0}")]
+    Unavailable(String),
+    /// The lease has expired.
+    #[error("lease expired")]
+    LeaseExpired,
+}
+
+/// What changed in the election since the last check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ElectionEvent {
+    /// Our lease expired or was revoked: stop acting at once.
+    LeaseLost,
+    /// The leader is now this one (or nobody).
+    LeaderChanged(Option<Leader>),
+}
+
+/// Operator requests and cluster news, pulled by the leader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClusterEvent {
+    /// Planned switchover to the named replica (`FAILOVER TO`).
+    SwitchoverRequested {
+        /// The replica to promote.
+        target: String,
+    },
+}
+
+/// The group's topology as the leader records it in etcd, written only
+/// under the leader's epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// Epoch of the leader that wrote it.
+    pub epoch: i64,
+    /// The node that is (or is being made) primary.
+    pub primary: String,
+}
+
+/// Why `sleep_until` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Wake {
+    /// The deadline passed; the time now.
+    Tick(Millis),
+    /// The process was asked to stop (SIGINT/SIGTERM); the time now.
+    Shutdown(Millis),
+}

@@ -1,0 +1,64 @@
+//! The world traits: every source of non-determinism the controller
+//! touches, in the seed's vocabulary. `#[rehearse::world]` makes each of
+//! them recordable (`Recorder<W>`), replayable (`Replayer`) and faultable
+//! (`Faulty<W>`).
+
+use crate::types::{
+    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
+    NodeStatus, RedisError, Wake,
+};
+
+/// The process's own surroundings: identity, time, configuration.
+#[rehearse::world]
+pub trait Host {
+    /// A fresh instance id.
+    fn gen_node_id(&self, prefix: Option<String>) -> NodeId;
+    /// Milliseconds on the world's clock.
+    fn now(&self) -> Millis;
+    /// Sleeps until `deadline` (returns at once when it has passed), or
+    /// until the process is asked to stop.
+    fn sleep_until(&mut self, deadline: Millis) -> Wake;
+    /// The configuration: on the first call the one to start with, later
+    /// only when it changed (polled, so the core decides when to look).
+    fn check_config(&mut self) -> Option<GroupConfig>;
+}
+
+/// The Redis nodes.
+#[rehearse::world]
+pub trait Cluster {
+    /// Whether the node at `addr` runs in cluster mode (refused).
+    fn is_cluster_enabled(&self, addr: &str) -> Result<bool, RedisError>;
+    /// Role, run id, replication id and offset (`ROLE`, `INFO`).
+    fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError>;
+    /// `REPLICAOF NO ONE`.
+    fn promote(&mut self, addr: &str) -> Result<(), RedisError>;
+    /// `REPLICAOF host port`.
+    fn repoint(&mut self, addr: &str, primary: &str) -> Result<(), RedisError>;
+    /// `FAILOVER TO host port TIMEOUT ms`, sent to the current primary.
+    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis) -> Result<(), RedisError>;
+    /// Operator requests and cluster news since the last check.
+    fn check_cluster_notifications(&mut self) -> Option<ClusterEvent>;
+}
+
+/// The coordination service (etcd): election and the group record.
+#[rehearse::world]
+pub trait Election {
+    /// Joins the election: a lease and an entry under the prefix.
+    fn create_node(&mut self, node: NodeId) -> Result<Candidacy, ElectionError>;
+    /// The current leader (linearizable read).
+    fn leader(&self) -> Result<Option<Leader>, ElectionError>;
+    /// Keeps the lease alive and reports what changed in the election.
+    fn check_election_notification(&mut self) -> Option<ElectionEvent>;
+    /// The group record (linearizable read).
+    fn read_record(&self) -> Result<Option<GroupRecord>, ElectionError>;
+    /// Writes the record if the leader entry's create revision still equals
+    /// `epoch` (a guarded transaction); `Ok(false)` when the guard failed.
+    fn publish(&mut self, epoch: i64, record: &GroupRecord) -> Result<bool, ElectionError>;
+    /// Leaves the election (revokes the lease).
+    fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError>;
+}
+
+/// Everything the controller needs from the world.
+pub trait World: Host + Cluster + Election {}
+
+impl<W: Host + Cluster + Election> World for W {}
