@@ -250,6 +250,26 @@ pub struct Context {
     pub published: Vec<GroupRecord>,
 }
 
+impl Context {
+    /// Knowledge of a machine that has seen nothing but `config`.
+    pub fn new(config: GroupConfig) -> Self {
+        Self {
+            config,
+            instance: None,
+            candidacy: None,
+            epoch: None,
+            leader: None,
+            highest_epoch: 0,
+            now: 0,
+            record: None,
+            views: BTreeMap::new(),
+            switchover: None,
+            blocked: None,
+            published: Vec::new(),
+        }
+    }
+}
+
 /// The controller state machine.
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -272,25 +292,21 @@ impl Machine {
     /// A machine in [`State::Init`]; its configuration arrives with
     /// [`Input::Start`].
     pub fn new() -> Self {
+        Self::restore(
+            State::Init,
+            Context::new(GroupConfig {
+                nodes: Vec::new(),
+                settings: crate::types::Settings::default(),
+            }),
+        )
+    }
+
+    /// A machine in any state with any knowledge, with no output pending:
+    /// for tests of single transitions and for tools.
+    pub fn restore(state: State, context: Context) -> Self {
         Self {
-            state: State::Init,
-            ctx: Context {
-                config: GroupConfig {
-                    nodes: Vec::new(),
-                    settings: crate::types::Settings::default(),
-                },
-                instance: None,
-                candidacy: None,
-                epoch: None,
-                leader: None,
-                highest_epoch: 0,
-                now: 0,
-                record: None,
-                views: BTreeMap::new(),
-                switchover: None,
-                blocked: None,
-                published: Vec::new(),
-            },
+            state,
+            ctx: context,
             outbox: None,
         }
     }
@@ -744,7 +760,6 @@ pub const TRANSITIONS: &[(&str, &str, &str)] = &[
     ("LoadingRecord", "Record", "Following"),
     ("CheckingConfig", "Config", "CheckingRequests"),
     ("CheckingConfig", "Config", "Following"),
-    ("CheckingConfig", "Config", "Candidate"),
     ("CheckingRequests", "Cluster", "Polling"),
     ("Polling", "Status", "Polling"),
     ("Polling", "Status", "Publishing"),
