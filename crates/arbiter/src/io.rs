@@ -90,23 +90,28 @@ impl<W: World> IoCore<W> {
                 Input::Status(w.node_status(a))
             }
             Output::Publish { epoch, record } => Input::Published(w.publish(*epoch, record)),
-            Output::Promote { addr: a } => {
+            Output::Promote { addr: a, epoch } => {
                 addr(a, &output)?;
-                Input::Promoted(w.promote(a))
+                Input::Promoted(w.promote(a, *epoch))
             }
-            Output::Repoint { addr: a, primary } => {
+            Output::Repoint {
+                addr: a,
+                primary,
+                epoch,
+            } => {
                 addr(a, &output)?;
                 addr(primary, &output)?;
-                Input::Repointed(w.repoint(a, primary))
+                Input::Repointed(w.repoint(a, primary, *epoch))
             }
             Output::Switchover {
                 primary,
                 target,
                 timeout_ms,
+                epoch,
             } => {
                 addr(primary, &output)?;
                 addr(target, &output)?;
-                Input::SwitchedOver(w.failover(primary, target, *timeout_ms))
+                Input::SwitchedOver(w.failover(primary, target, *timeout_ms, *epoch))
             }
             Output::Wait { until } => match w.sleep_until(*until) {
                 Wake::Tick(now) => Input::Tick { now },

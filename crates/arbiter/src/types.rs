@@ -118,6 +118,13 @@ pub enum RedisError {
     /// The node refused the command.
     #[error("refused: {0}")]
     Refused(String),
+    /// A command under a newer epoch already reached this node: the sender
+    /// no longer leads (the node-side fence of S1).
+    #[error("fenced: epoch {seen} already reached this node")]
+    Fenced {
+        /// The newest epoch the node has seen.
+        seen: i64,
+    },
 }
 
 /// This instance's entry in the election.

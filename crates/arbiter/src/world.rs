@@ -30,12 +30,14 @@ pub trait Cluster {
     fn is_cluster_enabled(&self, addr: &str) -> Result<bool, RedisError>;
     /// Role, run id, replication id and offset (`ROLE`, `INFO`).
     fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError>;
-    /// `REPLICAOF NO ONE`.
-    fn promote(&mut self, addr: &str) -> Result<(), RedisError>;
-    /// `REPLICAOF host port`.
-    fn repoint(&mut self, addr: &str, primary: &str) -> Result<(), RedisError>;
-    /// `FAILOVER TO host port TIMEOUT ms`, sent to the current primary.
-    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis) -> Result<(), RedisError>;
+    /// `REPLICAOF NO ONE`, fenced by `epoch`: refused with
+    /// [`RedisError::Fenced`] when a newer epoch already reached the node.
+    fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError>;
+    /// `REPLICAOF host port`, fenced by `epoch` like [`Cluster::promote`].
+    fn repoint(&mut self, addr: &str, primary: &str, epoch: i64) -> Result<(), RedisError>;
+    /// `FAILOVER TO host port TIMEOUT ms`, sent to the current primary,
+    /// fenced by `epoch` like [`Cluster::promote`].
+    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: i64) -> Result<(), RedisError>;
     /// Operator requests and cluster news since the last check.
     fn check_cluster_notifications(&mut self) -> Option<ClusterEvent>;
 }

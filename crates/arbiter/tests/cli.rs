@@ -20,7 +20,7 @@ fn scenario(name: &str) -> String {
 fn replaying_a_scenario_prints_the_decisions_and_final_state() {
     let (code, out, err) = arbiter(&["replay", &scenario("failover")]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("Promote { addr: \"10.0.0.3:6379\" }"), "{out}");
+    assert!(out.contains("Promote { addr: \"10.0.0.3:6379\", epoch: 100 }"), "{out}");
     assert!(out.contains("final state: Leading { epoch: 100 }"), "{out}");
     assert!(out.contains("group record: primary r3 (epoch 100)"), "{out}");
 }

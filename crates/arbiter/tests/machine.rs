@@ -372,7 +372,10 @@ fn every_listed_transition_does_what_it_says() {
         polled(|_| {}),
         Input::Published(Ok(true)),
         "Promoting",
-        Some(Output::Promote { addr: addr(3) }),
+        Some(Output::Promote {
+            addr: addr(3),
+            epoch: 100,
+        }),
     );
     assert_eq!(m.context().record.as_ref().unwrap().primary, "r3");
     t.case(
@@ -385,6 +388,7 @@ fn every_listed_transition_does_what_it_says() {
         Some(Output::Repoint {
             addr: addr(2),
             primary: addr(1),
+            epoch: 100,
         }),
     );
     t.case(
@@ -399,6 +403,7 @@ fn every_listed_transition_does_what_it_says() {
             primary: addr(1),
             target: addr(2),
             timeout_ms: 5000,
+            epoch: 100,
         }),
     );
     t.case(
@@ -431,6 +436,7 @@ fn every_listed_transition_does_what_it_says() {
         Some(Output::Repoint {
             addr: addr(1),
             primary: addr(3),
+            epoch: 100,
         }),
     );
     t.case(
@@ -453,6 +459,7 @@ fn every_listed_transition_does_what_it_says() {
         Some(Output::Repoint {
             addr: addr(3),
             primary: addr(1),
+            epoch: 100,
         }),
     );
     t.case(

@@ -68,13 +68,17 @@ fn addr(n: u8) -> String {
 }
 
 fn promote(n: u8) -> Output {
-    Output::Promote { addr: addr(n) }
+    Output::Promote {
+        addr: addr(n),
+        epoch: 100,
+    }
 }
 
 fn repoint(n: u8, to: u8) -> Output {
     Output::Repoint {
         addr: addr(n),
         primary: addr(to),
+        epoch: 100,
     }
 }
 
@@ -197,7 +201,8 @@ fn a_switchover_uses_failover_to_then_moves_the_record() {
             Output::Switchover {
                 primary: addr(1),
                 target: addr(2),
-                timeout_ms: 5000
+                timeout_ms: 5000,
+                epoch: 100,
             },
             publish("r2"),
             publish("r2"),

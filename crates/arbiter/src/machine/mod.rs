@@ -188,19 +188,24 @@ pub enum Output {
         /// The record.
         record: GroupRecord,
     },
-    /// `REPLICAOF NO ONE` (answer: `Promoted`).
+    /// `REPLICAOF NO ONE` under `epoch` (answer: `Promoted`).
     Promote {
         /// The node's address.
         addr: String,
+        /// The epoch fencing the command.
+        epoch: i64,
     },
-    /// `REPLICAOF primary` (answer: `Repointed`).
+    /// `REPLICAOF primary` under `epoch` (answer: `Repointed`).
     Repoint {
         /// The node's address.
         addr: String,
         /// The primary's address.
         primary: String,
+        /// The epoch fencing the command.
+        epoch: i64,
     },
-    /// `FAILOVER TO target TIMEOUT` on the primary (answer: `SwitchedOver`).
+    /// `FAILOVER TO target TIMEOUT` on the primary under `epoch` (answer:
+    /// `SwitchedOver`).
     Switchover {
         /// The current primary's address.
         primary: String,
@@ -208,6 +213,8 @@ pub enum Output {
         target: String,
         /// Timeout.
         timeout_ms: Millis,
+        /// The epoch fencing the command.
+        epoch: i64,
     },
     /// Sleep until the next check (answer: `Tick`).
     Wait {
@@ -438,7 +445,8 @@ impl Machine {
         match next {
             Some(i) => {
                 let addr = self.addr(&nodes[i]);
-                self.emit(Output::Repoint { addr, primary });
+                let epoch = self.ctx.epoch.unwrap_or_default();
+                self.emit(Output::Repoint { addr, primary, epoch });
                 State::Repointing { nodes, next: i }
             }
             None => self.idle(self.idle_state()),
@@ -598,7 +606,7 @@ impl Machine {
                     Plan::Bootstrap { .. } | Plan::Adopt { .. } => self.idle(State::Leading { epoch }),
                     Plan::Failover { ref to, .. } | Plan::Promote { node: ref to } => {
                         let addr = self.addr(to);
-                        self.emit(Output::Promote { addr });
+                        self.emit(Output::Promote { addr, epoch });
                         State::Promoting { plan }
                     }
                     Plan::Repoint { nodes } => self.repoint(nodes, 0),
@@ -609,6 +617,7 @@ impl Machine {
                             primary,
                             target,
                             timeout_ms,
+                            epoch,
                         });
                         State::SwitchingOver { plan }
                     }
