@@ -192,6 +192,34 @@ impl<W: World> Driver<W> {
         &self.outputs
     }
 
+    /// Performs one step: `Start` the first time, then the pending output
+    /// and its answer. Returns `Some(Stop::Terminal)` once the machine is
+    /// terminal (and does nothing more).
+    pub fn step_once(&mut self) -> Result<Option<Stop>, DriveError> {
+        if self.machine.is_terminal() {
+            return Ok(Some(Stop::Terminal));
+        }
+        let input = if self.started {
+            let output = self
+                .machine
+                .poll_next_message()
+                .ok_or_else(|| DriveError::Stuck(self.machine.state().name().to_string()))?;
+            self.outputs.push(output.clone());
+            self.io.handle(output)?
+        } else {
+            self.started = true;
+            self.io.start()?
+        };
+        self.machine.step(input);
+        self.steps += 1;
+        Ok(None)
+    }
+
+    /// Forgets the outputs kept so far (long simulations keep memory flat).
+    pub fn clear_outputs(&mut self) {
+        self.outputs.clear();
+    }
+
     /// Drives until the machine is terminal or `done` holds (checked after
     /// every step, before the next world call), at most `max_steps` steps.
     pub fn run_until(&mut self, max_steps: u64, mut done: impl FnMut(&Machine) -> bool) -> Result<Stop, DriveError> {
@@ -206,19 +234,7 @@ impl<W: World> Driver<W> {
             if self.steps >= limit {
                 return Err(DriveError::StepLimit(max_steps));
             }
-            let input = if self.started {
-                let output = self
-                    .machine
-                    .poll_next_message()
-                    .ok_or_else(|| DriveError::Stuck(self.machine.state().name().to_string()))?;
-                self.outputs.push(output.clone());
-                self.io.handle(output)?
-            } else {
-                self.started = true;
-                self.io.start()?
-            };
-            self.machine.step(input);
-            self.steps += 1;
+            self.step_once()?;
         }
     }
 }

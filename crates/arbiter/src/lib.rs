@@ -21,3 +21,4 @@ pub mod world;
 
 pub use io::{DriveError, Driver, IoCore, IoCoreError, Stop};
 pub use machine::{Input, Machine, Output, State};
+pub mod sim;

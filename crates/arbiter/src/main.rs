@@ -1,8 +1,13 @@
 //! The `arbiter` command line.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use arbiter::sim::run::{FAULT_KINDS, SimOptions, run, run_with_timeline};
 
 use arbiter::{Driver, Output, State};
 use clap::{Parser, Subcommand};
@@ -17,6 +22,42 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Sweep seeds of the simulated world (3 Redis nodes, etcd, 3 arbiter
+    /// instances, a client, faults), checking the invariants after every
+    /// step; save, shrink and print the replay command of any failure.
+    ///
+    /// Exit codes: 0 no violation, 1 violations found, 2 bad arguments.
+    #[command(
+        after_help = "Examples:\n  arbiter simulate --seeds 10000\n  arbiter simulate --time 60s --faults net.partition,redis.crash\n  arbiter simulate --seed 42"
+    )]
+    Simulate {
+        /// Seeds to run (0..N).
+        #[arg(long, default_value_t = 1000, conflicts_with = "seed")]
+        seeds: u64,
+        /// Run for this long instead (e.g. 60s, 10m), from seed 0 on.
+        #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "seed")]
+        time: Option<Duration>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Run one seed and print its timeline.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Fault kinds to inject, comma-separated (default: all). One of:
+        /// redis.crash, redis.empty_restart, redis.pause, net.partition,
+        /// arbiter.pause, arbiter.crash, arbiter.crash_after_promote,
+        /// etcd.lease_revoke, etcd.unavailable, config.change, clock.jump,
+        /// operator.switchover, calls.
+        #[arg(long, value_delimiter = ',')]
+        faults: Option<Vec<String>>,
+        /// Where failing runs are saved (default: target/rehearse).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Do not record the instances' calls (faster; failures are still
+        /// reported, and re-recorded when they are saved).
+        #[arg(long)]
+        no_record: bool,
+    },
     /// Replay a recorded scenario: drive the controller with it and report
     /// its decisions and final state, or the first divergence.
     ///
@@ -105,6 +146,134 @@ fn replay(scenario: PathBuf, max_steps: u64, all: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Totals over all seeds (sums, so the order seeds finish in does not matter).
+#[derive(Debug, Default)]
+struct Totals {
+    sim_ms: u64,
+    failovers: u64,
+    switchovers: u64,
+    acked: u64,
+    lost: u64,
+    seeds_with_loss: u64,
+    max_lost: u64,
+    violations: BTreeMap<String, u64>,
+}
+
+struct SimulateArgs {
+    seeds: u64,
+    time: Option<Duration>,
+    threads: Option<usize>,
+    seed: Option<u64>,
+    faults: Option<Vec<String>>,
+    out: Option<PathBuf>,
+    no_record: bool,
+}
+
+fn simulate(a: SimulateArgs) -> ExitCode {
+    let mut opts = SimOptions::default();
+    if let Some(faults) = &a.faults {
+        let unknown: Vec<&String> = faults.iter().filter(|f| !FAULT_KINDS.contains(&f.as_str())).collect();
+        if !unknown.is_empty() {
+            eprintln!(
+                "arbiter: unknown fault kinds {unknown:?}; known: {}",
+                FAULT_KINDS.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+        opts.faults = Some(faults.iter().cloned().collect::<BTreeSet<_>>());
+    }
+    opts.record = !a.no_record;
+    if let Some(seed) = a.seed {
+        // The readable timeline of the one seed (the sweep below saves,
+        // checks and shrinks it as usual).
+        let sim = rehearse::Sim::new(seed);
+        let (result, events) = run_with_timeline(&sim, &opts);
+        for e in &events {
+            println!("{:>9.3}s  {}", e.at as f64 / 1000.0, e.what);
+        }
+        match result {
+            Ok(o) => println!(
+                "seed {seed}: no violation; {} failovers, {} switchovers, {} of {} acknowledged writes lost",
+                o.failovers, o.switchovers, o.lost, o.acked
+            ),
+            Err(f) => println!("seed {seed}: {f}"),
+        }
+    }
+    let totals = Mutex::new(Totals::default());
+    let mut sweep = rehearse::Sweep::new("arbiter")
+        .command("cargo run --release -p arbiter -- simulate")
+        .shrink_time(Duration::from_secs(60));
+    sweep = match (a.seed, a.time) {
+        (Some(seed), _) => sweep.seeds(seed..seed + 1),
+        (None, Some(t)) => sweep.seeds(0..u64::MAX).time_budget(t),
+        (None, None) => sweep.seeds(0..a.seeds),
+    };
+    if let Some(t) = a.threads {
+        sweep = sweep.threads(t);
+    }
+    if let Some(out) = &a.out {
+        sweep = sweep.out_dir(out);
+    }
+    let report = sweep.quiet().run(|sim| {
+        let result = run(sim, &opts);
+        if sim.phase() != rehearse::Phase::Explore {
+            return result.map(|_| ());
+        }
+        let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
+        match &result {
+            Ok(o) => {
+                t.sim_ms += o.sim_ms;
+                t.failovers += o.failovers;
+                t.switchovers += o.switchovers;
+                t.acked += o.acked as u64;
+                t.lost += o.lost as u64;
+                t.seeds_with_loss += u64::from(o.lost > 0);
+                t.max_lost = t.max_lost.max(o.lost as u64);
+            }
+            Err(f) => *t.violations.entry(f.kind().to_string()).or_default() += 1,
+        }
+        result.map(|_| ())
+    });
+    let t = totals.into_inner().unwrap_or_else(|e| e.into_inner());
+    let hours = t.sim_ms as f64 / 3_600_000.0;
+    println!(
+        "arbiter simulate: {} seeds in {:.1}s",
+        report.runs,
+        report.elapsed.as_secs_f64()
+    );
+    println!("| seeds | simulated hours | sim s / wall s | failovers | switchovers | violations |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {} | {hours:.1} | {:.0} | {} | {} | {} |",
+        report.runs,
+        t.sim_ms as f64 / 1000.0 / report.elapsed.as_secs_f64().max(1e-9),
+        t.failovers,
+        t.switchovers,
+        report.failed_runs
+    );
+    println!(
+        "lost acknowledged writes: {} of {} ({:.3}%), in {} seeds, at most {} in one seed",
+        t.lost,
+        t.acked,
+        100.0 * t.lost as f64 / (t.acked.max(1)) as f64,
+        t.seeds_with_loss,
+        t.max_lost
+    );
+    for (kind, n) in &t.violations {
+        println!("violations of {kind}: {n} seeds");
+    }
+    if report.failed_runs > 0 {
+        print!("{report}");
+        for f in &report.failures {
+            for p in f.named_traces.iter().take(3) {
+                println!("  replay one instance: cargo run -p arbiter -- replay {}", p.display());
+            }
+        }
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Replay {
@@ -112,5 +281,22 @@ fn main() -> ExitCode {
             max_steps,
             all,
         } => replay(scenario, max_steps, all),
+        Command::Simulate {
+            seeds,
+            time,
+            threads,
+            seed,
+            faults,
+            out,
+            no_record,
+        } => simulate(SimulateArgs {
+            seeds,
+            time,
+            threads,
+            seed,
+            faults,
+            out,
+            no_record,
+        }),
     }
 }

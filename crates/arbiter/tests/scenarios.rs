@@ -254,10 +254,18 @@ fn a_node_in_cluster_mode_is_refused() {
 }
 
 #[test]
-fn no_promotion_while_etcd_is_unavailable() {
+fn no_promotion_while_etcd_is_unavailable_then_failover_once_it_returns() {
     let d = replay("etcd_unavailable");
-    assert_eq!(decisions(&d), [publish("r3"), publish("r3")]);
-    assert_eq!(d.machine().context().record.as_ref().unwrap().primary, "r1");
+    assert_eq!(decisions(&d), [publish("r3"), publish("r3"), promote(3), repoint(2, 3)]);
+    // The failed write (t=4000) is followed by two record reads before the
+    // failover, at t=6000.
+    let reads = d.outputs().iter().filter(|o| matches!(o, Output::ReadRecord)).count();
+    assert_eq!(
+        reads, 3,
+        "the first load, then one read per tick after the failed write"
+    );
+    assert_eq!(ticks_before(&d, &promote(3)), 6);
+    assert_eq!(d.machine().context().record.as_ref().unwrap().primary, "r3");
 }
 
 #[test]

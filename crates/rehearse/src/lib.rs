@@ -65,7 +65,7 @@ pub use mode::{Mode, ModeError, Recording, Scenario};
 pub use recorder::Recorder;
 pub use rehearse_macros::world;
 pub use replay::{Divergence, DivergenceKind, Replayer};
-pub use sim::{EventQueue, Failure, Faulty, InjectFault, Sim, SimRng};
+pub use sim::{EventQueue, Failure, Faulty, InjectFault, Phase, Sim, SimRng};
 pub use sweep::{FailureReport, NonDeterminism, Report, Sweep, check_determinism, check_determinism_across_processes};
 pub use tape::{Tape, TapeOptions};
 pub use trace::{Call, FORMAT_VERSION, Header, Trace, TraceError, TraceErrorKind, TraceReader};

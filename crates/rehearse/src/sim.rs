@@ -22,6 +22,20 @@ use crate::Tape;
 /// per point. The first is the one a zeroed choice picks.
 const FAULT_PROBABILITIES: [f64; 5] = [0.005, 0.02, 0.05, 0.15, 0.4];
 
+/// Why a run is happening: sweeps also re-run seeds (determinism check)
+/// and run edited choice sequences (shrinking); statistics should count
+/// only the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// A seed explored for the first time.
+    #[default]
+    Explore,
+    /// A failing seed run again to check it is deterministic.
+    Recheck,
+    /// A candidate while shrinking, or a saved sequence re-run.
+    Shrink,
+}
+
 /// How a run's faults are chosen.
 #[derive(Debug, Clone, Default)]
 pub struct FaultConfig {
@@ -66,6 +80,8 @@ struct State {
     fault_config: FaultConfig,
     tape: Tape,
     named_tapes: Vec<(String, Tape)>,
+    faults_off: bool,
+    phase: Phase,
 }
 
 /// The context of one simulated run: seed, choice sequence, virtual time,
@@ -121,8 +137,19 @@ impl Sim {
                 fault_config,
                 tape,
                 named_tapes: Vec::new(),
+                faults_off: false,
+                phase: Phase::Explore,
             })),
         }
+    }
+
+    /// Why this run happens (see [`Phase`]).
+    pub fn phase(&self) -> Phase {
+        self.state.borrow().phase
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        self.state.borrow_mut().phase = phase;
     }
 
     /// The run's seed.
@@ -206,6 +233,9 @@ impl Sim {
     /// (swarm testing: each seed explores a different mix of faults). An
     /// enabled point then fires with that probability each time it is asked.
     pub fn fault(&self, point: &str) -> bool {
+        if self.state.borrow().faults_off {
+            return false;
+        }
         let known = self.state.borrow().faults.get(point).copied();
         let p = match known {
             Some(p) => p,
@@ -240,6 +270,13 @@ impl Sim {
             }
         }
         fired
+    }
+
+    /// Stops (or resumes) every fault point: while off, [`Sim::fault`]
+    /// returns false without drawing. Simulations heal with it, then check
+    /// that the system recovers.
+    pub fn set_faults_enabled(&self, on: bool) {
+        self.state.borrow_mut().faults_off = !on;
     }
 
     /// How often each fault point met so far fired (enabled points only).

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use crate::sim::{FaultConfig, Sim, decode_choices};
+use crate::sim::{FaultConfig, Phase, Sim, decode_choices};
 use crate::{Failure, Trace};
 
 /// Environment variables that override a sweep, for long runs in CI jobs.
@@ -218,7 +218,16 @@ fn run_once<F>(f: &F, seed: u64, given: Option<Vec<u64>>, faults: &FaultConfig) 
 where
     F: Fn(&mut Sim) -> Result<(), Failure>,
 {
+    run_phase(f, seed, given, faults, None)
+}
+
+fn run_phase<F>(f: &F, seed: u64, given: Option<Vec<u64>>, faults: &FaultConfig, phase: Option<Phase>) -> Outcome
+where
+    F: Fn(&mut Sim) -> Result<(), Failure>,
+{
+    let phase = phase.unwrap_or(if given.is_some() { Phase::Shrink } else { Phase::Explore });
     let mut sim = Sim::build(seed, given, faults.clone());
+    sim.set_phase(phase);
     IN_RUN.with(|c| c.set(true));
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut sim)));
     IN_RUN.with(|c| c.set(false));
@@ -781,7 +790,7 @@ impl Sweep {
         let failure = outcome.result.clone().err().unwrap_or_else(|| Failure::new("?"));
         let (trace, named_traces) = Self::save(dir, &format!("seed-{seed}"), &outcome);
         // The seed must fail the same way again, byte for byte.
-        let again = run_once(f, seed, None, &self.faults);
+        let again = run_phase(f, seed, None, &self.faults, Some(Phase::Recheck));
         let nondeterminism = compare_outcomes(seed, &outcome, &again).err().map(|e| e.difference);
         let mut shrunk = None;
         let mut shrunk_message = None;

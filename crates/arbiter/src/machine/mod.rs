@@ -255,6 +255,9 @@ pub struct Context {
     pub blocked: Option<Blocked>,
     /// Every record written, with its epoch (for invariant checks).
     pub published: Vec<GroupRecord>,
+    /// A record write failed without saying whether etcd applied it (the
+    /// reply may have been lost): re-read before deciding anything.
+    pub record_unknown: bool,
 }
 
 impl Context {
@@ -273,6 +276,7 @@ impl Context {
             switchover: None,
             blocked: None,
             published: Vec::new(),
+            record_unknown: false,
         }
     }
 }
@@ -552,6 +556,23 @@ impl Machine {
                 self.emit(Output::CheckConfig);
                 State::CheckingConfig
             }
+            // Nothing new, but the last known leader is this instance while
+            // it is not acting (its record read failed): resume leading.
+            (State::CheckingElection, Input::Election(None))
+                if self.ctx.epoch.is_none() && self.ctx.leader.as_ref().is_some_and(|l| self.is_me(l)) =>
+            {
+                let leader = self
+                    .ctx
+                    .leader
+                    .clone()
+                    .unwrap_or_else(|| unreachable!("checked by the guard"));
+                self.become_leader(&leader)
+            }
+            // A record write's outcome is unknown: read what etcd holds.
+            (State::CheckingElection, Input::Election(None)) if self.ctx.epoch.is_some() && self.ctx.record_unknown => {
+                self.emit(Output::ReadRecord);
+                State::LoadingRecord
+            }
             (State::CheckingElection, Input::Election(None)) => {
                 self.emit(Output::CheckConfig);
                 State::CheckingConfig
@@ -562,6 +583,7 @@ impl Machine {
                     return self.campaign();
                 }
                 self.ctx.record = record;
+                self.ctx.record_unknown = false;
                 self.emit(Output::CheckConfig);
                 State::CheckingConfig
             }
@@ -627,7 +649,10 @@ impl Machine {
             (State::Publishing { .. }, Input::Published(Ok(false))) => self.campaign(),
             // etcd unavailable: no promotion without the record (policy for
             // failure 5); the current primary is left as it is.
-            (State::Publishing { .. }, Input::Published(Err(_))) => self.idle(self.idle_state()),
+            (State::Publishing { .. }, Input::Published(Err(_))) => {
+                self.ctx.record_unknown = true;
+                self.idle(self.idle_state())
+            }
             (State::Promoting { plan }, Input::Promoted(Ok(()))) => {
                 let primary = match &plan {
                     Plan::Failover { to, .. } | Plan::Promote { node: to } => to.clone(),

@@ -1,0 +1,314 @@
+//! The invariants of `arbiter-invariants.md`, checked against the model and
+//! the machines after every step (safety) and after the run heals and
+//! settles (liveness). A violation is a `rehearse::Failure` whose kind is
+//! the invariant's name and whose message names the instance, the seed and
+//! the virtual time.
+
+use rehearse::Failure;
+
+use super::model::{Endpoint, Model};
+use crate::machine::{Machine, Output, Plan, State};
+use crate::types::Millis;
+use crate::types::Role;
+
+/// How long two writable primaries may coexist after a fault (S4).
+pub const DUAL_WRITABLE_BOUND_MS: Millis = 10_000;
+
+/// How long after an empty restart a resync from that node is still the
+/// race a polling controller cannot win (S7): a check interval and a poll.
+pub const EMPTY_RESTART_GRACE_MS: Millis = 2500;
+
+/// Checks invariants as a run goes.
+#[derive(Debug, Clone)]
+pub struct Checker {
+    seed: u64,
+    applied_seen: usize,
+    resyncs_seen: usize,
+    epoch_acted: Vec<i64>,
+    dual_since: Option<Millis>,
+}
+
+fn fail(invariant: &str, seed: u64, at: Millis, detail: String) -> Failure {
+    Failure::new(format!("{invariant}: {detail} (seed {seed}, t={at} ms)"))
+}
+
+/// S5 written out again, independently of `decide::select_candidate`:
+/// reachable replicas with priority above 0, link up or down no longer than
+/// the staleness limit, within `max_lag` of the highest offset seen; the
+/// lowest priority, then the highest offset, then the smallest run id.
+fn reference_candidate(ctx: &crate::machine::Context, failed: &str) -> Option<String> {
+    let s = &ctx.config.settings;
+    let best_offset = ctx
+        .views
+        .values()
+        .flat_map(|v| [v.status.as_ref(), v.previous.as_ref()])
+        .flatten()
+        .map(|st| st.offset)
+        .max()
+        .unwrap_or(0);
+    let mut eligible: Vec<(u32, std::cmp::Reverse<u64>, String, String)> = Vec::new();
+    for node in ctx.config.nodes.iter().filter(|n| n.name != failed && n.priority > 0) {
+        let Some(st) = ctx.views.get(&node.name).and_then(|v| v.status.as_ref()) else {
+            continue;
+        };
+        let Role::Replica {
+            link_up, link_down_ms, ..
+        } = &st.role
+        else {
+            continue;
+        };
+        if !*link_up && link_down_ms.is_none_or(|d| d > s.stale_after_ms) {
+            continue;
+        }
+        if best_offset - st.offset.min(best_offset) > s.max_lag_bytes {
+            continue;
+        }
+        eligible.push((
+            node.priority,
+            std::cmp::Reverse(st.offset),
+            st.run_id.clone(),
+            node.name.clone(),
+        ));
+    }
+    eligible.sort();
+    eligible.into_iter().next().map(|e| e.3)
+}
+
+/// The epoch an output acts under, if it acts.
+fn acting_epoch(o: &Output) -> Option<i64> {
+    match o {
+        Output::Publish { epoch, .. }
+        | Output::Promote { epoch, .. }
+        | Output::Repoint { epoch, .. }
+        | Output::Switchover { epoch, .. } => Some(*epoch),
+        _ => None,
+    }
+}
+
+impl Checker {
+    /// A checker for `instances` instances of seed `seed`.
+    pub fn new(seed: u64, instances: usize) -> Self {
+        Self {
+            seed,
+            applied_seen: 0,
+            resyncs_seen: 0,
+            epoch_acted: vec![i64::MIN; instances],
+            dual_since: None,
+        }
+    }
+
+    /// A new incarnation of instance `i` starts over (its epochs are new).
+    pub fn restarted(&mut self, i: usize) {
+        self.epoch_acted[i] = i64::MIN;
+    }
+
+    /// After instance `i` took a step that issued `output` (S2, S9).
+    pub fn after_step(
+        &mut self,
+        i: usize,
+        machine: &Machine,
+        output: Option<&Output>,
+        now: Millis,
+    ) -> Result<(), Failure> {
+        if let State::Failure { state, input } = machine.state() {
+            return Err(fail(
+                "S9 machine discipline",
+                self.seed,
+                now,
+                format!(
+                    "arbiter-{} entered Failure: {} cannot take {input:?}",
+                    i + 1,
+                    state.name()
+                ),
+            ));
+        }
+        if let State::Refused { reason } = machine.state() {
+            return Err(fail(
+                "S9 machine discipline",
+                self.seed,
+                now,
+                format!("arbiter-{} refused: {reason}", i + 1),
+            ));
+        }
+        // S5: a failover's candidate is the one an independent reading of
+        // the leader's own observations picks.
+        if let (
+            State::Publishing {
+                plan: Plan::Failover { from, to },
+            },
+            Some(Output::Publish { .. }),
+        ) = (machine.state(), output)
+        {
+            let ctx = machine.context();
+            if !ctx.config.settings.allow_data_loss {
+                let expected = reference_candidate(ctx, from);
+                if expected.as_deref() != Some(to.as_str()) {
+                    return Err(fail(
+                        "S5 candidate eligibility",
+                        self.seed,
+                        now,
+                        format!(
+                            "arbiter-{} fails over from {from} to {to}; its observations make {expected:?} the candidate",
+                            i + 1
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(epoch) = output.and_then(acting_epoch) {
+            if epoch < self.epoch_acted[i] {
+                return Err(fail(
+                    "S2 monotonic epochs",
+                    self.seed,
+                    now,
+                    format!(
+                        "arbiter-{} acted under epoch {epoch} after {}",
+                        i + 1,
+                        self.epoch_acted[i]
+                    ),
+                ));
+            }
+            self.epoch_acted[i] = epoch;
+        }
+        Ok(())
+    }
+
+    /// After any event: the model-level safety invariants (S1, S4, S5, S7).
+    pub fn after_event(&mut self, m: &Model) -> Result<(), Failure> {
+        let now = m.now;
+        // S1: per node, reconfigurations apply in epoch order.
+        for (k, cmd) in m.applied.iter().enumerate().skip(self.applied_seen) {
+            if let Some(newer) = m.applied[..k].iter().rev().find(|c| c.node == cmd.node) {
+                if newer.epoch > cmd.epoch && m.empty_restarts.get(&cmd.node).is_none_or(|(t, _)| *t <= newer.at) {
+                    return Err(fail(
+                        "S1 fenced actions",
+                        self.seed,
+                        cmd.at,
+                        format!(
+                            "{} on {} under epoch {} applied after a command under epoch {}",
+                            cmd.what, m.nodes[cmd.node].name, cmd.epoch, newer.epoch
+                        ),
+                    ));
+                }
+            }
+        }
+        self.applied_seen = m.applied.len();
+        // S4: two writable primaries only briefly.
+        let writable = m.writable_primaries();
+        if writable.len() > 1 {
+            let since = *self.dual_since.get_or_insert(now);
+            if now.saturating_sub(since) > DUAL_WRITABLE_BOUND_MS {
+                let names: Vec<&str> = writable.iter().map(|&i| m.nodes[i].name.as_str()).collect();
+                return Err(fail(
+                    "S4 bounded dual-writable window",
+                    self.seed,
+                    now,
+                    format!(
+                        "{} all accept writes since t={since} ms (bound {DUAL_WRITABLE_BOUND_MS} ms)",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        } else {
+            self.dual_since = None;
+        }
+        // S7: no resync from a node restarted empty, once the controller had time to see it.
+        for &(at, replica, source) in m.shrinking_resyncs.iter().skip(self.resyncs_seen) {
+            if let Some((restarted, before)) = m.empty_restarts.get(&source) {
+                let recorded_primary = m.etcd.record.as_ref().map(|r| r.primary.as_str());
+                let blessed = recorded_primary == Some(m.nodes[source].name.as_str())
+                    && m.events
+                        .iter()
+                        .any(|e| e.at > *restarted && e.what.starts_with("record:"));
+                // The controller's chance starts when it could see the node
+                // and reach etcd; before that, the resync is a race it cannot run.
+                let observed = m.restart_observed.get(&source).copied();
+                let late = observed.is_some_and(|o| {
+                    let chance = o.max(*restarted).max(m.connectivity_changed);
+                    at.saturating_sub(chance) > EMPTY_RESTART_GRACE_MS
+                });
+                if late && *before > 0 && !blessed {
+                    return Err(fail(
+                        "S7 no replication from an empty restart",
+                        self.seed,
+                        at,
+                        format!(
+                            "{} resynced from {}, which restarted empty at t={restarted} ms",
+                            m.nodes[replica].name, m.nodes[source].name
+                        ),
+                    ));
+                }
+            }
+        }
+        self.resyncs_seen = m.shrinking_resyncs.len();
+        Ok(())
+    }
+
+    /// After the run healed and settled (L1, L2): one leader, one primary,
+    /// every reachable node following it, the record naming it.
+    pub fn at_end(&self, m: &Model, machines: &[Option<&Machine>]) -> Result<(), Failure> {
+        let now = m.now;
+        let leaders: Vec<usize> = machines
+            .iter()
+            .enumerate()
+            .filter(|(_, mm)| mm.is_some_and(|mm| mm.context().epoch.is_some()))
+            .map(|(i, _)| i)
+            .collect();
+        let etcd_leader = m.etcd.leader();
+        if leaders.len() != 1 {
+            return Err(fail(
+                "L2 convergence",
+                self.seed,
+                now,
+                format!(
+                    "{} instances believe they lead after healing (etcd says {etcd_leader:?})",
+                    leaders.len()
+                ),
+            ));
+        }
+        let primaries: Vec<usize> = (0..m.nodes.len())
+            .filter(|&i| m.answering(i) && m.nodes[i].replica_of.is_none())
+            .collect();
+        let blocked = machines[leaders[0]].and_then(|mm| mm.context().blocked.clone());
+        let [p] = primaries.as_slice() else {
+            if blocked.is_some() {
+                return Ok(()); // no eligible replica: waiting for an operator is the documented outcome
+            }
+            let names: Vec<&str> = primaries.iter().map(|&i| m.nodes[i].name.as_str()).collect();
+            return Err(fail(
+                "L2 convergence",
+                self.seed,
+                now,
+                format!("after healing the primaries are {names:?}"),
+            ));
+        };
+        let addr = m.nodes[*p].addr.as_str();
+        for (i, n) in m.nodes.iter().enumerate() {
+            if i == *p || !m.answering(i) {
+                continue;
+            }
+            if n.replica_of.as_deref() != Some(addr) || !n.link_up {
+                return Err(fail(
+                    "L2 convergence",
+                    self.seed,
+                    now,
+                    format!(
+                        "{} does not follow the primary {} (follows {:?}, link up {})",
+                        n.name, m.nodes[*p].name, n.replica_of, n.link_up
+                    ),
+                ));
+            }
+        }
+        let recorded = m.etcd.record.as_ref().map(|r| r.primary.clone());
+        if recorded.as_deref() != Some(m.nodes[*p].name.as_str()) {
+            return Err(fail(
+                "L2 convergence",
+                self.seed,
+                now,
+                format!("the record names {recorded:?} but {} is primary", m.nodes[*p].name),
+            ));
+        }
+        let _ = Endpoint::Etcd;
+        Ok(())
+    }
+}

@@ -1,0 +1,758 @@
+//! A deterministic model of the outside world: Redis nodes, an etcd, the
+//! network between everything, and a client writing through it.
+//!
+//! Redis, as 7.0 behaves with persistence off: each node holds a log of
+//! write ids (its replication offset is the log's length). A replica whose
+//! log is a prefix of its primary's continues partially; otherwise it does a
+//! full resync, which replaces its log with the primary's (so a replica
+//! that resyncs from a primary restarted empty loses everything). A
+//! restarted node comes back empty, with a new run id, as a primary.
+//! `min-replicas-to-write` refuses writes without enough linked replicas.
+//! `FAILOVER TO` is refused while the target's initial sync runs.
+//!
+//! etcd, as 3.4 behaves: a revision counter, keys with create revisions,
+//! leases with a TTL that delete their keys when they expire, guarded
+//! transactions, and quorum loss (every call fails).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::types::{GroupRecord, Leader, Millis, NodeId, NodeStatus, RedisError, Role};
+
+/// Lease TTL the simulated instances get.
+pub const LEASE_TTL_MS: Millis = 5000;
+
+/// Who talks: the directed edges of the network are between these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// Arbiter instance `i`.
+    Instance(usize),
+    /// Redis node `i`.
+    Node(usize),
+    /// The etcd cluster.
+    Etcd,
+    /// The writing client.
+    Client,
+}
+
+/// One Redis node.
+#[derive(Debug, Clone)]
+pub struct RedisModel {
+    /// `r1`...
+    pub name: String,
+    /// `host:port`.
+    pub addr: String,
+    /// The process runs.
+    pub up: bool,
+    /// Paused (SIGSTOP) until then: up, but answers nothing.
+    pub paused_until: Millis,
+    /// Replicates from this address, or `None` when primary.
+    pub replica_of: Option<String>,
+    /// Changes on every restart.
+    pub run_id: String,
+    /// Replication id (a new one on promotion and restart).
+    pub replid: String,
+    /// The replication id before the last promotion (`master_replid2`):
+    /// replicas of the old primary may continue partially from it.
+    pub replid2: String,
+    /// Write ids; the offset is the length.
+    pub log: Vec<u64>,
+    /// A full sync runs until then.
+    pub syncing_until: Option<Millis>,
+    /// The link to the primary is up.
+    pub link_up: bool,
+    /// Since when the link is down.
+    pub link_down_since: Option<Millis>,
+    /// The newest epoch of any reconfiguration applied (the S1 fence).
+    pub fence: i64,
+    /// Writes are refused with fewer linked replicas.
+    pub min_replicas_to_write: usize,
+    /// Restarts so far.
+    pub incarnation: u32,
+}
+
+/// One reconfiguration applied to a node (S1 checks the epochs' order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedCommand {
+    /// Virtual time.
+    pub at: Millis,
+    /// The node.
+    pub node: usize,
+    /// Epoch it was issued under.
+    pub epoch: i64,
+    /// What it was.
+    pub what: String,
+}
+
+/// The etcd model.
+#[derive(Debug, Clone, Default)]
+pub struct EtcdModel {
+    /// The store's revision.
+    pub revision: i64,
+    /// Lease id -> expiry.
+    pub leases: BTreeMap<i64, Millis>,
+    next_lease: i64,
+    /// Election entries: instance -> (create revision, lease).
+    pub entries: BTreeMap<NodeId, (i64, i64)>,
+    /// The group record.
+    pub record: Option<GroupRecord>,
+    /// Quorum: when false every call fails.
+    pub available: bool,
+}
+
+impl EtcdModel {
+    /// Drops expired leases and their entries.
+    pub fn expire(&mut self, now: Millis) {
+        let expired: Vec<i64> = self
+            .leases
+            .iter()
+            .filter(|(_, e)| **e <= now)
+            .map(|(l, _)| *l)
+            .collect();
+        for lease in expired {
+            self.revoke(lease);
+        }
+    }
+
+    /// Revokes a lease and its entries.
+    pub fn revoke(&mut self, lease: i64) {
+        if self.leases.remove(&lease).is_some() {
+            self.revision += 1;
+            self.entries.retain(|_, (_, l)| *l != lease);
+        }
+    }
+
+    /// Grants a lease and creates the instance's entry.
+    pub fn campaign(&mut self, now: Millis, instance: &NodeId) -> (i64, i64) {
+        if let Some((_, old)) = self.entries.get(instance).copied() {
+            self.revoke(old);
+        }
+        self.next_lease += 1;
+        let lease = self.next_lease;
+        self.leases.insert(lease, now + LEASE_TTL_MS);
+        self.revision += 1;
+        self.entries.insert(instance.clone(), (self.revision, lease));
+        (lease, self.revision)
+    }
+
+    /// Renews a lease; false when it is gone.
+    pub fn keepalive(&mut self, now: Millis, lease: i64) -> bool {
+        match self.leases.get_mut(&lease) {
+            Some(expiry) => {
+                *expiry = now + LEASE_TTL_MS;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The entry with the lowest create revision.
+    pub fn leader(&self) -> Option<Leader> {
+        self.entries
+            .iter()
+            .min_by_key(|(_, (rev, _))| *rev)
+            .map(|(instance, (rev, _))| Leader {
+                instance: instance.clone(),
+                epoch: *rev,
+            })
+    }
+
+    /// The guarded write: only when `instance`'s entry still has create
+    /// revision `epoch`.
+    pub fn publish(&mut self, instance: &NodeId, epoch: i64, record: &GroupRecord) -> bool {
+        match self.entries.get(instance) {
+            Some((rev, _)) if *rev == epoch => {
+                self.revision += 1;
+                self.record = Some(record.clone());
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Something that happened in the model, for the timeline and for tests
+/// that look for the ten failures of `arbiter-invariants.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Virtual time.
+    pub at: Millis,
+    /// What, in words (`kind: details`).
+    pub what: String,
+}
+
+/// The client: writes to the node it believes is primary, re-resolving
+/// only after an error (as a client with a stale view does).
+#[derive(Debug, Clone, Default)]
+pub struct ClientModel {
+    /// The node it writes to.
+    pub target: usize,
+    /// Next write id.
+    pub next_id: u64,
+    /// Acknowledged write ids.
+    pub acked: Vec<u64>,
+    /// Writes refused or lost in flight.
+    pub failed: u64,
+}
+
+/// Everything outside the arbiter instances.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Virtual time of the last update.
+    pub now: Millis,
+    /// The Redis nodes.
+    pub nodes: Vec<RedisModel>,
+    /// etcd.
+    pub etcd: EtcdModel,
+    /// Directed edges that drop traffic.
+    pub blocked: BTreeSet<(Endpoint, Endpoint)>,
+    /// The client.
+    pub client: ClientModel,
+    /// The timeline.
+    pub events: Vec<Event>,
+    /// Reconfigurations applied, per node, in order.
+    pub applied: Vec<AppliedCommand>,
+    /// When each node last restarted empty, and its offset before.
+    pub empty_restarts: BTreeMap<usize, (Millis, u64)>,
+    /// When an instance that could also reach etcd first polled a node
+    /// after its empty restart (S7 gives the controller a fair chance from
+    /// then on).
+    pub restart_observed: BTreeMap<usize, Millis>,
+    /// Full resyncs that copied a log shorter than the replica's (data
+    /// dropped by a resync): (time, replica, source).
+    pub shrinking_resyncs: Vec<(Millis, usize, usize)>,
+    /// Pending operator switchover request.
+    pub switchover_request: Option<String>,
+    /// When connectivity last came back (a partition healed, etcd returned,
+    /// a node restarted or resumed): the controller needs a poll cycle to
+    /// see the new situation.
+    pub connectivity_changed: Millis,
+    /// The configuration the instances load, and its version.
+    pub config: crate::types::GroupConfig,
+    /// Bumped on every configuration change.
+    pub config_version: u64,
+    /// Per arbiter instance: clock offset, pause, crash.
+    pub instances: Vec<InstanceModel>,
+}
+
+/// What the model knows of one arbiter instance's process.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceModel {
+    /// Added to virtual time on this instance's clock (jumps forward only:
+    /// it is a monotonic clock, and a jump looks like a suspend).
+    pub clock_offset_ms: Millis,
+    /// Paused (SIGSTOP) until then.
+    pub paused_until: Millis,
+    /// Crashed: the process is gone until restarted.
+    pub crashed: bool,
+    /// Restarts so far.
+    pub incarnation: u32,
+}
+
+fn run_id(name: &str, incarnation: u32) -> String {
+    format!("{name}-run{incarnation}")
+}
+
+impl Model {
+    /// `n` nodes in sync: the first primary, the others its replicas.
+    pub fn new(n: usize, min_replicas_to_write: usize) -> Self {
+        Self::with_config(n, min_replicas_to_write, 0, crate::types::Settings::default())
+    }
+
+    /// Like [`Model::new`], with `instances` arbiter processes and settings.
+    pub fn with_config(
+        n: usize,
+        min_replicas_to_write: usize,
+        instances: usize,
+        settings: crate::types::Settings,
+    ) -> Self {
+        let nodes = (0..n)
+            .map(|i| {
+                let name = format!("r{}", i + 1);
+                RedisModel {
+                    addr: format!("10.0.0.{}:6379", i + 1),
+                    up: true,
+                    paused_until: 0,
+                    replica_of: (i > 0).then(|| "10.0.0.1:6379".to_string()),
+                    run_id: run_id(&name, 0),
+                    replid: "r1-repl0".into(),
+                    replid2: String::new(),
+                    log: Vec::new(),
+                    syncing_until: None,
+                    link_up: i > 0,
+                    link_down_since: None,
+                    fence: 0,
+                    min_replicas_to_write,
+                    incarnation: 0,
+                    name,
+                }
+            })
+            .collect();
+        Self {
+            now: 0,
+            nodes,
+            etcd: EtcdModel {
+                available: true,
+                ..EtcdModel::default()
+            },
+            blocked: BTreeSet::new(),
+            client: ClientModel::default(),
+            events: Vec::new(),
+            applied: Vec::new(),
+            empty_restarts: BTreeMap::new(),
+            restart_observed: BTreeMap::new(),
+            shrinking_resyncs: Vec::new(),
+            switchover_request: None,
+            connectivity_changed: 0,
+            config: crate::types::GroupConfig {
+                nodes: (0..n)
+                    .map(|i| crate::types::RedisNode {
+                        name: format!("r{}", i + 1),
+                        addr: format!("10.0.0.{}:6379", i + 1),
+                        priority: 100,
+                    })
+                    .collect(),
+                settings,
+            },
+            config_version: 0,
+            instances: vec![InstanceModel::default(); instances],
+        }
+    }
+
+    /// Notes an event on the timeline.
+    pub fn note(&mut self, what: impl Into<String>) {
+        let at = self.now;
+        self.events.push(Event { at, what: what.into() });
+    }
+
+    /// Index of the node at `addr`.
+    pub fn node_at(&self, addr: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.addr == addr)
+    }
+
+    /// Whether a message from `a` reaches `b`.
+    pub fn reaches(&self, a: Endpoint, b: Endpoint) -> bool {
+        !self.blocked.contains(&(a, b))
+    }
+
+    /// Whether node `i` answers at all right now.
+    pub fn answering(&self, i: usize) -> bool {
+        let n = &self.nodes[i];
+        n.up && n.paused_until <= self.now
+    }
+
+    /// Replicas of `primary` whose link is up.
+    fn linked_replicas(&self, primary: usize) -> usize {
+        let addr = &self.nodes[primary].addr;
+        self.nodes
+            .iter()
+            .filter(|n| n.up && n.replica_of.as_deref() == Some(addr.as_str()) && n.link_up)
+            .count()
+    }
+
+    /// Whether node `i` is a primary that accepts writes now.
+    pub fn writable(&self, i: usize) -> bool {
+        let n = &self.nodes[i];
+        self.answering(i) && n.replica_of.is_none() && self.linked_replicas(i) >= n.min_replicas_to_write
+    }
+
+    /// Moves the model to `now`: lease expiry and replication.
+    pub fn advance(&mut self, now: Millis) {
+        if now > self.now {
+            // A node whose pause ended in between answers again.
+            let resumed = self
+                .nodes
+                .iter()
+                .map(|n| n.paused_until)
+                .filter(|&t| t > self.now && t <= now)
+                .max();
+            if let Some(t) = resumed {
+                self.connectivity_changed = self.connectivity_changed.max(t);
+            }
+            self.now = now;
+        }
+        self.etcd.expire(self.now);
+        self.replicate();
+    }
+
+    fn replicate(&mut self) {
+        for r in 0..self.nodes.len() {
+            if !self.answering(r) {
+                continue;
+            }
+            let Some(source_addr) = self.nodes[r].replica_of.clone() else {
+                continue;
+            };
+            let source = self.node_at(&source_addr);
+            let connected = source.is_some_and(|p| {
+                self.answering(p)
+                    && self.reaches(Endpoint::Node(r), Endpoint::Node(p))
+                    && self.reaches(Endpoint::Node(p), Endpoint::Node(r))
+            });
+            let now = self.now;
+            let Some(p) = source.filter(|_| connected) else {
+                let n = &mut self.nodes[r];
+                if n.link_up || n.syncing_until.is_some() {
+                    n.link_up = false;
+                    n.syncing_until = None;
+                    n.link_down_since = Some(now);
+                }
+                continue;
+            };
+            // A replica of a replica syncs from what that one holds. PSYNC
+            // continues only the same history: the same replication id (or
+            // the primary's previous one) and a log that is a prefix.
+            let (p_log_len, prefix) = {
+                let (pn, rn) = (&self.nodes[p], &self.nodes[r]);
+                let (pl, rl) = (&pn.log, &rn.log);
+                let same_history = rn.replid == pn.replid || (!pn.replid2.is_empty() && rn.replid == pn.replid2);
+                (
+                    pl.len(),
+                    same_history && rl.len() <= pl.len() && pl[..rl.len()] == rl[..],
+                )
+            };
+            match self.nodes[r].syncing_until {
+                Some(done) if done <= now => {
+                    let log = self.nodes[p].log.clone();
+                    let replid = self.nodes[p].replid.clone();
+                    if log.len() < self.nodes[r].log.len() {
+                        self.shrinking_resyncs.push((now, r, p));
+                    }
+                    let source = self.nodes[p].name.clone();
+                    let n = &mut self.nodes[r];
+                    n.log = log;
+                    n.replid = replid;
+                    n.syncing_until = None;
+                    n.link_up = true;
+                    n.link_down_since = None;
+                    let what = format!("full resync: {} from {source} ({p_log_len} writes)", n.name);
+                    self.note(what);
+                }
+                Some(_) => {}
+                None if prefix => {
+                    let tail: Vec<u64> = self.nodes[p].log[self.nodes[r].log.len()..].to_vec();
+                    let replid = self.nodes[p].replid.clone();
+                    let n = &mut self.nodes[r];
+                    n.log.extend(tail);
+                    n.replid = replid;
+                    n.link_up = true;
+                    n.link_down_since = None;
+                }
+                None => {
+                    // Diverged histories: a full resync, taking a while.
+                    let n = &mut self.nodes[r];
+                    n.syncing_until = Some(now + 300);
+                    n.link_up = false;
+                    n.link_down_since.get_or_insert(now);
+                }
+            }
+        }
+    }
+
+    /// `ROLE`/`INFO` of node `i` as seen now.
+    pub fn status(&self, i: usize) -> NodeStatus {
+        let n = &self.nodes[i];
+        NodeStatus {
+            role: match &n.replica_of {
+                None => Role::Primary,
+                Some(p) => Role::Replica {
+                    primary: p.clone(),
+                    link_up: n.link_up,
+                    link_down_ms: n.link_down_since.map(|s| self.now.saturating_sub(s)),
+                },
+            },
+            run_id: n.run_id.clone(),
+            replid: n.replid.clone(),
+            offset: n.log.len() as u64,
+        }
+    }
+
+    fn fence(&mut self, i: usize, epoch: i64, what: &str) -> Result<(), RedisError> {
+        let seen = self.nodes[i].fence;
+        if epoch < seen {
+            return Err(RedisError::Fenced { seen });
+        }
+        self.nodes[i].fence = epoch;
+        let at = self.now;
+        self.applied.push(AppliedCommand {
+            at,
+            node: i,
+            epoch,
+            what: what.to_string(),
+        });
+        Ok(())
+    }
+
+    /// `REPLICAOF NO ONE` on node `i` under `epoch`.
+    pub fn promote(&mut self, i: usize, epoch: i64) -> Result<(), RedisError> {
+        self.fence(i, epoch, "promote")?;
+        let n = &mut self.nodes[i];
+        if n.replica_of.is_some() {
+            n.replica_of = None;
+            n.replid2 = std::mem::take(&mut n.replid);
+            n.replid = format!("{}-repl{}", n.run_id, self.now);
+            n.syncing_until = None;
+            n.link_up = false;
+            n.link_down_since = None;
+            let what = format!("promote: {} under epoch {epoch} (offset {})", n.name, n.log.len());
+            self.note(what);
+        }
+        Ok(())
+    }
+
+    /// `REPLICAOF primary` on node `i` under `epoch`.
+    pub fn repoint(&mut self, i: usize, primary: &str, epoch: i64) -> Result<(), RedisError> {
+        self.fence(i, epoch, "repoint")?;
+        if self.nodes[i].replica_of.as_deref() != Some(primary) {
+            let n = &mut self.nodes[i];
+            n.replica_of = Some(primary.to_string());
+            n.link_up = false;
+            n.syncing_until = None;
+            n.link_down_since = Some(self.now);
+            let what = format!("repoint: {} to {primary} under epoch {epoch}", n.name);
+            self.note(what);
+        }
+        Ok(())
+    }
+
+    /// `FAILOVER TO target` on the primary `p` under `epoch`: refused while
+    /// the target syncs or does not follow `p`; otherwise `p` becomes a
+    /// replica of the target and the target primary, at once (the old
+    /// primary stops accepting writes first, S8). Other replicas of `p`
+    /// stay attached to it until repointed.
+    pub fn failover(&mut self, p: usize, target: usize, epoch: i64) -> Result<(), RedisError> {
+        let follows = self.nodes[target].replica_of.as_deref() == Some(self.nodes[p].addr.as_str());
+        if self.nodes[p].replica_of.is_some() || !follows {
+            return Err(RedisError::Refused(
+                "ERR FAILOVER target is not a replica of this primary".into(),
+            ));
+        }
+        if !self.nodes[target].link_up || self.nodes[target].syncing_until.is_some() {
+            return Err(RedisError::Refused(
+                "ERR FAILOVER target replica is not online (initial sync)".into(),
+            ));
+        }
+        self.fence(p, epoch, "failover")?;
+        self.fence(target, epoch, "failover")?;
+        let tail: Vec<u64> = self.nodes[p].log[self.nodes[target].log.len().min(self.nodes[p].log.len())..].to_vec();
+        let target_addr = self.nodes[target].addr.clone();
+        let now = self.now;
+        {
+            let t = &mut self.nodes[target];
+            t.log.extend(tail);
+            t.replica_of = None;
+            t.replid2 = std::mem::take(&mut t.replid);
+            t.replid = format!("{}-repl{now}", t.run_id);
+            t.link_up = false;
+        }
+        let o = &mut self.nodes[p];
+        o.replica_of = Some(target_addr);
+        o.link_up = true;
+        o.link_down_since = None;
+        let what = format!(
+            "switchover: {} -> {} under epoch {epoch}",
+            self.nodes[p].name, self.nodes[target].name
+        );
+        self.note(what);
+        Ok(())
+    }
+
+    /// Crash node `i` (it stays down until restarted).
+    pub fn crash(&mut self, i: usize) {
+        if self.nodes[i].up {
+            self.nodes[i].up = false;
+            let what = format!("crash: {}", self.nodes[i].name);
+            self.note(what);
+        }
+    }
+
+    /// Restart node `i` empty (persistence off): a primary with a new run id.
+    pub fn restart_empty(&mut self, i: usize) {
+        let before = self.nodes[i].log.len() as u64;
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        n.up = true;
+        n.incarnation += 1;
+        n.run_id = run_id(&n.name, n.incarnation);
+        n.replid = format!("{}-repl0", n.run_id);
+        n.replid2.clear();
+        n.log.clear();
+        n.replica_of = None;
+        n.syncing_until = None;
+        n.link_up = false;
+        n.link_down_since = None;
+        n.fence = 0;
+        n.paused_until = 0;
+        self.empty_restarts.insert(i, (now, before));
+        self.connectivity_changed = now;
+        self.restart_observed.remove(&i);
+        let what = format!("restart empty: {} (had {before} writes)", self.nodes[i].name);
+        self.note(what);
+    }
+
+    /// One client write: to its target, re-resolving after an error.
+    pub fn client_write(&mut self) {
+        let t = self.client.target;
+        let id = self.client.next_id;
+        self.client.next_id += 1;
+        let delivered = self.reaches(Endpoint::Client, Endpoint::Node(t));
+        if delivered && self.writable(t) {
+            self.nodes[t].log.push(id);
+            if self.reaches(Endpoint::Node(t), Endpoint::Client) {
+                self.client.acked.push(id);
+                return;
+            }
+        }
+        self.client.failed += 1;
+        // Re-resolve: the first reachable node that says it is primary.
+        if let Some(p) = (0..self.nodes.len()).find(|&i| {
+            self.answering(i)
+                && self.nodes[i].replica_of.is_none()
+                && self.reaches(Endpoint::Client, Endpoint::Node(i))
+                && self.reaches(Endpoint::Node(i), Endpoint::Client)
+        }) {
+            self.client.target = p;
+        }
+    }
+
+    /// Writable primaries now.
+    pub fn writable_primaries(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&i| self.writable(i)).collect()
+    }
+
+    /// Acknowledged writes missing from node `i`.
+    pub fn lost_writes(&self, i: usize) -> usize {
+        let held: BTreeSet<u64> = self.nodes[i].log.iter().copied().collect();
+        self.client.acked.iter().filter(|id| !held.contains(id)).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One test per Redis 7.0 / etcd 3.4 fact in `arbiter-invariants.md`.
+    use super::*;
+
+    fn synced(min_replicas: usize) -> Model {
+        let mut m = Model::new(3, min_replicas);
+        for _ in 0..5 {
+            m.client_write();
+        }
+        m.advance(10);
+        m
+    }
+
+    #[test]
+    fn failover_to_demotes_the_old_primary_and_leaves_a_third_replica_attached() {
+        let mut m = synced(0);
+        let old_replid = m.nodes[1].replid.clone();
+        m.failover(0, 1, 1).unwrap();
+        assert_eq!(m.nodes[0].replica_of.as_deref(), Some("10.0.0.2:6379"));
+        assert!(m.nodes[1].replica_of.is_none());
+        assert_ne!(m.nodes[1].replid, old_replid, "the new primary gets a new replid");
+        assert_eq!(
+            m.nodes[2].replica_of.as_deref(),
+            Some("10.0.0.1:6379"),
+            "until repointed"
+        );
+    }
+
+    #[test]
+    fn failover_is_refused_during_the_targets_initial_sync() {
+        let mut m = synced(0);
+        m.restart_empty(2);
+        m.repoint(2, "10.0.0.1:6379", 1).unwrap();
+        m.client_write();
+        m.advance(20); // diverged log: a full resync starts
+        assert!(m.nodes[2].syncing_until.is_some());
+        let e = m.failover(0, 2, 2).unwrap_err();
+        assert!(
+            matches!(e, RedisError::Refused(ref s) if s.contains("initial sync")),
+            "{e:?}"
+        );
+        m.advance(400);
+        m.failover(0, 2, 2).unwrap();
+    }
+
+    #[test]
+    fn min_replicas_to_write_refuses_writes_without_linked_replicas() {
+        let mut m = synced(1);
+        assert!(m.writable(0));
+        m.blocked.insert((Endpoint::Node(0), Endpoint::Node(1)));
+        m.blocked.insert((Endpoint::Node(0), Endpoint::Node(2)));
+        m.advance(20);
+        assert!(!m.writable(0), "NOREPLICAS");
+        let acked = m.client.acked.len();
+        m.client_write();
+        assert_eq!(m.client.acked.len(), acked);
+    }
+
+    #[test]
+    fn role_and_info_report_offsets_links_and_replid() {
+        let mut m = synced(0);
+        let s = m.status(1);
+        assert_eq!(s.offset, 5);
+        assert!(matches!(s.role, Role::Replica { link_up: true, .. }));
+        m.crash(0);
+        m.advance(100);
+        m.advance(1100);
+        let Role::Replica {
+            link_up, link_down_ms, ..
+        } = m.status(1).role
+        else {
+            panic!()
+        };
+        assert!(!link_up);
+        assert_eq!(link_down_ms, Some(1000));
+        assert_eq!(m.status(0).replid, "r1-repl0");
+    }
+
+    #[test]
+    fn a_replica_that_resyncs_from_an_empty_restart_loses_its_data() {
+        let mut m = synced(0);
+        m.restart_empty(0);
+        m.advance(20);
+        m.advance(400);
+        assert!(m.nodes[1].log.is_empty(), "full resync from the empty node");
+        assert_eq!(m.shrinking_resyncs.len(), 2);
+        assert_eq!(m.lost_writes(1), 5);
+    }
+
+    #[test]
+    fn etcd_leases_expire_and_take_their_keys() {
+        let mut e = EtcdModel {
+            available: true,
+            ..EtcdModel::default()
+        };
+        let a = NodeId("a".into());
+        let b = NodeId("b".into());
+        let (lease_a, rev_a) = e.campaign(0, &a);
+        let (_, rev_b) = e.campaign(0, &b);
+        assert_eq!(e.leader().unwrap().epoch, rev_a);
+        assert!(e.keepalive(3000, lease_a));
+        e.expire(7000);
+        // b's lease ran out at 5000; a renewed its own until 8000.
+        assert_eq!(e.leader().map(|l| l.epoch), Some(rev_a));
+        assert!(e.entries.values().all(|(rev, _)| *rev != rev_b));
+        e.expire(8000);
+        assert_eq!(e.leader(), None);
+    }
+
+    #[test]
+    fn guarded_writes_fail_once_the_entry_is_gone() {
+        let mut e = EtcdModel {
+            available: true,
+            ..EtcdModel::default()
+        };
+        let a = NodeId("a".into());
+        let (lease, rev) = e.campaign(0, &a);
+        let record = GroupRecord {
+            epoch: rev,
+            primary: "r1".into(),
+        };
+        assert!(e.publish(&a, rev, &record));
+        e.revoke(lease);
+        assert!(!e.publish(&a, rev, &record), "the lease is gone: the guard fails");
+        let (_, rev2) = e.campaign(10, &a);
+        assert!(rev2 > rev, "create revisions only grow");
+        assert!(!e.publish(&a, rev, &record), "an old epoch does not pass the guard");
+    }
+}

@@ -1,0 +1,245 @@
+//! One arbiter instance's view of the simulated world: its own network
+//! position (partitions cut it off separately), its own clock, its own
+//! election entry. Implements the three world traits over the shared model.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rehearse::{InjectFault, Sim};
+
+use super::model::{Endpoint, Model};
+use crate::types::{
+    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
+    NodeStatus, RedisError, Wake,
+};
+use crate::world::{Cluster, Election, Host};
+
+impl InjectFault for RedisError {
+    fn inject_fault(_point: &str, sim: &Sim) -> Self {
+        if sim.chance(0.5) {
+            Self::Timeout
+        } else {
+            Self::Unreachable("injected: connection reset".into())
+        }
+    }
+}
+
+impl InjectFault for ElectionError {
+    fn inject_fault(_point: &str, _sim: &Sim) -> Self {
+        Self::Unavailable("injected: request timed out".into())
+    }
+}
+
+/// The world as instance `index` sees it.
+#[derive(Debug)]
+pub struct InstanceWorld {
+    index: usize,
+    model: Rc<RefCell<Model>>,
+    id: NodeId,
+    config_loaded: bool,
+    config_seen: u64,
+    lease: Option<i64>,
+    reported_leader: Option<Option<Leader>>,
+}
+
+impl InstanceWorld {
+    /// Instance `index` (its id names its incarnation too).
+    pub fn new(index: usize, incarnation: u32, model: Rc<RefCell<Model>>) -> Self {
+        let id = if incarnation == 0 {
+            NodeId(format!("arbiter-{}", index + 1))
+        } else {
+            NodeId(format!("arbiter-{}.{}", index + 1, incarnation))
+        };
+        Self {
+            index,
+            model,
+            id,
+            config_loaded: false,
+            config_seen: 0,
+            lease: None,
+            reported_leader: None,
+        }
+    }
+
+    /// This instance's election id.
+    pub fn id(&self) -> &NodeId {
+        &self.id
+    }
+
+    fn me(&self) -> Endpoint {
+        Endpoint::Instance(self.index)
+    }
+
+    /// A Redis call over the network: the request may not arrive (no
+    /// effect), or arrive and the reply be lost (effect, but an error).
+    fn redis<T>(
+        &self,
+        addr: &str,
+        f: impl FnOnce(&mut Model, usize) -> Result<T, RedisError>,
+    ) -> Result<T, RedisError> {
+        let mut m = self.model.borrow_mut();
+        let Some(i) = m.node_at(addr) else {
+            return Err(RedisError::Unreachable(format!("no route to {addr}")));
+        };
+        if !m.reaches(self.me(), Endpoint::Node(i)) {
+            return Err(RedisError::Timeout);
+        }
+        if !m.nodes[i].up {
+            return Err(RedisError::Unreachable("connection refused".into()));
+        }
+        if !m.answering(i) {
+            return Err(RedisError::Timeout);
+        }
+        let result = f(&mut m, i);
+        if !m.reaches(Endpoint::Node(i), self.me()) {
+            return Err(RedisError::Timeout);
+        }
+        result
+    }
+
+    /// An etcd call over the network (quorum loss fails everything).
+    fn etcd<T>(&self, f: impl FnOnce(&mut Model) -> T) -> Result<T, ElectionError> {
+        let mut m = self.model.borrow_mut();
+        if !m.etcd.available || !m.reaches(self.me(), Endpoint::Etcd) {
+            return Err(ElectionError::Unavailable("etcd unreachable".into()));
+        }
+        let now = m.now;
+        m.etcd.expire(now);
+        let out = f(&mut m);
+        if !m.reaches(Endpoint::Etcd, self.me()) {
+            return Err(ElectionError::Unavailable("etcd reply lost".into()));
+        }
+        Ok(out)
+    }
+}
+
+impl Host for InstanceWorld {
+    fn gen_node_id(&self, _prefix: Option<String>) -> NodeId {
+        self.id.clone()
+    }
+
+    fn now(&self) -> Millis {
+        let m = self.model.borrow();
+        m.now + m.instances[self.index].clock_offset_ms
+    }
+
+    fn sleep_until(&mut self, deadline: Millis) -> Wake {
+        // The scheduler runs this call once the deadline has passed.
+        let now = self.now();
+        Wake::Tick(now.max(deadline))
+    }
+
+    fn check_config(&mut self) -> Option<GroupConfig> {
+        let m = self.model.borrow();
+        if !self.config_loaded || m.config_version > self.config_seen {
+            self.config_loaded = true;
+            self.config_seen = m.config_version;
+            return Some(m.config.clone());
+        }
+        None
+    }
+}
+
+impl Cluster for InstanceWorld {
+    fn is_cluster_enabled(&self, addr: &str) -> Result<bool, RedisError> {
+        self.redis(addr, |_, _| Ok(false))
+    }
+
+    fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError> {
+        let me = self.me();
+        self.redis(addr, |m, i| {
+            let etcd = m.etcd.available && m.reaches(me, Endpoint::Etcd) && m.reaches(Endpoint::Etcd, me);
+            if etcd && m.empty_restarts.contains_key(&i) && !m.restart_observed.contains_key(&i) {
+                let now = m.now;
+                m.restart_observed.insert(i, now);
+            }
+            Ok(m.status(i))
+        })
+    }
+
+    fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError> {
+        self.redis(addr, |m, i| m.promote(i, epoch))
+    }
+
+    fn repoint(&mut self, addr: &str, primary: &str, epoch: i64) -> Result<(), RedisError> {
+        self.redis(addr, |m, i| m.repoint(i, primary, epoch))
+    }
+
+    fn failover(&mut self, primary: &str, target: &str, _timeout_ms: Millis, epoch: i64) -> Result<(), RedisError> {
+        self.redis(primary, |m, p| match m.node_at(target) {
+            Some(t) if m.answering(t) && m.reaches(Endpoint::Node(p), Endpoint::Node(t)) => m.failover(p, t, epoch),
+            _ => Err(RedisError::Refused("ERR FAILOVER target is unreachable".into())),
+        })
+    }
+
+    fn check_cluster_notifications(&mut self) -> Option<ClusterEvent> {
+        let mut m = self.model.borrow_mut();
+        if !m.reaches(self.me(), Endpoint::Etcd) {
+            return None;
+        }
+        m.switchover_request
+            .take()
+            .map(|target| ClusterEvent::SwitchoverRequested { target })
+    }
+}
+
+impl Election for InstanceWorld {
+    fn create_node(&mut self, node: NodeId) -> Result<Candidacy, ElectionError> {
+        let result = self.etcd(|m| {
+            let now = m.now;
+            m.etcd.campaign(now, &node)
+        });
+        let (lease, revision) = result?;
+        self.lease = Some(lease);
+        self.reported_leader = None;
+        Ok(Candidacy {
+            instance: node,
+            lease,
+            revision,
+        })
+    }
+
+    fn leader(&self) -> Result<Option<Leader>, ElectionError> {
+        self.etcd(|m| m.etcd.leader())
+    }
+
+    fn check_election_notification(&mut self) -> Option<ElectionEvent> {
+        let lease = self.lease?;
+        let alive = self.etcd(|m| {
+            let now = m.now;
+            (m.etcd.keepalive(now, lease), m.etcd.leader())
+        });
+        // etcd unreachable: nothing is known; the lease may run out.
+        let (alive, leader) = alive.ok()?;
+        if !alive {
+            self.lease = None;
+            return Some(ElectionEvent::LeaseLost);
+        }
+        if self.reported_leader.as_ref() != Some(&leader) {
+            self.reported_leader = Some(leader.clone());
+            return Some(ElectionEvent::LeaderChanged(leader));
+        }
+        None
+    }
+
+    fn read_record(&self) -> Result<Option<GroupRecord>, ElectionError> {
+        self.etcd(|m| m.etcd.record.clone())
+    }
+
+    fn publish(&mut self, epoch: i64, record: &GroupRecord) -> Result<bool, ElectionError> {
+        let id = self.id.clone();
+        self.etcd(|m| {
+            let ok = m.etcd.publish(&id, epoch, record);
+            if ok {
+                let what = format!("record: primary {} under epoch {epoch} by {id}", record.primary);
+                m.note(what);
+            }
+            ok
+        })
+    }
+
+    fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError> {
+        self.lease = None;
+        self.etcd(|m| m.etcd.revoke(candidacy.lease))
+    }
+}
