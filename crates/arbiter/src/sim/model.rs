@@ -217,8 +217,8 @@ pub struct Model {
     /// after its empty restart (S7 gives the controller a fair chance from
     /// then on).
     pub restart_observed: BTreeMap<usize, Millis>,
-    /// Full resyncs that copied a log shorter than the replica's (data
-    /// dropped by a resync): (time, replica, source).
+    /// Full resyncs from a primary whose log was shorter than the
+    /// replica's (data dropped by a resync): (time, replica, source).
     pub shrinking_resyncs: Vec<(Millis, usize, usize)>,
     /// Pending operator switchover request.
     pub switchover_request: Option<String>,
@@ -414,7 +414,7 @@ impl Model {
                 Some(done) if done <= now => {
                     let log = self.nodes[p].log.clone();
                     let replid = self.nodes[p].replid.clone();
-                    if log.len() < self.nodes[r].log.len() {
+                    if log.len() < self.nodes[r].log.len() && self.nodes[p].replica_of.is_none() {
                         self.shrinking_resyncs.push((now, r, p));
                     }
                     let source = self.nodes[p].name.clone();
