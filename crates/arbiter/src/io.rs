@@ -84,7 +84,7 @@ impl<W: World> IoCore<W> {
             Output::CheckElection => Input::Election(w.check_election_notification()),
             Output::CheckConfig => Input::Config(w.check_config()),
             Output::CheckRequests => Input::Cluster(w.check_cluster_notifications()),
-            Output::ReadRecord => Input::Record(w.read_record()),
+            Output::ReadRecord { linearizable } => Input::Record(w.read_record(*linearizable)),
             Output::PollNode { addr: a } => {
                 addr(a, &output)?;
                 Input::Status(w.node_status(a))
@@ -158,8 +158,13 @@ pub struct Driver<W> {
 impl<W: World> Driver<W> {
     /// A fresh machine driven against `world`.
     pub fn new(world: W) -> Self {
+        Self::with_machine(world, Machine::new())
+    }
+
+    /// `machine` (fresh, in `Init`) driven against `world`.
+    pub fn with_machine(world: W, machine: Machine) -> Self {
         Self {
-            machine: Machine::new(),
+            machine,
             io: IoCore::new(world),
             steps: 0,
             started: false,

@@ -57,6 +57,11 @@ enum Command {
         /// reported, and re-recorded when they are saved).
         #[arg(long)]
         no_record: bool,
+        /// Plant bugs to see the sweep find them (needs the `planted-bugs`
+        /// feature): skip-fencing, promote-most-lagging, forget-old-primary,
+        /// trust-stale-read, no-debounce, resync-from-empty.
+        #[arg(long, value_delimiter = ',')]
+        plant: Vec<String>,
     },
     /// Replay a recorded scenario: drive the controller with it and report
     /// its decisions and final state, or the first divergence.
@@ -167,6 +172,19 @@ struct SimulateArgs {
     faults: Option<Vec<String>>,
     out: Option<PathBuf>,
     no_record: bool,
+    plant: Vec<String>,
+}
+
+/// `PromoteMostLagging` -> `promote-most-lagging`.
+fn kebab(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn simulate(a: SimulateArgs) -> ExitCode {
@@ -183,6 +201,24 @@ fn simulate(a: SimulateArgs) -> ExitCode {
         opts.faults = Some(faults.iter().cloned().collect::<BTreeSet<_>>());
     }
     opts.record = !a.no_record;
+    for name in &a.plant {
+        let bug = arbiter::types::Bug::ALL
+            .into_iter()
+            .find(|b| kebab(&format!("{b:?}")) == *name);
+        match bug {
+            Some(b) if cfg!(feature = "planted-bugs") => {
+                opts.bugs.insert(b);
+            }
+            Some(_) => {
+                eprintln!("arbiter: --plant needs a build with `--features planted-bugs`");
+                return ExitCode::from(2);
+            }
+            None => {
+                eprintln!("arbiter: unknown bug {name:?}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if let Some(seed) = a.seed {
         // The readable timeline of the one seed (the sweep below saves,
         // checks and shrinks it as usual).
@@ -289,6 +325,7 @@ fn main() -> ExitCode {
             faults,
             out,
             no_record,
+            plant,
         } => simulate(SimulateArgs {
             seeds,
             time,
@@ -297,6 +334,7 @@ fn main() -> ExitCode {
             faults,
             out,
             no_record,
+            plant,
         }),
     }
 }

@@ -195,3 +195,36 @@ pub enum Wake {
     /// The process was asked to stop (SIGINT/SIGTERM); the time now.
     Shutdown(Millis),
 }
+
+/// Realistic bugs that can be planted in the machine to prove the
+/// simulation finds them. They only take effect when the crate is built
+/// with the `planted-bugs` feature; each is switched on per machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Bug {
+    /// Write the record without the epoch guard and send Redis commands
+    /// without the epoch fence (S1).
+    SkipFencing,
+    /// Promote the replica with the lowest offset instead of the highest (S5).
+    PromoteMostLagging,
+    /// Never repoint a node that claims to be primary: a returning old
+    /// primary stays one (L2).
+    ForgetOldPrimary,
+    /// Load the record with a serializable (possibly stale) read (L2, S4).
+    TrustStaleRead,
+    /// Fail over as soon as the primary misses one poll (L3).
+    NoDebounce,
+    /// Ignore a primary that restarted empty (S7).
+    ResyncFromEmpty,
+}
+
+impl Bug {
+    /// Every planted bug.
+    pub const ALL: [Self; 6] = [
+        Self::SkipFencing,
+        Self::PromoteMostLagging,
+        Self::ForgetOldPrimary,
+        Self::TrustStaleRead,
+        Self::NoDebounce,
+        Self::ResyncFromEmpty,
+    ];
+}

@@ -51,8 +51,10 @@ pub trait Election {
     fn leader(&self) -> Result<Option<Leader>, ElectionError>;
     /// Keeps the lease alive and reports what changed in the election.
     fn check_election_notification(&mut self) -> Option<ElectionEvent>;
-    /// The group record (linearizable read).
-    fn read_record(&self) -> Result<Option<GroupRecord>, ElectionError>;
+    /// The group record: a linearizable read, or with `linearizable`
+    /// false a serializable one that a lagging member may answer from old
+    /// data.
+    fn read_record(&self, linearizable: bool) -> Result<Option<GroupRecord>, ElectionError>;
     /// Writes the record if the leader entry's create revision still equals
     /// `epoch` (a guarded transaction); `Ok(false)` when the guard failed.
     fn publish(&mut self, epoch: i64, record: &GroupRecord) -> Result<bool, ElectionError>;

@@ -212,7 +212,7 @@ fn every_listed_transition_does_what_it_says() {
         follower(),
         Input::Leader(Ok(Some(leader("arbiter-1", 100)))),
         "LoadingRecord",
-        Some(Output::ReadRecord),
+        Some(Output::ReadRecord { linearizable: true }),
     );
     assert_eq!(m.context().epoch, Some(100));
     t.case(
@@ -256,7 +256,7 @@ fn every_listed_transition_does_what_it_says() {
         follower(),
         Input::Election(Some(ElectionEvent::LeaderChanged(Some(leader("arbiter-1", 100))))),
         "LoadingRecord",
-        Some(Output::ReadRecord),
+        Some(Output::ReadRecord { linearizable: true }),
     );
     let m = t.case(
         State::CheckingElection,

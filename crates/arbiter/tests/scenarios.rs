@@ -259,7 +259,11 @@ fn no_promotion_while_etcd_is_unavailable_then_failover_once_it_returns() {
     assert_eq!(decisions(&d), [publish("r3"), publish("r3"), promote(3), repoint(2, 3)]);
     // The failed write (t=4000) is followed by two record reads before the
     // failover, at t=6000.
-    let reads = d.outputs().iter().filter(|o| matches!(o, Output::ReadRecord)).count();
+    let reads = d
+        .outputs()
+        .iter()
+        .filter(|o| matches!(o, Output::ReadRecord { .. }))
+        .count();
     assert_eq!(
         reads, 3,
         "the first load, then one read per tick after the failed write"

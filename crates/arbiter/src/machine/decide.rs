@@ -1,9 +1,9 @@
 //! Pure decisions: given what the leader observed, what should it do next?
 //! Nothing here changes state; `Machine::step` calls these and decides.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::types::{GroupConfig, GroupRecord, Millis, NodeStatus, RedisError, Role};
+use crate::types::{Bug, GroupConfig, GroupRecord, Millis, NodeStatus, RedisError, Role};
 
 /// What the leader knows about one node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +16,10 @@ pub struct NodeView {
     pub down_since: Option<Millis>,
     /// The latest poll's error.
     pub error: Option<RedisError>,
+    /// The node restarted and lost data while primary; kept until it is a
+    /// replica again, so one failed attempt to act does not lose the
+    /// evidence (S7).
+    pub lost_data: bool,
 }
 
 impl NodeView {
@@ -50,6 +54,14 @@ impl NodeView {
     pub fn restarted_empty(&self) -> bool {
         match (&self.status, &self.previous) {
             (Some(now), Some(before)) => now.run_id != before.run_id && now.offset < before.offset,
+            _ => false,
+        }
+    }
+
+    /// The node restarted since the status before (a new run id).
+    pub fn restarted(&self) -> bool {
+        match (&self.status, &self.previous) {
+            (Some(now), Some(before)) => now.run_id != before.run_id,
             _ => false,
         }
     }
@@ -133,6 +145,15 @@ fn addr_of<'a>(config: &'a GroupConfig, name: &str) -> &'a str {
 /// offset, run id). With `allow_data_loss`, the best reachable replica
 /// with priority not 0 when none is eligible.
 pub fn select_candidate(config: &GroupConfig, views: &BTreeMap<String, NodeView>, failed: &str) -> Option<String> {
+    select_candidate_with(config, views, failed, false)
+}
+
+fn select_candidate_with(
+    config: &GroupConfig,
+    views: &BTreeMap<String, NodeView>,
+    failed: &str,
+    most_lagging: bool,
+) -> Option<String> {
     let s = &config.settings;
     let reference = views
         .values()
@@ -162,7 +183,14 @@ pub fn select_candidate(config: &GroupConfig, views: &BTreeMap<String, NodeView>
         replicas
             .iter()
             .filter(|r| r.4 || !eligible_only)
-            .min_by(|a, b| (a.0, std::cmp::Reverse(a.1), a.2).cmp(&(b.0, std::cmp::Reverse(b.1), b.2)))
+            .min_by(|a, b| {
+                if most_lagging {
+                    // Planted bug: the replica furthest behind wins.
+                    (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2))
+                } else {
+                    (a.0, std::cmp::Reverse(a.1), a.2).cmp(&(b.0, std::cmp::Reverse(b.1), b.2))
+                }
+            })
             .map(|r| r.3.to_string())
     };
     best(true).or_else(|| if s.allow_data_loss { best(false) } else { None })
@@ -175,8 +203,10 @@ pub fn decide(
     record: Option<&GroupRecord>,
     switchover: Option<&str>,
     now: Millis,
+    bugs: &BTreeSet<Bug>,
 ) -> Result<Option<Plan>, Blocked> {
     let settings = &config.settings;
+    let select = |failed: &str| select_candidate_with(config, views, failed, bugs.contains(&Bug::PromoteMostLagging));
     let status = |name: &str| views.get(name).and_then(|v| v.status.as_ref());
     let claims_primary = |name: &str| matches!(status(name).map(|s| &s.role), Some(Role::Primary));
     let Some(record) = record else {
@@ -191,7 +221,7 @@ pub fn decide(
             [one] => Ok(Some(Plan::Bootstrap {
                 primary: (*one).to_string(),
             })),
-            _ if settings.allow_data_loss => match select_candidate(config, views, "") {
+            _ if settings.allow_data_loss => match select("") {
                 Some(to) => Ok(Some(Plan::Failover {
                     from: String::new(),
                     to,
@@ -209,12 +239,17 @@ pub fn decide(
     let primary_addr = addr_of(config, primary);
 
     // The primary failed: down longer than down-after, or back empty (S7).
+    let debounce = if bugs.contains(&Bug::NoDebounce) {
+        0
+    } else {
+        settings.down_after_ms
+    };
     let down = primary_view
         .down_since
-        .is_some_and(|since| now.saturating_sub(since) >= settings.down_after_ms);
-    let empty = primary_view.restarted_empty() && claims_primary(primary);
+        .is_some_and(|since| now.saturating_sub(since) >= debounce);
+    let empty = primary_view.lost_data && claims_primary(primary) && !bugs.contains(&Bug::ResyncFromEmpty);
     if down || empty {
-        return match select_candidate(config, views, primary) {
+        return match select(primary) {
             Some(to) => Ok(Some(Plan::Failover {
                 from: primary.to_string(),
                 to,
@@ -250,7 +285,7 @@ pub fn decide(
         .iter()
         .filter(|n| n.name != primary)
         .filter(|n| match status(&n.name).map(|s| &s.role) {
-            Some(Role::Primary) => true,
+            Some(Role::Primary) => !bugs.contains(&Bug::ForgetOldPrimary),
             Some(Role::Replica { primary: p, .. }) => p != primary_addr,
             None => false,
         })
@@ -272,6 +307,37 @@ pub fn decide(
         }
     }
     Ok(None)
+}
+
+/// Marks the recorded primary as having lost data when it restarted with a
+/// smaller offset, or restarted while a replica of it holds more than it
+/// does (the drop happened between two polls); clears the mark once a node
+/// is a replica. Called after every poll round, before [`decide`].
+pub fn note_data_loss(config: &GroupConfig, views: &mut BTreeMap<String, NodeView>, record: Option<&GroupRecord>) {
+    for view in views.values_mut() {
+        if matches!(view.status.as_ref().map(|s| &s.role), Some(Role::Replica { .. })) {
+            view.lost_data = false;
+        }
+    }
+    let Some(primary) = record.map(|r| r.primary.as_str()) else {
+        return;
+    };
+    let Some(addr) = config.node(primary).map(|n| n.addr.as_str()) else {
+        return;
+    };
+    let Some(view) = views.get(primary) else { return };
+    let Some(offset) = view.status.as_ref().map(|s| s.offset) else {
+        return;
+    };
+    let replica_ahead = views.values().any(|v| {
+        matches!(&v.status, Some(NodeStatus { role: Role::Replica { primary: p, .. }, offset: o, .. })
+            if p == addr && *o > offset)
+    });
+    if view.restarted_empty() || (view.restarted() && replica_ahead) {
+        if let Some(v) = views.get_mut(primary) {
+            v.lost_data = true;
+        }
+    }
 }
 
 #[cfg(test)]

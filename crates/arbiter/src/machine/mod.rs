@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
+    Bug, Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
     NodeStatus, RedisError,
 };
 pub use decide::{Blocked, NodeView, Plan};
@@ -174,8 +174,12 @@ pub enum Output {
     CheckConfig,
     /// Ask for operator requests (answer: `Cluster`).
     CheckRequests,
-    /// Read the group record (answer: `Record`).
-    ReadRecord,
+    /// Read the group record (answer: `Record`); always linearizable
+    /// unless a planted bug says otherwise.
+    ReadRecord {
+        /// A linearizable read.
+        linearizable: bool,
+    },
     /// Poll a node (answer: `Status`).
     PollNode {
         /// The node's address.
@@ -258,6 +262,8 @@ pub struct Context {
     /// A record write failed without saying whether etcd applied it (the
     /// reply may have been lost): re-read before deciding anything.
     pub record_unknown: bool,
+    /// Planted bugs switched on (inert without the `planted-bugs` feature).
+    pub bugs: std::collections::BTreeSet<Bug>,
 }
 
 impl Context {
@@ -277,6 +283,7 @@ impl Context {
             blocked: None,
             published: Vec::new(),
             record_unknown: false,
+            bugs: std::collections::BTreeSet::new(),
         }
     }
 }
@@ -310,6 +317,14 @@ impl Machine {
                 settings: crate::types::Settings::default(),
             }),
         )
+    }
+
+    /// A fresh machine with planted bugs switched on (they take effect only
+    /// with the `planted-bugs` feature).
+    pub fn with_bugs(bugs: impl IntoIterator<Item = Bug>) -> Self {
+        let mut m = Self::new();
+        m.ctx.bugs = bugs.into_iter().collect();
+        m
     }
 
     /// A machine in any state with any knowledge, with no output pending:
@@ -351,6 +366,27 @@ impl Machine {
     /// The output [`Machine::poll_next_message`] would return, left in place.
     pub fn peek_next_message(&self) -> Option<&Output> {
         self.outbox.as_ref()
+    }
+
+    /// The planted bugs in effect (empty without `planted-bugs`).
+    fn active_bugs(&self) -> std::collections::BTreeSet<Bug> {
+        if cfg!(feature = "planted-bugs") {
+            self.ctx.bugs.clone()
+        } else {
+            std::collections::BTreeSet::new()
+        }
+    }
+
+    /// Whether a planted bug is on (always false without `planted-bugs`).
+    fn bug(&self, bug: Bug) -> bool {
+        cfg!(feature = "planted-bugs") && self.ctx.bugs.contains(&bug)
+    }
+
+    /// The epoch commands and record writes carry: negative means "not
+    /// fenced" (only the `SkipFencing` planted bug sends that).
+    fn fence_epoch(&self) -> i64 {
+        let epoch = self.ctx.epoch.unwrap_or_default();
+        if self.bug(Bug::SkipFencing) { -epoch } else { epoch }
     }
 
     fn emit(&mut self, output: Output) {
@@ -402,17 +438,20 @@ impl Machine {
         let Some(epoch) = self.ctx.epoch else {
             return self.idle(self.idle_state());
         };
+        decide::note_data_loss(&self.ctx.config, &mut self.ctx.views, self.ctx.record.as_ref());
         let decision = decide::decide(
             &self.ctx.config,
             &self.ctx.views,
             self.ctx.record.as_ref(),
             self.ctx.switchover.as_deref(),
             self.ctx.now,
+            &self.active_bugs(),
         );
         match decision {
             Ok(Some(plan)) => {
                 self.ctx.blocked = None;
                 let record = plan.record(epoch, self.ctx.record.as_ref());
+                let epoch = self.fence_epoch();
                 self.emit(Output::Publish { epoch, record });
                 State::Publishing { plan }
             }
@@ -449,7 +488,7 @@ impl Machine {
         match next {
             Some(i) => {
                 let addr = self.addr(&nodes[i]);
-                let epoch = self.ctx.epoch.unwrap_or_default();
+                let epoch = self.fence_epoch();
                 self.emit(Output::Repoint { addr, primary, epoch });
                 State::Repointing { nodes, next: i }
             }
@@ -465,7 +504,9 @@ impl Machine {
         self.ctx.epoch = Some(leader.epoch);
         self.ctx.highest_epoch = leader.epoch;
         self.ctx.leader = Some(leader.clone());
-        self.emit(Output::ReadRecord);
+        self.emit(Output::ReadRecord {
+            linearizable: !self.bug(Bug::TrustStaleRead),
+        });
         State::LoadingRecord
     }
 
@@ -570,7 +611,9 @@ impl Machine {
             }
             // A record write's outcome is unknown: read what etcd holds.
             (State::CheckingElection, Input::Election(None)) if self.ctx.epoch.is_some() && self.ctx.record_unknown => {
-                self.emit(Output::ReadRecord);
+                self.emit(Output::ReadRecord {
+                    linearizable: !self.bug(Bug::TrustStaleRead),
+                });
                 State::LoadingRecord
             }
             (State::CheckingElection, Input::Election(None)) => {
@@ -620,8 +663,8 @@ impl Machine {
                 self.poll(next + 1)
             }
             (State::Publishing { plan }, Input::Published(Ok(true))) => {
-                let epoch = self.ctx.epoch.unwrap_or_default();
-                let record = plan.record(epoch, self.ctx.record.as_ref());
+                let record = plan.record(self.ctx.epoch.unwrap_or_default(), self.ctx.record.as_ref());
+                let epoch = self.fence_epoch();
                 self.ctx.published.push(record.clone());
                 self.ctx.record = Some(record);
                 match plan {
@@ -676,9 +719,9 @@ impl Machine {
                 let Plan::Switchover { to, .. } = plan else {
                     return self.idle(self.idle_state());
                 };
-                let epoch = self.ctx.epoch.unwrap_or_default();
                 let plan = Plan::Adopt { primary: to };
-                let record = plan.record(epoch, self.ctx.record.as_ref());
+                let record = plan.record(self.ctx.epoch.unwrap_or_default(), self.ctx.record.as_ref());
+                let epoch = self.fence_epoch();
                 self.emit(Output::Publish { epoch, record });
                 State::Publishing { plan }
             }

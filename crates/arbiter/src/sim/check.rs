@@ -14,9 +14,10 @@ use crate::types::Role;
 /// How long two writable primaries may coexist after a fault (S4).
 pub const DUAL_WRITABLE_BOUND_MS: Millis = 10_000;
 
-/// How long after an empty restart a resync from that node is still the
-/// race a polling controller cannot win (S7): a check interval and a poll.
-pub const EMPTY_RESTART_GRACE_MS: Millis = 2500;
+/// How long the controller may take, after it polled a node restarted
+/// empty, to stop replicas from resyncing from it (S7): the rest of its
+/// poll round and the record write, promotion and repoints that follow.
+pub const EMPTY_RESTART_GRACE_MS: Millis = 300;
 
 /// Checks invariants as a run goes.
 #[derive(Debug, Clone)]
@@ -80,7 +81,7 @@ fn acting_epoch(o: &Output) -> Option<i64> {
         Output::Publish { epoch, .. }
         | Output::Promote { epoch, .. }
         | Output::Repoint { epoch, .. }
-        | Output::Switchover { epoch, .. } => Some(*epoch),
+        | Output::Switchover { epoch, .. } => Some(epoch.abs()),
         _ => None,
     }
 }
@@ -132,14 +133,29 @@ impl Checker {
         }
         // S5: a failover's candidate is the one an independent reading of
         // the leader's own observations picks.
-        if let (
-            State::Publishing {
-                plan: Plan::Failover { from, to },
-            },
-            Some(Output::Publish { .. }),
-        ) = (machine.state(), output)
+        // A failover is decided in the one step that enters `Publishing`.
+        if let State::Publishing {
+            plan: Plan::Failover { from, to },
+        } = machine.state()
         {
             let ctx = machine.context();
+            // L3: not before down-after (no flapping), unless the primary
+            // came back empty.
+            let view = ctx.views.get(from.as_str()).cloned().unwrap_or_default();
+            let down_for = view.down_since.map(|t| ctx.now.saturating_sub(t));
+            if !view.lost_data && down_for.is_some_and(|d| d < ctx.config.settings.down_after_ms) {
+                return Err(fail(
+                    "L3 bounded detection",
+                    self.seed,
+                    now,
+                    format!(
+                        "arbiter-{} fails over from {from} after {} ms of unreachability (down-after {} ms)",
+                        i + 1,
+                        down_for.unwrap_or(0),
+                        ctx.config.settings.down_after_ms
+                    ),
+                ));
+            }
             if !ctx.config.settings.allow_data_loss {
                 let expected = reference_candidate(ctx, from);
                 if expected.as_deref() != Some(to.as_str()) {
@@ -213,7 +229,7 @@ impl Checker {
             self.dual_since = None;
         }
         // S7: no resync from a node restarted empty, once the controller had time to see it.
-        for &(at, replica, source) in m.shrinking_resyncs.iter().skip(self.resyncs_seen) {
+        for &(at, started, replica, source) in m.shrinking_resyncs.iter().skip(self.resyncs_seen) {
             if let Some((restarted, before)) = m.empty_restarts.get(&source) {
                 let recorded_primary = m.etcd.record.as_ref().map(|r| r.primary.as_str());
                 let blessed = recorded_primary == Some(m.nodes[source].name.as_str())
@@ -223,11 +239,27 @@ impl Checker {
                 // The controller's chance starts when it could see the node
                 // and reach etcd; before that, the resync is a race it cannot run.
                 let observed = m.restart_observed.get(&source).copied();
-                let late = observed.is_some_and(|o| {
-                    let chance = o.max(*restarted).max(m.connectivity_changed);
-                    at.saturating_sub(chance) > EMPTY_RESTART_GRACE_MS
+                // ... and only if that leader could reach the replica, to
+                // repoint or promote it.
+                let late = observed.is_some_and(|(o, by)| {
+                    let chance = o
+                        .max(*restarted)
+                        .max(m.connectivity_changed)
+                        .max(m.etcd.leader_changed_at);
+                    let reachable = m.reaches(Endpoint::Instance(by), Endpoint::Node(replica))
+                        && m.reaches(Endpoint::Node(replica), Endpoint::Instance(by));
+                    reachable && started > chance + EMPTY_RESTART_GRACE_MS
                 });
-                if late && *before > 0 && !blessed {
+                // The controller acted if it moved the record away from the
+                // node in time (its commands may still fail on injected faults).
+                let source_name = m.nodes[source].name.as_str();
+                let acted = m.events.iter().any(|e| {
+                    e.at >= *restarted
+                        && e.at <= started
+                        && e.what.starts_with("record: primary ")
+                        && !e.what.starts_with(&format!("record: primary {source_name} "))
+                });
+                if late && *before > 0 && !blessed && !acted {
                     return Err(fail(
                         "S7 no replication from an empty restart",
                         self.seed,
@@ -308,7 +340,6 @@ impl Checker {
                 format!("the record names {recorded:?} but {} is primary", m.nodes[*p].name),
             ));
         }
-        let _ = Endpoint::Etcd;
         Ok(())
     }
 }

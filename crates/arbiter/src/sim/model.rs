@@ -21,6 +21,15 @@ use crate::types::{GroupRecord, Leader, Millis, NodeId, NodeStatus, RedisError, 
 /// Lease TTL the simulated instances get.
 pub const LEASE_TTL_MS: Millis = 5000;
 
+/// How long a full resync takes.
+pub const FULL_SYNC_MS: Millis = 300;
+
+/// How often a replica with a broken link tries to reconnect.
+pub const RECONNECT_INTERVAL_MS: Millis = 1000;
+
+/// How far behind a lagging etcd member answers serializable reads.
+pub const STALE_READ_LAG_MS: Millis = 10_000;
+
 /// Who talks: the directed edges of the network are between these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Endpoint {
@@ -62,6 +71,9 @@ pub struct RedisModel {
     pub link_up: bool,
     /// Since when the link is down.
     pub link_down_since: Option<Millis>,
+    /// A replica with a broken link tries to connect again only then
+    /// (Redis retries from `replicationCron`, once a second).
+    pub reconnect_at: Millis,
     /// The newest epoch of any reconfiguration applied (the S1 fence).
     pub fence: i64,
     /// Writes are refused with fewer linked replicas.
@@ -95,8 +107,14 @@ pub struct EtcdModel {
     pub entries: BTreeMap<NodeId, (i64, i64)>,
     /// The group record.
     pub record: Option<GroupRecord>,
+    /// Every record written, with when: what a lagging member may still
+    /// answer a serializable read with.
+    pub record_history: Vec<(Millis, GroupRecord)>,
     /// Quorum: when false every call fails.
     pub available: bool,
+    /// When the leader (lowest create revision) last changed.
+    pub leader_changed_at: Millis,
+    last_leader: Option<Leader>,
 }
 
 impl EtcdModel {
@@ -110,6 +128,17 @@ impl EtcdModel {
             .collect();
         for lease in expired {
             self.revoke(lease);
+        }
+        self.note_leader(now);
+    }
+
+    /// Remembers when the leader changes (a new leader needs a poll round
+    /// before it can act).
+    pub fn note_leader(&mut self, now: Millis) {
+        let leader = self.leader();
+        if leader != self.last_leader {
+            self.last_leader = leader;
+            self.leader_changed_at = now;
         }
     }
 
@@ -157,16 +186,37 @@ impl EtcdModel {
     }
 
     /// The guarded write: only when `instance`'s entry still has create
-    /// revision `epoch`.
-    pub fn publish(&mut self, instance: &NodeId, epoch: i64, record: &GroupRecord) -> bool {
-        match self.entries.get(instance) {
-            Some((rev, _)) if *rev == epoch => {
-                self.revision += 1;
-                self.record = Some(record.clone());
-                true
-            }
-            _ => false,
+    /// revision `epoch`. A negative epoch writes without the guard (only
+    /// the `SkipFencing` planted bug does that).
+    pub fn publish(&mut self, now: Millis, instance: &NodeId, epoch: i64, record: &GroupRecord) -> bool {
+        let guarded = match self.entries.get(instance) {
+            Some((rev, _)) => *rev == epoch,
+            None => false,
+        };
+        if guarded || epoch < 0 {
+            self.revision += 1;
+            self.record = Some(record.clone());
+            self.record_history.push((now, record.clone()));
+            return true;
         }
+        false
+    }
+
+    /// A serializable read from a member lagging `lag_ms` behind.
+    pub fn stale_record(&self, now: Millis, lag_ms: Millis) -> Option<GroupRecord> {
+        let seen = now.saturating_sub(lag_ms);
+        self.record_history
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= seen)
+            .map(|(_, r)| r.clone())
+            .or_else(|| {
+                if self.record_history.is_empty() {
+                    self.record.clone()
+                } else {
+                    None
+                }
+            })
     }
 }
 
@@ -216,10 +266,11 @@ pub struct Model {
     /// When an instance that could also reach etcd first polled a node
     /// after its empty restart (S7 gives the controller a fair chance from
     /// then on).
-    pub restart_observed: BTreeMap<usize, Millis>,
+    pub restart_observed: BTreeMap<usize, (Millis, usize)>,
     /// Full resyncs from a primary whose log was shorter than the
-    /// replica's (data dropped by a resync): (time, replica, source).
-    pub shrinking_resyncs: Vec<(Millis, usize, usize)>,
+    /// replica's (data dropped by a resync): (completed, started, replica,
+    /// source).
+    pub shrinking_resyncs: Vec<(Millis, Millis, usize, usize)>,
     /// Pending operator switchover request.
     pub switchover_request: Option<String>,
     /// When connectivity last came back (a partition healed, etcd returned,
@@ -280,6 +331,7 @@ impl Model {
                     syncing_until: None,
                     link_up: i > 0,
                     link_down_since: None,
+                    reconnect_at: 0,
                     fence: 0,
                     min_replicas_to_write,
                     incarnation: 0,
@@ -395,9 +447,13 @@ impl Model {
                     n.link_up = false;
                     n.syncing_until = None;
                     n.link_down_since = Some(now);
+                    n.reconnect_at = now + RECONNECT_INTERVAL_MS;
                 }
                 continue;
             };
+            if !self.nodes[r].link_up && self.nodes[r].syncing_until.is_none() && now < self.nodes[r].reconnect_at {
+                continue; // waits for its next connection attempt
+            }
             // A replica of a replica syncs from what that one holds. PSYNC
             // continues only the same history: the same replication id (or
             // the primary's previous one) and a log that is a prefix.
@@ -415,7 +471,8 @@ impl Model {
                     let log = self.nodes[p].log.clone();
                     let replid = self.nodes[p].replid.clone();
                     if log.len() < self.nodes[r].log.len() && self.nodes[p].replica_of.is_none() {
-                        self.shrinking_resyncs.push((now, r, p));
+                        self.shrinking_resyncs
+                            .push((now, done.saturating_sub(FULL_SYNC_MS), r, p));
                     }
                     let source = self.nodes[p].name.clone();
                     let n = &mut self.nodes[r];
@@ -440,7 +497,7 @@ impl Model {
                 None => {
                     // Diverged histories: a full resync, taking a while.
                     let n = &mut self.nodes[r];
-                    n.syncing_until = Some(now + 300);
+                    n.syncing_until = Some(now + FULL_SYNC_MS);
                     n.link_up = false;
                     n.link_down_since.get_or_insert(now);
                 }
@@ -468,10 +525,16 @@ impl Model {
 
     fn fence(&mut self, i: usize, epoch: i64, what: &str) -> Result<(), RedisError> {
         let seen = self.nodes[i].fence;
-        if epoch < seen {
-            return Err(RedisError::Fenced { seen });
+        // A negative epoch is a command sent without the fence (the
+        // `SkipFencing` planted bug): applied unchecked, logged under its
+        // real epoch so that S1 sees it.
+        if epoch >= 0 {
+            if epoch < seen {
+                return Err(RedisError::Fenced { seen });
+            }
+            self.nodes[i].fence = epoch;
         }
-        self.nodes[i].fence = epoch;
+        let epoch = epoch.abs();
         let at = self.now;
         self.applied.push(AppliedCommand {
             at,
@@ -508,6 +571,7 @@ impl Model {
             n.link_up = false;
             n.syncing_until = None;
             n.link_down_since = Some(self.now);
+            n.reconnect_at = self.now; // REPLICAOF connects at once
             let what = format!("repoint: {} to {primary} under epoch {epoch}", n.name);
             self.note(what);
         }
@@ -748,11 +812,11 @@ mod tests {
             epoch: rev,
             primary: "r1".into(),
         };
-        assert!(e.publish(&a, rev, &record));
+        assert!(e.publish(0, &a, rev, &record));
         e.revoke(lease);
-        assert!(!e.publish(&a, rev, &record), "the lease is gone: the guard fails");
+        assert!(!e.publish(1, &a, rev, &record), "the lease is gone: the guard fails");
         let (_, rev2) = e.campaign(10, &a);
         assert!(rev2 > rev, "create revisions only grow");
-        assert!(!e.publish(&a, rev, &record), "an old epoch does not pass the guard");
+        assert!(!e.publish(11, &a, rev, &record), "an old epoch does not pass the guard");
     }
 }

@@ -48,6 +48,9 @@ pub struct SimOptions {
     pub faults: Option<BTreeSet<String>>,
     /// Record each instance's calls on its own tape.
     pub record: bool,
+    /// Planted bugs every instance runs with (inert without the
+    /// `planted-bugs` feature).
+    pub bugs: BTreeSet<crate::types::Bug>,
 }
 
 impl Default for SimOptions {
@@ -59,6 +62,7 @@ impl Default for SimOptions {
             settle_ms: 60_000,
             faults: None,
             record: true,
+            bugs: BTreeSet::new(),
         }
     }
 }
@@ -147,7 +151,8 @@ impl Run<'_> {
         } else {
             self.quiet.clone()
         };
-        Driver::new(Recorder::new(Faulty::new(world, faulty_sim), tape))
+        let machine = crate::machine::Machine::with_bugs(self.opts.bugs.iter().copied());
+        Driver::with_machine(Recorder::new(Faulty::new(world, faulty_sim), tape), machine)
     }
 
     fn now(&self) -> Millis {
@@ -318,6 +323,7 @@ impl Run<'_> {
                         .map(|(_, (_, l))| *l);
                     if let Some(lease) = lease {
                         m.etcd.revoke(lease);
+                        m.etcd.note_leader(now);
                         let what = format!("lease revoked early: arbiter-{}", i + 1);
                         m.note(what);
                     }

@@ -147,11 +147,13 @@ impl Cluster for InstanceWorld {
 
     fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError> {
         let me = self.me();
+        let id = self.id.clone();
         self.redis(addr, |m, i| {
             let etcd = m.etcd.available && m.reaches(me, Endpoint::Etcd) && m.reaches(Endpoint::Etcd, me);
-            if etcd && m.empty_restarts.contains_key(&i) && !m.restart_observed.contains_key(&i) {
+            let leads = m.etcd.leader().is_some_and(|l| l.instance == id);
+            if etcd && leads && m.empty_restarts.contains_key(&i) && !m.restart_observed.contains_key(&i) {
                 let now = m.now;
-                m.restart_observed.insert(i, now);
+                m.restart_observed.insert(i, (now, self.index));
             }
             Ok(m.status(i))
         })
@@ -222,14 +224,22 @@ impl Election for InstanceWorld {
         None
     }
 
-    fn read_record(&self) -> Result<Option<GroupRecord>, ElectionError> {
-        self.etcd(|m| m.etcd.record.clone())
+    fn read_record(&self, linearizable: bool) -> Result<Option<GroupRecord>, ElectionError> {
+        self.etcd(|m| {
+            if linearizable {
+                m.etcd.record.clone()
+            } else {
+                // A lagging member answers from data up to 10 s old.
+                m.etcd.stale_record(m.now, super::model::STALE_READ_LAG_MS)
+            }
+        })
     }
 
     fn publish(&mut self, epoch: i64, record: &GroupRecord) -> Result<bool, ElectionError> {
         let id = self.id.clone();
         self.etcd(|m| {
-            let ok = m.etcd.publish(&id, epoch, record);
+            let now = m.now;
+            let ok = m.etcd.publish(now, &id, epoch, record);
             if ok {
                 let what = format!("record: primary {} under epoch {epoch} by {id}", record.primary);
                 m.note(what);
