@@ -30,39 +30,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  arbiter simulate --seeds 10000\n  arbiter simulate --time 60s --faults net.partition,redis.crash\n  arbiter simulate --seed 42"
     )]
-    Simulate {
-        /// Seeds to run (0..N).
-        #[arg(long, default_value_t = 1000, conflicts_with = "seed")]
-        seeds: u64,
-        /// Run for this long instead (e.g. 60s, 10m), from seed 0 on.
-        #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "seed")]
-        time: Option<Duration>,
-        /// Worker threads (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Run one seed and print its timeline.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Fault kinds to inject, comma-separated (default: all). One of:
-        /// redis.crash, redis.empty_restart, redis.pause, net.partition,
-        /// arbiter.pause, arbiter.crash, arbiter.crash_after_promote,
-        /// etcd.lease_revoke, etcd.unavailable, config.change, clock.jump,
-        /// operator.switchover, calls.
-        #[arg(long, value_delimiter = ',')]
-        faults: Option<Vec<String>>,
-        /// Where failing runs are saved (default: target/rehearse).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Do not record the instances' calls (faster; failures are still
-        /// reported, and re-recorded when they are saved).
-        #[arg(long)]
-        no_record: bool,
-        /// Plant bugs to see the sweep find them (needs the `planted-bugs`
-        /// feature): skip-fencing, promote-most-lagging, forget-old-primary,
-        /// trust-stale-read, no-debounce, resync-from-empty.
-        #[arg(long, value_delimiter = ',')]
-        plant: Vec<String>,
-    },
+    Simulate(SimulateArgs),
     /// Replay a recorded scenario: drive the controller with it and report
     /// its decisions and final state, or the first divergence.
     ///
@@ -164,14 +132,39 @@ struct Totals {
     violations: BTreeMap<String, u64>,
 }
 
+/// `arbiter simulate`'s options.
+#[derive(Debug, clap::Args)]
 struct SimulateArgs {
+    /// Seeds to run (0..N).
+    #[arg(long, default_value_t = 1000, conflicts_with = "seed")]
     seeds: u64,
+    /// Run for this long instead (e.g. 60s, 10m), from seed 0 on.
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "seed")]
     time: Option<Duration>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
     threads: Option<usize>,
+    /// Run one seed and print its timeline.
+    #[arg(long)]
     seed: Option<u64>,
+    /// Fault kinds to inject, comma-separated (default: all). One of:
+    /// redis.crash, redis.empty_restart, redis.pause, net.partition,
+    /// arbiter.pause, arbiter.crash, arbiter.crash_after_promote,
+    /// etcd.lease_revoke, etcd.unavailable, config.change, clock.jump,
+    /// operator.switchover, calls.
+    #[arg(long, value_delimiter = ',')]
     faults: Option<Vec<String>>,
+    /// Where failing runs are saved (default: target/rehearse).
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// Do not record the instances' calls (faster; failures are still
+    /// reported, and re-recorded when they are saved).
+    #[arg(long)]
     no_record: bool,
+    /// Plant bugs to see the sweep find them (needs the `planted-bugs`
+    /// feature): skip-fencing, promote-most-lagging, forget-old-primary,
+    /// trust-stale-read, no-debounce, resync-from-empty.
+    #[arg(long, value_delimiter = ',')]
     plant: Vec<String>,
 }
 
@@ -317,24 +310,6 @@ fn main() -> ExitCode {
             max_steps,
             all,
         } => replay(scenario, max_steps, all),
-        Command::Simulate {
-            seeds,
-            time,
-            threads,
-            seed,
-            faults,
-            out,
-            no_record,
-            plant,
-        } => simulate(SimulateArgs {
-            seeds,
-            time,
-            threads,
-            seed,
-            faults,
-            out,
-            no_record,
-            plant,
-        }),
+        Command::Simulate(args) => simulate(args),
     }
 }
