@@ -20,6 +20,8 @@ pub struct NodeView {
     /// replica again, so one failed attempt to act does not lose the
     /// evidence (S7).
     pub lost_data: bool,
+    /// When the data loss was first noticed.
+    pub lost_data_at: Millis,
 }
 
 impl NodeView {
@@ -313,7 +315,12 @@ pub fn decide(
 /// smaller offset, or restarted while a replica of it holds more than it
 /// does (the drop happened between two polls); clears the mark once a node
 /// is a replica. Called after every poll round, before [`decide`].
-pub fn note_data_loss(config: &GroupConfig, views: &mut BTreeMap<String, NodeView>, record: Option<&GroupRecord>) {
+pub fn note_data_loss(
+    config: &GroupConfig,
+    views: &mut BTreeMap<String, NodeView>,
+    record: Option<&GroupRecord>,
+    now: Millis,
+) {
     for view in views.values_mut() {
         if matches!(view.status.as_ref().map(|s| &s.role), Some(Role::Replica { .. })) {
             view.lost_data = false;
@@ -326,15 +333,22 @@ pub fn note_data_loss(config: &GroupConfig, views: &mut BTreeMap<String, NodeVie
         return;
     };
     let Some(view) = views.get(primary) else { return };
-    let Some(offset) = view.status.as_ref().map(|s| s.offset) else {
+    let Some((offset, replid)) = view.status.as_ref().map(|s| (s.offset, s.replid.clone())) else {
         return;
     };
-    let replica_ahead = views.values().any(|v| {
-        matches!(&v.status, Some(NodeStatus { role: Role::Replica { primary: p, .. }, offset: o, .. })
-            if p == addr && *o > offset)
-    });
-    if view.restarted_empty() || (view.restarted() && replica_ahead) {
+    let ahead = |other_history: bool| {
+        views.values().any(|v| {
+            matches!(&v.status, Some(NodeStatus { role: Role::Replica { primary: p, .. }, offset: o, replid: r, .. })
+                if p == addr && *o > offset && (!other_history || *r != replid))
+        })
+    };
+    // A replica ahead of its primary on another replication history proves
+    // the primary lost data, even to a leader that never saw it before.
+    if view.restarted_empty() || (view.restarted() && ahead(false)) || ahead(true) {
         if let Some(v) = views.get_mut(primary) {
+            if !v.lost_data {
+                v.lost_data_at = now;
+            }
             v.lost_data = true;
         }
     }

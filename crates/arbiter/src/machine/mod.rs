@@ -288,6 +288,14 @@ impl Context {
     }
 }
 
+/// How soon the leader polls again when the primary lost its data and no
+/// replica could be promoted yet.
+pub const URGENT_RECHECK_MS: Millis = 100;
+
+/// For how long after noticing the data loss the leader keeps looking that
+/// often (replicas retry their link about once a second).
+pub const URGENT_WINDOW_MS: Millis = 2000;
+
 /// The controller state machine.
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -438,7 +446,12 @@ impl Machine {
         let Some(epoch) = self.ctx.epoch else {
             return self.idle(self.idle_state());
         };
-        decide::note_data_loss(&self.ctx.config, &mut self.ctx.views, self.ctx.record.as_ref());
+        decide::note_data_loss(
+            &self.ctx.config,
+            &mut self.ctx.views,
+            self.ctx.record.as_ref(),
+            self.ctx.now,
+        );
         let decision = decide::decide(
             &self.ctx.config,
             &self.ctx.views,
@@ -460,7 +473,20 @@ impl Machine {
                 self.idle(State::Leading { epoch })
             }
             Err(blocked) => {
+                // The primary lost its data and no candidate is in view (a
+                // poll may have failed): look again soon, before replicas
+                // reconnect and resync from the empty node (S7).
+                let now = self.ctx.now;
+                let urgent = matches!(&blocked, Blocked::NoEligibleReplica { primary }
+                if self.ctx.views.get(primary).is_some_and(|v| {
+                    v.lost_data && now.saturating_sub(v.lost_data_at) < URGENT_WINDOW_MS
+                }));
                 self.ctx.blocked = Some(blocked);
+                if urgent {
+                    let until = self.ctx.now + URGENT_RECHECK_MS.min(self.ctx.config.settings.check_interval_ms);
+                    self.emit(Output::Wait { until });
+                    return State::Leading { epoch };
+                }
                 self.idle(State::Leading { epoch })
             }
         }
