@@ -402,6 +402,27 @@ impl Machine {
         self.outbox = Some(output);
     }
 
+    /// Like [`Machine::idle`], but when the recorded primary lost its data
+    /// recently and the leader could not act (no candidate in view, or an
+    /// attempt failed), the next look comes soon: replicas retry their link
+    /// about once a second and would resync from the empty node (S7).
+    fn idle_soon_if_urgent(&mut self, idle: State) -> State {
+        let now = self.ctx.now;
+        let urgent = self.ctx.epoch.is_some()
+            && self.ctx.record.as_ref().is_some_and(|r| {
+                self.ctx
+                    .views
+                    .get(&r.primary)
+                    .is_some_and(|v| v.lost_data && now.saturating_sub(v.lost_data_at) < URGENT_WINDOW_MS)
+            });
+        if urgent {
+            let until = now + URGENT_RECHECK_MS.min(self.ctx.config.settings.check_interval_ms);
+            self.emit(Output::Wait { until });
+            return idle;
+        }
+        self.idle(idle)
+    }
+
     /// The next tick's `Wait`, from the idle state `idle`.
     fn idle(&mut self, idle: State) -> State {
         let until = self.ctx.now + self.ctx.config.settings.check_interval_ms;
@@ -473,21 +494,8 @@ impl Machine {
                 self.idle(State::Leading { epoch })
             }
             Err(blocked) => {
-                // The primary lost its data and no candidate is in view (a
-                // poll may have failed): look again soon, before replicas
-                // reconnect and resync from the empty node (S7).
-                let now = self.ctx.now;
-                let urgent = matches!(&blocked, Blocked::NoEligibleReplica { primary }
-                if self.ctx.views.get(primary).is_some_and(|v| {
-                    v.lost_data && now.saturating_sub(v.lost_data_at) < URGENT_WINDOW_MS
-                }));
                 self.ctx.blocked = Some(blocked);
-                if urgent {
-                    let until = self.ctx.now + URGENT_RECHECK_MS.min(self.ctx.config.settings.check_interval_ms);
-                    self.emit(Output::Wait { until });
-                    return State::Leading { epoch };
-                }
-                self.idle(State::Leading { epoch })
+                self.idle_soon_if_urgent(State::Leading { epoch })
             }
         }
     }
@@ -720,7 +728,7 @@ impl Machine {
             // failure 5); the current primary is left as it is.
             (State::Publishing { .. }, Input::Published(Err(_))) => {
                 self.ctx.record_unknown = true;
-                self.idle(self.idle_state())
+                self.idle_soon_if_urgent(self.idle_state())
             }
             (State::Promoting { plan }, Input::Promoted(Ok(()))) => {
                 let primary = match &plan {
@@ -738,7 +746,7 @@ impl Machine {
                 self.repoint(others, 0)
             }
             // Retried from the record on the next tick.
-            (State::Promoting { .. }, Input::Promoted(Err(_))) => self.idle(self.idle_state()),
+            (State::Promoting { .. }, Input::Promoted(Err(_))) => self.idle_soon_if_urgent(self.idle_state()),
             (State::Repointing { nodes, next }, Input::Repointed(_)) => self.repoint(nodes, next + 1),
             (State::SwitchingOver { plan }, Input::SwitchedOver(Ok(()))) => {
                 self.ctx.switchover = None;
