@@ -27,8 +27,8 @@ fn the_same_seed_gives_the_same_tapes_across_processes() {
     check_determinism_across_processes("the_same_seed_gives_the_same_tapes_across_processes", 42, seed_run).unwrap();
 }
 
-/// The one class of violation still open: S7 flags about 0.16% of seeds
-/// (16 of 10,000) where the controller saw an empty restart and did not
+/// The one class of violation still open: S7 flags about 0.03% of seeds
+/// (3 of 10,000) where the controller saw an empty restart and did not
 /// move the record in time. Whether that is a controller gap or a checker
 /// too strict is being worked out; every other invariant must hold.
 const KNOWN_OPEN: &str = "S7 no replication from an empty restart";
