@@ -392,14 +392,13 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     Ok((i - 1, n))
 }
 
-fn env_or<T>(name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
-    let value = std::env::var(name).ok()?;
-    match parse(&value) {
-        Ok(v) => Some(v),
-        // A typo in a knob for a long CI run must not silently run the
-        // default: stop with the reason.
-        Err(e) => panic!("{name}={value:?}: {e}"),
-    }
+/// A knob from the environment. A typo in a knob for a long CI run must
+/// not silently run the default: it is an error naming the variable.
+fn env_or<T>(name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    let Ok(value) = std::env::var(name) else {
+        return Ok(None);
+    };
+    parse(&value).map(Some).map_err(|e| format!("{name}={value:?}: {e}"))
 }
 
 /// `target/rehearse` of the workspace holding the current directory.
@@ -615,14 +614,25 @@ impl Sweep {
         if let Some(path) = std::env::var_os(env::REPLAY) {
             return self.replay_file(Path::new(&path), &f, &command);
         }
-        let single = env_or(env::SEED, |s| s.trim().parse::<u64>().map_err(|e| e.to_string()));
-        let range = env_or(env::SEEDS, parse_seed_range).unwrap_or_else(|| self.seeds.clone());
-        let budget = env_or(env::TIME, |s| {
-            humantime::parse_duration(s.trim()).map_err(|e| e.to_string())
-        })
-        .or(self.time_budget);
-        let (shard, shards) = env_or(env::SHARD, parse_shard).unwrap_or(self.shard);
-        let threads = env_or(env::THREADS, |s| s.trim().parse::<usize>().map_err(|e| e.to_string()))
+        let knobs = (|| -> Result<_, String> {
+            Ok((
+                env_or(env::SEED, |s| s.trim().parse::<u64>().map_err(|e| e.to_string()))?,
+                env_or(env::SEEDS, parse_seed_range)?,
+                env_or(env::TIME, |s| {
+                    humantime::parse_duration(s.trim()).map_err(|e| e.to_string())
+                })?,
+                env_or(env::SHARD, parse_shard)?,
+                env_or(env::THREADS, |s| s.trim().parse::<usize>().map_err(|e| e.to_string()))?,
+            ))
+        })();
+        let (single, range, budget, shard, threads) = match knobs {
+            Ok(k) => k,
+            Err(message) => return self.config_error(message),
+        };
+        let range = range.unwrap_or_else(|| self.seeds.clone());
+        let budget = budget.or(self.time_budget);
+        let (shard, shards) = shard.unwrap_or(self.shard);
+        let threads = threads
             .or(self.threads)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1);
@@ -824,24 +834,57 @@ impl Sweep {
         }
     }
 
+    /// A sweep that could not start (a bad knob or replay file): no run,
+    /// one failure saying why, so `assert_ok` and callers report it.
+    fn config_error(&self, message: String) -> Report {
+        let report = Report {
+            name: self.name.clone(),
+            runs: 0,
+            failed_runs: 1,
+            failures: vec![FailureReport {
+                seed: 0,
+                kind: "configuration".into(),
+                message: message.clone(),
+                trace: PathBuf::new(),
+                named_traces: Vec::new(),
+                shrunk: None,
+                shrunk_message: None,
+                choices: (0, None),
+                repro: String::new(),
+                nondeterminism: None,
+            }],
+            elapsed: Duration::ZERO,
+            calls: 0,
+            budget_exhausted: false,
+        };
+        eprintln!("sweep `{}` did not start: {message}", self.name);
+        report
+    }
+
     /// `REHEARSE_REPLAY=path`: runs the choices saved in a scenario header.
     fn replay_file<F>(&self, path: &Path, f: &F, command: &str) -> Report
     where
         F: Fn(&mut Sim) -> Result<(), Failure>,
     {
         let start = Instant::now();
-        let trace = Trace::recover(path).unwrap_or_else(|e| panic!("{}: {e}", env::REPLAY));
+        let trace = match Trace::recover(path) {
+            Ok(t) => t,
+            Err(e) => return self.config_error(format!("{}: {e}", env::REPLAY)),
+        };
         let header = trace.header();
-        let seed = header.seed.unwrap_or_else(|| {
-            panic!(
+        let Some(seed) = header.seed else {
+            return self.config_error(format!(
                 "{}={}: the scenario has no seed; it was not written by a sweep",
                 env::REPLAY,
                 path.display()
-            )
-        });
-        let given = header.meta.get("choices").map(|text| {
-            decode_choices(text).unwrap_or_else(|e| panic!("{}={}: bad choices: {e}", env::REPLAY, path.display()))
-        });
+            ));
+        };
+        let given = match header.meta.get("choices").map(|text| decode_choices(text)).transpose() {
+            Ok(given) => given,
+            Err(e) => {
+                return self.config_error(format!("{}={}: bad choices: {e}", env::REPLAY, path.display()));
+            }
+        };
         let outcome = run_once(f, seed, given, &self.faults);
         let failures = match &outcome.result {
             Ok(()) => Vec::new(),

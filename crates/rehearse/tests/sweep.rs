@@ -425,9 +425,31 @@ fn environment_knobs_override_the_sweep() {
     let saved = dir.path().join("seed-33.shrunk.ron");
     std::fs::write(&saved, "(rehearse: 1, seed: 33, meta: {\"choices\": \"0,ff\"})\n").unwrap();
     assert_eq!(knobs(&[("REHEARSE_REPLAY", saved.to_str().unwrap())]).unwrap(), "[33]");
-    let err = knobs(&[("REHEARSE_SEEDS", "ten")]).unwrap_err();
+    // A bad knob or replay file: no run and an error naming the variable
+    // (and the file), not a panic.
+    let stderr = |vars: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["env_knobs_child", "--exact", "--test-threads=1", "--nocapture"])
+            .env("REHEARSE_TEST_KNOBS_OUT", dir.path().join("ran"));
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "no panic");
+        let ran = std::fs::read_to_string(dir.path().join("ran")).unwrap();
+        assert_eq!(ran, "[]", "nothing ran");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = stderr(&[("REHEARSE_SEEDS", "ten")]);
+    assert!(err.contains("did not start: REHEARSE_SEEDS=\"ten\""), "{err}");
+    let bad = dir.path().join("bad.ron");
+    std::fs::write(&bad, "not a scenario\n").unwrap();
+    let err = stderr(&[("REHEARSE_REPLAY", bad.to_str().unwrap())]);
     assert!(
-        err.contains("REHEARSE_SEEDS=\"ten\""),
-        "a bad knob stops the sweep with its name: {err}"
+        err.contains("did not start: REHEARSE_REPLAY: ") && err.contains("bad.ron:1"),
+        "{err}"
     );
+    std::fs::write(&bad, "(rehearse: 1)\n").unwrap();
+    let err = stderr(&[("REHEARSE_REPLAY", bad.to_str().unwrap())]);
+    assert!(err.contains("has no seed"), "{err}");
 }
