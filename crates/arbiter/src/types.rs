@@ -32,6 +32,12 @@ pub struct RedisNode {
 pub struct Settings {
     /// How often the machine looks at the world.
     pub check_interval_ms: Millis,
+    /// How often the leader looks while the recorded primary does not
+    /// answer or just lost its data: a primary restarted empty must be
+    /// seen before its replicas reconnect (they retry about once a
+    /// second) and resync from it. Capped by `check_interval_ms`.
+    #[serde(default = "Settings::default_fast_check_interval_ms")]
+    pub fast_check_interval_ms: Millis,
     /// How long the primary must be unreachable before it is failed over.
     pub down_after_ms: Millis,
     /// A replica further behind the best known offset is not promoted.
@@ -47,10 +53,17 @@ pub struct Settings {
     pub paused: bool,
 }
 
+impl Settings {
+    fn default_fast_check_interval_ms() -> Millis {
+        100
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
             check_interval_ms: 1000,
+            fast_check_interval_ms: Self::default_fast_check_interval_ms(),
             down_after_ms: 3000,
             max_lag_bytes: 1 << 20,
             stale_after_ms: 10_000,

@@ -327,6 +327,32 @@ fn every_listed_transition_does_what_it_says() {
         Some(Output::PollNode { addr: addr(1) }),
     );
     assert_eq!(m.context().switchover.as_deref(), Some("r2"));
+    assert_eq!(m.context().switchover_at, 1000);
+    // A switchover that could not start within its timeout is given up at
+    // the next tick (L4); a younger one is kept.
+    let pending = |at| {
+        let mut c = leading();
+        c.switchover = Some("r2".into());
+        c.switchover_at = at;
+        c
+    };
+    let timeout = config().settings.failover_timeout_ms;
+    let m = t.case(
+        State::Leading { epoch: 100 },
+        pending(1000),
+        Input::Tick { now: 1000 + timeout },
+        "CheckingElection",
+        Some(Output::CheckElection),
+    );
+    assert_eq!(m.context().switchover, None);
+    let m = t.case(
+        State::Leading { epoch: 100 },
+        pending(1000),
+        Input::Tick { now: 999 + timeout },
+        "CheckingElection",
+        Some(Output::CheckElection),
+    );
+    assert_eq!(m.context().switchover.as_deref(), Some("r2"));
     t.case(
         State::Polling { next: 0 },
         leading(),

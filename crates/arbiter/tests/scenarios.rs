@@ -175,6 +175,21 @@ fn a_primary_restarted_empty_is_failed_over_and_never_followed() {
 }
 
 #[test]
+fn an_unanswering_primary_is_watched_closely_and_its_empty_restart_caught_in_time() {
+    let d = replay("fast_watch_catches_empty_restart");
+    let waits: Vec<_> = d
+        .outputs()
+        .iter()
+        .filter_map(|o| match o {
+            Output::Wait { until } => Some(*until),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waits, [1000, 1100, 1200], "one second while r1 answers, then 100 ms");
+    assert_eq!(decisions(&d), [publish("r2"), promote(2), repoint(1, 2), repoint(3, 2)]);
+}
+
+#[test]
 fn losing_leadership_mid_failover_stops_all_action() {
     let d = replay("leadership_lost_mid_failover");
     assert_eq!(

@@ -277,11 +277,10 @@ pub fn decide(
             },
         }));
     }
-    if !primary_view.reachable() {
-        return Ok(None); // suspected, not yet down: wait (no flapping)
-    }
     // Everyone else follows the primary (a returning old primary is
-    // demoted here, S6).
+    // demoted here, S6), also while the primary is only suspected: a
+    // replica left on a node that came back empty would otherwise resync
+    // from it (S7); pointed at the recorded primary it keeps its data.
     let astray: Vec<String> = config
         .nodes
         .iter()
@@ -295,6 +294,9 @@ pub fn decide(
         .collect();
     if !astray.is_empty() {
         return Ok(Some(Plan::Repoint { nodes: astray }));
+    }
+    if !primary_view.reachable() {
+        return Ok(None); // suspected, not yet down: wait (no flapping)
     }
     if let Some(target) = switchover {
         let ok = matches!(
@@ -338,15 +340,20 @@ pub fn note_data_loss(
     };
     let ahead = |other_history: bool| {
         views.values().any(|v| {
-            matches!(&v.status, Some(NodeStatus { role: Role::Replica { primary: p, .. }, offset: o, replid: r, .. })
+            matches!(v.status.as_ref().or(v.previous.as_ref()), Some(NodeStatus { role: Role::Replica { primary: p, .. }, offset: o, replid: r, .. })
                 if p == addr && *o > offset && (!other_history || *r != replid))
         })
     };
     // A replica ahead of its primary on another replication history proves
-    // the primary lost data, even to a leader that never saw it before.
+    // the primary lost data, even to a leader that never saw it before. A
+    // replica that does not answer now counts with its last answer: it was
+    // that far along the old history, which the primary no longer has.
     if view.restarted_empty() || (view.restarted() && ahead(false)) || ahead(true) {
+        let again = view.restarted();
         if let Some(v) = views.get_mut(primary) {
-            if !v.lost_data {
+            // A new restart renews the mark: its replicas retry their
+            // links from now on.
+            if !v.lost_data || again {
                 v.lost_data_at = now;
             }
             v.lost_data = true;
@@ -419,5 +426,43 @@ mod tests {
         assert_eq!(select_candidate(&c, &v, "r1"), None);
         c.settings.allow_data_loss = true;
         assert_eq!(select_candidate(&c, &v, "r1").as_deref(), Some("r3"));
+    }
+
+    #[test]
+    fn replicas_astray_are_repointed_even_while_the_primary_is_only_suspected() {
+        // The record names r1 (unreachable for 1 s of the 3 s down-after);
+        // r2 still follows r3, a node that came back claiming primary.
+        let c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(9_000, Err(crate::types::RedisError::Timeout));
+        let mut r2 = replica(100, "b", Some(500));
+        if let Some(NodeStatus {
+            role: Role::Replica { primary, .. },
+            ..
+        }) = r2.status.as_mut()
+        {
+            *primary = "10.0.0.3:6379".into();
+        }
+        let r3 = NodeView {
+            status: Some(NodeStatus {
+                role: Role::Primary,
+                run_id: "c2".into(),
+                replid: "y".into(),
+                offset: 0,
+            }),
+            ..NodeView::default()
+        };
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let record = GroupRecord {
+            epoch: 5,
+            primary: "r1".into(),
+        };
+        let plan = decide(&c, &v, Some(&record), None, 10_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Repoint {
+                nodes: vec!["r2".into(), "r3".into()]
+            }))
+        );
     }
 }

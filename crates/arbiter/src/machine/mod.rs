@@ -255,6 +255,9 @@ pub struct Context {
     pub views: BTreeMap<String, NodeView>,
     /// A requested switchover target, until carried out or refused.
     pub switchover: Option<String>,
+    /// When the pending switchover was requested: a request that cannot be
+    /// carried out within `failover_timeout_ms` is dropped (L4).
+    pub switchover_at: Millis,
     /// Why the leader is not acting although the group needs it.
     pub blocked: Option<Blocked>,
     /// Every record written, with its epoch (for invariant checks).
@@ -280,6 +283,7 @@ impl Context {
             record: None,
             views: BTreeMap::new(),
             switchover: None,
+            switchover_at: 0,
             blocked: None,
             published: Vec::new(),
             record_unknown: false,
@@ -287,10 +291,6 @@ impl Context {
         }
     }
 }
-
-/// How soon the leader polls again when the primary lost its data and no
-/// replica could be promoted yet.
-pub const URGENT_RECHECK_MS: Millis = 100;
 
 /// For how long after noticing the data loss the leader keeps looking that
 /// often (replicas retry their link about once a second).
@@ -402,25 +402,48 @@ impl Machine {
         self.outbox = Some(output);
     }
 
-    /// Like [`Machine::idle`], but when the recorded primary lost its data
-    /// recently and the leader could not act (no candidate in view, or an
-    /// attempt failed), the next look comes soon: replicas retry their link
-    /// about once a second and would resync from the empty node (S7).
+    /// Like [`Machine::idle`], but the next look comes soon when the
+    /// recorded primary does not answer, or a node lost its data recently and the
+    /// leader could not act (no candidate in view, or an attempt failed):
+    /// replicas retry their link about once a second and would resync from
+    /// the node if it came back empty (S7).
     fn idle_soon_if_urgent(&mut self, idle: State) -> State {
         let now = self.ctx.now;
-        let urgent = self.ctx.epoch.is_some()
-            && self.ctx.record.as_ref().is_some_and(|r| {
-                self.ctx
-                    .views
-                    .get(&r.primary)
-                    .is_some_and(|v| v.lost_data && now.saturating_sub(v.lost_data_at) < URGENT_WINDOW_MS)
-            });
+        // Any node counts for data loss: after a failed record write the
+        // record in hand may already name the intended new primary.
+        let lost_data = self
+            .ctx
+            .views
+            .values()
+            .any(|v| v.lost_data && now.saturating_sub(v.lost_data_at) < URGENT_WINDOW_MS);
+        let primary_down = self
+            .ctx
+            .record
+            .as_ref()
+            .is_some_and(|r| self.ctx.views.get(&r.primary).is_some_and(|v| v.down_since.is_some()));
+        let urgent = self.ctx.epoch.is_some() && (lost_data || primary_down);
         if urgent {
-            let until = now + URGENT_RECHECK_MS.min(self.ctx.config.settings.check_interval_ms);
+            let until = now
+                + self
+                    .ctx
+                    .config
+                    .settings
+                    .fast_check_interval_ms
+                    .min(self.ctx.config.settings.check_interval_ms);
             self.emit(Output::Wait { until });
             return idle;
         }
         self.idle(idle)
+    }
+
+    /// Time moves on to `now`. A switchover that could not start within
+    /// its timeout is given up (L4): the target is down, lagging or not a
+    /// replica of the primary, or etcd or leadership was lost meanwhile.
+    fn tick(&mut self, now: Millis) {
+        self.ctx.now = now;
+        if now.saturating_sub(self.ctx.switchover_at) >= self.ctx.config.settings.failover_timeout_ms {
+            self.ctx.switchover = None;
+        }
     }
 
     /// The next tick's `Wait`, from the idle state `idle`.
@@ -491,7 +514,7 @@ impl Machine {
             }
             Ok(None) => {
                 self.ctx.blocked = None;
-                self.idle(State::Leading { epoch })
+                self.idle_soon_if_urgent(State::Leading { epoch })
             }
             Err(blocked) => {
                 self.ctx.blocked = Some(blocked);
@@ -607,11 +630,11 @@ impl Machine {
                 })
             }
             (State::Candidate, Input::Tick { now }) => {
-                self.ctx.now = now;
+                self.tick(now);
                 self.campaign()
             }
             (State::Following { .. } | State::Leading { .. }, Input::Tick { now }) => {
-                self.ctx.now = now;
+                self.tick(now);
                 self.emit(Output::CheckElection);
                 State::CheckingElection
             }
@@ -686,6 +709,7 @@ impl Machine {
             (State::CheckingRequests, Input::Cluster(event)) => {
                 if let Some(ClusterEvent::SwitchoverRequested { target }) = event {
                     self.ctx.switchover = Some(target);
+                    self.ctx.switchover_at = self.ctx.now;
                 }
                 self.poll(0)
             }

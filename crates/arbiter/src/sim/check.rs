@@ -19,12 +19,30 @@ pub const DUAL_WRITABLE_BOUND_MS: Millis = 10_000;
 /// poll round and the record write, promotion and repoints that follow.
 pub const EMPTY_RESTART_GRACE_MS: Millis = 300;
 
+/// How long the controller may take, after it saw a node claim primary
+/// against the record, before a replica linking to that node counts as an
+/// S6 violation, in check intervals (a failed demotion is retried on the
+/// next tick) ...
+pub const STALE_PRIMARY_GRACE_INTERVALS: Millis = 2;
+/// ... plus this much for the poll round and the commands.
+pub const STALE_PRIMARY_GRACE_MS: Millis = 300;
+
+/// How long after the primary is killed for good a replica must be
+/// promoted (L1), beyond down-after and one check interval.
+pub const FAILOVER_BOUND_MS: Millis = 1000;
+
+/// How long a leader may hold an operator's switchover request beyond its
+/// failover timeout and two check intervals (L4).
+pub const SWITCHOVER_BOUND_MS: Millis = 1000;
+
 /// Checks invariants as a run goes.
 #[derive(Debug, Clone)]
 pub struct Checker {
     seed: u64,
     applied_seen: usize,
     resyncs_seen: usize,
+    stale_syncs_seen: usize,
+    events_seen: usize,
     epoch_acted: Vec<i64>,
     dual_since: Option<Millis>,
 }
@@ -93,6 +111,8 @@ impl Checker {
             seed,
             applied_seen: 0,
             resyncs_seen: 0,
+            stale_syncs_seen: 0,
+            events_seen: 0,
             epoch_acted: vec![i64::MIN; instances],
             dual_since: None,
         }
@@ -130,6 +150,26 @@ impl Checker {
                 now,
                 format!("arbiter-{} refused: {reason}", i + 1),
             ));
+        }
+        // L4: a leader settles an operator's switchover (carried out, or
+        // given up) within its timeout.
+        let ctx = machine.context();
+        if ctx.epoch.is_some() && ctx.switchover.is_some() {
+            let s = &ctx.config.settings;
+            let held = ctx.now.saturating_sub(ctx.switchover_at);
+            if held > s.failover_timeout_ms + 2 * s.check_interval_ms + SWITCHOVER_BOUND_MS {
+                return Err(fail(
+                    "L4 operations terminate",
+                    self.seed,
+                    now,
+                    format!(
+                        "arbiter-{} has held the switchover to {:?} for {held} ms (timeout {} ms)",
+                        i + 1,
+                        ctx.switchover,
+                        s.failover_timeout_ms
+                    ),
+                ));
+            }
         }
         // S5: a failover's candidate is the one an independent reading of
         // the leader's own observations picks.
@@ -273,7 +313,71 @@ impl Checker {
             }
         }
         self.resyncs_seen = m.shrinking_resyncs.len();
+        // S6: nobody links to a node that claims primary against the
+        // record, once the controller saw the claim and had time to demote.
+        let grace = STALE_PRIMARY_GRACE_INTERVALS * m.config.settings.check_interval_ms + STALE_PRIMARY_GRACE_MS;
+        for &(at, replica, source) in m.stale_syncs.iter().skip(self.stale_syncs_seen) {
+            let late = m.stale_primary_observed.get(&source).is_some_and(|&(o, by)| {
+                let chance = o.max(m.connectivity_changed).max(m.etcd.leader_changed_at);
+                let reachable = m.reaches(Endpoint::Instance(by), Endpoint::Node(source))
+                    && m.reaches(Endpoint::Node(source), Endpoint::Instance(by));
+                reachable && at > chance + grace
+            });
+            if late {
+                let recorded = m.etcd.record.as_ref().map(|r| r.primary.clone()).unwrap_or_default();
+                return Err(fail(
+                    "S6 no resurrected stale primary",
+                    self.seed,
+                    at,
+                    format!(
+                        "{} links to {}, which still claims primary although the record names {recorded}",
+                        m.nodes[replica].name, m.nodes[source].name
+                    ),
+                ));
+            }
+        }
+        self.stale_syncs_seen = m.stale_syncs.len();
+        // S8: at a coordinated switchover the old primary has stopped
+        // taking writes when the new one starts.
+        for e in m.events.iter().skip(self.events_seen) {
+            if e.what.starts_with("switchover: ") {
+                let writable: Vec<&str> = (0..m.nodes.len())
+                    .filter(|&i| m.writable(i))
+                    .map(|i| m.nodes[i].name.as_str())
+                    .collect();
+                if writable.len() > 1 {
+                    return Err(fail(
+                        "S8 demote before promote",
+                        self.seed,
+                        e.at,
+                        format!("after `{}` {writable:?} all take writes", e.what),
+                    ));
+                }
+            }
+        }
+        self.events_seen = m.events.len();
         Ok(())
+    }
+
+    /// After the run: the primary killed for good at `at` (the liveness
+    /// probe) was replaced by a promotion in time (L1).
+    pub fn after_probe(&self, m: &Model, killed: usize, at: Millis) -> Result<(), Failure> {
+        let s = &m.config.settings;
+        let bound = s.down_after_ms + s.check_interval_ms + FAILOVER_BOUND_MS;
+        let promoted = m.events.iter().find(|e| e.at > at && e.what.starts_with("promote: "));
+        match promoted {
+            Some(e) if e.at <= at + bound => Ok(()),
+            other => Err(fail(
+                "L1 eventual failover",
+                self.seed,
+                m.now,
+                format!(
+                    "{} was killed for good at t={at} ms; no promotion within {bound} ms (first: {:?})",
+                    m.nodes[killed].name,
+                    other.map(|e| e.at)
+                ),
+            )),
+        }
     }
 
     /// After the run healed and settled (L1, L2): one leader, one primary,
@@ -330,6 +434,14 @@ impl Checker {
                     ),
                 ));
             }
+        }
+        if let Some(target) = &m.switchover_request {
+            return Err(fail(
+                "L4 operations terminate",
+                self.seed,
+                now,
+                format!("the operator's switchover to {target} was never taken up"),
+            ));
         }
         let recorded = m.etcd.record.as_ref().map(|r| r.primary.clone());
         if recorded.as_deref() != Some(m.nodes[*p].name.as_str()) {

@@ -271,6 +271,13 @@ pub struct Model {
     /// replica's (data dropped by a resync): (completed, started, replica,
     /// source).
     pub shrinking_resyncs: Vec<(Millis, Millis, usize, usize)>,
+    /// Links that came up from a replica to a node claiming primary while
+    /// the record named another: (when, replica, source). S6 checks them.
+    pub stale_syncs: Vec<(Millis, usize, usize)>,
+    /// When a leader (with etcd in reach) first got a reply showing node
+    /// `i` claiming primary while the record names another, and which
+    /// instance: S6 gives it a fair chance to demote the node from then on.
+    pub stale_primary_observed: BTreeMap<usize, (Millis, usize)>,
     /// Pending operator switchover request.
     pub switchover_request: Option<String>,
     /// When connectivity last came back (a partition healed, etcd returned,
@@ -297,6 +304,16 @@ pub struct InstanceModel {
     pub crashed: bool,
     /// Restarts so far.
     pub incarnation: u32,
+}
+
+/// The election id of incarnation `incarnation` of instance `index`
+/// (`arbiter-1`, then `arbiter-1.1` after a restart), also its tape's name.
+pub fn instance_id(index: usize, incarnation: u32) -> NodeId {
+    if incarnation == 0 {
+        NodeId(format!("arbiter-{}", index + 1))
+    } else {
+        NodeId(format!("arbiter-{}.{}", index + 1, incarnation))
+    }
 }
 
 fn run_id(name: &str, incarnation: u32) -> String {
@@ -353,6 +370,8 @@ impl Model {
             empty_restarts: BTreeMap::new(),
             restart_observed: BTreeMap::new(),
             shrinking_resyncs: Vec::new(),
+            stale_syncs: Vec::new(),
+            stale_primary_observed: BTreeMap::new(),
             switchover_request: None,
             connectivity_changed: 0,
             config: crate::types::GroupConfig {
@@ -474,6 +493,7 @@ impl Model {
                         self.shrinking_resyncs
                             .push((now, done.saturating_sub(FULL_SYNC_MS), r, p));
                     }
+                    self.note_link_up(r, p);
                     let source = self.nodes[p].name.clone();
                     let n = &mut self.nodes[r];
                     n.log = log;
@@ -486,6 +506,9 @@ impl Model {
                 }
                 Some(_) => {}
                 None if prefix => {
+                    if !self.nodes[r].link_up {
+                        self.note_link_up(r, p);
+                    }
                     let tail: Vec<u64> = self.nodes[p].log[self.nodes[r].log.len()..].to_vec();
                     let replid = self.nodes[p].replid.clone();
                     let n = &mut self.nodes[r];
@@ -501,6 +524,66 @@ impl Model {
                     n.link_up = false;
                     n.link_down_since.get_or_insert(now);
                 }
+            }
+        }
+    }
+
+    /// Replica `r`'s link to `p` came up: an S6 case if `p` claims primary
+    /// while the record names another node.
+    fn note_link_up(&mut self, r: usize, p: usize) {
+        let recorded = self.etcd.record.as_ref().map(|rec| rec.primary.as_str());
+        if self.nodes[p].replica_of.is_none() && recorded.is_some_and(|name| name != self.nodes[p].name) {
+            self.stale_syncs.push((self.now, r, p));
+        }
+    }
+
+    /// Notes, after instance `i` stepped, what it now knows while leading
+    /// with etcd in reach: nodes restarted empty (S7) and nodes claiming
+    /// primary against the record (S6). The checks give the controller a
+    /// fair chance from the moment a reply showing it reached the
+    /// controller, not from when its request reached the node.
+    pub fn note_observations(&mut self, i: usize, machine: &crate::machine::Machine) {
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].replica_of.is_some() {
+                self.stale_primary_observed.remove(&node);
+            }
+        }
+        let id = instance_id(i, self.instances[i].incarnation);
+        let me = Endpoint::Instance(i);
+        let leads = self.etcd.leader().is_some_and(|l| l.instance == id)
+            && self.etcd.available
+            && self.reaches(me, Endpoint::Etcd)
+            && self.reaches(Endpoint::Etcd, me);
+        if !leads {
+            return;
+        }
+        for node in self.empty_restarts.keys().copied().collect::<Vec<_>>() {
+            if self.restart_observed.contains_key(&node) {
+                continue;
+            }
+            let run_id = run_id(&self.nodes[node].name, self.nodes[node].incarnation);
+            let seen = machine
+                .context()
+                .views
+                .get(&self.nodes[node].name)
+                .and_then(|v| v.status.as_ref())
+                .is_some_and(|s| s.run_id == run_id);
+            if seen {
+                self.restart_observed.insert(node, (self.now, i));
+            }
+        }
+        let recorded = self.etcd.record.as_ref().map(|r| r.primary.clone());
+        for node in 0..self.nodes.len() {
+            let name = &self.nodes[node].name;
+            let claims = machine
+                .context()
+                .views
+                .get(name)
+                .and_then(|v| v.status.as_ref())
+                .is_some_and(|s| s.role == Role::Primary);
+            let stale = recorded.as_ref().is_some_and(|r| r != name) && self.nodes[node].replica_of.is_none();
+            if claims && stale {
+                self.stale_primary_observed.entry(node).or_insert((self.now, i));
             }
         }
     }
@@ -597,6 +680,20 @@ impl Model {
         }
         self.fence(p, epoch, "failover")?;
         self.fence(target, epoch, "failover")?;
+        // The primary hands over only once the target has caught up; a
+        // target it cannot reach (paused, crashed, cut off) never does, and
+        // at the timeout Redis aborts: the old primary takes writes again.
+        let reachable = self.answering(target)
+            && self.reaches(Endpoint::Node(p), Endpoint::Node(target))
+            && self.reaches(Endpoint::Node(target), Endpoint::Node(p));
+        if !reachable {
+            let what = format!(
+                "switchover rolled back: {} -> {} (target not answering)",
+                self.nodes[p].name, self.nodes[target].name
+            );
+            self.note(what);
+            return Err(RedisError::Timeout);
+        }
         let tail: Vec<u64> = self.nodes[p].log[self.nodes[target].log.len().min(self.nodes[p].log.len())..].to_vec();
         let target_addr = self.nodes[target].addr.clone();
         let now = self.now;

@@ -98,6 +98,7 @@ enum Ev {
     Unblock(Vec<(Endpoint, Endpoint)>),
     EtcdBack,
     Heal,
+    Probe,
     End,
 }
 
@@ -107,13 +108,8 @@ fn ms(t: Millis) -> Duration {
 
 fn settings() -> Settings {
     Settings {
-        check_interval_ms: 1000,
-        down_after_ms: 3000,
         max_lag_bytes: 50,
-        stale_after_ms: 10_000,
-        failover_timeout_ms: 5000,
-        allow_data_loss: false,
-        paused: false,
+        ..Settings::default()
     }
 }
 
@@ -136,11 +132,7 @@ impl Run<'_> {
 
     fn driver(&self, i: usize, incarnation: u32) -> InstanceDriver {
         let world = InstanceWorld::new(i, incarnation, Rc::clone(&self.model));
-        let name = if incarnation == 0 {
-            format!("arbiter-{}", i + 1)
-        } else {
-            format!("arbiter-{}.{}", i + 1, incarnation)
-        };
+        let name = super::model::instance_id(i, incarnation).0;
         let tape = if self.opts.record {
             self.sim.tape_named(&name)
         } else {
@@ -193,6 +185,7 @@ impl Run<'_> {
         let output = driver.outputs().last().cloned();
         driver.clear_outputs();
         self.checker.after_step(i, driver.machine(), output.as_ref(), now)?;
+        self.model.borrow_mut().note_observations(i, driver.machine());
         if stop == Some(Stop::Terminal) {
             return Ok(());
         }
@@ -390,6 +383,31 @@ impl Run<'_> {
     }
 }
 
+impl Run<'_> {
+    /// The liveness probe (L1), halfway through the settling period: if
+    /// the group converged (one primary, every other node linked to it,
+    /// the record naming it), its primary is killed for good.
+    fn probe(&mut self) -> Option<(usize, Millis)> {
+        let mut m = self.model.borrow_mut();
+        let primaries: Vec<usize> = (0..m.nodes.len())
+            .filter(|&i| m.answering(i) && m.nodes[i].replica_of.is_none())
+            .collect();
+        let &[p] = primaries.as_slice() else { return None };
+        let addr = m.nodes[p].addr.clone();
+        let converged = (0..m.nodes.len())
+            .filter(|&i| i != p)
+            .all(|i| m.nodes[i].replica_of.as_deref() == Some(addr.as_str()) && m.nodes[i].link_up);
+        let recorded = m.etcd.record.as_ref().is_some_and(|r| r.primary == m.nodes[p].name);
+        if !converged || !recorded || m.nodes.len() < 2 {
+            return None;
+        }
+        m.crash(p);
+        let what = format!("probe: {} killed for good (L1)", m.nodes[p].name);
+        m.note(what);
+        Some((p, m.now))
+    }
+}
+
 /// Runs one seed. `Err` is the first invariant violated.
 pub fn run(sim: &Sim, opts: &SimOptions) -> Result<SimOutcome, Failure> {
     run_with_timeline(sim, opts).0
@@ -436,7 +454,10 @@ fn run_model(sim: &Sim, opts: &SimOptions, model: Rc<RefCell<Model>>) -> Result<
     run.queue.schedule(ms(5000), Ev::Faults);
     run.queue.schedule(ms(opts.fault_window_ms), Ev::Heal);
     let end = opts.fault_window_ms + opts.settle_ms;
+    run.queue
+        .schedule(ms(opts.fault_window_ms + opts.settle_ms / 2), Ev::Probe);
     run.queue.schedule(ms(end), Ev::End);
+    let mut probe = None;
     while let Some((at, ev)) = run.queue.pop_advancing(sim) {
         let now = at.as_millis() as Millis;
         run.model.borrow_mut().advance(now);
@@ -471,9 +492,13 @@ fn run_model(sim: &Sim, opts: &SimOptions, model: Rc<RefCell<Model>>) -> Result<
                 m.note("etcd available again");
             }
             Ev::Heal => run.heal(),
+            Ev::Probe => probe = run.probe(),
             Ev::End => break,
         }
         run.checker.after_event(&run.model.borrow())?;
+    }
+    if let Some((killed, at)) = probe {
+        run.checker.after_probe(&run.model.borrow(), killed, at)?;
     }
     let machines: Vec<_> = run.drivers.iter().map(|d| d.as_ref().map(Driver::machine)).collect();
     run.checker.at_end(&run.model.borrow(), &machines)?;

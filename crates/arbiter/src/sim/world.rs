@@ -45,11 +45,7 @@ pub struct InstanceWorld {
 impl InstanceWorld {
     /// Instance `index` (its id names its incarnation too).
     pub fn new(index: usize, incarnation: u32, model: Rc<RefCell<Model>>) -> Self {
-        let id = if incarnation == 0 {
-            NodeId(format!("arbiter-{}", index + 1))
-        } else {
-            NodeId(format!("arbiter-{}.{}", index + 1, incarnation))
-        };
+        let id = super::model::instance_id(index, incarnation);
         Self {
             index,
             model,
@@ -146,17 +142,7 @@ impl Cluster for InstanceWorld {
     }
 
     fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError> {
-        let me = self.me();
-        let id = self.id.clone();
-        self.redis(addr, |m, i| {
-            let etcd = m.etcd.available && m.reaches(me, Endpoint::Etcd) && m.reaches(Endpoint::Etcd, me);
-            let leads = m.etcd.leader().is_some_and(|l| l.instance == id);
-            if etcd && leads && m.empty_restarts.contains_key(&i) && !m.restart_observed.contains_key(&i) {
-                let now = m.now;
-                m.restart_observed.insert(i, (now, self.index));
-            }
-            Ok(m.status(i))
-        })
+        self.redis(addr, |m, i| Ok(m.status(i)))
     }
 
     fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError> {
