@@ -478,6 +478,7 @@ fn every_listed_transition_does_what_it_says() {
         State::Repointing {
             nodes: vec!["r2".into(), "r3".into()],
             next: 0,
+            to: "r1".into(),
         },
         polled(|_| {}),
         Input::Repointed(Ok(())),
@@ -492,6 +493,7 @@ fn every_listed_transition_does_what_it_says() {
         State::Repointing {
             nodes: vec!["r2".into(), "r3".into()],
             next: 1,
+            to: "r1".into(),
         },
         polled(|_| {}),
         Input::Repointed(Err(RedisError::Timeout)),

@@ -262,12 +262,21 @@ fn s7_flags_a_resync_from_an_empty_restart_the_controller_had_time_to_stop() {
     assert!(!m.shrinking_resyncs.is_empty());
     c.after_event(&m).unwrap();
 
-    // Observed, and the controller moved the record away in time: it acted.
+    // Observed, and the controller tried to move the record away in time
+    // (an injected fault may have defeated the write): it acted.
     let mut c = Checker::new(7, 3);
     let mut m = model();
     m.restart_empty(0);
     m.restart_observed.insert(0, (m.now, 0));
-    m.note("record: primary r2 under epoch 9 by arbiter-1");
+    let leader = Machine::restore(State::Leading { epoch: 9 }, leading());
+    let publish = Output::Publish {
+        epoch: 9,
+        record: GroupRecord {
+            epoch: 9,
+            primary: "r2".into(),
+        },
+    };
+    c.after_step(0, &leader, Some(&publish), m.now).unwrap();
     m.advance(1100);
     m.advance(1500);
     c.after_event(&m).unwrap();

@@ -46,6 +46,11 @@ impl NodeView {
         }
     }
 
+    /// Unanswered for longer than `limit` at `now`.
+    pub fn unseen_longer_than(&self, now: Millis, limit: Millis) -> bool {
+        self.down_since.is_some_and(|since| now.saturating_sub(since) > limit)
+    }
+
     /// Reachable in the latest poll.
     pub fn reachable(&self) -> bool {
         self.status.is_some()
@@ -100,6 +105,16 @@ pub enum Plan {
         /// The nodes to repoint, in name order.
         nodes: Vec<String>,
     },
+    /// The recorded primary lost its data and no replica may be promoted
+    /// (S5): point its replicas at `to`, the node known to hold the most
+    /// data, so that they keep theirs instead of resyncing from the empty
+    /// node (S7). The record does not change.
+    Shelter {
+        /// The replicas of the empty primary, in name order.
+        nodes: Vec<String>,
+        /// The node holding the most data.
+        to: String,
+    },
     /// Planned switchover with `FAILOVER TO` on the current primary.
     Switchover {
         /// The current primary.
@@ -118,7 +133,7 @@ impl Plan {
             Self::Promote { node } => node.clone(),
             // The record changes only after FAILOVER TO succeeded.
             Self::Switchover { from, .. } => from.clone(),
-            Self::Repoint { .. } => current.map(|r| r.primary.clone()).unwrap_or_default(),
+            Self::Repoint { .. } | Self::Shelter { .. } => current.map(|r| r.primary.clone()).unwrap_or_default(),
         };
         GroupRecord { epoch, primary }
     }
@@ -143,22 +158,34 @@ fn addr_of<'a>(config: &'a GroupConfig, name: &str) -> &'a str {
 
 /// The replica to promote instead of `failed` (S5): reachable, priority
 /// not 0, link not down longer than `stale_after_ms`, lag within
-/// `max_lag_bytes` of the best known offset; first by (priority, highest
+/// `max_lag_bytes` of the best offset that still exists (not on a node
+/// that lost its data, nor seen longer ago than `stale_after_ms`); first by (priority, highest
 /// offset, run id). With `allow_data_loss`, the best reachable replica
 /// with priority not 0 when none is eligible.
-pub fn select_candidate(config: &GroupConfig, views: &BTreeMap<String, NodeView>, failed: &str) -> Option<String> {
-    select_candidate_with(config, views, failed, false)
+pub fn select_candidate(
+    config: &GroupConfig,
+    views: &BTreeMap<String, NodeView>,
+    failed: &str,
+    now: Millis,
+) -> Option<String> {
+    select_candidate_with(config, views, failed, now, false)
 }
 
 fn select_candidate_with(
     config: &GroupConfig,
     views: &BTreeMap<String, NodeView>,
     failed: &str,
+    now: Millis,
     most_lagging: bool,
 ) -> Option<String> {
     let s = &config.settings;
+    // Lag is measured against the most data that still exists: what a
+    // node held before it lost its data is gone, and what a node unseen
+    // for longer than the staleness limit held is too old to count (it may
+    // be another, older history).
     let reference = views
         .values()
+        .filter(|v| !v.lost_data && !v.unseen_longer_than(now, s.stale_after_ms))
         .flat_map(|v| v.status.iter().chain(v.previous.iter()))
         .map(|st| st.offset)
         .max()
@@ -208,7 +235,8 @@ pub fn decide(
     bugs: &BTreeSet<Bug>,
 ) -> Result<Option<Plan>, Blocked> {
     let settings = &config.settings;
-    let select = |failed: &str| select_candidate_with(config, views, failed, bugs.contains(&Bug::PromoteMostLagging));
+    let select =
+        |failed: &str| select_candidate_with(config, views, failed, now, bugs.contains(&Bug::PromoteMostLagging));
     let status = |name: &str| views.get(name).and_then(|v| v.status.as_ref());
     let claims_primary = |name: &str| matches!(status(name).map(|s| &s.role), Some(Role::Primary));
     let Some(record) = record else {
@@ -251,15 +279,20 @@ pub fn decide(
         .is_some_and(|since| now.saturating_sub(since) >= debounce);
     let empty = primary_view.lost_data && claims_primary(primary) && !bugs.contains(&Bug::ResyncFromEmpty);
     if down || empty {
-        return match select(primary) {
-            Some(to) => Ok(Some(Plan::Failover {
+        if let Some(to) = select(primary) {
+            return Ok(Some(Plan::Failover {
                 from: primary.to_string(),
                 to,
-            })),
-            None => Err(Blocked::NoEligibleReplica {
-                primary: primary.to_string(),
-            }),
-        };
+            }));
+        }
+        if empty {
+            if let Some(plan) = shelter(config, views, primary, now) {
+                return Ok(Some(plan));
+            }
+        }
+        return Err(Blocked::NoEligibleReplica {
+            primary: primary.to_string(),
+        });
     }
     // The recorded primary is a replica: either someone else finished a
     // switchover (it follows a healthy primary: adopt that one), or our
@@ -270,8 +303,15 @@ pub fn decide(
     }) = status(primary)
     {
         let leader_of = config.nodes.iter().find(|n| &n.addr == follows).map(|n| n.name.clone());
+        // Adopt only a primary at least as far along that kept its data (a
+        // finished switchover), never the node a failed promotion left
+        // behind (S6).
+        let offset = |name: &str| status(name).map_or(0, |s| s.offset);
+        let sound = |other: &str| {
+            claims_primary(other) && !views.get(other).is_some_and(|v| v.lost_data) && offset(other) >= offset(primary)
+        };
         return Ok(Some(match leader_of {
-            Some(other) if claims_primary(&other) => Plan::Adopt { primary: other },
+            Some(other) if sound(&other) => Plan::Adopt { primary: other },
             _ => Plan::Promote {
                 node: primary.to_string(),
             },
@@ -311,6 +351,47 @@ pub fn decide(
         }
     }
     Ok(None)
+}
+
+/// The shelter for the replicas of `primary`, which lost its data: the
+/// replica known to hold the most data, and the
+/// reachable replicas following `primary` that are to follow it instead.
+fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &str, now: Millis) -> Option<Plan> {
+    let stale_after = config.settings.stale_after_ms;
+    let to = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != primary)
+        .filter_map(|n| {
+            let v = views.get(&n.name)?;
+            if v.lost_data || v.unseen_longer_than(now, stale_after) {
+                return None;
+            }
+            // A node claiming primary against the record is no shelter (S6).
+            let last = v.status.as_ref().or(v.previous.as_ref())?;
+            if !matches!(last.role, Role::Replica { .. }) {
+                return None;
+            }
+            Some((last.offset, std::cmp::Reverse(n.name.as_str())))
+        })
+        .max()?
+        .1
+        .0;
+    let primary_addr = addr_of(config, primary);
+    let nodes: Vec<String> = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != primary && n.name != to)
+        .filter(|n| {
+            matches!(views.get(&n.name).and_then(|v| v.status.as_ref()).map(|s| &s.role),
+                Some(Role::Replica { primary: p, .. }) if p == primary_addr)
+        })
+        .map(|n| n.name.clone())
+        .collect();
+    (!nodes.is_empty()).then(|| Plan::Shelter {
+        nodes,
+        to: to.to_string(),
+    })
 }
 
 /// Marks the recorded primary as having lost data when it restarted with a
@@ -409,9 +490,9 @@ mod tests {
             ("r3", replica(90, "c", None)),
             ("r4", replica(90, "a", None)),
         ]);
-        assert_eq!(select_candidate(&c, &v, "r1").as_deref(), Some("r4"));
+        assert_eq!(select_candidate(&c, &v, "r1", 0).as_deref(), Some("r4"));
         let c = config(&[100, 10, 100, 100]);
-        assert_eq!(select_candidate(&c, &v, "r1").as_deref(), Some("r2"));
+        assert_eq!(select_candidate(&c, &v, "r1", 0).as_deref(), Some("r2"));
     }
 
     #[test]
@@ -423,9 +504,92 @@ mod tests {
             ("r3", replica(1000, "b", Some(60_000))), // link down too long
             ("r4", replica(500, "c", None)),          // lags by 500
         ]);
-        assert_eq!(select_candidate(&c, &v, "r1"), None);
+        assert_eq!(select_candidate(&c, &v, "r1", 0), None);
         c.settings.allow_data_loss = true;
-        assert_eq!(select_candidate(&c, &v, "r1").as_deref(), Some("r3"));
+        assert_eq!(select_candidate(&c, &v, "r1", 0).as_deref(), Some("r3"));
+    }
+
+    #[test]
+    fn replicas_of_an_empty_primary_with_no_eligible_candidate_are_sheltered() {
+        // r1 (recorded) came back empty; r2 follows it holding 100, r3 is
+        // out of reach but was last seen holding 300: r2 lags too far to be
+        // promoted, so it is pointed at r3 instead of resyncing from r1.
+        let mut c = config(&[100, 100, 100]);
+        c.settings.max_lag_bytes = 50;
+        let mut r1 = NodeView::default();
+        r1.observe(
+            9_000,
+            Ok(NodeStatus {
+                role: Role::Primary,
+                run_id: "a".into(),
+                replid: "x".into(),
+                offset: 300,
+            }),
+        );
+        r1.observe(
+            10_000,
+            Ok(NodeStatus {
+                role: Role::Primary,
+                run_id: "a2".into(),
+                replid: "y".into(),
+                offset: 0,
+            }),
+        );
+        let mut r3 = replica(300, "c", None);
+        r3.observe(9_900, Err(crate::types::RedisError::Timeout));
+        let mut v = views(vec![("r1", r1), ("r2", replica(100, "b", Some(200))), ("r3", r3)]);
+        let record = GroupRecord {
+            epoch: 5,
+            primary: "r1".into(),
+        };
+        note_data_loss(&c, &mut v, Some(&record), 10_000);
+        assert!(v["r1"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 10_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Shelter {
+                nodes: vec!["r2".into()],
+                to: "r3".into()
+            }))
+        );
+        // Once r2 follows r3 there is nothing left to shelter: blocked.
+        if let Some(NodeStatus {
+            role: Role::Replica { primary, .. },
+            ..
+        }) = v.get_mut("r2").and_then(|x| x.status.as_mut())
+        {
+            *primary = "10.0.0.3:6379".into();
+        }
+        let plan = decide(&c, &v, Some(&record), None, 10_000, &BTreeSet::new());
+        assert_eq!(plan, Err(Blocked::NoEligibleReplica { primary: "r1".into() }));
+    }
+
+    #[test]
+    fn a_recorded_primary_left_a_replica_is_promoted_not_its_empty_old_primary_adopted() {
+        // The record names r2 (a failover whose promotion failed); r2 still
+        // follows r1, which came back empty: promote r2, never adopt r1.
+        let c = config(&[100, 100, 100]);
+        let r1 = NodeView {
+            status: Some(NodeStatus {
+                role: Role::Primary,
+                run_id: "a2".into(),
+                replid: "y".into(),
+                offset: 0,
+            }),
+            lost_data: true,
+            ..NodeView::default()
+        };
+        let v = views(vec![
+            ("r1", r1),
+            ("r2", replica(500, "b", Some(300))),
+            ("r3", replica(500, "c", None)),
+        ]);
+        let record = GroupRecord {
+            epoch: 5,
+            primary: "r2".into(),
+        };
+        let plan = decide(&c, &v, Some(&record), None, 10_000, &BTreeSet::new());
+        assert_eq!(plan, Ok(Some(Plan::Promote { node: "r2".into() })));
     }
 
     #[test]

@@ -74,12 +74,15 @@ pub enum State {
         /// The plan being carried out.
         plan: Plan,
     },
-    /// Leader: repointing node `next` of `nodes` to the primary.
+    /// Leader: repointing node `next` of `nodes` to `to`.
     Repointing {
         /// Nodes to repoint.
         nodes: Vec<String>,
         /// Index of the node being repointed.
         next: usize,
+        /// The node they are to follow: the primary, or for a
+        /// [`Plan::Shelter`] the node holding the most data.
+        to: String,
     },
     /// Leader: `FAILOVER TO` sent to the primary.
     SwitchingOver {
@@ -421,7 +424,15 @@ impl Machine {
             .record
             .as_ref()
             .is_some_and(|r| self.ctx.views.get(&r.primary).is_some_and(|v| v.down_since.is_some()));
-        let urgent = self.ctx.epoch.is_some() && (lost_data || primary_down);
+        // Blocked on a primary that lost data: its replicas (sheltered or
+        // out of reach) must be caught the moment they can be acted on.
+        let blocked_on_loss = self.ctx.blocked.is_some()
+            && self
+                .ctx
+                .record
+                .as_ref()
+                .is_some_and(|r| self.ctx.views.get(&r.primary).is_some_and(|v| v.lost_data));
+        let urgent = self.ctx.epoch.is_some() && (lost_data || primary_down || blocked_on_loss);
         if urgent {
             let until = now
                 + self
@@ -527,17 +538,9 @@ impl Machine {
         self.ctx.config.node(name).map(|n| n.addr.clone()).unwrap_or_default()
     }
 
-    fn primary_addr(&self) -> String {
-        self.ctx
-            .record
-            .as_ref()
-            .map(|r| self.addr(&r.primary))
-            .unwrap_or_default()
-    }
-
-    /// Repoints `nodes` (reachable ones) to the recorded primary, or goes idle.
-    fn repoint(&mut self, nodes: Vec<String>, from: usize) -> State {
-        let primary = self.primary_addr();
+    /// Repoints `nodes` (reachable ones) to `to`, or goes idle.
+    fn repoint(&mut self, nodes: Vec<String>, from: usize, to: String) -> State {
+        let primary = self.addr(&to);
         let next = (from..nodes.len()).find(|&i| {
             let view = self.ctx.views.get(&nodes[i]);
             view.is_some_and(NodeView::reachable) && self.addr(&nodes[i]) != primary
@@ -547,9 +550,9 @@ impl Machine {
                 let addr = self.addr(&nodes[i]);
                 let epoch = self.fence_epoch();
                 self.emit(Output::Repoint { addr, primary, epoch });
-                State::Repointing { nodes, next: i }
+                State::Repointing { nodes, next: i, to }
             }
-            None => self.idle(self.idle_state()),
+            None => self.idle_soon_if_urgent(self.idle_state()),
         }
     }
 
@@ -732,7 +735,11 @@ impl Machine {
                         self.emit(Output::Promote { addr, epoch });
                         State::Promoting { plan }
                     }
-                    Plan::Repoint { nodes } => self.repoint(nodes, 0),
+                    Plan::Repoint { nodes } => {
+                        let primary = self.ctx.record.as_ref().map(|r| r.primary.clone()).unwrap_or_default();
+                        self.repoint(nodes, 0, primary)
+                    }
+                    Plan::Shelter { nodes, to } => self.repoint(nodes, 0, to),
                     Plan::Switchover { ref from, ref to } => {
                         let (primary, target) = (self.addr(from), self.addr(to));
                         let timeout_ms = self.ctx.config.settings.failover_timeout_ms;
@@ -767,11 +774,11 @@ impl Machine {
                     .map(|n| n.name.clone())
                     .filter(|n| *n != primary)
                     .collect();
-                self.repoint(others, 0)
+                self.repoint(others, 0, primary)
             }
             // Retried from the record on the next tick.
             (State::Promoting { .. }, Input::Promoted(Err(_))) => self.idle_soon_if_urgent(self.idle_state()),
-            (State::Repointing { nodes, next }, Input::Repointed(_)) => self.repoint(nodes, next + 1),
+            (State::Repointing { nodes, next, to }, Input::Repointed(_)) => self.repoint(nodes, next + 1, to),
             (State::SwitchingOver { plan }, Input::SwitchedOver(Ok(()))) => {
                 self.ctx.switchover = None;
                 let Plan::Switchover { to, .. } = plan else {

@@ -43,6 +43,10 @@ pub struct Checker {
     resyncs_seen: usize,
     stale_syncs_seen: usize,
     events_seen: usize,
+    /// When a leader tried to move authority (a record write or a
+    /// repoint) and to which node name or address: an attempt that
+    /// injected faults defeated still counts as acting (S7).
+    attempts: Vec<(Millis, String)>,
     epoch_acted: Vec<i64>,
     dual_since: Option<Millis>,
 }
@@ -53,13 +57,22 @@ fn fail(invariant: &str, seed: u64, at: Millis, detail: String) -> Failure {
 
 /// S5 written out again, independently of `decide::select_candidate`:
 /// reachable replicas with priority above 0, link up or down no longer than
-/// the staleness limit, within `max_lag` of the highest offset seen; the
+/// the staleness limit, within `max_lag` of the highest offset seen on a
+/// node that did not lose its data since and was seen within the
+/// staleness limit; the
 /// lowest priority, then the highest offset, then the smallest run id.
 fn reference_candidate(ctx: &crate::machine::Context, failed: &str) -> Option<String> {
     let s = &ctx.config.settings;
     let best_offset = ctx
         .views
         .values()
+        // Data a node lost exists nowhere; a node unseen for longer than
+        // the staleness limit tells nothing current.
+        .filter(|v| {
+            !v.lost_data
+                && v.down_since
+                    .is_none_or(|d| ctx.now - d.min(ctx.now) <= s.stale_after_ms)
+        })
         .flat_map(|v| [v.status.as_ref(), v.previous.as_ref()])
         .flatten()
         .map(|st| st.offset)
@@ -113,6 +126,7 @@ impl Checker {
             resyncs_seen: 0,
             stale_syncs_seen: 0,
             events_seen: 0,
+            attempts: Vec::new(),
             epoch_acted: vec![i64::MIN; instances],
             dual_since: None,
         }
@@ -211,6 +225,11 @@ impl Checker {
                 }
             }
         }
+        match output {
+            Some(Output::Publish { record, .. }) => self.attempts.push((now, record.primary.clone())),
+            Some(Output::Repoint { primary, .. }) => self.attempts.push((now, primary.clone())),
+            _ => {}
+        }
         if let Some(epoch) = output.and_then(acting_epoch) {
             if epoch < self.epoch_acted[i] {
                 return Err(fail(
@@ -290,15 +309,15 @@ impl Checker {
                         && m.reaches(Endpoint::Node(replica), Endpoint::Instance(by));
                     reachable && started > chance + EMPTY_RESTART_GRACE_MS
                 });
-                // The controller acted if it moved the record away from the
-                // node in time (its commands may still fail on injected faults).
+                // The controller acted if it tried in time to move the record
+                // or the replicas away from the node (injected faults may
+                // still defeat the attempt).
                 let source_name = m.nodes[source].name.as_str();
-                let acted = m.events.iter().any(|e| {
-                    e.at >= *restarted
-                        && e.at <= started
-                        && e.what.starts_with("record: primary ")
-                        && !e.what.starts_with(&format!("record: primary {source_name} "))
-                });
+                let source_addr = m.nodes[source].addr.as_str();
+                let acted = self
+                    .attempts
+                    .iter()
+                    .any(|(t, to)| *t >= *restarted && *t <= started && to != source_name && to != source_addr);
                 if late && *before > 0 && !blessed && !acted {
                     return Err(fail(
                         "S7 no replication from an empty restart",
@@ -321,7 +340,8 @@ impl Checker {
                 let chance = o.max(m.connectivity_changed).max(m.etcd.leader_changed_at);
                 let reachable = m.reaches(Endpoint::Instance(by), Endpoint::Node(source))
                     && m.reaches(Endpoint::Node(source), Endpoint::Instance(by));
-                reachable && at > chance + grace
+                let running = m.instances[by].paused_until <= at;
+                reachable && running && at > chance + grace
             });
             if late {
                 let recorded = m.etcd.record.as_ref().map(|r| r.primary.clone()).unwrap_or_default();

@@ -242,6 +242,9 @@ pub struct ClientModel {
     pub acked: Vec<u64>,
     /// Writes refused or lost in flight.
     pub failed: u64,
+    /// The node and recorded primary of the last write acknowledged by a
+    /// node the record does not name (noted once per such episode).
+    pub stale_ack: Option<(usize, String)>,
 }
 
 /// Everything outside the arbiter instances.
@@ -280,6 +283,9 @@ pub struct Model {
     pub stale_primary_observed: BTreeMap<usize, (Millis, usize)>,
     /// Pending operator switchover request.
     pub switchover_request: Option<String>,
+    /// Armed by a fault: the next `FAILOVER TO` finds its target paused
+    /// for this long (failure 10: a target paused mid-`FAILOVER`).
+    pub pause_failover_target_ms: Option<Millis>,
     /// When connectivity last came back (a partition healed, etcd returned,
     /// a node restarted or resumed): the controller needs a poll cycle to
     /// see the new situation.
@@ -373,6 +379,7 @@ impl Model {
             stale_syncs: Vec::new(),
             stale_primary_observed: BTreeMap::new(),
             switchover_request: None,
+            pause_failover_target_ms: None,
             connectivity_changed: 0,
             config: crate::types::GroupConfig {
                 nodes: (0..n)
@@ -680,6 +687,12 @@ impl Model {
         }
         self.fence(p, epoch, "failover")?;
         self.fence(target, epoch, "failover")?;
+        if let Some(pause) = self.pause_failover_target_ms.take() {
+            let until = self.now + pause;
+            self.nodes[target].paused_until = until;
+            let what = format!("pause: {} mid-FAILOVER until t={until}", self.nodes[target].name);
+            self.note(what);
+        }
         // The primary hands over only once the target has caught up; a
         // target it cannot reach (paused, crashed, cut off) never does, and
         // at the timeout Redis aborts: the old primary takes writes again.
@@ -760,6 +773,20 @@ impl Model {
             self.nodes[t].log.push(id);
             if self.reaches(Endpoint::Node(t), Endpoint::Client) {
                 self.client.acked.push(id);
+                // Failure 1: a write acknowledged by a primary the record
+                // no longer names (isolated with the client).
+                let recorded = self.etcd.record.as_ref().map(|r| r.primary.clone());
+                if let Some(recorded) = recorded.filter(|r| *r != self.nodes[t].name) {
+                    let episode = Some((t, recorded.clone()));
+                    if self.client.stale_ack != episode {
+                        self.client.stale_ack = episode;
+                        let what = format!(
+                            "write acked by {} while the record names {recorded}",
+                            self.nodes[t].name
+                        );
+                        self.note(what);
+                    }
+                }
                 return;
             }
         }
@@ -915,5 +942,51 @@ mod tests {
         let (_, rev2) = e.campaign(10, &a);
         assert!(rev2 > rev, "create revisions only grow");
         assert!(!e.publish(11, &a, rev, &record), "an old epoch does not pass the guard");
+    }
+
+    #[test]
+    fn a_serializable_read_may_be_stale_a_linearizable_one_is_not() {
+        let mut e = EtcdModel {
+            available: true,
+            ..EtcdModel::default()
+        };
+        let a = NodeId("a".into());
+        let (_, rev) = e.campaign(0, &a);
+        let old = GroupRecord {
+            epoch: rev,
+            primary: "r1".into(),
+        };
+        let new = GroupRecord {
+            epoch: rev,
+            primary: "r2".into(),
+        };
+        assert!(e.publish(1000, &a, rev, &old));
+        assert!(e.publish(20_000, &a, rev, &new));
+        // A member 10 s behind still serves the old record; the leader
+        // (a linearizable read) has the new one.
+        assert_eq!(e.stale_record(25_000, STALE_READ_LAG_MS), Some(old));
+        assert_eq!(e.record, Some(new.clone()));
+        assert_eq!(e.stale_record(30_000, STALE_READ_LAG_MS), Some(new));
+    }
+
+    #[test]
+    fn a_campaigner_that_stops_renewing_is_told_it_won_then_loses_the_key() {
+        let mut e = EtcdModel {
+            available: true,
+            ..EtcdModel::default()
+        };
+        let a = NodeId("a".into());
+        let (_, rev) = e.campaign(0, &a);
+        assert_eq!(e.leader().map(|l| l.epoch), Some(rev), "told it won");
+        e.expire(LEASE_TTL_MS);
+        assert_eq!(e.leader(), None, "the key went with the lease");
+        let record = GroupRecord {
+            epoch: rev,
+            primary: "r1".into(),
+        };
+        assert!(
+            !e.publish(LEASE_TTL_MS + 1, &a, rev, &record),
+            "and so did its right to write"
+        );
     }
 }

@@ -118,6 +118,8 @@ struct Run<'a> {
     opts: &'a SimOptions,
     model: Rc<RefCell<Model>>,
     drivers: Vec<Option<InstanceDriver>>,
+    /// Why each instance last said it could not act (noted on change).
+    blocked: Vec<Option<crate::machine::Blocked>>,
     queue: EventQueue<Ev>,
     checker: Checker,
     /// A sim with no choices never fires: what `Faulty` gets when the
@@ -186,6 +188,15 @@ impl Run<'_> {
         driver.clear_outputs();
         self.checker.after_step(i, driver.machine(), output.as_ref(), now)?;
         self.model.borrow_mut().note_observations(i, driver.machine());
+        let blocked = driver.machine().context().blocked.clone();
+        if blocked != self.blocked[i] {
+            if let Some(b) = &blocked {
+                self.model
+                    .borrow_mut()
+                    .note(format!("blocked: arbiter-{}: {b:?}", i + 1));
+            }
+            self.blocked[i] = blocked;
+        }
         if stop == Some(Stop::Terminal) {
             return Ok(());
         }
@@ -194,6 +205,9 @@ impl Run<'_> {
             && self.allowed("arbiter.crash_after_promote")
             && self.sim.fault("arbiter.crash_after_promote")
         {
+            self.model
+                .borrow_mut()
+                .note(format!("arbiter crash right after promote: arbiter-{}", i + 1));
             self.crash_instance(i);
             return Ok(());
         }
@@ -206,6 +220,9 @@ impl Run<'_> {
         self.drivers[i] = None;
         let mut m = self.model.borrow_mut();
         m.instances[i].crashed = true;
+        // What it saw gives the controller no chance any more (S6, S7).
+        m.restart_observed.retain(|_, (_, by)| *by != i);
+        m.stale_primary_observed.retain(|_, (_, by)| *by != i);
         let what = format!("arbiter crash: arbiter-{}", i + 1);
         m.note(what);
         drop(m);
@@ -348,6 +365,9 @@ impl Run<'_> {
                     let mut m = self.model.borrow_mut();
                     m.note(format!("operator: switchover to {target} requested"));
                     m.switchover_request = Some(target);
+                    if sim.chance(0.2) {
+                        m.pause_failover_target_ms = Some(1000 + sim.below(8000));
+                    }
                 }
                 _ => {}
             }
@@ -441,6 +461,7 @@ fn run_model(sim: &Sim, opts: &SimOptions, model: Rc<RefCell<Model>>) -> Result<
         opts,
         model,
         drivers: Vec::new(),
+        blocked: vec![None; opts.instances],
         queue: EventQueue::new(),
         checker: Checker::new(sim.seed(), opts.instances),
         quiet: Sim::from_choices(sim.seed(), Vec::new()),

@@ -216,7 +216,15 @@ impl Election for InstanceWorld {
                 m.etcd.record.clone()
             } else {
                 // A lagging member answers from data up to 10 s old.
-                m.etcd.stale_record(m.now, super::model::STALE_READ_LAG_MS)
+                let stale = m.etcd.stale_record(m.now, super::model::STALE_READ_LAG_MS);
+                if stale != m.etcd.record {
+                    let what = format!(
+                        "stale read: {} got {stale:?} while etcd holds {:?}",
+                        self.id, m.etcd.record
+                    );
+                    m.note(what);
+                }
+                stale
             }
         })
     }
@@ -226,10 +234,12 @@ impl Election for InstanceWorld {
         self.etcd(|m| {
             let now = m.now;
             let ok = m.etcd.publish(now, &id, epoch, record);
-            if ok {
-                let what = format!("record: primary {} under epoch {epoch} by {id}", record.primary);
-                m.note(what);
-            }
+            let what = if ok {
+                format!("record: primary {} under epoch {epoch} by {id}", record.primary)
+            } else {
+                format!("rejected: record write by {id} under epoch {epoch}")
+            };
+            m.note(what);
             ok
         })
     }
