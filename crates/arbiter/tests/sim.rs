@@ -451,3 +451,38 @@ fn l4_flags_a_switchover_request_held_past_its_timeout() {
     let f = c.at_end(&m, &[Some(&leader), None, None]).unwrap_err();
     assert_eq!(f.kind(), "L4 operations terminate");
 }
+
+#[test]
+fn l3_flags_a_failover_before_down_after() {
+    let failing_over = |now| {
+        let mut ctx = leading();
+        ctx.now = now;
+        ctx.views
+            .entry("r1".into())
+            .or_default()
+            .observe(1000, Err(arbiter::types::RedisError::Timeout));
+        ctx.views
+            .entry("r2".into())
+            .or_default()
+            .observe(now, replica(100, "b"));
+        ctx.views.entry("r3".into()).or_default().observe(now, replica(90, "c"));
+        Machine::restore(
+            State::Publishing {
+                plan: Plan::Failover {
+                    from: "r1".into(),
+                    to: "r2".into(),
+                },
+            },
+            ctx,
+        )
+    };
+    let down_after = config().settings.down_after_ms;
+    let f = Checker::new(13, 3)
+        .after_step(0, &failing_over(1000 + down_after - 1), None, 0)
+        .unwrap_err();
+    assert_eq!(f.kind(), "L3 bounded detection");
+    assert!(f.message().contains("after 2999 ms of unreachability"), "{f}");
+    Checker::new(13, 3)
+        .after_step(0, &failing_over(1000 + down_after), None, 0)
+        .unwrap();
+}
