@@ -174,18 +174,25 @@ fn a_primary_restarted_empty_is_failed_over_and_never_followed() {
     );
 }
 
-#[test]
-fn an_unanswering_primary_is_watched_closely_and_its_empty_restart_caught_in_time() {
-    let d = replay("fast_watch_catches_empty_restart");
-    let waits: Vec<_> = d
-        .outputs()
+/// The deadlines of every `Wait` the machine asked for.
+fn waits(d: &Driver<Replayer>) -> Vec<u64> {
+    d.outputs()
         .iter()
         .filter_map(|o| match o {
             Output::Wait { until } => Some(*until),
             _ => None,
         })
-        .collect();
-    assert_eq!(waits, [1000, 1100, 1200], "one second while r1 answers, then 100 ms");
+        .collect()
+}
+
+#[test]
+fn an_unanswering_primary_is_watched_closely_and_its_empty_restart_caught_in_time() {
+    let d = replay("fast_watch_catches_empty_restart");
+    assert_eq!(
+        waits(&d),
+        [1000, 1100, 1200],
+        "one second while r1 answers, then 100 ms"
+    );
     assert_eq!(decisions(&d), [publish("r2"), promote(2), repoint(1, 2), repoint(3, 2)]);
 }
 
@@ -245,15 +252,7 @@ fn a_paused_group_is_only_watched() {
 #[test]
 fn a_config_change_takes_effect() {
     let d = replay("config_change");
-    let waits: Vec<u64> = d
-        .outputs()
-        .iter()
-        .filter_map(|o| match o {
-            Output::Wait { until } => Some(*until),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(waits, [1000, 1250]);
+    assert_eq!(waits(&d), [1000, 1250]);
     assert_eq!(d.machine().peek_next_message(), Some(&Output::Wait { until: 1500 }));
     assert_eq!(d.machine().context().config.settings.check_interval_ms, 250);
 }
