@@ -15,6 +15,7 @@
 //! switch over), so a successor finishes what a crashed leader started.
 
 pub mod io;
+pub mod live;
 pub mod machine;
 pub mod types;
 pub mod world;

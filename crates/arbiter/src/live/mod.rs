@@ -1,0 +1,6 @@
+//! The concrete world's clients for the real systems: etcd through its JSON
+//! gateway and Redis through the `redis` crate. Every failure is a value
+//! (never a panic), so that the world can return and record it.
+
+pub mod etcd;
+pub mod redis;

@@ -1,0 +1,203 @@
+//! Redis through the `redis` crate (sync): `INFO` read into a
+//! [`NodeStatus`], and the reconfiguration commands arbiter issues
+//! (`REPLICAOF`, `FAILOVER TO`), each under a connect and a command
+//! timeout. Errors come back as [`RedisError`] values.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::types::{NodeStatus, RedisError, Role};
+
+/// Connections to Redis nodes by address (`host:port`).
+#[derive(Debug, Clone)]
+pub struct RedisNodes {
+    timeout: Duration,
+    password: Option<String>,
+}
+
+/// `INFO` text as `field -> value` (sections and comments dropped).
+pub fn parse_info(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.trim_end_matches('\r').split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A node's status from its `INFO server` and `INFO replication` fields.
+pub fn status_from_info(info: &BTreeMap<String, String>) -> Result<NodeStatus, String> {
+    let field = |name: &str| info.get(name).ok_or_else(|| format!("INFO has no `{name}`"));
+    let number =
+        |name: &str| -> Result<i64, String> { field(name)?.parse::<i64>().map_err(|e| format!("INFO `{name}`: {e}")) };
+    let role = match field("role")?.as_str() {
+        "master" => Role::Primary,
+        "slave" => {
+            let link_up = field("master_link_status")? == "up";
+            let down = info
+                .get("master_link_down_since_seconds")
+                .and_then(|s| s.parse::<i64>().ok())
+                .filter(|s| *s >= 0);
+            Role::Replica {
+                primary: format!("{}:{}", field("master_host")?, field("master_port")?),
+                link_up,
+                // Redis reports -1 until the first link was made.
+                link_down_ms: if link_up {
+                    None
+                } else {
+                    Some(down.map_or(u64::MAX, |s| s as u64 * 1000))
+                },
+            }
+        }
+        other => return Err(format!("INFO role `{other}` is neither master nor slave")),
+    };
+    Ok(NodeStatus {
+        role,
+        run_id: field("run_id")?.clone(),
+        replid: field("master_replid")?.clone(),
+        offset: number("master_repl_offset")?.max(0) as u64,
+    })
+}
+
+fn classify(e: &redis::RedisError) -> RedisError {
+    if e.is_timeout() {
+        RedisError::Timeout
+    } else if e.is_connection_refusal() || e.is_io_error() || e.is_connection_dropped() {
+        RedisError::Unreachable(e.to_string())
+    } else {
+        RedisError::Refused(e.to_string())
+    }
+}
+
+fn host_port(addr: &str) -> Result<(&str, &str), RedisError> {
+    addr.rsplit_once(':')
+        .ok_or_else(|| RedisError::Refused(format!("`{addr}` is not host:port")))
+}
+
+impl RedisNodes {
+    /// Connections with `timeout` for connecting and for each command.
+    pub fn new(timeout: Duration, password: Option<String>) -> Self {
+        Self { timeout, password }
+    }
+
+    fn connect(&self, addr: &str) -> Result<redis::Connection, RedisError> {
+        let (host, port) = host_port(addr)?;
+        let auth = self
+            .password
+            .as_ref()
+            .map(|p| format!(":{}@", urlencode(p)))
+            .unwrap_or_default();
+        let client = redis::Client::open(format!("redis://{auth}{host}:{port}/")).map_err(|e| classify(&e))?;
+        let con = client
+            .get_connection_with_timeout(self.timeout)
+            .map_err(|e| classify(&e))?;
+        con.set_read_timeout(Some(self.timeout)).map_err(|e| classify(&e))?;
+        con.set_write_timeout(Some(self.timeout)).map_err(|e| classify(&e))?;
+        Ok(con)
+    }
+
+    fn query<T: redis::FromRedisValue>(&self, addr: &str, cmd: &redis::Cmd) -> Result<T, RedisError> {
+        let mut con = self.connect(addr)?;
+        cmd.query(&mut con).map_err(|e| classify(&e))
+    }
+
+    /// `INFO server` + `INFO replication` as a [`NodeStatus`].
+    pub fn status(&self, addr: &str) -> Result<NodeStatus, RedisError> {
+        let mut con = self.connect(addr)?;
+        let mut text: String = redis::cmd("INFO")
+            .arg("server")
+            .query(&mut con)
+            .map_err(|e| classify(&e))?;
+        let replication: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut con)
+            .map_err(|e| classify(&e))?;
+        text.push_str(&replication);
+        status_from_info(&parse_info(&text)).map_err(RedisError::Refused)
+    }
+
+    /// Whether the node runs in cluster mode (arbiter refuses those).
+    pub fn is_cluster_enabled(&self, addr: &str) -> Result<bool, RedisError> {
+        let text: String = self.query(addr, redis::cmd("INFO").arg("cluster"))?;
+        Ok(parse_info(&text).get("cluster_enabled").is_some_and(|v| v == "1"))
+    }
+
+    /// `REPLICAOF NO ONE`.
+    pub fn promote(&self, addr: &str) -> Result<(), RedisError> {
+        self.query(addr, redis::cmd("REPLICAOF").arg("NO").arg("ONE"))
+    }
+
+    /// `REPLICAOF host port`.
+    pub fn repoint(&self, addr: &str, primary: &str) -> Result<(), RedisError> {
+        let (host, port) = host_port(primary)?;
+        self.query(addr, redis::cmd("REPLICAOF").arg(host).arg(port))
+    }
+
+    /// `FAILOVER TO host port TIMEOUT ms` on `primary`.
+    pub fn failover(&self, primary: &str, target: &str, timeout_ms: u64) -> Result<(), RedisError> {
+        let (host, port) = host_port(target)?;
+        self.query(
+            primary,
+            redis::cmd("FAILOVER")
+                .arg("TO")
+                .arg(host)
+                .arg(port)
+                .arg("TIMEOUT")
+                .arg(timeout_ms),
+        )
+    }
+}
+
+/// Percent-encodes what a URL's userinfo cannot hold as is.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRIMARY: &str = "# Server\r\nredis_version:7.0.15\r\nrun_id:6c0bd0c8e4fa1b3e1b6a7d0f2c3e4d5a6b7c8d9e\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=127.0.0.1,port=7002,state=online,offset=1234,lag=0\r\nmaster_failover_state:no-failover\r\nmaster_replid:2b6f1c8a9d0e4f5a6b7c8d9e0f1a2b3c4d5e6f70\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:1234\r\n";
+
+    const REPLICA: &str = "# Server\r\nrun_id:aa\r\n# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:7001\r\nmaster_link_status:down\r\nmaster_last_io_seconds_ago:-1\r\nmaster_link_down_since_seconds:3\r\nmaster_replid:bb\r\nmaster_repl_offset:1200\r\n";
+
+    #[test]
+    fn a_primary_s_info_reads_as_primary() {
+        let s = status_from_info(&parse_info(PRIMARY)).unwrap();
+        assert_eq!(s.role, Role::Primary);
+        assert_eq!(s.offset, 1234);
+        assert_eq!(s.replid, "2b6f1c8a9d0e4f5a6b7c8d9e0f1a2b3c4d5e6f70");
+        assert!(s.run_id.starts_with("6c0bd0c8"));
+    }
+
+    #[test]
+    fn a_replica_s_info_gives_its_primary_and_link() {
+        let s = status_from_info(&parse_info(REPLICA)).unwrap();
+        assert_eq!(
+            s.role,
+            Role::Replica {
+                primary: "127.0.0.1:7001".into(),
+                link_up: false,
+                link_down_ms: Some(3000)
+            }
+        );
+        assert_eq!(s.offset, 1200);
+    }
+
+    #[test]
+    fn info_missing_a_field_is_an_error_naming_it() {
+        let e = status_from_info(&parse_info("role:master\r\n")).unwrap_err();
+        assert!(e.contains("run_id") || e.contains("master_replid"), "{e}");
+    }
+
+    #[test]
+    fn an_unreachable_node_is_an_error_not_a_panic() {
+        let nodes = RedisNodes::new(Duration::from_millis(200), None);
+        assert!(matches!(nodes.status("127.0.0.1:1"), Err(RedisError::Unreachable(_))));
+        assert!(matches!(nodes.status("no-port"), Err(RedisError::Refused(_))));
+    }
+}

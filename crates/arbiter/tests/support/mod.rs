@@ -1,0 +1,116 @@
+//! Real servers for the live tests: `redis-server` and `etcd` from Debian,
+//! each on a free loopback port with its own temp dir, stopped on drop
+//! (also when the test fails).
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound, then released for the server).
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A server process, killed and reaped on drop.
+pub(crate) struct Server {
+    child: Child,
+    /// Its temp dir (kept until the server is gone).
+    pub(crate) dir: tempfile::TempDir,
+    /// `host:port` (Redis) or `http://host:port` (etcd).
+    pub(crate) addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what} did not come up in 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `redis-server` (persistence off), replica of `primary` if given.
+pub(crate) fn redis(primary: Option<&str>) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = Command::new("redis-server");
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .arg("--dir")
+    .arg(dir.path())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if let Some(p) = primary {
+        let (host, port) = p.rsplit_once(':').unwrap();
+        cmd.args(["--replicaof", host, port]);
+    }
+    let child = cmd
+        .spawn()
+        .expect("redis-server not found: run scripts/test, which installs it");
+    let addr = format!("127.0.0.1:{port}");
+    let server = Server { child, dir, addr };
+    let url = format!("redis://{}/", server.addr);
+    wait_until("redis-server", || {
+        redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_ok()
+    });
+    server
+}
+
+/// A single-member `etcd`.
+pub(crate) fn etcd() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, peer) = (free_port(), free_port());
+    let client_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let child = Command::new("etcd")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--name", "test"])
+        .args([
+            "--listen-client-urls",
+            &client_url,
+            "--advertise-client-urls",
+            &client_url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ])
+        .args(["--initial-cluster", &format!("test={peer_url}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd not found: run scripts/test, which installs etcd-server");
+    let server = Server {
+        child,
+        dir,
+        addr: client_url,
+    };
+    let client = arbiter::live::etcd::Etcd::new(vec![server.addr.clone()], Duration::from_millis(500));
+    wait_until("etcd", || client.revision().is_ok());
+    server
+}
