@@ -198,6 +198,18 @@ impl Etcd {
         Ok(v["succeeded"].as_bool().unwrap_or(false))
     }
 
+    /// Deletes `key`; whether it existed.
+    pub fn delete(&self, key: &str) -> Result<bool, EtcdError> {
+        let v = self.post("kv/deleterange", &json!({ "key": b64(key) }))?;
+        Ok(num(&v["deleted"]) > 0)
+    }
+
+    /// Writes `key` unconditionally (operator requests).
+    pub fn put(&self, key: &str, value: &str) -> Result<(), EtcdError> {
+        self.post("kv/put", &json!({ "key": b64(key), "value": b64(value) }))
+            .map(|_| ())
+    }
+
     /// The cluster's current revision (a cheap liveness probe).
     pub fn revision(&self) -> Result<i64, EtcdError> {
         let v = self.post("kv/range", &json!({ "key": b64("\0"), "count_only": true }))?;

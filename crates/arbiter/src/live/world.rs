@@ -1,0 +1,300 @@
+//! The concrete world: the machine's three world traits on real Redis
+//! nodes and a real etcd. Wrap it in a `Recorder` to record every call.
+//!
+//! etcd layout under the configured prefix: `election/<instance>` (one key
+//! per candidate, attached to its lease; the lowest create revision leads
+//! and is the epoch), `record` (the group record as JSON, written only by a
+//! transaction guarded by the writer's election key and epoch), and
+//! `switchover` (an operator's request: the target's name, taken and
+//! deleted by the leader).
+//!
+//! Redis has no fencing token. Before every reconfiguration the world
+//! re-reads, linearizably, that this instance's election key still exists
+//! with the epoch the command carries, and refuses with
+//! [`RedisError::Fenced`] otherwise. A pause between that check and the
+//! command is the remaining window (bounded by the command timeout).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::etcd::{Etcd, EtcdError};
+use super::redis::RedisNodes;
+use crate::types::{
+    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
+    NodeStatus, RedisError, Wake,
+};
+use crate::world::{Cluster, Election, Host};
+
+/// Where the group configuration comes from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// Fixed for the process's life.
+    Fixed(GroupConfig),
+    /// Read with `load` from a file, polled for changes: a changed file
+    /// that does not load is reported and ignored (the last good one stays).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Reads and validates it.
+        load: fn(&std::path::Path) -> Result<GroupConfig, String>,
+    },
+}
+
+/// Settings of the concrete world.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// etcd endpoints (`http://host:port`).
+    pub etcd: Vec<String>,
+    /// Key prefix in etcd (e.g. `arbiter/mygroup`).
+    pub prefix: String,
+    /// Lease TTL in seconds.
+    pub ttl_s: i64,
+    /// Connect and command timeout for Redis and etcd.
+    pub timeout: Duration,
+    /// Redis password (never recorded: not an argument of any call).
+    pub password: Option<String>,
+}
+
+/// The concrete world.
+#[derive(Debug)]
+pub struct LiveWorld {
+    options: LiveOptions,
+    redis: RedisNodes,
+    etcd: Etcd,
+    started: Instant,
+    config: ConfigSource,
+    config_seen: Option<String>,
+    shutdown: Arc<AtomicBool>,
+    lease: Option<(i64, String)>,
+    renewed_at: Instant,
+    reported_leader: Option<Option<Leader>>,
+}
+
+fn unavailable(e: EtcdError) -> ElectionError {
+    ElectionError::Unavailable(e.to_string())
+}
+
+impl LiveWorld {
+    /// A world on the servers `options` names, with its configuration
+    /// from `config`; `shutdown` set (by a signal handler) wakes
+    /// `sleep_until` with [`Wake::Shutdown`].
+    pub fn new(options: LiveOptions, config: ConfigSource, shutdown: Arc<AtomicBool>) -> Self {
+        Self {
+            redis: RedisNodes::new(options.timeout, options.password.clone()),
+            etcd: Etcd::new(options.etcd.clone(), options.timeout),
+            options,
+            started: Instant::now(),
+            config,
+            config_seen: None,
+            shutdown,
+            lease: None,
+            renewed_at: Instant::now(),
+            reported_leader: None,
+        }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}/{name}", self.options.prefix.trim_end_matches('/'))
+    }
+
+    fn election_prefix(&self) -> String {
+        self.key("election/")
+    }
+
+    fn current_leader(&self) -> Result<Option<Leader>, EtcdError> {
+        Ok(self.etcd.get_prefix(&self.election_prefix())?.first().map(|kv| Leader {
+            instance: NodeId(kv.value.clone()),
+            epoch: kv.create_revision,
+        }))
+    }
+
+    /// Leadership re-check before a Redis reconfiguration under `epoch`.
+    fn fence(&self, epoch: i64) -> Result<(), RedisError> {
+        let Some((_, key)) = &self.lease else {
+            return Err(RedisError::Fenced { seen: 0 });
+        };
+        let mine = self
+            .etcd
+            .get(key, false)
+            .map_err(|e| RedisError::Unreachable(format!("cannot re-check leadership: {e}")))?;
+        let leader = self
+            .current_leader()
+            .map_err(|e| RedisError::Unreachable(format!("cannot re-check leadership: {e}")))?;
+        let leads = mine.as_ref().is_some_and(|kv| kv.create_revision == epoch)
+            && leader.as_ref().is_some_and(|l| l.epoch == epoch);
+        if leads {
+            Ok(())
+        } else {
+            Err(RedisError::Fenced {
+                seen: leader.map_or(0, |l| l.epoch),
+            })
+        }
+    }
+
+    fn millis(&self) -> Millis {
+        self.started.elapsed().as_millis() as Millis
+    }
+}
+
+impl Host for LiveWorld {
+    fn gen_node_id(&self, prefix: Option<String>) -> NodeId {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let prefix = prefix.unwrap_or_else(|| "arbiter".into());
+        NodeId(format!("{prefix}-{host}-{}-{nanos:08x}", std::process::id()))
+    }
+
+    fn now(&self) -> Millis {
+        self.millis()
+    }
+
+    fn sleep_until(&mut self, deadline: Millis) -> Wake {
+        loop {
+            if self.shutdown.load(Ordering::SeqCst) {
+                return Wake::Shutdown(self.millis());
+            }
+            let now = self.millis();
+            if now >= deadline {
+                return Wake::Tick(now);
+            }
+            std::thread::sleep(Duration::from_millis((deadline - now).min(20)));
+        }
+    }
+
+    fn check_config(&mut self) -> Option<GroupConfig> {
+        match &self.config {
+            ConfigSource::Fixed(config) => {
+                if self.config_seen.is_some() {
+                    return None;
+                }
+                self.config_seen = Some(String::new());
+                Some(config.clone())
+            }
+            ConfigSource::File { path, load } => {
+                let text = std::fs::read_to_string(path).ok()?;
+                if self.config_seen.as_deref() == Some(text.as_str()) {
+                    return None;
+                }
+                match load(path) {
+                    Ok(config) => {
+                        self.config_seen = Some(text);
+                        Some(config)
+                    }
+                    Err(e) => {
+                        eprintln!("arbiter: {e} (keeping the configuration in use)");
+                        self.config_seen = Some(text);
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Cluster for LiveWorld {
+    fn is_cluster_enabled(&self, addr: &str) -> Result<bool, RedisError> {
+        self.redis.is_cluster_enabled(addr)
+    }
+
+    fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError> {
+        self.redis.status(addr)
+    }
+
+    fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError> {
+        self.fence(epoch)?;
+        self.redis.promote(addr)
+    }
+
+    fn repoint(&mut self, addr: &str, primary: &str, epoch: i64) -> Result<(), RedisError> {
+        self.fence(epoch)?;
+        self.redis.repoint(addr, primary)
+    }
+
+    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: i64) -> Result<(), RedisError> {
+        self.fence(epoch)?;
+        self.redis.failover(primary, target, timeout_ms)
+    }
+
+    fn check_cluster_notifications(&mut self) -> Option<ClusterEvent> {
+        let key = self.key("switchover");
+        let request = self.etcd.get(&key, false).ok().flatten()?;
+        self.etcd.delete(&key).ok()?;
+        Some(ClusterEvent::SwitchoverRequested {
+            target: request.value.trim().to_string(),
+        })
+    }
+}
+
+impl Election for LiveWorld {
+    fn create_node(&mut self, node: NodeId) -> Result<Candidacy, ElectionError> {
+        let lease = self.etcd.grant(self.options.ttl_s).map_err(unavailable)?;
+        let key = format!("{}{}", self.election_prefix(), node.0);
+        let (_, kv) = self.etcd.create(&key, &node.0, lease).map_err(unavailable)?;
+        let kv = kv.ok_or_else(|| ElectionError::Unavailable(format!("{key} vanished after its creation")))?;
+        self.lease = Some((lease, key));
+        self.renewed_at = Instant::now();
+        Ok(Candidacy {
+            instance: node,
+            lease,
+            revision: kv.create_revision,
+        })
+    }
+
+    fn leader(&self) -> Result<Option<Leader>, ElectionError> {
+        self.current_leader().map_err(unavailable)
+    }
+
+    fn check_election_notification(&mut self) -> Option<ElectionEvent> {
+        if let Some((lease, _)) = self.lease.clone() {
+            match self.etcd.keepalive(lease) {
+                Ok(ttl) if ttl > 0 => self.renewed_at = Instant::now(),
+                Ok(_) => {
+                    self.lease = None;
+                    return Some(ElectionEvent::LeaseLost);
+                }
+                // Out of reach: past the TTL the lease is gone for sure.
+                Err(_) if self.renewed_at.elapsed() >= Duration::from_secs(self.options.ttl_s as u64) => {
+                    self.lease = None;
+                    return Some(ElectionEvent::LeaseLost);
+                }
+                Err(_) => return None,
+            }
+        }
+        let leader = self.current_leader().ok()?;
+        if self.reported_leader.as_ref() == Some(&leader) {
+            return None;
+        }
+        self.reported_leader = Some(leader.clone());
+        Some(ElectionEvent::LeaderChanged(leader))
+    }
+
+    fn read_record(&self, linearizable: bool) -> Result<Option<GroupRecord>, ElectionError> {
+        let kv = self.etcd.get(&self.key("record"), !linearizable).map_err(unavailable)?;
+        kv.map(|kv| {
+            serde_json::from_str(&kv.value)
+                .map_err(|e| ElectionError::Unavailable(format!("the group record is not valid JSON: {e}")))
+        })
+        .transpose()
+    }
+
+    fn publish(&mut self, epoch: i64, record: &GroupRecord) -> Result<bool, ElectionError> {
+        let Some((_, key)) = &self.lease else {
+            return Ok(false);
+        };
+        let value = serde_json::to_string(record).map_err(|e| ElectionError::Unavailable(e.to_string()))?;
+        self.etcd
+            .put_guarded(key, epoch, &self.key("record"), &value)
+            .map_err(unavailable)
+    }
+
+    fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError> {
+        self.lease = None;
+        self.etcd.revoke(candidacy.lease).map_err(unavailable)
+    }
+}
