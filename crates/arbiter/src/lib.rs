@@ -14,6 +14,7 @@
 //! the one action the difference calls for (promote, repoint, fail over,
 //! switch over), so a successor finishes what a crashed leader started.
 
+pub mod config;
 pub mod io;
 pub mod live;
 pub mod machine;

@@ -31,6 +31,18 @@ enum Command {
         after_help = "Examples:\n  arbiter simulate --seeds 10000\n  arbiter simulate --time 60s --faults net.partition,redis.crash\n  arbiter simulate --seed 42"
     )]
     Simulate(SimulateArgs),
+    /// Run the controller against real Redis nodes and etcd, as configured
+    /// in a TOML file (see `arbiter::config` for every field). SIGINT or
+    /// SIGTERM resigns leadership and flushes the recording.
+    ///
+    /// Exit codes: 0 stopped on a signal, 1 the controller stopped on its
+    /// own (refused or failed), 2 bad configuration.
+    #[command(after_help = "Example:\n  arbiter run --config /etc/arbiter/arbiter.toml")]
+    Run {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Replay a recorded scenario: drive the controller with it and report
     /// its decisions and final state, or the first divergence.
     ///
@@ -47,6 +59,85 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// Drives `driver` until the machine stops, printing each decision.
+fn drive_live<W: arbiter::world::World>(driver: &mut Driver<W>) -> ExitCode {
+    loop {
+        let stop = driver.step_once();
+        for o in driver.outputs().iter().filter(|o| is_decision(o)) {
+            eprintln!("arbiter: {o:?}");
+        }
+        driver.clear_outputs();
+        match stop {
+            Ok(None) => {}
+            Ok(Some(_)) => break,
+            Err(e) => {
+                eprintln!("arbiter: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    match driver.machine().state() {
+        State::Stopped => {
+            eprintln!("arbiter: stopped");
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("arbiter: the controller stopped in {other:?}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_live(path: PathBuf) -> ExitCode {
+    use arbiter::live::world::{ConfigSource, LiveWorld};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let config = match arbiter::config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("arbiter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&shutdown);
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
+        eprintln!("arbiter: cannot handle signals: {e}");
+        return ExitCode::from(2);
+    }
+    let source = ConfigSource::File {
+        path: path.clone(),
+        load: arbiter::config::load_group,
+    };
+    let world = LiveWorld::new(config.live, source, shutdown);
+    if !config.record.enabled {
+        return drive_live(&mut Driver::new(world));
+    }
+    let tape = match rehearse::Tape::options()
+        .world("arbiter")
+        .meta("config", path.display().to_string())
+        .create(&config.record.path)
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("arbiter: cannot record: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = drive_live(&mut Driver::new(rehearse::Recorder::new(world, tape.clone())));
+    if let Err(e) = tape.finish() {
+        eprintln!("arbiter: the recording is incomplete: {e}");
+        return ExitCode::from(1);
+    }
+    eprintln!(
+        "arbiter: recorded {} calls to {}",
+        tape.len(),
+        config.record.path.display()
+    );
+    code
 }
 
 fn is_decision(o: &Output) -> bool {
@@ -311,5 +402,6 @@ fn main() -> ExitCode {
             all,
         } => replay(scenario, max_steps, all),
         Command::Simulate(args) => simulate(args),
+        Command::Run { config } => run_live(config),
     }
 }

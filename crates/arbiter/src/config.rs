@@ -1,0 +1,358 @@
+//! `arbiter.toml`: the Redis nodes, etcd, timing and recording of a live
+//! run, validated with errors that name the file and the field.
+//!
+//! ```toml
+//! [etcd]
+//! endpoints = ["http://127.0.0.1:2379"]
+//! prefix = "arbiter/main"      # default "arbiter/default"
+//! ttl_s = 5                    # lease TTL, default 5
+//!
+//! [redis]
+//! password = "secret"          # optional; never written to a scenario
+//! timeout_ms = 500             # connect and command timeout, default 500
+//!
+//! [[nodes]]
+//! name = "r1"
+//! addr = "10.0.0.1:6379"
+//! priority = 100               # lower is preferred, 0 never; default 100
+//!
+//! [settings]                   # every field optional (defaults shown)
+//! check_interval_ms = 1000
+//! fast_check_interval_ms = 100
+//! down_after_ms = 3000
+//! max_lag_bytes = 1048576
+//! stale_after_ms = 10000
+//! failover_timeout_ms = 5000
+//! allow_data_loss = false
+//! paused = false
+//!
+//! [record]
+//! enabled = false
+//! path = "arbiter-run.ron"
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::live::world::LiveOptions;
+use crate::types::{GroupConfig, RedisNode, Settings};
+
+/// A configuration that cannot be used: the file and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong, naming the field (and line and column when TOML
+    /// itself could not be read).
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    etcd: EtcdSection,
+    #[serde(default)]
+    redis: RedisSection,
+    nodes: Vec<NodeSection>,
+    #[serde(default)]
+    settings: SettingsSection,
+    #[serde(default)]
+    record: RecordSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EtcdSection {
+    endpoints: Vec<String>,
+    #[serde(default = "default_prefix")]
+    prefix: String,
+    #[serde(default = "default_ttl")]
+    ttl_s: i64,
+}
+
+fn default_prefix() -> String {
+    "arbiter/default".into()
+}
+
+fn default_ttl() -> i64 {
+    5
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisSection {
+    password: Option<String>,
+    #[serde(default = "default_timeout")]
+    timeout_ms: u64,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        Self {
+            password: None,
+            timeout_ms: default_timeout(),
+        }
+    }
+}
+
+fn default_timeout() -> u64 {
+    500
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeSection {
+    name: String,
+    addr: String,
+    #[serde(default = "default_priority")]
+    priority: u32,
+}
+
+fn default_priority() -> u32 {
+    100
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsSection {
+    check_interval_ms: Option<u64>,
+    fast_check_interval_ms: Option<u64>,
+    down_after_ms: Option<u64>,
+    max_lag_bytes: Option<u64>,
+    stale_after_ms: Option<u64>,
+    failover_timeout_ms: Option<u64>,
+    allow_data_loss: Option<bool>,
+    paused: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordSection {
+    #[serde(default)]
+    enabled: bool,
+    path: Option<PathBuf>,
+}
+
+/// Where a live run records its calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordOptions {
+    /// Record at all.
+    pub enabled: bool,
+    /// The scenario file (relative paths are relative to the config file).
+    pub path: PathBuf,
+}
+
+/// Everything a live run needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The servers and timeouts.
+    pub live: LiveOptions,
+    /// The group and its settings (what the machine sees).
+    pub group: GroupConfig,
+    /// Recording.
+    pub record: RecordOptions,
+}
+
+fn valid_addr(addr: &str) -> bool {
+    addr.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+/// Reads and validates `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let err = |message: String| ConfigError {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    parse(&text).map_err(err).map(|mut c| {
+        if c.record.path.is_relative() {
+            if let Some(dir) = path.parent() {
+                c.record.path = dir.join(&c.record.path);
+            }
+        }
+        c
+    })
+}
+
+/// The group part of `path` (for polling configuration changes).
+pub fn load_group(path: &Path) -> Result<GroupConfig, String> {
+    load(path).map(|c| c.group).map_err(|e| e.to_string())
+}
+
+/// Parses and validates configuration text.
+pub fn parse(text: &str) -> Result<Config, String> {
+    let file: File = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+    if file.etcd.endpoints.is_empty() {
+        return Err("etcd.endpoints: at least one endpoint is needed".into());
+    }
+    for (i, e) in file.etcd.endpoints.iter().enumerate() {
+        if !e.starts_with("http://") && !e.starts_with("https://") {
+            return Err(format!("etcd.endpoints[{i}]: `{e}` is not an http:// URL"));
+        }
+    }
+    if file.etcd.ttl_s < 1 {
+        return Err(format!(
+            "etcd.ttl_s: {} is not a positive number of seconds",
+            file.etcd.ttl_s
+        ));
+    }
+    if file.etcd.prefix.trim_matches('/').is_empty() {
+        return Err("etcd.prefix: must not be empty".into());
+    }
+    if file.redis.timeout_ms == 0 {
+        return Err("redis.timeout_ms: must be above 0".into());
+    }
+    if file.nodes.len() < 2 {
+        return Err(format!("nodes: {} configured, at least 2 are needed", file.nodes.len()));
+    }
+    let (mut names, mut addrs) = (BTreeSet::new(), BTreeSet::new());
+    for (i, n) in file.nodes.iter().enumerate() {
+        if n.name.is_empty() {
+            return Err(format!("nodes[{i}].name: must not be empty"));
+        }
+        if !valid_addr(&n.addr) {
+            return Err(format!("nodes[{i}].addr: `{}` is not host:port", n.addr));
+        }
+        if !names.insert(n.name.as_str()) {
+            return Err(format!("nodes[{i}].name: `{}` appears twice", n.name));
+        }
+        if !addrs.insert(n.addr.as_str()) {
+            return Err(format!("nodes[{i}].addr: `{}` appears twice", n.addr));
+        }
+    }
+    let d = Settings::default();
+    let s = &file.settings;
+    let settings = Settings {
+        check_interval_ms: s.check_interval_ms.unwrap_or(d.check_interval_ms),
+        fast_check_interval_ms: s.fast_check_interval_ms.unwrap_or(d.fast_check_interval_ms),
+        down_after_ms: s.down_after_ms.unwrap_or(d.down_after_ms),
+        max_lag_bytes: s.max_lag_bytes.unwrap_or(d.max_lag_bytes),
+        stale_after_ms: s.stale_after_ms.unwrap_or(d.stale_after_ms),
+        failover_timeout_ms: s.failover_timeout_ms.unwrap_or(d.failover_timeout_ms),
+        allow_data_loss: s.allow_data_loss.unwrap_or(d.allow_data_loss),
+        paused: s.paused.unwrap_or(d.paused),
+    };
+    for (field, value) in [
+        ("check_interval_ms", settings.check_interval_ms),
+        ("fast_check_interval_ms", settings.fast_check_interval_ms),
+        ("down_after_ms", settings.down_after_ms),
+        ("failover_timeout_ms", settings.failover_timeout_ms),
+    ] {
+        if value == 0 {
+            return Err(format!("settings.{field}: must be above 0"));
+        }
+    }
+    if settings.down_after_ms < settings.check_interval_ms {
+        return Err(format!(
+            "settings.down_after_ms: {} is shorter than check_interval_ms ({}): a failure could not be confirmed",
+            settings.down_after_ms, settings.check_interval_ms
+        ));
+    }
+    if file.record.enabled && file.record.path.is_none() {
+        return Err("record.path: needed when record.enabled is true".into());
+    }
+    Ok(Config {
+        live: LiveOptions {
+            etcd: file.etcd.endpoints,
+            prefix: file.etcd.prefix,
+            ttl_s: file.etcd.ttl_s,
+            timeout: Duration::from_millis(file.redis.timeout_ms),
+            password: file.redis.password,
+        },
+        group: GroupConfig {
+            nodes: file
+                .nodes
+                .into_iter()
+                .map(|n| RedisNode {
+                    name: n.name,
+                    addr: n.addr,
+                    priority: n.priority,
+                })
+                .collect(),
+            settings,
+        },
+        record: RecordOptions {
+            enabled: file.record.enabled,
+            path: file.record.path.unwrap_or_else(|| "arbiter-run.ron".into()),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[etcd]
+endpoints = ["http://127.0.0.1:2379"]
+
+[redis]
+password = "s3cret"
+
+[[nodes]]
+name = "r1"
+addr = "10.0.0.1:6379"
+
+[[nodes]]
+name = "r2"
+addr = "10.0.0.2:6379"
+priority = 10
+
+[settings]
+down_after_ms = 5000
+
+[record]
+enabled = true
+path = "run.ron"
+"#;
+
+    #[test]
+    fn a_good_file_loads_with_defaults_filled_in() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.group.nodes.len(), 2);
+        assert_eq!(c.group.nodes[0].priority, 100);
+        assert_eq!(c.group.nodes[1].priority, 10);
+        assert_eq!(c.group.settings.down_after_ms, 5000);
+        assert_eq!(c.group.settings.check_interval_ms, 1000);
+        assert_eq!(c.live.prefix, "arbiter/default");
+        assert_eq!(c.live.password.as_deref(), Some("s3cret"));
+        assert!(c.record.enabled);
+    }
+
+    #[test]
+    fn bad_files_name_the_field() {
+        // (text replaced, replacement, expected in the error)
+        let cases = [
+            (
+                "10.0.0.2:6379",
+                "10.0.0.2",
+                "nodes[1].addr: `10.0.0.2` is not host:port",
+            ),
+            ("\"r2\"", "\"r1\"", "nodes[1].name: `r1` appears twice"),
+            ("http://127.0.0.1:2379", "127.0.0.1:2379", "etcd.endpoints[0]"),
+            ("down_after_ms = 5000", "down_after_ms = 10", "settings.down_after_ms"),
+            ("down_after_ms", "down_afer_ms", "unknown field `down_afer_ms`"),
+            ("path = \"run.ron\"", "", "record.path"),
+            ("priority = 10", "priority = -1", "priority"),
+            ("[settings]", "[settings", "line"),
+        ];
+        for (from, to, expected) in cases {
+            let e = parse(&GOOD.replace(from, to)).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let e = load(Path::new("/nonexistent/arbiter.toml")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("/nonexistent/arbiter.toml: cannot read"),
+            "{e}"
+        );
+    }
+}

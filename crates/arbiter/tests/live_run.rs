@@ -1,0 +1,174 @@
+//! `arbiter run --config` as a process against real servers: it records
+//! a real failover, shuts down cleanly on SIGTERM (resigning), and the
+//! recording replays with `arbiter replay`, reproducing every decision. A
+//! bad configuration is refused with the field named.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arbiter::live::etcd::Etcd;
+use arbiter::live::redis::RedisNodes;
+use arbiter::types::Role;
+
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{what}: not within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_bad_configuration_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arbiter.toml");
+    std::fs::write(
+        &path,
+        "[etcd]\nendpoints = [\"http://127.0.0.1:2379\"]\n\n[[nodes]]\nname = \"r1\"\naddr = \"nowhere\"\n\n[[nodes]]\nname = \"r2\"\naddr = \"h:1\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("arbiter.toml: nodes[0].addr: `nowhere` is not host:port"),
+        "{err}"
+    );
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_recorded_real_failover_replays_with_every_decision() {
+    let etcd_server = support::etcd();
+    let r1 = support::redis(None);
+    let r2 = support::redis(Some(&r1.addr));
+    let r3 = support::redis(Some(&r1.addr));
+    let nodes = RedisNodes::new(Duration::from_secs(1), None);
+    for r in [&r2, &r3] {
+        eventually("replicas linked", || {
+            nodes
+                .status(&r.addr)
+                .ok()
+                .filter(|s| matches!(s.role, Role::Replica { link_up: true, .. }))
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("arbiter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[etcd]\nendpoints = [\"{}\"]\nprefix = \"arbiter/run\"\n\n\
+             [[nodes]]\nname = \"r1\"\naddr = \"{}\"\n\n[[nodes]]\nname = \"r2\"\naddr = \"{}\"\n\n[[nodes]]\nname = \"r3\"\naddr = \"{}\"\n\n\
+             [settings]\ncheck_interval_ms = 200\ndown_after_ms = 1000\n\n[record]\nenabled = true\npath = \"run.ron\"\n",
+            etcd_server.addr, r1.addr, r2.addr, r3.addr
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+    let recorded = |name: &str| {
+        etcd.get("arbiter/run/record", false)
+            .ok()
+            .flatten()
+            .is_some_and(|kv| kv.value.contains(&format!("\"primary\":\"{name}\"")))
+    };
+    eventually("the record names r1", || recorded("r1").then_some(()));
+    drop(r1);
+    eventually("failed over", || (recorded("r2") || recorded("r3")).then_some(()));
+    let promoted = if recorded("r2") { &r2 } else { &r3 };
+    eventually("promoted", || {
+        nodes.status(&promoted.addr).ok().filter(|s| s.role == Role::Primary)
+    });
+
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output_timeout();
+    assert_eq!(out.0, Some(0), "stopped cleanly on SIGTERM: {}", out.1);
+    assert!(out.1.contains("recorded"), "{}", out.1);
+    assert!(
+        etcd.get_prefix("arbiter/run/election/").unwrap().is_empty(),
+        "it resigned"
+    );
+
+    // The recording replays with no server, reproducing every decision.
+    let scenario = dir.path().join("run.ron");
+    let replay = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .arg("replay")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&replay.stdout);
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(text.contains("Promote"), "{text}");
+    assert!(text.contains("Stopped"), "{text}");
+
+    // Editing one recorded output makes the replay diverge, saying where.
+    let original = std::fs::read_to_string(&scenario).unwrap();
+    let edited = original.replacen(
+        "role: Primary",
+        "role: Replica(primary: \"10.9.9.9:1\", link_up: true, link_down_ms: None)",
+        1,
+    );
+    assert_ne!(edited, original);
+    std::fs::write(&scenario, edited).unwrap();
+    let diverged = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .arg("replay")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&diverged.stdout),
+        String::from_utf8_lossy(&diverged.stderr)
+    );
+    assert_eq!(diverged.status.code(), Some(1), "{text}");
+    assert!(text.contains("diverged at call"), "{text}");
+}
+
+/// Waits up to 20 s for the child; its exit code and stderr.
+trait WaitTimeout {
+    fn wait_with_output_timeout(self) -> (Option<i32>, String);
+}
+
+impl WaitTimeout for std::process::Child {
+    fn wait_with_output_timeout(mut self) -> (Option<i32>, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = self.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return (status.code(), err);
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = self.kill();
+                return (None, "did not stop within 20 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
