@@ -109,6 +109,12 @@ fn a_recorded_real_failover_replays_with_every_decision() {
 
     // The recording replays with no server, reproducing every decision.
     let scenario = dir.path().join("run.ron");
+    // `REHEARSE=record` pins this run as the committed scenario that plain
+    // `cargo test` replays (tests/live_scenarios.rs).
+    if std::env::var("REHEARSE").as_deref() == Ok("record") {
+        let pinned = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/live_failover.ron");
+        std::fs::copy(&scenario, pinned).unwrap();
+    }
     let replay = Command::new(env!("CARGO_BIN_EXE_arbiter"))
         .arg("replay")
         .arg(&scenario)
