@@ -114,3 +114,176 @@ fn a_killed_primary_is_failed_over_and_the_other_replica_repointed() {
     assert!(leaders.is_empty(), "it resigned: {leaders:?}");
     eprintln!("failover took {took:?} after the kill (down-after 1 s, check interval 200 ms)");
 }
+
+/// A group of three real nodes (r1 primary), etcd, and one controller
+/// thread with fast settings.
+struct Group {
+    /// Kept running for the group's life.
+    _etcd_server: support::Server,
+    nodes: Vec<Option<support::Server>>,
+    addrs: Vec<String>,
+    shutdown: Arc<AtomicBool>,
+    controller: Option<std::thread::JoinHandle<Result<Stop, arbiter::io::DriveError>>>,
+    redis: RedisNodes,
+    etcd: Etcd,
+}
+
+impl Group {
+    fn start() -> Self {
+        let etcd_server = support::etcd();
+        let r1 = support::redis(None);
+        let r2 = support::redis(Some(&r1.addr));
+        let r3 = support::redis(Some(&r1.addr));
+        let redis = RedisNodes::new(Duration::from_secs(1), None);
+        let addrs: Vec<String> = [&r1, &r2, &r3].iter().map(|r| r.addr.clone()).collect();
+        let config = GroupConfig {
+            nodes: addrs
+                .iter()
+                .enumerate()
+                .map(|(i, addr)| RedisNode {
+                    name: format!("r{}", i + 1),
+                    addr: addr.clone(),
+                    priority: 100,
+                })
+                .collect(),
+            settings: Settings {
+                check_interval_ms: 200,
+                down_after_ms: 1000,
+                ..Settings::default()
+            },
+        };
+        let options = LiveOptions {
+            etcd: vec![etcd_server.addr.clone()],
+            prefix: "arbiter/test".into(),
+            ttl_s: 5,
+            timeout: Duration::from_millis(500),
+            password: None,
+        };
+        let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+        let mut group = Self {
+            _etcd_server: etcd_server,
+            nodes: vec![Some(r1), Some(r2), Some(r3)],
+            addrs,
+            shutdown: Arc::new(AtomicBool::new(false)),
+            controller: None,
+            redis,
+            etcd,
+        };
+        for i in [1, 2] {
+            group.wait_follows(i, 0);
+        }
+        let world = LiveWorld::new(options, ConfigSource::Fixed(config), Arc::clone(&group.shutdown));
+        group.controller = Some(std::thread::spawn(move || {
+            Driver::new(world).run_until(u64::MAX, |_| false)
+        }));
+        eventually("the record names r1", Duration::from_secs(20), || {
+            group.record().filter(|r| r.primary == "r1")
+        });
+        group
+    }
+
+    fn record(&self) -> Option<GroupRecord> {
+        let kv = self.etcd.get("arbiter/test/record", false).ok()??;
+        serde_json::from_str(&kv.value).ok()
+    }
+
+    fn role(&self, i: usize) -> Option<Role> {
+        self.redis.status(&self.addrs[i]).ok().map(|s| s.role)
+    }
+
+    fn wait_follows(&self, i: usize, primary: usize) {
+        eventually(
+            &format!("r{} follows r{}", i + 1, primary + 1),
+            Duration::from_secs(20),
+            || {
+                matches!(self.role(i), Some(Role::Replica { primary: p, link_up: true, .. }) if p == self.addrs[primary])
+                .then_some(())
+            },
+        );
+    }
+
+    fn primary(&self) -> Option<usize> {
+        (0..3).find(|&i| self.role(i) == Some(Role::Primary))
+    }
+
+    fn stop(mut self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        let stop = self.controller.take().unwrap().join().unwrap().unwrap();
+        assert_eq!(stop, Stop::Terminal);
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn an_old_primary_restarted_rejoins_as_a_replica() {
+    let mut g = Group::start();
+    let port: u16 = g.addrs[0].rsplit_once(':').unwrap().1.parse().unwrap();
+    g.nodes[0] = None; // r1 killed
+    let new = eventually("a replica promoted", Duration::from_secs(15), || {
+        g.primary().filter(|&p| p != 0)
+    });
+    // r1 comes back where it was, empty and claiming primary.
+    g.nodes[0] = Some(support::redis_on(port, None));
+    g.wait_follows(0, new);
+    assert_eq!(g.primary(), Some(new), "one primary");
+    g.stop();
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_switchover_under_a_writer_loses_no_acknowledged_increment() {
+    let g = Group::start();
+    let stop = Arc::new(AtomicBool::new(false));
+    let addrs = g.addrs.clone();
+    let writer_stop = Arc::clone(&stop);
+    // A client with a stale view: INCRs its primary, re-resolving (the
+    // first node that says `role:master`) only after an error.
+    let writer = std::thread::spawn(move || {
+        let mut acked = 0u64;
+        let mut target = addrs[0].clone();
+        while !writer_stop.load(Ordering::SeqCst) {
+            let result = redis::Client::open(format!("redis://{target}/"))
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
+                .and_then(|mut c| redis::cmd("INCR").arg("counter").query::<i64>(&mut c));
+            match result {
+                Ok(_) => acked += 1,
+                Err(_) => {
+                    let nodes = RedisNodes::new(Duration::from_millis(500), None);
+                    if let Some(p) = addrs
+                        .iter()
+                        .find(|a| nodes.status(a).is_ok_and(|s| s.role == Role::Primary))
+                    {
+                        target = p.clone();
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        acked
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    g.etcd.put("arbiter/test/switchover", "r2").unwrap();
+    eventually("r2 primary", Duration::from_secs(20), || {
+        (g.primary() == Some(1)).then_some(())
+    });
+    g.wait_follows(0, 1);
+    g.wait_follows(2, 1);
+    eventually("the record names r2", Duration::from_secs(20), || {
+        g.record().filter(|r| r.primary == "r2")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let acked = writer.join().unwrap();
+    let mut con = redis::Client::open(format!("redis://{}/", g.addrs[1]))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let value: u64 = redis::cmd("GET").arg("counter").query(&mut con).unwrap();
+    assert!(acked > 10, "the writer wrote ({acked} acknowledged)");
+    assert!(
+        value >= acked,
+        "lost acknowledged increments: {acked} acknowledged, {value} on the new primary"
+    );
+    eprintln!("switchover under a writer: {acked} acknowledged, {value} on the new primary");
+    g.stop();
+}

@@ -42,8 +42,12 @@ fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 
 /// A `redis-server` (persistence off), replica of `primary` if given.
 pub(crate) fn redis(primary: Option<&str>) -> Server {
+    redis_on(free_port(), primary)
+}
+
+/// A `redis-server` on `port` (to restart a node where it was).
+pub(crate) fn redis_on(port: u16, primary: Option<&str>) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut cmd = Command::new("redis-server");
     cmd.args([
         "--port",

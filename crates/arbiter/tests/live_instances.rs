@@ -1,0 +1,137 @@
+//! Two `arbiter run` processes against real servers: only the leader acts;
+//! the leader paused with SIGSTOP past its lease is replaced, the new
+//! leader fails over a killed primary, and the old one, resumed, does not
+//! act (its etcd writes are rejected by the epoch guard).
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arbiter::live::etcd::Etcd;
+use arbiter::live::redis::RedisNodes;
+use arbiter::types::{GroupRecord, Role};
+
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{what}: not within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    assert!(
+        Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+fn spawn(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Stops `child` with SIGTERM; its exit code.
+fn stop(mut child: Child) -> Option<i32> {
+    signal(&child, "-TERM");
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_leader_paused_past_its_lease_is_replaced_and_does_not_act_when_resumed() {
+    let etcd_server = support::etcd();
+    let r1 = support::redis(None);
+    let r2 = support::redis(Some(&r1.addr));
+    let r3 = support::redis(Some(&r1.addr));
+    let nodes = RedisNodes::new(Duration::from_secs(1), None);
+    for r in [&r2, &r3] {
+        eventually("replicas linked", || {
+            nodes
+                .status(&r.addr)
+                .ok()
+                .filter(|s| matches!(s.role, Role::Replica { link_up: true, .. }))
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("arbiter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[etcd]\nendpoints = [\"{}\"]\nprefix = \"arbiter/two\"\nttl_s = 2\n\n\
+             [[nodes]]\nname = \"r1\"\naddr = \"{}\"\n\n[[nodes]]\nname = \"r2\"\naddr = \"{}\"\n\n[[nodes]]\nname = \"r3\"\naddr = \"{}\"\n\n\
+             [settings]\ncheck_interval_ms = 200\ndown_after_ms = 1000\n",
+            etcd_server.addr, r1.addr, r2.addr, r3.addr
+        ),
+    )
+    .unwrap();
+    let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+    let record = || -> Option<GroupRecord> {
+        let kv = etcd.get("arbiter/two/record", false).ok()??;
+        serde_json::from_str(&kv.value).ok()
+    };
+    let candidates = || etcd.get_prefix("arbiter/two/election/").unwrap_or_default();
+
+    let first = spawn(&config);
+    let bootstrapped = eventually("the first instance records r1", || {
+        record().filter(|r| r.primary == "r1")
+    });
+    let second = spawn(&config);
+    eventually("both campaign", || (candidates().len() == 2).then_some(()));
+    let leader_key = candidates()[0].clone();
+    assert!(
+        leader_key.value.contains(&format!("-{}-", first.id())),
+        "the first instance leads: {leader_key:?}"
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(record(), Some(bootstrapped.clone()), "the follower did not act");
+
+    // Pause the leader past its 2 s lease: the second takes over.
+    signal(&first, "-STOP");
+    let new_leader = eventually("the second leads", || {
+        let c = candidates();
+        (c.len() == 1 && c[0].value.contains(&format!("-{}-", second.id()))).then(|| c[0].clone())
+    });
+    assert!(new_leader.create_revision > bootstrapped.epoch);
+
+    // The primary dies: the new leader fails over under its own epoch.
+    drop(r1);
+    let after = eventually("failed over", || record().filter(|r| r.primary != "r1"));
+    assert_eq!(after.epoch, new_leader.create_revision);
+    let promoted = if after.primary == "r2" { &r2 } else { &r3 };
+    eventually("promoted", || {
+        nodes.status(&promoted.addr).ok().filter(|s| s.role == Role::Primary)
+    });
+
+    // The old leader wakes: its lease is gone, it must not act.
+    signal(&first, "-CONT");
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(record(), Some(after.clone()), "the resumed old leader changed nothing");
+    assert_eq!(nodes.status(&promoted.addr).unwrap().role, Role::Primary);
+
+    assert_eq!(stop(first), Some(0));
+    assert_eq!(stop(second), Some(0));
+    assert!(candidates().is_empty(), "both resigned");
+}
