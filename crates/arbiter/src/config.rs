@@ -10,6 +10,8 @@
 //! [redis]
 //! password = "secret"          # optional; never written to a scenario
 //! timeout_ms = 500             # connect and command timeout, default 500
+//! min_replicas_to_write = 1    # optional: set on every node arbiter
+//! min_replicas_max_lag_s = 1   # promotes or repoints (default 10 s lag)
 //!
 //! [[nodes]]
 //! name = "r1"
@@ -88,6 +90,8 @@ struct RedisSection {
     password: Option<String>,
     #[serde(default = "default_timeout")]
     timeout_ms: u64,
+    min_replicas_to_write: Option<u32>,
+    min_replicas_max_lag_s: Option<u32>,
 }
 
 impl Default for RedisSection {
@@ -95,6 +99,8 @@ impl Default for RedisSection {
         Self {
             password: None,
             timeout_ms: default_timeout(),
+            min_replicas_to_write: None,
+            min_replicas_max_lag_s: None,
         }
     }
 }
@@ -204,6 +210,20 @@ pub fn parse(text: &str) -> Result<Config, String> {
     if file.etcd.prefix.trim_matches('/').is_empty() {
         return Err("etcd.prefix: must not be empty".into());
     }
+    if file.redis.min_replicas_max_lag_s.is_some() && file.redis.min_replicas_to_write.is_none() {
+        return Err("redis.min_replicas_max_lag_s: set only with redis.min_replicas_to_write".into());
+    }
+    if file
+        .redis
+        .min_replicas_to_write
+        .is_some_and(|n| n as usize >= file.nodes.len())
+    {
+        return Err(format!(
+            "redis.min_replicas_to_write: {} replicas cannot exist among {} nodes",
+            file.redis.min_replicas_to_write.unwrap_or_default(),
+            file.nodes.len()
+        ));
+    }
     if file.redis.timeout_ms == 0 {
         return Err("redis.timeout_ms: must be above 0".into());
     }
@@ -263,6 +283,10 @@ pub fn parse(text: &str) -> Result<Config, String> {
             ttl_s: file.etcd.ttl_s,
             timeout: Duration::from_millis(file.redis.timeout_ms),
             password: file.redis.password,
+            min_replicas: file
+                .redis
+                .min_replicas_to_write
+                .map(|n| (n, file.redis.min_replicas_max_lag_s.unwrap_or(10))),
         },
         group: GroupConfig {
             nodes: file

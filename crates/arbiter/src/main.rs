@@ -43,6 +43,17 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Print the group as it is: the leader and its epoch, the group
+    /// record, and every node's role, replication link and offset.
+    ///
+    /// Exit codes: 0 everything answered, 1 etcd or a node did not, 2 bad
+    /// configuration.
+    #[command(after_help = "Example:\n  arbiter status --config /etc/arbiter/arbiter.toml")]
+    Status {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Replay a recorded scenario: drive the controller with it and report
     /// its decisions and final state, or the first divergence.
     ///
@@ -138,6 +149,73 @@ fn run_live(path: PathBuf) -> ExitCode {
         config.record.path.display()
     );
     code
+}
+
+fn status(path: PathBuf) -> ExitCode {
+    use arbiter::live::etcd::Etcd;
+    use arbiter::live::redis::RedisNodes;
+    use arbiter::types::{GroupRecord, Role};
+
+    let config = match arbiter::config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("arbiter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut healthy = true;
+    let prefix = config.live.prefix.trim_end_matches('/');
+    let etcd = Etcd::new(config.live.etcd.clone(), config.live.timeout);
+    println!("group {prefix} (etcd {})", config.live.etcd.join(", "));
+    match etcd.get_prefix(&format!("{prefix}/election/")) {
+        Ok(c) => match c.first() {
+            Some(leader) => println!("leader: {} (epoch {})", leader.value, leader.create_revision),
+            None => println!("leader: none"),
+        },
+        Err(e) => {
+            healthy = false;
+            println!("leader: unknown ({e})");
+        }
+    }
+    match etcd.get(&format!("{prefix}/record"), false) {
+        Ok(Some(kv)) => match serde_json::from_str::<GroupRecord>(&kv.value) {
+            Ok(r) => println!("record: primary {} (epoch {})", r.primary, r.epoch),
+            Err(e) => println!("record: unreadable ({e}): {}", kv.value),
+        },
+        Ok(None) => println!("record: none yet"),
+        Err(e) => {
+            healthy = false;
+            println!("record: unknown ({e})");
+        }
+    }
+    let redis = RedisNodes::new(config.live.timeout, config.live.password.clone());
+    for node in &config.group.nodes {
+        let what = match redis.status(&node.addr) {
+            Ok(s) => {
+                let role = match &s.role {
+                    Role::Primary => "primary".to_string(),
+                    Role::Replica {
+                        primary,
+                        link_up,
+                        link_down_ms,
+                    } => match (link_up, link_down_ms) {
+                        (true, _) => format!("replica of {primary} (link up)"),
+                        (false, Some(ms)) if *ms < u64::MAX => {
+                            format!("replica of {primary} (link down for {} s)", ms / 1000)
+                        }
+                        (false, _) => format!("replica of {primary} (link down)"),
+                    },
+                };
+                format!("{role}, offset {}, run id {}", s.offset, s.run_id)
+            }
+            Err(e) => {
+                healthy = false;
+                format!("unreachable: {e}")
+            }
+        };
+        println!("{} {}: {what}", node.name, node.addr);
+    }
+    if healthy { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn is_decision(o: &Output) -> bool {
@@ -403,5 +481,6 @@ fn main() -> ExitCode {
         } => replay(scenario, max_steps, all),
         Command::Simulate(args) => simulate(args),
         Command::Run { config } => run_live(config),
+        Command::Status { config } => status(config),
     }
 }

@@ -66,6 +66,7 @@ fn a_killed_primary_is_failed_over_and_the_other_replica_repointed() {
         ttl_s: 5,
         timeout: Duration::from_millis(500),
         password: None,
+        min_replicas: None,
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     let world = LiveWorld::new(options, ConfigSource::Fixed(config), Arc::clone(&shutdown));
@@ -158,6 +159,7 @@ impl Group {
             ttl_s: 5,
             timeout: Duration::from_millis(500),
             password: None,
+            min_replicas: Some((1, 10)),
         };
         let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
         let mut group = Self {
@@ -226,6 +228,17 @@ fn an_old_primary_restarted_rejoins_as_a_replica() {
     g.nodes[0] = Some(support::redis_on(port, None));
     g.wait_follows(0, new);
     assert_eq!(g.primary(), Some(new), "one primary");
+    // The promoted node got the configured min-replicas-to-write.
+    let mut con = redis::Client::open(format!("redis://{}/", g.addrs[new]))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("min-replicas-to-write")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(got, ["min-replicas-to-write", "1"]);
     g.stop();
 }
 

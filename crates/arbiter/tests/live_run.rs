@@ -46,6 +46,27 @@ fn a_bad_configuration_is_refused_naming_the_field() {
 }
 
 #[test]
+fn status_with_nothing_reachable_says_so_per_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arbiter.toml");
+    std::fs::write(
+        &path,
+        "[etcd]\nendpoints = [\"http://127.0.0.1:1\"]\n\n[redis]\ntimeout_ms = 200\n\n[[nodes]]\nname = \"r1\"\naddr = \"127.0.0.1:1\"\n\n[[nodes]]\nname = \"r2\"\naddr = \"127.0.0.1:2\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["status", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("leader: unknown (etcd unreachable"), "{text}");
+    assert!(text.contains("r1 127.0.0.1:1: unreachable"), "{text}");
+    assert!(text.contains("r2 127.0.0.1:2: unreachable"), "{text}");
+}
+
+#[test]
 #[ignore = "needs redis-server and etcd: run scripts/test"]
 fn a_recorded_real_failover_replays_with_every_decision() {
     let etcd_server = support::etcd();
@@ -93,6 +114,19 @@ fn a_recorded_real_failover_replays_with_every_decision() {
     eventually("promoted", || {
         nodes.status(&promoted.addr).ok().filter(|s| s.role == Role::Primary)
     });
+
+    let status = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["status", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    let name = if recorded("r2") { "r2" } else { "r3" };
+    assert!(text.contains("leader: arbiter-"), "{text}");
+    assert!(text.contains(&format!("record: primary {name} (epoch")), "{text}");
+    assert!(text.contains(&format!("{name} {}: primary", promoted.addr)), "{text}");
+    assert!(text.contains("r1 127.0.0.1:") && text.contains("unreachable"), "{text}");
+    assert_eq!(status.status.code(), Some(1), "r1 is down: {text}");
 
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

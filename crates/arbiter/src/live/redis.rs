@@ -132,6 +132,21 @@ impl RedisNodes {
         self.query(addr, redis::cmd("REPLICAOF").arg(host).arg(port))
     }
 
+    /// `CONFIG SET min-replicas-to-write n min-replicas-max-lag lag_s`: a
+    /// primary refuses writes (`NOREPLICAS`) without `n` replicas that
+    /// acknowledged within `lag_s` seconds.
+    pub fn set_min_replicas(&self, addr: &str, n: u32, lag_s: u32) -> Result<(), RedisError> {
+        self.query(
+            addr,
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("min-replicas-to-write")
+                .arg(n)
+                .arg("min-replicas-max-lag")
+                .arg(lag_s),
+        )
+    }
+
     /// `FAILOVER TO host port TIMEOUT ms` on `primary`.
     pub fn failover(&self, primary: &str, target: &str, timeout_ms: u64) -> Result<(), RedisError> {
         let (host, port) = host_port(target)?;

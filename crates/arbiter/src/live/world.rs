@@ -55,6 +55,10 @@ pub struct LiveOptions {
     pub timeout: Duration,
     /// Redis password (never recorded: not an argument of any call).
     pub password: Option<String>,
+    /// `min-replicas-to-write` and `min-replicas-max-lag` (seconds) set on
+    /// every node arbiter promotes or repoints, so that whichever is
+    /// primary refuses writes it could not replicate.
+    pub min_replicas: Option<(u32, u32)>,
 }
 
 /// The concrete world.
@@ -133,6 +137,14 @@ impl LiveWorld {
         }
     }
 
+    /// Applies the configured `min-replicas-*` to `addr`, if any.
+    fn min_replicas(&self, addr: &str) -> Result<(), RedisError> {
+        match self.options.min_replicas {
+            Some((n, lag)) => self.redis.set_min_replicas(addr, n, lag),
+            None => Ok(()),
+        }
+    }
+
     fn millis(&self) -> Millis {
         self.started.elapsed().as_millis() as Millis
     }
@@ -208,11 +220,13 @@ impl Cluster for LiveWorld {
 
     fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError> {
         self.fence(epoch)?;
+        self.min_replicas(addr)?;
         self.redis.promote(addr)
     }
 
     fn repoint(&mut self, addr: &str, primary: &str, epoch: i64) -> Result<(), RedisError> {
         self.fence(epoch)?;
+        self.min_replicas(addr)?;
         self.redis.repoint(addr, primary)
     }
 
