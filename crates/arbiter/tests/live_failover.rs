@@ -16,33 +16,14 @@ use arbiter::live::redis::RedisNodes;
 use arbiter::live::world::{ConfigSource, LiveOptions, LiveWorld};
 use arbiter::types::{GroupConfig, GroupRecord, RedisNode, Role, Settings};
 
-fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use support::eventually;
 
 #[test]
 #[ignore = "needs redis-server and etcd: run scripts/test"]
 fn a_killed_primary_is_failed_over_and_the_other_replica_repointed() {
     let etcd_server = support::etcd();
-    let r1 = support::redis(None);
-    let r2 = support::redis(Some(&r1.addr));
-    let r3 = support::redis(Some(&r1.addr));
+    let [r1, r2, r3] = support::three_nodes();
     let nodes = RedisNodes::new(Duration::from_secs(1), None);
-    for r in [&r2, &r3] {
-        eventually("replicas linked", Duration::from_secs(20), || {
-            nodes
-                .status(&r.addr)
-                .ok()
-                .filter(|s| matches!(s.role, Role::Replica { link_up: true, .. }))
-        });
-    }
     let settings = Settings {
         check_interval_ms: 200,
         down_after_ms: 1000,

@@ -13,15 +13,8 @@ use arbiter::live::etcd::Etcd;
 use arbiter::live::redis::RedisNodes;
 use arbiter::types::{GroupRecord, Role};
 
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{what}: not within 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn eventually<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    support::eventually(what, Duration::from_secs(30), f)
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -63,30 +56,10 @@ fn stop(mut child: Child) -> Option<i32> {
 #[ignore = "needs redis-server and etcd: run scripts/test"]
 fn a_leader_paused_past_its_lease_is_replaced_and_does_not_act_when_resumed() {
     let etcd_server = support::etcd();
-    let r1 = support::redis(None);
-    let r2 = support::redis(Some(&r1.addr));
-    let r3 = support::redis(Some(&r1.addr));
+    let [r1, r2, r3] = support::three_nodes();
     let nodes = RedisNodes::new(Duration::from_secs(1), None);
-    for r in [&r2, &r3] {
-        eventually("replicas linked", || {
-            nodes
-                .status(&r.addr)
-                .ok()
-                .filter(|s| matches!(s.role, Role::Replica { link_up: true, .. }))
-        });
-    }
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("arbiter.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[etcd]\nendpoints = [\"{}\"]\nprefix = \"arbiter/two\"\nttl_s = 2\n\n\
-             [[nodes]]\nname = \"r1\"\naddr = \"{}\"\n\n[[nodes]]\nname = \"r2\"\naddr = \"{}\"\n\n[[nodes]]\nname = \"r3\"\naddr = \"{}\"\n\n\
-             [settings]\ncheck_interval_ms = 200\ndown_after_ms = 1000\n",
-            etcd_server.addr, r1.addr, r2.addr, r3.addr
-        ),
-    )
-    .unwrap();
+    let config = support::write_config(dir.path(), &etcd_server, "arbiter/two", 2, &[&r1, &r2, &r3], "");
     let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
     let record = || -> Option<GroupRecord> {
         let kv = etcd.get("arbiter/two/record", false).ok()??;

@@ -12,15 +12,8 @@ use arbiter::live::etcd::Etcd;
 use arbiter::live::redis::RedisNodes;
 use arbiter::types::Role;
 
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{what}: not within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn eventually<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    support::eventually(what, Duration::from_secs(20), f)
 }
 
 #[test]
@@ -70,30 +63,11 @@ fn status_with_nothing_reachable_says_so_per_server() {
 #[ignore = "needs redis-server and etcd: run scripts/test"]
 fn a_recorded_real_failover_replays_with_every_decision() {
     let etcd_server = support::etcd();
-    let r1 = support::redis(None);
-    let r2 = support::redis(Some(&r1.addr));
-    let r3 = support::redis(Some(&r1.addr));
+    let [r1, r2, r3] = support::three_nodes();
     let nodes = RedisNodes::new(Duration::from_secs(1), None);
-    for r in [&r2, &r3] {
-        eventually("replicas linked", || {
-            nodes
-                .status(&r.addr)
-                .ok()
-                .filter(|s| matches!(s.role, Role::Replica { link_up: true, .. }))
-        });
-    }
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("arbiter.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[etcd]\nendpoints = [\"{}\"]\nprefix = \"arbiter/run\"\n\n\
-             [[nodes]]\nname = \"r1\"\naddr = \"{}\"\n\n[[nodes]]\nname = \"r2\"\naddr = \"{}\"\n\n[[nodes]]\nname = \"r3\"\naddr = \"{}\"\n\n\
-             [settings]\ncheck_interval_ms = 200\ndown_after_ms = 1000\n\n[record]\nenabled = true\npath = \"run.ron\"\n",
-            etcd_server.addr, r1.addr, r2.addr, r3.addr
-        ),
-    )
-    .unwrap();
+    let record = "\n[record]\nenabled = true\npath = \"run.ron\"\n";
+    let config = support::write_config(dir.path(), &etcd_server, "arbiter/run", 5, &[&r1, &r2, &r3], record);
     let child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
         .args(["run", "--config"])
         .arg(&config)

@@ -118,3 +118,58 @@ pub(crate) fn etcd() -> Server {
     wait_until("etcd", || client.revision().is_ok());
     server
 }
+
+/// Waits until `f` gives a value, for at most `limit`.
+pub(crate) fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Three `redis-server` nodes, r1 primary, once both replicas are linked.
+pub(crate) fn three_nodes() -> [Server; 3] {
+    let r1 = redis(None);
+    let r2 = redis(Some(&r1.addr));
+    let r3 = redis(Some(&r1.addr));
+    let nodes = arbiter::live::redis::RedisNodes::new(Duration::from_secs(1), None);
+    for r in [&r2, &r3] {
+        eventually("replicas linked", Duration::from_secs(20), || {
+            nodes
+                .status(&r.addr)
+                .ok()
+                .filter(|s| matches!(s.role, arbiter::types::Role::Replica { link_up: true, .. }))
+        });
+    }
+    [r1, r2, r3]
+}
+
+/// An `arbiter.toml` in `dir` for `etcd` and `nodes` (named r1, r2, ...)
+/// under `prefix` with lease TTL `ttl_s`, a 200 ms check interval, 1 s
+/// down-after and `extra` TOML appended.
+pub(crate) fn write_config(
+    dir: &std::path::Path,
+    etcd: &Server,
+    prefix: &str,
+    ttl_s: i64,
+    nodes: &[&Server],
+    extra: &str,
+) -> std::path::PathBuf {
+    use std::fmt::Write as _;
+    let mut text = format!(
+        "[etcd]\nendpoints = [\"{}\"]\nprefix = \"{prefix}\"\nttl_s = {ttl_s}\n",
+        etcd.addr
+    );
+    for (i, n) in nodes.iter().enumerate() {
+        let _ = write!(text, "\n[[nodes]]\nname = \"r{}\"\naddr = \"{}\"\n", i + 1, n.addr);
+    }
+    text.push_str("\n[settings]\ncheck_interval_ms = 200\ndown_after_ms = 1000\n");
+    text.push_str(extra);
+    let path = dir.join("arbiter.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
