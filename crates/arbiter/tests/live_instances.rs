@@ -7,7 +7,9 @@ mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use support::signal;
 
 use arbiter::live::etcd::Etcd;
 use arbiter::live::redis::RedisNodes;
@@ -15,16 +17,6 @@ use arbiter::types::{GroupRecord, Role};
 
 fn eventually<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
     support::eventually(what, Duration::from_secs(30), f)
-}
-
-fn signal(child: &Child, sig: &str) {
-    assert!(
-        Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
 }
 
 fn spawn(config: &Path) -> Child {
@@ -37,19 +29,9 @@ fn spawn(config: &Path) -> Child {
 }
 
 /// Stops `child` with SIGTERM; its exit code.
-fn stop(mut child: Child) -> Option<i32> {
+fn stop(child: Child) -> Option<i32> {
     signal(&child, "-TERM");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_exit(child).0
 }
 
 #[test]

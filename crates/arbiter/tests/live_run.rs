@@ -6,7 +6,7 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arbiter::live::etcd::Etcd;
 use arbiter::live::redis::RedisNodes;
@@ -102,12 +102,8 @@ fn a_recorded_real_failover_replays_with_every_decision() {
     assert!(text.contains("r1 127.0.0.1:") && text.contains("unreachable"), "{text}");
     assert_eq!(status.status.code(), Some(1), "r1 is down: {text}");
 
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let out = child.wait_with_output_timeout();
+    support::signal(&child, "-TERM");
+    let out = support::wait_exit(child);
     assert_eq!(out.0, Some(0), "stopped cleanly on SIGTERM: {}", out.1);
     assert!(out.1.contains("recorded"), "{}", out.1);
     assert!(
@@ -159,30 +155,4 @@ fn a_recorded_real_failover_replays_with_every_decision() {
     );
     assert_eq!(diverged.status.code(), Some(1), "{text}");
     assert!(text.contains("diverged at call"), "{text}");
-}
-
-/// Waits up to 20 s for the child; its exit code and stderr.
-trait WaitTimeout {
-    fn wait_with_output_timeout(self) -> (Option<i32>, String);
-}
-
-impl WaitTimeout for std::process::Child {
-    fn wait_with_output_timeout(mut self) -> (Option<i32>, String) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.try_wait().unwrap() {
-                let mut err = String::new();
-                if let Some(mut e) = self.stderr.take() {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
-                }
-                return (status.code(), err);
-            }
-            if start.elapsed() > Duration::from_secs(20) {
-                let _ = self.kill();
-                return (None, "did not stop within 20 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }

@@ -189,7 +189,21 @@ impl Host for LiveWorld {
                 Some(config.clone())
             }
             ConfigSource::File { path, load } => {
-                let text = std::fs::read_to_string(path).ok()?;
+                let text = match std::fs::read_to_string(path) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        // Reported once per outage, not at every tick.
+                        let seen = format!("\0unreadable: {e}");
+                        if self.config_seen.as_deref() != Some(seen.as_str()) {
+                            eprintln!(
+                                "arbiter: {}: cannot read: {e} (keeping the configuration in use)",
+                                path.display()
+                            );
+                            self.config_seen = Some(seen);
+                        }
+                        return None;
+                    }
+                };
                 if self.config_seen.as_deref() == Some(text.as_str()) {
                     return None;
                 }

@@ -173,3 +173,34 @@ pub(crate) fn write_config(
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Sends `sig` (e.g. `-TERM`, `-STOP`) to `child` with `kill`.
+pub(crate) fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {}", child.id());
+}
+
+/// Waits up to 20 s for `child` to exit (killing it after that): its exit
+/// code, `None` when it had to be killed, and its stderr if piped.
+pub(crate) fn wait_exit(mut child: Child) -> (Option<i32>, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            return (status.code(), err);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (None, "did not stop within 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
