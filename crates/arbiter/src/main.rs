@@ -37,11 +37,19 @@ enum Command {
     ///
     /// Exit codes: 0 stopped on a signal, 1 the controller stopped on its
     /// own (refused or failed), 2 bad configuration.
-    #[command(after_help = "Example:\n  arbiter run --config /etc/arbiter/arbiter.toml")]
+    ///
+    /// Logs go to stderr, filtered by `ARBITER_LOG` (default `info`; e.g.
+    /// `ARBITER_LOG=debug`).
+    #[command(
+        after_help = "Examples:\n  arbiter run --config /etc/arbiter/arbiter.toml\n  ARBITER_LOG=warn arbiter run --config arbiter.toml --log-format json"
+    )]
     Run {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// How log events are written to stderr.
+        #[arg(long, value_enum, default_value_t)]
+        log_format: arbiter::live::log::LogFormat,
     },
     /// Print the group as it is: the leader and its epoch, the group
     /// record, and every node's role, replication link and offset.
@@ -72,53 +80,59 @@ enum Command {
     },
 }
 
-/// Drives `driver` until the machine stops, printing each decision.
+/// Drives `driver` until the machine stops, logging what it does.
 fn drive_live<W: arbiter::world::World>(driver: &mut Driver<W>) -> ExitCode {
+    let mut narrator = arbiter::live::log::Narrator::new();
     loop {
         let stop = driver.step_once();
-        for o in driver.outputs().iter().filter(|o| is_decision(o)) {
-            eprintln!("arbiter: {o:?}");
-        }
+        narrator.observe(driver.machine());
         driver.clear_outputs();
         match stop {
             Ok(None) => {}
             Ok(Some(_)) => break,
             Err(e) => {
-                eprintln!("arbiter: {e}");
+                tracing::error!(target: "arbiter", error = %e, "the controller stopped");
                 return ExitCode::from(1);
             }
         }
     }
     match driver.machine().state() {
-        State::Stopped => {
-            eprintln!("arbiter: stopped");
-            ExitCode::SUCCESS
-        }
-        other => {
-            eprintln!("arbiter: the controller stopped in {other:?}");
-            ExitCode::from(1)
-        }
+        State::Stopped => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
     }
 }
 
-fn run_live(path: PathBuf) -> ExitCode {
+fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCode {
     use arbiter::live::world::{ConfigSource, LiveWorld};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use tracing::{error, info};
 
+    if let Err(e) = arbiter::live::log::init(log_format) {
+        eprintln!("arbiter: cannot log: {e}");
+        return ExitCode::from(2);
+    }
     let config = match arbiter::config::load(&path) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("arbiter: {e}");
+            error!(target: "arbiter", error = %e, "bad configuration");
             return ExitCode::from(2);
         }
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&shutdown);
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
-        eprintln!("arbiter: cannot handle signals: {e}");
+        error!(target: "arbiter", error = %e, "cannot handle signals");
         return ExitCode::from(2);
     }
+    info!(
+        target: "arbiter",
+        config = %path.display(),
+        nodes = config.group.nodes.len(),
+        etcd = %config.live.etcd.join(","),
+        prefix = %config.live.prefix,
+        "starting"
+    );
     let source = ConfigSource::File {
         path: path.clone(),
         load: arbiter::config::load_group,
@@ -134,19 +148,20 @@ fn run_live(path: PathBuf) -> ExitCode {
     {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("arbiter: cannot record: {e}");
+            error!(target: "arbiter", error = %e, "cannot record");
             return ExitCode::from(2);
         }
     };
     let code = drive_live(&mut Driver::new(rehearse::Recorder::new(world, tape.clone())));
     if let Err(e) = tape.finish() {
-        eprintln!("arbiter: the recording is incomplete: {e}");
+        error!(target: "arbiter", error = %e, "the recording is incomplete");
         return ExitCode::from(1);
     }
-    eprintln!(
-        "arbiter: recorded {} calls to {}",
-        tape.len(),
-        config.record.path.display()
+    info!(
+        target: "arbiter",
+        calls = tape.len(),
+        path = %config.record.path.display(),
+        "recorded"
     );
     code
 }
@@ -480,7 +495,7 @@ fn main() -> ExitCode {
             all,
         } => replay(scenario, max_steps, all),
         Command::Simulate(args) => simulate(args),
-        Command::Run { config } => run_live(config),
+        Command::Run { config, log_format } => run_live(config, log_format),
         Command::Status { config } => status(config),
     }
 }

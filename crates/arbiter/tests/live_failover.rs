@@ -2,6 +2,11 @@
 //! a real `etcd`, and the machine driven through the concrete world. The
 //! primary is killed; a replica must be promoted and the other repointed
 //! within down-after plus a bound, and the etcd record must name it.
+//!
+//! Every run is recorded and its recording replayed at the end with no
+//! server. With `REHEARSE=record`, the rejoin and switchover runs are
+//! pinned as `scenarios/live_rejoin.ron` and `scenarios/live_switchover.ron`
+//! (replayed by `tests/live_scenarios.rs` in plain `cargo test`).
 
 mod support;
 
@@ -29,10 +34,18 @@ struct Group {
     controller: Option<std::thread::JoinHandle<Result<Stop, arbiter::io::DriveError>>>,
     redis: RedisNodes,
     etcd: Etcd,
+    /// The controller's recording, and where it is written.
+    tape: rehearse::Tape,
+    recording: std::path::PathBuf,
+    /// Pinned under `scenarios/` with `REHEARSE=record`.
+    pin: Option<&'static str>,
+    _dir: tempfile::TempDir,
 }
 
 impl Group {
-    fn start() -> Self {
+    /// Starts the group; `pin` names the scenario file the recording
+    /// replaces under `scenarios/` when `REHEARSE=record`.
+    fn start(pin: Option<&'static str>) -> Self {
         let etcd_server = support::etcd();
         let [r1, r2, r3] = support::three_nodes();
         let redis = RedisNodes::new(Duration::from_secs(1), None);
@@ -62,6 +75,13 @@ impl Group {
             min_replicas: Some((1, 10)),
         };
         let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+        let dir = tempfile::tempdir().unwrap();
+        let recording = dir.path().join("run.ron");
+        let tape = rehearse::Tape::options()
+            .world("arbiter")
+            .meta("test", pin.unwrap_or("live_failover.rs"))
+            .create(&recording)
+            .unwrap();
         let mut group = Self {
             _etcd_server: etcd_server,
             nodes: vec![Some(r1), Some(r2), Some(r3)],
@@ -70,8 +90,13 @@ impl Group {
             controller: None,
             redis,
             etcd,
+            tape: tape.clone(),
+            recording,
+            pin,
+            _dir: dir,
         };
         let world = LiveWorld::new(options, ConfigSource::Fixed(config), Arc::clone(&group.shutdown));
+        let world = rehearse::Recorder::new(world, tape);
         group.controller = Some(std::thread::spawn(move || {
             Driver::new(world).run_until(u64::MAX, |_| false)
         }));
@@ -111,13 +136,27 @@ impl Group {
         assert_eq!(stop, Stop::Terminal);
         let leaders = self.etcd.get_prefix("arbiter/test/election/").unwrap();
         assert!(leaders.is_empty(), "it resigned: {leaders:?}");
+        self.tape.finish().unwrap();
+        // The recording replays with no server, to the same end.
+        let replayer = rehearse::Replayer::open(&self.recording).unwrap();
+        let watch = replayer.clone();
+        let mut driver = Driver::new(replayer.clone());
+        driver
+            .run_until(1_000_000, |_| watch.position() == watch.len())
+            .unwrap();
+        replayer.finish().unwrap();
+        assert_eq!(driver.machine().state(), &arbiter::State::Stopped);
+        if let (Some(name), Ok("record")) = (self.pin, std::env::var("REHEARSE").as_deref()) {
+            let pinned = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+            std::fs::copy(&self.recording, pinned).unwrap();
+        }
     }
 }
 
 #[test]
 #[ignore = "needs redis-server and etcd: run scripts/test"]
 fn a_killed_primary_is_failed_over_and_the_other_replica_repointed() {
-    let mut g = Group::start();
+    let mut g = Group::start(None);
     let first = g.record().unwrap();
     let killed = Instant::now();
     g.nodes[0] = None; // r1 killed
@@ -142,7 +181,7 @@ fn a_killed_primary_is_failed_over_and_the_other_replica_repointed() {
 #[test]
 #[ignore = "needs redis-server and etcd: run scripts/test"]
 fn an_old_primary_restarted_rejoins_as_a_replica() {
-    let mut g = Group::start();
+    let mut g = Group::start(Some("live_rejoin"));
     let port: u16 = g.addrs[0].rsplit_once(':').unwrap().1.parse().unwrap();
     g.nodes[0] = None; // r1 killed
     let new = eventually("a replica promoted", Duration::from_secs(15), || {
@@ -169,7 +208,7 @@ fn an_old_primary_restarted_rejoins_as_a_replica() {
 #[test]
 #[ignore = "needs redis-server and etcd: run scripts/test"]
 fn a_switchover_under_a_writer_loses_no_acknowledged_increment() {
-    let g = Group::start();
+    let g = Group::start(Some("live_switchover"));
     let stop = Arc::new(AtomicBool::new(false));
     let addrs = g.addrs.clone();
     let writer_stop = Arc::clone(&stop);

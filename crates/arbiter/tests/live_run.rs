@@ -1,7 +1,8 @@
 //! `arbiter run --config` as a process against real servers: it records
 //! a real failover, shuts down cleanly on SIGTERM (resigning), and the
 //! recording replays with `arbiter replay`, reproducing every decision. A
-//! bad configuration is refused with the field named.
+//! bad configuration is refused with the field named. Its log is
+//! structured (JSON lines with `--log-format json`).
 
 mod support;
 
@@ -69,7 +70,7 @@ fn a_recorded_real_failover_replays_with_every_decision() {
     let record = "\n[record]\nenabled = true\npath = \"run.ron\"\n";
     let config = support::write_config(dir.path(), &etcd_server, "arbiter/run", 5, &[&r1, &r2, &r3], record);
     let child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
-        .args(["run", "--config"])
+        .args(["run", "--log-format", "json", "--config"])
         .arg(&config)
         .stderr(Stdio::piped())
         .spawn()
@@ -105,7 +106,26 @@ fn a_recorded_real_failover_replays_with_every_decision() {
     support::signal(&child, "-TERM");
     let out = support::wait_exit(child);
     assert_eq!(out.0, Some(0), "stopped cleanly on SIGTERM: {}", out.1);
-    assert!(out.1.contains("recorded"), "{}", out.1);
+    // The log is one JSON event per line, telling the failover.
+    let events: Vec<serde_json::Value> = out
+        .1
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let find = |message: &str, key: &str, value: &str| {
+        events
+            .iter()
+            .position(|e| e["message"] == message && e[key] == value)
+            .unwrap_or_else(|| panic!("no {message:?} with {key} = {value:?} in\n{}", out.1))
+    };
+    let down = find("node unreachable", "node", "r1");
+    let promoting = find("promoting", "node", &promoted.addr);
+    let done = find("done", "command", "REPLICAOF NO ONE");
+    assert!(down < promoting && promoting < done, "{}", out.1);
+    let leaving = find("leaving the election", "role", "resigning");
+    assert!(done < leaving, "{}", out.1);
+    assert_eq!(events[promoting]["level"], "INFO");
+    assert!(events.iter().any(|e| e["message"] == "recorded"), "{}", out.1);
     assert!(
         etcd.get_prefix("arbiter/run/election/").unwrap().is_empty(),
         "it resigned"
@@ -155,4 +175,109 @@ fn a_recorded_real_failover_replays_with_every_decision() {
     );
     assert_eq!(diverged.status.code(), Some(1), "{text}");
     assert!(text.contains("diverged at call"), "{text}");
+}
+
+/// Runs `arbiter run --log-format json` on `config` until `ready` holds
+/// (checked every 50 ms, at most 20 s), lets it run `linger` longer, stops
+/// it with SIGTERM and returns its exit code and its JSON log events.
+fn run_until(
+    config: &std::path::Path,
+    linger: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually("ready", || ready().then_some(()));
+    std::thread::sleep(linger);
+    support::signal(&child, "-TERM");
+    let (code, log) = support::wait_exit(child);
+    let events = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (code, events, log)
+}
+
+fn count(events: &[serde_json::Value], message: &str) -> usize {
+    events.iter().filter(|e| e["message"] == message).count()
+}
+
+#[test]
+fn unreachable_etcd_is_logged_once_and_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arbiter.toml");
+    let etcd = format!("http://127.0.0.1:{}", support::free_port());
+    let (a, b) = (support::free_port(), support::free_port());
+    std::fs::write(
+        &path,
+        format!(
+            "[etcd]\nendpoints = [\"{etcd}\"]\n\n[redis]\ntimeout_ms = 200\n\n[settings]\ncheck_interval_ms = 100\n\n[[nodes]]\nname = \"r1\"\naddr = \"127.0.0.1:{a}\"\n\n[[nodes]]\nname = \"r2\"\naddr = \"127.0.0.1:{b}\"\n"
+        ),
+    )
+    .unwrap();
+    let (code, events, log) = run_until(&path, Duration::from_millis(1500), || true);
+    assert_eq!(code, Some(0), "stops cleanly on SIGTERM: {log}");
+    // Retried several times (every check interval), reported once, naming
+    // the endpoint that does not answer.
+    assert_eq!(count(&events, "etcd: cannot join the election (retrying)"), 1, "{log}");
+    let warning = events
+        .iter()
+        .find(|e| e["message"] == "etcd: cannot join the election (retrying)")
+        .unwrap();
+    assert_eq!(warning["level"], "WARN");
+    assert!(warning["error"].as_str().unwrap().contains(&etcd), "{log}");
+    assert_eq!(
+        count(&events, "node unreachable at startup (managed anyway)"),
+        2,
+        "{log}"
+    );
+    assert_eq!(count(&events, "leading the group"), 0, "{log}");
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn unreachable_nodes_at_startup_are_reported_and_not_acted_on() {
+    let etcd_server = support::etcd();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (support::free_port(), support::free_port());
+    let path = dir.path().join("arbiter.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[etcd]\nendpoints = [\"{}\"]\nprefix = \"arbiter/dark\"\n\n[redis]\ntimeout_ms = 200\n\n[settings]\ncheck_interval_ms = 100\ndown_after_ms = 300\n\n[[nodes]]\nname = \"r1\"\naddr = \"127.0.0.1:{a}\"\n\n[[nodes]]\nname = \"r2\"\naddr = \"127.0.0.1:{b}\"\n",
+            etcd_server.addr
+        ),
+    )
+    .unwrap();
+    let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+    let (code, events, log) = run_until(&path, Duration::from_millis(1500), || {
+        etcd.get_prefix("arbiter/dark/election/").is_ok_and(|c| !c.is_empty())
+    });
+    assert_eq!(code, Some(0), "stops cleanly on SIGTERM: {log}");
+    assert_eq!(
+        count(&events, "node unreachable at startup (managed anyway)"),
+        2,
+        "{log}"
+    );
+    assert_eq!(count(&events, "leading the group"), 1, "{log}");
+    // Each node's outage is told once, not at every poll.
+    assert_eq!(count(&events, "node unreachable"), 2, "{log}");
+    let block = events
+        .iter()
+        .find(|e| e["reason"] == "cold-start")
+        .unwrap_or_else(|| panic!("no cold-start warning in\n{log}"));
+    assert_eq!(block["level"], "WARN");
+    assert_eq!(
+        count(&events, "promoting") + count(&events, "publishing the group record"),
+        0,
+        "{log}"
+    );
+    assert!(
+        etcd.get("arbiter/dark/record", false).unwrap().is_none(),
+        "nothing written: {log}"
+    );
 }

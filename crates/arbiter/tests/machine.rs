@@ -608,3 +608,63 @@ fn machine_md_shows_exactly_the_transitions_in_the_code() {
         "MACHINE.md is out of date with machine::TRANSITIONS; its diagram must be:\n{block}"
     );
 }
+
+/// Redis answers `FAILOVER TO` at once and hands over afterwards (writes
+/// paused, the target catches up, then the roles swap). Found in a real
+/// recording: the leader saw the old primary still primary and wrote it
+/// back into the record. It now waits, polling at the fast interval,
+/// until the target is primary or the failover timeout passes.
+#[test]
+fn a_handover_in_flight_is_waited_for_not_undone() {
+    let after_switchover = |now: u64| {
+        polled(move |c| {
+            c.now = now;
+            c.record = Some(GroupRecord {
+                epoch: 100,
+                primary: "r2".into(),
+            });
+            c.handover = Some(("r1".into(), "r2".into(), 1000 + 5000));
+        })
+    };
+    // Mid-handover: no decision, the next look soon.
+    let mut m = Machine::restore(State::Polling { next: 2 }, after_switchover(1200));
+    m.step(Input::Status(replica_of(1)));
+    assert_eq!(m.state().name(), "Leading");
+    assert_eq!(m.poll_next_message(), wait(1300));
+    assert!(m.context().handover.is_some());
+
+    // Past the timeout Redis has aborted: the old primary goes on, and the
+    // record says so again.
+    let mut m = Machine::restore(State::Polling { next: 2 }, after_switchover(6000));
+    m.step(Input::Status(replica_of(1)));
+    assert_eq!(m.context().handover, None);
+    assert_eq!(
+        m.poll_next_message(),
+        Some(Output::Publish {
+            epoch: 100,
+            record: GroupRecord {
+                epoch: 100,
+                primary: "r1".into(),
+            },
+        })
+    );
+
+    // Done: the target is primary, and the handover is forgotten.
+    let mut ctx = after_switchover(1400);
+    ctx.views.get_mut("r2").unwrap().observe(1400, primary(20));
+    ctx.views.get_mut("r1").unwrap().observe(1400, replica_of(2));
+    let mut m = Machine::restore(State::Polling { next: 2 }, ctx);
+    m.step(Input::Status(replica_of(1)));
+    assert_eq!(m.context().handover, None);
+    assert_eq!(
+        m.poll_next_message(),
+        Some(Output::Publish {
+            epoch: 100,
+            record: GroupRecord {
+                epoch: 100,
+                primary: "r2".into(),
+            },
+        }),
+        "r3 still follows r1: repointed under a fresh record write"
+    );
+}

@@ -3,5 +3,6 @@
 //! (never a panic), so that the world can return and record it.
 
 pub mod etcd;
+pub mod log;
 pub mod redis;
 pub mod world;

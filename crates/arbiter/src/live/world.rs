@@ -26,6 +26,23 @@ use crate::types::{
     NodeStatus, RedisError, Wake,
 };
 use crate::world::{Cluster, Election, Host};
+use tracing::{info, warn};
+
+/// Logs the outcome of a Redis reconfiguration.
+fn outcome(command: &str, addr: &str, result: Result<(), RedisError>) -> Result<(), RedisError> {
+    match &result {
+        Ok(()) => info!(target: "arbiter", node = %addr, command, "done"),
+        Err(RedisError::Fenced { seen }) => warn!(
+            target: "arbiter",
+            node = %addr,
+            command,
+            leader_epoch = seen,
+            "not sent: this instance no longer leads"
+        ),
+        Err(e) => warn!(target: "arbiter", node = %addr, command, error = %e, "failed"),
+    }
+    result
+}
 
 /// Where the group configuration comes from.
 #[derive(Debug, Clone)]
@@ -74,6 +91,8 @@ pub struct LiveWorld {
     lease: Option<(i64, String)>,
     renewed_at: Instant,
     reported_leader: Option<Option<Leader>>,
+    renew_failing: bool,
+    etcd_failing: std::cell::Cell<bool>,
 }
 
 fn unavailable(e: EtcdError) -> ElectionError {
@@ -96,6 +115,8 @@ impl LiveWorld {
             lease: None,
             renewed_at: Instant::now(),
             reported_leader: None,
+            renew_failing: false,
+            etcd_failing: std::cell::Cell::new(false),
         }
     }
 
@@ -142,6 +163,24 @@ impl LiveWorld {
         match self.options.min_replicas {
             Some((n, lag)) => self.redis.set_min_replicas(addr, n, lag),
             None => Ok(()),
+        }
+    }
+
+    /// Logs the first failure of an outage of etcd and the recovery.
+    fn etcd_outcome<T>(&self, what: &str, result: Result<T, EtcdError>) -> Result<T, ElectionError> {
+        match result {
+            Ok(v) => {
+                if self.etcd_failing.replace(false) {
+                    info!(target: "arbiter", "etcd answers again");
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                if !self.etcd_failing.replace(true) {
+                    warn!(target: "arbiter", error = %e, "etcd: cannot {what} (retrying)");
+                }
+                Err(unavailable(e))
+            }
         }
     }
 
@@ -195,9 +234,11 @@ impl Host for LiveWorld {
                         // Reported once per outage, not at every tick.
                         let seen = format!("\0unreadable: {e}");
                         if self.config_seen.as_deref() != Some(seen.as_str()) {
-                            eprintln!(
-                                "arbiter: {}: cannot read: {e} (keeping the configuration in use)",
-                                path.display()
+                            warn!(
+                                target: "arbiter",
+                                config = %path.display(),
+                                error = %e,
+                                "cannot read the configuration (keeping the one in use)"
                             );
                             self.config_seen = Some(seen);
                         }
@@ -209,11 +250,14 @@ impl Host for LiveWorld {
                 }
                 match load(path) {
                     Ok(config) => {
+                        if self.config_seen.is_some() {
+                            info!(target: "arbiter", config = %path.display(), "configuration changed");
+                        }
                         self.config_seen = Some(text);
                         Some(config)
                     }
                     Err(e) => {
-                        eprintln!("arbiter: {e} (keeping the configuration in use)");
+                        warn!(target: "arbiter", error = %e, "bad configuration (keeping the one in use)");
                         self.config_seen = Some(text);
                         None
                     }
@@ -225,7 +269,11 @@ impl Host for LiveWorld {
 
 impl Cluster for LiveWorld {
     fn is_cluster_enabled(&self, addr: &str) -> Result<bool, RedisError> {
-        self.redis.is_cluster_enabled(addr)
+        let result = self.redis.is_cluster_enabled(addr);
+        if let Err(e) = &result {
+            warn!(target: "arbiter", node = %addr, error = %e, "node unreachable at startup (managed anyway)");
+        }
+        result
     }
 
     fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError> {
@@ -233,20 +281,26 @@ impl Cluster for LiveWorld {
     }
 
     fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError> {
-        self.fence(epoch)?;
-        self.min_replicas(addr)?;
-        self.redis.promote(addr)
+        let result = self
+            .fence(epoch)
+            .and_then(|()| self.min_replicas(addr))
+            .and_then(|()| self.redis.promote(addr));
+        outcome("REPLICAOF NO ONE", addr, result)
     }
 
     fn repoint(&mut self, addr: &str, primary: &str, epoch: i64) -> Result<(), RedisError> {
-        self.fence(epoch)?;
-        self.min_replicas(addr)?;
-        self.redis.repoint(addr, primary)
+        let result = self
+            .fence(epoch)
+            .and_then(|()| self.min_replicas(addr))
+            .and_then(|()| self.redis.repoint(addr, primary));
+        outcome(&format!("REPLICAOF {}", primary.replace(':', " ")), addr, result)
     }
 
     fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: i64) -> Result<(), RedisError> {
-        self.fence(epoch)?;
-        self.redis.failover(primary, target, timeout_ms)
+        let result = self
+            .fence(epoch)
+            .and_then(|()| self.redis.failover(primary, target, timeout_ms));
+        outcome(&format!("FAILOVER TO {}", target.replace(':', " ")), primary, result)
     }
 
     fn check_cluster_notifications(&mut self) -> Option<ClusterEvent> {
@@ -261,9 +315,9 @@ impl Cluster for LiveWorld {
 
 impl Election for LiveWorld {
     fn create_node(&mut self, node: NodeId) -> Result<Candidacy, ElectionError> {
-        let lease = self.etcd.grant(self.options.ttl_s).map_err(unavailable)?;
+        let lease = self.etcd_outcome("join the election", self.etcd.grant(self.options.ttl_s))?;
         let key = format!("{}{}", self.election_prefix(), node.0);
-        let (_, kv) = self.etcd.create(&key, &node.0, lease).map_err(unavailable)?;
+        let (_, kv) = self.etcd_outcome("join the election", self.etcd.create(&key, &node.0, lease))?;
         let kv = kv.ok_or_else(|| ElectionError::Unavailable(format!("{key} vanished after its creation")))?;
         self.lease = Some((lease, key));
         self.renewed_at = Instant::now();
@@ -275,23 +329,35 @@ impl Election for LiveWorld {
     }
 
     fn leader(&self) -> Result<Option<Leader>, ElectionError> {
-        self.current_leader().map_err(unavailable)
+        self.etcd_outcome("read the leader", self.current_leader())
     }
 
     fn check_election_notification(&mut self) -> Option<ElectionEvent> {
         if let Some((lease, _)) = self.lease.clone() {
             match self.etcd.keepalive(lease) {
-                Ok(ttl) if ttl > 0 => self.renewed_at = Instant::now(),
+                Ok(ttl) if ttl > 0 => {
+                    if std::mem::take(&mut self.renew_failing) {
+                        info!(target: "arbiter", lease, "lease renewed again");
+                    }
+                    self.renewed_at = Instant::now();
+                }
                 Ok(_) => {
+                    warn!(target: "arbiter", lease, "the lease expired");
                     self.lease = None;
                     return Some(ElectionEvent::LeaseLost);
                 }
                 // Out of reach: past the TTL the lease is gone for sure.
-                Err(_) if self.renewed_at.elapsed() >= Duration::from_secs(self.options.ttl_s as u64) => {
+                Err(e) if self.renewed_at.elapsed() >= Duration::from_secs(self.options.ttl_s as u64) => {
+                    warn!(target: "arbiter", lease, error = %e, "etcd unreachable for longer than the lease TTL");
                     self.lease = None;
                     return Some(ElectionEvent::LeaseLost);
                 }
-                Err(_) => return None,
+                Err(e) => {
+                    if !std::mem::replace(&mut self.renew_failing, true) {
+                        warn!(target: "arbiter", lease, error = %e, "cannot renew the lease");
+                    }
+                    return None;
+                }
             }
         }
         let leader = self.current_leader().ok()?;
@@ -303,7 +369,10 @@ impl Election for LiveWorld {
     }
 
     fn read_record(&self, linearizable: bool) -> Result<Option<GroupRecord>, ElectionError> {
-        let kv = self.etcd.get(&self.key("record"), !linearizable).map_err(unavailable)?;
+        let kv = self.etcd_outcome(
+            "read the group record",
+            self.etcd.get(&self.key("record"), !linearizable),
+        )?;
         kv.map(|kv| {
             serde_json::from_str(&kv.value)
                 .map_err(|e| ElectionError::Unavailable(format!("the group record is not valid JSON: {e}")))
@@ -316,9 +385,8 @@ impl Election for LiveWorld {
             return Ok(false);
         };
         let value = serde_json::to_string(record).map_err(|e| ElectionError::Unavailable(e.to_string()))?;
-        self.etcd
-            .put_guarded(key, epoch, &self.key("record"), &value)
-            .map_err(unavailable)
+        let written = self.etcd.put_guarded(key, epoch, &self.key("record"), &value);
+        self.etcd_outcome("write the group record", written)
     }
 
     fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError> {

@@ -261,6 +261,12 @@ pub struct Context {
     /// When the pending switchover was requested: a request that cannot be
     /// carried out within `failover_timeout_ms` is dropped (L4).
     pub switchover_at: Millis,
+    /// A `FAILOVER TO` Redis accepted, as (old primary, target, deadline):
+    /// Redis hands over asynchronously (writes paused, the target catches
+    /// up, then the roles swap), so until the target reports primary or the
+    /// deadline passes (Redis then aborts and the old primary goes on) the
+    /// group is in flight and the leader does not act on it.
+    pub handover: Option<(String, String, Millis)>,
     /// Why the leader is not acting although the group needs it.
     pub blocked: Option<Blocked>,
     /// Every record written, with its epoch (for invariant checks).
@@ -287,6 +293,7 @@ impl Context {
             views: BTreeMap::new(),
             switchover: None,
             switchover_at: 0,
+            handover: None,
             blocked: None,
             published: Vec::new(),
             record_unknown: false,
@@ -501,6 +508,12 @@ impl Machine {
         let Some(epoch) = self.ctx.epoch else {
             return self.idle(self.idle_state());
         };
+        if self.handover_in_flight() {
+            let s = &self.ctx.config.settings;
+            let until = self.ctx.now + s.fast_check_interval_ms.min(s.check_interval_ms);
+            self.emit(Output::Wait { until });
+            return State::Leading { epoch };
+        }
         decide::note_data_loss(
             &self.ctx.config,
             &mut self.ctx.views,
@@ -532,6 +545,27 @@ impl Machine {
                 self.idle_soon_if_urgent(State::Leading { epoch })
             }
         }
+    }
+
+    /// True while a switchover Redis accepted is still being handed over:
+    /// the target still follows the old primary, which still answers, and
+    /// the deadline has not passed. Clears the handover otherwise (a dead
+    /// old primary is a failover, decided as usual).
+    fn handover_in_flight(&mut self) -> bool {
+        let Some((from, to, deadline)) = self.ctx.handover.clone() else {
+            return false;
+        };
+        let from_addr = self.addr(&from);
+        let answers = |name: &str| self.ctx.views.get(name).is_some_and(|v| v.status.is_some());
+        let waiting = self.ctx.now < deadline
+            && answers(&from)
+            && self.ctx.views.get(&to).and_then(|v| v.status.as_ref()).is_some_and(
+                |s| matches!(&s.role, crate::types::Role::Replica { primary, .. } if *primary == from_addr),
+            );
+        if !waiting {
+            self.ctx.handover = None;
+        }
+        waiting
     }
 
     fn addr(&self, name: &str) -> String {
@@ -781,9 +815,11 @@ impl Machine {
             (State::Repointing { nodes, next, to }, Input::Repointed(_)) => self.repoint(nodes, next + 1, to),
             (State::SwitchingOver { plan }, Input::SwitchedOver(Ok(()))) => {
                 self.ctx.switchover = None;
-                let Plan::Switchover { to, .. } = plan else {
+                let Plan::Switchover { from, to } = plan else {
                     return self.idle(self.idle_state());
                 };
+                let deadline = self.ctx.now + self.ctx.config.settings.failover_timeout_ms;
+                self.ctx.handover = Some((from, to.clone(), deadline));
                 let plan = Plan::Adopt { primary: to };
                 let record = plan.record(self.ctx.epoch.unwrap_or_default(), self.ctx.record.as_ref());
                 let epoch = self.fence_epoch();
