@@ -1,4 +1,6 @@
 //! Two `arbiter run` processes against real servers: only the leader acts;
+//! a SIGKILLed leader is replaced once its lease expires, and its successor
+//! fails over a killed primary;
 //! the leader paused with SIGSTOP past its lease is replaced, the new
 //! leader fails over a killed primary, and the old one, resumed, does not
 //! act (its etcd writes are rejected by the epoch guard).
@@ -89,4 +91,48 @@ fn a_leader_paused_past_its_lease_is_replaced_and_does_not_act_when_resumed() {
     assert_eq!(stop(first), Some(0));
     assert_eq!(stop(second), Some(0));
     assert!(candidates().is_empty(), "both resigned");
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_killed_leader_is_replaced_after_its_lease_and_the_successor_fails_over() {
+    let etcd_server = support::etcd();
+    let [r1, r2, r3] = support::three_nodes();
+    let nodes = RedisNodes::new(Duration::from_secs(1), None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::write_config(dir.path(), &etcd_server, "arbiter/kill", 2, &[&r1, &r2, &r3], "");
+    let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+    let record = || -> Option<GroupRecord> {
+        let kv = etcd.get("arbiter/kill/record", false).ok()??;
+        serde_json::from_str(&kv.value).ok()
+    };
+    let candidates = || etcd.get_prefix("arbiter/kill/election/").unwrap_or_default();
+
+    let mut first = spawn(&config);
+    eventually("the first instance records r1", || {
+        record().filter(|r| r.primary == "r1")
+    });
+    let second = spawn(&config);
+    eventually("both campaign", || (candidates().len() == 2).then_some(()));
+
+    // SIGKILL: no resignation; the key goes with the 2 s lease.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let killed = std::time::Instant::now();
+    let new_leader = eventually("the second leads", || {
+        let c = candidates();
+        (c.len() == 1 && c[0].value.contains(&format!("-{}-", second.id()))).then(|| c[0].clone())
+    });
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(10), "took over {took:?} after the kill");
+
+    drop(r1);
+    let after = eventually("failed over", || record().filter(|r| r.primary != "r1"));
+    assert_eq!(after.epoch, new_leader.create_revision, "under the successor's epoch");
+    let promoted = if after.primary == "r2" { &r2 } else { &r3 };
+    eventually("promoted", || {
+        nodes.status(&promoted.addr).ok().filter(|s| s.role == Role::Primary)
+    });
+    assert_eq!(stop(second), Some(0));
+    eprintln!("a SIGKILLed leader was replaced {took:?} after the kill (lease TTL 2 s)");
 }
