@@ -1,0 +1,113 @@
+//! `rehearse`: work with scenario files without the types that wrote them
+//! (RON is self-describing). Inspect a run as a timeline, diff two runs,
+//! count calls and errors, validate files in CI, review re-recordings, and
+//! render a self-contained HTML timeline.
+
+mod check;
+mod common;
+mod diff;
+mod html;
+mod inspect;
+mod review;
+mod stats;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// Work with rehearse scenario files (`*.ron`): recorded or simulated runs
+/// of a world trait, one call per line.
+#[derive(Debug, Parser)]
+#[command(name = "rehearse", version, about, propagate_version = true)]
+struct Cli {
+    /// When to colour the output.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    color: Color,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Color {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a scenario as a readable timeline: index, virtual time, call,
+    /// inputs and output, errors in red and injected faults marked.
+    ///
+    /// Exit codes: 0 shown, 2 the file cannot be read (a torn last record
+    /// is only a warning: the complete calls are shown).
+    #[command(
+        after_help = "Examples:\n  rehearse inspect scenarios/live_failover.ron\n  rehearse inspect run.ron --call 'Cluster::*' --from 40 --to 80\n  rehearse inspect target/rehearse/arbiter/seed-7.arbiter-1.ron --errors"
+    )]
+    Inspect(inspect::Args),
+    /// Align two scenarios of the same run (a failing seed and its re-run,
+    /// before and after a change): the first divergence with context, then
+    /// a summary of every further difference.
+    ///
+    /// Exit codes: 0 the same calls, 1 they differ, 2 a file cannot be read.
+    #[command(after_help = "Example:\n  rehearse diff scenarios/switchover.ron scenarios/switchover.ron.new")]
+    Diff(diff::Args),
+    /// Calls and error rates per method, the virtual-time span and the
+    /// longest gaps; `--json` for machines.
+    ///
+    /// Exit codes: 0 done, 2 the file cannot be read.
+    #[command(after_help = "Examples:\n  rehearse stats run.ron\n  rehearse stats run.ron --json | jq .methods")]
+    Stats(stats::Args),
+    /// Validate scenario files: format version, syntax (with line and
+    /// column), record shape, torn tail. Directories are searched for
+    /// `*.ron` files.
+    ///
+    /// Exit codes: 0 every file is good, 1 a file is bad, 2 nothing to check.
+    #[command(after_help = "Example:\n  rehearse check scenarios/ crates/arbiter/tests/scenarios/")]
+    Check(check::Args),
+    /// Write one self-contained HTML page (no network, no external assets)
+    /// with the run as a timeline: a lane per world trait, or per instance
+    /// when several files of one simulated seed are given; errors and
+    /// injected faults marked; each call expandable; a search box.
+    ///
+    /// Exit codes: 0 written, 2 a file cannot be read or the page written.
+    #[command(
+        after_help = "Examples:\n  rehearse html scenarios/live_failover.ron -o failover.html\n  rehearse html target/rehearse/arbiter/seed-7.arbiter-*.ron -o seed-7.html"
+    )]
+    Html(html::Args),
+    /// Review re-recorded scenarios: for every `NAME.ron.new` beside a
+    /// `NAME.ron`, show the diff and accept (replace), reject (delete) or
+    /// skip it; like `cargo insta review`.
+    ///
+    /// Exit codes: 0 done, 2 a file could not be read, moved or deleted.
+    #[command(after_help = "Examples:\n  rehearse review\n  rehearse review scenarios --accept-all")]
+    Review(review::Args),
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  rehearse completions bash > /etc/bash_completion.d/rehearse")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.color {
+        Color::Auto => {}
+        Color::Always => anstream::ColorChoice::Always.write_global(),
+        Color::Never => anstream::ColorChoice::Never.write_global(),
+    }
+    match cli.command {
+        Command::Inspect(a) => inspect::run(a),
+        Command::Diff(a) => diff::run(a),
+        Command::Stats(a) => stats::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Html(a) => html::run(a),
+        Command::Review(a) => review::run(a),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "rehearse", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+    }
+}

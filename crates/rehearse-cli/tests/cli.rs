@@ -1,0 +1,374 @@
+//! Every `rehearse` subcommand run as a process on fixture files, good and
+//! bad: exit codes, messages and output asserted.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A real recording from the repository (a live failover).
+fn live() -> String {
+    format!("{}/../../scenarios/live_failover.ron", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rehearse() -> Command {
+    let mut cmd = Command::cargo_bin("rehearse").unwrap();
+    cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+    cmd
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+}
+
+#[test]
+fn inspect_shows_a_timeline_with_times_errors_and_faults() {
+    let out = stdout_of(rehearse().args(["inspect", &fixture("sim.ron")]));
+    assert!(
+        out.contains("8 calls, format 1, rehearse 0.1.0, seed 7, tape: arbiter-1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("#1      0.002s  Cluster::node_status(\"10.0.0.1:6379\") -> Ok((role: Primary, offset: 22))"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Election::leader() -> Err(Unavailable(\"injected: request timed out\"))  [injected fault]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Cluster::node_status(\"10.0.0.1:6379\") -> Err(Timeout)  [error]"),
+        "{out}"
+    );
+    assert!(out.contains("8 of 8 calls shown, 2 of them errors"), "{out}");
+    // Piped: no colour codes.
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+}
+
+#[test]
+fn inspect_filters_by_call_range_and_errors() {
+    let out = stdout_of(rehearse().args([
+        "inspect",
+        &fixture("sim.ron"),
+        "--call",
+        "Cluster::*",
+        "--from",
+        "2",
+        "--to",
+        "5",
+    ]));
+    assert!(out.contains("2 of 8 calls shown, 1 of them errors"), "{out}");
+    assert!(out.contains("#4 ") && out.contains("#5 "), "{out}");
+    assert!(
+        !out.contains("#1 ") && !out.contains("#2 ") && !out.contains("#6 "),
+        "{out}"
+    );
+    let out = stdout_of(rehearse().args(["inspect", &fixture("sim.ron"), "--errors"]));
+    assert!(
+        out.contains("#2") && out.contains("#4") && out.contains("2 of 8 calls shown"),
+        "{out}"
+    );
+    let out = stdout_of(rehearse().args(["inspect", &fixture("sim.ron"), "--call", "publish", "--width", "12"]));
+    assert!(out.contains("Election::publish(3, (epoch: …) -> Ok(true)"), "{out}");
+}
+
+#[test]
+fn inspect_colours_on_request() {
+    let out = stdout_of(rehearse().args(["--color", "always", "inspect", &fixture("sim.ron"), "--errors"]));
+    assert!(out.contains("\u{1b}[31m"), "errors in red: {out:?}");
+    assert!(
+        out.contains("\u{1b}[1m\u{1b}[35m") || out.contains("\u{1b}[35m"),
+        "faults in magenta: {out:?}"
+    );
+}
+
+#[test]
+fn inspect_of_a_torn_file_shows_the_complete_calls_and_warns() {
+    rehearse()
+        .args(["inspect", &fixture("torn.ron")])
+        .assert()
+        .success()
+        .stdout(contains("3 of 3 calls shown"))
+        .stderr(contains("torn.ron:5: truncated after call 3"));
+}
+
+#[test]
+fn bad_files_are_errors_naming_file_line_and_column() {
+    rehearse()
+        .args(["inspect", &fixture("bad_syntax.ron")])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "bad_syntax.ron:3:46: expected `,` or `]` in a list, found `3`",
+        ));
+    rehearse()
+        .args(["stats", &fixture("future.ron")])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "future.ron:1: format version 99 is newer than this rehearse reads (up to 1)",
+        ));
+    rehearse()
+        .args(["inspect", "/no/such/file.ron"])
+        .assert()
+        .code(2)
+        .stderr(contains("/no/such/file.ron"));
+}
+
+#[test]
+fn diff_shows_the_first_divergence_with_context_then_a_summary() {
+    let assert = rehearse()
+        .args(["diff", &fixture("sim.ron"), &fixture("sim_rerun.ron"), "--context", "2"])
+        .assert()
+        .code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains("first divergence at call #4 (") && out.contains("sim.ron line 6"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the output: Err(Timeout) vs Ok((role: Primary, offset: 30))"),
+        "{out}"
+    );
+    // Two calls of context, then both sides.
+    assert!(out.contains("    #2      0.003s  Election::leader()"), "{out}");
+    assert!(out.contains("    #3      1.003s  Host::sleep_until(1003)"), "{out}");
+    assert!(!out.contains("    #1 "), "{out}");
+    assert!(
+        out.contains("- A #4      1.004s  Cluster::node_status(\"10.0.0.1:6379\") -> Err(Timeout)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ B #4      1.004s  Cluster::node_status(\"10.0.0.1:6379\") -> Ok((role: Primary, offset: 30))"),
+        "{out}"
+    );
+    assert!(
+        out.contains("summary: A has 8 calls, B has 7; aligned, 4 are the same, 4 only in A, 3 only in B, in 1 hunk"),
+        "{out}"
+    );
+    assert!(out.contains("  Cluster::promote: 1 / 0"), "{out}");
+    assert!(out.contains("  Host::sleep_until: 0 / 1"), "{out}");
+}
+
+#[test]
+fn diff_of_a_file_with_itself_is_identical_and_a_path_inside_a_value_is_named() {
+    rehearse()
+        .args(["diff", &live(), &live()])
+        .assert()
+        .success()
+        .stdout(contains("identical: 97 calls"));
+    let dir = tempfile::tempdir().unwrap();
+    let edited = dir.path().join("edited.ron");
+    let text = std::fs::read_to_string(live()).unwrap();
+    std::fs::write(&edited, text.replacen("link_up: true", "link_up: false", 1)).unwrap();
+    rehearse()
+        .args(["diff", &live()])
+        .arg(&edited)
+        .assert()
+        .code(1)
+        .stdout(contains("the output[0].role.link_up: true vs false"));
+    rehearse()
+        .args(["diff", &live(), &fixture("bad_syntax.ron")])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn stats_counts_calls_errors_and_gaps() {
+    let out = stdout_of(rehearse().args(["stats", &fixture("sim.ron")]));
+    // Columns: method, calls, errors, injected, rate.
+    let squashed: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let has = |line: &str| squashed.iter().any(|l| l == line);
+    assert!(has("method calls errors injected rate"), "{out}");
+    assert!(has("Cluster::node_status 3 1 0 33.3%"), "{out}");
+    assert!(has("Election::leader 1 1 1 100.0%"), "{out}");
+    assert!(has("Cluster::promote 1 0 0 0.0%"), "{out}");
+    assert!(has("all 8 2 1 25.0%"), "{out}");
+    assert!(out.contains("virtual time: 0.001s to 4.006s (4.005s in all)"), "{out}");
+    assert!(out.contains("gap of 3.000s between #5 and #6"), "{out}");
+    assert!(out.contains("gap of 1.000s between #2 and #3"), "{out}");
+    let out = stdout_of(rehearse().args(["stats", &live()]));
+    assert!(out.contains("no virtual time in this file"), "{out}");
+}
+
+#[test]
+fn stats_json_is_for_machines() {
+    let out = stdout_of(rehearse().args(["stats", &fixture("sim.ron"), "--json", "--gaps", "1"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["calls"], 8);
+    assert_eq!(v["errors"], 2);
+    assert_eq!(v["injected"], 1);
+    assert_eq!(v["methods"]["Cluster::node_status"]["calls"], 3);
+    assert_eq!(v["methods"]["Cluster::node_status"]["errors"], 1);
+    assert_eq!(v["span_us"], 4_005_000);
+    assert_eq!(v["longest_gaps"].as_array().unwrap().len(), 1);
+    assert_eq!(v["longest_gaps"][0]["us"], 3_000_000);
+}
+
+#[test]
+fn check_passes_good_files_and_fails_on_any_bad_one() {
+    let repo = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    rehearse()
+        .args([
+            "check",
+            &format!("{repo}/scenarios"),
+            &format!("{repo}/crates/arbiter/tests/scenarios"),
+        ])
+        .assert()
+        .success()
+        .stdout(contains("0 bad"));
+    let assert = rehearse().args(["check", &fixture("")]).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(out.contains("bad_syntax.ron:3:46: expected `,` or `]`"), "{out}");
+    assert!(out.contains("future.ron:1: format version 99"), "{out}");
+    assert!(out.contains("torn.ron:5: truncated after call 3"), "{out}");
+    assert!(out.contains("ok   ") && out.contains("sim.ron: 8 calls"), "{out}");
+    assert!(out.contains("5 files checked, 3 bad"), "{out}");
+    let empty = tempfile::tempdir().unwrap();
+    rehearse()
+        .arg("check")
+        .arg(empty.path())
+        .assert()
+        .code(2)
+        .stderr(contains("no scenario files found"));
+}
+
+#[test]
+fn html_writes_one_self_contained_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.html");
+    rehearse()
+        .args(["html", &live(), "-o"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(contains("(97 calls)"));
+    let page = std::fs::read_to_string(&out).unwrap();
+    // No external asset: nothing is fetched from anywhere.
+    for needle in ["src=", "href=", "http://", "https://", "@import", "url("] {
+        assert!(!page.contains(needle), "the page references {needle:?}");
+    }
+    assert!(page.contains("default-src 'none'"), "a CSP forbids loads");
+    assert!(page.contains("Cluster::node_status"));
+    // Several files of one seed: one lane per file, in the order given.
+    let many = dir.path().join("many.html");
+    rehearse()
+        .args(["html", &fixture("sim.ron"), &fixture("sim_rerun.ron"), "-o"])
+        .arg(&many)
+        .assert()
+        .success()
+        .stdout(contains("(15 calls)"));
+    let page = std::fs::read_to_string(&many).unwrap();
+    assert!(
+        page.contains("\"lanes\":[\"arbiter-1\"]"),
+        "both files say tape arbiter-1"
+    );
+    rehearse()
+        .args(["html", &fixture("torn.ron"), "-o"])
+        .arg(dir.path().join("torn.html"))
+        .assert()
+        .success()
+        .stderr(contains("truncated after call 3"));
+}
+
+#[test]
+fn review_accepts_rejects_and_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sim = std::fs::read_to_string(fixture("sim.ron")).unwrap();
+    let rerun = std::fs::read_to_string(fixture("sim_rerun.ron")).unwrap();
+    for name in ["a", "b", "c"] {
+        std::fs::write(d.join(format!("{name}.ron")), &sim).unwrap();
+        std::fs::write(d.join(format!("{name}.ron.new")), &rerun).unwrap();
+    }
+    std::fs::create_dir(d.join("target")).unwrap();
+    std::fs::write(d.join("target/ignored.ron.new"), &rerun).unwrap();
+    // Answers on stdin: accept a, reject b, skip c.
+    let assert = rehearse()
+        .arg("review")
+        .arg(d)
+        .write_stdin("a\nr\ns\n")
+        .assert()
+        .success();
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains("[1/3]") && out.contains("first divergence at call #4"),
+        "{out}"
+    );
+    assert!(out.contains("1 accepted, 1 rejected, 1 skipped"), "{out}");
+    assert_eq!(std::fs::read_to_string(d.join("a.ron")).unwrap(), rerun);
+    assert!(!d.join("a.ron.new").exists());
+    assert_eq!(std::fs::read_to_string(d.join("b.ron")).unwrap(), sim);
+    assert!(!d.join("b.ron.new").exists());
+    assert!(d.join("c.ron.new").exists(), "skipped stays pending");
+    assert!(d.join("target/ignored.ron.new").exists(), "target/ is not searched");
+
+    rehearse()
+        .arg("review")
+        .arg(d)
+        .arg("--accept-all")
+        .assert()
+        .success()
+        .stdout(contains("1 accepted, 0 rejected, 0 skipped"));
+    assert_eq!(std::fs::read_to_string(d.join("c.ron")).unwrap(), rerun);
+
+    // A new scenario with nothing to replace; rejected without asking.
+    std::fs::write(d.join("fresh.ron.new"), &sim).unwrap();
+    rehearse()
+        .arg("review")
+        .arg(d)
+        .arg("--reject-all")
+        .assert()
+        .success()
+        .stdout(contains("new scenario (no ").and(contains("0 accepted, 1 rejected")));
+    assert!(!d.join("fresh.ron.new").exists() && !d.join("fresh.ron").exists());
+    rehearse()
+        .arg("review")
+        .arg(d)
+        .assert()
+        .success()
+        .stdout(contains("no pending recordings"));
+}
+
+#[test]
+fn review_reports_an_unreadable_recording_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(fixture("sim.ron"), d.join("x.ron")).unwrap();
+    std::fs::copy(fixture("torn.ron"), d.join("y.ron")).unwrap();
+    std::fs::copy(fixture("bad_syntax.ron"), d.join("x.ron.new")).unwrap();
+    rehearse()
+        .arg("review")
+        .arg(d)
+        .arg("--accept-all")
+        .assert()
+        .code(2)
+        .stderr(contains("x.ron.new:3:46"))
+        .stdout(contains("1 could not be handled"));
+    assert!(d.join("x.ron.new").exists());
+    assert_eq!(
+        std::fs::read_to_string(d.join("x.ron")).unwrap(),
+        std::fs::read_to_string(fixture("sim.ron")).unwrap()
+    );
+}
+
+#[test]
+fn help_has_examples_and_completions_are_generated() {
+    rehearse()
+        .args(["inspect", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("Examples:").and(contains("--call <PATTERN>")));
+    let out = stdout_of(rehearse().args(["completions", "bash"]));
+    assert!(
+        out.contains("_rehearse()") && out.contains("inspect") && out.contains("review"),
+        "{out}"
+    );
+    rehearse().args(["completions", "nosuchshell"]).assert().code(2);
+}
