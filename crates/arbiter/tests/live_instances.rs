@@ -36,26 +36,63 @@ fn stop(child: Child) -> Option<i32> {
     support::wait_exit(child).0
 }
 
+/// Real servers for two instances: etcd, three Redis nodes (r1 primary)
+/// and an `arbiter.toml` with a 2 s lease under `prefix`.
+struct Rig {
+    _etcd_server: support::Server,
+    /// Taken by the test, which kills them at will.
+    nodes: Option<[support::Server; 3]>,
+    redis: RedisNodes,
+    etcd: Etcd,
+    prefix: &'static str,
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn start(prefix: &'static str) -> Self {
+        let etcd_server = support::etcd();
+        let nodes = support::three_nodes();
+        let dir = tempfile::tempdir().unwrap();
+        let [r1, r2, r3] = &nodes;
+        let config = support::write_config(dir.path(), &etcd_server, prefix, 2, &[r1, r2, r3], "");
+        let nodes = Some(nodes);
+        let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+        Self {
+            _etcd_server: etcd_server,
+            nodes,
+            redis: RedisNodes::new(Duration::from_secs(1), None),
+            etcd,
+            prefix,
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn record(&self) -> Option<GroupRecord> {
+        let kv = self.etcd.get(&format!("{}/record", self.prefix), false).ok()??;
+        serde_json::from_str(&kv.value).ok()
+    }
+
+    fn candidates(&self) -> Vec<arbiter::live::etcd::KeyValue> {
+        self.etcd
+            .get_prefix(&format!("{}/election/", self.prefix))
+            .unwrap_or_default()
+    }
+}
+
 #[test]
 #[ignore = "needs redis-server and etcd: run scripts/test"]
 fn a_leader_paused_past_its_lease_is_replaced_and_does_not_act_when_resumed() {
-    let etcd_server = support::etcd();
-    let [r1, r2, r3] = support::three_nodes();
-    let nodes = RedisNodes::new(Duration::from_secs(1), None);
-    let dir = tempfile::tempdir().unwrap();
-    let config = support::write_config(dir.path(), &etcd_server, "arbiter/two", 2, &[&r1, &r2, &r3], "");
-    let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
-    let record = || -> Option<GroupRecord> {
-        let kv = etcd.get("arbiter/two/record", false).ok()??;
-        serde_json::from_str(&kv.value).ok()
-    };
-    let candidates = || etcd.get_prefix("arbiter/two/election/").unwrap_or_default();
+    let mut rig = Rig::start("arbiter/two");
+    let [r1, r2, r3] = rig.nodes.take().unwrap();
+    let (record, candidates, config, nodes) = (|| rig.record(), || rig.candidates(), &rig.config, &rig.redis);
 
-    let first = spawn(&config);
+    let first = spawn(config);
     let bootstrapped = eventually("the first instance records r1", || {
         record().filter(|r| r.primary == "r1")
     });
-    let second = spawn(&config);
+    let second = spawn(config);
     eventually("both campaign", || (candidates().len() == 2).then_some(()));
     let leader_key = candidates()[0].clone();
     assert!(
@@ -96,23 +133,15 @@ fn a_leader_paused_past_its_lease_is_replaced_and_does_not_act_when_resumed() {
 #[test]
 #[ignore = "needs redis-server and etcd: run scripts/test"]
 fn a_killed_leader_is_replaced_after_its_lease_and_the_successor_fails_over() {
-    let etcd_server = support::etcd();
-    let [r1, r2, r3] = support::three_nodes();
-    let nodes = RedisNodes::new(Duration::from_secs(1), None);
-    let dir = tempfile::tempdir().unwrap();
-    let config = support::write_config(dir.path(), &etcd_server, "arbiter/kill", 2, &[&r1, &r2, &r3], "");
-    let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
-    let record = || -> Option<GroupRecord> {
-        let kv = etcd.get("arbiter/kill/record", false).ok()??;
-        serde_json::from_str(&kv.value).ok()
-    };
-    let candidates = || etcd.get_prefix("arbiter/kill/election/").unwrap_or_default();
+    let mut rig = Rig::start("arbiter/kill");
+    let [r1, r2, r3] = rig.nodes.take().unwrap();
+    let (record, candidates, config, nodes) = (|| rig.record(), || rig.candidates(), &rig.config, &rig.redis);
 
-    let mut first = spawn(&config);
+    let mut first = spawn(config);
     eventually("the first instance records r1", || {
         record().filter(|r| r.primary == "r1")
     });
-    let second = spawn(&config);
+    let second = spawn(config);
     eventually("both campaign", || (candidates().len() == 2).then_some(()));
 
     // SIGKILL: no resignation; the key goes with the 2 s lease.

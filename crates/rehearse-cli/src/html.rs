@@ -52,10 +52,24 @@ pub(crate) fn page(traces: &[(PathBuf, Trace)]) -> String {
     };
     // Merge by virtual time when every call has one (stable: file order,
     // then call order), else keep file order.
+    // Per file: lanes in the order the files were given, named by their
+    // tape, or by their file name when two files name the same tape.
+    let tapes: Vec<String> = traces.iter().map(|(p, t)| file_label(p, t)).collect();
+    let labels: Vec<String> = tapes
+        .iter()
+        .zip(traces)
+        .map(|(tape, (path, _))| {
+            if tapes.iter().filter(|t| *t == tape).count() > 1 {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("scenario");
+                name.trim_end_matches(".ron").to_string()
+            } else {
+                tape.clone()
+            }
+        })
+        .collect();
     if per_file {
-        // Lanes in the order the files were given.
-        for (path, trace) in traces {
-            lane_of(file_label(path, trace));
+        for label in &labels {
+            lane_of(label.clone());
         }
     }
     let mut rows: Vec<(Option<u64>, usize, usize)> = Vec::new();
@@ -69,10 +83,9 @@ pub(crate) fn page(traces: &[(PathBuf, Trace)]) -> String {
     }
     let mut calls = Vec::with_capacity(rows.len());
     for (ordinal, (_, f, i)) in rows.into_iter().enumerate() {
-        let (path, trace) = &traces[f];
-        let c = &trace.calls()[i];
+        let c = &traces[f].1.calls()[i];
         let lane = if per_file {
-            lane_of(file_label(path, trace))
+            lane_of(labels[f].clone())
         } else {
             lane_of(c.name.split("::").next().unwrap_or(&c.name).to_string())
         };
