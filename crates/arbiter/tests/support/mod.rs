@@ -22,6 +22,18 @@ pub(crate) struct Server {
     pub(crate) addr: String,
 }
 
+impl Server {
+    /// The server's process id (to signal it).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.addr.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -74,6 +86,43 @@ pub(crate) fn redis_on(port: u16, primary: Option<&str>) -> Server {
     let server = Server { child, dir, addr };
     let url = format!("redis://{}/", server.addr);
     wait_until("redis-server", || {
+        redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_ok()
+    });
+    server
+}
+
+/// A Redis Sentinel (`redis-server CONF --sentinel`) on a free port,
+/// monitoring `primary` as group `g` with quorum 2 and `down_after_ms`.
+pub(crate) fn sentinel(primary: &str, down_after_ms: u64) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (host, pport) = primary.rsplit_once(':').unwrap();
+    let conf = dir.path().join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor g {host} {pport} 2\nsentinel down-after-milliseconds g {down_after_ms}\nsentinel failover-timeout g 10000\nsentinel parallel-syncs g 2\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("redis-server")
+        .arg(&conf)
+        .arg("--sentinel")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server not found: run scripts/test, which installs it");
+    let server = Server {
+        child,
+        dir,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    let url = format!("redis://{}/", server.addr);
+    wait_until("redis sentinel", || {
         redis::Client::open(url.as_str())
             .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
             .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))

@@ -1,0 +1,520 @@
+//! One harness, two controllers: three real `redis-server` nodes (r1
+//! primary) managed either by three Redis Sentinels (quorum 2) or by three
+//! `arbiter run` instances (with a real etcd), the same writer, the same
+//! fault, and the same outside-in measurement: pollers ask every node for
+//! its role (`INFO replication`) every 20 ms, and nothing is read from the
+//! controllers themselves.
+//!
+//! Used by `tests/live_compare.rs` (one short fault per controller, in CI)
+//! and by `examples/compare_sentinel.rs` (the whole table, through
+//! `scripts/compare-sentinel`).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arbiter::live::etcd::Etcd;
+use arbiter::live::redis::RedisNodes;
+use arbiter::types::{NodeStatus, Role};
+
+use crate::support::{self, Server};
+
+/// Both controllers' down-after.
+pub(crate) const DOWN_AFTER_MS: u64 = 1000;
+/// arbiter's check interval (Sentinel pings every second and watches
+/// replies continuously; arbiter polls).
+pub(crate) const CHECK_INTERVAL_MS: u64 = 100;
+/// Keys loaded before the empty-restart fault.
+pub(crate) const DATASET: u64 = 1000;
+
+/// Which controller manages the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Controller {
+    /// Three Redis Sentinels, quorum 2.
+    Sentinel,
+    /// Three `arbiter run` instances and etcd.
+    Arbiter,
+}
+
+impl Controller {
+    /// Its name in the table.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Sentinel => "sentinel",
+            Self::Arbiter => "arbiter",
+        }
+    }
+}
+
+/// What goes wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The primary is killed for good.
+    Kill,
+    /// The primary is paused (SIGSTOP) for 4 s, then resumed.
+    Pause,
+    /// The same, with `min-replicas-to-write 1`, `min-replicas-max-lag 1`.
+    PauseMinReplicas,
+    /// The primary, holding a dataset, is killed and restarted empty on its
+    /// port within ~100 ms (persistence off), faster than down-after.
+    EmptyRestart,
+    /// The primary and the controller's leader (arbiter: the etcd leader;
+    /// Sentinel: the first sentinel) are killed at the same moment.
+    LeaderKilled,
+    /// The primary is killed and the controller's leader paused for 5 s.
+    LeaderPaused,
+}
+
+impl Fault {
+    /// Every fault, in table order.
+    pub(crate) const ALL: [Self; 6] = [
+        Self::Kill,
+        Self::Pause,
+        Self::PauseMinReplicas,
+        Self::EmptyRestart,
+        Self::LeaderKilled,
+        Self::LeaderPaused,
+    ];
+
+    /// Its name in the table and on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Kill => "kill",
+            Self::Pause => "pause",
+            Self::PauseMinReplicas => "pause-min-replicas",
+            Self::EmptyRestart => "empty-restart",
+            Self::LeaderKilled => "leader-killed",
+            Self::LeaderPaused => "leader-paused",
+        }
+    }
+
+    fn min_replicas(self) -> bool {
+        self == Self::PauseMinReplicas
+    }
+
+    fn pauses_primary(self) -> bool {
+        matches!(self, Self::Pause | Self::PauseMinReplicas)
+    }
+}
+
+/// What one run measured (milliseconds after the fault).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Outcome {
+    /// Until a node other than the old primary reported primary.
+    pub(crate) promoted_ms: Option<u64>,
+    /// Until every live node followed the final primary (link up).
+    pub(crate) converged_ms: Option<u64>,
+    /// How long the resumed old primary kept claiming the primary role
+    /// after it was resumed (pause faults only).
+    pub(crate) old_claims_ms: Option<u64>,
+    /// Increments the writer had acknowledged.
+    pub(crate) acked: u64,
+    /// Acknowledged increments missing from the final primary.
+    pub(crate) lost: u64,
+    /// Dataset keys missing from the final primary (empty restart only).
+    pub(crate) keys_lost: Option<u64>,
+}
+
+/// The controller's processes.
+struct Running {
+    processes: Vec<Child>,
+    _servers: Vec<Server>,
+    etcd: Option<Etcd>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for p in &mut self.processes {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
+fn signal(pid: u32, sig: &str) -> Result<(), String> {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .map_err(|e| e.to_string())?
+        .success();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("kill {sig} {pid} failed"))
+    }
+}
+
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T, String> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if start.elapsed() > limit {
+            return Err(format!("{what}: not within {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn connect(addr: &str) -> redis::RedisResult<redis::Connection> {
+    let c = redis::Client::open(format!("redis://{addr}/"))?.get_connection_with_timeout(Duration::from_millis(500))?;
+    c.set_read_timeout(Some(Duration::from_millis(500)))?;
+    c.set_write_timeout(Some(Duration::from_millis(500)))?;
+    Ok(c)
+}
+
+/// Starts the controller over `nodes`; fails when it does not take charge.
+fn start_controller(
+    controller: Controller,
+    nodes: [&Server; 3],
+    fault: Fault,
+    arbiter: &Path,
+) -> Result<Running, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    match controller {
+        Controller::Sentinel => {
+            let sentinels: Vec<Server> = (0..3)
+                .map(|_| support::sentinel(&nodes[0].addr, DOWN_AFTER_MS))
+                .collect();
+            for s in &sentinels {
+                wait_for(
+                    "each sentinel sees 2 replicas and 2 other sentinels",
+                    Duration::from_secs(30),
+                    || {
+                        let mut c = connect(&s.addr).ok()?;
+                        let fields: Vec<String> = redis::cmd("SENTINEL").arg("MASTER").arg("g").query(&mut c).ok()?;
+                        let get = |k: &str| {
+                            fields
+                                .iter()
+                                .position(|f| f == k)
+                                .and_then(|i| fields.get(i + 1))
+                                .cloned()
+                        };
+                        (get("num-slaves").as_deref() == Some("2")
+                            && get("num-other-sentinels").as_deref() == Some("2"))
+                        .then_some(())
+                    },
+                )?;
+            }
+            Ok(Running {
+                processes: Vec::new(),
+                _servers: sentinels,
+                etcd: None,
+                _dir: dir,
+            })
+        }
+        Controller::Arbiter => {
+            let etcd_server = support::etcd();
+            let extra = if fault.min_replicas() {
+                "\n[redis]\nmin_replicas_to_write = 1\nmin_replicas_max_lag_s = 1\n"
+            } else {
+                ""
+            };
+            let config = support::write_config(dir.path(), &etcd_server, "cmp", 3, &nodes, extra);
+            let text = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
+            let text = text.replace(
+                "check_interval_ms = 200\ndown_after_ms = 1000",
+                &format!("check_interval_ms = {CHECK_INTERVAL_MS}\ndown_after_ms = {DOWN_AFTER_MS}"),
+            );
+            std::fs::write(&config, text).map_err(|e| e.to_string())?;
+            let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+            let mut processes = Vec::new();
+            for _ in 0..3 {
+                let child = Command::new(arbiter)
+                    .args(["run", "--config"])
+                    .arg(&config)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .map_err(|e| format!("{}: {e}", arbiter.display()))?;
+                processes.push(child);
+            }
+            let running = Running {
+                processes,
+                _servers: vec![etcd_server],
+                etcd: Some(etcd),
+                _dir: dir,
+            };
+            let etcd = running.etcd.as_ref().unwrap();
+            wait_for(
+                "three arbiter instances campaign and r1 is recorded",
+                Duration::from_secs(30),
+                || {
+                    let keys = etcd.get_prefix("cmp/election/").ok()?;
+                    let record = etcd.get("cmp/record", false).ok()??;
+                    (keys.len() == 3 && record.value.contains("\"primary\":\"r1\"")).then_some(())
+                },
+            )?;
+            Ok(running)
+        }
+    }
+}
+
+/// The leader's process id (arbiter: the etcd leader; Sentinel: the first
+/// sentinel, which has no standing leader).
+fn leader_pid(controller: Controller, running: &Running) -> Result<u32, String> {
+    match controller {
+        Controller::Sentinel => Ok(running._servers[0].pid()),
+        Controller::Arbiter => {
+            let etcd = running.etcd.as_ref().unwrap();
+            let keys = etcd.get_prefix("cmp/election/").map_err(|e| e.to_string())?;
+            let leader = keys.first().ok_or("no arbiter leader")?;
+            running
+                .processes
+                .iter()
+                .map(Child::id)
+                .find(|pid| leader.value.contains(&format!("-{pid}-")))
+                .ok_or_else(|| format!("no process leads ({})", leader.value))
+        }
+    }
+}
+
+/// Role samples from the pollers: (ms since the fault or before it, node, status).
+type Samples = Arc<Mutex<Vec<(i64, usize, Option<NodeStatus>)>>>;
+
+/// One poller thread per node until `stop`.
+fn pollers(addrs: &[String], zero: Instant, stop: &Arc<AtomicBool>) -> (Samples, Vec<std::thread::JoinHandle<()>>) {
+    let samples: Samples = Arc::default();
+    let handles = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| {
+            let (addr, samples, stop) = (addr.clone(), Arc::clone(&samples), Arc::clone(stop));
+            std::thread::spawn(move || {
+                let nodes = RedisNodes::new(Duration::from_millis(200), None);
+                while !stop.load(Ordering::SeqCst) {
+                    let status = nodes.status(&addr).ok();
+                    let at = zero.elapsed().as_millis() as i64;
+                    samples.lock().unwrap().push((at, i, status));
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        })
+        .collect();
+    (samples, handles)
+}
+
+/// The writer: `INCR counter` on the node it believes is primary, through
+/// one connection, re-resolving (the first node whose role is primary)
+/// only after an error. Returns the acknowledged count.
+fn writer(addrs: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut acked = 0u64;
+        let mut target = addrs[0].clone();
+        let mut con: Option<redis::Connection> = None;
+        let nodes = RedisNodes::new(Duration::from_millis(200), None);
+        while !stop.load(Ordering::SeqCst) {
+            if con.is_none() {
+                con = connect(&target).ok();
+            }
+            let result = match con.as_mut() {
+                Some(c) => redis::cmd("INCR").arg("counter").query::<i64>(c),
+                None => Err(redis::RedisError::from((redis::ErrorKind::Io, "not connected"))),
+            };
+            match result {
+                Ok(_) => acked += 1,
+                Err(_) => {
+                    con = None;
+                    if let Some(p) = addrs
+                        .iter()
+                        .find(|a| nodes.status(a).is_ok_and(|s| s.role == Role::Primary))
+                    {
+                        target = p.clone();
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        acked
+    })
+}
+
+/// Runs `fault` once under `controller`; `arbiter` is the binary.
+pub(crate) fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outcome, String> {
+    let [r1, r2, r3] = support::three_nodes();
+    let addrs: Vec<String> = [&r1, &r2, &r3].iter().map(|n| n.addr.clone()).collect();
+    let mut primary = Some(r1);
+    if fault.min_replicas() {
+        for a in &addrs {
+            let mut c = connect(a).map_err(|e| e.to_string())?;
+            for (k, v) in [("min-replicas-to-write", "1"), ("min-replicas-max-lag", "1")] {
+                redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg(k)
+                    .arg(v)
+                    .query::<()>(&mut c)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    if fault == Fault::EmptyRestart {
+        let mut c = connect(&addrs[0]).map_err(|e| e.to_string())?;
+        for chunk in (0..DATASET).collect::<Vec<_>>().chunks(100) {
+            let mut cmd = redis::cmd("MSET");
+            for i in chunk {
+                cmd.arg(format!("k:{i}")).arg(i);
+            }
+            cmd.query::<()>(&mut c).map_err(|e| e.to_string())?;
+        }
+        let synced: i64 = redis::cmd("WAIT")
+            .arg(2)
+            .arg(5000)
+            .query(&mut c)
+            .map_err(|e| e.to_string())?;
+        if synced < 2 {
+            return Err(format!("the dataset reached {synced} of 2 replicas"));
+        }
+    }
+    let running = start_controller(controller, [primary.as_ref().unwrap(), &r2, &r3], fault, arbiter)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = writer(addrs.clone(), Arc::clone(&stop));
+    std::thread::sleep(Duration::from_millis(1500));
+    let zero = Instant::now();
+    let (samples, polls) = pollers(&addrs, zero, &stop);
+    std::thread::sleep(Duration::from_millis(200));
+
+    // The fault, at t = 0 of the measurements (about 200 ms after the
+    // pollers start).
+    let fault_at = zero.elapsed().as_millis() as i64;
+    let old_run_id = RedisNodes::new(Duration::from_millis(500), None)
+        .status(&addrs[0])
+        .map_err(|e| e.to_string())?
+        .run_id;
+    let mut resumed_at = None;
+    match fault {
+        Fault::Kill => drop(primary.take()),
+        Fault::Pause | Fault::PauseMinReplicas => {
+            let pid = primary.as_ref().map_or(0, Server::pid);
+            signal(pid, "-STOP")?;
+            std::thread::sleep(Duration::from_millis(4000));
+            signal(pid, "-CONT")?;
+            resumed_at = Some(zero.elapsed().as_millis() as i64);
+        }
+        Fault::EmptyRestart => {
+            let port = primary.as_ref().map_or(0, Server::port);
+            drop(primary.take());
+            primary = Some(support::redis_on(port, None));
+        }
+        Fault::LeaderKilled | Fault::LeaderPaused => {
+            let pid = leader_pid(controller, &running)?;
+            drop(primary.take());
+            if fault == Fault::LeaderKilled {
+                signal(pid, "-KILL")?;
+            } else {
+                signal(pid, "-STOP")?;
+                std::thread::sleep(Duration::from_millis(5000));
+                signal(pid, "-CONT")?;
+            }
+        }
+    }
+
+    // Settle: one primary, every live node following it, for 1 s.
+    let nodes_client = RedisNodes::new(Duration::from_millis(300), None);
+    let settled = wait_for("the group settles", Duration::from_secs(40), || {
+        let statuses: Vec<Option<NodeStatus>> = addrs.iter().map(|a| nodes_client.status(a).ok()).collect();
+        let primaries: Vec<usize> = (0..3)
+            .filter(|&i| statuses[i].as_ref().is_some_and(|s| s.role == Role::Primary))
+            .collect();
+        let [p] = primaries[..] else { return None };
+        let follows = statuses.iter().enumerate().all(|(i, s)| {
+            i == p
+                || match s {
+                    None => true,
+                    Some(s) => matches!(&s.role, Role::Replica { primary, link_up: true, .. } if *primary == addrs[p]),
+                }
+        });
+        follows.then_some(p)
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::SeqCst);
+    let acked = writer.join().map_err(|_| "the writer panicked")?;
+    for p in polls {
+        let _ = p.join();
+    }
+    let final_primary = settled?;
+    let samples = samples.lock().unwrap().clone();
+
+    // The fault really happened.
+    let after: Vec<&(i64, usize, Option<NodeStatus>)> = samples.iter().filter(|s| s.0 >= fault_at).collect();
+    match fault {
+        Fault::EmptyRestart => {
+            let restarted = after
+                .iter()
+                .any(|s| s.1 == 0 && s.2.as_ref().is_some_and(|st| st.run_id != old_run_id));
+            if !restarted {
+                return Err("the primary was not seen restarted (same run id)".into());
+            }
+        }
+        _ => {
+            if !after.iter().any(|s| s.1 == 0 && s.2.is_none()) {
+                return Err("the primary never stopped answering: the fault did not happen".into());
+            }
+        }
+    }
+
+    let mut out = Outcome {
+        acked,
+        ..Outcome::default()
+    };
+    out.promoted_ms = after
+        .iter()
+        .find(|s| s.1 != 0 && s.2.as_ref().is_some_and(|st| st.role == Role::Primary))
+        .map(|s| (s.0 - fault_at) as u64);
+    // Converged: from the first moment every node's latest sample agrees
+    // with the final topology (a dead node counts as agreeing).
+    let mut latest: [Option<Option<NodeStatus>>; 3] = [None, None, None];
+    for s in &after {
+        latest[s.1] = Some(s.2.clone());
+        let agrees = (0..3).all(|i| match &latest[i] {
+            None => false,
+            Some(None) => i != final_primary,
+            Some(Some(st)) if i == final_primary => st.role == Role::Primary,
+            Some(Some(st)) => {
+                matches!(&st.role, Role::Replica { primary, link_up: true, .. } if *primary == addrs[final_primary])
+            }
+        });
+        if agrees {
+            out.converged_ms = Some((s.0 - fault_at) as u64);
+            break;
+        }
+    }
+    if let Some(resumed) = resumed_at {
+        let last_claim = samples
+            .iter()
+            .filter(|s| s.0 >= resumed && s.1 == 0 && s.2.as_ref().is_some_and(|st| st.role == Role::Primary))
+            .map(|s| s.0)
+            .max();
+        out.old_claims_ms = Some(last_claim.map_or(0, |t| (t - resumed) as u64));
+    }
+    let mut c = connect(&addrs[final_primary]).map_err(|e| e.to_string())?;
+    let value: Option<u64> = redis::cmd("GET")
+        .arg("counter")
+        .query(&mut c)
+        .map_err(|e| e.to_string())?;
+    out.lost = acked.saturating_sub(value.unwrap_or(0));
+    if fault == Fault::EmptyRestart {
+        let size: u64 = redis::cmd("DBSIZE").query(&mut c).map_err(|e| e.to_string())?;
+        let kept = size.saturating_sub(u64::from(value.is_some()));
+        out.keys_lost = Some(DATASET.saturating_sub(kept));
+    }
+    drop(running);
+    drop(primary);
+    Ok(out)
+}
+
+/// Where `arbiter` is, next to the running executable's directory (for
+/// the example) or given.
+pub(crate) fn arbiter_binary(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        let exe = std::env::current_exe().unwrap_or_default();
+        let dir = exe.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+        dir.join("arbiter")
+    })
+}

@@ -1,0 +1,44 @@
+//! The Sentinel comparison's harness, kept from rotting: one short fault
+//! (the primary killed) under each controller, with the same writer and
+//! the same outside-in measurement as `scripts/compare-sentinel`. A fault
+//! that does not happen or a controller that does not take charge fails
+//! the run instead of reporting nothing.
+
+mod compare;
+mod support;
+
+use compare::{Controller, DOWN_AFTER_MS, Fault};
+
+fn arbiter() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_arbiter").into()
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_killed_primary_under_sentinel_is_measured() {
+    let out = compare::run(Controller::Sentinel, Fault::Kill, &arbiter()).unwrap();
+    eprintln!("sentinel, kill: {out:?}");
+    let promoted = out.promoted_ms.expect("Sentinel promoted a replica");
+    assert!(promoted >= DOWN_AFTER_MS, "not before down-after: {promoted} ms");
+    assert!(out.converged_ms.is_some_and(|c| c >= promoted));
+    assert!(out.acked > 0, "the writer wrote");
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_killed_primary_under_arbiter_is_measured() {
+    let out = compare::run(Controller::Arbiter, Fault::Kill, &arbiter()).unwrap();
+    eprintln!("arbiter, kill: {out:?}");
+    let promoted = out.promoted_ms.expect("arbiter promoted a replica");
+    assert!(promoted >= DOWN_AFTER_MS, "not before down-after: {promoted} ms");
+    assert!(out.converged_ms.is_some_and(|c| c >= promoted));
+    assert!(out.acked > 0, "the writer wrote");
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_controller_that_does_not_start_fails_the_run() {
+    let missing = std::path::Path::new("/nonexistent/arbiter");
+    let err = compare::run(Controller::Arbiter, Fault::Kill, missing).unwrap_err();
+    assert!(err.contains("/nonexistent/arbiter"), "{err}");
+}
