@@ -10,6 +10,7 @@
 //! [redis]
 //! password = "secret"          # optional; never written to a scenario
 //! timeout_ms = 500             # connect and command timeout, default 500
+//! poll_timeout_ms = 200        # INFO polls: no answer within it is down
 //! min_replicas_to_write = 1    # optional: set on every node arbiter
 //! min_replicas_max_lag_s = 1   # promotes or repoints (default 10 s lag)
 //!
@@ -90,6 +91,8 @@ struct RedisSection {
     password: Option<String>,
     #[serde(default = "default_timeout")]
     timeout_ms: u64,
+    #[serde(default = "default_poll_timeout")]
+    poll_timeout_ms: u64,
     min_replicas_to_write: Option<u32>,
     min_replicas_max_lag_s: Option<u32>,
 }
@@ -99,6 +102,7 @@ impl Default for RedisSection {
         Self {
             password: None,
             timeout_ms: default_timeout(),
+            poll_timeout_ms: default_poll_timeout(),
             min_replicas_to_write: None,
             min_replicas_max_lag_s: None,
         }
@@ -107,6 +111,10 @@ impl Default for RedisSection {
 
 fn default_timeout() -> u64 {
     500
+}
+
+fn default_poll_timeout() -> u64 {
+    200
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,6 +235,9 @@ pub fn parse(text: &str) -> Result<Config, String> {
     if file.redis.timeout_ms == 0 {
         return Err("redis.timeout_ms: must be above 0".into());
     }
+    if file.redis.poll_timeout_ms == 0 {
+        return Err("redis.poll_timeout_ms: must be above 0".into());
+    }
     if file.nodes.len() < 2 {
         return Err(format!("nodes: {} configured, at least 2 are needed", file.nodes.len()));
     }
@@ -282,6 +293,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
             prefix: file.etcd.prefix,
             ttl_s: file.etcd.ttl_s,
             timeout: Duration::from_millis(file.redis.timeout_ms),
+            poll_timeout: Duration::from_millis(file.redis.poll_timeout_ms),
             password: file.redis.password,
             min_replicas: file
                 .redis
@@ -345,6 +357,8 @@ path = "run.ron"
         assert_eq!(c.group.settings.check_interval_ms, 1000);
         assert_eq!(c.live.prefix, "arbiter/default");
         assert_eq!(c.live.password.as_deref(), Some("s3cret"));
+        assert_eq!(c.live.timeout, Duration::from_millis(500));
+        assert_eq!(c.live.poll_timeout, Duration::from_millis(200));
         assert!(c.record.enabled);
     }
 
@@ -364,6 +378,11 @@ path = "run.ron"
             ("path = \"run.ron\"", "", "record.path"),
             ("priority = 10", "priority = -1", "priority"),
             ("[settings]", "[settings", "line"),
+            (
+                "password = \"s3cret\"",
+                "poll_timeout_ms = 0",
+                "redis.poll_timeout_ms: must be above 0",
+            ),
         ];
         for (from, to, expected) in cases {
             let e = parse(&GOOD.replace(from, to)).unwrap_err();

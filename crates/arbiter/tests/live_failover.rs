@@ -71,6 +71,7 @@ impl Group {
             prefix: "arbiter/test".into(),
             ttl_s: 5,
             timeout: Duration::from_millis(500),
+            poll_timeout: Duration::from_millis(200),
             password: None,
             min_replicas: Some((1, 10)),
         };

@@ -70,6 +70,10 @@ pub struct LiveOptions {
     pub ttl_s: i64,
     /// Connect and command timeout for Redis and etcd.
     pub timeout: Duration,
+    /// Timeout of the `INFO` polls: a node that does not answer within it
+    /// counts as not answering. Shorter than `timeout`, so that a paused
+    /// node does not stretch every check by the command timeout.
+    pub poll_timeout: Duration,
     /// Redis password (never recorded: not an argument of any call).
     pub password: Option<String>,
     /// `min-replicas-to-write` and `min-replicas-max-lag` (seconds) set on
@@ -83,6 +87,7 @@ pub struct LiveOptions {
 pub struct LiveWorld {
     options: LiveOptions,
     redis: RedisNodes,
+    poller: RedisNodes,
     etcd: Etcd,
     started: Instant,
     config: ConfigSource,
@@ -106,6 +111,7 @@ impl LiveWorld {
     pub fn new(options: LiveOptions, config: ConfigSource, shutdown: Arc<AtomicBool>) -> Self {
         Self {
             redis: RedisNodes::new(options.timeout, options.password.clone()),
+            poller: RedisNodes::new(options.poll_timeout, options.password.clone()),
             etcd: Etcd::new(options.etcd.clone(), options.timeout),
             options,
             started: Instant::now(),
@@ -277,7 +283,7 @@ impl Cluster for LiveWorld {
     }
 
     fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError> {
-        self.redis.status(addr)
+        self.poller.status(addr)
     }
 
     fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError> {
