@@ -135,7 +135,7 @@ fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> T
             async move {
                 let __rehearse_out = __rehearse_future.await;
                 if let ::core::option::Option::Some(__rehearse_inputs) = __rehearse_inputs {
-                    ::rehearse::private::record(&__rehearse_tape, #call_name, &__rehearse_inputs, &__rehearse_out);
+                    ::rehearse::private::record(&__rehearse_tape, #call_name, __rehearse_inputs, &__rehearse_out);
                 }
                 __rehearse_out
             }
@@ -146,7 +146,7 @@ fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> T
             #inputs
             let __rehearse_out = <#inner as #trait_name>::#method(#world, #(#idents),*) #await_;
             if let ::core::option::Option::Some(__rehearse_inputs) = __rehearse_inputs {
-                ::rehearse::private::record(::rehearse::Recorder::tape(self), #call_name, &__rehearse_inputs, &__rehearse_out);
+                ::rehearse::private::record(::rehearse::Recorder::tape(self), #call_name, __rehearse_inputs, &__rehearse_out);
             }
             __rehearse_out
         }

@@ -26,6 +26,29 @@ fn push_ron_or_marker<T: Serialize + ?Sized>(out: &mut String, value: &T) {
 /// The text stored in place of a `#[rehearse(redact)]` argument.
 pub const REDACTED: &str = "<redacted>";
 
+thread_local! {
+    /// Text buffers reused from call to call, so that recording a call
+    /// does not allocate once they have grown.
+    static BUFFERS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_buffer() -> String {
+    BUFFERS.with(|b| b.borrow_mut().pop()).unwrap_or_default()
+}
+
+fn give_buffer(mut s: String) {
+    // Oversized buffers are let go, so memory stays flat.
+    if s.capacity() <= 64 * 1024 {
+        s.clear();
+        BUFFERS.with(|b| {
+            let mut b = b.borrow_mut();
+            if b.len() < 8 {
+                b.push(s);
+            }
+        });
+    }
+}
+
 /// Builds the argument list of one recorded call.
 #[derive(Debug, Default)]
 pub struct ArgWriter {
@@ -36,7 +59,7 @@ impl ArgWriter {
     /// An empty argument list.
     #[inline]
     pub fn new() -> Self {
-        Self::default()
+        Self { text: take_buffer() }
     }
 
     fn separator(&mut self) {
@@ -63,11 +86,13 @@ impl ArgWriter {
     }
 }
 
-/// Records one finished call.
-pub fn record<O: Serialize>(tape: &Tape, call: &str, inputs: &str, output: &O) {
-    let mut out = String::new();
+/// Records one finished call; `inputs` is what [`ArgWriter::finish`] gave.
+pub fn record<O: Serialize>(tape: &Tape, call: &str, inputs: String, output: &O) {
+    let mut out = take_buffer();
     push_ron_or_marker(&mut out, output);
-    tape.record(call, inputs, &out);
+    tape.record(call, &inputs, &out);
+    give_buffer(out);
+    give_buffer(inputs);
 }
 
 /// One argument of a replayed call, ready to compare with the scenario.

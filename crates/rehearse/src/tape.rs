@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::trace::{Header, Trace, TraceError, TraceErrorKind, format_call};
+use crate::trace::{Header, Trace, TraceError, TraceErrorKind, format_call, format_call_into};
 
 /// Records the file writer may hold in its queue before a caller waits.
 ///
@@ -65,7 +65,9 @@ struct State {
 enum Sink {
     Memory {
         header: Header,
-        lines: Vec<String>,
+        /// Every call line, each ending in a newline: one buffer, so that
+        /// recording a call allocates nothing once it has grown.
+        text: String,
     },
     File {
         tx: SyncSender<Msg>,
@@ -141,7 +143,7 @@ impl TapeOptions {
             None,
             Sink::Memory {
                 header: self.header,
-                lines: Vec::new(),
+                text: String::new(),
             },
         )
     }
@@ -272,13 +274,15 @@ impl Tape {
         }
         let index = state.next_index;
         state.next_index += 1;
-        let line = format_call(index, at, call, inputs, output);
         match &mut state.sink {
-            Sink::Memory { lines, .. } => lines.push(line),
+            Sink::Memory { text, .. } => {
+                format_call_into(text, index, at, call, inputs, output);
+                text.push('\n');
+            }
             // A send fails only when the writer is gone; `flush`/`finish`
             // report why.
             Sink::File { tx, .. } => {
-                let _ = tx.send(Msg::Line(line));
+                let _ = tx.send(Msg::Line(format_call(index, at, call, inputs, output)));
             }
         }
     }
@@ -353,14 +357,11 @@ impl Tape {
         let Some(inner) = &self.inner else { return String::new() };
         let state = lock(&inner.state);
         match &state.sink {
-            Sink::Memory { header, lines } => {
+            Sink::Memory { header, text } => {
                 let mut s = header.to_line();
-                s.reserve(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 1);
+                s.reserve(text.len() + 1);
                 s.push('\n');
-                for line in lines {
-                    s.push_str(line);
-                    s.push('\n');
-                }
+                s.push_str(text);
                 s
             }
             Sink::File { .. } => String::new(),

@@ -260,20 +260,30 @@ impl Call {
 /// Formats one call record line (no newline). `inputs` is the RON of the
 /// arguments separated by `, ` (no parentheses); `output` is RON.
 pub fn format_call(index: usize, at_us: Option<u64>, name: &str, inputs: &str, output: &str) -> String {
-    let len = 40 + name.len() + output.len() + inputs.len();
-    let mut s = String::with_capacity(len);
-    let _ = write!(s, "(i: {index}, ");
+    let mut s = String::new();
+    format_call_into(&mut s, index, at_us, name, inputs, output);
+    s
+}
+
+/// [`format_call`], appended to `s` (no newline).
+pub fn format_call_into(s: &mut String, index: usize, at_us: Option<u64>, name: &str, inputs: &str, output: &str) {
+    s.reserve(48 + name.len() + output.len() + inputs.len());
+    let mut digits = itoa::Buffer::new();
+    s.push_str("(i: ");
+    s.push_str(digits.format(index));
+    s.push_str(", ");
     if let Some(t) = at_us {
-        let _ = write!(s, "at_us: {t}, ");
+        s.push_str("at_us: ");
+        s.push_str(digits.format(t));
+        s.push_str(", ");
     }
     s.push_str("call: ");
-    let _ = write_str_literal(&mut s, name);
+    let _ = write_str_literal(s, name);
     s.push_str(", in: (");
     s.push_str(inputs);
     s.push_str("), out: ");
     s.push_str(output);
     s.push(')');
-    s
 }
 
 /// What went wrong with a scenario file.

@@ -58,6 +58,12 @@ pub(crate) fn write_escaped_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
+    // Short plain strings (names, addresses) are the common case.
+    if bytes.len() < 32 && bytes.iter().all(|b| plain(*b)) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut run_start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -187,7 +193,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         self.serialize_i64(i64::from(v))
     }
     fn serialize_i64(self, v: i64) -> Result<(), WriteError> {
-        let _ = write!(self.out, "{v}");
+        self.out.push_str(itoa::Buffer::new().format(v));
         Ok(())
     }
     fn serialize_i128(self, v: i128) -> Result<(), WriteError> {
@@ -204,7 +210,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         self.serialize_u64(u64::from(v))
     }
     fn serialize_u64(self, v: u64) -> Result<(), WriteError> {
-        let _ = write!(self.out, "{v}");
+        self.out.push_str(itoa::Buffer::new().format(v));
         Ok(())
     }
     fn serialize_u128(self, v: u128) -> Result<(), WriteError> {
