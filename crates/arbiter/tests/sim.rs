@@ -375,7 +375,12 @@ fn s6_flags_a_replica_linking_to_a_stale_primary_the_controller_had_time_to_demo
 fn s8_flags_a_switchover_that_leaves_the_old_primary_writable() {
     let mut c = Checker::new(8, 3);
     let mut m = model();
-    m.failover(0, 1, 5).unwrap();
+    m.failover(0, 1, 5, 5000).unwrap();
+    c.after_event(&m).unwrap();
+    // The handover, once done, leaves one writable primary.
+    let now = m.now;
+    m.advance(now + arbiter::sim::model::HANDOVER_MS);
+    assert!(m.events.iter().any(|e| e.what.starts_with("switchover: r1 -> r2")));
     c.after_event(&m).unwrap();
     // The same event with the old primary still taking writes.
     let mut c = Checker::new(8, 3);
@@ -392,7 +397,7 @@ fn s8_flags_a_switchover_that_leaves_the_old_primary_writable() {
 fn a_switchover_to_a_paused_target_rolls_back() {
     let mut m = model();
     m.nodes[1].paused_until = 10_000;
-    let err = m.failover(0, 1, 5).unwrap_err();
+    let err = m.failover(0, 1, 5, 5000).unwrap_err();
     assert_eq!(err, arbiter::types::RedisError::Timeout);
     assert!(
         m.nodes[0].replica_of.is_none() && m.writable(0),

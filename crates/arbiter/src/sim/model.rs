@@ -24,6 +24,11 @@ pub const LEASE_TTL_MS: Millis = 5000;
 /// How long a full resync takes.
 pub const FULL_SYNC_MS: Millis = 300;
 
+/// How long an accepted `FAILOVER TO` takes to hand over (writes paused on
+/// the primary, the target catching up, the roles swapped): Redis answers
+/// at once and does this afterwards.
+pub const HANDOVER_MS: Millis = 150;
+
 /// How often a replica with a broken link tries to reconnect.
 pub const RECONNECT_INTERVAL_MS: Millis = 1000;
 
@@ -286,6 +291,11 @@ pub struct Model {
     /// Armed by a fault: the next `FAILOVER TO` finds its target paused
     /// for this long (failure 10: a target paused mid-`FAILOVER`).
     pub pause_failover_target_ms: Option<Millis>,
+    /// A `FAILOVER TO` Redis accepted and is still handing over, as (old
+    /// primary, target, epoch, when the roles swap, when Redis gives up):
+    /// the old primary takes no writes meanwhile and still reports primary,
+    /// the target still reports its replica.
+    pub handover: Option<(usize, usize, i64, Millis, Millis)>,
     /// When connectivity last came back (a partition healed, etcd returned,
     /// a node restarted or resumed): the controller needs a poll cycle to
     /// see the new situation.
@@ -380,6 +390,7 @@ impl Model {
             stale_primary_observed: BTreeMap::new(),
             switchover_request: None,
             pause_failover_target_ms: None,
+            handover: None,
             connectivity_changed: 0,
             config: crate::types::GroupConfig {
                 nodes: (0..n)
@@ -430,7 +441,11 @@ impl Model {
     /// Whether node `i` is a primary that accepts writes now.
     pub fn writable(&self, i: usize) -> bool {
         let n = &self.nodes[i];
-        self.answering(i) && n.replica_of.is_none() && self.linked_replicas(i) >= n.min_replicas_to_write
+        let handing_over = self.handover.is_some_and(|h| h.0 == i);
+        self.answering(i)
+            && n.replica_of.is_none()
+            && !handing_over
+            && self.linked_replicas(i) >= n.min_replicas_to_write
     }
 
     /// Moves the model to `now`: lease expiry and replication.
@@ -450,6 +465,33 @@ impl Model {
         }
         self.etcd.expire(self.now);
         self.replicate();
+        self.hand_over();
+    }
+
+    /// Finishes (or gives up) a pending `FAILOVER` handover.
+    fn hand_over(&mut self) {
+        let Some((p, target, epoch, at, deadline)) = self.handover else {
+            return;
+        };
+        if self.now < at {
+            return;
+        }
+        let can = self.nodes[p].up
+            && self.nodes[p].replica_of.is_none()
+            && self.answering(target)
+            && self.reaches(Endpoint::Node(p), Endpoint::Node(target))
+            && self.reaches(Endpoint::Node(target), Endpoint::Node(p));
+        if can {
+            self.handover = None;
+            self.swap(p, target, epoch);
+        } else if self.now >= deadline || !self.nodes[p].up || self.nodes[p].replica_of.is_some() {
+            self.handover = None;
+            let what = format!(
+                "switchover aborted: {} -> {} (not handed over by the timeout)",
+                self.nodes[p].name, self.nodes[target].name
+            );
+            self.note(what);
+        }
     }
 
     fn replicate(&mut self) {
@@ -669,11 +711,13 @@ impl Model {
     }
 
     /// `FAILOVER TO target` on the primary `p` under `epoch`: refused while
-    /// the target syncs or does not follow `p`; otherwise `p` becomes a
-    /// replica of the target and the target primary, at once (the old
-    /// primary stops accepting writes first, S8). Other replicas of `p`
+    /// the target syncs or does not follow `p`, rolled back when it does
+    /// not answer; otherwise accepted at once, and `HANDOVER_MS` later `p`
+    /// becomes a replica of the target and the target primary (the old
+    /// primary stops accepting writes first, S8), or after `timeout_ms`
+    /// Redis gives up and `p` takes writes again. Other replicas of `p`
     /// stay attached to it until repointed.
-    pub fn failover(&mut self, p: usize, target: usize, epoch: i64) -> Result<(), RedisError> {
+    pub fn failover(&mut self, p: usize, target: usize, epoch: i64, timeout_ms: Millis) -> Result<(), RedisError> {
         let follows = self.nodes[target].replica_of.as_deref() == Some(self.nodes[p].addr.as_str());
         if self.nodes[p].replica_of.is_some() || !follows {
             return Err(RedisError::Refused(
@@ -707,6 +751,19 @@ impl Model {
             self.note(what);
             return Err(RedisError::Timeout);
         }
+        // Accepted: Redis pauses writes on the primary, lets the target
+        // catch up, then swaps the roles, asynchronously (`hand_over`).
+        self.handover = Some((p, target, epoch, self.now + HANDOVER_MS, self.now + timeout_ms));
+        let what = format!(
+            "switchover started: {} -> {} under epoch {epoch}",
+            self.nodes[p].name, self.nodes[target].name
+        );
+        self.note(what);
+        Ok(())
+    }
+
+    /// The role swap of a finished handover.
+    fn swap(&mut self, p: usize, target: usize, epoch: i64) {
         let tail: Vec<u64> = self.nodes[p].log[self.nodes[target].log.len().min(self.nodes[p].log.len())..].to_vec();
         let target_addr = self.nodes[target].addr.clone();
         let now = self.now;
@@ -727,7 +784,6 @@ impl Model {
             self.nodes[p].name, self.nodes[target].name
         );
         self.note(what);
-        Ok(())
     }
 
     /// Crash node `i` (it stays down until restarted).
@@ -832,7 +888,8 @@ mod tests {
     fn failover_to_demotes_the_old_primary_and_leaves_a_third_replica_attached() {
         let mut m = synced(0);
         let old_replid = m.nodes[1].replid.clone();
-        m.failover(0, 1, 1).unwrap();
+        m.failover(0, 1, 1, 5000).unwrap();
+        m.advance(m.now + HANDOVER_MS);
         assert_eq!(m.nodes[0].replica_of.as_deref(), Some("10.0.0.2:6379"));
         assert!(m.nodes[1].replica_of.is_none());
         assert_ne!(m.nodes[1].replid, old_replid, "the new primary gets a new replid");
@@ -844,6 +901,42 @@ mod tests {
     }
 
     #[test]
+    fn failover_hands_over_asynchronously_with_writes_paused_meanwhile() {
+        let mut m = synced(0);
+        let t0 = m.now;
+        m.failover(0, 1, 1, 5000).unwrap();
+        // Accepted, not done: the old primary still reports primary and
+        // takes no writes; the target still follows it.
+        assert!(m.nodes[0].replica_of.is_none());
+        assert_eq!(m.nodes[1].replica_of.as_deref(), Some("10.0.0.1:6379"));
+        assert!(!m.writable(0), "writes paused during the handover");
+        m.advance(t0 + HANDOVER_MS - 1);
+        assert!(m.nodes[1].replica_of.is_some(), "not before the handover time");
+        m.advance(t0 + HANDOVER_MS);
+        assert!(m.nodes[1].replica_of.is_none() && m.writable(1));
+        assert!(m.handover.is_none());
+    }
+
+    #[test]
+    fn a_handover_that_cannot_finish_is_given_up_at_the_timeout() {
+        let mut m = synced(0);
+        let t0 = m.now;
+        m.failover(0, 1, 1, 1000).unwrap();
+        m.crash(1);
+        m.advance(t0 + HANDOVER_MS);
+        assert!(m.handover.is_some(), "still trying until the timeout");
+        assert!(!m.writable(0));
+        m.advance(t0 + 1000);
+        assert!(m.handover.is_none());
+        assert!(
+            m.events
+                .iter()
+                .any(|e| e.what.starts_with("switchover aborted: r1 -> r2"))
+        );
+        assert!(m.nodes[0].replica_of.is_none(), "the old primary goes on");
+    }
+
+    #[test]
     fn failover_is_refused_during_the_targets_initial_sync() {
         let mut m = synced(0);
         m.restart_empty(2);
@@ -851,13 +944,13 @@ mod tests {
         m.client_write();
         m.advance(20); // diverged log: a full resync starts
         assert!(m.nodes[2].syncing_until.is_some());
-        let e = m.failover(0, 2, 2).unwrap_err();
+        let e = m.failover(0, 2, 2, 5000).unwrap_err();
         assert!(
             matches!(e, RedisError::Refused(ref s) if s.contains("initial sync")),
             "{e:?}"
         );
         m.advance(400);
-        m.failover(0, 2, 2).unwrap();
+        m.failover(0, 2, 2, 5000).unwrap();
     }
 
     #[test]

@@ -153,9 +153,11 @@ impl Cluster for InstanceWorld {
         self.redis(addr, |m, i| m.repoint(i, primary, epoch))
     }
 
-    fn failover(&mut self, primary: &str, target: &str, _timeout_ms: Millis, epoch: i64) -> Result<(), RedisError> {
+    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: i64) -> Result<(), RedisError> {
         self.redis(primary, |m, p| match m.node_at(target) {
-            Some(t) if m.answering(t) && m.reaches(Endpoint::Node(p), Endpoint::Node(t)) => m.failover(p, t, epoch),
+            Some(t) if m.answering(t) && m.reaches(Endpoint::Node(p), Endpoint::Node(t)) => {
+                m.failover(p, t, epoch, timeout_ms)
+            }
             _ => Err(RedisError::Refused("ERR FAILOVER target is unreachable".into())),
         })
     }
