@@ -623,7 +623,7 @@ fn a_handover_in_flight_is_waited_for_not_undone() {
                 epoch: 100,
                 primary: "r2".into(),
             });
-            c.handover = Some(("r1".into(), "r2".into(), 1000 + 5000));
+            c.handover = Some(("r1".into(), "r2".into(), 1000 + 5000, "run".into()));
         })
     };
     // Mid-handover: no decision, the next look soon.
@@ -647,6 +647,18 @@ fn a_handover_in_flight_is_waited_for_not_undone() {
                 primary: "r1".into(),
             },
         })
+    );
+
+    // The old primary restarted meanwhile (a new run id): the handover
+    // is over, and the record's primary, still a replica, is promoted.
+    let mut ctx = after_switchover(1200);
+    ctx.handover = Some(("r1".into(), "r2".into(), 6000, "an older run".into()));
+    let mut m = Machine::restore(State::Polling { next: 2 }, ctx);
+    m.step(Input::Status(replica_of(1)));
+    assert_eq!(m.context().handover, None);
+    assert!(
+        matches!(m.poll_next_message(), Some(Output::Publish { .. })),
+        "acts instead of waiting"
     );
 
     // Done: the target is primary, and the handover is forgotten.

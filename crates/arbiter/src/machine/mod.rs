@@ -261,12 +261,13 @@ pub struct Context {
     /// When the pending switchover was requested: a request that cannot be
     /// carried out within `failover_timeout_ms` is dropped (L4).
     pub switchover_at: Millis,
-    /// A `FAILOVER TO` Redis accepted, as (old primary, target, deadline):
+    /// A `FAILOVER TO` Redis accepted, as (old primary, target, deadline,
+    /// the old primary's run id when it was accepted):
     /// Redis hands over asynchronously (writes paused, the target catches
     /// up, then the roles swap), so until the target reports primary or the
     /// deadline passes (Redis then aborts and the old primary goes on) the
     /// group is in flight and the leader does not act on it.
-    pub handover: Option<(String, String, Millis)>,
+    pub handover: Option<(String, String, Millis, String)>,
     /// Why the leader is not acting although the group needs it.
     pub blocked: Option<Blocked>,
     /// Every record written, with its epoch (for invariant checks).
@@ -508,18 +509,18 @@ impl Machine {
         let Some(epoch) = self.ctx.epoch else {
             return self.idle(self.idle_state());
         };
-        if self.handover_in_flight() {
-            let s = &self.ctx.config.settings;
-            let until = self.ctx.now + s.fast_check_interval_ms.min(s.check_interval_ms);
-            self.emit(Output::Wait { until });
-            return State::Leading { epoch };
-        }
         decide::note_data_loss(
             &self.ctx.config,
             &mut self.ctx.views,
             self.ctx.record.as_ref(),
             self.ctx.now,
         );
+        if self.handover_in_flight() {
+            let s = &self.ctx.config.settings;
+            let until = self.ctx.now + s.fast_check_interval_ms.min(s.check_interval_ms);
+            self.emit(Output::Wait { until });
+            return State::Leading { epoch };
+        }
         let decision = decide::decide(
             &self.ctx.config,
             &self.ctx.views,
@@ -548,17 +549,22 @@ impl Machine {
     }
 
     /// True while a switchover Redis accepted is still being handed over:
-    /// the target still follows the old primary, which still answers, and
-    /// the deadline has not passed. Clears the handover otherwise (a dead
-    /// old primary is a failover, decided as usual).
+    /// the target still follows the old primary, which still answers as the
+    /// same process (no restart since) with its data, and the deadline has
+    /// not passed. Clears the handover otherwise: a dead or restarted old
+    /// primary ended the handover, and what follows is decided as usual.
     fn handover_in_flight(&mut self) -> bool {
-        let Some((from, to, deadline)) = self.ctx.handover.clone() else {
+        let Some((from, to, deadline, run_id)) = self.ctx.handover.clone() else {
             return false;
         };
         let from_addr = self.addr(&from);
-        let answers = |name: &str| self.ctx.views.get(name).is_some_and(|v| v.status.is_some());
+        let same_process = self
+            .ctx
+            .views
+            .get(&from)
+            .is_some_and(|v| !v.lost_data && v.status.as_ref().is_some_and(|s| s.run_id == run_id));
         let waiting = self.ctx.now < deadline
-            && answers(&from)
+            && same_process
             && self.ctx.views.get(&to).and_then(|v| v.status.as_ref()).is_some_and(
                 |s| matches!(&s.role, crate::types::Role::Replica { primary, .. } if *primary == from_addr),
             );
@@ -819,7 +825,14 @@ impl Machine {
                     return self.idle(self.idle_state());
                 };
                 let deadline = self.ctx.now + self.ctx.config.settings.failover_timeout_ms;
-                self.ctx.handover = Some((from, to.clone(), deadline));
+                let run_id = self
+                    .ctx
+                    .views
+                    .get(&from)
+                    .and_then(|v| v.status.as_ref())
+                    .map(|s| s.run_id.clone())
+                    .unwrap_or_default();
+                self.ctx.handover = Some((from, to.clone(), deadline, run_id));
                 let plan = Plan::Adopt { primary: to };
                 let record = plan.record(self.ctx.epoch.unwrap_or_default(), self.ctx.record.as_ref());
                 let epoch = self.fence_epoch();
