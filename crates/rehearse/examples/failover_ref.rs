@@ -68,6 +68,16 @@ impl Model {
         }
     }
 
+    /// A round trip to data node `j`: a crashed node never answers (the
+    /// request still goes out and may be lost).
+    fn round_trip_to(&mut self, j: usize) -> Option<u64> {
+        if !self.nodes[j].3 {
+            self.datagram();
+            return None;
+        }
+        self.round_trip()
+    }
+
     /// A round trip: request and reply each delayed and each possibly lost;
     /// `None` past the timeout.
     fn round_trip(&mut self) -> Option<u64> {
@@ -108,12 +118,7 @@ impl Net for SimNet {
         let now = *self.now.borrow();
         let mut m = self.model.borrow_mut();
         let j = node as usize;
-        if !m.nodes[j].3 {
-            // The request still goes out and may be lost; nobody answers.
-            m.datagram();
-            return None;
-        }
-        let rtt = m.round_trip()?;
+        let rtt = m.round_trip_to(j)?;
         Some((m.nodes[j].0, m.offset(j, now), rtt as u32))
     }
 
@@ -121,11 +126,7 @@ impl Net for SimNet {
         let now = *self.now.borrow();
         let mut m = self.model.borrow_mut();
         let j = node as usize;
-        if !m.nodes[j].3 {
-            m.datagram();
-            return None;
-        }
-        let rtt = m.round_trip()?;
+        let rtt = m.round_trip_to(j)?;
         if !m.nodes[j].0 {
             let offset = m.offset(j, now);
             m.nodes[j] = (true, offset, now, true);
