@@ -8,6 +8,7 @@
 //! pinned as `scenarios/live_rejoin.ron` and `scenarios/live_switchover.ron`
 //! (replayed by `tests/live_scenarios.rs` in plain `cargo test`).
 
+mod compare;
 mod support;
 
 use std::sync::Arc;
@@ -211,33 +212,9 @@ fn an_old_primary_restarted_rejoins_as_a_replica() {
 fn a_switchover_under_a_writer_loses_no_acknowledged_increment() {
     let g = Group::start(Some("live_switchover"));
     let stop = Arc::new(AtomicBool::new(false));
-    let addrs = g.addrs.clone();
-    let writer_stop = Arc::clone(&stop);
-    // A client with a stale view: INCRs its primary, re-resolving (the
-    // first node that says `role:master`) only after an error.
-    let writer = std::thread::spawn(move || {
-        let mut acked = 0u64;
-        let mut target = addrs[0].clone();
-        while !writer_stop.load(Ordering::SeqCst) {
-            let result = redis::Client::open(format!("redis://{target}/"))
-                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
-                .and_then(|mut c| redis::cmd("INCR").arg("counter").query::<i64>(&mut c));
-            match result {
-                Ok(_) => acked += 1,
-                Err(_) => {
-                    let nodes = RedisNodes::new(Duration::from_millis(500), None);
-                    if let Some(p) = addrs
-                        .iter()
-                        .find(|a| nodes.status(a).is_ok_and(|s| s.role == Role::Primary))
-                    {
-                        target = p.clone();
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        }
-        acked
-    });
+    // A client with a stale view: INCRs its primary over one connection,
+    // re-resolving only after an error (the comparison's writer).
+    let writer = compare::writer(g.addrs.clone(), Arc::clone(&stop));
     std::thread::sleep(Duration::from_millis(500));
     g.etcd.put("arbiter/test/switchover", "r2").unwrap();
     eventually("r2 primary", Duration::from_secs(20), || {

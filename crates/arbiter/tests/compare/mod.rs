@@ -5,7 +5,8 @@
 //! its role (`INFO replication`) every 20 ms, and nothing is read from the
 //! controllers themselves.
 //!
-//! Used by `tests/live_compare.rs` (one short fault per controller, in CI)
+//! Used by `tests/live_compare.rs` (one short fault per controller, in CI),
+//! `tests/live_failover.rs` (the writer)
 //! and by `examples/compare_sentinel.rs` (the whole table, through
 //! `scripts/compare-sentinel`).
 
@@ -303,7 +304,7 @@ fn pollers(addrs: &[String], zero: Instant, stop: &Arc<AtomicBool>) -> (Samples,
 /// The writer: `INCR counter` on the node it believes is primary, through
 /// one connection, re-resolving (the first node whose role is primary)
 /// only after an error. Returns the acknowledged count.
-fn writer(addrs: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+pub(crate) fn writer(addrs: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let mut acked = 0u64;
         let mut target = addrs[0].clone();
