@@ -118,14 +118,13 @@ fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> T
     } else {
         quote! { ::rehearse::Recorder::inner(self) }
     };
+    // The arguments are encoded before the call (it may consume them),
+    // into a buffer on the stack; the call is recorded when it returns.
     let inputs = quote! {
-        let __rehearse_inputs = if ::rehearse::Recorder::tape(self).is_enabled() {
-            let mut __rehearse_args = ::rehearse::private::ArgWriter::new();
+        let mut __rehearse_args = ::rehearse::private::ArgWriter::new();
+        if ::rehearse::Recorder::tape(self).is_enabled() {
             #(#pushes)*
-            ::core::option::Option::Some(__rehearse_args.finish())
-        } else {
-            ::core::option::Option::None
-        };
+        }
     };
     let body = if m.future_output.is_some() {
         quote! {
@@ -134,9 +133,7 @@ fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> T
             let __rehearse_future = <#inner as #trait_name>::#method(#world, #(#idents),*);
             async move {
                 let __rehearse_out = __rehearse_future.await;
-                if let ::core::option::Option::Some(__rehearse_inputs) = __rehearse_inputs {
-                    ::rehearse::private::record(&__rehearse_tape, #call_name, __rehearse_inputs, &__rehearse_out);
-                }
+                ::rehearse::private::record(&__rehearse_tape, #call_name, &mut __rehearse_args, &__rehearse_out);
                 __rehearse_out
             }
         }
@@ -145,9 +142,7 @@ fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> T
         quote! {
             #inputs
             let __rehearse_out = <#inner as #trait_name>::#method(#world, #(#idents),*) #await_;
-            if let ::core::option::Option::Some(__rehearse_inputs) = __rehearse_inputs {
-                ::rehearse::private::record(::rehearse::Recorder::tape(self), #call_name, __rehearse_inputs, &__rehearse_out);
-            }
+            ::rehearse::private::record(::rehearse::Recorder::tape(self), #call_name, &mut __rehearse_args, &__rehearse_out);
             __rehearse_out
         }
     };

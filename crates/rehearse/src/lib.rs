@@ -49,6 +49,7 @@
 //!
 //! The scenario file format is described in `FORMAT.md` in this crate.
 
+mod encode;
 pub mod mode;
 #[doc(hidden)]
 pub mod private;

@@ -13,7 +13,7 @@ use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use crate::sim::{FaultConfig, Phase, Sim, decode_choices};
-use crate::{Failure, Trace};
+use crate::{Failure, Tape, Trace};
 
 /// Environment variables that override a sweep, for long runs in CI jobs.
 pub mod env {
@@ -172,8 +172,9 @@ impl fmt::Display for Report {
 /// Everything one run produced.
 struct Outcome {
     result: Result<(), Failure>,
-    trace: String,
-    named: Vec<(String, String)>,
+    /// The run's tapes, rendered as text only when saved or compared.
+    trace: Tape,
+    named: Vec<(String, Tape)>,
     choices: Vec<u64>,
     calls: u64,
 }
@@ -246,8 +247,8 @@ where
     Outcome {
         result,
         calls: (tape.len() + named.iter().map(|(_, t)| t.len()).sum::<usize>()) as u64,
-        trace: tape.contents(),
-        named: named.into_iter().map(|(n, t)| (n, t.contents())).collect(),
+        trace: tape,
+        named,
         choices: sim.choices(),
     }
 }
@@ -311,9 +312,9 @@ where
 }
 
 fn all_tapes(o: &Outcome) -> String {
-    let mut s = o.trace.clone();
+    let mut s = o.trace.contents();
     for (name, t) in &o.named {
-        let _ = write!(s, "--- tape {name}\n{t}");
+        let _ = write!(s, "--- tape {name}\n{}", t.contents());
     }
     s
 }
@@ -768,15 +769,15 @@ impl Sweep {
     fn save(dir: &Path, stem: &str, outcome: &Outcome) -> (PathBuf, Vec<PathBuf>) {
         let _ = std::fs::create_dir_all(dir);
         let path = dir.join(format!("{stem}.ron"));
-        if let Err(e) = std::fs::write(&path, &outcome.trace) {
+        if let Err(e) = outcome.trace.save(&path) {
             eprintln!("rehearse: could not save {}: {e}", path.display());
         }
         let named = outcome
             .named
             .iter()
-            .map(|(name, text)| {
+            .map(|(name, tape)| {
                 let p = dir.join(format!("{stem}.{name}.ron"));
-                if let Err(e) = std::fs::write(&p, text) {
+                if let Err(e) = tape.save(&p) {
                     eprintln!("rehearse: could not save {}: {e}", p.display());
                 }
                 p

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::encode::{Buf, Cursor, Encoded, Scratch, Store as _};
 use crate::trace::{Header, Trace, TraceError, TraceErrorKind, format_call, format_call_into};
 
 /// Records the file writer may hold in its queue before a caller waits.
@@ -52,7 +53,54 @@ impl std::fmt::Debug for Tape {
 struct Inner {
     path: Option<PathBuf>,
     at_us: AtomicU64,
-    state: Mutex<State>,
+    state: Lock,
+}
+
+/// The lock around a tape's state. A memory tape's critical section is a
+/// copy of a few bytes, and the uncontended `std` mutex (two atomic
+/// read-modify-writes) was half of what recording a call cost; a spin lock
+/// takes one and releases with a plain store. File tapes keep the `std`
+/// mutex: their callers may wait on a full writer queue while holding it.
+enum Lock {
+    Spin(spin::Mutex<State>),
+    Std(Mutex<State>),
+}
+
+enum Guard<'a> {
+    Spin(spin::MutexGuard<'a, State>),
+    Std(MutexGuard<'a, State>),
+}
+
+impl std::ops::Deref for Guard<'_> {
+    type Target = State;
+    #[inline]
+    fn deref(&self) -> &State {
+        match self {
+            Guard::Spin(g) => g,
+            Guard::Std(g) => g,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Guard<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut State {
+        match self {
+            Guard::Spin(g) => g,
+            Guard::Std(g) => g,
+        }
+    }
+}
+
+#[inline]
+fn lock(state: &Lock) -> Guard<'_> {
+    match state {
+        Lock::Spin(m) => Guard::Spin(m.lock()),
+        // Nothing panics while holding the lock, but a poisoned tape must
+        // still be writable: recording is most valuable when something went
+        // wrong.
+        Lock::Std(m) => Guard::Std(m.lock().unwrap_or_else(PoisonError::into_inner)),
+    }
 }
 
 struct State {
@@ -65,9 +113,14 @@ struct State {
 enum Sink {
     Memory {
         header: Header,
-        /// Every call line, each ending in a newline: one buffer, so that
-        /// recording a call allocates nothing once it has grown.
-        text: String,
+        /// Every call, in the compact form of [`crate::encode`]: one
+        /// buffer, so that recording a call allocates nothing once it has
+        /// grown, and RON is only written when the tape is read.
+        calls: Buf,
+        /// The call names met so far; a call refers to one by index.
+        names: Vec<&'static str>,
+        /// The virtual time of the last call, written only when it changes.
+        last_at: Option<u64>,
     },
     File {
         tx: SyncSender<Msg>,
@@ -77,6 +130,12 @@ enum Sink {
 
 enum Msg {
     Line(String),
+    Encoded {
+        index: usize,
+        at: Option<u64>,
+        call: &'static str,
+        values: Buf,
+    },
     Flush(mpsc::Sender<Result<(), String>>),
     Finish,
 }
@@ -143,7 +202,9 @@ impl TapeOptions {
             None,
             Sink::Memory {
                 header: self.header,
-                text: String::new(),
+                calls: spare_buffer(),
+                names: Vec::new(),
+                last_at: None,
             },
         )
     }
@@ -160,6 +221,7 @@ fn write_loop(file: File, header: &str, rx: &Receiver<Msg>) -> Result<(), String
         }
     };
     note(writeln!(out, "{header}"), &mut error);
+    let mut line = String::new();
     loop {
         let msg = match rx.try_recv() {
             Ok(m) => m,
@@ -181,6 +243,22 @@ fn write_loop(file: File, header: &str, rx: &Receiver<Msg>) -> Result<(), String
                     note(out.write_all(b"\n"), &mut error);
                 }
             }
+            Msg::Encoded {
+                index,
+                at,
+                call,
+                values,
+            } => {
+                if error.is_none() {
+                    line.clear();
+                    let values = Cursor::new(values.bytes.as_slice(), &values.names);
+                    if render_encoded(&mut line, index, at, call, &values).is_err() {
+                        line.push_str("\"<corrupt tape record: a rehearse bug>\"");
+                    }
+                    line.push('\n');
+                    note(out.write_all(line.as_bytes()), &mut error);
+                }
+            }
             Msg::Flush(reply) => {
                 note(out.flush(), &mut error);
                 let _ = reply.send(error.clone().map_or(Ok(()), Err));
@@ -198,12 +276,20 @@ impl Tape {
             inner: Some(Arc::new(Inner {
                 path,
                 at_us: AtomicU64::new(NO_TIME),
-                state: Mutex::new(State {
-                    next_index: 0,
-                    finished: false,
-                    dropped_after_finish: 0,
-                    sink,
-                }),
+                state: {
+                    let memory = matches!(sink, Sink::Memory { .. });
+                    let state = State {
+                        next_index: 0,
+                        finished: false,
+                        dropped_after_finish: 0,
+                        sink,
+                    };
+                    if memory {
+                        Lock::Spin(spin::Mutex::new(state))
+                    } else {
+                        Lock::Std(Mutex::new(state))
+                    }
+                },
             })),
         }
     }
@@ -265,24 +351,63 @@ impl Tape {
     /// its parentheses and `output` the RON of the result.
     pub fn record(&self, call: &str, inputs: &str, output: &str) {
         let Some(inner) = &self.inner else { return };
-        let at = inner.at_us.load(Ordering::Relaxed);
-        let at = (at != NO_TIME).then_some(at);
+        let at = inner.at();
         let mut state = lock(&inner.state);
-        if state.finished {
-            state.dropped_after_finish += 1;
-            return;
-        }
-        let index = state.next_index;
-        state.next_index += 1;
+        let Some(index) = state.next() else { return };
         match &mut state.sink {
-            Sink::Memory { text, .. } => {
-                format_call_into(text, index, at, call, inputs, output);
-                text.push('\n');
+            Sink::Memory { calls, last_at, .. } => {
+                calls.byte(TEXT_RECORD);
+                put_at(calls, at, last_at);
+                calls.str(call);
+                calls.str(inputs);
+                calls.str(output);
             }
             // A send fails only when the writer is gone; `flush`/`finish`
             // report why.
             Sink::File { tx, .. } => {
                 let _ = tx.send(Msg::Line(format_call(index, at, call, inputs, output)));
+            }
+        }
+    }
+
+    /// Appends one call whose inputs and output `values` holds, as
+    /// `crate::private::record` encodes them.
+    #[inline]
+    pub(crate) fn record_encoded(&self, call: &'static str, values: &Scratch) {
+        let Some(inner) = &self.inner else { return };
+        let at = inner.at();
+        let mut state = lock(&inner.state);
+        let Some(index) = state.next() else { return };
+        match &mut state.sink {
+            Sink::Memory {
+                calls, names, last_at, ..
+            } => {
+                let name = match names.iter().position(|n| std::ptr::eq(*n, call)) {
+                    Some(k) => k,
+                    None => {
+                        names.push(call);
+                        names.len() - 1
+                    }
+                };
+                calls.varint(name as u64 + 1);
+                put_at(calls, at, last_at);
+                values.bytes.append_to(&mut calls.bytes);
+                calls.names.extend_from_slice(&values.names);
+            }
+            Sink::File { tx, .. } => {
+                let _ = tx.send(Msg::Encoded {
+                    index,
+                    at,
+                    call,
+                    values: {
+                        let mut bytes = crate::encode::TapeBytes::default();
+                        bytes.extend_from_slice(values.bytes.as_slice());
+                        Buf {
+                            bytes,
+                            names: values.names.to_vec(),
+                        }
+                    },
+                });
             }
         }
     }
@@ -357,11 +482,13 @@ impl Tape {
         let Some(inner) = &self.inner else { return String::new() };
         let state = lock(&inner.state);
         match &state.sink {
-            Sink::Memory { header, text } => {
+            Sink::Memory {
+                header, calls, names, ..
+            } => {
                 let mut s = header.to_line();
-                s.reserve(text.len() + 1);
+                s.reserve(calls.bytes.as_slice().len() * 4 + 1);
                 s.push('\n');
-                s.push_str(text);
+                render_memory(&mut s, calls, names);
                 s
             }
             Sink::File { .. } => String::new(),
@@ -387,15 +514,146 @@ impl Tape {
     }
 }
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // Nothing panics while holding the lock, but a poisoned tape must still
-    // be writable: recording is most valuable when something went wrong.
-    state.lock().unwrap_or_else(PoisonError::into_inner)
+/// Marks a call recorded as text by [`Tape::record`]; encoded calls start
+/// with their name's index plus one.
+const TEXT_RECORD: u8 = 0;
+
+impl Inner {
+    #[inline]
+    fn at(&self) -> Option<u64> {
+        let at = self.at_us.load(Ordering::Relaxed);
+        (at != NO_TIME).then_some(at)
+    }
+}
+
+impl State {
+    /// The index of the next call, or `None` (counted) after `finish`.
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        if self.finished {
+            self.dropped_after_finish += 1;
+            return None;
+        }
+        self.next_index += 1;
+        Some(self.next_index - 1)
+    }
+}
+
+/// Writes a call's virtual time: none, the same as the last call's, or a
+/// new one (a fixed 8 bytes: varints of times cost a mispredicted branch
+/// per call).
+#[inline]
+fn put_at(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u64>) {
+    match at {
+        None => calls.byte(crate::encode::AT_NONE),
+        Some(_) if at == *last_at => calls.byte(crate::encode::AT_SAME),
+        Some(t) => {
+            calls.time(t);
+            *last_at = at;
+        }
+    }
+}
+
+/// One call line from its encoded values: the inputs (each a value or a
+/// redaction mark, then an end mark), then the output.
+fn render_encoded(
+    s: &mut String,
+    index: usize,
+    at: Option<u64>,
+    call: &str,
+    values: &Cursor<'_>,
+) -> Result<(), crate::write::WriteError> {
+    format_call_into(s, index, at, call, "", "");
+    // `format_call_into` closed the line as `in: (), out: )`; reopen it.
+    s.truncate(s.len() - "), out: )".len());
+    let mut first = true;
+    while !values.arguments_end() {
+        if !first {
+            s.push_str(", ");
+        }
+        first = false;
+        if values.redacted() {
+            let _ = crate::value::write_str_literal(s, crate::private::REDACTED);
+        } else {
+            crate::write::to_ron_into(s, &Encoded(values))?;
+        }
+    }
+    s.push_str("), out: ");
+    crate::write::to_ron_into(s, &Encoded(values))?;
+    s.push(')');
+    Ok(())
+}
+
+/// Every call of a memory tape, one line each.
+fn render_memory(s: &mut String, calls: &Buf, names: &[&'static str]) {
+    let c = Cursor::new(calls.bytes.as_slice(), &calls.names);
+    let mut index = 0;
+    let mut last_at = None;
+    while !c.at_end() {
+        let ok = (|| -> Result<(), crate::write::WriteError> {
+            let kind = c.varint::<crate::write::WriteError>()?;
+            let at = c.at(&mut last_at)?;
+            if kind == u64::from(TEXT_RECORD) {
+                let (call, inputs, output) = (c.str()?, c.str()?, c.str()?);
+                format_call_into(s, index, at, call, inputs, output);
+            } else {
+                let call = usize::try_from(kind - 1)
+                    .ok()
+                    .and_then(|k| names.get(k))
+                    .copied()
+                    .unwrap_or("?");
+                render_encoded(s, index, at, call, &c)?;
+            }
+            Ok(())
+        })();
+        s.push('\n');
+        if ok.is_err() {
+            // Only a bug in rehearse gets here: stop rather than misread.
+            s.push_str("\"<corrupt tape: a rehearse bug>\"\n");
+            return;
+        }
+        index += 1;
+    }
+}
+
+thread_local! {
+    /// Buffers of memory tapes dropped on this thread, for the next ones:
+    /// a sweep makes new tapes for every seed, and growing a fresh buffer
+    /// each time (copies, page faults) cost as much as recording into it.
+    static SPARE: std::cell::RefCell<Vec<Buf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Spare buffers kept per thread, and the largest one kept: memory stays
+/// flat however many tapes come and go.
+const SPARE_BUFFERS: usize = 8;
+const SPARE_MAX_BYTES: usize = 64 << 20;
+
+fn spare_buffer() -> Buf {
+    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+}
+
+fn keep_spare(mut buf: Buf) {
+    if buf.bytes.capacity() <= SPARE_MAX_BYTES && buf.names.capacity() <= SPARE_MAX_BYTES / 16 {
+        buf.clear();
+        // `try_with`: a tape dropped while the thread shuts down just frees.
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_BUFFERS {
+                s.push(buf);
+            }
+        });
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let state = match &mut self.state {
+            Lock::Spin(m) => m.get_mut(),
+            Lock::Std(m) => m.get_mut().unwrap_or_else(PoisonError::into_inner),
+        };
+        if let Sink::Memory { calls, .. } = &mut state.sink {
+            keep_spare(std::mem::take(calls));
+        }
         if let Sink::File { tx, writer } = &mut state.sink {
             let _ = tx.send(Msg::Finish);
             if let Some(handle) = writer.take() {
