@@ -195,7 +195,30 @@ impl InlineBytes {
     #[cold]
     fn spill(&mut self) -> &mut Vec<u8> {
         let inline = &self.inline[..self.len];
-        self.heap.get_or_insert_with(|| inline.to_vec())
+        self.heap.get_or_insert_with(|| {
+            // A buffer a previous large call let go of, so that a world
+            // passing big values does not allocate on every call.
+            let mut heap = SPILLED.with(Cell::take);
+            heap.clear();
+            heap.extend_from_slice(inline);
+            heap
+        })
+    }
+}
+
+thread_local! {
+    static SPILLED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+impl Drop for InlineBytes {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(heap) = self.heap.take() {
+            // Oversized buffers are freed, so memory stays flat.
+            if heap.capacity() <= 1 << 20 {
+                let _ = SPILLED.try_with(|s| s.set(heap));
+            }
+        }
     }
 }
 
@@ -264,6 +287,14 @@ pub(crate) struct TapeBytes {
 }
 
 impl TapeBytes {
+    /// These bytes, in a buffer of their size.
+    pub(crate) fn from_slice(bytes: &[u8]) -> Self {
+        Self {
+            data: bytes.to_vec(),
+            len: bytes.len(),
+        }
+    }
+
     /// Room for `n` more bytes.
     #[cold]
     fn grow(&mut self, n: usize) {

@@ -399,13 +399,9 @@ impl Tape {
                     index,
                     at,
                     call,
-                    values: {
-                        let mut bytes = crate::encode::TapeBytes::default();
-                        bytes.extend_from_slice(values.bytes.as_slice());
-                        Buf {
-                            bytes,
-                            names: values.names.to_vec(),
-                        }
+                    values: Buf {
+                        bytes: crate::encode::TapeBytes::from_slice(values.bytes.as_slice()),
+                        names: values.names.to_vec(),
                     },
                 });
             }
