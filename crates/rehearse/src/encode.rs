@@ -379,6 +379,14 @@ impl<B: Store<u8>, N: Store<&'static str>> Enc<B, N> {
         self.bytes.put(&chunk, used);
     }
 
+    /// The start of a tuple or struct variant.
+    fn compound_variant(&mut self, tag: u8, name: &'static str, index: u32, variant: &'static str, len: usize) {
+        self.tagged(tag, index.into());
+        self.varint(len as u64);
+        self.name(name);
+        self.name(variant);
+    }
+
     /// A new virtual time (see [`AT_NEW`]).
     #[inline]
     pub(crate) fn time(&mut self, t: u64) {
@@ -434,23 +442,9 @@ pub(crate) fn unserializable(e: &dyn fmt::Display) -> String {
     format!("<unserializable: {e}>")
 }
 
-/// Why a value could not be encoded: its `Serialize` impl said so.
-#[derive(Debug)]
-pub(crate) struct EncodeError(String);
-
-impl fmt::Display for EncodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for EncodeError {}
-
-impl ser::Error for EncodeError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        Self(msg.to_string())
-    }
-}
+/// Why a value could not be encoded: its `Serialize` impl said so (the
+/// writer's error type: the same message either way).
+pub(crate) type EncodeError = crate::write::WriteError;
 
 type Res = Result<(), EncodeError>;
 
@@ -607,10 +601,7 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self, EncodeError> {
-        self.tagged(tag::TUPLE_VARIANT, index.into());
-        self.varint(len as u64);
-        self.name(name);
-        self.name(variant);
+        self.compound_variant(tag::TUPLE_VARIANT, name, index, variant, len);
         Ok(self)
     }
     fn serialize_map(self, len: Option<usize>) -> Result<Self, EncodeError> {
@@ -629,10 +620,7 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self, EncodeError> {
-        self.tagged(tag::STRUCT_VARIANT, index.into());
-        self.varint(len as u64);
-        self.name(name);
-        self.name(variant);
+        self.compound_variant(tag::STRUCT_VARIANT, name, index, variant, len);
         Ok(self)
     }
 }
@@ -837,6 +825,21 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Replays a struct's (or struct variant's) fields into `$st`, then ends it.
+macro_rules! struct_fields {
+    ($st:ident, $c:ident, $next:ident) => {{
+        while !$c.end() {
+            if $c.peek() == Some(tag::SKIP) {
+                $c.byte::<S::Error>()?;
+                $st.skip_field($c.name()?)?;
+            } else {
+                $st.serialize_field($c.name()?, &$next)?;
+            }
+        }
+        $st.end()
+    }};
+}
+
 /// The next encoded value of a [`Cursor`], as a `Serialize` that replays it.
 pub(crate) struct Encoded<'c, 'a>(pub &'c Cursor<'a>);
 
@@ -923,29 +926,13 @@ impl Serialize for Encoded<'_, '_> {
             tag::STRUCT => {
                 let len = c.len()?;
                 let mut st = s.serialize_struct(c.name()?, len)?;
-                while !c.end() {
-                    if c.peek() == Some(tag::SKIP) {
-                        c.byte::<S::Error>()?;
-                        st.skip_field(c.name()?)?;
-                    } else {
-                        st.serialize_field(c.name()?, &next)?;
-                    }
-                }
-                st.end()
+                struct_fields!(st, c, next)
             }
             tag::STRUCT_VARIANT => {
                 let index = c.index()?;
                 let len = c.len()?;
                 let mut st = s.serialize_struct_variant(c.name()?, index, c.name()?, len)?;
-                while !c.end() {
-                    if c.peek() == Some(tag::SKIP) {
-                        c.byte::<S::Error>()?;
-                        st.skip_field(c.name()?)?;
-                    } else {
-                        st.serialize_field(c.name()?, &next)?;
-                    }
-                }
-                st.end()
+                struct_fields!(st, c, next)
             }
             _ => Err(Cursor::corrupt()),
         }
