@@ -243,3 +243,13 @@ impl<W: World> Driver<W> {
         }
     }
 }
+
+impl Driver<rehearse::Replayer> {
+    /// Replays the recording until every recorded call is consumed (or the
+    /// machine ends). A divergence panics inside the world call, as every
+    /// replay does.
+    pub fn run_to_end_of_recording(&mut self, max_steps: u64) -> Result<Stop, DriveError> {
+        let watch = self.world().clone();
+        self.run_until(max_steps, |_| watch.position() == watch.len())
+    }
+}

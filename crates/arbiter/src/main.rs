@@ -252,13 +252,10 @@ fn replay(scenario: PathBuf, max_steps: u64, all: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let watch = replayer.clone();
     let mut driver = Driver::new(replayer.clone());
     // A divergence panics inside the world call; report it, not the panic.
     panic::set_hook(Box::new(|_| {}));
-    let result = panic::catch_unwind(AssertUnwindSafe(|| {
-        driver.run_until(max_steps, |_| watch.position() == watch.len())
-    }));
+    let result = panic::catch_unwind(AssertUnwindSafe(|| driver.run_to_end_of_recording(max_steps)));
     let _ = panic::take_hook();
     let outputs: Vec<&Output> = driver.outputs().iter().filter(|o| all || is_decision(o)).collect();
     println!(

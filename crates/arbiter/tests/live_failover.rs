@@ -141,11 +141,8 @@ impl Group {
         self.tape.finish().unwrap();
         // The recording replays with no server, to the same end.
         let replayer = rehearse::Replayer::open(&self.recording).unwrap();
-        let watch = replayer.clone();
         let mut driver = Driver::new(replayer.clone());
-        driver
-            .run_until(1_000_000, |_| watch.position() == watch.len())
-            .unwrap();
+        driver.run_to_end_of_recording(1_000_000).unwrap();
         replayer.finish().unwrap();
         assert_eq!(driver.machine().state(), &arbiter::State::Stopped);
         if let (Some(name), Ok("record")) = (self.pin, std::env::var("REHEARSE").as_deref()) {

@@ -8,10 +8,9 @@ use rehearse::Replayer;
 fn replay(name: &str) -> Driver<Replayer> {
     let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
     let replayer = Replayer::open(&path).unwrap_or_else(|e| panic!("{e}"));
-    let watch = replayer.clone();
     let mut driver = Driver::new(replayer);
     driver
-        .run_until(1_000_000, |_| watch.position() == watch.len())
+        .run_to_end_of_recording(1_000_000)
         .unwrap_or_else(|e| panic!("{e}"));
     driver
 }

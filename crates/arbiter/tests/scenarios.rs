@@ -16,11 +16,8 @@ fn path(name: &str) -> String {
 fn try_replay_text(name: &str, text: &str) -> Result<Driver<Replayer>, String> {
     let trace = rehearse::Trace::parse(text).map_err(|e| e.to_string())?;
     let replayer = Replayer::from_trace(trace);
-    let watch = replayer.clone();
     let mut driver = Driver::new(replayer.clone());
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        driver.run_until(100_000, |_| watch.position() == watch.len())
-    }));
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run_to_end_of_recording(100_000)));
     match run {
         Err(p) => return Err(p.downcast_ref::<String>().cloned().unwrap_or_default()),
         Ok(Err(e)) => return Err(format!("{name}: {e}")),

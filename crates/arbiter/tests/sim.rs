@@ -48,11 +48,8 @@ fn each_instance_tape_replays_alone_through_the_real_driver() {
     let trace = Trace::parse(&tape.contents()).unwrap();
     assert!(trace.calls().len() > 100, "{} calls", trace.calls().len());
     let replayer = Replayer::from_trace(trace);
-    let watch = replayer.clone();
     let mut driver = Driver::new(replayer.clone());
-    driver
-        .run_until(1_000_000, |_| watch.position() == watch.len())
-        .unwrap();
+    driver.run_to_end_of_recording(1_000_000).unwrap();
     replayer.finish().unwrap();
 }
 

@@ -120,22 +120,6 @@ impl<T: Copy> Store<T> for Vec<T> {
     fn truncate(&mut self, len: usize) {
         Self::truncate(self, len);
     }
-    /// Copies the whole chunk (a fixed size: no call to `memcpy`), then
-    /// drops what is not used.
-    #[inline]
-    fn put(&mut self, chunk: &[T; CHUNK], used: usize) {
-        put_fixed(self, chunk, used);
-    }
-}
-
-/// Appends `chunk[..used]` to `v` by copying the whole of `chunk`: for a
-/// small fixed `N` that is a few register moves, where copying `used`
-/// bytes is a call to `memcpy`.
-#[inline]
-pub(crate) fn put_fixed<T: Copy, const N: usize>(v: &mut Vec<T>, chunk: &[T; N], used: usize) {
-    let len = v.len();
-    v.extend_from_slice(chunk);
-    v.truncate(len + used.min(N));
 }
 
 impl<T: Copy, const N: usize> Store<T> for SmallVec<[T; N]> {
@@ -198,7 +182,7 @@ impl InlineBytes {
         self.heap.get_or_insert_with(|| {
             // A buffer a previous large call let go of, so that a world
             // passing big values does not allocate on every call.
-            let mut heap = SPILLED.with(Cell::take);
+            let mut heap = SPILLED.try_with(Cell::take).unwrap_or_default();
             heap.clear();
             heap.extend_from_slice(inline);
             heap

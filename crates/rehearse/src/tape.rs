@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::encode::{Buf, Cursor, Encoded, Scratch, Store as _};
-use crate::trace::{Header, Trace, TraceError, TraceErrorKind, format_call, format_call_into};
+use crate::trace::{Header, Trace, TraceError, TraceErrorKind, format_call, format_call_head, format_call_into};
 
 /// Records the file writer may hold in its queue before a caller waits.
 ///
@@ -59,15 +59,18 @@ struct Inner {
 /// The lock around a tape's state. A memory tape's critical section is a
 /// copy of a few bytes, and the uncontended `std` mutex (two atomic
 /// read-modify-writes) was half of what recording a call cost; a spin lock
-/// takes one and releases with a plain store. File tapes keep the `std`
-/// mutex: their callers may wait on a full writer queue while holding it.
+/// takes one and releases with a plain store. A thread that finds it taken
+/// yields rather than spins, so a holder that was preempted (or is
+/// rendering a large tape in `contents`) does not cost a whole time slice.
+/// File tapes keep the `std` mutex: their callers may wait on a full writer
+/// queue while holding it.
 enum Lock {
-    Spin(spin::Mutex<State>),
+    Spin(spin::mutex::SpinMutex<State, spin::relax::Yield>),
     Std(Mutex<State>),
 }
 
 enum Guard<'a> {
-    Spin(spin::MutexGuard<'a, State>),
+    Spin(spin::mutex::SpinMutexGuard<'a, State, spin::relax::Yield>),
     Std(MutexGuard<'a, State>),
 }
 
@@ -285,7 +288,7 @@ impl Tape {
                         sink,
                     };
                     if memory {
-                        Lock::Spin(spin::Mutex::new(state))
+                        Lock::Spin(spin::mutex::SpinMutex::<_, spin::relax::Yield>::new(state))
                     } else {
                         Lock::Std(Mutex::new(state))
                     }
@@ -559,9 +562,7 @@ fn render_encoded(
     call: &str,
     values: &Cursor<'_>,
 ) -> Result<(), crate::write::WriteError> {
-    format_call_into(s, index, at, call, "", "");
-    // `format_call_into` closed the line as `in: (), out: )`; reopen it.
-    s.truncate(s.len() - "), out: )".len());
+    format_call_head(s, index, at, call);
     let mut first = true;
     while !values.arguments_end() {
         if !first {

@@ -268,6 +268,16 @@ pub fn format_call(index: usize, at_us: Option<u64>, name: &str, inputs: &str, o
 /// [`format_call`], appended to `s` (no newline).
 pub fn format_call_into(s: &mut String, index: usize, at_us: Option<u64>, name: &str, inputs: &str, output: &str) {
     s.reserve(48 + name.len() + output.len() + inputs.len());
+    format_call_head(s, index, at_us, name);
+    s.push_str(inputs);
+    s.push_str("), out: ");
+    s.push_str(output);
+    s.push(')');
+}
+
+/// The start of a call line, up to and including `in: (`: the arguments,
+/// `), out: `, the output and `)` follow.
+pub(crate) fn format_call_head(s: &mut String, index: usize, at_us: Option<u64>, name: &str) {
     let mut digits = itoa::Buffer::new();
     s.push_str("(i: ");
     s.push_str(digits.format(index));
@@ -280,10 +290,6 @@ pub fn format_call_into(s: &mut String, index: usize, at_us: Option<u64>, name: 
     s.push_str("call: ");
     let _ = write_str_literal(s, name);
     s.push_str(", in: (");
-    s.push_str(inputs);
-    s.push_str("), out: ");
-    s.push_str(output);
-    s.push(')');
 }
 
 /// What went wrong with a scenario file.
