@@ -117,6 +117,13 @@ pub struct NodeStatus {
     pub replid: String,
     /// Replication offset.
     pub offset: u64,
+    /// The dataset's size: keys in every database (`INFO keyspace`), when
+    /// the world reports it. A restart that reloaded an AOF or RDB file
+    /// comes back with a new run id and replication id and, for AOF, offset
+    /// 0, but with its keys: this tells it apart from an empty restart.
+    /// `None` in recordings made before it was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<u64>,
 }
 
 /// Why a Redis call failed.

@@ -78,6 +78,7 @@ fn primary(offset: u64) -> Result<NodeStatus, RedisError> {
         run_id: "run".into(),
         replid: "repl".into(),
         offset,
+        keys: None,
     })
 }
 
@@ -91,6 +92,7 @@ fn replica_of(n: u8) -> Result<NodeStatus, RedisError> {
         run_id: "run".into(),
         replid: "repl".into(),
         offset: 10,
+        keys: None,
     })
 }
 

@@ -175,6 +175,7 @@ fn view(role: Role, offset: u64, run_id: &str) -> Result<NodeStatus, arbiter::ty
         run_id: run_id.into(),
         replid: "x".into(),
         offset,
+        keys: None,
     })
 }
 

@@ -473,6 +473,7 @@ mod tests {
                 run_id: run_id.into(),
                 replid: "x".into(),
                 offset,
+                keys: None,
             }),
             ..NodeView::default()
         }
@@ -524,6 +525,7 @@ mod tests {
                 run_id: "a".into(),
                 replid: "x".into(),
                 offset: 300,
+                keys: None,
             }),
         );
         r1.observe(
@@ -533,6 +535,7 @@ mod tests {
                 run_id: "a2".into(),
                 replid: "y".into(),
                 offset: 0,
+                keys: None,
             }),
         );
         let mut r3 = replica(300, "c", None);
@@ -575,6 +578,7 @@ mod tests {
                 run_id: "a2".into(),
                 replid: "y".into(),
                 offset: 0,
+                keys: None,
             }),
             lost_data: true,
             ..NodeView::default()
@@ -613,6 +617,7 @@ mod tests {
                 run_id: "c2".into(),
                 replid: "y".into(),
                 offset: 0,
+                keys: None,
             }),
             ..NodeView::default()
         };

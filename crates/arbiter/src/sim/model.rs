@@ -652,6 +652,7 @@ impl Model {
             run_id: n.run_id.clone(),
             replid: n.replid.clone(),
             offset: n.log.len() as u64,
+            keys: Some(n.log.len() as u64),
         }
     }
 
