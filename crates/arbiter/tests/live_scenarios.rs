@@ -86,3 +86,83 @@ fn a_real_old_primary_rejoins_as_a_replica() {
     assert_eq!(said.iter().filter(|s| *s == "publish r1").count(), 1, "{said:?}");
     assert_eq!(d.machine().state(), &State::Stopped);
 }
+
+/// The decisions of a replayed run with nodes named (`promote r2`).
+fn named_decisions(d: &Driver<Replayer>) -> Vec<String> {
+    let config = &d.machine().context().config;
+    let name = |addr: &str| {
+        config
+            .nodes
+            .iter()
+            .find(|n| n.addr == addr)
+            .map_or("?", |n| n.name.as_str())
+    };
+    d.outputs()
+        .iter()
+        .filter_map(|o| match o {
+            Output::Publish { record, .. } => Some(format!("publish {}", record.primary)),
+            Output::Promote { addr, .. } => Some(format!("promote {}", name(addr))),
+            Output::Repoint { addr, primary, .. } => Some(format!("repoint {} to {}", name(addr), name(primary))),
+            Output::Resign { .. } => Some("resign".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_leader_arriving_after_the_primary_died_fails_over_to_an_in_sync_replica() {
+    // Every instance was away while r1 died, for longer than stale_after;
+    // the returning leader promotes a replica that was in sync when r1
+    // died, then repoints r1 when it comes back empty (tests/live_data_safety.rs).
+    let d = replay("live_cold_restart");
+    let said = named_decisions(&d);
+    let new = said[0].trim_start_matches("publish ").to_string();
+    assert!(new == "r2" || new == "r3", "{said:?}");
+    let other = if new == "r2" { "r3" } else { "r2" };
+    assert_eq!(
+        said,
+        [
+            format!("publish {new}"),
+            format!("promote {new}"),
+            format!("repoint {other} to {new}"),
+            format!("publish {new}"),
+            format!("repoint r1 to {new}"),
+            "resign".into()
+        ]
+    );
+    assert_eq!(d.machine().state(), &State::Stopped);
+}
+
+#[test]
+fn a_primary_restarted_with_its_aof_is_kept_not_failed_over() {
+    // r1 killed and restarted with its AOF (new run id and history, offset
+    // 0, every key) faster than down-after: no failover; r2, restarted
+    // with its AOF as a primary, is repointed to r1.
+    let d = replay("live_aof_restart");
+    assert_eq!(
+        named_decisions(&d),
+        ["publish r1", "publish r1", "repoint r2 to r1", "resign"]
+    );
+    let views = &d.machine().context().views;
+    assert!(views.values().all(|v| !v.lost_data), "{views:?}");
+}
+
+#[test]
+fn a_leader_arriving_after_the_primary_died_and_a_replica_reloaded_its_aof_makes_no_cycle() {
+    let d = replay("live_cold_restart_aof");
+    let said = named_decisions(&d);
+    let promotions: Vec<&String> = said.iter().filter(|s| s.starts_with("promote")).collect();
+    assert_eq!(promotions.len(), 1, "{said:?}");
+    let new = promotions[0].trim_start_matches("promote ");
+    // Every repoint after the promotion goes to the new primary.
+    let at = said.iter().position(|s| s.starts_with("promote")).unwrap();
+    assert!(
+        said[at..]
+            .iter()
+            .filter(|s| s.starts_with("repoint"))
+            .all(|s| s.ends_with(&format!("to {new}"))),
+        "{said:?}"
+    );
+    assert!(said.contains(&format!("repoint r1 to {new}")), "{said:?}");
+    assert_eq!(d.machine().state(), &State::Stopped);
+}

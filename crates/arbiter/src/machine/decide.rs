@@ -156,12 +156,99 @@ fn addr_of<'a>(config: &'a GroupConfig, name: &str) -> &'a str {
     config.node(name).map_or("", |n| n.addr.as_str())
 }
 
+/// For how long the failed primary `failed` has not been serving its data,
+/// as far as this leader can tell:
+/// - it saw the node answer with its data and then stop: since its first
+///   failed poll (Sentinel counts its down time the same way). What the
+///   replicas report does not count then: a primary cut off from its
+///   replicas may have taken writes until the leader lost it;
+/// - it never saw the node serve (it arrived after the node died, for
+///   instance because every instance was away), or the node came back
+///   without its data: from the replicas, the most recent link to `failed`
+///   that any reachable replica reports lost
+///   (`master_link_down_since_seconds`), trusted only when this leader has
+///   seen every other node (no node it never saw could have stayed linked
+///   longer), and at least its own observation.
+///
+/// So an instance that arrives late still knows that replicas whose link
+/// went down when the primary died were in sync then.
+pub fn primary_down_for(config: &GroupConfig, views: &BTreeMap<String, NodeView>, failed: &str, now: Millis) -> Millis {
+    let view = views.get(failed);
+    let lost = view.is_some_and(|v| v.lost_data);
+    let own = view.map_or(0, |v| {
+        let down = v.down_since.map_or(0, |since| now.saturating_sub(since));
+        let lost = if v.lost_data {
+            now.saturating_sub(v.lost_data_at)
+        } else {
+            0
+        };
+        down.max(lost)
+    });
+    let seen_serving = view.is_some_and(|v| v.status.is_some() || v.previous.is_some());
+    if seen_serving && !lost {
+        return own;
+    }
+    let failed_addr = addr_of(config, failed);
+    let all_seen = config.nodes.iter().filter(|n| n.name != failed).all(|n| {
+        views
+            .get(&n.name)
+            .is_some_and(|v| v.status.is_some() || v.previous.is_some())
+    });
+    if !all_seen {
+        return own;
+    }
+    let replicas = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != failed)
+        .filter_map(|n| views.get(&n.name)?.status.as_ref())
+        .filter_map(|s| match &s.role {
+            // Linked now: to an empty restart, which tells nothing of
+            // the old data; otherwise the primary serves.
+            Role::Replica {
+                primary, link_up: true, ..
+            } if primary == failed_addr => (!lost).then_some(0),
+            Role::Replica {
+                primary, link_down_ms, ..
+            } if primary == failed_addr => *link_down_ms,
+            _ => None,
+        })
+        .min();
+    own.max(replicas.unwrap_or(0))
+}
+
+/// Whether `node` (by its latest or last known status) replicates,
+/// directly or through other nodes, from one of `sources`: pointing a
+/// source at it would close a replication cycle.
+fn follows_any(config: &GroupConfig, views: &BTreeMap<String, NodeView>, node: &str, sources: &[String]) -> bool {
+    let mut current = node.to_string();
+    for _ in 0..config.nodes.len() {
+        let last = views
+            .get(&current)
+            .and_then(|v| v.status.as_ref().or(v.previous.as_ref()));
+        let Some(Role::Replica { primary, .. }) = last.map(|s| &s.role) else {
+            return false;
+        };
+        let Some(next) = config.nodes.iter().find(|n| n.addr == *primary) else {
+            return false;
+        };
+        if sources.contains(&next.name) {
+            return true;
+        }
+        current = next.name.clone();
+    }
+    false
+}
+
 /// The replica to promote instead of `failed` (S5): reachable, priority
-/// not 0, link not down longer than `stale_after_ms`, lag within
+/// not 0, its link up or down for no longer than `stale_after_ms` plus the
+/// time the primary has been down ([`primary_down_for`]: a replica that was
+/// in sync when the primary died stays eligible), lag within
 /// `max_lag_bytes` of the best offset that still exists (not on a node
-/// that lost its data, nor seen longer ago than `stale_after_ms`); first by (priority, highest
-/// offset, run id). With `allow_data_loss`, the best reachable replica
-/// with priority not 0 when none is eligible.
+/// that lost its data, nor seen longer ago than `stale_after_ms`), and not
+/// empty while a node that did not lose its data holds keys; first by
+/// (priority, highest offset, run id). With `allow_data_loss`, the best
+/// reachable replica with priority not 0 when none is eligible.
 pub fn select_candidate(
     config: &GroupConfig,
     views: &BTreeMap<String, NodeView>,
@@ -183,13 +270,19 @@ fn select_candidate_with(
     // node held before it lost its data is gone, and what a node unseen
     // for longer than the staleness limit held is too old to count (it may
     // be another, older history).
-    let reference = views
-        .values()
-        .filter(|v| !v.lost_data && !v.unseen_longer_than(now, s.stale_after_ms))
-        .flat_map(|v| v.status.iter().chain(v.previous.iter()))
-        .map(|st| st.offset)
-        .max()
-        .unwrap_or(0);
+    let existing = || {
+        views
+            .values()
+            .filter(|v| !v.lost_data && !v.unseen_longer_than(now, s.stale_after_ms))
+            .flat_map(|v| v.status.iter().chain(v.previous.iter()))
+    };
+    let reference = existing().map(|st| st.offset).max().unwrap_or(0);
+    // Offsets of different histories do not compare; keys do: an empty
+    // node is never eligible while a node with data exists.
+    let data_exists = existing().any(|st| st.keys.is_some_and(|k| k > 0));
+    let allowance = s
+        .stale_after_ms
+        .saturating_add(primary_down_for(config, views, failed, now));
     let mut replicas: Vec<(u32, u64, &str, &str, bool)> = Vec::new();
     for node in &config.nodes {
         if node.name == failed || node.priority == 0 {
@@ -204,9 +297,16 @@ fn select_candidate_with(
         else {
             continue;
         };
-        let fresh = *link_up || link_down_ms.is_some_and(|d| d <= s.stale_after_ms);
+        let fresh = *link_up || link_down_ms.is_some_and(|d| d <= allowance);
         let close = reference.saturating_sub(status.offset) <= s.max_lag_bytes;
-        replicas.push((node.priority, status.offset, &status.run_id, &node.name, fresh && close));
+        let holds_data = !(data_exists && status.keys == Some(0));
+        replicas.push((
+            node.priority,
+            status.offset,
+            &status.run_id,
+            &node.name,
+            fresh && close && holds_data,
+        ));
     }
     let best = |eligible_only: bool| {
         replicas
@@ -286,8 +386,19 @@ pub fn decide(
             }));
         }
         if empty {
-            if let Some(plan) = shelter(config, views, primary, now) {
-                return Ok(Some(plan));
+            match shelter(config, views, primary, now) {
+                // The node holding the most data still follows the node
+                // that lost it, and would resync from it: it is the data
+                // that is left, so it becomes the primary (unless its
+                // priority forbids it).
+                Some(Shelter::Promote(to)) => {
+                    return Ok(Some(Plan::Failover {
+                        from: primary.to_string(),
+                        to,
+                    }));
+                }
+                Some(Shelter::Repoint(plan)) => return Ok(Some(plan)),
+                None => {}
             }
         }
         return Err(Blocked::NoEligibleReplica {
@@ -353,11 +464,33 @@ pub fn decide(
     Ok(None)
 }
 
+/// What to do for the replicas of a primary that lost its data when no
+/// replica is eligible.
+enum Shelter {
+    /// The node holding the most data is reachable and still follows the
+    /// empty primary: promote it, or it resyncs its data away.
+    Promote(String),
+    /// Point these replicas at the node holding the most data.
+    Repoint(Plan),
+}
+
 /// The shelter for the replicas of `primary`, which lost its data: the
-/// replica known to hold the most data, and the
-/// reachable replicas following `primary` that are to follow it instead.
-fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &str, now: Millis) -> Option<Plan> {
+/// replica known to hold the most data, and the reachable replicas
+/// following `primary` that are to follow it instead. Never a cycle: a
+/// replica the shelter itself replicates from is not pointed at it.
+fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &str, now: Millis) -> Option<Shelter> {
     let stale_after = config.settings.stale_after_ms;
+    let primary_addr = addr_of(config, primary);
+    let follows_primary = |name: &str| {
+        matches!(views.get(name).and_then(|v| v.status.as_ref()).map(|s| &s.role),
+            Some(Role::Replica { primary: p, .. }) if p == primary_addr)
+    };
+    let followers: Vec<String> = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != primary && follows_primary(&n.name))
+        .map(|n| n.name.clone())
+        .collect();
     let to = config
         .nodes
         .iter()
@@ -372,25 +505,26 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
             if !matches!(last.role, Role::Replica { .. }) {
                 return None;
             }
-            Some((last.offset, std::cmp::Reverse(n.name.as_str())))
+            // Nor one that replicates from a node to be sheltered: that
+            // would close a replication cycle.
+            if follows_any(config, views, &n.name, &followers) {
+                return None;
+            }
+            Some((last.keys, last.offset, std::cmp::Reverse(n.name.as_str())))
         })
         .max()?
-        .1
+        .2
         .0;
-    let primary_addr = addr_of(config, primary);
-    let nodes: Vec<String> = config
-        .nodes
-        .iter()
-        .filter(|n| n.name != primary && n.name != to)
-        .filter(|n| {
-            matches!(views.get(&n.name).and_then(|v| v.status.as_ref()).map(|s| &s.role),
-                Some(Role::Replica { primary: p, .. }) if p == primary_addr)
+    if follows_primary(to) {
+        let promotable = config.node(to).is_some_and(|n| n.priority != 0);
+        return promotable.then(|| Shelter::Promote(to.to_string()));
+    }
+    let nodes: Vec<String> = followers.into_iter().filter(|n| n != to).collect();
+    (!nodes.is_empty()).then(|| {
+        Shelter::Repoint(Plan::Shelter {
+            nodes,
+            to: to.to_string(),
         })
-        .map(|n| n.name.clone())
-        .collect();
-    (!nodes.is_empty()).then(|| Plan::Shelter {
-        nodes,
-        to: to.to_string(),
     })
 }
 
@@ -419,17 +553,51 @@ pub fn note_data_loss(
     let Some((offset, replid)) = view.status.as_ref().map(|s| (s.offset, s.replid.clone())) else {
         return;
     };
-    let ahead = |other_history: bool| {
-        views.values().any(|v| {
-            matches!(v.status.as_ref().or(v.previous.as_ref()), Some(NodeStatus { role: Role::Replica { primary: p, .. }, offset: o, replid: r, .. })
-                if p == addr && *o > offset && (!other_history || *r != replid))
-        })
+    let replid = &replid;
+    let keys = view.status.as_ref().and_then(|s| s.keys);
+    // Replicas of the primary further along than it (a larger offset, or
+    // more keys when both are known: a restart from an AOF reports offset
+    // 0 like an empty one), optionally only on another history: their
+    // dataset sizes.
+    let ahead_of_primary = |other_history: bool| {
+        views
+            .values()
+            .filter_map(move |v| match v.status.as_ref().or(v.previous.as_ref()) {
+                Some(NodeStatus {
+                    role: Role::Replica { primary: p, .. },
+                    offset: o,
+                    replid: r,
+                    keys: k,
+                    ..
+                }) if p == addr
+                    && (*o > offset || k.zip(keys).is_some_and(|(k, mine)| k > mine))
+                    && (!other_history || r != replid) =>
+                {
+                    Some(*k)
+                }
+                _ => None,
+            })
     };
     // A replica ahead of its primary on another replication history proves
     // the primary lost data, even to a leader that never saw it before. A
     // replica that does not answer now counts with its last answer: it was
     // that far along the old history, which the primary no longer has.
-    if view.restarted_empty() || (view.restarted() && ahead(false)) || ahead(true) {
+    let suspected = view.restarted_empty()
+        || (view.restarted() && ahead_of_primary(false).next().is_some())
+        || ahead_of_primary(true).next().is_some();
+    // A restart that reloaded an AOF or RDB file also comes back with a
+    // new history (and, from an AOF, offset 0), but with its dataset: it
+    // lost nothing if it holds at least as many keys as it held before
+    // and as every replica ahead of it holds. Unknown sizes (recordings
+    // made before sizes were reported) count as lost, as before.
+    let before = view.restarted().then(|| view.previous.as_ref().and_then(|p| p.keys));
+    let evidence: Vec<Option<u64>> = before.into_iter().chain(ahead_of_primary(false)).collect();
+    let kept = view
+        .status
+        .as_ref()
+        .and_then(|s| s.keys)
+        .is_some_and(|k| !evidence.is_empty() && evidence.iter().all(|e| e.is_some_and(|e| k >= e)));
+    if suspected && !kept {
         let again = view.restarted();
         if let Some(v) = views.get_mut(primary) {
             // A new restart renews the mark: its replicas retry their
@@ -631,6 +799,165 @@ mod tests {
             plan,
             Ok(Some(Plan::Repoint {
                 nodes: vec!["r2".into(), "r3".into()]
+            }))
+        );
+    }
+
+    fn status(role: Role, run_id: &str, replid: &str, offset: u64, keys: u64) -> NodeStatus {
+        NodeStatus {
+            role,
+            run_id: run_id.into(),
+            replid: replid.into(),
+            offset,
+            keys: Some(keys),
+        }
+    }
+
+    fn down_replica(link_down_ms: u64) -> Role {
+        Role::Replica {
+            primary: "10.0.0.1:6379".into(),
+            link_up: false,
+            link_down_ms: Some(link_down_ms),
+        }
+    }
+
+    #[test]
+    fn a_leader_arriving_after_the_primary_died_counts_its_down_time_from_the_replicas() {
+        // Every instance was away: r1 died 12 s ago, past stale_after (10 s);
+        // both replicas lost their link then, holding the same data. A new
+        // leader that never saw r1 answer still promotes one of them.
+        let c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(100_000, Err(RedisError::Unreachable("refused".into())));
+        let mut v = views(vec![("r1", r1)]);
+        for (name, run) in [("r2", "b"), ("r3", "c")] {
+            let mut view = NodeView::default();
+            view.observe(100_000, Ok(status(down_replica(12_000), run, "h", 900, 90)));
+            v.insert(name.into(), view);
+        }
+        assert_eq!(primary_down_for(&c, &v, "r1", 101_000), 12_000);
+        assert_eq!(select_candidate(&c, &v, "r1", 101_000).as_deref(), Some("r2"));
+        // A leader that saw r1 serve until it lost it 1 s ago does not:
+        // r1 may have taken writes while its replicas were cut off.
+        let seen = v.get_mut("r1").unwrap();
+        seen.previous = Some(status(Role::Primary, "a", "h", 1000, 100));
+        assert_eq!(primary_down_for(&c, &v, "r1", 101_000), 1000);
+        assert_eq!(select_candidate(&c, &v, "r1", 101_000), None);
+        // Nor one that never saw r3: r3 may have stayed linked longer.
+        let mut v2 = v.clone();
+        v2.get_mut("r1").unwrap().previous = None;
+        v2.remove("r3");
+        assert_eq!(primary_down_for(&c, &v2, "r1", 101_000), 1000);
+        assert_eq!(select_candidate(&c, &v2, "r1", 101_000), None);
+    }
+
+    #[test]
+    fn a_restart_that_reloaded_its_data_is_not_data_loss_an_empty_one_is() {
+        let c = config(&[100, 100, 100]);
+        let record = GroupRecord {
+            epoch: 5,
+            primary: "r1".into(),
+        };
+        let replica = |run: &str| {
+            let mut v = NodeView::default();
+            let role = Role::Replica {
+                primary: "10.0.0.1:6379".into(),
+                link_up: false,
+                link_down_ms: Some(100),
+            };
+            v.observe(1000, Ok(status(role, run, "old", 6421, 1000)));
+            v
+        };
+        for (keys, lost) in [(1000, false), (0, true), (999, true)] {
+            // AOF: a new run id and history, offset 0, and `keys` keys.
+            let mut r1 = NodeView::default();
+            r1.observe(900, Ok(status(Role::Primary, "a", "old", 6421, 1000)));
+            r1.observe(1000, Ok(status(Role::Primary, "a2", "new", 0, keys)));
+            let mut v = views(vec![("r1", r1), ("r2", replica("b")), ("r3", replica("c"))]);
+            note_data_loss(&c, &mut v, Some(&record), 1000);
+            assert_eq!(v["r1"].lost_data, lost, "{keys} keys");
+            // A new leader that never saw r1 before judges from the replicas.
+            v.get_mut("r1").unwrap().previous = None;
+            v.get_mut("r1").unwrap().lost_data = false;
+            note_data_loss(&c, &mut v, Some(&record), 1000);
+            assert_eq!(v["r1"].lost_data, lost, "{keys} keys, new leader");
+        }
+    }
+
+    #[test]
+    fn the_best_copy_left_following_an_empty_primary_is_promoted_not_left_to_resync() {
+        // r1 (recorded) came back empty; r2 follows it, holding the most
+        // data, but its link is down longer than the allowance; r3 lags.
+        let mut c = config(&[100, 100, 100]);
+        c.settings.max_lag_bytes = 10;
+        let mut r1 = NodeView::default();
+        r1.observe(0, Ok(status(Role::Primary, "a", "old", 500, 50)));
+        r1.observe(60_000, Ok(status(Role::Primary, "a2", "new", 0, 0)));
+        let mut r2 = NodeView::default();
+        r2.observe(60_000, Ok(status(down_replica(59_000), "b", "old", 500, 50)));
+        let mut r3 = NodeView::default();
+        r3.observe(60_000, Ok(status(down_replica(59_000), "c", "old", 400, 40)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let record = GroupRecord {
+            epoch: 5,
+            primary: "r1".into(),
+        };
+        note_data_loss(&c, &mut v, Some(&record), 60_000);
+        assert!(v["r1"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Failover {
+                from: "r1".into(),
+                to: "r2".into()
+            }))
+        );
+        // Priority 0 forbids it: blocked rather than a cycle or a resync.
+        c.nodes[1].priority = 0;
+        let plan = decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new());
+        assert_eq!(plan, Err(Blocked::NoEligibleReplica { primary: "r1".into() }));
+    }
+
+    #[test]
+    fn a_shelter_never_closes_a_replication_cycle() {
+        // r3 (recorded) lost its data; r2 follows it; r1, out of reach,
+        // was last seen following r2 with more data: pointing r2 at r1
+        // would be a cycle, so r2, the best copy left, is promoted.
+        let mut c = config(&[100, 100, 100]);
+        c.settings.max_lag_bytes = 10;
+        let r2_addr = "10.0.0.2:6379";
+        let r3_addr = "10.0.0.3:6379";
+        let mut r1 = NodeView::default();
+        let follows = |p: &str| Role::Replica {
+            primary: p.into(),
+            link_up: true,
+            link_down_ms: None,
+        };
+        r1.observe(0, Ok(status(follows(r2_addr), "a", "h", 395, 395)));
+        r1.observe(1000, Err(RedisError::Timeout));
+        let mut r2 = NodeView::default();
+        let r2_role = Role::Replica {
+            primary: r3_addr.into(),
+            link_up: false,
+            link_down_ms: Some(500),
+        };
+        r2.observe(1000, Ok(status(r2_role, "b", "h2", 69, 69)));
+        let mut r3 = NodeView::default();
+        r3.observe(0, Ok(status(follows(r2_addr), "c", "h", 395, 395)));
+        r3.observe(1000, Ok(status(Role::Primary, "c2", "new", 0, 0)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let record = GroupRecord {
+            epoch: 5,
+            primary: "r3".into(),
+        };
+        note_data_loss(&c, &mut v, Some(&record), 1000);
+        assert!(v["r3"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Failover {
+                from: "r3".into(),
+                to: "r2".into()
             }))
         );
     }

@@ -55,29 +55,84 @@ fn fail(invariant: &str, seed: u64, at: Millis, detail: String) -> Failure {
     Failure::new(format!("{invariant}: {detail} (seed {seed}, t={at} ms)"))
 }
 
+/// How long the failed primary has not been serving its data, written out
+/// again from its specification: the leader's own observation when it saw
+/// the node serve and it did not lose its data; otherwise (never seen
+/// serving, or back without its data) at least that, and, when every other
+/// node has been seen, the shortest link-down time among the replicas
+/// still following it (a link up counts as 0, unless the node lost its
+/// data: then it is a link to the empty node and does not count).
+fn reference_down_for(ctx: &crate::machine::Context, failed: &str) -> Millis {
+    let now = ctx.now;
+    let view = ctx.views.get(failed).cloned().unwrap_or_default();
+    let mut own = view.down_since.map_or(0, |d| now.saturating_sub(d));
+    if view.lost_data {
+        own = own.max(now.saturating_sub(view.lost_data_at));
+    }
+    let seen = |v: &crate::machine::NodeView| v.status.is_some() || v.previous.is_some();
+    if seen(&view) && !view.lost_data {
+        return own;
+    }
+    let others: Vec<&crate::types::RedisNode> = ctx.config.nodes.iter().filter(|n| n.name != failed).collect();
+    if !others.iter().all(|n| ctx.views.get(&n.name).is_some_and(seen)) {
+        return own;
+    }
+    let addr = ctx.config.node(failed).map(|n| n.addr.clone()).unwrap_or_default();
+    let mut latest: Option<Millis> = None;
+    for n in others {
+        if let Some(Role::Replica {
+            primary,
+            link_up,
+            link_down_ms,
+        }) = ctx.views.get(&n.name).and_then(|v| v.status.as_ref()).map(|s| &s.role)
+        {
+            if *primary != addr {
+                continue;
+            }
+            let d = if *link_up {
+                if view.lost_data {
+                    continue;
+                }
+                Some(0)
+            } else {
+                *link_down_ms
+            };
+            if let Some(d) = d {
+                latest = Some(latest.map_or(d, |l| l.min(d)));
+            }
+        }
+    }
+    own.max(latest.unwrap_or(0))
+}
+
 /// S5 written out again, independently of `decide::select_candidate`:
 /// reachable replicas with priority above 0, link up or down no longer than
-/// the staleness limit, within `max_lag` of the highest offset seen on a
-/// node that did not lose its data since and was seen within the
-/// staleness limit; the
-/// lowest priority, then the highest offset, then the smallest run id.
+/// the staleness limit plus the time the primary has been down, within
+/// `max_lag` of the highest offset seen on a node that did not lose its
+/// data since and was seen within the staleness limit, and not empty while
+/// such a node holds keys; the lowest priority, then the highest offset,
+/// then the smallest run id. When none is and the primary lost its data:
+/// the node holding the most data left, if it still follows the empty
+/// primary (it would resync from it) and may be promoted.
 fn reference_candidate(ctx: &crate::machine::Context, failed: &str) -> Option<String> {
     let s = &ctx.config.settings;
-    let best_offset = ctx
+    // Data a node lost exists nowhere; a node unseen for longer than the
+    // staleness limit tells nothing current.
+    let current = |v: &&crate::machine::NodeView| {
+        !v.lost_data
+            && v.down_since
+                .is_none_or(|d| ctx.now - d.min(ctx.now) <= s.stale_after_ms)
+    };
+    let known: Vec<&crate::types::NodeStatus> = ctx
         .views
         .values()
-        // Data a node lost exists nowhere; a node unseen for longer than
-        // the staleness limit tells nothing current.
-        .filter(|v| {
-            !v.lost_data
-                && v.down_since
-                    .is_none_or(|d| ctx.now - d.min(ctx.now) <= s.stale_after_ms)
-        })
+        .filter(current)
         .flat_map(|v| [v.status.as_ref(), v.previous.as_ref()])
         .flatten()
-        .map(|st| st.offset)
-        .max()
-        .unwrap_or(0);
+        .collect();
+    let best_offset = known.iter().map(|st| st.offset).max().unwrap_or(0);
+    let someone_has_keys = known.iter().any(|st| st.keys.unwrap_or(0) > 0);
+    let allowance = s.stale_after_ms + reference_down_for(ctx, failed);
     let mut eligible: Vec<(u32, std::cmp::Reverse<u64>, String, String)> = Vec::new();
     for node in ctx.config.nodes.iter().filter(|n| n.name != failed && n.priority > 0) {
         let Some(st) = ctx.views.get(&node.name).and_then(|v| v.status.as_ref()) else {
@@ -89,10 +144,13 @@ fn reference_candidate(ctx: &crate::machine::Context, failed: &str) -> Option<St
         else {
             continue;
         };
-        if !*link_up && link_down_ms.is_none_or(|d| d > s.stale_after_ms) {
+        if !*link_up && link_down_ms.is_none_or(|d| d > allowance) {
             continue;
         }
         if best_offset - st.offset.min(best_offset) > s.max_lag_bytes {
+            continue;
+        }
+        if someone_has_keys && st.keys == Some(0) {
             continue;
         }
         eligible.push((
@@ -103,7 +161,65 @@ fn reference_candidate(ctx: &crate::machine::Context, failed: &str) -> Option<St
         ));
     }
     eligible.sort();
-    eligible.into_iter().next().map(|e| e.3)
+    if let Some(e) = eligible.into_iter().next() {
+        return Some(e.3);
+    }
+    // The primary lost its data: the best copy left.
+    if !ctx.views.get(failed).is_some_and(|v| v.lost_data) {
+        return None;
+    }
+    let failed_addr = ctx.config.node(failed).map(|n| n.addr.clone()).unwrap_or_default();
+    let upstream = |name: &str| -> Option<String> {
+        let v = ctx.views.get(name)?;
+        match &v.status.as_ref().or(v.previous.as_ref())?.role {
+            Role::Replica { primary, .. } => ctx
+                .config
+                .nodes
+                .iter()
+                .find(|n| n.addr == *primary)
+                .map(|n| n.name.clone()),
+            Role::Primary => None,
+        }
+    };
+    let follows_empty = |name: &str| {
+        matches!(
+            ctx.views.get(name).and_then(|v| v.status.as_ref()).map(|s| &s.role),
+            Some(Role::Replica { primary, .. }) if *primary == failed_addr
+        )
+    };
+    // A holder that replicates, through any chain, from a follower of the
+    // empty primary cannot shelter it (a cycle).
+    let chains_into_followers = |name: &str| {
+        let mut at = upstream(name);
+        for _ in 0..ctx.config.nodes.len() {
+            match at {
+                Some(n) if n != failed && follows_empty(&n) => return true,
+                Some(n) => at = upstream(&n),
+                None => return false,
+            }
+        }
+        false
+    };
+    let mut holders: Vec<(Option<u64>, u64, std::cmp::Reverse<String>, bool)> = Vec::new();
+    for node in ctx.config.nodes.iter().filter(|n| n.name != failed) {
+        let Some(v) = ctx.views.get(&node.name).filter(|v| current(v)) else {
+            continue;
+        };
+        let Some(last) = v.status.as_ref().or(v.previous.as_ref()) else {
+            continue;
+        };
+        if !matches!(last.role, Role::Replica { .. }) || chains_into_followers(&node.name) {
+            continue;
+        }
+        holders.push((
+            last.keys,
+            last.offset,
+            std::cmp::Reverse(node.name.clone()),
+            follows_empty(&node.name) && node.priority > 0,
+        ));
+    }
+    holders.sort();
+    holders.pop().filter(|h| h.3).map(|h| h.2.0)
 }
 
 /// The epoch an output acts under, if it acts.

@@ -1,0 +1,506 @@
+//! The data-safety trial of issue 22, on real servers: three `arbiter run`
+//! instances, real `redis-server` nodes and a real `etcd`, started and
+//! stopped by the test.
+//!
+//! - `instances_away_while_the_primary_dies`: every instance is stopped,
+//!   the primary is killed, and the instances come back after longer than
+//!   `stale_after_ms`. The replicas were in sync when the primary died, so
+//!   they must be eligible (staleness counts the time the primary has been
+//!   down). Then the old primary comes back empty: it is made a replica and
+//!   resyncs from the new primary; nothing flaps; no key is lost anywhere,
+//!   also after the instances stop.
+//! - `a_restart_that_reloaded_its_aof_is_not_data_loss`: AOF on; the
+//!   primary is killed and restarted with its data faster than down-after.
+//!   It reports a new run id, a new replication id and offset 0, but its
+//!   keys: no failover, its replicas resync from it and keep every key; a
+//!   replica restarted with its AOF (back as a primary) is repointed.
+//! - `instances_away_then_a_replica_restarts_with_its_aof`: the AOF variant
+//!   of the trial: while every instance is away the primary dies and a
+//!   replica restarts with its AOF; the instances fail over without a
+//!   replication cycle and without losing a key.
+//!
+//! Before the fix each of them failed: blocked for good (no eligible
+//! replica), then replicas resynced from the empty node; a reloaded AOF was
+//! called "restarted without its data".
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arbiter::live::etcd::Etcd;
+use arbiter::live::redis::RedisNodes;
+use arbiter::types::{GroupRecord, NodeStatus, Role};
+
+const KEYS: u64 = 1000;
+
+/// A `redis-server` whose data directory outlives it (so that a restart
+/// can reload an AOF), killed (SIGKILL) and reaped on drop.
+struct Node {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    aof: bool,
+}
+
+impl Node {
+    fn start(dir: &Path, name: &str, aof: bool, primary: Option<&Self>) -> Self {
+        let dir = dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut node = Self {
+            child: None,
+            port: support::free_port(),
+            dir,
+            aof,
+        };
+        node.restart(primary);
+        node
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the process (again) on the same port and directory: with AOF
+    /// on it reloads its data; without persistence it comes back empty.
+    fn restart(&mut self, primary: Option<&Self>) {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", if self.aof { "yes" } else { "no" }])
+            // Full syncs start at once instead of after the 5 s default.
+            .args(["--repl-diskless-sync-delay", "0"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(p) = primary {
+            cmd.args(["--replicaof", "127.0.0.1", &p.port.to_string()]);
+        }
+        self.child = Some(
+            cmd.spawn()
+                .expect("redis-server not found: run scripts/test, which installs it"),
+        );
+        let url = format!("redis://{}/", self.addr());
+        support::eventually("redis-server answers", Duration::from_secs(20), || {
+            redis::Client::open(url.as_str())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .ok()
+        });
+    }
+
+    /// SIGKILL (no shutdown save; an AOF keeps what it had written).
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn connection(&self) -> Option<redis::Connection> {
+        let c = redis::Client::open(format!("redis://{}/", self.addr())).ok()?;
+        let con = c.get_connection_with_timeout(Duration::from_millis(500)).ok()?;
+        con.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+        Some(con)
+    }
+
+    /// `DBSIZE`, when the node answers.
+    fn keys(&self) -> Option<u64> {
+        redis::cmd("DBSIZE").query(&mut self.connection()?).ok()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Real servers for three instances: etcd, three nodes (r1 primary, r2 and
+/// r3 its replicas, holding `KEYS` keys) and an `arbiter.toml`.
+struct Rig {
+    _etcd: support::Server,
+    etcd: Etcd,
+    nodes: Vec<Node>,
+    redis: RedisNodes,
+    config: PathBuf,
+    dir: tempfile::TempDir,
+    instances: Vec<Child>,
+    started: u32,
+}
+
+const PREFIX: &str = "arbiter/safety";
+/// `settings.stale_after_ms` of the rig (the default is 10 s; shorter
+/// here so that the test waits less, the same class of schedule).
+const STALE_AFTER_MS: u64 = 3000;
+
+impl Rig {
+    fn start(aof: bool) -> Self {
+        let etcd_server = support::etcd();
+        let dir = tempfile::tempdir().unwrap();
+        let r1 = Node::start(dir.path(), "r1", aof, None);
+        let r2 = Node::start(dir.path(), "r2", aof, Some(&r1));
+        let r3 = Node::start(dir.path(), "r3", aof, Some(&r1));
+        let mut con = r1.connection().unwrap();
+        let mut pipe = redis::pipe();
+        for i in 0..KEYS {
+            pipe.cmd("SET").arg(format!("key:{i}")).arg(i).ignore();
+        }
+        pipe.query::<()>(&mut con).unwrap();
+        for n in [&r2, &r3] {
+            support::eventually("replicas hold every key", Duration::from_secs(20), || {
+                (n.keys() == Some(KEYS)).then_some(())
+            });
+        }
+        let nodes = [&r1, &r2, &r3]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("\n[[nodes]]\nname = \"r{}\"\naddr = \"{}\"\n", i + 1, n.addr()))
+            .collect::<String>();
+        let text = format!(
+            "[etcd]\nendpoints = [\"{}\"]\nprefix = \"{PREFIX}\"\nttl_s = 2\n{nodes}\n[settings]\ncheck_interval_ms = 200\ndown_after_ms = 1000\nstale_after_ms = {STALE_AFTER_MS}\n",
+            etcd_server.addr
+        );
+        let config = dir.path().join("arbiter.toml");
+        std::fs::write(&config, text).unwrap();
+        Self {
+            etcd: Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1)),
+            _etcd: etcd_server,
+            nodes: vec![r1, r2, r3],
+            redis: RedisNodes::new(Duration::from_secs(1), None),
+            config,
+            dir,
+            instances: Vec::new(),
+            started: 0,
+        }
+    }
+
+    /// Starts three `arbiter run` instances, each logging to its own file
+    /// and recording to its own scenario (`arbiter-N.ron`).
+    fn start_instances(&mut self) {
+        for _ in 0..3 {
+            self.started += 1;
+            let n = self.started;
+            let log = std::fs::File::create(self.dir.path().join(format!("arbiter-{n}.log"))).unwrap();
+            let config = self.dir.path().join(format!("arbiter-{n}.toml"));
+            let text = std::fs::read_to_string(&self.config).unwrap();
+            std::fs::write(
+                &config,
+                format!("{text}\n[record]\nenabled = true\npath = \"arbiter-{n}.ron\"\n"),
+            )
+            .unwrap();
+            let child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+                .args(["run", "--config"])
+                .arg(&config)
+                .env("ARBITER_LOG", "info")
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            self.instances.push(child);
+        }
+    }
+
+    /// SIGTERM to every instance; waits for each to exit.
+    fn stop_instances(&mut self) {
+        for child in self.instances.drain(..) {
+            support::signal(&child, "-TERM");
+            let (code, err) = support::wait_exit(child);
+            assert_eq!(code, Some(0), "an instance did not stop cleanly: {err}");
+        }
+    }
+
+    /// Every instance log so far, for failure messages.
+    fn logs(&self) -> String {
+        (1..=self.started)
+            .map(|i| {
+                let path = self.dir.path().join(format!("arbiter-{i}.log"));
+                format!(
+                    "--- arbiter-{i}.log\n{}",
+                    std::fs::read_to_string(path).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    fn record(&self) -> Option<GroupRecord> {
+        let kv = self.etcd.get(&format!("{PREFIX}/record"), false).ok()??;
+        serde_json::from_str(&kv.value).ok()
+    }
+
+    fn status(&self, i: usize) -> Option<NodeStatus> {
+        self.redis.status(&self.nodes[i].addr()).ok()
+    }
+
+    fn index(&self, name: &str) -> usize {
+        name.trim_start_matches('r').parse::<usize>().unwrap() - 1
+    }
+
+    /// Waits until the record names one primary that every answering node
+    /// follows with its link up, and every answering node holds `KEYS`
+    /// keys; the record.
+    fn converged(&self, what: &str, limit: Duration) -> GroupRecord {
+        let start = Instant::now();
+        loop {
+            if let Some(record) = self.record() {
+                let p = self.index(&record.primary);
+                let primary_addr = self.nodes[p].addr();
+                let ok = (0..3).all(|i| match self.status(i) {
+                    None => i != p,
+                    Some(s) => {
+                        let role_ok = if i == p {
+                            s.role == Role::Primary
+                        } else {
+                            matches!(&s.role, Role::Replica { primary, link_up: true, .. } if *primary == primary_addr)
+                        };
+                        role_ok && self.nodes[i].keys() == Some(KEYS)
+                    }
+                });
+                if ok {
+                    return record;
+                }
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{what}: not converged within {limit:?}; record {:?}; nodes {:?}; keys {:?}\n{}",
+                self.record(),
+                (0..3).map(|i| self.status(i)).collect::<Vec<_>>(),
+                self.nodes.iter().map(Node::keys).collect::<Vec<_>>(),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Watches for `period`: the record and every node's role stay as they
+    /// are (no flapping), and at most one node claims primary.
+    fn steady(&self, record: &GroupRecord, period: Duration) {
+        let roles = |rig: &Self| (0..3).map(|i| rig.status(i).map(|s| s.role)).collect::<Vec<_>>();
+        let first = roles(self);
+        let start = Instant::now();
+        while start.elapsed() < period {
+            assert_eq!(
+                self.record().as_ref(),
+                Some(record),
+                "the record changed\n{}",
+                self.logs()
+            );
+            let now = roles(self);
+            assert_eq!(now, first, "roles changed\n{}", self.logs());
+            let primaries = now.iter().filter(|r| matches!(r, Some(Role::Primary))).count();
+            assert_eq!(primaries, 1, "{now:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self) -> Vec<Option<u64>> {
+        self.nodes.iter().map(Node::keys).collect()
+    }
+
+    /// The recording of the instance that acted among those started since
+    /// `since` (the one whose calls include `call`), replayed with no
+    /// server: its decisions. With `REHEARSE=record` it is also pinned as
+    /// `scenarios/NAME.ron`, which plain `cargo test` replays
+    /// (tests/live_scenarios.rs).
+    fn replay_leader(&self, since: u32, call: &str, name: &str) -> Vec<String> {
+        let path = (since + 1..=self.started)
+            .map(|n| self.dir.path().join(format!("arbiter-{n}.ron")))
+            .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(call)))
+            .unwrap_or_else(|| panic!("no recording with {call}\n{}", self.logs()));
+        if std::env::var("REHEARSE").as_deref() == Ok("record") {
+            let pinned = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+            std::fs::copy(&path, pinned).unwrap();
+        }
+        let replayer = rehearse::Replayer::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut driver = arbiter::Driver::new(replayer);
+        driver
+            .run_to_end_of_recording(1_000_000)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(driver.machine().state(), &arbiter::State::Stopped);
+        let names: Vec<(String, String)> = (0..3).map(|i| (self.nodes[i].addr(), format!("r{}", i + 1))).collect();
+        decisions(driver.outputs(), &names)
+    }
+}
+
+/// A run's decisions, in short (`publish r2`, `promote r2`, `repoint r1`),
+/// nodes named through `names` (address, name).
+fn decisions(outputs: &[arbiter::Output], names: &[(String, String)]) -> Vec<String> {
+    let name = |addr: &str| {
+        names
+            .iter()
+            .find(|(a, _)| a == addr)
+            .map_or_else(|| addr.to_string(), |(_, n)| n.clone())
+    };
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            arbiter::Output::Publish { record, .. } => Some(format!("publish {}", record.primary)),
+            arbiter::Output::Promote { addr, .. } => Some(format!("promote {}", name(addr))),
+            arbiter::Output::Repoint { addr, .. } => Some(format!("repoint {}", name(addr))),
+            arbiter::Output::Resign { .. } => Some("resign".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for mut child in self.instances.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_for_r1_record(rig: &Rig) {
+    support::eventually("the instances record r1", Duration::from_secs(20), || {
+        rig.record().filter(|r| r.primary == "r1")
+    });
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn instances_away_while_the_primary_dies() {
+    let mut rig = Rig::start(false);
+    rig.start_instances();
+    wait_for_r1_record(&rig);
+
+    // Every instance stops (a deploy); the primary dies meanwhile, and the
+    // instances come back after longer than stale_after_ms.
+    rig.stop_instances();
+    rig.nodes[0].kill();
+    std::thread::sleep(Duration::from_millis(STALE_AFTER_MS + 1500));
+    let second_wave = rig.started;
+    rig.start_instances();
+    let record = rig.converged("failover after the instances return", Duration::from_secs(15));
+    assert_ne!(record.primary, "r1", "{}", rig.logs());
+    let (new, other) = if record.primary == "r2" {
+        ("r2", "r3")
+    } else {
+        ("r3", "r2")
+    };
+
+    // The old primary comes back empty: made a replica of the new one, it
+    // resyncs every key from it; nothing flaps.
+    rig.nodes[0].restart(None);
+    let after = rig.converged("the empty old primary rejoins", Duration::from_secs(15));
+    assert_eq!(after, record, "no further failover\n{}", rig.logs());
+    rig.steady(&record, Duration::from_secs(3));
+
+    // The instances stop: every copy stays.
+    rig.stop_instances();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rig.keys(), vec![Some(KEYS); 3], "{}", rig.logs());
+
+    // The acting instance's recording replays with every decision: the
+    // record moves to the replica, it is promoted, the other follows it,
+    // and the old primary, back empty, is repointed (each action starts
+    // with a guarded write of the record); nothing else.
+    let said = rig.replay_leader(second_wave, "Cluster::promote", "live_cold_restart");
+    assert_eq!(
+        said,
+        [
+            format!("publish {new}"),
+            format!("promote {new}"),
+            format!("repoint {other}"),
+            format!("publish {new}"),
+            "repoint r1".into(),
+            "resign".into()
+        ],
+        "{}",
+        rig.logs()
+    );
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_restart_that_reloaded_its_aof_is_not_data_loss() {
+    let mut rig = Rig::start(true);
+    rig.start_instances();
+    wait_for_r1_record(&rig);
+    let record = rig.converged("settled", Duration::from_secs(15));
+    let leader_log = rig.logs();
+    let before = rig.status(0).unwrap();
+
+    // The primary restarts with its AOF faster than down-after: a new run
+    // id and replication id, offset 0, every key.
+    rig.nodes[0].kill();
+    rig.nodes[0].restart(None);
+    let now = rig.status(0).unwrap();
+    assert_ne!(now.run_id, before.run_id);
+    assert!(now.offset < before.offset, "{now:?} after {before:?}");
+    assert_eq!(now.keys, Some(KEYS));
+    let after = rig.converged("the replicas resync from the reloaded primary", Duration::from_secs(15));
+    assert_eq!(
+        after,
+        record,
+        "no failover for a restart that kept its data\n{}",
+        rig.logs()
+    );
+    assert!(
+        !rig.logs().contains("without its data"),
+        "a reloaded AOF is not data loss\n{}",
+        rig.logs()
+    );
+
+    // A replica restarts with its AOF, as a primary: repointed, no cycle.
+    rig.nodes[1].kill();
+    rig.nodes[1].restart(None);
+    let after = rig.converged("the restarted replica is repointed", Duration::from_secs(15));
+    assert_eq!(after, record, "{}", rig.logs());
+    rig.steady(&record, Duration::from_secs(2));
+    rig.stop_instances();
+
+    // The leader's recording: r1 recorded at start, r2 repointed (after a
+    // guarded write of the same record), nothing else: no failover.
+    let said = rig.replay_leader(0, "Election::publish", "live_aof_restart");
+    assert_eq!(
+        said,
+        ["publish r1", "publish r1", "repoint r2", "resign"],
+        "{leader_log}\n{}",
+        rig.logs()
+    );
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn instances_away_then_a_replica_restarts_with_its_aof() {
+    let mut rig = Rig::start(true);
+    rig.start_instances();
+    wait_for_r1_record(&rig);
+    rig.stop_instances();
+    rig.nodes[0].kill();
+    std::thread::sleep(Duration::from_millis(STALE_AFTER_MS + 1500));
+    // r2 restarts with its AOF while nobody manages the group: back as a
+    // primary holding every key.
+    rig.nodes[1].kill();
+    rig.nodes[1].restart(None);
+    assert_eq!(rig.nodes[1].keys(), Some(KEYS));
+    let second_wave = rig.started;
+    rig.start_instances();
+    let record = rig.converged("failover after the instances return", Duration::from_secs(15));
+    assert_ne!(record.primary, "r1", "{}", rig.logs());
+    rig.steady(&record, Duration::from_secs(2));
+    rig.nodes[0].restart(None);
+    let after = rig.converged("the old primary rejoins with its AOF", Duration::from_secs(15));
+    assert_eq!(after, record, "{}", rig.logs());
+    rig.stop_instances();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rig.keys(), vec![Some(KEYS); 3], "{}", rig.logs());
+
+    // r2, back as a primary against the record, is first repointed to the
+    // recorded r1 (down: r2 keeps its data), then the record moves to r3,
+    // which is promoted; r2 follows it, and r1 once it is back; one
+    // promotion, no cycle.
+    let said = rig.replay_leader(second_wave, "Cluster::promote", "live_cold_restart_aof");
+    let new = &record.primary;
+    let promotions: Vec<&String> = said.iter().filter(|d| d.starts_with("promote")).collect();
+    assert_eq!(promotions, [&format!("promote {new}")], "{said:?}");
+    let failover = said.iter().position(|d| *d == format!("publish {new}")).unwrap();
+    assert!(
+        said[..failover].iter().all(|d| d == "publish r1" || d == "repoint r2"),
+        "{said:?}"
+    );
+    assert!(said[failover..].contains(&"repoint r1".to_string()), "{said:?}");
+    assert_eq!(said.last().map(String::as_str), Some("resign"), "{said:?}");
+}
