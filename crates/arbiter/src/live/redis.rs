@@ -69,8 +69,31 @@ fn keys_in(info: &BTreeMap<String, String>) -> u64 {
         .sum()
 }
 
+/// Whether Redis refused the credentials: `NOAUTH` (a password is
+/// required), `WRONGPASS` (Redis 6+), `-ERR invalid password` (older
+/// servers), or the client's own "authentication failed" on `AUTH`.
+fn is_auth_failure(e: &redis::RedisError) -> bool {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        return true;
+    }
+    if matches!(e.code(), Some("NOAUTH" | "WRONGPASS")) {
+        return true;
+    }
+    let text = e.to_string();
+    [
+        "NOAUTH",
+        "WRONGPASS",
+        "invalid password",
+        "invalid username-password pair",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
 fn classify(e: &redis::RedisError) -> RedisError {
-    if e.is_timeout() {
+    if is_auth_failure(e) {
+        RedisError::Auth(e.to_string())
+    } else if e.is_timeout() {
         RedisError::Timeout
     } else if e.is_connection_refusal() || e.is_io_error() || e.is_connection_dropped() {
         RedisError::Unreachable(e.to_string())

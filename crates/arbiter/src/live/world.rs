@@ -276,8 +276,17 @@ impl Host for LiveWorld {
 impl Cluster for LiveWorld {
     fn is_cluster_enabled(&self, addr: &str) -> Result<bool, RedisError> {
         let result = self.redis.is_cluster_enabled(addr);
-        if let Err(e) = &result {
-            warn!(target: "arbiter", node = %addr, error = %e, "node unreachable at startup (managed anyway)");
+        match &result {
+            Err(e @ RedisError::Auth(_)) => warn!(
+                target: "arbiter",
+                node = %addr,
+                error = %e,
+                "authentication failed at startup: the node refuses redis.password (managed anyway)"
+            ),
+            Err(e) => {
+                warn!(target: "arbiter", node = %addr, error = %e, "node unreachable at startup (managed anyway)")
+            }
+            Ok(_) => {}
         }
         result
     }
