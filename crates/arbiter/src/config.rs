@@ -8,11 +8,13 @@
 //! ttl_s = 5                    # lease TTL, default 5
 //!
 //! [redis]
-//! password = "secret"          # optional; never written to a scenario
+//! password = "secret"          # optional; also set as masterauth on every
+//!                              # node; never written to a scenario
 //! timeout_ms = 500             # connect and command timeout, default 500
 //! poll_timeout_ms = 200        # INFO polls: no answer within it is down
-//! min_replicas_to_write = 1    # optional: set on every node arbiter
-//! min_replicas_max_lag_s = 1   # promotes or repoints (default 10 s lag)
+//! min_replicas_to_write = 1    # optional: set on every node arbiter manages
+//! min_replicas_max_lag_s = 1   # (at start, after a restart, before every
+//!                              # promotion or repoint; default 10 s lag)
 //!
 //! [[nodes]]
 //! name = "r1"
