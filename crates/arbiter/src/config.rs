@@ -8,11 +8,13 @@
 //! ttl_s = 5                    # lease TTL, default 5
 //!
 //! [redis]
-//! password = "secret"          # optional; never written to a scenario
+//! password = "secret"          # optional; also set as masterauth on every
+//!                              # node; never written to a scenario
 //! timeout_ms = 500             # connect and command timeout, default 500
 //! poll_timeout_ms = 200        # INFO polls: no answer within it is down
-//! min_replicas_to_write = 1    # optional: set on every node arbiter
-//! min_replicas_max_lag_s = 1   # promotes or repoints (default 10 s lag)
+//! min_replicas_to_write = 1    # optional: set on every node arbiter manages
+//! min_replicas_max_lag_s = 1   # (at start, after a restart, before every
+//!                              # promotion or repoint; default 10 s lag)
 //!
 //! [[nodes]]
 //! name = "r1"
@@ -176,6 +178,29 @@ fn valid_addr(addr: &str) -> bool {
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
+/// The lease is renewed once per check, at its start. A check lasts the
+/// check interval, or longer when every node's poll times out:
+/// `check_interval_ms + nodes × poll_timeout_ms`. Two such checks must fit
+/// in the lease TTL, so that one failed renewal (an etcd request lost or
+/// timed out) does not lose the lease and re-elect the leader at every
+/// check. (`fast_check_interval_ms` is capped by `check_interval_ms`, so
+/// it only renews more often.)
+fn lease_renewed_in_time(check_interval_ms: u64, ttl_s: i64, nodes: usize, poll_timeout_ms: u64) -> Result<(), String> {
+    let ttl_ms = u64::try_from(ttl_s).unwrap_or(0).saturating_mul(1000);
+    let polls_ms = (nodes as u64).saturating_mul(poll_timeout_ms);
+    let check_ms = check_interval_ms.saturating_add(polls_ms);
+    if check_ms.saturating_mul(2) > ttl_ms {
+        return Err(format!(
+            "settings.check_interval_ms: {check_interval_ms} ms cannot keep the etcd.ttl_s = {ttl_s} s lease: \
+             the lease is renewed once per check, a check can last check_interval_ms + {nodes} nodes × \
+             redis.poll_timeout_ms ({poll_timeout_ms} ms) = {check_ms} ms, and two checks must fit in the TTL \
+             ({} ms > {ttl_ms} ms); lower settings.check_interval_ms or raise etcd.ttl_s",
+            check_ms.saturating_mul(2)
+        ));
+    }
+    Ok(())
+}
+
 /// Reads and validates `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let err = |message: String| ConfigError {
@@ -284,6 +309,12 @@ pub fn parse(text: &str) -> Result<Config, String> {
             settings.down_after_ms, settings.check_interval_ms
         ));
     }
+    lease_renewed_in_time(
+        settings.check_interval_ms,
+        file.etcd.ttl_s,
+        file.nodes.len(),
+        file.redis.poll_timeout_ms,
+    )?;
     if file.record.enabled && file.record.path.is_none() {
         return Err("record.path: needed when record.enabled is true".into());
     }
@@ -388,6 +419,36 @@ path = "run.ron"
             let e = parse(&GOOD.replace(from, to)).unwrap_err();
             assert!(e.contains(expected), "expected {expected:?} in {e:?}");
         }
+    }
+
+    #[test]
+    fn a_check_interval_that_cannot_renew_the_lease_is_refused_naming_both_fields() {
+        let with = |ttl_s: i64, check_ms: u64| {
+            parse(
+                &GOOD
+                    .replace(
+                        "[settings]\ndown_after_ms = 5000",
+                        &format!("[settings]\ndown_after_ms = 60000\ncheck_interval_ms = {check_ms}"),
+                    )
+                    .replace(
+                        "endpoints = [\"http://127.0.0.1:2379\"]",
+                        &format!("endpoints = [\"http://127.0.0.1:2379\"]\nttl_s = {ttl_s}"),
+                    ),
+            )
+        };
+        // The trial's setting: a check interval as long as the lease.
+        let e = with(5, 5000).unwrap_err();
+        assert!(e.starts_with("settings.check_interval_ms: 5000 ms"), "{e}");
+        assert!(e.contains("etcd.ttl_s = 5 s"), "{e}");
+        assert!(e.contains("redis.poll_timeout_ms (200 ms)"), "{e}");
+        // Two nodes polled at 200 ms: 2 × (2100 + 400) = 5000 ms fits 5 s,
+        // 2 × (2101 + 400) does not.
+        assert!(with(5, 2100).is_ok());
+        assert!(with(5, 2101).is_err());
+        assert!(with(1, 100).is_ok());
+        assert!(with(1, 101).is_err());
+        // The defaults (1 s checks, 5 s lease) pass.
+        assert!(parse(GOOD).is_ok());
     }
 
     #[test]

@@ -169,7 +169,7 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
 fn status(path: PathBuf) -> ExitCode {
     use arbiter::live::etcd::Etcd;
     use arbiter::live::redis::RedisNodes;
-    use arbiter::types::{GroupRecord, Role};
+    use arbiter::types::{GroupRecord, RedisError, Role};
 
     let config = match arbiter::config::load(&path) {
         Ok(c) => c,
@@ -225,7 +225,12 @@ fn status(path: PathBuf) -> ExitCode {
             }
             Err(e) => {
                 healthy = false;
-                format!("unreachable: {e}")
+                match e {
+                    // Already say what happened ("unreachable: ...",
+                    // "authentication failed: ...").
+                    RedisError::Unreachable(_) | RedisError::Auth(_) => e.to_string(),
+                    _ => format!("unreachable: {e}"),
+                }
             }
         };
         println!("{} {}: {what}", node.name, node.addr);

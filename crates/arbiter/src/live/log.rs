@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 use crate::machine::{Blocked, Machine, Output, State};
 use std::collections::BTreeMap;
 
-use crate::types::{GroupRecord, Role};
+use crate::types::{GroupRecord, RedisError, Role};
 
 /// How [`init`] formats events on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -81,6 +81,8 @@ pub struct Narrator {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct NodeSeen {
     down: bool,
+    /// The latest poll was refused for its credentials (the node is up).
+    auth_failed: bool,
     lost_data: bool,
     role: Option<String>,
 }
@@ -148,18 +150,34 @@ impl Narrator {
             self.record = ctx.record.clone();
         }
         for (name, view) in &ctx.views {
+            let auth_failed = matches!(view.error, Some(RedisError::Auth(_)));
             let seen = NodeSeen {
-                down: view.down_since.is_some(),
+                // An authentication failure is told as such, not as an outage.
+                down: view.down_since.is_some() && !auth_failed,
+                auth_failed,
                 lost_data: view.lost_data,
                 role: view.status.as_ref().map(|s| describe(&s.role)),
             };
             let old = self.nodes.entry(name.clone()).or_default();
+            let error = view.error.as_ref().map(ToString::to_string).unwrap_or_default();
+            if seen.auth_failed && !old.auth_failed {
+                let addr = ctx.config.node(name).map(|n| n.addr.as_str()).unwrap_or_default();
+                warn!(
+                    target: "arbiter",
+                    node = %name,
+                    addr,
+                    %error,
+                    "authentication failed: the node refuses redis.password"
+                );
+            }
             if seen.down && !old.down {
-                let error = view.error.as_ref().map(ToString::to_string).unwrap_or_default();
                 warn!(target: "arbiter", node = %name, %error, "node unreachable");
             }
-            if !seen.down && old.down {
+            if !seen.down && old.down && !seen.auth_failed {
                 info!(target: "arbiter", node = %name, "node answers again");
+            }
+            if !seen.auth_failed && old.auth_failed && view.status.is_some() {
+                info!(target: "arbiter", node = %name, "authentication succeeds again");
             }
             if seen.lost_data && !old.lost_data {
                 warn!(target: "arbiter", node = %name, "node restarted without its data");

@@ -69,8 +69,31 @@ fn keys_in(info: &BTreeMap<String, String>) -> u64 {
         .sum()
 }
 
+/// Whether Redis refused the credentials: `NOAUTH` (a password is
+/// required), `WRONGPASS` (Redis 6+), `-ERR invalid password` (older
+/// servers), or the client's own "authentication failed" on `AUTH`.
+fn is_auth_failure(e: &redis::RedisError) -> bool {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        return true;
+    }
+    if matches!(e.code(), Some("NOAUTH" | "WRONGPASS")) {
+        return true;
+    }
+    let text = e.to_string();
+    [
+        "NOAUTH",
+        "WRONGPASS",
+        "invalid password",
+        "invalid username-password pair",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
 fn classify(e: &redis::RedisError) -> RedisError {
-    if e.is_timeout() {
+    if is_auth_failure(e) {
+        RedisError::Auth(e.to_string())
+    } else if e.is_timeout() {
         RedisError::Timeout
     } else if e.is_connection_refusal() || e.is_io_error() || e.is_connection_dropped() {
         RedisError::Unreachable(e.to_string())
@@ -145,15 +168,57 @@ impl RedisNodes {
     /// primary refuses writes (`NOREPLICAS`) without `n` replicas that
     /// acknowledged within `lag_s` seconds.
     pub fn set_min_replicas(&self, addr: &str, n: u32, lag_s: u32) -> Result<(), RedisError> {
-        self.query(
-            addr,
-            redis::cmd("CONFIG")
-                .arg("SET")
-                .arg("min-replicas-to-write")
+        self.configure(addr, Some((n, lag_s)), false)
+    }
+
+    /// One `CONFIG SET` of what arbiter keeps on every node it manages:
+    /// `min-replicas-to-write` and `min-replicas-max-lag` when `min_replicas`
+    /// is given, and with `masterauth` this client's password as
+    /// `masterauth`, so that a replica authenticates to whichever node is
+    /// primary. Nothing to set is a success without a round trip. The
+    /// password never appears in an error.
+    pub fn configure(&self, addr: &str, min_replicas: Option<(u32, u32)>, masterauth: bool) -> Result<(), RedisError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET");
+        let mut any = false;
+        if let Some((n, lag_s)) = min_replicas {
+            cmd.arg("min-replicas-to-write")
                 .arg(n)
                 .arg("min-replicas-max-lag")
-                .arg(lag_s),
-        )
+                .arg(lag_s);
+            any = true;
+        }
+        if let (true, Some(password)) = (masterauth, &self.password) {
+            cmd.arg("masterauth").arg(password);
+            any = true;
+        }
+        if !any {
+            return Ok(());
+        }
+        self.query(addr, &cmd).map_err(|e| self.redact(e))
+    }
+
+    /// `e` without the password in its text.
+    fn redact(&self, e: RedisError) -> RedisError {
+        let Some(password) = self.password.as_deref().filter(|p| !p.is_empty()) else {
+            return e;
+        };
+        let clean = |s: String| s.replace(password, "<redacted>");
+        match e {
+            RedisError::Unreachable(s) => RedisError::Unreachable(clean(s)),
+            RedisError::Refused(s) => RedisError::Refused(clean(s)),
+            RedisError::Auth(s) => RedisError::Auth(clean(s)),
+            other => other,
+        }
+    }
+
+    /// Whether the node runs in cluster mode, and its run id (one `INFO
+    /// server cluster` round trip).
+    pub fn cluster_enabled_and_run_id(&self, addr: &str) -> Result<(bool, String), RedisError> {
+        let text: String = self.query(addr, redis::cmd("INFO").arg("server").arg("cluster"))?;
+        let info = parse_info(&text);
+        let enabled = info.get("cluster_enabled").is_some_and(|v| v == "1");
+        Ok((enabled, info.get("run_id").cloned().unwrap_or_default()))
     }
 
     /// `FAILOVER TO host port TIMEOUT ms` on `primary`.

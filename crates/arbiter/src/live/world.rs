@@ -14,6 +14,7 @@
 //! [`RedisError::Fenced`] otherwise. A pause between that check and the
 //! command is the remaining window (bounded by the command timeout).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,8 +78,10 @@ pub struct LiveOptions {
     /// Redis password (never recorded: not an argument of any call).
     pub password: Option<String>,
     /// `min-replicas-to-write` and `min-replicas-max-lag` (seconds) set on
-    /// every node arbiter promotes or repoints, so that whichever is
-    /// primary refuses writes it could not replicate.
+    /// every node arbiter manages (at start, after a restart, before every
+    /// promotion or repoint), so that whichever is primary refuses writes
+    /// it could not replicate. With a `password`, `masterauth` is set the
+    /// same way.
     pub min_replicas: Option<(u32, u32)>,
 }
 
@@ -98,6 +101,9 @@ pub struct LiveWorld {
     reported_leader: Option<Option<Leader>>,
     renew_failing: bool,
     etcd_failing: std::cell::Cell<bool>,
+    /// The run id each node (by address) had when arbiter last applied its
+    /// settings to it: a new run id is a restart, which forgot them.
+    configured: std::cell::RefCell<BTreeMap<String, String>>,
 }
 
 fn unavailable(e: EtcdError) -> ElectionError {
@@ -123,6 +129,7 @@ impl LiveWorld {
             reported_leader: None,
             renew_failing: false,
             etcd_failing: std::cell::Cell::new(false),
+            configured: std::cell::RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -164,11 +171,47 @@ impl LiveWorld {
         }
     }
 
-    /// Applies the configured `min-replicas-*` to `addr`, if any.
+    /// The node settings arbiter keeps, as logged (never the password).
+    fn settings_text(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some((n, lag)) = self.options.min_replicas {
+            parts.push(format!("min-replicas-to-write {n}, min-replicas-max-lag {lag}"));
+        }
+        if self.options.password.is_some() {
+            parts.push("masterauth".to_string());
+        }
+        parts.join(", ")
+    }
+
+    /// Applies the configured `min-replicas-*` and `masterauth` to `addr`
+    /// (before a promotion or repoint: always).
     fn min_replicas(&self, addr: &str) -> Result<(), RedisError> {
-        match self.options.min_replicas {
-            Some((n, lag)) => self.redis.set_min_replicas(addr, n, lag),
-            None => Ok(()),
+        self.redis.configure(addr, self.options.min_replicas, true)
+    }
+
+    /// Applies the node settings to `addr` unless they were applied to the
+    /// process with `run_id` already: at start, and after every restart
+    /// (Redis forgets `CONFIG SET` when it restarts). A failure is logged
+    /// and retried at the next poll; it does not make the node unreachable.
+    fn configure_once(&self, addr: &str, run_id: &str) {
+        if self.options.min_replicas.is_none() && self.options.password.is_none() {
+            return;
+        }
+        if self.configured.borrow().get(addr).is_some_and(|r| r == run_id) {
+            return;
+        }
+        match self.redis.configure(addr, self.options.min_replicas, true) {
+            Ok(()) => {
+                let settings = self.settings_text();
+                info!(target: "arbiter", node = %addr, %settings, run_id, "node configured");
+                self.configured
+                    .borrow_mut()
+                    .insert(addr.to_string(), run_id.to_string());
+            }
+            Err(e) => {
+                warn!(target: "arbiter", node = %addr, error = %e, "cannot configure the node (retrying at the next poll)");
+                self.configured.borrow_mut().remove(addr);
+            }
         }
     }
 
@@ -275,15 +318,34 @@ impl Host for LiveWorld {
 
 impl Cluster for LiveWorld {
     fn is_cluster_enabled(&self, addr: &str) -> Result<bool, RedisError> {
-        let result = self.redis.is_cluster_enabled(addr);
-        if let Err(e) = &result {
-            warn!(target: "arbiter", node = %addr, error = %e, "node unreachable at startup (managed anyway)");
+        let result = self.redis.cluster_enabled_and_run_id(addr).map(|(enabled, run_id)| {
+            // A node in cluster mode is refused, not configured.
+            if !enabled {
+                self.configure_once(addr, &run_id);
+            }
+            enabled
+        });
+        match &result {
+            Err(e @ RedisError::Auth(_)) => warn!(
+                target: "arbiter",
+                node = %addr,
+                error = %e,
+                "authentication failed at startup: the node refuses redis.password (managed anyway)"
+            ),
+            Err(e) => {
+                warn!(target: "arbiter", node = %addr, error = %e, "node unreachable at startup (managed anyway)")
+            }
+            Ok(_) => {}
         }
         result
     }
 
     fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError> {
-        self.poller.status(addr)
+        let result = self.poller.status(addr);
+        if let Ok(status) = &result {
+            self.configure_once(addr, &status.run_id);
+        }
+        result
     }
 
     fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError> {

@@ -59,6 +59,13 @@ pub(crate) fn redis(primary: Option<&str>) -> Server {
 
 /// A `redis-server` on `port` (to restart a node where it was).
 pub(crate) fn redis_on(port: u16, primary: Option<&str>) -> Server {
+    redis_with(port, primary, &[], None)
+}
+
+/// A `redis-server` on `port` with `args` added to its command line (e.g.
+/// `["--requirepass", "pw"]`); `password` is what the readiness check
+/// authenticates with.
+pub(crate) fn redis_with(port: u16, primary: Option<&str>, args: &[&str], password: Option<&str>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new("redis-server");
     cmd.args([
@@ -79,12 +86,14 @@ pub(crate) fn redis_on(port: u16, primary: Option<&str>) -> Server {
         let (host, port) = p.rsplit_once(':').unwrap();
         cmd.args(["--replicaof", host, port]);
     }
+    cmd.args(args);
     let child = cmd
         .spawn()
         .expect("redis-server not found: run scripts/test, which installs it");
     let addr = format!("127.0.0.1:{port}");
     let server = Server { child, dir, addr };
-    let url = format!("redis://{}/", server.addr);
+    let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
+    let url = format!("redis://{auth}{}/", server.addr);
     wait_until("redis-server", || {
         redis::Client::open(url.as_str())
             .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
