@@ -36,6 +36,16 @@ impl NodeView {
                 self.down_since = None;
                 self.error = None;
             }
+            // The node answered but refused arbiter's credentials: it is
+            // up (clients with the right password use it), arbiter cannot
+            // see it. Not down: no failover, no advice to lose data.
+            Err(e @ RedisError::Auth(_)) => {
+                if let Some(old) = self.status.take() {
+                    self.previous = Some(old);
+                }
+                self.down_since = None;
+                self.error = Some(e);
+            }
             Err(e) => {
                 if let Some(old) = self.status.take() {
                     self.previous = Some(old);
@@ -960,5 +970,32 @@ mod tests {
                 to: "r2".into()
             }))
         );
+    }
+
+    #[test]
+    fn a_primary_refusing_the_password_is_not_down() {
+        let c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(0, Ok(status(Role::Primary, "a", "h", 10, 1)));
+        for t in [1000, 5000, 60_000] {
+            r1.observe(t, Err(RedisError::Auth("WRONGPASS".into())));
+        }
+        assert_eq!(r1.down_since, None);
+        let linked = |run: &str| {
+            let mut v = NodeView::default();
+            let role = Role::Replica {
+                primary: "10.0.0.1:6379".into(),
+                link_up: true,
+                link_down_ms: None,
+            };
+            v.observe(60_000, Ok(status(role, run, "h", 10, 1)));
+            v
+        };
+        let v = views(vec![("r1", r1), ("r2", linked("b")), ("r3", linked("c"))]);
+        let record = GroupRecord {
+            epoch: 5,
+            primary: "r1".into(),
+        };
+        assert_eq!(decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new()), Ok(None));
     }
 }
