@@ -33,8 +33,12 @@
 //!
 //! [record]
 //! enabled = false
-//! path = "arbiter-run.ron"
+//! path = "arbiter-{instance}.ron"  # {instance}: <hostname>-<pid>, so that
+//!                                  # instances on one host do not share it
 //! ```
+//!
+//! A recording file is locked while it is written: a second process given
+//! the same file refuses to start, naming it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -158,8 +162,28 @@ struct RecordSection {
 pub struct RecordOptions {
     /// Record at all.
     pub enabled: bool,
-    /// The scenario file (relative paths are relative to the config file).
+    /// The scenario file (relative paths are relative to the config file),
+    /// possibly with [`INSTANCE_PLACEHOLDER`] in it.
     pub path: PathBuf,
+}
+
+/// Replaced in `record.path` by something unique to the process (see
+/// [`RecordOptions::path_for`]), so that several instances on one host,
+/// started with one configuration file, each record their own file.
+pub const INSTANCE_PLACEHOLDER: &str = "{instance}";
+
+impl RecordOptions {
+    /// The file to record to, with every [`INSTANCE_PLACEHOLDER`] replaced
+    /// by `instance` (the live run passes `<hostname>-<pid>`, which is also
+    /// part of its instance id in the election).
+    pub fn path_for(&self, instance: &str) -> PathBuf {
+        match self.path.to_str() {
+            Some(text) if text.contains(INSTANCE_PLACEHOLDER) => {
+                PathBuf::from(text.replace(INSTANCE_PLACEHOLDER, instance))
+            }
+            _ => self.path.clone(),
+        }
+    }
 }
 
 /// Everything a live run needs.
@@ -449,6 +473,17 @@ path = "run.ron"
         assert!(with(1, 101).is_err());
         // The defaults (1 s checks, 5 s lease) pass.
         assert!(parse(GOOD).is_ok());
+    }
+
+    #[test]
+    fn the_instance_placeholder_is_expanded_in_the_record_path() {
+        let c = parse(&GOOD.replace("run.ron", "runs/arbiter-{instance}.ron")).unwrap();
+        assert_eq!(
+            c.record.path_for("db1-4242"),
+            PathBuf::from("runs/arbiter-db1-4242.ron")
+        );
+        let fixed = parse(GOOD).unwrap();
+        assert_eq!(fixed.record.path_for("db1-4242"), PathBuf::from("run.ron"));
     }
 
     #[test]

@@ -137,14 +137,24 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
         path: path.clone(),
         load: arbiter::config::load_group,
     };
-    let world = LiveWorld::new(config.live, source, shutdown);
     if !config.record.enabled {
+        let world = LiveWorld::new(config.live, source, shutdown);
         return drive_live(&mut Driver::new(world));
     }
+    let record_path = config.record.path_for(&arbiter::live::world::process_label());
+    // Held until the recording is finished: another process given the
+    // same file refuses to start instead of truncating it.
+    let _lock = match lock_recording(&record_path) {
+        Ok(lock) => lock,
+        Err(e) => {
+            error!(target: "arbiter", error = %e, "cannot record");
+            return ExitCode::from(2);
+        }
+    };
     let tape = match rehearse::Tape::options()
         .world("arbiter")
         .meta("config", path.display().to_string())
-        .create(&config.record.path)
+        .create(&record_path)
     {
         Ok(t) => t,
         Err(e) => {
@@ -152,6 +162,8 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
             return ExitCode::from(2);
         }
     };
+    info!(target: "arbiter", path = %record_path.display(), "recording");
+    let world = LiveWorld::new(config.live, source, shutdown);
     let code = drive_live(&mut Driver::new(rehearse::Recorder::new(world, tape.clone())));
     if let Err(e) = tape.finish() {
         error!(target: "arbiter", error = %e, "the recording is incomplete");
@@ -160,10 +172,33 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
     info!(
         target: "arbiter",
         calls = tape.len(),
-        path = %config.record.path.display(),
+        path = %record_path.display(),
         "recorded"
     );
     code
+}
+
+/// Opens `path` (without truncating it) and takes an exclusive lock on it,
+/// held as long as the returned file lives; an error naming the file when
+/// another process holds it.
+fn lock_recording(path: &std::path::Path) -> Result<std::fs::File, String> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("record.path: cannot open {}: {e}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(format!(
+            "record.path: {} is being recorded by another running process (it holds the file's lock); \
+             give each instance its own file with {} in record.path, e.g. \"arbiter-{}.ron\"",
+            path.display(),
+            arbiter::config::INSTANCE_PLACEHOLDER,
+            arbiter::config::INSTANCE_PLACEHOLDER,
+        )),
+        Err(e) => Err(format!("record.path: cannot lock {}: {e}", path.display())),
+    }
 }
 
 fn status(path: PathBuf) -> ExitCode {

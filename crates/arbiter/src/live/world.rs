@@ -238,16 +238,29 @@ impl LiveWorld {
     }
 }
 
+/// This host's name (`/etc/hostname`; `host` when it cannot be read).
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into())
+}
+
+/// `<hostname>-<pid>`: unique to this process among those running, and
+/// the middle of its instance id (`arbiter-<hostname>-<pid>-<nanos>`).
+/// What `{instance}` in `record.path` becomes.
+pub fn process_label() -> String {
+    format!("{}-{}", hostname(), std::process::id())
+}
+
 impl Host for LiveWorld {
     fn gen_node_id(&self, prefix: Option<String>) -> NodeId {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "host".into());
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let prefix = prefix.unwrap_or_else(|| "arbiter".into());
-        NodeId(format!("{prefix}-{host}-{}-{nanos:08x}", std::process::id()))
+        NodeId(format!("{prefix}-{}-{nanos:08x}", process_label()))
     }
 
     fn now(&self) -> Millis {
