@@ -110,12 +110,19 @@ enum Command {
     },
 }
 
-/// Drives `driver` until the machine stops, logging what it does.
-fn drive_live<W: arbiter::world::World>(driver: &mut Driver<W>) -> ExitCode {
+/// Drives `driver` until the machine stops, logging what it does and
+/// answering switchover requests through the live world `live` gives.
+fn drive_live<W: arbiter::world::World>(
+    driver: &mut Driver<W>,
+    live: impl Fn(&W) -> &arbiter::live::world::LiveWorld,
+) -> ExitCode {
     let mut narrator = arbiter::live::log::Narrator::new();
     loop {
         let stop = driver.step_once();
         narrator.observe(driver.machine());
+        for answer in narrator.take_switchover_answers() {
+            live(driver.world()).answer_switchover(&answer);
+        }
         driver.clear_outputs();
         match stop {
             Ok(None) => {}
@@ -168,7 +175,7 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
     };
     if !config.record.enabled {
         let world = LiveWorld::new(config.live, source, shutdown);
-        return drive_live(&mut Driver::new(world));
+        return drive_live(&mut Driver::new(world), |w| w);
     }
     let record_path = config.record.path_for(&arbiter::live::world::process_label());
     // Held until the recording is finished: another process given the
@@ -193,7 +200,10 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
     };
     info!(target: "arbiter", path = %record_path.display(), "recording");
     let world = LiveWorld::new(config.live, source, shutdown);
-    let code = drive_live(&mut Driver::new(rehearse::Recorder::new(world, tape.clone())));
+    let code = drive_live(
+        &mut Driver::new(rehearse::Recorder::new(world, tape.clone())),
+        rehearse::Recorder::inner,
+    );
     if let Err(e) = tape.finish() {
         error!(target: "arbiter", error = %e, "the recording is incomplete");
         return ExitCode::from(1);

@@ -4,9 +4,10 @@
 //! etcd layout under the configured prefix: `election/<instance>` (one key
 //! per candidate, attached to its lease; the lowest create revision leads
 //! and is the epoch), `record` (the group record as JSON, written only by a
-//! transaction guarded by the writer's election key and epoch), and
+//! transaction guarded by the writer's election key and epoch),
 //! `switchover` (an operator's request: the target's name, taken and
-//! deleted by the leader).
+//! deleted by the leader) and `switchover-status` (the answer to the latest
+//! request, a [`SwitchoverAnswer`] as JSON).
 //!
 //! Redis has no fencing token. Before every reconfiguration the world
 //! re-reads, linearizably, that this instance's election key still exists
@@ -43,6 +44,90 @@ fn outcome(command: &str, addr: &str, result: Result<(), RedisError>) -> Result<
         Err(e) => warn!(target: "arbiter", node = %addr, command, error = %e, "failed"),
     }
     result
+}
+
+/// What became of a switchover request, as written to
+/// `PREFIX/switchover-status` for the operator who made it, e.g.
+/// `{"target":"r9","outcome":"refused","reason":"unknown node r9 (nodes: r1, r2, r3)"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SwitchoverAnswer {
+    /// The node the request named (as written).
+    pub target: String,
+    /// Where the request stands.
+    pub outcome: SwitchoverOutcome,
+    /// Why, for `refused` and `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The stages of a switchover request's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchoverOutcome {
+    /// Not taken: it names no configured node, an address, a node that is
+    /// never promoted, or the current primary. Final.
+    Refused,
+    /// Taken by the leader: it is carried out when the target is a linked
+    /// replica of the primary, within `failover_timeout_ms`.
+    Accepted,
+    /// The target is primary. Final.
+    Done,
+    /// Given up (not started in time, `FAILOVER TO` refused, or Redis did
+    /// not hand over). Final.
+    Failed,
+}
+
+impl SwitchoverAnswer {
+    /// An answer without a reason.
+    pub fn new(target: &str, outcome: SwitchoverOutcome) -> Self {
+        Self {
+            target: target.to_string(),
+            outcome,
+            reason: None,
+        }
+    }
+
+    /// An answer with a reason.
+    pub fn because(target: &str, outcome: SwitchoverOutcome, reason: impl Into<String>) -> Self {
+        Self {
+            reason: Some(reason.into()),
+            ..Self::new(target, outcome)
+        }
+    }
+}
+
+/// Why a switchover to `target` cannot be carried out, judged from the
+/// configuration and the recorded primary (`None` when unknown); `Ok` when
+/// it may be.
+pub fn refuse_switchover(config: &GroupConfig, primary: Option<&str>, target: &str) -> Result<(), String> {
+    let names = config
+        .nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Some(node) = config.node(target) else {
+        if target.is_empty() {
+            return Err(format!("the request names no node (nodes: {names})"));
+        }
+        if let Some(n) = config.nodes.iter().find(|n| n.addr == target) {
+            return Err(format!(
+                "`{target}` is an address: name the node ({} is {target}; nodes: {names})",
+                n.name
+            ));
+        }
+        if target.contains(':') {
+            return Err(format!("`{target}` is an address, not a node name (nodes: {names})"));
+        }
+        return Err(format!("unknown node {target} (nodes: {names})"));
+    };
+    if node.priority == 0 {
+        return Err(format!("{target} has priority 0: it is never promoted"));
+    }
+    if primary == Some(target) {
+        return Err(format!("{target} is already the primary"));
+    }
+    Ok(())
 }
 
 /// Where the group configuration comes from.
@@ -104,6 +189,10 @@ pub struct LiveWorld {
     /// The run id each node (by address) had when arbiter last applied its
     /// settings to it: a new run id is a restart, which forgot them.
     configured: std::cell::RefCell<BTreeMap<String, String>>,
+    /// The group configuration in force (to judge switchover requests).
+    group: Option<GroupConfig>,
+    /// The last `FAILOVER TO` error, for the answer to its request.
+    failover_error: std::cell::RefCell<Option<String>>,
 }
 
 fn unavailable(e: EtcdError) -> ElectionError {
@@ -130,7 +219,38 @@ impl LiveWorld {
             renew_failing: false,
             etcd_failing: std::cell::Cell::new(false),
             configured: std::cell::RefCell::new(BTreeMap::new()),
+            group: None,
+            failover_error: std::cell::RefCell::new(None),
         }
+    }
+
+    /// Writes `answer` to `PREFIX/switchover-status`, where the operator
+    /// who requested the switchover reads it. A `failed` answer after a
+    /// refused `FAILOVER TO` gets Redis's error appended. Not a world call:
+    /// the run loop calls it, so recordings are unchanged.
+    pub fn answer_switchover(&self, answer: &SwitchoverAnswer) {
+        let mut answer = answer.clone();
+        if answer.outcome == SwitchoverOutcome::Failed {
+            let error = self.failover_error.borrow_mut().take();
+            if let (Some(reason), Some(error)) = (&mut answer.reason, error) {
+                if reason.starts_with(crate::live::log::FAILOVER_REFUSED) {
+                    reason.push_str(&format!(": {error}"));
+                }
+            }
+        }
+        let key = self.key("switchover-status");
+        let written = serde_json::to_string(&answer)
+            .map_err(|e| e.to_string())
+            .and_then(|json| self.etcd.put(&key, &json).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            warn!(target: "arbiter", key, error = %e, "cannot write the answer to the switchover request");
+        }
+    }
+
+    /// The recorded primary, when it can be read.
+    fn recorded_primary(&self) -> Option<String> {
+        let kv = self.etcd.get(&self.key("record"), false).ok()??;
+        serde_json::from_str::<GroupRecord>(&kv.value).ok().map(|r| r.primary)
     }
 
     fn key(&self, name: &str) -> String {
@@ -287,6 +407,7 @@ impl Host for LiveWorld {
                     return None;
                 }
                 self.config_seen = Some(String::new());
+                self.group = Some(config.clone());
                 Some(config.clone())
             }
             ConfigSource::File { path, load } => {
@@ -316,6 +437,7 @@ impl Host for LiveWorld {
                             info!(target: "arbiter", config = %path.display(), "configuration changed");
                         }
                         self.config_seen = Some(text);
+                        self.group = Some(config.clone());
                         Some(config)
                     }
                     Err(e) => {
@@ -381,16 +503,33 @@ impl Cluster for LiveWorld {
         let result = self
             .fence(epoch)
             .and_then(|()| self.redis.failover(primary, target, timeout_ms));
+        *self.failover_error.borrow_mut() = result.as_ref().err().map(ToString::to_string);
         outcome(&format!("FAILOVER TO {}", target.replace(':', " ")), primary, result)
     }
 
+    /// Takes a switchover request, and answers it at once when it cannot
+    /// be carried out (it never reaches the machine then).
     fn check_cluster_notifications(&mut self) -> Option<ClusterEvent> {
         let key = self.key("switchover");
         let request = self.etcd.get(&key, false).ok().flatten()?;
         self.etcd.delete(&key).ok()?;
-        Some(ClusterEvent::SwitchoverRequested {
-            target: request.value.trim().to_string(),
-        })
+        let target = request.value.trim().to_string();
+        let judged = match &self.group {
+            Some(group) => refuse_switchover(group, self.recorded_primary().as_deref(), &target),
+            None => Ok(()),
+        };
+        match judged {
+            Err(reason) => {
+                warn!(target: "arbiter", node = %target, %reason, "switchover refused");
+                self.answer_switchover(&SwitchoverAnswer::because(&target, SwitchoverOutcome::Refused, reason));
+                None
+            }
+            Ok(()) => {
+                info!(target: "arbiter", node = %target, "switchover requested");
+                self.answer_switchover(&SwitchoverAnswer::new(&target, SwitchoverOutcome::Accepted));
+                Some(ClusterEvent::SwitchoverRequested { target })
+            }
+        }
     }
 }
 
@@ -473,5 +612,58 @@ impl Election for LiveWorld {
     fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError> {
         self.lease = None;
         self.etcd.revoke(candidacy.lease).map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{RedisNode, Settings};
+
+    fn group() -> GroupConfig {
+        let node = |name: &str, port: u16, priority: u32| RedisNode {
+            name: name.into(),
+            addr: format!("10.0.0.1:{port}"),
+            priority,
+        };
+        GroupConfig {
+            nodes: vec![node("r1", 6379, 100), node("r2", 6380, 100), node("r3", 6381, 0)],
+            settings: Settings::default(),
+        }
+    }
+
+    #[test]
+    fn a_switchover_that_cannot_be_carried_out_is_refused_with_the_reason() {
+        let g = group();
+        let refused = |target: &str| refuse_switchover(&g, Some("r1"), target).unwrap_err();
+        assert_eq!(refused("r9"), "unknown node r9 (nodes: r1, r2, r3)");
+        assert_eq!(
+            refused("10.0.0.1:6380"),
+            "`10.0.0.1:6380` is an address: name the node (r2 is 10.0.0.1:6380; nodes: r1, r2, r3)"
+        );
+        assert!(refused("10.9.9.9:1").contains("is an address, not a node name"));
+        assert_eq!(refused("r1"), "r1 is already the primary");
+        assert_eq!(refused("r3"), "r3 has priority 0: it is never promoted");
+        assert!(refused("").contains("names no node"));
+        assert_eq!(refuse_switchover(&g, Some("r1"), "r2"), Ok(()));
+        assert_eq!(
+            refuse_switchover(&g, None, "r1"),
+            Ok(()),
+            "no record: left to the machine"
+        );
+    }
+
+    #[test]
+    fn an_answer_is_the_json_operators_read() {
+        let a = SwitchoverAnswer::because("r9", SwitchoverOutcome::Refused, "unknown node r9");
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"target":"r9","outcome":"refused","reason":"unknown node r9"}"#
+        );
+        let done = SwitchoverAnswer::new("r2", SwitchoverOutcome::Done);
+        assert_eq!(
+            serde_json::to_string(&done).unwrap(),
+            r#"{"target":"r2","outcome":"done"}"#
+        );
     }
 }
