@@ -225,6 +225,30 @@ fn lease_renewed_in_time(check_interval_ms: u64, ttl_s: i64, nodes: usize, poll_
     Ok(())
 }
 
+/// The fields that differ between the `running` configuration and `new`
+/// and apply only at start: `etcd.*`, `redis.*` and `record.*` (only
+/// `[[nodes]]` and `[settings]` apply live). Names only, never values.
+pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&running.live, &new.live);
+    let min_to_write = |o: &LiveOptions| o.min_replicas.map(|(n, _)| n);
+    let max_lag = |o: &LiveOptions| o.min_replicas.map(|(_, lag)| lag);
+    [
+        ("etcd.endpoints", a.etcd != b.etcd),
+        ("etcd.prefix", a.prefix != b.prefix),
+        ("etcd.ttl_s", a.ttl_s != b.ttl_s),
+        ("redis.password", a.password != b.password),
+        ("redis.timeout_ms", a.timeout != b.timeout),
+        ("redis.poll_timeout_ms", a.poll_timeout != b.poll_timeout),
+        ("redis.min_replicas_to_write", min_to_write(a) != min_to_write(b)),
+        ("redis.min_replicas_max_lag_s", max_lag(a) != max_lag(b)),
+        ("record.enabled", running.record.enabled != new.record.enabled),
+        ("record.path", running.record.path != new.record.path),
+    ]
+    .into_iter()
+    .filter_map(|(field, changed)| changed.then_some(field))
+    .collect()
+}
+
 /// Reads and validates `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let err = |message: String| ConfigError {
@@ -484,6 +508,37 @@ path = "run.ron"
         );
         let fixed = parse(GOOD).unwrap();
         assert_eq!(fixed.record.path_for("db1-4242"), PathBuf::from("run.ron"));
+    }
+
+    #[test]
+    fn a_change_that_needs_a_restart_names_its_fields_only() {
+        let running = parse(GOOD).unwrap();
+        assert_eq!(needs_restart(&running, &parse(GOOD).unwrap()), Vec::<&str>::new());
+        // [settings] and [[nodes]] apply live.
+        let live = parse(
+            &GOOD
+                .replace("down_after_ms = 5000", "down_after_ms = 6000")
+                .replace("priority = 10", "priority = 20"),
+        )
+        .unwrap();
+        assert_eq!(needs_restart(&running, &live), Vec::<&str>::new());
+        let changed = GOOD
+            .replace("s3cret", "other")
+            .replace(
+                "endpoints = [\"http://127.0.0.1:2379\"]",
+                "endpoints = [\"http://127.0.0.1:2379\"]\nttl_s = 9",
+            )
+            .replace("password", "timeout_ms = 900\npassword")
+            .replace("run.ron", "other.ron");
+        assert_eq!(
+            needs_restart(&running, &parse(&changed).unwrap()),
+            ["etcd.ttl_s", "redis.password", "redis.timeout_ms", "record.path"]
+        );
+        let min = GOOD.replace("password", "min_replicas_to_write = 1\npassword");
+        assert_eq!(
+            needs_restart(&running, &parse(&min).unwrap()),
+            ["redis.min_replicas_to_write", "redis.min_replicas_max_lag_s"]
+        );
     }
 
     #[test]

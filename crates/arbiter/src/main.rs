@@ -174,7 +174,7 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
         load: arbiter::config::load_group,
     };
     if !config.record.enabled {
-        let world = LiveWorld::new(config.live, source, shutdown);
+        let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config);
         return drive_live(&mut Driver::new(world), |w| w);
     }
     let record_path = config.record.path_for(&arbiter::live::world::process_label());
@@ -199,7 +199,7 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
         }
     };
     info!(target: "arbiter", path = %record_path.display(), "recording");
-    let world = LiveWorld::new(config.live, source, shutdown);
+    let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config.clone());
     let code = drive_live(
         &mut Driver::new(rehearse::Recorder::new(world, tape.clone())),
         rehearse::Recorder::inner,

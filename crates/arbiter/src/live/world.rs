@@ -193,6 +193,9 @@ pub struct LiveWorld {
     group: Option<GroupConfig>,
     /// The last `FAILOVER TO` error, for the answer to its request.
     failover_error: std::cell::RefCell<Option<String>>,
+    /// The whole configuration the process started with: a reloaded file
+    /// is compared with it for changes only a restart applies.
+    running: Option<crate::config::Config>,
 }
 
 fn unavailable(e: EtcdError) -> ElectionError {
@@ -221,7 +224,16 @@ impl LiveWorld {
             configured: std::cell::RefCell::new(BTreeMap::new()),
             group: None,
             failover_error: std::cell::RefCell::new(None),
+            running: None,
         }
+    }
+
+    /// Warns, whenever the configuration file changes, about the fields
+    /// that differ from `running` (the configuration the process started
+    /// with) and apply only at start (see [`crate::config::needs_restart`]).
+    pub fn with_running_config(mut self, running: crate::config::Config) -> Self {
+        self.running = Some(running);
+        self
     }
 
     /// Writes `answer` to `PREFIX/switchover-status`, where the operator
@@ -435,6 +447,18 @@ impl Host for LiveWorld {
                     Ok(config) => {
                         if self.config_seen.is_some() {
                             info!(target: "arbiter", config = %path.display(), "configuration changed");
+                            let fields = match (&self.running, crate::config::load(path)) {
+                                (Some(running), Ok(new)) => crate::config::needs_restart(running, &new),
+                                _ => Vec::new(),
+                            };
+                            if !fields.is_empty() {
+                                warn!(
+                                    target: "arbiter",
+                                    config = %path.display(),
+                                    fields = %fields.join(", "),
+                                    "configuration change needs a restart: these fields keep their running values until arbiter is restarted"
+                                );
+                            }
                         }
                         self.config_seen = Some(text);
                         self.group = Some(config.clone());
