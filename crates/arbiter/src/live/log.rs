@@ -11,7 +11,7 @@
 //! Events use the target `arbiter` and these fields: `role`, `epoch`,
 //! `leader`, `node`, `primary`, `target`, `reason`, `error`.
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::machine::{Blocked, Machine, Output, State};
 use std::collections::BTreeMap;
@@ -121,6 +121,9 @@ impl Narrator {
         self.switchover_outcomes(machine);
         if let Some(output) = machine.peek_next_message() {
             log_decision(output);
+            if matches!(output, Output::Wait { .. }) && matches!(machine.state(), State::Leading { .. }) {
+                log_idle_inputs(machine);
+            }
         }
     }
 
@@ -295,6 +298,47 @@ impl Narrator {
             self.blocked = ctx.blocked.clone();
         }
     }
+}
+
+/// At debug level: what the leader decided on when it does nothing this
+/// check (the record, every node as last polled, a block, a pending
+/// switchover or handover).
+fn log_idle_inputs(machine: &Machine) {
+    if !tracing::enabled!(target: "arbiter", tracing::Level::DEBUG) {
+        return;
+    }
+    let ctx = machine.context();
+    let nodes = ctx
+        .views
+        .iter()
+        .map(|(name, v)| match &v.status {
+            Some(s) => format!(
+                "{name}: {} offset {}{}{}",
+                describe(&s.role),
+                s.offset,
+                match &s.role {
+                    Role::Replica { link_up: false, .. } => " (link down)",
+                    _ => "",
+                },
+                if v.lost_data { " (lost its data)" } else { "" }
+            ),
+            None => format!(
+                "{name}: no answer ({})",
+                v.error.as_ref().map(ToString::to_string).unwrap_or_default()
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    debug!(
+        target: "arbiter",
+        epoch = ctx.epoch,
+        primary = ctx.record.as_ref().map(|r| r.primary.as_str()).unwrap_or(""),
+        %nodes,
+        blocked = ?ctx.blocked,
+        switchover = ctx.switchover.as_deref().unwrap_or(""),
+        handover = ?ctx.handover.as_ref().map(|(from, to, ..)| (from, to)),
+        "leader: nothing to do this check"
+    );
 }
 
 /// Why the switchover to `target` did not start, from the last poll.

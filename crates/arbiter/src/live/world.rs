@@ -28,7 +28,7 @@ use crate::types::{
     NodeStatus, RedisError, Wake,
 };
 use crate::world::{Cluster, Election, Host};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Logs the outcome of a Redis reconfiguration.
 fn outcome(command: &str, addr: &str, result: Result<(), RedisError>) -> Result<(), RedisError> {
@@ -351,12 +351,14 @@ impl LiveWorld {
     fn etcd_outcome<T>(&self, what: &str, result: Result<T, EtcdError>) -> Result<T, ElectionError> {
         match result {
             Ok(v) => {
+                debug!(target: "arbiter", call = what, "etcd: done");
                 if self.etcd_failing.replace(false) {
                     info!(target: "arbiter", "etcd answers again");
                 }
                 Ok(v)
             }
             Err(e) => {
+                debug!(target: "arbiter", call = what, error = %e, "etcd: failed");
                 if !self.etcd_failing.replace(true) {
                     warn!(target: "arbiter", error = %e, "etcd: cannot {what} (retrying)");
                 }
@@ -501,8 +503,28 @@ impl Cluster for LiveWorld {
 
     fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError> {
         let result = self.poller.status(addr);
-        if let Ok(status) = &result {
-            self.configure_once(addr, &status.run_id);
+        match &result {
+            Ok(status) => {
+                let (role, link) = match &status.role {
+                    crate::types::Role::Primary => ("primary".to_string(), String::new()),
+                    crate::types::Role::Replica { primary, link_up, .. } => (
+                        format!("replica of {primary}"),
+                        if *link_up { "up" } else { "down" }.to_string(),
+                    ),
+                };
+                debug!(
+                    target: "arbiter",
+                    node = %addr,
+                    %role,
+                    link,
+                    offset = status.offset,
+                    keys = status.keys,
+                    run_id = %status.run_id,
+                    "poll"
+                );
+                self.configure_once(addr, &status.run_id);
+            }
+            Err(e) => debug!(target: "arbiter", node = %addr, error = %e, "poll failed"),
         }
         result
     }
@@ -535,8 +557,21 @@ impl Cluster for LiveWorld {
     /// be carried out (it never reaches the machine then).
     fn check_cluster_notifications(&mut self) -> Option<ClusterEvent> {
         let key = self.key("switchover");
-        let request = self.etcd.get(&key, false).ok().flatten()?;
-        self.etcd.delete(&key).ok()?;
+        let request = match self.etcd.get(&key, false) {
+            Ok(Some(kv)) => kv,
+            Ok(None) => {
+                debug!(target: "arbiter", key, "etcd: no switchover request");
+                return None;
+            }
+            Err(e) => {
+                debug!(target: "arbiter", key, error = %e, "etcd: cannot read switchover requests");
+                return None;
+            }
+        };
+        if let Err(e) = self.etcd.delete(&key) {
+            debug!(target: "arbiter", key, error = %e, "etcd: cannot take the switchover request");
+            return None;
+        }
         let target = request.value.trim().to_string();
         let judged = match &self.group {
             Some(group) => refuse_switchover(group, self.recorded_primary().as_deref(), &target),
@@ -578,7 +613,9 @@ impl Election for LiveWorld {
 
     fn check_election_notification(&mut self) -> Option<ElectionEvent> {
         if let Some((lease, _)) = self.lease.clone() {
-            match self.etcd.keepalive(lease) {
+            let renewed = self.etcd.keepalive(lease);
+            debug!(target: "arbiter", lease, result = ?renewed, "etcd: lease keepalive (remaining TTL in s)");
+            match renewed {
                 Ok(ttl) if ttl > 0 => {
                     if std::mem::take(&mut self.renew_failing) {
                         info!(target: "arbiter", lease, "lease renewed again");
@@ -630,12 +667,15 @@ impl Election for LiveWorld {
         };
         let value = serde_json::to_string(record).map_err(|e| ElectionError::Unavailable(e.to_string()))?;
         let written = self.etcd.put_guarded(key, epoch, &self.key("record"), &value);
+        debug!(target: "arbiter", epoch, primary = %record.primary, result = ?written, "etcd: guarded record write");
         self.etcd_outcome("write the group record", written)
     }
 
     fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError> {
         self.lease = None;
-        self.etcd.revoke(candidacy.lease).map_err(unavailable)
+        let revoked = self.etcd.revoke(candidacy.lease);
+        debug!(target: "arbiter", lease = candidacy.lease, result = ?revoked, "etcd: lease revoked");
+        revoked.map_err(unavailable)
     }
 }
 
