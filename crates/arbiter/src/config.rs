@@ -33,8 +33,12 @@
 //!
 //! [record]
 //! enabled = false
-//! path = "arbiter-run.ron"
+//! path = "arbiter-{instance}.ron"  # {instance}: <hostname>-<pid>, so that
+//!                                  # instances on one host do not share it
 //! ```
+//!
+//! A recording file is locked while it is written: a second process given
+//! the same file refuses to start, naming it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -158,8 +162,28 @@ struct RecordSection {
 pub struct RecordOptions {
     /// Record at all.
     pub enabled: bool,
-    /// The scenario file (relative paths are relative to the config file).
+    /// The scenario file (relative paths are relative to the config file),
+    /// possibly with [`INSTANCE_PLACEHOLDER`] in it.
     pub path: PathBuf,
+}
+
+/// Replaced in `record.path` by something unique to the process (see
+/// [`RecordOptions::path_for`]), so that several instances on one host,
+/// started with one configuration file, each record their own file.
+pub const INSTANCE_PLACEHOLDER: &str = "{instance}";
+
+impl RecordOptions {
+    /// The file to record to, with every [`INSTANCE_PLACEHOLDER`] replaced
+    /// by `instance` (the live run passes `<hostname>-<pid>`, which is also
+    /// part of its instance id in the election).
+    pub fn path_for(&self, instance: &str) -> PathBuf {
+        match self.path.to_str() {
+            Some(text) if text.contains(INSTANCE_PLACEHOLDER) => {
+                PathBuf::from(text.replace(INSTANCE_PLACEHOLDER, instance))
+            }
+            _ => self.path.clone(),
+        }
+    }
 }
 
 /// Everything a live run needs.
@@ -199,6 +223,30 @@ fn lease_renewed_in_time(check_interval_ms: u64, ttl_s: i64, nodes: usize, poll_
         ));
     }
     Ok(())
+}
+
+/// The fields that differ between the `running` configuration and `new`
+/// and apply only at start: `etcd.*`, `redis.*` and `record.*` (only
+/// `[[nodes]]` and `[settings]` apply live). Names only, never values.
+pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&running.live, &new.live);
+    let min_to_write = |o: &LiveOptions| o.min_replicas.map(|(n, _)| n);
+    let max_lag = |o: &LiveOptions| o.min_replicas.map(|(_, lag)| lag);
+    [
+        ("etcd.endpoints", a.etcd != b.etcd),
+        ("etcd.prefix", a.prefix != b.prefix),
+        ("etcd.ttl_s", a.ttl_s != b.ttl_s),
+        ("redis.password", a.password != b.password),
+        ("redis.timeout_ms", a.timeout != b.timeout),
+        ("redis.poll_timeout_ms", a.poll_timeout != b.poll_timeout),
+        ("redis.min_replicas_to_write", min_to_write(a) != min_to_write(b)),
+        ("redis.min_replicas_max_lag_s", max_lag(a) != max_lag(b)),
+        ("record.enabled", running.record.enabled != new.record.enabled),
+        ("record.path", running.record.path != new.record.path),
+    ]
+    .into_iter()
+    .filter_map(|(field, changed)| changed.then_some(field))
+    .collect()
 }
 
 /// Reads and validates `path`.
@@ -449,6 +497,48 @@ path = "run.ron"
         assert!(with(1, 101).is_err());
         // The defaults (1 s checks, 5 s lease) pass.
         assert!(parse(GOOD).is_ok());
+    }
+
+    #[test]
+    fn the_instance_placeholder_is_expanded_in_the_record_path() {
+        let c = parse(&GOOD.replace("run.ron", "runs/arbiter-{instance}.ron")).unwrap();
+        assert_eq!(
+            c.record.path_for("db1-4242"),
+            PathBuf::from("runs/arbiter-db1-4242.ron")
+        );
+        let fixed = parse(GOOD).unwrap();
+        assert_eq!(fixed.record.path_for("db1-4242"), PathBuf::from("run.ron"));
+    }
+
+    #[test]
+    fn a_change_that_needs_a_restart_names_its_fields_only() {
+        let running = parse(GOOD).unwrap();
+        assert_eq!(needs_restart(&running, &parse(GOOD).unwrap()), Vec::<&str>::new());
+        // [settings] and [[nodes]] apply live.
+        let live = parse(
+            &GOOD
+                .replace("down_after_ms = 5000", "down_after_ms = 6000")
+                .replace("priority = 10", "priority = 20"),
+        )
+        .unwrap();
+        assert_eq!(needs_restart(&running, &live), Vec::<&str>::new());
+        let changed = GOOD
+            .replace("s3cret", "other")
+            .replace(
+                "endpoints = [\"http://127.0.0.1:2379\"]",
+                "endpoints = [\"http://127.0.0.1:2379\"]\nttl_s = 9",
+            )
+            .replace("password", "timeout_ms = 900\npassword")
+            .replace("run.ron", "other.ron");
+        assert_eq!(
+            needs_restart(&running, &parse(&changed).unwrap()),
+            ["etcd.ttl_s", "redis.password", "redis.timeout_ms", "record.path"]
+        );
+        let min = GOOD.replace("password", "min_replicas_to_write = 1\npassword");
+        assert_eq!(
+            needs_restart(&running, &parse(&min).unwrap()),
+            ["redis.min_replicas_to_write", "redis.min_replicas_max_lag_s"]
+        );
     }
 
     #[test]

@@ -1,16 +1,46 @@
 //! The `arbiter` command line.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arbiter::sim::run::{FAULT_KINDS, SimOptions, run, run_with_timeline};
 
 use arbiter::{Driver, Output, State};
 use clap::{Parser, Subcommand};
+
+/// Set once stdout is closed (`arbiter status | head -3`): printing stops
+/// quietly and the command finishes with its own exit code.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes one line to stdout. A closed pipe is not an error (nobody reads
+/// any more): this and every later line are dropped, where `println!`
+/// would panic.
+fn say_line(args: std::fmt::Arguments<'_>) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));
+    if let Err(e) = written {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("arbiter: cannot write to stdout: {e}");
+        }
+    }
+}
+
+/// `println!` that survives a closed stdout (see [`say_line`]).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say_line(format_args!($($arg)*))
+    };
+}
 
 /// A failover controller for Redis primary/replica groups.
 #[derive(Debug, Parser)]
@@ -80,12 +110,19 @@ enum Command {
     },
 }
 
-/// Drives `driver` until the machine stops, logging what it does.
-fn drive_live<W: arbiter::world::World>(driver: &mut Driver<W>) -> ExitCode {
+/// Drives `driver` until the machine stops, logging what it does and
+/// answering switchover requests through the live world `live` gives.
+fn drive_live<W: arbiter::world::World>(
+    driver: &mut Driver<W>,
+    live: impl Fn(&W) -> &arbiter::live::world::LiveWorld,
+) -> ExitCode {
     let mut narrator = arbiter::live::log::Narrator::new();
     loop {
         let stop = driver.step_once();
         narrator.observe(driver.machine());
+        for answer in narrator.take_switchover_answers() {
+            live(driver.world()).answer_switchover(&answer);
+        }
         driver.clear_outputs();
         match stop {
             Ok(None) => {}
@@ -105,7 +142,6 @@ fn drive_live<W: arbiter::world::World>(driver: &mut Driver<W>) -> ExitCode {
 fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCode {
     use arbiter::live::world::{ConfigSource, LiveWorld};
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     use tracing::{error, info};
 
     if let Err(e) = arbiter::live::log::init(log_format) {
@@ -137,14 +173,24 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
         path: path.clone(),
         load: arbiter::config::load_group,
     };
-    let world = LiveWorld::new(config.live, source, shutdown);
     if !config.record.enabled {
-        return drive_live(&mut Driver::new(world));
+        let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config);
+        return drive_live(&mut Driver::new(world), |w| w);
     }
+    let record_path = config.record.path_for(&arbiter::live::world::process_label());
+    // Held until the recording is finished: another process given the
+    // same file refuses to start instead of truncating it.
+    let _lock = match lock_recording(&record_path) {
+        Ok(lock) => lock,
+        Err(e) => {
+            error!(target: "arbiter", error = %e, "cannot record");
+            return ExitCode::from(2);
+        }
+    };
     let tape = match rehearse::Tape::options()
         .world("arbiter")
         .meta("config", path.display().to_string())
-        .create(&config.record.path)
+        .create(&record_path)
     {
         Ok(t) => t,
         Err(e) => {
@@ -152,7 +198,12 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
             return ExitCode::from(2);
         }
     };
-    let code = drive_live(&mut Driver::new(rehearse::Recorder::new(world, tape.clone())));
+    info!(target: "arbiter", path = %record_path.display(), "recording");
+    let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config.clone());
+    let code = drive_live(
+        &mut Driver::new(rehearse::Recorder::new(world, tape.clone())),
+        rehearse::Recorder::inner,
+    );
     if let Err(e) = tape.finish() {
         error!(target: "arbiter", error = %e, "the recording is incomplete");
         return ExitCode::from(1);
@@ -160,10 +211,33 @@ fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCod
     info!(
         target: "arbiter",
         calls = tape.len(),
-        path = %config.record.path.display(),
+        path = %record_path.display(),
         "recorded"
     );
     code
+}
+
+/// Opens `path` (without truncating it) and takes an exclusive lock on it,
+/// held as long as the returned file lives; an error naming the file when
+/// another process holds it.
+fn lock_recording(path: &std::path::Path) -> Result<std::fs::File, String> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("record.path: cannot open {}: {e}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(format!(
+            "record.path: {} is being recorded by another running process (it holds the file's lock); \
+             give each instance its own file with {} in record.path, e.g. \"arbiter-{}.ron\"",
+            path.display(),
+            arbiter::config::INSTANCE_PLACEHOLDER,
+            arbiter::config::INSTANCE_PLACEHOLDER,
+        )),
+        Err(e) => Err(format!("record.path: cannot lock {}: {e}", path.display())),
+    }
 }
 
 fn status(path: PathBuf) -> ExitCode {
@@ -181,26 +255,26 @@ fn status(path: PathBuf) -> ExitCode {
     let mut healthy = true;
     let prefix = config.live.prefix.trim_end_matches('/');
     let etcd = Etcd::new(config.live.etcd.clone(), config.live.timeout);
-    println!("group {prefix} (etcd {})", config.live.etcd.join(", "));
+    say!("group {prefix} (etcd {})", config.live.etcd.join(", "));
     match etcd.get_prefix(&format!("{prefix}/election/")) {
         Ok(c) => match c.first() {
-            Some(leader) => println!("leader: {} (epoch {})", leader.value, leader.create_revision),
-            None => println!("leader: none"),
+            Some(leader) => say!("leader: {} (epoch {})", leader.value, leader.create_revision),
+            None => say!("leader: none"),
         },
         Err(e) => {
             healthy = false;
-            println!("leader: unknown ({e})");
+            say!("leader: unknown ({e})");
         }
     }
     match etcd.get(&format!("{prefix}/record"), false) {
         Ok(Some(kv)) => match serde_json::from_str::<GroupRecord>(&kv.value) {
-            Ok(r) => println!("record: primary {} (epoch {})", r.primary, r.epoch),
-            Err(e) => println!("record: unreadable ({e}): {}", kv.value),
+            Ok(r) => say!("record: primary {} (epoch {})", r.primary, r.epoch),
+            Err(e) => say!("record: unreadable ({e}): {}", kv.value),
         },
-        Ok(None) => println!("record: none yet"),
+        Ok(None) => say!("record: none yet"),
         Err(e) => {
             healthy = false;
-            println!("record: unknown ({e})");
+            say!("record: unknown ({e})");
         }
     }
     let redis = RedisNodes::new(config.live.timeout, config.live.password.clone());
@@ -233,7 +307,7 @@ fn status(path: PathBuf) -> ExitCode {
                 }
             }
         };
-        println!("{} {}: {what}", node.name, node.addr);
+        say!("{} {}: {what}", node.name, node.addr);
     }
     if healthy { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
@@ -263,14 +337,14 @@ fn replay(scenario: PathBuf, max_steps: u64, all: bool) -> ExitCode {
     let result = panic::catch_unwind(AssertUnwindSafe(|| driver.run_to_end_of_recording(max_steps)));
     let _ = panic::take_hook();
     let outputs: Vec<&Output> = driver.outputs().iter().filter(|o| all || is_decision(o)).collect();
-    println!(
+    say!(
         "{} ({} calls, {} steps)",
         scenario.display(),
         replayer.position(),
         driver.steps()
     );
     for o in &outputs {
-        println!("  {o:?}");
+        say!("  {o:?}");
     }
     match result {
         Err(payload) => {
@@ -292,12 +366,12 @@ fn replay(scenario: PathBuf, max_steps: u64, all: bool) -> ExitCode {
         return ExitCode::from(1);
     }
     let state = driver.machine().state();
-    println!("final state: {state:?}");
+    say!("final state: {state:?}");
     if let Some(record) = &driver.machine().context().record {
-        println!("group record: primary {} (epoch {})", record.primary, record.epoch);
+        say!("group record: primary {} (epoch {})", record.primary, record.epoch);
     }
     if let Some(blocked) = &driver.machine().context().blocked {
-        println!("not acting: {blocked:?}");
+        say!("not acting: {blocked:?}");
     }
     if matches!(state, State::Failure { .. }) {
         return ExitCode::from(1);
@@ -404,14 +478,17 @@ fn simulate(a: SimulateArgs) -> ExitCode {
         let sim = rehearse::Sim::new(seed);
         let (result, events) = run_with_timeline(&sim, &opts);
         for e in &events {
-            println!("{:>9.3}s  {}", e.at as f64 / 1000.0, e.what);
+            say!("{:>9.3}s  {}", e.at as f64 / 1000.0, e.what);
         }
         match result {
-            Ok(o) => println!(
+            Ok(o) => say!(
                 "seed {seed}: no violation; {} failovers, {} switchovers, {} of {} acknowledged writes lost",
-                o.failovers, o.switchovers, o.lost, o.acked
+                o.failovers,
+                o.switchovers,
+                o.lost,
+                o.acked
             ),
-            Err(f) => println!("seed {seed}: {f}"),
+            Err(f) => say!("seed {seed}: {f}"),
         }
     }
     let totals = Mutex::new(Totals::default());
@@ -451,14 +528,14 @@ fn simulate(a: SimulateArgs) -> ExitCode {
     });
     let t = totals.into_inner().unwrap_or_else(|e| e.into_inner());
     let hours = t.sim_ms as f64 / 3_600_000.0;
-    println!(
+    say!(
         "arbiter simulate: {} seeds in {:.1}s",
         report.runs,
         report.elapsed.as_secs_f64()
     );
-    println!("| seeds | simulated hours | sim s / wall s | failovers | switchovers | violations |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    println!(
+    say!("| seeds | simulated hours | sim s / wall s | failovers | switchovers | violations |");
+    say!("| --- | --- | --- | --- | --- | --- |");
+    say!(
         "| {} | {hours:.1} | {:.0} | {} | {} | {} |",
         report.runs,
         t.sim_ms as f64 / 1000.0 / report.elapsed.as_secs_f64().max(1e-9),
@@ -466,7 +543,7 @@ fn simulate(a: SimulateArgs) -> ExitCode {
         t.switchovers,
         report.failed_runs
     );
-    println!(
+    say!(
         "lost acknowledged writes: {} of {} ({:.3}%), in {} seeds, at most {} in one seed",
         t.lost,
         t.acked,
@@ -475,13 +552,13 @@ fn simulate(a: SimulateArgs) -> ExitCode {
         t.max_lost
     );
     for (kind, n) in &t.violations {
-        println!("violations of {kind}: {n} seeds");
+        say!("violations of {kind}: {n} seeds");
     }
     if report.failed_runs > 0 {
-        print!("{report}");
+        say!("{}", report.to_string().trim_end());
         for f in &report.failures {
             for p in f.named_traces.iter().take(3) {
-                println!("  replay one instance: cargo run -p arbiter -- replay {}", p.display());
+                say!("  replay one instance: cargo run -p arbiter -- replay {}", p.display());
             }
         }
         return ExitCode::from(1);

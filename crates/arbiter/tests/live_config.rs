@@ -4,7 +4,8 @@
 
 mod support;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// An `arbiter.toml` in `dir` with unreachable nodes and `etcd`.
 fn write(dir: &std::path::Path, etcd: &str, extra: &str) -> std::path::PathBuf {
@@ -48,4 +49,66 @@ fn a_check_interval_that_cannot_keep_the_lease_is_refused_naming_both_fields() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("settings.check_interval_ms"));
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_change_that_needs_a_restart_says_so_naming_the_fields() {
+    let etcd_server = support::etcd();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = "\n[settings]\ncheck_interval_ms = 100\ndown_after_ms = 1000\n";
+    let path = write(dir.path(), &etcd_server.addr, settings);
+    let child = support::Guard::new(
+        Command::new(env!("CARGO_BIN_EXE_arbiter"))
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&path)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let etcd = arbiter::live::etcd::Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+    support::eventually("it leads", Duration::from_secs(20), || {
+        etcd.get_prefix("arbiter/config/election/")
+            .ok()
+            .filter(|c| !c.is_empty())
+    });
+    // A [settings] change applies live: no warning.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("down_after_ms = 1000", "down_after_ms = 2000")).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    // A new password and lease TTL only apply after a restart.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("prefix = ", "ttl_s = 9\nprefix = ")
+            .replace("[settings]", "[redis]\npassword = \"n3w-secret\"\n\n[settings]"),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let child = child.take();
+    support::signal(&child, "-TERM");
+    let (code, log) = support::wait_exit(child);
+    assert_eq!(code, Some(0), "{log}");
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let changed = events
+        .iter()
+        .filter(|e| e["message"] == "configuration changed")
+        .count();
+    assert_eq!(changed, 2, "{log}");
+    let warnings: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("configuration change needs a restart")
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert_eq!(warnings[0]["level"], "WARN");
+    assert_eq!(warnings[0]["fields"], "etcd.ttl_s, redis.password", "{log}");
+    assert!(!log.contains("n3w-secret"), "the password is never logged:\n{log}");
 }

@@ -11,11 +11,12 @@
 //! Events use the target `arbiter` and these fields: `role`, `epoch`,
 //! `leader`, `node`, `primary`, `target`, `reason`, `error`.
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::machine::{Blocked, Machine, Output, State};
 use std::collections::BTreeMap;
 
+use crate::live::world::{SwitchoverAnswer, SwitchoverOutcome};
 use crate::types::{GroupRecord, RedisError, Role};
 
 /// How [`init`] formats events on stderr.
@@ -75,7 +76,19 @@ pub struct Narrator {
     record: Option<GroupRecord>,
     blocked: Option<Blocked>,
     nodes: BTreeMap<String, NodeSeen>,
+    /// The switchover request pending in the machine at the last look.
+    switchover: Option<String>,
+    /// `FAILOVER TO` was ordered for the pending request.
+    failover_ordered: bool,
+    /// The handover in flight at the last look, as (old primary, target).
+    handover: Option<(String, String)>,
+    /// Answers to switchover requests not yet taken by the run loop.
+    answers: Vec<SwitchoverAnswer>,
 }
+
+/// The start of the reason of a switchover given up because Redis refused
+/// `FAILOVER TO` (the live world appends Redis's error).
+pub const FAILOVER_REFUSED: &str = "Redis refused FAILOVER TO";
 
 /// What the narrator last told about one node.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -105,9 +118,88 @@ impl Narrator {
     /// it after every step, before the pending output is performed.
     pub fn observe(&mut self, machine: &Machine) {
         self.changes(machine);
+        self.switchover_outcomes(machine);
         if let Some(output) = machine.peek_next_message() {
             log_decision(output);
+            if matches!(output, Output::Wait { .. }) && matches!(machine.state(), State::Leading { .. }) {
+                log_idle_inputs(machine);
+            }
         }
+    }
+
+    /// The answers to switchover requests found since the last call (the
+    /// run loop writes them where the operator reads them).
+    pub fn take_switchover_answers(&mut self) -> Vec<SwitchoverAnswer> {
+        std::mem::take(&mut self.answers)
+    }
+
+    /// Notes how pending switchover requests and handovers ended: a
+    /// request is carried out (`FAILOVER TO` accepted, the handover then
+    /// completes or is given up), superseded, refused by Redis, or dropped
+    /// by the machine after `failover_timeout_ms`.
+    fn switchover_outcomes(&mut self, machine: &Machine) {
+        use SwitchoverOutcome::{Done, Failed};
+        let ctx = machine.context();
+        let pending = ctx.switchover.clone();
+        let handover = ctx.handover.as_ref().map(|(from, to, ..)| (from.clone(), to.clone()));
+        let mut answers = Vec::new();
+        if let Some(old) = self.switchover.as_ref().filter(|old| pending.as_ref() != Some(old)) {
+            if handover.as_ref().is_some_and(|(_, to)| to == old) {
+                info!(target: "arbiter", node = %old, "switchover: Redis accepted FAILOVER TO and is handing over");
+            } else if let Some(new) = &pending {
+                answers.push(SwitchoverAnswer::because(
+                    old,
+                    Failed,
+                    format!("superseded by a request for {new}"),
+                ));
+            } else if self.failover_ordered {
+                answers.push(SwitchoverAnswer::because(old, Failed, FAILOVER_REFUSED));
+            } else {
+                let why = not_started_because(machine, old);
+                answers.push(SwitchoverAnswer::because(
+                    old,
+                    Failed,
+                    format!(
+                        "not started within failover_timeout_ms ({} ms): {why}",
+                        ctx.config.settings.failover_timeout_ms
+                    ),
+                ));
+            }
+        }
+        if let Some((from, to)) = self.handover.as_ref().filter(|h| handover.as_ref() != Some(h)) {
+            let status = |name: &str| ctx.views.get(name).and_then(|v| v.status.as_ref());
+            if status(to).is_some_and(|s| s.role == Role::Primary) {
+                answers.push(SwitchoverAnswer::new(to, Done));
+            } else if status(from).is_none() || ctx.views.get(from).is_some_and(|v| v.lost_data || v.restarted()) {
+                answers.push(SwitchoverAnswer::because(
+                    to,
+                    Failed,
+                    format!("{from} stopped answering or restarted during the handover"),
+                ));
+            } else {
+                answers.push(SwitchoverAnswer::because(
+                    to,
+                    Failed,
+                    format!("Redis did not hand over within failover_timeout_ms: {from} stays primary"),
+                ));
+            }
+        }
+        for a in &answers {
+            let reason = a.reason.as_deref().unwrap_or_default();
+            match a.outcome {
+                Done => info!(target: "arbiter", node = %a.target, "switchover done"),
+                _ => warn!(target: "arbiter", node = %a.target, reason, "switchover failed"),
+            }
+        }
+        self.answers.extend(answers);
+        let target_addr = pending
+            .as_deref()
+            .and_then(|t| ctx.config.node(t))
+            .map(|n| n.addr.as_str());
+        let ordered = matches!(machine.peek_next_message(), Some(Output::Switchover { target, .. }) if Some(target.as_str()) == target_addr);
+        self.failover_ordered = pending.is_some() && (ordered || (self.failover_ordered && pending == self.switchover));
+        self.switchover = pending;
+        self.handover = handover;
     }
 
     fn changes(&mut self, machine: &Machine) {
@@ -204,6 +296,68 @@ impl Narrator {
                 None => info!(target: "arbiter", "no longer blocked"),
             }
             self.blocked = ctx.blocked.clone();
+        }
+    }
+}
+
+/// At debug level: what the leader decided on when it does nothing this
+/// check (the record, every node as last polled, a block, a pending
+/// switchover or handover).
+fn log_idle_inputs(machine: &Machine) {
+    if !tracing::enabled!(target: "arbiter", tracing::Level::DEBUG) {
+        return;
+    }
+    let ctx = machine.context();
+    let nodes = ctx
+        .views
+        .iter()
+        .map(|(name, v)| match &v.status {
+            Some(s) => format!(
+                "{name}: {} offset {}{}{}",
+                describe(&s.role),
+                s.offset,
+                match &s.role {
+                    Role::Replica { link_up: false, .. } => " (link down)",
+                    _ => "",
+                },
+                if v.lost_data { " (lost its data)" } else { "" }
+            ),
+            None => format!(
+                "{name}: no answer ({})",
+                v.error.as_ref().map(ToString::to_string).unwrap_or_default()
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    debug!(
+        target: "arbiter",
+        epoch = ctx.epoch,
+        primary = ctx.record.as_ref().map(|r| r.primary.as_str()).unwrap_or(""),
+        %nodes,
+        blocked = ?ctx.blocked,
+        switchover = ctx.switchover.as_deref().unwrap_or(""),
+        handover = ?ctx.handover.as_ref().map(|(from, to, ..)| (from, to)),
+        "leader: nothing to do this check"
+    );
+}
+
+/// Why the switchover to `target` did not start, from the last poll.
+fn not_started_because(machine: &Machine, target: &str) -> String {
+    let ctx = machine.context();
+    if ctx.epoch.is_none() {
+        return "this instance stopped leading".into();
+    }
+    let primary = ctx.record.as_ref().map(|r| r.primary.clone()).unwrap_or_default();
+    let primary_addr = ctx.config.node(&primary).map(|n| n.addr.as_str()).unwrap_or_default();
+    match ctx.views.get(target).and_then(|v| v.status.as_ref()).map(|s| &s.role) {
+        None => format!("{target} does not answer"),
+        Some(Role::Primary) => format!("{target} claims to be a primary, not a replica of {primary}"),
+        Some(Role::Replica { primary: p, .. }) if p != primary_addr => {
+            format!("{target} replicates from {p}, not from the primary {primary} ({primary_addr})")
+        }
+        Some(Role::Replica { link_up: false, .. }) => format!("{target}'s link to the primary {primary} is down"),
+        Some(Role::Replica { .. }) => {
+            format!("the group was not ready (the primary {primary} not answering, or a failover or repoint first)")
         }
     }
 }
@@ -308,6 +462,14 @@ mod tests {
         assert_eq!(promote["level"], "INFO");
         let record = events.iter().rev().find(|e| e["message"] == "group record").unwrap();
         assert_eq!(record["primary"], "r3");
+    }
+
+    #[test]
+    fn a_carried_out_switchover_is_told_done() {
+        let said = messages(&narrate("switchover.ron"));
+        assert!(said.contains(&"switching over".to_string()), "{said:?}");
+        assert_eq!(said.iter().filter(|m| *m == "switchover done").count(), 1, "{said:?}");
+        assert!(!said.contains(&"switchover failed".to_string()), "{said:?}");
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! etcd layout under the configured prefix: `election/<instance>` (one key
 //! per candidate, attached to its lease; the lowest create revision leads
 //! and is the epoch), `record` (the group record as JSON, written only by a
-//! transaction guarded by the writer's election key and epoch), and
+//! transaction guarded by the writer's election key and epoch),
 //! `switchover` (an operator's request: the target's name, taken and
-//! deleted by the leader).
+//! deleted by the leader) and `switchover-status` (the answer to the latest
+//! request, a [`SwitchoverAnswer`] as JSON).
 //!
 //! Redis has no fencing token. Before every reconfiguration the world
 //! re-reads, linearizably, that this instance's election key still exists
@@ -27,7 +28,7 @@ use crate::types::{
     NodeStatus, RedisError, Wake,
 };
 use crate::world::{Cluster, Election, Host};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Logs the outcome of a Redis reconfiguration.
 fn outcome(command: &str, addr: &str, result: Result<(), RedisError>) -> Result<(), RedisError> {
@@ -43,6 +44,90 @@ fn outcome(command: &str, addr: &str, result: Result<(), RedisError>) -> Result<
         Err(e) => warn!(target: "arbiter", node = %addr, command, error = %e, "failed"),
     }
     result
+}
+
+/// What became of a switchover request, as written to
+/// `PREFIX/switchover-status` for the operator who made it, e.g.
+/// `{"target":"r9","outcome":"refused","reason":"unknown node r9 (nodes: r1, r2, r3)"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SwitchoverAnswer {
+    /// The node the request named (as written).
+    pub target: String,
+    /// Where the request stands.
+    pub outcome: SwitchoverOutcome,
+    /// Why, for `refused` and `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The stages of a switchover request's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchoverOutcome {
+    /// Not taken: it names no configured node, an address, a node that is
+    /// never promoted, or the current primary. Final.
+    Refused,
+    /// Taken by the leader: it is carried out when the target is a linked
+    /// replica of the primary, within `failover_timeout_ms`.
+    Accepted,
+    /// The target is primary. Final.
+    Done,
+    /// Given up (not started in time, `FAILOVER TO` refused, or Redis did
+    /// not hand over). Final.
+    Failed,
+}
+
+impl SwitchoverAnswer {
+    /// An answer without a reason.
+    pub fn new(target: &str, outcome: SwitchoverOutcome) -> Self {
+        Self {
+            target: target.to_string(),
+            outcome,
+            reason: None,
+        }
+    }
+
+    /// An answer with a reason.
+    pub fn because(target: &str, outcome: SwitchoverOutcome, reason: impl Into<String>) -> Self {
+        Self {
+            reason: Some(reason.into()),
+            ..Self::new(target, outcome)
+        }
+    }
+}
+
+/// Why a switchover to `target` cannot be carried out, judged from the
+/// configuration and the recorded primary (`None` when unknown); `Ok` when
+/// it may be.
+pub fn refuse_switchover(config: &GroupConfig, primary: Option<&str>, target: &str) -> Result<(), String> {
+    let names = config
+        .nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Some(node) = config.node(target) else {
+        if target.is_empty() {
+            return Err(format!("the request names no node (nodes: {names})"));
+        }
+        if let Some(n) = config.nodes.iter().find(|n| n.addr == target) {
+            return Err(format!(
+                "`{target}` is an address: name the node ({} is {target}; nodes: {names})",
+                n.name
+            ));
+        }
+        if target.contains(':') {
+            return Err(format!("`{target}` is an address, not a node name (nodes: {names})"));
+        }
+        return Err(format!("unknown node {target} (nodes: {names})"));
+    };
+    if node.priority == 0 {
+        return Err(format!("{target} has priority 0: it is never promoted"));
+    }
+    if primary == Some(target) {
+        return Err(format!("{target} is already the primary"));
+    }
+    Ok(())
 }
 
 /// Where the group configuration comes from.
@@ -104,6 +189,13 @@ pub struct LiveWorld {
     /// The run id each node (by address) had when arbiter last applied its
     /// settings to it: a new run id is a restart, which forgot them.
     configured: std::cell::RefCell<BTreeMap<String, String>>,
+    /// The group configuration in force (to judge switchover requests).
+    group: Option<GroupConfig>,
+    /// The last `FAILOVER TO` error, for the answer to its request.
+    failover_error: std::cell::RefCell<Option<String>>,
+    /// The whole configuration the process started with: a reloaded file
+    /// is compared with it for changes only a restart applies.
+    running: Option<crate::config::Config>,
 }
 
 fn unavailable(e: EtcdError) -> ElectionError {
@@ -130,7 +222,47 @@ impl LiveWorld {
             renew_failing: false,
             etcd_failing: std::cell::Cell::new(false),
             configured: std::cell::RefCell::new(BTreeMap::new()),
+            group: None,
+            failover_error: std::cell::RefCell::new(None),
+            running: None,
         }
+    }
+
+    /// Warns, whenever the configuration file changes, about the fields
+    /// that differ from `running` (the configuration the process started
+    /// with) and apply only at start (see [`crate::config::needs_restart`]).
+    pub fn with_running_config(mut self, running: crate::config::Config) -> Self {
+        self.running = Some(running);
+        self
+    }
+
+    /// Writes `answer` to `PREFIX/switchover-status`, where the operator
+    /// who requested the switchover reads it. A `failed` answer after a
+    /// refused `FAILOVER TO` gets Redis's error appended. Not a world call:
+    /// the run loop calls it, so recordings are unchanged.
+    pub fn answer_switchover(&self, answer: &SwitchoverAnswer) {
+        let mut answer = answer.clone();
+        if answer.outcome == SwitchoverOutcome::Failed {
+            let error = self.failover_error.borrow_mut().take();
+            if let (Some(reason), Some(error)) = (&mut answer.reason, error) {
+                if reason.starts_with(crate::live::log::FAILOVER_REFUSED) {
+                    reason.push_str(&format!(": {error}"));
+                }
+            }
+        }
+        let key = self.key("switchover-status");
+        let written = serde_json::to_string(&answer)
+            .map_err(|e| e.to_string())
+            .and_then(|json| self.etcd.put(&key, &json).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            warn!(target: "arbiter", key, error = %e, "cannot write the answer to the switchover request");
+        }
+    }
+
+    /// The recorded primary, when it can be read.
+    fn recorded_primary(&self) -> Option<String> {
+        let kv = self.etcd.get(&self.key("record"), false).ok()??;
+        serde_json::from_str::<GroupRecord>(&kv.value).ok().map(|r| r.primary)
     }
 
     fn key(&self, name: &str) -> String {
@@ -219,12 +351,14 @@ impl LiveWorld {
     fn etcd_outcome<T>(&self, what: &str, result: Result<T, EtcdError>) -> Result<T, ElectionError> {
         match result {
             Ok(v) => {
+                debug!(target: "arbiter", call = what, "etcd: done");
                 if self.etcd_failing.replace(false) {
                     info!(target: "arbiter", "etcd answers again");
                 }
                 Ok(v)
             }
             Err(e) => {
+                debug!(target: "arbiter", call = what, error = %e, "etcd: failed");
                 if !self.etcd_failing.replace(true) {
                     warn!(target: "arbiter", error = %e, "etcd: cannot {what} (retrying)");
                 }
@@ -238,16 +372,29 @@ impl LiveWorld {
     }
 }
 
+/// This host's name (`/etc/hostname`; `host` when it cannot be read).
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into())
+}
+
+/// `<hostname>-<pid>`: unique to this process among those running, and
+/// the middle of its instance id (`arbiter-<hostname>-<pid>-<nanos>`).
+/// What `{instance}` in `record.path` becomes.
+pub fn process_label() -> String {
+    format!("{}-{}", hostname(), std::process::id())
+}
+
 impl Host for LiveWorld {
     fn gen_node_id(&self, prefix: Option<String>) -> NodeId {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "host".into());
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let prefix = prefix.unwrap_or_else(|| "arbiter".into());
-        NodeId(format!("{prefix}-{host}-{}-{nanos:08x}", std::process::id()))
+        NodeId(format!("{prefix}-{}-{nanos:08x}", process_label()))
     }
 
     fn now(&self) -> Millis {
@@ -274,6 +421,7 @@ impl Host for LiveWorld {
                     return None;
                 }
                 self.config_seen = Some(String::new());
+                self.group = Some(config.clone());
                 Some(config.clone())
             }
             ConfigSource::File { path, load } => {
@@ -301,8 +449,21 @@ impl Host for LiveWorld {
                     Ok(config) => {
                         if self.config_seen.is_some() {
                             info!(target: "arbiter", config = %path.display(), "configuration changed");
+                            let fields = match (&self.running, crate::config::load(path)) {
+                                (Some(running), Ok(new)) => crate::config::needs_restart(running, &new),
+                                _ => Vec::new(),
+                            };
+                            if !fields.is_empty() {
+                                warn!(
+                                    target: "arbiter",
+                                    config = %path.display(),
+                                    fields = %fields.join(", "),
+                                    "configuration change needs a restart: these fields keep their running values until arbiter is restarted"
+                                );
+                            }
                         }
                         self.config_seen = Some(text);
+                        self.group = Some(config.clone());
                         Some(config)
                     }
                     Err(e) => {
@@ -342,8 +503,28 @@ impl Cluster for LiveWorld {
 
     fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError> {
         let result = self.poller.status(addr);
-        if let Ok(status) = &result {
-            self.configure_once(addr, &status.run_id);
+        match &result {
+            Ok(status) => {
+                let (role, link) = match &status.role {
+                    crate::types::Role::Primary => ("primary".to_string(), String::new()),
+                    crate::types::Role::Replica { primary, link_up, .. } => (
+                        format!("replica of {primary}"),
+                        if *link_up { "up" } else { "down" }.to_string(),
+                    ),
+                };
+                debug!(
+                    target: "arbiter",
+                    node = %addr,
+                    %role,
+                    link,
+                    offset = status.offset,
+                    keys = status.keys,
+                    run_id = %status.run_id,
+                    "poll"
+                );
+                self.configure_once(addr, &status.run_id);
+            }
+            Err(e) => debug!(target: "arbiter", node = %addr, error = %e, "poll failed"),
         }
         result
     }
@@ -368,16 +549,46 @@ impl Cluster for LiveWorld {
         let result = self
             .fence(epoch)
             .and_then(|()| self.redis.failover(primary, target, timeout_ms));
+        *self.failover_error.borrow_mut() = result.as_ref().err().map(ToString::to_string);
         outcome(&format!("FAILOVER TO {}", target.replace(':', " ")), primary, result)
     }
 
+    /// Takes a switchover request, and answers it at once when it cannot
+    /// be carried out (it never reaches the machine then).
     fn check_cluster_notifications(&mut self) -> Option<ClusterEvent> {
         let key = self.key("switchover");
-        let request = self.etcd.get(&key, false).ok().flatten()?;
-        self.etcd.delete(&key).ok()?;
-        Some(ClusterEvent::SwitchoverRequested {
-            target: request.value.trim().to_string(),
-        })
+        let request = match self.etcd.get(&key, false) {
+            Ok(Some(kv)) => kv,
+            Ok(None) => {
+                debug!(target: "arbiter", key, "etcd: no switchover request");
+                return None;
+            }
+            Err(e) => {
+                debug!(target: "arbiter", key, error = %e, "etcd: cannot read switchover requests");
+                return None;
+            }
+        };
+        if let Err(e) = self.etcd.delete(&key) {
+            debug!(target: "arbiter", key, error = %e, "etcd: cannot take the switchover request");
+            return None;
+        }
+        let target = request.value.trim().to_string();
+        let judged = match &self.group {
+            Some(group) => refuse_switchover(group, self.recorded_primary().as_deref(), &target),
+            None => Ok(()),
+        };
+        match judged {
+            Err(reason) => {
+                warn!(target: "arbiter", node = %target, %reason, "switchover refused");
+                self.answer_switchover(&SwitchoverAnswer::because(&target, SwitchoverOutcome::Refused, reason));
+                None
+            }
+            Ok(()) => {
+                info!(target: "arbiter", node = %target, "switchover requested");
+                self.answer_switchover(&SwitchoverAnswer::new(&target, SwitchoverOutcome::Accepted));
+                Some(ClusterEvent::SwitchoverRequested { target })
+            }
+        }
     }
 }
 
@@ -402,7 +613,9 @@ impl Election for LiveWorld {
 
     fn check_election_notification(&mut self) -> Option<ElectionEvent> {
         if let Some((lease, _)) = self.lease.clone() {
-            match self.etcd.keepalive(lease) {
+            let renewed = self.etcd.keepalive(lease);
+            debug!(target: "arbiter", lease, result = ?renewed, "etcd: lease keepalive (remaining TTL in s)");
+            match renewed {
                 Ok(ttl) if ttl > 0 => {
                     if std::mem::take(&mut self.renew_failing) {
                         info!(target: "arbiter", lease, "lease renewed again");
@@ -454,11 +667,67 @@ impl Election for LiveWorld {
         };
         let value = serde_json::to_string(record).map_err(|e| ElectionError::Unavailable(e.to_string()))?;
         let written = self.etcd.put_guarded(key, epoch, &self.key("record"), &value);
+        debug!(target: "arbiter", epoch, primary = %record.primary, result = ?written, "etcd: guarded record write");
         self.etcd_outcome("write the group record", written)
     }
 
     fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError> {
         self.lease = None;
-        self.etcd.revoke(candidacy.lease).map_err(unavailable)
+        let revoked = self.etcd.revoke(candidacy.lease);
+        debug!(target: "arbiter", lease = candidacy.lease, result = ?revoked, "etcd: lease revoked");
+        revoked.map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{RedisNode, Settings};
+
+    fn group() -> GroupConfig {
+        let node = |name: &str, port: u16, priority: u32| RedisNode {
+            name: name.into(),
+            addr: format!("10.0.0.1:{port}"),
+            priority,
+        };
+        GroupConfig {
+            nodes: vec![node("r1", 6379, 100), node("r2", 6380, 100), node("r3", 6381, 0)],
+            settings: Settings::default(),
+        }
+    }
+
+    #[test]
+    fn a_switchover_that_cannot_be_carried_out_is_refused_with_the_reason() {
+        let g = group();
+        let refused = |target: &str| refuse_switchover(&g, Some("r1"), target).unwrap_err();
+        assert_eq!(refused("r9"), "unknown node r9 (nodes: r1, r2, r3)");
+        assert_eq!(
+            refused("10.0.0.1:6380"),
+            "`10.0.0.1:6380` is an address: name the node (r2 is 10.0.0.1:6380; nodes: r1, r2, r3)"
+        );
+        assert!(refused("10.9.9.9:1").contains("is an address, not a node name"));
+        assert_eq!(refused("r1"), "r1 is already the primary");
+        assert_eq!(refused("r3"), "r3 has priority 0: it is never promoted");
+        assert!(refused("").contains("names no node"));
+        assert_eq!(refuse_switchover(&g, Some("r1"), "r2"), Ok(()));
+        assert_eq!(
+            refuse_switchover(&g, None, "r1"),
+            Ok(()),
+            "no record: left to the machine"
+        );
+    }
+
+    #[test]
+    fn an_answer_is_the_json_operators_read() {
+        let a = SwitchoverAnswer::because("r9", SwitchoverOutcome::Refused, "unknown node r9");
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"target":"r9","outcome":"refused","reason":"unknown node r9"}"#
+        );
+        let done = SwitchoverAnswer::new("r2", SwitchoverOutcome::Done);
+        assert_eq!(
+            serde_json::to_string(&done).unwrap(),
+            r#"{"target":"r2","outcome":"done"}"#
+        );
     }
 }

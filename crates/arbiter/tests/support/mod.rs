@@ -262,3 +262,33 @@ pub(crate) fn wait_exit(mut child: Child) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A child process killed and reaped on drop unless taken (an `arbiter
+/// run` a failing test must not leave behind).
+pub(crate) struct Guard(Option<Child>);
+
+impl Guard {
+    /// Guards `child`.
+    pub(crate) fn new(child: Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// The child, no longer guarded (to stop it and read its exit).
+    pub(crate) fn take(mut self) -> Child {
+        self.0.take().expect("taken once")
+    }
+
+    /// Its process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
