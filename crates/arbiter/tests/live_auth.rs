@@ -184,13 +184,7 @@ fn a_wrong_password_is_an_authentication_failure_naming_the_node() {
         etcd.get_prefix("arbiter/auth/election/").ok().filter(|c| !c.is_empty())
     });
     std::thread::sleep(Duration::from_millis(1500));
-    support::signal(&child, "-TERM");
-    let (code, log) = support::wait_exit(child);
-    assert_eq!(code, Some(0), "{log}");
-    let events: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let (events, log) = support::stop_json(child);
     for (name, n) in [("r1", &r1), ("r2", &r2)] {
         let said: Vec<&serde_json::Value> = events
             .iter()

@@ -86,13 +86,7 @@ fn a_change_that_needs_a_restart_says_so_naming_the_fields() {
     .unwrap();
     std::thread::sleep(Duration::from_millis(600));
     let child = child.take();
-    support::signal(&child, "-TERM");
-    let (code, log) = support::wait_exit(child);
-    assert_eq!(code, Some(0), "{log}");
-    let events: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let (events, log) = support::stop_json(child);
     let changed = events
         .iter()
         .filter(|e| e["message"] == "configuration changed")

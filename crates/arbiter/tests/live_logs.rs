@@ -68,7 +68,10 @@ fn debug_logs_polls_etcd_calls_and_idle_decisions_and_info_does_not() {
         .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(idle["primary"], "r1", "{idle}");
     let nodes = idle["nodes"].as_str().unwrap();
-    assert!(nodes.contains("r1: primary") && nodes.contains("r2: replica of"), "{nodes}");
+    assert!(
+        nodes.contains("r1: primary") && nodes.contains("r2: replica of"),
+        "{nodes}"
+    );
 
     let (events, log) = run("info", "arbiter/info");
     assert!(!events.iter().any(|e| e["level"] == "DEBUG"), "{log}");

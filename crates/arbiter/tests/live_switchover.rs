@@ -92,13 +92,7 @@ fn every_switchover_request_is_answered_where_the_operator_reads_it() {
     assert_eq!(nodes.status(&r2.addr).unwrap().role, Role::Primary);
 
     let child = child.take();
-    support::signal(&child, "-TERM");
-    let (code, log) = support::wait_exit(child);
-    assert_eq!(code, Some(0), "{log}");
-    let events: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let (events, log) = support::stop_json(child);
     let told = |message: &str| events.iter().filter(|e| e["message"] == message).count();
     assert_eq!(told("switchover refused"), 3, "{log}");
     let unknown = events

@@ -292,3 +292,17 @@ impl Drop for Guard {
         }
     }
 }
+
+/// Stops `child` (an `arbiter run --log-format json` with its stderr
+/// piped) with SIGTERM, asserts it exits cleanly, and returns its log as
+/// JSON events and as text.
+pub(crate) fn stop_json(child: Child) -> (Vec<serde_json::Value>, String) {
+    signal(&child, "-TERM");
+    let (code, log) = wait_exit(child);
+    assert_eq!(code, Some(0), "{log}");
+    let events = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (events, log)
+}
