@@ -288,6 +288,13 @@ impl Narrator {
                     %primary,
                     "not failing over: no replica is eligible (set allow_data_loss to promote the best one anyway)"
                 ),
+                Some(Blocked::LastCopyNotPromotable { primary, node }) => warn!(
+                    target: "arbiter",
+                    reason = "last-copy-not-promotable",
+                    %primary,
+                    %node,
+                    "not failing over: {primary} lost its data and {node}, which holds the most data left, has priority 0; it still follows {primary} and will resync from it: raise its priority (or promote it by hand)"
+                ),
                 Some(Blocked::ColdStart) => warn!(
                     target: "arbiter",
                     reason = "cold-start",

@@ -160,6 +160,15 @@ pub enum Blocked {
     },
     /// No record and no node (or several) claims to be primary.
     ColdStart,
+    /// The recorded primary lost its data, and the node holding the most
+    /// data left still follows it (and will resync from it), but its
+    /// priority is 0: an operator must raise it (or promote it by hand).
+    LastCopyNotPromotable {
+        /// The primary that lost its data.
+        primary: String,
+        /// The node holding the last copy.
+        node: String,
+    },
 }
 
 fn addr_of<'a>(config: &'a GroupConfig, name: &str) -> &'a str {
@@ -408,6 +417,12 @@ pub fn decide(
                     }));
                 }
                 Some(Shelter::Repoint(plan)) => return Ok(Some(plan)),
+                Some(Shelter::NotPromotable(node)) => {
+                    return Err(Blocked::LastCopyNotPromotable {
+                        primary: primary.to_string(),
+                        node,
+                    });
+                }
                 None => {}
             }
         }
@@ -482,6 +497,9 @@ enum Shelter {
     Promote(String),
     /// Point these replicas at the node holding the most data.
     Repoint(Plan),
+    /// The node holding the most data follows the empty primary, but its
+    /// priority is 0.
+    NotPromotable(String),
 }
 
 /// The shelter for the replicas of `primary`, which lost its data: the
@@ -527,7 +545,11 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         .0;
     if follows_primary(to) {
         let promotable = config.node(to).is_some_and(|n| n.priority != 0);
-        return promotable.then(|| Shelter::Promote(to.to_string()));
+        return Some(if promotable {
+            Shelter::Promote(to.to_string())
+        } else {
+            Shelter::NotPromotable(to.to_string())
+        });
     }
     let nodes: Vec<String> = followers.into_iter().filter(|n| n != to).collect();
     (!nodes.is_empty()).then(|| {
@@ -922,10 +944,17 @@ mod tests {
                 to: "r2".into()
             }))
         );
-        // Priority 0 forbids it: blocked rather than a cycle or a resync.
+        // Priority 0 forbids it: blocked, saying which node holds the last
+        // copy, rather than a cycle.
         c.nodes[1].priority = 0;
         let plan = decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new());
-        assert_eq!(plan, Err(Blocked::NoEligibleReplica { primary: "r1".into() }));
+        assert_eq!(
+            plan,
+            Err(Blocked::LastCopyNotPromotable {
+                primary: "r1".into(),
+                node: "r2".into()
+            })
+        );
     }
 
     #[test]
