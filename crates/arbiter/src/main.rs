@@ -295,7 +295,8 @@ fn status(path: PathBuf) -> ExitCode {
                         (false, _) => format!("replica of {primary} (link down)"),
                     },
                 };
-                format!("{role}, offset {}, run id {}", s.offset, s.run_id)
+                let keys = s.keys.map_or_else(String::new, |k| format!(", keys {k}"));
+                format!("{role}, offset {}{keys}, run id {}", s.offset, s.run_id)
             }
             Err(e) => {
                 healthy = false;

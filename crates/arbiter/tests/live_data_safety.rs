@@ -442,6 +442,11 @@ fn a_restart_that_reloaded_its_aof_is_not_data_loss() {
         "a reloaded AOF is not data loss\n{}",
         rig.logs()
     );
+    assert!(
+        rig.logs().contains("the primary restarted with its data"),
+        "and the leader says so\n{}",
+        rig.logs()
+    );
 
     // A replica restarts with its AOF, as a primary: repointed, no cycle.
     rig.nodes[1].kill();

@@ -98,6 +98,8 @@ struct NodeSeen {
     auth_failed: bool,
     lost_data: bool,
     role: Option<String>,
+    /// The run id of the latest answer (a change is a restart).
+    run_id: Option<String>,
 }
 
 fn describe(role: &Role) -> String {
@@ -120,7 +122,7 @@ impl Narrator {
         self.changes(machine);
         self.switchover_outcomes(machine);
         if let Some(output) = machine.peek_next_message() {
-            log_decision(output);
+            log_decision(output, machine.context().record.as_ref());
             if matches!(output, Output::Wait { .. }) && matches!(machine.state(), State::Leading { .. }) {
                 log_idle_inputs(machine);
             }
@@ -249,6 +251,7 @@ impl Narrator {
                 auth_failed,
                 lost_data: view.lost_data,
                 role: view.status.as_ref().map(|s| describe(&s.role)),
+                run_id: view.status.as_ref().map(|s| s.run_id.clone()),
             };
             let old = self.nodes.entry(name.clone()).or_default();
             let error = view.error.as_ref().map(ToString::to_string).unwrap_or_default();
@@ -274,11 +277,24 @@ impl Narrator {
             if seen.lost_data && !old.lost_data {
                 warn!(target: "arbiter", node = %name, "node restarted without its data");
             }
+            if let (Some(status), Some(before)) = (&view.status, &old.run_id) {
+                if status.run_id != *before && !seen.lost_data {
+                    let keys = status.keys.map_or_else(|| "unknown".to_string(), |k| k.to_string());
+                    let recorded = ctx.record.as_ref().is_some_and(|r| r.primary == *name);
+                    if recorded {
+                        info!(target: "arbiter", node = %name, %keys, offset = status.offset,
+                            "the primary restarted with its data (not data loss: at least as many keys as before and as its replicas)");
+                    } else {
+                        info!(target: "arbiter", node = %name, %keys, offset = status.offset, "node restarted");
+                    }
+                }
+            }
             if seen.role.is_some() && seen.role != old.role {
                 info!(target: "arbiter", node = %name, role = seen.role.as_deref().unwrap_or(""), "node role");
             }
             let role = seen.role.clone().or_else(|| old.role.clone());
-            *old = NodeSeen { role, ..seen };
+            let run_id = seen.run_id.clone().or_else(|| old.run_id.clone());
+            *old = NodeSeen { role, run_id, ..seen };
         }
         if ctx.blocked != self.blocked {
             match &ctx.blocked {
@@ -369,8 +385,16 @@ fn not_started_because(machine: &Machine, target: &str) -> String {
     }
 }
 
-fn log_decision(output: &Output) {
+fn log_decision(output: &Output, current: Option<&crate::types::GroupRecord>) {
     match output {
+        // Every action starts with a guarded write of the record: when it
+        // does not change, that write is the leadership re-check.
+        Output::Publish { epoch, record } if current == Some(record) => info!(
+            target: "arbiter",
+            epoch,
+            primary = %record.primary,
+            "re-checking leadership before acting (guarded write of the unchanged record)"
+        ),
         Output::Publish { epoch, record } => {
             info!(target: "arbiter", epoch, primary = %record.primary, "publishing the group record")
         }
@@ -384,7 +408,9 @@ fn log_decision(output: &Output) {
             timeout_ms,
             epoch,
         } => info!(target: "arbiter", %primary, %target, timeout_ms, epoch, "switching over"),
-        Output::Resign { candidacy } => info!(target: "arbiter", epoch = candidacy.revision, "resigning"),
+        Output::Resign { candidacy } => {
+            info!(target: "arbiter", election_revision = candidacy.revision, "resigning")
+        }
         _ => {}
     }
 }
