@@ -126,6 +126,21 @@ impl Narrator {
             if matches!(output, Output::Wait { .. }) && matches!(machine.state(), State::Leading { .. }) {
                 log_idle_inputs(machine);
             }
+            if let (
+                Output::Publish { .. },
+                State::Publishing {
+                    plan: crate::machine::Plan::Failover { from, to },
+                },
+            ) = (output, machine.state())
+            {
+                info!(
+                    target: "arbiter",
+                    failed = %from,
+                    chosen = %to,
+                    candidates = %candidates(machine, from),
+                    "failing over"
+                );
+            }
         }
     }
 
@@ -302,6 +317,7 @@ impl Narrator {
                     target: "arbiter",
                     reason = "no-eligible-replica",
                     %primary,
+                    candidates = %candidates(machine, primary),
                     "not failing over: no replica is eligible (set allow_data_loss to promote the best one anyway)"
                 ),
                 Some(Blocked::LastCopyNotPromotable { primary, node }) => warn!(
@@ -383,6 +399,17 @@ fn not_started_because(machine: &Machine, target: &str) -> String {
             format!("the group was not ready (the primary {primary} not answering, or a failover or repoint first)")
         }
     }
+}
+
+/// Every other node and why it may or may not replace `failed`, as one
+/// line (`r2: eligible; r3: stale: ...`).
+fn candidates(machine: &Machine, failed: &str) -> String {
+    let ctx = machine.context();
+    crate::machine::decide::eligibility(&ctx.config, &ctx.views, failed, ctx.now)
+        .into_iter()
+        .map(|(name, why)| format!("{name}: {}", why.as_deref().unwrap_or("eligible")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn log_decision(output: &Output, current: Option<&crate::types::GroupRecord>) {
@@ -495,6 +522,12 @@ mod tests {
         assert_eq!(promote["level"], "INFO");
         let record = events.iter().rev().find(|e| e["message"] == "group record").unwrap();
         assert_eq!(record["primary"], "r3");
+        let failing = &events[at("failing over")];
+        assert_eq!(
+            (failing["failed"].as_str(), failing["chosen"].as_str()),
+            (Some("r1"), Some("r3"))
+        );
+        assert_eq!(failing["candidates"], "r2: eligible; r3: eligible", "{failing}");
     }
 
     #[test]
@@ -516,5 +549,12 @@ mod tests {
             .find(|e| e["reason"] == "no-eligible-replica")
             .unwrap_or_else(|| panic!("{events:?}"));
         assert_eq!(warning["level"], "WARN");
+        // It says why each replica may not be promoted.
+        let candidates = warning["candidates"].as_str().unwrap();
+        assert!(
+            candidates.starts_with("r2: stale: its link has been down 60000 ms")
+                && candidates.contains("r3: stale: its link has been down 61000 ms"),
+            "{candidates}"
+        );
     }
 }

@@ -277,13 +277,14 @@ pub fn select_candidate(
     select_candidate_with(config, views, failed, now, false)
 }
 
-fn select_candidate_with(
+/// Why a node may not replace the failed primary, or `None` when it may
+/// (S5): each node of the group but the failed one, in configuration order.
+pub fn eligibility(
     config: &GroupConfig,
     views: &BTreeMap<String, NodeView>,
     failed: &str,
     now: Millis,
-    most_lagging: bool,
-) -> Option<String> {
+) -> Vec<(String, Option<String>)> {
     let s = &config.settings;
     // Lag is measured against the most data that still exists: what a
     // node held before it lost its data is gone, and what a node unseen
@@ -302,30 +303,69 @@ fn select_candidate_with(
     let allowance = s
         .stale_after_ms
         .saturating_add(primary_down_for(config, views, failed, now));
-    let mut replicas: Vec<(u32, u64, &str, &str, bool)> = Vec::new();
-    for node in &config.nodes {
-        if node.name == failed || node.priority == 0 {
-            continue;
+    let why = |node: &crate::types::RedisNode| -> Option<String> {
+        if node.priority == 0 {
+            return Some("priority 0".into());
         }
         let Some(status) = views.get(&node.name).and_then(|v| v.status.as_ref()) else {
-            continue;
+            return Some("not answering".into());
         };
         let Role::Replica {
             link_up, link_down_ms, ..
         } = &status.role
         else {
+            return Some("not a replica".into());
+        };
+        if !*link_up && !link_down_ms.is_some_and(|d| d <= allowance) {
+            let down = match link_down_ms {
+                Some(d) if *d < u64::MAX => format!("{} ms", d),
+                _ => "ever since it (re)started".into(),
+            };
+            return Some(format!(
+                "stale: its link has been down {down}, more than stale_after_ms plus the primary's down time ({allowance} ms)"
+            ));
+        }
+        let lag = reference.saturating_sub(status.offset);
+        if lag > s.max_lag_bytes {
+            return Some(format!(
+                "lags {lag} bytes behind the best data left (max_lag_bytes {})",
+                s.max_lag_bytes
+            ));
+        }
+        if data_exists && status.keys == Some(0) {
+            return Some("empty while another node holds data".into());
+        }
+        None
+    };
+    config
+        .nodes
+        .iter()
+        .filter(|n| n.name != failed)
+        .map(|n| (n.name.clone(), why(n)))
+        .collect()
+}
+
+fn select_candidate_with(
+    config: &GroupConfig,
+    views: &BTreeMap<String, NodeView>,
+    failed: &str,
+    now: Millis,
+    most_lagging: bool,
+) -> Option<String> {
+    let reasons = eligibility(config, views, failed, now);
+    // Reachable replicas with priority above 0, and whether each is eligible.
+    let mut replicas: Vec<(u32, u64, &str, &str, bool)> = Vec::new();
+    for (name, why) in &reasons {
+        let Some(node) = config.node(name).filter(|n| n.priority != 0) else {
             continue;
         };
-        let fresh = *link_up || link_down_ms.is_some_and(|d| d <= allowance);
-        let close = reference.saturating_sub(status.offset) <= s.max_lag_bytes;
-        let holds_data = !(data_exists && status.keys == Some(0));
-        replicas.push((
-            node.priority,
-            status.offset,
-            &status.run_id,
-            &node.name,
-            fresh && close && holds_data,
-        ));
+        let Some(status) = views.get(name).and_then(|v| v.status.as_ref()) else {
+            continue;
+        };
+        if !matches!(status.role, Role::Replica { .. }) {
+            continue;
+        }
+        replicas.push((node.priority, status.offset, &status.run_id, &node.name, why.is_none()));
     }
     let best = |eligible_only: bool| {
         replicas
@@ -341,7 +381,13 @@ fn select_candidate_with(
             })
             .map(|r| r.3.to_string())
     };
-    best(true).or_else(|| if s.allow_data_loss { best(false) } else { None })
+    best(true).or_else(|| {
+        if config.settings.allow_data_loss {
+            best(false)
+        } else {
+            None
+        }
+    })
 }
 
 /// What the leader should do after polling every node, or why it cannot.
