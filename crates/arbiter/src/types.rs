@@ -138,6 +138,11 @@ pub enum RedisError {
     /// The node refused the command.
     #[error("refused: {0}")]
     Refused(String),
+    /// The node answered but refused the credentials (`NOAUTH`,
+    /// `WRONGPASS`, `invalid password`): it is up, arbiter cannot observe
+    /// it. Not a sign that the node is down.
+    #[error("authentication failed: {0}")]
+    Auth(String),
     /// A command under a newer epoch already reached this node: the sender
     /// no longer leads (the node-side fence of S1).
     #[error("fenced: epoch {seen} already reached this node")]
