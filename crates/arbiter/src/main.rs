@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use arbiter::sim::run::{FAULT_KINDS, SimOptions, run, run_with_timeline};
+use arbiter::sim::model::Persistence;
+use arbiter::sim::run::{FAULT_KINDS, Profile, SimOptions, run_report, run_with_timeline};
 
 use arbiter::{Driver, Output, State};
 use clap::{Parser, Subcommand};
@@ -391,6 +392,10 @@ struct Totals {
     seeds_with_loss: u64,
     max_lost: u64,
     violations: BTreeMap<String, u64>,
+    /// Per fault kind (and call point): seeds it fired in, times it fired.
+    faults: BTreeMap<String, (u64, u64)>,
+    /// Nodes per persistence mode, over all seeds.
+    persistence: BTreeMap<&'static str, u64>,
 }
 
 /// `arbiter simulate`'s options.
@@ -408,13 +413,31 @@ struct SimulateArgs {
     /// Run one seed and print its timeline.
     #[arg(long)]
     seed: Option<u64>,
-    /// Fault kinds to inject, comma-separated (default: all). One of:
-    /// redis.crash, redis.empty_restart, redis.pause, net.partition,
-    /// arbiter.pause, arbiter.crash, arbiter.crash_after_promote,
-    /// etcd.lease_revoke, etcd.unavailable, config.change, clock.jump,
-    /// operator.switchover, calls.
+    /// Fault kinds to inject, comma-separated (default: all, or the
+    /// profile's). One of: redis.crash, redis.empty_restart, redis.pause,
+    /// net.partition, arbiter.pause, arbiter.crash,
+    /// arbiter.crash_after_promote, etcd.lease_revoke, etcd.unavailable,
+    /// config.change, clock.jump, operator.switchover, calls,
+    /// redis.restart_with_data, redis.auth_mismatch, arbiter.all_away,
+    /// operator.bad_switchover, config.conflict.
     #[arg(long, value_delimiter = ',')]
     faults: Option<Vec<String>>,
+    /// Fault profile: `default` (every fault kind, a random subset per
+    /// seed) or `trial` (issue 22's trial in every seed: every instance
+    /// away past stale_after while the primary dies and restarts, with
+    /// restarts with data, password mismatches, bad switchovers and
+    /// conflicting configuration on top).
+    #[arg(long, default_value = "default")]
+    profile: String,
+    /// Persistence modes each node's is drawn from, comma-separated
+    /// (default: off,rdb,aof).
+    #[arg(long, value_delimiter = ',')]
+    persistence: Option<Vec<String>>,
+    /// The world and the invariants before issue 22 (its fault kinds,
+    /// persistence off, without S5 data, S7 per replica, S10 and L5): the
+    /// baseline the controller passed before.
+    #[arg(long, conflicts_with_all = ["faults", "persistence", "profile"])]
+    before_issue_22: bool,
     /// Where failing runs are saved (default: target/rehearse).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -442,7 +465,11 @@ fn kebab(name: &str) -> String {
 }
 
 fn simulate(a: SimulateArgs) -> ExitCode {
-    let mut opts = SimOptions::default();
+    let mut opts = if a.before_issue_22 {
+        SimOptions::before_issue_22()
+    } else {
+        SimOptions::default()
+    };
     if let Some(faults) = &a.faults {
         let unknown: Vec<&String> = faults.iter().filter(|f| !FAULT_KINDS.contains(&f.as_str())).collect();
         if !unknown.is_empty() {
@@ -453,6 +480,30 @@ fn simulate(a: SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
         opts.faults = Some(faults.iter().cloned().collect::<BTreeSet<_>>());
+    }
+    match Profile::named(&a.profile) {
+        Some(p) => opts.profile = p,
+        None => {
+            eprintln!(
+                "arbiter: unknown profile {:?}; known: {}",
+                a.profile,
+                Profile::NAMES.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(modes) = &a.persistence {
+        let mut chosen = Vec::new();
+        for m in modes {
+            match Persistence::ALL.into_iter().find(|p| p.name() == m) {
+                Some(p) => chosen.push(p),
+                None => {
+                    eprintln!("arbiter: unknown persistence mode {m:?}; known: off, rdb, aof");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        opts.persistence = chosen;
     }
     opts.record = !a.no_record;
     for name in &a.plant {
@@ -508,11 +559,32 @@ fn simulate(a: SimulateArgs) -> ExitCode {
         sweep = sweep.out_dir(out);
     }
     let report = sweep.quiet().run(|sim| {
-        let result = run(sim, &opts);
+        let detail = run_report(sim, &opts);
+        let result = detail.result;
         if sim.phase() != rehearse::Phase::Explore {
             return result.map(|_| ());
         }
         let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
+        // Call points (`Cluster::promote`...) count under `calls`.
+        let mut fired: BTreeMap<&str, u64> = BTreeMap::new();
+        for (kind, n) in detail.faults.iter().filter(|(_, n)| **n > 0) {
+            let kind = if FAULT_KINDS.contains(&kind.as_str()) {
+                kind.as_str()
+            } else {
+                "calls"
+            };
+            *fired.entry(kind).or_default() += n;
+        }
+        for (kind, n) in fired {
+            let e = t.faults.entry(kind.to_string()).or_default();
+            e.0 += 1;
+            e.1 += n;
+        }
+        if let Ok(o) = &result {
+            for p in &o.persistence {
+                *t.persistence.entry(p.name()).or_default() += 1;
+            }
+        }
         match &result {
             Ok(o) => {
                 t.sim_ms += o.sim_ms;
@@ -554,6 +626,13 @@ fn simulate(a: SimulateArgs) -> ExitCode {
     );
     for (kind, n) in &t.violations {
         say!("violations of {kind}: {n} seeds");
+    }
+    let modes: Vec<String> = t.persistence.iter().map(|(m, n)| format!("{m} {n}")).collect();
+    say!("node persistence modes (passing seeds): {}", modes.join(", "));
+    say!("faults fired (per fault kind: seeds it fired in, times):");
+    for kind in FAULT_KINDS {
+        let (seeds, times) = t.faults.get(*kind).copied().unwrap_or_default();
+        say!("  {kind:<28} {seeds:>7} seeds {times:>9} times");
     }
     if report.failed_runs > 0 {
         say!("{}", report.to_string().trim_end());

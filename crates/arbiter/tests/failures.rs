@@ -3,12 +3,16 @@
 //! (a stale etcd read) needs a reader that asks for one: arbiter only reads
 //! linearizably, so it is produced with the `TrustStaleRead` planted bug.
 //!
+//! The scenarios of issue 22's trial on real servers are listed too, each
+//! with a seed of the `trial` fault profile (`arbiter simulate --profile
+//! trial`) and, where the default mix produces it, of the default sweep.
+//!
 //! When the controller or the model changes, a listed seed may stop
 //! producing its failure; the test then names the first seed that does,
 //! to put in the table (`cargo test -p arbiter --release --test failures`).
 
 use arbiter::sim::model::Event;
-use arbiter::sim::run::{SimOptions, run_with_timeline};
+use arbiter::sim::run::{Profile, SimOptions, run_with_timeline};
 use rehearse::Sim;
 
 /// Down-after of the simulated group (`Settings::default`).
@@ -136,32 +140,144 @@ fn switchover_rolled_back(ev: &[Event]) -> bool {
     at(ev, "switchover rolled back: ").next().is_some()
 }
 
+/// Stale-after of the simulated group (`Settings::default`).
+const STALE_AFTER_MS: u64 = 10_000;
+
+/// Issue 22, trial step 2-3: every instance away (`all away: ... until
+/// t=BACK`) while the recorded primary is killed as they leave; they return
+/// after more than stale-after to a primary still down: the
+/// replicas' links have been down longer than stale-after (the blocked cold
+/// restart). Returns the primary, when it died and when they came back.
+fn away_past_stale_after(ev: &[Event]) -> Option<(String, u64, u64)> {
+    at(ev, "all away: ").find_map(|a| {
+        let back: u64 = a.what.rsplit("t=").next().and_then(|t| t.parse().ok())?;
+        let (_, primary) = recorded_before(ev, a.at)?;
+        let died = at(ev, "crash: ").find(|c| c.at == a.at && node_of(&c.what, "crash: ") == primary)?;
+        let returned = at(ev, "all back").any(|b| b.at == back);
+        let restarted_before = ev.iter().any(|r| {
+            r.at > died.at && r.at <= back && r.what.starts_with("restart") && r.what.contains(&format!(" {primary} "))
+        });
+        (returned && !restarted_before && back - died.at > STALE_AFTER_MS).then_some((primary, died.at, back))
+    })
+}
+
+fn blocked_cold_restart(ev: &[Event]) -> bool {
+    away_past_stale_after(ev).is_some()
+}
+
+/// Issue 22, trial step 4: ... then the old primary restarts empty on its
+/// port, its replicas intact (the resync from empty and the flapping).
+fn empty_restart_after_return(ev: &[Event]) -> bool {
+    away_past_stale_after(ev).is_some_and(|(primary, _, back)| {
+        at(ev, "restart empty: ").any(|r| {
+            r.at > back && node_of(&r.what, "restart empty: ") == primary && !r.what.ends_with("(had 0 writes)")
+        })
+    })
+}
+
+/// Issue 22, the AOF variant: after the same departure, a node restarts
+/// with its AOF data (a new run id and replid, offset 0, every key).
+fn aof_restart_after_return(ev: &[Event]) -> bool {
+    away_past_stale_after(ev)
+        .is_some_and(|(_, _, back)| at(ev, "restart with data: ").any(|r| r.at > back && r.what.contains("(aof, ")))
+}
+
+/// A replica restarts with its AOF data while the primary is up.
+fn aof_replica_restart(ev: &[Event]) -> bool {
+    at(ev, "restart with data: ").any(|r| {
+        let node = node_of(&r.what, "restart with data: ");
+        r.what.contains("(aof, ") && recorded_before(ev, r.at).is_some_and(|(_, p)| p != node)
+    })
+}
+
+/// A primary restarts from an RDB snapshot (its replicas may continue
+/// partially from the saved replication id).
+fn rdb_primary_restart(ev: &[Event]) -> bool {
+    at(ev, "restart with data: ").any(|r| {
+        let node = node_of(&r.what, "restart with data: ");
+        r.what.contains("(rdb, ") && recorded_before(ev, r.at).is_some_and(|(_, p)| p == node)
+    })
+}
+
+/// An operator asks for a switchover to an unknown node, the primary or
+/// an address.
+fn bad_switchover(ev: &[Event]) -> bool {
+    at(ev, "operator: bad switchover to ").next().is_some()
+}
+
+/// A node's password no longer matches while it is the recorded primary.
+fn primary_auth_mismatch(ev: &[Event]) -> bool {
+    at(ev, "auth mismatch: ").any(|a| {
+        let node = node_of(&a.what, "auth mismatch: ");
+        recorded_before(ev, a.at).is_some_and(|(_, p)| p == node)
+    })
+}
+
+/// One instance's configuration conflicts with the others'.
+fn config_conflict(ev: &[Event]) -> bool {
+    at(ev, "config conflict: ").next().is_some()
+}
+
 type Produces = fn(&[Event]) -> bool;
+
+/// Issue 22's scenarios under the `trial` profile (what the current
+/// controller does with each seed is in the README's Simulation section).
+const TRIAL_TABLE: &[(&str, Produces, u64)] = &[
+    (
+        "22 every instance away past stale_after, the primary dead: blocked cold restart",
+        blocked_cold_restart,
+        0,
+    ),
+    (
+        "22 then the old primary restarts empty: resync from empty, flapping",
+        empty_restart_after_return,
+        3,
+    ),
+    (
+        "22 then a node restarts with its AOF data: treated as data loss",
+        aof_restart_after_return,
+        2,
+    ),
+];
+
+/// Issue 22's new fault classes in the default sweep.
+const DEFAULT_22_TABLE: &[(&str, Produces, u64)] = &[
+    (
+        "22 every instance away past stale_after, the primary dead (default mix)",
+        blocked_cold_restart,
+        30,
+    ),
+    ("22 a replica restarts with its AOF data", aof_replica_restart, 1),
+    ("22 the primary restarts from its RDB snapshot", rdb_primary_restart, 1),
+    ("22 a switchover to a bad target", bad_switchover, 3),
+    ("22 the primary's password no longer matches", primary_auth_mismatch, 0),
+    ("22 one instance's configuration conflicts", config_conflict, 7),
+];
 
 /// Which seed produces which failure.
 const TABLE: &[(&str, Produces, u64)] = &[
     (
         "1 isolated primary acknowledges writes",
         isolated_primary_acks_writes,
-        10,
+        18,
     ),
     (
         "2 primary restarted empty before detection",
         primary_restarted_empty_before_detection,
-        0,
+        2,
     ),
     ("3 leader paused past its lease, replaced", paused_leader_replaced, 8),
     (
         "5 etcd unavailable, primary lost, no promotion",
         etcd_down_no_promotion,
-        0,
+        7,
     ),
     ("6 leader's lease revoked early", leader_lease_revoked, 1),
     ("7 every Redis node down at once (cold start)", cold_start, 0),
     (
         "8 concurrent candidates, a guarded write rejected",
         concurrent_candidates,
-        63,
+        5,
     ),
     (
         "9 only a lagging replica left, promotion withheld",
@@ -171,12 +287,12 @@ const TABLE: &[(&str, Produces, u64)] = &[
     (
         "10 controller crash between promote and repoint",
         crash_between_promote_and_repoint,
-        22,
+        13,
     ),
     (
         "10 switchover target paused mid-FAILOVER, rolled back",
         switchover_rolled_back,
-        5,
+        2,
     ),
 ];
 
@@ -200,6 +316,20 @@ fn check(table: &[(&str, Produces, u64)], opts: &SimOptions) {
 #[test]
 fn each_failure_is_produced_by_its_listed_seed() {
     check(TABLE, &SimOptions::default());
+}
+
+#[test]
+fn each_issue_22_scenario_is_produced_by_its_listed_trial_seed() {
+    let opts = SimOptions {
+        profile: Profile::Trial,
+        ..SimOptions::default()
+    };
+    check(TRIAL_TABLE, &opts);
+}
+
+#[test]
+fn each_issue_22_fault_class_is_produced_by_its_listed_default_seed() {
+    check(DEFAULT_22_TABLE, &SimOptions::default());
 }
 
 #[cfg(feature = "planted-bugs")]

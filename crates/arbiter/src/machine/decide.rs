@@ -565,6 +565,13 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         .filter(|n| n.name != primary && follows_primary(&n.name))
         .map(|n| n.name.clone())
         .collect();
+    // Keys anywhere that did not lose its data: an empty node is then no
+    // shelter (nor promoted as one).
+    let data_exists = views
+        .values()
+        .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
+        .flat_map(|v| v.status.iter().chain(v.previous.iter()))
+        .any(|st| st.keys.is_some_and(|k| k > 0));
     let to = config
         .nodes
         .iter()
@@ -572,6 +579,9 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         .filter_map(|n| {
             let v = views.get(&n.name)?;
             if v.lost_data || v.unseen_longer_than(now, stale_after) {
+                return None;
+            }
+            if data_exists && v.status.as_ref().or(v.previous.as_ref())?.keys == Some(0) {
                 return None;
             }
             // A node claiming primary against the record is no shelter (S6).

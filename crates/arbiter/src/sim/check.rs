@@ -3,6 +3,30 @@
 //! settles (liveness). A violation is a `rehearse::Failure` whose kind is
 //! the invariant's name and whose message names the instance, the seed and
 //! the virtual time.
+//!
+//! Issue 22 added, after every step:
+//! - **S5, data** (an extension of candidate eligibility): a node holding
+//!   no keys is never promoted while another node the promoting instance
+//!   can reach holds some; and the failover candidate check accepts the
+//!   Sentinel staleness rule (a replica whose link went down when the
+//!   primary died stays eligible: link down no longer than
+//!   `stale_after_ms` plus the time the primary has been down) as well as
+//!   the strict one, while still refusing any replica the strict rule
+//!   ranks better than the one chosen.
+//! - **S7, any data loss** (an extension): a full resync never replaces a
+//!   replica's data with less from a node that lost data (restarted empty
+//!   or from an old RDB snapshot, or itself resynced from such a node),
+//!   once a leader saw that node's loss and could reach the replica, unless
+//!   it tried in time to move that replica (a repoint of it elsewhere) or
+//!   the record (a write naming another primary). A repoint of some other
+//!   node no longer counts as acting, and recording the node that lost data
+//!   as primary no longer makes resyncs from it intended.
+//! - **S10 no replication cycle**: no running node replicates, directly or
+//!   through others, from itself. Only a `REPLICAOF` makes a cycle, so there
+//!   is no grace.
+//! - **L5 no endless flapping**: at most [`MAX_PROMOTIONS_WITHOUT_FAULT`]
+//!   promotions or completed switchovers without a new fault in between (a
+//!   fault point fired, or the run restarted, healed or returned something).
 
 use rehearse::Failure;
 
@@ -35,6 +59,10 @@ pub const FAILOVER_BOUND_MS: Millis = 1000;
 /// failover timeout and two check intervals (L4).
 pub const SWITCHOVER_BOUND_MS: Millis = 1000;
 
+/// How many promotions (and completed switchovers) may follow one another
+/// without a new fault in between (L5).
+pub const MAX_PROMOTIONS_WITHOUT_FAULT: usize = 3;
+
 /// Checks invariants as a run goes.
 #[derive(Debug, Clone)]
 pub struct Checker {
@@ -43,97 +71,89 @@ pub struct Checker {
     resyncs_seen: usize,
     stale_syncs_seen: usize,
     events_seen: usize,
-    /// When a leader tried to move authority (a record write or a
-    /// repoint) and to which node name or address: an attempt that
-    /// injected faults defeated still counts as acting (S7).
-    attempts: Vec<(Millis, String)>,
+    /// When a leader tried to move authority (a record write, for every
+    /// node, or a repoint of one node's address) and to which node name
+    /// or address: an attempt that injected faults defeated still counts
+    /// as acting (S7).
+    attempts: Vec<(Millis, Option<String>, String)>,
     epoch_acted: Vec<i64>,
     dual_since: Option<Millis>,
+    promotions_seen: usize,
+    /// L5: promotions since the fault count last changed, and that count.
+    flaps: Vec<(Millis, String)>,
+    flap_faults: u64,
+    flap_events_seen: usize,
+    /// Whether issue 22's invariants are checked (S5 data, S7 per replica,
+    /// S10, L5); off only in tests that must stay clean until the
+    /// controller's fixes land.
+    issue_22: bool,
 }
 
 fn fail(invariant: &str, seed: u64, at: Millis, detail: String) -> Failure {
     Failure::new(format!("{invariant}: {detail} (seed {seed}, t={at} ms)"))
 }
 
-/// How long the failed primary has not been serving its data, written out
-/// again from its specification: the leader's own observation when it saw
-/// the node serve and it did not lose its data; otherwise (never seen
-/// serving, or back without its data) at least that, and, when every other
-/// node has been seen, the shortest link-down time among the replicas
-/// still following it (a link up counts as 0, unless the node lost its
-/// data: then it is a link to the empty node and does not count).
-fn reference_down_for(ctx: &crate::machine::Context, failed: &str) -> Millis {
-    let now = ctx.now;
-    let view = ctx.views.get(failed).cloned().unwrap_or_default();
-    let mut own = view.down_since.map_or(0, |d| now.saturating_sub(d));
-    if view.lost_data {
-        own = own.max(now.saturating_sub(view.lost_data_at));
-    }
-    let seen = |v: &crate::machine::NodeView| v.status.is_some() || v.previous.is_some();
-    if seen(&view) && !view.lost_data {
-        return own;
-    }
-    let others: Vec<&crate::types::RedisNode> = ctx.config.nodes.iter().filter(|n| n.name != failed).collect();
-    if !others.iter().all(|n| ctx.views.get(&n.name).is_some_and(seen)) {
-        return own;
-    }
-    let addr = ctx.config.node(failed).map(|n| n.addr.clone()).unwrap_or_default();
-    let mut latest: Option<Millis> = None;
-    for n in others {
-        if let Some(Role::Replica {
-            primary,
-            link_up,
-            link_down_ms,
-        }) = ctx.views.get(&n.name).and_then(|v| v.status.as_ref()).map(|s| &s.role)
-        {
-            if *primary != addr {
-                continue;
-            }
-            let d = if *link_up {
-                if view.lost_data {
-                    continue;
-                }
-                Some(0)
-            } else {
-                *link_down_ms
-            };
-            if let Some(d) = d {
-                latest = Some(latest.map_or(d, |l| l.min(d)));
-            }
-        }
-    }
-    own.max(latest.unwrap_or(0))
-}
-
 /// S5 written out again, independently of `decide::select_candidate`:
-/// reachable replicas with priority above 0, link up or down no longer than
-/// the staleness limit plus the time the primary has been down, within
-/// `max_lag` of the highest offset seen on a node that did not lose its
-/// data since and was seen within the staleness limit, and not empty while
-/// such a node holds keys; the lowest priority, then the highest offset,
-/// then the smallest run id. When none is and the primary lost its data:
-/// the node holding the most data left, if it still follows the empty
-/// primary (it would resync from it) and may be promoted.
-fn reference_candidate(ctx: &crate::machine::Context, failed: &str) -> Option<String> {
+/// reachable replicas with priority above 0, not empty while another node
+/// answers holding keys, within `max_lag` of the highest offset seen on a
+/// node that did not lose its data since and was seen within the staleness
+/// limit, and fresh; ranked by the lowest priority, then the highest
+/// offset, then the smallest run id.
+///
+/// Freshness has two readings. Strict: the link is up or down no longer
+/// than `stale_after_ms`. Sentinel's (issue 22): the link is down no longer
+/// than `stale_after_ms` plus the time the primary has been down, which
+/// the leader knows from its own polls or, arriving late, from the most
+/// recent link loss of the primary's replicas. The chosen replica must be
+/// eligible under Sentinel's reading, and no replica eligible under the
+/// strict one may rank before it. Returns why the choice is wrong.
+fn check_candidate(ctx: &crate::machine::Context, failed: &str, to: &str, issue_22: bool) -> Result<(), String> {
     let s = &ctx.config.settings;
-    // Data a node lost exists nowhere; a node unseen for longer than the
-    // staleness limit tells nothing current.
-    let current = |v: &&crate::machine::NodeView| {
-        !v.lost_data
-            && v.down_since
-                .is_none_or(|d| ctx.now - d.min(ctx.now) <= s.stale_after_ms)
-    };
-    let known: Vec<&crate::types::NodeStatus> = ctx
+    let best_offset = ctx
         .views
         .values()
-        .filter(current)
+        // Data a node lost exists nowhere; a node unseen for longer than
+        // the staleness limit tells nothing current.
+        .filter(|v| {
+            !v.lost_data
+                && v.down_since
+                    .is_none_or(|d| ctx.now - d.min(ctx.now) <= s.stale_after_ms)
+        })
         .flat_map(|v| [v.status.as_ref(), v.previous.as_ref()])
         .flatten()
-        .collect();
-    let best_offset = known.iter().map(|st| st.offset).max().unwrap_or(0);
-    let someone_has_keys = known.iter().any(|st| st.keys.unwrap_or(0) > 0);
-    let allowance = s.stale_after_ms + reference_down_for(ctx, failed);
-    let mut eligible: Vec<(u32, std::cmp::Reverse<u64>, String, String)> = Vec::new();
+        .map(|st| st.offset)
+        .max()
+        .unwrap_or(0);
+    // Data that exists now: a node answering the latest poll with keys.
+    let data_seen = ctx
+        .views
+        .values()
+        .filter_map(|v| v.status.as_ref())
+        .any(|st| st.keys.is_some_and(|k| k > 0));
+    let failed_addr = ctx.config.node(failed).map_or("", |n| n.addr.as_str());
+    let polled_down = ctx
+        .views
+        .get(failed)
+        .and_then(|v| v.down_since)
+        .map_or(0, |d| ctx.now.saturating_sub(d));
+    let links_lost = ctx
+        .views
+        .values()
+        .filter_map(|v| v.status.as_ref())
+        .filter_map(|st| match &st.role {
+            Role::Replica {
+                primary,
+                link_up: false,
+                link_down_ms: Some(d),
+            } if primary == failed_addr => Some(*d),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(0);
+    let primary_down = polled_down.max(links_lost);
+    // (rank, name, strictly eligible, eligible under Sentinel's rule)
+    type Rank = (u32, std::cmp::Reverse<u64>, String);
+    let mut replicas: Vec<(Rank, String, bool, bool)> = Vec::new();
     for node in ctx.config.nodes.iter().filter(|n| n.name != failed && n.priority > 0) {
         let Some(st) = ctx.views.get(&node.name).and_then(|v| v.status.as_ref()) else {
             continue;
@@ -144,82 +164,87 @@ fn reference_candidate(ctx: &crate::machine::Context, failed: &str) -> Option<St
         else {
             continue;
         };
-        if !*link_up && link_down_ms.is_none_or(|d| d > allowance) {
-            continue;
-        }
-        if best_offset - st.offset.min(best_offset) > s.max_lag_bytes {
-            continue;
-        }
-        if someone_has_keys && st.keys == Some(0) {
-            continue;
-        }
-        eligible.push((
-            node.priority,
-            std::cmp::Reverse(st.offset),
-            st.run_id.clone(),
+        let down = if *link_up { Some(0) } else { *link_down_ms };
+        let strict_fresh = down.is_some_and(|d| d <= s.stale_after_ms);
+        let sentinel_fresh = down.is_some_and(|d| d <= s.stale_after_ms.saturating_add(primary_down));
+        let close = best_offset - st.offset.min(best_offset) <= s.max_lag_bytes;
+        let empty = issue_22 && data_seen && st.keys == Some(0);
+        let ok = close && !empty;
+        replicas.push((
+            (node.priority, std::cmp::Reverse(st.offset), st.run_id.clone()),
             node.name.clone(),
+            ok && strict_fresh,
+            ok && sentinel_fresh,
         ));
     }
-    eligible.sort();
-    if let Some(e) = eligible.into_iter().next() {
-        return Some(e.3);
-    }
-    // The primary lost its data: the best copy left.
-    if !ctx.views.get(failed).is_some_and(|v| v.lost_data) {
-        return None;
-    }
-    let failed_addr = ctx.config.node(failed).map(|n| n.addr.clone()).unwrap_or_default();
-    let upstream = |name: &str| -> Option<String> {
-        let v = ctx.views.get(name)?;
-        match &v.status.as_ref().or(v.previous.as_ref())?.role {
-            Role::Replica { primary, .. } => ctx
-                .config
-                .nodes
-                .iter()
-                .find(|n| n.addr == *primary)
-                .map(|n| n.name.clone()),
-            Role::Primary => None,
+    let Some(chosen) = replicas.iter().find(|r| r.1 == to) else {
+        return Err(format!("{to} is not a replica it polled"));
+    };
+    // The primary lost its data and no replica is eligible: the copy
+    // holding the most keys among the replicas is promoted rather than
+    // left to resync from the empty node (never an empty one while data
+    // exists).
+    let lost = ctx.views.get(failed).is_some_and(|v| v.lost_data);
+    if !chosen.3 && lost && !replicas.iter().any(|r| r.3) {
+        let keys = |n: &str| {
+            ctx.views
+                .get(n)
+                .and_then(|v| v.status.as_ref())
+                .and_then(|s| s.keys)
+                .unwrap_or(0)
+        };
+        let most = replicas.iter().map(|r| keys(&r.1)).max().unwrap_or(0);
+        if keys(to) >= most && !(data_seen && keys(to) == 0) {
+            return Ok(());
         }
+    }
+    if !chosen.3 {
+        let st = ctx.views.get(to).and_then(|v| v.status.as_ref());
+        return Err(format!(
+            "{to} is not eligible (stale, lagging beyond {} of offset {best_offset}, or empty while data exists: {}); eligible: {:?}",
+            s.max_lag_bytes,
+            st.map_or(String::new(), |st| format!(
+                "offset {}, keys {:?}, {:?}",
+                st.offset, st.keys, st.role
+            )),
+            replicas.iter().filter(|r| r.3).map(|r| &r.1).collect::<Vec<_>>()
+        ));
+    }
+    if let Some(better) = replicas
+        .iter()
+        .filter(|r| r.2 && r.0 < chosen.0)
+        .min_by(|a, b| a.0.cmp(&b.0))
+    {
+        return Err(format!("{} is eligible and ranks before {to}", better.1));
+    }
+    Ok(())
+}
+
+/// A replication cycle among running nodes, as node indexes in replication
+/// order, if there is one (S10).
+pub fn replication_cycle(m: &Model) -> Option<Vec<usize>> {
+    let next = |i: usize| -> Option<usize> {
+        let n = &m.nodes[i];
+        if !n.up {
+            return None;
+        }
+        let j = m.node_at(n.replica_of.as_deref()?)?;
+        m.nodes[j].up.then_some(j)
     };
-    let follows_empty = |name: &str| {
-        matches!(
-            ctx.views.get(name).and_then(|v| v.status.as_ref()).map(|s| &s.role),
-            Some(Role::Replica { primary, .. }) if *primary == failed_addr
-        )
-    };
-    // A holder that replicates, through any chain, from a follower of the
-    // empty primary cannot shelter it (a cycle).
-    let chains_into_followers = |name: &str| {
-        let mut at = upstream(name);
-        for _ in 0..ctx.config.nodes.len() {
-            match at {
-                Some(n) if n != failed && follows_empty(&n) => return true,
-                Some(n) => at = upstream(&n),
-                None => return false,
+    for start in 0..m.nodes.len() {
+        let mut path = vec![start];
+        let mut at = start;
+        while let Some(j) = next(at) {
+            if let Some(k) = path.iter().position(|&p| p == j) {
+                let mut cycle = path[k..].to_vec();
+                cycle.push(j);
+                return Some(cycle);
             }
+            path.push(j);
+            at = j;
         }
-        false
-    };
-    let mut holders: Vec<(Option<u64>, u64, std::cmp::Reverse<String>, bool)> = Vec::new();
-    for node in ctx.config.nodes.iter().filter(|n| n.name != failed) {
-        let Some(v) = ctx.views.get(&node.name).filter(|v| current(v)) else {
-            continue;
-        };
-        let Some(last) = v.status.as_ref().or(v.previous.as_ref()) else {
-            continue;
-        };
-        if !matches!(last.role, Role::Replica { .. }) || chains_into_followers(&node.name) {
-            continue;
-        }
-        holders.push((
-            last.keys,
-            last.offset,
-            std::cmp::Reverse(node.name.clone()),
-            follows_empty(&node.name) && node.priority > 0,
-        ));
     }
-    holders.sort();
-    holders.pop().filter(|h| h.3).map(|h| h.2.0)
+    None
 }
 
 /// The epoch an output acts under, if it acts.
@@ -245,7 +270,19 @@ impl Checker {
             attempts: Vec::new(),
             epoch_acted: vec![i64::MIN; instances],
             dual_since: None,
+            promotions_seen: 0,
+            flaps: Vec::new(),
+            flap_faults: 0,
+            flap_events_seen: 0,
+            issue_22: true,
         }
+    }
+
+    /// Checks issue 22's invariants (S5 data, S7 per replica, S10, L5) or,
+    /// with `on` false, only the ones before it.
+    pub fn with_issue_22_invariants(mut self, on: bool) -> Self {
+        self.issue_22 = on;
+        self
     }
 
     /// A new incarnation of instance `i` starts over (its epochs are new).
@@ -327,23 +364,21 @@ impl Checker {
                 ));
             }
             if !ctx.config.settings.allow_data_loss {
-                let expected = reference_candidate(ctx, from);
-                if expected.as_deref() != Some(to.as_str()) {
+                if let Err(why) = check_candidate(ctx, from, to, self.issue_22) {
                     return Err(fail(
                         "S5 candidate eligibility",
                         self.seed,
                         now,
-                        format!(
-                            "arbiter-{} fails over from {from} to {to}; its observations make {expected:?} the candidate",
-                            i + 1
-                        ),
+                        format!("arbiter-{} fails over from {from} to {to}: {why}", i + 1),
                     ));
                 }
             }
         }
         match output {
-            Some(Output::Publish { record, .. }) => self.attempts.push((now, record.primary.clone())),
-            Some(Output::Repoint { primary, .. }) => self.attempts.push((now, primary.clone())),
+            Some(Output::Publish { record, .. }) => self.attempts.push((now, None, record.primary.clone())),
+            Some(Output::Repoint { addr, primary, .. }) => {
+                self.attempts.push((now, Some(addr.clone()), primary.clone()));
+            }
             _ => {}
         }
         if let Some(epoch) = output.and_then(acting_epoch) {
@@ -407,7 +442,11 @@ impl Checker {
         for &(at, started, replica, source) in m.shrinking_resyncs.iter().skip(self.resyncs_seen) {
             if let Some((restarted, before)) = m.empty_restarts.get(&source) {
                 let recorded_primary = m.etcd.record.as_ref().map(|r| r.primary.as_str());
-                let blessed = recorded_primary == Some(m.nodes[source].name.as_str())
+                // Before issue 22, recording the node as primary after its
+                // loss made resyncs from it intended; since, data on a
+                // reachable node is never resynced away, recorded or not.
+                let blessed = !self.issue_22
+                    && recorded_primary == Some(m.nodes[source].name.as_str())
                     && m.events
                         .iter()
                         .any(|e| e.at > *restarted && e.what.starts_with("record:"));
@@ -430,17 +469,21 @@ impl Checker {
                 // still defeat the attempt).
                 let source_name = m.nodes[source].name.as_str();
                 let source_addr = m.nodes[source].addr.as_str();
-                let acted = self
-                    .attempts
-                    .iter()
-                    .any(|(t, to)| *t >= *restarted && *t <= started && to != source_name && to != source_addr);
+                let replica_addr = m.nodes[replica].addr.as_str();
+                let acted = self.attempts.iter().any(|(t, node, to)| {
+                    *t >= *restarted
+                        && *t <= started
+                        && to != source_name
+                        && to != source_addr
+                        && (!self.issue_22 || node.as_deref().is_none_or(|n| n == replica_addr))
+                });
                 if late && *before > 0 && !blessed && !acted {
                     return Err(fail(
                         "S7 no replication from an empty restart",
                         self.seed,
                         at,
                         format!(
-                            "{} resynced from {}, which restarted empty at t={restarted} ms",
+                            "{} resynced from {}, which restarted empty (or lost data) at t={restarted} ms, holding {before} writes before",
                             m.nodes[replica].name, m.nodes[source].name
                         ),
                     ));
@@ -492,6 +535,83 @@ impl Checker {
             }
         }
         self.events_seen = m.events.len();
+        if !self.issue_22 {
+            return Ok(());
+        }
+        // S10: no node replicates, directly or transitively, from itself.
+        if let Some(cycle) = replication_cycle(m) {
+            let names: Vec<&str> = cycle.iter().map(|&i| m.nodes[i].name.as_str()).collect();
+            return Err(fail(
+                "S10 no replication cycle",
+                self.seed,
+                now,
+                format!("{} replicate from each other in a cycle", names.join(" -> ")),
+            ));
+        }
+        // S5, data: no empty node promoted while a reachable one holds data.
+        for p in m.promotions.iter().skip(self.promotions_seen) {
+            let lost_just_now = m
+                .empty_restarts
+                .get(&p.node)
+                .is_some_and(|(t, _)| p.at.saturating_sub(*t) <= EMPTY_RESTART_GRACE_MS);
+            let holder = p.others.iter().filter(|(_, k)| *k > 0).max_by_key(|(_, k)| *k);
+            if let (0, Some(&(o, keys)), false) = (p.keys, holder, lost_just_now) {
+                return Err(fail(
+                    "S5 candidate eligibility",
+                    self.seed,
+                    p.at,
+                    format!(
+                        "arbiter-{} promoted {}, which holds no keys, while {} holds {keys} and answers it",
+                        p.by + 1,
+                        m.nodes[p.node].name,
+                        m.nodes[o].name
+                    ),
+                ));
+            }
+        }
+        self.promotions_seen = m.promotions.len();
+        Ok(())
+    }
+
+    /// After any event: L5, no more than [`MAX_PROMOTIONS_WITHOUT_FAULT`]
+    /// promotions (or completed switchovers) without a new fault in
+    /// between. `faults` counts the faults so far; it is asked only when a
+    /// promotion happened.
+    pub fn after_promotions(&mut self, m: &Model, faults: impl FnOnce() -> u64) -> Result<(), Failure> {
+        if !self.issue_22 {
+            return Ok(());
+        }
+        let new: Vec<&super::model::Event> = m
+            .events
+            .iter()
+            .skip(self.flap_events_seen)
+            .filter(|e| e.what.starts_with("promote: ") || e.what.starts_with("switchover: "))
+            .collect();
+        self.flap_events_seen = m.events.len();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let count = faults();
+        if count != self.flap_faults {
+            self.flap_faults = count;
+            self.flaps.clear();
+        }
+        for e in new {
+            self.flaps.push((e.at, e.what.clone()));
+        }
+        if self.flaps.len() > MAX_PROMOTIONS_WITHOUT_FAULT {
+            let list: Vec<String> = self.flaps.iter().map(|(t, w)| format!("t={t}: {w}")).collect();
+            return Err(fail(
+                "L5 no endless flapping",
+                self.seed,
+                m.now,
+                format!(
+                    "{} promotions without a fault in between: {}",
+                    self.flaps.len(),
+                    list.join("; ")
+                ),
+            ));
+        }
         Ok(())
     }
 

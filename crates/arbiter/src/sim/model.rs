@@ -1,14 +1,28 @@
 //! A deterministic model of the outside world: Redis nodes, an etcd, the
 //! network between everything, and a client writing through it.
 //!
-//! Redis, as 7.0 behaves with persistence off: each node holds a log of
-//! write ids (its replication offset is the log's length). A replica whose
-//! log is a prefix of its primary's continues partially; otherwise it does a
-//! full resync, which replaces its log with the primary's (so a replica
-//! that resyncs from a primary restarted empty loses everything). A
-//! restarted node comes back empty, with a new run id, as a primary.
-//! `min-replicas-to-write` refuses writes without enough linked replicas.
-//! `FAILOVER TO` is refused while the target's initial sync runs.
+//! Redis, as 7.0 behaves: each node holds a log of write ids (its dataset:
+//! every write sets its own key, so the key count is the log's length; its
+//! replication offset is the log's length less `repl_base`). A replica on
+//! the same replication history (same replid, or the primary's replid2)
+//! whose log is a prefix of its primary's continues partially; otherwise it
+//! does a full resync, which replaces its log (and offset) with the
+//! primary's (so a replica that resyncs from a primary restarted empty
+//! loses everything). `min-replicas-to-write` refuses writes without enough
+//! linked replicas. `FAILOVER TO` is refused while the target's initial
+//! sync runs.
+//!
+//! Each node has a persistence mode ([`Persistence`]), and a restart comes
+//! back as a primary (the command line has no `replicaof`) reporting what
+//! redis-server 7.0 reports after it (measured, and held against the real
+//! server by `tests/live_conformance.rs`):
+//! - off: a new run id and replid, replid2 none, offset 0, no keys;
+//! - AOF: a new run id and replid, replid2 none, offset 0, every key
+//!   loaded (the model fsyncs every write: `appendfsync always`);
+//! - RDB: a new run id, a new replid whose replid2 is the replid saved in
+//!   the snapshot, the snapshot's offset and keys. A clean shutdown saves
+//!   first; a kill loads the last snapshot, taken every
+//!   [`RDB_SAVE_INTERVAL_MS`] when something changed (`save 10 1`).
 //!
 //! etcd, as 3.4 behaves: a revision counter, keys with create revisions,
 //! leases with a TTL that delete their keys when they expire, guarded
@@ -34,6 +48,59 @@ pub const RECONNECT_INTERVAL_MS: Millis = 1000;
 
 /// How far behind a lagging etcd member answers serializable reads.
 pub const STALE_READ_LAG_MS: Millis = 10_000;
+
+/// How often an RDB node snapshots its dataset when it changed.
+pub const RDB_SAVE_INTERVAL_MS: Millis = 10_000;
+
+/// How a Redis node persists its dataset (chosen per node per seed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Persistence {
+    /// `--save "" --appendonly no`: a restart comes back empty.
+    Off,
+    /// `--save ...`: a restart loads the last snapshot.
+    Rdb,
+    /// `--appendonly yes`: a restart loads every write.
+    Aof,
+}
+
+impl Persistence {
+    /// Every mode, in the order seeds draw them.
+    pub const ALL: [Self; 3] = [Self::Off, Self::Rdb, Self::Aof];
+
+    /// `off`, `rdb`, `aof`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Rdb => "rdb",
+            Self::Aof => "aof",
+        }
+    }
+}
+
+/// How a node goes down before a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// Its data directory is gone (or persistence was off): back empty
+    /// whatever the mode.
+    Empty,
+    /// `SHUTDOWN`: an RDB node saves a snapshot first.
+    Shutdown,
+    /// `SIGKILL` (host loss, OOM): an RDB node loads its last snapshot.
+    Kill,
+}
+
+/// An RDB snapshot: the dataset and the replication position saved with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The dataset.
+    pub log: Vec<u64>,
+    /// `repl_base` at the save (the offset is the log length less it).
+    pub repl_base: u64,
+    /// The replid saved in the snapshot (`repl-id` aux field).
+    pub replid: String,
+    /// When it was taken.
+    pub at: Millis,
+}
 
 /// Who talks: the directed edges of the network are between these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,8 +135,20 @@ pub struct RedisModel {
     /// The replication id before the last promotion (`master_replid2`):
     /// replicas of the old primary may continue partially from it.
     pub replid2: String,
-    /// Write ids; the offset is the length.
+    /// Write ids: the dataset (one key per write); the offset is the
+    /// length less `repl_base`.
     pub log: Vec<u64>,
+    /// The part of the log that is not counted in the replication offset
+    /// (data loaded from an AOF at a restart, which starts the offset at 0).
+    pub repl_base: u64,
+    /// How this node persists its dataset.
+    pub persistence: Persistence,
+    /// The last RDB snapshot (RDB nodes only).
+    pub snapshot: Option<Snapshot>,
+    /// The node's password differs from the one arbiter and the replicas
+    /// use (`requirepass` changed) until then: calls fail with
+    /// `RedisError::Auth`, replicas cannot link to it.
+    pub auth_broken_until: Millis,
     /// A full sync runs until then.
     pub syncing_until: Option<Millis>,
     /// The link to the primary is up.
@@ -269,16 +348,22 @@ pub struct Model {
     pub events: Vec<Event>,
     /// Reconfigurations applied, per node, in order.
     pub applied: Vec<AppliedCommand>,
-    /// When each node last restarted empty, and its offset before.
+    /// When each node last lost data, and how many writes it held before:
+    /// a restart that came back with fewer writes (empty, or an old RDB
+    /// snapshot), or a full resync from a node that had itself lost data.
+    /// A full resync from a node that had not clears the entry (the node
+    /// holds a sound history again).
     pub empty_restarts: BTreeMap<usize, (Millis, u64)>,
     /// When an instance that could also reach etcd first polled a node
-    /// after its empty restart (S7 gives the controller a fair chance from
+    /// after it lost data (S7 gives the controller a fair chance from
     /// then on).
     pub restart_observed: BTreeMap<usize, (Millis, usize)>,
-    /// Full resyncs from a primary whose log was shorter than the
-    /// replica's (data dropped by a resync): (completed, started, replica,
-    /// source).
+    /// Full resyncs that replaced a replica's log with a shorter one (data
+    /// dropped by a resync): (completed, started, replica, source).
     pub shrinking_resyncs: Vec<(Millis, Millis, usize, usize)>,
+    /// Promotions an instance made (S5: never an empty node while another
+    /// reachable node holds data).
+    pub promotions: Vec<Promotion>,
     /// Links that came up from a replica to a node claiming primary while
     /// the record named another: (when, replica, source). S6 checks them.
     pub stale_syncs: Vec<(Millis, usize, usize)>,
@@ -308,6 +393,22 @@ pub struct Model {
     pub instances: Vec<InstanceModel>,
 }
 
+/// One promotion applied by an instance, with what the nodes held then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotion {
+    /// Virtual time.
+    pub at: Millis,
+    /// The promoted node.
+    pub node: usize,
+    /// The instance that promoted it.
+    pub by: usize,
+    /// Keys the promoted node held.
+    pub keys: u64,
+    /// The other nodes that answered the instance (both ways) and their
+    /// keys.
+    pub others: Vec<(usize, u64)>,
+}
+
 /// What the model knows of one arbiter instance's process.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceModel {
@@ -320,6 +421,9 @@ pub struct InstanceModel {
     pub crashed: bool,
     /// Restarts so far.
     pub incarnation: u32,
+    /// A configuration of this instance's own that differs from the
+    /// group's (an operator edited one host only), and its version.
+    pub config_override: Option<(crate::types::GroupConfig, u64)>,
 }
 
 /// The election id of incarnation `incarnation` of instance `index`
@@ -361,6 +465,10 @@ impl Model {
                     replid: "r1-repl0".into(),
                     replid2: String::new(),
                     log: Vec::new(),
+                    repl_base: 0,
+                    persistence: Persistence::Off,
+                    snapshot: None,
+                    auth_broken_until: 0,
                     syncing_until: None,
                     link_up: i > 0,
                     link_down_since: None,
@@ -386,6 +494,7 @@ impl Model {
             empty_restarts: BTreeMap::new(),
             restart_observed: BTreeMap::new(),
             shrinking_resyncs: Vec::new(),
+            promotions: Vec::new(),
             stale_syncs: Vec::new(),
             stale_primary_observed: BTreeMap::new(),
             switchover_request: None,
@@ -429,6 +538,17 @@ impl Model {
         n.up && n.paused_until <= self.now
     }
 
+    /// Whether node `i` refuses the password everyone uses now.
+    pub fn auth_broken(&self, i: usize) -> bool {
+        self.nodes[i].auth_broken_until > self.now
+    }
+
+    /// Node `i`'s replication offset (`master_repl_offset`).
+    pub fn offset(&self, i: usize) -> u64 {
+        let n = &self.nodes[i];
+        (n.log.len() as u64).saturating_sub(n.repl_base)
+    }
+
     /// Replicas of `primary` whose link is up.
     fn linked_replicas(&self, primary: usize) -> usize {
         let addr = &self.nodes[primary].addr;
@@ -466,6 +586,25 @@ impl Model {
         self.etcd.expire(self.now);
         self.replicate();
         self.hand_over();
+        self.save_snapshots();
+    }
+
+    /// RDB nodes snapshot their dataset every `RDB_SAVE_INTERVAL_MS`.
+    fn save_snapshots(&mut self) {
+        let now = self.now;
+        for n in &mut self.nodes {
+            if n.persistence != Persistence::Rdb || !n.up || n.paused_until > now {
+                continue;
+            }
+            if n.snapshot.as_ref().is_none_or(|s| s.at + RDB_SAVE_INTERVAL_MS <= now) {
+                n.snapshot = Some(Snapshot {
+                    log: n.log.clone(),
+                    repl_base: n.repl_base,
+                    replid: n.replid.clone(),
+                    at: now,
+                });
+            }
+        }
     }
 
     /// Finishes (or gives up) a pending `FAILOVER` handover.
@@ -505,6 +644,7 @@ impl Model {
             let source = self.node_at(&source_addr);
             let connected = source.is_some_and(|p| {
                 self.answering(p)
+                    && !self.auth_broken(p)
                     && self.reaches(Endpoint::Node(r), Endpoint::Node(p))
                     && self.reaches(Endpoint::Node(p), Endpoint::Node(r))
             });
@@ -538,14 +678,26 @@ impl Model {
                 Some(done) if done <= now => {
                     let log = self.nodes[p].log.clone();
                     let replid = self.nodes[p].replid.clone();
-                    if log.len() < self.nodes[r].log.len() && self.nodes[p].replica_of.is_none() {
+                    let repl_base = self.nodes[p].repl_base;
+                    let before = self.nodes[r].log.len();
+                    if log.len() < before {
                         self.shrinking_resyncs
                             .push((now, done.saturating_sub(FULL_SYNC_MS), r, p));
+                    }
+                    // Data lost by the source is lost by its replica too;
+                    // a sound source gives the replica a sound history.
+                    if self.empty_restarts.contains_key(&p) && log.len() < before {
+                        self.empty_restarts.insert(r, (now, before as u64));
+                        self.restart_observed.remove(&r);
+                    } else if !self.empty_restarts.contains_key(&p) {
+                        self.empty_restarts.remove(&r);
+                        self.restart_observed.remove(&r);
                     }
                     self.note_link_up(r, p);
                     let source = self.nodes[p].name.clone();
                     let n = &mut self.nodes[r];
                     n.log = log;
+                    n.repl_base = repl_base;
                     n.replid = replid;
                     n.syncing_until = None;
                     n.link_up = true;
@@ -606,17 +758,23 @@ impl Model {
         if !leads {
             return;
         }
-        for node in self.empty_restarts.keys().copied().collect::<Vec<_>>() {
+        for (node, before) in self
+            .empty_restarts
+            .iter()
+            .map(|(n, (_, b))| (*n, *b))
+            .collect::<Vec<_>>()
+        {
             if self.restart_observed.contains_key(&node) {
                 continue;
             }
             let run_id = run_id(&self.nodes[node].name, self.nodes[node].incarnation);
+            // A reply from after the loss: this run, holding less.
             let seen = machine
                 .context()
                 .views
                 .get(&self.nodes[node].name)
                 .and_then(|v| v.status.as_ref())
-                .is_some_and(|s| s.run_id == run_id);
+                .is_some_and(|s| s.run_id == run_id && s.keys.is_none_or(|k| k < before));
             if seen {
                 self.restart_observed.insert(node, (self.now, i));
             }
@@ -651,7 +809,7 @@ impl Model {
             },
             run_id: n.run_id.clone(),
             replid: n.replid.clone(),
-            offset: n.log.len() as u64,
+            offset: self.offset(i),
             keys: Some(n.log.len() as u64),
         }
     }
@@ -689,7 +847,12 @@ impl Model {
             n.syncing_until = None;
             n.link_up = false;
             n.link_down_since = None;
-            let what = format!("promote: {} under epoch {epoch} (offset {})", n.name, n.log.len());
+            let what = format!(
+                "promote: {} under epoch {epoch} (offset {}, {} keys)",
+                n.name,
+                (n.log.len() as u64).saturating_sub(n.repl_base),
+                n.log.len()
+            );
             self.note(what);
         }
         Ok(())
@@ -796,27 +959,87 @@ impl Model {
         }
     }
 
-    /// Restart node `i` empty (persistence off): a primary with a new run id.
+    /// Restart node `i` empty (persistence off, or its data directory
+    /// lost): a primary with a new run id.
     pub fn restart_empty(&mut self, i: usize) {
+        self.restart(i, Restart::Empty);
+    }
+
+    /// Stop node `i` (`SHUTDOWN`: an RDB node saves first). It stays down
+    /// until restarted.
+    pub fn shutdown(&mut self, i: usize) {
+        if self.nodes[i].up && self.nodes[i].persistence == Persistence::Rdb {
+            let n = &mut self.nodes[i];
+            n.snapshot = Some(Snapshot {
+                log: n.log.clone(),
+                repl_base: n.repl_base,
+                replid: n.replid.clone(),
+                at: self.now,
+            });
+        }
+        self.crash(i);
+    }
+
+    /// Restart node `i` as a primary with a new run id, with what its
+    /// persistence mode reloads (`how` says whether its files survived).
+    pub fn restart(&mut self, i: usize, how: Restart) {
         let before = self.nodes[i].log.len() as u64;
         let now = self.now;
+        let mode = if how == Restart::Empty {
+            Persistence::Off
+        } else {
+            self.nodes[i].persistence
+        };
         let n = &mut self.nodes[i];
         n.up = true;
         n.incarnation += 1;
         n.run_id = run_id(&n.name, n.incarnation);
         n.replid = format!("{}-repl0", n.run_id);
         n.replid2.clear();
-        n.log.clear();
+        match mode {
+            Persistence::Off => {
+                n.log.clear();
+                n.repl_base = 0;
+            }
+            // Every write reloaded; the offset starts again at 0.
+            Persistence::Aof => n.repl_base = n.log.len() as u64,
+            // The snapshot, on the replication history it was saved on.
+            Persistence::Rdb => match n.snapshot.clone() {
+                Some(snap) => {
+                    n.log = snap.log;
+                    n.repl_base = snap.repl_base;
+                    n.replid2 = snap.replid;
+                }
+                None => {
+                    n.log.clear();
+                    n.repl_base = 0;
+                }
+            },
+        }
         n.replica_of = None;
         n.syncing_until = None;
         n.link_up = false;
         n.link_down_since = None;
         n.fence = 0;
         n.paused_until = 0;
-        self.empty_restarts.insert(i, (now, before));
+        let loaded = n.log.len() as u64;
+        // A restart that kept everything leaves an earlier loss on record
+        // (the node holds no more than it did).
+        if loaded < before {
+            self.empty_restarts.insert(i, (now, before));
+        }
         self.connectivity_changed = now;
         self.restart_observed.remove(&i);
-        let what = format!("restart empty: {} (had {before} writes)", self.nodes[i].name);
+        let what = if loaded == 0 {
+            format!("restart empty: {} (had {before} writes)", self.nodes[i].name)
+        } else {
+            let how = if how == Restart::Shutdown { "shutdown" } else { "kill" };
+            format!(
+                "restart with data: {} ({}, {how}; had {before} writes, loaded {loaded})",
+                self.nodes[i].name,
+                mode.name()
+            )
+        };
         self.note(what);
     }
 
@@ -1061,6 +1284,102 @@ mod tests {
         assert_eq!(e.stale_record(25_000, STALE_READ_LAG_MS), Some(old));
         assert_eq!(e.record, Some(new.clone()));
         assert_eq!(e.stale_record(30_000, STALE_READ_LAG_MS), Some(new));
+    }
+
+    fn with_mode(mode: Persistence) -> Model {
+        let mut m = synced(0);
+        for n in &mut m.nodes {
+            n.persistence = mode;
+        }
+        m.advance(RDB_SAVE_INTERVAL_MS); // the first RDB snapshot
+        m
+    }
+
+    #[test]
+    fn persistence_off_restarts_empty_with_new_ids_and_offset_zero() {
+        let mut m = with_mode(Persistence::Off);
+        let (run_id, replid) = (m.nodes[0].run_id.clone(), m.nodes[0].replid.clone());
+        m.crash(0);
+        m.restart(0, Restart::Kill);
+        let s = m.status(0);
+        assert_eq!(s.role, Role::Primary);
+        assert_ne!(s.run_id, run_id);
+        assert_ne!(s.replid, replid);
+        assert!(m.nodes[0].replid2.is_empty());
+        assert_eq!((s.offset, s.keys), (0, Some(0)));
+        assert!(m.empty_restarts.contains_key(&0));
+    }
+
+    #[test]
+    fn an_aof_restart_keeps_every_key_with_new_ids_and_offset_zero() {
+        let mut m = with_mode(Persistence::Aof);
+        let replid = m.nodes[0].replid.clone();
+        m.crash(0);
+        m.restart(0, Restart::Kill);
+        let s = m.status(0);
+        assert_ne!(s.replid, replid);
+        assert!(m.nodes[0].replid2.is_empty(), "replid2 is 000...");
+        assert_eq!((s.offset, s.keys), (0, Some(5)));
+        assert!(!m.empty_restarts.contains_key(&0), "no data lost");
+        // Its replica cannot continue (another replid): a full resync that
+        // keeps the dataset and takes the new offset.
+        m.advance(m.now + RECONNECT_INTERVAL_MS);
+        m.advance(m.now + FULL_SYNC_MS);
+        let r = m.status(1);
+        assert_eq!((r.offset, r.keys), (0, Some(5)));
+        assert!(m.shrinking_resyncs.is_empty());
+        m.client.target = 0;
+        m.client_write();
+        m.advance(m.now + 1);
+        assert_eq!((m.status(1).offset, m.status(1).keys), (1, Some(6)));
+    }
+
+    #[test]
+    fn an_rdb_restart_after_shutdown_keeps_its_history_and_replicas_continue_partially() {
+        let mut m = with_mode(Persistence::Rdb);
+        m.client_write();
+        m.advance(m.now + 1);
+        let replid = m.nodes[0].replid.clone();
+        let offset = m.offset(0);
+        m.shutdown(0);
+        m.restart(0, Restart::Shutdown);
+        let s = m.status(0);
+        assert_ne!(s.replid, replid, "a new replid");
+        assert_eq!(m.nodes[0].replid2, replid, "replid2 is the old replid");
+        assert_eq!((s.offset, s.keys), (offset, Some(6)), "offset and keys kept");
+        m.advance(m.now + RECONNECT_INTERVAL_MS);
+        assert!(m.nodes[1].link_up, "a partial resync: linked at once");
+        assert!(!m.events.iter().any(|e| e.what.starts_with("full resync")));
+    }
+
+    #[test]
+    fn an_rdb_restart_after_a_kill_loads_the_last_snapshot() {
+        let mut m = with_mode(Persistence::Rdb);
+        for _ in 0..3 {
+            m.client_write();
+        }
+        m.advance(m.now + 1);
+        m.crash(0);
+        m.restart(0, Restart::Kill);
+        assert_eq!(m.status(0).keys, Some(5), "the 3 writes after the snapshot are gone");
+        assert_eq!(m.empty_restarts.get(&0).map(|e| e.1), Some(8));
+        // Its replicas are ahead on its old history: a full resync drops
+        // what they have beyond the snapshot.
+        m.advance(m.now + RECONNECT_INTERVAL_MS);
+        m.advance(m.now + FULL_SYNC_MS);
+        assert_eq!(m.status(1).keys, Some(5));
+        assert!(!m.shrinking_resyncs.is_empty());
+    }
+
+    #[test]
+    fn a_password_mismatch_keeps_replicas_from_linking() {
+        let mut m = synced(0);
+        m.nodes[0].auth_broken_until = m.now + 5000;
+        m.advance(m.now + 10);
+        assert!(!m.nodes[1].link_up);
+        m.advance(m.now + 5000);
+        m.advance(m.now + RECONNECT_INTERVAL_MS);
+        assert!(m.nodes[1].link_up, "links again once the passwords match");
     }
 
     #[test]

@@ -86,6 +86,13 @@ impl InstanceWorld {
         if !m.answering(i) {
             return Err(RedisError::Timeout);
         }
+        if m.auth_broken(i) {
+            // The node's password changed: every command is refused, and
+            // the reply does arrive.
+            return Err(RedisError::Auth(
+                "WRONGPASS invalid username-password pair or user is disabled.".into(),
+            ));
+        }
         let result = f(&mut m, i);
         if !m.reaches(Endpoint::Node(i), self.me()) {
             return Err(RedisError::Timeout);
@@ -130,7 +137,11 @@ impl Host for InstanceWorld {
         if !self.config_loaded || m.config_version > self.config_seen {
             self.config_loaded = true;
             self.config_seen = m.config_version;
-            return Some(m.config.clone());
+            // This host's own file, when an operator edited only it.
+            return Some(match &m.instances[self.index].config_override {
+                Some((config, _)) => config.clone(),
+                None => m.config.clone(),
+            });
         }
         None
     }
@@ -146,7 +157,29 @@ impl Cluster for InstanceWorld {
     }
 
     fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError> {
-        self.redis(addr, |m, i| m.promote(i, epoch))
+        let me = self.me();
+        self.redis(addr, |m, i| {
+            let was_replica = m.nodes[i].replica_of.is_some();
+            m.promote(i, epoch)?;
+            if was_replica {
+                // What the nodes this instance can talk to hold (S5).
+                let others = (0..m.nodes.len())
+                    .filter(|&o| {
+                        o != i && m.answering(o) && m.reaches(me, Endpoint::Node(o)) && m.reaches(Endpoint::Node(o), me)
+                    })
+                    .map(|o| (o, m.nodes[o].log.len() as u64))
+                    .collect();
+                let promotion = super::model::Promotion {
+                    at: m.now,
+                    node: i,
+                    by: self.index,
+                    keys: m.nodes[i].log.len() as u64,
+                    others,
+                };
+                m.promotions.push(promotion);
+            }
+            Ok(())
+        })
     }
 
     fn repoint(&mut self, addr: &str, primary: &str, epoch: i64) -> Result<(), RedisError> {
