@@ -521,7 +521,16 @@ fn min_replicas_refuses_writes_like_the_model() {
         "1",
     ])
     .unwrap();
-    let real_with = p.cmd(&["SET", "a", "1"]).is_ok();
+    // A replica counts once its first acknowledgement arrived (replicas
+    // send `REPLCONF ACK` every second): until then Redis refuses too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let real_with = loop {
+        let ok = p.cmd(&["SET", "a", "1"]).is_ok();
+        if ok || Instant::now() > deadline {
+            break ok;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     r.kill();
     let real_refusal = eventually("NOREPLICAS", Duration::from_secs(10), || {
         match p.cmd(&["SET", "b", "1"]) {

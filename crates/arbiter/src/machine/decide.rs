@@ -514,6 +514,13 @@ pub fn decide(
         })
         .map(|n| n.name.clone())
         .collect();
+    // Never close a cycle: a node the recorded primary was last seen
+    // replicating from (it is out of reach, or its promotion has not
+    // happened yet) is not pointed at it.
+    let astray: Vec<String> = astray
+        .into_iter()
+        .filter(|n| !follows_any(config, views, primary, std::slice::from_ref(n)))
+        .collect();
     if !astray.is_empty() {
         return Ok(Some(Plan::Repoint { nodes: astray }));
     }
@@ -1082,5 +1089,37 @@ mod tests {
             primary: "r1".into(),
         };
         assert_eq!(decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new()), Ok(None));
+    }
+
+    #[test]
+    fn a_node_the_unreachable_recorded_primary_follows_is_not_pointed_at_it() {
+        // The record names r3 (a failover whose promotion did not happen);
+        // r3, out of reach now, was last seen following r1, which claims
+        // primary: pointing r1 at r3 would close a cycle (S10), r2 is fine.
+        let c = config(&[100, 100, 100]);
+        let follows = |p: &str| Role::Replica {
+            primary: p.into(),
+            link_up: true,
+            link_down_ms: None,
+        };
+        let mut r1 = NodeView::default();
+        r1.observe(1000, Ok(status(Role::Primary, "a", "h", 10, 10)));
+        let mut r2 = NodeView::default();
+        r2.observe(1000, Ok(status(Role::Primary, "b", "h2", 0, 0)));
+        let mut r3 = NodeView::default();
+        r3.observe(0, Ok(status(follows("10.0.0.1:6379"), "c", "h", 10, 10)));
+        r3.observe(1000, Err(RedisError::Timeout));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let record = GroupRecord {
+            epoch: 5,
+            primary: "r3".into(),
+        };
+        let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Repoint {
+                nodes: vec!["r2".into()]
+            }))
+        );
     }
 }
