@@ -579,33 +579,49 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
         .flat_map(|v| v.status.iter().chain(v.previous.iter()))
         .any(|st| st.keys.is_some_and(|k| k > 0));
-    let to = config
-        .nodes
-        .iter()
-        .filter(|n| n.name != primary)
-        .filter_map(|n| {
-            let v = views.get(&n.name)?;
-            if v.lost_data || v.unseen_longer_than(now, stale_after) {
-                return None;
-            }
-            if data_exists && v.status.as_ref().or(v.previous.as_ref())?.keys == Some(0) {
-                return None;
-            }
-            // A node claiming primary against the record is no shelter (S6).
-            let last = v.status.as_ref().or(v.previous.as_ref())?;
-            if !matches!(last.role, Role::Replica { .. }) {
-                return None;
-            }
-            // Nor one that replicates from a node to be sheltered: that
-            // would close a replication cycle.
-            if follows_any(config, views, &n.name, &followers) {
-                return None;
-            }
-            Some((last.keys, last.offset, std::cmp::Reverse(n.name.as_str())))
-        })
-        .max()?
-        .2
-        .0;
+    let holders = |acyclic: bool| {
+        config
+            .nodes
+            .iter()
+            .filter(|n| n.name != primary)
+            .filter_map(|n| {
+                let v = views.get(&n.name)?;
+                if v.lost_data || v.unseen_longer_than(now, stale_after) {
+                    return None;
+                }
+                if data_exists && v.status.as_ref().or(v.previous.as_ref())?.keys == Some(0) {
+                    return None;
+                }
+                // A node claiming primary against the record is no shelter (S6).
+                let last = v.status.as_ref().or(v.previous.as_ref())?;
+                if !matches!(last.role, Role::Replica { .. }) {
+                    return None;
+                }
+                // Nor one that replicates from a node to be sheltered: that
+                // would close a replication cycle.
+                if acyclic && follows_any(config, views, &n.name, &followers) {
+                    return None;
+                }
+                Some((last.keys, last.offset, std::cmp::Reverse(n.name.as_str())))
+            })
+            .max()
+            .map(|best| best.2.0)
+    };
+    // The most data left, on a reachable node that replicates (directly or
+    // through a follower) from the node that lost it: it would resync from
+    // it, so it becomes the primary (promoting closes no cycle).
+    if let Some(best) = holders(false) {
+        let reachable = views.get(best).is_some_and(NodeView::reachable);
+        if reachable && follows_any(config, views, best, &[primary.to_string()]) {
+            let promotable = config.node(best).is_some_and(|n| n.priority != 0);
+            return Some(if promotable {
+                Shelter::Promote(best.to_string())
+            } else {
+                Shelter::NotPromotable(best.to_string())
+            });
+        }
+    }
+    let to = holders(true)?;
     if follows_primary(to) {
         let promotable = config.node(to).is_some_and(|n| n.priority != 0);
         return Some(if promotable {
