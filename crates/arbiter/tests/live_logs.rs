@@ -32,14 +32,7 @@ fn run(filter: &str, prefix: &str) -> (Vec<serde_json::Value>, String) {
     });
     std::thread::sleep(Duration::from_secs(1));
     let child = child.take();
-    support::signal(&child, "-TERM");
-    let (code, log) = support::wait_exit(child);
-    assert_eq!(code, Some(0), "{log}");
-    let events = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    (events, log)
+    support::stop_json(child)
 }
 
 #[test]

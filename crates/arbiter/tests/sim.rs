@@ -664,3 +664,13 @@ fn s7_follows_lost_data_through_a_replica_that_resynced_from_it() {
     assert_eq!(f.kind(), "S7 no replication from an empty restart");
     assert!(f.message().contains("r3 resynced from r2"), "{f}");
 }
+
+#[test]
+fn the_fault_kinds_before_issue_22_are_the_old_ones() {
+    use arbiter::sim::run::{FAULT_KINDS, FAULT_KINDS_BEFORE_ISSUE_22};
+    assert_eq!(FAULT_KINDS_BEFORE_ISSUE_22.last(), Some(&"calls"));
+    assert_eq!(
+        FAULT_KINDS[FAULT_KINDS_BEFORE_ISSUE_22.len()],
+        "redis.restart_with_data"
+    );
+}

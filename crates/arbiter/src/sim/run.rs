@@ -21,7 +21,8 @@ use crate::io::{Driver, Stop};
 use crate::machine::Output;
 use crate::types::{Millis, Settings};
 
-/// The fault kinds a run can inject (`--faults` chooses among them).
+/// The fault kinds a run can inject (`--faults` chooses among them): those
+/// before issue 22, then what real operations do.
 pub const FAULT_KINDS: &[&str] = &[
     "redis.crash",
     "redis.empty_restart",
@@ -46,22 +47,9 @@ pub const FAULT_KINDS: &[&str] = &[
 
 /// The fault kinds before issue 22 widened the world (tests that must stay
 /// clean against a controller without its fixes use them, with every node's
-/// persistence off: [`SimOptions::before_issue_22`]).
-pub const FAULT_KINDS_BEFORE_ISSUE_22: &[&str] = &[
-    "redis.crash",
-    "redis.empty_restart",
-    "redis.pause",
-    "net.partition",
-    "arbiter.pause",
-    "arbiter.crash",
-    "arbiter.crash_after_promote",
-    "etcd.lease_revoke",
-    "etcd.unavailable",
-    "config.change",
-    "clock.jump",
-    "operator.switchover",
-    "calls",
-];
+/// persistence off: [`SimOptions::before_issue_22`]): the first ones of
+/// [`FAULT_KINDS`].
+pub const FAULT_KINDS_BEFORE_ISSUE_22: &[&str] = FAULT_KINDS.split_at(13).0;
 
 /// The fault kinds of [`Profile::Trial`] besides its scripted departure.
 pub const TRIAL_FAULTS: &[&str] = &[
