@@ -391,7 +391,8 @@ struct Totals {
     lost: u64,
     seeds_with_loss: u64,
     max_lost: u64,
-    violations: BTreeMap<String, u64>,
+    /// Per invariant: the failing seeds.
+    violations: BTreeMap<String, Vec<u64>>,
     /// Per fault kind (and call point): seeds it fired in, times it fired.
     faults: BTreeMap<String, (u64, u64)>,
     /// Nodes per persistence mode, over all seeds.
@@ -445,6 +446,10 @@ struct SimulateArgs {
     /// reported, and re-recorded when they are saved).
     #[arg(long)]
     no_record: bool,
+    /// Do not shrink failures (faster triage: every failing seed is still
+    /// listed per invariant, and saved as found).
+    #[arg(long)]
+    no_shrink: bool,
     /// Plant bugs to see the sweep find them (needs the `planted-bugs`
     /// feature): skip-fencing, promote-most-lagging, forget-old-primary,
     /// trust-stale-read, no-debounce, resync-from-empty.
@@ -546,7 +551,8 @@ fn simulate(a: SimulateArgs) -> ExitCode {
     let totals = Mutex::new(Totals::default());
     let mut sweep = rehearse::Sweep::new("arbiter")
         .command("cargo run --release -p arbiter -- simulate")
-        .shrink_time(Duration::from_secs(60));
+        .shrink_time(Duration::from_secs(60))
+        .shrink(!a.no_shrink);
     sweep = match (a.seed, a.time) {
         (Some(seed), _) => sweep.seeds(seed..seed + 1),
         (None, Some(t)) => sweep.seeds(0..u64::MAX).time_budget(t),
@@ -595,11 +601,11 @@ fn simulate(a: SimulateArgs) -> ExitCode {
                 t.seeds_with_loss += u64::from(o.lost > 0);
                 t.max_lost = t.max_lost.max(o.lost as u64);
             }
-            Err(f) => *t.violations.entry(f.kind().to_string()).or_default() += 1,
+            Err(f) => t.violations.entry(f.kind().to_string()).or_default().push(sim.seed()),
         }
         result.map(|_| ())
     });
-    let t = totals.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut t = totals.into_inner().unwrap_or_else(|e| e.into_inner());
     let hours = t.sim_ms as f64 / 3_600_000.0;
     say!(
         "arbiter simulate: {} seeds in {:.1}s",
@@ -624,8 +630,16 @@ fn simulate(a: SimulateArgs) -> ExitCode {
         t.seeds_with_loss,
         t.max_lost
     );
-    for (kind, n) in &t.violations {
-        say!("violations of {kind}: {n} seeds");
+    for (kind, seeds) in &mut t.violations {
+        // Seeds finish in any order: sorted, so the line is the same each run.
+        seeds.sort_unstable();
+        let first: Vec<String> = seeds.iter().take(10).map(u64::to_string).collect();
+        let more = if seeds.len() > first.len() { ", ..." } else { "" };
+        say!(
+            "violations of {kind}: {} seeds ({}{more})",
+            seeds.len(),
+            first.join(", ")
+        );
     }
     let modes: Vec<String> = t.persistence.iter().map(|(m, n)| format!("{m} {n}")).collect();
     say!("node persistence modes (passing seeds): {}", modes.join(", "));

@@ -210,6 +210,13 @@ pub struct GroupRecord {
     pub epoch: i64,
     /// The node that is (or is being made) primary.
     pub primary: String,
+    /// The run id that node reported when it was recorded as primary
+    /// (`None` in records written before it was kept). A leader that finds
+    /// another run there knows the node restarted since, even if it never
+    /// saw it before, and judges its data against the other nodes' (a
+    /// restart without its data while every instance was away, issue 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// Why `sleep_until` returned.

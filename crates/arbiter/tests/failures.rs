@@ -249,7 +249,7 @@ const DEFAULT_22_TABLE: &[(&str, Produces, u64)] = &[
     ),
     ("22 a replica restarts with its AOF data", aof_replica_restart, 1),
     ("22 the primary restarts from its RDB snapshot", rdb_primary_restart, 1),
-    ("22 a switchover to a bad target", bad_switchover, 3),
+    ("22 a switchover to a bad target", bad_switchover, 7),
     ("22 the primary's password no longer matches", primary_auth_mismatch, 0),
     ("22 one instance's configuration conflicts", config_conflict, 7),
 ];

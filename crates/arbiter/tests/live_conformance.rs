@@ -1347,6 +1347,7 @@ impl Leases for SimEtcd {
         let record = GroupRecord {
             epoch,
             primary: who.into(),
+            run_id: None,
         };
         self.e.publish(self.now, &NodeId(who.into()), epoch, &record)
     }

@@ -586,6 +586,7 @@ fn etcd_lease_expiry_takes_the_key_and_fails_the_guarded_txn_like_the_model() {
     let record = |p: &str| GroupRecord {
         epoch: mrev,
         primary: p.into(),
+        run_id: None,
     };
     let model_guarded_before = e.publish(0, &a, mrev, &record("r1"));
     e.expire(LEASE_TTL_MS);

@@ -68,6 +68,7 @@ fn leading() -> Context {
     c.record = Some(GroupRecord {
         epoch: 90,
         primary: "r1".into(),
+        run_id: None,
     });
     c
 }
@@ -281,6 +282,7 @@ fn every_listed_transition_does_what_it_says() {
         Input::Record(Ok(Some(GroupRecord {
             epoch: 90,
             primary: "r2".into(),
+            run_id: None,
         }))),
         "CheckingConfig",
         Some(Output::CheckConfig),
@@ -291,6 +293,7 @@ fn every_listed_transition_does_what_it_says() {
         Input::Record(Ok(Some(GroupRecord {
             epoch: 200,
             primary: "r2".into(),
+            run_id: None,
         }))),
         "Campaigning",
         Some(Output::CreateNode { instance: me() }),
@@ -379,6 +382,7 @@ fn every_listed_transition_does_what_it_says() {
             record: GroupRecord {
                 epoch: 100,
                 primary: "r1".into(),
+                run_id: None,
             },
         }),
     );
@@ -452,6 +456,7 @@ fn every_listed_transition_does_what_it_says() {
         c.record = Some(GroupRecord {
             epoch: 100,
             primary: "r3".into(),
+            run_id: None,
         })
     };
     t.case(
@@ -517,6 +522,9 @@ fn every_listed_transition_does_what_it_says() {
             record: GroupRecord {
                 epoch: 100,
                 primary: "r2".into(),
+                // The node recorded is the process polled (a later leader
+                // can tell it restarted since).
+                run_id: Some("run".into()),
             },
         }),
     );
@@ -624,6 +632,7 @@ fn a_handover_in_flight_is_waited_for_not_undone() {
             c.record = Some(GroupRecord {
                 epoch: 100,
                 primary: "r2".into(),
+                run_id: None,
             });
             c.handover = Some(("r1".into(), "r2".into(), 1000 + 5000, "run".into()));
         })
@@ -642,6 +651,7 @@ fn a_handover_in_flight_is_waited_for_not_undone() {
             record: GroupRecord {
                 epoch: 100,
                 primary: primary.into(),
+                run_id: Some("run".into()),
             },
         })
     };
@@ -671,9 +681,14 @@ fn a_handover_in_flight_is_waited_for_not_undone() {
     let mut m = Machine::restore(State::Polling { next: 2 }, ctx);
     m.step(Input::Status(replica_of(1)));
     assert_eq!(m.context().handover, None);
+    // A repoint keeps the run id the record holds (here none).
+    let mut repoint_record = record_of("r2");
+    if let Some(Output::Publish { record, .. }) = repoint_record.as_mut() {
+        record.run_id = None;
+    }
     assert_eq!(
         m.poll_next_message(),
-        record_of("r2"),
+        repoint_record,
         "r3 still follows r1: repointed under a fresh record write"
     );
 }

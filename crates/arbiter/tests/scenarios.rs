@@ -50,12 +50,29 @@ fn decisions(d: &Driver<Replayer>) -> Vec<Output> {
         .collect()
 }
 
+/// The record write of a decision that names `primary` anew, with the
+/// run id it reports (`run-r1` for r1 in these scenarios).
 fn publish(primary: &str) -> Output {
     Output::Publish {
         epoch: 100,
         record: GroupRecord {
             epoch: 100,
             primary: primary.into(),
+            run_id: Some(format!("run-{primary}")),
+        },
+    }
+}
+
+/// The record write of a decision that keeps the recorded primary (a
+/// repoint, a switchover before `FAILOVER TO`): the record's run id is
+/// kept too, none in these scenarios.
+fn publish_kept(primary: &str) -> Output {
+    Output::Publish {
+        epoch: 100,
+        record: GroupRecord {
+            epoch: 100,
+            primary: primary.into(),
+            run_id: None,
         },
     }
 }
@@ -156,7 +173,7 @@ fn stale_replicas_are_not_promoted_until_data_loss_is_allowed() {
 #[test]
 fn a_returning_old_primary_is_demoted() {
     let d = replay("old_primary_returns");
-    assert_eq!(decisions(&d), [publish("r3"), repoint(1, 3)]);
+    assert_eq!(decisions(&d), [publish_kept("r3"), repoint(1, 3)]);
 }
 
 #[test]
@@ -216,7 +233,7 @@ fn a_switchover_uses_failover_to_then_moves_the_record() {
     assert_eq!(
         decisions(&d),
         [
-            publish("r1"),
+            publish_kept("r1"),
             Output::Switchover {
                 primary: addr(1),
                 target: addr(2),
@@ -322,7 +339,7 @@ fn editing_a_recorded_output_changes_the_decision_and_the_replay_says_where() {
     let err = try_replay_text("edited", &(edited.join("\n") + "\n")).expect_err("the edit must show");
     assert!(err.contains("the recorded call with different inputs"), "{err}");
     assert!(
-        err.contains("expected: Election::publish(100, (epoch: 100, primary: \"r3\"))"),
+        err.contains("expected: Election::publish(100, (epoch: 100, primary: \"r3\", run_id: Some(\"run-r3\")))"),
         "{err}"
     );
     assert!(
@@ -337,7 +354,7 @@ fn editing_a_recorded_output_changes_the_decision_and_the_replay_says_where() {
         .expect_err("the edit must show");
     assert!(err.contains("a different call than recorded"), "{err}");
     assert!(
-        err.contains("actual:   Election::publish(100, (epoch: 100, primary: \"r3\"))"),
+        err.contains("actual:   Election::publish(100, (epoch: 100, primary: \"r3\", run_id: Some(\"run-r3\")))"),
         "{err}"
     );
 }

@@ -147,6 +147,7 @@ fn leading() -> Context {
     c.record = Some(GroupRecord {
         epoch: 100,
         primary: "r1".into(),
+        run_id: None,
     });
     c
 }
@@ -160,6 +161,7 @@ fn s2_flags_an_epoch_going_backwards() {
         record: GroupRecord {
             epoch,
             primary: "r1".into(),
+            run_id: None,
         },
     };
     c.after_step(0, &m, Some(&publish(100)), 10).unwrap();
@@ -237,6 +239,7 @@ fn s5_flags_a_candidate_that_is_not_the_best_eligible_one() {
         record: GroupRecord {
             epoch: 100,
             primary: "r3".into(),
+            run_id: None,
         },
     };
     let wrong = Machine::restore(
@@ -303,6 +306,7 @@ fn s7_flags_a_resync_from_an_empty_restart_the_controller_had_time_to_stop() {
         record: GroupRecord {
             epoch: 9,
             primary: "r2".into(),
+            run_id: None,
         },
     };
     c.after_step(0, &leader, Some(&publish), m.now).unwrap();
@@ -341,6 +345,7 @@ fn l2_flags_a_group_that_did_not_converge() {
     m.etcd.record = Some(GroupRecord {
         epoch: 100,
         primary: "r1".into(),
+        run_id: None,
     });
     c.at_end(&m, &[Some(&leader), Some(&follower), None]).unwrap();
     // Two leaders.
@@ -363,6 +368,7 @@ fn s6_flags_a_replica_linking_to_a_stale_primary_the_controller_had_time_to_demo
         m.etcd.record = Some(GroupRecord {
             epoch: 5,
             primary: "r2".into(),
+            run_id: None,
         });
         m.crash(0);
         m.advance(10); // r3's link to r1 goes down
@@ -479,6 +485,7 @@ fn l4_flags_a_switchover_request_held_past_its_timeout() {
     m.etcd.record = Some(GroupRecord {
         epoch: 100,
         primary: "r1".into(),
+        run_id: None,
     });
     m.switchover_request = Some("r3".into());
     let leader = Machine::restore(State::Leading { epoch: 100 }, leading());

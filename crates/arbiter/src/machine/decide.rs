@@ -135,17 +135,29 @@ pub enum Plan {
 }
 
 impl Plan {
-    /// The record to publish before acting.
-    pub fn record(&self, epoch: i64, current: Option<&GroupRecord>) -> GroupRecord {
-        let primary = match self {
-            Self::Bootstrap { primary } | Self::Adopt { primary } => primary.clone(),
-            Self::Failover { to, .. } => to.clone(),
-            Self::Promote { node } => node.clone(),
-            // The record changes only after FAILOVER TO succeeded.
-            Self::Switchover { from, .. } => from.clone(),
-            Self::Repoint { .. } | Self::Shelter { .. } => current.map(|r| r.primary.clone()).unwrap_or_default(),
+    /// The record to publish before acting: a plan that names a new
+    /// primary records the run id it reports in `views` (so that a later
+    /// leader can tell it restarted since); the others keep the current
+    /// record's.
+    pub fn record(&self, epoch: i64, current: Option<&GroupRecord>, views: &BTreeMap<String, NodeView>) -> GroupRecord {
+        let run_of = |name: &str| {
+            views
+                .get(name)
+                .and_then(|v| v.status.as_ref())
+                .map(|s| s.run_id.clone())
         };
-        GroupRecord { epoch, primary }
+        let kept = || current.and_then(|r| r.run_id.clone());
+        let (primary, run_id) = match self {
+            Self::Bootstrap { primary } | Self::Adopt { primary } => (primary.clone(), run_of(primary)),
+            Self::Failover { to, .. } => (to.clone(), run_of(to)),
+            Self::Promote { node } => (node.clone(), run_of(node)),
+            // The record changes only after FAILOVER TO succeeded.
+            Self::Switchover { from, .. } => (from.clone(), kept()),
+            Self::Repoint { .. } | Self::Shelter { .. } => {
+                (current.map(|r| r.primary.clone()).unwrap_or_default(), kept())
+            }
+        };
+        GroupRecord { epoch, primary, run_id }
     }
 }
 
@@ -444,14 +456,33 @@ pub fn decide(
         .is_some_and(|since| now.saturating_sub(since) >= debounce);
     let empty = primary_view.lost_data && claims_primary(primary) && !bugs.contains(&Bug::ResyncFromEmpty);
     if down || empty {
-        if let Some(to) = select(primary) {
+        let candidate = select(primary);
+        let sheltered = if empty {
+            shelter(config, views, primary, now)
+        } else {
+            None
+        };
+        // Offsets of different histories do not compare: when the primary
+        // lost its data, a copy holding more keys than the replica the lag
+        // rule picks (a node back from its AOF claiming primary, say) is
+        // the data that is left; promoting the replica would resync it away.
+        let keys = |name: &str| status(name).and_then(|s| s.keys).unwrap_or(0);
+        if let (Some(Shelter::Promote(best)), Some(c)) = (&sheltered, &candidate) {
+            if keys(best) > keys(c) {
+                return Ok(Some(Plan::Failover {
+                    from: primary.to_string(),
+                    to: best.clone(),
+                }));
+            }
+        }
+        if let Some(to) = candidate {
             return Ok(Some(Plan::Failover {
                 from: primary.to_string(),
                 to,
             }));
         }
         if empty {
-            match shelter(config, views, primary, now) {
+            match sheltered {
                 // The node holding the most data still follows the node
                 // that lost it, and would resync from it: it is the data
                 // that is left, so it becomes the primary (unless its
@@ -566,6 +597,12 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         matches!(views.get(name).and_then(|v| v.status.as_ref()).map(|s| &s.role),
             Some(Role::Replica { primary: p, .. }) if p == primary_addr)
     };
+    let claims_primary = |name: &str| {
+        views
+            .get(name)
+            .and_then(|v| v.status.as_ref())
+            .is_some_and(|s| s.role == Role::Primary)
+    };
     let followers: Vec<String> = config
         .nodes
         .iter()
@@ -579,6 +616,7 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
         .flat_map(|v| v.status.iter().chain(v.previous.iter()))
         .any(|st| st.keys.is_some_and(|k| k > 0));
+    let primary_keys = views.get(primary).and_then(|v| v.status.as_ref()).and_then(|s| s.keys);
     let holders = |acyclic: bool| {
         config
             .nodes
@@ -589,12 +627,21 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
                 if v.lost_data || v.unseen_longer_than(now, stale_after) {
                     return None;
                 }
-                if data_exists && v.status.as_ref().or(v.previous.as_ref())?.keys == Some(0) {
+                let keys = v.status.as_ref().or(v.previous.as_ref())?.keys;
+                if data_exists && keys == Some(0) {
                     return None;
                 }
-                // A node claiming primary against the record is no shelter (S6).
+                // Nor one holding no more than the node that lost its data
+                // still holds (it took writes since): no data to save there.
+                if keys.zip(primary_keys).is_some_and(|(k, p)| k <= p) {
+                    return None;
+                }
+                // A node claiming primary against the record is no shelter
+                // (S6) unless it answers now: then it is a copy that came
+                // back from its AOF or RDB (nodes restart as primaries), and
+                // may be the data that is left.
                 let last = v.status.as_ref().or(v.previous.as_ref())?;
-                if !matches!(last.role, Role::Replica { .. }) {
+                if !matches!(last.role, Role::Replica { .. }) && v.status.is_none() {
                     return None;
                 }
                 // Nor one that replicates from a node to be sheltered: that
@@ -609,10 +656,12 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
     };
     // The most data left, on a reachable node that replicates (directly or
     // through a follower) from the node that lost it: it would resync from
-    // it, so it becomes the primary (promoting closes no cycle).
+    // it, so it becomes the primary (promoting closes no cycle); or on a
+    // node that came back claiming primary: it would be repointed at the
+    // empty node, so it becomes the recorded primary.
     if let Some(best) = holders(false) {
         let reachable = views.get(best).is_some_and(NodeView::reachable);
-        if reachable && follows_any(config, views, best, &[primary.to_string()]) {
+        if reachable && (claims_primary(best) || follows_any(config, views, best, &[primary.to_string()])) {
             let promotable = config.node(best).is_some_and(|n| n.priority != 0);
             return Some(if promotable {
                 Shelter::Promote(best.to_string())
@@ -622,7 +671,7 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         }
     }
     let to = holders(true)?;
-    if follows_primary(to) {
+    if follows_primary(to) || claims_primary(to) {
         let promotable = config.node(to).is_some_and(|n| n.priority != 0);
         return Some(if promotable {
             Shelter::Promote(to.to_string())
@@ -693,16 +742,47 @@ pub fn note_data_loss(
     // the primary lost data, even to a leader that never saw it before. A
     // replica that does not answer now counts with its last answer: it was
     // that far along the old history, which the primary no longer has.
+    // The primary restarted since it was recorded (another run id than the
+    // record's: this leader may never have seen it before, for instance
+    // when every instance was away while it restarted): any node holding
+    // more keys on another replication history (a node back from its AOF
+    // or RDB that claims primary, a replica of some other node) holds data
+    // the primary may have lost. Nodes on the primary's own history do
+    // not count: fewer keys there are deletes, not loss.
+    let stale_after = config.settings.stale_after_ms;
+    let restarted_since_recorded = record
+        .and_then(|r| r.run_id.as_deref())
+        .zip(view.status.as_ref())
+        .is_some_and(|(recorded, now)| recorded != now.run_id);
+    let elsewhere: Vec<Option<u64>> = if restarted_since_recorded {
+        config
+            .nodes
+            .iter()
+            .filter(|n| n.name != primary)
+            .filter_map(|n| views.get(&n.name))
+            .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
+            .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
+            .filter(|st| st.replid != *replid && st.keys.zip(keys).is_some_and(|(k, mine)| k > mine))
+            .map(|st| st.keys)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let suspected = view.restarted_empty()
         || (view.restarted() && ahead_of_primary(false).next().is_some())
-        || ahead_of_primary(true).next().is_some();
+        || ahead_of_primary(true).next().is_some()
+        || !elsewhere.is_empty();
     // A restart that reloaded an AOF or RDB file also comes back with a
     // new history (and, from an AOF, offset 0), but with its dataset: it
     // lost nothing if it holds at least as many keys as it held before
     // and as every replica ahead of it holds. Unknown sizes (recordings
     // made before sizes were reported) count as lost, as before.
     let before = view.restarted().then(|| view.previous.as_ref().and_then(|p| p.keys));
-    let evidence: Vec<Option<u64>> = before.into_iter().chain(ahead_of_primary(false)).collect();
+    let evidence: Vec<Option<u64>> = before
+        .into_iter()
+        .chain(ahead_of_primary(false))
+        .chain(elsewhere.iter().copied())
+        .collect();
     let kept = view
         .status
         .as_ref()
@@ -823,6 +903,7 @@ mod tests {
         let record = GroupRecord {
             epoch: 5,
             primary: "r1".into(),
+            run_id: None,
         };
         note_data_loss(&c, &mut v, Some(&record), 10_000);
         assert!(v["r1"].lost_data);
@@ -870,6 +951,7 @@ mod tests {
         let record = GroupRecord {
             epoch: 5,
             primary: "r2".into(),
+            run_id: None,
         };
         let plan = decide(&c, &v, Some(&record), None, 10_000, &BTreeSet::new());
         assert_eq!(plan, Ok(Some(Plan::Promote { node: "r2".into() })));
@@ -904,6 +986,7 @@ mod tests {
         let record = GroupRecord {
             epoch: 5,
             primary: "r1".into(),
+            run_id: None,
         };
         let plan = decide(&c, &v, Some(&record), None, 10_000, &BTreeSet::new());
         assert_eq!(
@@ -968,6 +1051,7 @@ mod tests {
         let record = GroupRecord {
             epoch: 5,
             primary: "r1".into(),
+            run_id: None,
         };
         let replica = |run: &str| {
             let mut v = NodeView::default();
@@ -1012,6 +1096,7 @@ mod tests {
         let record = GroupRecord {
             epoch: 5,
             primary: "r1".into(),
+            run_id: None,
         };
         note_data_loss(&c, &mut v, Some(&record), 60_000);
         assert!(v["r1"].lost_data);
@@ -1067,6 +1152,7 @@ mod tests {
         let record = GroupRecord {
             epoch: 5,
             primary: "r3".into(),
+            run_id: None,
         };
         note_data_loss(&c, &mut v, Some(&record), 1000);
         assert!(v["r3"].lost_data);
@@ -1103,6 +1189,7 @@ mod tests {
         let record = GroupRecord {
             epoch: 5,
             primary: "r1".into(),
+            run_id: None,
         };
         assert_eq!(decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new()), Ok(None));
     }
@@ -1129,7 +1216,70 @@ mod tests {
         let record = GroupRecord {
             epoch: 5,
             primary: "r3".into(),
+            run_id: None,
         };
+        let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Repoint {
+                nodes: vec!["r2".into()]
+            }))
+        );
+    }
+
+    #[test]
+    fn a_primary_restarted_since_recorded_with_less_data_than_a_node_back_from_its_aof_is_replaced_by_it() {
+        // Every instance was away: r1, recorded under run "a", restarted
+        // empty and took 5 writes; r2 came back from its AOF holding 140
+        // keys and claims primary (a restart forgets REPLICAOF). A new
+        // leader that never saw either before does not point r2 at r1: it
+        // records r2, the data that is left.
+        let c = config(&[100, 100, 100]);
+        let record = GroupRecord {
+            epoch: 5,
+            primary: "r1".into(),
+            run_id: Some("a".into()),
+        };
+        let mut r1 = NodeView::default();
+        r1.observe(1000, Ok(status(Role::Primary, "a2", "fresh", 5, 5)));
+        let mut r2 = NodeView::default();
+        r2.observe(1000, Ok(status(Role::Primary, "b2", "aof", 0, 140)));
+        let mut r3 = NodeView::default();
+        let linked = Role::Replica {
+            primary: "10.0.0.1:6379".into(),
+            link_up: true,
+            link_down_ms: None,
+        };
+        r3.observe(1000, Ok(status(linked, "c", "fresh", 5, 5)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &mut v, Some(&record), 1000);
+        assert!(v["r1"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Failover {
+                from: "r1".into(),
+                to: "r2".into()
+            })),
+            "r3, eligible by lag, holds less than r2"
+        );
+        // The record names r2 with the run it reports.
+        let plan = plan.unwrap().unwrap();
+        assert_eq!(plan.record(6, Some(&record), &v).run_id.as_deref(), Some("b2"));
+
+        // The same picture under the run recorded: r1 did not restart, so
+        // r2 is an old primary back with writes of its own (a split
+        // brain), and it is demoted as usual.
+        let mut v = views(vec![
+            ("r1", NodeView::default()),
+            ("r2", v["r2"].clone()),
+            ("r3", v["r3"].clone()),
+        ]);
+        v.get_mut("r1")
+            .unwrap()
+            .observe(1000, Ok(status(Role::Primary, "a", "fresh", 5, 5)));
+        note_data_loss(&c, &mut v, Some(&record), 1000);
+        assert!(!v["r1"].lost_data);
         let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
         assert_eq!(
             plan,

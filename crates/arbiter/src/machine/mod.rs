@@ -532,7 +532,7 @@ impl Machine {
         match decision {
             Ok(Some(plan)) => {
                 self.ctx.blocked = None;
-                let record = plan.record(epoch, self.ctx.record.as_ref());
+                let record = plan.record(epoch, self.ctx.record.as_ref(), &self.ctx.views);
                 let epoch = self.fence_epoch();
                 self.emit(Output::Publish { epoch, record });
                 State::Publishing { plan }
@@ -764,7 +764,11 @@ impl Machine {
                 self.poll(next + 1)
             }
             (State::Publishing { plan }, Input::Published(Ok(true))) => {
-                let record = plan.record(self.ctx.epoch.unwrap_or_default(), self.ctx.record.as_ref());
+                let record = plan.record(
+                    self.ctx.epoch.unwrap_or_default(),
+                    self.ctx.record.as_ref(),
+                    &self.ctx.views,
+                );
                 let epoch = self.fence_epoch();
                 self.ctx.published.push(record.clone());
                 self.ctx.record = Some(record);
@@ -834,7 +838,11 @@ impl Machine {
                     .unwrap_or_default();
                 self.ctx.handover = Some((from, to.clone(), deadline, run_id));
                 let plan = Plan::Adopt { primary: to };
-                let record = plan.record(self.ctx.epoch.unwrap_or_default(), self.ctx.record.as_ref());
+                let record = plan.record(
+                    self.ctx.epoch.unwrap_or_default(),
+                    self.ctx.record.as_ref(),
+                    &self.ctx.views,
+                );
                 let epoch = self.fence_epoch();
                 self.emit(Output::Publish { epoch, record });
                 State::Publishing { plan }

@@ -177,27 +177,34 @@ fn check_candidate(ctx: &crate::machine::Context, failed: &str, to: &str, issue_
             ok && sentinel_fresh,
         ));
     }
+    // The primary lost its data: the copy holding the most keys among the
+    // nodes it answers (a replica, or a node back from its AOF or RDB that
+    // claims primary) may be promoted rather than left to resync from the
+    // empty node or from a replica holding less (offsets of different
+    // histories do not compare; never an empty one while data exists).
+    let lost = ctx.views.get(failed).is_some_and(|v| v.lost_data);
+    if lost {
+        let keys = |n: &str| ctx.views.get(n).and_then(|v| v.status.as_ref()).and_then(|s| s.keys);
+        let most = ctx
+            .config
+            .nodes
+            .iter()
+            .filter(|n| n.name != failed && n.priority > 0)
+            .filter_map(|n| keys(&n.name))
+            .max()
+            .unwrap_or(0);
+        let promotable = ctx.config.node(to).is_some_and(|n| n.priority > 0);
+        if let Some(k) = keys(to).filter(|_| promotable) {
+            // ... and more than the node that lost its data still holds.
+            let left = keys(failed).unwrap_or(0);
+            if k >= most && k > left && !(data_seen && k == 0) {
+                return Ok(());
+            }
+        }
+    }
     let Some(chosen) = replicas.iter().find(|r| r.1 == to) else {
         return Err(format!("{to} is not a replica it polled"));
     };
-    // The primary lost its data and no replica is eligible: the copy
-    // holding the most keys among the replicas is promoted rather than
-    // left to resync from the empty node (never an empty one while data
-    // exists).
-    let lost = ctx.views.get(failed).is_some_and(|v| v.lost_data);
-    if !chosen.3 && lost && !replicas.iter().any(|r| r.3) {
-        let keys = |n: &str| {
-            ctx.views
-                .get(n)
-                .and_then(|v| v.status.as_ref())
-                .and_then(|s| s.keys)
-                .unwrap_or(0)
-        };
-        let most = replicas.iter().map(|r| keys(&r.1)).max().unwrap_or(0);
-        if keys(to) >= most && !(data_seen && keys(to) == 0) {
-            return Ok(());
-        }
-    }
     if !chosen.3 {
         let st = ctx.views.get(to).and_then(|v| v.status.as_ref());
         return Err(format!(

@@ -1252,6 +1252,7 @@ mod tests {
         let record = GroupRecord {
             epoch: rev,
             primary: "r1".into(),
+            run_id: None,
         };
         assert!(e.publish(0, &a, rev, &record));
         e.revoke(lease);
@@ -1272,10 +1273,12 @@ mod tests {
         let old = GroupRecord {
             epoch: rev,
             primary: "r1".into(),
+            run_id: None,
         };
         let new = GroupRecord {
             epoch: rev,
             primary: "r2".into(),
+            run_id: None,
         };
         assert!(e.publish(1000, &a, rev, &old));
         assert!(e.publish(20_000, &a, rev, &new));
@@ -1396,6 +1399,7 @@ mod tests {
         let record = GroupRecord {
             epoch: rev,
             primary: "r1".into(),
+            run_id: None,
         };
         assert!(
             !e.publish(LEASE_TTL_MS + 1, &a, rev, &record),
