@@ -287,7 +287,7 @@ const TABLE: &[(&str, Produces, u64)] = &[
     (
         "10 controller crash between promote and repoint",
         crash_between_promote_and_repoint,
-        13,
+        14,
     ),
     (
         "10 switchover target paused mid-FAILOVER, rolled back",

@@ -310,8 +310,23 @@ pub fn eligibility(
     };
     let reference = existing().map(|st| st.offset).max().unwrap_or(0);
     // Offsets of different histories do not compare; keys do: an empty
-    // node is never eligible while a node with data exists.
-    let data_exists = existing().any(|st| st.keys.is_some_and(|k| k > 0));
+    // node is never eligible while a node with data exists (the failed
+    // primary too, if it answers holding keys now, whatever it lost
+    // before), nor while a node that is up refuses arbiter's password (it
+    // may hold data that a repoint at the empty node would resync away).
+    let failed_keys = views.get(failed).and_then(|v| v.status.as_ref()).and_then(|st| st.keys);
+    let data_exists = existing().any(|st| st.keys.is_some_and(|k| k > 0)) || failed_keys.is_some_and(|k| k > 0);
+    let hidden: Vec<&str> = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != failed)
+        .filter(|n| {
+            views
+                .get(&n.name)
+                .is_some_and(|v| matches!(v.error, Some(RedisError::Auth(_))))
+        })
+        .map(|n| n.name.as_str())
+        .collect();
     let allowance = s
         .stale_after_ms
         .saturating_add(primary_down_for(config, views, failed, now));
@@ -346,6 +361,11 @@ pub fn eligibility(
         }
         if data_exists && status.keys == Some(0) {
             return Some("empty while another node holds data".into());
+        }
+        if let (Some(0), Some(other)) = (status.keys, hidden.first()) {
+            return Some(format!(
+                "empty while {other} refuses arbiter's password (it may hold data)"
+            ));
         }
         None
     };
@@ -552,6 +572,32 @@ pub fn decide(
         .into_iter()
         .filter(|n| !follows_any(config, views, primary, std::slice::from_ref(n)))
         .collect();
+    // Nor, while the recorded primary does not answer, a node holding more
+    // keys, on another history, than it held when it last answered after
+    // a restart since it was recorded: it may have lost its data, and the
+    // node would resync from what it holds when it is back (decided once
+    // it answers, or is down).
+    let last = primary_view.status.as_ref().or(primary_view.previous.as_ref());
+    let restarted_since_recorded = record
+        .run_id
+        .as_deref()
+        .zip(last)
+        .is_some_and(|(recorded, last)| recorded != last.run_id);
+    let holds_more = |n: &String| {
+        let mine = status(n);
+        match (mine, last) {
+            (Some(m), Some(p)) => m.replid != p.replid && m.keys.zip(p.keys).is_some_and(|(k, pk)| k > pk),
+            _ => false,
+        }
+    };
+    let astray: Vec<String> = if primary_view.lost_data || (!primary_view.reachable() && restarted_since_recorded) {
+        astray
+            .into_iter()
+            .filter(|n| !primary_view.lost_data && !holds_more(n))
+            .collect()
+    } else {
+        astray
+    };
     if !astray.is_empty() {
         return Ok(Some(Plan::Repoint { nodes: astray }));
     }
@@ -1285,6 +1331,63 @@ mod tests {
             plan,
             Ok(Some(Plan::Repoint {
                 nodes: vec!["r2".into()]
+            }))
+        );
+    }
+
+    #[test]
+    fn an_empty_replica_is_not_promoted_while_a_node_refuses_the_password() {
+        // r1 (recorded) is down; r3 is empty; r2 is up but refuses arbiter's
+        // password: it may hold the data, so r3 is not eligible.
+        let c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(0, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(0, Err(RedisError::Auth("WRONGPASS".into())));
+        let mut r3 = NodeView::default();
+        let linked = Role::Replica {
+            primary: "10.0.0.1:6379".into(),
+            link_up: false,
+            link_down_ms: Some(100),
+        };
+        r3.observe(0, Ok(status(linked, "c", "h", 0, 0)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let why = eligibility(&c, &v, "r1", 10_000);
+        assert_eq!(
+            why[1],
+            (
+                "r3".into(),
+                Some("empty while r2 refuses arbiter's password (it may hold data)".into())
+            )
+        );
+        assert_eq!(select_candidate(&c, &v, "r1", 10_000), None);
+    }
+
+    #[test]
+    fn a_node_is_not_pointed_at_an_unanswering_primary_that_restarted_with_less_data() {
+        // r1 was recorded under run "a"; its last answer was run "a2" with
+        // 5 keys, and it does not answer now. r2, back from its RDB with
+        // 147 keys, is not pointed at it; r3 (empty, another history) is.
+        let c = config(&[100, 100, 100]);
+        let record = GroupRecord {
+            epoch: 5,
+            primary: "r1".into(),
+            run_id: Some("a".into()),
+        };
+        let mut r1 = NodeView::default();
+        r1.observe(900, Ok(status(Role::Primary, "a2", "fresh", 5, 5)));
+        r1.observe(1000, Err(RedisError::Timeout));
+        let mut r2 = NodeView::default();
+        r2.observe(1000, Ok(status(Role::Primary, "b2", "rdb", 0, 147)));
+        let mut r3 = NodeView::default();
+        r3.observe(1000, Ok(status(Role::Primary, "c2", "other", 0, 0)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &mut v, Some(&record), 1000);
+        let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Repoint {
+                nodes: vec!["r3".into()]
             }))
         );
     }

@@ -446,8 +446,12 @@ impl Checker {
             self.dual_since = None;
         }
         // S7: no resync from a node restarted empty, once the controller had time to see it.
-        for &(at, started, replica, source) in m.shrinking_resyncs.iter().skip(self.resyncs_seen) {
-            if let Some((restarted, before)) = m.empty_restarts.get(&source) {
+        for &(at, started, replica, source, oldest) in m.shrinking_resyncs.iter().skip(self.resyncs_seen) {
+            // Only writes from before the source's loss are its loss; a
+            // replica dropping only later writes had diverged (a split
+            // brain, bounded by S4), which demotion is meant to end.
+            let predates = m.loss_marks.get(&source).is_none_or(|mark| oldest < *mark);
+            if let (Some((restarted, before)), true) = (m.empty_restarts.get(&source), predates || !self.issue_22) {
                 let recorded_primary = m.etcd.record.as_ref().map(|r| r.primary.as_str());
                 // Before issue 22, recording the node as primary after its
                 // loss made resyncs from it intended; since, data on a

@@ -354,13 +354,19 @@ pub struct Model {
     /// A full resync from a node that had not clears the entry (the node
     /// holds a sound history again).
     pub empty_restarts: BTreeMap<usize, (Millis, u64)>,
+    /// Beside each entry of `empty_restarts`: the first write id issued
+    /// after the loss. A replica that a resync from the node makes drop
+    /// only later writes lost writes of its own history (a split brain),
+    /// not the node's loss (S7).
+    pub loss_marks: BTreeMap<usize, u64>,
     /// When an instance that could also reach etcd first polled a node
     /// after it lost data (S7 gives the controller a fair chance from
     /// then on).
     pub restart_observed: BTreeMap<usize, (Millis, usize)>,
     /// Full resyncs that replaced a replica's log with a shorter one (data
-    /// dropped by a resync): (completed, started, replica, source).
-    pub shrinking_resyncs: Vec<(Millis, Millis, usize, usize)>,
+    /// dropped by a resync): (completed, started, replica, source, the
+    /// oldest write id dropped).
+    pub shrinking_resyncs: Vec<(Millis, Millis, usize, usize, u64)>,
     /// Promotions an instance made (S5: never an empty node while another
     /// reachable node holds data).
     pub promotions: Vec<Promotion>,
@@ -492,6 +498,7 @@ impl Model {
             events: Vec::new(),
             applied: Vec::new(),
             empty_restarts: BTreeMap::new(),
+            loss_marks: BTreeMap::new(),
             restart_observed: BTreeMap::new(),
             shrinking_resyncs: Vec::new(),
             promotions: Vec::new(),
@@ -681,16 +688,26 @@ impl Model {
                     let repl_base = self.nodes[p].repl_base;
                     let before = self.nodes[r].log.len();
                     if log.len() < before {
+                        let kept: std::collections::BTreeSet<u64> = log.iter().copied().collect();
+                        let oldest = self.nodes[r]
+                            .log
+                            .iter()
+                            .copied()
+                            .filter(|id| !kept.contains(id))
+                            .min()
+                            .unwrap_or(u64::MAX);
                         self.shrinking_resyncs
-                            .push((now, done.saturating_sub(FULL_SYNC_MS), r, p));
+                            .push((now, done.saturating_sub(FULL_SYNC_MS), r, p, oldest));
                     }
                     // Data lost by the source is lost by its replica too;
                     // a sound source gives the replica a sound history.
                     if self.empty_restarts.contains_key(&p) && log.len() < before {
                         self.empty_restarts.insert(r, (now, before as u64));
+                        self.loss_marks.insert(r, self.client.next_id);
                         self.restart_observed.remove(&r);
                     } else if !self.empty_restarts.contains_key(&p) {
                         self.empty_restarts.remove(&r);
+                        self.loss_marks.remove(&r);
                         self.restart_observed.remove(&r);
                     }
                     self.note_link_up(r, p);
@@ -1027,6 +1044,7 @@ impl Model {
         // (the node holds no more than it did).
         if loaded < before {
             self.empty_restarts.insert(i, (now, before));
+            self.loss_marks.insert(i, self.client.next_id);
         }
         self.connectivity_changed = now;
         self.restart_observed.remove(&i);
