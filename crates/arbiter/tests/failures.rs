@@ -277,7 +277,7 @@ const TABLE: &[(&str, Produces, u64)] = &[
     (
         "8 concurrent candidates, a guarded write rejected",
         concurrent_candidates,
-        5,
+        149,
     ),
     (
         "9 only a lagging replica left, promotion withheld",

@@ -493,10 +493,10 @@ fn instances_away_then_a_replica_restarts_with_its_aof() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(rig.keys(), vec![Some(KEYS); 3], "{}", rig.logs());
 
-    // r2, back as a primary against the record, is first repointed to the
-    // recorded r1 (down: r2 keeps its data), then the record moves to r3,
-    // which is promoted; r2 follows it, and r1 once it is back; one
-    // promotion, no cycle.
+    // r2, back as a primary against the record, is not pointed at the
+    // recorded r1, which this leader never saw serve (it waits for r1 to
+    // count as down); then the record moves to r3, which is promoted; r2
+    // follows it, and r1 once it is back; one promotion, no cycle.
     let said = rig.replay_leader(second_wave, "Cluster::promote", "live_cold_restart_aof");
     let new = &record.primary;
     let promotions: Vec<&String> = said.iter().filter(|d| d.starts_with("promote")).collect();

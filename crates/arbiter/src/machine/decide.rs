@@ -590,6 +590,14 @@ pub fn decide(
             _ => false,
         }
     };
+    // Nor while the recorded primary does not answer and this leader never
+    // saw it serve as a primary (it never saw it at all, or last saw it
+    // replicating: its promotion may not have happened, and it may follow
+    // the very node that would be pointed at it, a cycle).
+    let unproven = !primary_view.reachable() && !last.is_some_and(|l| l.role == Role::Primary);
+    if unproven {
+        return Ok(None);
+    }
     let astray: Vec<String> = if primary_view.lost_data || (!primary_view.reachable() && restarted_since_recorded) {
         astray
             .into_iter()
@@ -884,6 +892,15 @@ mod tests {
         }
     }
 
+    /// The record naming `primary` under epoch 5, recorded under `run_id`.
+    fn recorded(primary: &str, run_id: Option<&str>) -> GroupRecord {
+        GroupRecord {
+            epoch: 5,
+            primary: primary.into(),
+            run_id: run_id.map(str::to_string),
+        }
+    }
+
     fn views(list: Vec<(&str, NodeView)>) -> BTreeMap<String, NodeView> {
         list.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
@@ -1005,10 +1022,12 @@ mod tests {
 
     #[test]
     fn replicas_astray_are_repointed_even_while_the_primary_is_only_suspected() {
-        // The record names r1 (unreachable for 1 s of the 3 s down-after);
-        // r2 still follows r3, a node that came back claiming primary.
+        // The record names r1 (seen serving, then unreachable for 1 s of
+        // the 3 s down-after); r2 still follows r3, a node that came back
+        // claiming primary.
         let c = config(&[100, 100, 100]);
         let mut r1 = NodeView::default();
+        r1.observe(8_000, Ok(status(Role::Primary, "a", "h", 100, 10)));
         r1.observe(9_000, Err(crate::types::RedisError::Timeout));
         let mut r2 = replica(100, "b", Some(500));
         if let Some(NodeStatus {
@@ -1241,10 +1260,12 @@ mod tests {
     }
 
     #[test]
-    fn a_node_the_unreachable_recorded_primary_follows_is_not_pointed_at_it() {
+    fn no_node_is_pointed_at_an_unreachable_recorded_primary_never_seen_serving() {
         // The record names r3 (a failover whose promotion did not happen);
         // r3, out of reach now, was last seen following r1, which claims
-        // primary: pointing r1 at r3 would close a cycle (S10), r2 is fine.
+        // primary: pointing r1 at r3 would close a cycle (S10). r2 is not
+        // pointed at it either: r3 is not known to be a primary at all;
+        // the leader waits until r3 answers (and promotes it) or is down.
         let c = config(&[100, 100, 100]);
         let follows = |p: &str| Role::Replica {
             primary: p.into(),
@@ -1265,12 +1286,13 @@ mod tests {
             run_id: None,
         };
         let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
-        assert_eq!(
-            plan,
-            Ok(Some(Plan::Repoint {
-                nodes: vec!["r2".into()]
-            }))
-        );
+        assert_eq!(plan, Ok(None));
+        // Never seen at all (a new leader): the same.
+        let mut v = v;
+        v.insert("r3".into(), NodeView::default());
+        v.get_mut("r3").unwrap().observe(1000, Err(RedisError::Timeout));
+        let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
+        assert_eq!(plan, Ok(None));
     }
 
     #[test]
@@ -1281,11 +1303,7 @@ mod tests {
         // leader that never saw either before does not point r2 at r1: it
         // records r2, the data that is left.
         let c = config(&[100, 100, 100]);
-        let record = GroupRecord {
-            epoch: 5,
-            primary: "r1".into(),
-            run_id: Some("a".into()),
-        };
+        let record = recorded("r1", Some("a"));
         let mut r1 = NodeView::default();
         r1.observe(1000, Ok(status(Role::Primary, "a2", "fresh", 5, 5)));
         let mut r2 = NodeView::default();
@@ -1369,11 +1387,7 @@ mod tests {
         // 5 keys, and it does not answer now. r2, back from its RDB with
         // 147 keys, is not pointed at it; r3 (empty, another history) is.
         let c = config(&[100, 100, 100]);
-        let record = GroupRecord {
-            epoch: 5,
-            primary: "r1".into(),
-            run_id: Some("a".into()),
-        };
+        let record = recorded("r1", Some("a"));
         let mut r1 = NodeView::default();
         r1.observe(900, Ok(status(Role::Primary, "a2", "fresh", 5, 5)));
         r1.observe(1000, Err(RedisError::Timeout));
