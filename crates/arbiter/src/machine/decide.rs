@@ -206,15 +206,11 @@ fn addr_of<'a>(config: &'a GroupConfig, name: &str) -> &'a str {
 pub fn primary_down_for(config: &GroupConfig, views: &BTreeMap<String, NodeView>, failed: &str, now: Millis) -> Millis {
     let view = views.get(failed);
     let lost = view.is_some_and(|v| v.lost_data);
-    let own = view.map_or(0, |v| {
-        let down = v.down_since.map_or(0, |since| now.saturating_sub(since));
-        let lost = if v.lost_data {
-            now.saturating_sub(v.lost_data_at)
-        } else {
-            0
-        };
-        down.max(lost)
-    });
+    // Only its own unreachability: a primary that came back without its
+    // data counts through its replicas' lost links below, not from when
+    // the loss was noticed (it may have served new writes for long since,
+    // and that time would make any replica's old link-down look fresh).
+    let own = view.map_or(0, |v| v.down_since.map_or(0, |since| now.saturating_sub(since)));
     let seen_serving = view.is_some_and(|v| v.status.is_some() || v.previous.is_some());
     if seen_serving && !lost {
         return own;
