@@ -804,20 +804,21 @@ pub fn note_data_loss(
         .and_then(|r| r.run_id.as_deref())
         .zip(view.status.as_ref())
         .is_some_and(|(recorded, now)| recorded != now.run_id);
-    let elsewhere: Vec<Option<u64>> = if restarted_since_recorded {
-        config
-            .nodes
-            .iter()
-            .filter(|n| n.name != primary)
-            .filter_map(|n| views.get(&n.name))
-            .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
-            .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
-            .filter(|st| st.replid != *replid && st.keys.zip(keys).is_some_and(|(k, mine)| k > mine))
-            .map(|st| st.keys)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // The same holds for a node that itself restarted since this leader
+    // last saw it and came back holding more (from its AOF or RDB): it is
+    // not an old primary that went on taking writes in a split brain, but
+    // a copy reloaded from disk, and the data the primary does not have.
+    let elsewhere: Vec<Option<u64>> = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != primary)
+        .filter_map(|n| views.get(&n.name))
+        .filter(|v| restarted_since_recorded || v.restarted())
+        .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
+        .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
+        .filter(|st| st.replid != *replid && st.keys.zip(keys).is_some_and(|(k, mine)| k > mine))
+        .map(|st| st.keys)
+        .collect();
     let suspected = view.restarted_empty()
         || (view.restarted() && ahead_of_primary(false).next().is_some())
         || ahead_of_primary(true).next().is_some()
@@ -1398,6 +1399,41 @@ mod tests {
             plan,
             Ok(Some(Plan::Repoint {
                 nodes: vec!["r3".into()]
+            }))
+        );
+    }
+
+    #[test]
+    fn a_node_back_from_disk_with_more_keys_than_the_recorded_primary_is_promoted() {
+        // r1 was recorded under the run it still has (promoted from an old
+        // RDB while r2 was down) and holds 282 keys; r2, last seen as a
+        // replica, restarted from its AOF with 336 keys on another history.
+        // It is a copy reloaded from disk, not an old primary that went on
+        // taking writes: r1 is the one holding less, and r2 is promoted.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r1", Some("a"));
+        let mut r1 = NodeView::default();
+        r1.observe(1000, Ok(status(Role::Primary, "a", "h1", 282, 282)));
+        let mut r2 = NodeView::default();
+        let linked = Role::Replica {
+            primary: "10.0.0.1:6379".into(),
+            link_up: true,
+            link_down_ms: None,
+        };
+        r2.observe(0, Ok(status(linked.clone(), "b", "h0", 300, 300)));
+        r2.observe(500, Err(RedisError::Unreachable("refused".into())));
+        r2.observe(1000, Ok(status(Role::Primary, "b2", "h2", 0, 336)));
+        let mut r3 = NodeView::default();
+        r3.observe(1000, Ok(status(linked, "c", "h1", 282, 282)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &mut v, Some(&record), 1000);
+        assert!(v["r1"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Failover {
+                from: "r1".into(),
+                to: "r2".into()
             }))
         );
     }

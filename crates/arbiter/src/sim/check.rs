@@ -471,8 +471,11 @@ impl Checker {
                         .max(*restarted)
                         .max(m.connectivity_changed)
                         .max(m.etcd.leader_changed_at);
+                    // (a replica refusing arbiter's password cannot be
+                    // commanded: reachable, but out of its hands)
                     let reachable = m.reaches(Endpoint::Instance(by), Endpoint::Node(replica))
-                        && m.reaches(Endpoint::Node(replica), Endpoint::Instance(by));
+                        && m.reaches(Endpoint::Node(replica), Endpoint::Instance(by))
+                        && !m.auth_broken(replica);
                     reachable && started > chance + EMPTY_RESTART_GRACE_MS
                 });
                 // The controller acted if it tried in time to move the record
