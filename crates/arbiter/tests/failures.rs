@@ -248,7 +248,7 @@ const DEFAULT_22_TABLE: &[(&str, Produces, u64)] = &[
         30,
     ),
     ("22 a replica restarts with its AOF data", aof_replica_restart, 1),
-    ("22 the primary restarts from its RDB snapshot", rdb_primary_restart, 1),
+    ("22 the primary restarts from its RDB snapshot", rdb_primary_restart, 3),
     ("22 a switchover to a bad target", bad_switchover, 7),
     ("22 the primary's password no longer matches", primary_auth_mismatch, 0),
     ("22 one instance's configuration conflicts", config_conflict, 7),
@@ -287,7 +287,7 @@ const TABLE: &[(&str, Produces, u64)] = &[
     (
         "10 controller crash between promote and repoint",
         crash_between_promote_and_repoint,
-        14,
+        21,
     ),
     (
         "10 switchover target paused mid-FAILOVER, rolled back",

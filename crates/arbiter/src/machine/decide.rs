@@ -594,6 +594,17 @@ pub fn decide(
     if unproven {
         return Ok(None);
     }
+    // While the recorded primary does not answer, a node claiming primary
+    // is left as it is: the recorded one may have become its replica since
+    // it was last seen (a handover this leader could not see finish), and
+    // pointing the node at it would close a cycle. Replicas following
+    // other nodes are still repointed (their source may have come back
+    // empty).
+    let astray: Vec<String> = if primary_view.reachable() {
+        astray
+    } else {
+        astray.into_iter().filter(|n| !claims_primary(n)).collect()
+    };
     let astray: Vec<String> = if primary_view.lost_data || (!primary_view.reachable() && restarted_since_recorded) {
         astray
             .into_iter()
@@ -1021,7 +1032,8 @@ mod tests {
     fn replicas_astray_are_repointed_even_while_the_primary_is_only_suspected() {
         // The record names r1 (seen serving, then unreachable for 1 s of
         // the 3 s down-after); r2 still follows r3, a node that came back
-        // claiming primary.
+        // claiming primary: r2 is pointed at r1. r3 itself is left as it is
+        // until r1 answers (r1 may have become its replica meanwhile).
         let c = config(&[100, 100, 100]);
         let mut r1 = NodeView::default();
         r1.observe(8_000, Ok(status(Role::Primary, "a", "h", 100, 10)));
@@ -1054,7 +1066,7 @@ mod tests {
         assert_eq!(
             plan,
             Ok(Some(Plan::Repoint {
-                nodes: vec!["r2".into(), "r3".into()]
+                nodes: vec!["r2".into()]
             }))
         );
     }
@@ -1382,7 +1394,7 @@ mod tests {
     fn a_node_is_not_pointed_at_an_unanswering_primary_that_restarted_with_less_data() {
         // r1 was recorded under run "a"; its last answer was run "a2" with
         // 5 keys, and it does not answer now. r2, back from its RDB with
-        // 147 keys, is not pointed at it; r3 (empty, another history) is.
+        // 147 keys, is not pointed at it; r3 (an empty replica of r2) is.
         let c = config(&[100, 100, 100]);
         let record = recorded("r1", Some("a"));
         let mut r1 = NodeView::default();
@@ -1391,7 +1403,12 @@ mod tests {
         let mut r2 = NodeView::default();
         r2.observe(1000, Ok(status(Role::Primary, "b2", "rdb", 0, 147)));
         let mut r3 = NodeView::default();
-        r3.observe(1000, Ok(status(Role::Primary, "c2", "other", 0, 0)));
+        let follows_r2 = Role::Replica {
+            primary: "10.0.0.2:6379".into(),
+            link_up: true,
+            link_down_ms: None,
+        };
+        r3.observe(1000, Ok(status(follows_r2, "c2", "other", 0, 0)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         note_data_loss(&c, &mut v, Some(&record), 1000);
         let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
