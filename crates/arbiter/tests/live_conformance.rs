@@ -85,6 +85,11 @@ struct Obs {
     /// A `FAILOVER` is in flight on this node (`master_failover_state`
     /// other than `no-failover`; in the model, a handover from it).
     failover_pending: bool,
+    /// A primary that still counts one of its replicas as not `online`
+    /// (real Redis marks a replica online at its first ACK after the sync,
+    /// a little after the replica reports its link up; `FAILOVER TO`
+    /// refuses it until then). The model has no such state: always false.
+    replicas_waiting: bool,
 }
 
 /// One world the scripts run against: real servers or the model.
@@ -208,6 +213,7 @@ fn settle(s: &mut dyn Side, limit_ms: u64) -> bool {
         let all: Vec<Option<Obs>> = (0..s.len()).map(|i| s.status(i)).collect();
         let settled = all.iter().flatten().all(|o| {
             !o.failover_pending
+                && !o.replicas_waiting
                 && o.follows.is_none_or(|j| {
                     o.link_up
                         && all
@@ -334,6 +340,7 @@ impl Side for Sim {
             offset: s.offset,
             keys: s.keys.unwrap_or(0),
             failover_pending: self.m.handover.is_some_and(|h| h.0 == i),
+            replicas_waiting: false,
         })
     }
 
@@ -635,6 +642,9 @@ impl Side for Real {
             offset: s.offset,
             keys: s.keys.unwrap_or(0),
             failover_pending: info.get("master_failover_state").is_some_and(|f| f != "no-failover"),
+            replicas_waiting: info.iter().any(|(k, v)| {
+                k.strip_prefix("slave").is_some_and(|n| n.parse::<u32>().is_ok()) && !v.contains("state=online")
+            }),
         })
     }
 

@@ -925,7 +925,10 @@ fn run_model(
                 run.world_faults += 1;
                 run.held_down.remove(&i);
                 let mut m = run.model.borrow_mut();
-                if !m.nodes[i].up {
+                // A restart scheduled by an earlier fault does not bring
+                // back the primary the liveness probe killed for good.
+                let for_good = probe.is_some_and(|(p, _)| p == i);
+                if !m.nodes[i].up && !for_good {
                     m.restart(i, how);
                 }
             }
