@@ -983,6 +983,12 @@ fn failover_to_a_lagging_paused_target(s: &mut dyn Side, rec: &mut Rec) {
     snap(s, rec, "during", &[0]);
     rec.fact("during: a write to r1", s.probe(0));
     s.sleep(2000);
+    after_the_timeout_r2_resumes(s, rec);
+}
+
+/// After a `FAILOVER TO` the paused r2 timed out: r1's state and whether
+/// it takes a write, then r2 resumed and the group settled.
+fn after_the_timeout_r2_resumes(s: &mut dyn Side, rec: &mut Rec) {
     snap(s, rec, "after the timeout", &[0]);
     rec.fact("after the timeout: a write to r1", s.probe(0));
     s.resume(1);
@@ -1000,11 +1006,7 @@ fn failover_to_a_caught_up_paused_target(s: &mut dyn Side, rec: &mut Rec) {
     s.pause(1);
     rec.fact("FAILOVER TO r2 TIMEOUT 1500", s.failover(0, 1, 1500));
     s.sleep(2500);
-    snap(s, rec, "after the timeout", &[0]);
-    rec.fact("after the timeout: a write to r1", s.probe(0));
-    s.resume(1);
-    rec.fact("settled after r2 resumed", settle(s, 10_000));
-    snap(s, rec, "r2 resumed", &[0, 1]);
+    after_the_timeout_r2_resumes(s, rec);
 }
 
 /// `FAILOVER` refused while the target's initial sync runs, and in other

@@ -509,3 +509,40 @@ fn instances_away_then_a_replica_restarts_with_its_aof() {
     assert!(said[failover..].contains(&"repoint r1".to_string()), "{said:?}");
     assert_eq!(said.last().map(String::as_str), Some("resign"), "{said:?}");
 }
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn instances_away_the_primary_loses_its_disk_and_a_replica_restarts_with_its_aof() {
+    // The simulation's seed-41 class on real servers: while no instance
+    // runs, r1 (the recorded primary) comes back with its data directory
+    // lost, r3 resyncs from it, and r2 restarts from its AOF, back as a
+    // primary holding every key. The returning leader never saw any of
+    // them: it must not point r2 at the empty r1 (the record's run id
+    // tells it r1 restarted since), but record r2, and every node ends
+    // with the data. Before the record kept the run id, r2 was repointed
+    // at r1 and every copy was gone.
+    let mut rig = Rig::start(true);
+    rig.start_instances();
+    wait_for_r1_record(&rig);
+    rig.stop_instances();
+    // r2 stops first (a host down); r1 loses its disk and restarts empty;
+    // r3, still its replica, resyncs from it: its copy is gone too.
+    rig.nodes[1].kill();
+    rig.nodes[0].kill();
+    std::fs::remove_dir_all(rig.nodes[0].dir.join("appendonlydir")).unwrap();
+    rig.nodes[0].restart(None);
+    assert_eq!(rig.nodes[0].keys(), Some(0));
+    support::eventually("r3 resyncs from the empty r1", Duration::from_secs(15), || {
+        (rig.nodes[2].keys() == Some(0)).then_some(())
+    });
+    // r2 comes back from its AOF, as a primary: the last copy.
+    rig.nodes[1].restart(None);
+    assert_eq!(rig.nodes[1].keys(), Some(KEYS));
+    rig.start_instances();
+    let record = rig.converged("the data left is recorded", Duration::from_secs(15));
+    assert_eq!(record.primary, "r2", "{}", rig.logs());
+    rig.steady(&record, Duration::from_secs(2));
+    rig.stop_instances();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rig.keys(), vec![Some(KEYS); 3], "{}", rig.logs());
+}

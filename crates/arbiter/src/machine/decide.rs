@@ -1081,6 +1081,15 @@ mod tests {
         }
     }
 
+    /// A replica of `primary` with its link up.
+    fn linked(primary: &str) -> Role {
+        Role::Replica {
+            primary: primary.into(),
+            link_up: true,
+            link_down_ms: None,
+        }
+    }
+
     fn down_replica(link_down_ms: u64) -> Role {
         Role::Replica {
             primary: "10.0.0.1:6379".into(),
@@ -1205,12 +1214,7 @@ mod tests {
         let r2_addr = "10.0.0.2:6379";
         let r3_addr = "10.0.0.3:6379";
         let mut r1 = NodeView::default();
-        let follows = |p: &str| Role::Replica {
-            primary: p.into(),
-            link_up: true,
-            link_down_ms: None,
-        };
-        r1.observe(0, Ok(status(follows(r2_addr), "a", "h", 395, 395)));
+        r1.observe(0, Ok(status(linked(r2_addr), "a", "h", 395, 395)));
         r1.observe(1000, Err(RedisError::Timeout));
         let mut r2 = NodeView::default();
         let r2_role = Role::Replica {
@@ -1220,7 +1224,7 @@ mod tests {
         };
         r2.observe(1000, Ok(status(r2_role, "b", "h2", 69, 69)));
         let mut r3 = NodeView::default();
-        r3.observe(0, Ok(status(follows(r2_addr), "c", "h", 395, 395)));
+        r3.observe(0, Ok(status(linked(r2_addr), "c", "h", 395, 395)));
         r3.observe(1000, Ok(status(Role::Primary, "c2", "new", 0, 0)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         let record = GroupRecord {
@@ -1249,17 +1253,12 @@ mod tests {
             r1.observe(t, Err(RedisError::Auth("WRONGPASS".into())));
         }
         assert_eq!(r1.down_since, None);
-        let linked = |run: &str| {
+        let replica_of_r1 = |run: &str| {
             let mut v = NodeView::default();
-            let role = Role::Replica {
-                primary: "10.0.0.1:6379".into(),
-                link_up: true,
-                link_down_ms: None,
-            };
-            v.observe(60_000, Ok(status(role, run, "h", 10, 1)));
+            v.observe(60_000, Ok(status(linked("10.0.0.1:6379"), run, "h", 10, 1)));
             v
         };
-        let v = views(vec![("r1", r1), ("r2", linked("b")), ("r3", linked("c"))]);
+        let v = views(vec![("r1", r1), ("r2", replica_of_r1("b")), ("r3", replica_of_r1("c"))]);
         let record = GroupRecord {
             epoch: 5,
             primary: "r1".into(),
@@ -1276,17 +1275,12 @@ mod tests {
         // pointed at it either: r3 is not known to be a primary at all;
         // the leader waits until r3 answers (and promotes it) or is down.
         let c = config(&[100, 100, 100]);
-        let follows = |p: &str| Role::Replica {
-            primary: p.into(),
-            link_up: true,
-            link_down_ms: None,
-        };
         let mut r1 = NodeView::default();
         r1.observe(1000, Ok(status(Role::Primary, "a", "h", 10, 10)));
         let mut r2 = NodeView::default();
         r2.observe(1000, Ok(status(Role::Primary, "b", "h2", 0, 0)));
         let mut r3 = NodeView::default();
-        r3.observe(0, Ok(status(follows("10.0.0.1:6379"), "c", "h", 10, 10)));
+        r3.observe(0, Ok(status(linked("10.0.0.1:6379"), "c", "h", 10, 10)));
         r3.observe(1000, Err(RedisError::Timeout));
         let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         let record = GroupRecord {
@@ -1318,12 +1312,7 @@ mod tests {
         let mut r2 = NodeView::default();
         r2.observe(1000, Ok(status(Role::Primary, "b2", "aof", 0, 140)));
         let mut r3 = NodeView::default();
-        let linked = Role::Replica {
-            primary: "10.0.0.1:6379".into(),
-            link_up: true,
-            link_down_ms: None,
-        };
-        r3.observe(1000, Ok(status(linked, "c", "fresh", 5, 5)));
+        r3.observe(1000, Ok(status(linked("10.0.0.1:6379"), "c", "fresh", 5, 5)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         note_data_loss(&c, &mut v, Some(&record), 1000);
         assert!(v["r1"].lost_data);
@@ -1372,12 +1361,7 @@ mod tests {
         let mut r2 = NodeView::default();
         r2.observe(0, Err(RedisError::Auth("WRONGPASS".into())));
         let mut r3 = NodeView::default();
-        let linked = Role::Replica {
-            primary: "10.0.0.1:6379".into(),
-            link_up: false,
-            link_down_ms: Some(100),
-        };
-        r3.observe(0, Ok(status(linked, "c", "h", 0, 0)));
+        r3.observe(0, Ok(status(down_replica(100), "c", "h", 0, 0)));
         let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         let why = eligibility(&c, &v, "r1", 10_000);
         assert_eq!(
@@ -1403,12 +1387,7 @@ mod tests {
         let mut r2 = NodeView::default();
         r2.observe(1000, Ok(status(Role::Primary, "b2", "rdb", 0, 147)));
         let mut r3 = NodeView::default();
-        let follows_r2 = Role::Replica {
-            primary: "10.0.0.2:6379".into(),
-            link_up: true,
-            link_down_ms: None,
-        };
-        r3.observe(1000, Ok(status(follows_r2, "c2", "other", 0, 0)));
+        r3.observe(1000, Ok(status(linked("10.0.0.2:6379"), "c2", "other", 0, 0)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         note_data_loss(&c, &mut v, Some(&record), 1000);
         let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
@@ -1432,16 +1411,12 @@ mod tests {
         let mut r1 = NodeView::default();
         r1.observe(1000, Ok(status(Role::Primary, "a", "h1", 282, 282)));
         let mut r2 = NodeView::default();
-        let linked = Role::Replica {
-            primary: "10.0.0.1:6379".into(),
-            link_up: true,
-            link_down_ms: None,
-        };
-        r2.observe(0, Ok(status(linked.clone(), "b", "h0", 300, 300)));
+        let role = linked("10.0.0.1:6379");
+        r2.observe(0, Ok(status(role.clone(), "b", "h0", 300, 300)));
         r2.observe(500, Err(RedisError::Unreachable("refused".into())));
         r2.observe(1000, Ok(status(Role::Primary, "b2", "h2", 0, 336)));
         let mut r3 = NodeView::default();
-        r3.observe(1000, Ok(status(linked, "c", "h1", 282, 282)));
+        r3.observe(1000, Ok(status(role, "c", "h1", 282, 282)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         note_data_loss(&c, &mut v, Some(&record), 1000);
         assert!(v["r1"].lost_data);

@@ -976,6 +976,16 @@ impl Model {
         }
     }
 
+    /// Stop node `i` the way a later restart `how` expects: `SHUTDOWN`
+    /// (an RDB node saves first) or a kill.
+    pub fn stop(&mut self, i: usize, how: Restart) {
+        if how == Restart::Shutdown {
+            self.shutdown(i);
+        } else {
+            self.crash(i);
+        }
+    }
+
     /// Restart node `i` empty (persistence off, or its data directory
     /// lost): a primary with a new run id.
     pub fn restart_empty(&mut self, i: usize) {

@@ -403,13 +403,7 @@ impl Run<'_> {
                     } else {
                         Restart::Kill
                     };
-                    let mut m = self.model.borrow_mut();
-                    if how == Restart::Shutdown {
-                        m.shutdown(i);
-                    } else {
-                        m.crash(i);
-                    }
-                    drop(m);
+                    self.model.borrow_mut().stop(i, how);
                     let back = now + 200 + sim.below(4800);
                     self.queue.schedule(ms(back), Ev::RestartNode(i, how));
                 }
@@ -678,14 +672,7 @@ impl Run<'_> {
         } else {
             Restart::Shutdown
         };
-        {
-            let mut m = self.model.borrow_mut();
-            if how == Restart::Shutdown {
-                m.shutdown(p);
-            } else {
-                m.crash(p);
-            }
-        }
+        self.model.borrow_mut().stop(p, how);
         let restart_at = if sim.chance(0.7) {
             back + 500 + sim.below(19_500)
         } else {
