@@ -633,7 +633,9 @@ fn simulate(a: SimulateArgs) -> ExitCode {
     for (kind, seeds) in &mut t.violations {
         // Seeds finish in any order: sorted, so the line is the same each run.
         seeds.sort_unstable();
-        let first: Vec<String> = seeds.iter().take(10).map(u64::to_string).collect();
+        // Triage (`--no-shrink`) lists every seed; otherwise the first ten.
+        let shown = if a.no_shrink { seeds.len() } else { 10 };
+        let first: Vec<String> = seeds.iter().take(shown).map(u64::to_string).collect();
         let more = if seeds.len() > first.len() { ", ..." } else { "" };
         say!(
             "violations of {kind}: {} seeds ({}{more})",

@@ -124,6 +124,14 @@ pub struct NodeStatus {
     /// `None` in recordings made before it was reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<u64>,
+    /// Seconds since the process started (`INFO server`
+    /// `uptime_in_seconds`, whole seconds as Redis counts them): tells a
+    /// leader that never saw the node before whether it restarted while
+    /// the leader could not reach it (a copy reloaded from disk) or was
+    /// running all along (a partition healed). `None` in recordings made
+    /// before it was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_s: Option<u64>,
 }
 
 /// Why a Redis call failed.

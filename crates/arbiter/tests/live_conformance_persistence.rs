@@ -97,15 +97,21 @@ impl Node {
         }
     }
 
+    /// `INFO`, retried for a few seconds: a node busy loading a full sync
+    /// may let a read time out (`EAGAIN`).
     fn info(&self) -> BTreeMap<String, String> {
-        let mut c = connect(&self.addr()).unwrap();
-        let text: String = redis::cmd("INFO")
-            .arg("server")
-            .arg("replication")
-            .arg("keyspace")
-            .arg("stats")
-            .query(&mut c)
-            .unwrap();
+        let query = || -> redis::RedisResult<String> {
+            let mut c = connect(&self.addr())?;
+            redis::cmd("INFO")
+                .arg("server")
+                .arg("replication")
+                .arg("keyspace")
+                .arg("stats")
+                .query(&mut c)
+        };
+        let text = eventually(&format!("INFO from {}", self.addr()), Duration::from_secs(10), || {
+            query().ok()
+        });
         parse_info(&text)
     }
 
@@ -162,6 +168,14 @@ struct Restarted {
     replid2: &'static str,
     offset: &'static str,
     keys: u64,
+    /// `uptime_in_seconds` just after the restart, and of its replica
+    /// (never restarted) then.
+    uptime: (&'static str, &'static str),
+}
+
+/// Uptime as a relation: a process started within the last second or not.
+fn relation_uptime(s: u64) -> &'static str {
+    if s <= 1 { "0-1 s" } else { "more" }
 }
 
 fn relation_offset(before: u64, after: u64) -> &'static str {
@@ -182,6 +196,7 @@ fn relate(
     after: (&str, &str, &str, u64, u64),
     primary: bool,
     none_replid2: bool,
+    uptimes: (u64, u64),
 ) -> Restarted {
     let (run_id, replid, offset) = before;
     let (a_run, a_replid, a_replid2, a_offset, a_keys) = after;
@@ -198,6 +213,7 @@ fn relate(
         },
         offset: relation_offset(offset, a_offset),
         keys: a_keys,
+        uptime: (relation_uptime(uptimes.0), relation_uptime(uptimes.1)),
     }
 }
 
@@ -229,7 +245,7 @@ fn real_restart(mode: Persistence, clean: bool) -> (Restarted, u64, &'static str
         let i = r.info();
         (linked(&i) && keys(&i) == 50).then_some(())
     });
-    std::thread::sleep(Duration::from_millis(1100)); // appendfsync, replica ack
+    std::thread::sleep(Duration::from_millis(2100)); // appendfsync, replica ack; uptime past 1 s
     let b = p.info();
     let before = (
         b["run_id"].clone(),
@@ -254,6 +270,7 @@ fn real_restart(mode: Persistence, clean: bool) -> (Restarted, u64, &'static str
         ),
         a["role"] == "master",
         a["master_replid2"].chars().all(|c| c == '0'),
+        (num(&a, "uptime_in_seconds"), num(&r.info(), "uptime_in_seconds")),
     );
     // The replica reconnects (about once a second) and resyncs.
     let replica_keys = eventually("replica relinked", Duration::from_secs(20), || {
@@ -278,7 +295,7 @@ fn model_restart(mode: Persistence, clean: bool) -> (Restarted, u64, &'static st
     for _ in 0..50 {
         m.client_write();
     }
-    m.advance(1);
+    m.advance(2100);
     let before = (m.nodes[0].run_id.clone(), m.nodes[0].replid.clone(), m.offset(0));
     if clean {
         m.shutdown(0);
@@ -293,6 +310,7 @@ fn model_restart(mode: Persistence, clean: bool) -> (Restarted, u64, &'static st
         (&s.run_id, &s.replid, &m.nodes[0].replid2, s.offset, s.keys.unwrap_or(0)),
         s.role == arbiter::types::Role::Primary,
         m.nodes[0].replid2.is_empty(),
+        (s.uptime_s.unwrap_or(u64::MAX), m.status(1).uptime_s.unwrap_or(0)),
     );
     let t = m.now;
     m.advance(t + RECONNECT_INTERVAL_MS);
@@ -321,6 +339,11 @@ fn restarts_under_each_persistence_mode_report_what_the_model_reports() {
         rows.push(row(format!("restart ({how}): replid2"), real.replid2, model.replid2));
         rows.push(row(format!("restart ({how}): offset"), real.offset, model.offset));
         rows.push(row(format!("restart ({how}): keys"), real.keys, model.keys));
+        rows.push(row(
+            format!("restart ({how}): uptime, its replica's"),
+            real.uptime,
+            model.uptime,
+        ));
         rows.push(row(
             format!("restart ({how}): its replica's sync"),
             real_sync,

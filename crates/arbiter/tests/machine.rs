@@ -80,6 +80,7 @@ fn primary(offset: u64) -> Result<NodeStatus, RedisError> {
         replid: "repl".into(),
         offset,
         keys: None,
+        uptime_s: None,
     })
 }
 
@@ -94,6 +95,7 @@ fn replica_of(n: u8) -> Result<NodeStatus, RedisError> {
         replid: "repl".into(),
         offset: 10,
         keys: None,
+        uptime_s: None,
     })
 }
 
@@ -422,6 +424,46 @@ fn every_listed_transition_does_what_it_says() {
             primary: addr(1),
             epoch: 100,
         }),
+    );
+    let m = t.case(
+        publishing(Plan::Detach {
+            nodes: vec!["r2".into(), "r3".into()],
+        }),
+        polled(|_| {}),
+        Input::Published(Ok(true)),
+        "Detaching",
+        Some(Output::Promote {
+            addr: addr(2),
+            epoch: 100,
+        }),
+    );
+    assert_eq!(
+        m.context().record.as_ref().unwrap().primary,
+        "r1",
+        "a detach records no new primary"
+    );
+    t.case(
+        State::Detaching {
+            nodes: vec!["r2".into(), "r3".into()],
+            next: 0,
+        },
+        polled(|_| {}),
+        Input::Promoted(Ok(())),
+        "Detaching",
+        Some(Output::Promote {
+            addr: addr(3),
+            epoch: 100,
+        }),
+    );
+    t.case(
+        State::Detaching {
+            nodes: vec!["r2".into(), "r3".into()],
+            next: 1,
+        },
+        polled(|_| {}),
+        Input::Promoted(Err(RedisError::Timeout)),
+        "Leading",
+        wait(2000),
     );
     t.case(
         publishing(Plan::Switchover {

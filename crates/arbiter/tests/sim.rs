@@ -209,6 +209,7 @@ fn view(role: Role, offset: u64, run_id: &str) -> Result<NodeStatus, arbiter::ty
         replid: "x".into(),
         offset,
         keys: None,
+        uptime_s: None,
     })
 }
 

@@ -56,6 +56,7 @@ pub fn status_from_info(info: &BTreeMap<String, String>) -> Result<NodeStatus, S
         replid: field("master_replid")?.clone(),
         offset: number("master_repl_offset")?.max(0) as u64,
         keys: Some(keys_in(info)),
+        uptime_s: info.get("uptime_in_seconds").and_then(|s| s.parse::<u64>().ok()),
     })
 }
 
@@ -250,7 +251,7 @@ fn urlencode(s: &str) -> String {
 mod tests {
     use super::*;
 
-    const PRIMARY: &str = "# Server\r\nredis_version:7.0.15\r\nrun_id:6c0bd0c8e4fa1b3e1b6a7d0f2c3e4d5a6b7c8d9e\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=127.0.0.1,port=7002,state=online,offset=1234,lag=0\r\nmaster_failover_state:no-failover\r\nmaster_replid:2b6f1c8a9d0e4f5a6b7c8d9e0f1a2b3c4d5e6f70\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:1234\r\n";
+    const PRIMARY: &str = "# Server\r\nredis_version:7.0.15\r\nrun_id:6c0bd0c8e4fa1b3e1b6a7d0f2c3e4d5a6b7c8d9e\r\nuptime_in_seconds:42\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=127.0.0.1,port=7002,state=online,offset=1234,lag=0\r\nmaster_failover_state:no-failover\r\nmaster_replid:2b6f1c8a9d0e4f5a6b7c8d9e0f1a2b3c4d5e6f70\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:1234\r\n";
 
     #[test]
     fn keys_are_summed_over_every_database() {
@@ -269,6 +270,7 @@ mod tests {
         assert_eq!(s.keys, Some(0), "no keyspace line: no keys");
         assert_eq!(s.replid, "2b6f1c8a9d0e4f5a6b7c8d9e0f1a2b3c4d5e6f70");
         assert!(s.run_id.starts_with("6c0bd0c8"));
+        assert_eq!(s.uptime_s, Some(42));
     }
 
     #[test]

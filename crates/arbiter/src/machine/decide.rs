@@ -22,6 +22,9 @@ pub struct NodeView {
     pub lost_data: bool,
     /// When the data loss was first noticed.
     pub lost_data_at: Millis,
+    /// When the latest answer ended an outage: (the first unanswered
+    /// poll, the answer's time); `None` when the poll before answered.
+    pub returned: Option<(Millis, Millis)>,
 }
 
 impl NodeView {
@@ -33,6 +36,7 @@ impl NodeView {
                     self.previous = Some(old);
                 }
                 self.status = Some(status);
+                self.returned = self.down_since.map(|since| (since, now));
                 self.down_since = None;
                 self.error = None;
             }
@@ -82,6 +86,21 @@ impl NodeView {
             _ => false,
         }
     }
+
+    /// The node, which this leader never saw answer before, answered for
+    /// the first time after an outage, and its uptime shows that it
+    /// started after this leader's first unanswered poll of it: it
+    /// restarted while out of reach (what it holds it reloaded from disk),
+    /// rather than running all along behind a partition. Whole seconds of
+    /// uptime, so a second of doubt counts as "running all along".
+    pub fn restarted_while_unseen(&self) -> bool {
+        match (&self.status, &self.previous, self.returned) {
+            (Some(now), None, Some((since, at))) => now
+                .uptime_s
+                .is_some_and(|up| at.saturating_sub(up.saturating_add(1).saturating_mul(1000)) > since),
+            _ => false,
+        }
+    }
 }
 
 /// An action the leader takes; every one starts with a guarded write of the
@@ -125,6 +144,16 @@ pub enum Plan {
         /// The node holding the most data.
         to: String,
     },
+    /// The recorded primary lost its data and the node holding the most
+    /// data left follows it but may not be promoted (priority 0): stop
+    /// `nodes`, the replicas of the empty primary holding more than it,
+    /// from replicating (`REPLICAOF NO ONE`), so that each keeps its data
+    /// instead of resyncing it away (S7). None is recorded as primary; the
+    /// leader then waits for an operator ([`Blocked::LastCopyNotPromotable`]).
+    Detach {
+        /// The nodes to detach, in name order.
+        nodes: Vec<String>,
+    },
     /// Planned switchover with `FAILOVER TO` on the current primary.
     Switchover {
         /// The current primary.
@@ -153,7 +182,7 @@ impl Plan {
             Self::Promote { node } => (node.clone(), run_of(node)),
             // The record changes only after FAILOVER TO succeeded.
             Self::Switchover { from, .. } => (from.clone(), kept()),
-            Self::Repoint { .. } | Self::Shelter { .. } => {
+            Self::Repoint { .. } | Self::Shelter { .. } | Self::Detach { .. } => {
                 (current.map(|r| r.primary.clone()).unwrap_or_default(), kept())
             }
         };
@@ -473,7 +502,9 @@ pub fn decide(
     let empty = primary_view.lost_data && claims_primary(primary) && !bugs.contains(&Bug::ResyncFromEmpty);
     if down || empty {
         let candidate = select(primary);
-        let sheltered = if empty {
+        // (also while the primary that lost its data is down: its best
+        // copy left may still beat the candidate)
+        let sheltered = if primary_view.lost_data && !bugs.contains(&Bug::ResyncFromEmpty) {
             shelter(config, views, primary, now)
         } else {
             None
@@ -489,6 +520,22 @@ pub fn decide(
                     from: primary.to_string(),
                     to: best.clone(),
                 }));
+            }
+        }
+        // A copy holding more keys than the candidate that may not be
+        // promoted (priority 0): promoting the candidate would end with
+        // that copy repointed at it and its data resynced away. Detach it
+        // from the node that lost its data, and wait for an operator.
+        if let (Some(Shelter::NotPromotable(best)), Some(c)) = (&sheltered, &candidate) {
+            if keys(best) > keys(c) {
+                let nodes = detachable(config, views, primary, best);
+                if !nodes.is_empty() {
+                    return Ok(Some(Plan::Detach { nodes }));
+                }
+                return Err(Blocked::LastCopyNotPromotable {
+                    primary: primary.to_string(),
+                    node: best.clone(),
+                });
             }
         }
         if let Some(to) = candidate {
@@ -511,6 +558,12 @@ pub fn decide(
                 }
                 Some(Shelter::Repoint(plan)) => return Ok(Some(plan)),
                 Some(Shelter::NotPromotable(node)) => {
+                    // Detached first, so that the copies keep their data
+                    // while an operator decides.
+                    let nodes = detachable(config, views, primary, &node);
+                    if !nodes.is_empty() {
+                        return Ok(Some(Plan::Detach { nodes }));
+                    }
                     return Err(Blocked::LastCopyNotPromotable {
                         primary: primary.to_string(),
                         node,
@@ -749,6 +802,35 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
     })
 }
 
+/// The reachable nodes to detach from `primary`, which lost its data, when
+/// `best`, the node holding the most data left, may not be promoted: every
+/// replica of `primary` holding more keys than it (it would resync them
+/// away), and `best` if it replicates from `primary` through others.
+fn detachable(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &str, best: &str) -> Vec<String> {
+    let primary_addr = addr_of(config, primary);
+    let primary_keys = views
+        .get(primary)
+        .and_then(|v| v.status.as_ref())
+        .and_then(|s| s.keys)
+        .unwrap_or(0);
+    config
+        .nodes
+        .iter()
+        .filter(|n| n.name != primary)
+        .filter(|n| {
+            let Some(st) = views.get(&n.name).and_then(|v| v.status.as_ref()) else {
+                return false;
+            };
+            match &st.role {
+                Role::Replica { primary: p, .. } if p == primary_addr => st.keys.is_some_and(|k| k > primary_keys),
+                Role::Replica { .. } => n.name == best && follows_any(config, views, best, &[primary.to_string()]),
+                Role::Primary => false,
+            }
+        })
+        .map(|n| n.name.clone())
+        .collect()
+}
+
 /// Marks the recorded primary as having lost data when it restarted with a
 /// smaller offset, or restarted while a replica of it holds more than it
 /// does (the drop happened between two polls); clears the mark once a node
@@ -816,7 +898,8 @@ pub fn note_data_loss(
         .zip(view.status.as_ref())
         .is_some_and(|(recorded, now)| recorded != now.run_id);
     // The same holds for a node that itself restarted since this leader
-    // last saw it and came back holding more (from its AOF or RDB): it is
+    // last saw it (or, never seen, since it first failed to reach it) and
+    // came back holding more (from its AOF or RDB): it is
     // not an old primary that went on taking writes in a split brain, but
     // a copy reloaded from disk, and the data the primary does not have.
     let elsewhere: Vec<Option<u64>> = config
@@ -824,7 +907,7 @@ pub fn note_data_loss(
         .iter()
         .filter(|n| n.name != primary)
         .filter_map(|n| views.get(&n.name))
-        .filter(|v| restarted_since_recorded || v.restarted())
+        .filter(|v| restarted_since_recorded || v.restarted() || v.restarted_while_unseen())
         .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
         .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
         .filter(|st| st.replid != *replid && st.keys.zip(keys).is_some_and(|(k, mine)| k > mine))
@@ -895,6 +978,7 @@ mod tests {
                 replid: "x".into(),
                 offset,
                 keys: None,
+                uptime_s: None,
             }),
             ..NodeView::default()
         }
@@ -956,6 +1040,7 @@ mod tests {
                 replid: "x".into(),
                 offset: 300,
                 keys: None,
+                uptime_s: None,
             }),
         );
         r1.observe(
@@ -966,6 +1051,7 @@ mod tests {
                 replid: "y".into(),
                 offset: 0,
                 keys: None,
+                uptime_s: None,
             }),
         );
         let mut r3 = replica(300, "c", None);
@@ -1010,6 +1096,7 @@ mod tests {
                 replid: "y".into(),
                 offset: 0,
                 keys: None,
+                uptime_s: None,
             }),
             lost_data: true,
             ..NodeView::default()
@@ -1053,6 +1140,7 @@ mod tests {
                 replid: "y".into(),
                 offset: 0,
                 keys: None,
+                uptime_s: None,
             }),
             ..NodeView::default()
         };
@@ -1078,6 +1166,7 @@ mod tests {
             replid: replid.into(),
             offset,
             keys: Some(keys),
+            uptime_s: None,
         }
     }
 
@@ -1191,10 +1280,23 @@ mod tests {
                 to: "r2".into()
             }))
         );
-        // Priority 0 forbids it: blocked, saying which node holds the last
-        // copy, rather than a cycle.
+        // Priority 0 forbids it: the replicas holding data are detached
+        // from the empty node (each keeps its data), none is recorded ...
         c.nodes[1].priority = 0;
         let plan = decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Detach {
+                nodes: vec!["r2".into(), "r3".into()]
+            }))
+        );
+        // ... and then the leader waits, saying which node holds the last
+        // copy, rather than a cycle.
+        for (name, run, offset, keys) in [("r2", "b", 500, 50), ("r3", "c", 400, 40)] {
+            let view = v.get_mut(name).unwrap();
+            view.observe(60_100, Ok(status(Role::Primary, run, "old", offset, keys)));
+        }
+        let plan = decide(&c, &v, Some(&record), None, 60_100, &BTreeSet::new());
         assert_eq!(
             plan,
             Err(Blocked::LastCopyNotPromotable {
@@ -1426,6 +1528,73 @@ mod tests {
             Ok(Some(Plan::Failover {
                 from: "r1".into(),
                 to: "r2".into()
+            }))
+        );
+    }
+    #[test]
+    fn a_node_never_seen_that_restarted_out_of_reach_with_more_keys_is_the_data_left() {
+        // r2 was promoted under the run it still has and holds 76 keys (its
+        // history began at an empty restart this leader never saw). r1, out
+        // of reach since this leader started, answers for the first time
+        // holding 202 keys on another history, up for 0 s: it restarted
+        // from its AOF while out of reach, so it is the data left, and is
+        // promoted. Up for 30 s it ran all along behind a partition: an old
+        // primary of a split brain, demoted.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r2", Some("b"));
+        for (uptime, lost) in [(0, true), (30, false)] {
+            let mut r1 = NodeView::default();
+            r1.observe(41_000, Err(RedisError::Unreachable("refused".into())));
+            let mut back = status(Role::Primary, "a1", "A", 0, 202);
+            back.uptime_s = Some(uptime);
+            r1.observe(60_400, Ok(back));
+            let mut r2 = NodeView::default();
+            r2.observe(60_400, Ok(status(Role::Primary, "b", "B", 76, 76)));
+            let mut r3 = NodeView::default();
+            r3.observe(60_400, Ok(status(linked("10.0.0.2:6379"), "c", "B", 76, 76)));
+            let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+            note_data_loss(&c, &mut v, Some(&record), 60_400);
+            assert_eq!(v["r2"].lost_data, lost, "up for {uptime} s");
+            let plan = decide(&c, &v, Some(&record), None, 60_400, &BTreeSet::new());
+            let expected = if lost {
+                Plan::Failover {
+                    from: "r2".into(),
+                    to: "r1".into(),
+                }
+            } else {
+                Plan::Repoint {
+                    nodes: vec!["r1".into()],
+                }
+            };
+            assert_eq!(plan, Ok(Some(expected)), "up for {uptime} s");
+        }
+    }
+
+    #[test]
+    fn a_priority_zero_copy_holding_more_than_the_candidate_is_detached_not_resynced_away() {
+        // r1 (recorded) lost its data and is down. r3, promotable and in
+        // sync with it, holds 91 keys written since; r2 holds 140 from
+        // before the loss, priority 0. Promoting r3 would end with r2
+        // repointed at it: both are detached from r1 instead, and the
+        // leader waits for an operator.
+        let mut c = config(&[100, 0, 100]);
+        c.settings.stale_after_ms = 60_000;
+        let record = recorded("r1", Some("a2"));
+        let mut r1 = NodeView::default();
+        r1.observe(50_000, Ok(status(Role::Primary, "a2", "new", 91, 91)));
+        r1.observe(56_000, Err(RedisError::Unreachable("refused".into())));
+        r1.lost_data = true;
+        let mut r2 = NodeView::default();
+        r2.observe(60_000, Ok(status(down_replica(8_000), "b", "old", 140, 140)));
+        let mut r3 = NodeView::default();
+        r3.observe(60_000, Ok(status(down_replica(4_000), "c", "new", 91, 91)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_eq!(select_candidate(&c, &v, "r1", 60_000), Some("r3".into()));
+        let plan = decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Detach {
+                nodes: vec!["r2".into(), "r3".into()]
             }))
         );
     }

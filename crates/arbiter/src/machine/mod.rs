@@ -84,6 +84,14 @@ pub enum State {
         /// [`Plan::Shelter`] the node holding the most data.
         to: String,
     },
+    /// Leader: detaching node `next` of `nodes` (`REPLICAOF NO ONE`) from
+    /// a primary that lost its data ([`Plan::Detach`]).
+    Detaching {
+        /// Nodes to detach.
+        nodes: Vec<String>,
+        /// Index of the node being detached.
+        next: usize,
+    },
     /// Leader: `FAILOVER TO` sent to the primary.
     SwitchingOver {
         /// The plan being carried out.
@@ -596,6 +604,21 @@ impl Machine {
         }
     }
 
+    /// Detaches the reachable nodes of `nodes` from index `from` on, one
+    /// `REPLICAOF NO ONE` at a time, under the fence.
+    fn detach(&mut self, nodes: Vec<String>, from: usize) -> State {
+        let next = (from..nodes.len()).find(|&i| self.ctx.views.get(&nodes[i]).is_some_and(NodeView::reachable));
+        match next {
+            Some(i) => {
+                let addr = self.addr(&nodes[i]);
+                let epoch = self.fence_epoch();
+                self.emit(Output::Promote { addr, epoch });
+                State::Detaching { nodes, next: i }
+            }
+            None => self.idle_soon_if_urgent(self.idle_state()),
+        }
+    }
+
     fn become_leader(&mut self, leader: &Leader) -> State {
         // S2: never act under an epoch lower than one already acted under.
         if leader.epoch < self.ctx.highest_epoch {
@@ -784,6 +807,7 @@ impl Machine {
                         self.repoint(nodes, 0, primary)
                     }
                     Plan::Shelter { nodes, to } => self.repoint(nodes, 0, to),
+                    Plan::Detach { nodes } => self.detach(nodes, 0),
                     Plan::Switchover { ref from, ref to } => {
                         let (primary, target) = (self.addr(from), self.addr(to));
                         let timeout_ms = self.ctx.config.settings.failover_timeout_ms;
@@ -823,6 +847,7 @@ impl Machine {
             // Retried from the record on the next tick.
             (State::Promoting { .. }, Input::Promoted(Err(_))) => self.idle_soon_if_urgent(self.idle_state()),
             (State::Repointing { nodes, next, to }, Input::Repointed(_)) => self.repoint(nodes, next + 1, to),
+            (State::Detaching { nodes, next }, Input::Promoted(_)) => self.detach(nodes, next + 1),
             (State::SwitchingOver { plan }, Input::SwitchedOver(Ok(()))) => {
                 self.ctx.switchover = None;
                 let Plan::Switchover { from, to } = plan else {
@@ -901,6 +926,7 @@ impl State {
             Self::Publishing { .. } => "Publishing",
             Self::Promoting { .. } => "Promoting",
             Self::Repointing { .. } => "Repointing",
+            Self::Detaching { .. } => "Detaching",
             Self::SwitchingOver { .. } => "SwitchingOver",
             Self::Resigning => "Resigning",
             Self::Stopped => "Stopped",
@@ -972,6 +998,9 @@ pub const TRANSITIONS: &[(&str, &str, &str)] = &[
     ("Promoting", "Promoted", "Leading"),
     ("Repointing", "Repointed", "Repointing"),
     ("Repointing", "Repointed", "Leading"),
+    ("Publishing", "Published", "Detaching"),
+    ("Detaching", "Promoted", "Detaching"),
+    ("Detaching", "Promoted", "Leading"),
     ("SwitchingOver", "SwitchedOver", "Publishing"),
     ("SwitchingOver", "SwitchedOver", "Leading"),
     ("Candidate", "Shutdown", "Stopped"),

@@ -386,6 +386,8 @@ impl Checker {
             Some(Output::Repoint { addr, primary, .. }) => {
                 self.attempts.push((now, Some(addr.clone()), primary.clone()));
             }
+            // A promotion (or a detach) moves the node off its source.
+            Some(Output::Promote { addr, .. }) => self.attempts.push((now, Some(addr.clone()), String::new())),
             _ => {}
         }
         if let Some(epoch) = output.and_then(acting_epoch) {

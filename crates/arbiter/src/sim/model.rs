@@ -164,6 +164,8 @@ pub struct RedisModel {
     pub min_replicas_to_write: usize,
     /// Restarts so far.
     pub incarnation: u32,
+    /// When the running process started (its `uptime_in_seconds`).
+    pub started_at: Millis,
 }
 
 /// One reconfiguration applied to a node (S1 checks the epochs' order).
@@ -482,6 +484,7 @@ impl Model {
                     fence: 0,
                     min_replicas_to_write,
                     incarnation: 0,
+                    started_at: 0,
                     name,
                 }
             })
@@ -828,6 +831,8 @@ impl Model {
             replid: n.replid.clone(),
             offset: self.offset(i),
             keys: Some(n.log.len() as u64),
+            // Whole seconds, truncated, as Redis reports them.
+            uptime_s: Some(self.now.saturating_sub(n.started_at) / 1000),
         }
     }
 
@@ -1019,6 +1024,7 @@ impl Model {
         };
         let n = &mut self.nodes[i];
         n.up = true;
+        n.started_at = now;
         n.incarnation += 1;
         n.run_id = run_id(&n.name, n.incarnation);
         n.replid = format!("{}-repl0", n.run_id);
