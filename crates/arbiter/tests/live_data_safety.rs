@@ -18,6 +18,14 @@
 //!   of the trial: while every instance is away the primary dies and a
 //!   replica restarts with its AOF; the instances fail over without a
 //!   replication cycle and without losing a key.
+//! - `instances_away_the_primary_loses_its_disk_and_a_replica_restarts_with_its_aof`:
+//!   the returning leader never saw the restarts; the record's run id
+//!   tells it the primary restarted since, and the copy back from its AOF
+//!   is recorded instead of being pointed at the empty node.
+//! - `a_copy_back_from_its_aof_after_a_failover_from_an_emptied_primary_is_the_data_left`:
+//!   the same, after a failover has recorded the emptied history's new
+//!   primary; the copy's uptime tells the leader it restarted from disk
+//!   while out of reach.
 //!
 //! Before the fix each of them failed: blocked for good (no eligible
 //! replica), then replicas resynced from the empty node; a reloaded AOF was
@@ -545,4 +553,62 @@ fn instances_away_the_primary_loses_its_disk_and_a_replica_restarts_with_its_aof
     rig.stop_instances();
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(rig.keys(), vec![Some(KEYS); 3], "{}", rig.logs());
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_copy_back_from_its_aof_after_a_failover_from_an_emptied_primary_is_the_data_left() {
+    // The simulation's seed-818 class on real servers. While no instance
+    // runs, r2 stops (its AOF holds every key), r1 (the recorded primary)
+    // loses its disk and restarts empty, r3 resyncs from it, and clients
+    // write a few new keys. The instances return, never having seen r2;
+    // r1 dies and they fail over to r3, recording r3's own run id, so the
+    // record no longer tells that this history began empty. Then r2 comes
+    // back from its AOF holding every key, on another history. Its uptime
+    // is shorter than the time the leader failed to reach it: it restarted
+    // from disk (it is not an old primary that ran on behind a partition),
+    // so it is the data left and is promoted. Before uptime was read, it
+    // was repointed at r3 and every old key was gone.
+    let mut rig = Rig::start(true);
+    rig.start_instances();
+    wait_for_r1_record(&rig);
+    rig.stop_instances();
+    rig.nodes[1].kill();
+    rig.nodes[0].kill();
+    std::fs::remove_dir_all(rig.nodes[0].dir.join("appendonlydir")).unwrap();
+    rig.nodes[0].restart(None);
+    support::eventually("r3 resyncs from the empty r1", Duration::from_secs(15), || {
+        (rig.nodes[2].keys() == Some(0)).then_some(())
+    });
+    let mut con = rig.nodes[0].connection().unwrap();
+    for i in 0..10 {
+        redis::cmd("SET")
+            .arg(format!("new:{i}"))
+            .arg(i)
+            .query::<()>(&mut con)
+            .unwrap();
+    }
+    support::eventually("r3 holds the new keys", Duration::from_secs(15), || {
+        (rig.nodes[2].keys() == Some(10)).then_some(())
+    });
+    let second_wave = rig.started;
+    rig.start_instances();
+    std::thread::sleep(Duration::from_secs(3)); // a leader, polling r2 in vain
+    rig.nodes[0].kill();
+    support::eventually("failover to r3", Duration::from_secs(15), || {
+        rig.record().filter(|r| r.primary == "r3")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    rig.nodes[1].restart(None);
+    assert_eq!(rig.nodes[1].keys(), Some(KEYS));
+    let record = rig.converged("the copy back from its AOF is recorded", Duration::from_secs(15));
+    assert_eq!(record.primary, "r2", "{}", rig.logs());
+    rig.steady(&record, Duration::from_secs(2));
+    rig.stop_instances();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rig.keys()[1..], [Some(KEYS), Some(KEYS)], "{}", rig.logs());
+    let said = rig.replay_leader(second_wave, "Cluster::promote", "live_aof_copy_after_failover");
+    let promoted: Vec<&String> = said.iter().filter(|s| s.starts_with("promote")).collect();
+    assert_eq!(promoted, ["promote r3", "promote r2"], "{said:?}");
+    assert!(!said.contains(&"repoint r2".to_string()), "{said:?}");
 }

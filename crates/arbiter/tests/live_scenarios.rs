@@ -166,3 +166,19 @@ fn a_leader_arriving_after_the_primary_died_and_a_replica_reloaded_its_aof_makes
     assert!(said.contains(&format!("repoint r1 to {new}")), "{said:?}");
     assert_eq!(d.machine().state(), &State::Stopped);
 }
+
+#[test]
+fn a_copy_back_from_its_aof_after_a_failover_from_an_emptied_primary_is_promoted() {
+    // Recorded by live_data_safety's test of the same name: the leader
+    // never saw r2; it failed over from r1 (whose history began empty) to
+    // r3; r2 then answered for the first time, up for less than it had
+    // been out of reach, holding every key on another history: r3 is
+    // judged to have lost data, and r2 is promoted, never repointed.
+    let d = replay("live_aof_copy_after_failover");
+    let said = named_decisions(&d);
+    let promotions: Vec<&String> = said.iter().filter(|s| s.starts_with("promote")).collect();
+    assert_eq!(promotions, ["promote r3", "promote r2"], "{said:?}");
+    assert!(said.contains(&"repoint r3 to r2".to_string()), "{said:?}");
+    assert!(!said.iter().any(|s| s.starts_with("repoint r2")), "{said:?}");
+    assert_eq!(d.machine().state(), &State::Stopped);
+}

@@ -22,6 +22,10 @@ pub struct NodeView {
     pub lost_data: bool,
     /// When the data loss was first noticed.
     pub lost_data_at: Millis,
+    /// The node's latest answer refused arbiter's password (a poll that
+    /// failed otherwise since, a timeout say, does not clear it): it may
+    /// hold data arbiter cannot see.
+    pub refused_auth: bool,
     /// When the latest answer ended an outage: (the first unanswered
     /// poll, the answer's time); `None` when the poll before answered.
     pub returned: Option<(Millis, Millis)>,
@@ -36,6 +40,7 @@ impl NodeView {
                     self.previous = Some(old);
                 }
                 self.status = Some(status);
+                self.refused_auth = false;
                 self.returned = self.down_since.map(|since| (since, now));
                 self.down_since = None;
                 self.error = None;
@@ -47,6 +52,7 @@ impl NodeView {
                 if let Some(old) = self.status.take() {
                     self.previous = Some(old);
                 }
+                self.refused_auth = true;
                 self.down_since = None;
                 self.error = Some(e);
             }
@@ -339,17 +345,26 @@ pub fn eligibility(
     // primary too, if it answers holding keys now, whatever it lost
     // before), nor while a node that is up refuses arbiter's password (it
     // may hold data that a repoint at the empty node would resync away).
-    let failed_keys = views.get(failed).and_then(|v| v.status.as_ref()).and_then(|st| st.keys);
-    let data_exists = existing().any(|st| st.keys.is_some_and(|k| k > 0)) || failed_keys.is_some_and(|k| k > 0);
+    // (the failed primary's last answer, when a poll of it just failed)
+    let failed_keys = views
+        .get(failed)
+        .and_then(|v| v.status.as_ref().or(v.previous.as_ref()))
+        .and_then(|st| st.keys);
+    // Any node whose latest answer (not too old) showed keys counts too,
+    // even one that lost data before: what it holds now was written since.
+    let answering_with_keys = views
+        .values()
+        .filter(|v| !v.unseen_longer_than(now, s.stale_after_ms))
+        .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
+        .any(|st| st.keys.is_some_and(|k| k > 0));
+    let data_exists = existing().any(|st| st.keys.is_some_and(|k| k > 0))
+        || failed_keys.is_some_and(|k| k > 0)
+        || answering_with_keys;
     let hidden: Vec<&str> = config
         .nodes
         .iter()
         .filter(|n| n.name != failed)
-        .filter(|n| {
-            views
-                .get(&n.name)
-                .is_some_and(|v| matches!(v.error, Some(RedisError::Auth(_))))
-        })
+        .filter(|n| views.get(&n.name).is_some_and(|v| v.refused_auth))
         .map(|n| n.name.as_str())
         .collect();
     let allowance = s
@@ -499,7 +514,14 @@ pub fn decide(
     let down = primary_view
         .down_since
         .is_some_and(|since| now.saturating_sub(since) >= debounce);
-    let empty = primary_view.lost_data && claims_primary(primary) && !bugs.contains(&Bug::ResyncFromEmpty);
+    // Also while a poll of it just failed: its replicas still resync from
+    // it whenever they reach it (a missed poll hides nothing).
+    let last_claims_primary = primary_view
+        .status
+        .as_ref()
+        .or(primary_view.previous.as_ref())
+        .is_some_and(|s| s.role == Role::Primary);
+    let empty = primary_view.lost_data && last_claims_primary && !bugs.contains(&Bug::ResyncFromEmpty);
     if down || empty {
         let candidate = select(primary);
         // (also while the primary that lost its data is down: its best
@@ -729,8 +751,18 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         .values()
         .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
         .flat_map(|v| v.status.iter().chain(v.previous.iter()))
+        .chain(
+            views
+                .values()
+                .filter(|v| !v.unseen_longer_than(now, stale_after))
+                .filter_map(|v| v.status.as_ref().or(v.previous.as_ref())),
+        )
         .any(|st| st.keys.is_some_and(|k| k > 0));
-    let primary_keys = views.get(primary).and_then(|v| v.status.as_ref()).and_then(|s| s.keys);
+    // (its last answer, when a poll of it just failed)
+    let primary_keys = views
+        .get(primary)
+        .and_then(|v| v.status.as_ref().or(v.previous.as_ref()))
+        .and_then(|s| s.keys);
     let holders = |acyclic: bool| {
         config
             .nodes

@@ -570,7 +570,13 @@ impl Checker {
                 .empty_restarts
                 .get(&p.node)
                 .is_some_and(|(t, _)| p.at.saturating_sub(*t) <= EMPTY_RESTART_GRACE_MS);
-            let holder = p.others.iter().filter(|(_, k)| *k > 0).max_by_key(|(_, k)| *k);
+            // (a holder that started just now, with the decision already
+            // made, is a race the controller cannot run)
+            let holder = p
+                .others
+                .iter()
+                .filter(|(o, k)| *k > 0 && m.nodes[*o].started_at + EMPTY_RESTART_GRACE_MS <= p.at)
+                .max_by_key(|(_, k)| *k);
             if let (0, Some(&(o, keys)), false) = (p.keys, holder, lost_just_now) {
                 return Err(fail(
                     "S5 candidate eligibility",
