@@ -885,6 +885,10 @@ pub fn note_data_loss(
         return;
     };
     let Some(view) = views.get(primary) else { return };
+    if view.status.is_none() && view.previous.is_none() {
+        note_loss_of_unseen_primary(config, views, primary, now);
+        return;
+    }
     let Some((offset, replid)) = view.status.as_ref().map(|s| (s.offset, s.replid.clone())) else {
         return;
     };
@@ -894,9 +898,12 @@ pub fn note_data_loss(
     // more keys when both are known: a restart from an AOF reports offset
     // 0 like an empty one), optionally only on another history: their
     // dataset sizes.
+    let stale_after = config.settings.stale_after_ms;
     let ahead_of_primary = |other_history: bool| {
         views
             .values()
+            // (an answer older than the staleness limit tells nothing current)
+            .filter(move |v| !v.unseen_longer_than(now, stale_after))
             .filter_map(move |v| match v.status.as_ref().or(v.previous.as_ref()) {
                 Some(NodeStatus {
                     role: Role::Replica { primary: p, .. },
@@ -924,7 +931,6 @@ pub fn note_data_loss(
     // or RDB that claims primary, a replica of some other node) holds data
     // the primary may have lost. Nodes on the primary's own history do
     // not count: fewer keys there are deletes, not loss.
-    let stale_after = config.settings.stale_after_ms;
     let restarted_since_recorded = record
         .and_then(|r| r.run_id.as_deref())
         .zip(view.status.as_ref())
@@ -975,6 +981,43 @@ pub fn note_data_loss(
             }
             v.lost_data = true;
         }
+    }
+}
+
+/// [`note_data_loss`] for a recorded primary this leader never saw answer
+/// (it died while every instance was away, say): the replicas following it
+/// stand for what it held. A node that restarted since this leader last
+/// saw it, or while out of its reach, and came back from disk holding more
+/// keys on another replication history than every one of them, holds data
+/// the primary's history no longer has (it reloaded an old snapshot, or
+/// came back empty, before its replicas resynced from it).
+fn note_loss_of_unseen_primary(
+    config: &GroupConfig,
+    views: &mut BTreeMap<String, NodeView>,
+    primary: &str,
+    now: Millis,
+) {
+    let addr = addr_of(config, primary);
+    let follower = views
+        .values()
+        .filter_map(|v| v.status.as_ref())
+        .filter(|s| matches!(&s.role, Role::Replica { primary: p, .. } if p == addr))
+        .max_by_key(|s| s.keys);
+    let Some((replid, keys)) = follower.map(|s| (s.replid.clone(), s.keys)) else {
+        return;
+    };
+    let evidence = views.iter().filter(|(name, _)| *name != primary).any(|(_, v)| {
+        (v.restarted() || v.restarted_while_unseen())
+            && !v.lost_data
+            && v.status
+                .as_ref()
+                .is_some_and(|st| st.replid != replid && st.keys.zip(keys).is_some_and(|(k, theirs)| k > theirs))
+    });
+    if let (true, Some(v)) = (evidence, views.get_mut(primary)) {
+        if !v.lost_data {
+            v.lost_data_at = now;
+        }
+        v.lost_data = true;
     }
 }
 
@@ -1629,5 +1672,57 @@ mod tests {
                 nodes: vec!["r2".into(), "r3".into()]
             }))
         );
+    }
+    #[test]
+    fn a_copy_back_from_disk_beats_the_replicas_of_a_primary_this_leader_never_saw() {
+        // r1 (recorded) never answered this leader; r2 follows it holding
+        // 59 keys (r1 had reloaded an old snapshot before it died); r3,
+        // out of reach since this leader started, answers up for 0 s with
+        // 120 keys from its AOF on another history. r1's history lost data:
+        // r3 is promoted rather than repointed at r2.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r1", Some("a"));
+        let mut r1 = NodeView::default();
+        r1.observe(13_600, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(15_700, Ok(status(down_replica(4_700), "b", "h1", 59, 59)));
+        let mut r3 = NodeView::default();
+        r3.observe(13_600, Err(RedisError::Unreachable("refused".into())));
+        let mut back = status(Role::Primary, "c2", "h3", 0, 120);
+        back.uptime_s = Some(0);
+        r3.observe(15_700, Ok(back));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &mut v, Some(&record), 16_700);
+        assert!(v["r1"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 16_700, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Failover {
+                from: "r1".into(),
+                to: "r3".into()
+            }))
+        );
+    }
+    #[test]
+    fn a_replica_unseen_past_the_staleness_limit_is_no_evidence_against_the_primary() {
+        // r3 was just promoted (233 keys); r1 follows it with 227. r2 last
+        // answered 11 s ago (stale_after 10 s) as a replica of r3 on r3's
+        // older history with 247 keys: too old to judge r3 by (it made a
+        // leader flap between r1 and r3). 5 s ago it still counts.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r3", Some("c"));
+        for (unseen_for, lost) in [(11_000, false), (5_000, true)] {
+            let now = 40_000;
+            let mut r1 = NodeView::default();
+            r1.observe(now, Ok(status(linked("10.0.0.3:6379"), "a", "r1h", 227, 227)));
+            let mut r2 = NodeView::default();
+            r2.observe(0, Ok(status(linked("10.0.0.3:6379"), "b", "old", 247, 247)));
+            r2.observe(now - unseen_for, Err(RedisError::Timeout));
+            let mut r3 = NodeView::default();
+            r3.observe(now, Ok(status(Role::Primary, "c", "new", 233, 233)));
+            let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+            note_data_loss(&c, &mut v, Some(&record), now);
+            assert_eq!(v["r3"].lost_data, lost, "r2 unseen for {unseen_for} ms");
+        }
     }
 }
