@@ -566,7 +566,9 @@ pub fn decide(
                 to,
             }));
         }
-        if empty {
+        // (a primary that lost its data and then died too: its best copy
+        // left is promoted the same way)
+        if empty || primary_view.lost_data {
             match sheltered {
                 // The node holding the most data still follows the node
                 // that lost it, and would resync from it: it is the data
@@ -998,21 +1000,42 @@ fn note_loss_of_unseen_primary(
     now: Millis,
 ) {
     let addr = addr_of(config, primary);
-    let follower = views
+    // How long ago each follower's link went down (0: up).
+    let link_down = |s: &NodeStatus| match &s.role {
+        Role::Replica {
+            primary: p,
+            link_up,
+            link_down_ms,
+        } if p == addr => Some(if *link_up { 0 } else { link_down_ms.unwrap_or(u64::MAX) }),
+        _ => None,
+    };
+    let followers: Vec<(&NodeStatus, Millis)> = views
         .values()
         .filter_map(|v| v.status.as_ref())
-        .filter(|s| matches!(&s.role, Role::Replica { primary: p, .. } if p == addr))
-        .max_by_key(|s| s.keys);
-    let Some((replid, keys)) = follower.map(|s| (s.replid.clone(), s.keys)) else {
+        .filter_map(|s| link_down(s).map(|d| (s, d)))
+        .collect();
+    let Some(best) = followers.iter().max_by_key(|(s, _)| s.keys) else {
         return;
     };
-    let evidence = views.iter().filter(|(name, _)| *name != primary).any(|(_, v)| {
+    let (replid, keys) = (best.0.replid.clone(), best.0.keys);
+    let back_from_disk = views.iter().filter(|(name, _)| *name != primary).any(|(_, v)| {
         (v.restarted() || v.restarted_while_unseen())
             && !v.lost_data
             && v.status
                 .as_ref()
                 .is_some_and(|st| st.replid != replid && st.keys.zip(keys).is_some_and(|(k, theirs)| k > theirs))
     });
+    // Followers on two replication histories: the primary changed history
+    // between their syncs (a restart). The freshest link holds its latest
+    // history; a follower that synced earlier, on an older history,
+    // holding more keys than that, holds what the primary lost.
+    let freshest = followers.iter().min_by_key(|(_, d)| *d);
+    let older_holds_more = freshest.is_some_and(|(latest, latest_down)| {
+        followers.iter().any(|(s, d)| {
+            d > latest_down && s.replid != latest.replid && s.keys.zip(latest.keys).is_some_and(|(k, l)| k > l)
+        })
+    });
+    let evidence = back_from_disk || older_holds_more;
     if let (true, Some(v)) = (evidence, views.get_mut(primary)) {
         if !v.lost_data {
             v.lost_data_at = now;
@@ -1724,5 +1747,36 @@ mod tests {
             note_data_loss(&c, &mut v, Some(&record), now);
             assert_eq!(v["r3"].lost_data, lost, "r2 unseen for {unseen_for} ms");
         }
+    }
+    #[test]
+    fn a_follower_on_an_older_history_holding_more_shows_an_unseen_primary_lost_data() {
+        // Every instance was away. r1 (recorded, never seen by this leader)
+        // died 70 s ago with r3 in sync, came back from an old snapshot,
+        // took writes with r2 resyncing from it, and died again 36 s ago.
+        // r2 (the freshest link) holds 54 keys on r1's new history; r3
+        // holds 140 on the old one: r1 lost data, and r3, the best copy
+        // left, is promoted although the lag rule finds nobody eligible.
+        let mut c = config(&[100, 100, 100]);
+        c.settings.max_lag_bytes = 50;
+        c.settings.stale_after_ms = 10_000;
+        let record = recorded("r1", Some("a"));
+        let mut r1 = NodeView::default();
+        r1.observe(70_000, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(80_000, Ok(status(down_replica(36_600), "b", "new", 54, 54)));
+        let mut r3 = NodeView::default();
+        r3.observe(80_000, Ok(status(down_replica(70_600), "c", "old", 140, 140)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_eq!(select_candidate(&c, &v, "r1", 80_000), None);
+        note_data_loss(&c, &mut v, Some(&record), 80_000);
+        assert!(v["r1"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 80_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Failover {
+                from: "r1".into(),
+                to: "r3".into()
+            }))
+        );
     }
 }

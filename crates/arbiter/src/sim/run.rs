@@ -706,6 +706,9 @@ impl Run<'_> {
         };
         let dead = &m.nodes[p];
         let max_lag = m.config.settings.max_lag_bytes as usize;
+        // (an empty replica is no candidate while another node holds data:
+        // S5, data)
+        let data_elsewhere = (0..m.nodes.len()).any(|r| r != p && m.answering(r) && !m.nodes[r].log.is_empty());
         let in_sync = (0..m.nodes.len()).any(|r| {
             let n = &m.nodes[r];
             r != p
@@ -713,6 +716,7 @@ impl Run<'_> {
                 && n.replica_of.as_deref() == Some(dead.addr.as_str())
                 && n.log.len() + max_lag >= dead.log.len()
                 && dead.log.starts_with(&n.log)
+                && !(n.log.is_empty() && data_elsewhere)
         });
         if dead.up || !in_sync {
             return;
