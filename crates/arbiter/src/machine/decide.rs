@@ -93,6 +93,16 @@ impl NodeView {
         }
     }
 
+    /// The node claims primary at replication offset 0 while holding keys:
+    /// it reloaded them from an AOF and has taken no write since (any write
+    /// moves the offset), so it is no old primary that went on taking
+    /// writes in a split brain, but a copy from disk.
+    pub fn untouched_reload(&self) -> bool {
+        self.status
+            .as_ref()
+            .is_some_and(|s| s.role == Role::Primary && s.offset == 0 && s.keys.is_some_and(|k| k > 0))
+    }
+
     /// The node, which this leader never saw answer before, answered for
     /// the first time after an outage, and its uptime shows that it
     /// started after this leader's first unanswered poll of it: it
@@ -367,6 +377,20 @@ pub fn eligibility(
         .filter(|n| views.get(&n.name).is_some_and(|v| v.refused_auth))
         .map(|n| n.name.as_str())
         .collect();
+    // Nodes that answered this leader before but not now, for less than
+    // the staleness limit: they may hold data it has not seen (a replica
+    // that took writes since its last answer).
+    let silent: Vec<&str> = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != failed)
+        .filter(|n| {
+            views.get(&n.name).is_some_and(|v| {
+                v.status.is_none() && v.previous.is_some() && !v.unseen_longer_than(now, s.stale_after_ms)
+            })
+        })
+        .map(|n| n.name.as_str())
+        .collect();
     let allowance = s
         .stale_after_ms
         .saturating_add(primary_down_for(config, views, failed, now));
@@ -405,6 +429,11 @@ pub fn eligibility(
         if let (Some(0), Some(other)) = (status.keys, hidden.first()) {
             return Some(format!(
                 "empty while {other} refuses arbiter's password (it may hold data)"
+            ));
+        }
+        if let (Some(0), Some(other)) = (status.keys, silent.first()) {
+            return Some(format!(
+                "empty while {other}, seen before, does not answer (it may hold data)"
             ));
         }
         None
@@ -875,12 +904,17 @@ pub fn note_data_loss(
     record: Option<&GroupRecord>,
     now: Millis,
 ) {
-    for view in views.values_mut() {
-        if matches!(view.status.as_ref().map(|s| &s.role), Some(Role::Replica { .. })) {
+    let recorded = record.map(|r| r.primary.as_str());
+    for (name, view) in views.iter_mut() {
+        // A replica's data follows its primary now; a node other than the
+        // recorded primary that restarted since holds what it reloaded,
+        // not what it lost before.
+        let replica = matches!(view.status.as_ref().map(|s| &s.role), Some(Role::Replica { .. }));
+        if replica || (recorded != Some(name.as_str()) && view.restarted()) {
             view.lost_data = false;
         }
     }
-    let Some(primary) = record.map(|r| r.primary.as_str()) else {
+    let Some(primary) = recorded else {
         return;
     };
     let Some(addr) = config.node(primary).map(|n| n.addr.as_str()) else {
@@ -947,7 +981,7 @@ pub fn note_data_loss(
         .iter()
         .filter(|n| n.name != primary)
         .filter_map(|n| views.get(&n.name))
-        .filter(|v| restarted_since_recorded || v.restarted() || v.restarted_while_unseen())
+        .filter(|v| restarted_since_recorded || v.restarted() || v.restarted_while_unseen() || v.untouched_reload())
         .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
         .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
         .filter(|st| st.replid != *replid && st.keys.zip(keys).is_some_and(|(k, mine)| k > mine))
@@ -1019,7 +1053,7 @@ fn note_loss_of_unseen_primary(
     };
     let (replid, keys) = (best.0.replid.clone(), best.0.keys);
     let back_from_disk = views.iter().filter(|(name, _)| *name != primary).any(|(_, v)| {
-        (v.restarted() || v.restarted_while_unseen())
+        (v.restarted() || v.restarted_while_unseen() || v.untouched_reload())
             && !v.lost_data
             && v.status
                 .as_ref()
@@ -1531,10 +1565,12 @@ mod tests {
 
         // The same picture under the run recorded: r1 did not restart, so
         // r2 is an old primary back with writes of its own (a split
-        // brain), and it is demoted as usual.
+        // brain: its offset moved with them), and it is demoted as usual.
+        let mut old_primary = NodeView::default();
+        old_primary.observe(1000, Ok(status(Role::Primary, "b2", "aof", 140, 140)));
         let mut v = views(vec![
             ("r1", NodeView::default()),
-            ("r2", v["r2"].clone()),
+            ("r2", old_primary),
             ("r3", v["r3"].clone()),
         ]);
         v.get_mut("r1")
@@ -1637,13 +1673,16 @@ mod tests {
         // holding 202 keys on another history, up for 0 s: it restarted
         // from its AOF while out of reach, so it is the data left, and is
         // promoted. Up for 30 s it ran all along behind a partition: an old
-        // primary of a split brain, demoted.
+        // primary of a split brain (its offset moved with the writes it
+        // took), demoted.
         let c = config(&[100, 100, 100]);
         let record = recorded("r2", Some("b"));
         for (uptime, lost) in [(0, true), (30, false)] {
             let mut r1 = NodeView::default();
             r1.observe(41_000, Err(RedisError::Unreachable("refused".into())));
-            let mut back = status(Role::Primary, "a1", "A", 0, 202);
+            // (one that ran on took writes: its offset moved)
+            let offset = if lost { 0 } else { 250 };
+            let mut back = status(Role::Primary, "a1", "A", offset, 202);
             back.uptime_s = Some(uptime);
             r1.observe(60_400, Ok(back));
             let mut r2 = NodeView::default();
@@ -1778,5 +1817,66 @@ mod tests {
                 to: "r3".into()
             }))
         );
+    }
+    #[test]
+    fn a_node_at_offset_zero_holding_keys_is_a_copy_from_disk_whatever_its_uptime() {
+        // Every instance was away for long. r1 (recorded, never seen) is
+        // down; r2 follows it with 25 keys; r3 claims primary at offset 0
+        // with 240 keys, up for 33 s (it restarted from its AOF before the
+        // instances came back, so its uptime tells nothing). Offset 0 with
+        // keys: it took no write since it reloaded them, it is no old
+        // primary that ran on in a split brain. It is the data left.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r1", Some("a"));
+        let mut r1 = NodeView::default();
+        r1.observe(40_000, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(46_000, Ok(status(down_replica(18_000), "b", "h2", 25, 25)));
+        let mut r3 = NodeView::default();
+        let mut back = status(Role::Primary, "c2", "h3", 0, 240);
+        back.uptime_s = Some(33);
+        r3.observe(46_000, Ok(back));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert!(v["r3"].untouched_reload());
+        note_data_loss(&c, &mut v, Some(&record), 46_000);
+        assert!(v["r1"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 46_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Failover {
+                from: "r1".into(),
+                to: "r3".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn an_empty_replica_waits_for_a_node_that_just_stopped_answering() {
+        // r1 (recorded) is down; r2 is empty; r3 answered before but its
+        // latest poll timed out: it may hold data, so r2 is not eligible
+        // until r3 answers or has been silent past stale_after_ms.
+        let c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(0, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(10_000, Ok(status(down_replica(100), "b", "h", 0, 0)));
+        let mut r3 = NodeView::default();
+        r3.observe(9_000, Ok(status(down_replica(100), "c", "h", 0, 0)));
+        r3.observe(10_000, Err(RedisError::Timeout));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3.clone())]);
+        let why = eligibility(&c, &v, "r1", 10_000);
+        assert_eq!(
+            why[0],
+            (
+                "r2".into(),
+                Some("empty while r3, seen before, does not answer (it may hold data)".into())
+            )
+        );
+        let later = 10_000 + c.settings.stale_after_ms + 1;
+        let mut v = v;
+        v.get_mut("r2")
+            .unwrap()
+            .observe(later, Ok(status(down_replica(100), "b", "h", 0, 0)));
+        assert_eq!(eligibility(&c, &v, "r1", later)[0].1, None);
     }
 }

@@ -742,7 +742,15 @@ impl Run<'_> {
             .rev()
             .take_while(|e| e.at >= back)
             .any(|e| e.what.starts_with("promote: "));
-        if promoted || m.nodes[p].up {
+        // (or the record moved to a node already serving as primary: one
+        // back from its AOF, say, needs no REPLICAOF NO ONE)
+        let moved = m.etcd.record.as_ref().is_some_and(|r| {
+            m.nodes
+                .iter()
+                .position(|n| n.name == r.primary)
+                .is_some_and(|i| i != p && m.answering(i) && m.nodes[i].replica_of.is_none())
+        });
+        if promoted || moved || m.nodes[p].up {
             drop(m);
             self.return_watch = None;
             return Ok(());
