@@ -360,6 +360,27 @@ impl Drop for Rig {
     }
 }
 
+impl Rig {
+    /// AOF on; the instances record r1 and stop. r2 stops (a host down,
+    /// its AOF holding every key); r1 loses its disk and restarts empty;
+    /// r3, still its replica, resyncs from it: its copy is gone too.
+    fn away_r2_down_r1_loses_its_disk() -> Self {
+        let mut rig = Self::start(true);
+        rig.start_instances();
+        wait_for_r1_record(&rig);
+        rig.stop_instances();
+        rig.nodes[1].kill();
+        rig.nodes[0].kill();
+        std::fs::remove_dir_all(rig.nodes[0].dir.join("appendonlydir")).unwrap();
+        rig.nodes[0].restart(None);
+        assert_eq!(rig.nodes[0].keys(), Some(0));
+        support::eventually("r3 resyncs from the empty r1", Duration::from_secs(15), || {
+            (rig.nodes[2].keys() == Some(0)).then_some(())
+        });
+        rig
+    }
+}
+
 fn wait_for_r1_record(rig: &Rig) {
     support::eventually("the instances record r1", Duration::from_secs(20), || {
         rig.record().filter(|r| r.primary == "r1")
@@ -529,20 +550,7 @@ fn instances_away_the_primary_loses_its_disk_and_a_replica_restarts_with_its_aof
     // tells it r1 restarted since), but record r2, and every node ends
     // with the data. Before the record kept the run id, r2 was repointed
     // at r1 and every copy was gone.
-    let mut rig = Rig::start(true);
-    rig.start_instances();
-    wait_for_r1_record(&rig);
-    rig.stop_instances();
-    // r2 stops first (a host down); r1 loses its disk and restarts empty;
-    // r3, still its replica, resyncs from it: its copy is gone too.
-    rig.nodes[1].kill();
-    rig.nodes[0].kill();
-    std::fs::remove_dir_all(rig.nodes[0].dir.join("appendonlydir")).unwrap();
-    rig.nodes[0].restart(None);
-    assert_eq!(rig.nodes[0].keys(), Some(0));
-    support::eventually("r3 resyncs from the empty r1", Duration::from_secs(15), || {
-        (rig.nodes[2].keys() == Some(0)).then_some(())
-    });
+    let mut rig = Rig::away_r2_down_r1_loses_its_disk();
     // r2 comes back from its AOF, as a primary: the last copy.
     rig.nodes[1].restart(None);
     assert_eq!(rig.nodes[1].keys(), Some(KEYS));
@@ -569,17 +577,7 @@ fn a_copy_back_from_its_aof_after_a_failover_from_an_emptied_primary_is_the_data
     // from disk (it is not an old primary that ran on behind a partition),
     // so it is the data left and is promoted. Before uptime was read, it
     // was repointed at r3 and every old key was gone.
-    let mut rig = Rig::start(true);
-    rig.start_instances();
-    wait_for_r1_record(&rig);
-    rig.stop_instances();
-    rig.nodes[1].kill();
-    rig.nodes[0].kill();
-    std::fs::remove_dir_all(rig.nodes[0].dir.join("appendonlydir")).unwrap();
-    rig.nodes[0].restart(None);
-    support::eventually("r3 resyncs from the empty r1", Duration::from_secs(15), || {
-        (rig.nodes[2].keys() == Some(0)).then_some(())
-    });
+    let mut rig = Rig::away_r2_down_r1_loses_its_disk();
     let mut con = rig.nodes[0].connection().unwrap();
     for i in 0..10 {
         redis::cmd("SET")

@@ -141,6 +141,21 @@ impl Narrator {
                     "failing over"
                 );
             }
+            if let (
+                Output::Publish { .. },
+                State::Publishing {
+                    plan: crate::machine::Plan::Detach { nodes },
+                },
+            ) = (output, machine.state())
+            {
+                let primary = machine.context().record.as_ref().map_or("", |r| r.primary.as_str());
+                warn!(
+                    target: "arbiter",
+                    %primary,
+                    nodes = %nodes.join(","),
+                    "detaching the copies of the data from {primary}, which lost it (the node holding the most has priority 0): REPLICAOF NO ONE, no new record"
+                );
+            }
         }
     }
 
@@ -325,7 +340,7 @@ impl Narrator {
                     reason = "last-copy-not-promotable",
                     %primary,
                     %node,
-                    "not failing over: {primary} lost its data and {node}, which holds the most data left, has priority 0; it still follows {primary} and will resync from it: raise its priority (or promote it by hand)"
+                    "not failing over: {primary} lost its data and {node}, which holds the most data left, has priority 0; the copies were detached from {primary} (REPLICAOF NO ONE, not recorded) so that they keep their data: raise its priority or switch over to it (or set allow_data_loss to fail over to the best eligible replica)"
                 ),
                 Some(Blocked::ColdStart) => warn!(
                     target: "arbiter",

@@ -1125,6 +1125,26 @@ mod tests {
         }
     }
 
+    /// `note_data_loss` marks `from` as having lost data, and `decide`
+    /// fails over from it to `to`.
+    fn assert_loss_then_failover(
+        c: &GroupConfig,
+        v: &mut BTreeMap<String, NodeView>,
+        record: &GroupRecord,
+        now: Millis,
+        from: &str,
+        to: &str,
+    ) {
+        note_data_loss(c, v, Some(record), now);
+        assert!(v[from].lost_data, "{from} lost data");
+        let plan = decide(c, v, Some(record), None, now, &BTreeSet::new());
+        let expected = Plan::Failover {
+            from: from.into(),
+            to: to.into(),
+        };
+        assert_eq!(plan, Ok(Some(expected)));
+    }
+
     fn views(list: Vec<(&str, NodeView)>) -> BTreeMap<String, NodeView> {
         list.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
@@ -1402,16 +1422,7 @@ mod tests {
             primary: "r1".into(),
             run_id: None,
         };
-        note_data_loss(&c, &mut v, Some(&record), 60_000);
-        assert!(v["r1"].lost_data);
-        let plan = decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new());
-        assert_eq!(
-            plan,
-            Ok(Some(Plan::Failover {
-                from: "r1".into(),
-                to: "r2".into()
-            }))
-        );
+        assert_loss_then_failover(&c, &mut v, &record, 60_000, "r1", "r2");
         // Priority 0 forbids it: the replicas holding data are detached
         // from the empty node (each keeps its data), none is recorded ...
         c.nodes[1].priority = 0;
@@ -1466,16 +1477,7 @@ mod tests {
             primary: "r3".into(),
             run_id: None,
         };
-        note_data_loss(&c, &mut v, Some(&record), 1000);
-        assert!(v["r3"].lost_data);
-        let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
-        assert_eq!(
-            plan,
-            Ok(Some(Plan::Failover {
-                from: "r3".into(),
-                to: "r2".into()
-            }))
-        );
+        assert_loss_then_failover(&c, &mut v, &record, 1000, "r3", "r2");
     }
 
     #[test]
@@ -1654,17 +1656,9 @@ mod tests {
         let mut r3 = NodeView::default();
         r3.observe(1000, Ok(status(role, "c", "h1", 282, 282)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        note_data_loss(&c, &mut v, Some(&record), 1000);
-        assert!(v["r1"].lost_data);
-        let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
-        assert_eq!(
-            plan,
-            Ok(Some(Plan::Failover {
-                from: "r1".into(),
-                to: "r2".into()
-            }))
-        );
+        assert_loss_then_failover(&c, &mut v, &record, 1000, "r1", "r2");
     }
+
     #[test]
     fn a_node_never_seen_that_restarted_out_of_reach_with_more_keys_is_the_data_left() {
         // r2 was promoted under the run it still has and holds 76 keys (its
@@ -1735,6 +1729,7 @@ mod tests {
             }))
         );
     }
+
     #[test]
     fn a_copy_back_from_disk_beats_the_replicas_of_a_primary_this_leader_never_saw() {
         // r1 (recorded) never answered this leader; r2 follows it holding
@@ -1754,17 +1749,9 @@ mod tests {
         back.uptime_s = Some(0);
         r3.observe(15_700, Ok(back));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        note_data_loss(&c, &mut v, Some(&record), 16_700);
-        assert!(v["r1"].lost_data);
-        let plan = decide(&c, &v, Some(&record), None, 16_700, &BTreeSet::new());
-        assert_eq!(
-            plan,
-            Ok(Some(Plan::Failover {
-                from: "r1".into(),
-                to: "r3".into()
-            }))
-        );
+        assert_loss_then_failover(&c, &mut v, &record, 16_700, "r1", "r3");
     }
+
     #[test]
     fn a_replica_unseen_past_the_staleness_limit_is_no_evidence_against_the_primary() {
         // r3 was just promoted (233 keys); r1 follows it with 227. r2 last
@@ -1787,6 +1774,7 @@ mod tests {
             assert_eq!(v["r3"].lost_data, lost, "r2 unseen for {unseen_for} ms");
         }
     }
+
     #[test]
     fn a_follower_on_an_older_history_holding_more_shows_an_unseen_primary_lost_data() {
         // Every instance was away. r1 (recorded, never seen by this leader)
@@ -1807,17 +1795,9 @@ mod tests {
         r3.observe(80_000, Ok(status(down_replica(70_600), "c", "old", 140, 140)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         assert_eq!(select_candidate(&c, &v, "r1", 80_000), None);
-        note_data_loss(&c, &mut v, Some(&record), 80_000);
-        assert!(v["r1"].lost_data);
-        let plan = decide(&c, &v, Some(&record), None, 80_000, &BTreeSet::new());
-        assert_eq!(
-            plan,
-            Ok(Some(Plan::Failover {
-                from: "r1".into(),
-                to: "r3".into()
-            }))
-        );
+        assert_loss_then_failover(&c, &mut v, &record, 80_000, "r1", "r3");
     }
+
     #[test]
     fn a_node_at_offset_zero_holding_keys_is_a_copy_from_disk_whatever_its_uptime() {
         // Every instance was away for long. r1 (recorded, never seen) is
@@ -1838,16 +1818,7 @@ mod tests {
         r3.observe(46_000, Ok(back));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         assert!(v["r3"].untouched_reload());
-        note_data_loss(&c, &mut v, Some(&record), 46_000);
-        assert!(v["r1"].lost_data);
-        let plan = decide(&c, &v, Some(&record), None, 46_000, &BTreeSet::new());
-        assert_eq!(
-            plan,
-            Ok(Some(Plan::Failover {
-                from: "r1".into(),
-                to: "r3".into()
-            }))
-        );
+        assert_loss_then_failover(&c, &mut v, &record, 46_000, "r1", "r3");
     }
 
     #[test]
