@@ -41,20 +41,65 @@ impl Drop for Server {
     }
 }
 
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{what} did not come up in 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+/// Where a server's stdout and stderr go (`server.log` in its temp dir),
+/// shown when it does not come up.
+fn log_file(dir: &tempfile::TempDir) -> (Stdio, Stdio) {
+    let file = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    (Stdio::from(file.try_clone().unwrap()), Stdio::from(file))
+}
+
+/// Starts a server with `spawn` and waits up to 30 s until `ready`. A
+/// server that exits before it is ready (its port, free when `free_port`
+/// looked, was taken by a server of a parallel test before it bound) is
+/// spawned again, up to `tries` times (`spawn` picks new ports). The panic
+/// names the server, its address and ends with its log.
+fn start(
+    what: &str,
+    tries: usize,
+    mut spawn: impl FnMut() -> Server,
+    mut ready: impl FnMut(&Server) -> bool,
+) -> Server {
+    for attempt in 1..=tries {
+        let mut server = spawn();
+        let begun = Instant::now();
+        loop {
+            if ready(&server) {
+                return server;
+            }
+            let log = || std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
+            if let Ok(Some(status)) = server.child.try_wait() {
+                if attempt < tries {
+                    break;
+                }
+                panic!(
+                    "{what} on {} exited ({status}) before it was ready; its log:\n{}",
+                    server.addr,
+                    log()
+                );
+            }
+            assert!(
+                begun.elapsed() < Duration::from_secs(30),
+                "{what} on {} did not come up in 30 s; its log:\n{}",
+                server.addr,
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
+    unreachable!("the last attempt returns or panics")
+}
+
+/// Whether a Redis server at `url` answers PING.
+fn pings(url: &str) -> bool {
+    redis::Client::open(url)
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_ok()
 }
 
 /// A `redis-server` (persistence off), replica of `primary` if given.
 pub(crate) fn redis(primary: Option<&str>) -> Server {
-    redis_on(free_port(), primary)
+    start_redis(None, primary, &[], None)
 }
 
 /// A `redis-server` on `port` (to restart a node where it was).
@@ -66,115 +111,125 @@ pub(crate) fn redis_on(port: u16, primary: Option<&str>) -> Server {
 /// `["--requirepass", "pw"]`); `password` is what the readiness check
 /// authenticates with.
 pub(crate) fn redis_with(port: u16, primary: Option<&str>, args: &[&str], password: Option<&str>) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new("redis-server");
-    cmd.args([
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ])
-    .arg("--dir")
-    .arg(dir.path())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    if let Some(p) = primary {
-        let (host, port) = p.rsplit_once(':').unwrap();
-        cmd.args(["--replicaof", host, port]);
-    }
-    cmd.args(args);
-    let child = cmd
-        .spawn()
-        .expect("redis-server not found: run scripts/test, which installs it");
-    let addr = format!("127.0.0.1:{port}");
-    let server = Server { child, dir, addr };
+    start_redis(Some(port), primary, args, password)
+}
+
+/// A `redis-server` on `port`, or on a free port (tried again on another
+/// one if it was taken meanwhile) when `None`.
+fn start_redis(port: Option<u16>, primary: Option<&str>, args: &[&str], password: Option<&str>) -> Server {
+    let spawn = || {
+        let port = port.unwrap_or_else(free_port);
+        let dir = tempfile::tempdir().unwrap();
+        let (out, err) = log_file(&dir);
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(out)
+        .stderr(err);
+        if let Some(p) = primary {
+            let (host, port) = p.rsplit_once(':').unwrap();
+            cmd.args(["--replicaof", host, port]);
+        }
+        cmd.args(args);
+        let child = cmd
+            .spawn()
+            .expect("redis-server not found: run scripts/test, which installs it");
+        Server {
+            child,
+            dir,
+            addr: format!("127.0.0.1:{port}"),
+        }
+    };
     let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
-    let url = format!("redis://{auth}{}/", server.addr);
-    wait_until("redis-server", || {
-        redis::Client::open(url.as_str())
-            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            .is_ok()
-    });
-    server
+    let tries = if port.is_some() { 1 } else { 3 };
+    start("redis-server", tries, spawn, |s| {
+        pings(&format!("redis://{auth}{}/", s.addr))
+    })
 }
 
 /// A Redis Sentinel (`redis-server CONF --sentinel`) on a free port,
 /// monitoring `primary` as group `g` with quorum 2 and `down_after_ms`.
 pub(crate) fn sentinel(primary: &str, down_after_ms: u64) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let (host, pport) = primary.rsplit_once(':').unwrap();
-    let conf = dir.path().join("sentinel.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor g {host} {pport} 2\nsentinel down-after-milliseconds g {down_after_ms}\nsentinel failover-timeout g 10000\nsentinel parallel-syncs g 2\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("redis-server")
-        .arg(&conf)
-        .arg("--sentinel")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server not found: run scripts/test, which installs it");
-    let server = Server {
-        child,
-        dir,
-        addr: format!("127.0.0.1:{port}"),
+    let spawn = || {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let (host, pport) = primary.rsplit_once(':').unwrap();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor g {host} {pport} 2\nsentinel down-after-milliseconds g {down_after_ms}\nsentinel failover-timeout g 10000\nsentinel parallel-syncs g 2\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let (out, err) = log_file(&dir);
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("redis-server not found: run scripts/test, which installs it");
+        Server {
+            child,
+            dir,
+            addr: format!("127.0.0.1:{port}"),
+        }
     };
-    let url = format!("redis://{}/", server.addr);
-    wait_until("redis sentinel", || {
-        redis::Client::open(url.as_str())
-            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            .is_ok()
-    });
-    server
+    start("redis sentinel", 3, spawn, |s| pings(&format!("redis://{}/", s.addr)))
 }
 
 /// A single-member `etcd`.
 pub(crate) fn etcd() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let (client, peer) = (free_port(), free_port());
-    let client_url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let child = Command::new("etcd")
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--name", "test"])
-        .args([
-            "--listen-client-urls",
-            &client_url,
-            "--advertise-client-urls",
-            &client_url,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer_url,
-            "--initial-advertise-peer-urls",
-            &peer_url,
-        ])
-        .args(["--initial-cluster", &format!("test={peer_url}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("etcd not found: run scripts/test, which installs etcd-server");
-    let server = Server {
-        child,
-        dir,
-        addr: client_url,
+    let spawn = || {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, peer) = (free_port(), free_port());
+        let client_url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let (out, err) = log_file(&dir);
+        let child = Command::new("etcd")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--name", "test"])
+            .args([
+                "--listen-client-urls",
+                &client_url,
+                "--advertise-client-urls",
+                &client_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args(["--initial-cluster", &format!("test={peer_url}")])
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("etcd not found: run scripts/test, which installs etcd-server");
+        Server {
+            child,
+            dir,
+            addr: client_url,
+        }
     };
-    let client = arbiter::live::etcd::Etcd::new(vec![server.addr.clone()], Duration::from_millis(500));
-    wait_until("etcd", || client.revision().is_ok());
-    server
+    start("etcd", 3, spawn, |s| {
+        arbiter::live::etcd::Etcd::new(vec![s.addr.clone()], Duration::from_millis(500))
+            .revision()
+            .is_ok()
+    })
 }
 
 /// Waits until `f` gives a value, for at most `limit`.
