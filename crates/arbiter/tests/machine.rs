@@ -427,6 +427,7 @@ fn every_listed_transition_does_what_it_says() {
     );
     let m = t.case(
         publishing(Plan::Detach {
+            from: "r1".into(),
             nodes: vec!["r2".into(), "r3".into()],
         }),
         polled(|_| {}),
@@ -733,4 +734,29 @@ fn a_handover_in_flight_is_waited_for_not_undone() {
         repoint_record,
         "r3 still follows r1: repointed under a fresh record write"
     );
+}
+
+#[test]
+fn a_recorded_primary_restarted_at_offset_zero_while_a_node_is_silent_is_looked_at_again_soon() {
+    // Seed 9646: a leader new to the group finds the recorded primary
+    // restarted since it was recorded (another run id), empty at offset 0,
+    // while r2 does not answer: r2 may be a replica holding what r1 lost,
+    // and resyncs about a second after it reaches r1. The next poll comes
+    // after fast_check_interval_ms, not check_interval_ms.
+    let ctx = |r2: Result<NodeStatus, RedisError>| {
+        polled(|c| {
+            c.record.as_mut().unwrap().run_id = Some("recorded-run".into());
+            c.views.get_mut("r1").unwrap().observe(1000, primary(0));
+            c.views.get_mut("r2").unwrap().observe(1000, r2);
+        })
+    };
+    let fast = Settings::default().fast_check_interval_ms;
+    let mut m = Machine::restore(State::Polling { next: 2 }, ctx(Err(RedisError::Timeout)));
+    m.step(Input::Status(replica_of(1)));
+    assert_eq!(m.state().name(), "Leading");
+    assert_eq!(m.poll_next_message(), wait(1000 + fast));
+    // Every node answering: the usual interval.
+    let mut m = Machine::restore(State::Polling { next: 2 }, ctx(replica_of(1)));
+    m.step(Input::Status(replica_of(1)));
+    assert_eq!(m.poll_next_message(), wait(2000));
 }

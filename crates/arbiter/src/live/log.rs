@@ -144,17 +144,28 @@ impl Narrator {
             if let (
                 Output::Publish { .. },
                 State::Publishing {
-                    plan: crate::machine::Plan::Detach { nodes },
+                    plan: crate::machine::Plan::Detach { from, nodes },
                 },
             ) = (output, machine.state())
             {
                 let primary = machine.context().record.as_ref().map_or("", |r| r.primary.as_str());
-                warn!(
-                    target: "arbiter",
-                    %primary,
-                    nodes = %nodes.join(","),
-                    "detaching the copies of the data from {primary}, which lost it (the node holding the most has priority 0): REPLICAOF NO ONE, no new record"
-                );
+                if from == primary {
+                    warn!(
+                        target: "arbiter",
+                        %primary,
+                        nodes = %nodes.join(","),
+                        "detaching the copies of the data from {primary}, which lost it (the node holding the most has priority 0): REPLICAOF NO ONE, no new record"
+                    );
+                } else {
+                    warn!(
+                        target: "arbiter",
+                        %primary,
+                        source = %from,
+                        nodes = %nodes.join(","),
+                        "detaching {} from {from}, which claims primary against the record on another replication history holding less than they do (they would resync their data away; {primary}, recorded, was not seen serving yet): REPLICAOF NO ONE, no new record",
+                        nodes.join(",")
+                    );
+                }
             }
         }
     }
@@ -341,6 +352,13 @@ impl Narrator {
                     %primary,
                     %node,
                     "not failing over: {primary} lost its data and {node}, which holds the most data left, has priority 0; the copies were detached from {primary} (REPLICAOF NO ONE, not recorded) so that they keep their data: raise its priority or switch over to it (or set allow_data_loss to fail over to the best eligible replica)"
+                ),
+                Some(Blocked::ColdStartBehind { primary, node }) => warn!(
+                    target: "arbiter",
+                    reason = "cold-start-behind",
+                    %primary,
+                    %node,
+                    "not acting: no group record, and {primary}, the only node claiming primary, holds fewer keys than {node} on another replication history (recording it would resync {node}'s data away): make the node holding the most data primary (REPLICAOF NO ONE), or set allow_data_loss to record {primary} anyway"
                 ),
                 Some(Blocked::ColdStart) => warn!(
                     target: "arbiter",

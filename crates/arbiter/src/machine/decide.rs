@@ -29,6 +29,15 @@ pub struct NodeView {
     /// When the latest answer ended an outage: (the first unanswered
     /// poll, the answer's time); `None` when the poll before answered.
     pub returned: Option<(Millis, Millis)>,
+    /// The run id under which this leader saw the node come back from
+    /// disk ([`NodeView::back_from_disk`]), kept while it claims primary
+    /// under that run id: one failed poll, or one more answer, does not
+    /// erase the evidence.
+    pub reloaded: Option<String>,
+    /// The node has not answered since this instance last became leader:
+    /// what it knows of it was seen in an earlier term, before a time it
+    /// did not poll (another leader may have repointed it since).
+    pub earlier_term: bool,
 }
 
 impl NodeView {
@@ -43,6 +52,13 @@ impl NodeView {
                 self.refused_auth = false;
                 self.returned = self.down_since.map(|since| (since, now));
                 self.down_since = None;
+                self.earlier_term = false;
+                let fresh = self.restarted() || self.restarted_while_unseen() || self.untouched_reload();
+                self.reloaded = self.status.as_ref().and_then(|st| match st.role {
+                    Role::Replica { .. } => None,
+                    Role::Primary if fresh => Some(st.run_id.clone()),
+                    Role::Primary => self.reloaded.take().filter(|run| *run == st.run_id),
+                });
                 self.error = None;
             }
             // The node answered but refused arbiter's credentials: it is
@@ -63,6 +79,24 @@ impl NodeView {
                 self.down_since.get_or_insert(now);
                 self.error = Some(e);
             }
+        }
+    }
+
+    /// This leader pointed the node at `primary` (`REPLICAOF` answered
+    /// OK): its known role follows `primary`, link down, until its next
+    /// answer says otherwise; so a decision taken while it then does not
+    /// answer never points `primary` back at it (a replication cycle, S10).
+    /// What it holds is unknown until then (it may be resyncing: its old
+    /// offset and keys would read as a replica ahead of `primary`).
+    pub fn repointed(&mut self, primary: &str) {
+        if let Some(st) = self.status.as_mut() {
+            st.role = Role::Replica {
+                primary: primary.to_string(),
+                link_up: false,
+                link_down_ms: None,
+            };
+            st.offset = 0;
+            st.keys = None;
         }
     }
 
@@ -117,6 +151,21 @@ impl NodeView {
             _ => false,
         }
     }
+
+    /// What the node holds now it reloaded from disk: it restarted since
+    /// this leader last saw it, restarted while out of its reach, or
+    /// claims primary at offset 0 holding keys; or it did so in an earlier
+    /// answer and still answers claiming primary under that run (a poll
+    /// that failed in between does not erase the evidence; a node that
+    /// does not answer now is no evidence: it may be gone).
+    pub fn back_from_disk(&self) -> bool {
+        let still = self.reloaded.as_ref().is_some_and(|run| {
+            self.status
+                .as_ref()
+                .is_some_and(|s| s.run_id == *run && s.role == Role::Primary)
+        });
+        still || self.restarted() || self.restarted_while_unseen() || self.untouched_reload()
+    }
 }
 
 /// An action the leader takes; every one starts with a guarded write of the
@@ -160,13 +209,19 @@ pub enum Plan {
         /// The node holding the most data.
         to: String,
     },
-    /// The recorded primary lost its data and the node holding the most
-    /// data left follows it but may not be promoted (priority 0): stop
-    /// `nodes`, the replicas of the empty primary holding more than it,
-    /// from replicating (`REPLICAOF NO ONE`), so that each keeps its data
-    /// instead of resyncing it away (S7). None is recorded as primary; the
-    /// leader then waits for an operator ([`Blocked::LastCopyNotPromotable`]).
+    /// `nodes` replicate from `from`, which lost data, and would resync
+    /// what they hold away: stop them replicating (`REPLICAOF NO ONE`), so
+    /// that each keeps its data (S7). No new record. Used when `from` is
+    /// the recorded primary and the node holding the most data left
+    /// follows it but may not be promoted (priority 0: the leader then
+    /// waits for an operator, [`Blocked::LastCopyNotPromotable`]), and when
+    /// `from` claims primary against the record on another replication
+    /// history, holding less than they do, while the recorded primary was
+    /// never seen serving (they cannot be repointed at it yet).
     Detach {
+        /// The node they replicate from, which lost data.
+        #[serde(default)]
+        from: String,
         /// The nodes to detach, in name order.
         nodes: Vec<String>,
     },
@@ -217,6 +272,16 @@ pub enum Blocked {
     },
     /// No record and no node (or several) claims to be primary.
     ColdStart,
+    /// No record, and the one node claiming primary holds fewer keys than
+    /// `node`, on another replication history: recording it would resync
+    /// `node`'s data away. An operator starts the right primary (or sets
+    /// `allow_data_loss` to record the claimant anyway).
+    ColdStartBehind {
+        /// The node claiming primary.
+        primary: String,
+        /// A node holding more keys.
+        node: String,
+    },
     /// The recorded primary lost its data, and the node holding the most
     /// data left still follows it (and will resync from it), but its
     /// priority is 0: an operator must raise it (or promote it by hand).
@@ -330,6 +395,30 @@ pub fn select_candidate(
     select_candidate_with(config, views, failed, now, false)
 }
 
+/// Whether data exists anywhere, so that an empty node may not replace
+/// `failed` nor shelter its replicas: a node that did not lose data showed
+/// keys in one of its last two answers, any node's latest answer showed
+/// keys (what it holds now was written since, even after a loss), or
+/// `failed`'s last answer did (also when a poll of it just failed). Only
+/// answers from nodes unseen for at most `stale_after` count (an older one
+/// may be of another, older history), except `failed`'s.
+fn data_exists(views: &BTreeMap<String, NodeView>, failed: &str, now: Millis, stale_after: Millis) -> bool {
+    let holds = |st: &NodeStatus| st.keys.is_some_and(|k| k > 0);
+    let fresh = || views.values().filter(|v| !v.unseen_longer_than(now, stale_after));
+    let kept = fresh()
+        .filter(|v| !v.lost_data)
+        .flat_map(|v| v.status.iter().chain(v.previous.iter()))
+        .any(holds);
+    let latest = fresh()
+        .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
+        .any(holds);
+    let failed_holds = views
+        .get(failed)
+        .and_then(|v| v.status.as_ref().or(v.previous.as_ref()))
+        .is_some_and(holds);
+    kept || latest || failed_holds
+}
+
 /// Why a node may not replace the failed primary, or `None` when it may
 /// (S5): each node of the group but the failed one, in configuration order.
 pub fn eligibility(
@@ -351,25 +440,10 @@ pub fn eligibility(
     };
     let reference = existing().map(|st| st.offset).max().unwrap_or(0);
     // Offsets of different histories do not compare; keys do: an empty
-    // node is never eligible while a node with data exists (the failed
-    // primary too, if it answers holding keys now, whatever it lost
-    // before), nor while a node that is up refuses arbiter's password (it
-    // may hold data that a repoint at the empty node would resync away).
-    // (the failed primary's last answer, when a poll of it just failed)
-    let failed_keys = views
-        .get(failed)
-        .and_then(|v| v.status.as_ref().or(v.previous.as_ref()))
-        .and_then(|st| st.keys);
-    // Any node whose latest answer (not too old) showed keys counts too,
-    // even one that lost data before: what it holds now was written since.
-    let answering_with_keys = views
-        .values()
-        .filter(|v| !v.unseen_longer_than(now, s.stale_after_ms))
-        .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
-        .any(|st| st.keys.is_some_and(|k| k > 0));
-    let data_exists = existing().any(|st| st.keys.is_some_and(|k| k > 0))
-        || failed_keys.is_some_and(|k| k > 0)
-        || answering_with_keys;
+    // node is never eligible while a node with data exists, nor while a
+    // node that is up refuses arbiter's password (it may hold data that a
+    // repoint at the empty node would resync away).
+    let data_exists = data_exists(views, failed, now, s.stale_after_ms);
     let hidden: Vec<&str> = config
         .nodes
         .iter()
@@ -513,7 +587,27 @@ pub fn decide(
             .map(|n| n.name.as_str())
             .filter(|n| claims_primary(n))
             .collect();
+        // A claimant holding fewer keys than a node on another replication
+        // history (a replica of a primary that died, say) restarted from an
+        // older dataset: recording it would resync that node's data away.
+        let ahead_of = |one: &str| {
+            let mine = status(one)?;
+            config
+                .nodes
+                .iter()
+                .filter(|n| n.name != one)
+                .find(|n| {
+                    status(&n.name).is_some_and(|st| {
+                        st.replid != mine.replid && st.keys.zip(mine.keys).is_some_and(|(theirs, k)| theirs > k)
+                    })
+                })
+                .map(|n| n.name.clone())
+        };
         return match primaries.as_slice() {
+            [one] if !settings.allow_data_loss && ahead_of(one).is_some() => Err(Blocked::ColdStartBehind {
+                primary: (*one).to_string(),
+                node: ahead_of(one).unwrap_or_default(),
+            }),
             [one] => Ok(Some(Plan::Bootstrap {
                 primary: (*one).to_string(),
             })),
@@ -581,7 +675,10 @@ pub fn decide(
             if keys(best) > keys(c) {
                 let nodes = detachable(config, views, primary, best);
                 if !nodes.is_empty() {
-                    return Ok(Some(Plan::Detach { nodes }));
+                    return Ok(Some(Plan::Detach {
+                        from: primary.to_string(),
+                        nodes,
+                    }));
                 }
                 return Err(Blocked::LastCopyNotPromotable {
                     primary: primary.to_string(),
@@ -615,7 +712,10 @@ pub fn decide(
                     // while an operator decides.
                     let nodes = detachable(config, views, primary, &node);
                     if !nodes.is_empty() {
-                        return Ok(Some(Plan::Detach { nodes }));
+                        return Ok(Some(Plan::Detach {
+                            from: primary.to_string(),
+                            nodes,
+                        }));
                     }
                     return Err(Blocked::LastCopyNotPromotable {
                         primary: primary.to_string(),
@@ -698,7 +798,10 @@ pub fn decide(
     // the very node that would be pointed at it, a cycle).
     let unproven = !primary_view.reachable() && !last.is_some_and(|l| l.role == Role::Primary);
     if unproven {
-        return Ok(None);
+        // Its replicas astray are then left where they are, unless one is
+        // about to resync away more than its source holds: detached, it
+        // keeps its data until it can be repointed.
+        return Ok(endangered(config, views, primary).map(|(from, nodes)| Plan::Detach { from, nodes }));
     }
     // While the recorded primary does not answer, a node claiming primary
     // is left as it is: the recorded one may have become its replica since
@@ -776,19 +879,8 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         .filter(|n| n.name != primary && follows_primary(&n.name))
         .map(|n| n.name.clone())
         .collect();
-    // Keys anywhere that did not lose its data: an empty node is then no
-    // shelter (nor promoted as one).
-    let data_exists = views
-        .values()
-        .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
-        .flat_map(|v| v.status.iter().chain(v.previous.iter()))
-        .chain(
-            views
-                .values()
-                .filter(|v| !v.unseen_longer_than(now, stale_after))
-                .filter_map(|v| v.status.as_ref().or(v.previous.as_ref())),
-        )
-        .any(|st| st.keys.is_some_and(|k| k > 0));
+    // Keys anywhere: an empty node is then no shelter (nor promoted as one).
+    let data_exists = data_exists(views, primary, now, stale_after);
     // (its last answer, when a poll of it just failed)
     let primary_keys = views
         .get(primary)
@@ -819,6 +911,12 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
                 // may be the data that is left.
                 let last = v.status.as_ref().or(v.previous.as_ref())?;
                 if !matches!(last.role, Role::Replica { .. }) && v.status.is_none() {
+                    return None;
+                }
+                // Nor one not answering that this leader saw only in an
+                // earlier term: its role may have changed since (another
+                // leader may have pointed it at a node to be sheltered).
+                if v.status.is_none() && v.earlier_term {
                     return None;
                 }
                 // Nor one that replicates from a node to be sheltered: that
@@ -871,9 +969,10 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
 /// away), and `best` if it replicates from `primary` through others.
 fn detachable(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &str, best: &str) -> Vec<String> {
     let primary_addr = addr_of(config, primary);
+    // (its last answer, when a poll of it just failed)
     let primary_keys = views
         .get(primary)
-        .and_then(|v| v.status.as_ref())
+        .and_then(|v| v.status.as_ref().or(v.previous.as_ref()))
         .and_then(|s| s.keys)
         .unwrap_or(0);
     config
@@ -892,6 +991,44 @@ fn detachable(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary:
         })
         .map(|n| n.name.clone())
         .collect()
+}
+
+/// Replicas about to resync their data away from a node other than the
+/// recorded `primary` (the first such source by name, and its replicas in
+/// name order): the source answers claiming primary, on another
+/// replication history than the replica (whose link is down: it will
+/// fully resync when it is back), and holds fewer keys than the replica.
+/// The source restarted from an older or empty dataset (its history
+/// changed), as an old primary that came back in a split brain does, and
+/// what the replica holds exists nowhere else this leader can see.
+fn endangered(
+    config: &GroupConfig,
+    views: &BTreeMap<String, NodeView>,
+    primary: &str,
+) -> Option<(String, Vec<String>)> {
+    let status = |name: &str| views.get(name).and_then(|v| v.status.as_ref());
+    config
+        .nodes
+        .iter()
+        .filter(|x| x.name != primary)
+        .filter_map(|x| {
+            let source = status(&x.name).filter(|s| s.role == Role::Primary)?;
+            let nodes: Vec<String> = config
+                .nodes
+                .iter()
+                .filter(|r| r.name != x.name && r.name != primary)
+                .filter(|r| {
+                    status(&r.name).is_some_and(|st| {
+                        matches!(&st.role, Role::Replica { primary: p, link_up: false, .. } if *p == x.addr)
+                            && st.replid != source.replid
+                            && st.keys.zip(source.keys).is_some_and(|(mine, theirs)| mine > theirs)
+                    })
+                })
+                .map(|r| r.name.clone())
+                .collect();
+            (!nodes.is_empty()).then(|| (x.name.clone(), nodes))
+        })
+        .next()
 }
 
 /// Marks the recorded primary as having lost data when it restarted with a
@@ -981,7 +1118,7 @@ pub fn note_data_loss(
         .iter()
         .filter(|n| n.name != primary)
         .filter_map(|n| views.get(&n.name))
-        .filter(|v| restarted_since_recorded || v.restarted() || v.restarted_while_unseen() || v.untouched_reload())
+        .filter(|v| restarted_since_recorded || v.back_from_disk())
         .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
         .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
         .filter(|st| st.replid != *replid && st.keys.zip(keys).is_some_and(|(k, mine)| k > mine))
@@ -1053,7 +1190,7 @@ fn note_loss_of_unseen_primary(
     };
     let (replid, keys) = (best.0.replid.clone(), best.0.keys);
     let back_from_disk = views.iter().filter(|(name, _)| *name != primary).any(|(_, v)| {
-        (v.restarted() || v.restarted_while_unseen() || v.untouched_reload())
+        v.back_from_disk()
             && !v.lost_data
             && v.status
                 .as_ref()
@@ -1430,6 +1567,7 @@ mod tests {
         assert_eq!(
             plan,
             Ok(Some(Plan::Detach {
+                from: "r1".into(),
                 nodes: vec!["r2".into(), "r3".into()]
             }))
         );
@@ -1706,7 +1844,8 @@ mod tests {
         // r1 (recorded) lost its data and is down. r3, promotable and in
         // sync with it, holds 91 keys written since; r2 holds 140 from
         // before the loss, priority 0. Promoting r3 would end with r2
-        // repointed at it: both are detached from r1 instead, and the
+        // repointed at it: r2 is detached from r1 instead (r3 holds no
+        // more than r1's last answer: nothing to keep there), and the
         // leader waits for an operator.
         let mut c = config(&[100, 0, 100]);
         c.settings.stale_after_ms = 60_000;
@@ -1725,7 +1864,8 @@ mod tests {
         assert_eq!(
             plan,
             Ok(Some(Plan::Detach {
-                nodes: vec!["r2".into(), "r3".into()]
+                from: "r1".into(),
+                nodes: vec!["r2".into()]
             }))
         );
     }
@@ -1819,6 +1959,113 @@ mod tests {
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         assert!(v["r3"].untouched_reload());
         assert_loss_then_failover(&c, &mut v, &record, 46_000, "r1", "r3");
+    }
+
+    #[test]
+    fn a_replica_about_to_resync_from_a_restarted_claimant_is_detached_while_the_record_is_unproven() {
+        // Seed 2804: r2 (recorded) never answered this leader. r1 came back
+        // empty and took writes (110 keys on a new history); r3 still
+        // follows it, link down, holding 120 keys of the old history: it
+        // would resync them away. It is detached (nothing can be repointed
+        // at r2 before r2 is seen serving).
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r2", Some("b"));
+        let mut r1 = NodeView::default();
+        r1.observe(18_000, Ok(status(Role::Primary, "a2", "new", 110, 110)));
+        let mut r2 = NodeView::default();
+        r2.observe(18_000, Err(RedisError::Timeout));
+        let mut r3 = NodeView::default();
+        let follows_r1 = Role::Replica {
+            primary: "10.0.0.1:6379".into(),
+            link_up: false,
+            link_down_ms: Some(20),
+        };
+        r3.observe(18_000, Ok(status(follows_r1.clone(), "c", "old", 120, 120)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let plan = decide(&c, &v, Some(&record), None, 18_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Detach {
+                from: "r1".into(),
+                nodes: vec!["r3".into()]
+            }))
+        );
+        // Holding no more than the claimant (or on its history), it is left.
+        let mut v2 = v.clone();
+        let r3 = v2.get_mut("r3").unwrap();
+        r3.observe(18_100, Ok(status(follows_r1, "c", "old", 100, 100)));
+        let plan = decide(&c, &v2, Some(&record), None, 18_100, &BTreeSet::new());
+        assert_eq!(plan, Ok(None));
+    }
+
+    #[test]
+    fn a_cold_start_claimant_holding_less_than_a_node_on_another_history_is_not_recorded() {
+        // Seed 16383: no record; r1 (primary, 182 keys) died; r2 came back
+        // from an old RDB (180 keys) and is the one node claiming primary;
+        // r3 follows r1 holding 182. Recording r2 would resync r3's data
+        // away: the leader waits and says why (unless allow_data_loss).
+        let mut c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(30_000, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(30_000, Ok(status(Role::Primary, "b2", "b2-new", 180, 180)));
+        let mut r3 = NodeView::default();
+        r3.observe(30_000, Ok(status(down_replica(400), "c", "old", 182, 182)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let plan = decide(&c, &v, None, None, 30_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Err(Blocked::ColdStartBehind {
+                primary: "r2".into(),
+                node: "r3".into()
+            })
+        );
+        c.settings.allow_data_loss = true;
+        let plan = decide(&c, &v, None, None, 30_000, &BTreeSet::new());
+        assert_eq!(plan, Ok(Some(Plan::Bootstrap { primary: "r2".into() })));
+    }
+
+    #[test]
+    fn a_node_this_leader_repointed_is_never_a_shelter_for_its_new_source() {
+        // Seed 49247: r1 (recorded) came back empty; the leader sheltered r3
+        // at r2, then r3 stopped answering. Its last answer still showed it
+        // following r1 with more keys than r2; after the repoint it is known
+        // to follow r2, so r2 is not pointed back at it (a cycle, S10).
+        let mut r3 = NodeView::default();
+        r3.observe(19_000, Ok(status(linked("10.0.0.1:6379"), "c", "old", 150, 150)));
+        r3.repointed("10.0.0.2:6379");
+        r3.observe(19_100, Err(RedisError::Timeout));
+        let last = r3.previous.as_ref().unwrap();
+        assert_eq!(
+            last.role,
+            Role::Replica {
+                primary: "10.0.0.2:6379".into(),
+                link_up: false,
+                link_down_ms: None
+            }
+        );
+        // What it holds is unknown until it answers (it may be resyncing).
+        assert_eq!((last.offset, last.keys), (0, None));
+        let c = config(&[100, 100, 100]);
+        let mut v = views(vec![("r3", r3)]);
+        assert!(follows_any(&c, &v, "r3", &["r2".to_string()]));
+        // A node seen only in an earlier term and silent now is no shelter.
+        let view = v.get_mut("r3").unwrap();
+        view.observe(19_200, Ok(status(linked("10.0.0.1:6379"), "c", "old", 150, 150)));
+        view.observe(19_300, Err(RedisError::Timeout));
+        view.earlier_term = true;
+        let mut r1 = NodeView::default();
+        r1.observe(19_000, Ok(status(Role::Primary, "a", "old", 150, 150)));
+        r1.observe(19_300, Ok(status(Role::Primary, "a2", "new", 0, 0)));
+        r1.lost_data = true;
+        let mut r2 = NodeView::default();
+        r2.observe(19_300, Ok(status(linked("10.0.0.1:6379"), "b", "old", 100, 100)));
+        v.insert("r1".into(), r1);
+        v.insert("r2".into(), r2);
+        assert!(!matches!(
+            shelter(&c, &v, "r1", 19_300),
+            Some(Shelter::Repoint(Plan::Shelter { ref to, .. })) if to == "r3"
+        ));
     }
 
     #[test]

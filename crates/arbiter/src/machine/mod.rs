@@ -448,7 +448,27 @@ impl Machine {
                 .record
                 .as_ref()
                 .is_some_and(|r| self.ctx.views.get(&r.primary).is_some_and(|v| v.lost_data));
-        let urgent = self.ctx.epoch.is_some() && (lost_data || primary_down || blocked_on_loss);
+        // The recorded primary restarted since it was recorded (another run
+        // id) and has taken no write since (offset 0) while a node did not
+        // answer: that node may be a replica holding what the primary lost
+        // (a leader new to the group cannot tell an empty restart from an
+        // empty group), and it resyncs about a second after it reaches it.
+        let unsure_restart = self.ctx.record.as_ref().is_some_and(|r| {
+            let restarted = self
+                .ctx
+                .views
+                .get(&r.primary)
+                .and_then(|v| v.status.as_ref())
+                .is_some_and(|s| s.offset == 0 && r.run_id.as_deref().is_some_and(|recorded| recorded != s.run_id));
+            let silent = self
+                .ctx
+                .config
+                .nodes
+                .iter()
+                .any(|n| self.ctx.views.get(&n.name).is_none_or(|v| v.status.is_none()));
+            restarted && silent
+        });
+        let urgent = self.ctx.epoch.is_some() && (lost_data || primary_down || blocked_on_loss || unsure_restart);
         if urgent {
             let until = now
                 + self
@@ -623,6 +643,13 @@ impl Machine {
         // S2: never act under an epoch lower than one already acted under.
         if leader.epoch < self.ctx.highest_epoch {
             return self.campaign();
+        }
+        // What this instance saw of the nodes before is from before a time
+        // it did not poll them (it followed, or its record read failed): a
+        // role from then may have changed since (another leader repointed
+        // the node, S10). Kept (a restart since is evidence), but marked.
+        for view in self.ctx.views.values_mut() {
+            view.earlier_term = true;
         }
         self.ctx.epoch = Some(leader.epoch);
         self.ctx.highest_epoch = leader.epoch;
@@ -807,7 +834,7 @@ impl Machine {
                         self.repoint(nodes, 0, primary)
                     }
                     Plan::Shelter { nodes, to } => self.repoint(nodes, 0, to),
-                    Plan::Detach { nodes } => self.detach(nodes, 0),
+                    Plan::Detach { nodes, .. } => self.detach(nodes, 0),
                     Plan::Switchover { ref from, ref to } => {
                         let (primary, target) = (self.addr(from), self.addr(to));
                         let timeout_ms = self.ctx.config.settings.failover_timeout_ms;
@@ -846,7 +873,15 @@ impl Machine {
             }
             // Retried from the record on the next tick.
             (State::Promoting { .. }, Input::Promoted(Err(_))) => self.idle_soon_if_urgent(self.idle_state()),
-            (State::Repointing { nodes, next, to }, Input::Repointed(_)) => self.repoint(nodes, next + 1, to),
+            (State::Repointing { nodes, next, to }, Input::Repointed(result)) => {
+                if result.is_ok() {
+                    let primary = self.addr(&to);
+                    if let Some(view) = nodes.get(next).and_then(|n| self.ctx.views.get_mut(n)) {
+                        view.repointed(&primary);
+                    }
+                }
+                self.repoint(nodes, next + 1, to)
+            }
             (State::Detaching { nodes, next }, Input::Promoted(_)) => self.detach(nodes, next + 1),
             (State::SwitchingOver { plan }, Input::SwitchedOver(Ok(()))) => {
                 self.ctx.switchover = None;

@@ -709,6 +709,12 @@ impl Run<'_> {
         // (an empty replica is no candidate while another node holds data:
         // S5, data)
         let data_elsewhere = (0..m.nodes.len()).any(|r| r != p && m.answering(r) && !m.nodes[r].log.is_empty());
+        // (nor one lagging, by offset, behind a node that answers on another
+        // history, one back from disk claiming primary, say: S5's lag rule
+        // counts every offset that exists)
+        let ahead_elsewhere = |r: usize| {
+            (0..m.nodes.len()).any(|o| o != p && o != r && m.answering(o) && m.offset(o) > m.offset(r) + max_lag as u64)
+        };
         let in_sync = (0..m.nodes.len()).any(|r| {
             let n = &m.nodes[r];
             r != p
@@ -717,6 +723,7 @@ impl Run<'_> {
                 && n.log.len() + max_lag >= dead.log.len()
                 && dead.log.starts_with(&n.log)
                 && !(n.log.is_empty() && data_elsewhere)
+                && !ahead_elsewhere(r)
         });
         if dead.up || !in_sync {
             return;
