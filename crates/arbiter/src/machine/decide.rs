@@ -1062,11 +1062,14 @@ pub fn note_data_loss(
         note_loss_of_unseen_primary(config, views, primary, now);
         return;
     }
-    let Some((offset, replid)) = view.status.as_ref().map(|s| (s.offset, s.replid.clone())) else {
+    // (its last answer, when a poll of it just failed: then only a copy
+    // back from disk holding more counts, below)
+    let answering = view.status.is_some();
+    let Some(last) = view.status.as_ref().or(view.previous.as_ref()) else {
         return;
     };
+    let (offset, replid, keys) = (last.offset, last.replid.clone(), last.keys);
     let replid = &replid;
-    let keys = view.status.as_ref().and_then(|s| s.keys);
     // Replicas of the primary further along than it (a larger offset, or
     // more keys when both are known: a restart from an AOF reports offset
     // 0 like an empty one), optionally only on another history: their
@@ -1126,7 +1129,7 @@ pub fn note_data_loss(
         .collect();
     let suspected = view.restarted_empty()
         || (view.restarted() && ahead_of_primary(false).next().is_some())
-        || ahead_of_primary(true).next().is_some()
+        || (answering && ahead_of_primary(true).next().is_some())
         || !elsewhere.is_empty();
     // A restart that reloaded an AOF or RDB file also comes back with a
     // new history (and, from an AOF, offset 0), but with its dataset: it
@@ -1139,11 +1142,7 @@ pub fn note_data_loss(
         .chain(ahead_of_primary(false))
         .chain(elsewhere.iter().copied())
         .collect();
-    let kept = view
-        .status
-        .as_ref()
-        .and_then(|s| s.keys)
-        .is_some_and(|k| !evidence.is_empty() && evidence.iter().all(|e| e.is_some_and(|e| k >= e)));
+    let kept = keys.is_some_and(|k| !evidence.is_empty() && evidence.iter().all(|e| e.is_some_and(|e| k >= e)));
     if suspected && !kept {
         let again = view.restarted();
         if let Some(v) = views.get_mut(primary) {
@@ -1755,6 +1754,8 @@ mod tests {
         // r1 was recorded under run "a"; its last answer was run "a2" with
         // 5 keys, and it does not answer now. r2, back from its RDB with
         // 147 keys, is not pointed at it; r3 (an empty replica of r2) is.
+        // (Judged by r1's last answer, r2 is a copy from disk holding more
+        // than r1's history: r1 lost data, and r2 is promoted.)
         let c = config(&[100, 100, 100]);
         let record = recorded("r1", Some("a"));
         let mut r1 = NodeView::default();
@@ -1765,7 +1766,6 @@ mod tests {
         let mut r3 = NodeView::default();
         r3.observe(1000, Ok(status(linked("10.0.0.2:6379"), "c2", "other", 0, 0)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        note_data_loss(&c, &mut v, Some(&record), 1000);
         let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
         assert_eq!(
             plan,
@@ -1773,6 +1773,7 @@ mod tests {
                 nodes: vec!["r3".into()]
             }))
         );
+        assert_loss_then_failover(&c, &mut v, &record, 1000, "r1", "r2");
     }
 
     #[test]
@@ -2066,6 +2067,36 @@ mod tests {
             shelter(&c, &v, "r1", 19_300),
             Some(Shelter::Repoint(Plan::Shelter { ref to, .. })) if to == "r3"
         ));
+    }
+
+    #[test]
+    fn a_copy_back_from_its_aof_holding_more_than_a_dead_primary_last_held_is_promoted() {
+        // Seed 18763: r1 (recorded) answered holding 409 keys, then died;
+        // r2 follows it in sync (409, the lag rule's candidate); r3 came
+        // back from its AOF holding 420 (offset 0, claiming primary).
+        // Promoting r2 would resync r3's keys away: r1's history lacks
+        // them, so r1 counts as having lost data, and r3 is promoted.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r1", Some("a"));
+        let mut r1 = NodeView::default();
+        r1.observe(40_000, Ok(status(Role::Primary, "a", "h1", 409, 409)));
+        r1.observe(41_000, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(46_000, Ok(status(down_replica(5_000), "b", "h1", 409, 409)));
+        let mut r3 = NodeView::default();
+        r3.observe(40_000, Err(RedisError::Unreachable("refused".into())));
+        r3.observe(46_000, Ok(status(Role::Primary, "c2", "c2-new", 0, 420)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_eq!(select_candidate(&c, &v, "r1", 46_000), Some("r2".into()));
+        assert_loss_then_failover(&c, &mut v, &record, 46_000, "r1", "r3");
+        // A copy holding no more than r1 last held is no such evidence.
+        let mut v = v.clone();
+        v.get_mut("r1").unwrap().lost_data = false;
+        v.get_mut("r3")
+            .unwrap()
+            .observe(46_100, Ok(status(Role::Primary, "c2", "c2-new", 0, 400)));
+        note_data_loss(&c, &mut v, Some(&record), 46_100);
+        assert!(!v["r1"].lost_data);
     }
 
     #[test]

@@ -8,6 +8,9 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// What a missing `redis-server` panics with.
+const REDIS_MISSING: &str = "redis-server not found: run scripts/test, which installs it";
+
 /// A free loopback port (bound, then released for the server).
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -46,6 +49,18 @@ impl Drop for Server {
 fn log_file(dir: &tempfile::TempDir) -> (Stdio, Stdio) {
     let file = std::fs::File::create(dir.path().join("server.log")).unwrap();
     (Stdio::from(file.try_clone().unwrap()), Stdio::from(file))
+}
+
+/// Spawns `cmd` with its output to `server.log` in `dir` (the panic on a
+/// missing binary says how to install it: `install`).
+fn spawn_logged(mut cmd: Command, dir: tempfile::TempDir, addr: String, install: &str) -> Server {
+    let (out, err) = log_file(&dir);
+    let child = cmd
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{install}: {e}"));
+    Server { child, dir, addr }
 }
 
 /// Starts a server with `spawn` and waits up to 30 s until `ready`. A
@@ -120,7 +135,6 @@ fn start_redis(port: Option<u16>, primary: Option<&str>, args: &[&str], password
     let spawn = || {
         let port = port.unwrap_or_else(free_port);
         let dir = tempfile::tempdir().unwrap();
-        let (out, err) = log_file(&dir);
         let mut cmd = Command::new("redis-server");
         cmd.args([
             "--port",
@@ -133,22 +147,13 @@ fn start_redis(port: Option<u16>, primary: Option<&str>, args: &[&str], password
             "no",
         ])
         .arg("--dir")
-        .arg(dir.path())
-        .stdout(out)
-        .stderr(err);
+        .arg(dir.path());
         if let Some(p) = primary {
             let (host, port) = p.rsplit_once(':').unwrap();
             cmd.args(["--replicaof", host, port]);
         }
         cmd.args(args);
-        let child = cmd
-            .spawn()
-            .expect("redis-server not found: run scripts/test, which installs it");
-        Server {
-            child,
-            dir,
-            addr: format!("127.0.0.1:{port}"),
-        }
+        spawn_logged(cmd, dir, format!("127.0.0.1:{port}"), REDIS_MISSING)
     };
     let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
     let tries = if port.is_some() { 1 } else { 3 };
@@ -173,19 +178,9 @@ pub(crate) fn sentinel(primary: &str, down_after_ms: u64) -> Server {
             ),
         )
         .unwrap();
-        let (out, err) = log_file(&dir);
-        let child = Command::new("redis-server")
-            .arg(&conf)
-            .arg("--sentinel")
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("redis-server not found: run scripts/test, which installs it");
-        Server {
-            child,
-            dir,
-            addr: format!("127.0.0.1:{port}"),
-        }
+        let mut cmd = Command::new("redis-server");
+        cmd.arg(&conf).arg("--sentinel");
+        spawn_logged(cmd, dir, format!("127.0.0.1:{port}"), REDIS_MISSING)
     };
     start("redis sentinel", 3, spawn, |s| pings(&format!("redis://{}/", s.addr)))
 }
@@ -197,9 +192,8 @@ pub(crate) fn etcd() -> Server {
         let (client, peer) = (free_port(), free_port());
         let client_url = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
-        let (out, err) = log_file(&dir);
-        let child = Command::new("etcd")
-            .arg("--data-dir")
+        let mut cmd = Command::new("etcd");
+        cmd.arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(["--name", "test"])
             .args([
@@ -214,16 +208,13 @@ pub(crate) fn etcd() -> Server {
                 "--initial-advertise-peer-urls",
                 &peer_url,
             ])
-            .args(["--initial-cluster", &format!("test={peer_url}")])
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("etcd not found: run scripts/test, which installs etcd-server");
-        Server {
-            child,
+            .args(["--initial-cluster", &format!("test={peer_url}")]);
+        spawn_logged(
+            cmd,
             dir,
-            addr: client_url,
-        }
+            client_url,
+            "etcd not found: run scripts/test, which installs etcd-server",
+        )
     };
     start("etcd", 3, spawn, |s| {
         arbiter::live::etcd::Etcd::new(vec![s.addr.clone()], Duration::from_millis(500))
