@@ -104,12 +104,10 @@ fn resyncing_from_an_empty_restart_is_found() {
     hunt(Bug::ResyncFromEmpty, &["S7 no replication from an empty restart"]);
 }
 
-/// Issue 22: without the controller's fixes the widened world fails on
-/// seeds listed in `tests/failures.rs`, so this runs the world and
-/// invariants from before the issue until they land.
+/// The same seeds of the same (widened) world, with no bug planted: clean.
 #[test]
 fn without_a_bug_the_same_sweep_is_clean() {
-    let opts = SimOptions::before_issue_22();
+    let opts = SimOptions::default();
     let report = Sweep::new("no-bug")
         .seeds(0..BUDGET)
         .shrink(false)

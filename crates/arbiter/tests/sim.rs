@@ -27,15 +27,13 @@ fn the_same_seed_gives_the_same_tapes_across_processes() {
     check_determinism_across_processes("the_same_seed_gives_the_same_tapes_across_processes", 42, seed_run).unwrap();
 }
 
-/// Issue 22: until the controller's fixes land, the clean sweep runs the
-/// world and the invariants as they were before the issue
-/// (`SimOptions::before_issue_22`); the widened world fails on the seeds
-/// listed in `tests/failures.rs`. Switch back to `SimOptions::default()`
-/// once they pass.
+/// The widened world of issue 22 (persistence modes, restarts with data,
+/// every instance away, wrong passwords, conflicting configs) and its
+/// invariants (S10, L1 after a return, S5 on data).
 #[test]
 fn a_sweep_of_the_default_scenario_is_clean() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = SimOptions::before_issue_22();
+    let opts = SimOptions::default();
     let report = Sweep::new("arbiter-test")
         .seeds(0..300)
         .out_dir(dir.path())

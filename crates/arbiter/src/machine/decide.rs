@@ -34,6 +34,11 @@ pub struct NodeView {
     /// under that run id: one failed poll, or one more answer, does not
     /// erase the evidence.
     pub reloaded: Option<String>,
+    /// The keys the node held before it fully resynced to a smaller
+    /// dataset (the same run, another replication history, fewer keys):
+    /// its current history lacks them. Cleared when it restarts or holds
+    /// as many again.
+    pub shrank_from: Option<u64>,
     /// The node has not answered since this instance last became leader:
     /// what it knows of it was seen in an earlier term, before a time it
     /// did not poll (another leader may have repointed it since).
@@ -53,6 +58,19 @@ impl NodeView {
                 self.returned = self.down_since.map(|since| (since, now));
                 self.down_since = None;
                 self.earlier_term = false;
+                if let (Some(now), Some(before)) = (&self.status, &self.previous) {
+                    if now.run_id != before.run_id {
+                        self.shrank_from = None;
+                    } else if let (true, Some(held), Some(holds)) = (now.replid != before.replid, before.keys, now.keys)
+                    {
+                        if holds < held {
+                            self.shrank_from = Some(self.shrank_from.unwrap_or(0).max(held));
+                        }
+                    }
+                    if now.keys.zip(self.shrank_from).is_some_and(|(k, held)| k >= held) {
+                        self.shrank_from = None;
+                    }
+                }
                 let fresh = self.restarted() || self.restarted_while_unseen() || self.untouched_reload();
                 self.reloaded = self.status.as_ref().and_then(|st| match st.role {
                     Role::Replica { .. } => None,
@@ -1127,10 +1145,28 @@ pub fn note_data_loss(
         .filter(|st| st.replid != *replid && st.keys.zip(keys).is_some_and(|(k, mine)| k > mine))
         .map(|st| st.keys)
         .collect();
+    // A primary that itself resynced to a smaller dataset before it was
+    // promoted (from a node that had lost data): a node holding more keys
+    // on another history holds what its history lacks.
+    let since_shrink: Vec<Option<u64>> = if view.shrank_from.is_some() {
+        config
+            .nodes
+            .iter()
+            .filter(|n| n.name != primary)
+            .filter_map(|n| views.get(&n.name))
+            .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
+            .filter_map(|v| v.status.as_ref())
+            .filter(|st| st.replid != *replid && st.keys.zip(keys).is_some_and(|(k, mine)| k > mine))
+            .map(|st| st.keys)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let suspected = view.restarted_empty()
         || (view.restarted() && ahead_of_primary(false).next().is_some())
         || (answering && ahead_of_primary(true).next().is_some())
-        || !elsewhere.is_empty();
+        || !elsewhere.is_empty()
+        || !since_shrink.is_empty();
     // A restart that reloaded an AOF or RDB file also comes back with a
     // new history (and, from an AOF, offset 0), but with its dataset: it
     // lost nothing if it holds at least as many keys as it held before
@@ -1141,6 +1177,7 @@ pub fn note_data_loss(
         .into_iter()
         .chain(ahead_of_primary(false))
         .chain(elsewhere.iter().copied())
+        .chain(since_shrink.iter().copied())
         .collect();
     let kept = keys.is_some_and(|k| !evidence.is_empty() && evidence.iter().all(|e| e.is_some_and(|e| k >= e)));
     if suspected && !kept {
@@ -1205,7 +1242,12 @@ fn note_loss_of_unseen_primary(
             d > latest_down && s.replid != latest.replid && s.keys.zip(latest.keys).is_some_and(|(k, l)| k > l)
         })
     });
-    let evidence = back_from_disk || older_holds_more;
+    // A follower that resynced from it to a smaller dataset: its new
+    // history lacks what the follower held (it restarted from less).
+    let follower_shrank = views
+        .values()
+        .any(|v| v.shrank_from.is_some() && v.status.as_ref().is_some_and(|s| link_down(s).is_some()));
+    let evidence = back_from_disk || older_holds_more || follower_shrank;
     if let (true, Some(v)) = (evidence, views.get_mut(primary)) {
         if !v.lost_data {
             v.lost_data_at = now;
@@ -2097,6 +2139,44 @@ mod tests {
             .observe(46_100, Ok(status(Role::Primary, "c2", "c2-new", 0, 400)));
         note_data_loss(&c, &mut v, Some(&record), 46_100);
         assert!(!v["r1"].lost_data);
+    }
+
+    #[test]
+    fn a_replica_resynced_to_less_shows_its_source_lost_data_and_carries_it_when_promoted() {
+        // Seed 3296: r1 (recorded) never answered this leader; r3 followed
+        // it holding 120 keys, then resynced from it to 6 keys on a new
+        // history: r1 came back from less, so it lost data.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r1", Some("a"));
+        let mut r1 = NodeView::default();
+        r1.observe(44_000, Err(RedisError::Timeout));
+        let mut r2 = NodeView::default();
+        r2.observe(44_000, Err(RedisError::Timeout));
+        let mut r3 = NodeView::default();
+        r3.observe(44_000, Ok(status(down_replica(40_000), "c", "old", 120, 120)));
+        r3.observe(46_400, Ok(status(linked("10.0.0.1:6379"), "c", "new", 6, 6)));
+        assert_eq!(r3.shrank_from, Some(120));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &mut v, Some(&record), 46_400);
+        assert!(v["r1"].lost_data, "r1 lost data");
+        // r3, promoted since (it kept its run and the mark), holds 76 keys
+        // when r2 answers with 120 on the old history: r3's history lacks
+        // them, r3 counts as having lost data, and r2 (which follows r1,
+        // a replica of r3 now) is promoted rather than resynced away.
+        let record = recorded("r3", Some("c"));
+        let r3 = v.get_mut("r3").unwrap();
+        r3.observe(52_700, Ok(status(Role::Primary, "c", "c-promoted", 76, 76)));
+        assert_eq!(r3.shrank_from, Some(120));
+        let r1 = v.get_mut("r1").unwrap();
+        r1.lost_data = false;
+        r1.observe(52_700, Ok(status(linked("10.0.0.3:6379"), "a2", "c-promoted", 76, 76)));
+        let r2 = v.get_mut("r2").unwrap();
+        r2.observe(52_700, Ok(status(down_replica(47_000), "b", "old", 120, 120)));
+        assert_loss_then_failover(&c, &mut v, &record, 52_700, "r3", "r2");
+        // Once it holds as much again, the mark is gone.
+        let r3 = v.get_mut("r3").unwrap();
+        r3.observe(53_000, Ok(status(Role::Primary, "c", "c-promoted", 130, 130)));
+        assert_eq!(r3.shrank_from, None);
     }
 
     #[test]
