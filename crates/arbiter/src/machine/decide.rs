@@ -662,7 +662,20 @@ pub fn decide(
         .as_ref()
         .or(primary_view.previous.as_ref())
         .is_some_and(|s| s.role == Role::Primary);
-    let empty = primary_view.lost_data && last_claims_primary && !bugs.contains(&Bug::ResyncFromEmpty);
+    // ... or, still a replica (its promotion not done yet), holding no
+    // keys while a copy on another history holds some: promoting it would
+    // resync that copy away (seed 35227).
+    // An empty replica is not promoted either while another node holds
+    // data or hides it behind a wrong password (S5, data).
+    let empty_replica = primary_view
+        .status
+        .as_ref()
+        .is_some_and(|s| s.keys == Some(0) && matches!(s.role, Role::Replica { .. }));
+    let data_elsewhere = empty_replica
+        && (data_exists(views, primary, now, settings.stale_after_ms)
+            || views.iter().any(|(n, v)| n != primary && v.refused_auth));
+    let empty = ((primary_view.lost_data && (last_claims_primary || empty_replica)) || data_elsewhere)
+        && !bugs.contains(&Bug::ResyncFromEmpty);
     if down || empty {
         let candidate = select(primary);
         // (also while the primary that lost its data is down: its best
@@ -897,8 +910,6 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         .filter(|n| n.name != primary && follows_primary(&n.name))
         .map(|n| n.name.clone())
         .collect();
-    // Keys anywhere: an empty node is then no shelter (nor promoted as one).
-    let data_exists = data_exists(views, primary, now, stale_after);
     // (its last answer, when a poll of it just failed)
     let primary_keys = views
         .get(primary)
@@ -911,11 +922,16 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
             .filter(|n| n.name != primary)
             .filter_map(|n| {
                 let v = views.get(&n.name)?;
-                if v.lost_data || v.unseen_longer_than(now, stale_after) {
+                // (a node that lost data before counts with what it holds
+                // now, written since, if it answers now: it may be the
+                // most data left)
+                if v.unseen_longer_than(now, stale_after) || (v.lost_data && v.status.is_none()) {
                     return None;
                 }
+                // An empty node holds nothing to keep: no shelter, whether
+                // data exists elsewhere or not.
                 let keys = v.status.as_ref().or(v.previous.as_ref())?.keys;
-                if data_exists && keys == Some(0) {
+                if keys == Some(0) {
                     return None;
                 }
                 // Nor one holding no more than the node that lost its data
@@ -2177,6 +2193,51 @@ mod tests {
         let r3 = v.get_mut("r3").unwrap();
         r3.observe(53_000, Ok(status(Role::Primary, "c", "c-promoted", 130, 130)));
         assert_eq!(r3.shrank_from, None);
+    }
+
+    #[test]
+    fn an_empty_recorded_replica_is_not_promoted_over_a_copy_back_from_disk() {
+        // Seed 35227: the record names r2, whose promotion has not happened
+        // yet; r2 holds no keys (it follows r1, which is down); r3 came back
+        // from its AOF holding 120. Promoting r2 would resync r3's keys
+        // away: r3 is promoted instead.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r2", Some("b"));
+        let mut r1 = NodeView::default();
+        r1.observe(29_000, Err(RedisError::Timeout));
+        let mut r2 = NodeView::default();
+        r2.observe(29_000, Ok(status(linked("10.0.0.1:6379"), "b", "a-new", 0, 0)));
+        let mut r3 = NodeView::default();
+        r3.observe(29_000, Err(RedisError::Unreachable("refused".into())));
+        r3.observe(30_100, Ok(status(Role::Primary, "c5", "c5-new", 0, 120)));
+        r2.observe(30_100, Ok(status(linked("10.0.0.1:6379"), "b", "a-new", 0, 0)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_loss_then_failover(&c, &mut v, &record, 30_100, "r2", "r3");
+    }
+
+    #[test]
+    fn an_empty_node_is_never_a_shelter_and_a_node_that_lost_data_before_can_be() {
+        // Seed 58366: r1 (recorded) lost its data and is down; r2 and r3
+        // came back empty. Nothing is left to keep: no empty node is
+        // promoted as a shelter.
+        let c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(40_000, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+        r1.observe(43_000, Err(RedisError::Unreachable("refused".into())));
+        r1.lost_data = true;
+        let mut r2 = NodeView::default();
+        r2.observe(43_000, Ok(status(Role::Primary, "b6", "b6-new", 0, 0)));
+        let mut r3 = NodeView::default();
+        r3.observe(43_000, Ok(status(Role::Primary, "c1", "c1-new", 0, 0)));
+        let v = views(vec![("r1", r1), ("r2", r2.clone()), ("r3", r3)]);
+        assert!(shelter(&c, &v, "r1", 43_000).is_none());
+        // Seed 67686: r2 lost data before (the mark is still on it) but
+        // holds 169 keys written since, the most left: it is the shelter.
+        let mut v = v;
+        let r2 = v.get_mut("r2").unwrap();
+        r2.observe(43_100, Ok(status(Role::Primary, "b6", "b6-new", 49, 169)));
+        r2.lost_data = true;
+        assert!(matches!(shelter(&c, &v, "r1", 43_100), Some(Shelter::Promote(ref n)) if n == "r2"));
     }
 
     #[test]
