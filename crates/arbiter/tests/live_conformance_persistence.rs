@@ -423,6 +423,83 @@ fn an_rdb_replica_restarted_with_replicaof_continues_partially() {
 
 #[test]
 #[ignore = "starts real redis-server processes"]
+fn a_full_sync_clears_replid2_so_a_replica_of_the_old_history_resyncs_in_full_like_the_model() {
+    // Real: b, promoted from p's history (replid2 = p's replid), full-syncs
+    // from c, a primary of another history; then d, still on p's history,
+    // is pointed at b. (Seed 87043 of the widened sweep: the model kept b's
+    // replid2, let d continue partially from it, and numbered the one
+    // history's offsets twice.)
+    let p = Node::new(Persistence::Off, None);
+    let b = Node::new(Persistence::Off, Some(p.port));
+    let d = Node::new(Persistence::Off, Some(p.port));
+    p.write(20, 0);
+    for r in [&b, &d] {
+        eventually("replicas synced", Duration::from_secs(20), || {
+            let i = r.info();
+            (linked(&i) && keys(&i) == 20).then_some(())
+        });
+    }
+    b.cmd(&["REPLICAOF", "NO", "ONE"]).unwrap();
+    let promoted = b.info();
+    let c = Node::new(Persistence::Off, None);
+    c.write(5, 100);
+    b.cmd(&["REPLICAOF", "127.0.0.1", &c.port.to_string()]).unwrap();
+    eventually("b synced from c", Duration::from_secs(20), || {
+        let i = b.info();
+        (linked(&i) && keys(&i) == 5).then_some(())
+    });
+    let (bi, ci) = (b.info(), c.info());
+    let full_before = num(&bi, "sync_full");
+    d.cmd(&["REPLICAOF", "127.0.0.1", &b.port.to_string()]).unwrap();
+    eventually("d synced from b", Duration::from_secs(20), || {
+        let i = d.info();
+        (linked(&i) && keys(&i) == 5).then_some(())
+    });
+    let none = "0000000000000000000000000000000000000000";
+    let real = (
+        promoted["master_replid2"] != none,
+        bi["master_replid2"] == none,
+        num(&bi, "master_repl_offset") == num(&ci, "master_repl_offset"),
+        num(&b.info(), "sync_full") > full_before,
+    );
+    // Model: r1 = p, r2 = b, r3 = c (an AOF node back from a kill: its own
+    // history, offsets from 0 over 20 keys), r4 = d.
+    let mut m = Model::new(4, 0);
+    m.nodes[2].persistence = Persistence::Aof;
+    for _ in 0..20 {
+        m.client_write();
+    }
+    m.advance(1);
+    m.promote(1, 1).unwrap();
+    let model_promoted = !m.nodes[1].replid2.is_empty();
+    m.crash(2);
+    m.restart(2, Restart::Kill);
+    m.repoint(1, "10.0.0.3:6379", 1).unwrap();
+    let t = m.now;
+    m.advance(t + 1);
+    m.advance(t + 2 + FULL_SYNC_MS);
+    let b_replid2_none = m.nodes[1].replid2.is_empty();
+    let same_offset = m.offset(1) == m.offset(2);
+    m.repoint(3, "10.0.0.2:6379", 1).unwrap();
+    let t = m.now;
+    m.advance(t + 1);
+    m.advance(t + 2 + FULL_SYNC_MS);
+    let model = (
+        model_promoted,
+        b_replid2_none,
+        same_offset,
+        m.events.iter().any(|e| e.what.starts_with("full resync: r4 from r2")),
+    );
+    compare(&[
+        row("promoted: replid2 set", real.0, model.0),
+        row("full sync from another history: replid2 none", real.1, model.1),
+        row("full sync: offset equals the source's", real.2, model.2),
+        row("a replica of the old history then resyncs in full", real.3, model.3),
+    ]);
+}
+
+#[test]
+#[ignore = "starts real redis-server processes"]
 fn failover_to_hands_over_like_the_model() {
     let p = Node::new(Persistence::Off, None);
     let t = Node::new(Persistence::Off, Some(p.port));

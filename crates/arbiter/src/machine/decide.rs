@@ -450,13 +450,35 @@ pub fn eligibility(
     // node held before it lost its data is gone, and what a node unseen
     // for longer than the staleness limit held is too old to count (it may
     // be another, older history).
-    let existing = || {
+    let kept = || {
         views
-            .values()
-            .filter(|v| !v.lost_data && !v.unseen_longer_than(now, s.stale_after_ms))
-            .flat_map(|v| v.status.iter().chain(v.previous.iter()))
+            .iter()
+            .filter(|(_, v)| !v.lost_data && !v.unseen_longer_than(now, s.stale_after_ms))
     };
-    let reference = existing().map(|st| st.offset).max().unwrap_or(0);
+    // Offsets compare only within one replication history (one replid): a
+    // node back from disk starts a new one at offset 0, which says nothing
+    // of how much it holds. Across histories keys compare (the latest
+    // answer of each node): a replica holding fewer keys than a node on
+    // another history misses data that exists.
+    let reference = |st: &NodeStatus| {
+        kept()
+            .flat_map(|(_, v)| v.status.iter().chain(v.previous.iter()))
+            .filter(|o| o.replid == st.replid)
+            .map(|o| o.offset)
+            .max()
+            .unwrap_or(0)
+    };
+    let more_keys_elsewhere = |name: &str, st: &NodeStatus| {
+        let keys = st.keys?;
+        kept()
+            .filter(|(other, _)| other.as_str() != name)
+            .filter_map(|(other, v)| Some((other, v.status.as_ref().or(v.previous.as_ref())?)))
+            .filter(|(_, o)| o.replid != st.replid)
+            .filter_map(|(other, o)| Some((other, o.keys?)))
+            .filter(|&(_, k)| k > keys)
+            .max_by_key(|&(other, k)| (k, std::cmp::Reverse(other)))
+            .map(|(other, k)| format!("holds {keys} keys, fewer than {other} ({k}) on another replication history"))
+    };
     // Offsets of different histories do not compare; keys do: an empty
     // node is never eligible while a node with data exists, nor while a
     // node that is up refuses arbiter's password (it may hold data that a
@@ -469,19 +491,19 @@ pub fn eligibility(
         .filter(|n| views.get(&n.name).is_some_and(|v| v.refused_auth))
         .map(|n| n.name.as_str())
         .collect();
-    // Nodes that answered this leader before but not now, for less than
-    // the staleness limit: they may hold data it has not seen (a replica
-    // that took writes since its last answer).
-    let silent: Vec<&str> = config
+    // Nodes that do not answer this leader, for less than the staleness
+    // limit: they may hold data it has not seen (a replica that took
+    // writes since its last answer, or a node it never reached: partitioned
+    // from it since it took over).
+    let silent: Vec<(&str, bool)> = config
         .nodes
         .iter()
         .filter(|n| n.name != failed)
-        .filter(|n| {
-            views.get(&n.name).is_some_and(|v| {
-                v.status.is_none() && v.previous.is_some() && !v.unseen_longer_than(now, s.stale_after_ms)
-            })
+        .filter_map(|n| {
+            let v = views.get(&n.name)?;
+            (v.status.is_none() && !v.unseen_longer_than(now, s.stale_after_ms))
+                .then_some((n.name.as_str(), v.previous.is_some()))
         })
-        .map(|n| n.name.as_str())
         .collect();
     let allowance = s
         .stale_after_ms
@@ -508,12 +530,15 @@ pub fn eligibility(
                 "stale: its link has been down {down}, more than stale_after_ms plus the primary's down time ({allowance} ms)"
             ));
         }
-        let lag = reference.saturating_sub(status.offset);
+        let lag = reference(status).saturating_sub(status.offset);
         if lag > s.max_lag_bytes {
             return Some(format!(
                 "lags {lag} bytes behind the best data left (max_lag_bytes {})",
                 s.max_lag_bytes
             ));
+        }
+        if let Some(why) = more_keys_elsewhere(&node.name, status) {
+            return Some(why);
         }
         if data_exists && status.keys == Some(0) {
             return Some("empty while another node holds data".into());
@@ -523,10 +548,12 @@ pub fn eligibility(
                 "empty while {other} refuses arbiter's password (it may hold data)"
             ));
         }
-        if let (Some(0), Some(other)) = (status.keys, silent.first()) {
-            return Some(format!(
-                "empty while {other}, seen before, does not answer (it may hold data)"
-            ));
+        if let (Some(0), Some(&(other, seen))) = (status.keys, silent.first()) {
+            return Some(if seen {
+                format!("empty while {other}, seen before, does not answer (it may hold data)")
+            } else {
+                format!("empty while {other} has not answered since this instance took over (it may hold data)")
+            });
         }
         None
     };
@@ -1099,6 +1126,12 @@ pub fn note_data_loss(
     // (its last answer, when a poll of it just failed: then only a copy
     // back from disk holding more counts, below)
     let answering = view.status.is_some();
+    // A primary that refuses arbiter's password is up and holds what it
+    // holds, more than its last answer if it took writes since: a copy
+    // back from disk holding more is no evidence against it (seed 84064).
+    if !answering && view.refused_auth {
+        return;
+    }
     let Some(last) = view.status.as_ref().or(view.previous.as_ref()) else {
         return;
     };
@@ -1899,6 +1932,32 @@ mod tests {
     }
 
     #[test]
+    fn a_primary_refusing_the_password_is_not_judged_by_its_last_answer() {
+        // Seed 84064: r1 (recorded) answered holding 300 keys, then
+        // refused arbiter's password (it is up, taking writes); r3 came
+        // back from its AOF holding 320, which r1 also holds by now. r1
+        // lost nothing: no loss mark, and no failover away from it.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r1", Some("a"));
+        let mut r1 = NodeView::default();
+        r1.observe(14_000, Ok(status(Role::Primary, "a", "h1", 300, 300)));
+        r1.observe(15_000, Err(RedisError::Auth("WRONGPASS".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(17_000, Ok(status(down_replica(2_000), "b", "h1", 300, 300)));
+        let mut r3 = NodeView::default();
+        r3.observe(14_000, Err(RedisError::Unreachable("refused".into())));
+        r3.observe(17_000, Ok(status(Role::Primary, "c2", "c2-new", 0, 320)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &mut v, Some(&record), 17_000);
+        assert!(!v["r1"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 17_000, &BTreeSet::new());
+        assert!(
+            !matches!(plan, Ok(Some(Plan::Failover { .. } | Plan::Shelter { .. }))),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
     fn a_priority_zero_copy_holding_more_than_the_candidate_is_detached_not_resynced_away() {
         // r1 (recorded) lost its data and is down. r3, promotable and in
         // sync with it, holds 91 keys written since; r2 holds 140 from
@@ -1918,7 +1977,8 @@ mod tests {
         let mut r3 = NodeView::default();
         r3.observe(60_000, Ok(status(down_replica(4_000), "c", "new", 91, 91)));
         let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        assert_eq!(select_candidate(&c, &v, "r1", 60_000), Some("r3".into()));
+        // (r3 holds fewer keys than r2 on another history: no candidate)
+        assert_eq!(select_candidate(&c, &v, "r1", 60_000), None);
         let plan = decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new());
         assert_eq!(
             plan,
@@ -2145,7 +2205,9 @@ mod tests {
         r3.observe(40_000, Err(RedisError::Unreachable("refused".into())));
         r3.observe(46_000, Ok(status(Role::Primary, "c2", "c2-new", 0, 420)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        assert_eq!(select_candidate(&c, &v, "r1", 46_000), Some("r2".into()));
+        // (r2 is no candidate either way: it holds fewer keys than r3 on
+        // another history)
+        assert_eq!(select_candidate(&c, &v, "r1", 46_000), None);
         assert_loss_then_failover(&c, &mut v, &record, 46_000, "r1", "r3");
         // A copy holding no more than r1 last held is no such evidence.
         let mut v = v.clone();
@@ -2268,5 +2330,66 @@ mod tests {
             .unwrap()
             .observe(later, Ok(status(down_replica(100), "b", "h", 0, 0)));
         assert_eq!(eligibility(&c, &v, "r1", later)[0].1, None);
+    }
+
+    #[test]
+    fn an_empty_replica_waits_for_a_node_that_never_answered_this_leader() {
+        // Seed 87871: the recorded primary came back empty and went away
+        // again, r2 resynced to nothing, and r3 (holding 20 keys) was cut
+        // off from this leader since it took over: r2 is not eligible
+        // until r3 answers or has been silent past stale_after_ms.
+        let c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(0, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(8_000, Ok(status(down_replica(100), "b", "h", 0, 0)));
+        let mut r3 = NodeView::default();
+        r3.observe(1_000, Err(RedisError::Timeout));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_eq!(
+            eligibility(&c, &v, "r1", 8_000)[0].1,
+            Some("empty while r3 has not answered since this instance took over (it may hold data)".into())
+        );
+        let later = 1_000 + c.settings.stale_after_ms + 1;
+        let mut v = v;
+        v.get_mut("r2")
+            .unwrap()
+            .observe(later, Ok(status(down_replica(100), "b", "h", 0, 0)));
+        assert_eq!(eligibility(&c, &v, "r1", later)[0].1, None);
+    }
+
+    #[test]
+    fn lag_is_measured_within_a_history_and_by_keys_across_histories() {
+        // Seed 21741: r1 came back from its AOF on a new history (offsets
+        // from 0 over 140 keys) and r2 followed it to 179 keys, offset 39;
+        // r3 still holds the old history's 140 keys at offset 140. r2 has
+        // everything: its offset does not compare with r3's.
+        let c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(60_000, Ok(status(Role::Primary, "a1", "a1-h", 39, 179)));
+        r1.observe(64_000, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(64_000, Ok(status(down_replica(4_000), "b", "a1-h", 39, 179)));
+        let mut r3 = NodeView::default();
+        r3.observe(64_000, Ok(status(down_replica(4_000), "c", "a0-h", 140, 140)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let why = eligibility(&c, &v, "r1", 64_000);
+        assert_eq!(why[0].1, None, "{why:?}");
+        // r3 is behind r2 by keys (and behind r1's last answer).
+        assert_eq!(
+            why[1].1,
+            Some("holds 140 keys, fewer than r1 (179) on another replication history".into())
+        );
+        // Within one history offsets still count: r2 lagging r1's last
+        // answer by more than max_lag_bytes is not eligible.
+        let mut v = v;
+        let lagging = status(down_replica(4_000), "b", "a1-h", 39 - 30, 179);
+        v.get_mut("r2").unwrap().observe(64_100, Ok(lagging));
+        let mut c = c;
+        c.settings.max_lag_bytes = 20;
+        assert_eq!(
+            eligibility(&c, &v, "r1", 64_100)[0].1,
+            Some("lags 30 bytes behind the best data left (max_lag_bytes 20)".into())
+        );
     }
 }

@@ -109,21 +109,34 @@ fn fail(invariant: &str, seed: u64, at: Millis, detail: String) -> Failure {
 /// strict one may rank before it. Returns why the choice is wrong.
 fn check_candidate(ctx: &crate::machine::Context, failed: &str, to: &str, issue_22: bool) -> Result<(), String> {
     let s = &ctx.config.settings;
-    let best_offset = ctx
-        .views
-        .values()
-        // Data a node lost exists nowhere; a node unseen for longer than
-        // the staleness limit tells nothing current.
-        .filter(|v| {
+    // Data a node lost exists nowhere; a node unseen for longer than the
+    // staleness limit tells nothing current.
+    let current = || {
+        ctx.views.iter().filter(|(_, v)| {
             !v.lost_data
                 && v.down_since
                     .is_none_or(|d| ctx.now - d.min(ctx.now) <= s.stale_after_ms)
         })
-        .flat_map(|v| [v.status.as_ref(), v.previous.as_ref()])
-        .flatten()
-        .map(|st| st.offset)
-        .max()
-        .unwrap_or(0);
+    };
+    // Offsets compare within one history (replid); across histories, keys
+    // (issue 22: a node back from disk restarts its offsets).
+    let best_offset = |replid: &str| {
+        current()
+            .flat_map(|(_, v)| [v.status.as_ref(), v.previous.as_ref()])
+            .flatten()
+            .filter(|st| !issue_22 || st.replid == replid)
+            .map(|st| st.offset)
+            .max()
+            .unwrap_or(0)
+    };
+    let most_keys_elsewhere = |name: &str, replid: &str| {
+        current()
+            .filter(|(n, _)| n.as_str() != name)
+            .filter_map(|(_, v)| v.status.as_ref().or(v.previous.as_ref()))
+            .filter(|st| st.replid != replid)
+            .filter_map(|st| st.keys)
+            .max()
+    };
     // Data that exists now: a node answering the latest poll with keys.
     let data_seen = ctx
         .views
@@ -167,7 +180,13 @@ fn check_candidate(ctx: &crate::machine::Context, failed: &str, to: &str, issue_
         let down = if *link_up { Some(0) } else { *link_down_ms };
         let strict_fresh = down.is_some_and(|d| d <= s.stale_after_ms);
         let sentinel_fresh = down.is_some_and(|d| d <= s.stale_after_ms.saturating_add(primary_down));
-        let close = best_offset - st.offset.min(best_offset) <= s.max_lag_bytes;
+        let best = best_offset(&st.replid);
+        let behind_elsewhere = issue_22
+            && st
+                .keys
+                .zip(most_keys_elsewhere(&node.name, &st.replid))
+                .is_some_and(|(k, other)| other > k);
+        let close = best - st.offset.min(best) <= s.max_lag_bytes && !behind_elsewhere;
         let empty = issue_22 && data_seen && st.keys == Some(0);
         let ok = close && !empty;
         replicas.push((
@@ -208,8 +227,9 @@ fn check_candidate(ctx: &crate::machine::Context, failed: &str, to: &str, issue_
     if !chosen.3 {
         let st = ctx.views.get(to).and_then(|v| v.status.as_ref());
         return Err(format!(
-            "{to} is not eligible (stale, lagging beyond {} of offset {best_offset}, or empty while data exists: {}); eligible: {:?}",
+            "{to} is not eligible (stale, lagging beyond {} of offset {} on its history or behind another history's keys, or empty while data exists: {}); eligible: {:?}",
             s.max_lag_bytes,
+            st.map_or(0, |st| best_offset(&st.replid)),
             st.map_or(String::new(), |st| format!(
                 "offset {}, keys {:?}, {:?}",
                 st.offset, st.keys, st.role

@@ -8,9 +8,9 @@
 //! whose log is a prefix of its primary's continues partially; otherwise it
 //! does a full resync, which replaces its log (and offset) with the
 //! primary's (so a replica that resyncs from a primary restarted empty
-//! loses everything). `min-replicas-to-write` refuses writes without enough
-//! linked replicas. `FAILOVER TO` is refused while the target's initial
-//! sync runs.
+//! loses everything) and clears its replid2. `min-replicas-to-write`
+//! refuses writes without enough linked replicas. `FAILOVER TO` is refused
+//! while the target's initial sync runs.
 //!
 //! Each node has a persistence mode ([`Persistence`]), and a restart comes
 //! back as a primary (the command line has no `replicaof`) reporting what
@@ -719,6 +719,10 @@ impl Model {
                     n.log = log;
                     n.repl_base = repl_base;
                     n.replid = replid;
+                    // As on a real server: a full sync leaves no second
+                    // history to continue (replid2 none), so a replica of
+                    // this node that followed its old history resyncs too.
+                    n.replid2.clear();
                     n.syncing_until = None;
                     n.link_up = true;
                     n.link_down_since = None;
@@ -732,8 +736,11 @@ impl Model {
                     }
                     let tail: Vec<u64> = self.nodes[p].log[self.nodes[r].log.len()..].to_vec();
                     let replid = self.nodes[p].replid.clone();
+                    let repl_base = self.nodes[p].repl_base;
                     let n = &mut self.nodes[r];
                     n.log.extend(tail);
+                    // (one history numbers its offsets once)
+                    n.repl_base = repl_base;
                     n.replid = replid;
                     n.link_up = true;
                     n.link_down_since = None;

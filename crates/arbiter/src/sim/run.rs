@@ -709,12 +709,26 @@ impl Run<'_> {
         // (an empty replica is no candidate while another node holds data:
         // S5, data)
         let data_elsewhere = (0..m.nodes.len()).any(|r| r != p && m.answering(r) && !m.nodes[r].log.is_empty());
-        // (nor one lagging, by offset, behind a node that answers on another
-        // history, one back from disk claiming primary, say: S5's lag rule
-        // counts every offset that exists)
+        // (nor one lagging a node that answers: by offset on its own
+        // history, by keys on another, one back from disk claiming primary,
+        // say: S5's lag rule)
         let ahead_elsewhere = |r: usize| {
-            (0..m.nodes.len()).any(|o| o != p && o != r && m.answering(o) && m.offset(o) > m.offset(r) + max_lag as u64)
+            (0..m.nodes.len()).any(|o| {
+                let (a, b) = (&m.nodes[o], &m.nodes[r]);
+                o != p
+                    && o != r
+                    && m.answering(o)
+                    && if a.replid == b.replid {
+                        m.offset(o) > m.offset(r) + max_lag as u64
+                    } else {
+                        a.log.len() > b.log.len()
+                    }
+            })
         };
+        // (and the leader can tell: a node that does not answer may have
+        // stayed linked to the primary longer and hold writes the others
+        // miss, so the replicas' lost links say nothing of when it died)
+        let all_answer = (0..m.nodes.len()).all(|r| r == p || m.answering(r));
         let in_sync = (0..m.nodes.len()).any(|r| {
             let n = &m.nodes[r];
             r != p
@@ -725,7 +739,7 @@ impl Run<'_> {
                 && !(n.log.is_empty() && data_elsewhere)
                 && !ahead_elsewhere(r)
         });
-        if dead.up || !in_sync {
+        if dead.up || !in_sync || !all_answer {
             return;
         }
         let s = &m.config.settings;
