@@ -225,6 +225,15 @@ pub struct GroupRecord {
     /// restart without its data while every instance was away, issue 22).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The recorded primary lost data (it came back empty, or a copy
+    /// holding what its history lacks was found), as the leader that
+    /// wrote the record knew: a leader taking over inherits the mark
+    /// instead of starting without the evidence (seed 20071: a successor
+    /// repointed the last copy, detached to keep it, at the node that had
+    /// lost the data). Absent (false) in records written before it was
+    /// kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lost_data: bool,
 }
 
 /// Why `sleep_until` returned.

@@ -1360,6 +1360,7 @@ impl Leases for SimEtcd {
             epoch,
             primary: who.into(),
             run_id: None,
+            lost_data: false,
         };
         self.e.publish(self.now, &NodeId(who.into()), epoch, &record)
     }

@@ -687,6 +687,7 @@ fn etcd_lease_expiry_takes_the_key_and_fails_the_guarded_txn_like_the_model() {
         epoch: mrev,
         primary: p.into(),
         run_id: None,
+        lost_data: false,
     };
     let model_guarded_before = e.publish(0, &a, mrev, &record("r1"));
     e.expire(LEASE_TTL_MS);

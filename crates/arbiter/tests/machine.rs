@@ -69,6 +69,7 @@ fn leading() -> Context {
         epoch: 90,
         primary: "r1".into(),
         run_id: None,
+        lost_data: false,
     });
     c
 }
@@ -285,6 +286,7 @@ fn every_listed_transition_does_what_it_says() {
             epoch: 90,
             primary: "r2".into(),
             run_id: None,
+            lost_data: false,
         }))),
         "CheckingConfig",
         Some(Output::CheckConfig),
@@ -296,6 +298,7 @@ fn every_listed_transition_does_what_it_says() {
             epoch: 200,
             primary: "r2".into(),
             run_id: None,
+            lost_data: false,
         }))),
         "Campaigning",
         Some(Output::CreateNode { instance: me() }),
@@ -385,6 +388,7 @@ fn every_listed_transition_does_what_it_says() {
                 epoch: 100,
                 primary: "r1".into(),
                 run_id: None,
+                lost_data: false,
             },
         }),
     );
@@ -500,6 +504,7 @@ fn every_listed_transition_does_what_it_says() {
             epoch: 100,
             primary: "r3".into(),
             run_id: None,
+            lost_data: false,
         })
     };
     t.case(
@@ -568,6 +573,7 @@ fn every_listed_transition_does_what_it_says() {
                 // The node recorded is the process polled (a later leader
                 // can tell it restarted since).
                 run_id: Some("run".into()),
+                lost_data: false,
             },
         }),
     );
@@ -676,6 +682,7 @@ fn a_handover_in_flight_is_waited_for_not_undone() {
                 epoch: 100,
                 primary: "r2".into(),
                 run_id: None,
+                lost_data: false,
             });
             c.handover = Some(("r1".into(), "r2".into(), 1000 + 5000, "run".into()));
         })
@@ -695,6 +702,7 @@ fn a_handover_in_flight_is_waited_for_not_undone() {
                 epoch: 100,
                 primary: primary.into(),
                 run_id: Some("run".into()),
+                lost_data: false,
             },
         })
     };

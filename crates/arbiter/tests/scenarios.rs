@@ -59,6 +59,7 @@ fn publish(primary: &str) -> Output {
             epoch: 100,
             primary: primary.into(),
             run_id: Some(format!("run-{primary}")),
+            lost_data: false,
         },
     }
 }
@@ -73,6 +74,7 @@ fn publish_kept(primary: &str) -> Output {
             epoch: 100,
             primary: primary.into(),
             run_id: None,
+            lost_data: false,
         },
     }
 }

@@ -146,6 +146,7 @@ fn leading() -> Context {
         epoch: 100,
         primary: "r1".into(),
         run_id: None,
+        lost_data: false,
     });
     c
 }
@@ -160,6 +161,7 @@ fn s2_flags_an_epoch_going_backwards() {
             epoch,
             primary: "r1".into(),
             run_id: None,
+            lost_data: false,
         },
     };
     c.after_step(0, &m, Some(&publish(100)), 10).unwrap();
@@ -239,6 +241,7 @@ fn s5_flags_a_candidate_that_is_not_the_best_eligible_one() {
             epoch: 100,
             primary: "r3".into(),
             run_id: None,
+            lost_data: false,
         },
     };
     let wrong = Machine::restore(
@@ -306,6 +309,7 @@ fn s7_flags_a_resync_from_an_empty_restart_the_controller_had_time_to_stop() {
             epoch: 9,
             primary: "r2".into(),
             run_id: None,
+            lost_data: false,
         },
     };
     c.after_step(0, &leader, Some(&publish), m.now).unwrap();
@@ -345,6 +349,7 @@ fn l2_flags_a_group_that_did_not_converge() {
         epoch: 100,
         primary: "r1".into(),
         run_id: None,
+        lost_data: false,
     });
     c.at_end(&m, &[Some(&leader), Some(&follower), None]).unwrap();
     // Two leaders.
@@ -368,6 +373,7 @@ fn s6_flags_a_replica_linking_to_a_stale_primary_the_controller_had_time_to_demo
             epoch: 5,
             primary: "r2".into(),
             run_id: None,
+            lost_data: false,
         });
         m.crash(0);
         m.advance(10); // r3's link to r1 goes down
@@ -485,6 +491,7 @@ fn l4_flags_a_switchover_request_held_past_its_timeout() {
         epoch: 100,
         primary: "r1".into(),
         run_id: None,
+        lost_data: false,
     });
     m.switchover_request = Some("r3".into());
     let leader = Machine::restore(State::Leading { epoch: 100 }, leading());

@@ -360,6 +360,13 @@ impl Narrator {
                     %node,
                     "not acting: no group record, and {primary}, the only node claiming primary, holds fewer keys than {node} on another replication history (recording it would resync {node}'s data away): make the node holding the most data primary (REPLICAOF NO ONE), or set allow_data_loss to record {primary} anyway"
                 ),
+                Some(Blocked::ColdStartEmpty { primary, reason }) => warn!(
+                    target: "arbiter",
+                    reason = "cold-start-empty",
+                    %primary,
+                    why = %reason,
+                    "not acting: no group record, and {primary}, the only node claiming primary, is {reason} (recording it would resync that data away): make the node holding the data primary, let the others answer, or set allow_data_loss to record {primary} anyway"
+                ),
                 Some(Blocked::ColdStart) => warn!(
                     target: "arbiter",
                     reason = "cold-start",
@@ -454,6 +461,13 @@ fn log_decision(output: &Output, current: Option<&crate::types::GroupRecord>) {
             epoch,
             primary = %record.primary,
             "re-checking leadership before acting (guarded write of the unchanged record)"
+        ),
+        Output::Publish { epoch, record } if record.lost_data && !current.is_some_and(|c| c.lost_data) => warn!(
+            target: "arbiter",
+            epoch,
+            primary = %record.primary,
+            "recording in the group record that {} lost data (a leader taking over inherits the evidence)",
+            record.primary
         ),
         Output::Publish { epoch, record } => {
             info!(target: "arbiter", epoch, primary = %record.primary, "publishing the group record")

@@ -29,6 +29,10 @@ pub struct NodeView {
     /// When the latest answer ended an outage: (the first unanswered
     /// poll, the answer's time); `None` when the poll before answered.
     pub returned: Option<(Millis, Millis)>,
+    /// The first poll, since the node last answered with its status, that
+    /// got none (an error, or a refused password: unlike `down_since`, a
+    /// refusal does not clear it): where an outage began for `returned`.
+    pub unanswered_since: Option<Millis>,
     /// The run id under which this leader saw the node come back from
     /// disk ([`NodeView::back_from_disk`]), kept while it claims primary
     /// under that run id: one failed poll, or one more answer, does not
@@ -55,7 +59,8 @@ impl NodeView {
                 }
                 self.status = Some(status);
                 self.refused_auth = false;
-                self.returned = self.down_since.map(|since| (since, now));
+                self.returned = self.unanswered_since.map(|since| (since, now));
+                self.unanswered_since = None;
                 self.down_since = None;
                 self.earlier_term = false;
                 if let (Some(now), Some(before)) = (&self.status, &self.previous) {
@@ -88,6 +93,7 @@ impl NodeView {
                 }
                 self.refused_auth = true;
                 self.down_since = None;
+                self.unanswered_since.get_or_insert(now);
                 self.error = Some(e);
             }
             Err(e) => {
@@ -95,6 +101,7 @@ impl NodeView {
                     self.previous = Some(old);
                 }
                 self.down_since.get_or_insert(now);
+                self.unanswered_since.get_or_insert(now);
                 self.error = Some(e);
             }
         }
@@ -160,12 +167,15 @@ impl NodeView {
     /// started after this leader's first unanswered poll of it: it
     /// restarted while out of reach (what it holds it reloaded from disk),
     /// rather than running all along behind a partition. Whole seconds of
-    /// uptime, so a second of doubt counts as "running all along".
+    /// uptime, truncated: up `u` s at a poll made at or after `at` (the
+    /// round's time) means started after `at - (u + 1) s`, so a second of
+    /// doubt counts as "running all along"; started exactly then counts as
+    /// restarted (seed 50556: up 0 s one 1 s round after the first miss).
     pub fn restarted_while_unseen(&self) -> bool {
         match (&self.status, &self.previous, self.returned) {
             (Some(now), None, Some((since, at))) => now
                 .uptime_s
-                .is_some_and(|up| at.saturating_sub(up.saturating_add(1).saturating_mul(1000)) > since),
+                .is_some_and(|up| at.saturating_sub(up.saturating_add(1).saturating_mul(1000)) >= since),
             _ => false,
         }
     }
@@ -250,6 +260,14 @@ pub enum Plan {
         /// The replica to hand over to.
         to: String,
     },
+    /// Only record that `primary`, recorded, lost data
+    /// ([`GroupRecord::lost_data`]), when nothing else is done this round
+    /// (the leader waits, blocked or not): a leader taking over inherits
+    /// the evidence. No command to any node.
+    NoteLoss {
+        /// The recorded primary.
+        primary: String,
+    },
 }
 
 impl Plan {
@@ -271,11 +289,20 @@ impl Plan {
             Self::Promote { node } => (node.clone(), run_of(node)),
             // The record changes only after FAILOVER TO succeeded.
             Self::Switchover { from, .. } => (from.clone(), kept()),
-            Self::Repoint { .. } | Self::Shelter { .. } | Self::Detach { .. } => {
+            Self::Repoint { .. } | Self::Shelter { .. } | Self::Detach { .. } | Self::NoteLoss { .. } => {
                 (current.map(|r| r.primary.clone()).unwrap_or_default(), kept())
             }
         };
-        GroupRecord { epoch, primary, run_id }
+        // The loss mark stays with the node while it stays recorded.
+        let same = current.is_some_and(|r| r.primary == primary);
+        let lost_data =
+            same && (current.is_some_and(|r| r.lost_data) || views.get(&primary).is_some_and(|v| v.lost_data));
+        GroupRecord {
+            epoch,
+            primary,
+            run_id,
+            lost_data,
+        }
     }
 }
 
@@ -299,6 +326,17 @@ pub enum Blocked {
         primary: String,
         /// A node holding more keys.
         node: String,
+    },
+    /// No group record, and the only node claiming primary holds no keys
+    /// while data exists or may exist elsewhere (a node refusing arbiter's
+    /// password or not answering, see `reason`): recording it would resync
+    /// that data away. An operator starts the right primary (or sets
+    /// `allow_data_loss` to record the claimant anyway).
+    ColdStartEmpty {
+        /// The node claiming primary.
+        primary: String,
+        /// Why its emptiness matters, naming the node concerned.
+        reason: String,
     },
     /// The recorded primary lost its data, and the node holding the most
     /// data left still follows it (and will resync from it), but its
@@ -437,6 +475,43 @@ fn data_exists(views: &BTreeMap<String, NodeView>, failed: &str, now: Millis, st
     kept || latest || failed_holds
 }
 
+/// Why an empty node may not become primary now, or `None` when it may:
+/// while another node (but `failed`) holds data, or may hold some that a
+/// repoint at the empty node would resync away: a node that is up but
+/// refuses arbiter's password, or one that does not answer, for less than
+/// the staleness limit (a replica that took writes since its last answer,
+/// or a node this leader never reached since it took over).
+fn empty_held_back(
+    config: &GroupConfig,
+    views: &BTreeMap<String, NodeView>,
+    failed: &str,
+    now: Millis,
+) -> Option<String> {
+    let s = &config.settings;
+    if data_exists(views, failed, now, s.stale_after_ms) {
+        return Some("empty while another node holds data".into());
+    }
+    let others = || config.nodes.iter().filter(|n| n.name != failed);
+    if let Some(other) = others().find(|n| views.get(&n.name).is_some_and(|v| v.refused_auth)) {
+        return Some(format!(
+            "empty while {} refuses arbiter's password (it may hold data)",
+            other.name
+        ));
+    }
+    let silent = others().find_map(|n| {
+        let v = views.get(&n.name)?;
+        (v.status.is_none() && !v.refused_auth && !v.unseen_longer_than(now, s.stale_after_ms))
+            .then_some((n.name.as_str(), v.previous.is_some()))
+    });
+    silent.map(|(other, seen)| {
+        if seen {
+            format!("empty while {other}, seen before, does not answer (it may hold data)")
+        } else {
+            format!("empty while {other} has not answered since this instance took over (it may hold data)")
+        }
+    })
+}
+
 /// Why a node may not replace the failed primary, or `None` when it may
 /// (S5): each node of the group but the failed one, in configuration order.
 pub fn eligibility(
@@ -479,32 +554,27 @@ pub fn eligibility(
             .max_by_key(|&(other, k)| (k, std::cmp::Reverse(other)))
             .map(|(other, k)| format!("holds {keys} keys, fewer than {other} ({k}) on another replication history"))
     };
-    // Offsets of different histories do not compare; keys do: an empty
-    // node is never eligible while a node with data exists, nor while a
-    // node that is up refuses arbiter's password (it may hold data that a
-    // repoint at the empty node would resync away).
-    let data_exists = data_exists(views, failed, now, s.stale_after_ms);
-    let hidden: Vec<&str> = config
+    let held_back = empty_held_back(config, views, failed, now);
+    // A leader that never saw the failed primary knows nothing of where its
+    // data went: while a node has not answered it since it took over (for
+    // less than the staleness limit), that node may hold more than any
+    // candidate (seed 44570: every instance was away while the primary
+    // came back empty and a replica resynced from it; the first replica
+    // the new leader reached was promoted, and a node back from its RDB
+    // with the data, reached a moment later, was repointed at it).
+    let primary_unseen = views
+        .get(failed)
+        .is_none_or(|v| v.status.is_none() && v.previous.is_none());
+    let never_answered = config
         .nodes
         .iter()
         .filter(|n| n.name != failed)
-        .filter(|n| views.get(&n.name).is_some_and(|v| v.refused_auth))
-        .map(|n| n.name.as_str())
-        .collect();
-    // Nodes that do not answer this leader, for less than the staleness
-    // limit: they may hold data it has not seen (a replica that took
-    // writes since its last answer, or a node it never reached: partitioned
-    // from it since it took over).
-    let silent: Vec<(&str, bool)> = config
-        .nodes
-        .iter()
-        .filter(|n| n.name != failed)
-        .filter_map(|n| {
-            let v = views.get(&n.name)?;
-            (v.status.is_none() && !v.unseen_longer_than(now, s.stale_after_ms))
-                .then_some((n.name.as_str(), v.previous.is_some()))
+        .find(|n| {
+            views.get(&n.name).is_some_and(|v| {
+                v.status.is_none() && v.previous.is_none() && !v.unseen_longer_than(now, s.stale_after_ms)
+            })
         })
-        .collect();
+        .map(|n| n.name.as_str());
     let allowance = s
         .stale_after_ms
         .saturating_add(primary_down_for(config, views, failed, now));
@@ -516,11 +586,20 @@ pub fn eligibility(
             return Some("not answering".into());
         };
         let Role::Replica {
-            link_up, link_down_ms, ..
+            primary: source,
+            link_up,
+            link_down_ms,
         } = &status.role
         else {
             return Some("not a replica".into());
         };
+        // A replica of another node (one claiming primary against the
+        // record, say) holds that node's history: promoting it would
+        // choose that history over the failed primary's (seed 67385; as
+        // Sentinel, which promotes only the failed master's replicas).
+        if !failed.is_empty() && !follows_any(config, views, &node.name, &[failed.to_string()]) {
+            return Some(format!("follows {source}, not {failed}"));
+        }
         if !*link_up && !link_down_ms.is_some_and(|d| d <= allowance) {
             let down = match link_down_ms {
                 Some(d) if *d < u64::MAX => format!("{} ms", d),
@@ -540,20 +619,13 @@ pub fn eligibility(
         if let Some(why) = more_keys_elsewhere(&node.name, status) {
             return Some(why);
         }
-        if data_exists && status.keys == Some(0) {
-            return Some("empty while another node holds data".into());
+        if status.keys == Some(0) {
+            return held_back.clone();
         }
-        if let (Some(0), Some(other)) = (status.keys, hidden.first()) {
+        if let (true, Some(other)) = (primary_unseen && !failed.is_empty(), never_answered) {
             return Some(format!(
-                "empty while {other} refuses arbiter's password (it may hold data)"
+                "{other} has not answered since this instance took over, and it never saw {failed} serving: {other} may hold more"
             ));
-        }
-        if let (Some(0), Some(&(other, seen))) = (status.keys, silent.first()) {
-            return Some(if seen {
-                format!("empty while {other}, seen before, does not answer (it may hold data)")
-            } else {
-                format!("empty while {other} has not answered since this instance took over (it may hold data)")
-            });
         }
         None
     };
@@ -619,6 +691,30 @@ pub fn decide(
     now: Millis,
     bugs: &BTreeSet<Bug>,
 ) -> Result<Option<Plan>, Blocked> {
+    let decision = decide_plan(config, views, record, switchover, now, bugs);
+    // A loss this leader found and the record does not carry yet is
+    // recorded in a round where nothing else is (another plan keeping the
+    // primary carries it, one changing it ends it).
+    let Some(record) = record.filter(|r| !r.lost_data && !config.settings.paused) else {
+        return decision;
+    };
+    let lost = views.get(&record.primary).is_some_and(|v| v.lost_data);
+    match decision {
+        Ok(None) | Err(_) if lost => Ok(Some(Plan::NoteLoss {
+            primary: record.primary.clone(),
+        })),
+        other => other,
+    }
+}
+
+fn decide_plan(
+    config: &GroupConfig,
+    views: &BTreeMap<String, NodeView>,
+    record: Option<&GroupRecord>,
+    switchover: Option<&str>,
+    now: Millis,
+    bugs: &BTreeSet<Bug>,
+) -> Result<Option<Plan>, Blocked> {
     let settings = &config.settings;
     let select =
         |failed: &str| select_candidate_with(config, views, failed, now, bugs.contains(&Bug::PromoteMostLagging));
@@ -648,14 +744,32 @@ pub fn decide(
                 })
                 .map(|n| n.name.clone())
         };
+        // An empty claimant, likewise, while data exists or may exist
+        // elsewhere (seed 78926: it restarted empty, one node refused the
+        // password, another never answered).
+        let empty_claimant = |one: &str| {
+            status(one)
+                .is_some_and(|st| st.keys == Some(0))
+                .then(|| empty_held_back(config, views, "", now))
+                .flatten()
+        };
         return match primaries.as_slice() {
-            [one] if !settings.allow_data_loss && ahead_of(one).is_some() => Err(Blocked::ColdStartBehind {
-                primary: (*one).to_string(),
-                node: ahead_of(one).unwrap_or_default(),
-            }),
-            [one] => Ok(Some(Plan::Bootstrap {
+            [one] if settings.allow_data_loss => Ok(Some(Plan::Bootstrap {
                 primary: (*one).to_string(),
             })),
+            [one] => match (ahead_of(one), empty_claimant(one)) {
+                (Some(node), _) => Err(Blocked::ColdStartBehind {
+                    primary: (*one).to_string(),
+                    node,
+                }),
+                (None, Some(reason)) => Err(Blocked::ColdStartEmpty {
+                    primary: (*one).to_string(),
+                    reason,
+                }),
+                (None, None) => Ok(Some(Plan::Bootstrap {
+                    primary: (*one).to_string(),
+                })),
+            },
             _ if settings.allow_data_loss => match select("") {
                 Some(to) => Ok(Some(Plan::Failover {
                     from: String::new(),
@@ -990,14 +1104,51 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
             .max()
             .map(|best| best.2.0)
     };
+    // A node claiming primary risks nothing by waiting: while a node that
+    // does not answer (for less than the staleness limit) last held more
+    // keys than it, that node may be the data left (excluded above when
+    // seen only in an earlier term; seed 33036: recording the claimant
+    // ended with that node repointed at it once it answered).
+    // A node that never answered this leader (partitioned from it since it
+    // took over, or refusing the password) may hold anything (seed 61842:
+    // a copy back from an RDB that had lost 20 writes was recorded, and
+    // the node holding them, reached a second later, repointed at it).
+    let silent_holds = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != primary)
+        .filter_map(|n| views.get(&n.name))
+        .filter(|v| v.status.is_none() && !v.lost_data && !v.unseen_longer_than(now, stale_after))
+        .map(|v| v.previous.as_ref().map_or(Some(u64::MAX), |p| p.keys))
+        .max()
+        .flatten();
+    let doubtful = |name: &str| {
+        claims_primary(name)
+            && silent_holds
+                .zip(views.get(name).and_then(|v| v.status.as_ref()).and_then(|s| s.keys))
+                .is_some_and(|(silent, k)| silent > k)
+    };
     // The most data left, on a reachable node that replicates (directly or
     // through a follower) from the node that lost it: it would resync from
     // it, so it becomes the primary (promoting closes no cycle); or on a
     // node that came back claiming primary: it would be repointed at the
     // empty node, so it becomes the recorded primary.
+    // (or one that follows another node that lost its data: it would
+    // resync from that one)
+    let lost: Vec<String> = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != primary && views.get(&n.name).is_some_and(|v| v.lost_data))
+        .map(|n| n.name.clone())
+        .collect();
     if let Some(best) = holders(false) {
+        if doubtful(best) {
+            return None;
+        }
         let reachable = views.get(best).is_some_and(NodeView::reachable);
-        if reachable && (claims_primary(best) || follows_any(config, views, best, &[primary.to_string()])) {
+        let resyncs_from_loss =
+            follows_any(config, views, best, &[primary.to_string()]) || follows_any(config, views, best, &lost);
+        if reachable && (claims_primary(best) || resyncs_from_loss) {
             let promotable = config.node(best).is_some_and(|n| n.priority != 0);
             return Some(if promotable {
                 Shelter::Promote(best.to_string())
@@ -1007,6 +1158,9 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         }
     }
     let to = holders(true)?;
+    if doubtful(to) {
+        return None;
+    }
     if follows_primary(to) || claims_primary(to) {
         let promotable = config.node(to).is_some_and(|n| n.priority != 0);
         return Some(if promotable {
@@ -1118,6 +1272,14 @@ pub fn note_data_loss(
     let Some(addr) = config.node(primary).map(|n| n.addr.as_str()) else {
         return;
     };
+    // A mark the leader before this one recorded (see
+    // `GroupRecord::lost_data`).
+    if record.is_some_and(|r| r.lost_data) {
+        if let Some(v) = views.get_mut(primary).filter(|v| !v.lost_data) {
+            v.lost_data = true;
+            v.lost_data_at = now;
+        }
+    }
     let Some(view) = views.get(primary) else { return };
     if view.status.is_none() && view.previous.is_none() {
         note_loss_of_unseen_primary(config, views, primary, now);
@@ -1183,12 +1345,25 @@ pub fn note_data_loss(
     // came back holding more (from its AOF or RDB): it is
     // not an old primary that went on taking writes in a split brain, but
     // a copy reloaded from disk, and the data the primary does not have.
+    // Likewise a replica of another node that lost its data (an earlier
+    // primary): it holds what that node held before (seed 33036: the
+    // shelter recorded while it did not answer held less).
+    let lost_addrs: Vec<&str> = config
+        .nodes
+        .iter()
+        .filter(|n| n.name != primary && views.get(&n.name).is_some_and(|v| v.lost_data))
+        .map(|n| n.addr.as_str())
+        .collect();
+    let follows_lost = |v: &NodeView| {
+        matches!(v.status.as_ref().map(|s| &s.role),
+            Some(Role::Replica { primary: p, .. }) if lost_addrs.contains(&p.as_str()))
+    };
     let elsewhere: Vec<Option<u64>> = config
         .nodes
         .iter()
         .filter(|n| n.name != primary)
         .filter_map(|n| views.get(&n.name))
-        .filter(|v| restarted_since_recorded || v.back_from_disk())
+        .filter(|v| restarted_since_recorded || v.back_from_disk() || follows_lost(v))
         .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
         .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
         .filter(|st| st.replid != *replid && st.keys.zip(keys).is_some_and(|(k, mine)| k > mine))
@@ -1349,6 +1524,7 @@ mod tests {
             epoch: 5,
             primary: primary.into(),
             run_id: run_id.map(str::to_string),
+            lost_data: false,
         }
     }
 
@@ -1370,6 +1546,15 @@ mod tests {
             to: to.into(),
         };
         assert_eq!(plan, Ok(Some(expected)));
+    }
+
+    /// `record` as the leader leaves it once it noted the primary's loss
+    /// ([`Plan::NoteLoss`]).
+    fn noted(record: &GroupRecord) -> GroupRecord {
+        GroupRecord {
+            lost_data: true,
+            ..record.clone()
+        }
     }
 
     fn views(list: Vec<(&str, NodeView)>) -> BTreeMap<String, NodeView> {
@@ -1440,6 +1625,7 @@ mod tests {
             epoch: 5,
             primary: "r1".into(),
             run_id: None,
+            lost_data: false,
         };
         note_data_loss(&c, &mut v, Some(&record), 10_000);
         assert!(v["r1"].lost_data);
@@ -1459,7 +1645,7 @@ mod tests {
         {
             *primary = "10.0.0.3:6379".into();
         }
-        let plan = decide(&c, &v, Some(&record), None, 10_000, &BTreeSet::new());
+        let plan = decide(&c, &v, Some(&noted(&record)), None, 10_000, &BTreeSet::new());
         assert_eq!(plan, Err(Blocked::NoEligibleReplica { primary: "r1".into() }));
     }
 
@@ -1489,6 +1675,7 @@ mod tests {
             epoch: 5,
             primary: "r2".into(),
             run_id: None,
+            lost_data: false,
         };
         let plan = decide(&c, &v, Some(&record), None, 10_000, &BTreeSet::new());
         assert_eq!(plan, Ok(Some(Plan::Promote { node: "r2".into() })));
@@ -1528,6 +1715,7 @@ mod tests {
             epoch: 5,
             primary: "r1".into(),
             run_id: None,
+            lost_data: false,
         };
         let plan = decide(&c, &v, Some(&record), None, 10_000, &BTreeSet::new());
         assert_eq!(
@@ -1603,6 +1791,7 @@ mod tests {
             epoch: 5,
             primary: "r1".into(),
             run_id: None,
+            lost_data: false,
         };
         let replica = |run: &str| {
             let mut v = NodeView::default();
@@ -1648,6 +1837,7 @@ mod tests {
             epoch: 5,
             primary: "r1".into(),
             run_id: None,
+            lost_data: false,
         };
         assert_loss_then_failover(&c, &mut v, &record, 60_000, "r1", "r2");
         // Priority 0 forbids it: the replicas holding data are detached
@@ -1667,7 +1857,7 @@ mod tests {
             let view = v.get_mut(name).unwrap();
             view.observe(60_100, Ok(status(Role::Primary, run, "old", offset, keys)));
         }
-        let plan = decide(&c, &v, Some(&record), None, 60_100, &BTreeSet::new());
+        let plan = decide(&c, &v, Some(&noted(&record)), None, 60_100, &BTreeSet::new());
         assert_eq!(
             plan,
             Err(Blocked::LastCopyNotPromotable {
@@ -1704,6 +1894,7 @@ mod tests {
             epoch: 5,
             primary: "r3".into(),
             run_id: None,
+            lost_data: false,
         };
         assert_loss_then_failover(&c, &mut v, &record, 1000, "r3", "r2");
     }
@@ -1727,6 +1918,7 @@ mod tests {
             epoch: 5,
             primary: "r1".into(),
             run_id: None,
+            lost_data: false,
         };
         assert_eq!(decide(&c, &v, Some(&record), None, 60_000, &BTreeSet::new()), Ok(None));
     }
@@ -1751,6 +1943,7 @@ mod tests {
             epoch: 5,
             primary: "r3".into(),
             run_id: None,
+            lost_data: false,
         };
         let plan = decide(&c, &v, Some(&record), None, 1000, &BTreeSet::new());
         assert_eq!(plan, Ok(None));
@@ -1887,6 +2080,213 @@ mod tests {
         r3.observe(1000, Ok(status(role, "c", "h1", 282, 282)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         assert_loss_then_failover(&c, &mut v, &record, 1000, "r1", "r2");
+    }
+
+    #[test]
+    fn a_claimant_holding_less_than_a_silent_node_last_held_is_no_shelter_yet() {
+        // Seed 33036: r1 (recorded) lost its data and is down; r2 came
+        // back from an old RDB (20 keys, claiming primary); r3 last answered
+        // following r1 with 240 keys, in an earlier term, and is silent
+        // (within stale_after_ms). Recording r2 could end with r3 repointed
+        // at it: wait for r3.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r1", Some("a2"));
+        let mut r1 = NodeView::default();
+        r1.observe(16_000, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+        r1.observe(16_700, Err(RedisError::Unreachable("refused".into())));
+        r1.lost_data = true;
+        let mut r2 = NodeView::default();
+        r2.observe(16_800, Err(RedisError::Unreachable("refused".into())));
+        let mut back = status(Role::Primary, "b2", "b2-new", 20, 20);
+        back.uptime_s = Some(0);
+        r2.observe(21_200, Ok(back));
+        let mut r3 = NodeView::default();
+        r3.observe(12_000, Ok(status(down_replica(100), "c", "a1", 240, 240)));
+        r3.observe(12_900, Err(RedisError::Timeout));
+        r3.earlier_term = true;
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert!(shelter(&c, &v, "r1", 21_200).is_none());
+        let plan = decide(&c, &v, Some(&noted(&record)), None, 21_200, &BTreeSet::new());
+        assert!(matches!(plan, Err(Blocked::NoEligibleReplica { .. })), "{plan:?}");
+        // Silent past the staleness limit, r3 is no longer waited for.
+        let later = 12_900 + c.settings.stale_after_ms + 1;
+        let mut v = v;
+        let st = v["r2"].status.clone().unwrap();
+        v.get_mut("r2").unwrap().observe(later, Ok(st));
+        assert!(matches!(shelter(&c, &v, "r1", later), Some(Shelter::Promote(ref n)) if n == "r2"));
+    }
+
+    #[test]
+    fn a_replica_of_an_earlier_primary_that_lost_data_holding_more_is_the_data_left() {
+        // Seed 33036, later: r2 is recorded (20 keys); r1, the primary
+        // before it, lost its data and is down; r3 answers again, still
+        // following r1 with the 240 keys r1 held before its loss: r2's
+        // history lacks them, and r3 (which would resync from r1) is
+        // promoted rather than repointed at r2.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r2", Some("b2"));
+        let mut r1 = NodeView::default();
+        r1.observe(26_000, Err(RedisError::Unreachable("refused".into())));
+        r1.lost_data = true;
+        let mut r2 = NodeView::default();
+        r2.observe(27_000, Ok(status(Role::Primary, "b2", "b2-new", 30, 30)));
+        let mut r3 = NodeView::default();
+        r3.observe(27_000, Ok(status(down_replica(14_000), "c", "a1", 240, 240)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_loss_then_failover(&c, &mut v, &record, 27_000, "r2", "r3");
+    }
+
+    #[test]
+    fn a_leader_that_never_saw_the_primary_waits_for_a_node_it_never_reached() {
+        // Seed 44570: every instance was away; the new leader never saw r1
+        // (recorded) serving; r3 follows it (60 keys); r2 has not answered
+        // since the leader took over. r3 is not promoted until r2 answers
+        // or has been silent past stale_after_ms.
+        let c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(53_000, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(53_000, Err(RedisError::Timeout));
+        let mut r3 = NodeView::default();
+        r3.observe(60_000, Ok(status(down_replica(1_000), "c", "A", 60, 60)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_eq!(
+            eligibility(&c, &v, "r1", 60_000)[1].1,
+            Some(
+                "r2 has not answered since this instance took over, and it never saw r1 serving: r2 may hold more"
+                    .into()
+            )
+        );
+        let later = 53_000 + c.settings.stale_after_ms + 1;
+        let st = v["r3"].status.clone().unwrap();
+        v.get_mut("r3").unwrap().observe(later, Ok(st));
+        assert_eq!(eligibility(&c, &v, "r1", later)[1].1, None);
+        // A leader that saw r1 serving knows its replicas: no wait.
+        let r1 = v.get_mut("r1").unwrap();
+        *r1 = NodeView::default();
+        r1.observe(52_000, Ok(status(Role::Primary, "a", "A", 60, 60)));
+        r1.observe(53_000, Err(RedisError::Unreachable("refused".into())));
+        assert_eq!(eligibility(&c, &v, "r1", 60_000)[1].1, None);
+    }
+
+    #[test]
+    fn a_replica_of_another_node_is_not_eligible() {
+        // Seed 67385: r2 follows r3, a node claiming primary against the
+        // record, not r1 (recorded, down): it holds r3's history.
+        let c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(40_000, Ok(status(Role::Primary, "a", "A", 300, 300)));
+        r1.observe(43_000, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(43_000, Ok(status(linked("10.0.0.3:6379"), "b", "C", 56, 56)));
+        let mut r3 = NodeView::default();
+        r3.observe(43_000, Ok(status(Role::Primary, "c", "C", 56, 56)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_eq!(
+            eligibility(&c, &v, "r1", 43_000)[0].1,
+            Some("follows 10.0.0.3:6379, not r1".into())
+        );
+    }
+
+    #[test]
+    fn a_loss_is_recorded_and_a_successor_inherits_it() {
+        // Seed 20071: r3 (recorded) lost data; r2, priority 0, holds more
+        // and was detached to keep it. The leader that knows notes the loss
+        // in the record; a successor that never saw it repoints r2 at r3
+        // without the mark, and waits for an operator with it.
+        let c = config(&[100, 0, 100]);
+        let record = recorded("r3", Some("c"));
+        let mut r1 = NodeView::default();
+        r1.observe(58_000, Ok(status(linked("10.0.0.3:6379"), "a", "C", 225, 225)));
+        let mut r2 = NodeView::default();
+        r2.observe(58_000, Ok(status(Role::Primary, "b", "B", 428, 428)));
+        let mut r3 = NodeView::default();
+        r3.observe(58_000, Ok(status(Role::Primary, "c", "C", 225, 225)));
+        let fresh = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let mut knows = fresh.clone();
+        knows.get_mut("r3").unwrap().lost_data = true;
+        let plan = decide(&c, &knows, Some(&record), None, 58_000, &BTreeSet::new());
+        assert_eq!(plan, Ok(Some(Plan::NoteLoss { primary: "r3".into() })));
+        let noted = plan.unwrap().unwrap().record(7, Some(&record), &knows);
+        assert!(noted.lost_data && noted.primary == "r3");
+        // (once recorded, the leader that knows just waits)
+        let plan = decide(&c, &knows, Some(&noted), None, 58_100, &BTreeSet::new());
+        assert!(matches!(plan, Err(Blocked::LastCopyNotPromotable { .. })), "{plan:?}");
+        // A successor without the mark would resync r2's data away...
+        let mut v = fresh.clone();
+        note_data_loss(&c, &mut v, Some(&record), 58_000);
+        let plan = decide(&c, &v, Some(&record), None, 58_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Repoint {
+                nodes: vec!["r2".into()]
+            }))
+        );
+        // ... with it, it waits for an operator too.
+        let mut v = fresh;
+        note_data_loss(&c, &mut v, Some(&noted), 58_000);
+        assert!(v["r3"].lost_data);
+        let plan = decide(&c, &v, Some(&noted), None, 58_000, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Err(Blocked::LastCopyNotPromotable {
+                primary: "r3".into(),
+                node: "r2".into()
+            })
+        );
+        // A plan that records another primary ends the mark.
+        let failover = Plan::Failover {
+            from: "r3".into(),
+            to: "r1".into(),
+        };
+        assert!(!failover.record(8, Some(&noted), &v).lost_data);
+    }
+
+    #[test]
+    fn up_for_less_than_the_round_since_the_first_miss_is_a_restart_while_unseen() {
+        // Seed 50556: missed at 1 000, answered at 2 000 up for 0 s: it
+        // started after 1 000 (a poll at or after 2 000 saw under 1 s of
+        // uptime). Up for 1 s it may have run since before the miss.
+        for (up, restarted) in [(0, true), (1, false)] {
+            let mut v = NodeView::default();
+            v.observe(1_000, Err(RedisError::Timeout));
+            let mut st = status(Role::Primary, "a", "A", 10, 10);
+            st.uptime_s = Some(up);
+            v.observe(2_000, Ok(st));
+            assert_eq!(v.restarted_while_unseen(), restarted, "up {up} s");
+        }
+    }
+
+    #[test]
+    fn a_refused_password_does_not_end_the_outage_a_restart_is_judged_by() {
+        // Seed 38485: r2, never seen answering by this leader (unreachable,
+        // then refusing the password, then unreachable again), answers
+        // claiming primary from its RDB (offset 120, 120 keys), up for 2 s:
+        // it restarted after this leader first failed to reach it, so it is
+        // a copy from disk, holding more than r3 (recorded, 59 keys on
+        // another history): r3's history lacks it, and r2 is not repointed.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r3", Some("c"));
+        let mut r1 = NodeView::default();
+        r1.observe(43_700, Ok(status(linked("10.0.0.3:6379"), "a", "C", 40, 59)));
+        let mut r2 = NodeView::default();
+        r2.observe(38_000, Err(RedisError::Unreachable("reset".into())));
+        r2.observe(40_000, Err(RedisError::Auth("WRONGPASS".into())));
+        r2.observe(42_500, Err(RedisError::Unreachable("reset".into())));
+        let mut back = status(Role::Primary, "b2", "B2", 120, 120);
+        back.uptime_s = Some(2);
+        r2.observe(43_700, Ok(back));
+        assert!(r2.back_from_disk());
+        let mut r3 = NodeView::default();
+        r3.observe(43_700, Ok(status(Role::Primary, "c", "C", 40, 59)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &mut v, Some(&record), 43_700);
+        assert!(v["r3"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 43_700, &BTreeSet::new());
+        assert!(
+            !matches!(plan, Ok(Some(Plan::Repoint { ref nodes })) if nodes.contains(&"r2".to_string())),
+            "{plan:?}"
+        );
     }
 
     #[test]
@@ -2145,6 +2545,60 @@ mod tests {
     }
 
     #[test]
+    fn a_cold_start_claimant_holding_nothing_is_not_recorded_while_data_may_exist() {
+        // Seed 78926: no record; r2 came back empty and claims primary; r1
+        // refuses arbiter's password, r3 never answered. Either may hold
+        // the data that recording r2 would resync away.
+        let mut c = config(&[100, 100, 100]);
+        let mut r1 = NodeView::default();
+        r1.observe(9_000, Err(RedisError::Auth("WRONGPASS".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(9_000, Ok(status(Role::Primary, "b1", "b1-new", 0, 0)));
+        let mut r3 = NodeView::default();
+        r3.observe(1_000, Err(RedisError::Timeout));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let blocked =
+            |v: &BTreeMap<String, NodeView>, c: &GroupConfig, now| decide(c, v, None, None, now, &BTreeSet::new());
+        assert_eq!(
+            blocked(&v, &c, 9_000),
+            Err(Blocked::ColdStartEmpty {
+                primary: "r2".into(),
+                reason: "empty while r1 refuses arbiter's password (it may hold data)".into()
+            })
+        );
+        // r1 answers, empty too; r3 is still within the staleness limit.
+        v.get_mut("r1")
+            .unwrap()
+            .observe(9_500, Ok(status(linked("10.0.0.2:6379"), "a", "b1-new", 0, 0)));
+        assert_eq!(
+            blocked(&v, &c, 9_500),
+            Err(Blocked::ColdStartEmpty {
+                primary: "r2".into(),
+                reason: "empty while r3 has not answered since this instance took over (it may hold data)".into()
+            })
+        );
+        // Silent past the staleness limit: nothing is known to exist.
+        let later = 1_000 + c.settings.stale_after_ms + 1;
+        for n in ["r1", "r2"] {
+            let st = v[n].status.clone().unwrap();
+            v.get_mut(n).unwrap().observe(later, Ok(st));
+        }
+        assert_eq!(
+            blocked(&v, &c, later),
+            Ok(Some(Plan::Bootstrap { primary: "r2".into() }))
+        );
+        // And allow_data_loss records it at once.
+        v.get_mut("r1")
+            .unwrap()
+            .observe(9_000, Err(RedisError::Auth("WRONGPASS".into())));
+        c.settings.allow_data_loss = true;
+        assert_eq!(
+            blocked(&v, &c, later),
+            Ok(Some(Plan::Bootstrap { primary: "r2".into() }))
+        );
+    }
+
+    #[test]
     fn a_node_this_leader_repointed_is_never_a_shelter_for_its_new_source() {
         // Seed 49247: r1 (recorded) came back empty; the leader sheltered r3
         // at r2, then r3 stopped answering. Its last answer still showed it
@@ -2274,7 +2728,17 @@ mod tests {
         r3.observe(30_100, Ok(status(Role::Primary, "c5", "c5-new", 0, 120)));
         r2.observe(30_100, Ok(status(linked("10.0.0.1:6379"), "b", "a-new", 0, 0)));
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        assert_loss_then_failover(&c, &mut v, &record, 30_100, "r2", "r3");
+        // (r1 never answered this leader: it may hold more than r3, which
+        // risks nothing by waiting, until it has been silent past
+        // stale_after_ms; seed 61842)
+        note_data_loss(&c, &mut v, Some(&record), 30_100);
+        assert!(shelter(&c, &v, "r2", 30_100).is_none());
+        let later = 29_000 + c.settings.stale_after_ms + 100;
+        for n in ["r2", "r3"] {
+            let st = v[n].status.clone().unwrap();
+            v.get_mut(n).unwrap().observe(later, Ok(st));
+        }
+        assert_loss_then_failover(&c, &mut v, &record, later, "r2", "r3");
     }
 
     #[test]

@@ -559,7 +559,10 @@ impl Machine {
         );
         match decision {
             Ok(Some(plan)) => {
-                self.ctx.blocked = None;
+                // (noting a loss changes nothing of why the leader waits)
+                if !matches!(plan, Plan::NoteLoss { .. }) {
+                    self.ctx.blocked = None;
+                }
                 let record = plan.record(epoch, self.ctx.record.as_ref(), &self.ctx.views);
                 let epoch = self.fence_epoch();
                 self.emit(Output::Publish { epoch, record });
@@ -823,7 +826,9 @@ impl Machine {
                 self.ctx.published.push(record.clone());
                 self.ctx.record = Some(record);
                 match plan {
-                    Plan::Bootstrap { .. } | Plan::Adopt { .. } => self.idle(State::Leading { epoch }),
+                    Plan::Bootstrap { .. } | Plan::Adopt { .. } | Plan::NoteLoss { .. } => {
+                        self.idle(State::Leading { epoch })
+                    }
                     Plan::Failover { ref to, .. } | Plan::Promote { node: ref to } => {
                         let addr = self.addr(to);
                         self.emit(Output::Promote { addr, epoch });

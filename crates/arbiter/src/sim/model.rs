@@ -1294,6 +1294,7 @@ mod tests {
             epoch: rev,
             primary: "r1".into(),
             run_id: None,
+            lost_data: false,
         };
         assert!(e.publish(0, &a, rev, &record));
         e.revoke(lease);
@@ -1315,11 +1316,13 @@ mod tests {
             epoch: rev,
             primary: "r1".into(),
             run_id: None,
+            lost_data: false,
         };
         let new = GroupRecord {
             epoch: rev,
             primary: "r2".into(),
             run_id: None,
+            lost_data: false,
         };
         assert!(e.publish(1000, &a, rev, &old));
         assert!(e.publish(20_000, &a, rev, &new));
@@ -1441,6 +1444,7 @@ mod tests {
             epoch: rev,
             primary: "r1".into(),
             run_id: None,
+            lost_data: false,
         };
         assert!(
             !e.publish(LEASE_TTL_MS + 1, &a, rev, &record),
