@@ -29,7 +29,7 @@
 //!
 //! Before the fix each of them failed: blocked for good (no eligible
 //! replica), then replicas resynced from the empty node; a reloaded AOF was
-//! called "restarted without its data".
+//! called data loss ("node lost data" in the log).
 
 mod support;
 
@@ -467,7 +467,7 @@ fn a_restart_that_reloaded_its_aof_is_not_data_loss() {
         rig.logs()
     );
     assert!(
-        !rig.logs().contains("without its data"),
+        !rig.logs().contains("node lost data"),
         "a reloaded AOF is not data loss\n{}",
         rig.logs()
     );

@@ -768,3 +768,28 @@ fn a_recorded_primary_restarted_at_offset_zero_while_a_node_is_silent_is_looked_
     m.step(Input::Status(replica_of(1)));
     assert_eq!(m.poll_next_message(), wait(2000));
 }
+
+#[test]
+fn a_loss_the_record_lacks_is_noted_and_looked_at_again_soon() {
+    // Seed 20071: the leader found r1 (recorded) lost its data and can do
+    // nothing yet (r2 and r3 do not answer). It writes the mark into the
+    // record, so that a successor inherits it, and looks again after
+    // fast_check_interval_ms: the replicas may resync from r1 any moment.
+    let ctx = polled(|c| {
+        for n in ["r2", "r3"] {
+            c.views.get_mut(n).unwrap().observe(1000, Err(RedisError::Timeout));
+        }
+        c.views.get_mut("r1").unwrap().lost_data = true;
+    });
+    let mut m = Machine::restore(State::Polling { next: 2 }, ctx);
+    m.step(Input::Status(Err(RedisError::Timeout)));
+    let Some(Output::Publish { record, .. }) = m.poll_next_message() else {
+        panic!("expected the record write, got {:?}", m.state());
+    };
+    assert!(record.lost_data && record.primary == "r1", "{record:?}");
+    m.step(Input::Published(Ok(true)));
+    assert_eq!(m.state().name(), "Leading");
+    let fast = Settings::default().fast_check_interval_ms;
+    assert_eq!(m.poll_next_message(), wait(m.context().now + fast));
+    assert!(m.context().record.as_ref().is_some_and(|r| r.lost_data));
+}

@@ -133,9 +133,12 @@ impl Narrator {
                 },
             ) = (output, machine.state())
             {
+                let ctx = machine.context();
+                let down_ms = crate::machine::decide::primary_down_for(&ctx.config, &ctx.views, from, ctx.now);
                 info!(
                     target: "arbiter",
                     failed = %from,
+                    down_ms,
                     chosen = %to,
                     candidates = %candidates(machine, from),
                     "failing over"
@@ -316,7 +319,18 @@ impl Narrator {
                 info!(target: "arbiter", node = %name, "authentication succeeds again");
             }
             if seen.lost_data && !old.lost_data {
-                warn!(target: "arbiter", node = %name, "node restarted without its data");
+                let last = view.status.as_ref().or(view.previous.as_ref());
+                let keys = last
+                    .and_then(|s| s.keys)
+                    .map_or_else(|| "unknown".to_string(), |k| k.to_string());
+                let run_id = last.map_or("", |s| s.run_id.as_str());
+                warn!(
+                    target: "arbiter",
+                    node = %name,
+                    %keys,
+                    run_id,
+                    "node lost data: it came back empty or from less, or another copy holds what its history lacks"
+                );
             }
             if let (Some(status), Some(before)) = (&view.status, &old.run_id) {
                 if status.run_id != *before && !seen.lost_data {

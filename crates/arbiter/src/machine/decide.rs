@@ -2332,32 +2332,6 @@ mod tests {
     }
 
     #[test]
-    fn a_primary_refusing_the_password_is_not_judged_by_its_last_answer() {
-        // Seed 84064: r1 (recorded) answered holding 300 keys, then
-        // refused arbiter's password (it is up, taking writes); r3 came
-        // back from its AOF holding 320, which r1 also holds by now. r1
-        // lost nothing: no loss mark, and no failover away from it.
-        let c = config(&[100, 100, 100]);
-        let record = recorded("r1", Some("a"));
-        let mut r1 = NodeView::default();
-        r1.observe(14_000, Ok(status(Role::Primary, "a", "h1", 300, 300)));
-        r1.observe(15_000, Err(RedisError::Auth("WRONGPASS".into())));
-        let mut r2 = NodeView::default();
-        r2.observe(17_000, Ok(status(down_replica(2_000), "b", "h1", 300, 300)));
-        let mut r3 = NodeView::default();
-        r3.observe(14_000, Err(RedisError::Unreachable("refused".into())));
-        r3.observe(17_000, Ok(status(Role::Primary, "c2", "c2-new", 0, 320)));
-        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        note_data_loss(&c, &mut v, Some(&record), 17_000);
-        assert!(!v["r1"].lost_data);
-        let plan = decide(&c, &v, Some(&record), None, 17_000, &BTreeSet::new());
-        assert!(
-            !matches!(plan, Ok(Some(Plan::Failover { .. } | Plan::Shelter { .. }))),
-            "{plan:?}"
-        );
-    }
-
-    #[test]
     fn a_priority_zero_copy_holding_more_than_the_candidate_is_detached_not_resynced_away() {
         // r1 (recorded) lost its data and is down. r3, promotable and in
         // sync with it, holds 91 keys written since; r2 holds 140 from
@@ -2671,6 +2645,22 @@ mod tests {
             .observe(46_100, Ok(status(Role::Primary, "c2", "c2-new", 0, 400)));
         note_data_loss(&c, &mut v, Some(&record), 46_100);
         assert!(!v["r1"].lost_data);
+        // Nor is one holding more while r1 refuses arbiter's password
+        // (seed 84064): r1 is up, and took writes since its last answer.
+        let mut v = v.clone();
+        let r1 = v.get_mut("r1").unwrap();
+        r1.observe(46_200, Ok(status(Role::Primary, "a", "h1", 409, 409)));
+        r1.observe(46_300, Err(RedisError::Auth("WRONGPASS".into())));
+        v.get_mut("r3")
+            .unwrap()
+            .observe(46_300, Ok(status(Role::Primary, "c2", "c2-new", 0, 420)));
+        note_data_loss(&c, &mut v, Some(&record), 46_300);
+        assert!(!v["r1"].lost_data);
+        let plan = decide(&c, &v, Some(&record), None, 46_300, &BTreeSet::new());
+        assert!(
+            !matches!(plan, Ok(Some(Plan::Failover { .. } | Plan::Shelter { .. }))),
+            "{plan:?}"
+        );
     }
 
     #[test]
@@ -2767,59 +2757,37 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_replica_waits_for_a_node_that_just_stopped_answering() {
-        // r1 (recorded) is down; r2 is empty; r3 answered before but its
-        // latest poll timed out: it may hold data, so r2 is not eligible
-        // until r3 answers or has been silent past stale_after_ms.
+    fn an_empty_replica_waits_for_a_node_that_does_not_answer() {
+        // r1 (recorded) is down; r2 is empty; r3 may hold data: it answered
+        // before but its latest poll timed out, or (seed 87871) it never
+        // answered this leader since it took over (cut off from it). r2 is
+        // not eligible until r3 answers or has been silent past
+        // stale_after_ms.
         let c = config(&[100, 100, 100]);
-        let mut r1 = NodeView::default();
-        r1.observe(0, Err(RedisError::Unreachable("refused".into())));
-        let mut r2 = NodeView::default();
-        r2.observe(10_000, Ok(status(down_replica(100), "b", "h", 0, 0)));
-        let mut r3 = NodeView::default();
-        r3.observe(9_000, Ok(status(down_replica(100), "c", "h", 0, 0)));
-        r3.observe(10_000, Err(RedisError::Timeout));
-        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3.clone())]);
-        let why = eligibility(&c, &v, "r1", 10_000);
-        assert_eq!(
-            why[0],
+        for (seen, why) in [
+            (true, "empty while r3, seen before, does not answer (it may hold data)"),
             (
-                "r2".into(),
-                Some("empty while r3, seen before, does not answer (it may hold data)".into())
-            )
-        );
-        let later = 10_000 + c.settings.stale_after_ms + 1;
-        let mut v = v;
-        v.get_mut("r2")
-            .unwrap()
-            .observe(later, Ok(status(down_replica(100), "b", "h", 0, 0)));
-        assert_eq!(eligibility(&c, &v, "r1", later)[0].1, None);
-    }
-
-    #[test]
-    fn an_empty_replica_waits_for_a_node_that_never_answered_this_leader() {
-        // Seed 87871: the recorded primary came back empty and went away
-        // again, r2 resynced to nothing, and r3 (holding 20 keys) was cut
-        // off from this leader since it took over: r2 is not eligible
-        // until r3 answers or has been silent past stale_after_ms.
-        let c = config(&[100, 100, 100]);
-        let mut r1 = NodeView::default();
-        r1.observe(0, Err(RedisError::Unreachable("refused".into())));
-        let mut r2 = NodeView::default();
-        r2.observe(8_000, Ok(status(down_replica(100), "b", "h", 0, 0)));
-        let mut r3 = NodeView::default();
-        r3.observe(1_000, Err(RedisError::Timeout));
-        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        assert_eq!(
-            eligibility(&c, &v, "r1", 8_000)[0].1,
-            Some("empty while r3 has not answered since this instance took over (it may hold data)".into())
-        );
-        let later = 1_000 + c.settings.stale_after_ms + 1;
-        let mut v = v;
-        v.get_mut("r2")
-            .unwrap()
-            .observe(later, Ok(status(down_replica(100), "b", "h", 0, 0)));
-        assert_eq!(eligibility(&c, &v, "r1", later)[0].1, None);
+                false,
+                "empty while r3 has not answered since this instance took over (it may hold data)",
+            ),
+        ] {
+            let mut r1 = NodeView::default();
+            r1.observe(0, Err(RedisError::Unreachable("refused".into())));
+            let mut r2 = NodeView::default();
+            r2.observe(10_000, Ok(status(down_replica(100), "b", "h", 0, 0)));
+            let mut r3 = NodeView::default();
+            if seen {
+                r3.observe(9_000, Ok(status(down_replica(100), "c", "h", 0, 0)));
+            }
+            r3.observe(9_500, Err(RedisError::Timeout));
+            let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+            assert_eq!(eligibility(&c, &v, "r1", 10_000)[0].1, Some(why.into()));
+            let later = 9_500 + c.settings.stale_after_ms + 1;
+            v.get_mut("r2")
+                .unwrap()
+                .observe(later, Ok(status(down_replica(100), "b", "h", 0, 0)));
+            assert_eq!(eligibility(&c, &v, "r1", later)[0].1, None, "seen before: {seen}");
+        }
     }
 
     #[test]

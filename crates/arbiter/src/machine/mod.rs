@@ -826,9 +826,10 @@ impl Machine {
                 self.ctx.published.push(record.clone());
                 self.ctx.record = Some(record);
                 match plan {
-                    Plan::Bootstrap { .. } | Plan::Adopt { .. } | Plan::NoteLoss { .. } => {
-                        self.idle(State::Leading { epoch })
-                    }
+                    Plan::Bootstrap { .. } | Plan::Adopt { .. } => self.idle(State::Leading { epoch }),
+                    // (the loss stays urgent: its replicas may resync from
+                    // the node any moment, so the next round comes soon)
+                    Plan::NoteLoss { .. } => self.idle_soon_if_urgent(State::Leading { epoch }),
                     Plan::Failover { ref to, .. } | Plan::Promote { node: ref to } => {
                         let addr = self.addr(to);
                         self.emit(Output::Promote { addr, epoch });
