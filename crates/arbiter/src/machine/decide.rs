@@ -897,6 +897,13 @@ fn decide_plan(
                 None => {}
             }
         }
+        // Waiting, a replica about to resync away more than its source (a
+        // node the record does not name) holds is detached first (seed
+        // 42644: r2 came back empty while the leader waited, and r1, its
+        // replica, resynced from it).
+        if let Some((from, nodes)) = endangered(config, views, primary) {
+            return Ok(Some(Plan::Detach { from, nodes }));
+        }
         return Err(Blocked::NoEligibleReplica {
             primary: primary.to_string(),
         });
@@ -2185,6 +2192,40 @@ mod tests {
         assert_eq!(
             eligibility(&c, &v, "r1", 43_000)[0].1,
             Some("follows 10.0.0.3:6379, not r1".into())
+        );
+    }
+
+    #[test]
+    fn while_waiting_a_replica_of_an_emptied_claimant_is_detached() {
+        // Seed 42644: r3 (recorded) lost its data and is down; nothing is
+        // eligible. r1 follows r2, which the record does not name and
+        // which came back empty: r1 would resync its 85 keys away, and is
+        // detached while the leader waits.
+        let c = config(&[100, 100, 100]);
+        let record = noted(&recorded("r3", Some("c2")));
+        let mut r1 = NodeView::default();
+        r1.observe(38_400, Ok(status(down_replica(100), "a", "B", 85, 85)));
+        if let Some(NodeStatus {
+            role: Role::Replica { primary, .. },
+            ..
+        }) = r1.status.as_mut()
+        {
+            *primary = "10.0.0.2:6379".into();
+        }
+        let mut r2 = NodeView::default();
+        r2.observe(38_400, Ok(status(Role::Primary, "b2", "B2", 0, 0)));
+        let mut r3 = NodeView::default();
+        r3.observe(36_400, Ok(status(Role::Primary, "c2", "C2", 0, 0)));
+        r3.observe(38_400, Err(RedisError::Unreachable("refused".into())));
+        r3.lost_data = true;
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let plan = decide(&c, &v, Some(&record), None, 38_400, &BTreeSet::new());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Detach {
+                from: "r2".into(),
+                nodes: vec!["r1".into()]
+            }))
         );
     }
 
