@@ -115,6 +115,14 @@ pub struct NodeStatus {
     pub run_id: String,
     /// `master_replid`.
     pub replid: String,
+    /// `master_replid2`: the history this node's continues (the replid it
+    /// had, or followed, before its promotion, or the one saved in the RDB
+    /// file it reloaded); `None` when Redis reports 000... (no such
+    /// history) and in recordings made before it was reported. An old
+    /// primary that ran on in a split brain still reports the replid its
+    /// successor's `replid2` names; a copy reloaded from disk does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replid2: Option<String>,
     /// Replication offset.
     pub offset: u64,
     /// The dataset's size: keys in every database (`INFO keyspace`), when

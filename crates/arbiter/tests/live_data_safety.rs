@@ -27,6 +27,11 @@
 //!   primary; the copy's uptime tells the leader it restarted from disk
 //!   while out of reach.
 //!
+//! - `a_loss_every_copy_shares_is_settled_and_the_primary_serves_again`:
+//!   every node dies at once and comes back empty, the primary first: its
+//!   loss is recorded, then settled once every copy answers holding no
+//!   more than it, and the group serves again on it.
+//!
 //! Before the fix each of them failed: blocked for good (no eligible
 //! replica), then replicas resynced from the empty node; a reloaded AOF was
 //! called data loss ("node lost data" in the log).
@@ -342,7 +347,11 @@ fn decisions(outputs: &[arbiter::Output], names: &[(String, String)]) -> Vec<Str
     outputs
         .iter()
         .filter_map(|o| match o {
-            arbiter::Output::Publish { record, .. } => Some(format!("publish {}", record.primary)),
+            arbiter::Output::Publish { record, .. } => Some(format!(
+                "publish {}{}",
+                record.primary,
+                if record.lost_data { " (lost)" } else { "" }
+            )),
             arbiter::Output::Promote { addr, .. } => Some(format!("promote {}", name(addr))),
             arbiter::Output::Repoint { addr, .. } => Some(format!("repoint {}", name(addr))),
             arbiter::Output::Resign { .. } => Some("resign".into()),
@@ -609,4 +618,75 @@ fn a_copy_back_from_its_aof_after_a_failover_from_an_emptied_primary_is_the_data
     let promoted: Vec<&String> = said.iter().filter(|s| s.starts_with("promote")).collect();
     assert_eq!(promoted, ["promote r3", "promote r2"], "{said:?}");
     assert!(!said.contains(&"repoint r2".to_string()), "{said:?}");
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_loss_every_copy_shares_is_settled_and_the_primary_serves_again() {
+    // The simulation's seed-99070 class on real servers, persistence off.
+    // Every node dies at once (a power cut); r1 comes back first, empty:
+    // the leader marks it as having lost data, records the mark, and waits
+    // (r2 and r3, which may hold the data, do not answer). Then r2 and r3
+    // come back empty too: what r1 lost is gone from every copy. The
+    // leader clears the mark, r2 and r3 follow r1, and what clients write
+    // to r1 from then on is replicated. Before, the mark stayed for good:
+    // blocked ("no replica is eligible"), r2 and r3 left as empty
+    // primaries, r1 treated as failed although it held the most there was.
+    let mut rig = Rig::start(false);
+    rig.start_instances();
+    wait_for_r1_record(&rig);
+    rig.converged("settled", Duration::from_secs(15));
+    for n in &mut rig.nodes {
+        n.kill();
+    }
+    rig.nodes[0].restart(None);
+    support::eventually("the leader records r1's loss", Duration::from_secs(15), || {
+        rig.record().filter(|r| r.primary == "r1" && r.lost_data)
+    });
+    rig.nodes[1].restart(None);
+    rig.nodes[2].restart(None);
+    let r1 = rig.nodes[0].addr();
+    support::eventually("the loss settles and r2, r3 follow r1", Duration::from_secs(15), || {
+        rig.record().filter(|r| r.primary == "r1" && !r.lost_data)?;
+        (1..3)
+            .all(|i| {
+                matches!(rig.status(i).map(|s| s.role),
+                    Some(Role::Replica { primary, link_up: true, .. }) if primary == r1)
+            })
+            .then_some(())
+    });
+    let mut con = rig.nodes[0].connection().unwrap();
+    for i in 0..10 {
+        redis::cmd("SET")
+            .arg(format!("new:{i}"))
+            .arg(i)
+            .query::<()>(&mut con)
+            .unwrap();
+    }
+    support::eventually("r2 and r3 hold r1's new keys", Duration::from_secs(15), || {
+        (rig.keys() == vec![Some(10); 3]).then_some(())
+    });
+    let logs = rig.logs();
+    assert!(logs.contains("node lost data"), "{logs}");
+    assert!(logs.contains("clearing the loss mark on r1"), "{logs}");
+    rig.stop_instances();
+    // The leader's recording: r1 recorded, its loss recorded, the two
+    // empty nodes repointed at it, the mark cleared; no promotion.
+    let said = rig.replay_leader(0, "Election::publish", "live_loss_settled");
+    assert!(!said.iter().any(|d| d.starts_with("promote")), "{said:?}");
+    let noted = said
+        .iter()
+        .position(|d| d == "publish r1 (lost)")
+        .expect("the loss recorded");
+    let after: Vec<&str> = said[noted..].iter().map(String::as_str).collect();
+    assert!(
+        after.contains(&"repoint r2") && after.contains(&"repoint r3"),
+        "{said:?}"
+    );
+    let cleared = after
+        .iter()
+        .rposition(|d| *d == "publish r1")
+        .expect("the mark cleared");
+    assert!(after[..cleared].iter().any(|d| d.starts_with("repoint")), "{said:?}");
+    assert_eq!(said.last().map(String::as_str), Some("resign"), "{said:?}");
 }

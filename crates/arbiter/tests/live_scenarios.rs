@@ -100,7 +100,11 @@ fn named_decisions(d: &Driver<Replayer>) -> Vec<String> {
     d.outputs()
         .iter()
         .filter_map(|o| match o {
-            Output::Publish { record, .. } => Some(format!("publish {}", record.primary)),
+            Output::Publish { record, .. } => Some(format!(
+                "publish {}{}",
+                record.primary,
+                if record.lost_data { " (lost)" } else { "" }
+            )),
             Output::Promote { addr, .. } => Some(format!("promote {}", name(addr))),
             Output::Repoint { addr, primary, .. } => Some(format!("repoint {} to {}", name(addr), name(primary))),
             Output::Resign { .. } => Some("resign".into()),
@@ -180,5 +184,28 @@ fn a_copy_back_from_its_aof_after_a_failover_from_an_emptied_primary_is_promoted
     assert_eq!(promotions, ["promote r3", "promote r2"], "{said:?}");
     assert!(said.contains(&"repoint r3 to r2".to_string()), "{said:?}");
     assert!(!said.iter().any(|s| s.starts_with("repoint r2")), "{said:?}");
+    assert_eq!(d.machine().state(), &State::Stopped);
+}
+
+#[test]
+fn a_loss_every_copy_shares_is_recorded_then_settled() {
+    // Recorded by live_data_safety's test of the same name: every node died
+    // at once and came back empty, r1 (recorded) first. The leader records
+    // r1's loss while r2 and r3 do not answer; once they answer, empty, it
+    // points them at r1 and clears the mark: no promotion.
+    let d = replay("live_loss_settled");
+    let said = named_decisions(&d);
+    assert!(!said.iter().any(|s| s.starts_with("promote")), "{said:?}");
+    let noted = said
+        .iter()
+        .position(|s| s == "publish r1 (lost)")
+        .expect("the loss recorded");
+    let cleared = said.iter().rposition(|s| s == "publish r1").expect("the mark cleared");
+    assert!(noted < cleared, "{said:?}");
+    for r in ["r2", "r3"] {
+        let at = said.iter().position(|s| *s == format!("repoint {r} to r1"));
+        assert!(at.is_some_and(|at| noted < at && at < cleared), "{said:?}");
+    }
+    assert_eq!(said.last().map(String::as_str), Some("resign"), "{said:?}");
     assert_eq!(d.machine().state(), &State::Stopped);
 }

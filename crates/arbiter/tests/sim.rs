@@ -207,6 +207,7 @@ fn view(role: Role, offset: u64, run_id: &str) -> Result<NodeStatus, arbiter::ty
         role,
         run_id: run_id.into(),
         replid: "x".into(),
+        replid2: None,
         offset,
         keys: None,
         uptime_s: None,

@@ -483,6 +483,17 @@ fn log_decision(output: &Output, current: Option<&crate::types::GroupRecord>) {
             "recording in the group record that {} lost data (a leader taking over inherits the evidence)",
             record.primary
         ),
+        Output::Publish { epoch, record }
+            if !record.lost_data && current.is_some_and(|c| c.lost_data && c.primary == record.primary) =>
+        {
+            warn!(
+                target: "arbiter",
+                epoch,
+                primary = %record.primary,
+                "clearing the loss mark on {}: every node answers and none holds more keys (what it lost is gone from every copy; its data is the most there is)",
+                record.primary
+            )
+        }
         Output::Publish { epoch, record } => {
             info!(target: "arbiter", epoch, primary = %record.primary, "publishing the group record")
         }

@@ -54,6 +54,10 @@ pub fn status_from_info(info: &BTreeMap<String, String>) -> Result<NodeStatus, S
         role,
         run_id: field("run_id")?.clone(),
         replid: field("master_replid")?.clone(),
+        replid2: info
+            .get("master_replid2")
+            .filter(|r| !r.is_empty() && r.bytes().any(|b| b != b'0'))
+            .cloned(),
         offset: number("master_repl_offset")?.max(0) as u64,
         keys: Some(keys_in(info)),
         uptime_s: info.get("uptime_in_seconds").and_then(|s| s.parse::<u64>().ok()),
@@ -271,6 +275,13 @@ mod tests {
         assert_eq!(s.replid, "2b6f1c8a9d0e4f5a6b7c8d9e0f1a2b3c4d5e6f70");
         assert!(s.run_id.starts_with("6c0bd0c8"));
         assert_eq!(s.uptime_s, Some(42));
+        assert_eq!(s.replid2, None, "000... is no history");
+        let promoted = PRIMARY.replace(
+            "master_replid2:0000000000000000000000000000000000000000",
+            "master_replid2:9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b",
+        );
+        let s = status_from_info(&parse_info(&promoted)).unwrap();
+        assert_eq!(s.replid2.as_deref(), Some("9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"));
     }
 
     #[test]

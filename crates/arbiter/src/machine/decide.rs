@@ -268,6 +268,14 @@ pub enum Plan {
         /// The recorded primary.
         primary: String,
     },
+    /// Only clear the record's loss mark on `primary`: every node answers
+    /// and none holds more keys than it, so what it lost is gone from
+    /// every copy and its data is the most there is ([`loss_settled`]).
+    /// No command to any node.
+    SettleLoss {
+        /// The recorded primary.
+        primary: String,
+    },
 }
 
 impl Plan {
@@ -289,14 +297,19 @@ impl Plan {
             Self::Promote { node } => (node.clone(), run_of(node)),
             // The record changes only after FAILOVER TO succeeded.
             Self::Switchover { from, .. } => (from.clone(), kept()),
-            Self::Repoint { .. } | Self::Shelter { .. } | Self::Detach { .. } | Self::NoteLoss { .. } => {
-                (current.map(|r| r.primary.clone()).unwrap_or_default(), kept())
-            }
+            Self::Repoint { .. }
+            | Self::Shelter { .. }
+            | Self::Detach { .. }
+            | Self::NoteLoss { .. }
+            | Self::SettleLoss { .. } => (current.map(|r| r.primary.clone()).unwrap_or_default(), kept()),
         };
-        // The loss mark stays with the node while it stays recorded.
+        // The loss mark stays with the node while it stays recorded, until
+        // the loss is settled.
         let same = current.is_some_and(|r| r.primary == primary);
-        let lost_data =
-            same && (current.is_some_and(|r| r.lost_data) || views.get(&primary).is_some_and(|v| v.lost_data));
+        let settled = matches!(self, Self::SettleLoss { .. });
+        let lost_data = same
+            && !settled
+            && (current.is_some_and(|r| r.lost_data) || views.get(&primary).is_some_and(|v| v.lost_data));
         GroupRecord {
             epoch,
             primary,
@@ -694,17 +707,40 @@ pub fn decide(
     let decision = decide_plan(config, views, record, switchover, now, bugs);
     // A loss this leader found and the record does not carry yet is
     // recorded in a round where nothing else is (another plan keeping the
-    // primary carries it, one changing it ends it).
-    let Some(record) = record.filter(|r| !r.lost_data && !config.settings.paused) else {
+    // primary carries it, one changing it ends it); a recorded loss that
+    // settled is cleared the same way.
+    let Some(record) = record.filter(|_| !config.settings.paused) else {
         return decision;
     };
-    let lost = views.get(&record.primary).is_some_and(|v| v.lost_data);
+    let primary = record.primary.clone();
+    let lost = views.get(&primary).is_some_and(|v| v.lost_data);
     match decision {
-        Ok(None) | Err(_) if lost => Ok(Some(Plan::NoteLoss {
-            primary: record.primary.clone(),
-        })),
+        Ok(None) | Err(_) if lost && !record.lost_data => Ok(Some(Plan::NoteLoss { primary })),
+        Ok(None) | Err(_) if record.lost_data && !lost && loss_settled(config, views, &primary) => {
+            Ok(Some(Plan::SettleLoss { primary }))
+        }
         other => other,
     }
+}
+
+/// True when a loss on the recorded `primary` no longer endangers anything:
+/// it answers as the primary, and every other node answers (no wrong
+/// password, none out of reach) holding no more keys than it. What the
+/// primary lost is then gone from every copy, and its data, including
+/// what it took since, is the most there is; keeping the mark would treat
+/// the best copy as lost (seed 99070: the primary, marked, took writes for
+/// seconds after its replicas resynced from it, and a later leader
+/// promoted a node holding 20 keys over its 168).
+pub fn loss_settled(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &str) -> bool {
+    let status = |name: &str| views.get(name).and_then(|v| v.status.as_ref());
+    let Some(mine) = status(primary).filter(|s| s.role == Role::Primary).and_then(|s| s.keys) else {
+        return false;
+    };
+    config
+        .nodes
+        .iter()
+        .filter(|n| n.name != primary)
+        .all(|n| status(&n.name).and_then(|s| s.keys).is_some_and(|k| k <= mine))
 }
 
 fn decide_plan(
@@ -1129,6 +1165,16 @@ fn shelter(config: &GroupConfig, views: &BTreeMap<String, NodeView>, primary: &s
         .map(|v| v.previous.as_ref().map_or(Some(u64::MAX), |p| p.keys))
         .max()
         .flatten();
+    // So may the primary that lost data, when this leader never saw it
+    // answer (the loss mark came with the record): a copy back from disk
+    // holding less than it does would be recorded, and the primary
+    // repointed at it once back (seed 70568: 20 keys recorded over 153).
+    // (its replicas, when some answer, stand for what it held)
+    let primary_unknown = followers.is_empty()
+        && views
+            .get(primary)
+            .is_none_or(|v| v.status.is_none() && v.previous.is_none() && !v.unseen_longer_than(now, stale_after));
+    let silent_holds = if primary_unknown { Some(u64::MAX) } else { silent_holds };
     let doubtful = |name: &str| {
         claims_primary(name)
             && silent_holds
@@ -1256,8 +1302,26 @@ fn endangered(
 /// Marks the recorded primary as having lost data when it restarted with a
 /// smaller offset, or restarted while a replica of it holds more than it
 /// does (the drop happened between two polls); clears the mark once a node
-/// is a replica. Called after every poll round, before [`decide`].
+/// is a replica, or once the recorded primary's loss settled
+/// ([`loss_settled`]). Called after every poll round, before [`decide`].
 pub fn note_data_loss(
+    config: &GroupConfig,
+    views: &mut BTreeMap<String, NodeView>,
+    record: Option<&GroupRecord>,
+    now: Millis,
+) {
+    mark_data_loss(config, views, record, now);
+    let Some(primary) = record.map(|r| r.primary.as_str()) else {
+        return;
+    };
+    if loss_settled(config, views, primary) {
+        if let Some(v) = views.get_mut(primary) {
+            v.lost_data = false;
+        }
+    }
+}
+
+fn mark_data_loss(
     config: &GroupConfig,
     views: &mut BTreeMap<String, NodeView>,
     record: Option<&GroupRecord>,
@@ -1365,12 +1429,28 @@ pub fn note_data_loss(
         matches!(v.status.as_ref().map(|s| &s.role),
             Some(Role::Replica { primary: p, .. }) if lost_addrs.contains(&p.as_str()))
     };
+    // Likewise a node claiming primary on a history that is neither the
+    // primary's nor the one the primary forked from at its promotion (its
+    // replid2), nor a sibling forked from that one too: not an old primary
+    // that ran on in a split brain (it would still report the replid its
+    // successor's replid2 names), but a copy reloaded from disk (seed
+    // 92386: up since before this leader's first poll, so its uptime told
+    // nothing; it held 140 keys, the primary, promoted from a replica that
+    // had resynced from an emptied node, 63).
+    let forked_from = view.status.as_ref().and_then(|s| s.replid2.clone());
+    let foreign = |v: &NodeView| {
+        forked_from.as_ref().is_some_and(|fork| {
+            v.status.as_ref().is_some_and(|s| {
+                s.role == Role::Primary && s.replid != *fork && s.replid != *replid && s.replid2.as_ref() != Some(fork)
+            })
+        })
+    };
     let elsewhere: Vec<Option<u64>> = config
         .nodes
         .iter()
         .filter(|n| n.name != primary)
         .filter_map(|n| views.get(&n.name))
-        .filter(|v| restarted_since_recorded || v.back_from_disk() || follows_lost(v))
+        .filter(|v| restarted_since_recorded || v.back_from_disk() || follows_lost(v) || foreign(v))
         .filter(|v| !v.lost_data && !v.unseen_longer_than(now, stale_after))
         .filter_map(|v| v.status.as_ref().or(v.previous.as_ref()))
         .filter(|st| st.replid != *replid && st.keys.zip(keys).is_some_and(|(k, mine)| k > mine))
@@ -1393,7 +1473,19 @@ pub fn note_data_loss(
     } else {
         Vec::new()
     };
+    // (a restart that reloaded fewer keys than it last held, whatever its
+    // offset: an RDB reload rebases the offset past the one before, seed
+    // 90080; deletes just before a crash look the same, and the mark
+    // settles once no copy holds more)
+    let reloaded_less = view.restarted()
+        && view
+            .previous
+            .as_ref()
+            .and_then(|p| p.keys)
+            .zip(keys)
+            .is_some_and(|(before, now)| now < before);
     let suspected = view.restarted_empty()
+        || reloaded_less
         || (view.restarted() && ahead_of_primary(false).next().is_some())
         || (answering && ahead_of_primary(true).next().is_some())
         || !elsewhere.is_empty()
@@ -1517,6 +1609,7 @@ mod tests {
                 },
                 run_id: run_id.into(),
                 replid: "x".into(),
+                replid2: None,
                 offset,
                 keys: None,
                 uptime_s: None,
@@ -1609,6 +1702,7 @@ mod tests {
                 role: Role::Primary,
                 run_id: "a".into(),
                 replid: "x".into(),
+                replid2: None,
                 offset: 300,
                 keys: None,
                 uptime_s: None,
@@ -1620,6 +1714,7 @@ mod tests {
                 role: Role::Primary,
                 run_id: "a2".into(),
                 replid: "y".into(),
+                replid2: None,
                 offset: 0,
                 keys: None,
                 uptime_s: None,
@@ -1666,6 +1761,7 @@ mod tests {
                 role: Role::Primary,
                 run_id: "a2".into(),
                 replid: "y".into(),
+                replid2: None,
                 offset: 0,
                 keys: None,
                 uptime_s: None,
@@ -1711,6 +1807,7 @@ mod tests {
                 role: Role::Primary,
                 run_id: "c2".into(),
                 replid: "y".into(),
+                replid2: None,
                 offset: 0,
                 keys: None,
                 uptime_s: None,
@@ -1738,6 +1835,7 @@ mod tests {
             role,
             run_id: run_id.into(),
             replid: replid.into(),
+            replid2: None,
             offset,
             keys: Some(keys),
             uptime_s: None,
@@ -2864,5 +2962,163 @@ mod tests {
             eligibility(&c, &v, "r1", 64_100)[0].1,
             Some("lags 30 bytes behind the best data left (max_lag_bytes 20)".into())
         );
+    }
+
+    #[test]
+    fn a_recorded_loss_settles_once_every_node_answers_holding_no_more() {
+        // Seed 99070: r1 (recorded, the loss noted) took writes for seconds
+        // after its replicas resynced from it; it holds 168 keys, r2 0, r3
+        // 20 (back from an old RDB). What r1 lost is gone from every copy:
+        // the mark is cleared (in the view and, once published, in the
+        // record) instead of treating the best copy as lost.
+        let c = config(&[100, 100, 100]);
+        let record = noted(&recorded("r1", Some("a3")));
+        let mut r1 = NodeView::default();
+        r1.observe(20_554, Ok(status(Role::Primary, "a3", "A3", 168, 168)));
+        let mut r2 = NodeView::default();
+        r2.observe(20_554, Ok(status(Role::Primary, "b2", "B2", 0, 0)));
+        let mut r3 = NodeView::default();
+        r3.observe(20_554, Ok(status(Role::Primary, "c3", "C3", 20, 20)));
+        let fresh = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let mut v = fresh.clone();
+        note_data_loss(&c, &mut v, Some(&record), 20_554);
+        assert!(!v["r1"].lost_data);
+        // Settled, the others follow r1 again (the record keeps the mark
+        // while plans run)...
+        let plan = decide(&c, &v, Some(&record), None, 20_554, &BTreeSet::new());
+        assert!(matches!(plan, Ok(Some(Plan::Repoint { .. }))), "{plan:?}");
+        // ... and in a round with nothing else to do, the record's mark is
+        // cleared.
+        for n in ["r2", "r3"] {
+            let mut st = v[n].status.clone().unwrap();
+            st.role = linked("10.0.0.1:6379");
+            v.get_mut(n).unwrap().observe(20_654, Ok(st));
+        }
+        note_data_loss(&c, &mut v, Some(&record), 20_654);
+        let plan = decide(&c, &v, Some(&record), None, 20_654, &BTreeSet::new());
+        assert_eq!(plan, Ok(Some(Plan::SettleLoss { primary: "r1".into() })));
+        let settled = plan.unwrap().unwrap().record(7, Some(&record), &v);
+        assert!(!settled.lost_data && settled.primary == "r1");
+        assert_eq!(decide(&c, &v, Some(&settled), None, 20_754, &BTreeSet::new()), Ok(None));
+        // Not while a node holds more keys than r1, nor while one does not
+        // answer (it may).
+        for (node, answer) in [
+            ("r3", Ok(status(Role::Primary, "c3", "C3", 200, 200))),
+            ("r3", Err(RedisError::Unreachable("refused".into()))),
+            ("r2", Err(RedisError::Auth("WRONGPASS".into()))),
+        ] {
+            let mut v = fresh.clone();
+            v.get_mut(node).unwrap().observe(20_654, answer.clone());
+            note_data_loss(&c, &mut v, Some(&record), 20_654);
+            assert!(v["r1"].lost_data, "{node} {answer:?}");
+            assert!(!loss_settled(&c, &v, "r1"), "{node} {answer:?}");
+        }
+    }
+
+    #[test]
+    fn a_claimant_shelter_waits_while_the_lost_primary_was_never_seen() {
+        // Seed 70568: the record names r2 and notes its loss; this leader
+        // never saw r2 answer (it held 153 keys, down since before the
+        // leader took over). r1 came back from an RDB holding 20 keys and
+        // claims primary; r3 answered once, empty. Recording r1 would
+        // resync r2's 153 keys away once back: the leader waits, until r2
+        // has been silent past stale_after_ms.
+        let c = config(&[100, 100, 100]);
+        let record = noted(&recorded("r2", Some("b2")));
+        let mut r1 = NodeView::default();
+        r1.observe(39_684, Err(RedisError::Unreachable("refused".into())));
+        r1.observe(42_684, Ok(status(Role::Primary, "a3", "A3", 20, 20)));
+        let mut r2 = NodeView::default();
+        r2.observe(39_684, Err(RedisError::Unreachable("refused".into())));
+        r2.observe(42_684, Err(RedisError::Unreachable("refused".into())));
+        let mut r3 = NodeView::default();
+        r3.observe(40_784, Ok(status(Role::Primary, "c2", "C2", 0, 0)));
+        r3.observe(42_684, Err(RedisError::Unreachable("refused".into())));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &mut v, Some(&record), 42_684);
+        assert!(v["r2"].lost_data);
+        assert!(shelter(&c, &v, "r2", 42_684).is_none());
+        let plan = decide(&c, &v, Some(&record), None, 42_684, &BTreeSet::new());
+        assert!(matches!(plan, Err(Blocked::NoEligibleReplica { .. })), "{plan:?}");
+        // Silent past stale_after_ms, r2 no longer holds the copy back.
+        let later = 39_684 + c.settings.stale_after_ms + 100;
+        let st = v["r1"].status.clone().unwrap();
+        v.get_mut("r1").unwrap().observe(later, Ok(st));
+        v.get_mut("r2")
+            .unwrap()
+            .observe(later, Err(RedisError::Unreachable("refused".into())));
+        assert!(matches!(shelter(&c, &v, "r2", later), Some(Shelter::Promote(ref n)) if n == "r1"));
+    }
+
+    #[test]
+    fn a_claimant_on_a_history_the_primary_did_not_fork_from_holding_more_is_the_data_left() {
+        // Seed 92386: r3 (recorded) was promoted from a replica that had
+        // resynced from r1 after r1 came back empty: it holds 63 keys, and
+        // its replid2 names r1's new history. r2, up for 7 s (since before
+        // this leader's first poll of it), claims primary with 140 keys
+        // reloaded from its RDB, on a history of its own (its replid2 names
+        // r1's old one). No old primary of a split brain (that one reports
+        // the replid r3's replid2 names): r3 is marked, and r2, the data
+        // left, promoted. On the history r3 forked from, the same claimant
+        // is an old primary that ran on: demoted.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r3", Some("c"));
+        for (claimant, lost) in [("B1", true), ("A-new", false)] {
+            let mut r1 = NodeView::default();
+            r1.observe(40_990, Ok(status(linked("10.0.0.3:6379"), "a", "C", 63, 63)));
+            let mut r2 = NodeView::default();
+            r2.observe(37_990, Err(RedisError::Unreachable("refused".into())));
+            let mut back = status(Role::Primary, "b1", claimant, 140, 140);
+            back.uptime_s = Some(7);
+            back.replid2 = Some("A-old".into());
+            r2.observe(40_990, Ok(back));
+            let mut r3 = NodeView::default();
+            let mut primary = status(Role::Primary, "c", "C", 63, 63);
+            primary.replid2 = Some("A-new".into());
+            r3.observe(40_990, Ok(primary));
+            let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+            assert!(!v["r2"].back_from_disk(), "its uptime tells nothing");
+            note_data_loss(&c, &mut v, Some(&record), 40_990);
+            assert_eq!(v["r3"].lost_data, lost, "{claimant}");
+            let plan = decide(&c, &v, Some(&record), None, 40_990, &BTreeSet::new());
+            let expected = if lost {
+                Plan::Failover {
+                    from: "r3".into(),
+                    to: "r2".into(),
+                }
+            } else {
+                Plan::Repoint {
+                    nodes: vec!["r2".into()],
+                }
+            };
+            assert_eq!(plan, Ok(Some(expected)), "{claimant}");
+        }
+    }
+
+    #[test]
+    fn a_primary_that_reloaded_fewer_keys_than_it_held_lost_data_whatever_its_offset() {
+        // Seed 90080: r2 (recorded) held 354 keys at offset 10; it restarts
+        // from an RDB holding 344, and the reload rebases its offset to 21.
+        // r3, repointed at r2 while empty, resynced 354 keys from it since,
+        // but this leader has not seen it answer since: nothing tells it
+        // r3 is ahead, and r2 lost data all the same. Holding as many keys
+        // as before, it did not.
+        let c = config(&[100, 100, 100]);
+        let record = recorded("r2", Some("b1"));
+        for (keys, lost) in [(344, true), (354, false)] {
+            let mut r1 = NodeView::default();
+            r1.observe(50_000, Err(RedisError::Auth("WRONGPASS".into())));
+            let mut r2 = NodeView::default();
+            r2.observe(49_000, Ok(status(Role::Primary, "b1", "B1", 10, 354)));
+            let mut back = status(Role::Primary, "b2", "B2", 21, keys);
+            back.replid2 = Some("A".into());
+            r2.observe(50_000, Ok(back));
+            let mut r3 = NodeView::default();
+            r3.observe(49_000, Ok(status(Role::Primary, "c", "C", 0, 0)));
+            r3.observe(50_000, Err(RedisError::Timeout));
+            let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+            note_data_loss(&c, &mut v, Some(&record), 50_000);
+            assert_eq!(v["r2"].lost_data, lost, "{keys} keys");
+        }
     }
 }

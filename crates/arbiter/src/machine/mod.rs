@@ -830,6 +830,7 @@ impl Machine {
                     // (the loss stays urgent: its replicas may resync from
                     // the node any moment, so the next round comes soon)
                     Plan::NoteLoss { .. } => self.idle_soon_if_urgent(State::Leading { epoch }),
+                    Plan::SettleLoss { .. } => self.idle(State::Leading { epoch }),
                     Plan::Failover { ref to, .. } | Plan::Promote { node: ref to } => {
                         let addr = self.addr(to);
                         self.emit(Output::Promote { addr, epoch });

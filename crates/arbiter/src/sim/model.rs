@@ -836,6 +836,7 @@ impl Model {
             },
             run_id: n.run_id.clone(),
             replid: n.replid.clone(),
+            replid2: (!n.replid2.is_empty()).then(|| n.replid2.clone()),
             offset: self.offset(i),
             keys: Some(n.log.len() as u64),
             // Whole seconds, truncated, as Redis reports them.
