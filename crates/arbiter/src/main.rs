@@ -269,6 +269,11 @@ fn status(path: PathBuf) -> ExitCode {
     }
     match etcd.get(&format!("{prefix}/record"), false) {
         Ok(Some(kv)) => match serde_json::from_str::<GroupRecord>(&kv.value) {
+            Ok(r) if r.lost_data => say!(
+                "record: primary {} (epoch {}), lost data (the other copies are kept from resyncing from it until every node answers holding no more keys than it)",
+                r.primary,
+                r.epoch
+            ),
             Ok(r) => say!("record: primary {} (epoch {})", r.primary, r.epoch),
             Err(e) => say!("record: unreadable ({e}): {}", kv.value),
         },

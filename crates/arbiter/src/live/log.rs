@@ -100,6 +100,8 @@ struct NodeSeen {
     role: Option<String>,
     /// The run id of the latest answer (a change is a restart).
     run_id: Option<String>,
+    /// The keys of the latest answer.
+    keys: Option<u64>,
 }
 
 fn describe(role: &Role) -> String {
@@ -135,14 +137,30 @@ impl Narrator {
             {
                 let ctx = machine.context();
                 let down_ms = crate::machine::decide::primary_down_for(&ctx.config, &ctx.views, from, ctx.now);
-                info!(
-                    target: "arbiter",
-                    failed = %from,
-                    down_ms,
-                    chosen = %to,
-                    candidates = %candidates(machine, from),
-                    "failing over"
-                );
+                let status = |n: &str| ctx.views.get(n).and_then(|v| v.status.as_ref());
+                if ctx.views.get(from).is_some_and(|v| v.lost_data) {
+                    // (chosen as the copy left, not by lag: say so)
+                    let keys = status(to).and_then(|s| s.keys).unwrap_or_default();
+                    let held = status(from).and_then(|s| s.keys);
+                    warn!(
+                        target: "arbiter",
+                        failed = %from,
+                        failed_keys = held.map_or_else(|| "not answering".to_string(), |k| k.to_string()),
+                        chosen = %to,
+                        chosen_keys = keys,
+                        candidates = %candidates(machine, from),
+                        "failing over from {from}, which lost data, to {to}, the node holding the most data left"
+                    );
+                } else {
+                    info!(
+                        target: "arbiter",
+                        failed = %from,
+                        down_ms,
+                        chosen = %to,
+                        candidates = %candidates(machine, from),
+                        "failing over"
+                    );
+                }
             }
             if let (
                 Output::Publish { .. },
@@ -287,7 +305,15 @@ impl Narrator {
             }
             self.record = ctx.record.clone();
         }
-        for (name, view) in &ctx.views {
+        // Nodes are told about once a poll round is complete: in the middle
+        // of one, a restart is seen before the round's end judges whether
+        // it lost data.
+        let views = if matches!(machine.state(), State::Polling { .. }) {
+            None
+        } else {
+            Some(&ctx.views)
+        };
+        for (name, view) in views.into_iter().flatten() {
             let auth_failed = matches!(view.error, Some(RedisError::Auth(_)));
             let seen = NodeSeen {
                 // An authentication failure is told as such, not as an outage.
@@ -296,6 +322,7 @@ impl Narrator {
                 lost_data: view.lost_data,
                 role: view.status.as_ref().map(|s| describe(&s.role)),
                 run_id: view.status.as_ref().map(|s| s.run_id.clone()),
+                keys: view.status.as_ref().and_then(|s| s.keys),
             };
             let old = self.nodes.entry(name.clone()).or_default();
             let error = view.error.as_ref().map(ToString::to_string).unwrap_or_default();
@@ -324,10 +351,12 @@ impl Narrator {
                     .and_then(|s| s.keys)
                     .map_or_else(|| "unknown".to_string(), |k| k.to_string());
                 let run_id = last.map_or("", |s| s.run_id.as_str());
+                let before = old.keys.map_or_else(|| "unknown".to_string(), |k| k.to_string());
                 warn!(
                     target: "arbiter",
                     node = %name,
                     %keys,
+                    keys_before = %before,
                     run_id,
                     "node lost data: it came back empty or from less, or another copy holds what its history lacks"
                 );
@@ -336,7 +365,12 @@ impl Narrator {
                 if status.run_id != *before && !seen.lost_data {
                     let keys = status.keys.map_or_else(|| "unknown".to_string(), |k| k.to_string());
                     let recorded = ctx.record.as_ref().is_some_and(|r| r.primary == *name);
-                    if recorded {
+                    let fewer = status.keys.zip(old.keys).is_some_and(|(now, was)| now < was);
+                    if recorded && fewer {
+                        let before = old.keys.unwrap_or_default();
+                        warn!(target: "arbiter", node = %name, %keys, keys_before = before, offset = status.offset,
+                            "the primary restarted holding fewer keys, and no node answering holds more: what it lost is gone from every copy; it stays primary");
+                    } else if recorded {
                         info!(target: "arbiter", node = %name, %keys, offset = status.offset,
                             "the primary restarted with its data (not data loss: at least as many keys as before and as its replicas)");
                     } else {
@@ -349,7 +383,13 @@ impl Narrator {
             }
             let role = seen.role.clone().or_else(|| old.role.clone());
             let run_id = seen.run_id.clone().or_else(|| old.run_id.clone());
-            *old = NodeSeen { role, run_id, ..seen };
+            let keys = seen.keys.or(old.keys);
+            *old = NodeSeen {
+                role,
+                run_id,
+                keys,
+                ..seen
+            };
         }
         if ctx.blocked != self.blocked {
             match &ctx.blocked {

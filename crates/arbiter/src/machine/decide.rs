@@ -614,13 +614,15 @@ pub fn eligibility(
             return Some(format!("follows {source}, not {failed}"));
         }
         if !*link_up && !link_down_ms.is_some_and(|d| d <= allowance) {
-            let down = match link_down_ms {
-                Some(d) if *d < u64::MAX => format!("{} ms", d),
-                _ => "ever since it (re)started".into(),
-            };
-            return Some(format!(
-                "stale: its link has been down {down}, more than stale_after_ms plus the primary's down time ({allowance} ms)"
-            ));
+            return Some(match link_down_ms {
+                Some(d) if *d < u64::MAX => format!(
+                    "stale: its link has been down {d} ms, more than stale_after_ms plus the primary's down time ({allowance} ms)"
+                ),
+                // (Redis reports -1: no link since the process started)
+                _ => {
+                    "stale: its link has not been up since it (re)started, so how old its data is cannot be told".into()
+                }
+            });
         }
         let lag = reference(status).saturating_sub(status.offset);
         if lag > s.max_lag_bytes {
