@@ -278,8 +278,6 @@ pub struct Context {
     pub handover: Option<(String, String, Millis, String)>,
     /// Why the leader is not acting although the group needs it.
     pub blocked: Option<Blocked>,
-    /// Every record written, with its epoch (for invariant checks).
-    pub published: Vec<GroupRecord>,
     /// A record write failed without saying whether etcd applied it (the
     /// reply may have been lost): re-read before deciding anything.
     pub record_unknown: bool,
@@ -304,7 +302,6 @@ impl Context {
             switchover_at: 0,
             handover: None,
             blocked: None,
-            published: Vec::new(),
             record_unknown: false,
             bugs: std::collections::BTreeSet::new(),
         }
@@ -823,7 +820,6 @@ impl Machine {
                     &self.ctx.views,
                 );
                 let epoch = self.fence_epoch();
-                self.ctx.published.push(record.clone());
                 self.ctx.record = Some(record);
                 match plan {
                     Plan::Bootstrap { .. } | Plan::Adopt { .. } => self.idle(State::Leading { epoch }),
