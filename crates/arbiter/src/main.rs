@@ -440,7 +440,8 @@ struct SimulateArgs {
     #[arg(long, value_delimiter = ',')]
     persistence: Option<Vec<String>>,
     /// The world and the invariants before issue 22 (its fault kinds,
-    /// persistence off, without S5 data, S7 per replica, S10 and L5): the
+    /// persistence off, without S5 data and keys across histories, S7 per
+    /// replica, S10, L5 and L1 after a return): the
     /// baseline the controller passed before.
     #[arg(long, conflicts_with_all = ["faults", "persistence", "profile"])]
     before_issue_22: bool,

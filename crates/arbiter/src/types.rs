@@ -264,9 +264,10 @@ pub enum Bug {
     /// Promote the replica with the lowest offset instead of the highest (S5).
     PromoteMostLagging,
     /// Never repoint a node that claims to be primary: a returning old
-    /// primary stays one (L2).
+    /// primary stays one (L2, or S4 while it stays writable).
     ForgetOldPrimary,
-    /// Load the record with a serializable (possibly stale) read (L2, S4).
+    /// Load the record with a serializable (possibly stale) read (L2, S4,
+    /// S5 or S1, whichever the stale record breaks first).
     TrustStaleRead,
     /// Fail over as soon as the primary misses one poll (L3).
     NoDebounce,

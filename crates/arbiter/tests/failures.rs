@@ -1,4 +1,4 @@
-//! The ten failures of `arbiter-invariants.md`, each produced by a listed
+//! The ten failures (`crates/arbiter/INVARIANTS.md`), each produced by a listed
 //! seed of the default simulation, as its model event log shows. Failure 4
 //! (a stale etcd read) needs a reader that asks for one: arbiter only reads
 //! linearizably, so it is produced with the `TrustStaleRead` planted bug.

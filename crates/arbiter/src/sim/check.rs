@@ -1,18 +1,20 @@
-//! The invariants of `arbiter-invariants.md`, checked against the model and
-//! the machines after every step (safety) and after the run heals and
-//! settles (liveness). A violation is a `rehearse::Failure` whose kind is
-//! the invariant's name and whose message names the instance, the seed and
-//! the virtual time.
+//! The invariants written out in `crates/arbiter/INVARIANTS.md`, checked
+//! against the model and the machines after every step and every event
+//! (safety) and after the run heals and settles (liveness). A violation is
+//! a `rehearse::Failure` whose kind is the invariant's name and whose
+//! message names the instance, the seed and the virtual time.
 //!
-//! Issue 22 added, after every step:
+//! The failover candidate check (S5) accepts the Sentinel staleness rule
+//! (a replica whose link went down when the primary died stays eligible:
+//! link down no longer than `stale_after_ms` plus the time the primary has
+//! been down) as well as the strict one, while still refusing any replica
+//! the strict rule ranks better than the one chosen; in both worlds.
+//!
+//! Issue 22 added (off with `--before-issue-22`):
 //! - **S5, data** (an extension of candidate eligibility): a node holding
 //!   no keys is never promoted while another node the promoting instance
-//!   can reach holds some; and the failover candidate check accepts the
-//!   Sentinel staleness rule (a replica whose link went down when the
-//!   primary died stays eligible: link down no longer than
-//!   `stale_after_ms` plus the time the primary has been down) as well as
-//!   the strict one, while still refusing any replica the strict rule
-//!   ranks better than the one chosen.
+//!   can reach holds some; and a candidate holding fewer keys than a node
+//!   on another replication history is not eligible.
 //! - **S7, any data loss** (an extension): a full resync never replaces a
 //!   replica's data with less from a node that lost data (restarted empty
 //!   or from an old RDB snapshot, or itself resynced from such a node),
@@ -24,6 +26,9 @@
 //! - **S10 no replication cycle**: no running node replicates, directly or
 //!   through others, from itself. Only a `REPLICAOF` makes a cycle, so there
 //!   is no grace.
+//! - **L1 after a return** (`Run::check_return`): instances back from all
+//!   being away to a dead primary with an in-sync replica promote one in
+//!   time.
 //! - **L5 no endless flapping**: at most [`MAX_PROMOTIONS_WITHOUT_FAULT`]
 //!   promotions or completed switchovers without a new fault in between (a
 //!   fault point fired, or the run restarted, healed or returned something).
@@ -309,8 +314,10 @@ impl Checker {
         }
     }
 
-    /// Checks issue 22's invariants (S5 data, S7 per replica, S10, L5) or,
-    /// with `on` false, only the ones before it.
+    /// Checks issue 22's invariants (S5 data and keys across histories, S7
+    /// per replica and its loss marks, S10, L5; L1 after a return is
+    /// `Run`'s) or, with `on` false, only the ones before it (and S7's
+    /// exemption for a resync from a node recorded since its loss).
     pub fn with_issue_22_invariants(mut self, on: bool) -> Self {
         self.issue_22 = on;
         self
@@ -432,7 +439,8 @@ impl Checker {
         Ok(())
     }
 
-    /// After any event: the model-level safety invariants (S1, S4, S5, S7).
+    /// After any event: the model-level safety invariants (S1, S4, S6, S7,
+    /// S8; with issue 22's invariants S10 and S5 data).
     pub fn after_event(&mut self, m: &Model) -> Result<(), Failure> {
         let now = m.now;
         // S1: per node, reconfigurations apply in epoch order.

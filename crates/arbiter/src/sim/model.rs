@@ -307,7 +307,7 @@ impl EtcdModel {
 }
 
 /// Something that happened in the model, for the timeline and for tests
-/// that look for the ten failures of `arbiter-invariants.md`.
+/// that look for the ten failures (`crates/arbiter/INVARIANTS.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// Virtual time.

@@ -122,7 +122,9 @@ pub struct SimOptions {
     pub persistence: Vec<Persistence>,
     /// Scripted faults on top of the fault kinds.
     pub profile: Profile,
-    /// Check issue 22's invariants (S5 data, S7 per replica, S10, L5).
+    /// Check issue 22's invariants (S5 data and keys across histories, S7
+    /// per replica, S10, L5, L1 after a return; see
+    /// `Checker::with_issue_22_invariants`).
     pub issue_22_invariants: bool,
 }
 
