@@ -1,16 +1,14 @@
 //! arbiter side by side with Redis Sentinel on real servers: the same
 //! faults, the same writer, the same outside-in measurement (see
-//! `tests/compare/mod.rs`). Run it through `scripts/compare-sentinel`.
+//! the `arbiter-testkit` crate's `compare` module). Run it through
+//! `scripts/compare-sentinel`.
 //!
 //! ```sh
 //! scripts/compare-sentinel --runs 5
 //! scripts/compare-sentinel --faults kill,pause --controllers arbiter
 //! ```
 
-#[path = "../tests/compare/mod.rs"]
-mod compare;
-#[path = "../tests/support/mod.rs"]
-mod support;
+use arbiter_testkit::compare;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

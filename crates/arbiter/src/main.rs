@@ -98,7 +98,7 @@ enum Command {
     ///
     /// Exit codes: 0 replayed, 1 diverged or the machine failed, 2 the
     /// scenario file is unreadable.
-    #[command(after_help = "Example:\n  arbiter replay crates/arbiter/tests/scenarios/failover.ron")]
+    #[command(after_help = "Example:\n  arbiter replay scenarios/failover.ron")]
     Replay {
         /// The scenario file.
         scenario: PathBuf,

@@ -13,7 +13,7 @@ fn arbiter(args: &[&str]) -> (i32, String, String) {
 }
 
 fn scenario(name: &str) -> String {
-    format!("{}/tests/scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]

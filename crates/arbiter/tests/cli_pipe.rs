@@ -35,7 +35,7 @@ fn status_on_a_closed_pipe_exits_quietly_with_its_own_code() {
 
 #[test]
 fn replay_and_simulate_on_a_closed_pipe_exit_quietly() {
-    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scenarios/failover.ron");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/failover.ron");
     let (code, err) = with_closed_stdout(&["replay", scenario, "--all"]);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(code, Some(0), "{err}");

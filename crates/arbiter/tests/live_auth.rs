@@ -5,7 +5,7 @@
 //! restarted (a restart forgets `CONFIG SET`), so that replicas of a
 //! `requirepass` group resync after a failover.
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

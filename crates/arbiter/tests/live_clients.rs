@@ -3,7 +3,7 @@
 //! Each test starts its own servers; `scripts/test` installs them and runs
 //! these with `--include-ignored`.
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::time::Duration;
 

@@ -4,8 +4,7 @@
 //! that does not happen or a controller that does not take charge fails
 //! the run instead of reporting nothing.
 
-mod compare;
-mod support;
+use arbiter_testkit::compare;
 
 use compare::{Controller, DOWN_AFTER_MS, Fault};
 

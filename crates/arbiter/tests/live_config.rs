@@ -2,7 +2,7 @@
 //! cannot work are refused at load with the file and the fields named
 //! (exit code 2), and a change that only a restart applies says so.
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

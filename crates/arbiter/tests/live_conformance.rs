@@ -39,7 +39,7 @@
 //! killed on drop, also when a test fails. Run:
 //! `cargo test -p arbiter --test live_conformance -- --include-ignored`.
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

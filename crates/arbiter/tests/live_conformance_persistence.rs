@@ -15,7 +15,7 @@
 //! Ignored by default (they start real servers); `scripts/test` runs them:
 //! `cargo test -p arbiter --test live_conformance_persistence -- --include-ignored`.
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};

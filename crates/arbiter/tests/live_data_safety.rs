@@ -36,7 +36,7 @@
 //! replica), then replicas resynced from the empty node; a reloaded AOF was
 //! called data loss ("node lost data" in the log).
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -8,8 +8,8 @@
 //! pinned as `scenarios/live_rejoin.ron` and `scenarios/live_switchover.ron`
 //! (replayed by `tests/live_scenarios.rs` in plain `cargo test`).
 
-mod compare;
-mod support;
+use arbiter_testkit::compare;
+use arbiter_testkit::servers as support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

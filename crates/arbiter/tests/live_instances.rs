@@ -5,7 +5,7 @@
 //! leader fails over a killed primary, and the old one, resumed, does not
 //! act (its etcd writes are rejected by the epoch guard).
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

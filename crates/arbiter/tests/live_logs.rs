@@ -2,7 +2,7 @@
 //! poll's result per node, each etcd call's outcome, and what the leader
 //! decided on when it does nothing. `info` has none of it.
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! valid scenario (what `rehearse check` checks: `Trace::read`) that
 //! `arbiter replay` replays.
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! bad configuration is refused with the field named. Its log is
 //! structured (JSON lines with `--log-format json`).
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! (and logged); a good one is accepted and then done; one whose target
 //! does not answer is given up after `failover_timeout_ms`, saying why.
 
-mod support;
+use arbiter_testkit::servers as support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Hand-written scenarios (`tests/scenarios/*.ron`), one per behaviour,
+//! Hand-written scenarios (`scenarios/*.ron` at the repository root, beside the recorded live runs `scenarios/live_*.ron`), one per behaviour,
 //! replayed through the real driver. Each test asserts the machine's
 //! decisions (the outputs it issued) and its final state, not only that
 //! the replay finished.
@@ -9,7 +9,7 @@ use arbiter::{Driver, Output};
 use rehearse::Replayer;
 
 fn path(name: &str) -> String {
-    format!("{}/tests/scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Replays a whole scenario; the divergence report if it does not fit.

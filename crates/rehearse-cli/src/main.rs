@@ -64,7 +64,7 @@ enum Command {
     /// `*.ron` files.
     ///
     /// Exit codes: 0 every file is good, 1 a file is bad, 2 nothing to check.
-    #[command(after_help = "Example:\n  rehearse check scenarios/ crates/arbiter/tests/scenarios/")]
+    #[command(after_help = "Example:\n  rehearse check scenarios/")]
     Check(check::Args),
     /// Write one self-contained HTML page (no network, no external assets)
     /// with the run as a timeline: a lane per world trait, or per instance

@@ -577,7 +577,7 @@ mod tests {
 
     /// Replays `scenario` through a narrator; the JSON lines it logged.
     fn narrate(scenario: &str) -> Vec<serde_json::Value> {
-        let path = format!("{}/tests/scenarios/{scenario}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../scenarios/{scenario}", env!("CARGO_MANIFEST_DIR"));
         let replayer = rehearse::Replayer::open(&path).unwrap();
         let buffer = Buffer::default();
         let sink = buffer.clone();

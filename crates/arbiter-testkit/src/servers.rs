@@ -2,8 +2,6 @@
 //! each on a free loopback port with its own temp dir, stopped on drop
 //! (also when the test fails).
 
-#![allow(dead_code)]
-
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,27 +10,27 @@ use std::time::{Duration, Instant};
 const REDIS_MISSING: &str = "redis-server not found: run scripts/test, which installs it";
 
 /// A free loopback port (bound, then released for the server).
-pub(crate) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A server process, killed and reaped on drop.
-pub(crate) struct Server {
+pub struct Server {
     child: Child,
     /// Its temp dir (kept until the server is gone).
-    pub(crate) dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     /// `host:port` (Redis) or `http://host:port` (etcd).
-    pub(crate) addr: String,
+    pub addr: String,
 }
 
 impl Server {
     /// The server's process id (to signal it).
-    pub(crate) fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The port it listens on.
-    pub(crate) fn port(&self) -> u16 {
+    pub fn port(&self) -> u16 {
         self.addr.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
     }
 }
@@ -113,19 +111,19 @@ fn pings(url: &str) -> bool {
 }
 
 /// A `redis-server` (persistence off), replica of `primary` if given.
-pub(crate) fn redis(primary: Option<&str>) -> Server {
+pub fn redis(primary: Option<&str>) -> Server {
     start_redis(None, primary, &[], None)
 }
 
 /// A `redis-server` on `port` (to restart a node where it was).
-pub(crate) fn redis_on(port: u16, primary: Option<&str>) -> Server {
+pub fn redis_on(port: u16, primary: Option<&str>) -> Server {
     redis_with(port, primary, &[], None)
 }
 
 /// A `redis-server` on `port` with `args` added to its command line (e.g.
 /// `["--requirepass", "pw"]`); `password` is what the readiness check
 /// authenticates with.
-pub(crate) fn redis_with(port: u16, primary: Option<&str>, args: &[&str], password: Option<&str>) -> Server {
+pub fn redis_with(port: u16, primary: Option<&str>, args: &[&str], password: Option<&str>) -> Server {
     start_redis(Some(port), primary, args, password)
 }
 
@@ -164,7 +162,7 @@ fn start_redis(port: Option<u16>, primary: Option<&str>, args: &[&str], password
 
 /// A Redis Sentinel (`redis-server CONF --sentinel`) on a free port,
 /// monitoring `primary` as group `g` with quorum 2 and `down_after_ms`.
-pub(crate) fn sentinel(primary: &str, down_after_ms: u64) -> Server {
+pub fn sentinel(primary: &str, down_after_ms: u64) -> Server {
     let spawn = || {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -186,7 +184,7 @@ pub(crate) fn sentinel(primary: &str, down_after_ms: u64) -> Server {
 }
 
 /// A single-member `etcd`.
-pub(crate) fn etcd() -> Server {
+pub fn etcd() -> Server {
     let spawn = || {
         let dir = tempfile::tempdir().unwrap();
         let (client, peer) = (free_port(), free_port());
@@ -224,7 +222,7 @@ pub(crate) fn etcd() -> Server {
 }
 
 /// Waits until `f` gives a value, for at most `limit`.
-pub(crate) fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
@@ -236,7 +234,7 @@ pub(crate) fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> 
 }
 
 /// Three `redis-server` nodes, r1 primary, once both replicas are linked.
-pub(crate) fn three_nodes() -> [Server; 3] {
+pub fn three_nodes() -> [Server; 3] {
     let r1 = redis(None);
     let r2 = redis(Some(&r1.addr));
     let r3 = redis(Some(&r1.addr));
@@ -255,7 +253,7 @@ pub(crate) fn three_nodes() -> [Server; 3] {
 /// An `arbiter.toml` in `dir` for `etcd` and `nodes` (named r1, r2, ...)
 /// under `prefix` with lease TTL `ttl_s`, a 200 ms check interval, 1 s
 /// down-after and `extra` TOML appended.
-pub(crate) fn write_config(
+pub fn write_config(
     dir: &std::path::Path,
     etcd: &Server,
     prefix: &str,
@@ -279,7 +277,7 @@ pub(crate) fn write_config(
 }
 
 /// Sends `sig` (e.g. `-TERM`, `-STOP`) to `child` with `kill`.
-pub(crate) fn signal(child: &Child, sig: &str) {
+pub fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()
@@ -289,7 +287,7 @@ pub(crate) fn signal(child: &Child, sig: &str) {
 
 /// Waits up to 20 s for `child` to exit (killing it after that): its exit
 /// code, `None` when it had to be killed, and its stderr if piped.
-pub(crate) fn wait_exit(mut child: Child) -> (Option<i32>, String) {
+pub fn wait_exit(mut child: Child) -> (Option<i32>, String) {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -311,21 +309,21 @@ pub(crate) fn wait_exit(mut child: Child) -> (Option<i32>, String) {
 
 /// A child process killed and reaped on drop unless taken (an `arbiter
 /// run` a failing test must not leave behind).
-pub(crate) struct Guard(Option<Child>);
+pub struct Guard(Option<Child>);
 
 impl Guard {
     /// Guards `child`.
-    pub(crate) fn new(child: Child) -> Self {
+    pub fn new(child: Child) -> Self {
         Self(Some(child))
     }
 
     /// The child, no longer guarded (to stop it and read its exit).
-    pub(crate) fn take(mut self) -> Child {
+    pub fn take(mut self) -> Child {
         self.0.take().expect("taken once")
     }
 
     /// Its process id.
-    pub(crate) fn id(&self) -> u32 {
+    pub fn id(&self) -> u32 {
         self.0.as_ref().map_or(0, Child::id)
     }
 }
@@ -342,7 +340,7 @@ impl Drop for Guard {
 /// Stops `child` (an `arbiter run --log-format json` with its stderr
 /// piped) with SIGTERM, asserts it exits cleanly, and returns its log as
 /// JSON events and as text.
-pub(crate) fn stop_json(child: Child) -> (Vec<serde_json::Value>, String) {
+pub fn stop_json(child: Child) -> (Vec<serde_json::Value>, String) {
     signal(&child, "-TERM");
     let (code, log) = wait_exit(child);
     assert_eq!(code, Some(0), "{log}");

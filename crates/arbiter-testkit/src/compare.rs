@@ -10,8 +10,6 @@
 //! and by `examples/compare_sentinel.rs` (the whole table, through
 //! `scripts/compare-sentinel`).
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,19 +20,19 @@ use arbiter::live::etcd::Etcd;
 use arbiter::live::redis::RedisNodes;
 use arbiter::types::{NodeStatus, Role};
 
-use crate::support::{self, Server};
+use crate::servers::{self as support, Server};
 
 /// Both controllers' down-after.
-pub(crate) const DOWN_AFTER_MS: u64 = 1000;
+pub const DOWN_AFTER_MS: u64 = 1000;
 /// arbiter's check interval (Sentinel pings every second and watches
 /// replies continuously; arbiter polls).
-pub(crate) const CHECK_INTERVAL_MS: u64 = 100;
+pub const CHECK_INTERVAL_MS: u64 = 100;
 /// Keys loaded before the empty-restart fault.
-pub(crate) const DATASET: u64 = 1000;
+pub const DATASET: u64 = 1000;
 
 /// Which controller manages the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Controller {
+pub enum Controller {
     /// Three Redis Sentinels, quorum 2.
     Sentinel,
     /// Three `arbiter run` instances and etcd.
@@ -43,7 +41,7 @@ pub(crate) enum Controller {
 
 impl Controller {
     /// Its name in the table.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Sentinel => "sentinel",
             Self::Arbiter => "arbiter",
@@ -53,7 +51,7 @@ impl Controller {
 
 /// What goes wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fault {
+pub enum Fault {
     /// The primary is killed for good.
     Kill,
     /// The primary is paused (SIGSTOP) for 4 s, then resumed.
@@ -72,7 +70,7 @@ pub(crate) enum Fault {
 
 impl Fault {
     /// Every fault, in table order.
-    pub(crate) const ALL: [Self; 6] = [
+    pub const ALL: [Self; 6] = [
         Self::Kill,
         Self::Pause,
         Self::PauseMinReplicas,
@@ -82,7 +80,7 @@ impl Fault {
     ];
 
     /// Its name in the table and on the command line.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Kill => "kill",
             Self::Pause => "pause",
@@ -96,28 +94,24 @@ impl Fault {
     fn min_replicas(self) -> bool {
         self == Self::PauseMinReplicas
     }
-
-    fn pauses_primary(self) -> bool {
-        matches!(self, Self::Pause | Self::PauseMinReplicas)
-    }
 }
 
 /// What one run measured (milliseconds after the fault).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Outcome {
+pub struct Outcome {
     /// Until a node other than the old primary reported primary.
-    pub(crate) promoted_ms: Option<u64>,
+    pub promoted_ms: Option<u64>,
     /// Until every live node followed the final primary (link up).
-    pub(crate) converged_ms: Option<u64>,
+    pub converged_ms: Option<u64>,
     /// How long the resumed old primary kept claiming the primary role
     /// after it was resumed (pause faults only).
-    pub(crate) old_claims_ms: Option<u64>,
+    pub old_claims_ms: Option<u64>,
     /// Increments the writer had acknowledged.
-    pub(crate) acked: u64,
+    pub acked: u64,
     /// Acknowledged increments missing from the final primary.
-    pub(crate) lost: u64,
+    pub lost: u64,
     /// Dataset keys missing from the final primary (empty restart only).
-    pub(crate) keys_lost: Option<u64>,
+    pub keys_lost: Option<u64>,
 }
 
 /// The controller's processes.
@@ -304,7 +298,7 @@ fn pollers(addrs: &[String], zero: Instant, stop: &Arc<AtomicBool>) -> (Samples,
 /// The writer: `INCR counter` on the node it believes is primary, through
 /// one connection, re-resolving (the first node whose role is primary)
 /// only after an error. Returns the acknowledged count.
-pub(crate) fn writer(addrs: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+pub fn writer(addrs: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let mut acked = 0u64;
         let mut target = addrs[0].clone();
@@ -337,7 +331,7 @@ pub(crate) fn writer(addrs: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::
 }
 
 /// Runs `fault` once under `controller`; `arbiter` is the binary.
-pub(crate) fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outcome, String> {
+pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outcome, String> {
     let [r1, r2, r3] = support::three_nodes();
     let addrs: Vec<String> = [&r1, &r2, &r3].iter().map(|n| n.addr.clone()).collect();
     let mut primary = Some(r1);
@@ -512,7 +506,7 @@ pub(crate) fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Resul
 
 /// Where `arbiter` is, next to the running executable's directory (for
 /// the example) or given.
-pub(crate) fn arbiter_binary(given: Option<PathBuf>) -> PathBuf {
+pub fn arbiter_binary(given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap_or_default();
         let dir = exe.parent().and_then(Path::parent).unwrap_or(Path::new("."));
