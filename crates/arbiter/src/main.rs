@@ -254,10 +254,11 @@ fn status(path: PathBuf) -> ExitCode {
         }
     };
     let mut healthy = true;
-    let prefix = config.live.prefix.trim_end_matches('/');
+    let keys = arbiter::live::keys::Keys::new(&config.live.prefix);
+    let prefix = keys.prefix();
     let etcd = Etcd::new(config.live.etcd.clone(), config.live.timeout);
     say!("group {prefix} (etcd {})", config.live.etcd.join(", "));
-    match etcd.get_prefix(&format!("{prefix}/election/")) {
+    match etcd.get_prefix(&keys.election()) {
         Ok(c) => match c.first() {
             Some(leader) => say!("leader: {} (epoch {})", leader.value, leader.create_revision),
             None => say!("leader: none"),
@@ -267,7 +268,7 @@ fn status(path: PathBuf) -> ExitCode {
             say!("leader: unknown ({e})");
         }
     }
-    match etcd.get(&format!("{prefix}/record"), false) {
+    match etcd.get(&keys.record(), false) {
         Ok(Some(kv)) => match serde_json::from_str::<GroupRecord>(&kv.value) {
             Ok(r) if r.lost_data => say!(
                 "record: primary {} (epoch {}), lost data (the other copies are kept from resyncing from it until every node answers holding no more keys than it)",

@@ -1,13 +1,7 @@
 //! The concrete world: the machine's three world traits on real Redis
 //! nodes and a real etcd. Wrap it in a `Recorder` to record every call.
 //!
-//! etcd layout under the configured prefix: `election/<instance>` (one key
-//! per candidate, attached to its lease; the lowest create revision leads
-//! and is the epoch), `record` (the group record as JSON, written only by a
-//! transaction guarded by the writer's election key and epoch),
-//! `switchover` (an operator's request: the target's name, taken and
-//! deleted by the leader) and `switchover-status` (the answer to the latest
-//! request, a [`SwitchoverAnswer`] as JSON).
+//! The etcd keys it uses are laid out in [`super::keys`].
 //!
 //! Redis has no fencing token. Before every reconfiguration the world
 //! re-reads, linearizably, that this instance's election key still exists
@@ -22,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::etcd::{Etcd, EtcdError};
+use super::keys::Keys;
 use super::redis::RedisNodes;
 use crate::types::{
     Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
@@ -250,7 +245,7 @@ impl LiveWorld {
                 }
             }
         }
-        let key = self.key("switchover-status");
+        let key = self.keys().switchover_status();
         let written = serde_json::to_string(&answer)
             .map_err(|e| e.to_string())
             .and_then(|json| self.etcd.put(&key, &json).map_err(|e| e.to_string()));
@@ -261,20 +256,16 @@ impl LiveWorld {
 
     /// The recorded primary, when it can be read.
     fn recorded_primary(&self) -> Option<String> {
-        let kv = self.etcd.get(&self.key("record"), false).ok()??;
+        let kv = self.etcd.get(&self.keys().record(), false).ok()??;
         serde_json::from_str::<GroupRecord>(&kv.value).ok().map(|r| r.primary)
     }
 
-    fn key(&self, name: &str) -> String {
-        format!("{}/{name}", self.options.prefix.trim_end_matches('/'))
-    }
-
-    fn election_prefix(&self) -> String {
-        self.key("election/")
+    fn keys(&self) -> Keys {
+        Keys::new(&self.options.prefix)
     }
 
     fn current_leader(&self) -> Result<Option<Leader>, EtcdError> {
-        Ok(self.etcd.get_prefix(&self.election_prefix())?.first().map(|kv| Leader {
+        Ok(self.etcd.get_prefix(&self.keys().election())?.first().map(|kv| Leader {
             instance: NodeId(kv.value.clone()),
             epoch: kv.create_revision,
         }))
@@ -556,7 +547,7 @@ impl Cluster for LiveWorld {
     /// Takes a switchover request, and answers it at once when it cannot
     /// be carried out (it never reaches the machine then).
     fn check_cluster_notifications(&mut self) -> Option<ClusterEvent> {
-        let key = self.key("switchover");
+        let key = self.keys().switchover();
         let request = match self.etcd.get(&key, false) {
             Ok(Some(kv)) => kv,
             Ok(None) => {
@@ -595,7 +586,7 @@ impl Cluster for LiveWorld {
 impl Election for LiveWorld {
     fn create_node(&mut self, node: NodeId) -> Result<Candidacy, ElectionError> {
         let lease = self.etcd_outcome("join the election", self.etcd.grant(self.options.ttl_s))?;
-        let key = format!("{}{}", self.election_prefix(), node.0);
+        let key = self.keys().candidate(&node.0);
         let (_, kv) = self.etcd_outcome("join the election", self.etcd.create(&key, &node.0, lease))?;
         let kv = kv.ok_or_else(|| ElectionError::Unavailable(format!("{key} vanished after its creation")))?;
         self.lease = Some((lease, key));
@@ -652,7 +643,7 @@ impl Election for LiveWorld {
     fn read_record(&self, linearizable: bool) -> Result<Option<GroupRecord>, ElectionError> {
         let kv = self.etcd_outcome(
             "read the group record",
-            self.etcd.get(&self.key("record"), !linearizable),
+            self.etcd.get(&self.keys().record(), !linearizable),
         )?;
         kv.map(|kv| {
             serde_json::from_str(&kv.value)
@@ -666,7 +657,7 @@ impl Election for LiveWorld {
             return Ok(false);
         };
         let value = serde_json::to_string(record).map_err(|e| ElectionError::Unavailable(e.to_string()))?;
-        let written = self.etcd.put_guarded(key, epoch, &self.key("record"), &value);
+        let written = self.etcd.put_guarded(key, epoch, &self.keys().record(), &value);
         debug!(target: "arbiter", epoch, primary = %record.primary, result = ?written, "etcd: guarded record write");
         self.etcd_outcome("write the group record", written)
     }

@@ -1,0 +1,77 @@
+//! The etcd key layout of one group, in one place: the live world writes
+//! and reads these keys, `arbiter status` reads them, and operators write
+//! `switchover` with `etcdctl`.
+//!
+//! Under the configured prefix (`[live] prefix`, e.g. `arbiter/mygroup`):
+//! - `election/<instance>`: one key per candidate, attached to its lease;
+//!   the lowest create revision leads, and that revision is its epoch;
+//! - `record`: the group record as JSON, written only by a transaction
+//!   guarded by the writer's election key and epoch;
+//! - `switchover`: an operator's request (the target node's name), taken
+//!   and deleted by the leader;
+//! - `switchover-status`: the answer to the latest request, a
+//!   [`SwitchoverAnswer`](super::world::SwitchoverAnswer) as JSON.
+
+/// The keys of one group under its prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// The prefix without a trailing `/`.
+    prefix: String,
+}
+
+impl Keys {
+    /// The layout under `prefix` (a trailing `/` is ignored).
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The prefix, without a trailing `/`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `PREFIX/election/`: the range every candidate's key is in.
+    pub fn election(&self) -> String {
+        format!("{}/election/", self.prefix)
+    }
+
+    /// `PREFIX/election/<instance>`: one candidate's key.
+    pub fn candidate(&self, instance: &str) -> String {
+        format!("{}/election/{instance}", self.prefix)
+    }
+
+    /// `PREFIX/record`: the group record.
+    pub fn record(&self) -> String {
+        format!("{}/record", self.prefix)
+    }
+
+    /// `PREFIX/switchover`: an operator's switchover request.
+    pub fn switchover(&self) -> String {
+        format!("{}/switchover", self.prefix)
+    }
+
+    /// `PREFIX/switchover-status`: the answer to the latest request.
+    pub fn switchover_status(&self) -> String {
+        format!("{}/switchover-status", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Keys;
+
+    #[test]
+    fn every_key_is_under_the_prefix_whatever_its_trailing_slash() {
+        for prefix in ["arbiter/g", "arbiter/g/", "arbiter/g//"] {
+            let k = Keys::new(prefix);
+            assert_eq!(k.prefix(), "arbiter/g");
+            assert_eq!(k.election(), "arbiter/g/election/");
+            assert_eq!(k.candidate("arbiter-1"), "arbiter/g/election/arbiter-1");
+            assert_eq!(k.record(), "arbiter/g/record");
+            assert_eq!(k.switchover(), "arbiter/g/switchover");
+            assert_eq!(k.switchover_status(), "arbiter/g/switchover-status");
+        }
+    }
+}
