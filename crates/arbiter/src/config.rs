@@ -271,92 +271,14 @@ pub fn load_group(path: &Path) -> Result<GroupConfig, String> {
     load(path).map(|c| c.group).map_err(|e| e.to_string())
 }
 
-/// Parses and validates configuration text.
+/// Parses and validates configuration text: the first problem found, with
+/// its field (`etcd.endpoints[1]: ...`).
 pub fn parse(text: &str) -> Result<Config, String> {
     let file: File = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
-    if file.etcd.endpoints.is_empty() {
-        return Err("etcd.endpoints: at least one endpoint is needed".into());
-    }
-    for (i, e) in file.etcd.endpoints.iter().enumerate() {
-        if !e.starts_with("http://") && !e.starts_with("https://") {
-            return Err(format!("etcd.endpoints[{i}]: `{e}` is not an http:// URL"));
-        }
-    }
-    if file.etcd.ttl_s < 1 {
-        return Err(format!(
-            "etcd.ttl_s: {} is not a positive number of seconds",
-            file.etcd.ttl_s
-        ));
-    }
-    if file.etcd.prefix.trim_matches('/').is_empty() {
-        return Err("etcd.prefix: must not be empty".into());
-    }
-    if file.redis.min_replicas_max_lag_s.is_some() && file.redis.min_replicas_to_write.is_none() {
-        return Err("redis.min_replicas_max_lag_s: set only with redis.min_replicas_to_write".into());
-    }
-    if file
-        .redis
-        .min_replicas_to_write
-        .is_some_and(|n| n as usize >= file.nodes.len())
-    {
-        return Err(format!(
-            "redis.min_replicas_to_write: {} replicas cannot exist among {} nodes",
-            file.redis.min_replicas_to_write.unwrap_or_default(),
-            file.nodes.len()
-        ));
-    }
-    if file.redis.timeout_ms == 0 {
-        return Err("redis.timeout_ms: must be above 0".into());
-    }
-    if file.redis.poll_timeout_ms == 0 {
-        return Err("redis.poll_timeout_ms: must be above 0".into());
-    }
-    if file.nodes.len() < 2 {
-        return Err(format!("nodes: {} configured, at least 2 are needed", file.nodes.len()));
-    }
-    let (mut names, mut addrs) = (BTreeSet::new(), BTreeSet::new());
-    for (i, n) in file.nodes.iter().enumerate() {
-        if n.name.is_empty() {
-            return Err(format!("nodes[{i}].name: must not be empty"));
-        }
-        if !valid_addr(&n.addr) {
-            return Err(format!("nodes[{i}].addr: `{}` is not host:port", n.addr));
-        }
-        if !names.insert(n.name.as_str()) {
-            return Err(format!("nodes[{i}].name: `{}` appears twice", n.name));
-        }
-        if !addrs.insert(n.addr.as_str()) {
-            return Err(format!("nodes[{i}].addr: `{}` appears twice", n.addr));
-        }
-    }
-    let d = Settings::default();
-    let s = &file.settings;
-    let settings = Settings {
-        check_interval_ms: s.check_interval_ms.unwrap_or(d.check_interval_ms),
-        fast_check_interval_ms: s.fast_check_interval_ms.unwrap_or(d.fast_check_interval_ms),
-        down_after_ms: s.down_after_ms.unwrap_or(d.down_after_ms),
-        max_lag_bytes: s.max_lag_bytes.unwrap_or(d.max_lag_bytes),
-        stale_after_ms: s.stale_after_ms.unwrap_or(d.stale_after_ms),
-        failover_timeout_ms: s.failover_timeout_ms.unwrap_or(d.failover_timeout_ms),
-        allow_data_loss: s.allow_data_loss.unwrap_or(d.allow_data_loss),
-        paused: s.paused.unwrap_or(d.paused),
-    };
-    for (field, value) in [
-        ("check_interval_ms", settings.check_interval_ms),
-        ("fast_check_interval_ms", settings.fast_check_interval_ms),
-        ("down_after_ms", settings.down_after_ms),
-        ("failover_timeout_ms", settings.failover_timeout_ms),
-    ] {
-        if value == 0 {
-            return Err(format!("settings.{field}: must be above 0"));
-        }
-    }
-    if settings.down_after_ms < settings.check_interval_ms {
-        return Err(format!(
-            "settings.down_after_ms: {} is shorter than check_interval_ms ({}): a failure could not be confirmed",
-            settings.down_after_ms, settings.check_interval_ms
-        ));
-    }
+    check_etcd(&file.etcd)?;
+    check_redis(&file.redis, file.nodes.len())?;
+    check_nodes(&file.nodes)?;
+    let settings = settings(&file.settings)?;
     lease_renewed_in_time(
         settings.check_interval_ms,
         file.etcd.ttl_s,
@@ -396,6 +318,105 @@ pub fn parse(text: &str) -> Result<Config, String> {
             path: file.record.path.unwrap_or_else(|| "arbiter-run.ron".into()),
         },
     })
+}
+
+/// `[etcd]`: endpoints that are URLs, a positive lease TTL, a prefix.
+fn check_etcd(etcd: &EtcdSection) -> Result<(), String> {
+    if etcd.endpoints.is_empty() {
+        return Err("etcd.endpoints: at least one endpoint is needed".into());
+    }
+    for (i, e) in etcd.endpoints.iter().enumerate() {
+        if !e.starts_with("http://") && !e.starts_with("https://") {
+            return Err(format!("etcd.endpoints[{i}]: `{e}` is not an http:// URL"));
+        }
+    }
+    if etcd.ttl_s < 1 {
+        return Err(format!(
+            "etcd.ttl_s: {} is not a positive number of seconds",
+            etcd.ttl_s
+        ));
+    }
+    if etcd.prefix.trim_matches('/').is_empty() {
+        return Err("etcd.prefix: must not be empty".into());
+    }
+    Ok(())
+}
+
+/// `[redis]`: `min-replicas-*` settings that can hold among `nodes`
+/// nodes, and timeouts above 0.
+fn check_redis(redis: &RedisSection, nodes: usize) -> Result<(), String> {
+    if redis.min_replicas_max_lag_s.is_some() && redis.min_replicas_to_write.is_none() {
+        return Err("redis.min_replicas_max_lag_s: set only with redis.min_replicas_to_write".into());
+    }
+    if let Some(n) = redis.min_replicas_to_write.filter(|n| *n as usize >= nodes) {
+        return Err(format!(
+            "redis.min_replicas_to_write: {n} replicas cannot exist among {nodes} nodes"
+        ));
+    }
+    if redis.timeout_ms == 0 {
+        return Err("redis.timeout_ms: must be above 0".into());
+    }
+    if redis.poll_timeout_ms == 0 {
+        return Err("redis.poll_timeout_ms: must be above 0".into());
+    }
+    Ok(())
+}
+
+/// `[[nodes]]`: at least two, each named, at `host:port`, no name or
+/// address twice.
+fn check_nodes(nodes: &[NodeSection]) -> Result<(), String> {
+    if nodes.len() < 2 {
+        return Err(format!("nodes: {} configured, at least 2 are needed", nodes.len()));
+    }
+    let (mut names, mut addrs) = (BTreeSet::new(), BTreeSet::new());
+    for (i, n) in nodes.iter().enumerate() {
+        if n.name.is_empty() {
+            return Err(format!("nodes[{i}].name: must not be empty"));
+        }
+        if !valid_addr(&n.addr) {
+            return Err(format!("nodes[{i}].addr: `{}` is not host:port", n.addr));
+        }
+        if !names.insert(n.name.as_str()) {
+            return Err(format!("nodes[{i}].name: `{}` appears twice", n.name));
+        }
+        if !addrs.insert(n.addr.as_str()) {
+            return Err(format!("nodes[{i}].addr: `{}` appears twice", n.addr));
+        }
+    }
+    Ok(())
+}
+
+/// `[settings]` with defaults filled in, checked: intervals above 0, and a
+/// down-after no shorter than the check interval.
+fn settings(s: &SettingsSection) -> Result<Settings, String> {
+    let d = Settings::default();
+    let settings = Settings {
+        check_interval_ms: s.check_interval_ms.unwrap_or(d.check_interval_ms),
+        fast_check_interval_ms: s.fast_check_interval_ms.unwrap_or(d.fast_check_interval_ms),
+        down_after_ms: s.down_after_ms.unwrap_or(d.down_after_ms),
+        max_lag_bytes: s.max_lag_bytes.unwrap_or(d.max_lag_bytes),
+        stale_after_ms: s.stale_after_ms.unwrap_or(d.stale_after_ms),
+        failover_timeout_ms: s.failover_timeout_ms.unwrap_or(d.failover_timeout_ms),
+        allow_data_loss: s.allow_data_loss.unwrap_or(d.allow_data_loss),
+        paused: s.paused.unwrap_or(d.paused),
+    };
+    for (field, value) in [
+        ("check_interval_ms", settings.check_interval_ms),
+        ("fast_check_interval_ms", settings.fast_check_interval_ms),
+        ("down_after_ms", settings.down_after_ms),
+        ("failover_timeout_ms", settings.failover_timeout_ms),
+    ] {
+        if value == 0 {
+            return Err(format!("settings.{field}: must be above 0"));
+        }
+    }
+    if settings.down_after_ms < settings.check_interval_ms {
+        return Err(format!(
+            "settings.down_after_ms: {} is shorter than check_interval_ms ({}): a failure could not be confirmed",
+            settings.down_after_ms, settings.check_interval_ms
+        ));
+    }
+    Ok(settings)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 
 use tracing::{debug, error, info, warn};
 
-use crate::machine::{Blocked, Machine, Output, State};
+use crate::machine::{Blocked, Machine, NodeView, Output, State};
 use std::collections::BTreeMap;
 
 use crate::live::world::{SwitchoverAnswer, SwitchoverOutcome};
@@ -267,6 +267,30 @@ impl Narrator {
     }
 
     fn changes(&mut self, machine: &Machine) {
+        self.role_change(machine);
+        let ctx = machine.context();
+        if ctx.record != self.record {
+            if let Some(r) = &ctx.record {
+                info!(target: "arbiter", primary = %r.primary, epoch = r.epoch, "group record");
+            }
+            self.record = ctx.record.clone();
+        }
+        // Nodes are told about once a poll round is complete: in the middle
+        // of one, a restart is seen before the round's end judges whether
+        // it lost data.
+        if !matches!(machine.state(), State::Polling { .. }) {
+            for (name, view) in &ctx.views {
+                self.node_change(machine, name, view);
+            }
+        }
+        if ctx.blocked != self.blocked {
+            block_change(machine, ctx.blocked.as_ref());
+            self.blocked = ctx.blocked.clone();
+        }
+    }
+
+    /// The instance's role, epoch or leader, when one changed.
+    fn role_change(&mut self, machine: &Machine) {
         let ctx = machine.context();
         let role = role(machine);
         let leader = ctx.leader.as_ref().map(|l| l.instance.0.clone());
@@ -299,137 +323,127 @@ impl Narrator {
             self.epoch = ctx.epoch;
             self.leader = leader;
         }
-        if ctx.record != self.record {
-            if let Some(r) = &ctx.record {
-                info!(target: "arbiter", primary = %r.primary, epoch = r.epoch, "group record");
-            }
-            self.record = ctx.record.clone();
-        }
-        // Nodes are told about once a poll round is complete: in the middle
-        // of one, a restart is seen before the round's end judges whether
-        // it lost data.
-        let views = if matches!(machine.state(), State::Polling { .. }) {
-            None
-        } else {
-            Some(&ctx.views)
+    }
+
+    /// What changed in one node since it was last told about.
+    fn node_change(&mut self, machine: &Machine, name: &str, view: &NodeView) {
+        let ctx = machine.context();
+        let auth_failed = matches!(view.error, Some(RedisError::Auth(_)));
+        let seen = NodeSeen {
+            // An authentication failure is told as such, not as an outage.
+            down: view.down_since.is_some() && !auth_failed,
+            auth_failed,
+            lost_data: view.lost_data,
+            role: view.status.as_ref().map(|s| describe(&s.role)),
+            run_id: view.status.as_ref().map(|s| s.run_id.clone()),
+            keys: view.status.as_ref().and_then(|s| s.keys),
         };
-        for (name, view) in views.into_iter().flatten() {
-            let auth_failed = matches!(view.error, Some(RedisError::Auth(_)));
-            let seen = NodeSeen {
-                // An authentication failure is told as such, not as an outage.
-                down: view.down_since.is_some() && !auth_failed,
-                auth_failed,
-                lost_data: view.lost_data,
-                role: view.status.as_ref().map(|s| describe(&s.role)),
-                run_id: view.status.as_ref().map(|s| s.run_id.clone()),
-                keys: view.status.as_ref().and_then(|s| s.keys),
-            };
-            let old = self.nodes.entry(name.clone()).or_default();
-            let error = view.error.as_ref().map(ToString::to_string).unwrap_or_default();
-            if seen.auth_failed && !old.auth_failed {
-                let addr = ctx.config.node(name).map(|n| n.addr.as_str()).unwrap_or_default();
-                warn!(
-                    target: "arbiter",
-                    node = %name,
-                    addr,
-                    %error,
-                    "authentication failed: the node refuses redis.password"
-                );
-            }
-            if seen.down && !old.down {
-                warn!(target: "arbiter", node = %name, %error, "node unreachable");
-            }
-            if !seen.down && old.down && !seen.auth_failed {
-                info!(target: "arbiter", node = %name, "node answers again");
-            }
-            if !seen.auth_failed && old.auth_failed && view.status.is_some() {
-                info!(target: "arbiter", node = %name, "authentication succeeds again");
-            }
-            if seen.lost_data && !old.lost_data {
-                let last = view.status.as_ref().or(view.previous.as_ref());
-                let keys = last
-                    .and_then(|s| s.keys)
-                    .map_or_else(|| "unknown".to_string(), |k| k.to_string());
-                let run_id = last.map_or("", |s| s.run_id.as_str());
-                let before = old.keys.map_or_else(|| "unknown".to_string(), |k| k.to_string());
-                warn!(
-                    target: "arbiter",
-                    node = %name,
-                    %keys,
-                    keys_before = %before,
-                    run_id,
-                    "node lost data: it came back empty or from less, or another copy holds what its history lacks"
-                );
-            }
-            if let (Some(status), Some(before)) = (&view.status, &old.run_id) {
-                if status.run_id != *before && !seen.lost_data {
-                    let keys = status.keys.map_or_else(|| "unknown".to_string(), |k| k.to_string());
-                    let recorded = ctx.record.as_ref().is_some_and(|r| r.primary == *name);
-                    let fewer = status.keys.zip(old.keys).is_some_and(|(now, was)| now < was);
-                    if recorded && fewer {
-                        let before = old.keys.unwrap_or_default();
-                        warn!(target: "arbiter", node = %name, %keys, keys_before = before, offset = status.offset,
-                            "the primary restarted holding fewer keys, and no node answering holds more: what it lost is gone from every copy; it stays primary");
-                    } else if recorded {
-                        info!(target: "arbiter", node = %name, %keys, offset = status.offset,
-                            "the primary restarted with its data (not data loss: at least as many keys as before and as its replicas)");
-                    } else {
-                        info!(target: "arbiter", node = %name, %keys, offset = status.offset, "node restarted");
-                    }
+        let old = self.nodes.entry(name.to_string()).or_default();
+        let error = view.error.as_ref().map(ToString::to_string).unwrap_or_default();
+        if seen.auth_failed && !old.auth_failed {
+            let addr = ctx.config.node(name).map(|n| n.addr.as_str()).unwrap_or_default();
+            warn!(
+                target: "arbiter",
+                node = %name,
+                addr,
+                %error,
+                "authentication failed: the node refuses redis.password"
+            );
+        }
+        if seen.down && !old.down {
+            warn!(target: "arbiter", node = %name, %error, "node unreachable");
+        }
+        if !seen.down && old.down && !seen.auth_failed {
+            info!(target: "arbiter", node = %name, "node answers again");
+        }
+        if !seen.auth_failed && old.auth_failed && view.status.is_some() {
+            info!(target: "arbiter", node = %name, "authentication succeeds again");
+        }
+        if seen.lost_data && !old.lost_data {
+            let last = view.status.as_ref().or(view.previous.as_ref());
+            let keys = last
+                .and_then(|s| s.keys)
+                .map_or_else(|| "unknown".to_string(), |k| k.to_string());
+            let run_id = last.map_or("", |s| s.run_id.as_str());
+            let before = old.keys.map_or_else(|| "unknown".to_string(), |k| k.to_string());
+            warn!(
+                target: "arbiter",
+                node = %name,
+                %keys,
+                keys_before = %before,
+                run_id,
+                "node lost data: it came back empty or from less, or another copy holds what its history lacks"
+            );
+        }
+        if let (Some(status), Some(before)) = (&view.status, &old.run_id) {
+            if status.run_id != *before && !seen.lost_data {
+                let keys = status.keys.map_or_else(|| "unknown".to_string(), |k| k.to_string());
+                let recorded = ctx.record.as_ref().is_some_and(|r| r.primary == *name);
+                let fewer = status.keys.zip(old.keys).is_some_and(|(now, was)| now < was);
+                if recorded && fewer {
+                    let before = old.keys.unwrap_or_default();
+                    warn!(target: "arbiter", node = %name, %keys, keys_before = before, offset = status.offset,
+                        "the primary restarted holding fewer keys, and no node answering holds more: what it lost is gone from every copy; it stays primary");
+                } else if recorded {
+                    info!(target: "arbiter", node = %name, %keys, offset = status.offset,
+                        "the primary restarted with its data (not data loss: at least as many keys as before and as its replicas)");
+                } else {
+                    info!(target: "arbiter", node = %name, %keys, offset = status.offset, "node restarted");
                 }
             }
-            if seen.role.is_some() && seen.role != old.role {
-                info!(target: "arbiter", node = %name, role = seen.role.as_deref().unwrap_or(""), "node role");
-            }
-            let role = seen.role.clone().or_else(|| old.role.clone());
-            let run_id = seen.run_id.clone().or_else(|| old.run_id.clone());
-            let keys = seen.keys.or(old.keys);
-            *old = NodeSeen {
-                role,
-                run_id,
-                keys,
-                ..seen
-            };
         }
-        if ctx.blocked != self.blocked {
-            match &ctx.blocked {
-                Some(Blocked::NoEligibleReplica { primary }) => warn!(
-                    target: "arbiter",
-                    reason = "no-eligible-replica",
-                    %primary,
-                    candidates = %candidates(machine, primary),
-                    "not failing over: no replica is eligible (set allow_data_loss to promote the best one anyway)"
-                ),
-                Some(Blocked::LastCopyNotPromotable { primary, node }) => warn!(
-                    target: "arbiter",
-                    reason = "last-copy-not-promotable",
-                    %primary,
-                    %node,
-                    "not failing over: {primary} lost its data and {node}, which holds the most data left, has priority 0; the copies were detached from {primary} (REPLICAOF NO ONE, not recorded) so that they keep their data: raise its priority or switch over to it (or set allow_data_loss to fail over to the best eligible replica)"
-                ),
-                Some(Blocked::ColdStartBehind { primary, node }) => warn!(
-                    target: "arbiter",
-                    reason = "cold-start-behind",
-                    %primary,
-                    %node,
-                    "not acting: no group record, and {primary}, the only node claiming primary, holds fewer keys than {node} on another replication history (recording it would resync {node}'s data away): make the node holding the most data primary (REPLICAOF NO ONE), or set allow_data_loss to record {primary} anyway"
-                ),
-                Some(Blocked::ColdStartEmpty { primary, reason }) => warn!(
-                    target: "arbiter",
-                    reason = "cold-start-empty",
-                    %primary,
-                    why = %reason,
-                    "not acting: no group record, and {primary}, the only node claiming primary, is {reason} (recording it would resync that data away): make the node holding the data primary, let the others answer, or set allow_data_loss to record {primary} anyway"
-                ),
-                Some(Blocked::ColdStart) => warn!(
-                    target: "arbiter",
-                    reason = "cold-start",
-                    "not acting: no group record and not exactly one node claims to be primary"
-                ),
-                None => info!(target: "arbiter", "no longer blocked"),
-            }
-            self.blocked = ctx.blocked.clone();
+        if seen.role.is_some() && seen.role != old.role {
+            info!(target: "arbiter", node = %name, role = seen.role.as_deref().unwrap_or(""), "node role");
         }
+        let role = seen.role.clone().or_else(|| old.role.clone());
+        let run_id = seen.run_id.clone().or_else(|| old.run_id.clone());
+        let keys = seen.keys.or(old.keys);
+        *old = NodeSeen {
+            role,
+            run_id,
+            keys,
+            ..seen
+        };
+    }
+}
+
+/// A block the leader is in (why it does not act), or its end.
+fn block_change(machine: &Machine, blocked: Option<&Blocked>) {
+    match blocked {
+        Some(Blocked::NoEligibleReplica { primary }) => warn!(
+            target: "arbiter",
+            reason = "no-eligible-replica",
+            %primary,
+            candidates = %candidates(machine, primary),
+            "not failing over: no replica is eligible (set allow_data_loss to promote the best one anyway)"
+        ),
+        Some(Blocked::LastCopyNotPromotable { primary, node }) => warn!(
+            target: "arbiter",
+            reason = "last-copy-not-promotable",
+            %primary,
+            %node,
+            "not failing over: {primary} lost its data and {node}, which holds the most data left, has priority 0; the copies were detached from {primary} (REPLICAOF NO ONE, not recorded) so that they keep their data: raise its priority or switch over to it (or set allow_data_loss to fail over to the best eligible replica)"
+        ),
+        Some(Blocked::ColdStartBehind { primary, node }) => warn!(
+            target: "arbiter",
+            reason = "cold-start-behind",
+            %primary,
+            %node,
+            "not acting: no group record, and {primary}, the only node claiming primary, holds fewer keys than {node} on another replication history (recording it would resync {node}'s data away): make the node holding the most data primary (REPLICAOF NO ONE), or set allow_data_loss to record {primary} anyway"
+        ),
+        Some(Blocked::ColdStartEmpty { primary, reason }) => warn!(
+            target: "arbiter",
+            reason = "cold-start-empty",
+            %primary,
+            why = %reason,
+            "not acting: no group record, and {primary}, the only node claiming primary, is {reason} (recording it would resync that data away): make the node holding the data primary, let the others answer, or set allow_data_loss to record {primary} anyway"
+        ),
+        Some(Blocked::ColdStart) => warn!(
+            target: "arbiter",
+            reason = "cold-start",
+            "not acting: no group record and not exactly one node claims to be primary"
+        ),
+        None => info!(target: "arbiter", "no longer blocked"),
     }
 }
 
