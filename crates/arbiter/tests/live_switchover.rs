@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use arbiter::live::etcd::Etcd;
 use arbiter::live::redis::RedisNodes;
-use arbiter::live::world::{SwitchoverAnswer, SwitchoverOutcome};
+use arbiter::live::switchover::{SwitchoverAnswer, SwitchoverOutcome};
 use arbiter::types::{GroupRecord, Role};
 
 const PREFIX: &str = "arbiter/answers";

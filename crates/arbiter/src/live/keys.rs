@@ -10,7 +10,7 @@
 //! - `switchover`: an operator's request (the target node's name), taken
 //!   and deleted by the leader;
 //! - `switchover-status`: the answer to the latest request, a
-//!   [`SwitchoverAnswer`](super::world::SwitchoverAnswer) as JSON.
+//!   [`SwitchoverAnswer`](super::switchover::SwitchoverAnswer) as JSON.
 
 /// The keys of one group under its prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

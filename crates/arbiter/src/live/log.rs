@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 use crate::machine::{Blocked, Machine, NodeView, Output, State};
 use std::collections::BTreeMap;
 
-use crate::live::world::{SwitchoverAnswer, SwitchoverOutcome};
+use crate::live::switchover::{SwitchoverAnswer, SwitchoverOutcome};
 use crate::types::{GroupRecord, RedisError, Role};
 
 /// How [`init`] formats events on stderr.

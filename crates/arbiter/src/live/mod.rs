@@ -6,4 +6,5 @@ pub mod etcd;
 pub mod keys;
 pub mod log;
 pub mod redis;
+pub mod switchover;
 pub mod world;
