@@ -88,3 +88,56 @@ pub fn refuse_switchover(config: &GroupConfig, primary: Option<&str>, target: &s
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{RedisNode, Settings};
+
+    fn group() -> GroupConfig {
+        let node = |name: &str, port: u16, priority: u32| RedisNode {
+            name: name.into(),
+            addr: format!("10.0.0.1:{port}"),
+            priority,
+        };
+        GroupConfig {
+            nodes: vec![node("r1", 6379, 100), node("r2", 6380, 100), node("r3", 6381, 0)],
+            settings: Settings::default(),
+        }
+    }
+
+    #[test]
+    fn a_switchover_that_cannot_be_carried_out_is_refused_with_the_reason() {
+        let g = group();
+        let refused = |target: &str| refuse_switchover(&g, Some("r1"), target).unwrap_err();
+        assert_eq!(refused("r9"), "unknown node r9 (nodes: r1, r2, r3)");
+        assert_eq!(
+            refused("10.0.0.1:6380"),
+            "`10.0.0.1:6380` is an address: name the node (r2 is 10.0.0.1:6380; nodes: r1, r2, r3)"
+        );
+        assert!(refused("10.9.9.9:1").contains("is an address, not a node name"));
+        assert_eq!(refused("r1"), "r1 is already the primary");
+        assert_eq!(refused("r3"), "r3 has priority 0: it is never promoted");
+        assert!(refused("").contains("names no node"));
+        assert_eq!(refuse_switchover(&g, Some("r1"), "r2"), Ok(()));
+        assert_eq!(
+            refuse_switchover(&g, None, "r1"),
+            Ok(()),
+            "no record: left to the machine"
+        );
+    }
+
+    #[test]
+    fn an_answer_is_the_json_operators_read() {
+        let a = SwitchoverAnswer::because("r9", SwitchoverOutcome::Refused, "unknown node r9");
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"target":"r9","outcome":"refused","reason":"unknown node r9"}"#
+        );
+        let done = SwitchoverAnswer::new("r2", SwitchoverOutcome::Done);
+        assert_eq!(
+            serde_json::to_string(&done).unwrap(),
+            r#"{"target":"r2","outcome":"done"}"#
+        );
+    }
+}
