@@ -1,6 +1,14 @@
-//! [`Recorder`]: wraps a world and writes every call to a [`Tape`].
+//! Recording: [`Recorder`] wraps a world and writes every call to a
+//! [`Tape`], which keeps calls in memory in a compact encoding or hands them
+//! to a background thread writing the scenario file.
 
-use crate::Tape;
+mod encode;
+mod lock;
+mod sink;
+mod tape;
+
+pub(crate) use encode::Scratch;
+pub use tape::{Tape, TapeOptions};
 
 /// A world wrapper that records every call of every `#[rehearse::world]`
 /// trait `W` implements onto a [`Tape`], then returns the inner world's
