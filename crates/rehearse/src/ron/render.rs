@@ -48,18 +48,7 @@ impl Renderer<'_> {
             }),
             Value::Char(c) => write_char_literal(out, *c),
             Value::Str(s) => write_str(out, s),
-            Value::Bytes(b) => {
-                out.push_str("b\"");
-                for byte in b {
-                    let _ = match byte {
-                        b'"' => write!(out, "\\\""),
-                        b'\\' => write!(out, "\\\\"),
-                        0x20..=0x7e => write!(out, "{}", *byte as char),
-                        _ => write!(out, "\\x{byte:02x}"),
-                    };
-                }
-                out.push('"');
-            }
+            Value::Bytes(b) => write_bytes(out, b),
             Value::Option(None) => out.push_str("None"),
             Value::Option(Some(inner)) => {
                 out.push_str("Some(");
@@ -71,23 +60,7 @@ impl Renderer<'_> {
                 self.items(items);
                 self.out.push(']');
             }
-            Value::Map(entries) => {
-                out.push('{');
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push_str(", ");
-                    }
-                    self.value_untracked(k);
-                    self.out.push_str(": ");
-                    let key = if self.target.is_some() {
-                        k.to_string()
-                    } else {
-                        String::new()
-                    };
-                    self.nested(Step::Key(key), v);
-                }
-                self.out.push('}');
-            }
+            Value::Map(entries) => self.map(entries),
             Value::Tuple(name, items) => {
                 if let Some(n) = name {
                     write_identifier(out, n);
@@ -96,28 +69,48 @@ impl Renderer<'_> {
                 self.items(items);
                 self.out.push(')');
             }
-            Value::Struct(name, fields) => {
-                if let Some(n) = name {
-                    write_identifier(out, n);
-                }
-                self.out.push('(');
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push_str(", ");
-                    }
-                    write_identifier(&mut self.out, k);
-                    self.out.push_str(": ");
-                    let step = if self.target.is_some() {
-                        Step::Field(k.clone())
-                    } else {
-                        Step::Index(0)
-                    };
-                    self.nested(step, v);
-                }
-                self.out.push(')');
-            }
+            Value::Struct(name, fields) => self.structure(name.as_deref(), fields),
             Value::Ident(n) => write_identifier(out, n),
         }
+    }
+
+    fn map(&mut self, entries: &[(Value, Value)]) {
+        self.out.push('{');
+        for (i, (k, v)) in entries.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            self.value_untracked(k);
+            self.out.push_str(": ");
+            let key = if self.target.is_some() {
+                k.to_string()
+            } else {
+                String::new()
+            };
+            self.nested(Step::Key(key), v);
+        }
+        self.out.push('}');
+    }
+
+    fn structure(&mut self, name: Option<&str>, fields: &[(String, Value)]) {
+        if let Some(n) = name {
+            write_identifier(&mut self.out, n);
+        }
+        self.out.push('(');
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            write_identifier(&mut self.out, k);
+            self.out.push_str(": ");
+            let step = if self.target.is_some() {
+                Step::Field(k.clone())
+            } else {
+                Step::Index(0)
+            };
+            self.nested(step, v);
+        }
+        self.out.push(')');
     }
 
     fn value_untracked(&mut self, v: &Value) {
@@ -134,4 +127,20 @@ impl Renderer<'_> {
             self.nested(Step::Index(i), v);
         }
     }
+}
+
+/// A byte string literal as `Value` displays it: printable ASCII as is,
+/// everything else as `\xNN` (the writer escapes bytes differently; see
+/// `ron::write`).
+fn write_bytes(out: &mut String, bytes: &[u8]) {
+    out.push_str("b\"");
+    for byte in bytes {
+        let _ = match byte {
+            b'"' => write!(out, "\\\""),
+            b'\\' => write!(out, "\\\\"),
+            0x20..=0x7e => write!(out, "{}", *byte as char),
+            _ => write!(out, "\\x{byte:02x}"),
+        };
+    }
+    out.push('"');
 }

@@ -65,51 +65,63 @@ where
     };
     loop {
         let before = best.clone();
-        // 1. Delete spans, large to small.
-        let mut k = (best.len() / 2).max(1);
-        loop {
-            let mut i = 0;
-            while i + k <= best.len() {
-                let mut c = best.clone();
-                c.drain(i..i + k);
-                if !attempt(c, &mut best) {
-                    i += 1;
-                }
-            }
-            if k == 1 {
-                break;
-            }
-            k /= 2;
-        }
-        // 2. Zero spans, then single values.
-        for k in [8usize, 4, 2, 1] {
-            let mut i = 0;
-            while i + k <= best.len() {
-                if best[i..i + k].iter().any(|v| *v != 0) {
-                    let mut c = best.clone();
-                    c[i..i + k].iter_mut().for_each(|v| *v = 0);
-                    attempt(c, &mut best);
-                }
-                i += 1;
-            }
-        }
-        // 3. Halve each value while that keeps failing.
-        let mut i = 0;
-        while i < best.len() {
-            loop {
-                if best[i] == 0 {
-                    break;
-                }
-                let mut c = best.clone();
-                c[i] /= 2;
-                if !attempt(c, &mut best) || i >= best.len() {
-                    break;
-                }
-            }
-            i += 1;
-        }
+        delete_spans(&mut best, &attempt);
+        zero_spans(&mut best, &attempt);
+        halve_values(&mut best, &attempt);
         if best == before || Instant::now() >= deadline || budget.get() == 0 {
             return best;
         }
+    }
+}
+
+/// Shrinking pass 1: deletes spans of choices, large to small.
+fn delete_spans(best: &mut Vec<u64>, attempt: &impl Fn(Vec<u64>, &mut Vec<u64>) -> bool) {
+    let mut k = (best.len() / 2).max(1);
+    loop {
+        let mut i = 0;
+        while i + k <= best.len() {
+            let mut c = best.clone();
+            c.drain(i..i + k);
+            if !attempt(c, best) {
+                i += 1;
+            }
+        }
+        if k == 1 {
+            break;
+        }
+        k /= 2;
+    }
+}
+
+/// Shrinking pass 2: zeroes spans of choices, then single values.
+fn zero_spans(best: &mut Vec<u64>, attempt: &impl Fn(Vec<u64>, &mut Vec<u64>) -> bool) {
+    for k in [8usize, 4, 2, 1] {
+        let mut i = 0;
+        while i + k <= best.len() {
+            if best[i..i + k].iter().any(|v| *v != 0) {
+                let mut c = best.clone();
+                c[i..i + k].iter_mut().for_each(|v| *v = 0);
+                attempt(c, best);
+            }
+            i += 1;
+        }
+    }
+}
+
+/// Shrinking pass 3: halves each value while that keeps failing.
+fn halve_values(best: &mut Vec<u64>, attempt: &impl Fn(Vec<u64>, &mut Vec<u64>) -> bool) {
+    let mut i = 0;
+    while i < best.len() {
+        loop {
+            if best[i] == 0 {
+                break;
+            }
+            let mut c = best.clone();
+            c[i] /= 2;
+            if !attempt(c, best) || i >= best.len() {
+                break;
+            }
+        }
+        i += 1;
     }
 }

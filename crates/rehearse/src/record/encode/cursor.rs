@@ -160,6 +160,7 @@ macro_rules! struct_fields {
 pub(crate) struct Encoded<'c, 'a>(pub &'c Cursor<'a>);
 
 impl Serialize for Encoded<'_, '_> {
+    // 90 lines: one arm per tag of serde's data model, a table best read whole.
     fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let c = self.0;
         let next = Encoded(c);
