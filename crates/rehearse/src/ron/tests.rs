@@ -1,3 +1,6 @@
+//! Unit tests of the RON value tree: names kept, differences located,
+//! display round trips, comments and errors with positions.
+
 use super::*;
 
 #[test]

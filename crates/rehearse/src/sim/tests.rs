@@ -1,3 +1,6 @@
+//! Unit tests of `Sim`: the seed generator, choice replay, the zero rule,
+//! event order and swarm selection.
+
 use super::*;
 
 #[test]

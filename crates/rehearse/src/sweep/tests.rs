@@ -1,3 +1,5 @@
+//! Unit tests of the sweep's knob parsing, trace comparison and shortlex order.
+
 use super::determinism::first_difference;
 use super::knobs::{parse_seed_range, parse_shard};
 use super::shrink::simpler;

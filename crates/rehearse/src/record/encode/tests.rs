@@ -1,3 +1,6 @@
+//! Unit tests of the encoding: every shape of the serde data model renders,
+//! after encoding, as the RON of the value itself.
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
