@@ -49,6 +49,29 @@
 //!
 //! The scenario file format is described in `FORMAT.md` in this crate.
 
+/// `inner`, `inner_mut` and `into_inner` of a world wrapper ([`Recorder`],
+/// [`Faulty`]) whose wrapped world is its field `inner`.
+macro_rules! world_wrapper_accessors {
+    ($into_inner_doc:literal) => {
+        /// The wrapped world.
+        #[inline]
+        pub fn inner(&self) -> &W {
+            &self.inner
+        }
+
+        /// The wrapped world, mutably.
+        #[inline]
+        pub fn inner_mut(&mut self) -> &mut W {
+            &mut self.inner
+        }
+
+        #[doc = $into_inner_doc]
+        pub fn into_inner(self) -> W {
+            self.inner
+        }
+    };
+}
+
 mod format;
 mod record;
 mod replay;

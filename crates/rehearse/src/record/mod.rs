@@ -46,22 +46,7 @@ impl<W> Recorder<W> {
         }
     }
 
-    /// The wrapped world.
-    #[inline]
-    pub fn inner(&self) -> &W {
-        &self.inner
-    }
-
-    /// The wrapped world, mutably.
-    #[inline]
-    pub fn inner_mut(&mut self) -> &mut W {
-        &mut self.inner
-    }
-
-    /// Unwraps the world (the tape stays with its other handles).
-    pub fn into_inner(self) -> W {
-        self.inner
-    }
+    world_wrapper_accessors!("Unwraps the world (the tape stays with its other handles).");
 
     /// The tape calls are recorded on.
     #[inline]

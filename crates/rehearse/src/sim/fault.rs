@@ -55,22 +55,7 @@ impl<W> Faulty<W> {
         Self { inner, sim }
     }
 
-    /// The wrapped world.
-    #[inline]
-    pub fn inner(&self) -> &W {
-        &self.inner
-    }
-
-    /// The wrapped world, mutably.
-    #[inline]
-    pub fn inner_mut(&mut self) -> &mut W {
-        &mut self.inner
-    }
-
-    /// Unwraps the world.
-    pub fn into_inner(self) -> W {
-        self.inner
-    }
+    world_wrapper_accessors!("Unwraps the world.");
 
     /// The sim driving the faults.
     #[inline]

@@ -27,43 +27,31 @@ pub(crate) trait Store<T: Copy>: Default {
     }
 }
 
-impl<T: Copy> Store<T> for Vec<T> {
-    #[inline]
-    fn push(&mut self, v: T) {
-        Self::push(self, v);
-    }
-    #[inline]
-    fn extend_from_slice(&mut self, s: &[T]) {
-        Self::extend_from_slice(self, s);
-    }
-    #[inline]
-    fn as_slice(&self) -> &[T] {
-        self
-    }
-    #[inline]
-    fn truncate(&mut self, len: usize) {
-        Self::truncate(self, len);
-    }
+/// `Vec` and `SmallVec` store through their own inherent methods.
+macro_rules! store_by_inherent_methods {
+    ($([$($generics:tt)*] $ty:ty),*) => {$(
+        impl<$($generics)*> Store<T> for $ty {
+            #[inline]
+            fn push(&mut self, v: T) {
+                Self::push(self, v);
+            }
+            #[inline]
+            fn extend_from_slice(&mut self, s: &[T]) {
+                Self::extend_from_slice(self, s);
+            }
+            #[inline]
+            fn as_slice(&self) -> &[T] {
+                self
+            }
+            #[inline]
+            fn truncate(&mut self, len: usize) {
+                Self::truncate(self, len);
+            }
+        }
+    )*};
 }
 
-impl<T: Copy, const N: usize> Store<T> for SmallVec<[T; N]> {
-    #[inline]
-    fn push(&mut self, v: T) {
-        Self::push(self, v);
-    }
-    #[inline]
-    fn extend_from_slice(&mut self, s: &[T]) {
-        Self::extend_from_slice(self, s);
-    }
-    #[inline]
-    fn as_slice(&self) -> &[T] {
-        self
-    }
-    #[inline]
-    fn truncate(&mut self, len: usize) {
-        Self::truncate(self, len);
-    }
-}
+store_by_inherent_methods!([T: Copy] Vec<T>, [T: Copy, const N: usize] SmallVec<[T; N]>);
 
 /// Bytes on the stack while they fit (a recorded call's values nearly
 /// always do), then on the heap. Writes copy a whole fixed-size chunk and
