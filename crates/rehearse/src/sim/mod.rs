@@ -67,7 +67,7 @@ struct State {
 /// fault points and tapes.
 ///
 /// A `Sim` is a cheap handle: clones share the run, so the simulated world,
-/// a [`Faulty`](crate::Faulty) wrapper and the driver can all hold one. It
+/// a [`Faulty`] wrapper and the driver can all hold one. It
 /// is single-threaded (`!Send`): a run happens on one thread, and the
 /// [`Sweep`](crate::Sweep) gives every worker its own runs.
 #[derive(Clone)]

@@ -46,7 +46,7 @@ impl<'a> Cursor<'a> {
         self.bytes.get(self.at.get()).copied()
     }
 
-    /// A call's virtual time, as [`Enc::time`] and the marks wrote it.
+    /// A call's virtual time, as [`Enc::time`](super::Enc::time) and the marks wrote it.
     pub(crate) fn at<E: ser::Error>(&self, last: &mut Option<u64>) -> Result<Option<u64>, E> {
         match self.byte::<E>()? {
             AT_NONE => Ok(None),

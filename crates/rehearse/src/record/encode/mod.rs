@@ -9,7 +9,7 @@
 //! `&'static str`s, kept beside the bytes without copying.
 //!
 //! [`Encoded`] replays that sequence into any serializer, so rendering it
-//! with [`crate::ron::write`] gives the same RON, byte for byte, as writing the
+//! with the RON writer (`crate::ron::to_ron`) gives the same RON, byte for byte, as writing the
 //! value directly (tests check it on every kind of value).
 
 use std::fmt;
