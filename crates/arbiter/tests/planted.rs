@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use arbiter::sim::run::{SimOptions, run};
 use arbiter::types::Bug;
-use rehearse::sim::decode_choices;
+use rehearse::__private::decode_choices;
 use rehearse::{Sim, Sweep, Trace};
 
 /// Seeds each bug must be found within.

@@ -173,13 +173,15 @@ fn a_100k_call_file_renders_a_window_of_rows_not_all_of_them() {
             ),
             _ => ("Election::leader", "Ok(None)".to_string()),
         };
-        text.push_str(&rehearse::trace::format_call(
-            i as usize,
-            Some(i * 1000),
-            name,
-            "\"10.0.0.1:6379\"",
-            &out,
-        ));
+        let call = rehearse::Call {
+            index: i as usize,
+            name: name.to_string(),
+            inputs: vec![rehearse::Value::Str("10.0.0.1:6379".into())],
+            output: rehearse::Value::parse(&out).unwrap(),
+            at_us: Some(i * 1000),
+            line: 0,
+        };
+        text.push_str(&call.to_line());
         text.push('\n');
     }
     std::fs::write(&big, text).unwrap();

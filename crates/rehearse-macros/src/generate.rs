@@ -61,8 +61,8 @@ fn faulty_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> Tok
     let injected = quote! {
         let __rehearse_injected = {
             #[allow(unused_imports)]
-            use ::rehearse::sim::inject::{PassThrough as _, ViaInjectFault as _};
-            (&&::rehearse::sim::inject::Probe::<#error>::new())
+            use ::rehearse::__private::inject::{PassThrough as _, ViaInjectFault as _};
+            (&&::rehearse::__private::inject::Probe::<#error>::new())
                 .rehearse_inject(::rehearse::Faulty::sim(self), #call_name)
         };
     };
@@ -72,8 +72,8 @@ fn faulty_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> Tok
             let __rehearse_future = #call;
             async move {
                 match __rehearse_injected {
-                    ::core::option::Option::Some(::rehearse::sim::Injected::Before(e)) => ::core::result::Result::Err(e),
-                    ::core::option::Option::Some(::rehearse::sim::Injected::After(e)) => {
+                    ::core::option::Option::Some(::rehearse::__private::Injected::Before(e)) => ::core::result::Result::Err(e),
+                    ::core::option::Option::Some(::rehearse::__private::Injected::After(e)) => {
                         let _ = __rehearse_future.await;
                         ::core::result::Result::Err(e)
                     }
@@ -86,8 +86,8 @@ fn faulty_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> Tok
         quote! {
             #injected
             match __rehearse_injected {
-                ::core::option::Option::Some(::rehearse::sim::Injected::Before(e)) => ::core::result::Result::Err(e),
-                ::core::option::Option::Some(::rehearse::sim::Injected::After(e)) => {
+                ::core::option::Option::Some(::rehearse::__private::Injected::Before(e)) => ::core::result::Result::Err(e),
+                ::core::option::Option::Some(::rehearse::__private::Injected::After(e)) => {
                     let _ = #call #await_;
                     ::core::result::Result::Err(e)
                 }
@@ -121,7 +121,7 @@ fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> T
     // The arguments are encoded before the call (it may consume them),
     // into a buffer on the stack; the call is recorded when it returns.
     let inputs = quote! {
-        let mut __rehearse_args = ::rehearse::private::ArgWriter::new();
+        let mut __rehearse_args = ::rehearse::__private::ArgWriter::new();
         if ::rehearse::Recorder::tape(self).is_enabled() {
             #(#pushes)*
         }
@@ -133,7 +133,7 @@ fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> T
             let __rehearse_future = <#inner as #trait_name>::#method(#world, #(#idents),*);
             async move {
                 let __rehearse_out = __rehearse_future.await;
-                ::rehearse::private::record(&__rehearse_tape, #call_name, &mut __rehearse_args, &__rehearse_out);
+                ::rehearse::__private::record(&__rehearse_tape, #call_name, &mut __rehearse_args, &__rehearse_out);
                 __rehearse_out
             }
         }
@@ -142,7 +142,7 @@ fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> T
         quote! {
             #inputs
             let __rehearse_out = <#inner as #trait_name>::#method(#world, #(#idents),*) #await_;
-            ::rehearse::private::record(::rehearse::Recorder::tape(self), #call_name, &mut __rehearse_args, &__rehearse_out);
+            ::rehearse::__private::record(::rehearse::Recorder::tape(self), #call_name, &mut __rehearse_args, &__rehearse_out);
             __rehearse_out
         }
     };
@@ -161,9 +161,9 @@ fn replayer_method(m: &Method) -> TokenStream {
         let ident = &a.ident;
         let label = ident.to_string();
         if a.redact {
-            quote! { { let _ = &#ident; ::rehearse::private::ReplayArg::redacted(#label) } }
+            quote! { { let _ = &#ident; ::rehearse::__private::ReplayArg::redacted(#label) } }
         } else {
-            quote_spanned! {a.span=> ::rehearse::private::ReplayArg::new(#label, &#ident) }
+            quote_spanned! {a.span=> ::rehearse::__private::ReplayArg::new(#label, &#ident) }
         }
     });
     let replay = quote! {

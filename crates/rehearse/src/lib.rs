@@ -49,32 +49,52 @@
 //!
 //! The scenario file format is described in `FORMAT.md` in this crate.
 
-mod encode;
-pub mod mode;
-#[doc(hidden)]
-pub mod private;
-pub mod recorder;
-pub mod replay;
-pub mod sim;
-pub mod sweep;
-pub mod tape;
-pub mod trace;
-pub mod value;
-pub mod write;
+/// `inner`, `inner_mut` and `into_inner` of a world wrapper ([`Recorder`],
+/// [`Faulty`]) whose wrapped world is its field `inner`.
+macro_rules! world_wrapper_accessors {
+    ($into_inner_doc:literal) => {
+        /// The wrapped world.
+        #[inline]
+        pub fn inner(&self) -> &W {
+            &self.inner
+        }
 
-pub use mode::{Mode, ModeError, Recording, Scenario};
-pub use recorder::Recorder;
+        /// The wrapped world, mutably.
+        #[inline]
+        pub fn inner_mut(&mut self) -> &mut W {
+            &mut self.inner
+        }
+
+        #[doc = $into_inner_doc]
+        pub fn into_inner(self) -> W {
+            self.inner
+        }
+    };
+}
+
+mod format;
+mod record;
+mod replay;
+mod ron;
+mod sim;
+mod sweep;
+
+/// Support for generated code and the workspace's own tests: not public API.
+#[doc(hidden)]
+pub mod __private;
+
+pub use format::{Call, FORMAT_VERSION, Header, Trace, TraceError, TraceErrorKind, TraceReader};
+pub use record::{Recorder, Tape, TapeOptions};
 pub use rehearse_macros::world;
-pub use replay::{Divergence, DivergenceKind, Replayer};
+pub use replay::{Divergence, DivergenceKind, Mode, ModeError, Recording, Replayer, Scenario};
+pub use ron::{Difference, ParseError, Step, Value};
 pub use sim::{EventQueue, Failure, Faulty, InjectFault, Phase, Sim, SimRng};
 pub use sweep::{FailureReport, NonDeterminism, Report, Sweep, check_determinism, check_determinism_across_processes};
-pub use tape::{Tape, TapeOptions};
-pub use trace::{Call, FORMAT_VERSION, Header, Trace, TraceError, TraceErrorKind, TraceReader};
-pub use value::Value;
 
 /// The `rand` whose `RngCore` [`Sim::rng`] implements.
 pub use rand;
 
-/// Re-exported for generated code.
+/// Keeps compiler errors about world argument types saying `Serialize`
+/// rather than `serde_core::ser::Serialize`.
 #[doc(hidden)]
 pub use serde as __serde;

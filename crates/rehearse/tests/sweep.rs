@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rehearse::sim::decode_choices;
 use rehearse::{
     Failure, Faulty, InjectFault, Recorder, Sim, Sweep, Trace, check_determinism, check_determinism_across_processes,
 };
@@ -175,7 +174,11 @@ fn failures_are_saved_shrunk_and_the_shrunk_scenario_still_fails() {
             let shrunk = Trace::read(shrunk_path).unwrap();
             assert!(shrunk.calls().len() <= original.calls().len());
             // Re-run exactly the saved choices: the failure is still there.
-            let choices = decode_choices(&shrunk.header().meta["choices"]).unwrap();
+            let choices = shrunk
+                .header()
+                .choices()
+                .unwrap()
+                .expect("a shrunk scenario records its choices");
             assert_eq!(Some(choices.len()), f.choices.1);
             assert!(choices.len() <= f.choices.0);
             let mut sim = Sim::from_choices(f.seed, choices);

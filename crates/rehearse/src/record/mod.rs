@@ -1,6 +1,14 @@
-//! [`Recorder`]: wraps a world and writes every call to a [`Tape`].
+//! Recording: [`Recorder`] wraps a world and writes every call to a
+//! [`Tape`], which keeps calls in memory in a compact encoding or hands them
+//! to a background thread writing the scenario file.
 
-use crate::Tape;
+mod encode;
+mod lock;
+mod sink;
+mod tape;
+
+pub(crate) use encode::Scratch;
+pub use tape::{Tape, TapeOptions};
 
 /// A world wrapper that records every call of every `#[rehearse::world]`
 /// trait `W` implements onto a [`Tape`], then returns the inner world's
@@ -38,22 +46,7 @@ impl<W> Recorder<W> {
         }
     }
 
-    /// The wrapped world.
-    #[inline]
-    pub fn inner(&self) -> &W {
-        &self.inner
-    }
-
-    /// The wrapped world, mutably.
-    #[inline]
-    pub fn inner_mut(&mut self) -> &mut W {
-        &mut self.inner
-    }
-
-    /// Unwraps the world (the tape stays with its other handles).
-    pub fn into_inner(self) -> W {
-        self.inner
-    }
+    world_wrapper_accessors!("Unwraps the world (the tape stays with its other handles).");
 
     /// The tape calls are recorded on.
     #[inline]

@@ -4,10 +4,10 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::{Replayer, Tape, TraceError};
+use crate::{Replayer, Tape, TraceError, TraceErrorKind};
 
 /// The environment variable that selects the [`Mode`].
-pub const MODE_VAR: &str = "REHEARSE";
+const MODE_VAR: &str = "REHEARSE";
 
 /// What a scenario test does with its scenario file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,7 +85,7 @@ pub enum Scenario {
 }
 
 /// `NAME.ron.new` beside `NAME.ron`.
-pub fn pending_path(path: &Path) -> PathBuf {
+fn pending_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(OsString::from).unwrap_or_default();
     name.push(".new");
     path.with_file_name(name)
@@ -119,7 +119,7 @@ impl Scenario {
 
     fn record_to(path: PathBuf, pending: bool) -> Result<Self, ModeError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| TraceError::new(Some(dir), crate::TraceErrorKind::Io(e)))?;
+            std::fs::create_dir_all(dir).map_err(|e| TraceError::new(Some(dir), TraceErrorKind::Io(e)))?;
         }
         let tape = Tape::create(&path)?;
         Ok(Self::Record(Recording { tape, path, pending }))

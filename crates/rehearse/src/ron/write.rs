@@ -31,12 +31,12 @@ impl ser::Error for WriteError {
 }
 
 /// Appends `value` as RON to `out`. On error, `out` may hold a partial value.
-pub fn to_ron_into<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), WriteError> {
+pub(crate) fn to_ron_into<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), WriteError> {
     value.serialize(&mut Writer { out })
 }
 
 /// `value` as RON.
-pub fn to_ron<T: Serialize + ?Sized>(value: &T) -> Result<String, WriteError> {
+pub(crate) fn to_ron<T: Serialize + ?Sized>(value: &T) -> Result<String, WriteError> {
     let mut out = String::new();
     to_ron_into(&mut out, value)?;
     Ok(out)
@@ -54,7 +54,9 @@ fn plain(b: u8) -> bool {
     (b >= 0x20) & (b < 0x7f) & (b != b'"') & (b != b'\\') & (b != b'\'')
 }
 
-pub(crate) fn write_escaped_str(out: &mut String, s: &str) {
+/// Appends `s` as a RON string literal. The one string escaper: recorded
+/// values, header and call lines and [`Value`](super::Value)'s display all use it.
+pub(crate) fn write_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
@@ -116,7 +118,7 @@ pub(crate) fn write_identifier(out: &mut String, name: &str) {
     out.push_str(name);
 }
 
-fn write_float(out: &mut String, v: f64, debug: impl FnOnce(&mut String)) {
+pub(super) fn write_float(out: &mut String, v: f64, debug: impl FnOnce(&mut String)) {
     if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
@@ -234,7 +236,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         Ok(())
     }
     fn serialize_str(self, v: &str) -> Result<(), WriteError> {
-        write_escaped_str(self.out, v);
+        write_str(self.out, v);
         Ok(())
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), WriteError> {

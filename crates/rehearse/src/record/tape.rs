@@ -2,23 +2,23 @@
 //! memory.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::encode::{Buf, Cursor, Encoded, Scratch, Store as _};
-use crate::trace::{Header, Trace, TraceError, TraceErrorKind, format_call, format_call_head, format_call_into};
+use super::encode::{Buf, Scratch, Store as _};
+use super::lock::Lock;
+use super::sink::{Msg, Sink, keep_spare, put_at, render_memory, spare_buffer, write_loop};
+use crate::format::{Header, Trace, TraceError, TraceErrorKind};
 
 /// Records the file writer may hold in its queue before a caller waits.
 ///
 /// The writer drains far faster than any real world is called, so the bound
 /// is only reached when the disk stalls; then callers wait (backpressure)
 /// instead of growing memory without limit.
-pub const QUEUE_CAPACITY: usize = 1 << 16;
+pub(crate) const QUEUE_CAPACITY: usize = 1 << 16;
 
 const NO_TIME: u64 = u64::MAX;
 
@@ -53,57 +53,7 @@ impl std::fmt::Debug for Tape {
 struct Inner {
     path: Option<PathBuf>,
     at_us: AtomicU64,
-    state: Lock,
-}
-
-/// The lock around a tape's state. A memory tape's critical section is a
-/// copy of a few bytes, and the uncontended `std` mutex (two atomic
-/// read-modify-writes) was half of what recording a call cost; a spin lock
-/// takes one and releases with a plain store. A thread that finds it taken
-/// yields rather than spins, so a holder that was preempted (or is
-/// rendering a large tape in `contents`) does not cost a whole time slice.
-/// File tapes keep the `std` mutex: their callers may wait on a full writer
-/// queue while holding it.
-enum Lock {
-    Spin(spin::mutex::SpinMutex<State, spin::relax::Yield>),
-    Std(Mutex<State>),
-}
-
-enum Guard<'a> {
-    Spin(spin::mutex::SpinMutexGuard<'a, State, spin::relax::Yield>),
-    Std(MutexGuard<'a, State>),
-}
-
-impl std::ops::Deref for Guard<'_> {
-    type Target = State;
-    #[inline]
-    fn deref(&self) -> &State {
-        match self {
-            Guard::Spin(g) => g,
-            Guard::Std(g) => g,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Guard<'_> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut State {
-        match self {
-            Guard::Spin(g) => g,
-            Guard::Std(g) => g,
-        }
-    }
-}
-
-#[inline]
-fn lock(state: &Lock) -> Guard<'_> {
-    match state {
-        Lock::Spin(m) => Guard::Spin(m.lock()),
-        // Nothing panics while holding the lock, but a poisoned tape must
-        // still be writable: recording is most valuable when something went
-        // wrong.
-        Lock::Std(m) => Guard::Std(m.lock().unwrap_or_else(PoisonError::into_inner)),
-    }
+    state: Lock<State>,
 }
 
 struct State {
@@ -111,36 +61,6 @@ struct State {
     finished: bool,
     dropped_after_finish: usize,
     sink: Sink,
-}
-
-enum Sink {
-    Memory {
-        header: Header,
-        /// Every call, in the compact form of [`crate::encode`]: one
-        /// buffer, so that recording a call allocates nothing once it has
-        /// grown, and RON is only written when the tape is read.
-        calls: Buf,
-        /// The call names met so far; a call refers to one by index.
-        names: Vec<&'static str>,
-        /// The virtual time of the last call, written only when it changes.
-        last_at: Option<u64>,
-    },
-    File {
-        tx: SyncSender<Msg>,
-        writer: Option<JoinHandle<Result<(), String>>>,
-    },
-}
-
-enum Msg {
-    Line(String),
-    Encoded {
-        index: usize,
-        at: Option<u64>,
-        call: &'static str,
-        values: Buf,
-    },
-    Flush(mpsc::Sender<Result<(), String>>),
-    Finish,
 }
 
 /// Options for a new tape: header fields and queue size.
@@ -169,7 +89,8 @@ impl TapeOptions {
         self
     }
 
-    /// Sets the writer's queue bound (see [`QUEUE_CAPACITY`]); at least 1.
+    /// Sets the writer's queue bound (default 65,536 records, reached only
+    /// when the disk stalls; then callers wait); at least 1.
     pub fn queue_capacity(mut self, records: usize) -> Self {
         self.capacity = records.max(1);
         self
@@ -213,66 +134,6 @@ impl TapeOptions {
     }
 }
 
-fn write_loop(file: File, header: &str, rx: &Receiver<Msg>) -> Result<(), String> {
-    let mut out = BufWriter::with_capacity(64 * 1024, file);
-    // The first error is kept and reported; later lines are drained so that
-    // callers never block on a dead writer.
-    let mut error: Option<String> = None;
-    let note = |r: std::io::Result<()>, error: &mut Option<String>| {
-        if let Err(e) = r {
-            error.get_or_insert_with(|| e.to_string());
-        }
-    };
-    note(writeln!(out, "{header}"), &mut error);
-    let mut line = String::new();
-    loop {
-        let msg = match rx.try_recv() {
-            Ok(m) => m,
-            Err(TryRecvError::Empty) => {
-                // Idle: hand everything to the OS before waiting, so a
-                // killed process loses only what was still in flight.
-                note(out.flush(), &mut error);
-                match rx.recv() {
-                    Ok(m) => m,
-                    Err(_) => break,
-                }
-            }
-            Err(TryRecvError::Disconnected) => break,
-        };
-        match msg {
-            Msg::Line(line) => {
-                if error.is_none() {
-                    note(out.write_all(line.as_bytes()), &mut error);
-                    note(out.write_all(b"\n"), &mut error);
-                }
-            }
-            Msg::Encoded {
-                index,
-                at,
-                call,
-                values,
-            } => {
-                if error.is_none() {
-                    line.clear();
-                    let values = Cursor::new(values.bytes.as_slice(), &values.names);
-                    if render_encoded(&mut line, index, at, call, &values).is_err() {
-                        line.push_str("\"<corrupt tape record: a rehearse bug>\"");
-                    }
-                    line.push('\n');
-                    note(out.write_all(line.as_bytes()), &mut error);
-                }
-            }
-            Msg::Flush(reply) => {
-                note(out.flush(), &mut error);
-                let _ = reply.send(error.clone().map_or(Ok(()), Err));
-            }
-            Msg::Finish => break,
-        }
-    }
-    note(out.flush(), &mut error);
-    error.map_or(Ok(()), Err)
-}
-
 impl Tape {
     fn with_sink(path: Option<PathBuf>, sink: Sink) -> Self {
         Self {
@@ -287,11 +148,7 @@ impl Tape {
                         dropped_after_finish: 0,
                         sink,
                     };
-                    if memory {
-                        Lock::Spin(spin::mutex::SpinMutex::<_, spin::relax::Yield>::new(state))
-                    } else {
-                        Lock::Std(Mutex::new(state))
-                    }
+                    Lock::new(state, memory)
                 },
             })),
         }
@@ -342,7 +199,7 @@ impl Tape {
 
     /// Number of calls recorded so far.
     pub fn len(&self) -> usize {
-        self.inner.as_ref().map_or(0, |i| lock(&i.state).next_index)
+        self.inner.as_ref().map_or(0, |i| i.state.lock().next_index)
     }
 
     /// True when no call has been recorded.
@@ -350,36 +207,13 @@ impl Tape {
         self.len() == 0
     }
 
-    /// Appends one call; `inputs` is the RON of the argument list without
-    /// its parentheses and `output` the RON of the result.
-    pub fn record(&self, call: &str, inputs: &str, output: &str) {
-        let Some(inner) = &self.inner else { return };
-        let at = inner.at();
-        let mut state = lock(&inner.state);
-        let Some(index) = state.next() else { return };
-        match &mut state.sink {
-            Sink::Memory { calls, last_at, .. } => {
-                calls.byte(TEXT_RECORD);
-                put_at(calls, at, last_at);
-                calls.str(call);
-                calls.str(inputs);
-                calls.str(output);
-            }
-            // A send fails only when the writer is gone; `flush`/`finish`
-            // report why.
-            Sink::File { tx, .. } => {
-                let _ = tx.send(Msg::Line(format_call(index, at, call, inputs, output)));
-            }
-        }
-    }
-
     /// Appends one call whose inputs and output `values` holds, as
-    /// `crate::private::record` encodes them.
+    /// `crate::__private::record` encodes them.
     #[inline]
     pub(crate) fn record_encoded(&self, call: &'static str, values: &Scratch) {
         let Some(inner) = &self.inner else { return };
         let at = inner.at();
-        let mut state = lock(&inner.state);
+        let mut state = inner.state.lock();
         let Some(index) = state.next() else { return };
         match &mut state.sink {
             Sink::Memory {
@@ -403,7 +237,7 @@ impl Tape {
                     at,
                     call,
                     values: Buf {
-                        bytes: crate::encode::TapeBytes::from_slice(values.bytes.as_slice()),
+                        bytes: super::encode::TapeBytes::from_slice(values.bytes.as_slice()),
                         names: values.names.to_vec(),
                     },
                 });
@@ -416,7 +250,7 @@ impl Tape {
     pub fn flush(&self) -> Result<(), TraceError> {
         let Some(inner) = &self.inner else { return Ok(()) };
         let reply = {
-            let state = lock(&inner.state);
+            let state = inner.state.lock();
             self.check_dropped(&state)?;
             match &state.sink {
                 Sink::Memory { .. } => return Ok(()),
@@ -444,7 +278,7 @@ impl Tape {
     /// Calling `finish` again is harmless.
     pub fn finish(&self) -> Result<(), TraceError> {
         let Some(inner) = &self.inner else { return Ok(()) };
-        let mut state = lock(&inner.state);
+        let mut state = inner.state.lock();
         self.check_dropped(&state)?;
         state.finished = true;
         if let Sink::File { tx, writer } = &mut state.sink {
@@ -479,7 +313,7 @@ impl Tape {
     /// in the file; use [`Trace::read`] there.
     pub fn contents(&self) -> String {
         let Some(inner) = &self.inner else { return String::new() };
-        let state = lock(&inner.state);
+        let state = inner.state.lock();
         match &state.sink {
             Sink::Memory {
                 header, calls, names, ..
@@ -513,10 +347,6 @@ impl Tape {
     }
 }
 
-/// Marks a call recorded as text by [`Tape::record`]; encoded calls start
-/// with their name's index plus one.
-const TEXT_RECORD: u8 = 0;
-
 impl Inner {
     #[inline]
     fn at(&self) -> Option<u64> {
@@ -538,116 +368,9 @@ impl State {
     }
 }
 
-/// Writes a call's virtual time: none, the same as the last call's, or a
-/// new one (a fixed 8 bytes: varints of times cost a mispredicted branch
-/// per call).
-#[inline]
-fn put_at(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u64>) {
-    match at {
-        None => calls.byte(crate::encode::AT_NONE),
-        Some(_) if at == *last_at => calls.byte(crate::encode::AT_SAME),
-        Some(t) => {
-            calls.time(t);
-            *last_at = at;
-        }
-    }
-}
-
-/// One call line from its encoded values: the inputs (each a value or a
-/// redaction mark, then an end mark), then the output.
-fn render_encoded(
-    s: &mut String,
-    index: usize,
-    at: Option<u64>,
-    call: &str,
-    values: &Cursor<'_>,
-) -> Result<(), crate::write::WriteError> {
-    format_call_head(s, index, at, call);
-    let mut first = true;
-    while !values.arguments_end() {
-        if !first {
-            s.push_str(", ");
-        }
-        first = false;
-        if values.redacted() {
-            let _ = crate::value::write_str_literal(s, crate::private::REDACTED);
-        } else {
-            crate::write::to_ron_into(s, &Encoded(values))?;
-        }
-    }
-    s.push_str("), out: ");
-    crate::write::to_ron_into(s, &Encoded(values))?;
-    s.push(')');
-    Ok(())
-}
-
-/// Every call of a memory tape, one line each.
-fn render_memory(s: &mut String, calls: &Buf, names: &[&'static str]) {
-    let c = Cursor::new(calls.bytes.as_slice(), &calls.names);
-    let mut index = 0;
-    let mut last_at = None;
-    while !c.at_end() {
-        let ok = (|| -> Result<(), crate::write::WriteError> {
-            let kind = c.varint::<crate::write::WriteError>()?;
-            let at = c.at(&mut last_at)?;
-            if kind == u64::from(TEXT_RECORD) {
-                let (call, inputs, output) = (c.str()?, c.str()?, c.str()?);
-                format_call_into(s, index, at, call, inputs, output);
-            } else {
-                let call = usize::try_from(kind - 1)
-                    .ok()
-                    .and_then(|k| names.get(k))
-                    .copied()
-                    .unwrap_or("?");
-                render_encoded(s, index, at, call, &c)?;
-            }
-            Ok(())
-        })();
-        s.push('\n');
-        if ok.is_err() {
-            // Only a bug in rehearse gets here: stop rather than misread.
-            s.push_str("\"<corrupt tape: a rehearse bug>\"\n");
-            return;
-        }
-        index += 1;
-    }
-}
-
-thread_local! {
-    /// Buffers of memory tapes dropped on this thread, for the next ones:
-    /// a sweep makes new tapes for every seed, and growing a fresh buffer
-    /// each time (copies, page faults) cost as much as recording into it.
-    static SPARE: std::cell::RefCell<Vec<Buf>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Spare buffers kept per thread, and the largest one kept: memory stays
-/// flat however many tapes come and go.
-const SPARE_BUFFERS: usize = 8;
-const SPARE_MAX_BYTES: usize = 64 << 20;
-
-fn spare_buffer() -> Buf {
-    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
-}
-
-fn keep_spare(mut buf: Buf) {
-    if buf.bytes.capacity() <= SPARE_MAX_BYTES && buf.names.capacity() <= SPARE_MAX_BYTES / 16 {
-        buf.clear();
-        // `try_with`: a tape dropped while the thread shuts down just frees.
-        let _ = SPARE.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < SPARE_BUFFERS {
-                s.push(buf);
-            }
-        });
-    }
-}
-
 impl Drop for Inner {
     fn drop(&mut self) {
-        let state = match &mut self.state {
-            Lock::Spin(m) => m.get_mut(),
-            Lock::Std(m) => m.get_mut().unwrap_or_else(PoisonError::into_inner),
-        };
+        let state = self.state.get_mut();
         if let Sink::Memory { calls, .. } = &mut state.sink {
             keep_spare(std::mem::take(calls));
         }

@@ -7,12 +7,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::de::DeserializeOwned;
 
-use crate::private::{REDACTED, ReplayArg};
-use crate::trace::{Call, Trace, TraceError};
-use crate::value::Value;
+use crate::__private::{REDACTED, ReplayArg};
+use crate::format::{Call, Trace, TraceError};
+use crate::ron::{Difference, Value};
+
+mod mode;
+
+pub use mode::{Mode, ModeError, Recording, Scenario};
 
 /// How many matched calls a divergence report shows before the failure.
-pub const CONTEXT_CALLS: usize = 5;
+pub(crate) const CONTEXT_CALLS: usize = 5;
 
 /// Longest rendering of one call in a report before it is shortened.
 const MAX_SIGNATURE_CHARS: usize = 400;
@@ -287,7 +291,7 @@ impl Replayer {
         match result {
             Ok(call_index) => {
                 let recorded = &trace.calls()[call_index];
-                match ron::from_str::<O>(&recorded.output.to_string()) {
+                match ::ron::from_str::<O>(&recorded.output.to_string()) {
                     Ok(out) => {
                         state.position += 1;
                         Ok(out)
@@ -400,7 +404,7 @@ fn describe_input_difference(
     args: &[ReplayArg],
     differing: usize,
     actual: &Value,
-    diff: &crate::value::Difference,
+    diff: &Difference,
 ) -> String {
     let (rendered, span) = actual.render_marked(&diff.steps);
     let mut signature = format!("{call}(");

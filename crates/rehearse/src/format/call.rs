@@ -1,0 +1,123 @@
+//! [`Call`]: one recorded world call, and the one writer of call lines.
+
+use std::fmt::Write as _;
+
+use crate::ron::{Value, write_str};
+
+/// One recorded world call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// Position in the scenario, from 0.
+    pub index: usize,
+    /// `Trait::method`.
+    pub name: String,
+    /// Arguments in declaration order (`&self` excluded).
+    pub inputs: Vec<Value>,
+    /// What the call returned (errors included).
+    pub output: Value,
+    /// Virtual time of the call in microseconds, when a simulation set one.
+    pub at_us: Option<u64>,
+    /// 1-based line in the file where the record starts.
+    pub line: usize,
+}
+
+impl Call {
+    /// `Trait::method("a", 1)`: the call as one readable line, without output.
+    pub fn signature(&self) -> String {
+        let mut s = self.name.clone();
+        s.push('(');
+        for (i, v) in self.inputs.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "{v}");
+        }
+        s.push(')');
+        s
+    }
+
+    /// The record as one line of RON, exactly as the writer produces it.
+    pub fn to_line(&self) -> String {
+        let mut s = String::new();
+        write_call_head(&mut s, self.index, self.at_us, &self.name);
+        for (i, v) in self.inputs.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "{v}");
+        }
+        let _ = write!(s, "), out: {})", self.output);
+        s
+    }
+
+    pub(super) fn from_value(v: Value, line: usize, expected_index: usize) -> Result<Self, String> {
+        let Value::Struct(_, fields) = v else {
+            return Err(format!(
+                "expected a call record `(i: {expected_index}, call: \"Trait::method\", in: (...), out: ...)`, found a {}",
+                v.kind()
+            ));
+        };
+        let (mut index, mut name, mut inputs, mut output, mut at_us) = (None, None, None, None, None);
+        for (key, value) in fields {
+            match key.as_str() {
+                "i" => match value {
+                    Value::Int(n) if n >= 0 => index = Some(n as usize),
+                    other => return Err(format!("call field `i` must be an index, found `{other}`")),
+                },
+                "call" => match value {
+                    Value::Str(s) => name = Some(s),
+                    other => return Err(format!("call field `call` must be a string, found `{other}`")),
+                },
+                "in" => {
+                    inputs = Some(match value {
+                        Value::Unit => Vec::new(),
+                        Value::Tuple(None, items) => items,
+                        other => return Err(format!("call field `in` must be a tuple of arguments, found `{other}`")),
+                    })
+                }
+                "out" => output = Some(value),
+                "at_us" => match value {
+                    Value::Int(n) if n >= 0 && n <= i128::from(u64::MAX) => at_us = Some(n as u64),
+                    other => return Err(format!("call field `at_us` must be microseconds, found `{other}`")),
+                },
+                other => {
+                    return Err(format!(
+                        "unknown call field `{other}` (expected i, at_us, call, in, out)"
+                    ));
+                }
+            }
+        }
+        if let Some(i) = index {
+            if i != expected_index {
+                return Err(format!(
+                    "calls out of order: expected `i: {expected_index}`, found `i: {i}` (was a record deleted or duplicated?)"
+                ));
+            }
+        }
+        Ok(Self {
+            index: expected_index,
+            name: name.ok_or("call record has no `call` field")?,
+            inputs: inputs.ok_or("call record has no `in` field")?,
+            output: output.ok_or("call record has no `out` field")?,
+            at_us,
+            line,
+        })
+    }
+}
+
+/// The start of a call line, up to and including `in: (`: the arguments,
+/// `), out: `, the output and `)` follow.
+pub(crate) fn write_call_head(s: &mut String, index: usize, at_us: Option<u64>, name: &str) {
+    let mut digits = itoa::Buffer::new();
+    s.push_str("(i: ");
+    s.push_str(digits.format(index));
+    s.push_str(", ");
+    if let Some(t) = at_us {
+        s.push_str("at_us: ");
+        s.push_str(digits.format(t));
+        s.push_str(", ");
+    }
+    s.push_str("call: ");
+    write_str(s, name);
+    s.push_str(", in: (");
+}

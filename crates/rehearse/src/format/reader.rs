@@ -1,0 +1,253 @@
+//! [`TraceReader`]: reads a scenario one record at a time.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use super::{Call, FORMAT_VERSION, Header, TraceError, TraceErrorKind};
+use crate::ron::{ParseError, Parser, Value};
+
+/// Tracks whether the text read so far ends inside a bracket, string or
+/// comment, so the reader knows when a (possibly multi-line) record is whole.
+#[derive(Debug, Default)]
+struct Balance {
+    depth: usize,
+    in_string: bool,
+    raw_hashes: Option<usize>,
+    comment_nesting: usize,
+}
+
+impl Balance {
+    fn feed(&mut self, line: &str) {
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if self.comment_nesting > 0 {
+                if b[i..].starts_with(b"*/") {
+                    self.comment_nesting -= 1;
+                    i += 2;
+                } else if b[i..].starts_with(b"/*") {
+                    self.comment_nesting += 1;
+                    i += 2;
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            if self.in_string {
+                match self.raw_hashes {
+                    Some(h) => {
+                        if b[i] == b'"' && b[i + 1..].iter().take(h).filter(|c| **c == b'#').count() == h {
+                            self.in_string = false;
+                            i += 1 + h;
+                            continue;
+                        }
+                    }
+                    None => {
+                        if b[i] == b'\\' {
+                            i += 2;
+                            continue;
+                        }
+                        if b[i] == b'"' {
+                            self.in_string = false;
+                        }
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            match b[i] {
+                b'"' => {
+                    let raw = i > 0 && (b[i - 1] == b'r' || b[i - 1] == b'#') && {
+                        let hashes = b[..i].iter().rev().take_while(|c| **c == b'#').count();
+                        i > hashes && b[i - 1 - hashes] == b'r'
+                    };
+                    self.in_string = true;
+                    self.raw_hashes = if raw {
+                        Some(b[..i].iter().rev().take_while(|c| **c == b'#').count())
+                    } else {
+                        None
+                    };
+                }
+                b'\'' => {
+                    // A char literal: skip `'x'` or `'\x'` whole.
+                    if b.get(i + 1) == Some(&b'\\') {
+                        i += 1;
+                    }
+                    i += 2;
+                    // Multi-byte characters: move to the closing quote.
+                    while i < b.len() && b[i] != b'\'' {
+                        i += 1;
+                    }
+                }
+                b'/' if b.get(i + 1) == Some(&b'/') => return,
+                b'/' if b.get(i + 1) == Some(&b'*') => {
+                    self.comment_nesting = 1;
+                    i += 1;
+                }
+                b'(' | b'[' | b'{' => self.depth += 1,
+                b')' | b']' | b'}' => self.depth = self.depth.saturating_sub(1),
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    fn whole(&self) -> bool {
+        self.depth == 0 && !self.in_string && self.comment_nesting == 0
+    }
+}
+
+/// Reads a scenario one record at a time, without loading the whole file.
+///
+/// Records may span several lines (hand-written, pretty-printed); a record
+/// is parsed as soon as its brackets close.
+pub struct TraceReader<R> {
+    src: R,
+    path: Option<PathBuf>,
+    pub(super) header: Header,
+    /// Lines consumed so far.
+    line: usize,
+    calls: usize,
+    done: bool,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> TraceReader<R> {
+    /// Reads and checks the header. `path` is only used in error messages.
+    pub fn new(src: R, path: Option<&Path>) -> Result<Self, TraceError> {
+        let mut reader = Self {
+            src,
+            path: path.map(Path::to_path_buf),
+            header: Header::default(),
+            line: 0,
+            calls: 0,
+            done: false,
+            buf: Vec::new(),
+        };
+        let first = reader.next_value().map_err(|e| match e.kind {
+            TraceErrorKind::Truncated { .. } => TraceError {
+                kind: TraceErrorKind::Header(
+                    "the header is incomplete: the file was cut off while its first line was written".into(),
+                ),
+                ..e
+            },
+            _ => e,
+        })?;
+        let Some((start, value)) = first else {
+            return Err(reader.error(TraceErrorKind::Empty));
+        };
+        let header = Header::from_value(&value).map_err(|m| reader.error(TraceErrorKind::Header(m)).at(start, None))?;
+        if header.version > FORMAT_VERSION {
+            return Err(reader
+                .error(TraceErrorKind::UnsupportedVersion {
+                    found: header.version,
+                    supported: FORMAT_VERSION,
+                })
+                .at(start, None));
+        }
+        reader.header = header;
+        Ok(reader)
+    }
+
+    /// The scenario's header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn error(&self, kind: TraceErrorKind) -> TraceError {
+        TraceError::new(self.path.as_deref(), kind)
+    }
+
+    /// The next complete top-level value and the line it starts on.
+    fn next_value(&mut self) -> Result<Option<(usize, Value)>, TraceError> {
+        let mut text = String::new();
+        let mut start_line = 0;
+        let mut balance = Balance::default();
+        loop {
+            self.buf.clear();
+            let n = self
+                .src
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|e| self.error(TraceErrorKind::Io(e)).at(self.line + 1, None))?;
+            if n == 0 {
+                if text.trim().is_empty() {
+                    return Ok(None);
+                }
+                // Whole but unparsed text at the end means a syntax error;
+                // unbalanced text means the writer was cut off.
+                return match Value::parse(&text) {
+                    Ok(v) if balance.whole() => Ok(Some((start_line, v))),
+                    Err(e) if !e.at_end => Err(self.syntax(start_line, &e)),
+                    _ => Err(self
+                        .error(TraceErrorKind::Truncated { calls: self.calls })
+                        .at(start_line, None)),
+                };
+            }
+            self.line += 1;
+            let line = match std::str::from_utf8(&self.buf) {
+                Ok(l) => l,
+                Err(e) => {
+                    let column = String::from_utf8_lossy(&self.buf[..e.valid_up_to()]).chars().count() + 1;
+                    return Err(self.error(TraceErrorKind::NotUtf8).at(self.line, Some(column)));
+                }
+            };
+            if is_trivia(&text) {
+                text.clear();
+                start_line = self.line;
+            } else if line.trim_start().starts_with("(i:") {
+                // The writer puts each record on its own line; a new record
+                // while the previous one is still open means that one is broken.
+                return Err(self
+                    .error(TraceErrorKind::Syntax(
+                        "this record is never closed (a `)`, `]`, `}` or `\"` is missing) before the next record starts".into(),
+                    ))
+                    .at(start_line, None));
+            }
+            text.push_str(line);
+            balance.feed(line);
+            if balance.whole() && !is_trivia(&text) {
+                return match Value::parse(&text) {
+                    Ok(v) => Ok(Some((start_line, v))),
+                    Err(e) if e.at_end && !line.ends_with('\n') => Err(self
+                        .error(TraceErrorKind::Truncated { calls: self.calls })
+                        .at(start_line, None)),
+                    Err(e) => Err(self.syntax(start_line, &e)),
+                };
+            }
+        }
+    }
+
+    fn syntax(&self, start_line: usize, e: &ParseError) -> TraceError {
+        self.error(TraceErrorKind::Syntax(e.message.clone()))
+            .at(start_line + e.line - 1, Some(e.column))
+    }
+}
+
+fn is_trivia(text: &str) -> bool {
+    let mut p = Parser::new(text);
+    p.skip_trivia().is_ok() && p.pos == text.len()
+}
+
+impl<R: BufRead> Iterator for TraceReader<R> {
+    type Item = Result<Call, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let result = match self.next_value() {
+            Ok(None) => {
+                self.done = true;
+                return None;
+            }
+            Ok(Some((line, value))) => Call::from_value(value, line, self.calls)
+                .map_err(|m| self.error(TraceErrorKind::Record(m)).at(line, None)),
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(_) => self.calls += 1,
+            Err(_) => self.done = true,
+        }
+        Some(result)
+    }
+}

@@ -1,0 +1,193 @@
+//! Where a tape's calls go: a compact in-memory buffer rendered as RON when
+//! read, or a background thread writing the scenario file; and the
+//! rendering of encoded calls into call lines.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
+
+use super::encode::{Buf, Cursor, Encoded, Store as _};
+use crate::format::{Header, write_call_head};
+use crate::ron::WriteError;
+
+pub(super) enum Sink {
+    Memory {
+        header: Header,
+        /// Every call, in the compact form of [`super::encode`]: one
+        /// buffer, so that recording a call allocates nothing once it has
+        /// grown, and RON is only written when the tape is read.
+        calls: Buf,
+        /// The call names met so far; a call refers to one by index.
+        names: Vec<&'static str>,
+        /// The virtual time of the last call, written only when it changes.
+        last_at: Option<u64>,
+    },
+    File {
+        tx: SyncSender<Msg>,
+        writer: Option<JoinHandle<Result<(), String>>>,
+    },
+}
+
+pub(super) enum Msg {
+    Encoded {
+        index: usize,
+        at: Option<u64>,
+        call: &'static str,
+        values: Buf,
+    },
+    Flush(mpsc::Sender<Result<(), String>>),
+    Finish,
+}
+
+pub(super) fn write_loop(file: File, header: &str, rx: &Receiver<Msg>) -> Result<(), String> {
+    let mut out = BufWriter::with_capacity(64 * 1024, file);
+    // The first error is kept and reported; later lines are drained so that
+    // callers never block on a dead writer.
+    let mut error: Option<String> = None;
+    let note = |r: std::io::Result<()>, error: &mut Option<String>| {
+        if let Err(e) = r {
+            error.get_or_insert_with(|| e.to_string());
+        }
+    };
+    note(writeln!(out, "{header}"), &mut error);
+    let mut line = String::new();
+    loop {
+        let msg = match rx.try_recv() {
+            Ok(m) => m,
+            Err(TryRecvError::Empty) => {
+                // Idle: hand everything to the OS before waiting, so a
+                // killed process loses only what was still in flight.
+                note(out.flush(), &mut error);
+                match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            }
+            Err(TryRecvError::Disconnected) => break,
+        };
+        match msg {
+            Msg::Encoded {
+                index,
+                at,
+                call,
+                values,
+            } => {
+                if error.is_none() {
+                    line.clear();
+                    let values = Cursor::new(values.bytes.as_slice(), &values.names);
+                    if render_encoded(&mut line, index, at, call, &values).is_err() {
+                        line.push_str("\"<corrupt tape record: a rehearse bug>\"");
+                    }
+                    line.push('\n');
+                    note(out.write_all(line.as_bytes()), &mut error);
+                }
+            }
+            Msg::Flush(reply) => {
+                note(out.flush(), &mut error);
+                let _ = reply.send(error.clone().map_or(Ok(()), Err));
+            }
+            Msg::Finish => break,
+        }
+    }
+    note(out.flush(), &mut error);
+    error.map_or(Ok(()), Err)
+}
+
+/// Writes a call's virtual time: none, the same as the last call's, or a
+/// new one (a fixed 8 bytes: varints of times cost a mispredicted branch
+/// per call).
+#[inline]
+pub(super) fn put_at(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u64>) {
+    match at {
+        None => calls.byte(super::encode::AT_NONE),
+        Some(_) if at == *last_at => calls.byte(super::encode::AT_SAME),
+        Some(t) => {
+            calls.time(t);
+            *last_at = at;
+        }
+    }
+}
+
+/// One call line from its encoded values: the inputs (each a value or a
+/// redaction mark, then an end mark), then the output.
+fn render_encoded(
+    s: &mut String,
+    index: usize,
+    at: Option<u64>,
+    call: &str,
+    values: &Cursor<'_>,
+) -> Result<(), WriteError> {
+    write_call_head(s, index, at, call);
+    let mut first = true;
+    while !values.arguments_end() {
+        if !first {
+            s.push_str(", ");
+        }
+        first = false;
+        if values.redacted() {
+            crate::ron::write_str(s, crate::__private::REDACTED);
+        } else {
+            crate::ron::to_ron_into(s, &Encoded(values))?;
+        }
+    }
+    s.push_str("), out: ");
+    crate::ron::to_ron_into(s, &Encoded(values))?;
+    s.push(')');
+    Ok(())
+}
+
+/// Every call of a memory tape, one line each.
+pub(super) fn render_memory(s: &mut String, calls: &Buf, names: &[&'static str]) {
+    let c = Cursor::new(calls.bytes.as_slice(), &calls.names);
+    let mut index = 0;
+    let mut last_at = None;
+    while !c.at_end() {
+        let ok = (|| -> Result<(), WriteError> {
+            let kind = c.varint::<WriteError>()?;
+            let at = c.at(&mut last_at)?;
+            let call = usize::try_from(kind.wrapping_sub(1))
+                .ok()
+                .and_then(|k| names.get(k))
+                .copied()
+                .unwrap_or("?");
+            render_encoded(s, index, at, call, &c)
+        })();
+        s.push('\n');
+        if ok.is_err() {
+            // Only a bug in rehearse gets here: stop rather than misread.
+            s.push_str("\"<corrupt tape: a rehearse bug>\"\n");
+            return;
+        }
+        index += 1;
+    }
+}
+
+thread_local! {
+    /// Buffers of memory tapes dropped on this thread, for the next ones:
+    /// a sweep makes new tapes for every seed, and growing a fresh buffer
+    /// each time (copies, page faults) cost as much as recording into it.
+    static SPARE: std::cell::RefCell<Vec<Buf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Spare buffers kept per thread, and the largest one kept: memory stays
+/// flat however many tapes come and go.
+const SPARE_BUFFERS: usize = 8;
+const SPARE_MAX_BYTES: usize = 64 << 20;
+
+pub(super) fn spare_buffer() -> Buf {
+    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+}
+
+pub(super) fn keep_spare(mut buf: Buf) {
+    if buf.bytes.capacity() <= SPARE_MAX_BYTES && buf.names.capacity() <= SPARE_MAX_BYTES / 16 {
+        buf.clear();
+        // `try_with`: a tape dropped while the thread shuts down just frees.
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_BUFFERS {
+                s.push(buf);
+            }
+        });
+    }
+}

@@ -1,0 +1,131 @@
+//! Fault points: how each seed picks which ones are enabled (swarm
+//! testing) and how often they fire, and [`Faulty`], the world wrapper that
+//! injects errors ([`InjectFault`]) at them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Sim;
+
+/// Probabilities an enabled fault point may fire with; each seed picks one
+/// per point. The first is the one a zeroed choice picks.
+const FAULT_PROBABILITIES: [f64; 5] = [0.005, 0.02, 0.05, 0.15, 0.4];
+
+/// How a run's faults are chosen.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FaultConfig {
+    /// Only these points may fire (all when `None`).
+    pub(crate) only: Option<BTreeSet<String>>,
+    /// When false, every point met is enabled (no swarm selection).
+    pub(crate) no_swarm: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FaultPoint {
+    pub(super) enabled: bool,
+    probability: f64,
+    fired: u64,
+}
+
+/// An error type a [`Faulty`] world can inject: implement it for the error
+/// type of fallible world methods.
+pub trait InjectFault: Sized {
+    /// The error returned by a call at `point` (`Trait::method`) when the
+    /// fault fires. May draw from `sim` to pick among several errors.
+    fn inject_fault(point: &str, sim: &Sim) -> Self;
+}
+
+/// Wraps a world and, driven by a [`Sim`], makes fallible calls fail.
+///
+/// `#[rehearse::world]` implements each world trait for `Faulty<W>`. A
+/// method returning `Result<T, E>` with `E: InjectFault` gets the fault
+/// point `Trait::method`; when it fires, the call fails either before
+/// reaching the inner world (the request was lost) or after it (the reply
+/// was lost: the effect happened but the caller sees an error). Other
+/// methods pass through. Compose as `Recorder<Faulty<SimWorld>>` so the
+/// injected errors are recorded.
+#[derive(Debug, Clone)]
+pub struct Faulty<W> {
+    inner: W,
+    sim: Sim,
+}
+
+impl<W> Faulty<W> {
+    /// Wraps `inner`, injecting faults drawn from `sim`.
+    pub fn new(inner: W, sim: Sim) -> Self {
+        Self { inner, sim }
+    }
+
+    world_wrapper_accessors!("Unwraps the world.");
+
+    /// The sim driving the faults.
+    #[inline]
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+}
+
+impl Sim {
+    /// Whether the named fault point fires now.
+    ///
+    /// The first time a run meets a point, it decides (with choices) whether
+    /// the point is enabled for this run and with which probability it fires
+    /// (swarm testing: each seed explores a different mix of faults). An
+    /// enabled point then fires with that probability each time it is asked.
+    pub fn fault(&self, point: &str) -> bool {
+        if self.state.borrow().faults_off {
+            return false;
+        }
+        let known = self.state.borrow().faults.get(point).copied();
+        let p = match known {
+            Some(p) => p,
+            None => {
+                let (allowed, no_swarm) = {
+                    let s = self.state.borrow();
+                    let allowed = s.fault_config.only.as_ref().is_none_or(|only| only.contains(point));
+                    (allowed, s.fault_config.no_swarm)
+                };
+                let enabled = allowed && (no_swarm || self.chance(0.5));
+                let probability = if enabled {
+                    FAULT_PROBABILITIES[self.below(FAULT_PROBABILITIES.len() as u64) as usize]
+                } else {
+                    0.0
+                };
+                let p = FaultPoint {
+                    enabled,
+                    probability,
+                    fired: 0,
+                };
+                self.state.borrow_mut().faults.insert(point.to_string(), p);
+                p
+            }
+        };
+        if !p.enabled {
+            return false;
+        }
+        let fired = self.chance(p.probability);
+        if fired {
+            if let Some(fp) = self.state.borrow_mut().faults.get_mut(point) {
+                fp.fired += 1;
+            }
+        }
+        fired
+    }
+
+    /// Stops (or resumes) every fault point: while off, [`Sim::fault`]
+    /// returns false without drawing. Simulations heal with it, then check
+    /// that the system recovers.
+    pub fn set_faults_enabled(&self, on: bool) {
+        self.state.borrow_mut().faults_off = !on;
+    }
+
+    /// How often each fault point met so far fired (enabled points only).
+    pub fn faults_fired(&self) -> BTreeMap<String, u64> {
+        self.state
+            .borrow()
+            .faults
+            .iter()
+            .filter(|(_, p)| p.enabled)
+            .map(|(k, p)| (k.clone(), p.fired))
+            .collect()
+    }
+}

@@ -1,0 +1,251 @@
+//! [`Sim`]: the context of one simulated run. Every random decision is a
+//! draw from a recorded **choice sequence**, time is virtual, and faults
+//! are named points that each seed enables at random (swarm testing).
+//!
+//! Because a run is a pure function of its choice sequence, a failing run
+//! can be re-run exactly, and *shrunk*: the sweep edits the sequence
+//! (deletes spans, zeroes and halves values) and keeps every edit that still
+//! fails the same way, as Hypothesis does. Draw helpers map the value 0 to
+//! "nothing happens" ([`Sim::chance`] never fires on 0, [`Sim::below`]
+//! gives 0), so smaller sequences mean simpler runs.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::Tape;
+
+mod choices;
+mod events;
+mod failure;
+mod fault;
+#[cfg(test)]
+mod tests;
+
+pub use choices::SimRng;
+pub use choices::decode_choices;
+use choices::{SplitMix64, encode_choices};
+pub use events::EventQueue;
+pub use failure::Failure;
+pub(crate) use fault::FaultConfig;
+use fault::FaultPoint;
+pub use fault::{Faulty, InjectFault};
+
+/// Why a run is happening: sweeps also re-run seeds (determinism check)
+/// and run edited choice sequences (shrinking); statistics should count
+/// only the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// A seed explored for the first time.
+    #[default]
+    Explore,
+    /// A failing seed run again to check it is deterministic.
+    Recheck,
+    /// A candidate while shrinking, or a saved sequence re-run.
+    Shrink,
+}
+
+struct State {
+    seed: u64,
+    prng: SplitMix64,
+    /// Choices to replay instead of drawing (shrinking, reproduction).
+    given: Option<Vec<u64>>,
+    /// Every choice this run consumed, in order.
+    choices: Vec<u64>,
+    now: Duration,
+    faults: BTreeMap<String, FaultPoint>,
+    fault_config: FaultConfig,
+    tape: Tape,
+    named_tapes: Vec<(String, Tape)>,
+    faults_off: bool,
+    phase: Phase,
+}
+
+/// The context of one simulated run: seed, choice sequence, virtual time,
+/// fault points and tapes.
+///
+/// A `Sim` is a cheap handle: clones share the run, so the simulated world,
+/// a [`Faulty`] wrapper and the driver can all hold one. It
+/// is single-threaded (`!Send`): a run happens on one thread, and the
+/// [`Sweep`](crate::Sweep) gives every worker its own runs.
+#[derive(Clone)]
+pub struct Sim {
+    state: Rc<RefCell<State>>,
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.state.borrow();
+        f.debug_struct("Sim")
+            .field("seed", &s.seed)
+            .field("now", &s.now)
+            .field("choices", &s.choices.len())
+            .finish()
+    }
+}
+
+impl Sim {
+    /// A fresh run of `seed`: choices are drawn from the seed's generator.
+    pub fn new(seed: u64) -> Self {
+        Self::build(seed, None, FaultConfig::default())
+    }
+
+    /// A run that replays `choices` (then draws 0 once they run out), for
+    /// shrinking and for reproducing a shrunk failure.
+    pub fn from_choices(seed: u64, choices: Vec<u64>) -> Self {
+        Self::build(seed, Some(choices), FaultConfig::default())
+    }
+
+    pub(crate) fn build(seed: u64, given: Option<Vec<u64>>, fault_config: FaultConfig) -> Self {
+        let tape = run_tape(seed, given.as_deref(), None, Duration::ZERO);
+        Self {
+            state: Rc::new(RefCell::new(State {
+                seed,
+                prng: SplitMix64(seed),
+                given,
+                choices: Vec::new(),
+                now: Duration::ZERO,
+                faults: BTreeMap::new(),
+                fault_config,
+                tape,
+                named_tapes: Vec::new(),
+                faults_off: false,
+                phase: Phase::Explore,
+            })),
+        }
+    }
+
+    /// Why this run happens (see [`Phase`]).
+    pub fn phase(&self) -> Phase {
+        self.state.borrow().phase
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        self.state.borrow_mut().phase = phase;
+    }
+
+    /// The run's seed.
+    pub fn seed(&self) -> u64 {
+        self.state.borrow().seed
+    }
+
+    /// One raw choice: any `u64`. Every other draw is built on this.
+    #[inline]
+    pub fn choice(&self) -> u64 {
+        let mut s = self.state.borrow_mut();
+        let position = s.choices.len();
+        let value = match &s.given {
+            Some(given) => given.get(position).copied().unwrap_or(0),
+            None => s.prng.next(),
+        };
+        s.choices.push(value);
+        value
+    }
+
+    /// A value in `0..n` (0 when `n` is 0); a zero choice gives 0.
+    #[inline]
+    pub fn below(&self, n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        // Multiply-shift maps choices monotonically: smaller choices give
+        // smaller values, which is what makes halving a choice simplify.
+        ((u128::from(self.choice()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// A value in `range` (its start when the range is empty).
+    pub fn range(&self, range: std::ops::Range<u64>) -> u64 {
+        range.start + self.below(range.end.saturating_sub(range.start))
+    }
+
+    /// True with probability `p`; a zero choice never fires, so shrinking
+    /// toward zero removes events.
+    #[inline]
+    pub fn chance(&self, p: f64) -> bool {
+        if p <= 0.0 {
+            return false;
+        }
+        let threshold = ((1.0 - p.min(1.0)) * u64::MAX as f64) as u64;
+        self.choice() > threshold
+    }
+
+    /// A random generator (`rand::RngCore`) whose every draw is a choice.
+    pub fn rng(&self) -> SimRng {
+        SimRng { sim: self.clone() }
+    }
+
+    /// Virtual time since the start of the run.
+    pub fn now(&self) -> Duration {
+        self.state.borrow().now
+    }
+
+    /// Moves virtual time forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        let t = self.now() + d;
+        self.advance_to(t);
+    }
+
+    /// Moves virtual time to `t`; earlier times leave it unchanged (time
+    /// never goes backwards).
+    pub fn advance_to(&self, t: Duration) {
+        let s = &mut *self.state.borrow_mut();
+        if t > s.now {
+            s.now = t;
+            s.tape.set_virtual_time(Some(t));
+            for (_, tape) in &s.named_tapes {
+                tape.set_virtual_time(Some(t));
+            }
+        }
+    }
+
+    /// The in-memory tape of this run (the header carries the seed).
+    pub fn tape(&self) -> Tape {
+        self.state.borrow().tape.clone()
+    }
+
+    /// Another in-memory tape of this run, e.g. one per simulated process,
+    /// saved beside the main one as `seed-N.NAME.ron`. Asking twice for a
+    /// name returns the same tape.
+    pub fn tape_named(&self, name: &str) -> Tape {
+        let mut s = self.state.borrow_mut();
+        if let Some((_, t)) = s.named_tapes.iter().find(|(n, _)| n == name) {
+            return t.clone();
+        }
+        let tape = run_tape(s.seed, s.given.as_deref(), Some(name), s.now);
+        s.named_tapes.push((name.to_string(), tape.clone()));
+        tape
+    }
+
+    /// The choices consumed so far.
+    pub fn choices(&self) -> Vec<u64> {
+        self.state.borrow().choices.clone()
+    }
+
+    /// Number of choices consumed so far.
+    pub fn choice_count(&self) -> usize {
+        self.state.borrow().choices.len()
+    }
+
+    pub(crate) fn tapes(&self) -> (Tape, Vec<(String, Tape)>) {
+        let s = self.state.borrow();
+        (s.tape.clone(), s.named_tapes.clone())
+    }
+}
+
+/// A memory tape of a run: the seed in its header, the given choices (so a
+/// saved scenario re-runs them), the tape's name for all but the main one,
+/// and the run's current virtual time.
+fn run_tape(seed: u64, given: Option<&[u64]>, name: Option<&str>, now: Duration) -> Tape {
+    let mut options = Tape::options().seed(seed);
+    if let Some(name) = name {
+        options = options.meta("tape", name);
+    }
+    if let Some(given) = given {
+        options = options.meta("choices", encode_choices(given));
+    }
+    let tape = options.memory();
+    tape.set_virtual_time(Some(now));
+    tape
+}

@@ -1,0 +1,71 @@
+//! Unit tests of `Sim`: the seed generator, choice replay, the zero rule,
+//! event order and swarm selection.
+
+use super::*;
+
+#[test]
+fn splitmix_matches_the_reference_values() {
+    // failover-ref.md: splitmix64(0) % 25001 + 5000 = 11870, seed 1 gives 11788.
+    let crash = |seed: u64| 5000 + SplitMix64(seed).next() % 25001;
+    assert_eq!(crash(0), 11870);
+    assert_eq!(crash(1), 11788);
+}
+
+#[test]
+fn choices_replay_exactly_and_run_out_as_zero() {
+    let sim = Sim::new(7);
+    let drawn: Vec<u64> = (0..5).map(|_| sim.choice()).collect();
+    assert_eq!(sim.choices(), drawn);
+    let replay = Sim::from_choices(7, drawn[..3].to_vec());
+    let again: Vec<u64> = (0..5).map(|_| replay.choice()).collect();
+    assert_eq!(&again[..3], &drawn[..3]);
+    assert_eq!(&again[3..], &[0, 0]);
+}
+
+#[test]
+fn zero_means_nothing_happens() {
+    let sim = Sim::from_choices(0, vec![]);
+    assert!(!sim.chance(0.999));
+    assert_eq!(sim.below(10), 0);
+    assert!(!sim.fault("x"));
+    assert!(!sim.fault("x"));
+}
+
+#[test]
+fn events_pop_in_time_then_schedule_order() {
+    let mut q = EventQueue::new();
+    let ms = Duration::from_millis;
+    q.schedule(ms(5), "c");
+    q.schedule(ms(1), "a");
+    q.schedule(ms(5), "d");
+    q.schedule(ms(1), "b");
+    let sim = Sim::new(0);
+    let order: Vec<_> = std::iter::from_fn(|| q.pop_advancing(&sim).map(|(_, e)| e)).collect();
+    assert_eq!(order, ["a", "b", "c", "d"]);
+    assert_eq!(sim.now(), ms(5));
+}
+
+#[test]
+fn swarm_enables_some_points_per_seed() {
+    let enabled = |seed| {
+        let sim = Sim::new(seed);
+        for p in 0..8 {
+            for _ in 0..50 {
+                sim.fault(&format!("p{p}"));
+            }
+        }
+        sim.state.borrow().faults.values().filter(|p| p.enabled).count()
+    };
+    let counts: Vec<usize> = (0..20).map(enabled).collect();
+    assert!(
+        counts.iter().any(|&c| c < 8) && counts.iter().any(|&c| c > 0),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn choice_encoding_round_trips() {
+    let c = vec![0, 1, u64::MAX, 0xdead];
+    assert_eq!(decode_choices(&encode_choices(&c)).unwrap(), c);
+    assert!(decode_choices("1,zz").is_err());
+}

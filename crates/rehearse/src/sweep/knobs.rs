@@ -1,0 +1,182 @@
+//! The `REHEARSE_*` environment knobs and the defaults they override:
+//! seeds, shards, time budget, threads, where failures go and how to re-run.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::Sweep;
+
+/// Environment variables that override a sweep, for long runs in CI jobs.
+pub(super) mod env {
+    /// Run one seed only (`REHEARSE_SEED=42`).
+    pub(crate) const SEED: &str = "REHEARSE_SEED";
+    /// Override the seed range (`REHEARSE_SEEDS=100000` or `5000..6000`).
+    pub(crate) const SEEDS: &str = "REHEARSE_SEEDS";
+    /// Override the time budget (`REHEARSE_TIME=10m`).
+    pub(crate) const TIME: &str = "REHEARSE_TIME";
+    /// Run shard `i` of `n` (1-based, `REHEARSE_SHARD=2/4`), like nextest partitions.
+    pub(crate) const SHARD: &str = "REHEARSE_SHARD";
+    /// Re-run a saved (shrunk) scenario's choices (`REHEARSE_REPLAY=path.ron`).
+    pub(crate) const REPLAY: &str = "REHEARSE_REPLAY";
+    /// Worker threads (`REHEARSE_THREADS=4`).
+    pub(crate) const THREADS: &str = "REHEARSE_THREADS";
+    /// Where failures are saved (default: `target/rehearse`).
+    pub(crate) const DIR: &str = "REHEARSE_DIR";
+}
+
+pub(super) fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
+    let text = text.trim();
+    if let Some((a, b)) = text.split_once("..") {
+        let a: u64 = a.trim().parse().map_err(|e| format!("bad range start `{a}`: {e}"))?;
+        let b: u64 = b.trim().parse().map_err(|e| format!("bad range end `{b}`: {e}"))?;
+        Ok(a..b)
+    } else {
+        let n: u64 = text
+            .parse()
+            .map_err(|e| format!("`{text}` is not a count or a range a..b: {e}"))?;
+        Ok(0..n)
+    }
+}
+
+pub(super) fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not a shard i/n (1-based, like 2/4)"))?;
+    let i: u64 = i.trim().parse().map_err(|e| format!("bad shard index `{i}`: {e}"))?;
+    let n: u64 = n.trim().parse().map_err(|e| format!("bad shard count `{n}`: {e}"))?;
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("shard {i}/{n} is out of range: use 1..={n}/{n}"));
+    }
+    Ok((i - 1, n))
+}
+
+/// A knob from the environment. A typo in a knob for a long CI run must
+/// not silently run the default: it is an error naming the variable.
+fn env_or<T>(name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    let Ok(value) = std::env::var(name) else {
+        return Ok(None);
+    };
+    parse(&value).map(Some).map_err(|e| format!("{name}={value:?}: {e}"))
+}
+
+/// `target/rehearse` of the workspace holding the current directory.
+pub(super) fn default_out_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(env::DIR) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("rehearse");
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    // The workspace root is the nearest directory with a Cargo.lock.
+    let root = cwd
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").exists())
+        .map_or(cwd.clone(), Path::to_path_buf);
+    root.join("target").join("rehearse")
+}
+
+/// How the user would re-run this: the test name when run by the test
+/// harness, the example name, or the executable.
+pub(super) fn default_command() -> String {
+    let thread = std::thread::current();
+    let exe = std::env::current_exe().ok();
+    let in_examples = exe
+        .as_ref()
+        .and_then(|e| e.parent())
+        .is_some_and(|p| p.file_name().is_some_and(|n| n == "examples"));
+    match (thread.name(), &exe) {
+        (Some(name), _) if name != "main" => format!("cargo test -- {name} --exact"),
+        (_, Some(exe)) if in_examples => {
+            let stem = exe
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            format!("cargo run --release --example {stem}")
+        }
+        (_, Some(exe)) => exe.display().to_string(),
+        _ => "<this program>".to_string(),
+    }
+}
+
+/// The seeds one sweep runs, in order, after the knobs had their say:
+/// saved regressions first, then this shard's part of the range (or the one
+/// seed of `REHEARSE_SEED`).
+#[derive(Debug)]
+pub(super) struct Plan {
+    /// `REHEARSE_SEED`: run this seed only.
+    pub(super) single: Option<u64>,
+    /// Seeds of the regressions file, run first.
+    pub(super) regressions: Vec<u64>,
+    range: Range<u64>,
+    /// 0-based shard index and shard count.
+    shard: (u64, u64),
+    /// Seeds to run in all.
+    pub(super) total: u64,
+    pub(super) budget: Option<Duration>,
+    pub(super) threads: usize,
+}
+
+impl Plan {
+    /// Reads the knobs (a bad one is an error naming it), then the
+    /// regressions file.
+    pub(super) fn resolve(sweep: &Sweep) -> Result<Self, String> {
+        let single = env_or(env::SEED, |s| s.trim().parse::<u64>().map_err(|e| e.to_string()))?;
+        let range = env_or(env::SEEDS, parse_seed_range)?;
+        let budget = env_or(env::TIME, |s| {
+            humantime::parse_duration(s.trim()).map_err(|e| e.to_string())
+        })?;
+        let shard = env_or(env::SHARD, parse_shard)?;
+        let threads = env_or(env::THREADS, |s| s.trim().parse::<usize>().map_err(|e| e.to_string()))?;
+        let range = range.unwrap_or_else(|| sweep.seeds.clone());
+        let (shard, shards) = shard.unwrap_or(sweep.shard);
+        let regressions = if single.is_some() {
+            Vec::new()
+        } else {
+            sweep.read_regressions()
+        };
+        let range_len = if range.end > range.start + shard {
+            (range.end - range.start - shard).div_ceil(shards)
+        } else {
+            0
+        };
+        let total = match single {
+            Some(_) => 1,
+            None => regressions.len() as u64 + range_len,
+        };
+        Ok(Self {
+            single,
+            regressions,
+            range,
+            shard: (shard, shards),
+            total,
+            budget: budget.or(sweep.time_budget),
+            threads: threads
+                .or(sweep.threads)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1),
+        })
+    }
+
+    /// The `i`-th seed to run.
+    pub(super) fn seed_at(&self, i: u64) -> Option<u64> {
+        if let Some(s) = self.single {
+            return (i == 0).then_some(s);
+        }
+        match self.regressions.get(i as usize) {
+            Some(s) => Some(*s),
+            None => self.in_range(i - self.regressions.len() as u64),
+        }
+    }
+
+    /// The `i`-th seed of this shard's part of the range.
+    fn in_range(&self, i: u64) -> Option<u64> {
+        let (shard, shards) = self.shard;
+        let seed = self
+            .range
+            .start
+            .checked_add(i.checked_mul(shards)?.checked_add(shard)?)?;
+        (seed < self.range.end).then_some(seed)
+    }
+}

@@ -1,0 +1,208 @@
+//! Running seeds: one run on a fresh or replayed [`Sim`] with its panic
+//! caught, and the pool of worker threads with its progress bar.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use super::knobs::Plan;
+
+use crate::sim::{FaultConfig, Phase, Sim};
+use crate::{Failure, Tape};
+
+/// Everything one run produced.
+pub(super) struct Outcome {
+    pub(super) result: Result<(), Failure>,
+    /// The run's tapes, rendered as text only when saved or compared.
+    pub(super) trace: Tape,
+    pub(super) named: Vec<(String, Tape)>,
+    pub(super) choices: Vec<u64>,
+    pub(super) calls: u64,
+}
+
+thread_local! {
+    static IN_RUN: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs (once) a panic hook that keeps panics inside sweep runs quiet
+/// and remembers where they happened; other panics go to the previous hook.
+pub(super) fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if IN_RUN.with(Cell::get) {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                LAST_PANIC.with(|p| *p.borrow_mut() = Some(at));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+/// Runs `f` once on a fresh or replayed sim, catching panics.
+pub(super) fn run_once<F>(f: &F, seed: u64, given: Option<Vec<u64>>, faults: &FaultConfig) -> Outcome
+where
+    F: Fn(&mut Sim) -> Result<(), Failure>,
+{
+    run_phase(f, seed, given, faults, None)
+}
+
+pub(super) fn run_phase<F>(
+    f: &F,
+    seed: u64,
+    given: Option<Vec<u64>>,
+    faults: &FaultConfig,
+    phase: Option<Phase>,
+) -> Outcome
+where
+    F: Fn(&mut Sim) -> Result<(), Failure>,
+{
+    let phase = phase.unwrap_or(if given.is_some() { Phase::Shrink } else { Phase::Explore });
+    let mut sim = Sim::build(seed, given, faults.clone());
+    sim.set_phase(phase);
+    IN_RUN.with(|c| c.set(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut sim)));
+    IN_RUN.with(|c| c.set(false));
+    let result = match result {
+        Ok(r) => r,
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            let at = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default();
+            Err(Failure::with_kind(
+                format!("panic at {at}"),
+                format!("panicked at {at}: {message}"),
+            ))
+        }
+    };
+    let (tape, named) = sim.tapes();
+    Outcome {
+        result,
+        calls: (tape.len() + named.iter().map(|(_, t)| t.len()).sum::<usize>()) as u64,
+        trace: tape,
+        named,
+        choices: sim.choices(),
+    }
+}
+
+/// The progress bar of a sweep on a terminal: a spinner when a time budget
+/// may end it early.
+pub(super) fn progress_bar(name: &str, total: u64, spinner: bool) -> indicatif::ProgressBar {
+    let bar = if spinner {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::new(total)
+    };
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {prefix} [{elapsed_precise}] {bar:30} {pos}/{len} seeds {per_sec} {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(name.to_string());
+    bar
+}
+
+/// What the worker threads found.
+pub(super) struct Pooled {
+    pub(super) runs: u64,
+    pub(super) calls: u64,
+    pub(super) failed: u64,
+    pub(super) out_of_time: bool,
+    /// The failing runs with the lowest seeds, at most `save_limit`, by seed.
+    pub(super) found: Vec<(u64, Outcome)>,
+    /// Wall time of the runs.
+    pub(super) elapsed: Duration,
+}
+
+/// Runs the plan's seeds on its worker threads, each taking the next seed
+/// until none (or no time) is left.
+pub(super) fn run_pool<F>(
+    f: &F,
+    plan: &Plan,
+    faults: &FaultConfig,
+    save_limit: usize,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Pooled
+where
+    F: Fn(&mut Sim) -> Result<(), Failure> + Sync,
+{
+    let next = AtomicU64::new(0);
+    let runs = AtomicU64::new(0);
+    let calls = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
+    let out_of_time = AtomicBool::new(false);
+    let found: Mutex<Vec<(u64, Outcome)>> = Mutex::new(Vec::new());
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..plan.threads.min(plan.total.max(1) as usize) {
+            scope.spawn(|| {
+                loop {
+                    if plan.budget.is_some_and(|b| start.elapsed() >= b) {
+                        out_of_time.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= plan.total {
+                        break;
+                    }
+                    let Some(seed) = plan.seed_at(i) else { break };
+                    let outcome = run_once(f, seed, None, faults);
+                    runs.fetch_add(1, Ordering::Relaxed);
+                    calls.fetch_add(outcome.calls, Ordering::Relaxed);
+                    if outcome.result.is_err() {
+                        let n = failed.fetch_add(1, Ordering::Relaxed);
+                        if let Some(bar) = bar {
+                            bar.set_message(format!("{} failing", n + 1));
+                        }
+                        keep_lowest(&found, seed, outcome, save_limit);
+                    }
+                    if let Some(bar) = bar {
+                        bar.inc(1);
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = start.elapsed();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    found.sort_by_key(|(s, _)| *s);
+    found.truncate(save_limit);
+    Pooled {
+        runs: runs.into_inner(),
+        calls: calls.into_inner(),
+        failed: failed.into_inner(),
+        out_of_time: out_of_time.into_inner(),
+        found,
+        elapsed,
+    }
+}
+
+/// Adds a failing run, keeping only the lowest seeds: they are what gets saved.
+fn keep_lowest(found: &Mutex<Vec<(u64, Outcome)>>, seed: u64, outcome: Outcome, save_limit: usize) {
+    let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+    found.push((seed, outcome));
+    if found.len() > save_limit * 2 + 16 {
+        found.sort_by_key(|(s, _)| *s);
+        found.truncate(save_limit);
+    }
+}

@@ -1,0 +1,170 @@
+//! What a sweep found: [`Report`] and one [`FailureReport`] per saved failure.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Sweep;
+
+/// Failures a report lists in full; the rest are listed by seed.
+const REPORT_SHOWN: usize = 5;
+
+/// One failing seed.
+#[derive(Debug, Clone)]
+pub struct FailureReport {
+    /// The seed.
+    pub seed: u64,
+    /// The failure's message.
+    pub message: String,
+    /// The failure's kind (what shrinking preserved).
+    pub kind: String,
+    /// The scenario of the failing run as found (`seed-N.ron`).
+    pub trace: PathBuf,
+    /// Scenarios of the run's named tapes (`seed-N.NAME.ron`).
+    pub named_traces: Vec<PathBuf>,
+    /// The minimal failing scenario (`seed-N.shrunk.ron`), when shrunk.
+    pub shrunk: Option<PathBuf>,
+    /// Its message, which may differ in detail from the original's.
+    pub shrunk_message: Option<String>,
+    /// Choices of the original run and of the shrunk one.
+    pub choices: (usize, Option<usize>),
+    /// One command line that re-runs this seed.
+    pub repro: String,
+    /// Set when re-running the seed gave a different trace: the first
+    /// differing call.
+    pub nondeterminism: Option<String>,
+}
+
+/// What a sweep found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The sweep's name.
+    pub name: String,
+    /// Seeds run.
+    pub runs: u64,
+    /// Seeds that failed, including those not saved.
+    pub failed_runs: u64,
+    /// Saved failures, by seed.
+    pub failures: Vec<FailureReport>,
+    /// Wall time of the sweep (without saving and shrinking).
+    pub elapsed: Duration,
+    /// World calls recorded over all runs.
+    pub calls: u64,
+    /// True when the time budget ended the sweep before the seed range did.
+    pub budget_exhausted: bool,
+}
+
+impl Report {
+    /// Panics with a readable summary if any seed failed.
+    #[track_caller]
+    pub fn assert_ok(&self) {
+        if self.failed_runs > 0 {
+            panic!("{self}");
+        }
+    }
+
+    /// Seeds per second of the sweep.
+    pub fn seeds_per_second(&self) -> f64 {
+        self.runs as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "sweep `{}`: {} of {} seeds failed ({:.2}s, {:.0} seeds/s, {} calls)",
+            self.name,
+            self.failed_runs,
+            self.runs,
+            self.elapsed.as_secs_f64(),
+            self.seeds_per_second(),
+            self.calls
+        )?;
+        for r in self.failures.iter().take(REPORT_SHOWN) {
+            writeln!(f, "- seed {}: {}", r.seed, r.message)?;
+            writeln!(f, "  scenario: {}", r.trace.display())?;
+            if let Some(s) = &r.shrunk {
+                let msg = r.shrunk_message.as_deref().unwrap_or("");
+                writeln!(
+                    f,
+                    "  shrunk:   {} ({} -> {} choices): {msg}",
+                    s.display(),
+                    r.choices.0,
+                    r.choices.1.unwrap_or(0)
+                )?;
+            }
+            if let Some(n) = &r.nondeterminism {
+                writeln!(f, "  NOT DETERMINISTIC: {n}")?;
+            }
+            writeln!(f, "  reproduce: {}", r.repro)?;
+        }
+        if self.failures.len() > REPORT_SHOWN {
+            let more: Vec<String> = self.failures[REPORT_SHOWN..]
+                .iter()
+                .map(|r| r.seed.to_string())
+                .collect();
+            writeln!(
+                f,
+                "- {} more saved beside the first (seeds {})",
+                more.len(),
+                more.join(", ")
+            )?;
+        }
+        let unsaved = self.failed_runs.saturating_sub(self.failures.len() as u64);
+        if unsaved > 0 {
+            writeln!(
+                f,
+                "- {unsaved} more failing seeds not saved (raise `save_limit` to keep them)"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Report {
+    /// The line (or the full report) a sweep prints on stderr when it ends.
+    pub(super) fn print_summary(&self) {
+        if self.failed_runs == 0 {
+            eprintln!(
+                "sweep `{}`: {} seeds passed ({:.2}s, {:.0} seeds/s, {} calls)",
+                self.name,
+                self.runs,
+                self.elapsed.as_secs_f64(),
+                self.seeds_per_second(),
+                self.calls
+            );
+        } else {
+            eprint!("{self}");
+        }
+    }
+}
+
+impl Sweep {
+    /// A sweep that could not start (a bad knob or replay file): no run,
+    /// one failure saying why, so `assert_ok` and callers report it.
+    pub(super) fn config_error(&self, message: String) -> Report {
+        let report = Report {
+            name: self.name.clone(),
+            runs: 0,
+            failed_runs: 1,
+            failures: vec![FailureReport {
+                seed: 0,
+                kind: "configuration".into(),
+                message: message.clone(),
+                trace: PathBuf::new(),
+                named_traces: Vec::new(),
+                shrunk: None,
+                shrunk_message: None,
+                choices: (0, None),
+                repro: String::new(),
+                nondeterminism: None,
+            }],
+            elapsed: Duration::ZERO,
+            calls: 0,
+            budget_exhausted: false,
+        };
+        eprintln!("sweep `{}` did not start: {message}", self.name);
+        report
+    }
+}

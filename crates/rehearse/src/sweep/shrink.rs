@@ -1,0 +1,127 @@
+//! Shrinking: edits a failing choice sequence while the same failure persists.
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use super::pool::run_once;
+use crate::Failure;
+use crate::sim::{FaultConfig, Sim};
+
+/// Shortlex order: shorter first, then lexicographically smaller.
+pub(super) fn simpler(a: &[u64], b: &[u64]) -> bool {
+    (a.len(), a) < (b.len(), b)
+}
+
+fn strip_trailing_zeros(mut v: Vec<u64>) -> Vec<u64> {
+    while v.last() == Some(&0) {
+        v.pop();
+    }
+    v
+}
+
+/// Edits a failing choice sequence while the failure (same kind) persists:
+/// deletes spans, zeroes spans, halves values, until nothing helps or the
+/// deadline passes. A candidate is kept when its run has fewer calls, or as
+/// many calls and a shortlex-smaller choice sequence: people read calls, and
+/// the order is well-founded, so shrinking terminates. Never returns a
+/// sequence that was not seen failing.
+pub(super) fn shrink_choices<F>(
+    f: &F,
+    seed: u64,
+    faults: &FaultConfig,
+    start: Vec<u64>,
+    kind: &str,
+    deadline: Instant,
+) -> Vec<u64>
+where
+    F: Fn(&mut Sim) -> Result<(), Failure>,
+{
+    let first = run_once(f, seed, Some(start.clone()), faults);
+    let mut best = strip_trailing_zeros(start);
+    let best_calls = Cell::new(first.calls);
+    // Runs allowed in total, on top of the deadline, so that a very fast
+    // run cannot spin forever on a pathological sequence.
+    let budget = Cell::new(200_000u64);
+    let attempt = |candidate: Vec<u64>, best: &mut Vec<u64>| -> bool {
+        if budget.get() == 0 || Instant::now() >= deadline || !simpler(&candidate, best) {
+            return false;
+        }
+        budget.set(budget.get() - 1);
+        let o = run_once(f, seed, Some(candidate), faults);
+        match &o.result {
+            Err(e) if e.kind() == kind => {
+                // What the run actually consumed (trailing zeros are what an
+                // exhausted sequence gives anyway).
+                let consumed = strip_trailing_zeros(o.choices);
+                let better = o.calls < best_calls.get() || (o.calls == best_calls.get() && simpler(&consumed, best));
+                if better {
+                    *best = consumed;
+                    best_calls.set(o.calls);
+                }
+                better
+            }
+            _ => false,
+        }
+    };
+    loop {
+        let before = best.clone();
+        delete_spans(&mut best, &attempt);
+        zero_spans(&mut best, &attempt);
+        halve_values(&mut best, &attempt);
+        if best == before || Instant::now() >= deadline || budget.get() == 0 {
+            return best;
+        }
+    }
+}
+
+/// Shrinking pass 1: deletes spans of choices, large to small.
+fn delete_spans(best: &mut Vec<u64>, attempt: &impl Fn(Vec<u64>, &mut Vec<u64>) -> bool) {
+    let mut k = (best.len() / 2).max(1);
+    loop {
+        let mut i = 0;
+        while i + k <= best.len() {
+            let mut c = best.clone();
+            c.drain(i..i + k);
+            if !attempt(c, best) {
+                i += 1;
+            }
+        }
+        if k == 1 {
+            break;
+        }
+        k /= 2;
+    }
+}
+
+/// Shrinking pass 2: zeroes spans of choices, then single values.
+fn zero_spans(best: &mut Vec<u64>, attempt: &impl Fn(Vec<u64>, &mut Vec<u64>) -> bool) {
+    for k in [8usize, 4, 2, 1] {
+        let mut i = 0;
+        while i + k <= best.len() {
+            if best[i..i + k].iter().any(|v| *v != 0) {
+                let mut c = best.clone();
+                c[i..i + k].iter_mut().for_each(|v| *v = 0);
+                attempt(c, best);
+            }
+            i += 1;
+        }
+    }
+}
+
+/// Shrinking pass 3: halves each value while that keeps failing.
+fn halve_values(best: &mut Vec<u64>, attempt: &impl Fn(Vec<u64>, &mut Vec<u64>) -> bool) {
+    let mut i = 0;
+    while i < best.len() {
+        loop {
+            if best[i] == 0 {
+                break;
+            }
+            let mut c = best.clone();
+            c[i] /= 2;
+            if !attempt(c, best) || i >= best.len() {
+                break;
+            }
+        }
+        i += 1;
+    }
+}
