@@ -1,8 +1,8 @@
 //! The `#[rehearse::world]` attribute, re-exported by `rehearse`.
 //!
-//! Three steps, one module each: [`model`] parses the trait into a small
+//! Three steps, one module each: `model` parses the trait into a small
 //! model and validates it (unsupported signatures become compile errors
-//! that say why and what to do), [`generate`] writes the `Recorder` and
+//! that say why and what to do), `generate` writes the `Recorder` and
 //! `Replayer` impls. Generated code names everything by absolute path
 //! (`::rehearse::...`), so it works whatever the user imported.
 

@@ -162,7 +162,32 @@ impl Tape {
         }
     }
 
-    /// A scenario file at `path`, written by a background thread.
+    /// A scenario file at `path`, written by a background thread: a
+    /// recording call never waits for the disk. Call [`Tape::finish`] at
+    /// the end (dropping the last handle also flushes, without reporting
+    /// errors); a process killed mid-run loses at most the calls in flight,
+    /// and the file reads as "truncated after call N".
+    ///
+    /// ```
+    /// use rehearse::{Recorder, Tape, Trace};
+    ///
+    /// #[rehearse::world]
+    /// pub trait Clock {
+    ///     fn now_ms(&self) -> u64;
+    /// }
+    /// struct Real;
+    /// impl Clock for Real {
+    ///     fn now_ms(&self) -> u64 { 42 }
+    /// }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("clock.ron");
+    /// let tape = Tape::create(&path).unwrap();
+    /// let world = Recorder::new(Real, tape.clone());
+    /// world.now_ms();
+    /// tape.finish().unwrap();
+    /// assert_eq!(Trace::read(&path).unwrap().calls().len(), 1);
+    /// ```
     pub fn create(path: impl AsRef<Path>) -> Result<Self, TraceError> {
         Self::options().create(path)
     }

@@ -71,6 +71,30 @@ impl Sim {
     /// the point is enabled for this run and with which probability it fires
     /// (swarm testing: each seed explores a different mix of faults). An
     /// enabled point then fires with that probability each time it is asked.
+    /// A zero choice disables a point and never fires one, so shrinking
+    /// removes faults the failure does not need.
+    ///
+    /// Name points by what fails (`"disk::full"`, `"net.partition"`); the
+    /// sweep reports them, and [`Sweep::only_faults`](crate::Sweep::only_faults)
+    /// selects them.
+    ///
+    /// ```
+    /// use rehearse::Sim;
+    ///
+    /// // Over many seeds, a point is off in some runs and fires at
+    /// // different rates in others.
+    /// let fired: Vec<usize> = (0..20)
+    ///     .map(|seed| {
+    ///         let sim = Sim::new(seed);
+    ///         (0..100).filter(|_| sim.fault("disk::full")).count()
+    ///     })
+    ///     .collect();
+    /// assert!(fired.contains(&0), "disabled in some seeds: {fired:?}");
+    /// assert!(fired.iter().any(|n| *n > 0), "fires in others: {fired:?}");
+    /// // Zero choices: the point stays off.
+    /// let quiet = Sim::from_choices(1, vec![]);
+    /// assert!(!(0..100).any(|_| quiet.fault("disk::full")));
+    /// ```
     pub fn fault(&self, point: &str) -> bool {
         if self.state.borrow().faults_off {
             return false;

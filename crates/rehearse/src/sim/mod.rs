@@ -145,6 +145,17 @@ impl Sim {
     }
 
     /// A value in `0..n` (0 when `n` is 0); a zero choice gives 0.
+    ///
+    /// Shrinking lowers choices toward 0, so draw with 0 meaning the
+    /// simplest outcome: the shortest delay, the smallest batch, the first
+    /// option.
+    ///
+    /// ```
+    /// let sim = rehearse::Sim::new(7);
+    /// let batch = 1 + sim.below(30); // 1..=30 messages, 1 when shrunk
+    /// assert!((1..=30).contains(&batch));
+    /// assert_eq!(rehearse::Sim::from_choices(7, vec![0]).below(30), 0);
+    /// ```
     #[inline]
     pub fn below(&self, n: u64) -> u64 {
         if n == 0 {
@@ -171,7 +182,10 @@ impl Sim {
         self.choice() > threshold
     }
 
-    /// A random generator (`rand::RngCore`) whose every draw is a choice.
+    /// A random generator (`rand::RngCore`) whose every draw is a choice,
+    /// for code that takes a generator. Prefer [`Sim::below`] and
+    /// [`Sim::chance`] where you draw yourself: `next_u32() % n` shrinks
+    /// toward 0 too, but `gen_range` and floats map choices less directly.
     pub fn rng(&self) -> SimRng {
         SimRng { sim: self.clone() }
     }

@@ -167,6 +167,37 @@ impl Sweep {
 
     /// Runs the sweep. `f` runs one seed on the `Sim` it is given and
     /// returns `Err(Failure)` (or panics) when the run fails.
+    ///
+    /// Seeds run on every core (or [`Sweep::threads`]). Each failing seed
+    /// is saved under `target/rehearse/<name>/` (or [`Sweep::out_dir`]) as
+    /// `seed-N.ron`, plus one file per named tape; the first ones are run
+    /// again to check that they are deterministic and shrunk to
+    /// `seed-N.shrunk.ron`. `REHEARSE_SEED`, `REHEARSE_SEEDS`,
+    /// `REHEARSE_TIME`, `REHEARSE_SHARD`, `REHEARSE_THREADS`,
+    /// `REHEARSE_REPLAY` and `REHEARSE_DIR` override the builder from the
+    /// environment (a bad value is an error in the report, not a panic).
+    ///
+    /// ```
+    /// use rehearse::{Failure, Sweep};
+    ///
+    /// let out = tempfile::tempdir().unwrap();
+    /// let report = Sweep::new("doc-sweep")
+    ///     .seeds(0..200)
+    ///     .out_dir(out.path())
+    ///     .quiet()
+    ///     .run(|sim| {
+    ///         // Fails when the first two draws are both below 5 of 100.
+    ///         if sim.below(100) < 5 && sim.below(100) < 5 {
+    ///             return Err(Failure::with_kind("unlucky", "two small draws"));
+    ///         }
+    ///         Ok(())
+    ///     });
+    /// assert_eq!(report.runs, 200);
+    /// for f in &report.failures {
+    ///     assert_eq!(f.kind, "unlucky");
+    ///     println!("seed {}: {} (reproduce: {})", f.seed, f.message, f.repro);
+    /// }
+    /// ```
     pub fn run<F>(self, f: F) -> Report
     where
         F: Fn(&mut Sim) -> Result<(), Failure> + Sync,
