@@ -181,40 +181,6 @@ pub fn eligibility(
     now: Millis,
 ) -> Vec<(String, Option<String>)> {
     let s = &config.settings;
-    // Lag is measured against the most data that still exists: what a
-    // node held before it lost its data is gone, and what a node unseen
-    // for longer than the staleness limit held is too old to count (it may
-    // be another, older history).
-    let kept = || {
-        views
-            .iter()
-            .filter(|(_, v)| !v.lost_data && !v.unseen_longer_than(now, s.stale_after_ms))
-    };
-    // Offsets compare only within one replication history (one replid): a
-    // node back from disk starts a new one at offset 0, which says nothing
-    // of how much it holds. Across histories keys compare (the latest
-    // answer of each node): a replica holding fewer keys than a node on
-    // another history misses data that exists.
-    let reference = |st: &NodeStatus| {
-        kept()
-            .flat_map(|(_, v)| v.status.iter().chain(v.previous.iter()))
-            .filter(|o| o.replid == st.replid)
-            .map(|o| o.offset)
-            .max()
-            .unwrap_or(0)
-    };
-    let more_keys_elsewhere = |name: &str, st: &NodeStatus| {
-        let keys = st.keys?;
-        kept()
-            .filter(|(other, _)| other.as_str() != name)
-            .filter_map(|(other, v)| Some((other, v.status.as_ref().or(v.previous.as_ref())?)))
-            .filter(|(_, o)| o.replid != st.replid)
-            .filter_map(|(other, o)| Some((other, o.keys?)))
-            .filter(|&(_, k)| k > keys)
-            .max_by_key(|&(other, k)| (k, std::cmp::Reverse(other)))
-            .map(|(other, k)| format!("holds {keys} keys, fewer than {other} ({k}) on another replication history"))
-    };
-    let held_back = empty_held_back(config, views, failed, now);
     // A leader that never saw the failed primary knows nothing of where its
     // data went: while a node has not answered it since it took over (for
     // less than the staleness limit), that node may hold more than any
@@ -235,14 +201,48 @@ pub fn eligibility(
             })
         })
         .map(|n| n.name.as_str());
-    let allowance = s
-        .stale_after_ms
-        .saturating_add(primary_down_for(config, views, failed, now));
-    let why = |node: &crate::types::RedisNode| -> Option<String> {
+    let judge = Judge {
+        config,
+        views,
+        failed,
+        now,
+        allowance: s
+            .stale_after_ms
+            .saturating_add(primary_down_for(config, views, failed, now)),
+        held_back: empty_held_back(config, views, failed, now),
+        unseen_while: never_answered.filter(|_| primary_unseen && !failed.is_empty()),
+    };
+    config
+        .nodes
+        .iter()
+        .filter(|n| n.name != failed)
+        .map(|n| (n.name.clone(), judge.why(n)))
+        .collect()
+}
+
+/// What [`eligibility`] judges each node by.
+struct Judge<'a> {
+    config: &'a GroupConfig,
+    views: &'a BTreeMap<String, NodeView>,
+    failed: &'a str,
+    now: Millis,
+    /// For how long a replica's link may have been down.
+    allowance: Millis,
+    /// Why an empty node may not become primary now ([`empty_held_back`]).
+    held_back: Option<String>,
+    /// A node that has not answered since this leader took over, when it
+    /// never saw `failed` serving.
+    unseen_while: Option<&'a str>,
+}
+
+impl Judge<'_> {
+    /// Why `node` may not replace the failed primary, or `None`.
+    fn why(&self, node: &crate::types::RedisNode) -> Option<String> {
+        let (failed, s) = (self.failed, &self.config.settings);
         if node.priority == 0 {
             return Some("priority 0".into());
         }
-        let Some(status) = views.get(&node.name).and_then(|v| v.status.as_ref()) else {
+        let Some(status) = self.views.get(&node.name).and_then(|v| v.status.as_ref()) else {
             return Some("not answering".into());
         };
         let Role::Replica {
@@ -257,9 +257,10 @@ pub fn eligibility(
         // record, say) holds that node's history: promoting it would
         // choose that history over the failed primary's (seed 67385; as
         // Sentinel, which promotes only the failed master's replicas).
-        if !failed.is_empty() && !follows_any(config, views, &node.name, &[failed.to_string()]) {
+        if !failed.is_empty() && !follows_any(self.config, self.views, &node.name, &[failed.to_string()]) {
             return Some(format!("follows {source}, not {failed}"));
         }
+        let allowance = self.allowance;
         if !*link_up && !link_down_ms.is_some_and(|d| d <= allowance) {
             return Some(match link_down_ms {
                 Some(d) if *d < u64::MAX => format!(
@@ -271,32 +272,66 @@ pub fn eligibility(
                 }
             });
         }
-        let lag = reference(status).saturating_sub(status.offset);
+        let lag = self.reference(status).saturating_sub(status.offset);
         if lag > s.max_lag_bytes {
             return Some(format!(
                 "lags {lag} bytes behind the best data left (max_lag_bytes {})",
                 s.max_lag_bytes
             ));
         }
-        if let Some(why) = more_keys_elsewhere(&node.name, status) {
+        if let Some(why) = self.more_keys_elsewhere(&node.name, status) {
             return Some(why);
         }
         if status.keys == Some(0) {
-            return held_back.clone();
+            return self.held_back.clone();
         }
-        if let (true, Some(other)) = (primary_unseen && !failed.is_empty(), never_answered) {
+        if let Some(other) = self.unseen_while {
             return Some(format!(
                 "{other} has not answered since this instance took over, and it never saw {failed} serving: {other} may hold more"
             ));
         }
         None
-    };
-    config
-        .nodes
-        .iter()
-        .filter(|n| n.name != failed)
-        .map(|n| (n.name.clone(), why(n)))
-        .collect()
+    }
+
+    /// The nodes whose answers count for lag and keys: lag is measured
+    /// against the most data that still exists: what a node held before
+    /// it lost its data is gone, and what a node unseen for longer than
+    /// the staleness limit held is too old to count (it may be another,
+    /// older history).
+    fn kept(&self) -> impl Iterator<Item = (&String, &NodeView)> {
+        let stale_after = self.config.settings.stale_after_ms;
+        self.views
+            .iter()
+            .filter(move |(_, v)| !v.lost_data && !v.unseen_longer_than(self.now, stale_after))
+    }
+
+    /// The best offset that still exists on `st`'s replication history.
+    /// Offsets compare only within one replication history (one replid): a
+    /// node back from disk starts a new one at offset 0, which says nothing
+    /// of how much it holds.
+    fn reference(&self, st: &NodeStatus) -> u64 {
+        self.kept()
+            .flat_map(|(_, v)| v.status.iter().chain(v.previous.iter()))
+            .filter(|o| o.replid == st.replid)
+            .map(|o| o.offset)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Across histories keys compare (the latest answer of each node): a
+    /// replica holding fewer keys than a node on another history misses
+    /// data that exists.
+    fn more_keys_elsewhere(&self, name: &str, st: &NodeStatus) -> Option<String> {
+        let keys = st.keys?;
+        self.kept()
+            .filter(|(other, _)| other.as_str() != name)
+            .filter_map(|(other, v)| Some((other, v.status.as_ref().or(v.previous.as_ref())?)))
+            .filter(|(_, o)| o.replid != st.replid)
+            .filter_map(|(other, o)| Some((other, o.keys?)))
+            .filter(|&(_, k)| k > keys)
+            .max_by_key(|&(other, k)| (k, std::cmp::Reverse(other)))
+            .map(|(other, k)| format!("holds {keys} keys, fewer than {other} ({k}) on another replication history"))
+    }
 }
 
 pub(super) fn select_candidate_with(
