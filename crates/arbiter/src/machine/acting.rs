@@ -58,7 +58,9 @@ impl Machine {
     /// The record `plan` needed is written under `epoch`: start its
     /// commands, or go idle when it needs none.
     fn carry_out(&mut self, plan: Plan, epoch: i64) -> Moved {
-        let record = plan.record(epoch, self.ctx.record.as_ref(), &self.ctx.views);
+        let record = plan
+            .record(epoch, self.ctx.record.as_ref(), &self.ctx.views)
+            .ok_or(Impossible::NoRecord)?;
         let primary = record.primary.clone();
         let fenced = self.fence(epoch);
         self.ctx.record = Some(record);
@@ -109,7 +111,7 @@ impl Machine {
             .map(|s| s.run_id.clone())
             .ok_or(Impossible::Unseen)?;
         self.ctx.handover = Some((from, to.clone(), deadline, run_id));
-        Ok(self.publish(Plan::Adopt { primary: to }, epoch))
+        self.publish(Plan::Adopt { primary: to }, epoch)
     }
 
     /// Repoints `nodes` (reachable ones) to `to`, or goes idle.

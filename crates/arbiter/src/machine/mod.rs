@@ -73,6 +73,8 @@ enum Impossible {
     WrongPlan,
     /// A node the leader acted on just now without a status in hand.
     Unseen,
+    /// A plan that keeps the recorded primary, without a record.
+    NoRecord,
 }
 
 /// What a handler returns: the next state, or the assumption that broke.
@@ -182,7 +184,7 @@ impl Machine {
             | State::Candidate => self.on_startup(state, input),
             State::Following { .. } | State::Leading { .. } | State::Resigning => self.on_idle(state, input),
             State::CheckingElection | State::LoadingRecord => Ok(self.on_election(state, input)),
-            State::CheckingConfig | State::CheckingRequests | State::Polling { .. } => Ok(self.on_round(state, input)),
+            State::CheckingConfig | State::CheckingRequests | State::Polling { .. } => self.on_round(state, input),
             State::Publishing { .. }
             | State::Promoting { .. }
             | State::Repointing { .. }

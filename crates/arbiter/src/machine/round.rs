@@ -3,13 +3,13 @@
 //! taken after it ([`decide`](super::decide)), started as a record write.
 
 use super::startup::name_of;
-use super::{Input, Machine, Output, Plan, State, decide, unexpected};
+use super::{Impossible, Input, Machine, Moved, Output, Plan, State, decide, unexpected};
 use crate::types::{ClusterEvent, Role};
 
 impl Machine {
     /// `CheckingConfig`, `CheckingRequests` and `Polling`.
-    pub(super) fn on_round(&mut self, state: State, input: Input) -> State {
-        match (state, input) {
+    pub(super) fn on_round(&mut self, state: State, input: Input) -> Moved {
+        Ok(match (state, input) {
             (State::CheckingConfig, Input::Config(config)) => {
                 if let Some(config) = config {
                     self.ctx.views.retain(|name, _| config.node(name).is_some());
@@ -27,35 +27,34 @@ impl Machine {
                     self.ctx.switchover = Some(target);
                     self.ctx.switchover_at = self.ctx.now;
                 }
-                self.poll(0)
+                return self.poll(0);
             }
             (State::Polling { next }, Input::Status(result)) => {
                 let now = self.ctx.now;
-                if let Some((name, _)) = name_of(&self.ctx.config, next) {
-                    self.ctx.views.entry(name).or_default().observe(now, result);
-                }
-                self.poll(next + 1)
+                // (the node polled is configured: `poll` polled it)
+                let (name, _) = name_of(&self.ctx.config, next).ok_or(Impossible::UnknownNode)?;
+                self.ctx.views.entry(name).or_default().observe(now, result);
+                return self.poll(next + 1);
             }
             (state, input) => unexpected(state, input),
-        }
+        })
     }
 
     /// Polls the node at `index`, or, past the last one, acts.
-    fn poll(&mut self, index: usize) -> State {
+    fn poll(&mut self, index: usize) -> Moved {
         match name_of(&self.ctx.config, index) {
             Some((_, addr)) => {
                 self.emit(Output::PollNode { addr });
-                State::Polling { next: index }
+                Ok(State::Polling { next: index })
             }
             None => self.act(),
         }
     }
 
     /// After polling every node: decide and start the plan, or go idle.
-    fn act(&mut self) -> State {
-        let Some(epoch) = self.ctx.epoch else {
-            return self.idle(self.idle_state());
-        };
+    fn act(&mut self) -> Moved {
+        // (only a leader polls: nothing in a round takes leadership away)
+        let epoch = self.ctx.epoch.ok_or(Impossible::NotLeading)?;
         let marks = decide::note_data_loss(
             &self.ctx.config,
             &self.ctx.views,
@@ -64,7 +63,7 @@ impl Machine {
         );
         marks.apply(&mut self.ctx.views);
         if self.handover_in_flight() {
-            return self.idle_soon(State::Leading { epoch });
+            return Ok(self.idle_soon(State::Leading { epoch }));
         }
         let decision = decide::decide(
             &self.ctx.config,
@@ -74,13 +73,13 @@ impl Machine {
             self.ctx.now,
             &self.ctx.planted,
         );
-        match decision {
+        Ok(match decision {
             Ok(Some(plan)) => {
                 // (noting a loss changes nothing of why the leader waits)
                 if !matches!(plan, Plan::NoteLoss { .. }) {
                     self.ctx.blocked = None;
                 }
-                self.publish(plan, epoch)
+                return self.publish(plan, epoch);
             }
             Ok(None) => {
                 self.ctx.blocked = None;
@@ -90,15 +89,17 @@ impl Machine {
                 self.ctx.blocked = Some(blocked);
                 self.idle_soon_if_urgent(State::Leading { epoch })
             }
-        }
+        })
     }
 
     /// Writes the record `plan` needs under `epoch` before acting.
-    pub(super) fn publish(&mut self, plan: Plan, epoch: i64) -> State {
-        let record = plan.record(epoch, self.ctx.record.as_ref(), &self.ctx.views);
+    pub(super) fn publish(&mut self, plan: Plan, epoch: i64) -> Moved {
+        let record = plan
+            .record(epoch, self.ctx.record.as_ref(), &self.ctx.views)
+            .ok_or(Impossible::NoRecord)?;
         let epoch = self.fence(epoch);
         self.emit(Output::Publish { epoch, record });
-        State::Publishing { plan }
+        Ok(State::Publishing { plan })
     }
 
     /// True while a switchover Redis accepted is still being handed over:

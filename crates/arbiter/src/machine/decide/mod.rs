@@ -21,6 +21,11 @@ pub use crate::machine::NodeView;
 use crate::machine::Planted;
 use crate::types::{GroupConfig, GroupRecord, Millis, Role};
 
+/// The address of `name`, or `""` for a name not configured: on a cold
+/// start the failed primary is `""` (there is none), and a recorded
+/// primary an operator removed from the configuration has no address.
+/// No node reports `""` as its primary, so a comparison with it matches
+/// nothing: the node is treated as never seen, as its view is gone too.
 fn addr_of<'a>(config: &'a GroupConfig, name: &str) -> &'a str {
     config.node(name).map_or("", |n| n.addr.as_str())
 }

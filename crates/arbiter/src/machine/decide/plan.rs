@@ -92,8 +92,15 @@ impl Plan {
     /// The record to publish before acting: a plan that names a new
     /// primary records the run id it reports in `views` (so that a later
     /// leader can tell it restarted since); the others keep the current
-    /// record's.
-    pub fn record(&self, epoch: i64, current: Option<&GroupRecord>, views: &BTreeMap<String, NodeView>) -> GroupRecord {
+    /// record's. `None` for a plan that keeps the recorded primary
+    /// (`Repoint`, `Shelter`, `Detach`, `NoteLoss`, `SettleLoss`) without
+    /// a `current` record: [`decide`](super::decide) never makes one.
+    pub fn record(
+        &self,
+        epoch: i64,
+        current: Option<&GroupRecord>,
+        views: &BTreeMap<String, NodeView>,
+    ) -> Option<GroupRecord> {
         let run_of = |name: &str| {
             views
                 .get(name)
@@ -111,7 +118,7 @@ impl Plan {
             | Self::Shelter { .. }
             | Self::Detach { .. }
             | Self::NoteLoss { .. }
-            | Self::SettleLoss { .. } => (current.map(|r| r.primary.clone()).unwrap_or_default(), kept()),
+            | Self::SettleLoss { .. } => (current?.primary.clone(), kept()),
         };
         // The loss mark stays with the node while it stays recorded, until
         // the loss is settled.
@@ -120,12 +127,12 @@ impl Plan {
         let lost_data = same
             && !settled
             && (current.is_some_and(|r| r.lost_data) || views.get(&primary).is_some_and(|v| v.lost_data));
-        GroupRecord {
+        Some(GroupRecord {
             epoch,
             primary,
             run_id,
             lost_data,
-        }
+        })
     }
 }
 

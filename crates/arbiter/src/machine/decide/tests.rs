@@ -516,7 +516,10 @@ fn a_primary_restarted_since_recorded_with_less_data_than_a_node_back_from_its_a
     );
     // The record names r2 with the run it reports.
     let plan = plan.unwrap().unwrap();
-    assert_eq!(plan.record(6, Some(&record), &v).run_id.as_deref(), Some("b2"));
+    assert_eq!(
+        plan.record(6, Some(&record), &v).expect("a record").run_id.as_deref(),
+        Some("b2")
+    );
 
     // The same picture under the run recorded: r1 did not restart, so
     // r2 is an old primary back with writes of its own (a split
@@ -770,7 +773,11 @@ fn a_loss_is_recorded_and_a_successor_inherits_it() {
     knows.get_mut("r3").unwrap().lost_data = true;
     let plan = decide(&c, &knows, Some(&record), None, 58_000, &Planted::default());
     assert_eq!(plan, Ok(Some(Plan::NoteLoss { primary: "r3".into() })));
-    let noted = plan.unwrap().unwrap().record(7, Some(&record), &knows);
+    let noted = plan
+        .unwrap()
+        .unwrap()
+        .record(7, Some(&record), &knows)
+        .expect("a record");
     assert!(noted.lost_data && noted.primary == "r3");
     // (once recorded, the leader that knows just waits)
     let plan = decide(&c, &knows, Some(&noted), None, 58_100, &Planted::default());
@@ -802,7 +809,7 @@ fn a_loss_is_recorded_and_a_successor_inherits_it() {
         from: "r3".into(),
         to: "r1".into(),
     };
-    assert!(!failover.record(8, Some(&noted), &v).lost_data);
+    assert!(!failover.record(8, Some(&noted), &v).expect("a record").lost_data);
 }
 
 #[test]
@@ -1421,7 +1428,7 @@ fn a_recorded_loss_settles_once_every_node_answers_holding_no_more() {
     note_data_loss(&c, &v, Some(&record), 20_654).apply(&mut v);
     let plan = decide(&c, &v, Some(&record), None, 20_654, &Planted::default());
     assert_eq!(plan, Ok(Some(Plan::SettleLoss { primary: "r1".into() })));
-    let settled = plan.unwrap().unwrap().record(7, Some(&record), &v);
+    let settled = plan.unwrap().unwrap().record(7, Some(&record), &v).expect("a record");
     assert!(!settled.lost_data && settled.primary == "r1");
     assert_eq!(
         decide(&c, &v, Some(&settled), None, 20_754, &Planted::default()),
