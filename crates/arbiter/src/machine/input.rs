@@ -55,7 +55,7 @@ pub enum Input {
 }
 
 impl Input {
-    /// The variant's name, as in [`TRANSITIONS`] and `MACHINE.md`.
+    /// The variant's name, as in [`TRANSITIONS`](super::TRANSITIONS) and `MACHINE.md`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Start { .. } => "Start",

@@ -98,7 +98,7 @@ pub enum State {
 }
 
 impl State {
-    /// The variant's name, as in [`TRANSITIONS`] and `MACHINE.md`.
+    /// The variant's name, as in [`TRANSITIONS`](super::TRANSITIONS) and `MACHINE.md`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Init => "Init",

@@ -80,7 +80,7 @@ pub enum Plan {
     },
     /// Only clear the record's loss mark on `primary`: every node answers
     /// and none holds more keys than it, so what it lost is gone from
-    /// every copy and its data is the most there is ([`loss_settled`]).
+    /// every copy and its data is the most there is ([`loss_settled`](super::loss_settled)).
     /// No command to any node.
     SettleLoss {
         /// The recorded primary.
