@@ -265,7 +265,10 @@ impl Run<'_> {
         } else {
             self.quiet.clone()
         };
+        #[cfg(feature = "planted-bugs")]
         let machine = crate::machine::Machine::with_bugs(self.opts.bugs.iter().copied());
+        #[cfg(not(feature = "planted-bugs"))]
+        let machine = crate::machine::Machine::new();
         Driver::with_machine(Recorder::new(Faulty::new(world, faulty_sim), tape), machine)
     }
 

@@ -1,0 +1,359 @@
+//! Unit tests of the plan chosen for a round: cold starts, failed and recorded primaries, nodes astray.
+
+use super::*;
+
+#[test]
+fn a_recorded_primary_left_a_replica_is_promoted_not_its_empty_old_primary_adopted() {
+    // The record names r2 (a failover whose promotion failed); r2 still
+    // follows r1, which came back empty: promote r2, never adopt r1.
+    let c = config(&[100, 100, 100]);
+    let r1 = NodeView {
+        status: Some(NodeStatus {
+            role: Role::Primary,
+            run_id: "a2".into(),
+            replid: "y".into(),
+            replid2: None,
+            offset: 0,
+            keys: None,
+            uptime_s: None,
+        }),
+        lost_data: true,
+        ..NodeView::default()
+    };
+    let v = views(vec![
+        ("r1", r1),
+        ("r2", replica(500, "b", Some(300))),
+        ("r3", replica(500, "c", None)),
+    ]);
+    let record = GroupRecord {
+        epoch: 5,
+        primary: "r2".into(),
+        run_id: None,
+        lost_data: false,
+    };
+    let plan = decide(&c, &v, Some(&record), None, 10_000, &Planted::default());
+    assert_eq!(plan, Ok(Some(Plan::Promote { node: "r2".into() })));
+}
+
+#[test]
+fn replicas_astray_are_repointed_even_while_the_primary_is_only_suspected() {
+    // The record names r1 (seen serving, then unreachable for 1 s of
+    // the 3 s down-after); r2 still follows r3, a node that came back
+    // claiming primary: r2 is pointed at r1. r3 itself is left as it is
+    // until r1 answers (r1 may have become its replica meanwhile).
+    let c = config(&[100, 100, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(8_000, Ok(status(Role::Primary, "a", "h", 100, 10)));
+    r1.observe(9_000, Err(crate::types::RedisError::Timeout));
+    let mut r2 = replica(100, "b", Some(500));
+    if let Some(NodeStatus {
+        role: Role::Replica { primary, .. },
+        ..
+    }) = r2.status.as_mut()
+    {
+        *primary = "10.0.0.3:6379".into();
+    }
+    let r3 = NodeView {
+        status: Some(NodeStatus {
+            role: Role::Primary,
+            run_id: "c2".into(),
+            replid: "y".into(),
+            replid2: None,
+            offset: 0,
+            keys: None,
+            uptime_s: None,
+        }),
+        ..NodeView::default()
+    };
+    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let record = GroupRecord {
+        epoch: 5,
+        primary: "r1".into(),
+        run_id: None,
+        lost_data: false,
+    };
+    let plan = decide(&c, &v, Some(&record), None, 10_000, &Planted::default());
+    assert_eq!(
+        plan,
+        Ok(Some(Plan::Repoint {
+            nodes: vec!["r2".into()]
+        }))
+    );
+}
+
+#[test]
+fn a_primary_refusing_the_password_is_not_down() {
+    let c = config(&[100, 100, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(0, Ok(status(Role::Primary, "a", "h", 10, 1)));
+    for t in [1000, 5000, 60_000] {
+        r1.observe(t, Err(RedisError::Auth("WRONGPASS".into())));
+    }
+    assert_eq!(r1.down_since, None);
+    let replica_of_r1 = |run: &str| {
+        let mut v = NodeView::default();
+        v.observe(60_000, Ok(status(linked("10.0.0.1:6379"), run, "h", 10, 1)));
+        v
+    };
+    let v = views(vec![("r1", r1), ("r2", replica_of_r1("b")), ("r3", replica_of_r1("c"))]);
+    let record = GroupRecord {
+        epoch: 5,
+        primary: "r1".into(),
+        run_id: None,
+        lost_data: false,
+    };
+    assert_eq!(
+        decide(&c, &v, Some(&record), None, 60_000, &Planted::default()),
+        Ok(None)
+    );
+}
+
+#[test]
+fn no_node_is_pointed_at_an_unreachable_recorded_primary_never_seen_serving() {
+    // The record names r3 (a failover whose promotion did not happen);
+    // r3, out of reach now, was last seen following r1, which claims
+    // primary: pointing r1 at r3 would close a cycle (S10). r2 is not
+    // pointed at it either: r3 is not known to be a primary at all;
+    // the leader waits until r3 answers (and promotes it) or is down.
+    let c = config(&[100, 100, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(1000, Ok(status(Role::Primary, "a", "h", 10, 10)));
+    let mut r2 = NodeView::default();
+    r2.observe(1000, Ok(status(Role::Primary, "b", "h2", 0, 0)));
+    let mut r3 = NodeView::default();
+    r3.observe(0, Ok(status(linked("10.0.0.1:6379"), "c", "h", 10, 10)));
+    r3.observe(1000, Err(RedisError::Timeout));
+    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let record = GroupRecord {
+        epoch: 5,
+        primary: "r3".into(),
+        run_id: None,
+        lost_data: false,
+    };
+    let plan = decide(&c, &v, Some(&record), None, 1000, &Planted::default());
+    assert_eq!(plan, Ok(None));
+    // Never seen at all (a new leader): the same.
+    let mut v = v;
+    v.insert("r3".into(), NodeView::default());
+    v.get_mut("r3").unwrap().observe(1000, Err(RedisError::Timeout));
+    let plan = decide(&c, &v, Some(&record), None, 1000, &Planted::default());
+    assert_eq!(plan, Ok(None));
+}
+
+#[test]
+fn a_primary_restarted_since_recorded_with_less_data_than_a_node_back_from_its_aof_is_replaced_by_it() {
+    // Every instance was away: r1, recorded under run "a", restarted
+    // empty and took 5 writes; r2 came back from its AOF holding 140
+    // keys and claims primary (a restart forgets REPLICAOF). A new
+    // leader that never saw either before does not point r2 at r1: it
+    // records r2, the data that is left.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    let mut r1 = NodeView::default();
+    r1.observe(1000, Ok(status(Role::Primary, "a2", "fresh", 5, 5)));
+    let mut r2 = NodeView::default();
+    r2.observe(1000, Ok(status(Role::Primary, "b2", "aof", 0, 140)));
+    let mut r3 = NodeView::default();
+    r3.observe(1000, Ok(status(linked("10.0.0.1:6379"), "c", "fresh", 5, 5)));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    note_data_loss(&c, &v, Some(&record), 1000).apply(&mut v);
+    assert!(v["r1"].lost_data);
+    let plan = decide(&c, &v, Some(&record), None, 1000, &Planted::default());
+    assert_eq!(
+        plan,
+        Ok(Some(Plan::Failover {
+            from: "r1".into(),
+            to: "r2".into()
+        })),
+        "r3, eligible by lag, holds less than r2"
+    );
+    // The record names r2 with the run it reports.
+    let plan = plan.unwrap().unwrap();
+    assert_eq!(
+        plan.record(6, Some(&record), &v).expect("a record").run_id.as_deref(),
+        Some("b2")
+    );
+
+    // The same picture under the run recorded: r1 did not restart, so
+    // r2 is an old primary back with writes of its own (a split
+    // brain: its offset moved with them), and it is demoted as usual.
+    let mut old_primary = NodeView::default();
+    old_primary.observe(1000, Ok(status(Role::Primary, "b2", "aof", 140, 140)));
+    let mut v = views(vec![
+        ("r1", NodeView::default()),
+        ("r2", old_primary),
+        ("r3", v["r3"].clone()),
+    ]);
+    v.get_mut("r1")
+        .unwrap()
+        .observe(1000, Ok(status(Role::Primary, "a", "fresh", 5, 5)));
+    note_data_loss(&c, &v, Some(&record), 1000).apply(&mut v);
+    assert!(!v["r1"].lost_data);
+    let plan = decide(&c, &v, Some(&record), None, 1000, &Planted::default());
+    assert_eq!(
+        plan,
+        Ok(Some(Plan::Repoint {
+            nodes: vec!["r2".into()]
+        }))
+    );
+}
+
+#[test]
+fn a_node_is_not_pointed_at_an_unanswering_primary_that_restarted_with_less_data() {
+    // r1 was recorded under run "a"; its last answer was run "a2" with
+    // 5 keys, and it does not answer now. r2, back from its RDB with
+    // 147 keys, is not pointed at it; r3 (an empty replica of r2) is.
+    // (Judged by r1's last answer, r2 is a copy from disk holding more
+    // than r1's history: r1 lost data, and r2 is promoted.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    let mut r1 = NodeView::default();
+    r1.observe(900, Ok(status(Role::Primary, "a2", "fresh", 5, 5)));
+    r1.observe(1000, Err(RedisError::Timeout));
+    let mut r2 = NodeView::default();
+    r2.observe(1000, Ok(status(Role::Primary, "b2", "rdb", 0, 147)));
+    let mut r3 = NodeView::default();
+    r3.observe(1000, Ok(status(linked("10.0.0.2:6379"), "c2", "other", 0, 0)));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let plan = decide(&c, &v, Some(&record), None, 1000, &Planted::default());
+    assert_eq!(
+        plan,
+        Ok(Some(Plan::Repoint {
+            nodes: vec!["r3".into()]
+        }))
+    );
+    assert_loss_then_failover(&c, &mut v, &record, 1000, "r1", "r2");
+}
+
+#[test]
+fn a_node_back_from_disk_with_more_keys_than_the_recorded_primary_is_promoted() {
+    // r1 was recorded under the run it still has (promoted from an old
+    // RDB while r2 was down) and holds 282 keys; r2, last seen as a
+    // replica, restarted from its AOF with 336 keys on another history.
+    // It is a copy reloaded from disk, not an old primary that went on
+    // taking writes: r1 is the one holding less, and r2 is promoted.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    let mut r1 = NodeView::default();
+    r1.observe(1000, Ok(status(Role::Primary, "a", "h1", 282, 282)));
+    let mut r2 = NodeView::default();
+    let role = linked("10.0.0.1:6379");
+    r2.observe(0, Ok(status(role.clone(), "b", "h0", 300, 300)));
+    r2.observe(500, Err(RedisError::Unreachable("refused".into())));
+    r2.observe(1000, Ok(status(Role::Primary, "b2", "h2", 0, 336)));
+    let mut r3 = NodeView::default();
+    r3.observe(1000, Ok(status(role, "c", "h1", 282, 282)));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    assert_loss_then_failover(&c, &mut v, &record, 1000, "r1", "r2");
+}
+
+#[test]
+fn a_cold_start_claimant_holding_less_than_a_node_on_another_history_is_not_recorded() {
+    // Seed 16383: no record; r1 (primary, 182 keys) died; r2 came back
+    // from an old RDB (180 keys) and is the one node claiming primary;
+    // r3 follows r1 holding 182. Recording r2 would resync r3's data
+    // away: the leader waits and says why (unless allow_data_loss).
+    let mut c = config(&[100, 100, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(30_000, Err(RedisError::Unreachable("refused".into())));
+    let mut r2 = NodeView::default();
+    r2.observe(30_000, Ok(status(Role::Primary, "b2", "b2-new", 180, 180)));
+    let mut r3 = NodeView::default();
+    r3.observe(30_000, Ok(status(down_replica(400), "c", "old", 182, 182)));
+    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let plan = decide(&c, &v, None, None, 30_000, &Planted::default());
+    assert_eq!(
+        plan,
+        Err(Blocked::ColdStartBehind {
+            primary: "r2".into(),
+            node: "r3".into()
+        })
+    );
+    c.settings.allow_data_loss = true;
+    let plan = decide(&c, &v, None, None, 30_000, &Planted::default());
+    assert_eq!(plan, Ok(Some(Plan::Bootstrap { primary: "r2".into() })));
+}
+
+#[test]
+fn a_cold_start_claimant_holding_nothing_is_not_recorded_while_data_may_exist() {
+    // Seed 78926: no record; r2 came back empty and claims primary; r1
+    // refuses arbiter's password, r3 never answered. Either may hold
+    // the data that recording r2 would resync away.
+    let mut c = config(&[100, 100, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(9_000, Err(RedisError::Auth("WRONGPASS".into())));
+    let mut r2 = NodeView::default();
+    r2.observe(9_000, Ok(status(Role::Primary, "b1", "b1-new", 0, 0)));
+    let mut r3 = NodeView::default();
+    r3.observe(1_000, Err(RedisError::Timeout));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let blocked =
+        |v: &BTreeMap<String, NodeView>, c: &GroupConfig, now| decide(c, v, None, None, now, &Planted::default());
+    assert_eq!(
+        blocked(&v, &c, 9_000),
+        Err(Blocked::ColdStartEmpty {
+            primary: "r2".into(),
+            reason: "empty while r1 refuses arbiter's password (it may hold data)".into()
+        })
+    );
+    // r1 answers, empty too; r3 is still within the staleness limit.
+    v.get_mut("r1")
+        .unwrap()
+        .observe(9_500, Ok(status(linked("10.0.0.2:6379"), "a", "b1-new", 0, 0)));
+    assert_eq!(
+        blocked(&v, &c, 9_500),
+        Err(Blocked::ColdStartEmpty {
+            primary: "r2".into(),
+            reason: "empty while r3 has not answered since this instance took over (it may hold data)".into()
+        })
+    );
+    // Silent past the staleness limit: nothing is known to exist.
+    let later = 1_000 + c.settings.stale_after_ms + 1;
+    for n in ["r1", "r2"] {
+        let st = v[n].status.clone().unwrap();
+        v.get_mut(n).unwrap().observe(later, Ok(st));
+    }
+    assert_eq!(
+        blocked(&v, &c, later),
+        Ok(Some(Plan::Bootstrap { primary: "r2".into() }))
+    );
+    // And allow_data_loss records it at once.
+    v.get_mut("r1")
+        .unwrap()
+        .observe(9_000, Err(RedisError::Auth("WRONGPASS".into())));
+    c.settings.allow_data_loss = true;
+    assert_eq!(
+        blocked(&v, &c, later),
+        Ok(Some(Plan::Bootstrap { primary: "r2".into() }))
+    );
+}
+
+#[test]
+fn an_empty_recorded_replica_is_not_promoted_over_a_copy_back_from_disk() {
+    // Seed 35227: the record names r2, whose promotion has not happened
+    // yet; r2 holds no keys (it follows r1, which is down); r3 came back
+    // from its AOF holding 120. Promoting r2 would resync r3's keys
+    // away: r3 is promoted instead.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r2", Some("b"));
+    let mut r1 = NodeView::default();
+    r1.observe(29_000, Err(RedisError::Timeout));
+    let mut r2 = NodeView::default();
+    r2.observe(29_000, Ok(status(linked("10.0.0.1:6379"), "b", "a-new", 0, 0)));
+    let mut r3 = NodeView::default();
+    r3.observe(29_000, Err(RedisError::Unreachable("refused".into())));
+    r3.observe(30_100, Ok(status(Role::Primary, "c5", "c5-new", 0, 120)));
+    r2.observe(30_100, Ok(status(linked("10.0.0.1:6379"), "b", "a-new", 0, 0)));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    // (r1 never answered this leader: it may hold more than r3, which
+    // risks nothing by waiting, until it has been silent past
+    // stale_after_ms; seed 61842)
+    note_data_loss(&c, &v, Some(&record), 30_100).apply(&mut v);
+    assert!(shelter(&c, &v, "r2", 30_100).is_none());
+    let later = 29_000 + c.settings.stale_after_ms + 100;
+    for n in ["r2", "r3"] {
+        let st = v[n].status.clone().unwrap();
+        v.get_mut(n).unwrap().observe(later, Ok(st));
+    }
+    assert_loss_then_failover(&c, &mut v, &record, later, "r2", "r3");
+}

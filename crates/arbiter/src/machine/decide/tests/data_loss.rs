@@ -1,0 +1,418 @@
+//! Unit tests of the data-loss marks (S7) and their settling.
+
+use super::*;
+
+#[test]
+fn a_restart_that_reloaded_its_data_is_not_data_loss_an_empty_one_is() {
+    let c = config(&[100, 100, 100]);
+    let record = GroupRecord {
+        epoch: 5,
+        primary: "r1".into(),
+        run_id: None,
+        lost_data: false,
+    };
+    let replica = |run: &str| {
+        let mut v = NodeView::default();
+        let role = Role::Replica {
+            primary: "10.0.0.1:6379".into(),
+            link_up: false,
+            link_down_ms: Some(100),
+        };
+        v.observe(1000, Ok(status(role, run, "old", 6421, 1000)));
+        v
+    };
+    for (keys, lost) in [(1000, false), (0, true), (999, true)] {
+        // AOF: a new run id and history, offset 0, and `keys` keys.
+        let mut r1 = NodeView::default();
+        r1.observe(900, Ok(status(Role::Primary, "a", "old", 6421, 1000)));
+        r1.observe(1000, Ok(status(Role::Primary, "a2", "new", 0, keys)));
+        let mut v = views(vec![("r1", r1), ("r2", replica("b")), ("r3", replica("c"))]);
+        note_data_loss(&c, &v, Some(&record), 1000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, lost, "{keys} keys");
+        // A new leader that never saw r1 before judges from the replicas.
+        v.get_mut("r1").unwrap().previous = None;
+        v.get_mut("r1").unwrap().lost_data = false;
+        note_data_loss(&c, &v, Some(&record), 1000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, lost, "{keys} keys, new leader");
+    }
+}
+
+#[test]
+fn a_loss_is_recorded_and_a_successor_inherits_it() {
+    // Seed 20071: r3 (recorded) lost data; r2, priority 0, holds more
+    // and was detached to keep it. The leader that knows notes the loss
+    // in the record; a successor that never saw it repoints r2 at r3
+    // without the mark, and waits for an operator with it.
+    let c = config(&[100, 0, 100]);
+    let record = recorded("r3", Some("c"));
+    let mut r1 = NodeView::default();
+    r1.observe(58_000, Ok(status(linked("10.0.0.3:6379"), "a", "C", 225, 225)));
+    let mut r2 = NodeView::default();
+    r2.observe(58_000, Ok(status(Role::Primary, "b", "B", 428, 428)));
+    let mut r3 = NodeView::default();
+    r3.observe(58_000, Ok(status(Role::Primary, "c", "C", 225, 225)));
+    let fresh = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let mut knows = fresh.clone();
+    knows.get_mut("r3").unwrap().lost_data = true;
+    let plan = decide(&c, &knows, Some(&record), None, 58_000, &Planted::default());
+    assert_eq!(plan, Ok(Some(Plan::NoteLoss { primary: "r3".into() })));
+    let noted = plan
+        .unwrap()
+        .unwrap()
+        .record(7, Some(&record), &knows)
+        .expect("a record");
+    assert!(noted.lost_data && noted.primary == "r3");
+    // (once recorded, the leader that knows just waits)
+    let plan = decide(&c, &knows, Some(&noted), None, 58_100, &Planted::default());
+    assert!(matches!(plan, Err(Blocked::LastCopyNotPromotable { .. })), "{plan:?}");
+    // A successor without the mark would resync r2's data away...
+    let mut v = fresh.clone();
+    note_data_loss(&c, &v, Some(&record), 58_000).apply(&mut v);
+    let plan = decide(&c, &v, Some(&record), None, 58_000, &Planted::default());
+    assert_eq!(
+        plan,
+        Ok(Some(Plan::Repoint {
+            nodes: vec!["r2".into()]
+        }))
+    );
+    // ... with it, it waits for an operator too.
+    let mut v = fresh;
+    note_data_loss(&c, &v, Some(&noted), 58_000).apply(&mut v);
+    assert!(v["r3"].lost_data);
+    let plan = decide(&c, &v, Some(&noted), None, 58_000, &Planted::default());
+    assert_eq!(
+        plan,
+        Err(Blocked::LastCopyNotPromotable {
+            primary: "r3".into(),
+            node: "r2".into()
+        })
+    );
+    // A plan that records another primary ends the mark.
+    let failover = Plan::Failover {
+        from: "r3".into(),
+        to: "r1".into(),
+    };
+    assert!(!failover.record(8, Some(&noted), &v).expect("a record").lost_data);
+}
+
+#[test]
+fn up_for_less_than_the_round_since_the_first_miss_is_a_restart_while_unseen() {
+    // Seed 50556: missed at 1 000, answered at 2 000 up for 0 s: it
+    // started after 1 000 (a poll at or after 2 000 saw under 1 s of
+    // uptime). Up for 1 s it may have run since before the miss.
+    for (up, restarted) in [(0, true), (1, false)] {
+        let mut v = NodeView::default();
+        v.observe(1_000, Err(RedisError::Timeout));
+        let mut st = status(Role::Primary, "a", "A", 10, 10);
+        st.uptime_s = Some(up);
+        v.observe(2_000, Ok(st));
+        assert_eq!(v.restarted_while_unseen(), restarted, "up {up} s");
+    }
+}
+
+#[test]
+fn a_refused_password_does_not_end_the_outage_a_restart_is_judged_by() {
+    // Seed 38485: r2, never seen answering by this leader (unreachable,
+    // then refusing the password, then unreachable again), answers
+    // claiming primary from its RDB (offset 120, 120 keys), up for 2 s:
+    // it restarted after this leader first failed to reach it, so it is
+    // a copy from disk, holding more than r3 (recorded, 59 keys on
+    // another history): r3's history lacks it, and r2 is not repointed.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r3", Some("c"));
+    let mut r1 = NodeView::default();
+    r1.observe(43_700, Ok(status(linked("10.0.0.3:6379"), "a", "C", 40, 59)));
+    let mut r2 = NodeView::default();
+    r2.observe(38_000, Err(RedisError::Unreachable("reset".into())));
+    r2.observe(40_000, Err(RedisError::Auth("WRONGPASS".into())));
+    r2.observe(42_500, Err(RedisError::Unreachable("reset".into())));
+    let mut back = status(Role::Primary, "b2", "B2", 120, 120);
+    back.uptime_s = Some(2);
+    r2.observe(43_700, Ok(back));
+    assert!(r2.back_from_disk());
+    let mut r3 = NodeView::default();
+    r3.observe(43_700, Ok(status(Role::Primary, "c", "C", 40, 59)));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    note_data_loss(&c, &v, Some(&record), 43_700).apply(&mut v);
+    assert!(v["r3"].lost_data);
+    let plan = decide(&c, &v, Some(&record), None, 43_700, &Planted::default());
+    assert!(
+        !matches!(plan, Ok(Some(Plan::Repoint { ref nodes })) if nodes.contains(&"r2".to_string())),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn a_node_never_seen_that_restarted_out_of_reach_with_more_keys_is_the_data_left() {
+    // r2 was promoted under the run it still has and holds 76 keys (its
+    // history began at an empty restart this leader never saw). r1, out
+    // of reach since this leader started, answers for the first time
+    // holding 202 keys on another history, up for 0 s: it restarted
+    // from its AOF while out of reach, so it is the data left, and is
+    // promoted. Up for 30 s it ran all along behind a partition: an old
+    // primary of a split brain (its offset moved with the writes it
+    // took), demoted.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r2", Some("b"));
+    for (uptime, lost) in [(0, true), (30, false)] {
+        let mut r1 = NodeView::default();
+        r1.observe(41_000, Err(RedisError::Unreachable("refused".into())));
+        // (one that ran on took writes: its offset moved)
+        let offset = if lost { 0 } else { 250 };
+        let mut back = status(Role::Primary, "a1", "A", offset, 202);
+        back.uptime_s = Some(uptime);
+        r1.observe(60_400, Ok(back));
+        let mut r2 = NodeView::default();
+        r2.observe(60_400, Ok(status(Role::Primary, "b", "B", 76, 76)));
+        let mut r3 = NodeView::default();
+        r3.observe(60_400, Ok(status(linked("10.0.0.2:6379"), "c", "B", 76, 76)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 60_400).apply(&mut v);
+        assert_eq!(v["r2"].lost_data, lost, "up for {uptime} s");
+        let plan = decide(&c, &v, Some(&record), None, 60_400, &Planted::default());
+        let expected = if lost {
+            Plan::Failover {
+                from: "r2".into(),
+                to: "r1".into(),
+            }
+        } else {
+            Plan::Repoint {
+                nodes: vec!["r1".into()],
+            }
+        };
+        assert_eq!(plan, Ok(Some(expected)), "up for {uptime} s");
+    }
+}
+
+#[test]
+fn a_replica_unseen_past_the_staleness_limit_is_no_evidence_against_the_primary() {
+    // r3 was just promoted (233 keys); r1 follows it with 227. r2 last
+    // answered 11 s ago (stale_after 10 s) as a replica of r3 on r3's
+    // older history with 247 keys: too old to judge r3 by (it made a
+    // leader flap between r1 and r3). 5 s ago it still counts.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r3", Some("c"));
+    for (unseen_for, lost) in [(11_000, false), (5_000, true)] {
+        let now = 40_000;
+        let mut r1 = NodeView::default();
+        r1.observe(now, Ok(status(linked("10.0.0.3:6379"), "a", "r1h", 227, 227)));
+        let mut r2 = NodeView::default();
+        r2.observe(0, Ok(status(linked("10.0.0.3:6379"), "b", "old", 247, 247)));
+        r2.observe(now - unseen_for, Err(RedisError::Timeout));
+        let mut r3 = NodeView::default();
+        r3.observe(now, Ok(status(Role::Primary, "c", "new", 233, 233)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), now).apply(&mut v);
+        assert_eq!(v["r3"].lost_data, lost, "r2 unseen for {unseen_for} ms");
+    }
+}
+
+#[test]
+fn a_follower_on_an_older_history_holding_more_shows_an_unseen_primary_lost_data() {
+    // Every instance was away. r1 (recorded, never seen by this leader)
+    // died 70 s ago with r3 in sync, came back from an old snapshot,
+    // took writes with r2 resyncing from it, and died again 36 s ago.
+    // r2 (the freshest link) holds 54 keys on r1's new history; r3
+    // holds 140 on the old one: r1 lost data, and r3, the best copy
+    // left, is promoted although the lag rule finds nobody eligible.
+    let mut c = config(&[100, 100, 100]);
+    c.settings.max_lag_bytes = 50;
+    c.settings.stale_after_ms = 10_000;
+    let record = recorded("r1", Some("a"));
+    let mut r1 = NodeView::default();
+    r1.observe(70_000, Err(RedisError::Unreachable("refused".into())));
+    let mut r2 = NodeView::default();
+    r2.observe(80_000, Ok(status(down_replica(36_600), "b", "new", 54, 54)));
+    let mut r3 = NodeView::default();
+    r3.observe(80_000, Ok(status(down_replica(70_600), "c", "old", 140, 140)));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    assert_eq!(select_candidate(&c, &v, "r1", 80_000), None);
+    assert_loss_then_failover(&c, &mut v, &record, 80_000, "r1", "r3");
+}
+
+#[test]
+fn a_node_at_offset_zero_holding_keys_is_a_copy_from_disk_whatever_its_uptime() {
+    // Every instance was away for long. r1 (recorded, never seen) is
+    // down; r2 follows it with 25 keys; r3 claims primary at offset 0
+    // with 240 keys, up for 33 s (it restarted from its AOF before the
+    // instances came back, so its uptime tells nothing). Offset 0 with
+    // keys: it took no write since it reloaded them, it is no old
+    // primary that ran on in a split brain. It is the data left.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    let mut r1 = NodeView::default();
+    r1.observe(40_000, Err(RedisError::Unreachable("refused".into())));
+    let mut r2 = NodeView::default();
+    r2.observe(46_000, Ok(status(down_replica(18_000), "b", "h2", 25, 25)));
+    let mut r3 = NodeView::default();
+    let mut back = status(Role::Primary, "c2", "h3", 0, 240);
+    back.uptime_s = Some(33);
+    r3.observe(46_000, Ok(back));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    assert!(v["r3"].untouched_reload());
+    assert_loss_then_failover(&c, &mut v, &record, 46_000, "r1", "r3");
+}
+
+#[test]
+fn a_replica_resynced_to_less_shows_its_source_lost_data_and_carries_it_when_promoted() {
+    // Seed 3296: r1 (recorded) never answered this leader; r3 followed
+    // it holding 120 keys, then resynced from it to 6 keys on a new
+    // history: r1 came back from less, so it lost data.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    let mut r1 = NodeView::default();
+    r1.observe(44_000, Err(RedisError::Timeout));
+    let mut r2 = NodeView::default();
+    r2.observe(44_000, Err(RedisError::Timeout));
+    let mut r3 = NodeView::default();
+    r3.observe(44_000, Ok(status(down_replica(40_000), "c", "old", 120, 120)));
+    r3.observe(46_400, Ok(status(linked("10.0.0.1:6379"), "c", "new", 6, 6)));
+    assert_eq!(r3.shrank_from, Some(120));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    note_data_loss(&c, &v, Some(&record), 46_400).apply(&mut v);
+    assert!(v["r1"].lost_data, "r1 lost data");
+    // r3, promoted since (it kept its run and the mark), holds 76 keys
+    // when r2 answers with 120 on the old history: r3's history lacks
+    // them, r3 counts as having lost data, and r2 (which follows r1,
+    // a replica of r3 now) is promoted rather than resynced away.
+    let record = recorded("r3", Some("c"));
+    let r3 = v.get_mut("r3").unwrap();
+    r3.observe(52_700, Ok(status(Role::Primary, "c", "c-promoted", 76, 76)));
+    assert_eq!(r3.shrank_from, Some(120));
+    let r1 = v.get_mut("r1").unwrap();
+    r1.lost_data = false;
+    r1.observe(52_700, Ok(status(linked("10.0.0.3:6379"), "a2", "c-promoted", 76, 76)));
+    let r2 = v.get_mut("r2").unwrap();
+    r2.observe(52_700, Ok(status(down_replica(47_000), "b", "old", 120, 120)));
+    assert_loss_then_failover(&c, &mut v, &record, 52_700, "r3", "r2");
+    // Once it holds as much again, the mark is gone.
+    let r3 = v.get_mut("r3").unwrap();
+    r3.observe(53_000, Ok(status(Role::Primary, "c", "c-promoted", 130, 130)));
+    assert_eq!(r3.shrank_from, None);
+}
+
+#[test]
+fn a_recorded_loss_settles_once_every_node_answers_holding_no_more() {
+    // Seed 99070: r1 (recorded, the loss noted) took writes for seconds
+    // after its replicas resynced from it; it holds 168 keys, r2 0, r3
+    // 20 (back from an old RDB). What r1 lost is gone from every copy:
+    // the mark is cleared (in the view and, once published, in the
+    // record) instead of treating the best copy as lost.
+    let c = config(&[100, 100, 100]);
+    let record = noted(&recorded("r1", Some("a3")));
+    let mut r1 = NodeView::default();
+    r1.observe(20_554, Ok(status(Role::Primary, "a3", "A3", 168, 168)));
+    let mut r2 = NodeView::default();
+    r2.observe(20_554, Ok(status(Role::Primary, "b2", "B2", 0, 0)));
+    let mut r3 = NodeView::default();
+    r3.observe(20_554, Ok(status(Role::Primary, "c3", "C3", 20, 20)));
+    let fresh = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let mut v = fresh.clone();
+    note_data_loss(&c, &v, Some(&record), 20_554).apply(&mut v);
+    assert!(!v["r1"].lost_data);
+    // Settled, the others follow r1 again (the record keeps the mark
+    // while plans run)...
+    let plan = decide(&c, &v, Some(&record), None, 20_554, &Planted::default());
+    assert!(matches!(plan, Ok(Some(Plan::Repoint { .. }))), "{plan:?}");
+    // ... and in a round with nothing else to do, the record's mark is
+    // cleared.
+    for n in ["r2", "r3"] {
+        let mut st = v[n].status.clone().unwrap();
+        st.role = linked("10.0.0.1:6379");
+        v.get_mut(n).unwrap().observe(20_654, Ok(st));
+    }
+    note_data_loss(&c, &v, Some(&record), 20_654).apply(&mut v);
+    let plan = decide(&c, &v, Some(&record), None, 20_654, &Planted::default());
+    assert_eq!(plan, Ok(Some(Plan::SettleLoss { primary: "r1".into() })));
+    let settled = plan.unwrap().unwrap().record(7, Some(&record), &v).expect("a record");
+    assert!(!settled.lost_data && settled.primary == "r1");
+    assert_eq!(
+        decide(&c, &v, Some(&settled), None, 20_754, &Planted::default()),
+        Ok(None)
+    );
+    // Not while a node holds more keys than r1, nor while one does not
+    // answer (it may).
+    for (node, answer) in [
+        ("r3", Ok(status(Role::Primary, "c3", "C3", 200, 200))),
+        ("r3", Err(RedisError::Unreachable("refused".into()))),
+        ("r2", Err(RedisError::Auth("WRONGPASS".into()))),
+    ] {
+        let mut v = fresh.clone();
+        v.get_mut(node).unwrap().observe(20_654, answer.clone());
+        note_data_loss(&c, &v, Some(&record), 20_654).apply(&mut v);
+        assert!(v["r1"].lost_data, "{node} {answer:?}");
+        assert!(!loss_settled(&c, &v, "r1"), "{node} {answer:?}");
+    }
+}
+
+#[test]
+fn a_claimant_on_a_history_the_primary_did_not_fork_from_holding_more_is_the_data_left() {
+    // Seed 92386: r3 (recorded) was promoted from a replica that had
+    // resynced from r1 after r1 came back empty: it holds 63 keys, and
+    // its replid2 names r1's new history. r2, up for 7 s (since before
+    // this leader's first poll of it), claims primary with 140 keys
+    // reloaded from its RDB, on a history of its own (its replid2 names
+    // r1's old one). No old primary of a split brain (that one reports
+    // the replid r3's replid2 names): r3 is marked, and r2, the data
+    // left, promoted. On the history r3 forked from, the same claimant
+    // is an old primary that ran on: demoted.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r3", Some("c"));
+    for (claimant, lost) in [("B1", true), ("A-new", false)] {
+        let mut r1 = NodeView::default();
+        r1.observe(40_990, Ok(status(linked("10.0.0.3:6379"), "a", "C", 63, 63)));
+        let mut r2 = NodeView::default();
+        r2.observe(37_990, Err(RedisError::Unreachable("refused".into())));
+        let mut back = status(Role::Primary, "b1", claimant, 140, 140);
+        back.uptime_s = Some(7);
+        back.replid2 = Some("A-old".into());
+        r2.observe(40_990, Ok(back));
+        let mut r3 = NodeView::default();
+        let mut primary = status(Role::Primary, "c", "C", 63, 63);
+        primary.replid2 = Some("A-new".into());
+        r3.observe(40_990, Ok(primary));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert!(!v["r2"].back_from_disk(), "its uptime tells nothing");
+        note_data_loss(&c, &v, Some(&record), 40_990).apply(&mut v);
+        assert_eq!(v["r3"].lost_data, lost, "{claimant}");
+        let plan = decide(&c, &v, Some(&record), None, 40_990, &Planted::default());
+        let expected = if lost {
+            Plan::Failover {
+                from: "r3".into(),
+                to: "r2".into(),
+            }
+        } else {
+            Plan::Repoint {
+                nodes: vec!["r2".into()],
+            }
+        };
+        assert_eq!(plan, Ok(Some(expected)), "{claimant}");
+    }
+}
+
+#[test]
+fn a_primary_that_reloaded_fewer_keys_than_it_held_lost_data_whatever_its_offset() {
+    // Seed 90080: r2 (recorded) held 354 keys at offset 10; it restarts
+    // from an RDB holding 344, and the reload rebases its offset to 21.
+    // r3, repointed at r2 while empty, resynced 354 keys from it since,
+    // but this leader has not seen it answer since: nothing tells it
+    // r3 is ahead, and r2 lost data all the same. Holding as many keys
+    // as before, it did not.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r2", Some("b1"));
+    for (keys, lost) in [(344, true), (354, false)] {
+        let mut r1 = NodeView::default();
+        r1.observe(50_000, Err(RedisError::Auth("WRONGPASS".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(49_000, Ok(status(Role::Primary, "b1", "B1", 10, 354)));
+        let mut back = status(Role::Primary, "b2", "B2", 21, keys);
+        back.replid2 = Some("A".into());
+        r2.observe(50_000, Ok(back));
+        let mut r3 = NodeView::default();
+        r3.observe(49_000, Ok(status(Role::Primary, "c", "C", 0, 0)));
+        r3.observe(50_000, Err(RedisError::Timeout));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 50_000).apply(&mut v);
+        assert_eq!(v["r2"].lost_data, lost, "{keys} keys");
+    }
+}

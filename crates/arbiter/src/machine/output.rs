@@ -1,0 +1,86 @@
+//! What the machine wants done: the [`Output`] vocabulary.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Candidacy, GroupRecord, Millis, NodeId};
+
+/// What the machine wants done. Each output is answered by exactly one input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Output {
+    /// Ask for an instance id (answer: `NodeId`).
+    GenNodeId,
+    /// Ask whether a node runs in cluster mode (answer: `ClusterEnabled`).
+    CheckClusterEnabled {
+        /// The node's address.
+        addr: String,
+    },
+    /// Join the election (answer: `Created`).
+    CreateNode {
+        /// This instance.
+        instance: NodeId,
+    },
+    /// Ask who leads (answer: `Leader`).
+    GetLeader,
+    /// Keep the lease alive, ask for election news (answer: `Election`).
+    CheckElection,
+    /// Ask for a changed configuration (answer: `Config`).
+    CheckConfig,
+    /// Ask for operator requests (answer: `Cluster`).
+    CheckRequests,
+    /// Read the group record (answer: `Record`); always linearizable
+    /// unless a planted bug says otherwise.
+    ReadRecord {
+        /// A linearizable read.
+        linearizable: bool,
+    },
+    /// Poll a node (answer: `Status`).
+    PollNode {
+        /// The node's address.
+        addr: String,
+    },
+    /// Write the record if the epoch still holds (answer: `Published`).
+    Publish {
+        /// The epoch guarding the write.
+        epoch: i64,
+        /// The record.
+        record: GroupRecord,
+    },
+    /// `REPLICAOF NO ONE` under `epoch` (answer: `Promoted`).
+    Promote {
+        /// The node's address.
+        addr: String,
+        /// The epoch fencing the command.
+        epoch: i64,
+    },
+    /// `REPLICAOF primary` under `epoch` (answer: `Repointed`).
+    Repoint {
+        /// The node's address.
+        addr: String,
+        /// The primary's address.
+        primary: String,
+        /// The epoch fencing the command.
+        epoch: i64,
+    },
+    /// `FAILOVER TO target TIMEOUT` on the primary under `epoch` (answer:
+    /// `SwitchedOver`).
+    Switchover {
+        /// The current primary's address.
+        primary: String,
+        /// The target replica's address.
+        target: String,
+        /// Timeout.
+        timeout_ms: Millis,
+        /// The epoch fencing the command.
+        epoch: i64,
+    },
+    /// Sleep until the next check (answer: `Tick`).
+    Wait {
+        /// When.
+        until: Millis,
+    },
+    /// Leave the election (answer: `Resigned`).
+    Resign {
+        /// The entry to remove.
+        candidacy: Candidacy,
+    },
+}
