@@ -320,17 +320,6 @@ fn status(path: PathBuf) -> ExitCode {
     if healthy { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-fn is_decision(o: &Output) -> bool {
-    matches!(
-        o,
-        Output::Publish { .. }
-            | Output::Promote { .. }
-            | Output::Repoint { .. }
-            | Output::Switchover { .. }
-            | Output::Resign { .. }
-    )
-}
-
 fn replay(scenario: PathBuf, max_steps: u64, all: bool) -> ExitCode {
     let replayer = match rehearse::Replayer::open(&scenario) {
         Ok(r) => r,
@@ -344,7 +333,7 @@ fn replay(scenario: PathBuf, max_steps: u64, all: bool) -> ExitCode {
     panic::set_hook(Box::new(|_| {}));
     let result = panic::catch_unwind(AssertUnwindSafe(|| driver.run_to_end_of_recording(max_steps)));
     let _ = panic::take_hook();
-    let outputs: Vec<&Output> = driver.outputs().iter().filter(|o| all || is_decision(o)).collect();
+    let outputs: Vec<&Output> = driver.outputs().iter().filter(|o| all || o.is_decision()).collect();
     say!(
         "{} ({} calls, {} steps)",
         scenario.display(),

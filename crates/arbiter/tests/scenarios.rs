@@ -34,20 +34,7 @@ fn replay(name: &str) -> Driver<Replayer> {
 
 /// The outputs that change something: record writes and Redis commands.
 fn decisions(d: &Driver<Replayer>) -> Vec<Output> {
-    d.outputs()
-        .iter()
-        .filter(|o| {
-            matches!(
-                o,
-                Output::Publish { .. }
-                    | Output::Promote { .. }
-                    | Output::Repoint { .. }
-                    | Output::Switchover { .. }
-                    | Output::Resign { .. }
-            )
-        })
-        .cloned()
-        .collect()
+    d.outputs().iter().filter(|o| o.is_decision()).cloned().collect()
 }
 
 /// The record write of a decision that names `primary` anew, with the

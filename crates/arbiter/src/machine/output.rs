@@ -84,3 +84,20 @@ pub enum Output {
         candidacy: Candidacy,
     },
 }
+
+impl Output {
+    /// Whether this output changes something outside the instance: a group
+    /// record write, a Redis command (promote, repoint, switchover) or a
+    /// resignation. Polls, reads and waits are not decisions. `arbiter
+    /// replay` lists these, and scenario tests assert them.
+    pub fn is_decision(&self) -> bool {
+        matches!(
+            self,
+            Self::Publish { .. }
+                | Self::Promote { .. }
+                | Self::Repoint { .. }
+                | Self::Switchover { .. }
+                | Self::Resign { .. }
+        )
+    }
+}
