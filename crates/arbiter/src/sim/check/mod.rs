@@ -50,8 +50,9 @@ mod step;
 pub use history::{DataLoss, History, Sighting};
 pub use safety::replication_cycle;
 
+use crate::machine::Machine;
 use crate::sim::model::{Event, Model};
-use crate::types::{Millis, NodeStatus};
+use crate::types::Millis;
 
 /// How long two writable primaries may coexist after a fault (S4).
 pub const DUAL_WRITABLE_BOUND_MS: Millis = 10_000;
@@ -168,14 +169,23 @@ impl Checker {
         self.history.instance_crashed(i);
     }
 
-    /// After instance `i` stepped: what it now knows (`known` gives the
-    /// last status it holds for a node by name) while leading (S6, S7).
-    pub fn observe<'k>(&mut self, i: usize, m: &Model, known: impl Fn(&str) -> Option<&'k NodeStatus>) {
-        self.history.observe(i, m, known);
+    /// After instance `i` stepped: what it now knows while leading (S6,
+    /// S7), read from the statuses its machine holds
+    /// (`Context::views`). The one place the checker reads a machine's
+    /// view of the nodes: what the world answered the instance is not the
+    /// same fact (an injected fault can drop a reply the world sent, or
+    /// keep the world from being asked while the machine forgets the node;
+    /// and a leader that repointed a node holds it as a replica until its
+    /// next answer), and the S6/S7 grace periods start when the
+    /// instance knows.
+    pub fn observe_leader_views(&mut self, i: usize, m: &Model, machine: &Machine) {
+        let views = &machine.context().views;
+        self.history
+            .observe(i, m, |name| views.get(name).and_then(|v| v.status.as_ref()));
     }
 
     /// Notes that instance `by` saw node `node`'s data loss now, as if
-    /// [`Checker::observe`] had (for tests building a history by hand).
+    /// [`Checker::observe_leader_views`] had (for tests building a history by hand).
     pub fn loss_seen(&mut self, m: &Model, node: usize, by: usize) {
         self.history.ingest(m);
         self.history.loss_seen.insert(node, Sighting { at: m.now, by });

@@ -93,9 +93,7 @@ impl Run<'_> {
         };
         let machine = driver.machine();
         self.checker.after_step(i, machine, output, now)?;
-        self.checker.observe(i, &self.model.borrow(), |name| {
-            machine.context().views.get(name).and_then(|v| v.status.as_ref())
-        });
+        self.checker.observe_leader_views(i, &self.model.borrow(), machine);
         let blocked = machine.context().blocked.clone();
         if blocked != self.blocked[i] {
             if let Some(why) = &blocked {
