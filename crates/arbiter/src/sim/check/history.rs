@@ -66,12 +66,7 @@ impl History {
                     // A restart that kept everything leaves an earlier
                     // loss on record (the node holds no more than it did).
                     if r.loaded < r.had {
-                        let loss = DataLoss {
-                            at: r.at,
-                            had: r.had,
-                            mark: r.next_write,
-                        };
-                        self.losses.insert(r.node, loss);
+                        self.lost(r.node, r.at, r.had, r.next_write);
                     }
                     self.loss_seen.remove(&r.node);
                 }
@@ -91,17 +86,18 @@ impl History {
         }
         let source_lost = self.losses.contains_key(&r.source);
         if source_lost && r.shrank() {
-            let loss = DataLoss {
-                at: r.at,
-                had: r.had,
-                mark: r.next_write,
-            };
-            self.losses.insert(r.replica, loss);
-            self.loss_seen.remove(&r.replica);
+            self.lost(r.replica, r.at, r.had, r.next_write);
         } else if !source_lost {
             self.losses.remove(&r.replica);
             self.loss_seen.remove(&r.replica);
         }
+    }
+
+    /// Node `node` lost data at `at`, holding `had` writes before, with
+    /// `mark` the next write id: a new loss, not yet seen by a leader.
+    fn lost(&mut self, node: usize, at: Millis, had: u64, mark: u64) {
+        self.losses.insert(node, DataLoss { at, had, mark });
+        self.loss_seen.remove(&node);
     }
 
     /// Instance `i` crashed: what it saw gives the controller no chance

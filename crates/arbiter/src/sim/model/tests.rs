@@ -3,6 +3,16 @@ use super::*;
 use crate::sim::check::History;
 use crate::types::{GroupRecord, NodeId, RedisError, Role};
 
+/// A record naming `primary` under `epoch`.
+fn record(epoch: i64, primary: &str) -> GroupRecord {
+    GroupRecord {
+        epoch,
+        primary: primary.into(),
+        run_id: None,
+        lost_data: false,
+    }
+}
+
 /// What the checker learns from the model's facts so far.
 fn history(m: &Model) -> History {
     let mut h = History::default();
@@ -154,12 +164,7 @@ fn guarded_writes_fail_once_the_entry_is_gone() {
     let mut e = EtcdModel::available();
     let a = NodeId("a".into());
     let (lease, rev) = e.campaign(0, &a);
-    let record = GroupRecord {
-        epoch: rev,
-        primary: "r1".into(),
-        run_id: None,
-        lost_data: false,
-    };
+    let record = record(rev, "r1");
     assert!(e.publish(0, &a, rev, &record));
     e.revoke(lease);
     assert!(!e.publish(1, &a, rev, &record), "the lease is gone: the guard fails");
@@ -173,18 +178,8 @@ fn a_serializable_read_may_be_stale_a_linearizable_one_is_not() {
     let mut e = EtcdModel::available();
     let a = NodeId("a".into());
     let (_, rev) = e.campaign(0, &a);
-    let old = GroupRecord {
-        epoch: rev,
-        primary: "r1".into(),
-        run_id: None,
-        lost_data: false,
-    };
-    let new = GroupRecord {
-        epoch: rev,
-        primary: "r2".into(),
-        run_id: None,
-        lost_data: false,
-    };
+    let old = record(rev, "r1");
+    let new = record(rev, "r2");
     assert!(e.publish(1000, &a, rev, &old));
     assert!(e.publish(20_000, &a, rev, &new));
     // A member 10 s behind still serves the old record; the leader
@@ -298,12 +293,7 @@ fn a_campaigner_that_stops_renewing_is_told_it_won_then_loses_the_key() {
     assert_eq!(e.leader().map(|l| l.epoch), Some(rev), "told it won");
     e.expire(LEASE_TTL_MS);
     assert_eq!(e.leader(), None, "the key went with the lease");
-    let record = GroupRecord {
-        epoch: rev,
-        primary: "r1".into(),
-        run_id: None,
-        lost_data: false,
-    };
+    let record = record(rev, "r1");
     assert!(
         !e.publish(LEASE_TTL_MS + 1, &a, rev, &record),
         "and so did its right to write"
