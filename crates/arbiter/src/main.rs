@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arbiter::sim::model::Persistence;
-use arbiter::sim::run::{FAULT_KINDS, Profile, SimOptions, run_report, run_with_timeline};
+use arbiter::sim::run::{FAULT_KINDS, FaultKind, Profile, SimOptions, run_report, run_with_timeline};
 
 use arbiter::{Driver, Output, State};
 use clap::{Parser, Subcommand};
@@ -472,15 +472,13 @@ fn simulate(a: SimulateArgs) -> ExitCode {
         SimOptions::default()
     };
     if let Some(faults) = &a.faults {
-        let unknown: Vec<&String> = faults.iter().filter(|f| !FAULT_KINDS.contains(&f.as_str())).collect();
-        if !unknown.is_empty() {
-            eprintln!(
-                "arbiter: unknown fault kinds {unknown:?}; known: {}",
-                FAULT_KINDS.join(", ")
-            );
-            return ExitCode::from(2);
+        match FaultKind::parse_all(faults) {
+            Ok(kinds) => opts.faults = Some(kinds.into_iter().collect::<BTreeSet<_>>()),
+            Err(e) => {
+                eprintln!("arbiter: {e}");
+                return ExitCode::from(2);
+            }
         }
-        opts.faults = Some(faults.iter().cloned().collect::<BTreeSet<_>>());
     }
     match Profile::named(&a.profile) {
         Some(p) => opts.profile = p,
@@ -531,7 +529,7 @@ fn simulate(a: SimulateArgs) -> ExitCode {
         let sim = rehearse::Sim::new(seed);
         let (result, events) = run_with_timeline(&sim, &opts);
         for e in &events {
-            say!("{:>9.3}s  {}", e.at as f64 / 1000.0, e.what);
+            say!("{:>9.3}s  {}", e.at as f64 / 1000.0, e.what());
         }
         match result {
             Ok(o) => say!(

@@ -22,14 +22,15 @@ const DOWN_AFTER_MS: u64 = 3000;
 const SEARCH: u64 = 3000;
 
 fn at<'a>(events: &'a [Event], prefix: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
-    events.iter().filter(move |e| e.what.starts_with(prefix))
+    events.iter().filter(move |e| e.what().starts_with(prefix))
 }
 
 /// The instance that wrote the last record before `t` (without its
 /// incarnation), and the primary it named.
 fn recorded_before(events: &[Event], t: u64) -> Option<(String, String)> {
     at(events, "record: primary ").filter(|e| e.at <= t).last().map(|e| {
-        let words: Vec<&str> = e.what.split(' ').collect();
+        let what = e.what();
+        let words: Vec<&str> = what.split(' ').collect();
         let by = words.last().copied().unwrap_or_default();
         let instance = by.split('.').next().unwrap_or_default().to_string();
         (instance, words[2].to_string())
@@ -53,10 +54,10 @@ fn isolated_primary_acks_writes(ev: &[Event]) -> bool {
 /// 2. Primary killed and restarted empty before detection.
 fn primary_restarted_empty_before_detection(ev: &[Event]) -> bool {
     at(ev, "restart empty: ").any(|r| {
-        let node = node_of(&r.what, "restart empty: ");
-        let had_data = !r.what.ends_with("(had 0 writes)");
+        let node = node_of(&r.what(), "restart empty: ");
+        let had_data = !r.what().ends_with("(had 0 writes)");
         let crashed = at(ev, "crash: ")
-            .filter(|c| c.at <= r.at && node_of(&c.what, "crash: ") == node)
+            .filter(|c| c.at <= r.at && node_of(&c.what(), "crash: ") == node)
             .last()
             .is_some_and(|c| r.at - c.at < DOWN_AFTER_MS);
         let primary = recorded_before(ev, r.at).is_some_and(|(_, p)| p == node);
@@ -67,8 +68,8 @@ fn primary_restarted_empty_before_detection(ev: &[Event]) -> bool {
 /// 3. Leader paused longer than its lease; another takes over; the old one wakes.
 fn paused_leader_replaced(ev: &[Event]) -> bool {
     at(ev, "arbiter pause: ").any(|p| {
-        let who = node_of(&p.what, "arbiter pause: ");
-        let until: u64 = p.what.rsplit("t=").next().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let who = node_of(&p.what(), "arbiter pause: ");
+        let until: u64 = p.what().rsplit("t=").next().and_then(|t| t.parse().ok()).unwrap_or(0);
         let leader = recorded_before(ev, p.at).is_some_and(|(by, _)| by == who);
         let replaced = at(ev, "record: primary ")
             .any(|r| r.at > p.at && r.at < until && recorded_before(ev, r.at).is_some_and(|(by, _)| by != who));
@@ -90,7 +91,7 @@ fn etcd_down_no_promotion(ev: &[Event]) -> bool {
             .map_or(u64::MAX, |a| a.at);
         let primary = recorded_before(ev, u.at).map(|(_, p)| p);
         let primary_crashed =
-            at(ev, "crash: ").any(|c| c.at >= u.at && c.at < back && Some(node_of(&c.what, "crash: ")) == primary);
+            at(ev, "crash: ").any(|c| c.at >= u.at && c.at < back && Some(node_of(&c.what(), "crash: ")) == primary);
         let promoted = at(ev, "promote: ").any(|p| p.at >= u.at && p.at < back);
         primary_crashed && !promoted && back != u64::MAX
     })
@@ -99,7 +100,7 @@ fn etcd_down_no_promotion(ev: &[Event]) -> bool {
 /// 6. The leader's lease revoked early.
 fn leader_lease_revoked(ev: &[Event]) -> bool {
     at(ev, "lease revoked early: ").any(|r| {
-        let who = node_of(&r.what, "lease revoked early: ");
+        let who = node_of(&r.what(), "lease revoked early: ");
         recorded_before(ev, r.at).is_some_and(|(by, _)| by == who)
     })
 }
@@ -108,10 +109,10 @@ fn leader_lease_revoked(ev: &[Event]) -> bool {
 fn cold_start(ev: &[Event]) -> bool {
     let mut down = std::collections::BTreeSet::new();
     for e in ev {
-        if let Some(rest) = e.what.strip_prefix("crash: ") {
+        if let Some(rest) = e.what().strip_prefix("crash: ") {
             down.insert(rest.to_string());
-        } else if e.what.starts_with("restart empty: ") {
-            down.remove(&node_of(&e.what, "restart empty: "));
+        } else if e.what().starts_with("restart empty: ") {
+            down.remove(&node_of(&e.what(), "restart empty: "));
         }
         if down.len() == 3 {
             return true;
@@ -127,7 +128,7 @@ fn concurrent_candidates(ev: &[Event]) -> bool {
 
 /// 9. Only a lagging replica remains: the leader waits instead of promoting it.
 fn only_lagging_replica_left(ev: &[Event]) -> bool {
-    at(ev, "blocked: ").any(|b| b.what.contains("NoEligibleReplica"))
+    at(ev, "blocked: ").any(|b| b.what().contains("NoEligibleReplica"))
 }
 
 /// 10. Controller crash between promote and repoint: the next leader completes.
@@ -150,12 +151,15 @@ const STALE_AFTER_MS: u64 = 10_000;
 /// restart). Returns the primary, when it died and when they came back.
 fn away_past_stale_after(ev: &[Event]) -> Option<(String, u64, u64)> {
     at(ev, "all away: ").find_map(|a| {
-        let back: u64 = a.what.rsplit("t=").next().and_then(|t| t.parse().ok())?;
+        let back: u64 = a.what().rsplit("t=").next().and_then(|t| t.parse().ok())?;
         let (_, primary) = recorded_before(ev, a.at)?;
-        let died = at(ev, "crash: ").find(|c| c.at == a.at && node_of(&c.what, "crash: ") == primary)?;
+        let died = at(ev, "crash: ").find(|c| c.at == a.at && node_of(&c.what(), "crash: ") == primary)?;
         let returned = at(ev, "all back").any(|b| b.at == back);
         let restarted_before = ev.iter().any(|r| {
-            r.at > died.at && r.at <= back && r.what.starts_with("restart") && r.what.contains(&format!(" {primary} "))
+            r.at > died.at
+                && r.at <= back
+                && r.what().starts_with("restart")
+                && r.what().contains(&format!(" {primary} "))
         });
         (returned && !restarted_before && back - died.at > STALE_AFTER_MS).then_some((primary, died.at, back))
     })
@@ -170,7 +174,7 @@ fn blocked_cold_restart(ev: &[Event]) -> bool {
 fn empty_restart_after_return(ev: &[Event]) -> bool {
     away_past_stale_after(ev).is_some_and(|(primary, _, back)| {
         at(ev, "restart empty: ").any(|r| {
-            r.at > back && node_of(&r.what, "restart empty: ") == primary && !r.what.ends_with("(had 0 writes)")
+            r.at > back && node_of(&r.what(), "restart empty: ") == primary && !r.what().ends_with("(had 0 writes)")
         })
     })
 }
@@ -179,14 +183,14 @@ fn empty_restart_after_return(ev: &[Event]) -> bool {
 /// with its AOF data (a new run id and replid, offset 0, every key).
 fn aof_restart_after_return(ev: &[Event]) -> bool {
     away_past_stale_after(ev)
-        .is_some_and(|(_, _, back)| at(ev, "restart with data: ").any(|r| r.at > back && r.what.contains("(aof, ")))
+        .is_some_and(|(_, _, back)| at(ev, "restart with data: ").any(|r| r.at > back && r.what().contains("(aof, ")))
 }
 
 /// A replica restarts with its AOF data while the primary is up.
 fn aof_replica_restart(ev: &[Event]) -> bool {
     at(ev, "restart with data: ").any(|r| {
-        let node = node_of(&r.what, "restart with data: ");
-        r.what.contains("(aof, ") && recorded_before(ev, r.at).is_some_and(|(_, p)| p != node)
+        let node = node_of(&r.what(), "restart with data: ");
+        r.what().contains("(aof, ") && recorded_before(ev, r.at).is_some_and(|(_, p)| p != node)
     })
 }
 
@@ -194,8 +198,8 @@ fn aof_replica_restart(ev: &[Event]) -> bool {
 /// partially from the saved replication id).
 fn rdb_primary_restart(ev: &[Event]) -> bool {
     at(ev, "restart with data: ").any(|r| {
-        let node = node_of(&r.what, "restart with data: ");
-        r.what.contains("(rdb, ") && recorded_before(ev, r.at).is_some_and(|(_, p)| p == node)
+        let node = node_of(&r.what(), "restart with data: ");
+        r.what().contains("(rdb, ") && recorded_before(ev, r.at).is_some_and(|(_, p)| p == node)
     })
 }
 
@@ -208,7 +212,7 @@ fn bad_switchover(ev: &[Event]) -> bool {
 /// A node's password no longer matches while it is the recorded primary.
 fn primary_auth_mismatch(ev: &[Event]) -> bool {
     at(ev, "auth mismatch: ").any(|a| {
-        let node = node_of(&a.what, "auth mismatch: ");
+        let node = node_of(&a.what(), "auth mismatch: ");
         recorded_before(ev, a.at).is_some_and(|(_, p)| p == node)
     })
 }

@@ -308,7 +308,7 @@ impl Sim {
             "no answer".into()
         } else if n.replica_of.is_some() {
             "READONLY".into()
-        } else if self.m.handover.is_some_and(|h| h.0 == i) {
+        } else if self.m.handover.is_some_and(|h| h.from == i) {
             "no answer".into() // Redis pauses writes: the client waits
         } else {
             "NOREPLICAS".into()
@@ -339,7 +339,7 @@ impl Side for Sim {
             replid2: (!n.replid2.is_empty()).then(|| n.replid2.clone()),
             offset: s.offset,
             keys: s.keys.unwrap_or(0),
-            failover_pending: self.m.handover.is_some_and(|h| h.0 == i),
+            failover_pending: self.m.handover.is_some_and(|h| h.from == i),
             replicas_waiting: false,
         })
     }
@@ -427,7 +427,7 @@ impl Side for Sim {
         self.m
             .events
             .iter()
-            .filter(|e| e.what.starts_with("full resync:"))
+            .filter(|e| e.what().starts_with("full resync:"))
             .count() as u64
     }
 }

@@ -316,7 +316,7 @@ fn model_restart(mode: Persistence, clean: bool) -> (Restarted, u64, &'static st
     m.advance(t + RECONNECT_INTERVAL_MS);
     m.advance(t + RECONNECT_INTERVAL_MS + FULL_SYNC_MS + 1);
     assert!(m.nodes[1].link_up);
-    let full = m.events.iter().any(|e| e.what.starts_with("full resync: r2"));
+    let full = m.events.iter().any(|e| e.what().starts_with("full resync: r2"));
     let sync = if full { "full" } else { "partial" };
     (after, m.nodes[1].log.len() as u64, sync)
 }
@@ -404,7 +404,7 @@ fn an_rdb_replica_restarted_with_replicaof_continues_partially() {
     let t = m.now;
     m.advance(t + 1);
     m.advance(t + 2 + FULL_SYNC_MS);
-    let model_partial = !m.events.iter().any(|e| e.what.starts_with("full resync"));
+    let model_partial = !m.events.iter().any(|e| e.what().starts_with("full resync"));
     compare(&[
         row(
             "RDB replica restart: old replid kept (real: as replid; model: as replid2)",
@@ -488,7 +488,7 @@ fn a_full_sync_clears_replid2_so_a_replica_of_the_old_history_resyncs_in_full_li
         model_promoted,
         b_replid2_none,
         same_offset,
-        m.events.iter().any(|e| e.what.starts_with("full resync: r4 from r2")),
+        m.events.iter().any(|e| e.what().starts_with("full resync: r4 from r2")),
     );
     compare(&[
         row("promoted: replid2 set", real.0, model.0),

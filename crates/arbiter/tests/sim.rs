@@ -5,7 +5,7 @@
 
 use arbiter::machine::{Context, Machine, Output, Plan, State};
 use arbiter::sim::check::{Checker, DUAL_WRITABLE_BOUND_MS};
-use arbiter::sim::model::Model;
+use arbiter::sim::model::{Fact, Model, ModelEvent};
 use arbiter::sim::run::{SimOptions, run};
 use arbiter::types::{GroupConfig, GroupRecord, NodeStatus, RedisNode, Role, Settings};
 use arbiter::{Driver, Input};
@@ -51,9 +51,9 @@ fn the_default_sweep_draws_every_persistence_mode_and_fires_every_fault_kind() {
     let mut fired = std::collections::BTreeSet::new();
     for seed in 0..60 {
         let r = run_report(&Sim::new(seed), &SimOptions::default());
-        for e in r.events.iter().filter(|e| e.what.starts_with("persistence: ")) {
+        for e in r.events.iter().filter(|e| e.what().starts_with("persistence: ")) {
             for m in Persistence::ALL {
-                if e.what.contains(&format!(" {}", m.name())) {
+                if e.what().contains(&format!(" {}", m.name())) {
                     modes.insert(m);
                 }
             }
@@ -278,7 +278,7 @@ fn s7_flags_a_resync_from_an_empty_restart_the_controller_had_time_to_stop() {
     let mut c = Checker::new(7, 3);
     let mut m = model();
     m.restart_empty(0);
-    m.restart_observed.insert(0, (m.now, 0));
+    c.loss_seen(&m, 0, 0);
     m.advance(500);
     c.after_event(&m).unwrap();
     m.advance(1100); // reconnect: a full resync starts
@@ -294,15 +294,15 @@ fn s7_flags_a_resync_from_an_empty_restart_the_controller_had_time_to_stop() {
     m.restart_empty(0);
     m.advance(1100);
     m.advance(1500);
-    assert!(!m.shrinking_resyncs.is_empty());
     c.after_event(&m).unwrap();
+    assert!(!c.history().shrinking_resyncs.is_empty());
 
     // Observed, and the controller tried to move the record away in time
     // (an injected fault may have defeated the write): it acted.
     let mut c = Checker::new(7, 3);
     let mut m = model();
     m.restart_empty(0);
-    m.restart_observed.insert(0, (m.now, 0));
+    c.loss_seen(&m, 0, 0);
     let leader = Machine::restore(State::Leading { epoch: 9 }, leading());
     let publish = Output::Publish {
         epoch: 9,
@@ -385,7 +385,7 @@ fn s6_flags_a_replica_linking_to_a_stale_primary_the_controller_had_time_to_demo
     };
     let mut c = Checker::new(6, 3);
     let mut m = stale();
-    m.stale_primary_observed.insert(0, (10, 0));
+    c.stale_primary_seen(&m, 0, 10, 0);
     m.advance(3000); // r3 reconnects to r1
     let f = c.after_event(&m).unwrap_err();
     assert_eq!(f.kind(), "S6 no resurrected stale primary");
@@ -399,17 +399,17 @@ fn s6_flags_a_replica_linking_to_a_stale_primary_the_controller_had_time_to_demo
     let mut c = Checker::new(6, 3);
     let mut m = stale();
     m.advance(3000);
-    assert!(!m.stale_syncs.is_empty());
     c.after_event(&m).unwrap();
+    assert!(!c.history().stale_syncs.is_empty());
 
     // Demoted in time: r3 links to a replica, which is fine.
     let mut c = Checker::new(6, 3);
     let mut m = stale();
-    m.stale_primary_observed.insert(0, (10, 0));
+    c.stale_primary_seen(&m, 0, 10, 0);
     m.repoint(0, "10.0.0.2:6379", 5).unwrap();
     m.advance(3000);
-    assert!(m.stale_syncs.is_empty());
     c.after_event(&m).unwrap();
+    assert!(c.history().stale_syncs.is_empty());
 }
 
 #[test]
@@ -421,14 +421,18 @@ fn s8_flags_a_switchover_that_leaves_the_old_primary_writable() {
     // The handover, once done, leaves one writable primary.
     let now = m.now;
     m.advance(now + arbiter::sim::model::HANDOVER_MS);
-    assert!(m.events.iter().any(|e| e.what.starts_with("switchover: r1 -> r2")));
+    assert!(m.events.iter().any(|e| e.what().starts_with("switchover: r1 -> r2")));
     c.after_event(&m).unwrap();
     // The same event with the old primary still taking writes.
     let mut c = Checker::new(8, 3);
     let mut m = model();
     m.promote(1, 5).unwrap();
     m.nodes[1].min_replicas_to_write = 0;
-    m.note("switchover: r1 -> r2 under epoch 5");
+    m.note(ModelEvent::Switchover {
+        from: "r1".into(),
+        to: "r2".into(),
+        epoch: 5,
+    });
     let f = c.after_event(&m).unwrap_err();
     assert_eq!(f.kind(), "S8 demote before promote");
     assert!(f.message().contains(r#"["r1", "r2"] all take writes"#), "{f}");
@@ -447,7 +451,7 @@ fn a_switchover_to_a_paused_target_rolls_back() {
     assert!(
         m.events
             .iter()
-            .any(|e| e.what.starts_with("switchover rolled back: r1 -> r2"))
+            .any(|e| e.what().starts_with("switchover rolled back: r1 -> r2"))
     );
 }
 
@@ -569,7 +573,12 @@ fn l5_flags_promotions_without_a_fault_in_between() {
         let mut m = model();
         let mut result = Ok(());
         for (k, f) in faults.iter().enumerate() {
-            m.note(format!("promote: r{} under epoch 5 (offset 0, 0 keys)", 1 + k % 2));
+            m.note(ModelEvent::Promote {
+                node: format!("r{}", 1 + k % 2),
+                epoch: 5,
+                offset: 0,
+                keys: 0,
+            });
             result = c.after_promotions(&m, || *f);
             if result.is_err() {
                 break;
@@ -602,7 +611,7 @@ fn s5_flags_an_empty_node_promoted_while_another_holds_data() {
     };
     let mut m = model();
     m.now = 5000;
-    m.promotions.push(promotion(0, vec![(2, 10)]));
+    m.facts.push(Fact::Promoted(promotion(0, vec![(2, 10)])));
     let f = Checker::new(22, 3).after_event(&m).unwrap_err();
     assert_eq!(f.kind(), "S5 candidate eligibility");
     assert!(
@@ -612,8 +621,8 @@ fn s5_flags_an_empty_node_promoted_while_another_holds_data() {
     );
     // Nobody holds data (or the promoted node does): fine.
     let mut m = model();
-    m.promotions.push(promotion(0, vec![(2, 0)]));
-    m.promotions.push(promotion(3, vec![(2, 10)]));
+    m.facts.push(Fact::Promoted(promotion(0, vec![(2, 0)])));
+    m.facts.push(Fact::Promoted(promotion(3, vec![(2, 10)])));
     Checker::new(22, 3).after_event(&m).unwrap();
 }
 
@@ -625,7 +634,7 @@ fn s7_flags_a_replica_left_on_an_empty_primary_while_another_was_moved() {
         let mut c = Checker::new(23, 3);
         let mut m = model();
         m.restart_empty(0);
-        m.restart_observed.insert(0, (m.now, 0));
+        c.loss_seen(&m, 0, 0);
         let leader = Machine::restore(State::Leading { epoch: 9 }, leading());
         let repoint = Output::Repoint {
             addr: moved.into(),
@@ -644,7 +653,7 @@ fn s7_flags_a_replica_left_on_an_empty_primary_while_another_was_moved() {
     let mut c = Checker::new(23, 3).with_issue_22_invariants(false);
     let mut m = model();
     m.restart_empty(0);
-    m.restart_observed.insert(0, (m.now, 0));
+    c.loss_seen(&m, 0, 0);
     let leader = Machine::restore(State::Leading { epoch: 9 }, leading());
     let repoint = Output::Repoint {
         addr: "10.0.0.3:6379".into(),
@@ -667,9 +676,9 @@ fn s7_follows_lost_data_through_a_replica_that_resynced_from_it() {
     m.repoint(2, "10.0.0.9:6379", 1).unwrap(); // r3 away from r1 meanwhile
     m.advance(1100);
     m.advance(1500);
-    assert!(m.empty_restarts.contains_key(&1), "r2 lost data through r1");
     c.after_event(&m).unwrap();
-    m.restart_observed.insert(1, (m.now, 0));
+    assert!(c.history().losses.contains_key(&1), "r2 lost data through r1");
+    c.loss_seen(&m, 1, 0);
     m.repoint(2, "10.0.0.2:6379", 2).unwrap();
     let t = m.now;
     m.advance(t + 500);

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use rehearse::{InjectFault, Sim};
 
-use super::model::{Endpoint, Model};
+use super::model::{Endpoint, Fact, Model, ModelEvent, Promotion};
 use crate::types::{
     Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
     NodeStatus, RedisError, Wake,
@@ -164,19 +164,17 @@ impl Cluster for InstanceWorld {
             if was_replica {
                 // What the nodes this instance can talk to hold (S5).
                 let others = (0..m.nodes.len())
-                    .filter(|&o| {
-                        o != i && m.answering(o) && m.reaches(me, Endpoint::Node(o)) && m.reaches(Endpoint::Node(o), me)
-                    })
+                    .filter(|&o| o != i && m.answering(o) && m.reaches_both(me, Endpoint::Node(o)))
                     .map(|o| (o, m.nodes[o].log.len() as u64))
                     .collect();
-                let promotion = super::model::Promotion {
+                let promotion = Promotion {
                     at: m.now,
                     node: i,
                     by: self.index,
                     keys: m.nodes[i].log.len() as u64,
                     others,
                 };
-                m.promotions.push(promotion);
+                m.facts.push(Fact::Promoted(promotion));
             }
             Ok(())
         })
@@ -253,11 +251,12 @@ impl Election for InstanceWorld {
                 // A lagging member answers from data up to 10 s old.
                 let stale = m.etcd.stale_record(m.now, super::model::STALE_READ_LAG_MS);
                 if stale != m.etcd.record {
-                    let what = format!(
-                        "stale read: {} got {stale:?} while etcd holds {:?}",
-                        self.id, m.etcd.record
-                    );
-                    m.note(what);
+                    let event = ModelEvent::StaleRead {
+                        instance: self.id.clone(),
+                        got: stale.clone(),
+                        holds: m.etcd.record.clone(),
+                    };
+                    m.note(event);
                 }
                 stale
             }
@@ -269,12 +268,15 @@ impl Election for InstanceWorld {
         self.etcd(|m| {
             let now = m.now;
             let ok = m.etcd.publish(now, &id, epoch, record);
-            let what = if ok {
-                format!("record: primary {} under epoch {epoch} by {id}", record.primary)
+            m.note(if ok {
+                ModelEvent::Record {
+                    primary: record.primary.clone(),
+                    epoch,
+                    by: id,
+                }
             } else {
-                format!("rejected: record write by {id} under epoch {epoch}")
-            };
-            m.note(what);
+                ModelEvent::RecordRejected { by: id, epoch }
+            });
             ok
         })
     }

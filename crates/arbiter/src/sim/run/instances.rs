@@ -1,0 +1,198 @@
+//! The arbiter instances in a run: each one's driver over its own world,
+//! its steps (checked after each), its crashes and restarts, and every
+//! instance going away at once.
+
+use std::rc::Rc;
+
+use rehearse::{Failure, Faulty, Recorder, Tape};
+
+use super::fault::FaultKind;
+use super::{Ev, InstanceDriver, Run, ms};
+use crate::io::{Driver, Stop};
+use crate::machine::Output;
+use crate::sim::model::{ModelEvent, Restart, instance_id};
+use crate::sim::world::InstanceWorld;
+
+impl Run<'_> {
+    /// A driver for incarnation `incarnation` of instance `i`.
+    pub(super) fn driver(&self, i: usize, incarnation: u32) -> InstanceDriver {
+        let world = InstanceWorld::new(i, incarnation, Rc::clone(&self.model));
+        let name = instance_id(i, incarnation).0;
+        let tape = if self.opts.record {
+            self.sim.tape_named(&name)
+        } else {
+            Tape::disabled()
+        };
+        let faulty_sim = if self.allowed(FaultKind::Calls) {
+            self.sim.clone()
+        } else {
+            self.quiet.clone()
+        };
+        #[cfg(feature = "planted-bugs")]
+        let machine = crate::machine::Machine::with_bugs(self.opts.bugs.iter().copied());
+        #[cfg(not(feature = "planted-bugs"))]
+        let machine = crate::machine::Machine::new();
+        Driver::with_machine(Recorder::new(Faulty::new(world, faulty_sim), tape), machine)
+    }
+
+    /// Instance `i`'s turn: it steps if it runs and its wait is over, and
+    /// the checker looks at what it did.
+    pub(super) fn step_instance(&mut self, i: usize) -> Result<(), Failure> {
+        let now = self.now();
+        let (paused_until, crashed, offset) = {
+            let m = self.model.borrow();
+            let inst = &m.instances[i];
+            (inst.paused_until, inst.crashed, inst.clock_offset_ms)
+        };
+        if crashed {
+            return Ok(());
+        }
+        if paused_until > now {
+            self.queue.schedule(ms(paused_until), Ev::Instance(i));
+            return Ok(());
+        }
+        let Some(driver) = self.drivers[i].as_mut() else {
+            return Ok(());
+        };
+        if let Some(Output::Wait { until }) = driver.machine().peek_next_message() {
+            let local = now + offset;
+            if *until > local {
+                self.queue.schedule(ms(now + (until - local)), Ev::Instance(i));
+                return Ok(());
+            }
+        }
+        let stop = driver.step_once().map_err(|e| {
+            Failure::new(format!(
+                "S9 machine discipline: arbiter-{} could not step: {e} (seed {}, t={now} ms)",
+                i + 1,
+                self.sim.seed()
+            ))
+        })?;
+        let output = driver.outputs().last().cloned();
+        driver.clear_outputs();
+        self.after_step(i, output.as_ref(), now)?;
+        if stop == Some(Stop::Terminal) {
+            return Ok(());
+        }
+        // The controller crashes right after a promotion, before repointing.
+        let kind = FaultKind::ArbiterCrashAfterPromote;
+        if matches!(output, Some(Output::Promote { .. })) && self.allowed(kind) && self.sim.fault(kind.name()) {
+            self.model
+                .borrow_mut()
+                .note(ModelEvent::ArbiterCrashAfterPromote { instance: i });
+            self.crash_instance(i);
+            return Ok(());
+        }
+        let latency = 1 + self.sim.below(5);
+        self.queue.schedule(ms(now + latency), Ev::Instance(i));
+        Ok(())
+    }
+
+    /// The checker's look at instance `i`'s step, what it now knows, and
+    /// why it says it cannot act (noted on change).
+    fn after_step(&mut self, i: usize, output: Option<&Output>, now: u64) -> Result<(), Failure> {
+        let Some(driver) = self.drivers[i].as_ref() else {
+            return Ok(());
+        };
+        let machine = driver.machine();
+        self.checker.after_step(i, machine, output, now)?;
+        self.checker.observe_leader_views(i, &self.model.borrow(), machine);
+        let blocked = machine.context().blocked.clone();
+        if blocked != self.blocked[i] {
+            if let Some(why) = &blocked {
+                let why = why.clone();
+                self.model.borrow_mut().note(ModelEvent::Blocked { instance: i, why });
+            }
+            self.blocked[i] = blocked;
+        }
+        Ok(())
+    }
+
+    /// Instance `i`'s process dies; it comes back 1-10 s later.
+    pub(super) fn crash_instance(&mut self, i: usize) {
+        self.drivers[i] = None;
+        self.checker.instance_crashed(i);
+        let mut m = self.model.borrow_mut();
+        m.instances[i].crashed = true;
+        m.note(ModelEvent::ArbiterCrash { instance: i });
+        drop(m);
+        let back = self.now() + 1000 + self.sim.below(9000);
+        self.queue.schedule(ms(back), Ev::RestartInstance(i));
+    }
+
+    /// Instance `i`'s process starts again, as a new incarnation (unless
+    /// every instance is away: then it comes back with the others).
+    pub(super) fn restart_instance(&mut self, i: usize) {
+        if self.now() < self.away_until {
+            // Deployed, or its host is gone: back with the others.
+            return;
+        }
+        let incarnation = {
+            let mut m = self.model.borrow_mut();
+            if !m.instances[i].crashed {
+                return;
+            }
+            m.instances[i].crashed = false;
+            m.instances[i].incarnation += 1;
+            m.note(ModelEvent::ArbiterRestart { instance: i });
+            m.instances[i].incarnation
+        };
+        self.drivers[i] = Some(self.driver(i, incarnation));
+        self.checker.restarted(i);
+        let now = self.now();
+        self.queue.schedule(ms(now + 1), Ev::Instance(i));
+    }
+
+    /// Every instance goes away (a deploy stops them all, or their hosts
+    /// are lost) for longer than `stale_after_ms`; with `kill_primary` the
+    /// primary is killed as they leave and restarts by its persistence
+    /// mode, mostly after they are back, sometimes while they are away.
+    pub(super) fn all_away(&mut self, kill_primary: bool) {
+        let sim = self.sim;
+        let now = self.now();
+        let back = now + 12_000 + sim.below(28_001);
+        self.away_until = back;
+        let graceful = sim.chance(0.5);
+        self.model.borrow_mut().note(ModelEvent::AllAway { graceful, back });
+        for i in 0..self.opts.instances {
+            if self.drivers[i].is_some() {
+                self.crash_instance(i);
+            }
+            if graceful {
+                // SIGTERM: each resigns (its lease is revoked).
+                let mut m = self.model.borrow_mut();
+                for lease in m.etcd.instance_leases(i) {
+                    m.etcd.revoke(lease);
+                }
+                m.etcd.note_leader(now);
+            }
+        }
+        self.queue.schedule(ms(back), Ev::Return);
+        if !kill_primary {
+            return;
+        }
+        let p = {
+            let m = self.model.borrow();
+            let recorded = m
+                .etcd
+                .record
+                .as_ref()
+                .and_then(|r| m.nodes.iter().position(|n| n.name == r.primary));
+            recorded.or_else(|| (0..m.nodes.len()).find(|&i| m.nodes[i].up && m.nodes[i].replica_of.is_none()))
+        };
+        let Some(p) = p else { return };
+        let how = if sim.chance(0.8) {
+            Restart::Kill
+        } else {
+            Restart::Shutdown
+        };
+        self.model.borrow_mut().stop(p, how);
+        let restart_at = if sim.chance(0.7) {
+            back + 500 + sim.below(19_500)
+        } else {
+            now + 1000 + sim.below(back - now - 1000)
+        };
+        self.held_down.insert(p);
+        self.queue.schedule(ms(restart_at), Ev::RestartNode(p, how));
+    }
+}
