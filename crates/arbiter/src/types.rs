@@ -164,7 +164,7 @@ pub enum RedisError {
     #[error("fenced: epoch {seen} already reached this node")]
     Fenced {
         /// The newest epoch the node has seen.
-        seen: i64,
+        seen: Epoch,
     },
 }
 
@@ -179,13 +179,43 @@ pub struct Candidacy {
     pub revision: i64,
 }
 
+/// A leader's term: the create revision of its election key in etcd. It
+/// grows with each new leader, every etcd write a leader makes is guarded
+/// by it, and every Redis command it sends is fenced by it (a node refuses
+/// an epoch older than the newest that reached it).
+///
+/// Written as a bare number everywhere: scenario files, the group record's
+/// JSON, logs, and `Debug` output.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Epoch(pub i64);
+
+impl Epoch {
+    /// The number, for logs and arithmetic.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for Epoch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for Epoch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
 /// The current leader: the entry with the lowest create revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Leader {
     /// The leading instance.
     pub instance: NodeId,
     /// Its entry's create revision.
-    pub epoch: i64,
+    pub epoch: Epoch,
 }
 
 /// Why an election call failed.
@@ -223,7 +253,7 @@ pub enum ClusterEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRecord {
     /// Epoch of the leader that wrote it.
-    pub epoch: i64,
+    pub epoch: Epoch,
     /// The node that is (or is being made) primary.
     pub primary: String,
     /// The run id that node reported when it was recorded as primary

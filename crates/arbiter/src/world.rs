@@ -4,7 +4,7 @@
 //! (`Faulty<W>`).
 
 use crate::types::{
-    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
+    Candidacy, ClusterEvent, ElectionError, ElectionEvent, Epoch, GroupConfig, GroupRecord, Leader, Millis, NodeId,
     NodeStatus, RedisError, Wake,
 };
 
@@ -32,12 +32,12 @@ pub trait Cluster {
     fn node_status(&self, addr: &str) -> Result<NodeStatus, RedisError>;
     /// `REPLICAOF NO ONE`, fenced by `epoch`: refused with
     /// [`RedisError::Fenced`] when a newer epoch already reached the node.
-    fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError>;
+    fn promote(&mut self, addr: &str, epoch: Epoch) -> Result<(), RedisError>;
     /// `REPLICAOF host port`, fenced by `epoch` like [`Cluster::promote`].
-    fn repoint(&mut self, addr: &str, primary: &str, epoch: i64) -> Result<(), RedisError>;
+    fn repoint(&mut self, addr: &str, primary: &str, epoch: Epoch) -> Result<(), RedisError>;
     /// `FAILOVER TO host port TIMEOUT ms`, sent to the current primary,
     /// fenced by `epoch` like [`Cluster::promote`].
-    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: i64) -> Result<(), RedisError>;
+    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: Epoch) -> Result<(), RedisError>;
     /// Operator requests and cluster news since the last check.
     fn check_cluster_notifications(&mut self) -> Option<ClusterEvent>;
 }
@@ -57,7 +57,7 @@ pub trait Election {
     fn read_record(&self, linearizable: bool) -> Result<Option<GroupRecord>, ElectionError>;
     /// Writes the record if the leader entry's create revision still equals
     /// `epoch` (a guarded transaction); `Ok(false)` when the guard failed.
-    fn publish(&mut self, epoch: i64, record: &GroupRecord) -> Result<bool, ElectionError>;
+    fn publish(&mut self, epoch: Epoch, record: &GroupRecord) -> Result<bool, ElectionError>;
     /// Leaves the election (revokes the lease).
     fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError>;
 }

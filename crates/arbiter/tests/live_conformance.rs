@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 use arbiter::live::etcd::Etcd;
 use arbiter::live::redis::{RedisNodes, parse_info, status_from_info};
 use arbiter::sim::model::{EtcdModel, LEASE_TTL_MS, Model};
+use arbiter::types::Epoch;
 use arbiter::types::{GroupRecord, Millis, NodeId, RedisError, Role};
 
 // ---------------------------------------------------------------------------
@@ -287,9 +288,9 @@ impl Sim {
         Self { m, epoch: 0 }
     }
 
-    fn next_epoch(&mut self) -> i64 {
+    fn next_epoch(&mut self) -> Epoch {
         self.epoch += 1;
-        self.epoch
+        Epoch(self.epoch)
     }
 
     fn answer(r: Result<(), RedisError>) -> String {
@@ -1365,6 +1366,7 @@ impl Leases for SimEtcd {
 
     fn publish(&mut self, who: &str, epoch: i64) -> bool {
         self.e.expire(self.now);
+        let epoch = Epoch(epoch);
         let record = GroupRecord {
             epoch,
             primary: who.into(),

@@ -25,6 +25,7 @@ use arbiter::live::redis::parse_info;
 use arbiter::sim::model::{
     EtcdModel, FULL_SYNC_MS, HANDOVER_MS, LEASE_TTL_MS, Model, Persistence, RECONNECT_INTERVAL_MS, Restart,
 };
+use arbiter::types::Epoch;
 use arbiter::types::{GroupRecord, NodeId};
 use support::{eventually, free_port};
 
@@ -400,7 +401,7 @@ fn an_rdb_replica_restarted_with_replicaof_continues_partially() {
     }
     m.restart(1, Restart::Shutdown);
     let model_replid_kept = m.nodes[1].replid2 == old_replid;
-    m.repoint(1, "10.0.0.1:6379", 1).unwrap();
+    m.repoint(1, "10.0.0.1:6379", Epoch(1)).unwrap();
     let t = m.now;
     m.advance(t + 1);
     m.advance(t + 2 + FULL_SYNC_MS);
@@ -470,17 +471,17 @@ fn a_full_sync_clears_replid2_so_a_replica_of_the_old_history_resyncs_in_full_li
         m.client_write();
     }
     m.advance(1);
-    m.promote(1, 1).unwrap();
+    m.promote(1, Epoch(1)).unwrap();
     let model_promoted = !m.nodes[1].replid2.is_empty();
     m.crash(2);
     m.restart(2, Restart::Kill);
-    m.repoint(1, "10.0.0.3:6379", 1).unwrap();
+    m.repoint(1, "10.0.0.3:6379", Epoch(1)).unwrap();
     let t = m.now;
     m.advance(t + 1);
     m.advance(t + 2 + FULL_SYNC_MS);
     let b_replid2_none = m.nodes[1].replid2.is_empty();
     let same_offset = m.offset(1) == m.offset(2);
-    m.repoint(3, "10.0.0.2:6379", 1).unwrap();
+    m.repoint(3, "10.0.0.2:6379", Epoch(1)).unwrap();
     let t = m.now;
     m.advance(t + 1);
     m.advance(t + 2 + FULL_SYNC_MS);
@@ -530,7 +531,7 @@ fn failover_to_hands_over_like_the_model() {
     }
     m.advance(1);
     let old = m.nodes[1].replid.clone();
-    m.failover(0, 1, 1, 5000).unwrap();
+    m.failover(0, 1, Epoch(1), 5000).unwrap();
     let now = m.now;
     m.advance(now + HANDOVER_MS);
     let model = (
@@ -574,7 +575,7 @@ fn a_failover_to_an_unanswering_target_is_given_up_like_the_model() {
     m.client_write();
     m.advance(1);
     m.nodes[1].paused_until = 100_000;
-    let model_accepted = m.failover(0, 1, 1, 1000).is_ok();
+    let model_accepted = m.failover(0, 1, Epoch(1), 1000).is_ok();
     let now = m.now;
     m.advance(now + 1000);
     compare(&[
@@ -684,15 +685,15 @@ fn etcd_lease_expiry_takes_the_key_and_fails_the_guarded_txn_like_the_model() {
     let a = NodeId("a".into());
     let (_, mrev) = e.campaign(0, &a);
     let record = |p: &str| GroupRecord {
-        epoch: mrev,
+        epoch: Epoch(mrev),
         primary: p.into(),
         run_id: None,
         lost_data: false,
     };
-    let model_guarded_before = e.publish(0, &a, mrev, &record("r1"));
+    let model_guarded_before = e.publish(0, &a, Epoch(mrev), &record("r1"));
     e.expire(LEASE_TTL_MS);
     let model_key_gone = e.entries.is_empty();
-    let model_guarded_after = e.publish(LEASE_TTL_MS, &a, mrev, &record("r2"));
+    let model_guarded_after = e.publish(LEASE_TTL_MS, &a, Epoch(mrev), &record("r2"));
     let model_record = e.record.as_ref().map(|r| r.primary.clone());
     let (_, mrev2) = e.campaign(LEASE_TTL_MS, &a);
     compare(&[

@@ -108,12 +108,12 @@ fn a_leader_paused_past_its_lease_is_replaced_and_does_not_act_when_resumed() {
         let c = candidates();
         (c.len() == 1 && c[0].value.contains(&format!("-{}-", second.id()))).then(|| c[0].clone())
     });
-    assert!(new_leader.create_revision > bootstrapped.epoch);
+    assert!(new_leader.create_revision > bootstrapped.epoch.get());
 
     // The primary dies: the new leader fails over under its own epoch.
     drop(r1);
     let after = eventually("failed over", || record().filter(|r| r.primary != "r1"));
-    assert_eq!(after.epoch, new_leader.create_revision);
+    assert_eq!(after.epoch.get(), new_leader.create_revision);
     let promoted = if after.primary == "r2" { &r2 } else { &r3 };
     eventually("promoted", || {
         nodes.status(&promoted.addr).ok().filter(|s| s.role == Role::Primary)
@@ -157,7 +157,11 @@ fn a_killed_leader_is_replaced_after_its_lease_and_the_successor_fails_over() {
 
     drop(r1);
     let after = eventually("failed over", || record().filter(|r| r.primary != "r1"));
-    assert_eq!(after.epoch, new_leader.create_revision, "under the successor's epoch");
+    assert_eq!(
+        after.epoch.get(),
+        new_leader.create_revision,
+        "under the successor's epoch"
+    );
     let promoted = if after.primary == "r2" { &r2 } else { &r3 };
     eventually("promoted", || {
         nodes.status(&promoted.addr).ok().filter(|s| s.role == Role::Primary)

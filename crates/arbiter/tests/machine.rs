@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use arbiter::machine::{Context, Input, Machine, Output, Plan, State, TRANSITIONS, mermaid};
+use arbiter::types::Epoch;
 use arbiter::types::{
     Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, NodeId, NodeStatus,
     RedisError, RedisNode, Role, Settings,
@@ -39,7 +40,7 @@ fn candidacy() -> Candidacy {
 fn leader(name: &str, epoch: i64) -> Leader {
     Leader {
         instance: NodeId(name.into()),
-        epoch,
+        epoch: Epoch(epoch),
     }
 }
 
@@ -62,11 +63,11 @@ fn follower() -> Context {
 /// The leader under epoch 100, with the record naming r1.
 fn leading() -> Context {
     let mut c = follower();
-    c.epoch = Some(100);
-    c.highest_epoch = 100;
+    c.epoch = Some(Epoch(100));
+    c.highest_epoch = Epoch(100);
     c.leader = Some(leader("arbiter-1", 100));
     c.record = Some(GroupRecord {
-        epoch: 90,
+        epoch: Epoch(90),
         primary: "r1".into(),
         run_id: None,
         lost_data: false,
@@ -222,7 +223,7 @@ fn every_listed_transition_does_what_it_says() {
         "LoadingRecord",
         Some(Output::ReadRecord { linearizable: true }),
     );
-    assert_eq!(m.context().epoch, Some(100));
+    assert_eq!(m.context().epoch, Some(Epoch(100)));
     t.case(
         State::FindingLeader,
         follower(),
@@ -245,7 +246,7 @@ fn every_listed_transition_does_what_it_says() {
         Some(Output::CheckElection),
     );
     t.case(
-        State::Leading { epoch: 100 },
+        State::Leading { epoch: Epoch(100) },
         leading(),
         Input::Tick { now: 2000 },
         "CheckingElection",
@@ -285,7 +286,7 @@ fn every_listed_transition_does_what_it_says() {
         State::LoadingRecord,
         leading(),
         Input::Record(Ok(Some(GroupRecord {
-            epoch: 90,
+            epoch: Epoch(90),
             primary: "r2".into(),
             run_id: None,
             lost_data: false,
@@ -297,7 +298,7 @@ fn every_listed_transition_does_what_it_says() {
         State::LoadingRecord,
         leading(),
         Input::Record(Ok(Some(GroupRecord {
-            epoch: 200,
+            epoch: Epoch(200),
             primary: "r2".into(),
             run_id: None,
             lost_data: false,
@@ -350,7 +351,7 @@ fn every_listed_transition_does_what_it_says() {
     };
     let timeout = config().settings.failover_timeout_ms;
     let m = t.case(
-        State::Leading { epoch: 100 },
+        State::Leading { epoch: Epoch(100) },
         pending(1000),
         Input::Tick { now: 1000 + timeout },
         "CheckingElection",
@@ -358,7 +359,7 @@ fn every_listed_transition_does_what_it_says() {
     );
     assert_eq!(m.context().switchover, None);
     let m = t.case(
-        State::Leading { epoch: 100 },
+        State::Leading { epoch: Epoch(100) },
         pending(1000),
         Input::Tick { now: 999 + timeout },
         "CheckingElection",
@@ -385,9 +386,9 @@ fn every_listed_transition_does_what_it_says() {
         Input::Status(replica_of(2)),
         "Publishing",
         Some(Output::Publish {
-            epoch: 100,
+            epoch: Epoch(100),
             record: GroupRecord {
-                epoch: 100,
+                epoch: Epoch(100),
                 primary: "r1".into(),
                 run_id: None,
                 lost_data: false,
@@ -414,7 +415,7 @@ fn every_listed_transition_does_what_it_says() {
         "Promoting",
         Some(Output::Promote {
             addr: addr(3),
-            epoch: 100,
+            epoch: Epoch(100),
         }),
     );
     assert_eq!(m.context().record.as_ref().unwrap().primary, "r3");
@@ -428,7 +429,7 @@ fn every_listed_transition_does_what_it_says() {
         Some(Output::Repoint {
             addr: addr(2),
             primary: addr(1),
-            epoch: 100,
+            epoch: Epoch(100),
         }),
     );
     let m = t.case(
@@ -441,7 +442,7 @@ fn every_listed_transition_does_what_it_says() {
         "Detaching",
         Some(Output::Promote {
             addr: addr(2),
-            epoch: 100,
+            epoch: Epoch(100),
         }),
     );
     assert_eq!(
@@ -459,7 +460,7 @@ fn every_listed_transition_does_what_it_says() {
         "Detaching",
         Some(Output::Promote {
             addr: addr(3),
-            epoch: 100,
+            epoch: Epoch(100),
         }),
     );
     t.case(
@@ -484,7 +485,7 @@ fn every_listed_transition_does_what_it_says() {
             primary: addr(1),
             target: addr(2),
             timeout_ms: 5000,
-            epoch: 100,
+            epoch: Epoch(100),
         }),
     );
     t.case(
@@ -503,7 +504,7 @@ fn every_listed_transition_does_what_it_says() {
     );
     let after_promotion = |c: &mut Context| {
         c.record = Some(GroupRecord {
-            epoch: 100,
+            epoch: Epoch(100),
             primary: "r3".into(),
             run_id: None,
             lost_data: false,
@@ -519,7 +520,7 @@ fn every_listed_transition_does_what_it_says() {
         Some(Output::Repoint {
             addr: addr(1),
             primary: addr(3),
-            epoch: 100,
+            epoch: Epoch(100),
         }),
     );
     t.case(
@@ -543,7 +544,7 @@ fn every_listed_transition_does_what_it_says() {
         Some(Output::Repoint {
             addr: addr(3),
             primary: addr(1),
-            epoch: 100,
+            epoch: Epoch(100),
         }),
     );
     t.case(
@@ -568,9 +569,9 @@ fn every_listed_transition_does_what_it_says() {
         Input::SwitchedOver(Ok(())),
         "Publishing",
         Some(Output::Publish {
-            epoch: 100,
+            epoch: Epoch(100),
             record: GroupRecord {
-                epoch: 100,
+                epoch: Epoch(100),
                 primary: "r2".into(),
                 // The node recorded is the process polled (a later leader
                 // can tell it restarted since).
@@ -602,7 +603,7 @@ fn every_listed_transition_does_what_it_says() {
         Some(Output::Resign { candidacy: candidacy() }),
     );
     t.case(
-        State::Leading { epoch: 100 },
+        State::Leading { epoch: Epoch(100) },
         leading(),
         Input::Shutdown,
         "Resigning",
@@ -652,7 +653,7 @@ fn an_unlisted_move_is_a_failure_too() {
     // machine back to campaigning from FindingLeader, which no legitimate
     // world causes; the step refuses the move.
     let mut ctx = follower();
-    ctx.highest_epoch = 150;
+    ctx.highest_epoch = Epoch(150);
     let mut m = Machine::restore(State::FindingLeader, ctx);
     m.step(Input::Leader(Ok(Some(leader("arbiter-1", 100)))));
     assert_eq!(m.state().name(), "Failure");
@@ -681,7 +682,7 @@ fn a_handover_in_flight_is_waited_for_not_undone() {
         polled(move |c| {
             c.now = now;
             c.record = Some(GroupRecord {
-                epoch: 100,
+                epoch: Epoch(100),
                 primary: "r2".into(),
                 run_id: None,
                 lost_data: false,
@@ -699,9 +700,9 @@ fn a_handover_in_flight_is_waited_for_not_undone() {
     // The record write a decision starts with, naming `primary`.
     let record_of = |primary: &str| {
         Some(Output::Publish {
-            epoch: 100,
+            epoch: Epoch(100),
             record: GroupRecord {
-                epoch: 100,
+                epoch: Epoch(100),
                 primary: primary.into(),
                 run_id: Some("run".into()),
                 lost_data: false,

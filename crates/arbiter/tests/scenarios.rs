@@ -4,6 +4,7 @@
 //! the replay finished.
 
 use arbiter::machine::{Blocked, State};
+use arbiter::types::Epoch;
 use arbiter::types::{GroupRecord, Leader, NodeId};
 use arbiter::{Driver, Output};
 use rehearse::Replayer;
@@ -41,9 +42,9 @@ fn decisions(d: &Driver<Replayer>) -> Vec<Output> {
 /// run id it reports (`run-r1` for r1 in these scenarios).
 fn publish(primary: &str) -> Output {
     Output::Publish {
-        epoch: 100,
+        epoch: Epoch(100),
         record: GroupRecord {
-            epoch: 100,
+            epoch: Epoch(100),
             primary: primary.into(),
             run_id: Some(format!("run-{primary}")),
             lost_data: false,
@@ -56,9 +57,9 @@ fn publish(primary: &str) -> Output {
 /// kept too, none in these scenarios.
 fn publish_kept(primary: &str) -> Output {
     Output::Publish {
-        epoch: 100,
+        epoch: Epoch(100),
         record: GroupRecord {
-            epoch: 100,
+            epoch: Epoch(100),
             primary: primary.into(),
             run_id: None,
             lost_data: false,
@@ -73,7 +74,7 @@ fn addr(n: u8) -> String {
 fn promote(n: u8) -> Output {
     Output::Promote {
         addr: addr(n),
-        epoch: 100,
+        epoch: Epoch(100),
     }
 }
 
@@ -81,7 +82,7 @@ fn repoint(n: u8, to: u8) -> Output {
     Output::Repoint {
         addr: addr(n),
         primary: addr(to),
-        epoch: 100,
+        epoch: Epoch(100),
     }
 }
 
@@ -98,7 +99,7 @@ fn ticks_before(d: &Driver<Replayer>, o: &Output) -> usize {
 fn clean_start_as_leader_records_the_primary_it_finds() {
     let d = replay("clean_start_leader");
     assert_eq!(decisions(&d), [publish("r1")]);
-    assert_eq!(d.machine().state(), &State::Leading { epoch: 100 });
+    assert_eq!(d.machine().state(), &State::Leading { epoch: Epoch(100) });
 }
 
 #[test]
@@ -114,7 +115,7 @@ fn a_follower_stays_passive() {
         &State::Following {
             leader: Some(Leader {
                 instance: NodeId("arbiter-2".into()),
-                epoch: 100
+                epoch: Epoch(100)
             })
         }
     );
@@ -227,7 +228,7 @@ fn a_switchover_uses_failover_to_then_moves_the_record() {
                 primary: addr(1),
                 target: addr(2),
                 timeout_ms: 5000,
-                epoch: 100,
+                epoch: Epoch(100),
             },
             publish("r2"),
             publish("r2"),

@@ -7,6 +7,7 @@ use arbiter::machine::{Context, Machine, Output, Plan, State};
 use arbiter::sim::check::{Checker, DUAL_WRITABLE_BOUND_MS};
 use arbiter::sim::model::{Fact, Model, ModelEvent};
 use arbiter::sim::run::{SimOptions, run};
+use arbiter::types::Epoch;
 use arbiter::types::{GroupConfig, GroupRecord, NodeStatus, RedisNode, Role, Settings};
 use arbiter::{Driver, Input};
 use rehearse::{Replayer, Sim, Sweep, Trace, check_determinism, check_determinism_across_processes};
@@ -113,12 +114,12 @@ fn model() -> Model {
 fn s1_flags_a_command_under_an_older_epoch_applied_after_a_newer_one() {
     let mut c = Checker::new(1, 3);
     let mut m = model();
-    m.repoint(1, "10.0.0.1:6379", 7).unwrap();
+    m.repoint(1, "10.0.0.1:6379", Epoch(7)).unwrap();
     c.after_event(&m).unwrap();
     // The fence refuses the stale command in the model; plant it as if a
     // node had no fence, to see the checker flag it.
-    m.nodes[1].fence = 0;
-    m.repoint(1, "10.0.0.3:6379", 5).unwrap();
+    m.nodes[1].fence = Epoch(0);
+    m.repoint(1, "10.0.0.3:6379", Epoch(5)).unwrap();
     let f = c.after_event(&m).unwrap_err();
     assert_eq!(f.kind(), "S1 fenced actions");
     assert!(
@@ -130,20 +131,20 @@ fn s1_flags_a_command_under_an_older_epoch_applied_after_a_newer_one() {
 
     let mut c = Checker::new(1, 3);
     let mut m = model();
-    m.repoint(1, "10.0.0.1:6379", 5).unwrap();
-    m.repoint(1, "10.0.0.1:6379", 7).unwrap();
+    m.repoint(1, "10.0.0.1:6379", Epoch(5)).unwrap();
+    m.repoint(1, "10.0.0.1:6379", Epoch(7)).unwrap();
     c.after_event(&m).unwrap();
     assert!(
-        m.repoint(1, "10.0.0.3:6379", 6).is_err(),
+        m.repoint(1, "10.0.0.3:6379", Epoch(6)).is_err(),
         "the node-side fence refuses it"
     );
 }
 
 fn leading() -> Context {
     let mut c = Context::new(config());
-    c.epoch = Some(100);
+    c.epoch = Some(Epoch(100));
     c.record = Some(GroupRecord {
-        epoch: 100,
+        epoch: Epoch(100),
         primary: "r1".into(),
         run_id: None,
         lost_data: false,
@@ -154,7 +155,7 @@ fn leading() -> Context {
 #[test]
 fn s2_flags_an_epoch_going_backwards() {
     let mut c = Checker::new(3, 3);
-    let m = Machine::restore(State::Leading { epoch: 100 }, leading());
+    let m = Machine::restore(State::Leading { epoch: Epoch(100) }, leading());
     let publish = |epoch| Output::Publish {
         epoch,
         record: GroupRecord {
@@ -164,13 +165,13 @@ fn s2_flags_an_epoch_going_backwards() {
             lost_data: false,
         },
     };
-    c.after_step(0, &m, Some(&publish(100)), 10).unwrap();
-    c.after_step(0, &m, Some(&publish(101)), 11).unwrap();
-    let f = c.after_step(0, &m, Some(&publish(99)), 12).unwrap_err();
+    c.after_step(0, &m, Some(&publish(Epoch(100))), 10).unwrap();
+    c.after_step(0, &m, Some(&publish(Epoch(101))), 11).unwrap();
+    let f = c.after_step(0, &m, Some(&publish(Epoch(99))), 12).unwrap_err();
     assert_eq!(f.kind(), "S2 monotonic epochs");
     assert!(f.message().contains("arbiter-1 acted under epoch 99 after 101"), "{f}");
     c.restarted(0);
-    c.after_step(0, &m, Some(&publish(50)), 13).unwrap();
+    c.after_step(0, &m, Some(&publish(Epoch(50))), 13).unwrap();
 }
 
 #[test]
@@ -178,8 +179,8 @@ fn s4_flags_two_writable_primaries_beyond_the_bound_only() {
     let mut c = Checker::new(4, 3);
     let mut m = model();
     // r2 promoted while r1 still has r3: both writable.
-    m.promote(1, 5).unwrap();
-    m.repoint(2, "10.0.0.1:6379", 5).unwrap();
+    m.promote(1, Epoch(5)).unwrap();
+    m.repoint(2, "10.0.0.1:6379", Epoch(5)).unwrap();
     m.nodes[0].min_replicas_to_write = 1;
     m.nodes[1].min_replicas_to_write = 0;
     m.advance(2);
@@ -193,11 +194,11 @@ fn s4_flags_two_writable_primaries_beyond_the_bound_only() {
     // Demoting one in time keeps it quiet.
     let mut c = Checker::new(4, 3);
     let mut m = model();
-    m.promote(1, 5).unwrap();
+    m.promote(1, Epoch(5)).unwrap();
     m.nodes[1].min_replicas_to_write = 0;
     m.advance(2);
     c.after_event(&m).unwrap();
-    m.repoint(0, "10.0.0.2:6379", 5).unwrap();
+    m.repoint(0, "10.0.0.2:6379", Epoch(5)).unwrap();
     m.advance(5 + DUAL_WRITABLE_BOUND_MS);
     c.after_event(&m).unwrap();
 }
@@ -237,9 +238,9 @@ fn s5_flags_a_candidate_that_is_not_the_best_eligible_one() {
     ctx.views.entry("r2".into()).or_default().observe(0, replica(100, "b"));
     ctx.views.entry("r3".into()).or_default().observe(0, replica(90, "c"));
     let publish = Output::Publish {
-        epoch: 100,
+        epoch: Epoch(100),
         record: GroupRecord {
-            epoch: 100,
+            epoch: Epoch(100),
             primary: "r3".into(),
             run_id: None,
             lost_data: false,
@@ -303,11 +304,11 @@ fn s7_flags_a_resync_from_an_empty_restart_the_controller_had_time_to_stop() {
     let mut m = model();
     m.restart_empty(0);
     c.loss_seen(&m, 0, 0);
-    let leader = Machine::restore(State::Leading { epoch: 9 }, leading());
+    let leader = Machine::restore(State::Leading { epoch: Epoch(9) }, leading());
     let publish = Output::Publish {
-        epoch: 9,
+        epoch: Epoch(9),
         record: GroupRecord {
-            epoch: 9,
+            epoch: Epoch(9),
             primary: "r2".into(),
             run_id: None,
             lost_data: false,
@@ -336,7 +337,7 @@ fn s9_flags_a_machine_in_failure() {
         "{f}"
     );
     assert!(f.message().contains("seed 9, t=77 ms"), "{f}");
-    let fine = Machine::restore(State::Leading { epoch: 100 }, leading());
+    let fine = Machine::restore(State::Leading { epoch: Epoch(100) }, leading());
     Checker::new(9, 3).after_step(2, &fine, None, 77).unwrap();
 }
 
@@ -344,10 +345,10 @@ fn s9_flags_a_machine_in_failure() {
 fn l2_flags_a_group_that_did_not_converge() {
     let c = Checker::new(10, 3);
     let mut m = model();
-    let leader = Machine::restore(State::Leading { epoch: 100 }, leading());
+    let leader = Machine::restore(State::Leading { epoch: Epoch(100) }, leading());
     let follower = Machine::restore(State::Following { leader: None }, Context::new(config()));
     m.etcd.record = Some(GroupRecord {
-        epoch: 100,
+        epoch: Epoch(100),
         primary: "r1".into(),
         run_id: None,
         lost_data: false,
@@ -369,9 +370,9 @@ fn s6_flags_a_replica_linking_to_a_stale_primary_the_controller_had_time_to_demo
     // once, then did nothing for longer than the grace.
     let stale = || {
         let mut m = model();
-        m.promote(1, 5).unwrap();
+        m.promote(1, Epoch(5)).unwrap();
         m.etcd.record = Some(GroupRecord {
-            epoch: 5,
+            epoch: Epoch(5),
             primary: "r2".into(),
             run_id: None,
             lost_data: false,
@@ -406,7 +407,7 @@ fn s6_flags_a_replica_linking_to_a_stale_primary_the_controller_had_time_to_demo
     let mut c = Checker::new(6, 3);
     let mut m = stale();
     c.stale_primary_seen(&m, 0, 10, 0);
-    m.repoint(0, "10.0.0.2:6379", 5).unwrap();
+    m.repoint(0, "10.0.0.2:6379", Epoch(5)).unwrap();
     m.advance(3000);
     c.after_event(&m).unwrap();
     assert!(c.history().stale_syncs.is_empty());
@@ -416,7 +417,7 @@ fn s6_flags_a_replica_linking_to_a_stale_primary_the_controller_had_time_to_demo
 fn s8_flags_a_switchover_that_leaves_the_old_primary_writable() {
     let mut c = Checker::new(8, 3);
     let mut m = model();
-    m.failover(0, 1, 5, 5000).unwrap();
+    m.failover(0, 1, Epoch(5), 5000).unwrap();
     c.after_event(&m).unwrap();
     // The handover, once done, leaves one writable primary.
     let now = m.now;
@@ -426,12 +427,12 @@ fn s8_flags_a_switchover_that_leaves_the_old_primary_writable() {
     // The same event with the old primary still taking writes.
     let mut c = Checker::new(8, 3);
     let mut m = model();
-    m.promote(1, 5).unwrap();
+    m.promote(1, Epoch(5)).unwrap();
     m.nodes[1].min_replicas_to_write = 0;
     m.note(ModelEvent::Switchover {
         from: "r1".into(),
         to: "r2".into(),
-        epoch: 5,
+        epoch: Epoch(5),
     });
     let f = c.after_event(&m).unwrap_err();
     assert_eq!(f.kind(), "S8 demote before promote");
@@ -442,7 +443,7 @@ fn s8_flags_a_switchover_that_leaves_the_old_primary_writable() {
 fn a_switchover_to_a_paused_target_rolls_back() {
     let mut m = model();
     m.nodes[1].paused_until = 10_000;
-    let err = m.failover(0, 1, 5, 5000).unwrap_err();
+    let err = m.failover(0, 1, Epoch(5), 5000).unwrap_err();
     assert_eq!(err, arbiter::types::RedisError::Timeout);
     assert!(
         m.nodes[0].replica_of.is_none() && m.writable(0),
@@ -464,14 +465,14 @@ fn l1_flags_a_primary_killed_for_good_and_not_replaced_in_time() {
     let bound =
         m.config.settings.down_after_ms + m.config.settings.check_interval_ms + arbiter::sim::check::FAILOVER_BOUND_MS;
     m.advance(at + bound + 1);
-    m.promote(1, 5).unwrap();
+    m.promote(1, Epoch(5)).unwrap();
     let f = c.after_probe(&m, 0, at).unwrap_err();
     assert_eq!(f.kind(), "L1 eventual failover");
     assert!(f.message().contains("r1 was killed for good"), "{f}");
     let mut m = model();
     m.crash(0);
     m.advance(at + bound);
-    m.promote(1, 5).unwrap();
+    m.promote(1, Epoch(5)).unwrap();
     c.after_probe(&m, 0, at).unwrap();
 }
 
@@ -483,23 +484,23 @@ fn l4_flags_a_switchover_request_held_past_its_timeout() {
     let s = &ctx.config.settings;
     let limit = 1000 + s.failover_timeout_ms + 2 * s.check_interval_ms + arbiter::sim::check::SWITCHOVER_BOUND_MS;
     ctx.now = limit;
-    let m = Machine::restore(State::Leading { epoch: 100 }, ctx.clone());
+    let m = Machine::restore(State::Leading { epoch: Epoch(100) }, ctx.clone());
     Checker::new(12, 3).after_step(0, &m, None, limit).unwrap();
     ctx.now = limit + 1;
-    let m = Machine::restore(State::Leading { epoch: 100 }, ctx);
+    let m = Machine::restore(State::Leading { epoch: Epoch(100) }, ctx);
     let f = Checker::new(12, 3).after_step(0, &m, None, limit + 1).unwrap_err();
     assert_eq!(f.kind(), "L4 operations terminate");
     // An operator request nobody took up is flagged at the end.
     let c = Checker::new(12, 3);
     let mut m = model();
     m.etcd.record = Some(GroupRecord {
-        epoch: 100,
+        epoch: Epoch(100),
         primary: "r1".into(),
         run_id: None,
         lost_data: false,
     });
     m.switchover_request = Some("r3".into());
-    let leader = Machine::restore(State::Leading { epoch: 100 }, leading());
+    let leader = Machine::restore(State::Leading { epoch: Epoch(100) }, leading());
     let f = c.at_end(&m, &[Some(&leader), None, None]).unwrap_err();
     assert_eq!(f.kind(), "L4 operations terminate");
 }
@@ -547,7 +548,7 @@ fn s10_flags_a_replication_cycle() {
     let mut m = model();
     c.after_event(&m).unwrap();
     // r1 (the primary) pointed at its own replica r2.
-    m.repoint(0, "10.0.0.2:6379", 5).unwrap();
+    m.repoint(0, "10.0.0.2:6379", Epoch(5)).unwrap();
     m.advance(2);
     let f = c.after_event(&m).unwrap_err();
     assert_eq!(f.kind(), "S10 no replication cycle");
@@ -555,12 +556,12 @@ fn s10_flags_a_replication_cycle() {
     // A chain is not a cycle: r3 follows r2, which follows r1.
     let mut c = Checker::new(20, 3);
     let mut m = model();
-    m.repoint(2, "10.0.0.2:6379", 5).unwrap();
+    m.repoint(2, "10.0.0.2:6379", Epoch(5)).unwrap();
     m.advance(2);
     c.after_event(&m).unwrap();
     // Nor is a cycle through a node that is down (it restarts as a primary).
     let mut m = model();
-    m.repoint(0, "10.0.0.2:6379", 5).unwrap();
+    m.repoint(0, "10.0.0.2:6379", Epoch(5)).unwrap();
     m.crash(1);
     m.advance(2);
     Checker::new(20, 3).after_event(&m).unwrap();
@@ -575,7 +576,7 @@ fn l5_flags_promotions_without_a_fault_in_between() {
         for (k, f) in faults.iter().enumerate() {
             m.note(ModelEvent::Promote {
                 node: format!("r{}", 1 + k % 2),
-                epoch: 5,
+                epoch: Epoch(5),
                 offset: 0,
                 keys: 0,
             });
@@ -635,11 +636,11 @@ fn s7_flags_a_replica_left_on_an_empty_primary_while_another_was_moved() {
         let mut m = model();
         m.restart_empty(0);
         c.loss_seen(&m, 0, 0);
-        let leader = Machine::restore(State::Leading { epoch: 9 }, leading());
+        let leader = Machine::restore(State::Leading { epoch: Epoch(9) }, leading());
         let repoint = Output::Repoint {
             addr: moved.into(),
             primary: "10.0.0.2:6379".into(),
-            epoch: 9,
+            epoch: Epoch(9),
         };
         c.after_step(0, &leader, Some(&repoint), m.now).unwrap();
         m.advance(1100);
@@ -654,11 +655,11 @@ fn s7_flags_a_replica_left_on_an_empty_primary_while_another_was_moved() {
     let mut m = model();
     m.restart_empty(0);
     c.loss_seen(&m, 0, 0);
-    let leader = Machine::restore(State::Leading { epoch: 9 }, leading());
+    let leader = Machine::restore(State::Leading { epoch: Epoch(9) }, leading());
     let repoint = Output::Repoint {
         addr: "10.0.0.3:6379".into(),
         primary: "10.0.0.2:6379".into(),
-        epoch: 9,
+        epoch: Epoch(9),
     };
     c.after_step(0, &leader, Some(&repoint), m.now).unwrap();
     m.advance(1100);
@@ -673,13 +674,13 @@ fn s7_follows_lost_data_through_a_replica_that_resynced_from_it() {
     let mut c = Checker::new(24, 3);
     let mut m = model();
     m.restart_empty(0);
-    m.repoint(2, "10.0.0.9:6379", 1).unwrap(); // r3 away from r1 meanwhile
+    m.repoint(2, "10.0.0.9:6379", Epoch(1)).unwrap(); // r3 away from r1 meanwhile
     m.advance(1100);
     m.advance(1500);
     c.after_event(&m).unwrap();
     assert!(c.history().losses.contains_key(&1), "r2 lost data through r1");
     c.loss_seen(&m, 1, 0);
-    m.repoint(2, "10.0.0.2:6379", 2).unwrap();
+    m.repoint(2, "10.0.0.2:6379", Epoch(2)).unwrap();
     let t = m.now;
     m.advance(t + 500);
     m.advance(t + 1000);

@@ -17,6 +17,7 @@ use crate::machine::{Blocked, Machine, NodeView, Output, State};
 use std::collections::BTreeMap;
 
 use crate::live::switchover::{SwitchoverAnswer, SwitchoverOutcome};
+use crate::types::Epoch;
 use crate::types::{GroupRecord, RedisError, Role};
 
 /// How [`init`] formats events on stderr.
@@ -71,7 +72,7 @@ fn role(machine: &Machine) -> &'static str {
 #[derive(Debug, Default)]
 pub struct Narrator {
     role: Option<&'static str>,
-    epoch: Option<i64>,
+    epoch: Option<Epoch>,
     leader: Option<String>,
     record: Option<GroupRecord>,
     blocked: Option<Blocked>,
@@ -271,7 +272,7 @@ impl Narrator {
         let ctx = machine.context();
         if ctx.record != self.record {
             if let Some(r) = &ctx.record {
-                info!(target: "arbiter", primary = %r.primary, epoch = r.epoch, "group record");
+                info!(target: "arbiter", primary = %r.primary, epoch = r.epoch.get(), "group record");
             }
             self.record = ctx.record.clone();
         }
@@ -306,12 +307,12 @@ impl Narrator {
                 (_, State::Refused { reason }) => {
                     error!(target: "arbiter", role, %reason, "refusing to manage the group")
                 }
-                ("leader", _) => info!(target: "arbiter", role, epoch = ctx.epoch, "leading the group"),
+                ("leader", _) => info!(target: "arbiter", role, epoch = ctx.epoch.map(Epoch::get), "leading the group"),
                 ("follower", _) => info!(
                     target: "arbiter",
                     role,
                     leader = leader.as_deref().unwrap_or(""),
-                    epoch = ctx.leader.as_ref().map(|l| l.epoch),
+                    epoch = ctx.leader.as_ref().map(|l| l.epoch.get()),
                     "following another instance"
                 ),
                 ("candidate", _) => info!(target: "arbiter", role, "campaigning"),
@@ -478,7 +479,7 @@ fn log_idle_inputs(machine: &Machine) {
         .join("; ");
     debug!(
         target: "arbiter",
-        epoch = ctx.epoch,
+        epoch = ctx.epoch.map(Epoch::get),
         primary = ctx.record.as_ref().map(|r| r.primary.as_str()).unwrap_or(""),
         %nodes,
         blocked = ?ctx.blocked,
@@ -526,13 +527,13 @@ fn log_decision(output: &Output, current: Option<&crate::types::GroupRecord>) {
         // does not change, that write is the leadership re-check.
         Output::Publish { epoch, record } if current == Some(record) => info!(
             target: "arbiter",
-            epoch,
+            epoch = epoch.get(),
             primary = %record.primary,
             "re-checking leadership before acting (guarded write of the unchanged record)"
         ),
         Output::Publish { epoch, record } if record.lost_data && !current.is_some_and(|c| c.lost_data) => warn!(
             target: "arbiter",
-            epoch,
+            epoch = epoch.get(),
             primary = %record.primary,
             "recording in the group record that {} lost data (a leader taking over inherits the evidence)",
             record.primary
@@ -542,25 +543,25 @@ fn log_decision(output: &Output, current: Option<&crate::types::GroupRecord>) {
         {
             warn!(
                 target: "arbiter",
-                epoch,
+                epoch = epoch.get(),
                 primary = %record.primary,
                 "clearing the loss mark on {}: every node answers and none holds more keys (what it lost is gone from every copy; its data is the most there is)",
                 record.primary
             )
         }
         Output::Publish { epoch, record } => {
-            info!(target: "arbiter", epoch, primary = %record.primary, "publishing the group record")
+            info!(target: "arbiter", epoch = epoch.get(), primary = %record.primary, "publishing the group record")
         }
-        Output::Promote { addr, epoch } => info!(target: "arbiter", node = %addr, epoch, "promoting"),
+        Output::Promote { addr, epoch } => info!(target: "arbiter", node = %addr, epoch = epoch.get(), "promoting"),
         Output::Repoint { addr, primary, epoch } => {
-            info!(target: "arbiter", node = %addr, %primary, epoch, "repointing")
+            info!(target: "arbiter", node = %addr, %primary, epoch = epoch.get(), "repointing")
         }
         Output::Switchover {
             primary,
             target,
             timeout_ms,
             epoch,
-        } => info!(target: "arbiter", %primary, %target, timeout_ms, epoch, "switching over"),
+        } => info!(target: "arbiter", %primary, %target, timeout_ms, epoch = epoch.get(), "switching over"),
         Output::Resign { candidacy } => {
             info!(target: "arbiter", election_revision = candidacy.revision, "resigning")
         }

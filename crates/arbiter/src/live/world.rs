@@ -19,6 +19,7 @@ use super::etcd::{Etcd, EtcdError};
 use super::keys::Keys;
 use super::redis::RedisNodes;
 use super::switchover::{SwitchoverAnswer, SwitchoverOutcome};
+use crate::types::Epoch;
 use crate::types::{ElectionError, GroupConfig, GroupRecord, Leader, Millis, NodeId, RedisError, Wake};
 use crate::world::Host;
 use tracing::{debug, info, warn};
@@ -34,7 +35,7 @@ fn outcome(command: &str, addr: &str, result: Result<(), RedisError>) -> Result<
             target: "arbiter",
             node = %addr,
             command,
-            leader_epoch = seen,
+            leader_epoch = seen.get(),
             "not sent: this instance no longer leads"
         ),
         Err(e) => warn!(target: "arbiter", node = %addr, command, error = %e, "failed"),
@@ -184,14 +185,14 @@ impl LiveWorld {
     fn current_leader(&self) -> Result<Option<Leader>, EtcdError> {
         Ok(self.etcd.get_prefix(&self.keys().election())?.first().map(|kv| Leader {
             instance: NodeId(kv.value.clone()),
-            epoch: kv.create_revision,
+            epoch: Epoch(kv.create_revision),
         }))
     }
 
     /// Leadership re-check before a Redis reconfiguration under `epoch`.
-    fn fence(&self, epoch: i64) -> Result<(), RedisError> {
+    fn fence(&self, epoch: Epoch) -> Result<(), RedisError> {
         let Some((_, key)) = &self.lease else {
-            return Err(RedisError::Fenced { seen: 0 });
+            return Err(RedisError::Fenced { seen: Epoch(0) });
         };
         let mine = self
             .etcd
@@ -200,13 +201,13 @@ impl LiveWorld {
         let leader = self
             .current_leader()
             .map_err(|e| RedisError::Unreachable(format!("cannot re-check leadership: {e}")))?;
-        let leads = mine.as_ref().is_some_and(|kv| kv.create_revision == epoch)
+        let leads = mine.as_ref().is_some_and(|kv| kv.create_revision == epoch.get())
             && leader.as_ref().is_some_and(|l| l.epoch == epoch);
         if leads {
             Ok(())
         } else {
             Err(RedisError::Fenced {
-                seen: leader.map_or(0, |l| l.epoch),
+                seen: leader.map_or(Epoch(0), |l| l.epoch),
             })
         }
     }

@@ -4,11 +4,12 @@
 //! fenced by the epoch.
 
 use super::{Impossible, Input, Machine, Moved, NodeView, Output, Plan, State, unexpected};
+use crate::types::Epoch;
 
 impl Machine {
     /// `Publishing`, `Promoting`, `Repointing`, `Detaching` and
     /// `SwitchingOver`, for the leader under `epoch`.
-    pub(super) fn on_acting(&mut self, state: State, input: Input, epoch: i64) -> Moved {
+    pub(super) fn on_acting(&mut self, state: State, input: Input, epoch: Epoch) -> Moved {
         Ok(match (state, input) {
             (State::Publishing { plan }, Input::Published(Ok(true))) => return self.carry_out(plan, epoch),
             // The guard failed: another instance leads now (S1).
@@ -57,7 +58,7 @@ impl Machine {
 
     /// The record `plan` needed is written under `epoch`: start its
     /// commands, or go idle when it needs none.
-    fn carry_out(&mut self, plan: Plan, epoch: i64) -> Moved {
+    fn carry_out(&mut self, plan: Plan, epoch: Epoch) -> Moved {
         let record = plan
             .record(epoch, self.ctx.record.as_ref(), &self.ctx.views)
             .ok_or(Impossible::NoRecord)?;
@@ -95,7 +96,7 @@ impl Machine {
     /// Redis accepted `FAILOVER TO`: the handover is in flight until the
     /// target reports primary or the deadline passes; the record names the
     /// target at once.
-    fn switched_over(&mut self, plan: Plan, epoch: i64) -> Moved {
+    fn switched_over(&mut self, plan: Plan, epoch: Epoch) -> Moved {
         self.ctx.switchover = None;
         let Plan::Switchover { from, to } = plan else {
             return Err(Impossible::WrongPlan);
@@ -115,7 +116,7 @@ impl Machine {
     }
 
     /// Repoints `nodes` (reachable ones) to `to`, or goes idle.
-    fn repoint(&mut self, nodes: Vec<String>, from: usize, to: String, epoch: i64) -> Moved {
+    fn repoint(&mut self, nodes: Vec<String>, from: usize, to: String, epoch: Epoch) -> Moved {
         let primary = self.addr(&to)?;
         let mut next = None;
         for (i, node) in nodes.iter().enumerate().skip(from) {
@@ -138,7 +139,7 @@ impl Machine {
 
     /// Detaches the reachable nodes of `nodes` from index `from` on, one
     /// `REPLICAOF NO ONE` at a time, under the fence.
-    fn detach(&mut self, nodes: Vec<String>, from: usize, epoch: i64) -> Moved {
+    fn detach(&mut self, nodes: Vec<String>, from: usize, epoch: Epoch) -> Moved {
         let next = (from..nodes.len()).find(|&i| self.ctx.views.get(&nodes[i]).is_some_and(NodeView::reachable));
         Ok(match next {
             Some(i) => {

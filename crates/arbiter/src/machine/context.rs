@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{Blocked, NodeView, Planted};
-use crate::types::{Candidacy, GroupConfig, GroupRecord, Leader, Millis, NodeId};
+use crate::types::{Candidacy, Epoch, GroupConfig, GroupRecord, Leader, Millis, NodeId};
 
 /// Long-lived knowledge the states share.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,11 +15,11 @@ pub struct Context {
     /// The election entry, while it exists.
     pub candidacy: Option<Candidacy>,
     /// The epoch this instance leads under, while it leads.
-    pub epoch: Option<i64>,
+    pub epoch: Option<Epoch>,
     /// The leader as last seen, when another instance leads.
     pub leader: Option<Leader>,
     /// The highest epoch ever acted under (S2: never decreases).
-    pub highest_epoch: i64,
+    pub highest_epoch: Epoch,
     /// The latest `Tick`'s time.
     pub now: Millis,
     /// The group record as last read or written.
@@ -57,7 +57,7 @@ impl Context {
             candidacy: None,
             epoch: None,
             leader: None,
-            highest_epoch: 0,
+            highest_epoch: Epoch(0),
             now: 0,
             record: None,
             views: BTreeMap::new(),

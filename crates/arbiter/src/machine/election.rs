@@ -112,6 +112,10 @@ impl Machine {
     /// Whether `leader` is this instance under its current election entry.
     pub(super) fn is_me(&self, leader: &Leader) -> bool {
         self.ctx.instance.as_ref() == Some(&leader.instance)
-            && self.ctx.candidacy.as_ref().is_some_and(|c| c.revision == leader.epoch)
+            && self
+                .ctx
+                .candidacy
+                .as_ref()
+                .is_some_and(|c| c.revision == leader.epoch.get())
     }
 }

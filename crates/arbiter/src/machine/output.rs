@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Candidacy, GroupRecord, Millis, NodeId};
+use crate::types::{Candidacy, Epoch, GroupRecord, Millis, NodeId};
 
 /// What the machine wants done. Each output is answered by exactly one input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +41,7 @@ pub enum Output {
     /// Write the record if the epoch still holds (answer: `Published`).
     Publish {
         /// The epoch guarding the write.
-        epoch: i64,
+        epoch: Epoch,
         /// The record.
         record: GroupRecord,
     },
@@ -50,7 +50,7 @@ pub enum Output {
         /// The node's address.
         addr: String,
         /// The epoch fencing the command.
-        epoch: i64,
+        epoch: Epoch,
     },
     /// `REPLICAOF primary` under `epoch` (answer: `Repointed`).
     Repoint {
@@ -59,7 +59,7 @@ pub enum Output {
         /// The primary's address.
         primary: String,
         /// The epoch fencing the command.
-        epoch: i64,
+        epoch: Epoch,
     },
     /// `FAILOVER TO target TIMEOUT` on the primary under `epoch` (answer:
     /// `SwitchedOver`).
@@ -71,7 +71,7 @@ pub enum Output {
         /// Timeout.
         timeout_ms: Millis,
         /// The epoch fencing the command.
-        epoch: i64,
+        epoch: Epoch,
     },
     /// Sleep until the next check (answer: `Tick`).
     Wait {

@@ -4,6 +4,8 @@
 //! `false` without looking at its argument, and no code path of the
 //! machine names a bug.
 
+use crate::types::Epoch;
+
 /// `planted!(planted, Bug)`: whether the planted bug `Bug` is on in
 /// `planted` (a [`Planted`]). Always `false` without the feature.
 #[cfg(feature = "planted-bugs")]
@@ -50,9 +52,9 @@ impl super::Machine {
     /// The epoch commands and record writes carry under `epoch`: with the
     /// `SkipFencing` planted bug its negation, which the simulated world
     /// takes as "not fenced".
-    pub(super) fn fence(&self, epoch: i64) -> i64 {
+    pub(super) fn fence(&self, epoch: Epoch) -> Epoch {
         if planted!(self.ctx.planted, SkipFencing) {
-            -epoch
+            Epoch(-epoch.get())
         } else {
             epoch
         }

@@ -4,6 +4,7 @@
 
 use super::startup::name_of;
 use super::{Impossible, Input, Machine, Moved, Output, Plan, State, decide, unexpected};
+use crate::types::Epoch;
 use crate::types::{ClusterEvent, Role};
 
 impl Machine {
@@ -93,7 +94,7 @@ impl Machine {
     }
 
     /// Writes the record `plan` needs under `epoch` before acting.
-    pub(super) fn publish(&mut self, plan: Plan, epoch: i64) -> Moved {
+    pub(super) fn publish(&mut self, plan: Plan, epoch: Epoch) -> Moved {
         let record = plan
             .record(epoch, self.ctx.record.as_ref(), &self.ctx.views)
             .ok_or(Impossible::NoRecord)?;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Input, Plan};
-use crate::types::Leader;
+use crate::types::{Epoch, Leader};
 
 /// Where the machine is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub enum State {
     /// Idle, leading under `epoch`.
     Leading {
         /// The leader entry's create revision.
-        epoch: i64,
+        epoch: Epoch,
     },
     /// Asking for election news (and keeping the lease alive).
     CheckingElection,

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use rehearse::{InjectFault, Sim};
 
 use super::model::{Endpoint, Fact, Model, ModelEvent, Promotion};
+use crate::types::Epoch;
 use crate::types::{
     Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
     NodeStatus, RedisError, Wake,
@@ -156,7 +157,7 @@ impl Cluster for InstanceWorld {
         self.redis(addr, |m, i| Ok(m.status(i)))
     }
 
-    fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError> {
+    fn promote(&mut self, addr: &str, epoch: Epoch) -> Result<(), RedisError> {
         let me = self.me();
         self.redis(addr, |m, i| {
             let was_replica = m.nodes[i].replica_of.is_some();
@@ -180,11 +181,11 @@ impl Cluster for InstanceWorld {
         })
     }
 
-    fn repoint(&mut self, addr: &str, primary: &str, epoch: i64) -> Result<(), RedisError> {
+    fn repoint(&mut self, addr: &str, primary: &str, epoch: Epoch) -> Result<(), RedisError> {
         self.redis(addr, |m, i| m.repoint(i, primary, epoch))
     }
 
-    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: i64) -> Result<(), RedisError> {
+    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: Epoch) -> Result<(), RedisError> {
         self.redis(primary, |m, p| match m.node_at(target) {
             Some(t) if m.answering(t) && m.reaches(Endpoint::Node(p), Endpoint::Node(t)) => {
                 m.failover(p, t, epoch, timeout_ms)
@@ -263,7 +264,7 @@ impl Election for InstanceWorld {
         })
     }
 
-    fn publish(&mut self, epoch: i64, record: &GroupRecord) -> Result<bool, ElectionError> {
+    fn publish(&mut self, epoch: Epoch, record: &GroupRecord) -> Result<bool, ElectionError> {
         let id = self.id.clone();
         self.etcd(|m| {
             let now = m.now;

@@ -6,6 +6,7 @@ use tracing::{debug, info, warn};
 
 use super::{LiveWorld, outcome};
 use crate::live::switchover::{SwitchoverAnswer, SwitchoverOutcome, refuse_switchover};
+use crate::types::Epoch;
 use crate::types::{ClusterEvent, Millis, NodeStatus, RedisError};
 use crate::world::Cluster;
 
@@ -61,7 +62,7 @@ impl Cluster for LiveWorld {
         result
     }
 
-    fn promote(&mut self, addr: &str, epoch: i64) -> Result<(), RedisError> {
+    fn promote(&mut self, addr: &str, epoch: Epoch) -> Result<(), RedisError> {
         let result = self
             .fence(epoch)
             .and_then(|()| self.min_replicas(addr))
@@ -69,7 +70,7 @@ impl Cluster for LiveWorld {
         outcome("REPLICAOF NO ONE", addr, result)
     }
 
-    fn repoint(&mut self, addr: &str, primary: &str, epoch: i64) -> Result<(), RedisError> {
+    fn repoint(&mut self, addr: &str, primary: &str, epoch: Epoch) -> Result<(), RedisError> {
         let result = self
             .fence(epoch)
             .and_then(|()| self.min_replicas(addr))
@@ -77,7 +78,7 @@ impl Cluster for LiveWorld {
         outcome(&format!("REPLICAOF {}", primary.replace(':', " ")), addr, result)
     }
 
-    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: i64) -> Result<(), RedisError> {
+    fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: Epoch) -> Result<(), RedisError> {
         let result = self
             .fence(epoch)
             .and_then(|()| self.redis.failover(primary, target, timeout_ms));

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::{LiveWorld, unavailable};
+use crate::types::Epoch;
 use crate::types::{Candidacy, ElectionError, ElectionEvent, GroupRecord, Leader, NodeId};
 use crate::world::Election;
 
@@ -79,13 +80,13 @@ impl Election for LiveWorld {
         .transpose()
     }
 
-    fn publish(&mut self, epoch: i64, record: &GroupRecord) -> Result<bool, ElectionError> {
+    fn publish(&mut self, epoch: Epoch, record: &GroupRecord) -> Result<bool, ElectionError> {
         let Some((_, key)) = &self.lease else {
             return Ok(false);
         };
         let value = serde_json::to_string(record).map_err(|e| ElectionError::Unavailable(e.to_string()))?;
-        let written = self.etcd.put_guarded(key, epoch, &self.keys().record(), &value);
-        debug!(target: "arbiter", epoch, primary = %record.primary, result = ?written, "etcd: guarded record write");
+        let written = self.etcd.put_guarded(key, epoch.get(), &self.keys().record(), &value);
+        debug!(target: "arbiter", epoch = epoch.get(), primary = %record.primary, result = ?written, "etcd: guarded record write");
         self.etcd_outcome("write the group record", written)
     }
 

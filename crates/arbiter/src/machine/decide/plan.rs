@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::machine::NodeView;
+use crate::types::Epoch;
 use crate::types::GroupRecord;
 
 /// An action the leader takes; every one starts with a guarded write of the
@@ -97,7 +98,7 @@ impl Plan {
     /// a `current` record: [`decide`](super::decide) never makes one.
     pub fn record(
         &self,
-        epoch: i64,
+        epoch: Epoch,
         current: Option<&GroupRecord>,
         views: &BTreeMap<String, NodeView>,
     ) -> Option<GroupRecord> {

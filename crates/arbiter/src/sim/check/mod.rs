@@ -52,7 +52,7 @@ pub use safety::replication_cycle;
 
 use crate::machine::Machine;
 use crate::sim::model::{Event, Model};
-use crate::types::Millis;
+use crate::types::{Epoch, Millis};
 
 /// How long two writable primaries may coexist after a fault (S4).
 pub const DUAL_WRITABLE_BOUND_MS: Millis = 10_000;
@@ -107,7 +107,7 @@ pub struct Checker {
     /// When a leader tried to move authority: an attempt that injected
     /// faults defeated still counts as acting (S7).
     attempts: Vec<Attempt>,
-    epoch_acted: Vec<i64>,
+    epoch_acted: Vec<Epoch>,
     dual_since: Option<Millis>,
     /// L5: promotions since the fault count last changed, and that count.
     flaps: Vec<Event>,
@@ -135,7 +135,7 @@ impl Checker {
             events_seen: 0,
             promotions_seen: 0,
             attempts: Vec::new(),
-            epoch_acted: vec![i64::MIN; instances],
+            epoch_acted: vec![Epoch(i64::MIN); instances],
             dual_since: None,
             flaps: Vec::new(),
             flap_faults: 0,
@@ -160,7 +160,7 @@ impl Checker {
 
     /// A new incarnation of instance `i` starts over (its epochs are new).
     pub fn restarted(&mut self, i: usize) {
-        self.epoch_acted[i] = i64::MIN;
+        self.epoch_acted[i] = Epoch(i64::MIN);
     }
 
     /// Instance `i` crashed: what it saw gives the controller no chance

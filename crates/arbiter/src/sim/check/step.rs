@@ -8,15 +8,15 @@ use rehearse::Failure;
 use super::candidate::check_candidate;
 use super::{Attempt, Checker, SWITCHOVER_BOUND_MS, fail};
 use crate::machine::{Machine, Output, Plan, State};
-use crate::types::Millis;
+use crate::types::{Epoch, Millis};
 
 /// The epoch an output acts under, if it acts.
-fn acting_epoch(o: &Output) -> Option<i64> {
+fn acting_epoch(o: &Output) -> Option<Epoch> {
     match o {
         Output::Publish { epoch, .. }
         | Output::Promote { epoch, .. }
         | Output::Repoint { epoch, .. }
-        | Output::Switchover { epoch, .. } => Some(epoch.abs()),
+        | Output::Switchover { epoch, .. } => Some(Epoch(epoch.get().abs())),
         _ => None,
     }
 }

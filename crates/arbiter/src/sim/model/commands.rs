@@ -6,6 +6,7 @@ use super::Model;
 use super::event::ModelEvent;
 use super::facts::{AppliedCommand, Fact};
 use super::network::Endpoint;
+use crate::types::Epoch;
 use crate::types::{Millis, RedisError};
 
 /// How long an accepted `FAILOVER TO` takes to hand over (writes paused on
@@ -23,7 +24,7 @@ pub struct Handover {
     /// The target.
     pub to: usize,
     /// Under this epoch.
-    pub epoch: i64,
+    pub epoch: Epoch,
     /// When the roles swap.
     pub swap_at: Millis,
     /// When Redis gives up.
@@ -67,18 +68,18 @@ impl Model {
 
     /// Applies node `i`'s fence to a command under `epoch` and notes the
     /// command for the checker (S1).
-    fn fence(&mut self, i: usize, epoch: i64, what: &str) -> Result<(), RedisError> {
+    fn fence(&mut self, i: usize, epoch: Epoch, what: &str) -> Result<(), RedisError> {
         let seen = self.nodes[i].fence;
         // A negative epoch is a command sent without the fence (the
         // `SkipFencing` planted bug): applied unchecked, logged under its
         // real epoch so that S1 sees it.
-        if epoch >= 0 {
+        if epoch.get() >= 0 {
             if epoch < seen {
                 return Err(RedisError::Fenced { seen });
             }
             self.nodes[i].fence = epoch;
         }
-        let epoch = epoch.abs();
+        let epoch = Epoch(epoch.get().abs());
         let at = self.now;
         self.facts.push(Fact::Applied(AppliedCommand {
             at,
@@ -90,7 +91,7 @@ impl Model {
     }
 
     /// `REPLICAOF NO ONE` on node `i` under `epoch`.
-    pub fn promote(&mut self, i: usize, epoch: i64) -> Result<(), RedisError> {
+    pub fn promote(&mut self, i: usize, epoch: Epoch) -> Result<(), RedisError> {
         self.fence(i, epoch, "promote")?;
         let n = &mut self.nodes[i];
         if n.replica_of.is_some() {
@@ -112,7 +113,7 @@ impl Model {
     }
 
     /// `REPLICAOF primary` on node `i` under `epoch`.
-    pub fn repoint(&mut self, i: usize, primary: &str, epoch: i64) -> Result<(), RedisError> {
+    pub fn repoint(&mut self, i: usize, primary: &str, epoch: Epoch) -> Result<(), RedisError> {
         self.fence(i, epoch, "repoint")?;
         if self.nodes[i].replica_of.as_deref() != Some(primary) {
             let n = &mut self.nodes[i];
@@ -138,7 +139,7 @@ impl Model {
     /// primary stops accepting writes first, S8), or after `timeout_ms`
     /// Redis gives up and `p` takes writes again. Other replicas of `p`
     /// stay attached to it until repointed.
-    pub fn failover(&mut self, p: usize, target: usize, epoch: i64, timeout_ms: Millis) -> Result<(), RedisError> {
+    pub fn failover(&mut self, p: usize, target: usize, epoch: Epoch, timeout_ms: Millis) -> Result<(), RedisError> {
         let follows = self.nodes[target].replica_of.as_deref() == Some(self.nodes[p].addr.as_str());
         if self.nodes[p].replica_of.is_some() || !follows {
             return Err(RedisError::Refused(
@@ -182,7 +183,7 @@ impl Model {
     }
 
     /// The role swap of a finished handover.
-    fn swap(&mut self, p: usize, target: usize, epoch: i64) {
+    fn swap(&mut self, p: usize, target: usize, epoch: Epoch) {
         let tail: Vec<u64> = self.nodes[p].log[self.nodes[target].log.len().min(self.nodes[p].log.len())..].to_vec();
         let target_addr = self.nodes[target].addr.clone();
         let now = self.now;

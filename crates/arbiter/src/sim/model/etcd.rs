@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::types::{GroupRecord, Leader, Millis, NodeId};
+use crate::types::{Epoch, GroupRecord, Leader, Millis, NodeId};
 
 /// Lease TTL the simulated instances get.
 pub const LEASE_TTL_MS: Millis = 5000;
@@ -142,19 +142,19 @@ impl EtcdModel {
             .min_by_key(|(_, e)| e.revision)
             .map(|(instance, e)| Leader {
                 instance: instance.clone(),
-                epoch: e.revision,
+                epoch: Epoch(e.revision),
             })
     }
 
     /// The guarded write: only when `instance`'s entry still has create
     /// revision `epoch`. A negative epoch writes without the guard (only
     /// the `SkipFencing` planted bug does that).
-    pub fn publish(&mut self, now: Millis, instance: &NodeId, epoch: i64, record: &GroupRecord) -> bool {
+    pub fn publish(&mut self, now: Millis, instance: &NodeId, epoch: Epoch, record: &GroupRecord) -> bool {
         let guarded = match self.entries.get(instance) {
-            Some(e) => e.revision == epoch,
+            Some(e) => e.revision == epoch.get(),
             None => false,
         };
-        if guarded || epoch < 0 {
+        if guarded || epoch.get() < 0 {
             self.revision += 1;
             self.record = Some(record.clone());
             self.record_history.push(Written {

@@ -7,6 +7,7 @@ use std::fmt;
 
 use super::network::Endpoint;
 use super::redis::{Persistence, Restart};
+use crate::types::Epoch;
 use crate::types::{GroupRecord, Millis, NodeId};
 
 /// Something that happened in the model, for the timeline and for tests
@@ -52,7 +53,7 @@ pub enum ModelEvent {
         /// The node.
         node: String,
         /// Under this epoch.
-        epoch: i64,
+        epoch: Epoch,
         /// Its replication offset then.
         offset: u64,
         /// Its keys then.
@@ -65,7 +66,7 @@ pub enum ModelEvent {
         /// Its new primary's address.
         primary: String,
         /// Under this epoch.
-        epoch: i64,
+        epoch: Epoch,
     },
     /// A full resync completed.
     FullResync {
@@ -83,7 +84,7 @@ pub enum ModelEvent {
         /// The target.
         to: String,
         /// Under this epoch.
-        epoch: i64,
+        epoch: Epoch,
     },
     /// A handover finished: the roles swapped.
     Switchover {
@@ -92,7 +93,7 @@ pub enum ModelEvent {
         /// The new primary.
         to: String,
         /// Under this epoch.
-        epoch: i64,
+        epoch: Epoch,
     },
     /// A `FAILOVER TO` whose target did not answer was rolled back.
     SwitchoverRolledBack {
@@ -161,7 +162,7 @@ pub enum ModelEvent {
         /// The primary it names.
         primary: String,
         /// Under this epoch.
-        epoch: i64,
+        epoch: Epoch,
         /// The writing instance.
         by: NodeId,
     },
@@ -170,7 +171,7 @@ pub enum ModelEvent {
         /// The writing instance.
         by: NodeId,
         /// Under this epoch.
-        epoch: i64,
+        epoch: Epoch,
     },
     /// An instance said why it cannot act (noted on change).
     Blocked {

@@ -2,6 +2,7 @@
 //! noted as it happens, in order, and the checker keeps its own history
 //! from them (the model itself never reads them back).
 
+use crate::types::Epoch;
 use crate::types::Millis;
 
 /// One fact, in the order the model saw them.
@@ -27,7 +28,7 @@ pub struct AppliedCommand {
     /// The node.
     pub node: usize,
     /// Epoch it was issued under.
-    pub epoch: i64,
+    pub epoch: Epoch,
     /// What it was.
     pub what: String,
 }

@@ -7,7 +7,7 @@
 use super::Model;
 use super::event::ModelEvent;
 use super::facts::{Fact, Restarted};
-use crate::types::{Millis, NodeStatus, Role};
+use crate::types::{Epoch, Millis, NodeStatus, Role};
 
 /// How long a full resync takes.
 pub const FULL_SYNC_MS: Millis = 300;
@@ -112,7 +112,7 @@ pub struct RedisModel {
     /// (Redis retries from `replicationCron`, once a second).
     pub reconnect_at: Millis,
     /// The newest epoch of any reconfiguration applied (the S1 fence).
-    pub fence: i64,
+    pub fence: Epoch,
     /// Writes are refused with fewer linked replicas.
     pub min_replicas_to_write: usize,
     /// Restarts so far.
@@ -143,7 +143,7 @@ impl RedisModel {
             link_up: i > 0,
             link_down_since: None,
             reconnect_at: 0,
-            fence: 0,
+            fence: Epoch(0),
             min_replicas_to_write,
             incarnation: 0,
             started_at: 0,
@@ -327,7 +327,7 @@ impl Model {
         n.syncing_until = None;
         n.link_up = false;
         n.link_down_since = None;
-        n.fence = 0;
+        n.fence = Epoch(0);
         n.paused_until = 0;
         let loaded = n.log.len() as u64;
         let node = n.name.clone();

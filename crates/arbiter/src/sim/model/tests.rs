@@ -1,10 +1,11 @@
 //! One test per Redis 7.0 / etcd 3.4 fact in `arbiter-invariants.md`.
 use super::*;
 use crate::sim::check::History;
+use crate::types::Epoch;
 use crate::types::{GroupRecord, NodeId, RedisError, Role};
 
 /// A record naming `primary` under `epoch`.
-fn record(epoch: i64, primary: &str) -> GroupRecord {
+fn record(epoch: Epoch, primary: &str) -> GroupRecord {
     GroupRecord {
         epoch,
         primary: primary.into(),
@@ -33,7 +34,7 @@ fn synced(min_replicas: usize) -> Model {
 fn failover_to_demotes_the_old_primary_and_leaves_a_third_replica_attached() {
     let mut m = synced(0);
     let old_replid = m.nodes[1].replid.clone();
-    m.failover(0, 1, 1, 5000).unwrap();
+    m.failover(0, 1, Epoch(1), 5000).unwrap();
     m.advance(m.now + HANDOVER_MS);
     assert_eq!(m.nodes[0].replica_of.as_deref(), Some("10.0.0.2:6379"));
     assert!(m.nodes[1].replica_of.is_none());
@@ -49,7 +50,7 @@ fn failover_to_demotes_the_old_primary_and_leaves_a_third_replica_attached() {
 fn failover_hands_over_asynchronously_with_writes_paused_meanwhile() {
     let mut m = synced(0);
     let t0 = m.now;
-    m.failover(0, 1, 1, 5000).unwrap();
+    m.failover(0, 1, Epoch(1), 5000).unwrap();
     // Accepted, not done: the old primary still reports primary and
     // takes no writes; the target still follows it.
     assert!(m.nodes[0].replica_of.is_none());
@@ -66,7 +67,7 @@ fn failover_hands_over_asynchronously_with_writes_paused_meanwhile() {
 fn a_handover_that_cannot_finish_is_given_up_at_the_timeout() {
     let mut m = synced(0);
     let t0 = m.now;
-    m.failover(0, 1, 1, 1000).unwrap();
+    m.failover(0, 1, Epoch(1), 1000).unwrap();
     m.crash(1);
     m.advance(t0 + HANDOVER_MS);
     assert!(m.handover.is_some(), "still trying until the timeout");
@@ -85,17 +86,17 @@ fn a_handover_that_cannot_finish_is_given_up_at_the_timeout() {
 fn failover_is_refused_during_the_targets_initial_sync() {
     let mut m = synced(0);
     m.restart_empty(2);
-    m.repoint(2, "10.0.0.1:6379", 1).unwrap();
+    m.repoint(2, "10.0.0.1:6379", Epoch(1)).unwrap();
     m.client_write();
     m.advance(20); // diverged log: a full resync starts
     assert!(m.nodes[2].syncing_until.is_some());
-    let e = m.failover(0, 2, 2, 5000).unwrap_err();
+    let e = m.failover(0, 2, Epoch(2), 5000).unwrap_err();
     assert!(
         matches!(e, RedisError::Refused(ref s) if s.contains("initial sync")),
         "{e:?}"
     );
     m.advance(400);
-    m.failover(0, 2, 2, 5000).unwrap();
+    m.failover(0, 2, Epoch(2), 5000).unwrap();
 }
 
 #[test]
@@ -149,11 +150,11 @@ fn etcd_leases_expire_and_take_their_keys() {
     let b = NodeId("b".into());
     let (lease_a, rev_a) = e.campaign(0, &a);
     let (_, rev_b) = e.campaign(0, &b);
-    assert_eq!(e.leader().unwrap().epoch, rev_a);
+    assert_eq!(e.leader().unwrap().epoch, Epoch(rev_a));
     assert!(e.keepalive(3000, lease_a));
     e.expire(7000);
     // b's lease ran out at 5000; a renewed its own until 8000.
-    assert_eq!(e.leader().map(|l| l.epoch), Some(rev_a));
+    assert_eq!(e.leader().map(|l| l.epoch), Some(Epoch(rev_a)));
     assert!(e.entries.values().all(|entry| entry.revision != rev_b));
     e.expire(8000);
     assert_eq!(e.leader(), None);
@@ -164,12 +165,13 @@ fn guarded_writes_fail_once_the_entry_is_gone() {
     let mut e = EtcdModel::available();
     let a = NodeId("a".into());
     let (lease, rev) = e.campaign(0, &a);
+    let rev = Epoch(rev);
     let record = record(rev, "r1");
     assert!(e.publish(0, &a, rev, &record));
     e.revoke(lease);
     assert!(!e.publish(1, &a, rev, &record), "the lease is gone: the guard fails");
     let (_, rev2) = e.campaign(10, &a);
-    assert!(rev2 > rev, "create revisions only grow");
+    assert!(rev2 > rev.get(), "create revisions only grow");
     assert!(!e.publish(11, &a, rev, &record), "an old epoch does not pass the guard");
 }
 
@@ -178,6 +180,7 @@ fn a_serializable_read_may_be_stale_a_linearizable_one_is_not() {
     let mut e = EtcdModel::available();
     let a = NodeId("a".into());
     let (_, rev) = e.campaign(0, &a);
+    let rev = Epoch(rev);
     let old = record(rev, "r1");
     let new = record(rev, "r2");
     assert!(e.publish(1000, &a, rev, &old));
@@ -290,6 +293,7 @@ fn a_campaigner_that_stops_renewing_is_told_it_won_then_loses_the_key() {
     let mut e = EtcdModel::available();
     let a = NodeId("a".into());
     let (_, rev) = e.campaign(0, &a);
+    let rev = Epoch(rev);
     assert_eq!(e.leader().map(|l| l.epoch), Some(rev), "told it won");
     e.expire(LEASE_TTL_MS);
     assert_eq!(e.leader(), None, "the key went with the lease");

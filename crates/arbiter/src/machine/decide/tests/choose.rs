@@ -1,6 +1,7 @@
 //! Unit tests of the plan chosen for a round: cold starts, failed and recorded primaries, nodes astray.
 
 use super::*;
+use crate::types::Epoch;
 
 #[test]
 fn a_recorded_primary_left_a_replica_is_promoted_not_its_empty_old_primary_adopted() {
@@ -26,7 +27,7 @@ fn a_recorded_primary_left_a_replica_is_promoted_not_its_empty_old_primary_adopt
         ("r3", replica(500, "c", None)),
     ]);
     let record = GroupRecord {
-        epoch: 5,
+        epoch: Epoch(5),
         primary: "r2".into(),
         run_id: None,
         lost_data: false,
@@ -67,7 +68,7 @@ fn replicas_astray_are_repointed_even_while_the_primary_is_only_suspected() {
     };
     let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
     let record = GroupRecord {
-        epoch: 5,
+        epoch: Epoch(5),
         primary: "r1".into(),
         run_id: None,
         lost_data: false,
@@ -97,7 +98,7 @@ fn a_primary_refusing_the_password_is_not_down() {
     };
     let v = views(vec![("r1", r1), ("r2", replica_of_r1("b")), ("r3", replica_of_r1("c"))]);
     let record = GroupRecord {
-        epoch: 5,
+        epoch: Epoch(5),
         primary: "r1".into(),
         run_id: None,
         lost_data: false,
@@ -125,7 +126,7 @@ fn no_node_is_pointed_at_an_unreachable_recorded_primary_never_seen_serving() {
     r3.observe(1000, Err(RedisError::Timeout));
     let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
     let record = GroupRecord {
-        epoch: 5,
+        epoch: Epoch(5),
         primary: "r3".into(),
         run_id: None,
         lost_data: false,
@@ -170,7 +171,10 @@ fn a_primary_restarted_since_recorded_with_less_data_than_a_node_back_from_its_a
     // The record names r2 with the run it reports.
     let plan = plan.unwrap().unwrap();
     assert_eq!(
-        plan.record(6, Some(&record), &v).expect("a record").run_id.as_deref(),
+        plan.record(Epoch(6), Some(&record), &v)
+            .expect("a record")
+            .run_id
+            .as_deref(),
         Some("b2")
     );
 

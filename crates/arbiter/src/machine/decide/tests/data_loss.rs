@@ -1,12 +1,13 @@
 //! Unit tests of the data-loss marks (S7) and their settling.
 
 use super::*;
+use crate::types::Epoch;
 
 #[test]
 fn a_restart_that_reloaded_its_data_is_not_data_loss_an_empty_one_is() {
     let c = config(&[100, 100, 100]);
     let record = GroupRecord {
-        epoch: 5,
+        epoch: Epoch(5),
         primary: "r1".into(),
         run_id: None,
         lost_data: false,
@@ -59,7 +60,7 @@ fn a_loss_is_recorded_and_a_successor_inherits_it() {
     let noted = plan
         .unwrap()
         .unwrap()
-        .record(7, Some(&record), &knows)
+        .record(Epoch(7), Some(&record), &knows)
         .expect("a record");
     assert!(noted.lost_data && noted.primary == "r3");
     // (once recorded, the leader that knows just waits)
@@ -92,7 +93,7 @@ fn a_loss_is_recorded_and_a_successor_inherits_it() {
         from: "r3".into(),
         to: "r1".into(),
     };
-    assert!(!failover.record(8, Some(&noted), &v).expect("a record").lost_data);
+    assert!(!failover.record(Epoch(8), Some(&noted), &v).expect("a record").lost_data);
 }
 
 #[test]
@@ -324,7 +325,11 @@ fn a_recorded_loss_settles_once_every_node_answers_holding_no_more() {
     note_data_loss(&c, &v, Some(&record), 20_654).apply(&mut v);
     let plan = decide(&c, &v, Some(&record), None, 20_654, &Planted::default());
     assert_eq!(plan, Ok(Some(Plan::SettleLoss { primary: "r1".into() })));
-    let settled = plan.unwrap().unwrap().record(7, Some(&record), &v).expect("a record");
+    let settled = plan
+        .unwrap()
+        .unwrap()
+        .record(Epoch(7), Some(&record), &v)
+        .expect("a record");
     assert!(!settled.lost_data && settled.primary == "r1");
     assert_eq!(
         decide(&c, &v, Some(&settled), None, 20_754, &Planted::default()),

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use super::candidates::{follows_any, select_candidate};
 use super::shelter::{Shelter, shelter};
 use crate::machine::Planted;
+use crate::types::Epoch;
 use crate::types::{GroupConfig, GroupRecord, Millis, NodeStatus, RedisError, RedisNode, Role, Settings};
 
 fn config(priorities: &[u32]) -> GroupConfig {
@@ -51,7 +52,7 @@ fn replica(offset: u64, run_id: &str, link_down_ms: Option<Millis>) -> NodeView 
 /// The record naming `primary` under epoch 5, recorded under `run_id`.
 fn recorded(primary: &str, run_id: Option<&str>) -> GroupRecord {
     GroupRecord {
-        epoch: 5,
+        epoch: Epoch(5),
         primary: primary.into(),
         run_id: run_id.map(str::to_string),
         lost_data: false,

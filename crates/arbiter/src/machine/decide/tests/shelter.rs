@@ -1,6 +1,7 @@
 //! Unit tests of the shelter, detaching, and replicas about to resync their data away.
 
 use super::*;
+use crate::types::Epoch;
 
 #[test]
 fn replicas_of_an_empty_primary_with_no_eligible_candidate_are_sheltered() {
@@ -38,7 +39,7 @@ fn replicas_of_an_empty_primary_with_no_eligible_candidate_are_sheltered() {
     r3.observe(9_900, Err(crate::types::RedisError::Timeout));
     let mut v = views(vec![("r1", r1), ("r2", replica(100, "b", Some(200))), ("r3", r3)]);
     let record = GroupRecord {
-        epoch: 5,
+        epoch: Epoch(5),
         primary: "r1".into(),
         run_id: None,
         lost_data: false,
@@ -80,7 +81,7 @@ fn the_best_copy_left_following_an_empty_primary_is_promoted_not_left_to_resync(
     r3.observe(60_000, Ok(status(down_replica(59_000), "c", "old", 400, 40)));
     let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
     let record = GroupRecord {
-        epoch: 5,
+        epoch: Epoch(5),
         primary: "r1".into(),
         run_id: None,
         lost_data: false,
@@ -137,7 +138,7 @@ fn a_shelter_never_closes_a_replication_cycle() {
     r3.observe(1000, Ok(status(Role::Primary, "c2", "new", 0, 0)));
     let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
     let record = GroupRecord {
-        epoch: 5,
+        epoch: Epoch(5),
         primary: "r3".into(),
         run_id: None,
         lost_data: false,
