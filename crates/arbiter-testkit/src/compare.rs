@@ -330,13 +330,11 @@ pub fn writer(addrs: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHan
     })
 }
 
-/// Runs `fault` once under `controller`; `arbiter` is the binary.
-pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outcome, String> {
-    let [r1, r2, r3] = support::three_nodes();
-    let addrs: Vec<String> = [&r1, &r2, &r3].iter().map(|n| n.addr.clone()).collect();
-    let mut primary = Some(r1);
+/// The nodes as `fault` needs them: `min-replicas-*` set, or a dataset
+/// on the primary that both replicas hold.
+fn prepare(fault: Fault, addrs: &[String]) -> Result<(), String> {
     if fault.min_replicas() {
-        for a in &addrs {
+        for a in addrs {
             let mut c = connect(a).map_err(|e| e.to_string())?;
             for (k, v) in [("min-replicas-to-write", "1"), ("min-replicas-max-lag", "1")] {
                 redis::cmd("CONFIG")
@@ -366,6 +364,87 @@ pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outco
             return Err(format!("the dataset reached {synced} of 2 replicas"));
         }
     }
+    Ok(())
+}
+
+/// The index of the one primary once every live node follows it (40 s at
+/// most).
+fn settle(addrs: &[String]) -> Result<usize, String> {
+    let nodes_client = RedisNodes::new(Duration::from_millis(300), None);
+    wait_for("the group settles", Duration::from_secs(40), || {
+        let statuses: Vec<Option<NodeStatus>> = addrs.iter().map(|a| nodes_client.status(a).ok()).collect();
+        let primaries: Vec<usize> = (0..3)
+            .filter(|&i| statuses[i].as_ref().is_some_and(|s| s.role == Role::Primary))
+            .collect();
+        let [p] = primaries[..] else { return None };
+        let follows = statuses.iter().enumerate().all(|(i, s)| {
+            i == p
+                || match s {
+                    None => true,
+                    Some(s) => matches!(&s.role, Role::Replica { primary, link_up: true, .. } if *primary == addrs[p]),
+                }
+        });
+        follows.then_some(p)
+    })
+}
+
+/// When the nodes converged: the first moment every node's latest sample
+/// agrees with the final topology (a dead node counts as agreeing).
+fn converged_ms(
+    after: &[&(i64, usize, Option<NodeStatus>)],
+    final_primary: usize,
+    addrs: &[String],
+    fault_at: i64,
+) -> Option<u64> {
+    let mut latest: [Option<Option<NodeStatus>>; 3] = [None, None, None];
+    for s in after {
+        latest[s.1] = Some(s.2.clone());
+        let agrees = (0..3).all(|i| match &latest[i] {
+            None => false,
+            Some(None) => i != final_primary,
+            Some(Some(st)) if i == final_primary => st.role == Role::Primary,
+            Some(Some(st)) => {
+                matches!(&st.role, Role::Replica { primary, link_up: true, .. } if *primary == addrs[final_primary])
+            }
+        });
+        if agrees {
+            return Some((s.0 - fault_at) as u64);
+        }
+    }
+    None
+}
+
+/// Whether the pollers saw the fault happen to the primary (node 0): a
+/// new run id after an empty restart, otherwise a poll it did not answer.
+fn fault_happened(fault: Fault, after: &[&(i64, usize, Option<NodeStatus>)], old_run_id: &str) -> Result<(), String> {
+    match fault {
+        Fault::EmptyRestart => {
+            let restarted = after
+                .iter()
+                .any(|s| s.1 == 0 && s.2.as_ref().is_some_and(|st| st.run_id != *old_run_id));
+            if !restarted {
+                return Err("the primary was not seen restarted (same run id)".into());
+            }
+        }
+        _ => {
+            if !after.iter().any(|s| s.1 == 0 && s.2.is_none()) {
+                return Err("the primary never stopped answering: the fault did not happen".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `fault` once under `controller`; `arbiter` is the binary.
+///
+/// (About 95 lines: one experiment told in the order it happens, setup,
+/// fault, settling, measurement; the parts that stand alone are the
+/// functions above.)
+pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outcome, String> {
+    let [r1, r2, r3] = support::three_nodes();
+    let addrs: Vec<String> = [&r1, &r2, &r3].iter().map(|n| n.addr.clone()).collect();
+    let mut primary = Some(r1);
+    prepare(fault, &addrs)?;
     let running = start_controller(controller, [primary.as_ref().unwrap(), &r2, &r3], fault, arbiter)?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -411,22 +490,7 @@ pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outco
     }
 
     // Settle: one primary, every live node following it, for 1 s.
-    let nodes_client = RedisNodes::new(Duration::from_millis(300), None);
-    let settled = wait_for("the group settles", Duration::from_secs(40), || {
-        let statuses: Vec<Option<NodeStatus>> = addrs.iter().map(|a| nodes_client.status(a).ok()).collect();
-        let primaries: Vec<usize> = (0..3)
-            .filter(|&i| statuses[i].as_ref().is_some_and(|s| s.role == Role::Primary))
-            .collect();
-        let [p] = primaries[..] else { return None };
-        let follows = statuses.iter().enumerate().all(|(i, s)| {
-            i == p
-                || match s {
-                    None => true,
-                    Some(s) => matches!(&s.role, Role::Replica { primary, link_up: true, .. } if *primary == addrs[p]),
-                }
-        });
-        follows.then_some(p)
-    });
+    let settled = settle(&addrs);
     std::thread::sleep(Duration::from_millis(1000));
     stop.store(true, Ordering::SeqCst);
     let acked = writer.join().map_err(|_| "the writer panicked")?;
@@ -436,23 +500,8 @@ pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outco
     let final_primary = settled?;
     let samples = samples.lock().unwrap().clone();
 
-    // The fault really happened.
     let after: Vec<&(i64, usize, Option<NodeStatus>)> = samples.iter().filter(|s| s.0 >= fault_at).collect();
-    match fault {
-        Fault::EmptyRestart => {
-            let restarted = after
-                .iter()
-                .any(|s| s.1 == 0 && s.2.as_ref().is_some_and(|st| st.run_id != old_run_id));
-            if !restarted {
-                return Err("the primary was not seen restarted (same run id)".into());
-            }
-        }
-        _ => {
-            if !after.iter().any(|s| s.1 == 0 && s.2.is_none()) {
-                return Err("the primary never stopped answering: the fault did not happen".into());
-            }
-        }
-    }
+    fault_happened(fault, &after, &old_run_id)?;
 
     let mut out = Outcome {
         acked,
@@ -462,24 +511,7 @@ pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outco
         .iter()
         .find(|s| s.1 != 0 && s.2.as_ref().is_some_and(|st| st.role == Role::Primary))
         .map(|s| (s.0 - fault_at) as u64);
-    // Converged: from the first moment every node's latest sample agrees
-    // with the final topology (a dead node counts as agreeing).
-    let mut latest: [Option<Option<NodeStatus>>; 3] = [None, None, None];
-    for s in &after {
-        latest[s.1] = Some(s.2.clone());
-        let agrees = (0..3).all(|i| match &latest[i] {
-            None => false,
-            Some(None) => i != final_primary,
-            Some(Some(st)) if i == final_primary => st.role == Role::Primary,
-            Some(Some(st)) => {
-                matches!(&st.role, Role::Replica { primary, link_up: true, .. } if *primary == addrs[final_primary])
-            }
-        });
-        if agrees {
-            out.converged_ms = Some((s.0 - fault_at) as u64);
-            break;
-        }
-    }
+    out.converged_ms = converged_ms(&after, final_primary, &addrs, fault_at);
     if let Some(resumed) = resumed_at {
         let last_claim = samples
             .iter()

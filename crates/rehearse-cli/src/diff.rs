@@ -129,8 +129,13 @@ pub(crate) fn write_diff(
             let _ = writeln!(out, "{GOOD}+{GOOD:#} B {DIM}(no more calls){DIM:#}");
         }
     }
+    write_summary(out, ac, bc, hunks);
+    true
+}
 
-    // Everything after: align the rest by content and summarise.
+/// Everything after the first divergence: the rest aligned by content,
+/// then its hunks and the differing calls per method.
+fn write_summary(out: &mut impl Write, ac: &[Call], bc: &[Call], hunks: usize) {
     let (ka, kb): (Vec<String>, Vec<String>) = (ac.iter().map(key).collect(), bc.iter().map(key).collect());
     let ops = capture_diff_slices(Algorithm::Myers, &ka, &kb);
     let (mut equal, mut only_a, mut only_b) = (0usize, 0usize, 0usize);
@@ -190,7 +195,6 @@ pub(crate) fn write_diff(
             let _ = writeln!(out, "  {name}: {x} / {y}");
         }
     }
-    true
 }
 
 pub(crate) fn run(a: Args) -> ExitCode {

@@ -92,23 +92,7 @@ pub(crate) fn run(a: Args) -> ExitCode {
             failed += 1;
             continue;
         };
-        if old.exists() {
-            match common::load(&old) {
-                Ok((old_trace, _)) => {
-                    write_diff_or_same(&mut out, &old, &old_trace, new, &new_trace, a.width);
-                }
-                Err(e) => {
-                    let _ = writeln!(out, "{WARN}the reviewed file does not read{WARN:#}: {e}");
-                }
-            }
-        } else {
-            let _ = writeln!(
-                out,
-                "new scenario (no {} yet): {}",
-                old.display(),
-                common::describe(&new_trace)
-            );
-        }
+        show_change(&mut out, &old, new, &new_trace, a.width);
         let choice = if a.accept_all {
             Choice::Accept
         } else if a.reject_all {
@@ -153,6 +137,26 @@ pub(crate) fn run(a: Args) -> ExitCode {
         ExitCode::from(common::TROUBLE)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// What a pending recording changes: its diff against the reviewed file,
+/// or what it holds when there is none yet.
+fn show_change(out: &mut impl Write, old: &Path, new: &Path, new_trace: &Trace, width: usize) {
+    if old.exists() {
+        match common::load(old) {
+            Ok((old_trace, _)) => write_diff_or_same(out, old, &old_trace, new, new_trace, width),
+            Err(e) => {
+                let _ = writeln!(out, "{WARN}the reviewed file does not read{WARN:#}: {e}");
+            }
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "new scenario (no {} yet): {}",
+            old.display(),
+            common::describe(new_trace)
+        );
     }
 }
 

@@ -1,7 +1,9 @@
 //! The trait as the generator needs it, validated.
 
 use syn::spanned::Spanned;
-use syn::{Error, FnArg, GenericParam, Ident, ItemTrait, Pat, ReturnType, Signature, TraitItem, Type, TypeParamBound};
+use syn::{
+    Error, FnArg, GenericParam, Ident, ItemTrait, Pat, PatType, ReturnType, Signature, TraitItem, Type, TypeParamBound,
+};
 
 /// A world trait: the cleaned trait item and its methods.
 pub(crate) struct World {
@@ -153,23 +155,7 @@ fn future_output(ty: &Type) -> Option<Type> {
 impl Method {
     fn from_sig(trait_name: &str, sig: &mut Signature) -> syn::Result<Self> {
         let name = sig.ident.to_string();
-        if let Some(param) = sig
-            .generics
-            .params
-            .iter()
-            .find(|p| !matches!(p, GenericParam::Lifetime(_)))
-        {
-            return err(
-                param,
-                "generic methods cannot be recorded: a replayed call must name one concrete type for each argument and the output; use a concrete type (an enum covers several cases)",
-            );
-        }
-        if let Some(unsafety) = &sig.unsafety {
-            return err(unsafety, "world methods cannot be `unsafe`");
-        }
-        if let Some(variadic) = &sig.variadic {
-            return err(variadic, "world methods cannot be variadic");
-        }
+        check_plain_signature(sig)?;
         let mut mutable = false;
         let mut receiver_seen = false;
         let mut args = Vec::new();
@@ -185,47 +171,7 @@ impl Method {
                     mutable = r.mutability.is_some();
                     receiver_seen = true;
                 }
-                FnArg::Typed(pat_type) => {
-                    let mut redact = false;
-                    let mut keep = Vec::new();
-                    for attr in pat_type.attrs.drain(..) {
-                        if attr.path().is_ident("rehearse") {
-                            attr.parse_nested_meta(|meta| {
-                                if meta.path.is_ident("redact") {
-                                    redact = true;
-                                    Ok(())
-                                } else {
-                                    Err(meta.error(
-                                        "unknown rehearse argument attribute; the only one is `#[rehearse(redact)]`",
-                                    ))
-                                }
-                            })?;
-                        } else {
-                            keep.push(attr);
-                        }
-                    }
-                    pat_type.attrs = keep;
-                    if contains_impl_trait(&pat_type.ty) {
-                        return err(
-                            &pat_type.ty,
-                            "`impl Trait` arguments cannot be recorded or replayed: the argument needs one concrete, serializable type",
-                        );
-                    }
-                    let ident = match &*pat_type.pat {
-                        Pat::Ident(p) if p.subpat.is_none() => p.ident.clone(),
-                        other => {
-                            return err(
-                                other,
-                                "world method arguments must be plain names (`name: Type`): the name labels the argument in divergence reports",
-                            );
-                        }
-                    };
-                    args.push(Arg {
-                        ident,
-                        span: pat_type.ty.span(),
-                        redact,
-                    });
-                }
+                FnArg::Typed(pat_type) => args.push(Arg::from_typed(pat_type)?),
             }
         }
         if !receiver_seen {
@@ -234,27 +180,7 @@ impl Method {
                 "world methods need a `&self` or `&mut self` receiver: the recorder and replayer are values that answer the call",
             );
         }
-        let mut future = None;
-        if let ReturnType::Type(_, ty) = &sig.output {
-            if let Some(out) = future_output(ty) {
-                if sig.asyncness.is_some() {
-                    return err(ty, "an `async fn` cannot also return `impl Future`");
-                }
-                future = Some(out);
-            } else if contains_impl_trait(ty) {
-                return err(
-                    ty,
-                    "`impl Trait` return types cannot be replayed (only `impl Future<Output = T>`): return a concrete type",
-                );
-            }
-            let checked = future.as_ref().unwrap_or(ty);
-            if contains_reference(checked) {
-                return err(
-                    checked,
-                    "world methods must return owned values: the replayer rebuilds the output from the scenario file (use String, Vec<T>, ...)",
-                );
-            }
-        }
+        let future = output_future(sig)?;
         let error_type = match (&future, &sig.output) {
             (Some(out), _) => result_error(out),
             (None, ReturnType::Type(_, ty)) => result_error(ty),
@@ -267,6 +193,100 @@ impl Method {
             future_output: future,
             error_type,
             args,
+        })
+    }
+}
+
+/// No type parameters, `unsafe` or variadics: a replayed call must name
+/// one concrete signature.
+fn check_plain_signature(sig: &Signature) -> syn::Result<()> {
+    if let Some(param) = sig
+        .generics
+        .params
+        .iter()
+        .find(|p| !matches!(p, GenericParam::Lifetime(_)))
+    {
+        return err(
+            param,
+            "generic methods cannot be recorded: a replayed call must name one concrete type for each argument and the output; use a concrete type (an enum covers several cases)",
+        );
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        return err(unsafety, "world methods cannot be `unsafe`");
+    }
+    if let Some(variadic) = &sig.variadic {
+        return err(variadic, "world methods cannot be variadic");
+    }
+    Ok(())
+}
+
+/// The `T` of a `-> impl Future<Output = T>` method, after checking that
+/// the output is owned and replayable.
+fn output_future(sig: &Signature) -> syn::Result<Option<Type>> {
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return Ok(None);
+    };
+    let mut future = None;
+    if let Some(out) = future_output(ty) {
+        if sig.asyncness.is_some() {
+            return err(ty, "an `async fn` cannot also return `impl Future`");
+        }
+        future = Some(out);
+    } else if contains_impl_trait(ty) {
+        return err(
+            ty,
+            "`impl Trait` return types cannot be replayed (only `impl Future<Output = T>`): return a concrete type",
+        );
+    }
+    let checked = future.as_ref().unwrap_or(ty);
+    if contains_reference(checked) {
+        return err(
+            checked,
+            "world methods must return owned values: the replayer rebuilds the output from the scenario file (use String, Vec<T>, ...)",
+        );
+    }
+    Ok(future)
+}
+
+impl Arg {
+    /// One `name: Type` argument; strips its `#[rehearse(...)]` attributes.
+    fn from_typed(pat_type: &mut PatType) -> syn::Result<Self> {
+        let mut redact = false;
+        let mut keep = Vec::new();
+        for attr in pat_type.attrs.drain(..) {
+            if attr.path().is_ident("rehearse") {
+                attr.parse_nested_meta(|meta| {
+                    if meta.path.is_ident("redact") {
+                        redact = true;
+                        Ok(())
+                    } else {
+                        Err(meta.error("unknown rehearse argument attribute; the only one is `#[rehearse(redact)]`"))
+                    }
+                })?;
+            } else {
+                keep.push(attr);
+            }
+        }
+        pat_type.attrs = keep;
+        if contains_impl_trait(&pat_type.ty) {
+            return err(
+                &pat_type.ty,
+                "`impl Trait` arguments cannot be recorded or replayed: the argument needs one concrete, serializable type",
+            );
+        }
+        let ident = match &*pat_type.pat {
+            Pat::Ident(p) if p.subpat.is_none() => p.ident.clone(),
+            other => {
+                return err(
+                    other,
+                    "world method arguments must be plain names (`name: Type`): the name labels the argument in divergence reports",
+                );
+            }
+        };
+        Ok(Self {
+            ident,
+            span: pat_type.ty.span(),
+            redact,
         })
     }
 }

@@ -11,14 +11,16 @@
 //! Events use the target `arbiter` and these fields: `role`, `epoch`,
 //! `leader`, `node`, `primary`, `target`, `reason`, `error`.
 
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
 use crate::machine::{Blocked, Machine, NodeView, Output, State};
 use std::collections::BTreeMap;
 
 use crate::live::switchover::{SwitchoverAnswer, SwitchoverOutcome};
-use crate::types::Epoch;
-use crate::types::{GroupRecord, RedisError, Role};
+use crate::types::{Epoch, GroupRecord, RedisError, Role};
+
+mod decisions;
+use decisions::{block_change, candidates, log_decision, log_idle_inputs, not_started_because};
 
 /// How [`init`] formats events on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -405,167 +407,6 @@ impl Narrator {
             keys,
             ..seen
         };
-    }
-}
-
-/// A block the leader is in (why it does not act), or its end.
-fn block_change(machine: &Machine, blocked: Option<&Blocked>) {
-    match blocked {
-        Some(Blocked::NoEligibleReplica { primary }) => warn!(
-            target: "arbiter",
-            reason = "no-eligible-replica",
-            %primary,
-            candidates = %candidates(machine, primary),
-            "not failing over: no replica is eligible (set allow_data_loss to promote the best one anyway)"
-        ),
-        Some(Blocked::LastCopyNotPromotable { primary, node }) => warn!(
-            target: "arbiter",
-            reason = "last-copy-not-promotable",
-            %primary,
-            %node,
-            "not failing over: {primary} lost its data and {node}, which holds the most data left, has priority 0; the copies were detached from {primary} (REPLICAOF NO ONE, not recorded) so that they keep their data: raise its priority or switch over to it (or set allow_data_loss to fail over to the best eligible replica)"
-        ),
-        Some(Blocked::ColdStartBehind { primary, node }) => warn!(
-            target: "arbiter",
-            reason = "cold-start-behind",
-            %primary,
-            %node,
-            "not acting: no group record, and {primary}, the only node claiming primary, holds fewer keys than {node} on another replication history (recording it would resync {node}'s data away): make the node holding the most data primary (REPLICAOF NO ONE), or set allow_data_loss to record {primary} anyway"
-        ),
-        Some(Blocked::ColdStartEmpty { primary, reason }) => warn!(
-            target: "arbiter",
-            reason = "cold-start-empty",
-            %primary,
-            why = %reason,
-            "not acting: no group record, and {primary}, the only node claiming primary, is {reason} (recording it would resync that data away): make the node holding the data primary, let the others answer, or set allow_data_loss to record {primary} anyway"
-        ),
-        Some(Blocked::ColdStart) => warn!(
-            target: "arbiter",
-            reason = "cold-start",
-            "not acting: no group record and not exactly one node claims to be primary"
-        ),
-        None => info!(target: "arbiter", "no longer blocked"),
-    }
-}
-
-/// At debug level: what the leader decided on when it does nothing this
-/// check (the record, every node as last polled, a block, a pending
-/// switchover or handover).
-fn log_idle_inputs(machine: &Machine) {
-    if !tracing::enabled!(target: "arbiter", tracing::Level::DEBUG) {
-        return;
-    }
-    let ctx = machine.context();
-    let nodes = ctx
-        .views
-        .iter()
-        .map(|(name, v)| match &v.status {
-            Some(s) => format!(
-                "{name}: {} offset {}{}{}",
-                describe(&s.role),
-                s.offset,
-                match &s.role {
-                    Role::Replica { link_up: false, .. } => " (link down)",
-                    _ => "",
-                },
-                if v.lost_data { " (lost its data)" } else { "" }
-            ),
-            None => format!(
-                "{name}: no answer ({})",
-                v.error.as_ref().map(ToString::to_string).unwrap_or_default()
-            ),
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    debug!(
-        target: "arbiter",
-        epoch = ctx.epoch.map(Epoch::get),
-        primary = ctx.record.as_ref().map(|r| r.primary.as_str()).unwrap_or(""),
-        %nodes,
-        blocked = ?ctx.blocked,
-        switchover = ctx.switchover.as_deref().unwrap_or(""),
-        handover = ?ctx.handover.as_ref().map(|(from, to, ..)| (from, to)),
-        "leader: nothing to do this check"
-    );
-}
-
-/// Why the switchover to `target` did not start, from the last poll.
-fn not_started_because(machine: &Machine, target: &str) -> String {
-    let ctx = machine.context();
-    if ctx.epoch.is_none() {
-        return "this instance stopped leading".into();
-    }
-    let primary = ctx.record.as_ref().map(|r| r.primary.clone()).unwrap_or_default();
-    let primary_addr = ctx.config.node(&primary).map(|n| n.addr.as_str()).unwrap_or_default();
-    match ctx.views.get(target).and_then(|v| v.status.as_ref()).map(|s| &s.role) {
-        None => format!("{target} does not answer"),
-        Some(Role::Primary) => format!("{target} claims to be a primary, not a replica of {primary}"),
-        Some(Role::Replica { primary: p, .. }) if p != primary_addr => {
-            format!("{target} replicates from {p}, not from the primary {primary} ({primary_addr})")
-        }
-        Some(Role::Replica { link_up: false, .. }) => format!("{target}'s link to the primary {primary} is down"),
-        Some(Role::Replica { .. }) => {
-            format!("the group was not ready (the primary {primary} not answering, or a failover or repoint first)")
-        }
-    }
-}
-
-/// Every other node and why it may or may not replace `failed`, as one
-/// line (`r2: eligible; r3: stale: ...`).
-fn candidates(machine: &Machine, failed: &str) -> String {
-    let ctx = machine.context();
-    crate::machine::decide::eligibility(&ctx.config, &ctx.views, failed, ctx.now)
-        .into_iter()
-        .map(|(name, why)| format!("{name}: {}", why.as_deref().unwrap_or("eligible")))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn log_decision(output: &Output, current: Option<&crate::types::GroupRecord>) {
-    match output {
-        // Every action starts with a guarded write of the record: when it
-        // does not change, that write is the leadership re-check.
-        Output::Publish { epoch, record } if current == Some(record) => info!(
-            target: "arbiter",
-            epoch = epoch.get(),
-            primary = %record.primary,
-            "re-checking leadership before acting (guarded write of the unchanged record)"
-        ),
-        Output::Publish { epoch, record } if record.lost_data && !current.is_some_and(|c| c.lost_data) => warn!(
-            target: "arbiter",
-            epoch = epoch.get(),
-            primary = %record.primary,
-            "recording in the group record that {} lost data (a leader taking over inherits the evidence)",
-            record.primary
-        ),
-        Output::Publish { epoch, record }
-            if !record.lost_data && current.is_some_and(|c| c.lost_data && c.primary == record.primary) =>
-        {
-            warn!(
-                target: "arbiter",
-                epoch = epoch.get(),
-                primary = %record.primary,
-                "clearing the loss mark on {}: every node answers and none holds more keys (what it lost is gone from every copy; its data is the most there is)",
-                record.primary
-            )
-        }
-        Output::Publish { epoch, record } => {
-            info!(target: "arbiter", epoch = epoch.get(), primary = %record.primary, "publishing the group record")
-        }
-        Output::Promote { addr, epoch } => info!(target: "arbiter", node = %addr, epoch = epoch.get(), "promoting"),
-        Output::Repoint { addr, primary, epoch } => {
-            info!(target: "arbiter", node = %addr, %primary, epoch = epoch.get(), "repointing")
-        }
-        Output::Switchover {
-            primary,
-            target,
-            timeout_ms,
-            epoch,
-        } => info!(target: "arbiter", %primary, %target, timeout_ms, epoch = epoch.get(), "switching over"),
-        Output::Resign { candidacy } => {
-            info!(target: "arbiter", election_revision = candidacy.revision, "resigning")
-        }
-        _ => {}
     }
 }
 
