@@ -120,10 +120,12 @@
 //!     fn append(&mut self, id: u64, item: u8) -> Result<usize, Timeout>;
 //! }
 //!
+//! /// A call that got no answer in time.
 //! #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-//! pub struct Timeout;
+//! pub struct Timeout(String);
 //! impl InjectFault for Timeout {
-//!     fn inject_fault(_point: &str, _sim: &Sim) -> Self { Timeout }
+//!     // "injected" in the text: `rehearse inspect` and `stats` mark it.
+//!     fn inject_fault(point: &str, _sim: &Sim) -> Self { Timeout(format!("injected at {point}")) }
 //! }
 //!
 //! /// The code under test: only the world trait, so it runs unchanged
@@ -182,6 +184,11 @@
 //! // `found.repro` is the command line that re-runs this seed alone
 //! // (`REHEARSE_SEED=N ...`).
 //! ```
+//!
+//! **Fail at the first violation.** Check invariants as the run goes and
+//! return `Err` at once: the shrinker can then cut the calls after the
+//! failure too. A run that only checks at its end keeps its full length
+//! however few choices remain.
 //!
 //! **Draw so that shrinking works.** Every random decision is a draw from
 //! the run's recorded choice sequence ([`Sim::below`], [`Sim::chance`],

@@ -92,7 +92,9 @@ fn pending_path(path: &Path) -> PathBuf {
 }
 
 impl Scenario {
-    /// Decides from `REHEARSE` and `CI` what to do with the scenario at `path`.
+    /// Decides from `REHEARSE` and `CI` what to do with the scenario at `path`
+    /// (relative to the working directory: under `cargo test`, the
+    /// package's root).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ModeError> {
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
         Self::open_with(path, Mode::from_env()?, ci)

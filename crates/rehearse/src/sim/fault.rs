@@ -28,6 +28,11 @@ pub(super) struct FaultPoint {
 
 /// An error type a [`Faulty`] world can inject: implement it for the error
 /// type of fallible world methods.
+///
+/// Scenario files record an injected error like any other output. Put
+/// "injected" in its text (e.g. `Timeout("injected at Store::append")`) so
+/// that readers and the `rehearse` command (`inspect`, `stats`) can tell it
+/// from an error the world itself returned.
 pub trait InjectFault: Sized {
     /// The error returned by a call at `point` (`Trait::method`) when the
     /// fault fires. May draw from `sim` to pick among several errors.

@@ -166,7 +166,9 @@ impl Sweep {
     }
 
     /// Runs the sweep. `f` runs one seed on the `Sim` it is given and
-    /// returns `Err(Failure)` (or panics) when the run fails.
+    /// returns `Err(Failure)` (or panics) when the run fails. Return at the
+    /// first violation rather than at the end of a fixed-length run: the
+    /// shrinker can then cut the calls after it too.
     ///
     /// Seeds run on every core (or [`Sweep::threads`]). Each failing seed
     /// is saved under `target/rehearse/<name>/` (or [`Sweep::out_dir`]) as
