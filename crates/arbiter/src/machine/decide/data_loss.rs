@@ -292,18 +292,12 @@ fn held_elsewhere(
             })
         })
     };
-    let stale_after = config.settings.stale_after_ms;
-    config
-        .nodes
-        .iter()
-        .filter(|n| n.name != primary)
-        .filter_map(|n| Some((n, views.get(&n.name)?)))
-        .filter(|(_, v)| restarted_since_recorded || v.back_from_disk() || follows_lost(v) || foreign(v))
-        .filter(|(n, v)| !marks.lost(&n.name) && !v.unseen_longer_than(now, stale_after))
-        .filter_map(|(_, v)| v.status.as_ref().or(v.previous.as_ref()))
-        .filter(|st| st.replid != last.replid && st.keys.zip(last.keys).is_some_and(|(k, mine)| k > mine))
-        .map(|st| st.keys)
-        .collect()
+    let witness = |v: &NodeView| restarted_since_recorded || v.back_from_disk() || follows_lost(v) || foreign(v);
+    // (its answer, or the one before when its latest poll failed)
+    fn last_answer(v: &NodeView) -> Option<&NodeStatus> {
+        v.status.as_ref().or(v.previous.as_ref())
+    }
+    more_on_other_history(config, views, marks, primary, last, now, witness, last_answer)
 }
 
 /// A primary that itself resynced to a smaller dataset before it was
@@ -321,14 +315,42 @@ fn held_since_shrink(
     if views.get(primary).is_none_or(|v| v.shrank_from.is_none()) {
         return Vec::new();
     }
+    more_on_other_history(
+        config,
+        views,
+        marks,
+        primary,
+        last,
+        now,
+        |_| true,
+        |v| v.status.as_ref(),
+    )
+}
+
+/// The dataset sizes of the nodes other than `primary` that `witness`
+/// accepts, not marked lost and not unseen for longer than
+/// `stale_after_ms`, whose answer (as `seen` picks it) is on another
+/// replication history than `last` and holds more keys.
+#[allow(clippy::too_many_arguments)] // (the round's facts, passed as they are)
+fn more_on_other_history(
+    config: &GroupConfig,
+    views: &BTreeMap<String, NodeView>,
+    marks: &LossMarks,
+    primary: &str,
+    last: &NodeStatus,
+    now: Millis,
+    witness: impl Fn(&NodeView) -> bool,
+    seen: fn(&NodeView) -> Option<&NodeStatus>,
+) -> Vec<Option<u64>> {
     let stale_after = config.settings.stale_after_ms;
     config
         .nodes
         .iter()
         .filter(|n| n.name != primary)
         .filter_map(|n| Some((n, views.get(&n.name)?)))
+        .filter(|(_, v)| witness(v))
         .filter(|(n, v)| !marks.lost(&n.name) && !v.unseen_longer_than(now, stale_after))
-        .filter_map(|(_, v)| v.status.as_ref())
+        .filter_map(|(_, v)| seen(v))
         .filter(|st| st.replid != last.replid && st.keys.zip(last.keys).is_some_and(|(k, mine)| k > mine))
         .map(|st| st.keys)
         .collect()
