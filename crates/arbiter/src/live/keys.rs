@@ -10,7 +10,10 @@
 //! - `switchover`: an operator's request (the target node's name), taken
 //!   and deleted by the leader;
 //! - `switchover-status`: the answer to the latest request, a
-//!   [`SwitchoverAnswer`](super::switchover::SwitchoverAnswer) as JSON.
+//!   [`SwitchoverAnswer`](super::switchover::SwitchoverAnswer) as JSON;
+//! - `members/<instance>`: one key per running instance, attached to a
+//!   lease of its follower, saying where it serves clients (a
+//!   [`Member`](super::follow::Member) as JSON).
 
 /// The keys of one group under its prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +59,16 @@ impl Keys {
     pub fn switchover_status(&self) -> String {
         format!("{}/switchover-status", self.prefix)
     }
+
+    /// `PREFIX/members/`: the range every running instance's key is in.
+    pub fn members(&self) -> String {
+        format!("{}/members/", self.prefix)
+    }
+
+    /// `PREFIX/members/<instance>`: one running instance's key.
+    pub fn member(&self, instance: &str) -> String {
+        format!("{}/members/{instance}", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -72,6 +85,8 @@ mod tests {
             assert_eq!(k.record(), "arbiter/g/record");
             assert_eq!(k.switchover(), "arbiter/g/switchover");
             assert_eq!(k.switchover_status(), "arbiter/g/switchover-status");
+            assert_eq!(k.members(), "arbiter/g/members/");
+            assert_eq!(k.member("h-1"), "arbiter/g/members/h-1");
         }
     }
 }

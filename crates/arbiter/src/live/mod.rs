@@ -3,6 +3,7 @@
 //! (never a panic), so that the world can return and record it.
 
 pub mod etcd;
+pub mod follow;
 pub mod keys;
 pub mod log;
 pub mod redis;
