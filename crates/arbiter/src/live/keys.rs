@@ -1,6 +1,7 @@
 //! The etcd key layout of one group, in one place: the live world writes
 //! and reads these keys, `arbiter status` reads them, and operators write
-//! `switchover` with `etcdctl`.
+//! `switchover` (with `arbiter switchover` or `etcdctl`) and `control`
+//! (with `arbiter pause`, `resume` and `allow-data-loss`).
 //!
 //! Under the configured prefix (`[live] prefix`, e.g. `arbiter/mygroup`):
 //! - `election/<instance>`: one key per candidate, attached to its lease;
@@ -10,7 +11,19 @@
 //! - `switchover`: an operator's request (the target node's name), taken
 //!   and deleted by the leader;
 //! - `switchover-status`: the answer to the latest request, a
-//!   [`SwitchoverAnswer`](super::switchover::SwitchoverAnswer) as JSON.
+//!   [`SwitchoverAnswer`](super::switchover::SwitchoverAnswer) as JSON;
+//!   its `request` is the etcd mod revision the request had in
+//!   `switchover`, so that the operator who wrote it knows the answer is
+//!   to that very request;
+//! - `control`: the group's operator state, a
+//!   [`GroupControl`](super::control::GroupControl) as JSON (`paused`, a
+//!   one-time `allow_data_loss` grant), written by the `arbiter` commands
+//!   with a compare-and-swap on its mod revision, read by every instance
+//!   at every check and laid over its file's `[settings]`;
+//! - `control-ack`: the leader's acknowledgement, a
+//!   [`ControlAck`](super::control::ControlAck) as JSON: the mod revision
+//!   of `control` its machine runs with, written (guarded by its epoch)
+//!   once it has taken that revision in.
 
 /// The keys of one group under its prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +69,18 @@ impl Keys {
     pub fn switchover_status(&self) -> String {
         format!("{}/switchover-status", self.prefix)
     }
+
+    /// `PREFIX/control`: the group's operator state (pause, a one-time
+    /// permission to lose data).
+    pub fn control(&self) -> String {
+        format!("{}/control", self.prefix)
+    }
+
+    /// `PREFIX/control-ack`: which revision of `control` the leader runs
+    /// with.
+    pub fn control_ack(&self) -> String {
+        format!("{}/control-ack", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -72,6 +97,8 @@ mod tests {
             assert_eq!(k.record(), "arbiter/g/record");
             assert_eq!(k.switchover(), "arbiter/g/switchover");
             assert_eq!(k.switchover_status(), "arbiter/g/switchover-status");
+            assert_eq!(k.control(), "arbiter/g/control");
+            assert_eq!(k.control_ack(), "arbiter/g/control-ack");
         }
     }
 }

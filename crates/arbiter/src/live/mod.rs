@@ -2,6 +2,7 @@
 //! gateway and Redis through the `redis` crate. Every failure is a value
 //! (never a panic), so that the world can return and record it.
 
+pub mod control;
 pub mod etcd;
 pub mod keys;
 pub mod log;
