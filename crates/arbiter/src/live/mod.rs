@@ -4,6 +4,7 @@
 
 pub mod control;
 pub mod etcd;
+pub mod hooks;
 pub mod keys;
 pub mod log;
 pub mod redis;
