@@ -35,7 +35,17 @@
 //! enabled = false
 //! path = "arbiter-{instance}.ron"  # {instance}: <hostname>-<pid>, so that
 //!                                  # instances on one host do not share it
+//!
+//! [hooks]                      # optional (see `arbiter::live::hooks`)
+//! on_role_change = ["/usr/local/bin/move-vip", "--quiet"]
+//! timeout_ms = 10000           # killed past it, default 10000
 //! ```
+//!
+//! `settings.paused` and `settings.allow_data_loss` hold for this host's
+//! instance only; the group's pause and one-time data-loss grant live in
+//! etcd (`arbiter pause`, `arbiter allow-data-loss --once`, see
+//! `arbiter::live::control`) and are laid over them: either one pauses,
+//! either one allows.
 //!
 //! A recording file is locked while it is written: a second process given
 //! the same file refuses to start, naming it.
@@ -46,6 +56,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::live::hooks::HookOptions;
 use crate::live::world::LiveOptions;
 use crate::types::{GroupConfig, RedisNode, Settings};
 
@@ -71,6 +82,8 @@ struct File {
     settings: SettingsSection,
     #[serde(default)]
     record: RecordSection,
+    #[serde(default)]
+    hooks: HooksSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +170,14 @@ struct RecordSection {
     path: Option<PathBuf>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HooksSection {
+    #[serde(default)]
+    on_role_change: Vec<String>,
+    timeout_ms: Option<u64>,
+}
+
 /// Where a live run records its calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordOptions {
@@ -195,6 +216,8 @@ pub struct Config {
     pub group: GroupConfig,
     /// Recording.
     pub record: RecordOptions,
+    /// Commands run on events (`[hooks]`).
+    pub hooks: HookOptions,
 }
 
 fn valid_addr(addr: &str) -> bool {
@@ -226,7 +249,7 @@ fn lease_renewed_in_time(check_interval_ms: u64, ttl_s: i64, nodes: usize, poll_
 }
 
 /// The fields that differ between the `running` configuration and `new`
-/// and apply only at start: `etcd.*`, `redis.*` and `record.*` (only
+/// and apply only at start: `etcd.*`, `redis.*`, `record.*` and `hooks.*` (only
 /// `[[nodes]]` and `[settings]` apply live). Names only, never values.
 pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&running.live, &new.live);
@@ -243,6 +266,11 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
         ("redis.min_replicas_max_lag_s", max_lag(a) != max_lag(b)),
         ("record.enabled", running.record.enabled != new.record.enabled),
         ("record.path", running.record.path != new.record.path),
+        (
+            "hooks.on_role_change",
+            running.hooks.on_role_change != new.hooks.on_role_change,
+        ),
+        ("hooks.timeout_ms", running.hooks.timeout != new.hooks.timeout),
     ]
     .into_iter()
     .filter_map(|(field, changed)| changed.then_some(field))
@@ -288,6 +316,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
     if file.record.enabled && file.record.path.is_none() {
         return Err("record.path: needed when record.enabled is true".into());
     }
+    let hooks = hooks(&file.hooks)?;
     Ok(Config {
         live: LiveOptions {
             etcd: file.etcd.endpoints,
@@ -317,6 +346,23 @@ pub fn parse(text: &str) -> Result<Config, String> {
             enabled: file.record.enabled,
             path: file.record.path.unwrap_or_else(|| "arbiter-run.ron".into()),
         },
+        hooks,
+    })
+}
+
+/// `[hooks]`: a command that names a program, a timeout above 0.
+fn hooks(h: &HooksSection) -> Result<HookOptions, String> {
+    if h.on_role_change.first().is_some_and(|p| p.trim().is_empty()) {
+        return Err("hooks.on_role_change[0]: the program must not be empty".into());
+    }
+    if h.timeout_ms == Some(0) {
+        return Err("hooks.timeout_ms: must be above 0".into());
+    }
+    Ok(HookOptions {
+        on_role_change: h.on_role_change.clone(),
+        timeout: h
+            .timeout_ms
+            .map_or(crate::live::hooks::DEFAULT_TIMEOUT, Duration::from_millis),
     })
 }
 
@@ -560,6 +606,37 @@ path = "run.ron"
             needs_restart(&running, &parse(&min).unwrap()),
             ["redis.min_replicas_to_write", "redis.min_replicas_max_lag_s"]
         );
+    }
+
+    #[test]
+    fn hooks_are_optional_and_checked() {
+        let none = parse(GOOD).unwrap();
+        assert_eq!(none.hooks, HookOptions::default());
+        assert_eq!(none.hooks.timeout, Duration::from_secs(10));
+        let with = parse(&format!(
+            "{GOOD}\n[hooks]\non_role_change = [\"/usr/local/bin/vip\", \"--quiet\"]\ntimeout_ms = 2500\n"
+        ))
+        .unwrap();
+        assert_eq!(with.hooks.on_role_change, ["/usr/local/bin/vip", "--quiet"]);
+        assert_eq!(with.hooks.timeout, Duration::from_millis(2500));
+        assert_eq!(
+            needs_restart(&none, &with),
+            ["hooks.on_role_change", "hooks.timeout_ms"]
+        );
+        for (hooks, expected) in [
+            (
+                "on_role_change = [\"\"]",
+                "hooks.on_role_change[0]: the program must not be empty",
+            ),
+            (
+                "on_role_change = [\"x\"]\ntimeout_ms = 0",
+                "hooks.timeout_ms: must be above 0",
+            ),
+            ("on_change = [\"x\"]", "unknown field `on_change`"),
+        ] {
+            let e = parse(&format!("{GOOD}\n[hooks]\n{hooks}\n")).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in {e:?}");
+        }
     }
 
     #[test]

@@ -75,7 +75,11 @@ fn every_switchover_request_is_answered_where_the_operator_reads_it() {
 
     // A good one is carried out and answered `done`.
     let answer = ask(&etcd, "r2");
-    assert_eq!(answer, SwitchoverAnswer::new("r2", SwitchoverOutcome::Done));
+    assert_eq!(
+        answer,
+        SwitchoverAnswer::new("r2", SwitchoverOutcome::Done).to_request(answer.request)
+    );
+    assert!(answer.request.is_some(), "the answer names the request's revision");
     assert_eq!(nodes.status(&r2.addr).unwrap().role, Role::Primary);
     eventually("the record names r2", || record().filter(|r| r.primary == "r2"));
 

@@ -89,6 +89,14 @@ fn prefix_end(prefix: &str) -> String {
     B64.encode([0u8])
 }
 
+/// The `header.revision` of a response.
+fn header_revision(v: &Value) -> Result<i64, EtcdError> {
+    match num(&v["header"]["revision"]) {
+        0 => Err(EtcdError::Protocol(format!("no revision in the answer: {v}"))),
+        revision => Ok(revision),
+    }
+}
+
 #[derive(Deserialize)]
 struct Header {
     #[serde(default)]
@@ -208,6 +216,29 @@ impl Etcd {
     pub fn put(&self, key: &str, value: &str) -> Result<(), EtcdError> {
         self.post("kv/put", &json!({ "key": b64(key), "value": b64(value) }))
             .map(|_| ())
+    }
+
+    /// Writes `key` unconditionally; the revision of the write (the key's
+    /// new mod revision).
+    pub fn put_revision(&self, key: &str, value: &str) -> Result<i64, EtcdError> {
+        let v = self.post("kv/put", &json!({ "key": b64(key), "value": b64(value) }))?;
+        header_revision(&v)
+    }
+
+    /// Writes `key` only while its mod revision is still `mod_revision`
+    /// (0: while it does not exist), a compare-and-swap; the revision of
+    /// the write, or `None` when the key changed meanwhile.
+    pub fn put_if_unchanged(&self, key: &str, value: &str, mod_revision: i64) -> Result<Option<i64>, EtcdError> {
+        let body = json!({
+            "compare": [{ "key": b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": mod_revision.to_string() }],
+            "success": [{ "request_put": { "key": b64(key), "value": b64(value) } }],
+        });
+        let v = self.post("kv/txn", &body)?;
+        if v["succeeded"].as_bool().unwrap_or(false) {
+            header_revision(&v).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// The cluster's current revision (a cheap liveness probe).

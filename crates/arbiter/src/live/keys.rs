@@ -1,6 +1,7 @@
 //! The etcd key layout of one group, in one place: the live world writes
 //! and reads these keys, `arbiter status` reads them, and operators write
-//! `switchover` with `etcdctl`.
+//! `switchover` (with `arbiter switchover` or `etcdctl`) and `control`
+//! (with `arbiter pause`, `resume` and `allow-data-loss`).
 //!
 //! Under the configured prefix (`[live] prefix`, e.g. `arbiter/mygroup`):
 //! - `election/<instance>`: one key per candidate, attached to its lease;
@@ -11,6 +12,18 @@
 //!   and deleted by the leader;
 //! - `switchover-status`: the answer to the latest request, a
 //!   [`SwitchoverAnswer`](super::switchover::SwitchoverAnswer) as JSON;
+//!   its `request` is the etcd mod revision the request had in
+//!   `switchover`, so that the operator who wrote it knows the answer is
+//!   to that very request;
+//! - `control`: the group's operator state, a
+//!   [`GroupControl`](super::control::GroupControl) as JSON (`paused`, a
+//!   one-time `allow_data_loss` grant), written by the `arbiter` commands
+//!   with a compare-and-swap on its mod revision, read by every instance
+//!   at every check and laid over its file's `[settings]`;
+//! - `control-ack`: the leader's acknowledgement, a
+//!   [`ControlAck`](super::control::ControlAck) as JSON: the mod revision
+//!   of `control` its machine runs with, written (guarded by its epoch)
+//!   once it has taken that revision in;
 //! - `members/<instance>`: one key per running instance, attached to a
 //!   lease of its follower, saying where it serves clients (a
 //!   [`Member`](super::follow::Member) as JSON).
@@ -69,6 +82,18 @@ impl Keys {
     pub fn member(&self, instance: &str) -> String {
         format!("{}/members/{instance}", self.prefix)
     }
+
+    /// `PREFIX/control`: the group's operator state (pause, a one-time
+    /// permission to lose data).
+    pub fn control(&self) -> String {
+        format!("{}/control", self.prefix)
+    }
+
+    /// `PREFIX/control-ack`: which revision of `control` the leader runs
+    /// with.
+    pub fn control_ack(&self) -> String {
+        format!("{}/control-ack", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +112,8 @@ mod tests {
             assert_eq!(k.switchover_status(), "arbiter/g/switchover-status");
             assert_eq!(k.members(), "arbiter/g/members/");
             assert_eq!(k.member("h-1"), "arbiter/g/members/h-1");
+            assert_eq!(k.control(), "arbiter/g/control");
+            assert_eq!(k.control_ack(), "arbiter/g/control-ack");
         }
     }
 }

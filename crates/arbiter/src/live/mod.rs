@@ -2,8 +2,10 @@
 //! gateway and Redis through the `redis` crate. Every failure is a value
 //! (never a panic), so that the world can return and record it.
 
+pub mod control;
 pub mod etcd;
 pub mod follow;
+pub mod hooks;
 pub mod keys;
 pub mod log;
 pub mod redis;

@@ -1,13 +1,14 @@
 //! Operators' switchover requests: who may be switched to
-//! ([`refuse_switchover`]) and the answer written back for the operator
-//! ([`SwitchoverAnswer`], under `PREFIX/switchover-status`, see
+//! ([`refuse_switchover`]), the node `arbiter switchover` picks when none
+//! is named ([`pick_target`]), and the answer written back for the
+//! operator ([`SwitchoverAnswer`], under `PREFIX/switchover-status`, see
 //! [`super::keys`]).
 
-use crate::types::GroupConfig;
+use crate::types::{GroupConfig, NodeStatus, RedisError, Role};
 
 /// What became of a switchover request, as written to
 /// `PREFIX/switchover-status` for the operator who made it, e.g.
-/// `{"target":"r9","outcome":"refused","reason":"unknown node r9 (nodes: r1, r2, r3)"}`.
+/// `{"target":"r9","outcome":"refused","reason":"unknown node r9 (nodes: r1, r2, r3)","request":57}`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SwitchoverAnswer {
     /// The node the request named (as written).
@@ -17,6 +18,13 @@ pub struct SwitchoverAnswer {
     /// Why, for `refused` and `failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The etcd mod revision the request had in `PREFIX/switchover` (the
+    /// revision `arbiter switchover`'s write got), so that whoever wrote
+    /// it can tell the answer to its own request from an earlier one.
+    /// `None` in answers written before it was added, and when the leader
+    /// answering did not take the request itself (it took over meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<i64>,
 }
 
 /// The stages of a switchover request's answer.
@@ -43,6 +51,7 @@ impl SwitchoverAnswer {
             target: target.to_string(),
             outcome,
             reason: None,
+            request: None,
         }
     }
 
@@ -53,6 +62,86 @@ impl SwitchoverAnswer {
             ..Self::new(target, outcome)
         }
     }
+
+    /// The same answer, to the request at etcd mod revision `request`.
+    pub fn to_request(self, request: Option<i64>) -> Self {
+        Self { request, ..self }
+    }
+}
+
+/// The node [`pick_target`] chose, and why, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pick {
+    /// The node's name.
+    pub node: String,
+    /// Why it, e.g. `r2 is a replica of r1 with its link up, with the
+    /// lowest priority (10)`.
+    pub why: String,
+}
+
+/// The best target for a switchover away from the recorded `primary`,
+/// judged from every node's answer in `nodes` (name, poll), in the
+/// configuration's order: a replica of the primary with its link up and a
+/// priority above 0, the lowest priority first, then the highest offset,
+/// then the name. When there is none, why not, node by node.
+pub fn pick_target(
+    config: &GroupConfig,
+    primary: &str,
+    nodes: &[(String, Result<NodeStatus, RedisError>)],
+) -> Result<Pick, String> {
+    let primary_addr = config.node(primary).map(|n| n.addr.as_str());
+    let mut fit = Vec::new();
+    let mut unfit = Vec::new();
+    for (name, answer) in nodes {
+        let Some(node) = config.node(name).filter(|_| name != primary) else {
+            continue;
+        };
+        let why_not = match answer {
+            _ if node.priority == 0 => Some("has priority 0".to_string()),
+            Err(e) => Some(format!("does not answer ({e})")),
+            Ok(s) => match &s.role {
+                Role::Primary => Some("claims primary".to_string()),
+                Role::Replica { primary: of, .. } if Some(of.as_str()) != primary_addr => {
+                    Some(format!("follows {of}, not {primary}"))
+                }
+                Role::Replica { link_up: false, .. } => Some(format!("has its link to {primary} down")),
+                Role::Replica { .. } => None,
+            },
+        };
+        match (why_not, answer) {
+            (None, Ok(s)) => fit.push((node.priority, s.offset, name.as_str())),
+            (Some(why), _) => unfit.push(format!("{name} {why}")),
+            (None, Err(_)) => {}
+        }
+    }
+    fit.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
+    let Some(&(priority, offset, name)) = fit.first() else {
+        let why = if unfit.is_empty() {
+            "no other node is configured".to_string()
+        } else {
+            unfit.join(", ")
+        };
+        return Err(format!("no node can take over from {primary}: {why}"));
+    };
+    let mut why = format!("{name} is a replica of {primary} with its link up");
+    let peers: Vec<_> = fit.iter().filter(|(p, ..)| *p == priority).collect();
+    match peers.get(1) {
+        _ if fit.len() == 1 => why.push_str(&format!(" (priority {priority}, offset {offset}), the only one")),
+        None => why.push_str(&format!(", with the lowest priority ({priority}; offset {offset})")),
+        Some((_, next, other)) if *next == offset => why.push_str(&format!(
+            ", with the lowest priority ({priority}) and the highest offset ({offset}), tied with {other}: first by name"
+        )),
+        Some((_, next, other)) => why.push_str(&format!(
+            ", with the lowest priority ({priority}) and the highest offset among those ({offset}; {other} has {next})"
+        )),
+    }
+    if !unfit.is_empty() {
+        why.push_str(&format!("; not chosen: {}", unfit.join(", ")));
+    }
+    Ok(Pick {
+        node: name.to_string(),
+        why,
+    })
 }
 
 /// Why a switchover to `target` cannot be carried out, judged from the
@@ -138,6 +227,90 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&done).unwrap(),
             r#"{"target":"r2","outcome":"done"}"#
+        );
+        let stamped = done.to_request(Some(57));
+        let json = serde_json::to_string(&stamped).unwrap();
+        assert_eq!(json, r#"{"target":"r2","outcome":"done","request":57}"#);
+        assert_eq!(serde_json::from_str::<SwitchoverAnswer>(&json).unwrap(), stamped);
+        // Answers written before `request` existed still read.
+        let old: SwitchoverAnswer = serde_json::from_str(r#"{"target":"r2","outcome":"accepted"}"#).unwrap();
+        assert_eq!(old.request, None);
+    }
+
+    fn status(role: Role, offset: u64) -> NodeStatus {
+        NodeStatus {
+            role,
+            run_id: "run".into(),
+            replid: "replid".into(),
+            replid2: None,
+            offset,
+            keys: None,
+            uptime_s: None,
+        }
+    }
+
+    fn replica(of: &str, link_up: bool, offset: u64) -> Result<NodeStatus, RedisError> {
+        let role = Role::Replica {
+            primary: of.into(),
+            link_up,
+            link_down_ms: None,
+        };
+        Ok(status(role, offset))
+    }
+
+    #[test]
+    fn the_picked_target_is_a_linked_replica_by_priority_then_offset() {
+        let mut g = group();
+        g.nodes.push(RedisNode {
+            name: "r4".into(),
+            addr: "10.0.0.1:6382".into(),
+            priority: 100,
+        });
+        let r1 = "10.0.0.1:6379";
+        let answers = |r2: Result<NodeStatus, RedisError>, r4: Result<NodeStatus, RedisError>| {
+            vec![
+                ("r1".to_string(), Ok(status(Role::Primary, 900))),
+                ("r2".to_string(), r2),
+                ("r3".to_string(), replica(r1, true, 900)),
+                ("r4".to_string(), r4),
+            ]
+        };
+        // Same priority: the highest offset; r3 (priority 0) never.
+        let p = pick_target(&g, "r1", &answers(replica(r1, true, 500), replica(r1, true, 700))).unwrap();
+        assert_eq!(p.node, "r4");
+        assert_eq!(
+            p.why,
+            "r4 is a replica of r1 with its link up, with the lowest priority (100) and the highest offset among those (700; r2 has 500); not chosen: r3 has priority 0"
+        );
+        let p = pick_target(&g, "r1", &answers(replica(r1, true, 700), replica(r1, true, 700))).unwrap();
+        assert_eq!(p.node, "r2");
+        assert!(
+            p.why.contains("the highest offset (700), tied with r4: first by name"),
+            "{}",
+            p.why
+        );
+        // A lower priority wins over a higher offset.
+        g.nodes[1].priority = 10;
+        let p = pick_target(&g, "r1", &answers(replica(r1, true, 500), replica(r1, true, 700))).unwrap();
+        assert_eq!(p.node, "r2");
+        assert!(p.why.contains("with the lowest priority (10; offset 500)"), "{}", p.why);
+        // Unlinked, following another node, not answering: not picked.
+        let p = pick_target(&g, "r1", &answers(replica(r1, false, 900), replica(r1, true, 10))).unwrap();
+        assert_eq!(p.node, "r4");
+        assert!(p.why.contains("the only one"), "{}", p.why);
+        assert!(p.why.contains("r2 has its link to r1 down"), "{}", p.why);
+        let none = pick_target(
+            &g,
+            "r1",
+            &answers(
+                replica("10.9.9.9:1", true, 900),
+                Err(RedisError::Unreachable("refused".into())),
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(
+            none,
+            "no node can take over from r1: r2 follows 10.9.9.9:1, not r1, r3 has priority 0, r4 does not answer (unreachable: refused)"
         );
     }
 }

@@ -3,18 +3,25 @@
 //!
 //! The etcd keys it uses are laid out in [`super::keys`].
 //!
+//! Its `check_config` lays the group's operator state (`PREFIX/control`,
+//! see [`super::control`]) over the file's `[settings]`, so that the
+//! configuration the machine gets, and a recording keeps, carries the
+//! effective `paused` and `allow_data_loss`.
+//!
 //! Redis has no fencing token. Before every reconfiguration the world
 //! re-reads, linearizably, that this instance's election key still exists
 //! with the epoch the command carries, and refuses with
 //! [`RedisError::Fenced`] otherwise. A pause between that check and the
 //! command is the remaining window (bounded by the command timeout).
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::control::{GroupControl, overlay};
 use super::etcd::{Etcd, EtcdError};
 use super::keys::Keys;
 use super::redis::RedisNodes;
@@ -25,6 +32,7 @@ use crate::world::Host;
 use tracing::{debug, info, warn};
 
 mod cluster;
+mod control;
 mod election;
 
 /// Logs the outcome of a Redis reconfiguration.
@@ -102,8 +110,32 @@ pub struct LiveWorld {
     /// The run id each node (by address) had when arbiter last applied its
     /// settings to it: a new run id is a restart, which forgot them.
     configured: std::cell::RefCell<BTreeMap<String, String>>,
-    /// The group configuration in force (to judge switchover requests).
+    /// The group configuration in force, the file's with the group's
+    /// control laid over it: the last one given to the machine (also to
+    /// judge switchover requests).
     group: Option<GroupConfig>,
+    /// The configuration as the file (or the fixed source) gives it.
+    file_group: Option<GroupConfig>,
+    /// The group's control as last read from etcd.
+    control: GroupControl,
+    /// Its mod revision (0: no key), once read.
+    control_revision: Option<i64>,
+    /// The group record's mod revision when the control was last read
+    /// (0: no record; `None`: unknown or not needed, no grant).
+    record_revision: Option<i64>,
+    /// Successful reads of the control (an acknowledgement is tried once
+    /// per read, not at every step while etcd does not answer).
+    control_reads: u64,
+    /// A control value that is not valid JSON, warned about (its revision).
+    control_bad: Option<i64>,
+    /// What was last logged of the group's control: (paused, grant in force).
+    control_logged: (bool, bool),
+    /// The acknowledgement last written or tried: (revision, epoch, read).
+    control_acked: Cell<Option<(i64, Epoch, u64)>>,
+    /// The etcd mod revision of the latest request taken, per target.
+    switchover_requests: RefCell<BTreeMap<String, i64>>,
+    /// The request and outcome of the last answer written.
+    answer_written: Cell<Option<(i64, SwitchoverOutcome)>>,
     /// The last `FAILOVER TO` error, for the answer to its request.
     failover_error: std::cell::RefCell<Option<String>>,
     /// The whole configuration the process started with: a reloaded file
@@ -136,6 +168,16 @@ impl LiveWorld {
             etcd_failing: std::cell::Cell::new(false),
             configured: std::cell::RefCell::new(BTreeMap::new()),
             group: None,
+            file_group: None,
+            control: GroupControl::default(),
+            control_revision: None,
+            record_revision: None,
+            control_reads: 0,
+            control_bad: None,
+            control_logged: (false, false),
+            control_acked: Cell::new(None),
+            switchover_requests: RefCell::new(BTreeMap::new()),
+            answer_written: Cell::new(None),
             failover_error: std::cell::RefCell::new(None),
             running: None,
         }
@@ -150,11 +192,24 @@ impl LiveWorld {
     }
 
     /// Writes `answer` to `PREFIX/switchover-status`, where the operator
-    /// who requested the switchover reads it. A `failed` answer after a
-    /// refused `FAILOVER TO` gets Redis's error appended. Not a world call:
-    /// the run loop calls it, so recordings are unchanged.
+    /// who requested the switchover reads it, stamped with the etcd mod
+    /// revision of the latest request for its target this instance took
+    /// (unless it carries one). A `failed` answer after a refused `FAILOVER
+    /// TO` gets Redis's error appended. An answer to an earlier request
+    /// does not replace the `accepted` answer to a newer one (that one is
+    /// in play; the earlier one was superseded): it is only logged. Not a
+    /// world call: the run loop calls it, so recordings are unchanged.
     pub fn answer_switchover(&self, answer: &SwitchoverAnswer) {
         let mut answer = answer.clone();
+        if answer.request.is_none() {
+            answer.request = self.switchover_requests.borrow().get(&answer.target).copied();
+        }
+        if let Some((newer, SwitchoverOutcome::Accepted)) = self.answer_written.get() {
+            if answer.request.is_none_or(|r| r < newer) {
+                debug!(target: "arbiter", node = %answer.target, request = answer.request, newer, "answer to an earlier switchover request not written: a newer one is in play");
+                return;
+            }
+        }
         if answer.outcome == SwitchoverOutcome::Failed {
             let error = self.failover_error.borrow_mut().take();
             if let (Some(reason), Some(error)) = (&mut answer.reason, error) {
@@ -167,9 +222,22 @@ impl LiveWorld {
         let written = serde_json::to_string(&answer)
             .map_err(|e| e.to_string())
             .and_then(|json| self.etcd.put(&key, &json).map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            warn!(target: "arbiter", key, error = %e, "cannot write the answer to the switchover request");
+        match written {
+            Err(e) => warn!(target: "arbiter", key, error = %e, "cannot write the answer to the switchover request"),
+            Ok(()) => {
+                if let Some(request) = answer.request {
+                    self.answer_written.set(Some((request, answer.outcome)));
+                }
+            }
         }
+    }
+
+    /// Notes that a switchover request for `target` at etcd mod revision
+    /// `request` was taken: answers to it carry that revision.
+    pub(super) fn took_switchover_request(&self, target: &str, request: i64) {
+        self.switchover_requests
+            .borrow_mut()
+            .insert(target.to_string(), request);
     }
 
     /// The recorded primary, when it can be read.
@@ -276,6 +344,66 @@ impl LiveWorld {
         }
     }
 
+    /// Reads the configuration source into `file_group` when it changed:
+    /// a fixed one once, a file whenever its text changed and loads.
+    fn reload_file(&mut self) {
+        match &self.config {
+            ConfigSource::Fixed(config) => {
+                if self.config_seen.is_none() {
+                    self.config_seen = Some(String::new());
+                    self.file_group = Some(config.clone());
+                }
+            }
+            ConfigSource::File { path, load } => {
+                let text = match std::fs::read_to_string(path) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        // Reported once per outage, not at every tick.
+                        let seen = format!("\0unreadable: {e}");
+                        if self.config_seen.as_deref() != Some(seen.as_str()) {
+                            warn!(
+                                target: "arbiter",
+                                config = %path.display(),
+                                error = %e,
+                                "cannot read the configuration (keeping the one in use)"
+                            );
+                            self.config_seen = Some(seen);
+                        }
+                        return;
+                    }
+                };
+                if self.config_seen.as_deref() == Some(text.as_str()) {
+                    return;
+                }
+                match load(path) {
+                    Ok(config) => {
+                        if self.config_seen.is_some() {
+                            info!(target: "arbiter", config = %path.display(), "configuration changed");
+                            let fields = match (&self.running, crate::config::load(path)) {
+                                (Some(running), Ok(new)) => crate::config::needs_restart(running, &new),
+                                _ => Vec::new(),
+                            };
+                            if !fields.is_empty() {
+                                warn!(
+                                    target: "arbiter",
+                                    config = %path.display(),
+                                    fields = %fields.join(", "),
+                                    "configuration change needs a restart: these fields keep their running values until arbiter is restarted"
+                                );
+                            }
+                        }
+                        self.config_seen = Some(text);
+                        self.file_group = Some(config);
+                    }
+                    Err(e) => {
+                        warn!(target: "arbiter", error = %e, "bad configuration (keeping the one in use)");
+                        self.config_seen = Some(text);
+                    }
+                }
+            }
+        }
+    }
+
     fn millis(&self) -> Millis {
         self.started.elapsed().as_millis() as Millis
     }
@@ -324,64 +452,14 @@ impl Host for LiveWorld {
     }
 
     fn check_config(&mut self) -> Option<GroupConfig> {
-        match &self.config {
-            ConfigSource::Fixed(config) => {
-                if self.config_seen.is_some() {
-                    return None;
-                }
-                self.config_seen = Some(String::new());
-                self.group = Some(config.clone());
-                Some(config.clone())
-            }
-            ConfigSource::File { path, load } => {
-                let text = match std::fs::read_to_string(path) {
-                    Ok(text) => text,
-                    Err(e) => {
-                        // Reported once per outage, not at every tick.
-                        let seen = format!("\0unreadable: {e}");
-                        if self.config_seen.as_deref() != Some(seen.as_str()) {
-                            warn!(
-                                target: "arbiter",
-                                config = %path.display(),
-                                error = %e,
-                                "cannot read the configuration (keeping the one in use)"
-                            );
-                            self.config_seen = Some(seen);
-                        }
-                        return None;
-                    }
-                };
-                if self.config_seen.as_deref() == Some(text.as_str()) {
-                    return None;
-                }
-                match load(path) {
-                    Ok(config) => {
-                        if self.config_seen.is_some() {
-                            info!(target: "arbiter", config = %path.display(), "configuration changed");
-                            let fields = match (&self.running, crate::config::load(path)) {
-                                (Some(running), Ok(new)) => crate::config::needs_restart(running, &new),
-                                _ => Vec::new(),
-                            };
-                            if !fields.is_empty() {
-                                warn!(
-                                    target: "arbiter",
-                                    config = %path.display(),
-                                    fields = %fields.join(", "),
-                                    "configuration change needs a restart: these fields keep their running values until arbiter is restarted"
-                                );
-                            }
-                        }
-                        self.config_seen = Some(text);
-                        self.group = Some(config.clone());
-                        Some(config)
-                    }
-                    Err(e) => {
-                        warn!(target: "arbiter", error = %e, "bad configuration (keeping the one in use)");
-                        self.config_seen = Some(text);
-                        None
-                    }
-                }
-            }
+        self.reload_file();
+        self.read_control();
+        let file = self.file_group.as_ref()?;
+        let effective = overlay(file, &self.control, self.record_revision);
+        if self.group.as_ref() == Some(&effective) {
+            return None;
         }
+        self.group = Some(effective.clone());
+        Some(effective)
     }
 }

@@ -4,6 +4,10 @@
 //!   world;
 //! - `run` ([`run`]): the controller against real Redis and etcd;
 //! - `status` ([`status`]): the group as it is, read from etcd and Redis;
+//! - `switchover` ([`switchover`]): ask the leader for a switchover and
+//!   read its answer;
+//! - `pause`, `resume`, `allow-data-loss` ([`control`]): the group's
+//!   operator state in etcd, acknowledged by the leader;
 //! - `replay` ([`replay`]): a recorded scenario played back.
 
 use std::io::Write as _;
@@ -41,10 +45,12 @@ macro_rules! say {
     };
 }
 
+mod control;
 mod replay;
 mod run;
 mod simulate;
 mod status;
+mod switchover;
 
 use simulate::SimulateArgs;
 
@@ -88,7 +94,10 @@ enum Command {
         log_format: arbiter::live::log::LogFormat,
     },
     /// Print the group as it is: the leader and its epoch, the group
-    /// record, and every node's role, replication link and offset.
+    /// record, the group's control (paused or not, by whom and when, a
+    /// pending data-loss grant, whether the leader acknowledged it), the
+    /// latest switchover request and its answer, and every node's role,
+    /// replication link and offset.
     ///
     /// Exit codes: 0 everything answered, 1 etcd or a node did not, 2 bad
     /// configuration.
@@ -97,6 +106,84 @@ enum Command {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Ask the leader for a switchover (`FAILOVER TO`, no acknowledged
+    /// write lost) and print its answer to this very request: refused
+    /// (with the reason), accepted, then, with `--wait`, done or failed.
+    ///
+    /// The request is the node's name in `PREFIX/switchover` (what
+    /// `etcdctl put PREFIX/switchover r2` writes); the answer is read from
+    /// `PREFIX/switchover-status`, matched by the etcd revision of the
+    /// write. Without `--to` the command picks the target: a replica of
+    /// the recorded primary with its link up, the lowest priority, then the
+    /// highest offset; it says which and why, or refuses with the reason.
+    /// On a timeout (no leader running, say) it says what was left in etcd.
+    ///
+    /// Exit codes: 0 done, or accepted without `--wait`; 1 refused, failed,
+    /// superseded by another request, timed out, or etcd unreachable; 2
+    /// bad configuration.
+    #[command(
+        after_help = "Examples:\n  arbiter switchover --config arbiter.toml --to r2 --wait\n  arbiter switchover --config arbiter.toml\n\nOutput:\n  switchover to r2: accepted: the leader will hand over as soon as the target is a linked replica (request revision 42)\n  switchover to r2: done: r2 is primary (request revision 42)"
+    )]
+    Switchover {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The node to hand over to, by its name in `[[nodes]]`; picked
+        /// when omitted.
+        #[arg(long, value_name = "NODE")]
+        to: Option<String>,
+        /// Wait until the switchover is done or failed, not only accepted.
+        #[arg(long)]
+        wait: bool,
+        /// How long to wait for the answer (e.g. `30s`, `2m`).
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+        timeout: std::time::Duration,
+    },
+    /// Pause the group (maintenance: every instance observes and never
+    /// acts, also one that takes over later) until `arbiter resume`.
+    ///
+    /// Stored in etcd (`PREFIX/control`, with who paused it and when) and
+    /// laid over every instance's `settings.paused`: either one pauses.
+    /// Waits for the leader to acknowledge it (`PREFIX/control-ack`).
+    ///
+    /// Exit codes: 0 acknowledged by the leader; 1 not acknowledged in
+    /// time (the pause stays in etcd: every instance obeys it once it reads
+    /// it) or etcd unreachable; 2 bad configuration.
+    #[command(after_help = "Example:\n  arbiter pause --config /etc/arbiter/arbiter.toml")]
+    Pause(ControlArgs),
+    /// Resume the group after `arbiter pause` (a host whose own file sets
+    /// `settings.paused = true` stays paused while it leads: the command
+    /// says so).
+    ///
+    /// Exit codes: as `arbiter pause`.
+    #[command(after_help = "Example:\n  arbiter resume --config /etc/arbiter/arbiter.toml")]
+    Resume(ControlArgs),
+    /// Allow the group to lose data in one failover (`--once`): the leader
+    /// may promote a replica that is stale, lagging or empty-handed when no
+    /// replica is eligible, or record a cold-start primary holding less.
+    /// The grant lapses at the next change of the group record (the
+    /// failover it allowed, or any other); `--withdraw` takes it back
+    /// before.
+    ///
+    /// Stored in etcd (`PREFIX/control`) with the record's etcd revision,
+    /// laid over every instance's `settings.allow_data_loss` (either one
+    /// allows; the file's setting is per host and not one-time).
+    ///
+    /// Exit codes: as `arbiter pause`.
+    #[command(
+        after_help = "Examples:\n  arbiter allow-data-loss --once --config arbiter.toml\n  arbiter allow-data-loss --withdraw --config arbiter.toml"
+    )]
+    #[command(group = clap::ArgGroup::new("grant").required(true).args(["once", "withdraw"]))]
+    AllowDataLoss {
+        /// Allow one failover that loses data.
+        #[arg(long)]
+        once: bool,
+        /// Withdraw a grant not used yet.
+        #[arg(long)]
+        withdraw: bool,
+        #[command(flatten)]
+        args: ControlArgs,
     },
     /// Replay a recorded scenario: drive the controller with it and report
     /// its decisions and final state, or the first divergence.
@@ -116,6 +203,17 @@ enum Command {
     },
 }
 
+/// The arguments of `pause`, `resume` and `allow-data-loss`.
+#[derive(Debug, clap::Args)]
+struct ControlArgs {
+    /// The configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// How long to wait for the leader's acknowledgement (e.g. `10s`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10s")]
+    timeout: std::time::Duration,
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Replay {
@@ -126,5 +224,21 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::simulate(args),
         Command::Run { config, log_format } => run::run_live(config, log_format),
         Command::Status { config } => status::status(config),
+        Command::Switchover {
+            config,
+            to,
+            wait,
+            timeout,
+        } => switchover::switchover(&config, to, wait, timeout),
+        Command::Pause(a) => control::control(&a.config, control::Action::Pause, a.timeout),
+        Command::Resume(a) => control::control(&a.config, control::Action::Resume, a.timeout),
+        Command::AllowDataLoss { once, args, .. } => {
+            let action = if once {
+                control::Action::AllowOnce
+            } else {
+                control::Action::Withdraw
+            };
+            control::control(&args.config, action, args.timeout)
+        }
     }
 }

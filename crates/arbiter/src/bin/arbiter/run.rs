@@ -7,18 +7,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arbiter::{Driver, State};
 
-/// Drives `driver` until the machine stops, logging what it does and
-/// answering switchover requests through the live world `live` gives.
+/// Drives `driver` until the machine stops, logging what it does,
+/// answering switchover requests and acknowledging the group's control
+/// through the live world `live` gives, and running the role-change hook
+/// of `config` when this instance publishes a new primary. None of these
+/// is a world call: a recording holds the machine's calls only.
 fn drive_live<W: arbiter::world::World>(
     driver: &mut Driver<W>,
     live: impl Fn(&W) -> &arbiter::live::world::LiveWorld,
+    config: &arbiter::config::Config,
 ) -> ExitCode {
     let mut narrator = arbiter::live::log::Narrator::new();
+    let mut roles = arbiter::live::hooks::RoleChangeWatcher::new();
     loop {
         let stop = driver.step_once();
         narrator.observe(driver.machine());
         for answer in narrator.take_switchover_answers() {
             live(driver.world()).answer_switchover(&answer);
+        }
+        let ctx = driver.machine().context();
+        if let (Some(epoch), Some(instance)) = (ctx.epoch, &ctx.instance) {
+            live(driver.world()).acknowledge_control(epoch, instance);
+        }
+        if let Some(change) = roles.observe(driver.machine(), &config.live.prefix) {
+            arbiter::live::hooks::spawn_role_change(&config.hooks, change);
         }
         driver.clear_outputs();
         match stop {
@@ -67,13 +79,14 @@ pub(crate) fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat)
         prefix = %config.live.prefix,
         "starting"
     );
+    warn_per_host_settings(&config);
     let source = ConfigSource::File {
         path: path.clone(),
         load: arbiter::config::load_group,
     };
     if !config.record.enabled {
-        let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config);
-        return drive_live(&mut Driver::new(world), |w| w);
+        let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config.clone());
+        return drive_live(&mut Driver::new(world), |w| w, &config);
     }
     let record_path = config.record.path_for(&arbiter::live::world::process_label());
     // Held until the recording is finished: another process given the
@@ -101,6 +114,7 @@ pub(crate) fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat)
     let code = drive_live(
         &mut Driver::new(rehearse::Recorder::new(world, tape.clone())),
         rehearse::Recorder::inner,
+        &config,
     );
     if let Err(e) = tape.finish() {
         error!(target: "arbiter", error = %e, "the recording is incomplete");
@@ -113,6 +127,25 @@ pub(crate) fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat)
         "recorded"
     );
     code
+}
+
+/// Warns at start that `settings.paused` and `settings.allow_data_loss`
+/// in this host's file hold for this instance only (while it leads), and
+/// names the commands that set them for the group.
+fn warn_per_host_settings(config: &arbiter::config::Config) {
+    let settings = &config.group.settings;
+    if settings.paused {
+        tracing::warn!(
+            target: "arbiter",
+            "settings.paused = true in this host's file pauses this instance only, while it leads: another instance that takes over acts; pause the group with `arbiter pause`"
+        );
+    }
+    if settings.allow_data_loss {
+        tracing::warn!(
+            target: "arbiter",
+            "settings.allow_data_loss = true in this host's file allows every failover that loses data while this instance leads, and no other instance's; for one failover of the group use `arbiter allow-data-loss --once`"
+        );
+    }
 }
 
 /// Opens `path` (without truncating it) and takes an exclusive lock on it,

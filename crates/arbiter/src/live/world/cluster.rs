@@ -87,7 +87,9 @@ impl Cluster for LiveWorld {
     }
 
     /// Takes a switchover request, and answers it at once when it cannot
-    /// be carried out (it never reaches the machine then).
+    /// be carried out (it never reaches the machine then): it names no
+    /// node it may switch to, or the group is paused. Answers carry the
+    /// request's etcd mod revision.
     fn check_cluster_notifications(&mut self) -> Option<ClusterEvent> {
         let key = self.keys().switchover();
         let request = match self.etcd.get(&key, false) {
@@ -106,19 +108,26 @@ impl Cluster for LiveWorld {
             return None;
         }
         let target = request.value.trim().to_string();
-        let judged = match &self.group {
-            Some(group) => refuse_switchover(group, self.recorded_primary().as_deref(), &target),
-            None => Ok(()),
+        let revision = Some(request.mod_revision);
+        self.took_switchover_request(&target, request.mod_revision);
+        let judged = match (&self.group, self.refused_while_paused()) {
+            (_, Some(paused)) => Err(paused),
+            (Some(group), None) => refuse_switchover(group, self.recorded_primary().as_deref(), &target),
+            (None, None) => Ok(()),
         };
         match judged {
             Err(reason) => {
                 warn!(target: "arbiter", node = %target, %reason, "switchover refused");
-                self.answer_switchover(&SwitchoverAnswer::because(&target, SwitchoverOutcome::Refused, reason));
+                self.answer_switchover(
+                    &SwitchoverAnswer::because(&target, SwitchoverOutcome::Refused, reason).to_request(revision),
+                );
                 None
             }
             Ok(()) => {
                 info!(target: "arbiter", node = %target, "switchover requested");
-                self.answer_switchover(&SwitchoverAnswer::new(&target, SwitchoverOutcome::Accepted));
+                self.answer_switchover(
+                    &SwitchoverAnswer::new(&target, SwitchoverOutcome::Accepted).to_request(revision),
+                );
                 Some(ClusterEvent::SwitchoverRequested { target })
             }
         }
