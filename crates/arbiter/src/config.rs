@@ -39,6 +39,16 @@
 //! [hooks]                      # optional (see `arbiter::live::hooks`)
 //! on_role_change = ["/usr/local/bin/move-vip", "--quiet"]
 //! timeout_ms = 10000           # killed past it, default 10000
+//! [sentinel]                   # absent: the Sentinel protocol is not served
+//! listen = "127.0.0.1:26379"   # default
+//! announce = "10.0.0.5:26379"  # optional: the address the other instances
+//!                              # list for this one; listen when absent
+//! master_name = "mymaster"     # default
+//! password = "..."             # optional: clients must AUTH with it
+//! max_clients = 512            # default
+//! max_request_bytes = 65536    # default: all arguments of one request
+//! idle_timeout_ms = 300000     # default; 0: never (subscribers never)
+//! write_timeout_ms = 5000      # default: a client not reading is dropped
 //! ```
 //!
 //! `settings.paused` and `settings.allow_data_loss` hold for this host's
@@ -84,6 +94,7 @@ struct File {
     record: RecordSection,
     #[serde(default)]
     hooks: HooksSection,
+    sentinel: Option<SentinelSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +189,19 @@ struct HooksSection {
     timeout_ms: Option<u64>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SentinelSection {
+    listen: Option<String>,
+    announce: Option<String>,
+    master_name: Option<String>,
+    password: Option<String>,
+    max_clients: Option<usize>,
+    max_request_bytes: Option<usize>,
+    idle_timeout_ms: Option<u64>,
+    write_timeout_ms: Option<u64>,
+}
+
 /// Where a live run records its calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordOptions {
@@ -218,6 +242,8 @@ pub struct Config {
     pub record: RecordOptions,
     /// Commands run on events (`[hooks]`).
     pub hooks: HookOptions,
+    /// The Sentinel protocol for clients (`None`: not served).
+    pub sentinel: Option<crate::live::sentinel::SentinelOptions>,
 }
 
 fn valid_addr(addr: &str) -> bool {
@@ -271,6 +297,7 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
             running.hooks.on_role_change != new.hooks.on_role_change,
         ),
         ("hooks.timeout_ms", running.hooks.timeout != new.hooks.timeout),
+        ("sentinel", running.sentinel != new.sentinel),
     ]
     .into_iter()
     .filter_map(|(field, changed)| changed.then_some(field))
@@ -317,6 +344,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
         return Err("record.path: needed when record.enabled is true".into());
     }
     let hooks = hooks(&file.hooks)?;
+    let sentinel = file.sentinel.as_ref().map(sentinel_options).transpose()?;
     Ok(Config {
         live: LiveOptions {
             etcd: file.etcd.endpoints,
@@ -347,6 +375,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
             path: file.record.path.unwrap_or_else(|| "arbiter-run.ron".into()),
         },
         hooks,
+        sentinel,
     })
 }
 
@@ -364,6 +393,59 @@ fn hooks(h: &HooksSection) -> Result<HookOptions, String> {
             .timeout_ms
             .map_or(crate::live::hooks::DEFAULT_TIMEOUT, Duration::from_millis),
     })
+}
+
+/// `[sentinel]` with defaults filled in, checked: addresses that are
+/// `host:port`, a master name Sentinel's messages can carry (printable
+/// ASCII, no space), limits within reason.
+fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::SentinelOptions, String> {
+    use crate::live::sentinel;
+    let d = sentinel::SentinelOptions::default();
+    let options = sentinel::SentinelOptions {
+        listen: s.listen.clone().unwrap_or(d.listen),
+        announce: s.announce.clone(),
+        master_name: s.master_name.clone().unwrap_or(d.master_name),
+        password: s.password.clone(),
+        max_clients: s.max_clients.unwrap_or(d.max_clients),
+        max_request_bytes: s.max_request_bytes.unwrap_or(d.max_request_bytes),
+        idle_timeout: match s.idle_timeout_ms {
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+            None => d.idle_timeout,
+        },
+        write_timeout: s.write_timeout_ms.map_or(d.write_timeout, Duration::from_millis),
+    };
+    if !valid_addr(&options.listen) {
+        return Err(format!("sentinel.listen: `{}` is not host:port", options.listen));
+    }
+    if let Some(a) = options.announce.as_deref().filter(|a| !valid_addr(a)) {
+        return Err(format!("sentinel.announce: `{a}` is not host:port"));
+    }
+    let name = &options.master_name;
+    if name.is_empty() || !name.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
+        return Err(format!(
+            "sentinel.master_name: `{name}` must be printable ASCII without spaces (Sentinel's messages are split on spaces)"
+        ));
+    }
+    if options.password.as_deref().is_some_and(str::is_empty) {
+        return Err("sentinel.password: must not be empty (leave it out to need none)".into());
+    }
+    if !(1..=10_000).contains(&options.max_clients) {
+        return Err(format!(
+            "sentinel.max_clients: {} is not between 1 and 10000 (one thread serves each client)",
+            options.max_clients
+        ));
+    }
+    if !(1024..=64 << 20).contains(&options.max_request_bytes) {
+        return Err(format!(
+            "sentinel.max_request_bytes: {} is not between 1024 and 67108864",
+            options.max_request_bytes
+        ));
+    }
+    if options.write_timeout.is_zero() {
+        return Err("sentinel.write_timeout_ms: must be above 0".into());
+    }
+    Ok(options)
 }
 
 /// `[etcd]`: endpoints that are URLs, a positive lease TTL, a prefix.
@@ -635,6 +717,46 @@ path = "run.ron"
             ("on_change = [\"x\"]", "unknown field `on_change`"),
         ] {
             let e = parse(&format!("{GOOD}\n[hooks]\n{hooks}\n")).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in {e:?}");
+        }
+    }
+
+    #[test]
+    fn the_sentinel_section_is_off_when_absent_and_filled_with_defaults_when_present() {
+        assert_eq!(parse(GOOD).unwrap().sentinel, None);
+        let on = parse(&format!("{GOOD}\n[sentinel]\n")).unwrap().sentinel.unwrap();
+        assert_eq!(on, crate::live::sentinel::SentinelOptions::default());
+        assert_eq!(on.listen, "127.0.0.1:26379");
+        assert_eq!(on.master_name, "mymaster");
+        let never = parse(&format!("{GOOD}\n[sentinel]\nidle_timeout_ms = 0\npassword = \"pw\"\n"))
+            .unwrap()
+            .sentinel
+            .unwrap();
+        assert_eq!(never.idle_timeout, None);
+        assert_eq!(never.password.as_deref(), Some("pw"));
+        let running = parse(GOOD).unwrap();
+        let with = parse(&format!("{GOOD}\n[sentinel]\n")).unwrap();
+        assert_eq!(needs_restart(&running, &with), ["sentinel"]);
+    }
+
+    #[test]
+    fn a_bad_sentinel_section_names_the_field() {
+        let cases = [
+            ("listen = \"26379\"", "sentinel.listen: `26379` is not host:port"),
+            ("announce = \"x\"", "sentinel.announce: `x` is not host:port"),
+            (
+                "master_name = \"my master\"",
+                "sentinel.master_name: `my master` must be printable",
+            ),
+            ("master_name = \"\"", "sentinel.master_name"),
+            ("password = \"\"", "sentinel.password: must not be empty"),
+            ("max_clients = 0", "sentinel.max_clients: 0 is not between 1 and 10000"),
+            ("max_request_bytes = 10", "sentinel.max_request_bytes: 10"),
+            ("write_timeout_ms = 0", "sentinel.write_timeout_ms: must be above 0"),
+            ("port = 1", "unknown field `port`"),
+        ];
+        for (line, expected) in cases {
+            let e = parse(&format!("{GOOD}\n[sentinel]\n{line}\n")).unwrap_err();
             assert!(e.contains(expected), "expected {expected:?} in {e:?}");
         }
     }

@@ -1,6 +1,8 @@
 //! The concrete world's clients for the real systems: etcd through its JSON
 //! gateway and Redis through the `redis` crate. Every failure is a value
-//! (never a panic), so that the world can return and record it.
+//! (never a panic), so that the world can return and record it. Beside
+//! them, what every instance serves to applications: the group as it
+//! follows it ([`follow`]) and the Sentinel protocol ([`sentinel`]).
 
 pub mod control;
 pub mod etcd;
@@ -9,5 +11,6 @@ pub mod hooks;
 pub mod keys;
 pub mod log;
 pub mod redis;
+pub mod sentinel;
 pub mod switchover;
 pub mod world;

@@ -2,6 +2,17 @@
 //! [`NodeStatus`], and the reconfiguration commands arbiter issues
 //! (`REPLICAOF`, `FAILOVER TO`), each under a connect and a command
 //! timeout. Errors come back as [`RedisError`] values.
+//!
+//! A `REPLICAOF` (promote or repoint) is sent as Sentinel sends it, in
+//! one `MULTI` with `CLIENT KILL TYPE normal` and `CLIENT KILL TYPE
+//! pubsub`: every client of the node is disconnected as its role changes,
+//! so that clients that never check roles reconnect and ask their
+//! Sentinel (or arbiter's Sentinel port) for the primary again. The kills
+//! skip the connection that sends them (Redis's `SKIPME yes`), and arbiter
+//! opens a new connection for every command. Other instances' polls of
+//! the node may fail once when cut. A node that refuses the transaction
+//! (say `CLIENT` renamed or not allowed to this user: `EXECABORT`) is sent
+//! the plain `REPLICAOF`, and the kills are skipped with a warning.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -95,6 +106,12 @@ fn is_auth_failure(e: &redis::RedisError) -> bool {
     .any(|m| text.contains(m))
 }
 
+/// Whether the server answered `e` (the command was refused, the
+/// connection works), as opposed to a failure to reach it.
+fn is_refused(e: &redis::RedisError) -> bool {
+    !(e.is_timeout() || e.is_connection_refusal() || e.is_io_error() || e.is_connection_dropped() || is_auth_failure(e))
+}
+
 fn classify(e: &redis::RedisError) -> RedisError {
     if is_auth_failure(e) {
         RedisError::Auth(e.to_string())
@@ -158,15 +175,66 @@ impl RedisNodes {
         Ok(parse_info(&text).get("cluster_enabled").is_some_and(|v| v == "1"))
     }
 
-    /// `REPLICAOF NO ONE`.
+    /// `REPLICAOF NO ONE`, disconnecting the node's clients (see the
+    /// module docs).
     pub fn promote(&self, addr: &str) -> Result<(), RedisError> {
-        self.query(addr, redis::cmd("REPLICAOF").arg("NO").arg("ONE"))
+        let mut cmd = redis::cmd("REPLICAOF");
+        cmd.arg("NO").arg("ONE");
+        self.reconfigure(addr, cmd)
     }
 
-    /// `REPLICAOF host port`.
+    /// `REPLICAOF host port`, disconnecting the node's clients (see the
+    /// module docs).
     pub fn repoint(&self, addr: &str, primary: &str) -> Result<(), RedisError> {
         let (host, port) = host_port(primary)?;
-        self.query(addr, redis::cmd("REPLICAOF").arg(host).arg(port))
+        let mut cmd = redis::cmd("REPLICAOF");
+        cmd.arg(host).arg(port);
+        self.reconfigure(addr, cmd)
+    }
+
+    /// `MULTI`, `replicaof`, `CLIENT KILL TYPE normal`, `CLIENT KILL TYPE
+    /// pubsub`, `EXEC`: the outcome is `replicaof`'s; a kill that fails is
+    /// logged. A transaction the node aborts is retried as the plain
+    /// `replicaof`.
+    fn reconfigure(&self, addr: &str, replicaof: redis::Cmd) -> Result<(), RedisError> {
+        let mut con = self.connect(addr)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic().ignore_errors().add_command(replicaof.clone());
+        for kind in ["normal", "pubsub"] {
+            pipe.cmd("CLIENT").arg("KILL").arg("TYPE").arg(kind);
+        }
+        match pipe.query::<Vec<redis::RedisResult<redis::Value>>>(&mut con) {
+            Ok(results) => {
+                let mut results = results.into_iter();
+                let outcome = match results.next() {
+                    Some(Ok(_)) => Ok(()),
+                    Some(Err(e)) => Err(classify(&e)),
+                    None => Err(RedisError::Refused("EXEC returned no reply".into())),
+                };
+                for (kind, result) in ["normal", "pubsub"].iter().zip(results) {
+                    if let Err(e) = result {
+                        tracing::warn!(
+                            target: "arbiter",
+                            node = %addr,
+                            kind,
+                            error = %e,
+                            "CLIENT KILL TYPE failed: the node's clients were not disconnected"
+                        );
+                    }
+                }
+                outcome
+            }
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) || is_refused(&e) => {
+                tracing::warn!(
+                    target: "arbiter",
+                    node = %addr,
+                    error = %e,
+                    "the node refused MULTI with CLIENT KILL: sent REPLICAOF alone, its clients stay connected"
+                );
+                replicaof.query(&mut con).map_err(|e| classify(&e))
+            }
+            Err(e) => Err(classify(&e)),
+        }
     }
 
     /// `CONFIG SET min-replicas-to-write n min-replicas-max-lag lag_s`: a

@@ -50,7 +50,6 @@ fn drive_live<W: arbiter::world::World>(
 
 /// `arbiter run --config PATH`.
 pub(crate) fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCode {
-    use arbiter::live::world::{ConfigSource, LiveWorld};
     use std::sync::Arc;
     use tracing::{error, info};
 
@@ -80,6 +79,26 @@ pub(crate) fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat)
         "starting"
     );
     warn_per_host_settings(&config);
+    let ports = match start_ports(&config, &shutdown) {
+        Ok(ports) => ports,
+        Err(e) => {
+            error!(target: "arbiter", error = %e, "cannot serve clients");
+            return ExitCode::from(2);
+        }
+    };
+    let code = run_world(path, config, Arc::clone(&shutdown));
+    // The controller has stopped, by a signal or an error: so do the ports.
+    shutdown.store(true, Ordering::SeqCst);
+    ports.stop();
+    code
+}
+
+/// Drives the controller on the live world (recording it when the
+/// configuration asks) until it stops.
+fn run_world(path: PathBuf, config: arbiter::config::Config, shutdown: std::sync::Arc<AtomicBool>) -> ExitCode {
+    use arbiter::live::world::{ConfigSource, LiveWorld};
+    use tracing::{error, info};
+
     let source = ConfigSource::File {
         path: path.clone(),
         load: arbiter::config::load_group,
@@ -145,6 +164,98 @@ fn warn_per_host_settings(config: &arbiter::config::Config) {
             target: "arbiter",
             "settings.allow_data_loss = true in this host's file allows every failover that loses data while this instance leads, and no other instance's; for one failover of the group use `arbiter allow-data-loss --once`"
         );
+    }
+}
+
+/// What this instance serves to clients, fed by one follower: started
+/// once for every port that needs the group's view (the Sentinel
+/// protocol; an HTTP server would be one more `Option` here).
+struct Ports {
+    follower: Option<std::thread::JoinHandle<()>>,
+    sentinel: Option<arbiter::live::sentinel::Server>,
+}
+
+impl Ports {
+    /// Waits for the follower (which resigns its registration) and the
+    /// servers to stop; the shutdown flag must be set.
+    fn stop(self) {
+        if let Some(server) = self.sentinel {
+            server.join();
+        }
+        if let Some(follower) = self.follower {
+            let _ = follower.join();
+        }
+    }
+}
+
+/// Starts the follower of this instance's group, registered as `member`,
+/// its events naming the group `master_name` (Sentinel's default name
+/// when `None`); it runs until `shutdown` is set. Every port that answers
+/// clients shares the returned view, so it is started once for all.
+fn start_follower(
+    config: &arbiter::config::Config,
+    master_name: Option<&str>,
+    member: arbiter::live::follow::Member,
+    shutdown: &std::sync::Arc<AtomicBool>,
+) -> std::io::Result<(
+    std::sync::Arc<arbiter::live::follow::Shared>,
+    std::thread::JoinHandle<()>,
+)> {
+    use arbiter::live::follow::{FollowOptions, Shared, spawn};
+    let name = master_name.unwrap_or(arbiter::live::sentinel::DEFAULT_MASTER_NAME);
+    let shared = std::sync::Arc::new(Shared::default());
+    let handle = spawn(
+        FollowOptions::new(config, name, member),
+        config.group.clone(),
+        std::sync::Arc::clone(&shared),
+        std::sync::Arc::clone(shutdown),
+    )?;
+    Ok((shared, handle))
+}
+
+/// Starts the follower and the servers the configuration asks for
+/// (none: nothing is started).
+fn start_ports(config: &arbiter::config::Config, shutdown: &std::sync::Arc<AtomicBool>) -> Result<Ports, String> {
+    let mut ports = Ports {
+        follower: None,
+        sentinel: None,
+    };
+    let Some(sentinel) = &config.sentinel else {
+        return Ok(ports);
+    };
+    let member = arbiter::live::follow::Member {
+        instance: arbiter::live::world::process_label(),
+        sentinel: Some(sentinel.announced().to_string()),
+        http: None,
+    };
+    let instance = member.instance.clone();
+    let (shared, follower) = start_follower(config, Some(&sentinel.master_name), member, shutdown)
+        .map_err(|e| format!("cannot start the follower: {e}"))?;
+    ports.follower = Some(follower);
+    let server = arbiter::live::sentinel::serve(
+        sentinel.clone(),
+        arbiter::live::sentinel::Timing::of(config),
+        &instance,
+        shared,
+        std::sync::Arc::clone(shutdown),
+    );
+    match server {
+        Ok(server) => {
+            tracing::info!(
+                target: "arbiter",
+                listen = %server.local_addr,
+                master_name = %sentinel.master_name,
+                "serving the Sentinel protocol"
+            );
+            ports.sentinel = Some(server);
+            Ok(ports)
+        }
+        Err(e) => {
+            // The follower must not stay registered for a port not served.
+            shutdown.store(true, Ordering::SeqCst);
+            ports.stop();
+            Err(format!("sentinel.listen: cannot listen on {}: {e}", sentinel.listen))
+        }
     }
 }
 

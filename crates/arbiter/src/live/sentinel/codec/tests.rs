@@ -1,0 +1,110 @@
+//! Requests read as Redis reads them, refused as Redis refuses them, and
+//! replies written byte for byte as Redis writes them.
+
+use super::*;
+
+const LIMITS: Limits = Limits {
+    max_request_bytes: 1024,
+    max_args: 64,
+};
+
+fn args(list: &[&str]) -> Request {
+    list.iter().map(|a| a.as_bytes().to_vec()).collect()
+}
+
+fn ok(buf: &[u8]) -> Option<(Request, usize)> {
+    parse(buf, LIMITS, false).unwrap()
+}
+
+fn error(buf: &[u8]) -> String {
+    String::from_utf8(parse(buf, LIMITS, false).unwrap_err().0).unwrap()
+}
+
+#[test]
+fn a_multibulk_request_is_read_whole_and_only_when_whole() {
+    let full = b"*2\r\n$4\r\nPING\r\n$2\r\nhi\r\n*1\r\n";
+    assert_eq!(ok(full), Some((args(&["PING", "hi"]), 22)));
+    for cut in 0..22 {
+        assert_eq!(ok(&full[..cut]), None, "incomplete at {cut}");
+    }
+    assert_eq!(ok(b"*0\r\n"), Some((vec![], 4)), "skipped without a reply");
+    assert_eq!(ok(b"*-1\r\n"), Some((vec![], 5)));
+    assert_eq!(ok(b"*1\r\n$0\r\n\r\n"), Some((vec![vec![]], 10)));
+}
+
+#[test]
+fn lengths_are_refused_with_redis_s_texts_before_the_body_arrives() {
+    assert_eq!(error(b"*1000000000\r\n"), "Protocol error: invalid multibulk length");
+    assert_eq!(error(b"*99999999999\r\n"), "Protocol error: invalid multibulk length");
+    assert_eq!(error(b"*x\r\n"), "Protocol error: invalid multibulk length");
+    assert_eq!(error(b"*01\r\n"), "Protocol error: invalid multibulk length");
+    assert_eq!(error(b"*1\r\n$1000000000\r\n"), "Protocol error: invalid bulk length");
+    assert_eq!(error(b"*1\r\n$-1\r\n"), "Protocol error: invalid bulk length");
+    assert_eq!(error(b"*1\r\n+PING\r\n"), "Protocol error: expected '$', got '+'");
+    // The arguments together are bounded too.
+    let two = format!("*2\r\n$600\r\n{}\r\n$600\r\n", "x".repeat(600));
+    assert_eq!(error(two.as_bytes()), "Protocol error: invalid bulk length");
+    let mut endless = b"*".to_vec();
+    endless.extend(std::iter::repeat_n(b'1', INLINE_MAX + 1));
+    assert_eq!(error(&endless), "Protocol error: too big mbulk count string");
+}
+
+#[test]
+fn an_unauthenticated_client_gets_redis_s_tighter_limits() {
+    let limits = Limits {
+        max_request_bytes: 1 << 20,
+        max_args: 64,
+    };
+    let e = parse(b"*11\r\n", limits, true).unwrap_err();
+    assert_eq!(e.0, b"Protocol error: unauthenticated multibulk length");
+    let e = parse(b"*1\r\n$16385\r\n", limits, true).unwrap_err();
+    assert_eq!(e.0, b"Protocol error: unauthenticated bulk length");
+    assert_eq!(parse(b"*11\r\n", limits, false).unwrap(), None);
+}
+
+#[test]
+fn inline_requests_are_split_as_sdssplitargs_splits_them() {
+    assert_eq!(ok(b"PING\r\n"), Some((args(&["PING"]), 6)));
+    assert_eq!(ok(b"ping  a   b\n"), Some((args(&["ping", "a", "b"]), 12)));
+    assert_eq!(ok(b"\r\n"), Some((vec![], 2)));
+    assert_eq!(ok(b"PING"), None);
+    assert_eq!(
+        split_args(br#"set "a b" 'c\'d' "\x41\n" x"#),
+        Some(vec![
+            b"set".to_vec(),
+            b"a b".to_vec(),
+            b"c'd".to_vec(),
+            b"A\n".to_vec(),
+            b"x".to_vec()
+        ])
+    );
+    assert_eq!(split_args(b"\"a"), None);
+    assert_eq!(split_args(b"\"a\"b"), None);
+    assert_eq!(split_args(b"'a"), None);
+    assert_eq!(split_args(b"a\0b c"), Some(vec![b"a".to_vec()]));
+    assert_eq!(error(b"ping \"a\r\n"), "Protocol error: unbalanced quotes in request");
+    let long = vec![b'a'; 1025];
+    assert_eq!(error(&long), "Protocol error: too big inline request");
+}
+
+#[test]
+fn replies_are_written_as_redis_writes_them_in_both_protocols() {
+    let hello = Reply::map(vec![("proto", Reply::Int(3)), ("modules", Reply::Array(vec![]))]);
+    assert_eq!(
+        hello.to_bytes(true),
+        b"%2\r\n$5\r\nproto\r\n:3\r\n$7\r\nmodules\r\n*0\r\n"
+    );
+    assert_eq!(
+        hello.to_bytes(false),
+        b"*4\r\n$5\r\nproto\r\n:3\r\n$7\r\nmodules\r\n*0\r\n"
+    );
+    assert_eq!(Reply::NullArray.to_bytes(false), b"*-1\r\n");
+    assert_eq!(Reply::NullArray.to_bytes(true), b"_\r\n");
+    assert_eq!(Reply::NullBulk.to_bytes(false), b"$-1\r\n");
+    assert_eq!(Reply::bulk_int(6379).to_bytes(true), b"$4\r\n6379\r\n");
+    let push = Reply::Push(vec![Reply::bulk("message"), Reply::bulk("a"), Reply::bulk("b")]);
+    assert_eq!(push.to_bytes(true), b">3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nb\r\n");
+    assert_eq!(push.to_bytes(false), b"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nb\r\n");
+    assert_eq!(Reply::err("a\r\nb").to_bytes(false), b"-ERR a  b\r\n");
+    assert_eq!(Reply::ok().to_bytes(true), b"+OK\r\n");
+}

@@ -1,0 +1,182 @@
+//! The server on loopback sockets: its limits (clients, request size, idle
+//! time, slow subscribers) and the events it delivers.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use super::*;
+
+struct Rig {
+    shared: Arc<Shared>,
+    shutdown: Arc<AtomicBool>,
+    addr: SocketAddr,
+    server: Option<Server>,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        if let Some(s) = self.server.take() {
+            s.join();
+        }
+    }
+}
+
+fn rig(change: impl FnOnce(&mut SentinelOptions)) -> Rig {
+    let mut options = SentinelOptions {
+        listen: "127.0.0.1:0".into(),
+        ..SentinelOptions::default()
+    };
+    change(&mut options);
+    let shared = Arc::new(Shared::default());
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let timing = Timing {
+        down_after_ms: 1000,
+        failover_timeout_ms: 1000,
+        record_stale_after: Duration::from_secs(5),
+    };
+    let server = serve(options, timing, "test-1", Arc::clone(&shared), Arc::clone(&shutdown)).unwrap();
+    Rig {
+        shared,
+        shutdown,
+        addr: server.local_addr,
+        server: Some(server),
+    }
+}
+
+fn connect(rig: &Rig) -> TcpStream {
+    let s = TcpStream::connect(rig.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// Reads until `expected` bytes came (or the connection ended).
+fn read_exactly(s: &mut TcpStream, expected: usize) -> Vec<u8> {
+    let mut out = vec![0; expected];
+    let mut got = 0;
+    while got < expected {
+        match s.read(&mut out[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    out.truncate(got);
+    out
+}
+
+/// Whether the server closed `s` (reads end) within 5 s.
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(0))
+}
+
+fn ask(s: &mut TcpStream, request: &[u8], reply_len: usize) -> String {
+    s.write_all(request).unwrap();
+    String::from_utf8_lossy(&read_exactly(s, reply_len)).into_owned()
+}
+
+#[test]
+fn a_client_beyond_max_clients_is_refused_with_redis_s_error() {
+    let rig = rig(|o| o.max_clients = 2);
+    let mut a = connect(&rig);
+    let mut b = connect(&rig);
+    assert_eq!(ask(&mut a, b"PING\r\n", 7), "+PONG\r\n");
+    assert_eq!(ask(&mut b, b"PING\r\n", 7), "+PONG\r\n");
+    let mut c = connect(&rig);
+    let refusal = "-ERR max number of clients reached\r\n";
+    assert_eq!(String::from_utf8_lossy(&read_exactly(&mut c, refusal.len())), refusal);
+    assert!(closed_by_server(&mut c));
+    drop(a);
+    // Its place is free once the server sees it gone.
+    let start = Instant::now();
+    loop {
+        let mut d = connect(&rig);
+        if ask(&mut d, b"PING\r\n", 7) == "+PONG\r\n" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "a freed place is given again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn huge_requests_are_refused_before_anything_is_allocated_and_the_connection_closed() {
+    let rig = rig(|_| {});
+    for (request, error) in [
+        (
+            &b"*1000000000\r\n"[..],
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (b"*1\r\n$1000000000\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (
+            b"*2\r\n$4\r\nPING\r\n$70000\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+    ] {
+        let mut s = connect(&rig);
+        assert_eq!(ask(&mut s, request, error.len()), error);
+        assert!(closed_by_server(&mut s));
+    }
+    // An endless line without a newline is cut at 64 KiB.
+    let mut s = connect(&rig);
+    let endless = vec![b'a'; 70 * 1024];
+    let _ = s.write_all(&endless);
+    let error = "-ERR Protocol error: too big inline request\r\n";
+    assert_eq!(String::from_utf8_lossy(&read_exactly(&mut s, error.len())), error);
+}
+
+#[test]
+fn an_idle_client_is_closed_but_a_subscriber_is_not() {
+    let rig = rig(|o| o.idle_timeout = Some(Duration::from_millis(300)));
+    let mut idle = connect(&rig);
+    let mut subscriber = connect(&rig);
+    let answer = "*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n";
+    assert_eq!(ask(&mut subscriber, b"SUBSCRIBE x\r\n", answer.len()), answer);
+    let start = Instant::now();
+    assert!(closed_by_server(&mut idle));
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ask(&mut subscriber, b"PING\r\n", 20), "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+}
+
+#[test]
+fn events_reach_subscribers_and_a_subscriber_that_does_not_read_is_dropped() {
+    let rig = rig(|o| o.write_timeout = Duration::from_millis(200));
+    let mut reader = connect(&rig);
+    let answer = "*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n";
+    assert_eq!(ask(&mut reader, b"PSUBSCRIBE *\r\n", answer.len()), answer);
+    let mut sleeper = connect(&rig);
+    let answer = "*3\r\n$9\r\nsubscribe\r\n$4\r\n+big\r\n:1\r\n";
+    assert_eq!(ask(&mut sleeper, b"SUBSCRIBE +big\r\n", answer.len()), answer);
+    while rig.shared.hub.len() < 2 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rig.shared.hub.publish(&Event {
+        channel: "+switch-master".into(),
+        message: "mymaster 127.0.0.1 7001 127.0.0.1 7002".into(),
+    });
+    let message =
+        "*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$14\r\n+switch-master\r\n$38\r\nmymaster 127.0.0.1 7001 127.0.0.1 7002\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&read_exactly(&mut reader, message.len())),
+        message
+    );
+    reader.write_all(b"PUNSUBSCRIBE\r\n").unwrap();
+    // The sleeper never reads: once its socket is full, the server's
+    // write times out and the sleeper is dropped.
+    let big = Event {
+        channel: "+big".into(),
+        message: "x".repeat(64 * 1024),
+    };
+    let start = Instant::now();
+    while !rig.shared.hub.is_empty() {
+        rig.shared.hub.publish(&big);
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(start.elapsed() < Duration::from_secs(20), "the sleeper was not dropped");
+    }
+    drop(sleeper);
+}
