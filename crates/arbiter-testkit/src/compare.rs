@@ -183,7 +183,11 @@ fn start_controller(
                     Duration::from_secs(30),
                     || {
                         let mut c = connect(&s.addr).ok()?;
-                        let fields: Vec<String> = redis::cmd("SENTINEL").arg("MASTER").arg("g").query(&mut c).ok()?;
+                        let fields: Vec<String> = redis::cmd("SENTINEL")
+                            .arg("MASTER")
+                            .arg(crate::clients::MASTER_NAME)
+                            .query(&mut c)
+                            .ok()?;
                         let get = |k: &str| {
                             fields
                                 .iter()
