@@ -5,6 +5,13 @@
 //! its role (`INFO replication`) every 20 ms, and nothing is read from the
 //! controllers themselves.
 //!
+//! Beside that writer, an application's view: redis-py's
+//! `Sentinel(...).master_for("mymaster")` (the [`clients`] writer), given
+//! the controller's Sentinel-protocol addresses (the Sentinels' ports, or
+//! arbiter's `[sentinel]` ports), writes through the fault; how long it
+//! saw no acknowledged write and how many of its acknowledged writes the
+//! final primary lacks are the client-visible columns.
+//!
 //! Used by `tests/live_compare.rs` (one short fault per controller, in CI),
 //! `tests/live_failover.rs` (the writer)
 //! and by `examples/compare_sentinel.rs` (the whole table, through
@@ -20,6 +27,7 @@ use arbiter::live::etcd::Etcd;
 use arbiter::live::redis::RedisNodes;
 use arbiter::types::{NodeStatus, Role};
 
+use crate::clients::{self, Library};
 use crate::servers::{self as support, Server};
 
 /// Both controllers' down-after.
@@ -29,6 +37,8 @@ pub const DOWN_AFTER_MS: u64 = 1000;
 pub const CHECK_INTERVAL_MS: u64 = 100;
 /// Keys loaded before the empty-restart fault.
 pub const DATASET: u64 = 1000;
+/// The application writer's keys: `app1`, `app2`, ...
+pub const CLIENT_PREFIX: &str = "app";
 
 /// Which controller manages the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,14 +122,51 @@ pub struct Outcome {
     pub lost: u64,
     /// Dataset keys missing from the final primary (empty restart only).
     pub keys_lost: Option<u64>,
+    /// What the application client saw (`None`: the controller has no
+    /// Sentinel-protocol addresses, see `client_skipped`).
+    pub client: Option<ClientOutcome>,
+    /// Why there was no application client.
+    pub client_skipped: Option<String>,
 }
 
-/// The controller's processes.
-struct Running {
+/// What the application client (redis-py through the controller's
+/// Sentinel-protocol addresses) saw of one run.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOutcome {
+    /// `library version`.
+    pub library: String,
+    /// Writes it had acknowledged.
+    pub acked: u64,
+    /// From the last write acknowledged on the old primary to the first
+    /// acknowledged on another node; when it never moved (the old primary
+    /// stayed primary), the longest time without an acknowledged write.
+    pub unavailable_ms: Option<u64>,
+    /// Where its last acknowledged write went (`host:port`).
+    pub last_addr: Option<String>,
+    /// Acknowledged writes missing from the final primary.
+    pub lost: u64,
+    /// Failed write attempts (each retried).
+    pub errors: u64,
+}
+
+/// A controller's processes, stopped on drop, and the addresses where
+/// applications ask it for the primary.
+pub struct Running {
     processes: Vec<Child>,
     _servers: Vec<Server>,
     etcd: Option<Etcd>,
+    client_ports: Result<Vec<String>, String>,
     _dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// The Sentinel-protocol addresses (`host:port`) an application's
+    /// Sentinel client is given: the Sentinels' ports, or the `[sentinel]`
+    /// listen addresses of the `arbiter run` instances. `Err` says why
+    /// there are none (an `arbiter` that refuses the `[sentinel]` section).
+    pub fn client_ports(&self) -> Result<&[String], &str> {
+        self.client_ports.as_deref().map_err(String::as_str)
+    }
 }
 
 impl Drop for Running {
@@ -164,8 +211,12 @@ fn connect(addr: &str) -> redis::RedisResult<redis::Connection> {
     Ok(c)
 }
 
-/// Starts the controller over `nodes`; fails when it does not take charge.
-fn start_controller(
+/// Starts `controller` over `nodes` (r1 first, its primary) as `fault`
+/// needs it; fails when it does not take charge. arbiter's instances each
+/// get their own configuration file with a `[sentinel]` section on a free
+/// port, unless `arbiter` refuses that section (then they run without it
+/// and [`Running::client_ports`] says so).
+pub fn start_controller(
     controller: Controller,
     nodes: [&Server; 3],
     fault: Fault,
@@ -183,7 +234,11 @@ fn start_controller(
                     Duration::from_secs(30),
                     || {
                         let mut c = connect(&s.addr).ok()?;
-                        let fields: Vec<String> = redis::cmd("SENTINEL").arg("MASTER").arg("g").query(&mut c).ok()?;
+                        let fields: Vec<String> = redis::cmd("SENTINEL")
+                            .arg("MASTER")
+                            .arg(crate::clients::MASTER_NAME)
+                            .query(&mut c)
+                            .ok()?;
                         let get = |k: &str| {
                             fields
                                 .iter()
@@ -197,10 +252,12 @@ fn start_controller(
                     },
                 )?;
             }
+            let client_ports = Ok(sentinels.iter().map(|s| s.addr.clone()).collect());
             Ok(Running {
                 processes: Vec::new(),
                 _servers: sentinels,
                 etcd: None,
+                client_ports,
                 _dir: dir,
             })
         }
@@ -211,19 +268,34 @@ fn start_controller(
             } else {
                 ""
             };
-            let config = support::write_config(dir.path(), &etcd_server, "cmp", 3, &nodes, extra);
-            let text = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
-            let text = text.replace(
-                "check_interval_ms = 200\ndown_after_ms = 1000",
-                &format!("check_interval_ms = {CHECK_INTERVAL_MS}\ndown_after_ms = {DOWN_AFTER_MS}"),
-            );
-            std::fs::write(&config, text).map_err(|e| e.to_string())?;
+            let listen: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", support::free_port())).collect();
+            // One file per instance: `[sentinel]` listens on its own port.
+            let write = |i: usize, sentinel: bool| -> Result<PathBuf, String> {
+                let sub = dir.path().join(format!("instance{}", i + 1));
+                std::fs::create_dir_all(&sub).map_err(|e| e.to_string())?;
+                let mut extra = extra.to_string();
+                if sentinel {
+                    extra.push_str(&clients::sentinel_section(&listen[i]));
+                }
+                let config = support::write_config(&sub, &etcd_server, "cmp", 3, &nodes, &extra);
+                let text = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
+                let text = text.replace(
+                    "check_interval_ms = 200\ndown_after_ms = 1000",
+                    &format!("check_interval_ms = {CHECK_INTERVAL_MS}\ndown_after_ms = {DOWN_AFTER_MS}"),
+                );
+                std::fs::write(&config, text).map_err(|e| e.to_string())?;
+                Ok(config)
+            };
+            let client_ports = clients::arbiter_accepts_sentinel(arbiter, &write(0, true)?).map(|()| listen.clone());
+            let configs = (0..3)
+                .map(|i| write(i, client_ports.is_ok()))
+                .collect::<Result<Vec<_>, _>>()?;
             let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
             let mut processes = Vec::new();
-            for _ in 0..3 {
+            for config in &configs {
                 let child = Command::new(arbiter)
                     .args(["run", "--config"])
-                    .arg(&config)
+                    .arg(config)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
@@ -234,6 +306,7 @@ fn start_controller(
                 processes,
                 _servers: vec![etcd_server],
                 etcd: Some(etcd),
+                client_ports,
                 _dir: dir,
             };
             let etcd = running.etcd.as_ref().unwrap();
@@ -246,6 +319,18 @@ fn start_controller(
                     (keys.len() == 3 && record.value.contains("\"primary\":\"r1\"")).then_some(())
                 },
             )?;
+            if let Ok(ports) = running.client_ports() {
+                wait_for(
+                    "every arbiter instance's Sentinel port names r1",
+                    Duration::from_secs(30),
+                    || {
+                        ports
+                            .iter()
+                            .all(|p| clients::master_addr(p).as_deref() == Some(nodes[0].addr.as_str()))
+                            .then_some(())
+                    },
+                )?;
+            }
             Ok(running)
         }
     }
@@ -435,9 +520,26 @@ fn fault_happened(fault: Fault, after: &[&(i64, usize, Option<NodeStatus>)], old
     Ok(())
 }
 
+/// What the application client saw: `old` was the primary at the fault,
+/// `last` is the final one.
+fn client_outcome(s: clients::Summary, old: &str, last: &str) -> Result<ClientOutcome, String> {
+    let missing = clients::missing(last, CLIENT_PREFIX, s.acked)?;
+    Ok(ClientOutcome {
+        unavailable_ms: s
+            .switch_from(old)
+            .map(|w| w.unavailable_ms)
+            .or(s.longest_gap.as_ref().map(|g| g.ms)),
+        last_addr: s.last_addr().map(str::to_string),
+        lost: missing.len() as u64,
+        acked: s.acked,
+        errors: s.errors,
+        library: s.library,
+    })
+}
+
 /// Runs `fault` once under `controller`; `arbiter` is the binary.
 ///
-/// (About 95 lines: one experiment told in the order it happens, setup,
+/// (About 105 lines: one experiment told in the order it happens, setup,
 /// fault, settling, measurement; the parts that stand alone are the
 /// functions above.)
 pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outcome, String> {
@@ -447,6 +549,16 @@ pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outco
     prepare(fault, &addrs)?;
     let running = start_controller(controller, [primary.as_ref().unwrap(), &r2, &r3], fault, arbiter)?;
 
+    // The application's client (stopped on drop), then the stale-view
+    // writer.
+    let client = match running.client_ports() {
+        Ok(ports) => {
+            let mut w = clients::Writer::start(Library::RedisPy, ports, CLIENT_PREFIX, Duration::from_secs(600))?;
+            w.wait_ready(Duration::from_secs(20))?;
+            Some(w)
+        }
+        Err(_) => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let writer = writer(addrs.clone(), Arc::clone(&stop));
     std::thread::sleep(Duration::from_millis(1500));
@@ -494,6 +606,7 @@ pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outco
     std::thread::sleep(Duration::from_millis(1000));
     stop.store(true, Ordering::SeqCst);
     let acked = writer.join().map_err(|_| "the writer panicked")?;
+    let client = client.map(clients::Writer::finish).transpose()?;
     for p in polls {
         let _ = p.join();
     }
@@ -505,6 +618,7 @@ pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outco
 
     let mut out = Outcome {
         acked,
+        client_skipped: running.client_ports().err().map(str::to_string),
         ..Outcome::default()
     };
     out.promoted_ms = after
@@ -527,9 +641,15 @@ pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outco
         .map_err(|e| e.to_string())?;
     out.lost = acked.saturating_sub(value.unwrap_or(0));
     if fault == Fault::EmptyRestart {
-        let size: u64 = redis::cmd("DBSIZE").query(&mut c).map_err(|e| e.to_string())?;
-        let kept = size.saturating_sub(u64::from(value.is_some()));
+        let mut exists = redis::cmd("EXISTS");
+        for i in 0..DATASET {
+            exists.arg(format!("k:{i}"));
+        }
+        let kept: u64 = exists.query(&mut c).map_err(|e| e.to_string())?;
         out.keys_lost = Some(DATASET.saturating_sub(kept));
+    }
+    if let Some(s) = client {
+        out.client = Some(client_outcome(s, &addrs[0], &addrs[final_primary])?);
     }
     drop(running);
     drop(primary);

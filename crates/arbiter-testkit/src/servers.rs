@@ -161,17 +161,20 @@ fn start_redis(port: Option<u16>, primary: Option<&str>, args: &[&str], password
 }
 
 /// A Redis Sentinel (`redis-server CONF --sentinel`) on a free port,
-/// monitoring `primary` as group `g` with quorum 2 and `down_after_ms`.
+/// monitoring `primary` as [`crate::clients::MASTER_NAME`] (`mymaster`,
+/// the name application clients ask for) with quorum 2 and
+/// `down_after_ms`.
 pub fn sentinel(primary: &str, down_after_ms: u64) -> Server {
     let spawn = || {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let (host, pport) = primary.rsplit_once(':').unwrap();
         let conf = dir.path().join("sentinel.conf");
+        let g = crate::clients::MASTER_NAME;
         std::fs::write(
             &conf,
             format!(
-                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor g {host} {pport} 2\nsentinel down-after-milliseconds g {down_after_ms}\nsentinel failover-timeout g 10000\nsentinel parallel-syncs g 2\n",
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {g} {host} {pport} 2\nsentinel down-after-milliseconds {g} {down_after_ms}\nsentinel failover-timeout {g} 10000\nsentinel parallel-syncs {g} 2\n",
                 dir.path().display()
             ),
         )

@@ -1,7 +1,8 @@
 //! arbiter side by side with Redis Sentinel on real servers: the same
-//! faults, the same writer, the same outside-in measurement (see
-//! the `arbiter-testkit` crate's `compare` module). Run it through
-//! `scripts/compare-sentinel`.
+//! faults, the same writer, the same outside-in measurement, and the same
+//! application client (redis-py's `Sentinel`, given the controller's
+//! Sentinel-protocol addresses; see the `arbiter-testkit` crate's
+//! `compare` module). Run it through `scripts/compare-sentinel`.
 //!
 //! ```sh
 //! scripts/compare-sentinel --runs 5
@@ -38,6 +39,16 @@ fn column(runs: &[Outcome], f: impl Fn(&Outcome) -> Option<u64>) -> String {
         s.push_str(&format!(", {missing}× never"));
     }
     s
+}
+
+/// [`column`], or `-` when no run has the value (a fault it does not
+/// apply to, or no application client).
+fn optional(runs: &[Outcome], f: impl Fn(&Outcome) -> Option<u64>) -> String {
+    if runs.iter().any(|o| f(o).is_some()) {
+        column(runs, f)
+    } else {
+        "-".into()
+    }
 }
 
 fn main() -> ExitCode {
@@ -88,6 +99,7 @@ fn main() -> ExitCode {
     );
     let mut table = Vec::new();
     let mut failed = false;
+    let mut skipped = std::collections::BTreeSet::new();
     for &fault in &faults {
         for &controller in &controllers {
             let mut done = Vec::new();
@@ -95,6 +107,7 @@ fn main() -> ExitCode {
                 match compare::run(controller, fault, &arbiter) {
                     Ok(o) => {
                         eprintln!("{} {} #{n}: {o:?}", fault.name(), controller.name());
+                        skipped.extend(o.client_skipped.clone());
                         done.push(o);
                     }
                     Err(e) => {
@@ -107,28 +120,27 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "| fault | controller | runs | new primary (ms) | all nodes follow it (ms) | resumed old primary claims primary (ms) | acked writes lost | keys lost after empty restart |"
+        "| fault | controller | runs | new primary (ms) | all nodes follow it (ms) | resumed old primary claims primary (ms) | acked writes lost | keys lost after empty restart | client unavailable (ms) | client acked writes lost |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (fault, controller, done) in &table {
-        let optional = |f: fn(&Outcome) -> Option<u64>| {
-            if done.iter().any(|o| f(o).is_some()) {
-                column(done, f)
-            } else {
-                "-".into()
-            }
-        };
+        let client = |f: fn(&compare::ClientOutcome) -> Option<u64>| optional(done, |o| o.client.as_ref().and_then(f));
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             fault.name(),
             controller.name(),
             done.len(),
             column(done, |o| o.promoted_ms),
             column(done, |o| o.converged_ms),
-            optional(|o| o.old_claims_ms),
+            optional(done, |o| o.old_claims_ms),
             median_range(done.iter().map(|o| o.lost).collect()),
-            optional(|o| o.keys_lost),
+            optional(done, |o| o.keys_lost),
+            client(|c| c.unavailable_ms),
+            client(|c| Some(c.lost)),
         );
+    }
+    for reason in &skipped {
+        eprintln!("compare_sentinel: no application client: {reason}");
     }
     if failed {
         eprintln!("compare_sentinel: some runs failed (above); the table leaves them out");

@@ -1,8 +1,10 @@
 //! The Sentinel comparison's harness, kept from rotting: one short fault
 //! (the primary killed) under each controller, with the same writer and
-//! the same outside-in measurement as `scripts/compare-sentinel`. A fault
-//! that does not happen or a controller that does not take charge fails
-//! the run instead of reporting nothing.
+//! the same outside-in measurement as `scripts/compare-sentinel`, and the
+//! same application client (redis-py through the controller's
+//! Sentinel-protocol addresses). A fault that does not happen or a
+//! controller that does not take charge fails the run instead of reporting
+//! nothing.
 
 use arbiter_testkit::compare;
 
@@ -13,7 +15,9 @@ fn arbiter() -> std::path::PathBuf {
 }
 
 /// The kill fault under `controller`: promoted no sooner than down-after,
-/// converged after that, and the writer wrote.
+/// converged after that, the writer wrote, and the application client
+/// wrote and was measured (arbiter: once `arbiter run` serves the Sentinel
+/// protocol; until then the run says why there is no client).
 fn a_killed_primary_is_measured(controller: Controller) {
     let out = compare::run(controller, Fault::Kill, &arbiter()).unwrap();
     eprintln!("{}, kill: {out:?}", controller.name());
@@ -21,22 +25,32 @@ fn a_killed_primary_is_measured(controller: Controller) {
     assert!(promoted >= DOWN_AFTER_MS, "not before down-after: {promoted} ms");
     assert!(out.converged_ms.is_some_and(|c| c >= promoted));
     assert!(out.acked > 0, "the writer wrote");
+    match (&out.client, &out.client_skipped) {
+        (Some(client), _) => {
+            assert!(client.acked > 0, "the application client wrote");
+            assert!(client.unavailable_ms.is_some(), "its unavailability was measured");
+        }
+        (None, Some(reason)) if controller == Controller::Arbiter => {
+            eprintln!("no application client under arbiter: {reason}");
+        }
+        (None, reason) => panic!("no application client under {}: {reason:?}", controller.name()),
+    }
 }
 
 #[test]
-#[ignore = "needs redis-server and etcd: run scripts/test"]
+#[ignore = "needs redis-server, etcd and the python client: run scripts/test"]
 fn a_killed_primary_under_sentinel_is_measured() {
     a_killed_primary_is_measured(Controller::Sentinel);
 }
 
 #[test]
-#[ignore = "needs redis-server and etcd: run scripts/test"]
+#[ignore = "needs redis-server, etcd and the python client: run scripts/test"]
 fn a_killed_primary_under_arbiter_is_measured() {
     a_killed_primary_is_measured(Controller::Arbiter);
 }
 
 #[test]
-#[ignore = "needs redis-server and etcd: run scripts/test"]
+#[ignore = "needs redis-server, etcd and the python client: run scripts/test"]
 fn a_controller_that_does_not_start_fails_the_run() {
     let missing = std::path::Path::new("/nonexistent/arbiter");
     let err = compare::run(Controller::Arbiter, Fault::Kill, missing).unwrap_err();
