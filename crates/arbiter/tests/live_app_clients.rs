@@ -170,8 +170,7 @@ fn every_library_follows_a_failover(controller: Controller) {
                 done.push(line);
             }
             Ok(Run::Skipped(reason)) => {
-                eprintln!("SKIPPED (every library under {}): {reason}", controller.name());
-                return;
+                panic!("{} offers no Sentinel-protocol port: {reason}", controller.name());
             }
             Err(e) => {
                 eprintln!("{}: {} FAILED: {e}", controller.name(), library.name());
@@ -188,7 +187,6 @@ fn every_client_library_follows_a_sentinel_failover() {
     every_library_follows_a_failover(Controller::Sentinel);
 }
 
-/// Skipped, saying so, while `arbiter run` refuses `[sentinel]`.
 #[test]
 #[ignore = "needs redis-server, etcd, python and node clients: run scripts/test"]
 fn every_client_library_follows_an_arbiter_failover() {
@@ -262,10 +260,7 @@ fn the_readme_snippets_run(controller: Controller) {
     let js = snippet(&readme, "js", "const Redis = require(\"ioredis\");");
     let (_nodes, addrs, running) = match group(controller).unwrap() {
         Ok(g) => g,
-        Err(reason) => {
-            eprintln!("SKIPPED (the README snippets under {}): {reason}", controller.name());
-            return;
-        }
+        Err(reason) => panic!("{} offers no Sentinel-protocol port: {reason}", controller.name()),
     };
     let ports = running.client_ports().unwrap().to_vec();
     let dir = tempfile::tempdir().unwrap();
@@ -311,7 +306,6 @@ fn the_readme_snippets_run_against_sentinel() {
     the_readme_snippets_run(Controller::Sentinel);
 }
 
-/// Skipped, saying so, while `arbiter run` refuses `[sentinel]`.
 #[test]
 #[ignore = "needs redis-server, etcd, python and node clients: run scripts/test"]
 fn the_readme_snippets_run_against_arbiter() {
