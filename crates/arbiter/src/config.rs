@@ -35,10 +35,13 @@
 //! enabled = false
 //! path = "arbiter-{instance}.ron"  # {instance}: <hostname>-<pid>, so that
 //!                                  # instances on one host do not share it
+//! max_bytes = 67108864             # rotate past 64 MiB (default)
+//! keep = 5                         # older files kept: NAME.1.ron ... (default)
 //! ```
 //!
 //! A recording file is locked while it is written: a second process given
-//! the same file refuses to start, naming it.
+//! the same file refuses to start, naming it. Every file after the first
+//! starts with a snapshot of the machine ([`crate::recording`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -149,22 +152,56 @@ struct SettingsSection {
     paused: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RecordSection {
     #[serde(default)]
     enabled: bool,
     path: Option<PathBuf>,
+    #[serde(default = "default_max_bytes")]
+    max_bytes: u64,
+    #[serde(default = "default_keep")]
+    keep: u32,
+}
+
+impl Default for RecordSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            path: None,
+            max_bytes: default_max_bytes(),
+            keep: default_keep(),
+        }
+    }
+}
+
+/// `record.max_bytes` when not set: 64 MiB.
+pub const DEFAULT_RECORD_MAX_BYTES: u64 = 64 << 20;
+
+/// `record.keep` when not set.
+pub const DEFAULT_RECORD_KEEP: u32 = 5;
+
+fn default_max_bytes() -> u64 {
+    DEFAULT_RECORD_MAX_BYTES
+}
+
+fn default_keep() -> u32 {
+    DEFAULT_RECORD_KEEP
 }
 
 /// Where a live run records its calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordOptions {
-    /// Record at all.
+    /// Record at all (off unless `record.enabled = true`).
     pub enabled: bool,
     /// The scenario file (relative paths are relative to the config file),
     /// possibly with [`INSTANCE_PLACEHOLDER`] in it.
     pub path: PathBuf,
+    /// The size past which the file is rotated, in bytes
+    /// ([`crate::recording`]).
+    pub max_bytes: u64,
+    /// How many older files (`NAME.1.ron`, `NAME.2.ron`, ...) are kept.
+    pub keep: u32,
 }
 
 /// Replaced in `record.path` by something unique to the process (see
@@ -243,6 +280,8 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
         ("redis.min_replicas_max_lag_s", max_lag(a) != max_lag(b)),
         ("record.enabled", running.record.enabled != new.record.enabled),
         ("record.path", running.record.path != new.record.path),
+        ("record.max_bytes", running.record.max_bytes != new.record.max_bytes),
+        ("record.keep", running.record.keep != new.record.keep),
     ]
     .into_iter()
     .filter_map(|(field, changed)| changed.then_some(field))
@@ -288,6 +327,9 @@ pub fn parse(text: &str) -> Result<Config, String> {
     if file.record.enabled && file.record.path.is_none() {
         return Err("record.path: needed when record.enabled is true".into());
     }
+    if file.record.max_bytes == 0 {
+        return Err("record.max_bytes: must be above 0".into());
+    }
     Ok(Config {
         live: LiveOptions {
             etcd: file.etcd.endpoints,
@@ -316,6 +358,8 @@ pub fn parse(text: &str) -> Result<Config, String> {
         record: RecordOptions {
             enabled: file.record.enabled,
             path: file.record.path.unwrap_or_else(|| "arbiter-run.ron".into()),
+            max_bytes: file.record.max_bytes,
+            keep: file.record.keep,
         },
     })
 }
@@ -460,6 +504,24 @@ path = "run.ron"
         assert_eq!(c.live.timeout, Duration::from_millis(500));
         assert_eq!(c.live.poll_timeout, Duration::from_millis(200));
         assert!(c.record.enabled);
+        assert_eq!((c.record.max_bytes, c.record.keep), (64 << 20, 5));
+    }
+
+    #[test]
+    fn recording_is_off_by_default_and_rotation_is_configurable() {
+        let none = parse(&GOOD.replace("[record]\nenabled = true\npath = \"run.ron\"\n", "")).unwrap();
+        assert!(!none.record.enabled);
+        assert_eq!((none.record.max_bytes, none.record.keep), (64 << 20, 5));
+        let set = parse(&GOOD.replace("path = \"run.ron\"", "path = \"run.ron\"\nmax_bytes = 1000\nkeep = 0")).unwrap();
+        assert_eq!((set.record.max_bytes, set.record.keep), (1000, 0));
+        let e = parse(&GOOD.replace("path = \"run.ron\"", "path = \"run.ron\"\nmax_bytes = 0")).unwrap_err();
+        assert_eq!(e, "record.max_bytes: must be above 0");
+        let e = parse(&GOOD.replace("path = \"run.ron\"", "path = \"run.ron\"\nkeep = -1")).unwrap_err();
+        assert!(e.contains("keep"), "{e}");
+        assert_eq!(
+            needs_restart(&none, &parse(&GOOD.replace("[record]", "[record]\nkeep = 2")).unwrap()),
+            ["record.enabled", "record.path", "record.keep"]
+        );
     }
 
     #[test]

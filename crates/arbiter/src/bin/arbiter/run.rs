@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arbiter::{Driver, State};
 
 /// Drives `driver` until the machine stops, logging what it does and
-/// answering switchover requests through the live world `live` gives.
+/// answering switchover requests through the live world `live` gives;
+/// `between` runs between two steps (the recording's rotation).
 fn drive_live<W: arbiter::world::World>(
     driver: &mut Driver<W>,
     live: impl Fn(&W) -> &arbiter::live::world::LiveWorld,
+    mut between: impl FnMut(&mut Driver<W>),
 ) -> ExitCode {
     let mut narrator = arbiter::live::log::Narrator::new();
     loop {
@@ -22,7 +24,7 @@ fn drive_live<W: arbiter::world::World>(
         }
         driver.clear_outputs();
         match stop {
-            Ok(None) => {}
+            Ok(None) => between(driver),
             Ok(Some(_)) => break,
             Err(e) => {
                 tracing::error!(target: "arbiter", error = %e, "the controller stopped");
@@ -73,67 +75,62 @@ pub(crate) fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat)
     };
     if !config.record.enabled {
         let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config);
-        return drive_live(&mut Driver::new(world), |w| w);
+        return drive_live(&mut Driver::new(world), |w| w, |_| {});
     }
-    let record_path = config.record.path_for(&arbiter::live::world::process_label());
-    // Held until the recording is finished: another process given the
-    // same file refuses to start instead of truncating it.
-    let _lock = match lock_recording(&record_path) {
-        Ok(lock) => lock,
-        Err(e) => {
-            error!(target: "arbiter", error = %e, "cannot record");
-            return ExitCode::from(2);
-        }
-    };
-    let tape = match rehearse::Tape::options()
+    let process = arbiter::live::world::process_label();
+    let header = rehearse::Tape::options()
         .world("arbiter")
         .meta("config", path.display().to_string())
-        .create(&record_path)
-    {
-        Ok(t) => t,
+        .meta("process", process.clone());
+    // Locks the file (another process given the same file refuses to
+    // start instead of truncating it) and moves an earlier run's file aside.
+    let mut recording = match arbiter::recording::Recording::start(
+        config.record.path_for(&process),
+        config.record.max_bytes,
+        config.record.keep as usize,
+        header,
+    ) {
+        Ok(r) => r,
         Err(e) => {
             error!(target: "arbiter", error = %e, "cannot record");
             return ExitCode::from(2);
         }
     };
-    info!(target: "arbiter", path = %record_path.display(), "recording");
-    let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config.clone());
-    let code = drive_live(
-        &mut Driver::new(rehearse::Recorder::new(world, tape.clone())),
-        rehearse::Recorder::inner,
-    );
-    if let Err(e) = tape.finish() {
-        error!(target: "arbiter", error = %e, "the recording is incomplete");
-        return ExitCode::from(1);
-    }
     info!(
         target: "arbiter",
-        calls = tape.len(),
-        path = %record_path.display(),
-        "recorded"
+        path = %recording.path().display(),
+        max_bytes = config.record.max_bytes,
+        keep = config.record.keep,
+        "recording"
     );
-    code
-}
-
-/// Opens `path` (without truncating it) and takes an exclusive lock on it,
-/// held as long as the returned file lives; an error naming the file when
-/// another process holds it.
-fn lock_recording(path: &std::path::Path) -> Result<std::fs::File, String> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| format!("record.path: cannot open {}: {e}", path.display()))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(format!(
-            "record.path: {} is being recorded by another running process (it holds the file's lock); \
-             give each instance its own file with {} in record.path, e.g. \"arbiter-{}.ron\"",
-            path.display(),
-            arbiter::config::INSTANCE_PLACEHOLDER,
-            arbiter::config::INSTANCE_PLACEHOLDER,
-        )),
-        Err(e) => Err(format!("record.path: cannot lock {}: {e}", path.display())),
+    if let Some(earlier) = recording.earlier_file() {
+        info!(target: "arbiter", path = %earlier.display(), "the earlier run's recording was moved aside");
+    }
+    let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config.clone());
+    let mut driver = Driver::new(rehearse::Recorder::new(world, recording.tape().clone()));
+    let code = drive_live(&mut driver, rehearse::Recorder::inner, |driver| {
+        match recording.after_step(driver) {
+            Ok(None) => {}
+            Ok(Some(rotated)) => info!(
+                target: "arbiter",
+                finished = %rotated.finished.as_deref().map_or("(removed: record.keep = 0)".into(), |p| p.display().to_string()),
+                calls = rotated.calls,
+                part = rotated.part,
+                path = %recording.path().display(),
+                "recording rotated"
+            ),
+            Err(e) => error!(target: "arbiter", error = %e, "cannot rotate the recording"),
+        }
+    });
+    let record_path = recording.path().to_path_buf();
+    match recording.finish() {
+        Ok(calls) => {
+            info!(target: "arbiter", calls, path = %record_path.display(), "recorded");
+            code
+        }
+        Err(e) => {
+            error!(target: "arbiter", error = %e, "the recording is incomplete");
+            ExitCode::from(1)
+        }
     }
 }
