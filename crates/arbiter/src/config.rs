@@ -42,6 +42,9 @@
 //! A recording file is locked while it is written: a second process given
 //! the same file refuses to start, naming it. Every file after the first
 //! starts with a snapshot of the machine ([`crate::recording`]).
+//!
+//! The sample configuration `crates/arbiter/packaging/arbiter.toml`
+//! explains every field for operators; `arbiter run --help` prints it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
