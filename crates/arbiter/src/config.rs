@@ -35,6 +35,8 @@
 //! enabled = false
 //! path = "arbiter-{instance}.ron"  # {instance}: <hostname>-<pid>, so that
 //!                                  # instances on one host do not share it
+//! max_bytes = 67108864             # rotate past 64 MiB (default)
+//! keep = 5                         # older files kept: NAME.1.ron ... (default)
 //!
 //! [hooks]                      # optional (see `arbiter::live::hooks`)
 //! on_role_change = ["/usr/local/bin/move-vip", "--quiet"]
@@ -58,7 +60,11 @@
 //! either one allows.
 //!
 //! A recording file is locked while it is written: a second process given
-//! the same file refuses to start, naming it.
+//! the same file refuses to start, naming it. Every file after the first
+//! starts with a snapshot of the machine ([`crate::recording`]).
+//!
+//! The sample configuration `crates/arbiter/packaging/arbiter.toml`
+//! explains every field for operators; `arbiter run --help` prints it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -173,12 +179,41 @@ struct SettingsSection {
     paused: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RecordSection {
     #[serde(default)]
     enabled: bool,
     path: Option<PathBuf>,
+    #[serde(default = "default_max_bytes")]
+    max_bytes: u64,
+    #[serde(default = "default_keep")]
+    keep: u32,
+}
+
+impl Default for RecordSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            path: None,
+            max_bytes: default_max_bytes(),
+            keep: default_keep(),
+        }
+    }
+}
+
+/// `record.max_bytes` when not set: 64 MiB.
+pub const DEFAULT_RECORD_MAX_BYTES: u64 = 64 << 20;
+
+/// `record.keep` when not set.
+pub const DEFAULT_RECORD_KEEP: u32 = 5;
+
+fn default_max_bytes() -> u64 {
+    DEFAULT_RECORD_MAX_BYTES
+}
+
+fn default_keep() -> u32 {
+    DEFAULT_RECORD_KEEP
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -205,11 +240,16 @@ struct SentinelSection {
 /// Where a live run records its calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordOptions {
-    /// Record at all.
+    /// Record at all (off unless `record.enabled = true`).
     pub enabled: bool,
     /// The scenario file (relative paths are relative to the config file),
     /// possibly with [`INSTANCE_PLACEHOLDER`] in it.
     pub path: PathBuf,
+    /// The size past which the file is rotated, in bytes
+    /// ([`crate::recording`]).
+    pub max_bytes: u64,
+    /// How many older files (`NAME.1.ron`, `NAME.2.ron`, ...) are kept.
+    pub keep: u32,
 }
 
 /// Replaced in `record.path` by something unique to the process (see
@@ -298,6 +338,8 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
         ),
         ("hooks.timeout_ms", running.hooks.timeout != new.hooks.timeout),
         ("sentinel", running.sentinel != new.sentinel),
+        ("record.max_bytes", running.record.max_bytes != new.record.max_bytes),
+        ("record.keep", running.record.keep != new.record.keep),
     ]
     .into_iter()
     .filter_map(|(field, changed)| changed.then_some(field))
@@ -345,6 +387,9 @@ pub fn parse(text: &str) -> Result<Config, String> {
     }
     let hooks = hooks(&file.hooks)?;
     let sentinel = file.sentinel.as_ref().map(sentinel_options).transpose()?;
+    if file.record.max_bytes == 0 {
+        return Err("record.max_bytes: must be above 0".into());
+    }
     Ok(Config {
         live: LiveOptions {
             etcd: file.etcd.endpoints,
@@ -373,6 +418,8 @@ pub fn parse(text: &str) -> Result<Config, String> {
         record: RecordOptions {
             enabled: file.record.enabled,
             path: file.record.path.unwrap_or_else(|| "arbiter-run.ron".into()),
+            max_bytes: file.record.max_bytes,
+            keep: file.record.keep,
         },
         hooks,
         sentinel,
@@ -588,6 +635,24 @@ path = "run.ron"
         assert_eq!(c.live.timeout, Duration::from_millis(500));
         assert_eq!(c.live.poll_timeout, Duration::from_millis(200));
         assert!(c.record.enabled);
+        assert_eq!((c.record.max_bytes, c.record.keep), (64 << 20, 5));
+    }
+
+    #[test]
+    fn recording_is_off_by_default_and_rotation_is_configurable() {
+        let none = parse(&GOOD.replace("[record]\nenabled = true\npath = \"run.ron\"\n", "")).unwrap();
+        assert!(!none.record.enabled);
+        assert_eq!((none.record.max_bytes, none.record.keep), (64 << 20, 5));
+        let set = parse(&GOOD.replace("path = \"run.ron\"", "path = \"run.ron\"\nmax_bytes = 1000\nkeep = 0")).unwrap();
+        assert_eq!((set.record.max_bytes, set.record.keep), (1000, 0));
+        let e = parse(&GOOD.replace("path = \"run.ron\"", "path = \"run.ron\"\nmax_bytes = 0")).unwrap_err();
+        assert_eq!(e, "record.max_bytes: must be above 0");
+        let e = parse(&GOOD.replace("path = \"run.ron\"", "path = \"run.ron\"\nkeep = -1")).unwrap_err();
+        assert!(e.contains("keep"), "{e}");
+        assert_eq!(
+            needs_restart(&none, &parse(&GOOD.replace("[record]", "[record]\nkeep = 2")).unwrap()),
+            ["record.enabled", "record.path", "record.keep"]
+        );
     }
 
     #[test]

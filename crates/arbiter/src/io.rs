@@ -152,6 +152,7 @@ pub struct Driver<W> {
     io: IoCore<W>,
     steps: u64,
     started: bool,
+    resumed: bool,
     outputs: Vec<Output>,
 }
 
@@ -168,8 +169,25 @@ impl<W: World> Driver<W> {
             io: IoCore::new(world),
             steps: 0,
             started: false,
+            resumed: false,
             outputs: Vec::new(),
         }
+    }
+
+    /// `machine`, rebuilt between two steps of an earlier drive
+    /// ([`Machine::from_snapshot`]), driven on against `world`: no `Start`;
+    /// the first step answers the machine's pending output.
+    pub fn resume(world: W, machine: Machine) -> Self {
+        Self {
+            started: true,
+            resumed: true,
+            ..Self::with_machine(world, machine)
+        }
+    }
+
+    /// True for a driver made by [`Driver::resume`].
+    pub fn resumed(&self) -> bool {
+        self.resumed
     }
 
     /// The machine.

@@ -18,6 +18,7 @@ pub mod config;
 pub mod io;
 pub mod live;
 pub mod machine;
+pub mod recording;
 pub mod types;
 pub mod world;
 

@@ -238,7 +238,7 @@ mod sweep;
 pub mod __private;
 
 pub use format::{Call, FORMAT_VERSION, Header, Trace, TraceError, TraceErrorKind, TraceReader};
-pub use record::{Recorder, Tape, TapeOptions};
+pub use record::{Recorder, Rotation, Tape, TapeOptions};
 pub use rehearse_macros::world;
 pub use replay::{Divergence, DivergenceKind, Mode, ModeError, Recording, Replayer, Scenario};
 pub use ron::{Difference, ParseError, Step, Value};

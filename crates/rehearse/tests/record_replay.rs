@@ -423,3 +423,41 @@ fn a_killed_process_loses_at_most_the_calls_in_flight() {
     assert!(trace.calls().len() >= 100, "{} calls survived", trace.calls().len());
     assert!(trace.calls().len() <= 200);
 }
+
+#[test]
+fn a_recorder_switched_to_a_new_tape_splits_the_run_into_files_that_each_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let rotation = rehearse::Rotation::new(dir.path().join("run.ron"), 1);
+    let first = Tape::create(rotation.path()).unwrap();
+    let mut world = Recorder::new(Fake::default(), first.clone());
+    let a = world.gen_node_id(Some("n".into()));
+    let b = world.gen_node_id(Some("n".into()));
+
+    // Between two calls: finish the file, move it aside, start the next.
+    first.finish().unwrap();
+    rotation.rotate().unwrap();
+    let second = Tape::create(rotation.path()).unwrap();
+    let old = world.replace_tape(second.clone());
+    assert_eq!(old.path(), first.path());
+    let c = world.gen_node_id(Some("n".into()));
+    second.finish().unwrap();
+
+    let files = rotation.files();
+    assert_eq!(files, [dir.path().join("run.1.ron"), dir.path().join("run.ron")]);
+    let counts: Vec<usize> = files.iter().map(|f| Trace::read(f).unwrap().calls().len()).collect();
+    assert_eq!(counts, [2, 1], "each call is in exactly one file, numbered from 0");
+    let older = Replayer::open(&files[0]).unwrap();
+    assert_eq!(
+        (older.gen_node_id(Some("n".into())), older.gen_node_id(Some("n".into()))),
+        (a, b)
+    );
+    older.finish().unwrap();
+    let newer = Replayer::open(&files[1]).unwrap();
+    assert_eq!(newer.gen_node_id(Some("n".into())), c);
+    newer.finish().unwrap();
+
+    // A disabled tape stops recording.
+    world.replace_tape(Tape::disabled());
+    world.gen_node_id(None);
+    assert_eq!(Trace::read(&files[1]).unwrap().calls().len(), 1);
+}

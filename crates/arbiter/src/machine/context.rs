@@ -2,11 +2,16 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Blocked, NodeView, Planted};
 use crate::types::{Candidacy, Epoch, GroupConfig, GroupRecord, Leader, Millis, NodeId};
 
 /// Long-lived knowledge the states share.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializable, so that a [`Snapshot`](super::Snapshot) can carry it
+/// (planted bugs are left out: a snapshot comes from a live run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Context {
     /// The configuration in force.
     pub config: GroupConfig,
@@ -44,7 +49,8 @@ pub struct Context {
     /// reply may have been lost): re-read before deciding anything.
     pub record_unknown: bool,
     /// Planted bugs switched on (none, and no room for any, without the
-    /// `planted-bugs` feature).
+    /// `planted-bugs` feature). Not serialized.
+    #[serde(skip)]
     pub planted: Planted,
 }
 

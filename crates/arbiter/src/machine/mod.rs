@@ -14,6 +14,7 @@
 //! The files: the vocabulary ([`State`], [`Input`], [`Output`]), the
 //! knowledge the states share ([`Context`], [`NodeView`]), the table of
 //! moves ([`TRANSITIONS`], [`mermaid`]), the pure decisions ([`decide`]),
+//! the machine as data between two steps ([`Snapshot`]),
 //! and `step`'s handlers, one file per phase: `startup` (identity, the
 //! cluster-mode check, the election entry), `election` (who leads),
 //! `round` (a leader's poll round and its decision), `acting` (carrying a
@@ -30,6 +31,7 @@ mod idle;
 mod input;
 mod output;
 mod round;
+mod snapshot;
 mod startup;
 mod state;
 mod transitions;
@@ -40,6 +42,7 @@ pub use decide::{Blocked, Plan};
 pub use input::Input;
 pub use output::Output;
 pub use planted::Planted;
+pub use snapshot::Snapshot;
 pub use state::State;
 pub use transitions::{TRANSITIONS, mermaid};
 pub use view::NodeView;

@@ -1,10 +1,12 @@
 //! What the leader knows about one node: the [`NodeView`] each poll
 //! updates.
 
+use serde::{Deserialize, Serialize};
+
 use crate::types::{Millis, NodeStatus, RedisError, Role};
 
 /// What the leader knows about one node.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeView {
     /// The latest status, when the latest poll succeeded.
     pub status: Option<NodeStatus>,

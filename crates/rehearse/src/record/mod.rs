@@ -4,10 +4,12 @@
 
 mod encode;
 mod lock;
+mod rotate;
 mod sink;
 mod tape;
 
 pub(crate) use encode::Scratch;
+pub use rotate::Rotation;
 pub use tape::{Tape, TapeOptions};
 
 /// A world wrapper that records every call of every `#[rehearse::world]`
@@ -52,5 +54,14 @@ impl<W> Recorder<W> {
     #[inline]
     pub fn tape(&self) -> &Tape {
         &self.tape
+    }
+
+    /// Records the following calls onto `tape` instead, and returns the
+    /// tape recorded on so far (still open: finish it). For a long run
+    /// recorded into several files ([`Rotation`]); pass
+    /// [`Tape::disabled`] to stop recording.
+    pub fn replace_tape(&mut self, tape: Tape) -> Tape {
+        self._flush_on_panic = FlushOnPanic(tape.clone());
+        std::mem::replace(&mut self.tape, tape)
     }
 }

@@ -54,6 +54,19 @@ mod switchover;
 
 use simulate::SimulateArgs;
 
+/// `arbiter run`'s examples.
+const RUN_EXAMPLES: &str = "Examples:\n  arbiter run --config /etc/arbiter/arbiter.toml\n  ARBITER_LOG=warn arbiter run --config arbiter.toml --log-format json";
+
+/// `arbiter run --help` after the options: the sample configuration, which
+/// explains every field (one source: `packaging/arbiter.toml`, which a
+/// test loads and checks against the fields the configuration accepts).
+const RUN_LONG_HELP: &str = concat!(
+    "Examples:\n  arbiter run --config /etc/arbiter/arbiter.toml\n  ARBITER_LOG=warn arbiter run --config arbiter.toml --log-format json\n\n",
+    "The configuration file, every section and field explained (this is the sample\n",
+    "configuration, crates/arbiter/packaging/arbiter.toml in the source; it loads as it is):\n\n",
+    include_str!("../../../packaging/arbiter.toml"),
+);
+
 /// A failover controller for Redis primary/replica groups.
 #[derive(Debug, Parser)]
 #[command(name = "arbiter", version, about)]
@@ -74,17 +87,16 @@ enum Command {
     )]
     Simulate(SimulateArgs),
     /// Run the controller against real Redis nodes and etcd, as configured
-    /// in a TOML file (see `arbiter::config` for every field). SIGINT or
+    /// in a TOML file (`--help` explains every section and field). SIGINT or
     /// SIGTERM resigns leadership and flushes the recording.
     ///
     /// Exit codes: 0 stopped on a signal, 1 the controller stopped on its
-    /// own (refused or failed), 2 bad configuration.
+    /// own (refused or failed) or its recording is incomplete, 2 bad
+    /// configuration.
     ///
     /// Logs go to stderr, filtered by `ARBITER_LOG` (default `info`; e.g.
     /// `ARBITER_LOG=debug`).
-    #[command(
-        after_help = "Examples:\n  arbiter run --config /etc/arbiter/arbiter.toml\n  ARBITER_LOG=warn arbiter run --config arbiter.toml --log-format json"
-    )]
+    #[command(after_help = RUN_EXAMPLES, after_long_help = RUN_LONG_HELP)]
     Run {
         /// The configuration file.
         #[arg(long)]

@@ -1,5 +1,7 @@
 //! `arbiter replay`: a recorded scenario drives the controller; its
-//! decisions and final state are printed, or the first divergence.
+//! decisions and final state are printed, or the first divergence. A file
+//! a rotating recording started after its first begins with a snapshot of
+//! the machine, and the replay resumes from it.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -16,7 +18,14 @@ pub(crate) fn replay(scenario: PathBuf, max_steps: u64, all: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut driver = Driver::new(replayer.clone());
+    let mut driver = match Driver::for_recording(replayer.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("arbiter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let resumed_in = driver.resumed().then(|| driver.machine().state().name());
     // A divergence panics inside the world call; report it, not the panic.
     panic::set_hook(Box::new(|_| {}));
     let result = panic::catch_unwind(AssertUnwindSafe(|| driver.run_to_end_of_recording(max_steps)));
@@ -28,6 +37,9 @@ pub(crate) fn replay(scenario: PathBuf, max_steps: u64, all: bool) -> ExitCode {
         replayer.position(),
         driver.steps()
     );
+    if let Some(state) = resumed_in {
+        say!("  resumed in {state} from the machine's snapshot (call 0: a rotated recording's later file)");
+    }
     for o in &outputs {
         say!("  {o:?}");
     }

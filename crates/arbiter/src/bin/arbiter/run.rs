@@ -12,10 +12,12 @@ use arbiter::{Driver, State};
 /// through the live world `live` gives, and running the role-change hook
 /// of `config` when this instance publishes a new primary. None of these
 /// is a world call: a recording holds the machine's calls only.
+/// `between` runs between two steps (the recording's rotation).
 fn drive_live<W: arbiter::world::World>(
     driver: &mut Driver<W>,
     live: impl Fn(&W) -> &arbiter::live::world::LiveWorld,
     config: &arbiter::config::Config,
+    mut between: impl FnMut(&mut Driver<W>),
 ) -> ExitCode {
     let mut narrator = arbiter::live::log::Narrator::new();
     let mut roles = arbiter::live::hooks::RoleChangeWatcher::new();
@@ -34,7 +36,7 @@ fn drive_live<W: arbiter::world::World>(
         }
         driver.clear_outputs();
         match stop {
-            Ok(None) => {}
+            Ok(None) => between(driver),
             Ok(Some(_)) => break,
             Err(e) => {
                 tracing::error!(target: "arbiter", error = %e, "the controller stopped");
@@ -105,47 +107,67 @@ fn run_world(path: PathBuf, config: arbiter::config::Config, shutdown: std::sync
     };
     if !config.record.enabled {
         let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config.clone());
-        return drive_live(&mut Driver::new(world), |w| w, &config);
+        return drive_live(&mut Driver::new(world), |w| w, &config, |_| {});
     }
-    let record_path = config.record.path_for(&arbiter::live::world::process_label());
-    // Held until the recording is finished: another process given the
-    // same file refuses to start instead of truncating it.
-    let _lock = match lock_recording(&record_path) {
-        Ok(lock) => lock,
-        Err(e) => {
-            error!(target: "arbiter", error = %e, "cannot record");
-            return ExitCode::from(2);
-        }
-    };
-    let tape = match rehearse::Tape::options()
+    let process = arbiter::live::world::process_label();
+    let header = rehearse::Tape::options()
         .world("arbiter")
         .meta("config", path.display().to_string())
-        .create(&record_path)
-    {
-        Ok(t) => t,
+        .meta("process", process.clone());
+    // Locks the file (another process given the same file refuses to
+    // start instead of truncating it) and moves an earlier run's file aside.
+    let mut recording = match arbiter::recording::Recording::start(
+        config.record.path_for(&process),
+        config.record.max_bytes,
+        config.record.keep as usize,
+        header,
+    ) {
+        Ok(r) => r,
         Err(e) => {
             error!(target: "arbiter", error = %e, "cannot record");
             return ExitCode::from(2);
         }
     };
-    info!(target: "arbiter", path = %record_path.display(), "recording");
-    let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config.clone());
-    let code = drive_live(
-        &mut Driver::new(rehearse::Recorder::new(world, tape.clone())),
-        rehearse::Recorder::inner,
-        &config,
-    );
-    if let Err(e) = tape.finish() {
-        error!(target: "arbiter", error = %e, "the recording is incomplete");
-        return ExitCode::from(1);
-    }
     info!(
         target: "arbiter",
-        calls = tape.len(),
-        path = %record_path.display(),
-        "recorded"
+        path = %recording.path().display(),
+        max_bytes = config.record.max_bytes,
+        keep = config.record.keep,
+        "recording"
     );
-    code
+    if let Some(earlier) = recording.earlier_file() {
+        info!(target: "arbiter", path = %earlier.display(), "the earlier run's recording was moved aside");
+    }
+    let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config.clone());
+    let mut driver = Driver::new(rehearse::Recorder::new(world, recording.tape().clone()));
+    let code = drive_live(
+        &mut driver,
+        rehearse::Recorder::inner,
+        &config,
+        |driver| match recording.after_step(driver) {
+            Ok(None) => {}
+            Ok(Some(rotated)) => info!(
+                target: "arbiter",
+                finished = %rotated.finished.as_deref().map_or("(removed: record.keep = 0)".into(), |p| p.display().to_string()),
+                calls = rotated.calls,
+                part = rotated.part,
+                path = %recording.path().display(),
+                "recording rotated"
+            ),
+            Err(e) => error!(target: "arbiter", error = %e, "cannot rotate the recording"),
+        },
+    );
+    let record_path = recording.path().to_path_buf();
+    match recording.finish() {
+        Ok(calls) => {
+            info!(target: "arbiter", calls, path = %record_path.display(), "recorded");
+            code
+        }
+        Err(e) => {
+            error!(target: "arbiter", error = %e, "the recording is incomplete");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Warns at start that `settings.paused` and `settings.allow_data_loss`
@@ -256,28 +278,5 @@ fn start_ports(config: &arbiter::config::Config, shutdown: &std::sync::Arc<Atomi
             ports.stop();
             Err(format!("sentinel.listen: cannot listen on {}: {e}", sentinel.listen))
         }
-    }
-}
-
-/// Opens `path` (without truncating it) and takes an exclusive lock on it,
-/// held as long as the returned file lives; an error naming the file when
-/// another process holds it.
-fn lock_recording(path: &std::path::Path) -> Result<std::fs::File, String> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| format!("record.path: cannot open {}: {e}", path.display()))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(format!(
-            "record.path: {} is being recorded by another running process (it holds the file's lock); \
-             give each instance its own file with {} in record.path, e.g. \"arbiter-{}.ron\"",
-            path.display(),
-            arbiter::config::INSTANCE_PLACEHOLDER,
-            arbiter::config::INSTANCE_PLACEHOLDER,
-        )),
-        Err(e) => Err(format!("record.path: cannot lock {}: {e}", path.display())),
     }
 }

@@ -138,7 +138,7 @@ impl Plan {
 }
 
 /// Why the leader did nothing although something is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Blocked {
     /// The primary is down and no replica is eligible (S5); set
     /// `allow_data_loss` to promote the best reachable one anyway.
