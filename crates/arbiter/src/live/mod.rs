@@ -5,6 +5,7 @@
 pub mod etcd;
 pub mod follow;
 pub mod keys;
+pub mod local;
 pub mod log;
 pub mod redis;
 pub mod switchover;
