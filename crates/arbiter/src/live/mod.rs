@@ -4,6 +4,7 @@
 
 pub mod etcd;
 pub mod follow;
+pub mod http;
 pub mod keys;
 pub mod local;
 pub mod log;
