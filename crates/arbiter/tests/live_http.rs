@@ -228,6 +228,10 @@ fn every_endpoint_follows_a_real_failover_on_every_instance() {
     let (code, leader) = first.get("/leader");
     assert_eq!(code, 200, "{leader}");
     assert_eq!(leader["leading"], true);
+    assert!(
+        leader["id"].as_str().unwrap().contains(&format!("-{}-", first.pid())),
+        "{leader}"
+    );
     let epoch = leader["epoch"].as_i64().unwrap();
     let (code, body) = second.get("/leader");
     assert_eq!(code, 503);

@@ -213,6 +213,10 @@ impl Hub {
 pub struct LocalStatus {
     /// The machine's state name (`Leading`, `Following`, ...).
     pub state: String,
+    /// This instance's id in the election
+    /// (`arbiter-<hostname>-<pid>-<nanos>`, as etcd's leader key holds
+    /// it), once it has one.
+    pub id: Option<String>,
     /// This instance leads, with this epoch.
     pub leading: Option<i64>,
     /// Why the leader cannot act now (a failover it will not make), as

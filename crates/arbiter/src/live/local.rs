@@ -113,6 +113,7 @@ impl Tally {
         self.previous = Some(state.clone());
         LocalStatus {
             state: state.name().to_string(),
+            id: ctx.instance.as_ref().map(|i| i.0.clone()),
             leading: ctx.epoch.map(|e| e.get()),
             blocked: ctx.blocked.as_ref().map(|b| super::log::blocked_reason(b).to_string()),
             blocked_detail: ctx.blocked.as_ref().map(super::log::blocked_detail),

@@ -412,6 +412,7 @@ impl At<'_> {
             .map(|(instance, epoch)| json!({"instance": instance, "epoch": epoch}));
         let body = json!({
             "instance": self.view.instance,
+            "id": self.local.id,
             "leading": self.local.leading.is_some(),
             "epoch": self.local.leading,
             "leader": leader,
@@ -448,6 +449,7 @@ impl At<'_> {
         }
         let body = json!({
             "instance": self.view.instance,
+            "id": self.local.id,
             "state": self.local.state,
             "leading": self.local.leading.is_some(),
             "epoch": self.local.leading,

@@ -163,8 +163,13 @@ fn a_healthy_group_answers_200_everywhere_but_leader_on_a_follower() {
         state: "Leading".into(),
         ..local.clone()
     };
+    let leading = LocalStatus {
+        id: Some("arbiter-h-1-y".into()),
+        ..leading
+    };
     let (code, body) = get("/leader", &view, &leading, now);
     assert_eq!((code, body["epoch"].as_i64()), (200, Some(7)));
+    assert_eq!(body["id"], "arbiter-h-1-y");
 }
 
 #[test]
