@@ -12,9 +12,9 @@
 //! | endpoint | 200 | 503 |
 //! | --- | --- | --- |
 //! | `/primary` | the recorded primary answered its latest poll as a primary | no record, the view is stale, or the primary does not answer or answers as a replica |
-//! | `/primary/<node>` | `<node>` is that primary (404: no such node) | it is not, or not serving |
-//! | `/replica` | at least one node other than the recorded primary answers as its replica with the link up (`?lag=<bytes>`: and at most that far behind) | none does |
-//! | `/replica/<node>` | `<node>` is such a replica | it is not |
+//! | `/primary/<node>` | `<node>` (a configured name or address) is that primary (404: no such node) | it is not, or not serving |
+//! | `/replica` | at least one node other than the recorded primary answers as its replica with the link up (`?lag=<bytes>`: and at most that far behind, as Patroni's) | none does |
+//! | `/replica/<node>` | `<node>` is such a replica (`?lag=` too) | it is not |
 //! | `/leader` | this instance leads the group | it does not |
 //! | `/health` | the run loop is alive and etcd answers the follower | either fails |
 //! | `/liveness` | the run loop stepped within `stalled_after_ms` | it did not |
