@@ -299,18 +299,27 @@ fn serve(mut stream: TcpStream, options: &HttpOptions, shared: &Shared) {
         return;
     }
     // A lingering close: the client reads the answer before the
-    // connection goes, even if it sent more than the head (a body).
+    // connection goes, even if it sent more than the head (a body); for
+    // at most LINGER and 64 KiB, however slowly it sends.
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let until = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];
     let mut drained = 0;
     while drained < 64 * 1024 {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
         match stream.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,
         }
     }
 }
+
+/// How long a connection is kept after its answer, for the client to
+/// read it (see [`serve`]).
+const LINGER: Duration = Duration::from_millis(500);
 
 /// Parses a complete request head and routes it: the reply and the
 /// request's method.

@@ -574,3 +574,33 @@ fn the_answers_follow_the_shared_state() {
     assert!(moved.starts_with("HTTP/1.1 503"), "r3 answers as a replica: {moved}");
     drop(server);
 }
+
+#[test]
+fn a_client_that_trickles_after_its_answer_frees_its_slot_soon() {
+    let options = HttpOptions {
+        max_connections: 1,
+        ..HttpOptions::default()
+    };
+    let (server, _) = server(options);
+    let mut slow = TcpStream::connect(server.addr()).unwrap();
+    slow.write_all(b"GET /liveness HTTP/1.1\r\n\r\n").unwrap();
+    let started = Instant::now();
+    // A body nobody asked for, one byte every 50 ms, for 1.5 s.
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..30 {
+            if slow.write_all(b"x").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    std::thread::sleep(LINGER + Duration::from_millis(300));
+    let next = exchange(&server, b"GET /liveness HTTP/1.1\r\n\r\n");
+    assert!(next.starts_with("HTTP/1.1 200"), "{next}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+    trickle.join().unwrap();
+}
