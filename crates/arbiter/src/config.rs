@@ -51,6 +51,15 @@
 //! max_request_bytes = 65536    # default: all arguments of one request
 //! idle_timeout_ms = 300000     # default; 0: never (subscribers never)
 //! write_timeout_ms = 5000      # default: a client not reading is dropped
+//!
+//! [http]                       # absent: no HTTP port (see crate::live::http)
+//! listen = "127.0.0.1:8008"    # ip:port (port 0: any free port, logged)
+//! max_connections = 16         # served at once; more are answered 503
+//! max_head_bytes = 8192        # request line and headers; more: 431
+//! request_timeout_ms = 2000    # to send the request head; slower: 408
+//! stalled_after_ms = 10000     # /liveness: the run loop stepped within it
+//! view_max_age_ms = 5000       # /readiness and the group's endpoints:
+//!                              # etcd read within it
 //! ```
 //!
 //! `settings.paused` and `settings.allow_data_loss` hold for this host's
@@ -73,6 +82,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::live::hooks::HookOptions;
+use crate::live::http::{HttpOptions, MIN_HEAD_BYTES};
 use crate::live::world::LiveOptions;
 use crate::types::{GroupConfig, RedisNode, Settings};
 
@@ -101,6 +111,7 @@ struct File {
     #[serde(default)]
     hooks: HooksSection,
     sentinel: Option<SentinelSection>,
+    http: Option<HttpSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,6 +248,17 @@ struct SentinelSection {
     write_timeout_ms: Option<u64>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpSection {
+    listen: String,
+    max_connections: Option<usize>,
+    max_head_bytes: Option<usize>,
+    request_timeout_ms: Option<u64>,
+    stalled_after_ms: Option<u64>,
+    view_max_age_ms: Option<u64>,
+}
+
 /// Where a live run records its calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordOptions {
@@ -284,6 +306,8 @@ pub struct Config {
     pub hooks: HookOptions,
     /// The Sentinel protocol for clients (`None`: not served).
     pub sentinel: Option<crate::live::sentinel::SentinelOptions>,
+    /// The HTTP port (`[http]`; `None`: off).
+    pub http: Option<HttpOptions>,
 }
 
 fn valid_addr(addr: &str) -> bool {
@@ -315,8 +339,9 @@ fn lease_renewed_in_time(check_interval_ms: u64, ttl_s: i64, nodes: usize, poll_
 }
 
 /// The fields that differ between the `running` configuration and `new`
-/// and apply only at start: `etcd.*`, `redis.*`, `record.*` and `hooks.*` (only
-/// `[[nodes]]` and `[settings]` apply live). Names only, never values.
+/// and apply only at start: `etcd.*`, `redis.*`, `record.*`, `hooks.*`,
+/// `[sentinel]` and `[http]` (only `[[nodes]]` and `[settings]` apply
+/// live). Names only, never values.
 pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&running.live, &new.live);
     let min_to_write = |o: &LiveOptions| o.min_replicas.map(|(n, _)| n);
@@ -340,6 +365,7 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
         ("sentinel", running.sentinel != new.sentinel),
         ("record.max_bytes", running.record.max_bytes != new.record.max_bytes),
         ("record.keep", running.record.keep != new.record.keep),
+        ("http", running.http != new.http),
     ]
     .into_iter()
     .filter_map(|(field, changed)| changed.then_some(field))
@@ -390,6 +416,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
     if file.record.max_bytes == 0 {
         return Err("record.max_bytes: must be above 0".into());
     }
+    let http = file.http.as_ref().map(|h| http(h, &settings)).transpose()?;
     Ok(Config {
         live: LiveOptions {
             etcd: file.etcd.endpoints,
@@ -423,6 +450,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
         },
         hooks,
         sentinel,
+        http,
     })
 }
 
@@ -491,6 +519,53 @@ fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::Sentin
     }
     if options.write_timeout.is_zero() {
         return Err("sentinel.write_timeout_ms: must be above 0".into());
+    }
+    Ok(options)
+}
+
+/// `[http]` with defaults filled in, checked: an `ip:port` to listen on,
+/// limits above 0, and a stall limit the run loop can keep (it steps at
+/// least once per check; two checks must fit).
+fn http(h: &HttpSection, settings: &Settings) -> Result<HttpOptions, String> {
+    let d = HttpOptions::default();
+    let listen = h.listen.parse().map_err(|_| {
+        format!(
+            "http.listen: `{}` is not ip:port (e.g. \"127.0.0.1:8008\" or \"[::]:8008\"; host names are not resolved)",
+            h.listen
+        )
+    })?;
+    let options = HttpOptions {
+        listen,
+        max_connections: h.max_connections.unwrap_or(d.max_connections),
+        max_head_bytes: h.max_head_bytes.unwrap_or(d.max_head_bytes),
+        request_timeout: h.request_timeout_ms.map_or(d.request_timeout, Duration::from_millis),
+        stalled_after: h.stalled_after_ms.map_or(d.stalled_after, Duration::from_millis),
+        view_max_age: h.view_max_age_ms.map_or(d.view_max_age, Duration::from_millis),
+    };
+    if options.max_connections == 0 {
+        return Err("http.max_connections: must be above 0".into());
+    }
+    if options.max_head_bytes < MIN_HEAD_BYTES {
+        return Err(format!(
+            "http.max_head_bytes: {} is too small for a request line and its headers (at least {MIN_HEAD_BYTES})",
+            options.max_head_bytes
+        ));
+    }
+    for (field, value) in [
+        ("request_timeout_ms", options.request_timeout),
+        ("view_max_age_ms", options.view_max_age),
+    ] {
+        if value.is_zero() {
+            return Err(format!("http.{field}: must be above 0"));
+        }
+    }
+    let stalled_ms = options.stalled_after.as_millis();
+    let two_checks = 2 * u128::from(settings.check_interval_ms);
+    if stalled_ms < two_checks {
+        return Err(format!(
+            "http.stalled_after_ms: {stalled_ms} ms is shorter than two checks (2 × settings.check_interval_ms = {two_checks} ms): \
+             the run loop steps once per check, so /liveness would fail a healthy instance"
+        ));
     }
     Ok(options)
 }
@@ -824,6 +899,65 @@ path = "run.ron"
             let e = parse(&format!("{GOOD}\n[sentinel]\n{line}\n")).unwrap_err();
             assert!(e.contains(expected), "expected {expected:?} in {e:?}");
         }
+    }
+
+    #[test]
+    fn the_http_section_is_off_by_default_and_validated_naming_its_fields() {
+        assert_eq!(parse(GOOD).unwrap().http, None);
+        let with = |http: &str| parse(&format!("{GOOD}\n[http]\n{http}\n"));
+        let c = with("listen = \"127.0.0.1:8008\"").unwrap();
+        let http = c.http.unwrap();
+        assert_eq!(http.listen, "127.0.0.1:8008".parse().unwrap());
+        assert_eq!(
+            HttpOptions {
+                listen: http.listen,
+                ..HttpOptions::default()
+            },
+            http,
+            "defaults"
+        );
+        let c =
+            with("listen = \"[::]:0\"\nmax_connections = 4\nrequest_timeout_ms = 500\nview_max_age_ms = 2000").unwrap();
+        let http = c.http.unwrap();
+        assert_eq!(http.max_connections, 4);
+        assert_eq!(http.request_timeout, Duration::from_millis(500));
+        assert_eq!(http.view_max_age, Duration::from_millis(2000));
+        for (text, expected) in [
+            (
+                "listen = \"localhost:8008\"",
+                "http.listen: `localhost:8008` is not ip:port",
+            ),
+            ("listen = \"127.0.0.1\"", "http.listen: `127.0.0.1` is not ip:port"),
+            ("", "missing field `listen`"),
+            (
+                "listen = \"127.0.0.1:1\"\nmax_connections = 0",
+                "http.max_connections: must be above 0",
+            ),
+            (
+                "listen = \"127.0.0.1:1\"\nmax_head_bytes = 100",
+                "http.max_head_bytes: 100 is too small",
+            ),
+            (
+                "listen = \"127.0.0.1:1\"\nrequest_timeout_ms = 0",
+                "http.request_timeout_ms: must be above 0",
+            ),
+            (
+                "listen = \"127.0.0.1:1\"\nview_max_age_ms = 0",
+                "http.view_max_age_ms: must be above 0",
+            ),
+            (
+                "listen = \"127.0.0.1:1\"\nstalled_after_ms = 1999",
+                "http.stalled_after_ms: 1999 ms is shorter than two checks (2 × settings.check_interval_ms = 2000 ms)",
+            ),
+            ("listen = \"127.0.0.1:1\"\nport = 1", "unknown field `port`"),
+        ] {
+            let e = with(text).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in {e:?}");
+        }
+        // Only a restart applies it.
+        let running = parse(GOOD).unwrap();
+        let http = with("listen = \"127.0.0.1:8008\"").unwrap();
+        assert_eq!(needs_restart(&running, &http), ["http"]);
     }
 
     #[test]

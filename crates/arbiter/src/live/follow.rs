@@ -207,26 +207,41 @@ impl Hub {
 }
 
 /// What the run loop knows and only this instance can tell: whether it
-/// leads, why it is blocked, what it has done. Written by the run loop,
-/// read by the ports.
+/// leads, why it is blocked, what it has done. Written by the run loop
+/// (through [`crate::live::local::Tally`]), read by the ports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocalStatus {
     /// The machine's state name (`Leading`, `Following`, ...).
     pub state: String,
+    /// This instance's id in the election
+    /// (`arbiter-<hostname>-<pid>-<nanos>`, as etcd's leader key holds
+    /// it), once it has one.
+    pub id: Option<String>,
     /// This instance leads, with this epoch.
     pub leading: Option<i64>,
     /// Why the leader cannot act now (a failover it will not make), as
-    /// the log says it.
+    /// the log's `reason` field says it (`no-eligible-replica`, ...: see
+    /// [`crate::live::log::BLOCKED_REASONS`]).
     pub blocked: Option<String>,
-    /// Failovers this instance decided.
+    /// The same in a sentence, naming the nodes concerned.
+    pub blocked_detail: Option<String>,
+    /// Failovers this instance carried out: the group record naming the
+    /// new primary written (the promotion follows).
     pub failovers: u64,
-    /// Switchovers this instance carried out.
+    /// Switchovers this instance carried out (the target took over).
     pub switchovers: u64,
-    /// How long the last failover took, from the primary's last answer
-    /// this instance saw to the promotion's success, in milliseconds.
+    /// How long the last failover took, from the failed primary's first
+    /// unanswered poll this instance saw (or, for a primary that lost its
+    /// data, from when the loss was noticed) to the promotion's success,
+    /// in milliseconds.
     pub last_failover_ms: Option<u64>,
-    /// Failed etcd calls of the controller.
+    /// Failed etcd requests of the controller (election, lease, record,
+    /// leadership re-checks, switchover requests); the follower's own are
+    /// not counted.
     pub etcd_errors: u64,
+    /// When the run loop last completed a step (`None`: not yet): it steps
+    /// at least once per check, so an old heartbeat is a stalled loop.
+    pub heartbeat: Option<Instant>,
 }
 
 /// The state the ports share: the view, the events, the local status.

@@ -55,6 +55,49 @@ pub fn init(format: LogFormat) -> Result<(), String> {
     installed.map_err(|e| e.to_string())
 }
 
+/// Every reason a leader may be blocked for, as the log's `reason` field,
+/// the metric `arbiter_blocked`'s `reason` label and the HTTP answers name
+/// it ([`blocked_reason`]).
+pub const BLOCKED_REASONS: [&str; 5] = [
+    "no-eligible-replica",
+    "last-copy-not-promotable",
+    "cold-start",
+    "cold-start-behind",
+    "cold-start-empty",
+];
+
+/// Why the leader is blocked, as the log's `reason` field says it (one of
+/// [`BLOCKED_REASONS`]).
+pub fn blocked_reason(blocked: &Blocked) -> &'static str {
+    match blocked {
+        Blocked::NoEligibleReplica { .. } => BLOCKED_REASONS[0],
+        Blocked::LastCopyNotPromotable { .. } => BLOCKED_REASONS[1],
+        Blocked::ColdStart => BLOCKED_REASONS[2],
+        Blocked::ColdStartBehind { .. } => BLOCKED_REASONS[3],
+        Blocked::ColdStartEmpty { .. } => BLOCKED_REASONS[4],
+    }
+}
+
+/// Why the leader is blocked, in one sentence naming the nodes concerned
+/// (the log's warning says more, and what to do).
+pub fn blocked_detail(blocked: &Blocked) -> String {
+    match blocked {
+        Blocked::NoEligibleReplica { primary } => {
+            format!("not failing over {primary}: no replica is eligible")
+        }
+        Blocked::LastCopyNotPromotable { primary, node } => format!(
+            "not failing over {primary}, which lost its data: {node}, holding the most data left, has priority 0"
+        ),
+        Blocked::ColdStart => "no group record and not exactly one node claims to be primary".into(),
+        Blocked::ColdStartBehind { primary, node } => {
+            format!("no group record, and {primary}, the only node claiming primary, holds fewer keys than {node}")
+        }
+        Blocked::ColdStartEmpty { primary, reason } => {
+            format!("no group record, and {primary}, the only node claiming primary, is {reason}")
+        }
+    }
+}
+
 /// The role an instance holds, as logged.
 fn role(machine: &Machine) -> &'static str {
     let ctx = machine.context();

@@ -141,6 +141,10 @@ pub struct LiveWorld {
     /// The whole configuration the process started with: a reloaded file
     /// is compared with it for changes only a restart applies.
     running: Option<crate::config::Config>,
+    /// Failed etcd requests so far (see [`LiveWorld::etcd_errors`]).
+    etcd_errors: std::cell::Cell<u64>,
+    /// The latest `REPLICAOF NO ONE` Redis accepted: the node and when.
+    promoted: std::cell::RefCell<Option<(String, Instant)>>,
 }
 
 fn unavailable(e: EtcdError) -> ElectionError {
@@ -180,7 +184,33 @@ impl LiveWorld {
             answer_written: Cell::new(None),
             failover_error: std::cell::RefCell::new(None),
             running: None,
+            etcd_errors: std::cell::Cell::new(0),
+            promoted: std::cell::RefCell::new(None),
         }
+    }
+
+    /// When this world's clock ([`Host::now`]) read 0. Not a world call
+    /// (like the two below, for the run loop's local status): recordings
+    /// are unchanged.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Failed etcd requests of this world so far: the election, the lease,
+    /// the record, the leadership re-checks and the switchover requests.
+    pub fn etcd_errors(&self) -> u64 {
+        self.etcd_errors.get()
+    }
+
+    /// The latest `REPLICAOF NO ONE` Redis accepted: the node's address
+    /// and when it answered.
+    pub fn last_promotion(&self) -> Option<(String, Instant)> {
+        self.promoted.borrow().clone()
+    }
+
+    /// Counts a failed etcd request.
+    fn etcd_failed(&self) {
+        self.etcd_errors.set(self.etcd_errors.get().saturating_add(1));
     }
 
     /// Warns, whenever the configuration file changes, about the fields
@@ -262,13 +292,12 @@ impl LiveWorld {
         let Some((_, key)) = &self.lease else {
             return Err(RedisError::Fenced { seen: Epoch(0) });
         };
-        let mine = self
-            .etcd
-            .get(key, false)
-            .map_err(|e| RedisError::Unreachable(format!("cannot re-check leadership: {e}")))?;
-        let leader = self
-            .current_leader()
-            .map_err(|e| RedisError::Unreachable(format!("cannot re-check leadership: {e}")))?;
+        let recheck = |e: EtcdError| {
+            self.etcd_failed();
+            RedisError::Unreachable(format!("cannot re-check leadership: {e}"))
+        };
+        let mine = self.etcd.get(key, false).map_err(recheck)?;
+        let leader = self.current_leader().map_err(recheck)?;
         let leads = mine.as_ref().is_some_and(|kv| kv.create_revision == epoch.get())
             && leader.as_ref().is_some_and(|l| l.epoch == epoch);
         if leads {
@@ -335,6 +364,7 @@ impl LiveWorld {
                 Ok(v)
             }
             Err(e) => {
+                self.etcd_failed();
                 debug!(target: "arbiter", call = what, error = %e, "etcd: failed");
                 if !self.etcd_failing.replace(true) {
                     warn!(target: "arbiter", error = %e, "etcd: cannot {what} (retrying)");

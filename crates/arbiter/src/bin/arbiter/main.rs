@@ -113,11 +113,18 @@ enum Command {
     ///
     /// Exit codes: 0 everything answered, 1 etcd or a node did not, 2 bad
     /// configuration.
-    #[command(after_help = "Example:\n  arbiter status --config /etc/arbiter/arbiter.toml")]
+    #[command(
+        after_help = "Examples:\n  arbiter status --config /etc/arbiter/arbiter.toml\n  arbiter status --config arbiter.toml --json | jq .record.primary"
+    )]
     Status {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// Print one JSON document (fields: group, etcd, leader,
+        /// leader_error, record, record_error, nodes, healthy) instead of
+        /// text.
+        #[arg(long)]
+        json: bool,
     },
     /// Ask the leader for a switchover (`FAILOVER TO`, no acknowledged
     /// write lost) and print its answer to this very request: refused
@@ -235,7 +242,7 @@ fn main() -> ExitCode {
         } => replay::replay(scenario, max_steps, all),
         Command::Simulate(args) => simulate::simulate(args),
         Command::Run { config, log_format } => run::run_live(config, log_format),
-        Command::Status { config } => status::status(config),
+        Command::Status { config, json } => status::status(config, json),
         Command::Switchover {
             config,
             to,

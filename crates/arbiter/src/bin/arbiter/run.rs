@@ -1,10 +1,15 @@
 //! `arbiter run`: the controller against real Redis nodes and etcd, with
 //! its recording when the configuration asks for one.
 
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 
+use arbiter::live::follow::{FollowOptions, Member, Shared};
+use arbiter::live::local::{Tally, WorldFacts};
 use arbiter::{Driver, State};
 
 /// Drives `driver` until the machine stops, logging what it does,
@@ -12,20 +17,34 @@ use arbiter::{Driver, State};
 /// through the live world `live` gives, and running the role-change hook
 /// of `config` when this instance publishes a new primary. None of these
 /// is a world call: a recording holds the machine's calls only.
-/// `between` runs between two steps (the recording's rotation).
+/// It keeps the local status in `shared` (for the client-facing ports)
+/// after every step; `between` runs between two steps (the recording's
+/// rotation).
 fn drive_live<W: arbiter::world::World>(
     driver: &mut Driver<W>,
     live: impl Fn(&W) -> &arbiter::live::world::LiveWorld,
     config: &arbiter::config::Config,
+    shared: Option<&Shared>,
     mut between: impl FnMut(&mut Driver<W>),
 ) -> ExitCode {
     let mut narrator = arbiter::live::log::Narrator::new();
     let mut roles = arbiter::live::hooks::RoleChangeWatcher::new();
+    let mut tally = Tally::new();
     loop {
         let stop = driver.step_once();
         narrator.observe(driver.machine());
-        for answer in narrator.take_switchover_answers() {
-            live(driver.world()).answer_switchover(&answer);
+        let answers = narrator.take_switchover_answers();
+        for answer in &answers {
+            live(driver.world()).answer_switchover(answer);
+        }
+        if let Some(shared) = shared {
+            let world = live(driver.world());
+            let facts = WorldFacts {
+                started: world.started(),
+                etcd_errors: world.etcd_errors(),
+                last_promotion: world.last_promotion(),
+            };
+            tally.observe(driver.machine(), &facts, &answers, shared);
         }
         let ctx = driver.machine().context();
         if let (Some(epoch), Some(instance)) = (ctx.epoch, &ctx.instance) {
@@ -52,7 +71,6 @@ fn drive_live<W: arbiter::world::World>(
 
 /// `arbiter run --config PATH`.
 pub(crate) fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat) -> ExitCode {
-    use std::sync::Arc;
     use tracing::{error, info};
 
     if let Err(e) = arbiter::live::log::init(log_format) {
@@ -88,7 +106,7 @@ pub(crate) fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat)
             return ExitCode::from(2);
         }
     };
-    let code = run_world(path, config, Arc::clone(&shutdown));
+    let code = run_world(path, config, Arc::clone(&shutdown), ports.shared.as_deref());
     // The controller has stopped, by a signal or an error: so do the ports.
     shutdown.store(true, Ordering::SeqCst);
     ports.stop();
@@ -97,7 +115,12 @@ pub(crate) fn run_live(path: PathBuf, log_format: arbiter::live::log::LogFormat)
 
 /// Drives the controller on the live world (recording it when the
 /// configuration asks) until it stops.
-fn run_world(path: PathBuf, config: arbiter::config::Config, shutdown: std::sync::Arc<AtomicBool>) -> ExitCode {
+fn run_world(
+    path: PathBuf,
+    config: arbiter::config::Config,
+    shutdown: Arc<AtomicBool>,
+    shared: Option<&Shared>,
+) -> ExitCode {
     use arbiter::live::world::{ConfigSource, LiveWorld};
     use tracing::{error, info};
 
@@ -107,7 +130,7 @@ fn run_world(path: PathBuf, config: arbiter::config::Config, shutdown: std::sync
     };
     if !config.record.enabled {
         let world = LiveWorld::new(config.live.clone(), source, shutdown).with_running_config(config.clone());
-        return drive_live(&mut Driver::new(world), |w| w, &config, |_| {});
+        return drive_live(&mut Driver::new(world), |w| w, &config, shared, |_| {});
     }
     let process = arbiter::live::world::process_label();
     let header = rehearse::Tape::options()
@@ -144,6 +167,7 @@ fn run_world(path: PathBuf, config: arbiter::config::Config, shutdown: std::sync
         &mut driver,
         rehearse::Recorder::inner,
         &config,
+        shared,
         |driver| match recording.after_step(driver) {
             Ok(None) => {}
             Ok(Some(rotated)) => info!(
@@ -189,18 +213,24 @@ fn warn_per_host_settings(config: &arbiter::config::Config) {
     }
 }
 
-/// What this instance serves to clients, fed by one follower: started
-/// once for every port that needs the group's view (the Sentinel
-/// protocol; an HTTP server would be one more `Option` here).
+/// What this instance serves to clients (`[sentinel]`, `[http]`), fed by
+/// one follower started once for every port: the group's view and the
+/// run loop's local status, in one [`Shared`].
 struct Ports {
-    follower: Option<std::thread::JoinHandle<()>>,
+    /// What the ports answer from (`None`: no port configured).
+    shared: Option<Arc<Shared>>,
+    follower: Option<JoinHandle<()>>,
     sentinel: Option<arbiter::live::sentinel::Server>,
+    http: Option<arbiter::live::http::Server>,
 }
 
 impl Ports {
-    /// Waits for the follower (which resigns its registration) and the
-    /// servers to stop; the shutdown flag must be set.
+    /// Waits for the servers and the follower (which removes this
+    /// instance's registration) to stop; the shutdown flag must be set.
     fn stop(self) {
+        if let Some(http) = self.http {
+            http.stop();
+        }
         if let Some(server) = self.sentinel {
             server.join();
         }
@@ -210,73 +240,109 @@ impl Ports {
     }
 }
 
-/// Starts the follower of this instance's group, registered as `member`,
-/// its events naming the group `master_name` (Sentinel's default name
-/// when `None`); it runs until `shutdown` is set. Every port that answers
-/// clients shares the returned view, so it is started once for all.
+/// Starts the one follower of this process, which keeps `shared`'s view of
+/// the group for every client-facing port and registers `member` (where
+/// this instance serves them) under `PREFIX/members/`, its events naming
+/// the group `master_name`, until `shutdown` is set.
 fn start_follower(
     config: &arbiter::config::Config,
-    master_name: Option<&str>,
-    member: arbiter::live::follow::Member,
-    shutdown: &std::sync::Arc<AtomicBool>,
-) -> std::io::Result<(
-    std::sync::Arc<arbiter::live::follow::Shared>,
-    std::thread::JoinHandle<()>,
-)> {
-    use arbiter::live::follow::{FollowOptions, Shared, spawn};
-    let name = master_name.unwrap_or(arbiter::live::sentinel::DEFAULT_MASTER_NAME);
-    let shared = std::sync::Arc::new(Shared::default());
-    let handle = spawn(
-        FollowOptions::new(config, name, member),
+    master_name: &str,
+    member: Member,
+    shared: Arc<Shared>,
+    shutdown: &Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    arbiter::live::follow::spawn(
+        FollowOptions::new(config, master_name, member),
         config.group.clone(),
-        std::sync::Arc::clone(&shared),
-        std::sync::Arc::clone(shutdown),
-    )?;
-    Ok((shared, handle))
+        shared,
+        Arc::clone(shutdown),
+    )
 }
 
-/// Starts the follower and the servers the configuration asks for
-/// (none: nothing is started).
-fn start_ports(config: &arbiter::config::Config, shutdown: &std::sync::Arc<AtomicBool>) -> Result<Ports, String> {
+/// Binds the ports the configuration asks for, then starts the follower
+/// and serves them (none configured: nothing is started). An error names
+/// the field whose address cannot be served.
+fn start_ports(config: &arbiter::config::Config, shutdown: &Arc<AtomicBool>) -> Result<Ports, String> {
     let mut ports = Ports {
+        shared: None,
         follower: None,
         sentinel: None,
-    };
-    let Some(sentinel) = &config.sentinel else {
-        return Ok(ports);
-    };
-    let member = arbiter::live::follow::Member {
-        instance: arbiter::live::world::process_label(),
-        sentinel: Some(sentinel.announced().to_string()),
         http: None,
     };
-    let instance = member.instance.clone();
-    let (shared, follower) = start_follower(config, Some(&sentinel.master_name), member, shutdown)
-        .map_err(|e| format!("cannot start the follower: {e}"))?;
-    ports.follower = Some(follower);
-    let server = arbiter::live::sentinel::serve(
-        sentinel.clone(),
-        arbiter::live::sentinel::Timing::of(config),
-        &instance,
-        shared,
-        std::sync::Arc::clone(shutdown),
-    );
-    match server {
-        Ok(server) => {
-            tracing::info!(
-                target: "arbiter",
-                listen = %server.local_addr,
-                master_name = %sentinel.master_name,
-                "serving the Sentinel protocol"
-            );
-            ports.sentinel = Some(server);
-            Ok(ports)
+    if config.sentinel.is_none() && config.http.is_none() {
+        return Ok(ports);
+    }
+    // Bound first: the address registered is the one served (port 0
+    // becomes the port given).
+    let http_listener = match &config.http {
+        Some(http) => {
+            let listener = TcpListener::bind(http.listen)
+                .map_err(|e| format!("http.listen: cannot listen on {}: {e}", http.listen))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| format!("http.listen: {}: {e}", http.listen))?;
+            Some((listener, addr))
         }
+        None => None,
+    };
+    let member = Member {
+        instance: arbiter::live::world::process_label(),
+        sentinel: config.sentinel.as_ref().map(|s| s.announced().to_string()),
+        http: http_listener.as_ref().map(|(_, addr)| addr.to_string()),
+    };
+    let instance = member.instance.clone();
+    let master_name = config
+        .sentinel
+        .as_ref()
+        .map_or(arbiter::live::sentinel::DEFAULT_MASTER_NAME, |s| s.master_name.as_str());
+    let shared = Arc::new(Shared::default());
+    ports.follower = Some(
+        start_follower(config, master_name, member, Arc::clone(&shared), shutdown)
+            .map_err(|e| format!("cannot start the follower: {e}"))?,
+    );
+    ports.shared = Some(Arc::clone(&shared));
+    match serve(config, &instance, &shared, http_listener, shutdown, &mut ports) {
+        Ok(()) => Ok(ports),
         Err(e) => {
             // The follower must not stay registered for a port not served.
             shutdown.store(true, Ordering::SeqCst);
             ports.stop();
-            Err(format!("sentinel.listen: cannot listen on {}: {e}", sentinel.listen))
+            Err(e)
         }
     }
+}
+
+/// Starts the configured servers into `ports`.
+fn serve(
+    config: &arbiter::config::Config,
+    instance: &str,
+    shared: &Arc<Shared>,
+    http_listener: Option<(TcpListener, std::net::SocketAddr)>,
+    shutdown: &Arc<AtomicBool>,
+    ports: &mut Ports,
+) -> Result<(), String> {
+    if let Some(sentinel) = &config.sentinel {
+        let server = arbiter::live::sentinel::serve(
+            sentinel.clone(),
+            arbiter::live::sentinel::Timing::of(config),
+            instance,
+            Arc::clone(shared),
+            Arc::clone(shutdown),
+        )
+        .map_err(|e| format!("sentinel.listen: cannot listen on {}: {e}", sentinel.listen))?;
+        tracing::info!(
+            target: "arbiter",
+            listen = %server.local_addr,
+            master_name = %sentinel.master_name,
+            "serving the Sentinel protocol"
+        );
+        ports.sentinel = Some(server);
+    }
+    if let (Some(http), Some((listener, addr))) = (&config.http, http_listener) {
+        let server = arbiter::live::http::Server::start(listener, http.clone(), Arc::clone(shared))
+            .map_err(|e| format!("http.listen: cannot serve on {addr}: {e}"))?;
+        tracing::info!(target: "arbiter", %addr, "serving HTTP (health checks and /metrics)");
+        ports.http = Some(server);
+    }
+    Ok(())
 }

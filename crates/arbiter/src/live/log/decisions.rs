@@ -10,41 +10,45 @@ use crate::types::{Epoch, Role};
 
 /// A block the leader is in (why it does not act), or its end.
 pub(super) fn block_change(machine: &Machine, blocked: Option<&Blocked>) {
-    match blocked {
-        Some(Blocked::NoEligibleReplica { primary }) => warn!(
+    let Some(b) = blocked else {
+        info!(target: "arbiter", "no longer blocked");
+        return;
+    };
+    let code = super::blocked_reason(b);
+    match b {
+        Blocked::NoEligibleReplica { primary } => warn!(
             target: "arbiter",
-            reason = "no-eligible-replica",
+            reason = code,
             %primary,
             candidates = %candidates(machine, primary),
             "not failing over: no replica is eligible (set allow_data_loss to promote the best one anyway)"
         ),
-        Some(Blocked::LastCopyNotPromotable { primary, node }) => warn!(
+        Blocked::LastCopyNotPromotable { primary, node } => warn!(
             target: "arbiter",
-            reason = "last-copy-not-promotable",
+            reason = code,
             %primary,
             %node,
             "not failing over: {primary} lost its data and {node}, which holds the most data left, has priority 0; the copies were detached from {primary} (REPLICAOF NO ONE, not recorded) so that they keep their data: raise its priority or switch over to it (or set allow_data_loss to fail over to the best eligible replica)"
         ),
-        Some(Blocked::ColdStartBehind { primary, node }) => warn!(
+        Blocked::ColdStartBehind { primary, node } => warn!(
             target: "arbiter",
-            reason = "cold-start-behind",
+            reason = code,
             %primary,
             %node,
             "not acting: no group record, and {primary}, the only node claiming primary, holds fewer keys than {node} on another replication history (recording it would resync {node}'s data away): make the node holding the most data primary (REPLICAOF NO ONE), or set allow_data_loss to record {primary} anyway"
         ),
-        Some(Blocked::ColdStartEmpty { primary, reason }) => warn!(
+        Blocked::ColdStartEmpty { primary, reason } => warn!(
             target: "arbiter",
-            reason = "cold-start-empty",
+            reason = code,
             %primary,
             why = %reason,
             "not acting: no group record, and {primary}, the only node claiming primary, is {reason} (recording it would resync that data away): make the node holding the data primary, let the others answer, or set allow_data_loss to record {primary} anyway"
         ),
-        Some(Blocked::ColdStart) => warn!(
+        Blocked::ColdStart => warn!(
             target: "arbiter",
-            reason = "cold-start",
+            reason = code,
             "not acting: no group record and not exactly one node claims to be primary"
         ),
-        None => info!(target: "arbiter", "no longer blocked"),
     }
 }
 

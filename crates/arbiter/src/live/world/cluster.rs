@@ -67,6 +67,9 @@ impl Cluster for LiveWorld {
             .fence(epoch)
             .and_then(|()| self.min_replicas(addr))
             .and_then(|()| self.redis.promote(addr));
+        if result.is_ok() {
+            *self.promoted.borrow_mut() = Some((addr.to_string(), std::time::Instant::now()));
+        }
         outcome("REPLICAOF NO ONE", addr, result)
     }
 
@@ -99,11 +102,13 @@ impl Cluster for LiveWorld {
                 return None;
             }
             Err(e) => {
+                self.etcd_failed();
                 debug!(target: "arbiter", key, error = %e, "etcd: cannot read switchover requests");
                 return None;
             }
         };
         if let Err(e) = self.etcd.delete(&key) {
+            self.etcd_failed();
             debug!(target: "arbiter", key, error = %e, "etcd: cannot take the switchover request");
             return None;
         }

@@ -48,11 +48,13 @@ impl Election for LiveWorld {
                 }
                 // Out of reach: past the TTL the lease is gone for sure.
                 Err(e) if self.renewed_at.elapsed() >= Duration::from_secs(self.options.ttl_s as u64) => {
+                    self.etcd_failed();
                     warn!(target: "arbiter", lease, error = %e, "etcd unreachable for longer than the lease TTL");
                     self.lease = None;
                     return Some(ElectionEvent::LeaseLost);
                 }
                 Err(e) => {
+                    self.etcd_failed();
                     if !std::mem::replace(&mut self.renew_failing, true) {
                         warn!(target: "arbiter", lease, error = %e, "cannot renew the lease");
                     }
@@ -60,7 +62,7 @@ impl Election for LiveWorld {
                 }
             }
         }
-        let leader = self.current_leader().ok()?;
+        let leader = self.current_leader().inspect_err(|_| self.etcd_failed()).ok()?;
         if self.reported_leader.as_ref() == Some(&leader) {
             return None;
         }
