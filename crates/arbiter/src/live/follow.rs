@@ -614,5 +614,38 @@ impl Follower {
     }
 }
 
+/// Groups built by hand for the unit tests of the follower and the ports.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::types::{GroupConfig, NodeStatus, RedisNode, Role, Settings};
+
+    /// r1, r2, r3 at `127.0.0.1:7001` ... `7003`, priority 100.
+    pub(crate) fn config() -> GroupConfig {
+        GroupConfig {
+            nodes: (1..=3)
+                .map(|i| RedisNode {
+                    name: format!("r{i}"),
+                    addr: format!("127.0.0.1:700{i}"),
+                    priority: 100,
+                })
+                .collect(),
+            settings: Settings::default(),
+        }
+    }
+
+    /// A node's answer: `role` at `offset`, with `run_id` and `keys`.
+    pub(crate) fn status(role: Role, offset: u64, run_id: &str, keys: Option<u64>) -> NodeStatus {
+        NodeStatus {
+            role,
+            run_id: run_id.into(),
+            replid: "y".into(),
+            replid2: None,
+            offset,
+            keys,
+            uptime_s: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,31 +1,11 @@
 //! The events a change of view becomes, in Sentinel's formats.
 
+use super::fixtures::config;
 use super::*;
-use crate::types::{Epoch, RedisNode, Settings};
-
-fn config() -> GroupConfig {
-    GroupConfig {
-        nodes: (1..=3)
-            .map(|i| RedisNode {
-                name: format!("r{i}"),
-                addr: format!("127.0.0.1:700{i}"),
-                priority: 100,
-            })
-            .collect(),
-        settings: Settings::default(),
-    }
-}
+use crate::types::Epoch;
 
 fn status(role: Role) -> NodeStatus {
-    NodeStatus {
-        role,
-        run_id: "x".into(),
-        replid: "y".into(),
-        replid2: None,
-        offset: 10,
-        keys: None,
-        uptime_s: None,
-    }
+    super::fixtures::status(role, 10, "x", None)
 }
 
 fn replica_of(addr: &str) -> Option<NodeStatus> {

@@ -8,32 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::live::follow::fixtures::config;
 use crate::live::follow::{GroupView, LocalStatus, Member, NodeSeen, RecordSeen, Shared, nodes_of};
-use crate::types::{Epoch, GroupConfig, GroupRecord, NodeStatus, RedisNode, Role, Settings};
-
-fn config() -> GroupConfig {
-    GroupConfig {
-        nodes: (1..=3)
-            .map(|i| RedisNode {
-                name: format!("r{i}"),
-                addr: format!("127.0.0.1:700{i}"),
-                priority: 100,
-            })
-            .collect(),
-        settings: Settings::default(),
-    }
-}
+use crate::types::{Epoch, GroupRecord, NodeStatus, Role};
 
 fn status(role: Role, offset: u64) -> NodeStatus {
-    NodeStatus {
-        role,
-        run_id: "x".into(),
-        replid: "y".into(),
-        replid2: None,
-        offset,
-        keys: Some(10),
-        uptime_s: None,
-    }
+    crate::live::follow::fixtures::status(role, offset, "x", Some(10))
 }
 
 fn replica_of(addr: &str, link_up: bool, offset: u64) -> NodeSeen {

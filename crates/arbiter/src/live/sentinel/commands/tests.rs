@@ -5,32 +5,12 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::live::follow::fixtures::config;
 use crate::live::follow::{GroupView, NodeSeen, RecordSeen, nodes_of};
-use crate::types::{Epoch, GroupConfig, GroupRecord, NodeStatus, RedisNode, Settings};
-
-fn config() -> GroupConfig {
-    GroupConfig {
-        nodes: (1..=3)
-            .map(|i| RedisNode {
-                name: format!("r{i}"),
-                addr: format!("127.0.0.1:700{i}"),
-                priority: 100,
-            })
-            .collect(),
-        settings: Settings::default(),
-    }
-}
+use crate::types::{Epoch, GroupRecord, NodeStatus};
 
 fn status(role: Role, offset: u64) -> NodeStatus {
-    NodeStatus {
-        role,
-        run_id: "a".repeat(40),
-        replid: "b".into(),
-        replid2: None,
-        offset,
-        keys: None,
-        uptime_s: None,
-    }
+    crate::live::follow::fixtures::status(role, offset, &"a".repeat(40), None)
 }
 
 /// r1 recorded primary and answering, r2 following it, r3 down; one other
