@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use super::codec::{self, Limits, Reply};
 use super::commands::{self, Context, Session};
 use super::{MAX_ARGS, SentinelOptions, Timing};
-use crate::live::follow::{Event, Shared};
+use crate::live::follow::{Event, GroupView, Shared};
 
 /// How often a waiting thread looks at the shutdown flag, at its
 /// subscriptions' queue and at its idle time.
@@ -65,6 +65,73 @@ struct Common {
     port: u16,
     open: AtomicUsize,
     next_id: AtomicU64,
+    /// The latest probe of the recorded primary: when, which address,
+    /// whether it refused the connection (see [`Common::view_for`]).
+    probe: std::sync::Mutex<Option<(Instant, String, bool)>>,
+}
+
+/// How long one probe of the primary answers for every client.
+const PROBE_FOR: Duration = Duration::from_millis(100);
+
+/// How long a probe waits for the TCP handshake (a refusal is immediate;
+/// a paused host that does not answer in time counts as connected, as it
+/// does for a real Sentinel until down-after).
+const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
+
+impl Common {
+    /// The follower's view for a `SENTINEL` request, with the recorded
+    /// primary marked `disconnected` when it refuses a TCP connection now.
+    ///
+    /// A real Sentinel keeps a link to every node and flags it
+    /// `disconnected` the moment the link drops; the follower polls, so
+    /// between a primary's death and its next poll the view still shows it
+    /// answering. Clients ask in exactly that moment (their connection
+    /// just failed), and node-redis, given an undisconnected master it
+    /// cannot reach, waits on it for ever instead of asking again. One
+    /// TCP connect, shared by every client for [`PROBE_FOR`], closes that
+    /// window for a killed process.
+    fn view_for(&self, args: &[Vec<u8>]) -> GroupView {
+        let mut view = self.shared.view();
+        if !args.first().is_some_and(|a| a.eq_ignore_ascii_case(b"SENTINEL")) {
+            return view;
+        }
+        let Some(addr) = view.primary().map(|p| p.addr.clone()) else {
+            return view;
+        };
+        let refused = {
+            let mut probe = self.probe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &*probe {
+                Some((at, a, refused)) if *a == addr && at.elapsed() < PROBE_FOR => *refused,
+                _ => {
+                    let refused = refuses(&addr);
+                    *probe = Some((Instant::now(), addr.clone(), refused));
+                    refused
+                }
+            }
+        };
+        if refused {
+            if let Some(node) = view.nodes.iter_mut().find(|n| n.addr == addr) {
+                node.seen
+                    .error
+                    .get_or_insert_with(|| format!("{addr} refuses connections"));
+            }
+        }
+        view
+    }
+}
+
+/// Whether `addr` refuses a TCP connection (nothing listens there).
+fn refuses(addr: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let Ok(mut addrs) = addr.to_socket_addrs() else {
+        return false;
+    };
+    addrs.next().is_some_and(|a| {
+        matches!(
+            TcpStream::connect_timeout(&a, PROBE_TIMEOUT),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        )
+    })
 }
 
 /// Binds `options.listen` and serves the Sentinel protocol from `shared`
@@ -92,6 +159,7 @@ pub fn serve(
         port: local_addr.port(),
         open: AtomicUsize::new(0),
         next_id: AtomicU64::new(1),
+        probe: std::sync::Mutex::new(None),
     });
     let listener = std::thread::Builder::new()
         .name("arbiter-sentinel".into())
@@ -263,7 +331,7 @@ impl<'a> Connection<'a> {
             if args.is_empty() {
                 continue;
             }
-            let view = self.common.shared.view();
+            let view = self.common.view_for(&args);
             let ctx = Context {
                 options: &self.common.options,
                 timing: &self.common.timing,
