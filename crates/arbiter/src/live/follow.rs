@@ -225,6 +225,10 @@ pub struct LocalStatus {
     pub blocked: Option<String>,
     /// The same in a sentence, naming the nodes concerned.
     pub blocked_detail: Option<String>,
+    /// This instance runs paused (the group's `arbiter pause`, or
+    /// `settings.paused` in its file): it watches and never acts. While it
+    /// leads and the recorded primary is down, `blocked` is `paused`.
+    pub paused: bool,
     /// Failovers this instance carried out: the group record naming the
     /// new primary written (the promotion follows).
     pub failovers: u64,

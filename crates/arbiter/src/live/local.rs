@@ -111,12 +111,38 @@ impl Tally {
         }
         self.switchovers += answers.iter().filter(|a| a.outcome == SwitchoverOutcome::Done).count() as u64;
         self.previous = Some(state.clone());
+        let paused = ctx.config.settings.paused;
+        // A paused leader decides nothing, so the machine names no block:
+        // say that the pause is what keeps a down primary in place.
+        let paused_block = ctx
+            .record
+            .as_ref()
+            .filter(|_| paused && ctx.epoch.is_some())
+            .and_then(|r| {
+                let down = ctx.views.get(&r.primary)?.down_since?;
+                let ms = ctx.now.saturating_sub(down);
+                (ms >= ctx.config.settings.down_after_ms).then(|| {
+                    format!(
+                        "paused: {} has not answered for {ms} ms; `arbiter resume` lets the leader fail over",
+                        r.primary
+                    )
+                })
+            });
+        let (blocked, blocked_detail) = match (&ctx.blocked, paused_block) {
+            (Some(b), _) => (
+                Some(super::log::blocked_reason(b).to_string()),
+                Some(super::log::blocked_detail(b)),
+            ),
+            (None, Some(detail)) => (Some(super::log::PAUSED.to_string()), Some(detail)),
+            (None, None) => (None, None),
+        };
         LocalStatus {
             state: state.name().to_string(),
             id: ctx.instance.as_ref().map(|i| i.0.clone()),
             leading: ctx.epoch.map(|e| e.get()),
-            blocked: ctx.blocked.as_ref().map(|b| super::log::blocked_reason(b).to_string()),
-            blocked_detail: ctx.blocked.as_ref().map(super::log::blocked_detail),
+            blocked,
+            blocked_detail,
+            paused,
             failovers: self.failovers,
             switchovers: self.switchovers,
             last_failover_ms: self.last_failover_ms,

@@ -58,13 +58,19 @@ pub fn init(format: LogFormat) -> Result<(), String> {
 /// Every reason a leader may be blocked for, as the log's `reason` field,
 /// the metric `arbiter_blocked`'s `reason` label and the HTTP answers name
 /// it ([`blocked_reason`]).
-pub const BLOCKED_REASONS: [&str; 5] = [
+pub const BLOCKED_REASONS: [&str; 6] = [
     "no-eligible-replica",
     "last-copy-not-promotable",
     "cold-start",
     "cold-start-behind",
     "cold-start-empty",
+    PAUSED,
 ];
+
+/// The reason a paused leader gives while the recorded primary is down:
+/// not a [`Blocked`] of the machine (a paused machine decides nothing),
+/// but what the ports report so that an outage under a pause is seen.
+pub const PAUSED: &str = "paused";
 
 /// Why the leader is blocked, as the log's `reason` field says it (one of
 /// [`BLOCKED_REASONS`]).

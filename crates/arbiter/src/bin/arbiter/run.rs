@@ -277,7 +277,7 @@ fn start_ports(config: &arbiter::config::Config, shutdown: &Arc<AtomicBool>) -> 
     let http_listener = match &config.http {
         Some(http) => {
             let listener = TcpListener::bind(http.listen)
-                .map_err(|e| format!("http.listen: cannot listen on {}: {e}", http.listen))?;
+                .map_err(|e| format!("http.listen: cannot listen on {}: {e}{}", http.listen, in_use(&e)))?;
             let addr = listener
                 .local_addr()
                 .map_err(|e| format!("http.listen: {}: {e}", http.listen))?;
@@ -329,7 +329,13 @@ fn serve(
             Arc::clone(shared),
             Arc::clone(shutdown),
         )
-        .map_err(|e| format!("sentinel.listen: cannot listen on {}: {e}", sentinel.listen))?;
+        .map_err(|e| {
+            format!(
+                "sentinel.listen: cannot listen on {}: {e}{}",
+                sentinel.listen,
+                in_use(&e)
+            )
+        })?;
         tracing::info!(
             target: "arbiter",
             listen = %server.local_addr,
@@ -345,4 +351,15 @@ fn serve(
         ports.http = Some(server);
     }
     Ok(())
+}
+
+/// What to do about a port already taken: most often another instance on
+/// this host started with the same file.
+fn in_use(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        " (another process listens there: is another arbiter instance on this host using this configuration file? \
+         Each instance on one host needs its own [sentinel] and [http] listen addresses, so its own file)"
+    } else {
+        ""
+    }
 }

@@ -18,7 +18,8 @@
 //! | `arbiter_switchovers_total` | counter | | switchovers this instance carried out |
 //! | `arbiter_last_failover_duration_seconds` | gauge | | the last failover, from the first unanswered poll to the promotion (absent: none yet) |
 //! | `arbiter_etcd_errors_total` | counter | | failed etcd requests of the controller |
-//! | `arbiter_blocked` | gauge | `reason` | 1 for the reason the leader does not act now, 0 for every other |
+//! | `arbiter_blocked` | gauge | `reason` | 1 for the reason the leader does not act now, 0 for every other (`paused`: the group is paused and the recorded primary is down) |
+//! | `arbiter_paused` | gauge | | 1 while this instance runs paused |
 //! | `arbiter_view_age_seconds` | gauge | | since etcd last answered this instance's follower (absent: never) |
 //! | `arbiter_members` | gauge | | instances registered in etcd, this one included |
 
@@ -151,6 +152,11 @@ pub fn encode(view: &GroupView, local: &LocalStatus, now: Instant) -> String {
         "arbiter_etcd_errors",
         "Failed etcd requests of the controller (election, lease, record, leadership re-checks, switchover requests) since it started",
         counter(local.etcd_errors),
+    );
+    r.register(
+        "arbiter_paused",
+        "1 while this instance runs paused (arbiter pause, or settings.paused in its file): it watches and never acts",
+        gauge(i64::from(local.paused)),
     );
     let blocked = Family::<Labels, Gauge>::default();
     for reason in crate::live::log::BLOCKED_REASONS {

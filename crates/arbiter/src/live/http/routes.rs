@@ -455,6 +455,7 @@ impl At<'_> {
             "epoch": self.local.leading,
             "blocked": self.local.blocked,
             "blocked_detail": self.local.blocked_detail,
+            "paused": self.local.paused,
             "heartbeat_age_ms": self.age(self.local.heartbeat).map(millis),
             "view_age_ms": self.age(self.view.etcd_ok).map(millis),
             "etcd_error": self.view.etcd_error,

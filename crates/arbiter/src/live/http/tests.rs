@@ -362,6 +362,8 @@ fn the_metrics_parse_back_with_the_view_and_the_local_status_in_them() {
         ("arbiter_etcd_errors_total", 4.0),
         ("arbiter_blocked{reason=no-eligible-replica}", 1.0),
         ("arbiter_blocked{reason=cold-start}", 0.0),
+        ("arbiter_blocked{reason=paused}", 0.0),
+        ("arbiter_paused", 0.0),
         ("arbiter_view_age_seconds", 1.5),
         ("arbiter_members", 2.0),
     ];
@@ -380,6 +382,18 @@ fn the_metrics_parse_back_with_the_view_and_the_local_status_in_them() {
     assert!(text.contains("# TYPE arbiter_failovers counter"), "{text}");
     assert!(text.contains("# UNIT arbiter_node_lag_bytes bytes"), "{text}");
     assert!(text.contains("# TYPE arbiter_primary info"), "{text}");
+
+    // Paused with the primary down: the pause is named as the block.
+    local.paused = true;
+    local.blocked = Some("paused".into());
+    let m = parse_metrics(&metrics::encode(&view, &local, now));
+    for (key, value) in [
+        ("arbiter_paused", 1.0),
+        ("arbiter_blocked{reason=paused}", 1.0),
+        ("arbiter_blocked{reason=no-eligible-replica}", 0.0),
+    ] {
+        assert_eq!(m.get(key), Some(&value), "{key} in {m:#?}");
+    }
 
     // Before anything is known: no record, no failover, no etcd answer.
     let m = parse_metrics(&metrics::encode(&GroupView::default(), &LocalStatus::default(), now));
