@@ -347,6 +347,15 @@ impl Narrator {
         let role = role(machine);
         let leader = ctx.leader.as_ref().map(|l| l.instance.0.clone());
         if self.role != Some(role) || self.epoch != ctx.epoch || (role == "follower" && self.leader != leader) {
+            if self.role == Some("leader") && role != "leader" {
+                warn!(
+                    target: "arbiter",
+                    role,
+                    epoch = self.epoch.map(Epoch::get),
+                    "no longer leading: this instance's leadership (its election lease) was lost"
+                );
+            }
+            let own = ctx.instance.as_ref().map(|i| i.0.as_str());
             match (role, &machine.state()) {
                 (_, State::Failure { state, input }) => error!(
                     target: "arbiter",
@@ -359,6 +368,12 @@ impl Narrator {
                     error!(target: "arbiter", role, %reason, "refusing to manage the group")
                 }
                 ("leader", _) => info!(target: "arbiter", role, epoch = ctx.epoch.map(Epoch::get), "leading the group"),
+                ("follower", _) if own.is_some() && leader.as_deref() == own => info!(
+                    target: "arbiter",
+                    role,
+                    epoch = ctx.leader.as_ref().map(|l| l.epoch.get()),
+                    "waiting: this instance's own earlier election entry still leads until its lease expires"
+                ),
                 ("follower", _) => info!(
                     target: "arbiter",
                     role,
