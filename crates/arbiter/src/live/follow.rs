@@ -425,6 +425,12 @@ pub fn events(name: &str, before: &GroupView, after: &GroupView, awaiting: &mut 
         ));
         out.push(event("+failover-end", master_at(name, primary)));
         *awaiting = after.replicas().map(|n| n.name.clone()).collect();
+        // The old primary, still down, is now a replica of the new one: a
+        // real Sentinel's `+sdown` for it in its new role (so that its
+        // `-sdown slave` when it returns has its pair).
+        if let Some(old) = after.node(&old.name).filter(|n| n.seen.down) {
+            out.push(event("+sdown", replica_at(name, old, primary)));
+        }
     }
     awaiting.retain(|replica| match after.node(replica) {
         Some(node) if node.replicates(&primary.addr) => {

@@ -74,7 +74,9 @@ fn a_new_primary_switches_master_then_each_replica_is_reconfigured_once() {
     let mut before = view("r1", 5);
     before.nodes[1].seen.status = replica_of("127.0.0.1:7001");
     before.nodes[2].seen.status = replica_of("127.0.0.1:7001");
+    before.nodes[0].seen.down = true;
     let mut after = view("r2", 9);
+    after.nodes[0].seen.down = true;
     after.nodes[1].seen.status = Some(status(Role::Primary));
     after.nodes[2].seen.status = replica_of("127.0.0.1:7001");
     let mut awaiting = Vec::new();
@@ -82,7 +84,8 @@ fn a_new_primary_switches_master_then_each_replica_is_reconfigured_once() {
         texts(&events("mymaster", &before, &after, &mut awaiting)),
         [
             "+switch-master mymaster 127.0.0.1 7001 127.0.0.1 7002",
-            "+failover-end master mymaster 127.0.0.1 7002"
+            "+failover-end master mymaster 127.0.0.1 7002",
+            "+sdown slave 127.0.0.1:7001 127.0.0.1 7001 @ mymaster 127.0.0.1 7002"
         ]
     );
     assert_eq!(awaiting, ["r1", "r3"]);
