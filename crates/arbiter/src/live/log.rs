@@ -347,7 +347,8 @@ impl Narrator {
         let role = role(machine);
         let leader = ctx.leader.as_ref().map(|l| l.instance.0.clone());
         if self.role != Some(role) || self.epoch != ctx.epoch || (role == "follower" && self.leader != leader) {
-            if self.role == Some("leader") && role != "leader" {
+            // (resigning or stopping is leaving on purpose, said below)
+            if self.role == Some("leader") && matches!(role, "follower" | "candidate") {
                 warn!(
                     target: "arbiter",
                     role,
