@@ -492,7 +492,12 @@ fn garbage_too_long_or_too_slow_requests_are_refused_without_a_panic() {
     let started = Instant::now();
     let slow = exchange(&server, b"GET /primary HTTP/1.1\r\n");
     assert!(slow.starts_with("HTTP/1.1 408 Request Timeout"), "{slow}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    // (well before the client's own 5 s read timeout: the server closed it)
+    assert!(
+        started.elapsed() < Duration::from_millis(4500),
+        "{:?}",
+        started.elapsed()
+    );
     // A client that trickles bytes is held to the same total.
     let mut trickle = TcpStream::connect(server.addr()).unwrap();
     let started = Instant::now();
@@ -506,7 +511,12 @@ fn garbage_too_long_or_too_slow_requests_are_refused_without_a_panic() {
     trickle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = trickle.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    // (well before the client's own 5 s read timeout: the server closed it)
+    assert!(
+        started.elapsed() < Duration::from_millis(4500),
+        "{:?}",
+        started.elapsed()
+    );
     server.stop();
 }
 
@@ -524,7 +534,8 @@ fn silent_clients_do_not_block_others_and_too_many_are_refused() {
     let started = Instant::now();
     let ok = exchange(&server, b"GET /liveness HTTP/1.1\r\n\r\n");
     assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    // Not held until the silent clients' 5 s request timeout.
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
     // A third silent one fills the slots (once the answered one's is
     // free): the next is refused at once.
     std::thread::sleep(Duration::from_millis(300));
@@ -541,8 +552,9 @@ fn silent_clients_do_not_block_others_and_too_many_are_refused() {
     support_eventually(|| exchange(&server, b"GET /liveness HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200"));
     let started = Instant::now();
     server.stop();
+    // Not held until a connection's 5 s request timeout.
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(4),
         "stopping took {:?}",
         started.elapsed()
     );
@@ -579,9 +591,10 @@ fn a_client_that_trickles_after_its_answer_frees_its_slot_soon() {
     let mut slow = TcpStream::connect(server.addr()).unwrap();
     slow.write_all(b"GET /liveness HTTP/1.1\r\n\r\n").unwrap();
     let started = Instant::now();
-    // A body nobody asked for, one byte every 50 ms, for 1.5 s.
+    // A body nobody asked for, one byte every 50 ms, for 5 s (unless the
+    // server hangs up first).
     let trickle = std::thread::spawn(move || {
-        for _ in 0..30 {
+        for _ in 0..100 {
             if slow.write_all(b"x").is_err() {
                 break;
             }
@@ -591,10 +604,8 @@ fn a_client_that_trickles_after_its_answer_frees_its_slot_soon() {
     std::thread::sleep(LINGER + Duration::from_millis(300));
     let next = exchange(&server, b"GET /liveness HTTP/1.1\r\n\r\n");
     assert!(next.starts_with("HTTP/1.1 200"), "{next}");
-    assert!(
-        started.elapsed() < Duration::from_millis(1400),
-        "{:?}",
-        started.elapsed()
-    );
+    // Served long before the trickle would end (5 s): the slot was freed
+    // after the linger, not when the client stopped sending.
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
     trickle.join().unwrap();
 }

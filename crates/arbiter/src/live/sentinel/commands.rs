@@ -253,6 +253,10 @@ const IN_SUBSCRIBED_MODE: &[&str] = &["ping", "subscribe", "psubscribe", "unsubs
 
 /// Runs one request (`args` is not empty).
 pub fn execute(ctx: &Context<'_>, session: &mut Session, args: &[Vec<u8>]) -> Outcome {
+    if args.is_empty() {
+        // (an empty request, `*0`: Redis answers nothing)
+        return Outcome::default();
+    }
     let (fullname, arity) = match lookup(args) {
         Err(reply) => return Outcome::one(reply),
         Ok(Known::Refused(sub, why)) => {

@@ -108,3 +108,42 @@ fn replies_are_written_as_redis_writes_them_in_both_protocols() {
     assert_eq!(Reply::err("a\r\nb").to_bytes(false), b"-ERR a  b\r\n");
     assert_eq!(Reply::ok().to_bytes(true), b"+OK\r\n");
 }
+
+proptest::proptest! {
+    /// Any bytes a client sends: a request, "need more", or an error;
+    /// never a panic, never more consumed than was given, never an
+    /// argument list over the limits.
+    #[test]
+    fn any_bytes_are_read_or_refused_without_a_panic(
+        bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048),
+        unauthenticated in proptest::bool::ANY,
+    ) {
+        if let Ok(Some((request, used))) = parse(&bytes, LIMITS, unauthenticated) {
+            proptest::prop_assert!(used > 0 && used <= bytes.len());
+            proptest::prop_assert!(request.len() <= LIMITS.max_args);
+            proptest::prop_assert!(request.iter().map(Vec::len).sum::<usize>() <= LIMITS.max_request_bytes);
+        }
+    }
+
+    /// Bytes that look like RESP (headers and lengths of every size) reach
+    /// the length checks rather than only the first byte's.
+    #[test]
+    fn resp_shaped_bytes_are_read_or_refused_without_a_panic(
+        parts in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::num::i64::ANY.prop_map(|n| format!("*{n}\r\n")),
+                proptest::num::i64::ANY.prop_map(|n| format!("${n}\r\n")),
+                (0u8..8).prop_map(|n| format!("${n}\r\n")),
+                "[a-zA-Z \"'\\\\]{0,12}\r\n",
+            ],
+            0..12,
+        ),
+    ) {
+        let bytes = parts.concat().into_bytes();
+        if let Ok(Some((_, used))) = parse(&bytes, LIMITS, false) {
+            proptest::prop_assert!(used > 0 && used <= bytes.len());
+        }
+    }
+}
+
+use proptest::strategy::Strategy as _;

@@ -471,3 +471,40 @@ fn a_resp2_subscriber_may_only_subscribe_ping_and_quit() {
     assert!(rig.run(&mut s, "SENTINEL MASTERS").starts_with("*1\r\n%20\r\n"));
     assert_eq!(rig.run(&mut s, "PING"), "+PONG\r\n");
 }
+
+use proptest::strategy::Strategy as _;
+
+proptest::proptest! {
+    /// Any arguments, in either protocol, authenticated or not: replies
+    /// that encode, never a panic.
+    #[test]
+    fn any_command_is_answered_without_a_panic(
+        args in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(vec![
+                    "SENTINEL", "sentinel", "HELLO", "AUTH", "CLIENT", "SUBSCRIBE", "PSUBSCRIBE",
+                    "UNSUBSCRIBE", "PUNSUBSCRIBE", "PING", "INFO", "ROLE", "QUIT", "masters", "master",
+                    "replicas", "slaves", "sentinels", "get-master-addr-by-name", "mymaster", "setname",
+                    "setinfo", "3", "2", "4", "-1", "default", "x", "",
+                ])
+                .prop_map(|s| s.as_bytes().to_vec()),
+                proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            ],
+            0..6,
+        ),
+        resp3 in proptest::bool::ANY,
+        authenticated in proptest::bool::ANY,
+        password in proptest::bool::ANY,
+    ) {
+        let mut rig = Rig::new();
+        if password {
+            rig.options.password = Some("pw".into());
+        }
+        let mut session = Session { id: 1, resp3, authenticated, ..Session::default() };
+        let outcome = execute(&rig.ctx(), &mut session, &args);
+        let mut out = Vec::new();
+        for r in &outcome.replies {
+            r.encode(session.resp3, &mut out);
+        }
+    }
+}
