@@ -9,15 +9,26 @@ pub(crate) fn generate(world: &World) -> TokenStream {
     let item = &world.item;
     let name = &item.ident;
     let inner = format_ident!("__RehearseWorld");
-    let recorded = world.methods.iter().map(|m| recorder_method(m, name, &inner));
+    // A generic trait (`trait Network<M: Message>`) gets generic impls: the
+    // replayer answers for every `M` the trait's own bounds allow, so those
+    // bounds must make the arguments `Serialize` and the outputs
+    // `DeserializeOwned` (the compiler says so where they do not).
+    let (_, trait_args, where_clause) = item.generics.split_for_impl();
+    let (replayer_params, _, _) = item.generics.split_for_impl();
+    let mut wrapped = item.generics.clone();
+    wrapped.params.push(syn::parse_quote!(#inner: #name #trait_args));
+    let (wrapper_params, _, _) = wrapped.split_for_impl();
+    let (_, trait_args, _) = item.generics.split_for_impl();
+    let trait_path = quote!(#name #trait_args);
+    let recorded = world.methods.iter().map(|m| recorder_method(m, &trait_path, &inner));
     let replayed = world.methods.iter().map(replayer_method);
     // `Faulty` holds a single-threaded `Sim`; a trait with supertraits
     // (often `Send`/`Sync`) could not be implemented for it.
     let faulty = if item.supertraits.is_empty() {
-        let methods = world.methods.iter().map(|m| faulty_method(m, name, &inner));
+        let methods = world.methods.iter().map(|m| faulty_method(m, &trait_path, &inner));
         quote! {
             #[automatically_derived]
-            impl<#inner: #name> #name for ::rehearse::Faulty<#inner> {
+            impl #wrapper_params #name #trait_args for ::rehearse::Faulty<#inner> #where_clause {
                 #(#methods)*
             }
         }
@@ -28,12 +39,12 @@ pub(crate) fn generate(world: &World) -> TokenStream {
         #item
 
         #[automatically_derived]
-        impl<#inner: #name> #name for ::rehearse::Recorder<#inner> {
+        impl #wrapper_params #name #trait_args for ::rehearse::Recorder<#inner> #where_clause {
             #(#recorded)*
         }
 
         #[automatically_derived]
-        impl #name for ::rehearse::Replayer {
+        impl #replayer_params #name #trait_args for ::rehearse::Replayer #where_clause {
             #(#replayed)*
         }
 
@@ -41,7 +52,7 @@ pub(crate) fn generate(world: &World) -> TokenStream {
     }
 }
 
-fn faulty_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> TokenStream {
+fn faulty_method(m: &Method, trait_name: &TokenStream, inner: &syn::Ident) -> TokenStream {
     let sig = &m.sig;
     let method = &sig.ident;
     let call_name = &m.call_name;
@@ -100,7 +111,7 @@ fn faulty_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> Tok
     }
 }
 
-fn recorder_method(m: &Method, trait_name: &syn::Ident, inner: &syn::Ident) -> TokenStream {
+fn recorder_method(m: &Method, trait_name: &TokenStream, inner: &syn::Ident) -> TokenStream {
     let sig = &m.sig;
     let method = &sig.ident;
     let call_name = &m.call_name;

@@ -24,9 +24,15 @@ mod model;
 /// `#[rehearse(redact)]` on an argument records `"<redacted>"` and skips
 /// its comparison on replay.
 ///
+/// Generic traits (`trait Network<M: Message>`) get generic impls: the
+/// trait's own bounds must make every argument `Serialize` and every
+/// output `DeserializeOwned`, since the recorder and the replayer answer
+/// for any type the trait allows (a missing bound is a compile error
+/// suggesting it).
+///
 /// Refused, with an error that says why: generic methods, `impl Trait`
 /// arguments, `self` by value, methods without `self`, borrowed return
-/// types, generic traits, associated types and consts.
+/// types, associated types and consts.
 #[proc_macro_attribute]
 pub fn world(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);

@@ -39,15 +39,6 @@ fn err<T>(span: impl Spanned, message: &str) -> syn::Result<T> {
 
 impl World {
     pub(crate) fn from_trait(mut item: ItemTrait) -> syn::Result<Self> {
-        if let Some(param) = item.generics.params.first() {
-            return err(
-                param,
-                "#[rehearse::world] traits cannot be generic: the replayer must know every argument and return type; use concrete types (an enum covers several)",
-            );
-        }
-        if let Some(where_clause) = &item.generics.where_clause {
-            return err(where_clause, "#[rehearse::world] traits cannot have a where clause");
-        }
         let trait_name = item.ident.to_string();
         let mut methods = Vec::new();
         for trait_item in &mut item.items {

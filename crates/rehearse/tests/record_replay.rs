@@ -461,3 +461,49 @@ fn a_recorder_switched_to_a_new_tape_splits_the_run_into_files_that_each_replay(
     world.gen_node_id(None);
     assert_eq!(Trace::read(&files[1]).unwrap().calls().len(), 1);
 }
+
+/// A generic world: the recorder and the replayer work for every message
+/// type the trait's bounds allow.
+pub trait Message: serde::Serialize + serde::de::DeserializeOwned + Clone + std::fmt::Debug {}
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Clone + std::fmt::Debug> Message for T {}
+
+#[rehearse::world]
+pub trait Mailbox<M: Message> {
+    fn send(&mut self, to: u32, msg: M);
+    fn receive(&mut self) -> Option<(u32, M)>;
+}
+
+struct Loopback<M>(std::collections::VecDeque<(u32, M)>);
+impl<M: Message> Mailbox<M> for Loopback<M> {
+    fn send(&mut self, to: u32, msg: M) {
+        self.0.push_back((to, msg));
+    }
+    fn receive(&mut self) -> Option<(u32, M)> {
+        self.0.pop_front()
+    }
+}
+
+#[test]
+fn generic_world_traits_record_and_replay() {
+    let tape = rehearse::Tape::memory();
+    let mut world = rehearse::Recorder::new(Loopback(Default::default()), tape.clone());
+    world.send(1, ("hello".to_string(), 7u8));
+    assert_eq!(world.receive(), Some((1, ("hello".to_string(), 7u8))));
+    let text = tape.contents();
+    assert!(
+        text.contains(r#"call: "Mailbox::send", in: (1, ("hello", 7))"#),
+        "{text}"
+    );
+    let mut replay = rehearse::Replayer::from_trace(rehearse::Trace::parse(&text).unwrap());
+    Mailbox::<(String, u8)>::send(&mut replay, 1, ("hello".to_string(), 7));
+    assert_eq!(replay.receive(), Some((1, ("hello".to_string(), 7u8))));
+    replay.finish().unwrap();
+    // A different message diverges, naming the argument.
+    let mut replay = rehearse::Replayer::from_trace(rehearse::Trace::parse(&text).unwrap());
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Mailbox::<(String, u8)>::send(&mut replay, 1, ("bye".to_string(), 7));
+    }))
+    .expect_err("a different message diverges");
+    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("msg") && text.contains("bye"), "{text}");
+}

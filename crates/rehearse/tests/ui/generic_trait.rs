@@ -1,6 +1,0 @@
-#[rehearse::world]
-pub trait World<T> {
-    fn get(&self, key: T) -> u8;
-}
-
-fn main() {}
