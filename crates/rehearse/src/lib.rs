@@ -226,7 +226,12 @@ macro_rules! world_wrapper_accessors {
     };
 }
 
+// `#[rehearse::world]` names everything `::rehearse::...`; this lets the
+// crate use it on its own traits (`net::Network`).
+extern crate self as rehearse;
+
 mod format;
+pub mod net;
 mod record;
 mod replay;
 mod ron;

@@ -17,6 +17,9 @@ pub(crate) struct FaultConfig {
     pub(crate) only: Option<BTreeSet<String>>,
     /// When false, every point met is enabled (no swarm selection).
     pub(crate) no_swarm: bool,
+    /// Points whose probability the user set: always enabled at that rate
+    /// (0 keeps a point off), instead of a swarm-drawn one.
+    pub(crate) rates: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -108,16 +111,26 @@ impl Sim {
         let p = match known {
             Some(p) => p,
             None => {
-                let (allowed, no_swarm) = {
+                let (allowed, no_swarm, rate) = {
                     let s = self.state.borrow();
                     let allowed = s.fault_config.only.as_ref().is_none_or(|only| only.contains(point));
-                    (allowed, s.fault_config.no_swarm)
+                    (
+                        allowed,
+                        s.fault_config.no_swarm,
+                        s.fault_config.rates.get(point).copied(),
+                    )
                 };
-                let enabled = allowed && (no_swarm || self.chance(0.5));
-                let probability = if enabled {
-                    FAULT_PROBABILITIES[self.below(FAULT_PROBABILITIES.len() as u64) as usize]
-                } else {
-                    0.0
+                let (enabled, probability) = match rate {
+                    Some(p) => (allowed && p > 0.0, p),
+                    None => {
+                        let enabled = allowed && (no_swarm || self.chance(0.5));
+                        let probability = if enabled {
+                            FAULT_PROBABILITIES[self.below(FAULT_PROBABILITIES.len() as u64) as usize]
+                        } else {
+                            0.0
+                        };
+                        (enabled, probability)
+                    }
                 };
                 let p = FaultPoint {
                     enabled,
@@ -138,6 +151,30 @@ impl Sim {
             }
         }
         fired
+    }
+
+    /// Sets the probability with which `point` fires each time it is asked,
+    /// for this run, instead of the swarm's draw: the point is then always
+    /// enabled (0 keeps it off) and draws no choices to decide so. Set it
+    /// before the point is first met; [`Sweep::fault_rate`](crate::Sweep::fault_rate)
+    /// sets it for every run of a sweep.
+    ///
+    /// ```
+    /// let sim = rehearse::Sim::new(3);
+    /// sim.set_fault_rate("net::drop", 1.0);
+    /// assert!((0..10).all(|_| sim.fault("net::drop")));
+    /// sim.set_fault_rate("disk::torn", 0.0);
+    /// assert!(!(0..10).any(|_| sim.fault("disk::torn")));
+    /// ```
+    pub fn set_fault_rate(&self, point: &str, probability: f64) {
+        let p = if probability.is_finite() {
+            probability.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let mut s = self.state.borrow_mut();
+        s.fault_config.rates.insert(point.to_string(), p);
+        s.faults.remove(point);
     }
 
     /// Stops (or resumes) every fault point: while off, [`Sim::fault`]

@@ -130,6 +130,19 @@ impl Sweep {
         self
     }
 
+    /// Fixes the probability of one fault point in every run (see
+    /// [`Sim::set_fault_rate`](crate::Sim::set_fault_rate)): always enabled
+    /// at that rate, 0 to keep it off.
+    pub fn fault_rate(mut self, point: impl Into<String>, probability: f64) -> Self {
+        let p = if probability.is_finite() {
+            probability.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.faults.rates.insert(point.into(), p);
+        self
+    }
+
     /// Turns swarm selection off: every fault point met is enabled.
     pub fn no_swarm(mut self) -> Self {
         self.faults.no_swarm = true;

@@ -1,0 +1,375 @@
+//! A simulated network and disk for N nodes of a message-passing protocol.
+//!
+//! The nodes are sans-IO machines ([`Node`]): told [`Event`]s (a start
+//! with what their disk kept, a message, a timer, a session opening or
+//! ending, a client request), they answer with [`Output`]s (send, set a
+//! timer, write or sync the disk, reply to a client). A [`Cluster`] drives
+//! them through one world trait, [`Network`]: it pulls the next event from
+//! the world and hands the world every output. So the same nodes run
+//!
+//! - against [`SimNet`], the simulated network and disk: latency drawn per
+//!   message, FIFO sessions (or datagrams that may be lost, duplicated and
+//!   reordered), partitions, crashes, pauses, torn writes; every fault a
+//!   named fault point of the run's [`Sim`](crate::Sim);
+//! - against a [`Recorder`](crate::Recorder) of it, which writes every
+//!   event and every output to the tape;
+//! - against a [`Replayer`](crate::Replayer) of that tape, which drives the
+//!   real nodes from the file alone and checks every output they produce.
+//!
+//! `docs/simulating-message-passing.md` in this crate walks through a
+//! replicated log built on it.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::Failure;
+
+mod sim;
+
+pub use sim::{Links, NetConfig, SimNet};
+
+/// A node's number: `0..size`.
+pub type NodeId = u32;
+
+/// What a message (and a client request or reply) must be: any serde type.
+pub trait Message: Serialize + DeserializeOwned + Clone + Debug + 'static {}
+impl<T: Serialize + DeserializeOwned + Clone + Debug + 'static> Message for T {}
+
+/// A node's durable files, by name: what it wrote and synced before a
+/// crash (see [`Output::Sync`]).
+pub type Files = BTreeMap<String, Vec<u8>>;
+
+/// What a node is told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event<M> {
+    /// The node starts (`restart: false`, empty `files`) or restarts after
+    /// a crash with the files its disk kept: what it synced, and what a
+    /// crash happened to keep of the rest (see [`SimNet`]).
+    Start {
+        /// True after a crash.
+        restart: bool,
+        /// The durable files.
+        files: Files,
+    },
+    /// The node crashed: it lost its memory. The [`Cluster`] drops it and
+    /// builds a new one at the next `Start`; the node itself never sees
+    /// this event.
+    Crash,
+    /// A session to `peer` opened (sessions only): messages sent from now
+    /// on arrive in order until a `Disconnected`.
+    Connected {
+        /// The other end.
+        peer: NodeId,
+    },
+    /// The session to `peer` ended (its crash, a partition): messages in
+    /// flight on it are lost, and sends are dropped until `Connected`.
+    Disconnected {
+        /// The other end.
+        peer: NodeId,
+    },
+    /// A message from `from`.
+    Message {
+        /// The sender.
+        from: NodeId,
+        /// The message.
+        msg: M,
+    },
+    /// Timer `id` (set with [`Output::SetTimer`]) fired.
+    Timer {
+        /// The timer's id.
+        id: u64,
+    },
+    /// A client request; answer with [`Output::Reply`] and the same `id`.
+    Request {
+        /// The request's id.
+        id: u64,
+        /// The request.
+        msg: M,
+    },
+}
+
+/// One event for one node at one virtual time: what [`Network::next_event`]
+/// returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery<M> {
+    /// Virtual time in microseconds.
+    pub at_us: u64,
+    /// The node told.
+    pub node: NodeId,
+    /// What it is told.
+    pub event: Event<M>,
+}
+
+/// What a node asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Output<M> {
+    /// Send `msg` to `to`.
+    Send {
+        /// The receiver.
+        to: NodeId,
+        /// The message.
+        msg: M,
+    },
+    /// Fire [`Event::Timer`] `id` after `after_us` microseconds; replaces
+    /// a pending timer with the same id.
+    SetTimer {
+        /// The timer's id.
+        id: u64,
+        /// Delay in microseconds.
+        after_us: u64,
+    },
+    /// Cancels timer `id` (nothing when it is not pending).
+    CancelTimer {
+        /// The timer's id.
+        id: u64,
+    },
+    /// Appends `bytes` to `file` (not durable until [`Output::Sync`]).
+    Append {
+        /// The file.
+        file: String,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Replaces the contents of `file` (not durable until [`Output::Sync`]).
+    Put {
+        /// The file.
+        file: String,
+        /// The new contents.
+        bytes: Vec<u8>,
+    },
+    /// Makes every write so far durable: a crash keeps them.
+    Sync,
+    /// Answers client request `id`.
+    Reply {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        msg: M,
+    },
+}
+
+/// The world of a message-passing system: where events come from and where
+/// outputs go. [`SimNet`] simulates it; `Recorder<SimNet<M>>` records it;
+/// a [`Replayer`](crate::Replayer) replays it from a file.
+#[crate::world]
+pub trait Network<M: Message> {
+    /// The next event before virtual time `until_us`, earliest first;
+    /// `None` when there is none before it (the world's clock then stands
+    /// at `until_us`).
+    fn next_event(&mut self, until_us: u64) -> Option<Delivery<M>>;
+    /// Performs what `node` asked for.
+    fn perform(&mut self, node: NodeId, output: Output<M>);
+    /// A client request to `node`, delivered `after_us` from now as
+    /// [`Event::Request`]; its id.
+    fn submit(&mut self, node: NodeId, after_us: u64, msg: M) -> u64;
+    /// Ends every fault: partitions healed, paused nodes resumed, crashed
+    /// nodes restarted, and no new fault fires for the rest of the run.
+    fn heal(&mut self);
+}
+
+/// A sans-IO node of a message-passing protocol.
+pub trait Node {
+    /// What nodes send each other, and client requests and replies.
+    type Message: Message;
+    /// Takes one event at virtual time `now`.
+    fn step(&mut self, now: Duration, event: Event<Self::Message>);
+    /// The next thing the node wants done, until `None`.
+    fn poll_next_message(&mut self) -> Option<Output<Self::Message>>;
+}
+
+/// A client reply a node gave, kept by the [`Cluster`] for checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply<M> {
+    /// Virtual time of the reply.
+    pub at: Duration,
+    /// The node that replied.
+    pub node: NodeId,
+    /// The request's id.
+    pub id: u64,
+    /// The answer.
+    pub msg: M,
+}
+
+/// Drives the nodes of a system through a [`Network`] world.
+///
+/// Nodes are built by the `make` function at each [`Event::Start`] (so a
+/// restarted node has only what its disk kept) and dropped at
+/// [`Event::Crash`].
+pub struct Cluster<N: Node, W> {
+    world: W,
+    nodes: Vec<Option<N>>,
+    make: Box<dyn FnMut(NodeId) -> N>,
+    now: Duration,
+    replies: Vec<Reply<N::Message>>,
+    events: u64,
+}
+
+impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
+    /// `size` nodes (none running until the world starts them) on `world`.
+    pub fn new(size: u32, world: W, make: impl FnMut(NodeId) -> N + 'static) -> Self {
+        Self {
+            world,
+            nodes: (0..size).map(|_| None).collect(),
+            make: Box::new(make),
+            now: Duration::ZERO,
+            replies: Vec::new(),
+            events: 0,
+        }
+    }
+
+    /// Delivers the next event before `until` and performs what its node
+    /// asks for; false when no event is left before `until` (the clock
+    /// then stands at `until`).
+    pub fn step_until(&mut self, until: Duration) -> bool {
+        let until_us = u64::try_from(until.as_micros()).unwrap_or(u64::MAX);
+        let Some(delivery) = self.world.next_event(until_us) else {
+            self.now = self.now.max(until);
+            return false;
+        };
+        self.events += 1;
+        self.now = Duration::from_micros(delivery.at_us);
+        let id = delivery.node;
+        let Some(slot) = self.nodes.get_mut(id as usize) else {
+            return true;
+        };
+        match delivery.event {
+            Event::Crash => *slot = None,
+            event @ Event::Start { .. } => {
+                let mut node = (self.make)(id);
+                node.step(self.now, event);
+                *slot = Some(node);
+            }
+            event => match slot {
+                Some(node) => node.step(self.now, event),
+                // A world that tells a stopped node something: ignored,
+                // as a real stopped process would.
+                None => return true,
+            },
+        }
+        if let Some(node) = self.nodes[id as usize].as_mut() {
+            while let Some(output) = node.poll_next_message() {
+                if let Output::Reply { id: request, msg } = &output {
+                    self.replies.push(Reply {
+                        at: self.now,
+                        node: id,
+                        id: *request,
+                        msg: msg.clone(),
+                    });
+                }
+                self.world.perform(id, output);
+            }
+        }
+        true
+    }
+
+    /// Runs until virtual time `until`, calling `check` after every event:
+    /// the first `Err` stops the run and is returned.
+    pub fn run_until(
+        &mut self,
+        until: Duration,
+        mut check: impl FnMut(&Self) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        while self.step_until(until) {
+            check(self)?;
+        }
+        Ok(())
+    }
+
+    /// The liveness check: heals every fault ([`Network::heal`]), then runs
+    /// for at most `within` of virtual time until `converged` says `Ok`.
+    /// Returns how long convergence took after the heal, or a failure
+    /// (kind `"liveness"`) with the last reason `converged` gave.
+    pub fn settle(
+        &mut self,
+        within: Duration,
+        mut converged: impl FnMut(&Self) -> Result<(), String>,
+    ) -> Result<Duration, Failure> {
+        self.world.heal();
+        let start = self.now;
+        let deadline = start + within;
+        loop {
+            let reason = match converged(self) {
+                Ok(()) => return Ok(self.now - start),
+                Err(reason) => reason,
+            };
+            if !self.step_until(deadline) {
+                // One last look at the deadline.
+                return match converged(self) {
+                    Ok(()) => Ok(self.now - start),
+                    Err(last) => Err(Failure::with_kind(
+                        "liveness",
+                        format!(
+                            "liveness: not converged {} ms after every fault healed (at {} ms): {}",
+                            within.as_millis(),
+                            self.now.as_millis(),
+                            if last.is_empty() { reason } else { last }
+                        ),
+                    )),
+                };
+            }
+        }
+    }
+
+    /// A client request to `node`, delivered after `after`; its id.
+    pub fn submit(&mut self, node: NodeId, after: Duration, msg: N::Message) -> u64 {
+        let after_us = u64::try_from(after.as_micros()).unwrap_or(u64::MAX);
+        self.world.submit(node, after_us, msg)
+    }
+
+    /// Node `id`, when it is running.
+    pub fn node(&self, id: NodeId) -> Option<&N> {
+        self.nodes.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// Node `id` mutably, when it is running.
+    pub fn node_mut(&mut self, id: NodeId) -> Option<&mut N> {
+        self.nodes.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    /// The running nodes, by id.
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &N)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_ref().map(|n| (i as NodeId, n)))
+    }
+
+    /// The number of nodes, running or not.
+    pub fn size(&self) -> u32 {
+        self.nodes.len() as u32
+    }
+
+    /// The client replies so far, in order.
+    pub fn replies(&self) -> &[Reply<N::Message>] {
+        &self.replies
+    }
+
+    /// Virtual time of the last event.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// Events delivered so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The world.
+    pub fn world(&self) -> &W {
+        &self.world
+    }
+
+    /// The world, mutably.
+    pub fn world_mut(&mut self) -> &mut W {
+        &mut self.world
+    }
+
+    /// Unwraps the world (to finish a [`Replayer`](crate::Replayer)).
+    pub fn into_world(self) -> W {
+        self.world
+    }
+}
