@@ -179,6 +179,7 @@ fn a_100k_call_file_renders_a_window_of_rows_not_all_of_them() {
             inputs: vec![rehearse::Value::Str("10.0.0.1:6379".into())],
             output: rehearse::Value::parse(&out).unwrap(),
             at_us: Some(i * 1000),
+            node: None,
             line: 0,
         };
         text.push_str(&call.to_line());

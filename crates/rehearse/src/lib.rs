@@ -242,7 +242,9 @@ mod sweep;
 #[doc(hidden)]
 pub mod __private;
 
-pub use format::{Call, FORMAT_VERSION, Header, Trace, TraceError, TraceErrorKind, TraceReader};
+pub use format::{
+    Call, FORMAT_VERSION, Header, Mark, MarkKind, RunFailure, Trace, TraceError, TraceErrorKind, TraceReader,
+};
 pub use record::{Recorder, Rotation, Tape, TapeOptions};
 pub use rehearse_macros::world;
 pub use replay::{Divergence, DivergenceKind, Mode, ModeError, Recording, Replayer, Scenario};

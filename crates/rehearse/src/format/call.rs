@@ -17,6 +17,9 @@ pub struct Call {
     pub output: Value,
     /// Virtual time of the call in microseconds, when a simulation set one.
     pub at_us: Option<u64>,
+    /// The node (lane) the call belongs to, when the run said (format
+    /// version 2).
+    pub node: Option<String>,
     /// 1-based line in the file where the record starts.
     pub line: usize,
 }
@@ -100,6 +103,7 @@ impl Call {
             inputs: inputs.ok_or("call record has no `in` field")?,
             output: output.ok_or("call record has no `out` field")?,
             at_us,
+            node: None,
             line,
         })
     }

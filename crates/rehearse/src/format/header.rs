@@ -22,6 +22,20 @@ pub struct Header {
     pub worlds: Vec<String>,
     /// Free-form metadata.
     pub meta: BTreeMap<String, String>,
+    /// The run's parameters (flags, sizes) a simulation set with
+    /// `Sim::set_param`: what re-running it needs beside the seed.
+    pub params: BTreeMap<String, String>,
+    /// How the run failed, for a saved failing simulation.
+    pub failure: Option<RunFailure>,
+}
+
+/// How a saved run failed: the [`Failure`](crate::Failure)'s kind and message.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunFailure {
+    /// What the shrinker kept the same (the violated invariant).
+    pub kind: String,
+    /// The message.
+    pub message: String,
 }
 
 impl Header {
@@ -158,6 +172,8 @@ impl Header {
             seed,
             worlds,
             meta,
+            params: BTreeMap::new(),
+            failure: None,
         })
     }
 }

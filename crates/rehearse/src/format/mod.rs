@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 mod call;
 mod error;
 mod header;
+mod mark;
 mod reader;
 
 pub use call::Call;
 pub(crate) use call::write_call_head;
 pub use error::{TraceError, TraceErrorKind};
-pub use header::Header;
+pub use header::{Header, RunFailure};
+pub use mark::{Mark, MarkKind};
 pub use reader::TraceReader;
 
 /// The scenario format version this build writes and the newest it reads.
@@ -29,6 +31,7 @@ pub struct Trace {
     path: Option<PathBuf>,
     header: Header,
     calls: Vec<Call>,
+    marks: Vec<Mark>,
     truncated: bool,
 }
 
@@ -72,6 +75,7 @@ impl Trace {
             path: path.map(Path::to_path_buf),
             header: reader.header,
             calls,
+            marks: Vec::new(),
             truncated,
         })
     }
@@ -82,8 +86,15 @@ impl Trace {
             path: None,
             header,
             calls,
+            marks: Vec::new(),
             truncated: false,
         }
+    }
+
+    /// The same trace with these marks (for tools and simulations).
+    pub fn with_marks(mut self, marks: Vec<Mark>) -> Self {
+        self.marks = marks;
+        self
     }
 
     /// The file this trace was read from.
@@ -99,6 +110,12 @@ impl Trace {
     /// The calls, in recorded order.
     pub fn calls(&self) -> &[Call] {
         &self.calls
+    }
+
+    /// The fault and note records between the calls, in file order (each
+    /// says how many calls came before it).
+    pub fn marks(&self) -> &[Mark] {
+        &self.marks
     }
 
     /// True when [`Trace::recover`] dropped a torn last record.

@@ -13,7 +13,7 @@ use crate::ron::WriteError;
 
 pub(super) enum Sink {
     Memory {
-        header: Header,
+        header: Box<Header>,
         /// Every call, in the compact form of [`super::encode`]: one
         /// buffer, so that recording a call allocates nothing once it has
         /// grown, and RON is only written when the tape is read.

@@ -125,7 +125,7 @@ impl TapeOptions {
         Tape::with_sink(
             None,
             Sink::Memory {
-                header: self.header,
+                header: Box::new(self.header),
                 calls: spare_buffer(),
                 names: Vec::new(),
                 last_at: None,
