@@ -198,7 +198,28 @@ pub struct Reply<M> {
 ///
 /// Nodes are built by the `make` function at each [`Event::Start`] (so a
 /// restarted node has only what its disk kept) and dropped at
-/// [`Event::Crash`].
+/// [`Event::Crash`]. `size` must be the world's number of nodes: events
+/// for a node `>= size` are counted ([`Cluster::stray_events`]) and
+/// otherwise ignored.
+///
+/// The driver loop, one [`Cluster::step_until`]:
+///
+/// 1. ask the world for the next event before the deadline
+///    ([`Network::next_event`]); none: the clock stands at the deadline;
+/// 2. deliver it: `Start` builds the node, `Crash` drops it, anything else
+///    is [`Node::step`] of the running node (ignored when it is down);
+/// 3. drain the node's outputs ([`Node::poll_next_message`]) into
+///    [`Network::perform`], keeping client replies
+///    ([`Cluster::replies`]).
+///
+/// Everything is bounded and reported when the bound is hit (a node bug,
+/// not a fault of the network): at most
+/// [`Cluster::max_outputs_per_event`] outputs drained after one event, at
+/// most [`Cluster::max_events_per_instant`] events without virtual time
+/// moving (a zero-delay loop). Past a bound the cluster stops: every later
+/// `step_until` returns false, and [`Cluster::stopped`],
+/// [`Cluster::run_until`] and [`Cluster::settle`] give the failure (kind
+/// `"limit"`).
 pub struct Cluster<N: Node, W> {
     world: W,
     nodes: Vec<Option<N>>,
@@ -206,6 +227,11 @@ pub struct Cluster<N: Node, W> {
     now: Duration,
     replies: Vec<Reply<N::Message>>,
     events: u64,
+    stray: u64,
+    max_outputs: usize,
+    max_events_per_instant: u64,
+    events_at_now: u64,
+    stopped: Option<Failure>,
 }
 
 impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
@@ -218,22 +244,67 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
             now: Duration::ZERO,
             replies: Vec::new(),
             events: 0,
+            stray: 0,
+            max_outputs: 100_000,
+            max_events_per_instant: 1_000_000,
+            events_at_now: 0,
+            stopped: None,
         }
+    }
+
+    /// Sets the most outputs drained from a node after one event (default
+    /// 100,000): a node that never stops answering is a bug.
+    pub fn max_outputs_per_event(mut self, n: usize) -> Self {
+        self.max_outputs = n.max(1);
+        self
+    }
+
+    /// Sets the most events delivered at one virtual time (default
+    /// 1,000,000): more is a loop of zero-delay timers or messages.
+    pub fn max_events_per_instant(mut self, n: u64) -> Self {
+        self.max_events_per_instant = n.max(1);
+        self
+    }
+
+    /// Why the cluster stopped: a bound was hit (kind `"limit"`).
+    pub fn stopped(&self) -> Option<&Failure> {
+        self.stopped.as_ref()
     }
 
     /// Delivers the next event before `until` and performs what its node
     /// asks for; false when no event is left before `until` (the clock
-    /// then stands at `until`).
+    /// then stands at `until`), or when the cluster stopped at a bound
+    /// ([`Cluster::stopped`]).
     pub fn step_until(&mut self, until: Duration) -> bool {
+        if self.stopped.is_some() {
+            return false;
+        }
         let until_us = u64::try_from(until.as_micros()).unwrap_or(u64::MAX);
         let Some(delivery) = self.world.next_event(until_us) else {
             self.now = self.now.max(until);
             return false;
         };
         self.events += 1;
-        self.now = Duration::from_micros(delivery.at_us);
+        let at = Duration::from_micros(delivery.at_us);
+        if at == self.now && self.events > 1 {
+            self.events_at_now += 1;
+            if self.events_at_now >= self.max_events_per_instant {
+                self.stop(format!(
+                    "limit: {} events at {:?} without virtual time moving (a loop of zero-delay timers or messages?), the last to node {}: {}",
+                    self.events_at_now,
+                    at,
+                    delivery.node,
+                    short(&delivery.event)
+                ));
+                return false;
+            }
+        } else {
+            self.events_at_now = 1;
+        }
+        self.now = at;
         let id = delivery.node;
         let Some(slot) = self.nodes.get_mut(id as usize) else {
+            self.stray += 1;
             return true;
         };
         match delivery.event {
@@ -250,20 +321,36 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
                 None => return true,
             },
         }
-        if let Some(node) = self.nodes[id as usize].as_mut() {
-            while let Some(output) = node.poll_next_message() {
-                if let Output::Reply { id: request, msg } = &output {
-                    self.replies.push(Reply {
-                        at: self.now,
-                        node: id,
-                        id: *request,
-                        msg: msg.clone(),
-                    });
-                }
-                self.world.perform(id, output);
+        let Some(node) = self.nodes[id as usize].as_mut() else {
+            return true;
+        };
+        let mut drained = 0;
+        while let Some(output) = node.poll_next_message() {
+            if drained == self.max_outputs {
+                let message = format!(
+                    "limit: node {id} gave more than {drained} outputs for one event at {:?}; the next: {}",
+                    self.now,
+                    short(&output)
+                );
+                self.stop(message);
+                return false;
             }
+            drained += 1;
+            if let Output::Reply { id: request, msg } = &output {
+                self.replies.push(Reply {
+                    at: self.now,
+                    node: id,
+                    id: *request,
+                    msg: msg.clone(),
+                });
+            }
+            self.world.perform(id, output);
         }
         true
+    }
+
+    fn stop(&mut self, message: String) {
+        self.stopped = Some(Failure::with_kind("limit", message));
     }
 
     /// Runs until virtual time `until`, calling `check` after every event:
@@ -276,7 +363,10 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
         while self.step_until(until) {
             check(self)?;
         }
-        Ok(())
+        match &self.stopped {
+            Some(failure) => Err(failure.clone()),
+            None => Ok(()),
+        }
     }
 
     /// The liveness check: heals every fault ([`Network::heal`]), then runs
@@ -288,6 +378,9 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
         within: Duration,
         mut converged: impl FnMut(&Self) -> Result<(), String>,
     ) -> Result<Duration, Failure> {
+        if let Some(failure) = &self.stopped {
+            return Err(failure.clone());
+        }
         self.world.heal();
         let start = self.now;
         let deadline = start + within;
@@ -297,6 +390,9 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
                 Err(reason) => reason,
             };
             if !self.step_until(deadline) {
+                if let Some(failure) = &self.stopped {
+                    return Err(failure.clone());
+                }
                 // One last look at the deadline.
                 return match converged(self) {
                     Ok(()) => Ok(self.now - start),
@@ -358,6 +454,12 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
         self.events
     }
 
+    /// Events for a node `>= size` the world delivered (and the cluster
+    /// ignored): the world and the cluster disagree on the size.
+    pub fn stray_events(&self) -> u64 {
+        self.stray
+    }
+
     /// The world.
     pub fn world(&self) -> &W {
         &self.world
@@ -372,4 +474,18 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
     pub fn into_world(self) -> W {
         self.world
     }
+}
+
+/// An event in short form for reports: its `Debug`, cut at 200 characters.
+pub(crate) fn short(event: &impl Debug) -> String {
+    let mut text = format!("{event:?}");
+    if text.len() > 200 {
+        let mut end = 200;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("..");
+    }
+    text
 }

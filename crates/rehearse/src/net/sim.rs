@@ -1,6 +1,6 @@
 //! [`SimNet`]: the simulated network and disk behind [`Network`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -11,15 +11,21 @@ use crate::{EventQueue, Sim};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Links {
     /// Like TCP: a session per pair of nodes, messages in order, none
-    /// lost while it lasts; a crash or a partition ends it (both ends get
-    /// [`Event::Disconnected`], messages in flight are lost) and healing
-    /// opens a new one ([`Event::Connected`]). A one-way partition ends the
-    /// session too (TCP needs both directions).
+    /// lost, duplicated or reordered while it lasts. A session opens when
+    /// both ends are up and nothing cuts them, one drawn latency later
+    /// (both ends get [`Event::Connected`] at the same time); a node's
+    /// sends to a peer before its `Connected` are lost. A crash or a
+    /// partition ends it: both ends that are up get
+    /// [`Event::Disconnected`], messages in flight on it are lost, and the
+    /// next session opens when the cause is gone. A one-way partition ends
+    /// the session too (TCP needs both directions).
     #[default]
     Sessions,
     /// Like UDP: each message on its own, lost (`net::drop`), duplicated
-    /// (`net::duplicate`) or overtaken by a later one; a one-way partition
-    /// delivers the other way only. No connection events.
+    /// (`net::duplicate`), or overtaken by a later one (latency is drawn
+    /// per message, and `net::delay` adds more); a partition, one-way or
+    /// not, cuts a direction at the send and at the delivery, so a one-way
+    /// partition delivers the other way only. No connection events.
     Datagrams,
 }
 
@@ -27,12 +33,20 @@ pub enum Links {
 /// long its faults last. Which faults happen, and how often, is the run's
 /// [`Sim`] (its fault points, [`Sim::set_fault_rate`]).
 ///
-/// Fault points: `net::drop` and `net::duplicate` (datagrams, per message),
-/// `net::delay` (per message: `delay_us` more), `net::crash`, `net::pause`,
-/// `net::partition`, `net::partition_one_way`, `net::isolate` (asked every
-/// `chaos_every_us` of virtual time), `disk::flushed` (at a crash, a prefix
-/// of the unsynced writes reached the disk anyway) and `disk::torn` (at a
-/// crash, the first unsynced write that did not reach it is kept in part).
+/// Fault points (see [`SimNet`] for what each one does):
+///
+/// | point | asked | effect |
+/// |---|---|---|
+/// | `net::drop` | per datagram sent | the datagram is lost |
+/// | `net::duplicate` | per datagram sent | it arrives twice |
+/// | `net::delay` | per message (and session handshake) | `delay_us` more latency |
+/// | `net::crash` | every `chaos_every_us` | a node crashes, restarts after `downtime_us` |
+/// | `net::pause` | every `chaos_every_us` | a node is told nothing for `pause_us` |
+/// | `net::partition` | every `chaos_every_us` | two nodes cut both ways for `partition_us` |
+/// | `net::partition_one_way` | every `chaos_every_us` | one direction cut for `partition_us` |
+/// | `net::isolate` | every `chaos_every_us` | a node cut from all others for `partition_us` |
+/// | `disk::flushed` | at a crash with unsynced writes | a prefix of them reached the disk anyway |
+/// | `disk::torn` | at a crash, after `disk::flushed` | part of the next unsynced write reached it |
 #[derive(Debug, Clone)]
 pub struct NetConfig {
     /// Number of nodes.
@@ -53,8 +67,9 @@ pub struct NetConfig {
     pub pause_us: Range<u64>,
     /// How long a partition lasts, µs. Default 100 ms to 5 s.
     pub partition_us: Range<u64>,
-    /// Most nodes down at once: a crash beyond it does not happen.
-    /// Default: all of them.
+    /// Most nodes down at once: a drawn crash beyond it does not happen
+    /// (scripted crashes, [`SimNet::crash`], are not limited). Default:
+    /// all of them.
     pub max_down: u32,
 }
 
@@ -86,9 +101,33 @@ impl NetConfig {
         self
     }
 
+    /// Sets the extra latency of a `net::delay` fault, µs.
+    pub fn delay_us(mut self, range: Range<u64>) -> Self {
+        self.delay_us = range;
+        self
+    }
+
     /// Sets how often crash, pause and partition points are asked (0: never).
     pub fn chaos_every_us(mut self, every: u64) -> Self {
         self.chaos_every_us = every;
+        self
+    }
+
+    /// Sets how long a drawn crash keeps its node down, µs.
+    pub fn downtime_us(mut self, range: Range<u64>) -> Self {
+        self.downtime_us = range;
+        self
+    }
+
+    /// Sets how long a drawn pause lasts, µs.
+    pub fn pause_us(mut self, range: Range<u64>) -> Self {
+        self.pause_us = range;
+        self
+    }
+
+    /// Sets how long a drawn partition lasts, µs.
+    pub fn partition_us(mut self, range: Range<u64>) -> Self {
+        self.partition_us = range;
         self
     }
 
@@ -101,24 +140,30 @@ impl NetConfig {
 
 /// Counts of what the network did in a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NetStats {
-    /// Messages sent.
+    /// Messages sent (misaddressed ones included).
     pub sent: u64,
     /// Messages delivered (duplicates included).
     pub delivered: u64,
-    /// Messages lost: dropped, cut by a partition, in flight on a session
-    /// that ended, or sent to a node that was down.
+    /// Messages lost: dropped, cut by a partition, sent on no session, in
+    /// flight on a session that ended, or to a node that crashed.
     pub lost: u64,
+    /// Messages to a node that does not exist (`to >= nodes`) or to the
+    /// sender itself, and client requests to a node that does not exist:
+    /// a bug of the node or the test, never delivered.
+    pub misaddressed: u64,
 }
 
 #[derive(Debug)]
 enum Pending<M> {
     Start {
         node: NodeId,
-        restart: bool,
+        ticket: u64,
     },
     Crash {
         node: NodeId,
+        ticket: u64,
     },
     Message {
         from: NodeId,
@@ -146,11 +191,28 @@ enum Pending<M> {
         peer: NodeId,
         session: u64,
     },
+    Resume {
+        node: NodeId,
+    },
     Chaos,
     Heal {
         cuts: Vec<(NodeId, NodeId)>,
         epoch: u64,
     },
+}
+
+impl<M> Pending<M> {
+    /// The node an event is told to, for the ones a pause holds back.
+    fn addressee(&self) -> Option<NodeId> {
+        match self {
+            Pending::Message { to, .. } => Some(*to),
+            Pending::Timer { node, .. }
+            | Pending::Request { node, .. }
+            | Pending::Connected { node, .. }
+            | Pending::Disconnected { node, .. } => Some(*node),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -159,42 +221,118 @@ enum Write {
     Put(Vec<u8>),
 }
 
-#[derive(Debug, Default)]
-struct NodeSim {
+#[derive(Debug)]
+struct NodeSim<M> {
     up: bool,
-    /// A restart is scheduled (so a heal does not schedule another).
-    starting: bool,
-    paused_until_us: u64,
+    /// Started at least once (the next start is a restart).
+    started: bool,
+    /// Ticket of the crash scheduled, not yet happened.
+    crash: Option<u64>,
+    /// Ticket of the start scheduled, not yet happened.
+    start: Option<u64>,
+    /// End of the current pause.
+    paused_until_us: Option<u64>,
+    /// Events that arrived during the pause, in arrival order.
+    held: VecDeque<Pending<M>>,
     /// Pending timers: id to generation.
     timers: BTreeMap<u64, u64>,
     durable: Files,
     unsynced: Vec<(String, Write)>,
 }
 
+impl<M> Default for NodeSim<M> {
+    fn default() -> Self {
+        Self {
+            up: false,
+            started: false,
+            crash: None,
+            start: None,
+            paused_until_us: None,
+            held: VecDeque::new(),
+            timers: BTreeMap::new(),
+            durable: Files::new(),
+            unsynced: Vec::new(),
+        }
+    }
+}
+
+/// The session state of a pair of nodes `lo < hi`; arrays are indexed by
+/// side, 0 for `lo` and 1 for `hi`.
 #[derive(Debug, Default, Clone, Copy)]
-struct Session {
+struct Pair {
+    /// A session is open (both up, no cut).
     up: bool,
+    /// The session's number: the latest one opened.
     generation: u64,
+    /// Per sending side: time of the last delivery scheduled (FIFO).
+    last_delivery_us: [u64; 2],
+    /// Per side: the session that side was told `Connected` for and not
+    /// yet `Disconnected` (0: none).
+    told: [u64; 2],
 }
 
 /// The simulated network and disk: implements [`Network`] from a [`Sim`].
 ///
-/// Every node starts at time 0 ([`Event::Start`]); with sessions, each pair
-/// then gets [`Event::Connected`]. Faults are the fault points listed on
-/// [`NetConfig`], drawn from the run's `Sim` (swarm-selected per seed, or
-/// at the rate [`Sim::set_fault_rate`] set), so shrinking removes the ones
-/// a failure does not need; [`Network::heal`] ends them all.
+/// Every node starts at the time the network is made ([`Event::Start`]);
+/// with [`Links::Sessions`], each pair then gets [`Event::Connected`].
+/// Faults are the fault points listed on [`NetConfig`], drawn from the
+/// run's `Sim` (swarm-selected per seed, or at the rate
+/// [`Sim::set_fault_rate`] set), so shrinking removes the ones a failure
+/// does not need; [`Network::heal`] ends them all. The same faults can be
+/// scripted: [`SimNet::crash`], [`SimNet::restart`], [`SimNet::partition`],
+/// [`SimNet::partition_one_way`], [`SimNet::isolate`],
+/// [`SimNet::heal_partitions`], [`SimNet::pause`].
+///
+/// What the network promises:
+///
+/// - **Crash.** A crashed node loses its memory (the
+///   [`Cluster`](super::Cluster) drops it), its timers (none fires after
+///   the crash, even once it restarts), its sessions (live peers get
+///   [`Event::Disconnected`]; messages in flight either way are lost) and
+///   its unsynced writes (but see the disk). Events for it while it is down
+///   (messages, timers, client requests) are dropped. It restarts after
+///   `downtime_us` (drawn crashes), at [`SimNet::restart`] or at a heal,
+///   with `Start { restart: true, files }`: `files` is what its disk kept.
+/// - **Disk.** [`Output::Append`] and [`Output::Put`] change a node's
+///   files; [`Output::Sync`] makes every write so far durable. At a crash,
+///   unsynced writes are lost, except that with `disk::flushed` a prefix of
+///   them (in order, maybe empty, maybe all) reached the disk anyway, and
+///   with `disk::torn` the first write after that prefix reached it in part
+///   (a prefix of its bytes: a torn `Put` leaves the file truncated).
+///   Synced writes always survive.
+/// - **Pause.** A paused node is told nothing: events for it (messages,
+///   timers, requests, session notices) wait and are delivered when the
+///   pause ends, in the order they arrived, before anything later. Its
+///   sessions stay up. A heal ends every pause at once.
+/// - **Partitions** are counted per direction: a drawn partition heals
+///   itself after `partition_us`; [`SimNet::heal_partitions`] and a heal
+///   end all of them.
+/// - **Client requests** ([`Network::submit`]) arrive as
+///   [`Event::Request`] unless the node is down then (the request is
+///   dropped: the client timed out). [`Output::Reply`] goes to the client
+///   straight away, faultless: the network does nothing with it, the
+///   `Cluster` keeps it ([`Cluster::replies`](super::Cluster::replies)).
+/// - **Misaddressed** messages (to a node `>= nodes`, or to the sender
+///   itself) and requests to a node `>= nodes` are never delivered and
+///   are counted in [`NetStats::misaddressed`]: no panic.
+///
+/// Memory: the queue holds the messages in flight, pending timers (a
+/// timer set again leaves its old entry until its time) and held events;
+/// it does not grow with the length of a run. [`Links::Sessions`] keep
+/// about 48 bytes per pair of nodes (24 MB for 1,000 nodes); datagrams
+/// keep nothing per pair.
 pub struct SimNet<M> {
     sim: Sim,
     config: NetConfig,
     queue: EventQueue<Pending<M>>,
-    nodes: Vec<NodeSim>,
-    /// By `from * n + to`: partitions cutting that direction.
-    cuts: Vec<u32>,
-    /// By `from * n + to`: time of the last delivery scheduled (FIFO).
-    last_delivery_us: Vec<u64>,
-    /// By `min * n + max`.
-    sessions: Vec<Session>,
+    /// Events of nodes whose pause ended, delivered before the queue.
+    released: VecDeque<Pending<M>>,
+    nodes: Vec<NodeSim<M>>,
+    /// Partitions cutting a direction `(from, to)`, how many.
+    cuts: BTreeMap<(NodeId, NodeId), u32>,
+    /// Sessions only: by pair, see `pair_index`.
+    pairs: Vec<Pair>,
+    tickets: u64,
     timer_generation: u64,
     next_request: u64,
     heal_epoch: u64,
@@ -207,26 +345,19 @@ impl<M: Message> SimNet<M> {
     /// A network of `config.nodes` nodes driven by `sim`.
     pub fn new(sim: Sim, config: NetConfig) -> Self {
         let n = config.nodes as usize;
-        let mut queue = EventQueue::new();
-        for node in 0..config.nodes {
-            queue.schedule(Duration::ZERO, Pending::Start { node, restart: false });
-        }
-        if config.chaos_every_us > 0 {
-            queue.schedule(Duration::from_micros(config.chaos_every_us), Pending::Chaos);
-        }
-        let now_us = u64::try_from(sim.now().as_micros()).unwrap_or(u64::MAX);
-        Self {
+        let now_us = micros(sim.now());
+        let pairs = match config.links {
+            Links::Sessions => vec![Pair::default(); n * n.saturating_sub(1) / 2],
+            Links::Datagrams => Vec::new(),
+        };
+        let mut net = Self {
             sim,
-            queue,
-            nodes: (0..n)
-                .map(|_| NodeSim {
-                    starting: true,
-                    ..NodeSim::default()
-                })
-                .collect(),
-            cuts: vec![0; n * n],
-            last_delivery_us: vec![0; n * n],
-            sessions: vec![Session::default(); n * n],
+            queue: EventQueue::new(),
+            released: VecDeque::new(),
+            nodes: (0..n).map(|_| NodeSim::default()).collect(),
+            cuts: BTreeMap::new(),
+            pairs,
+            tickets: 0,
             timer_generation: 0,
             next_request: 0,
             heal_epoch: 0,
@@ -234,7 +365,17 @@ impl<M: Message> SimNet<M> {
             now_us,
             stats: NetStats::default(),
             config,
+        };
+        for node in 0..net.config.nodes {
+            net.schedule_start(node, now_us);
         }
+        if net.config.chaos_every_us > 0 {
+            net.queue.schedule(
+                Duration::from_micros(now_us.saturating_add(net.config.chaos_every_us)),
+                Pending::Chaos,
+            );
+        }
+        net
     }
 
     /// The run's `Sim`.
@@ -252,9 +393,33 @@ impl<M: Message> SimNet<M> {
         self.stats
     }
 
+    /// Events waiting: in the queue (messages in flight, timers, requests,
+    /// scheduled faults) and held for paused nodes.
+    pub fn pending_events(&self) -> usize {
+        self.queue.len() + self.released.len() + self.nodes.iter().map(|n| n.held.len()).sum::<usize>()
+    }
+
     /// Whether `node` is running.
     pub fn is_up(&self, node: NodeId) -> bool {
         self.nodes.get(node as usize).is_some_and(|n| n.up)
+    }
+
+    /// Whether `node` is paused.
+    pub fn is_paused(&self, node: NodeId) -> bool {
+        self.nodes
+            .get(node as usize)
+            .is_some_and(|n| n.paused_until_us.is_some())
+    }
+
+    /// Whether a partition cuts `from -> to`.
+    pub fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
+        !self.cuts.is_empty() && self.cuts.contains_key(&(from, to))
+    }
+
+    /// Whether a session between `a` and `b` is open ([`Links::Sessions`];
+    /// its ends may not have been told yet).
+    pub fn session_open(&self, a: NodeId, b: NodeId) -> bool {
+        self.pair_index(a, b).is_some_and(|i| self.pairs[i].up)
     }
 
     /// The files `node` has synced (what a crash now would keep at least).
@@ -266,24 +431,39 @@ impl<M: Message> SimNet<M> {
 
     /// Crashes `node` now (a scripted fault, beside the drawn ones): it
     /// loses its memory and unsynced writes, its sessions end. It stays
-    /// down until [`SimNet::restart`] or a heal.
+    /// down until [`SimNet::restart`] or a heal. Nothing when it is down
+    /// or a crash of it is already scheduled.
     pub fn crash(&mut self, node: NodeId) {
-        if self.is_up(node) {
-            self.queue.schedule(self.now(), Pending::Crash { node });
-        }
-    }
-
-    /// Restarts `node` now with what its disk kept.
-    pub fn restart(&mut self, node: NodeId) {
-        if let Some(n) = self.nodes.get_mut(node as usize) {
-            if !n.up && !n.starting {
-                n.starting = true;
-                self.queue.schedule(self.now(), Pending::Start { node, restart: true });
+        let now = self.now_us;
+        if let Some(x) = self.nodes.get_mut(node as usize) {
+            if x.up && x.crash.is_none() {
+                self.tickets += 1;
+                x.crash = Some(self.tickets);
+                // A drawn restart must not undo the scripted crash.
+                x.start = None;
+                self.queue.schedule(
+                    Duration::from_micros(now),
+                    Pending::Crash {
+                        node,
+                        ticket: self.tickets,
+                    },
+                );
             }
         }
     }
 
-    /// Cuts `from -> to` and `to -> from` until [`SimNet::heal_partitions`].
+    /// Restarts `node` now with what its disk kept: after its crash when
+    /// one is scheduled (so `crash(n); restart(n)` crashes then restarts),
+    /// sooner than a drawn restart. Nothing when it is up.
+    pub fn restart(&mut self, node: NodeId) {
+        if let Some(x) = self.nodes.get(node as usize) {
+            if !x.up || x.crash.is_some() {
+                self.schedule_start(node, self.now_us);
+            }
+        }
+    }
+
+    /// Cuts `a -> b` and `b -> a` until [`SimNet::heal_partitions`].
     pub fn partition(&mut self, a: NodeId, b: NodeId) {
         self.cut(&[(a, b), (b, a)], None);
     }
@@ -293,47 +473,72 @@ impl<M: Message> SimNet<M> {
         self.cut(&[(from, to)], None);
     }
 
-    /// Cuts every link of `node`, both ways.
+    /// Cuts every link of `node`, both ways, until
+    /// [`SimNet::heal_partitions`].
     pub fn isolate(&mut self, node: NodeId) {
         let cuts = self.isolation(node);
         self.cut(&cuts, None);
     }
 
-    /// Ends every partition.
+    /// Ends every partition, drawn or scripted.
     pub fn heal_partitions(&mut self) {
         self.heal_epoch += 1;
-        self.cuts.iter_mut().for_each(|c| *c = 0);
+        self.cuts.clear();
         self.update_all_sessions();
     }
 
     /// Pauses `node` for `d`: it is told nothing meanwhile (its messages
     /// and timers wait), as a process stopped by a debugger or a long GC.
+    /// A pause of a paused node extends it; a node that is down is not
+    /// paused.
     pub fn pause(&mut self, node: NodeId, d: Duration) {
         let until = self.now_us.saturating_add(micros(d));
-        if let Some(n) = self.nodes.get_mut(node as usize) {
-            n.paused_until_us = n.paused_until_us.max(until);
+        let Some(x) = self.nodes.get_mut(node as usize) else {
+            return;
+        };
+        if !x.up || until <= self.now_us || x.paused_until_us.is_some_and(|u| u >= until) {
+            return;
+        }
+        x.paused_until_us = Some(until);
+        self.queue
+            .schedule(Duration::from_micros(until), Pending::Resume { node });
+    }
+
+    /// Ends the pause of `node` now: what it was not told arrives next.
+    pub fn resume(&mut self, node: NodeId) {
+        if let Some(x) = self.nodes.get_mut(node as usize) {
+            if x.paused_until_us.take().is_some() {
+                self.released.extend(x.held.drain(..));
+            }
         }
     }
 
     // ---------------------------------------------------- internals
 
-    fn now(&self) -> Duration {
-        Duration::from_micros(self.now_us)
-    }
-
     fn n(&self) -> usize {
         self.nodes.len()
+    }
+
+    fn schedule_start(&mut self, node: NodeId, at_us: u64) {
+        self.tickets += 1;
+        let ticket = self.tickets;
+        self.nodes[node as usize].start = Some(ticket);
+        self.queue
+            .schedule(Duration::from_micros(at_us), Pending::Start { node, ticket });
     }
 
     fn latency(&self) -> u64 {
         let mut l = self.sim.range(self.config.latency_us.clone());
         if self.sim.fault("net::delay") {
-            l += self.sim.range(self.config.delay_us.clone());
+            l = l.saturating_add(self.sim.range(self.config.delay_us.clone()));
         }
         l
     }
 
     fn isolation(&self, node: NodeId) -> Vec<(NodeId, NodeId)> {
+        if node >= self.config.nodes {
+            return Vec::new();
+        }
         (0..self.config.nodes)
             .filter(|&p| p != node)
             .flat_map(|p| [(node, p), (p, node)])
@@ -341,36 +546,43 @@ impl<M: Message> SimNet<M> {
     }
 
     fn cut(&mut self, cuts: &[(NodeId, NodeId)], heal_after_us: Option<u64>) {
-        let n = self.n();
-        for &(a, b) in cuts {
-            if (a as usize) < n && (b as usize) < n && a != b {
-                self.cuts[a as usize * n + b as usize] += 1;
-            }
+        let n = self.config.nodes;
+        let cuts: Vec<_> = cuts
+            .iter()
+            .copied()
+            .filter(|&(a, b)| a < n && b < n && a != b)
+            .collect();
+        for &link in &cuts {
+            *self.cuts.entry(link).or_default() += 1;
         }
-        for &(a, b) in cuts {
+        for &(a, b) in &cuts {
             self.update_session(a, b);
         }
         if let Some(after) = heal_after_us {
             self.queue.schedule(
                 Duration::from_micros(self.now_us.saturating_add(after)),
                 Pending::Heal {
-                    cuts: cuts.to_vec(),
+                    cuts,
                     epoch: self.heal_epoch,
                 },
             );
         }
     }
 
-    fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
-        self.cuts[from as usize * self.n() + to as usize] > 0
+    /// The index in `pairs` of the pair `a`, `b` (sessions only).
+    fn pair_index(&self, a: NodeId, b: NodeId) -> Option<usize> {
+        let (lo, hi) = (a.min(b) as usize, a.max(b) as usize);
+        (lo != hi && hi < self.n() && !self.pairs.is_empty()).then(|| hi * (hi - 1) / 2 + lo)
     }
 
-    fn session_index(&self, a: NodeId, b: NodeId) -> usize {
-        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        lo as usize * self.n() + hi as usize
+    fn side(a: NodeId, b: NodeId) -> usize {
+        usize::from(a > b)
     }
 
     fn update_all_sessions(&mut self) {
+        if self.pairs.is_empty() {
+            return;
+        }
         for a in 0..self.config.nodes {
             for b in a + 1..self.config.nodes {
                 self.update_session(a, b);
@@ -379,42 +591,40 @@ impl<M: Message> SimNet<M> {
     }
 
     /// Opens or ends the session between `a` and `b` to match the nodes
-    /// and the links, telling both ends.
+    /// and the cuts, telling both ends.
     fn update_session(&mut self, a: NodeId, b: NodeId) {
-        if self.config.links != Links::Sessions || a == b || a as usize >= self.n() || b as usize >= self.n() {
+        let Some(i) = self.pair_index(a, b) else {
             return;
-        }
-        let should = self.nodes[a as usize].up && self.nodes[b as usize].up && !self.is_cut(a, b) && !self.is_cut(b, a);
-        let i = self.session_index(a, b);
-        let s = self.sessions[i];
-        if s.up == should {
-            return;
-        }
-        let session = s.generation + 1;
-        self.sessions[i] = Session {
-            up: should,
-            generation: session,
         };
+        let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
+        let should = na.up && nb.up && !self.is_cut(a, b) && !self.is_cut(b, a);
+        if self.pairs[i].up == should {
+            return;
+        }
         if should {
-            // The handshake takes one latency each way.
-            let at = self.now_us + self.latency();
+            // One drawn latency for the handshake; both ends learn at once.
+            let at = Duration::from_micros(self.now_us.saturating_add(self.latency()));
+            let p = &mut self.pairs[i];
+            p.up = true;
+            p.generation += 1;
+            p.last_delivery_us = [0; 2];
+            let session = p.generation;
             for (node, peer) in [(a, b), (b, a)] {
-                self.queue
-                    .schedule(Duration::from_micros(at), Pending::Connected { node, peer, session });
+                self.queue.schedule(at, Pending::Connected { node, peer, session });
             }
         } else {
+            let p = &mut self.pairs[i];
+            p.up = false;
+            let session = p.generation;
             for (node, peer) in [(a, b), (b, a)] {
                 if self.nodes[node as usize].up {
-                    self.queue
-                        .schedule(self.now(), Pending::Disconnected { node, peer, session });
+                    self.queue.schedule(
+                        Duration::from_micros(self.now_us),
+                        Pending::Disconnected { node, peer, session },
+                    );
                 }
             }
         }
-    }
-
-    fn session_is(&self, a: NodeId, b: NodeId, session: u64) -> bool {
-        let s = self.sessions[self.session_index(a, b)];
-        s.up && s.generation == session
     }
 
     fn chaos(&mut self) {
@@ -424,15 +634,12 @@ impl<M: Message> SimNet<M> {
         }
         if self.sim.fault("net::crash") {
             let node = self.sim.below(u64::from(n)) as NodeId;
-            let down = self.nodes.iter().filter(|x| !x.up).count() as u32;
-            if self.nodes[node as usize].up && down < self.config.max_down {
-                self.queue.schedule(self.now(), Pending::Crash { node });
+            let down = self.nodes.iter().filter(|x| !x.up || x.crash.is_some()).count() as u32;
+            let x = &self.nodes[node as usize];
+            if x.up && x.crash.is_none() && down < self.config.max_down {
+                self.crash(node);
                 let after = self.sim.range(self.config.downtime_us.clone());
-                self.nodes[node as usize].starting = true;
-                self.queue.schedule(
-                    Duration::from_micros(self.now_us + after),
-                    Pending::Start { node, restart: true },
-                );
+                self.schedule_start(node, self.now_us.saturating_add(after));
             }
         }
         if self.sim.fault("net::pause") {
@@ -465,7 +672,7 @@ impl<M: Message> SimNet<M> {
         }
         if !self.healed {
             self.queue.schedule(
-                Duration::from_micros(self.now_us + self.config.chaos_every_us),
+                Duration::from_micros(self.now_us.saturating_add(self.config.chaos_every_us)),
                 Pending::Chaos,
             );
         }
@@ -485,29 +692,30 @@ impl<M: Message> SimNet<M> {
             0
         };
         let torn = kept < unsynced.len() && self.sim.fault("disk::torn");
+        let part = if torn {
+            let (Write::Append(b) | Write::Put(b)) = &unsynced[kept].1;
+            Some(self.sim.below(b.len() as u64) as usize)
+        } else {
+            None
+        };
         let durable = &mut self.nodes[node as usize].durable;
         for (file, write) in &unsynced[..kept] {
             apply(durable, file, write);
         }
-        if torn {
+        if let Some(part) = part {
             let (file, write) = &unsynced[kept];
-            let len = match write {
-                Write::Append(b) | Write::Put(b) => b.len() as u64,
-            };
-            let part = self.sim.below(len) as usize;
             let cut = match write {
                 Write::Append(b) => Write::Append(b[..part].to_vec()),
                 Write::Put(b) => Write::Put(b[..part].to_vec()),
             };
-            apply(&mut self.nodes[node as usize].durable, file, &cut);
+            apply(durable, file, &cut);
         }
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, msg: M) {
         self.stats.sent += 1;
-        let n = self.n();
-        if to as usize >= n || from == to {
-            self.stats.lost += 1;
+        if to as usize >= self.n() || from == to {
+            self.stats.misaddressed += 1;
             return;
         }
         match self.config.links {
@@ -517,7 +725,7 @@ impl<M: Message> SimNet<M> {
                     return;
                 }
                 if self.sim.fault("net::duplicate") {
-                    let at = self.now_us + self.latency();
+                    let at = self.now_us.saturating_add(self.latency());
                     self.queue.schedule(
                         Duration::from_micros(at),
                         Pending::Message {
@@ -528,7 +736,7 @@ impl<M: Message> SimNet<M> {
                         },
                     );
                 }
-                let at = self.now_us + self.latency();
+                let at = self.now_us.saturating_add(self.latency());
                 self.queue.schedule(
                     Duration::from_micros(at),
                     Pending::Message {
@@ -540,20 +748,24 @@ impl<M: Message> SimNet<M> {
                 );
             }
             Links::Sessions => {
-                let s = self.sessions[self.session_index(from, to)];
-                if !s.up {
+                let Some(i) = self.pair_index(from, to) else {
+                    return;
+                };
+                let side = Self::side(from, to);
+                let p = self.pairs[i];
+                if !p.up || p.told[side] != p.generation {
+                    // No session, or the sender was not told it opened.
                     self.stats.lost += 1;
                     return;
                 }
-                let link = from as usize * n + to as usize;
-                let at = (self.now_us + self.latency()).max(self.last_delivery_us[link]);
-                self.last_delivery_us[link] = at;
+                let at = self.now_us.saturating_add(self.latency()).max(p.last_delivery_us[side]);
+                self.pairs[i].last_delivery_us[side] = at;
                 self.queue.schedule(
                     Duration::from_micros(at),
                     Pending::Message {
                         from,
                         to,
-                        session: s.generation,
+                        session: p.generation,
                         msg,
                     },
                 );
@@ -561,15 +773,119 @@ impl<M: Message> SimNet<M> {
         }
     }
 
-    /// Puts an event for a paused node back until its pause ends; true
-    /// when it did.
-    fn defer_if_paused(&mut self, node: NodeId, p: Pending<M>) -> Result<Pending<M>, ()> {
-        let until = self.nodes[node as usize].paused_until_us;
-        if until > self.now_us {
-            self.queue.schedule(Duration::from_micros(until), p);
-            Err(())
-        } else {
-            Ok(p)
+    /// Turns a due event into what its node is told, or `None` when it
+    /// is told nothing (stale, or an internal event).
+    fn deliver(&mut self, pending: Pending<M>) -> Option<(NodeId, Event<M>)> {
+        match pending {
+            Pending::Chaos => {
+                self.chaos();
+                None
+            }
+            Pending::Heal { cuts, epoch } => {
+                if epoch == self.heal_epoch {
+                    for link in &cuts {
+                        if let Some(c) = self.cuts.get_mut(link) {
+                            *c -= 1;
+                            if *c == 0 {
+                                self.cuts.remove(link);
+                            }
+                        }
+                    }
+                    for &(a, b) in &cuts {
+                        self.update_session(a, b);
+                    }
+                }
+                None
+            }
+            Pending::Resume { node } => {
+                if self.nodes[node as usize]
+                    .paused_until_us
+                    .is_some_and(|u| u <= self.now_us)
+                {
+                    self.resume(node);
+                }
+                None
+            }
+            Pending::Start { node, ticket } => {
+                let x = &mut self.nodes[node as usize];
+                if x.start != Some(ticket) || x.up {
+                    return None;
+                }
+                x.start = None;
+                x.up = true;
+                let restart = std::mem::replace(&mut x.started, true);
+                let files = x.durable.clone();
+                for peer in 0..self.config.nodes {
+                    self.update_session(node, peer);
+                }
+                Some((node, Event::Start { restart, files }))
+            }
+            Pending::Crash { node, ticket } => {
+                let x = &mut self.nodes[node as usize];
+                if x.crash != Some(ticket) || !x.up {
+                    return None;
+                }
+                x.crash = None;
+                x.up = false;
+                x.timers.clear();
+                x.paused_until_us = None;
+                let held = std::mem::take(&mut x.held);
+                self.stats.lost += held.iter().filter(|p| matches!(p, Pending::Message { .. })).count() as u64;
+                self.crash_disk(node);
+                for peer in 0..self.config.nodes {
+                    if let Some(i) = self.pair_index(node, peer) {
+                        self.pairs[i].told[Self::side(node, peer)] = 0;
+                    }
+                    self.update_session(node, peer);
+                }
+                Some((node, Event::Crash))
+            }
+            Pending::Message { from, to, session, msg } => {
+                let ok = self.nodes[to as usize].up
+                    && match self.config.links {
+                        Links::Datagrams => !self.is_cut(from, to),
+                        Links::Sessions => self.pair_index(from, to).is_some_and(|i| {
+                            let p = &self.pairs[i];
+                            p.up && p.generation == session && p.told[Self::side(to, from)] == session
+                        }),
+                    };
+                if !ok {
+                    self.stats.lost += 1;
+                    return None;
+                }
+                self.stats.delivered += 1;
+                Some((to, Event::Message { from, msg }))
+            }
+            Pending::Timer { node, id, generation } => {
+                let x = &mut self.nodes[node as usize];
+                if !x.up || x.timers.get(&id) != Some(&generation) {
+                    return None;
+                }
+                x.timers.remove(&id);
+                Some((node, Event::Timer { id }))
+            }
+            Pending::Request { node, id, msg } => self.nodes[node as usize]
+                .up
+                .then_some((node, Event::Request { id, msg })),
+            Pending::Connected { node, peer, session } => {
+                let i = self.pair_index(node, peer)?;
+                let p = &mut self.pairs[i];
+                if !self.nodes[node as usize].up || !p.up || p.generation != session {
+                    return None;
+                }
+                p.told[Self::side(node, peer)] = session;
+                Some((node, Event::Connected { peer }))
+            }
+            Pending::Disconnected { node, peer, session } => {
+                let i = self.pair_index(node, peer)?;
+                let told = &mut self.pairs[i].told[Self::side(node, peer)];
+                if !self.nodes[node as usize].up || *told != session {
+                    // It never heard of that session.
+                    return None;
+                }
+                *told = 0;
+                Some((node, Event::Disconnected { peer }))
+            }
         }
     }
 }
@@ -590,128 +906,42 @@ fn micros(d: Duration) -> u64 {
 impl<M: Message> Network<M> for SimNet<M> {
     fn next_event(&mut self, until_us: u64) -> Option<Delivery<M>> {
         loop {
-            let due = self.queue.peek_time().is_some_and(|t| micros(t) < until_us);
-            if !due {
-                self.now_us = self.now_us.max(until_us);
-                self.sim.advance_to(Duration::from_micros(self.now_us));
-                return None;
+            let pending = match self.released.pop_front() {
+                Some(p) if self.now_us < until_us => p,
+                released => {
+                    if let Some(p) = released {
+                        self.released.push_front(p);
+                    }
+                    let due = self.queue.peek_time().is_some_and(|t| micros(t) < until_us);
+                    if !due {
+                        self.now_us = self.now_us.max(until_us);
+                        self.sim.advance_to(Duration::from_micros(self.now_us));
+                        return None;
+                    }
+                    let (at, p) = self.queue.pop_advancing(&self.sim)?;
+                    self.now_us = self.now_us.max(micros(at));
+                    p
+                }
+            };
+            if let Some(node) = pending.addressee() {
+                let x = &mut self.nodes[node as usize];
+                if x.paused_until_us.is_some() {
+                    x.held.push_back(pending);
+                    continue;
+                }
             }
-            let (at, pending) = self.queue.pop_advancing(&self.sim)?;
-            self.now_us = micros(at);
-            let node_of = |p: &Pending<M>| match p {
-                Pending::Message { to, .. } => Some(*to),
-                Pending::Timer { node, .. }
-                | Pending::Request { node, .. }
-                | Pending::Connected { node, .. }
-                | Pending::Disconnected { node, .. } => Some(*node),
-                _ => None,
-            };
-            let pending = match node_of(&pending) {
-                Some(node) => match self.defer_if_paused(node, pending) {
-                    Ok(p) => p,
-                    Err(()) => continue,
-                },
-                None => pending,
-            };
-            let (node, event) = match pending {
-                Pending::Chaos => {
-                    self.chaos();
-                    continue;
-                }
-                Pending::Heal { cuts, epoch } => {
-                    if epoch == self.heal_epoch {
-                        let n = self.n();
-                        for &(a, b) in &cuts {
-                            let c = &mut self.cuts[a as usize * n + b as usize];
-                            *c = c.saturating_sub(1);
-                        }
-                        for &(a, b) in &cuts {
-                            self.update_session(a, b);
-                        }
-                    }
-                    continue;
-                }
-                Pending::Start { node, restart } => {
-                    let x = &mut self.nodes[node as usize];
-                    x.starting = false;
-                    if x.up {
-                        continue;
-                    }
-                    x.up = true;
-                    x.paused_until_us = 0;
-                    let files = x.durable.clone();
-                    for peer in 0..self.config.nodes {
-                        self.update_session(node, peer);
-                    }
-                    (node, Event::Start { restart, files })
-                }
-                Pending::Crash { node } => {
-                    if !self.nodes[node as usize].up {
-                        continue;
-                    }
-                    let x = &mut self.nodes[node as usize];
-                    x.up = false;
-                    x.timers.clear();
-                    x.paused_until_us = 0;
-                    self.crash_disk(node);
-                    for peer in 0..self.config.nodes {
-                        self.update_session(node, peer);
-                    }
-                    (node, Event::Crash)
-                }
-                Pending::Message { from, to, session, msg } => {
-                    let alive = self.nodes[to as usize].up;
-                    let ok = match self.config.links {
-                        Links::Datagrams => alive,
-                        Links::Sessions => alive && self.session_is(from, to, session),
-                    };
-                    if !ok {
-                        self.stats.lost += 1;
-                        continue;
-                    }
-                    self.stats.delivered += 1;
-                    (to, Event::Message { from, msg })
-                }
-                Pending::Timer { node, id, generation } => {
-                    let x = &mut self.nodes[node as usize];
-                    if !x.up || x.timers.get(&id) != Some(&generation) {
-                        continue;
-                    }
-                    x.timers.remove(&id);
-                    (node, Event::Timer { id })
-                }
-                Pending::Request { node, id, msg } => {
-                    if !self.nodes[node as usize].up {
-                        // The client's request reached no one: it times out.
-                        continue;
-                    }
-                    (node, Event::Request { id, msg })
-                }
-                Pending::Connected { node, peer, session } => {
-                    if !self.session_is(node, peer, session) {
-                        continue;
-                    }
-                    (node, Event::Connected { peer })
-                }
-                Pending::Disconnected { node, peer, session } => {
-                    if !self.nodes[node as usize].up
-                        || self.sessions[self.session_index(node, peer)].generation != session
-                    {
-                        continue;
-                    }
-                    (node, Event::Disconnected { peer })
-                }
-            };
-            return Some(Delivery {
-                at_us: self.now_us,
-                node,
-                event,
-            });
+            if let Some((node, event)) = self.deliver(pending) {
+                return Some(Delivery {
+                    at_us: self.now_us,
+                    node,
+                    event,
+                });
+            }
         }
     }
 
     fn perform(&mut self, node: NodeId, output: Output<M>) {
-        if node as usize >= self.n() || !self.nodes[node as usize].up {
+        if !self.is_up(node) {
             return;
         }
         match output {
@@ -743,6 +973,10 @@ impl<M: Message> Network<M> for SimNet<M> {
     fn submit(&mut self, node: NodeId, after_us: u64, msg: M) -> u64 {
         let id = self.next_request;
         self.next_request += 1;
+        if node as usize >= self.n() {
+            self.stats.misaddressed += 1;
+            return id;
+        }
         self.queue.schedule(
             Duration::from_micros(self.now_us.saturating_add(after_us)),
             Pending::Request { node, id, msg },
@@ -755,13 +989,15 @@ impl<M: Message> Network<M> for SimNet<M> {
         self.sim.set_faults_enabled(false);
         self.heal_partitions();
         for node in 0..self.config.nodes {
+            self.resume(node);
             let x = &mut self.nodes[node as usize];
-            x.paused_until_us = 0;
-            if !x.up {
-                // A restart already scheduled later finds the node up and
-                // is ignored.
-                x.starting = true;
-                self.queue.schedule(self.now(), Pending::Start { node, restart: true });
+            // A crash not yet happened does not happen.
+            x.crash = None;
+            if x.up {
+                x.start = None;
+            } else {
+                // Now, not at a drawn restart's time.
+                self.schedule_start(node, self.now_us);
             }
         }
     }
