@@ -30,7 +30,7 @@ use crate::Failure;
 
 mod sim;
 
-pub use sim::{Links, NetConfig, SimNet};
+pub use sim::{Links, NetConfig, NetStats, SimNet};
 
 /// A node's number: `0..size`.
 pub type NodeId = u32;
@@ -284,13 +284,11 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
             self.now = self.now.max(until);
             return false;
         };
-        self.events += 1;
         let at = Duration::from_micros(delivery.at_us);
-        if at == self.now && self.events > 1 {
-            self.events_at_now += 1;
+        if at == self.now && self.events > 0 {
             if self.events_at_now >= self.max_events_per_instant {
                 self.stop(format!(
-                    "limit: {} events at {:?} without virtual time moving (a loop of zero-delay timers or messages?), the last to node {}: {}",
+                    "limit: more than {} events at {:?} without virtual time moving (a loop of zero-delay timers or messages?); the next, to node {}: {}",
                     self.events_at_now,
                     at,
                     delivery.node,
@@ -298,9 +296,11 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
                 ));
                 return false;
             }
+            self.events_at_now += 1;
         } else {
             self.events_at_now = 1;
         }
+        self.events += 1;
         self.now = at;
         let id = delivery.node;
         let Some(slot) = self.nodes.get_mut(id as usize) else {
