@@ -198,6 +198,14 @@
 //! option): [`Sim::chance`] is false and [`Sim::below`] is 0 on a zero
 //! choice, so a shrunk failure keeps only the events it needs.
 //!
+//! **Message-passing systems.** [`net`] simulates the network and disks
+//! of N sans-IO nodes behind one world trait ([`net::Network`]): FIFO
+//! sessions or datagrams, latency, partitions, crashes, pauses, torn
+//! writes, each a named fault point; a [`net::Cluster`] drives the nodes,
+//! checks invariants after every event and settles the system for a
+//! liveness check, and a recording of a run drives fresh nodes again from
+//! the file alone.
+//!
 //! Each type's page has more: [`Sweep`] (seed ranges, time budgets,
 //! threads, shards, regressions file, the `REHEARSE_*` variables),
 //! [`Sim::fault`] (swarm testing), [`Tape::create`] (file tapes),

@@ -10,7 +10,9 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use rehearse::net::{Cluster, Delivery, Event, Files, Links, Message, NetConfig, Network, Node, NodeId, Output, SimNet};
+use rehearse::net::{
+    Cluster, Delivery, Event, Files, Links, Message, NetConfig, Network, Node, NodeId, Output, SimNet,
+};
 use rehearse::{Failure, Recorder, Replayer, Sim, Sweep, Trace, check_determinism, check_determinism_across_processes};
 use serde::{Deserialize, Serialize};
 
@@ -112,13 +114,15 @@ impl Node for Probe {
             }
             Event::Connected { peer } => {
                 if !self.connected.insert(peer) {
-                    self.violations.push(format!("{now:?}: Connected to {peer}, already connected"));
+                    self.violations
+                        .push(format!("{now:?}: Connected to {peer}, already connected"));
                 }
                 self.sessions.entry(peer).or_default().push(Vec::new());
             }
             Event::Disconnected { peer } => {
                 if !self.connected.remove(&peer) {
-                    self.violations.push(format!("{now:?}: Disconnected from {peer}, not connected"));
+                    self.violations
+                        .push(format!("{now:?}: Disconnected from {peer}, not connected"));
                 }
                 self.disconnects += 1;
             }
@@ -143,7 +147,8 @@ impl Node for Probe {
             }
             Event::Message { from, msg } => {
                 if !self.datagrams && !self.connected.contains(&from) {
-                    self.violations.push(format!("{now:?}: message {msg} from {from}, not connected"));
+                    self.violations
+                        .push(format!("{now:?}: message {msg} from {from}, not connected"));
                 }
                 self.received.entry(from).or_default().push(msg);
                 if let Some(current) = self.sessions.entry(from).or_default().last_mut() {
@@ -265,7 +270,11 @@ fn a_session_ends_at_a_partition_and_a_new_one_opens_at_both_ends_when_it_heals(
     let sim = Sim::new(1);
     points_off(&sim, &["net::delay"]);
     let config = NetConfig::new(2).chaos_every_us(0).latency_us(2 * MS..2 * MS + 1);
-    let mut cluster = Cluster::new(2, Log::new(SimNet::new(sim, config)), probe(2, 10 * MS, Links::Sessions, 0));
+    let mut cluster = Cluster::new(
+        2,
+        Log::new(SimNet::new(sim, config)),
+        probe(2, 10 * MS, Links::Sessions, 0),
+    );
     cluster.run_until(ms(300), check_sessions).unwrap();
     cluster.world_mut().inner.partition(0, 1);
     cluster.run_until(ms(600), check_sessions).unwrap();
@@ -312,7 +321,11 @@ fn a_heal_during_a_pause_delivers_the_held_events_first_and_in_order() {
     let sim = Sim::new(2);
     points_off(&sim, &["net::delay"]);
     let config = NetConfig::new(2).chaos_every_us(0).latency_us(MS..MS + 1);
-    let mut cluster = Cluster::new(2, Log::new(SimNet::new(sim, config)), probe(2, 10 * MS, Links::Sessions, 0));
+    let mut cluster = Cluster::new(
+        2,
+        Log::new(SimNet::new(sim, config)),
+        probe(2, 10 * MS, Links::Sessions, 0),
+    );
     cluster.run_until(ms(200), check_sessions).unwrap();
     cluster.world_mut().inner.pause(1, ms(1000));
     cluster.run_until(ms(500), check_sessions).unwrap();
@@ -335,7 +348,11 @@ fn a_crash_drops_messages_in_flight_both_ways_tells_live_peers_and_kills_its_tim
     let sim = Sim::new(3);
     points_off(&sim, &["disk::flushed", "disk::torn", "net::delay"]);
     let config = NetConfig::new(3).chaos_every_us(0).latency_us(20 * MS..20 * MS + 1);
-    let mut cluster = Cluster::new(3, Log::new(SimNet::new(sim, config)), probe(3, 5 * MS, Links::Sessions, 2));
+    let mut cluster = Cluster::new(
+        3,
+        Log::new(SimNet::new(sim, config)),
+        probe(3, 5 * MS, Links::Sessions, 2),
+    );
     cluster.run_until(ms(500), check_sessions).unwrap();
     let lost_before = cluster.world().inner.stats().lost;
     cluster.world_mut().inner.crash(1);
@@ -634,7 +651,11 @@ fn a_paused_node_gets_its_events_after_the_pause_in_order_and_keeps_its_sessions
     let sim = Sim::new(4);
     points_off(&sim, &["net::delay"]);
     let config = NetConfig::new(2).chaos_every_us(0).latency_us(MS..MS + 1);
-    let mut cluster = Cluster::new(2, Log::new(SimNet::new(sim, config)), probe(2, 10 * MS, Links::Sessions, 0));
+    let mut cluster = Cluster::new(
+        2,
+        Log::new(SimNet::new(sim, config)),
+        probe(2, 10 * MS, Links::Sessions, 0),
+    );
     cluster.run_until(ms(205), check_sessions).unwrap();
     cluster.world_mut().inner.pause(1, ms(300));
     assert!(cluster.world().inner.is_paused(1));
@@ -644,13 +665,13 @@ fn a_paused_node_gets_its_events_after_the_pause_in_order_and_keeps_its_sessions
     // Told nothing during the pause, everything at its end.
     assert_eq!(log.to(1, 205 * MS, 505 * MS).count(), 0);
     let burst: Vec<_> = log.seen.iter().filter(|d| d.node == 1 && d.at_us == 505 * MS).collect();
-    let messages = burst.iter().filter(|d| matches!(d.event, Event::Message { .. })).count();
+    let messages = burst
+        .iter()
+        .filter(|d| matches!(d.event, Event::Message { .. }))
+        .count();
     assert_eq!(messages, 30, "{burst:?}");
     // Its own timer waited too: it fired once, at the end.
-    assert_eq!(
-        burst.iter().filter(|d| d.event == Event::Timer { id: 0 }).count(),
-        1
-    );
+    assert_eq!(burst.iter().filter(|d| d.event == Event::Timer { id: 0 }).count(), 1);
     // Node 0 heard nothing from the paused node.
     assert_eq!(
         log.to(0, 206 * MS, 505 * MS)
@@ -805,7 +826,10 @@ fn every_fault_point_can_be_switched_off_on_its_own() {
                 .filter(|p| *p != off && applies(p, links))
                 .filter(|p| off != "net::crash" || !p.starts_with("disk::"));
             for p in expected {
-                assert!(fired.get(p).copied().unwrap_or(0) > 0, "{p} with {off} off ({links:?}): {fired:?}");
+                assert!(
+                    fired.get(p).copied().unwrap_or(0) > 0,
+                    "{p} with {off} off ({links:?}): {fired:?}"
+                );
             }
             let crashes = cluster.world().seen.iter().filter(|d| d.event == Event::Crash).count();
             assert_eq!(crashes == 0, off == "net::crash", "{off}: {crashes} crashes");
@@ -830,7 +854,9 @@ fn heal_ends_every_fault_restarts_crashed_nodes_at_once_and_nothing_fires_after(
         let at_heal = cluster.now();
         cluster.world_mut().heal();
         // Crashed nodes restart now, not at their drawn time.
-        cluster.run_until(at_heal + Duration::from_micros(1), |_| Ok(())).unwrap();
+        cluster
+            .run_until(at_heal + Duration::from_micros(1), |_| Ok(()))
+            .unwrap();
         let net = &cluster.world().inner;
         assert!((0..4).all(|n| net.is_up(n) && !net.is_paused(n)), "seed {seed}");
         cluster.run_until(Duration::from_secs(8), check_sessions).unwrap();
@@ -838,14 +864,21 @@ fn heal_ends_every_fault_restarts_crashed_nodes_at_once_and_nothing_fires_after(
         let net = &cluster.world().inner;
         for a in 0..4 {
             for b in 0..4 {
-                assert!(a == b || (net.session_open(a, b) && !net.is_cut(a, b)), "seed {seed}: {a} {b}");
+                assert!(
+                    a == b || (net.session_open(a, b) && !net.is_cut(a, b)),
+                    "seed {seed}: {a} {b}"
+                );
             }
             let n = cluster.node(a).unwrap();
             assert_eq!(n.connected.len(), 3, "seed {seed}: node {a}");
         }
         let heal_us = at_heal.as_micros() as u64;
         assert!(
-            !cluster.world().seen.iter().any(|d| d.at_us > heal_us && d.event == Event::Crash),
+            !cluster
+                .world()
+                .seen
+                .iter()
+                .any(|d| d.at_us > heal_us && d.event == Event::Crash),
             "seed {seed}"
         );
     }
@@ -936,10 +969,16 @@ fn settle_reports_how_long_convergence_took_after_the_heal() {
 #[test]
 fn settle_names_the_reason_and_the_time_when_a_protocol_never_converges() {
     let sim = Sim::new(6);
-    let mut cluster = Cluster::new(3, SimNet::new(sim, NetConfig::new(3)), probe(3, 10 * MS, Links::Sessions, 0));
+    let mut cluster = Cluster::new(
+        3,
+        SimNet::new(sim, NetConfig::new(3)),
+        probe(3, 10 * MS, Links::Sessions, 0),
+    );
     cluster.run_until(ms(1000), |_| Ok(())).unwrap();
     let err = cluster
-        .settle(Duration::from_secs(5), |c| Err(format!("no leader among {} nodes", c.nodes().count())))
+        .settle(Duration::from_secs(5), |c| {
+            Err(format!("no leader among {} nodes", c.nodes().count()))
+        })
         .unwrap_err();
     assert_eq!(err.kind(), "liveness");
     let text = err.to_string();
@@ -996,7 +1035,11 @@ fn the_driver_stops_at_its_bounds_and_says_which() {
     let mut looping = Cluster::new(1, net(), make(1, 0)).max_events_per_instant(1000);
     let err = looping.run_until(ms(10), |_| Ok(())).unwrap_err();
     assert_eq!(err.kind(), "limit");
-    assert!(err.to_string().contains("more than 1000 events at 0ns without virtual time moving"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("more than 1000 events at 0ns without virtual time moving"),
+        "{err}"
+    );
     assert_eq!(looping.events(), 1000);
     let err = looping.settle(ms(10), |_| Ok(())).unwrap_err();
     assert_eq!(err.kind(), "limit");
@@ -1113,7 +1156,10 @@ impl Node for Relay {
             Event::Disconnected { .. } => self.connected = false,
             Event::Request { id, msg: Rm::Write(v) } if self.me == 0 && self.connected => {
                 self.pending.insert(v, id);
-                self.out.push_back(Output::Send { to: 1, msg: Rm::Store(v) });
+                self.out.push_back(Output::Send {
+                    to: 1,
+                    msg: Rm::Store(v),
+                });
             }
             Event::Message { msg: Rm::Store(v), .. } => {
                 self.log.push(v);
@@ -1124,7 +1170,10 @@ impl Node for Relay {
                 if !self.bug || self.log.len() % 4 == 0 {
                     self.out.push_back(Output::Sync);
                 }
-                self.out.push_back(Output::Send { to: 0, msg: Rm::Stored(v) });
+                self.out.push_back(Output::Send {
+                    to: 0,
+                    msg: Rm::Stored(v),
+                });
             }
             Event::Message { msg: Rm::Stored(v), .. } => {
                 if let Some(id) = self.pending.remove(&v) {
@@ -1228,10 +1277,10 @@ fn the_queue_stays_bounded_by_what_is_in_flight_however_long_the_run() {
     let net = SimNet::new(sim, NetConfig::new(3));
     let mut cluster = Cluster::new(3, net, probe(3, 5 * MS, Links::Sessions, 4));
     let mut peak = [0usize; 2];
-    for half in 0..2 {
+    for (half, peak) in peak.iter_mut().enumerate() {
         let end = Duration::from_secs(60 * (half as u64 + 1));
         while cluster.step_until(end) {
-            peak[half] = peak[half].max(cluster.world().pending_events());
+            *peak = (*peak).max(cluster.world().pending_events());
         }
     }
     // 3 nodes send 2 messages per 5 ms: 1,200 per second, in flight for at
@@ -1240,4 +1289,3 @@ fn the_queue_stays_bounded_by_what_is_in_flight_however_long_the_run() {
     assert!(peak[1] < 4_000, "{peak:?}");
     assert!(peak[1] <= peak[0] * 2, "grows with time: {peak:?}");
 }
-

@@ -16,8 +16,136 @@
 //! - against a [`Replayer`](crate::Replayer) of that tape, which drives the
 //!   real nodes from the file alone and checks every output they produce.
 //!
+//! # What is simulated
+//!
+//! - **Links** ([`Links`]): by default a FIFO session per pair of nodes,
+//!   like TCP: messages arrive in order and none is lost while the session
+//!   lasts; a crash or a partition ends it and both ends are told
+//!   ([`Event::Disconnected`]), a new one opens when the cause is gone
+//!   ([`Event::Connected`] at both ends, one drawn latency later). Or
+//!   datagrams, like UDP, for protocols built for them: each message may
+//!   be lost, duplicated or overtaken, and no connection events.
+//! - **Time**: latency drawn per message from [`NetConfig::latency_us`];
+//!   per-node timers ([`Output::SetTimer`]) on virtual time.
+//! - **Faults**, each a named fault point of the run's `Sim` (so each seed
+//!   enables a different mix, [`Sim::set_fault_rate`](crate::Sim::set_fault_rate)
+//!   or [`Sweep::fault_rate`](crate::Sweep::fault_rate) fixes a point's
+//!   probability, 0 keeps it off, and shrinking removes the ones a failure
+//!   does not need): `net::drop`, `net::duplicate`, `net::delay` per
+//!   message; `net::crash`, `net::pause`, `net::partition`,
+//!   `net::partition_one_way`, `net::isolate` asked every
+//!   [`NetConfig::chaos_every_us`]; `disk::flushed`, `disk::torn` at a
+//!   crash. The table on [`NetConfig`] says what each does. The same faults
+//!   can be scripted ([`SimNet::crash`], [`SimNet::partition`], ...).
+//! - **Disk**: [`Output::Append`] and [`Output::Put`] write a node's
+//!   files, [`Output::Sync`] makes them durable. A crash loses what was not
+//!   synced, but for a prefix of it that reached the disk anyway
+//!   (`disk::flushed`) and a torn part of the next write (`disk::torn`), as
+//!   FoundationDB and TigerBeetle test storage code. The node restarts with
+//!   `Event::Start { restart: true, files }`: what its disk kept.
+//! - **Clients**: [`Cluster::submit`] sends a request, delivered as
+//!   [`Event::Request`]; the node answers with [`Output::Reply`], which the
+//!   cluster keeps ([`Cluster::replies`]).
+//! - **Heal** ([`Network::heal`]): every partition and pause ends, crashed
+//!   nodes restart at once, and no fault fires for the rest of the run.
+//!   [`Cluster::settle`] heals, then runs until the user's convergence
+//!   predicate holds: the time it took, or a `liveness` failure with the
+//!   predicate's last reason.
+//!
+//! [`SimNet`] lists every promise (crash, disk, pause, partitions,
+//! requests, misaddressed messages, memory).
+//!
+//! # The driver loop
+//!
+//! [`Cluster::step_until`] is one turn of it:
+//!
+//! 1. [`Network::next_event`] gives the next event before the deadline,
+//!    for one node (none: the clock stands at the deadline);
+//! 2. the cluster delivers it: `Start` builds the node with the `make`
+//!    function (a restarted node has only what its disk kept), `Crash`
+//!    drops it, anything else goes to [`Node::step`];
+//! 3. the cluster drains [`Node::poll_next_message`] into
+//!    [`Network::perform`]: sends, timers, writes, replies.
+//!
+//! [`Cluster::run_until`] turns it until a time, calling a check after
+//! every event (return `Err` at the first violation: the shrinker can then
+//! cut what follows). Each turn is bounded
+//! ([`Cluster::max_outputs_per_event`], [`Cluster::max_events_per_instant`]):
+//! a node that never stops talking, or a zero-delay loop, stops the run
+//! with a `limit` failure instead of hanging it.
+//!
+//! # Record, replay
+//!
+//! Wrap the network in a [`Recorder`](crate::Recorder): every `next_event`
+//! (the event, the node, the time), every `perform` (the output), every
+//! `submit` and `heal` goes to the tape. A
+//! [`Replayer`](crate::Replayer) of the file is a `Network` too: a
+//! `Cluster` on it builds fresh nodes and drives them with the recorded
+//! events, and checks every output they give against the recording, so a
+//! saved failure (a [`Sweep`](crate::Sweep)'s `seed-N.shrunk.ron`)
+//! replays without the simulation: `Cluster::new(size,
+//! Replayer::open(path)?, make)` and the same driving code.
+//!
+//! ```
+//! use std::collections::VecDeque;
+//! use std::time::Duration;
+//! use rehearse::net::{Cluster, Event, NetConfig, Node, NodeId, Output, SimNet};
+//! use rehearse::{Failure, Recorder, Replayer, Sim, Trace};
+//!
+//! /// Pings every connected peer every 10 ms; counts the pings it got.
+//! #[derive(Default)]
+//! struct Pinger { peers: Vec<NodeId>, got: u64, out: VecDeque<Output<String>> }
+//!
+//! impl Node for Pinger {
+//!     type Message = String;
+//!     fn step(&mut self, _now: Duration, event: Event<String>) {
+//!         match event {
+//!             Event::Start { .. } => self.out.push_back(Output::SetTimer { id: 0, after_us: 10_000 }),
+//!             Event::Connected { peer } => self.peers.push(peer),
+//!             Event::Disconnected { peer } => self.peers.retain(|p| *p != peer),
+//!             Event::Timer { .. } => {
+//!                 for &to in &self.peers {
+//!                     self.out.push_back(Output::Send { to, msg: "ping".into() });
+//!                 }
+//!                 self.out.push_back(Output::SetTimer { id: 0, after_us: 10_000 });
+//!             }
+//!             Event::Message { .. } => self.got += 1,
+//!             _ => {}
+//!         }
+//!     }
+//!     fn poll_next_message(&mut self) -> Option<Output<String>> {
+//!         self.out.pop_front()
+//!     }
+//! }
+//!
+//! /// The test: the same code drives the simulation and the replay.
+//! fn drive<W: rehearse::net::Network<String>>(c: &mut Cluster<Pinger, W>) -> Result<Duration, Failure> {
+//!     c.run_until(Duration::from_secs(2), |_| Ok(()))?; // faults happen here
+//!     c.settle(Duration::from_secs(10), |c| {
+//!         match c.nodes().find(|(_, n)| n.peers.len() < 2) {
+//!             Some((id, n)) => Err(format!("node {id} connected to {:?}", n.peers)),
+//!             None if c.nodes().count() < 3 => Err("a node is down".into()),
+//!             None => Ok(()),
+//!         }
+//!     })
+//! }
+//!
+//! let sim = Sim::new(7);
+//! let net = Recorder::new(SimNet::new(sim.clone(), NetConfig::new(3)), sim.tape());
+//! let mut cluster = Cluster::new(3, net, |_| Pinger::default());
+//! let took = drive(&mut cluster)?;
+//!
+//! // The tape alone drives fresh nodes the same way, every output checked.
+//! let trace = Trace::parse(&sim.tape().contents()).unwrap();
+//! let mut replay = Cluster::new(3, Replayer::from_trace(trace), |_| Pinger::default());
+//! assert_eq!(drive(&mut replay)?, took);
+//! assert_eq!(replay.node(0).unwrap().got, cluster.node(0).unwrap().got);
+//! replay.into_world().finish().unwrap();
+//! # Ok::<(), Failure>(())
+//! ```
+//!
 //! `docs/simulating-message-passing.md` in this crate walks through a
-//! replicated log built on it.
+//! replicated log built on it; `tests/net.rs` checks every promise above.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -166,8 +294,10 @@ pub trait Network<M: Message> {
     /// A client request to `node`, delivered `after_us` from now as
     /// [`Event::Request`]; its id.
     fn submit(&mut self, node: NodeId, after_us: u64, msg: M) -> u64;
-    /// Ends every fault: partitions healed, paused nodes resumed, crashed
-    /// nodes restarted, and no new fault fires for the rest of the run.
+    /// Ends every fault: partitions healed, paused nodes resumed (what they
+    /// were not told arrives first), crashed nodes restarted now, a crash
+    /// scheduled but not yet happened cancelled, and no new fault fires
+    /// for the rest of the run.
     fn heal(&mut self);
 }
 
@@ -177,7 +307,8 @@ pub trait Node {
     type Message: Message;
     /// Takes one event at virtual time `now`.
     fn step(&mut self, now: Duration, event: Event<Self::Message>);
-    /// The next thing the node wants done, until `None`.
+    /// The next thing the node wants done, until `None`: the driver drains
+    /// it after every event, in order.
     fn poll_next_message(&mut self) -> Option<Output<Self::Message>>;
 }
 

@@ -205,11 +205,11 @@ impl<M> Pending<M> {
     /// The node an event is told to, for the ones a pause holds back.
     fn addressee(&self) -> Option<NodeId> {
         match self {
-            Pending::Message { to, .. } => Some(*to),
-            Pending::Timer { node, .. }
-            | Pending::Request { node, .. }
-            | Pending::Connected { node, .. }
-            | Pending::Disconnected { node, .. } => Some(*node),
+            Self::Message { to, .. } => Some(*to),
+            Self::Timer { node, .. }
+            | Self::Request { node, .. }
+            | Self::Connected { node, .. }
+            | Self::Disconnected { node, .. } => Some(*node),
             _ => None,
         }
     }
