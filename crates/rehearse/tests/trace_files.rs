@@ -138,17 +138,17 @@ fn a_file_that_is_not_a_scenario() {
 #[test]
 fn a_newer_format_version_asks_for_an_upgrade() {
     let (_d, path) = write(
-        "v2.ron",
-        b"(rehearse: 2, tool: \"rehearse 9.0\")\n(i: 0, call: \"X::y\", in: (), out: ())\n",
+        "v3.ron",
+        b"(rehearse: 3, tool: \"rehearse 9.0\")\n(i: 0, call: \"X::y\", in: (), out: ())\n",
     );
     let err = Trace::read(&path).unwrap_err();
     assert!(matches!(
         err.kind,
-        TraceErrorKind::UnsupportedVersion { found: 2, supported: 1 }
+        TraceErrorKind::UnsupportedVersion { found: 3, supported: 2 }
     ));
     assert!(
         err.to_string()
-            .contains("v2.ron:1: format version 2 is newer than this rehearse reads (up to 1)"),
+            .contains("v3.ron:1: format version 3 is newer than this rehearse reads (up to 2)"),
         "{err}"
     );
 }
