@@ -72,6 +72,10 @@ struct State {
     /// The lane the sink was last told; a record written while it differs
     /// from `node` is preceded by a lane change.
     written_node: u32,
+    /// Something to do before the next record: `finished`, or a lane
+    /// change to write. One flag, so that recording a call checks one
+    /// byte as it did before lanes existed.
+    pending: bool,
     sink: Sink,
 }
 
@@ -162,6 +166,7 @@ impl Tape {
                         nodes: Vec::new(),
                         node: 0,
                         written_node: 0,
+                        pending: false,
                         sink,
                     };
                     Lock::new(state, memory)
@@ -268,6 +273,7 @@ impl Tape {
                 }
             },
         };
+        state.pending = state.finished || state.node != state.written_node;
     }
 
     /// Writes a fault mark: the fault point that fired (`"net::drop"`) and,
@@ -289,11 +295,13 @@ impl Tape {
         let at = inner.at();
         let mut guard = inner.state.lock();
         let state = &mut *guard;
-        if state.finished {
-            state.marks_after_finish += 1;
-            return;
+        if state.pending {
+            if state.finished {
+                state.marks_after_finish += 1;
+                return;
+            }
+            state.write_lane();
         }
-        state.write_lane_if_changed();
         match &mut state.sink {
             Sink::Memory { calls, last_at, .. } => put_mark(calls, at, last_at, mark),
             Sink::File { tx, .. } => {
@@ -324,7 +332,6 @@ impl Tape {
         let mut guard = inner.state.lock();
         let state = &mut *guard;
         let Some(index) = state.next() else { return };
-        state.write_lane_if_changed();
         match &mut state.sink {
             Sink::Memory {
                 calls, names, last_at, ..
@@ -391,6 +398,7 @@ impl Tape {
         let mut state = inner.state.lock();
         self.check_dropped(&state)?;
         state.finished = true;
+        state.pending = true;
         if let Sink::File { tx, writer } = &mut state.sink {
             let _ = tx.send(Msg::Finish);
             if let Some(handle) = writer.take() {
@@ -474,18 +482,12 @@ fn lane(k: usize) -> u32 {
 }
 
 impl State {
-    /// Tells the sink the current lane before a record, when it changed
-    /// since the last record (one comparison when no lane is ever set).
-    #[inline]
-    fn write_lane_if_changed(&mut self) {
-        if self.node != self.written_node {
-            self.write_lane();
-        }
-    }
-
+    /// Tells the sink the current lane (before a record, when it changed
+    /// since the last one).
     #[cold]
     fn write_lane(&mut self) {
         self.written_node = self.node;
+        self.pending = false;
         match &mut self.sink {
             Sink::Memory { calls, .. } => put_lane(calls, self.node),
             Sink::File { tx, .. } => {
@@ -499,11 +501,15 @@ impl State {
     }
 
     /// The index of the next call, or `None` (counted) after `finish`.
+    /// A lane change is written first.
     #[inline]
     fn next(&mut self) -> Option<usize> {
-        if self.finished {
-            self.dropped_after_finish += 1;
-            return None;
+        if self.pending {
+            if self.finished {
+                self.dropped_after_finish += 1;
+                return None;
+            }
+            self.write_lane();
         }
         self.next_index += 1;
         Some(self.next_index - 1)
