@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::time::Duration;
 
-use super::{Delivery, Event, Files, Message, Network, NodeId, Output};
+use super::{Delivery, Event, Files, Message, Network, NodeId, Output, short};
 use crate::{EventQueue, Sim};
 
 /// How messages between two nodes travel.
@@ -339,6 +339,8 @@ pub struct SimNet<M> {
     healed: bool,
     now_us: u64,
     stats: NetStats,
+    /// Lane names, `n0`, `n1`, ...
+    lanes: Vec<String>,
 }
 
 impl<M: Message> SimNet<M> {
@@ -364,6 +366,7 @@ impl<M: Message> SimNet<M> {
             healed: false,
             now_us,
             stats: NetStats::default(),
+            lanes: (0..n).map(|i| format!("n{i}")).collect(),
             config,
         };
         for node in 0..net.config.nodes {
@@ -434,6 +437,13 @@ impl<M: Message> SimNet<M> {
     /// down until [`SimNet::restart`] or a heal. Nothing when it is down
     /// or a crash of it is already scheduled.
     pub fn crash(&mut self, node: NodeId) {
+        if self.is_up(node) {
+            self.note(Some(node), || format!("scripted: n{node} crashes"));
+        }
+        self.schedule_crash(node);
+    }
+
+    fn schedule_crash(&mut self, node: NodeId) {
         let now = self.now_us;
         if let Some(x) = self.nodes.get_mut(node as usize) {
             if x.up && x.crash.is_none() {
@@ -458,6 +468,7 @@ impl<M: Message> SimNet<M> {
     pub fn restart(&mut self, node: NodeId) {
         if let Some(x) = self.nodes.get(node as usize) {
             if !x.up || x.crash.is_some() {
+                self.note(Some(node), || format!("scripted: n{node} restarts"));
                 self.schedule_start(node, self.now_us);
             }
         }
@@ -465,23 +476,29 @@ impl<M: Message> SimNet<M> {
 
     /// Cuts `a -> b` and `b -> a` until [`SimNet::heal_partitions`].
     pub fn partition(&mut self, a: NodeId, b: NodeId) {
+        self.note(None, || format!("scripted: n{a} <-> n{b} cut"));
         self.cut(&[(a, b), (b, a)], None);
     }
 
     /// Cuts `from -> to` only until [`SimNet::heal_partitions`].
     pub fn partition_one_way(&mut self, from: NodeId, to: NodeId) {
+        self.note(None, || format!("scripted: n{from} -> n{to} cut"));
         self.cut(&[(from, to)], None);
     }
 
     /// Cuts every link of `node`, both ways, until
     /// [`SimNet::heal_partitions`].
     pub fn isolate(&mut self, node: NodeId) {
+        self.note(Some(node), || format!("scripted: n{node} cut from all"));
         let cuts = self.isolation(node);
         self.cut(&cuts, None);
     }
 
     /// Ends every partition, drawn or scripted.
     pub fn heal_partitions(&mut self) {
+        if !self.cuts.is_empty() {
+            self.note(None, || "scripted: every partition healed".to_string());
+        }
         self.heal_epoch += 1;
         self.cuts.clear();
         self.update_all_sessions();
@@ -492,6 +509,13 @@ impl<M: Message> SimNet<M> {
     /// A pause of a paused node extends it; a node that is down is not
     /// paused.
     pub fn pause(&mut self, node: NodeId, d: Duration) {
+        if self.is_up(node) && !d.is_zero() {
+            self.note(Some(node), || format!("scripted: n{node} paused for {d:?}"));
+        }
+        self.pause_for(node, d);
+    }
+
+    fn pause_for(&mut self, node: NodeId, d: Duration) {
         let until = self.now_us.saturating_add(micros(d));
         let Some(x) = self.nodes.get_mut(node as usize) else {
             return;
@@ -527,12 +551,52 @@ impl<M: Message> SimNet<M> {
             .schedule(Duration::from_micros(at_us), Pending::Start { node, ticket });
     }
 
-    fn latency(&self) -> u64 {
-        let mut l = self.sim.range(self.config.latency_us.clone());
-        if self.sim.fault("net::delay") {
-            l = l.saturating_add(self.sim.range(self.config.delay_us.clone()));
+    /// Sets the run's lane: node `node`'s, or none.
+    fn lane(&self, node: Option<NodeId>) {
+        self.sim
+            .set_node(node.and_then(|n| self.lanes.get(n as usize)).map(String::as_str));
+    }
+
+    /// A note on the tape, in `node`'s lane (the run's lane is left as it
+    /// was).
+    fn note(&self, node: Option<NodeId>, text: impl FnOnce() -> String) {
+        let before = self.sim.node();
+        self.lane(node);
+        self.sim.note(&text());
+        self.sim.set_node(before.as_deref());
+    }
+
+    /// Whether fault `point` fires now; when it does, `effect` draws what
+    /// it does (after the decision, so a zero choice draws nothing more)
+    /// and says it for the fault mark, in `node`'s lane (the run's lane is
+    /// left as it was).
+    fn fault<T>(
+        &mut self,
+        point: &str,
+        node: Option<NodeId>,
+        effect: impl FnOnce(&mut Self) -> (T, String),
+    ) -> Option<T> {
+        if !self.sim.fires(point) {
+            return None;
         }
-        l
+        let (value, detail) = effect(self);
+        let before = self.sim.node();
+        self.lane(node);
+        self.sim.mark_fault(point, Some(&detail));
+        self.sim.set_node(before.as_deref());
+        Some(value)
+    }
+
+    /// One message's latency (or a handshake's), `net::delay` included;
+    /// `what` names its link and itself for the fault mark, in `lane`.
+    fn latency(&mut self, lane: Option<NodeId>, what: impl FnOnce() -> (String, String)) -> u64 {
+        let l = self.sim.range(self.config.latency_us.clone());
+        let extra = self.fault("net::delay", lane, |net| {
+            let extra = net.sim.range(net.config.delay_us.clone());
+            let (link, it) = what();
+            (extra, format!("{link} +{:?}: {it}", Duration::from_micros(extra)))
+        });
+        l.saturating_add(extra.unwrap_or(0))
     }
 
     fn isolation(&self, node: NodeId) -> Vec<(NodeId, NodeId)> {
@@ -603,7 +667,8 @@ impl<M: Message> SimNet<M> {
         }
         if should {
             // One drawn latency for the handshake; both ends learn at once.
-            let at = Duration::from_micros(self.now_us.saturating_add(self.latency()));
+            let latency = self.latency(None, || (format!("n{a} <-> n{b}"), "session handshake".to_string()));
+            let at = Duration::from_micros(self.now_us.saturating_add(latency));
             let p = &mut self.pairs[i];
             p.up = true;
             p.generation += 1;
@@ -632,43 +697,61 @@ impl<M: Message> SimNet<M> {
         if n == 0 {
             return;
         }
-        if self.sim.fault("net::crash") {
-            let node = self.sim.below(u64::from(n)) as NodeId;
-            let down = self.nodes.iter().filter(|x| !x.up || x.crash.is_some()).count() as u32;
-            let x = &self.nodes[node as usize];
-            if x.up && x.crash.is_none() && down < self.config.max_down {
-                self.crash(node);
-                let after = self.sim.range(self.config.downtime_us.clone());
-                self.schedule_start(node, self.now_us.saturating_add(after));
-            }
-        }
-        if self.sim.fault("net::pause") {
-            let node = self.sim.below(u64::from(n)) as NodeId;
-            let d = self.sim.range(self.config.pause_us.clone());
-            self.pause(node, Duration::from_micros(d));
-        }
+        let _ = self.fault("net::crash", None, |net| {
+            let node = net.sim.below(u64::from(n)) as NodeId;
+            let down = net.nodes.iter().filter(|x| !x.up || x.crash.is_some()).count() as u32;
+            let x = &net.nodes[node as usize];
+            let detail = if !x.up || x.crash.is_some() {
+                format!("n{node} is down already: nothing happens")
+            } else if down >= net.config.max_down {
+                format!("n{node}: {down} nodes down, the most (max_down): nothing happens")
+            } else {
+                net.schedule_crash(node);
+                let after = net.sim.range(net.config.downtime_us.clone());
+                net.schedule_start(node, net.now_us.saturating_add(after));
+                format!("n{node} crashes, restarts in {:?}", Duration::from_micros(after))
+            };
+            ((), detail)
+        });
+        let _ = self.fault("net::pause", None, |net| {
+            let node = net.sim.below(u64::from(n)) as NodeId;
+            let d = Duration::from_micros(net.sim.range(net.config.pause_us.clone()));
+            let detail = if net.is_up(node) {
+                format!("n{node} paused for {d:?}")
+            } else {
+                format!("n{node} is down: nothing happens")
+            };
+            net.pause_for(node, d);
+            ((), detail)
+        });
         if n >= 2 {
             let pair = |sim: &Sim| {
                 let a = sim.below(u64::from(n)) as NodeId;
                 let b = (a + 1 + sim.below(u64::from(n - 1)) as NodeId) % n;
                 (a, b)
             };
-            if self.sim.fault("net::partition") {
-                let (a, b) = pair(&self.sim);
-                let after = self.sim.range(self.config.partition_us.clone());
-                self.cut(&[(a, b), (b, a)], Some(after));
-            }
-            if self.sim.fault("net::partition_one_way") {
-                let (a, b) = pair(&self.sim);
-                let after = self.sim.range(self.config.partition_us.clone());
-                self.cut(&[(a, b)], Some(after));
-            }
-            if self.sim.fault("net::isolate") {
-                let node = self.sim.below(u64::from(n)) as NodeId;
-                let after = self.sim.range(self.config.partition_us.clone());
-                let cuts = self.isolation(node);
-                self.cut(&cuts, Some(after));
-            }
+            let _ = self.fault("net::partition", None, |net| {
+                let (a, b) = pair(&net.sim);
+                let after = net.sim.range(net.config.partition_us.clone());
+                net.cut(&[(a, b), (b, a)], Some(after));
+                ((), format!("n{a} <-> n{b} cut for {:?}", Duration::from_micros(after)))
+            });
+            let _ = self.fault("net::partition_one_way", None, |net| {
+                let (a, b) = pair(&net.sim);
+                let after = net.sim.range(net.config.partition_us.clone());
+                net.cut(&[(a, b)], Some(after));
+                ((), format!("n{a} -> n{b} cut for {:?}", Duration::from_micros(after)))
+            });
+            let _ = self.fault("net::isolate", None, |net| {
+                let node = net.sim.below(u64::from(n)) as NodeId;
+                let after = net.sim.range(net.config.partition_us.clone());
+                let cuts = net.isolation(node);
+                net.cut(&cuts, Some(after));
+                (
+                    (),
+                    format!("n{node} cut from all for {:?}", Duration::from_micros(after)),
+                )
+            });
         }
         if !self.healed {
             self.queue.schedule(
@@ -686,15 +769,34 @@ impl<M: Message> SimNet<M> {
         if unsynced.is_empty() {
             return;
         }
-        let kept = if self.sim.fault("disk::flushed") {
-            self.sim.below(unsynced.len() as u64 + 1) as usize
-        } else {
-            0
-        };
-        let torn = kept < unsynced.len() && self.sim.fault("disk::torn");
-        let part = if torn {
-            let (Write::Append(b) | Write::Put(b)) = &unsynced[kept].1;
-            Some(self.sim.below(b.len() as u64) as usize)
+        let total = unsynced.len();
+        let kept = self
+            .fault("disk::flushed", Some(node), |net| {
+                let kept = net.sim.below(total as u64 + 1) as usize;
+                (
+                    kept,
+                    format!("n{node}: {kept} of {total} unsynced writes reached the disk"),
+                )
+            })
+            .unwrap_or(0);
+        let part = if kept < total {
+            let (file, write) = &unsynced[kept];
+            let (Write::Append(b) | Write::Put(b)) = write;
+            let (len, kind) = (
+                b.len(),
+                if matches!(write, Write::Append(_)) {
+                    "Append"
+                } else {
+                    "Put"
+                },
+            );
+            self.fault("disk::torn", Some(node), |net| {
+                let part = net.sim.below(len as u64) as usize;
+                (
+                    part,
+                    format!("n{node}: {part} of {len} bytes of the {kind} to {file:?} reached the disk"),
+                )
+            })
         } else {
             None
         };
@@ -720,12 +822,27 @@ impl<M: Message> SimNet<M> {
         }
         match self.config.links {
             Links::Datagrams => {
-                if self.is_cut(from, to) || self.sim.fault("net::drop") {
+                if self.is_cut(from, to) {
                     self.stats.lost += 1;
                     return;
                 }
-                if self.sim.fault("net::duplicate") {
-                    let at = self.now_us.saturating_add(self.latency());
+                if self
+                    .fault("net::drop", Some(from), |_| {
+                        ((), format!("n{from} -> n{to}: {}", short(&msg)))
+                    })
+                    .is_some()
+                {
+                    self.stats.lost += 1;
+                    return;
+                }
+                let what = || (format!("n{from} -> n{to}"), short(&msg));
+                if self
+                    .fault("net::duplicate", Some(from), |_| {
+                        ((), format!("n{from} -> n{to}: {}", short(&msg)))
+                    })
+                    .is_some()
+                {
+                    let at = self.now_us.saturating_add(self.latency(Some(from), what));
                     self.queue.schedule(
                         Duration::from_micros(at),
                         Pending::Message {
@@ -736,7 +853,7 @@ impl<M: Message> SimNet<M> {
                         },
                     );
                 }
-                let at = self.now_us.saturating_add(self.latency());
+                let at = self.now_us.saturating_add(self.latency(Some(from), what));
                 self.queue.schedule(
                     Duration::from_micros(at),
                     Pending::Message {
@@ -758,7 +875,8 @@ impl<M: Message> SimNet<M> {
                     self.stats.lost += 1;
                     return;
                 }
-                let at = self.now_us.saturating_add(self.latency()).max(p.last_delivery_us[side]);
+                let latency = self.latency(Some(from), || (format!("n{from} -> n{to}"), short(&msg)));
+                let at = self.now_us.saturating_add(latency).max(p.last_delivery_us[side]);
                 self.pairs[i].last_delivery_us[side] = at;
                 self.queue.schedule(
                     Duration::from_micros(at),
@@ -916,6 +1034,7 @@ impl<M: Message> Network<M> for SimNet<M> {
                     if !due {
                         self.now_us = self.now_us.max(until_us);
                         self.sim.advance_to(Duration::from_micros(self.now_us));
+                        self.lane(None);
                         return None;
                     }
                     let (at, p) = self.queue.pop_advancing(&self.sim)?;
@@ -931,6 +1050,7 @@ impl<M: Message> Network<M> for SimNet<M> {
                 }
             }
             if let Some((node, event)) = self.deliver(pending) {
+                self.lane(Some(node));
                 return Some(Delivery {
                     at_us: self.now_us,
                     node,
@@ -944,6 +1064,7 @@ impl<M: Message> Network<M> for SimNet<M> {
         if !self.is_up(node) {
             return;
         }
+        self.lane(Some(node));
         match output {
             Output::Send { to, msg } => self.send(node, to, msg),
             Output::SetTimer { id, after_us } => {
@@ -973,6 +1094,7 @@ impl<M: Message> Network<M> for SimNet<M> {
     fn submit(&mut self, node: NodeId, after_us: u64, msg: M) -> u64 {
         let id = self.next_request;
         self.next_request += 1;
+        self.lane(None);
         if node as usize >= self.n() {
             self.stats.misaddressed += 1;
             return id;
@@ -985,9 +1107,23 @@ impl<M: Message> Network<M> for SimNet<M> {
     }
 
     fn heal(&mut self) {
+        let down: Vec<String> = (0..self.config.nodes)
+            .filter(|n| !self.is_up(*n))
+            .map(|n| format!("n{n}"))
+            .collect();
+        let paused = (0..self.config.nodes).filter(|n| self.is_paused(*n)).count();
+        self.note(None, || {
+            format!(
+                "heal: {} partitioned links, {paused} paused nodes, down nodes restart now: [{}]; no fault fires from now on",
+                self.cuts.len(),
+                down.join(", ")
+            )
+        });
         self.healed = true;
         self.sim.set_faults_enabled(false);
-        self.heal_partitions();
+        self.heal_epoch += 1;
+        self.cuts.clear();
+        self.update_all_sessions();
         for node in 0..self.config.nodes {
             self.resume(node);
             let x = &mut self.nodes[node as usize];
