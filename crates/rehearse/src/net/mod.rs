@@ -86,6 +86,14 @@
 //! replays without the simulation: `Cluster::new(size,
 //! Replayer::open(path)?, make)` and the same driving code.
 //!
+//! The faults are on the tape too: each one that fires is a fault mark
+//! saying what it did (`net::delay`, `"n0 -> n2 +516.5ms: Append(..)"`;
+//! `net::crash`, `"n1 crashes, restarts in 1.2s"`), in the lane of the node
+//! it hit; every delivered event and every output is recorded in its
+//! node's lane (`n0`, `n1`, ...); scripted faults and the heal are notes.
+//! The `rehearse` command shows them (`inspect`, `stats`, one lane per node
+//! in `html`); a replay skips them.
+//!
 //! ```
 //! use std::collections::VecDeque;
 //! use std::time::Duration;
