@@ -21,6 +21,7 @@ mod choices;
 mod events;
 mod failure;
 mod fault;
+mod params;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +62,8 @@ struct State {
     named_tapes: Vec<(String, Tape)>,
     faults_off: bool,
     phase: Phase,
+    /// The run's parameters (`Sim::set_param`), in every tape's header.
+    params: BTreeMap<String, String>,
 }
 
 /// The context of one simulated run: seed, choice sequence, virtual time,
@@ -113,6 +116,7 @@ impl Sim {
                 named_tapes: Vec::new(),
                 faults_off: false,
                 phase: Phase::Explore,
+                params: BTreeMap::new(),
             })),
         }
     }
@@ -228,6 +232,7 @@ impl Sim {
             return t.clone();
         }
         let tape = run_tape(s.seed, s.given.as_deref(), Some(name), s.now);
+        params::write_params(&tape, &s.params);
         s.named_tapes.push((name.to_string(), tape.clone()));
         tape
     }
