@@ -179,7 +179,7 @@ impl Sweep {
     /// cannot go missing from the line unnoticed:
     ///
     /// ```text
-    /// REHEARSE_SEED=12 cargo run --example replog -- --bug lost-sync --seeds 1  # params: nodes=3
+    /// REHEARSE_SEED=12 cargo run --example my_sim -- --bug lost-sync --seeds 1  # params: nodes=3
     /// ```
     ///
     /// Default: guessed from the test or example name
@@ -194,7 +194,7 @@ impl Sweep {
     ///     .seeds(0..20)
     ///     .out_dir(out.path())
     ///     .param("bug", bug)
-    ///     .command("cargo run --example replog -- --bug {bug} --seeds 1")
+    ///     .command("cargo run --example my_sim -- --bug {bug} --seeds 1")
     ///     .quiet()
     ///     .run(|sim| {
     ///         sim.set_param("nodes", 3); // set in the run: listed after the command
@@ -202,7 +202,7 @@ impl Sweep {
     ///     });
     /// assert_eq!(
     ///     report.failures[0].repro,
-    ///     "REHEARSE_SEED=12 cargo run --example replog -- --bug lost-sync --seeds 1  # params: nodes=3"
+    ///     "REHEARSE_SEED=12 cargo run --example my_sim -- --bug lost-sync --seeds 1  # params: nodes=3"
     /// );
     /// // A typo in a placeholder stops the sweep before it starts.
     /// let report = Sweep::new("doc-repro").command("run --bgu {bgu}").param("bug", bug).quiet().run(|_| Ok(()));

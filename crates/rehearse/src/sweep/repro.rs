@@ -166,11 +166,11 @@ mod tests {
     #[test]
     fn placeholders_are_filled_and_the_rest_listed() {
         let declared = params(&[("bug", "x"), ("nodes", "3")]);
-        let r = Repro::new("cargo run --example replog -- --bug {bug} --seeds 1", &declared).unwrap();
+        let r = Repro::new("cargo run --example my_sim -- --bug {bug} --seeds 1", &declared).unwrap();
         let run = params(&[("bug", "lost-sync"), ("nodes", "3"), ("note", "two words")]);
         assert_eq!(
             r.line("REHEARSE_SEED", "7", &run),
-            "REHEARSE_SEED=7 cargo run --example replog -- --bug lost-sync --seeds 1  # params: nodes=3 note='two words'"
+            "REHEARSE_SEED=7 cargo run --example my_sim -- --bug lost-sync --seeds 1  # params: nodes=3 note='two words'"
         );
         let r = Repro::new("run {{literal}} --bug {bug} --nodes {nodes}", &declared).unwrap();
         assert_eq!(
