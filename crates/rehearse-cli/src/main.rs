@@ -6,6 +6,8 @@
 mod check;
 mod common;
 mod diff;
+#[cfg(test)]
+mod fixtures;
 mod html;
 mod inspect;
 mod review;
