@@ -275,26 +275,23 @@ pub(crate) fn head_lines(path: &Path, trace: &Trace) -> Vec<String> {
 }
 
 /// A hint to re-run a saved simulated run, for files with a seed:
-/// `REHEARSE_SEED=<seed>`, or `REHEARSE_REPLAY=<file>` when the header
-/// holds the run's choices (a shrunk file: its seed alone would re-run the
-/// unshrunk run); then the command (`meta.command` when the writer saved
-/// it, else `<command>`, the test or example that ran the sweep); then
-/// each param as `--name value`, shell-quoted.
+/// `REHEARSE_REPLAY=<file> <command>`, which re-runs the file's seed (and
+/// choices, for a shrunk file) and compares the new run with the file.
+/// The file is named by its absolute path (the command may run in another
+/// directory: `cargo test` runs in the package's). The command itself
+/// (the test or example that ran the sweep) is not in the file, so it
+/// stays `<command>`; the run's params follow as the sweep's repro line
+/// lists them, `  # params: name=value ...` (shell-quoted), to be passed as
+/// that command takes them.
 pub(crate) fn repro(path: &Path, trace: &Trace) -> Option<String> {
     let h = trace.header();
-    let seed = h.seed?;
+    h.seed?;
     let quote = |s: &str| shlex::try_quote(s).map_or_else(|_| format!("{s:?}"), |q| q.into_owned());
-    let mut line = if h.meta.contains_key("choices") {
-        format!("REHEARSE_REPLAY={}", quote(&path.display().to_string()))
-    } else {
-        format!("REHEARSE_SEED={seed}")
-    };
-    match h.meta.get("command") {
-        Some(c) => line.push_str(&format!(" {c}")),
-        None => line.push_str(" <command>"),
-    }
-    for (k, v) in &h.params {
-        line.push_str(&format!(" --{k} {}", quote(v)));
+    let file = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut line = format!("REHEARSE_REPLAY={} <command>", quote(&file.display().to_string()));
+    if !h.params.is_empty() {
+        let params: Vec<String> = h.params.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
+        line.push_str(&format!("  # params: {}", params.join(" ")));
     }
     Some(line)
 }

@@ -331,7 +331,10 @@ mod tests {
         let head = &d["heads"][0];
         assert_eq!(head["failure"]["kind"], "two leaders");
         assert_eq!(head["params"], "bug=stale read, nodes=3");
-        assert_eq!(head["repro"], "REHEARSE_SEED=42 <command> --bug 'stale read' --nodes 3");
+        assert_eq!(
+            head["repro"],
+            "REHEARSE_REPLAY=run.ron <command>  # params: bug='stale read' nodes=3"
+        );
     }
 
     #[test]

@@ -163,7 +163,7 @@ run.ron: 4 calls, 3 faults, 2 notes, format 2, rehearse 0.1.0, seed 42
 failure (two leaders): n0 and n2 both lead term 3
   at 0.250s
 params: bug=stale read, nodes=3
-repro: REHEARSE_SEED=42 <command> --bug 'stale read' --nodes 3
+repro: REHEARSE_REPLAY=run.ron <command>  # params: bug='stale read' nodes=3
         0.000s      # note cluster of 3
 #0      0.010s  n0  Network::next_event(0) -> Some(Start)
         0.015s  n0  ! fault net::drop  n0 -> n1: Append(3)
