@@ -124,10 +124,18 @@ pub mod inject {
     impl<E: InjectFault> ViaInjectFault<E> for &Probe<E> {
         #[inline]
         fn rehearse_inject(&self, sim: &Sim, point: &str) -> Option<Injected<E>> {
-            if !sim.fault(point) {
+            if !sim.fires(point) {
                 return None;
             }
             let after = sim.chance(0.5);
+            sim.mark_fault(
+                point,
+                Some(if after {
+                    "the call reached the world, then failed"
+                } else {
+                    "the call failed before reaching the world"
+                }),
+            );
             let e = E::inject_fault(point, sim);
             Some(if after { Injected::After(e) } else { Injected::Before(e) })
         }

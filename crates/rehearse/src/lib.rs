@@ -244,6 +244,7 @@ pub mod __private;
 
 pub use format::{
     Call, FORMAT_VERSION, Header, Mark, MarkKind, RunFailure, Trace, TraceError, TraceErrorKind, TraceReader,
+    TraceRecord,
 };
 pub use record::{Recorder, Rotation, Tape, TapeOptions};
 pub use rehearse_macros::world;

@@ -211,7 +211,7 @@ fn the_file_is_readable_ron_one_call_per_line() {
     let text = tape.contents();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4);
-    assert_eq!(lines[0], "(rehearse: 1, tool: \"rehearse 0.1.0\")");
+    assert_eq!(lines[0], "(rehearse: 2, tool: \"rehearse 0.1.0\")");
     assert_eq!(
         lines[1],
         r#"(i: 0, call: "Cluster::gen_node_id", in: (Some("n")), out: ("n-1"))"#

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
-use rehearse::{Trace, TraceErrorKind, Value};
+use rehearse::{MarkKind, Trace, TraceErrorKind, Value};
 
 fn write(name: &str, contents: &[u8]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -138,17 +138,17 @@ fn a_file_that_is_not_a_scenario() {
 #[test]
 fn a_newer_format_version_asks_for_an_upgrade() {
     let (_d, path) = write(
-        "v2.ron",
-        b"(rehearse: 2, tool: \"rehearse 9.0\")\n(i: 0, call: \"X::y\", in: (), out: ())\n",
+        "v3.ron",
+        b"(rehearse: 3, tool: \"rehearse 9.0\")\n(i: 0, call: \"X::y\", in: (), out: ())\n",
     );
     let err = Trace::read(&path).unwrap_err();
     assert!(matches!(
         err.kind,
-        TraceErrorKind::UnsupportedVersion { found: 2, supported: 1 }
+        TraceErrorKind::UnsupportedVersion { found: 3, supported: 2 }
     ));
     assert!(
         err.to_string()
-            .contains("v2.ron:1: format version 2 is newer than this rehearse reads (up to 1)"),
+            .contains("v3.ron:1: format version 3 is newer than this rehearse reads (up to 2)"),
         "{err}"
     );
 }
@@ -257,14 +257,55 @@ proptest! {
 fn the_format_example_in_the_docs_reads() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/scenarios/format-example.ron");
     let trace = Trace::read(path).unwrap();
+    assert_eq!(trace.header().version, 2);
     assert_eq!(trace.calls().len(), 6);
     assert_eq!(trace.calls()[5].name, "Cluster::failover");
-    assert_eq!(trace.calls()[5].line, 7);
+    assert_eq!(trace.calls()[5].line, 9);
+    assert_eq!(trace.calls()[4].node.as_deref(), Some("arb-1"));
+    assert_eq!(trace.calls()[1].node, None);
     assert_eq!(trace.header().worlds, ["Cluster", "Election"]);
+    let marks = trace.marks();
+    assert_eq!(marks.len(), 2);
+    assert_eq!(
+        (marks[0].before_call, marks[0].line, marks[0].at_us),
+        (3, 5, Some(1_500_000))
+    );
+    assert_eq!(
+        marks[0].kind,
+        MarkKind::Note {
+            text: "arb-1 leads in epoch 7".into()
+        }
+    );
+    assert_eq!((marks[1].before_call, marks[1].line), (4, 7));
+    assert!(matches!(&marks[1].kind, MarkKind::Fault { point, detail: Some(_) } if point == "Cluster::status"));
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/FORMAT.md")).unwrap();
     let file = std::fs::read_to_string(path).unwrap();
     assert!(
         doc.contains(file.trim_end()),
         "FORMAT.md must show the example file verbatim"
     );
+}
+
+/// Version 1 files, as rehearse wrote them before marks existed, still
+/// read: the old format example and every committed scenario.
+#[test]
+fn version_1_files_still_read() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/scenarios/format-example-v1.ron");
+    let trace = Trace::read(path).unwrap();
+    assert_eq!(trace.header().version, 1);
+    assert_eq!(trace.calls().len(), 6);
+    assert_eq!(trace.calls()[5].line, 7);
+    assert!(trace.marks().is_empty());
+    assert!(trace.calls().iter().all(|c| c.node.is_none()));
+    let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios");
+    let mut read = 0;
+    for entry in std::fs::read_dir(scenarios).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "ron") {
+            let trace = Trace::read(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(trace.header().version, 1, "{}", path.display());
+            read += 1;
+        }
+    }
+    assert!(read >= 20, "only {read} scenarios under {scenarios}");
 }

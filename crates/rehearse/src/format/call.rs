@@ -42,7 +42,7 @@ impl Call {
     /// The record as one line of RON, exactly as the writer produces it.
     pub fn to_line(&self) -> String {
         let mut s = String::new();
-        write_call_head(&mut s, self.index, self.at_us, &self.name);
+        write_call_head(&mut s, self.index, self.at_us, self.node.as_deref(), &self.name);
         for (i, v) in self.inputs.iter().enumerate() {
             if i > 0 {
                 s.push_str(", ");
@@ -53,14 +53,15 @@ impl Call {
         s
     }
 
-    pub(super) fn from_value(v: Value, line: usize, expected_index: usize) -> Result<Self, String> {
-        let Value::Struct(_, fields) = v else {
-            return Err(format!(
-                "expected a call record `(i: {expected_index}, call: \"Trait::method\", in: (...), out: ...)`, found a {}",
-                v.kind()
-            ));
-        };
-        let (mut index, mut name, mut inputs, mut output, mut at_us) = (None, None, None, None, None);
+    /// Reads a call record: the fields of a struct that is not a mark.
+    /// `node` is a version 2 field.
+    pub(super) fn from_fields(
+        fields: Vec<(String, Value)>,
+        line: usize,
+        expected_index: usize,
+        version: u32,
+    ) -> Result<Self, String> {
+        let (mut index, mut name, mut inputs, mut output, mut at_us, mut node) = (None, None, None, None, None, None);
         for (key, value) in fields {
             match key.as_str() {
                 "i" => match value {
@@ -79,13 +80,19 @@ impl Call {
                     })
                 }
                 "out" => output = Some(value),
-                "at_us" => match value {
-                    Value::Int(n) if n >= 0 && n <= i128::from(u64::MAX) => at_us = Some(n as u64),
-                    other => return Err(format!("call field `at_us` must be microseconds, found `{other}`")),
+                "at_us" => at_us = Some(super::mark::microseconds("call", value)?),
+                "node" if version >= 2 => match value {
+                    Value::Str(s) => node = Some(s),
+                    other => return Err(format!("call field `node` must be a string, found `{other}`")),
                 },
+                "node" => {
+                    return Err(format!(
+                        "the call field `node` needs format version 2 (this file's header says `rehearse: {version}`)"
+                    ));
+                }
                 other => {
                     return Err(format!(
-                        "unknown call field `{other}` (expected i, at_us, call, in, out)"
+                        "unknown call field `{other}` (expected i, at_us, node, call, in, out)"
                     ));
                 }
             }
@@ -103,15 +110,15 @@ impl Call {
             inputs: inputs.ok_or("call record has no `in` field")?,
             output: output.ok_or("call record has no `out` field")?,
             at_us,
-            node: None,
+            node,
             line,
         })
     }
 }
 
 /// The start of a call line, up to and including `in: (`: the arguments,
-/// `), out: `, the output and `)` follow.
-pub(crate) fn write_call_head(s: &mut String, index: usize, at_us: Option<u64>, name: &str) {
+/// `), out: `, the output and `)` follow. `node` comes after `at_us`.
+pub(crate) fn write_call_head(s: &mut String, index: usize, at_us: Option<u64>, node: Option<&str>, name: &str) {
     let mut digits = itoa::Buffer::new();
     s.push_str("(i: ");
     s.push_str(digits.format(index));
@@ -119,6 +126,11 @@ pub(crate) fn write_call_head(s: &mut String, index: usize, at_us: Option<u64>, 
     if let Some(t) = at_us {
         s.push_str("at_us: ");
         s.push_str(digits.format(t));
+        s.push_str(", ");
+    }
+    if let Some(node) = node {
+        s.push_str("node: ");
+        write_str(s, node);
         s.push_str(", ");
     }
     s.push_str("call: ");

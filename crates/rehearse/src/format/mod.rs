@@ -1,5 +1,5 @@
-//! Scenario files: [`Trace`] (a parsed file), its [`Header`] and [`Call`]s,
-//! the streaming [`TraceReader`], and [`TraceError`]. What follows is
+//! Scenario files: [`Trace`] (a parsed file), its [`Header`], [`Call`]s
+//! and [`Mark`]s, the streaming [`TraceReader`], and [`TraceError`]. What follows is
 //! `FORMAT.md`, the description of the format.
 //!
 #![doc = include_str!("../../FORMAT.md")]
@@ -20,12 +20,14 @@ pub(crate) use call::write_call_head;
 pub use error::{TraceError, TraceErrorKind};
 pub use header::{Header, RunFailure};
 pub use mark::{Mark, MarkKind};
-pub use reader::TraceReader;
+pub(crate) use mark::{MarkText, write_mark_line};
+pub use reader::{TraceReader, TraceRecord};
 
-/// The scenario format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The scenario format version this build writes and the newest it reads
+/// (it reads every older one too).
+pub const FORMAT_VERSION: u32 = 2;
 
-/// A parsed scenario: header and calls.
+/// A parsed scenario: header, calls and the marks between them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
     path: Option<PathBuf>,
@@ -63,10 +65,12 @@ impl Trace {
     pub fn from_reader(src: impl BufRead, path: Option<&Path>, recover: bool) -> Result<Self, TraceError> {
         let mut reader = TraceReader::new(src, path)?;
         let mut calls = Vec::new();
+        let mut marks = Vec::new();
         let mut truncated = false;
-        for call in reader.by_ref() {
-            match call {
-                Ok(c) => calls.push(c),
+        while let Some(record) = reader.next_record() {
+            match record {
+                Ok(TraceRecord::Call(c)) => calls.push(c),
+                Ok(TraceRecord::Mark(m)) => marks.push(m),
                 Err(e) if recover && e.truncated_after().is_some() => truncated = true,
                 Err(e) => return Err(e),
             }
@@ -75,7 +79,7 @@ impl Trace {
             path: path.map(Path::to_path_buf),
             header: reader.header,
             calls,
-            marks: Vec::new(),
+            marks,
             truncated,
         })
     }
@@ -123,12 +127,23 @@ impl Trace {
         self.truncated
     }
 
-    /// The whole trace in the writer's format (header line, one call per line).
+    /// The whole trace in the writer's format (header line, one record per
+    /// line): each mark before the call it precedes ([`Mark::before_call`];
+    /// marks after the last call at the end, in their order).
     pub fn to_ron(&self) -> String {
         let mut s = self.header.to_line();
         s.push('\n');
+        let mut marks = self.marks.iter().peekable();
         for c in &self.calls {
+            while let Some(m) = marks.next_if(|m| m.before_call <= c.index) {
+                s.push_str(&m.to_line());
+                s.push('\n');
+            }
             s.push_str(&c.to_line());
+            s.push('\n');
+        }
+        for m in marks {
+            s.push_str(&m.to_line());
             s.push('\n');
         }
         s

@@ -3,7 +3,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use super::{Call, FORMAT_VERSION, Header, TraceError, TraceErrorKind};
+use super::{Call, FORMAT_VERSION, Header, Mark, TraceError, TraceErrorKind};
 use crate::ron::{ParseError, Parser, Value};
 
 /// Tracks whether the text read so far ends inside a bracket, string or
@@ -97,10 +97,21 @@ impl Balance {
     }
 }
 
+/// One record of a scenario after the header: a call, or (format version
+/// 2) a fault or note mark between calls.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraceRecord {
+    /// A world call.
+    Call(Call),
+    /// A fault or note.
+    Mark(Mark),
+}
+
 /// Reads a scenario one record at a time, without loading the whole file.
 ///
 /// Records may span several lines (hand-written, pretty-printed); a record
-/// is parsed as soon as its brackets close.
+/// is parsed as soon as its brackets close. As an iterator it yields the
+/// calls and skips the marks; [`TraceReader::next_record`] yields both.
 pub struct TraceReader<R> {
     src: R,
     path: Option<PathBuf>,
@@ -194,7 +205,7 @@ impl<R: BufRead> TraceReader<R> {
             if is_trivia(&text) {
                 text.clear();
                 start_line = self.line;
-            } else if line.trim_start().starts_with("(i:") {
+            } else if starts_record(line) {
                 // The writer puts each record on its own line; a new record
                 // while the previous one is still open means that one is broken.
                 return Err(self
@@ -223,15 +234,24 @@ impl<R: BufRead> TraceReader<R> {
     }
 }
 
+/// True for a line that starts a record the way the writer writes them:
+/// a call (`(i: `) or a mark (`(at_us: `, `(fault: `, `(note: `).
+fn starts_record(line: &str) -> bool {
+    let line = line.trim_start();
+    ["(i:", "(at_us:", "(fault:", "(note:"]
+        .iter()
+        .any(|p| line.starts_with(p))
+}
+
 fn is_trivia(text: &str) -> bool {
     let mut p = Parser::new(text);
     p.skip_trivia().is_ok() && p.pos == text.len()
 }
 
-impl<R: BufRead> Iterator for TraceReader<R> {
-    type Item = Result<Call, TraceError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<R: BufRead> TraceReader<R> {
+    /// The next record, call or mark; `None` at the end of the file. After
+    /// an error, the reader stops.
+    pub fn next_record(&mut self) -> Option<Result<TraceRecord, TraceError>> {
         if self.done {
             return None;
         }
@@ -240,14 +260,55 @@ impl<R: BufRead> Iterator for TraceReader<R> {
                 self.done = true;
                 return None;
             }
-            Ok(Some((line, value))) => Call::from_value(value, line, self.calls)
+            Ok(Some((line, value))) => self
+                .record(value, line)
                 .map_err(|m| self.error(TraceErrorKind::Record(m)).at(line, None)),
             Err(e) => Err(e),
         };
         match &result {
-            Ok(_) => self.calls += 1,
+            Ok(TraceRecord::Call(_)) => self.calls += 1,
+            Ok(TraceRecord::Mark(_)) => {}
             Err(_) => self.done = true,
         }
         Some(result)
+    }
+
+    /// A record from its value: a mark when it has a `fault` or `note`
+    /// field and no `call` field, else a call.
+    fn record(&self, value: Value, line: usize) -> Result<TraceRecord, String> {
+        let Value::Struct(_, fields) = value else {
+            return Err(format!(
+                "expected a call record `(i: {}, call: \"Trait::method\", in: (...), out: ...)`, found a {}",
+                self.calls,
+                value.kind()
+            ));
+        };
+        let has = |name: &str| fields.iter().any(|(k, _)| k == name);
+        let version = self.header.version;
+        if !has("call") && (has("fault") || has("note")) {
+            if version < 2 {
+                let what = if has("fault") { "fault" } else { "note" };
+                return Err(format!(
+                    "{what} records need format version 2 (this file's header says `rehearse: {version}`)"
+                ));
+            }
+            return Mark::from_fields(fields, line, self.calls).map(TraceRecord::Mark);
+        }
+        Call::from_fields(fields, line, self.calls, version).map(TraceRecord::Call)
+    }
+}
+
+impl<R: BufRead> Iterator for TraceReader<R> {
+    type Item = Result<Call, TraceError>;
+
+    /// The next call: marks before it are read and skipped.
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_record()? {
+                Ok(TraceRecord::Call(c)) => return Some(Ok(c)),
+                Ok(TraceRecord::Mark(_)) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }

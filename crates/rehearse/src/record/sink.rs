@@ -1,14 +1,15 @@
-//! Where a tape's calls go: a compact in-memory buffer rendered as RON when
-//! read, or a background thread writing the scenario file; and the
-//! rendering of encoded calls into call lines.
+//! Where a tape's records go: a compact in-memory buffer rendered as RON
+//! when read, or a background thread writing the scenario file; and the
+//! rendering of encoded calls and marks into lines.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 
-use super::encode::{Buf, Cursor, Encoded, Store as _};
-use crate::format::{Header, write_call_head};
+use super::encode::{Buf, Cursor, Encoded, NOT_A_CALL, Store as _, record};
+use crate::format::{Header, MarkKind, MarkText, write_call_head, write_mark_line};
 use crate::ron::WriteError;
 
 pub(super) enum Sink {
@@ -16,7 +17,8 @@ pub(super) enum Sink {
         header: Box<Header>,
         /// Every call, in the compact form of [`super::encode`]: one
         /// buffer, so that recording a call allocates nothing once it has
-        /// grown, and RON is only written when the tape is read.
+        /// grown, and RON is only written when the tape is read. Marks and
+        /// lane changes are records of kind [`NOT_A_CALL`] among them.
         calls: Buf,
         /// The call names met so far; a call refers to one by index.
         names: Vec<&'static str>,
@@ -36,6 +38,13 @@ pub(super) enum Msg {
         call: &'static str,
         values: Buf,
     },
+    /// The lane of the following records.
+    Lane(Option<Arc<str>>),
+    /// A fault or note.
+    Mark {
+        at: Option<u64>,
+        kind: MarkKind,
+    },
     Flush(mpsc::Sender<Result<(), String>>),
     Finish,
 }
@@ -52,6 +61,7 @@ pub(super) fn write_loop(file: File, header: &str, rx: &Receiver<Msg>) -> Result
     };
     note(writeln!(out, "{header}"), &mut error);
     let mut line = String::new();
+    let mut node: Option<Arc<str>> = None;
     loop {
         let msg = match rx.try_recv() {
             Ok(m) => m,
@@ -76,9 +86,18 @@ pub(super) fn write_loop(file: File, header: &str, rx: &Receiver<Msg>) -> Result
                 if error.is_none() {
                     line.clear();
                     let values = Cursor::new(values.bytes.as_slice(), &values.names);
-                    if render_encoded(&mut line, index, at, call, &values).is_err() {
+                    if render_encoded(&mut line, index, at, node.as_deref(), call, &values).is_err() {
                         line.push_str("\"<corrupt tape record: a rehearse bug>\"");
                     }
+                    line.push('\n');
+                    note(out.write_all(line.as_bytes()), &mut error);
+                }
+            }
+            Msg::Lane(lane) => node = lane,
+            Msg::Mark { at, kind } => {
+                if error.is_none() {
+                    line.clear();
+                    write_mark_line(&mut line, at, node.as_deref(), kind.as_text());
                     line.push('\n');
                     note(out.write_all(line.as_bytes()), &mut error);
                 }
@@ -115,10 +134,11 @@ fn render_encoded(
     s: &mut String,
     index: usize,
     at: Option<u64>,
+    node: Option<&str>,
     call: &str,
     values: &Cursor<'_>,
 ) -> Result<(), WriteError> {
-    write_call_head(s, index, at, call);
+    write_call_head(s, index, at, node, call);
     let mut first = true;
     while !values.arguments_end() {
         if !first {
@@ -137,30 +157,119 @@ fn render_encoded(
     Ok(())
 }
 
-/// Every call of a memory tape, one line each.
-pub(super) fn render_memory(s: &mut String, calls: &Buf, names: &[&'static str]) {
+/// Every record of a memory tape, one line each (lane changes only set
+/// the `node` of the lines after them).
+pub(super) fn render_memory(s: &mut String, calls: &Buf, names: &[&'static str], nodes: &[Arc<str>]) {
     let c = Cursor::new(calls.bytes.as_slice(), &calls.names);
-    let mut index = 0;
-    let mut last_at = None;
+    let mut at = RenderState {
+        index: 0,
+        last_at: None,
+        node: None,
+    };
     while !c.at_end() {
-        let ok = (|| -> Result<(), WriteError> {
-            let kind = c.varint::<WriteError>()?;
-            let at = c.at(&mut last_at)?;
-            let call = usize::try_from(kind.wrapping_sub(1))
-                .ok()
-                .and_then(|k| names.get(k))
-                .copied()
-                .unwrap_or("?");
-            render_encoded(s, index, at, call, &c)
-        })();
-        s.push('\n');
-        if ok.is_err() {
-            // Only a bug in rehearse gets here: stop rather than misread.
-            s.push_str("\"<corrupt tape: a rehearse bug>\"\n");
-            return;
+        match render_record(s, &c, names, nodes, &mut at) {
+            Ok(false) => {}
+            Ok(true) => s.push('\n'),
+            Err(_) => {
+                // Only a bug in rehearse gets here: stop rather than misread.
+                s.push_str("\n\"<corrupt tape: a rehearse bug>\"\n");
+                return;
+            }
         }
-        index += 1;
     }
+}
+
+/// Where the rendering of a memory tape is: the next call's index, the
+/// last time written and the current lane.
+struct RenderState<'n> {
+    index: usize,
+    last_at: Option<u64>,
+    node: Option<&'n str>,
+}
+
+/// Renders the next record; false when it wrote no line (a lane change).
+fn render_record<'n>(
+    s: &mut String,
+    c: &Cursor<'_>,
+    names: &[&'static str],
+    nodes: &'n [Arc<str>],
+    at: &mut RenderState<'n>,
+) -> Result<bool, WriteError> {
+    let corrupt = || <WriteError as serde::ser::Error>::custom("corrupt tape record");
+    let kind = c.varint::<WriteError>()?;
+    if kind != NOT_A_CALL {
+        let time = c.at::<WriteError>(&mut at.last_at)?;
+        let call = usize::try_from(kind - 1)
+            .ok()
+            .and_then(|k| names.get(k))
+            .copied()
+            .unwrap_or("?");
+        render_encoded(s, at.index, time, at.node, call, c)?;
+        at.index += 1;
+        return Ok(true);
+    }
+    match c.byte::<WriteError>()? {
+        record::LANE => {
+            at.node = match c.varint::<WriteError>()? {
+                0 => None,
+                k => Some(
+                    nodes
+                        .get(usize::try_from(k - 1).map_err(|_| corrupt())?)
+                        .ok_or_else(corrupt)?,
+                ),
+            };
+            Ok(false)
+        }
+        record::FAULT => {
+            let time = c.at::<WriteError>(&mut at.last_at)?;
+            let point = c.str::<WriteError>()?;
+            let detail = match c.byte::<WriteError>()? {
+                0 => None,
+                1 => Some(c.str::<WriteError>()?),
+                _ => return Err(corrupt()),
+            };
+            write_mark_line(s, time, at.node, MarkText::Fault { point, detail });
+            Ok(true)
+        }
+        record::NOTE => {
+            let time = c.at::<WriteError>(&mut at.last_at)?;
+            write_mark_line(s, time, at.node, MarkText::Note(c.str::<WriteError>()?));
+            Ok(true)
+        }
+        _ => Err(corrupt()),
+    }
+}
+
+/// Appends a mark to a memory tape's buffer (see [`record`]).
+pub(super) fn put_mark(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u64>, mark: MarkText<'_>) {
+    calls.varint(NOT_A_CALL);
+    match mark {
+        MarkText::Fault { point, detail } => {
+            calls.byte(record::FAULT);
+            put_at(calls, at, last_at);
+            calls.str(point);
+            match detail {
+                None => calls.byte(0),
+                Some(d) => {
+                    calls.byte(1);
+                    calls.str(d);
+                }
+            }
+        }
+        MarkText::Note(text) => {
+            calls.byte(record::NOTE);
+            put_at(calls, at, last_at);
+            calls.str(text);
+        }
+    }
+}
+
+/// Appends a lane change to a memory tape's buffer: 0 for none, else the
+/// node name's index + 1.
+pub(super) fn put_lane(calls: &mut Buf, lane: u32) {
+    calls.varint(NOT_A_CALL);
+    calls.byte(record::LANE);
+    calls.varint(u64::from(lane));
 }
 
 thread_local! {

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::encode::{Buf, Scratch, Store as _};
 use super::lock::Lock;
-use super::sink::{Msg, Sink, keep_spare, put_at, render_memory, spare_buffer, write_loop};
-use crate::format::{Header, Trace, TraceError, TraceErrorKind};
+use super::sink::{Msg, Sink, keep_spare, put_at, put_lane, put_mark, render_memory, spare_buffer, write_loop};
+use crate::format::{Header, MarkText, Trace, TraceError, TraceErrorKind};
 
 /// Records the file writer may hold in its queue before a caller waits.
 ///
@@ -25,7 +25,10 @@ const NO_TIME: u64 = u64::MAX;
 /// A cloneable handle to a trace being written.
 ///
 /// Every [`Recorder`](crate::Recorder) sharing a tape appends to the same
-/// sequence of calls; the index each call gets is its global order.
+/// sequence of calls; the index each call gets is its global order. Between
+/// the calls, a simulation may write fault and note marks
+/// ([`Tape::mark_fault`], [`Tape::note`]), and say which node (lane) the
+/// following records belong to ([`Tape::set_node`]).
 ///
 /// - [`Tape::create`]: a scenario file written by a background thread; the
 ///   caller only formats the record and hands it over, never waiting on the
@@ -60,6 +63,15 @@ struct State {
     next_index: usize,
     finished: bool,
     dropped_after_finish: usize,
+    /// Marks written after `finish`, not in the file either.
+    marks_after_finish: usize,
+    /// The lane names met so far: lane `k + 1` is `nodes[k]`.
+    nodes: Vec<Arc<str>>,
+    /// The lane of the following records (0: none).
+    node: u32,
+    /// The lane the sink was last told; a record written while it differs
+    /// from `node` is preceded by a lane change.
+    written_node: u32,
     sink: Sink,
 }
 
@@ -146,6 +158,10 @@ impl Tape {
                         next_index: 0,
                         finished: false,
                         dropped_after_finish: 0,
+                        marks_after_finish: 0,
+                        nodes: Vec::new(),
+                        node: 0,
+                        written_node: 0,
                         sink,
                     };
                     Lock::new(state, memory)
@@ -222,7 +238,74 @@ impl Tape {
         }
     }
 
-    /// Number of calls recorded so far.
+    /// Sets the node (lane) of each following call and mark, written as
+    /// its `node` field; `None` stops writing it. Like
+    /// [`Tape::set_virtual_time`], it holds until changed. Cheap enough to
+    /// call before every call: a name is copied the first time the tape
+    /// sees it, and the tape writes a lane change only when a record
+    /// follows one.
+    ///
+    /// ```
+    /// let tape = rehearse::Tape::memory();
+    /// tape.set_node(Some("n1"));
+    /// tape.note("n1 became leader in term 3");
+    /// tape.set_node(None);
+    /// tape.note("all nodes healed");
+    /// let trace = tape.to_trace().unwrap();
+    /// assert_eq!(trace.marks()[0].node.as_deref(), Some("n1"));
+    /// assert_eq!(trace.marks()[1].node, None);
+    /// ```
+    pub fn set_node(&self, node: Option<&str>) {
+        let Some(inner) = &self.inner else { return };
+        let mut state = inner.state.lock();
+        state.node = match node {
+            None => 0,
+            Some(name) => match state.nodes.iter().position(|n| **n == *name) {
+                Some(k) => lane(k),
+                None => {
+                    state.nodes.push(Arc::from(name));
+                    lane(state.nodes.len() - 1)
+                }
+            },
+        };
+    }
+
+    /// Writes a fault mark: the fault point that fired (`"net::drop"`) and,
+    /// optionally, what it did. Marks take no call index; a
+    /// [`Replayer`](crate::Replayer) skips them. [`Sim::fault`](crate::Sim::fault)
+    /// writes these on a run's tape.
+    pub fn mark_fault(&self, point: &str, detail: Option<&str>) {
+        self.mark(MarkText::Fault { point, detail });
+    }
+
+    /// Writes a note mark: free text about the run at this point
+    /// (`"n1 became leader in term 3"`).
+    pub fn note(&self, text: &str) {
+        self.mark(MarkText::Note(text));
+    }
+
+    fn mark(&self, mark: MarkText<'_>) {
+        let Some(inner) = &self.inner else { return };
+        let at = inner.at();
+        let mut guard = inner.state.lock();
+        let state = &mut *guard;
+        if state.finished {
+            state.marks_after_finish += 1;
+            return;
+        }
+        state.write_lane_if_changed();
+        match &mut state.sink {
+            Sink::Memory { calls, last_at, .. } => put_mark(calls, at, last_at, mark),
+            Sink::File { tx, .. } => {
+                let _ = tx.send(Msg::Mark {
+                    at,
+                    kind: mark.to_kind(),
+                });
+            }
+        }
+    }
+
+    /// Number of calls recorded so far (marks not counted).
     pub fn len(&self) -> usize {
         self.inner.as_ref().map_or(0, |i| i.state.lock().next_index)
     }
@@ -238,8 +321,10 @@ impl Tape {
     pub(crate) fn record_encoded(&self, call: &'static str, values: &Scratch) {
         let Some(inner) = &self.inner else { return };
         let at = inner.at();
-        let mut state = inner.state.lock();
+        let mut guard = inner.state.lock();
+        let state = &mut *guard;
         let Some(index) = state.next() else { return };
+        state.write_lane_if_changed();
         match &mut state.sink {
             Sink::Memory {
                 calls, names, last_at, ..
@@ -320,11 +405,14 @@ impl Tape {
     }
 
     fn check_dropped(&self, state: &State) -> Result<(), TraceError> {
-        if state.dropped_after_finish > 0 {
-            return Err(self.writer_error(format!(
-                "{} calls were recorded after finish() and are not in the file",
-                state.dropped_after_finish
-            )));
+        let (calls, marks) = (state.dropped_after_finish, state.marks_after_finish);
+        if calls > 0 || marks > 0 {
+            let what = match (calls, marks) {
+                (calls, 0) => format!("{calls} calls were"),
+                (0, marks) => format!("{marks} fault or note marks were"),
+                (calls, marks) => format!("{calls} calls and {marks} fault or note marks were"),
+            };
+            return Err(self.writer_error(format!("{what} recorded after finish() and are not in the file")));
         }
         Ok(())
     }
@@ -346,7 +434,7 @@ impl Tape {
                 let mut s = header.to_line();
                 s.reserve(calls.bytes.as_slice().len() * 4 + 1);
                 s.push('\n');
-                render_memory(&mut s, calls, names);
+                render_memory(&mut s, calls, names, &state.nodes);
                 s
             }
             Sink::File { .. } => String::new(),
@@ -380,7 +468,36 @@ impl Inner {
     }
 }
 
+/// The lane number of the node name at `k` in [`State::nodes`].
+fn lane(k: usize) -> u32 {
+    u32::try_from(k + 1).unwrap_or(u32::MAX)
+}
+
 impl State {
+    /// Tells the sink the current lane before a record, when it changed
+    /// since the last record (one comparison when no lane is ever set).
+    #[inline]
+    fn write_lane_if_changed(&mut self) {
+        if self.node != self.written_node {
+            self.write_lane();
+        }
+    }
+
+    #[cold]
+    fn write_lane(&mut self) {
+        self.written_node = self.node;
+        match &mut self.sink {
+            Sink::Memory { calls, .. } => put_lane(calls, self.node),
+            Sink::File { tx, .. } => {
+                let node = (self.node as usize)
+                    .checked_sub(1)
+                    .and_then(|k| self.nodes.get(k))
+                    .cloned();
+                let _ = tx.send(Msg::Lane(node));
+            }
+        }
+    }
+
     /// The index of the next call, or `None` (counted) after `finish`.
     #[inline]
     fn next(&mut self) -> Option<usize> {

@@ -32,10 +32,13 @@ pub(super) struct FaultPoint {
 /// An error type a [`Faulty`] world can inject: implement it for the error
 /// type of fallible world methods.
 ///
-/// Scenario files record an injected error like any other output. Put
-/// "injected" in its text (e.g. `Timeout("injected at Store::append")`) so
-/// that readers and the `rehearse` command (`inspect`, `stats`) can tell it
-/// from an error the world itself returned.
+/// Scenario files record an injected error like any other output, right
+/// after a fault mark naming the point (`(fault: "Store::append", detail:
+/// "...")`, see [`Sim::fault`]): readers and the `rehearse` command tell it
+/// from an error the world itself returned by that mark, so the error's
+/// text needs no convention. Saying "injected" in it (e.g.
+/// `Timeout("injected at Store::append")`) still helps a person reading the
+/// output alone.
 pub trait InjectFault: Sized {
     /// The error returned by a call at `point` (`Trait::method`) when the
     /// fault fires. May draw from `sim` to pick among several errors.
@@ -50,7 +53,9 @@ pub trait InjectFault: Sized {
 /// reaching the inner world (the request was lost) or after it (the reply
 /// was lost: the effect happened but the caller sees an error). Other
 /// methods pass through. Compose as `Recorder<Faulty<SimWorld>>` so the
-/// injected errors are recorded.
+/// injected errors are recorded. Each injected error writes a fault mark
+/// on the run's main tape (point `Trait::method`, and whether the call
+/// reached the inner world) before the call's record.
 #[derive(Debug, Clone)]
 pub struct Faulty<W> {
     inner: W,
@@ -86,6 +91,11 @@ impl Sim {
     /// sweep reports them, and [`Sweep::only_faults`](crate::Sweep::only_faults)
     /// selects them.
     ///
+    /// When the point fires, a fault mark naming it is written on the run's
+    /// main tape ([`Tape::mark_fault`](crate::Tape::mark_fault)), at the
+    /// current virtual time and node, so that the scenario shows where
+    /// each fault happened; [`Sim::fault_with`] also says what it did.
+    ///
     /// ```
     /// use rehearse::Sim;
     ///
@@ -104,6 +114,46 @@ impl Sim {
     /// assert!(!(0..100).any(|_| quiet.fault("disk::full")));
     /// ```
     pub fn fault(&self, point: &str) -> bool {
+        let fired = self.fires(point);
+        if fired {
+            self.state.borrow().tape.mark_fault(point, None);
+        }
+        fired
+    }
+
+    /// [`Sim::fault`], with the fault mark saying what the fault did
+    /// (`"n0 -> n2: Append(3)"`); `detail` is only called when the point
+    /// fires.
+    ///
+    /// ```
+    /// let sim = rehearse::Sim::new(5);
+    /// sim.set_fault_rate("net::drop", 1.0);
+    /// let (from, to) = ("n0", "n1");
+    /// assert!(sim.fault_with("net::drop", || format!("{from} -> {to}: Ping")));
+    /// let trace = sim.tape().to_trace().unwrap();
+    /// assert_eq!(
+    ///     trace.marks()[0].kind,
+    ///     rehearse::MarkKind::Fault { point: "net::drop".into(), detail: Some("n0 -> n1: Ping".into()) },
+    /// );
+    /// ```
+    pub fn fault_with(&self, point: &str, detail: impl FnOnce() -> String) -> bool {
+        let fired = self.fires(point);
+        if fired {
+            let detail = detail();
+            self.state.borrow().tape.mark_fault(point, Some(&detail));
+        }
+        fired
+    }
+
+    /// Writes a fault mark for `point` on the run's main tape (for a fault
+    /// decided with [`Sim::fires`]).
+    pub(crate) fn mark_fault(&self, point: &str, detail: Option<&str>) {
+        self.state.borrow().tape.mark_fault(point, detail);
+    }
+
+    /// Whether `point` fires now, as [`Sim::fault`] decides it, without
+    /// writing a mark.
+    pub(crate) fn fires(&self, point: &str) -> bool {
         if self.state.borrow().faults_off {
             return false;
         }

@@ -59,6 +59,11 @@ struct State {
     fault_config: FaultConfig,
     tape: Tape,
     named_tapes: Vec<(String, Tape)>,
+    /// The node names met by [`Sim::set_node`], so that setting a lane
+    /// again copies nothing.
+    nodes: Vec<Rc<str>>,
+    /// The lane set on every tape of the run.
+    node: Option<Rc<str>>,
     faults_off: bool,
     phase: Phase,
 }
@@ -99,7 +104,7 @@ impl Sim {
     }
 
     pub(crate) fn build(seed: u64, given: Option<Vec<u64>>, fault_config: FaultConfig) -> Self {
-        let tape = run_tape(seed, given.as_deref(), None, Duration::ZERO);
+        let tape = run_tape(seed, given.as_deref(), None, Duration::ZERO, None);
         Self {
             state: Rc::new(RefCell::new(State {
                 seed,
@@ -111,6 +116,8 @@ impl Sim {
                 fault_config,
                 tape,
                 named_tapes: Vec::new(),
+                nodes: Vec::new(),
+                node: None,
                 faults_off: false,
                 phase: Phase::Explore,
             })),
@@ -214,6 +221,50 @@ impl Sim {
         }
     }
 
+    /// Sets the node (lane) of what every tape of the run records next
+    /// (the main one and the named ones, as [`Sim::advance_to`] sets their
+    /// time): calls and marks carry it as their `node` field, and the
+    /// tools show one lane per node. `None` for records of no node. Cheap
+    /// enough to call before every event.
+    ///
+    /// ```
+    /// let sim = rehearse::Sim::new(1);
+    /// sim.set_node(Some("n2"));
+    /// sim.note("n2 restarts with what it synced");
+    /// let trace = sim.tape().to_trace().unwrap();
+    /// assert_eq!(trace.marks()[0].node.as_deref(), Some("n2"));
+    /// ```
+    pub fn set_node(&self, node: Option<&str>) {
+        let s = &mut *self.state.borrow_mut();
+        if s.node.as_deref() == node {
+            return;
+        }
+        s.node = node.map(|name| match s.nodes.iter().find(|n| ***n == *name) {
+            Some(n) => Rc::clone(n),
+            None => {
+                let n: Rc<str> = Rc::from(name);
+                s.nodes.push(Rc::clone(&n));
+                n
+            }
+        });
+        s.tape.set_node(node);
+        for (_, tape) in &s.named_tapes {
+            tape.set_node(node);
+        }
+    }
+
+    /// The node set by [`Sim::set_node`], if any.
+    pub fn node(&self) -> Option<Rc<str>> {
+        self.state.borrow().node.clone()
+    }
+
+    /// Writes a note on the run's main tape, at the current virtual time
+    /// and node: something a reader of the scenario should see between
+    /// the calls (`"n1 became leader in term 3"`). Replays skip it.
+    pub fn note(&self, text: &str) {
+        self.state.borrow().tape.note(text);
+    }
+
     /// The in-memory tape of this run (the header carries the seed).
     pub fn tape(&self) -> Tape {
         self.state.borrow().tape.clone()
@@ -227,7 +278,7 @@ impl Sim {
         if let Some((_, t)) = s.named_tapes.iter().find(|(n, _)| n == name) {
             return t.clone();
         }
-        let tape = run_tape(s.seed, s.given.as_deref(), Some(name), s.now);
+        let tape = run_tape(s.seed, s.given.as_deref(), Some(name), s.now, s.node.as_deref());
         s.named_tapes.push((name.to_string(), tape.clone()));
         tape
     }
@@ -250,8 +301,8 @@ impl Sim {
 
 /// A memory tape of a run: the seed in its header, the given choices (so a
 /// saved scenario re-runs them), the tape's name for all but the main one,
-/// and the run's current virtual time.
-fn run_tape(seed: u64, given: Option<&[u64]>, name: Option<&str>, now: Duration) -> Tape {
+/// and the run's current virtual time and node.
+fn run_tape(seed: u64, given: Option<&[u64]>, name: Option<&str>, now: Duration, node: Option<&str>) -> Tape {
     let mut options = Tape::options().seed(seed);
     if let Some(name) = name {
         options = options.meta("tape", name);
@@ -261,5 +312,6 @@ fn run_tape(seed: u64, given: Option<&[u64]>, name: Option<&str>, now: Duration)
     }
     let tape = options.memory();
     tape.set_virtual_time(Some(now));
+    tape.set_node(node);
     tape
 }

@@ -67,6 +67,22 @@ pub(super) mod tag {
     pub(super) const ARGUMENTS_END: u8 = 34;
 }
 
+/// The record kind of everything on a memory tape that is not a call
+/// (calls are their name's index + 1); one of [`record`] follows.
+pub(crate) const NOT_A_CALL: u64 = 0;
+
+/// What a record of kind [`NOT_A_CALL`] is.
+pub(crate) mod record {
+    /// The lane of the following records: a varint, 0 for none, else the
+    /// tape's node name index + 1.
+    pub(crate) const LANE: u8 = 0;
+    /// A fault mark: its time (as a call's), the point, then 0 or 1 and the
+    /// detail.
+    pub(crate) const FAULT: u8 = 1;
+    /// A note mark: its time, then the text.
+    pub(crate) const NOTE: u8 = 2;
+}
+
 /// A call recorded without a virtual time.
 pub(crate) const AT_NONE: u8 = 0;
 /// A call at the same virtual time as the call before it.
