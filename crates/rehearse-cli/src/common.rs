@@ -299,8 +299,12 @@ pub(crate) fn repro(path: &Path, trace: &Trace) -> Option<String> {
 /// Items of a lane or filter that have no node.
 pub(crate) const NO_NODE: &str = "(no node)";
 
-/// Node names in a natural order: `n2` before `n10`, then by text.
+/// Node names in a natural order: `n2` before `n10`, then by text;
+/// [`NO_NODE`] last.
 pub(crate) fn node_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if (a == NO_NODE) != (b == NO_NODE) {
+        return (a == NO_NODE).cmp(&(b == NO_NODE));
+    }
     let split = |s: &str| {
         let digits = s.len() - s.trim_end_matches(|c: char| c.is_ascii_digit()).len();
         let (stem, num) = s.split_at(s.len() - digits);
@@ -362,6 +366,13 @@ pub(crate) fn describe(trace: &Trace) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodes_sort_naturally_and_no_node_last() {
+        let mut nodes = vec![NO_NODE, "n10", "n2", "a", "n1", "n"];
+        nodes.sort_by(|a, b| node_order(a, b));
+        assert_eq!(nodes, ["a", "n", "n1", "n2", "n10", NO_NODE]);
+    }
 
     #[test]
     fn patterns_match_like_globs() {
