@@ -1,13 +1,15 @@
 //! `rehearse check`: validates scenario files (format version, torn tail,
-//! syntax, record shape) so that CI can run it over `scenarios/`.
+//! syntax, record shape) so that CI can run it over `scenarios/`. Files of
+//! an older format version than this build writes are reported as old
+//! (they still read, so they do not fail the check).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use rehearse::Trace;
+use rehearse::{FORMAT_VERSION, Trace};
 
-use crate::common::{self, ERROR, GOOD};
+use crate::common::{self, ERROR, GOOD, WARN};
 
 /// `rehearse check`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -16,7 +18,7 @@ pub(crate) struct Args {
     /// `*.ron.new`) files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Print only the bad files.
+    /// Print only the bad files (old ones are counted, not listed).
     #[arg(long, short)]
     quiet: bool,
 }
@@ -53,9 +55,21 @@ pub(crate) fn run(a: Args) -> ExitCode {
         }
     }
     let mut out = anstream::stdout().lock();
-    let mut bad = 0;
+    let (mut bad, mut old) = (0, 0);
     for file in &files {
         match Trace::read(file) {
+            Ok(trace) if is_old(trace.header().version, FORMAT_VERSION) => {
+                old += 1;
+                if !a.quiet {
+                    let _ = writeln!(
+                        out,
+                        "{WARN}old{WARN:#}  {}: {} ({})",
+                        file.display(),
+                        common::describe(&trace),
+                        old_advice(trace.header().version, FORMAT_VERSION)
+                    );
+                }
+            }
             Ok(trace) => {
                 if !a.quiet {
                     let _ = writeln!(
@@ -72,7 +86,7 @@ pub(crate) fn run(a: Args) -> ExitCode {
             }
         }
     }
-    let _ = writeln!(out, "{} files checked, {bad} bad", files.len());
+    let _ = writeln!(out, "{}", summary(files.len(), bad, old, FORMAT_VERSION));
     if files.is_empty() {
         let _ = writeln!(anstream::stderr(), "no scenario files found");
         return ExitCode::from(common::TROUBLE);
@@ -81,5 +95,47 @@ pub(crate) fn run(a: Args) -> ExitCode {
         ExitCode::from(common::FOUND)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// True when a file of format `version` is older than what this build
+/// writes (`current`): it still reads, but re-recording would upgrade it.
+fn is_old(version: u32, current: u32) -> bool {
+    version < current
+}
+
+/// Why an old file is listed, and what to do about it.
+fn old_advice(version: u32, current: u32) -> String {
+    format!(
+        "format {version} is older than the {current} this rehearse writes: it still reads and replays; re-record it to upgrade"
+    )
+}
+
+/// The last line: how many files, how many bad and old.
+fn summary(files: usize, bad: usize, old: usize, current: u32) -> String {
+    let mut s = format!("{files} files checked, {bad} bad");
+    if old > 0 {
+        s.push_str(&format!(
+            ", {old} old (an older format than {current}: they still read)"
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_versions_are_told_apart_and_counted_without_failing() {
+        assert!(is_old(1, 2));
+        assert!(!is_old(2, 2));
+        assert!(!is_old(3, 2), "a newer file is the reader's error, not old");
+        assert_eq!(summary(5, 0, 0, 2), "5 files checked, 0 bad");
+        assert_eq!(
+            summary(5, 1, 3, 2),
+            "5 files checked, 1 bad, 3 old (an older format than 2: they still read)"
+        );
+        assert!(old_advice(1, 2).starts_with("format 1 is older than the 2 this rehearse writes"));
     }
 }

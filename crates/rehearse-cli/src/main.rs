@@ -1,11 +1,14 @@
 //! `rehearse`: work with scenario files without the types that wrote them
-//! (RON is self-describing). Inspect a run as a timeline, diff two runs,
-//! count calls and errors, validate files in CI, review re-recordings, and
-//! render a self-contained HTML timeline.
+//! (RON is self-describing). Inspect a run as a timeline (with its fault
+//! and note marks, nodes, and a saved run's failure and repro hint), diff
+//! two runs, count calls, errors and faults, validate files in CI, review
+//! re-recordings, and render a self-contained HTML timeline.
 
 mod check;
 mod common;
 mod diff;
+#[cfg(test)]
+mod fixtures;
 mod html;
 mod inspect;
 mod review;
@@ -37,39 +40,54 @@ enum Color {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print a scenario as a readable timeline: index, virtual time, call,
-    /// inputs and output, errors in red and injected faults marked.
+    /// Print a scenario as a readable timeline: index, virtual time, node,
+    /// call, inputs and output, errors in red; the fault and note marks
+    /// (format 2) in place between the calls (`! fault POINT  detail`,
+    /// `# note text`); for a saved failing run, its failure, params and a
+    /// repro hint first.
     ///
     /// Exit codes: 0 shown, 2 the file cannot be read (a torn last record
     /// is only a warning: the complete calls are shown).
     #[command(
-        after_help = "Examples:\n  rehearse inspect scenarios/live_failover.ron\n  rehearse inspect run.ron --call 'Cluster::*' --from 40 --to 80\n  rehearse inspect target/rehearse/arbiter/seed-7.arbiter-1.ron --errors"
+        after_help = "Examples:\n  rehearse inspect scenarios/live_failover.ron\n  rehearse inspect run.ron --call 'Cluster::*' --from 40 --to 80\n  rehearse inspect target/rehearse/arbiter/seed-7.arbiter-1.ron --errors\n  rehearse inspect seed-12.shrunk.ron --node n1 --node n2"
     )]
     Inspect(inspect::Args),
     /// Align two scenarios of the same run (a failing seed and its re-run,
-    /// before and after a change): the first divergence with context, then
-    /// a summary of every further difference.
+    /// before and after a change): the first divergence with context (the
+    /// fault and note marks around it in place, differing ones marked),
+    /// then a summary of every further difference and of each side's
+    /// faults per point. Files with the same calls but different marks
+    /// differ at their first differing mark.
     ///
-    /// Exit codes: 0 the same calls, 1 they differ, 2 a file cannot be read.
+    /// Exit codes: 0 the same calls and marks, 1 they differ, 2 a file
+    /// cannot be read.
     #[command(after_help = "Example:\n  rehearse diff scenarios/switchover.ron scenarios/switchover.ron.new")]
     Diff(diff::Args),
-    /// Calls and error rates per method, the virtual-time span and the
-    /// longest gaps; `--json` for machines.
+    /// Calls and error rates per method; faults per fault point and per
+    /// node, counted from the fault marks (format 1 files have none: there
+    /// the errors whose text says "injected" are counted, and the output
+    /// says so); notes; the virtual-time span and the longest gaps;
+    /// `--json` for machines.
     ///
     /// Exit codes: 0 done, 2 the file cannot be read.
     #[command(after_help = "Examples:\n  rehearse stats run.ron\n  rehearse stats run.ron --json | jq .methods")]
     Stats(stats::Args),
     /// Validate scenario files: format version, syntax (with line and
     /// column), record shape, torn tail. Directories are searched for
-    /// `*.ron` files.
+    /// `*.ron` files. Files of an older format version than this rehearse
+    /// writes are listed as old: they still read and replay, so they do not
+    /// fail the check.
     ///
-    /// Exit codes: 0 every file is good, 1 a file is bad, 2 nothing to check.
+    /// Exit codes: 0 every file is good (or old), 1 a file is bad, 2
+    /// nothing to check.
     #[command(after_help = "Example:\n  rehearse check scenarios/")]
     Check(check::Args),
     /// Write one self-contained HTML page (no network, no external assets)
-    /// with the run as a timeline: a lane per world trait, or per instance
-    /// when several files of one simulated seed are given; errors and
-    /// injected faults marked; each call expandable; a search box.
+    /// with the run as a timeline: a lane per node when the calls and marks
+    /// name nodes, else per world trait, or per instance when several
+    /// files of one simulated seed are given; errors, fault marks (point
+    /// and detail on hover) and notes marked; a saved run's failure at the
+    /// top; each call expandable; a search box.
     ///
     /// Exit codes: 0 written, 2 a file cannot be read or the page written.
     #[command(

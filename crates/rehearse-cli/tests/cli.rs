@@ -49,6 +49,40 @@ fn inspect_shows_a_timeline_with_times_errors_and_faults() {
 }
 
 #[test]
+fn inspect_shows_a_format_2_file_with_its_marks_in_place_and_nodes() {
+    let out = stdout_of(rehearse().args(["inspect", &fixture("net.ron"), "--width", "40"]));
+    let body: Vec<&str> = out.lines().skip_while(|l| !l.contains("# note 3 nodes")).collect();
+    let expected = [
+        "        0.000s      # note 3 nodes; n0 leads term 1",
+        "#0      0.010s  n0  Network::next_event(2000000) -> Some((at_us: 10000, node: 0, event: Req…",
+        "#1      0.010s  n0  Network::perform(0, Append(file: \"log\", bytes: [3])) -> ()",
+        "#2      0.010s  n0  Network::perform(0, Send(to: 1, msg: Append(3))) -> ()",
+        "#3      0.010s  n0  Network::perform(0, Send(to: 2, msg: Append(3))) -> ()",
+        "        0.010s  n0  ! fault net::drop  n0 -> n2: Append(3)",
+        "#4      0.018s  n1  Network::next_event(2000000) -> Some((at_us: 18000, node: 1, event: Mes…",
+        "#5      0.018s  n1  Network::perform(1, Append(file: \"log\", bytes: [3])) -> ()",
+        "#6      0.018s  n1  Network::perform(1, Send(to: 0, msg: Ack(3))) -> ()",
+        "#7      0.026s  n0  Network::next_event(2000000) -> Some((at_us: 26000, node: 0, event: Mes…",
+        "#8      0.026s  n0  Network::perform(0, Reply(id: 1, msg: Ok)) -> ()",
+        "        0.130s  n1  ! fault net::crash  n1 loses 1 unsynced write",
+        "        0.130s  n1  # note n1 restarts with what it synced",
+        "#9      0.130s  n1  Network::next_event(2000000) -> Some((at_us: 130000, node: 1, event: St…",
+        "10 of 10 calls shown, 0 of them errors; 2 of 2 faults, 2 of 2 notes",
+    ];
+    assert_eq!(body, expected, "{out}");
+    let out = stdout_of(rehearse().args(["inspect", &fixture("net.ron"), "--node", "n1", "--from", "5"]));
+    assert!(
+        out.contains("3 of 10 calls shown, 0 of them errors; 1 of 2 faults, 1 of 2 notes"),
+        "{out}"
+    );
+    let colour = stdout_of(rehearse().args(["--color", "always", "inspect", &fixture("net.ron")]));
+    assert!(
+        colour.contains("\u{1b}[1m\u{1b}[35m! fault net::drop"),
+        "faults in bold magenta: {colour:?}"
+    );
+}
+
+#[test]
 fn inspect_filters_by_call_range_and_errors() {
     let out = stdout_of(rehearse().args([
         "inspect",
@@ -108,9 +142,10 @@ fn bad_files_are_errors_naming_file_line_and_column() {
         .args(["stats", &fixture("future.ron")])
         .assert()
         .code(2)
-        .stderr(contains(
-            "future.ron:1: format version 99 is newer than this rehearse reads (up to 1)",
-        ));
+        .stderr(contains(format!(
+            "future.ron:1: format version 99 is newer than this rehearse reads (up to {})",
+            rehearse::FORMAT_VERSION
+        )));
     rehearse()
         .args(["inspect", "/no/such/file.ron"])
         .assert()
@@ -224,8 +259,25 @@ fn check_passes_good_files_and_fails_on_any_bad_one() {
     assert!(out.contains("bad_syntax.ron:3:46: expected `,` or `]`"), "{out}");
     assert!(out.contains("future.ron:1: format version 99"), "{out}");
     assert!(out.contains("torn.ron:5: truncated after call 3"), "{out}");
-    assert!(out.contains("ok   ") && out.contains("sim.ron: 8 calls"), "{out}");
-    assert!(out.contains("5 files checked, 3 bad"), "{out}");
+    // The format 1 fixtures are old: listed, counted, not failed.
+    assert!(
+        out.contains("old  ") && out.contains("sim.ron: 8 calls, format 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "(format 1 is older than the 2 this rehearse writes: it still reads and replays; re-record it to upgrade)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok   ") && out.contains("net.ron: 10 calls, 2 faults, 2 notes, format 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("6 files checked, 3 bad, 2 old (an older format than 2: they still read)"),
+        "{out}"
+    );
     let empty = tempfile::tempdir().unwrap();
     rehearse()
         .arg("check")

@@ -2,7 +2,12 @@
 //! (Debian's `chromium`, installed by `scripts/test`) loads the page from a
 //! file, and the test reads back the DOM it built, a screenshot, and the
 //! browser's network log, to prove that the timeline rendered and that
-//! the page made no network request.
+//! the page made no network request. A format 2 file from a real `Sim`
+//! shows a lane per node and its fault marks, whose point and detail the
+//! canvas shows on hover (a script appended to a copy of the page moves
+//! the pointer over the timeline and reads the tooltip back).
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -86,6 +91,30 @@ fn attribute(dom: &str, name: &str) -> Option<String> {
 
 fn call_elements(dom: &str) -> usize {
     dom.matches("class=\"call").count()
+}
+
+/// Appended to a copy of a page: moves the pointer over every lane of the
+/// timeline, pixel by pixel, and keeps each distinct tooltip in
+/// `data-tips` (JSON) on the body.
+const HOVER_PROBE: &str = r#"<script>
+(function () {
+  const canvas = document.getElementById("canvas"), tip = document.getElementById("tip");
+  const r = canvas.getBoundingClientRect(), found = [];
+  for (let y = 4; y < r.height; y += 5) for (let x = 0; x < r.width; x += 1) {
+    canvas.dispatchEvent(new MouseEvent("mousemove", { clientX: r.left + x, clientY: r.top + y }));
+    if (tip.style.display === "block" && !found.includes(tip.textContent)) found.push(tip.textContent);
+  }
+  document.body.dataset.tips = JSON.stringify(found);
+})();
+</script>
+</body>"#;
+
+/// `&quot;` and friends back to text, for an attribute read from the DOM.
+fn unescape(attr: &str) -> String {
+    attr.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 fn render(scenarios: &[&Path], out: &Path) {
@@ -198,4 +227,74 @@ fn a_100k_call_file_renders_a_window_of_rows_not_all_of_them() {
     );
     let ms: u64 = attribute(&dom, "data-render-ms").unwrap().parse().unwrap();
     eprintln!("100,000 calls: {rows} rows in the DOM, first render {ms} ms");
+}
+
+#[test]
+#[ignore = "needs chromium: run scripts/test"]
+fn a_simulated_run_gets_a_lane_per_node_and_its_faults_show_on_hover() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("replication.ron");
+    let (fired, notes) = support::simulate(&scenario);
+    let faults: u64 = fired.values().sum();
+    let calls = rehearse::Trace::read(&scenario).unwrap().calls().len();
+    let page = dir.path().join("replication.html");
+    render(&[&scenario], &page);
+    let netlog = dir.path().join("net.json");
+    let dom = chromium(&page, &netlog, &["--dump-dom"]);
+    assert_eq!(attribute(&dom, "data-ready").as_deref(), Some("1"));
+    assert_eq!(attribute(&dom, "data-total"), Some(calls.to_string()));
+    assert_eq!(attribute(&dom, "data-faults"), Some(faults.to_string()));
+    assert_eq!(attribute(&dom, "data-notes"), Some(notes.to_string()));
+    // n1, n2, and the first note's lane (it has no node).
+    assert_eq!(attribute(&dom, "data-lanes").as_deref(), Some("3"));
+    assert_eq!(call_elements(&dom), calls, "one element per call");
+    assert_eq!(
+        dom.matches("class=\"mark fault").count() as u64,
+        faults,
+        "one row per fault"
+    );
+    assert_eq!(dom.matches("class=\"mark note").count(), notes, "one row per note");
+    assert!(
+        dom.contains("n0 -&gt; n1: Append(") || dom.contains("n0 -&gt; n2: Append("),
+        "a drop's detail in the list"
+    );
+    assert_eq!(page_requests(&netlog), Vec::<String>::new());
+
+    // Hover over the timeline: the faults' points and details.
+    let html = std::fs::read_to_string(&page).unwrap();
+    let probe = dir.path().join("probe.html");
+    std::fs::write(&probe, html.replacen("</body>", HOVER_PROBE, 1)).unwrap();
+    let dom = chromium(&probe, &dir.path().join("net2.json"), &["--dump-dom"]);
+    let tips: Vec<String> = serde_json::from_str(&unescape(&attribute(&dom, "data-tips").unwrap())).unwrap();
+    assert!(
+        tips.iter()
+            .any(|t| t.starts_with("fault net::drop\nn0 -> n") && t.contains(": Append(")),
+        "{tips:#?}"
+    );
+    assert!(tips.iter().any(|t| t.starts_with("fault net::crash\n")), "{tips:#?}");
+    assert!(
+        tips.iter().any(
+            |t| t.starts_with("fault Wire::deliver\nthe call failed before reaching the world")
+                || t.starts_with("fault Wire::deliver\nthe call reached the world")
+        ),
+        "{tips:#?}"
+    );
+    assert!(
+        tips.iter().any(|t| t.starts_with("note\n3 nodes; n0 leads")),
+        "{tips:#?}"
+    );
+    assert!(
+        tips.iter().any(|t| t.starts_with('#') && t.contains("Wire::deliver(")),
+        "{tips:#?}"
+    );
+
+    // The screenshot renders too.
+    let shot = dir.path().join("replication.png");
+    chromium(
+        &page,
+        &dir.path().join("net3.json"),
+        &[&format!("--screenshot={}", shot.display())],
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
 }

@@ -9,7 +9,10 @@
 //! is applied a second time. Either fault alone is harmless.
 //!
 //! Run: `cargo run --release -p rehearse --example counter`
-//! (`-- --fixed` sweeps the corrected server, which persists the ids too.)
+//! (`-- --fixed` sweeps the corrected server, which persists the ids too;
+//! `REHEARSE_REPLAY=target/rehearse/counter/seed-79.ron` before it re-runs
+//! that saved seed against the corrected server and says where it now
+//! goes another way.)
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -228,6 +231,14 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         .shrink_limit(1)
         .quiet()
         .run(|sim| run(sim, fixed, true));
+    if let Some(rerun) = &report.rerun {
+        // REHEARSE_REPLAY or REHEARSE_SEED re-ran a saved seed: the sweep has
+        // said how the new run compares with the saved one.
+        return match &rerun.failure {
+            None => Ok(()),
+            Some(f) => Err(f.message.clone().into()),
+        };
+    }
     print!("{report}");
     if fixed {
         report.assert_ok();

@@ -259,7 +259,10 @@ pub use rehearse_macros::world;
 pub use replay::{Divergence, DivergenceKind, Mode, ModeError, Recording, Replayer, Scenario};
 pub use ron::{Difference, ParseError, Step, Value};
 pub use sim::{EventQueue, Failure, Faulty, InjectFault, Phase, Sim, SimRng};
-pub use sweep::{FailureReport, NonDeterminism, Report, Sweep, check_determinism, check_determinism_across_processes};
+pub use sweep::{
+    FailureReport, NonDeterminism, Report, Rerun, RerunOutcome, Sweep, check_determinism,
+    check_determinism_across_processes,
+};
 
 /// The `rand` whose `RngCore` [`Sim::rng`] implements.
 pub use rand;

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rehearse::{
-    Failure, Faulty, InjectFault, Recorder, Sim, Sweep, Trace, check_determinism, check_determinism_across_processes,
+    Failure, Faulty, InjectFault, Recorder, RunFailure, Sim, Sweep, Trace, check_determinism,
+    check_determinism_across_processes,
 };
 use serde::{Deserialize, Serialize};
 
@@ -184,7 +185,12 @@ fn failures_are_saved_shrunk_and_the_shrunk_scenario_still_fails() {
             let mut sim = Sim::from_choices(f.seed, choices);
             let again = workload(&mut sim, false, Some(bad_at)).unwrap_err();
             assert_eq!(again.kind(), "too many writes");
+            // Each saved file says how its run failed.
+            assert_eq!(original.header().failure.as_ref().unwrap().message, f.message);
+            let saved_failure = shrunk.header().failure.clone().unwrap();
+            assert_eq!(Some(&saved_failure.message), f.shrunk_message.as_ref());
             // And its trace is byte for byte what was saved.
+            sim.tape().set_failure(Some(RunFailure::from(&again))).unwrap();
             assert_eq!(sim.tape().contents(), std::fs::read_to_string(shrunk_path).unwrap());
         }
     }

@@ -25,7 +25,8 @@ pub struct Header {
     /// The run's parameters (flags, sizes) a simulation set with
     /// `Sim::set_param`: what re-running it needs beside the seed.
     pub params: BTreeMap<String, String>,
-    /// How the run failed, for a saved failing simulation.
+    /// How the run failed, for a saved failing simulation (a sweep writes
+    /// it into every tape of a failing run).
     pub failure: Option<RunFailure>,
 }
 
@@ -70,17 +71,14 @@ impl Header {
             }
             s.push(']');
         }
-        if !self.meta.is_empty() {
-            s.push_str(", meta: {");
-            for (i, (k, v)) in self.meta.iter().enumerate() {
-                if i > 0 {
-                    s.push_str(", ");
-                }
-                write_str(&mut s, k);
-                s.push_str(": ");
-                write_str(&mut s, v);
-            }
-            s.push('}');
+        write_map(&mut s, "meta", &self.meta);
+        write_map(&mut s, "params", &self.params);
+        if let Some(failure) = &self.failure {
+            s.push_str(", failure: (kind: ");
+            write_str(&mut s, &failure.kind);
+            s.push_str(", message: ");
+            write_str(&mut s, &failure.message);
+            s.push(')');
         }
         s.push(')');
         s
@@ -151,19 +149,12 @@ impl Header {
                 .collect::<Result<_, _>>()?,
             Some(other) => return Err(format!("header field `worlds` must be a list, found `{other}`")),
         };
-        let meta = match v.field("meta") {
-            None => BTreeMap::new(),
-            Some(Value::Map(entries)) => entries
-                .iter()
-                .map(|(k, v)| match (k, v) {
-                    (Value::Str(k), Value::Str(v)) => Ok((k.clone(), v.clone())),
-                    (Value::Str(k), v) => Ok((k.clone(), v.to_string())),
-                    _ => Err(format!(
-                        "header field `meta` must map strings to values, found key `{k}`"
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => return Err(format!("header field `meta` must be a map, found `{other}`")),
+        let meta = read_map(v, "meta")?;
+        let params = read_map(v, "params")?;
+        let failure = match v.field("failure") {
+            None | Some(Value::Option(None)) => None,
+            Some(Value::Option(Some(b))) => Some(read_failure(b)?),
+            Some(f) => Some(read_failure(f)?),
         };
         Ok(Self {
             version,
@@ -172,8 +163,107 @@ impl Header {
             seed,
             worlds,
             meta,
-            params: BTreeMap::new(),
-            failure: None,
+            params,
+            failure,
         })
+    }
+}
+
+impl From<&crate::Failure> for RunFailure {
+    fn from(f: &crate::Failure) -> Self {
+        Self {
+            kind: f.kind().to_string(),
+            message: f.message().to_string(),
+        }
+    }
+}
+
+/// `, NAME: {"k": "v", ...}`, or nothing for an empty map.
+fn write_map(s: &mut String, name: &str, map: &BTreeMap<String, String>) {
+    if map.is_empty() {
+        return;
+    }
+    s.push_str(", ");
+    s.push_str(name);
+    s.push_str(": {");
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        write_str(s, k);
+        s.push_str(": ");
+        write_str(s, v);
+    }
+    s.push('}');
+}
+
+/// A string-to-string header map (`meta`, `params`). Keys must be strings;
+/// a value written by hand as a number or a name (`{"nodes": 3}`) is kept
+/// as its text, but a list, map or struct is an error.
+fn read_map(header: &Value, name: &str) -> Result<BTreeMap<String, String>, String> {
+    match header.field(name) {
+        None => Ok(BTreeMap::new()),
+        Some(Value::Map(entries)) => entries
+            .iter()
+            .map(|(k, v)| {
+                let Value::Str(k) = k else {
+                    return Err(format!(
+                        "header field `{name}` must map strings to strings, found the key `{k}`"
+                    ));
+                };
+                match v {
+                    Value::Str(v) => Ok((k.clone(), v.clone())),
+                    Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Char(_) | Value::Ident(_) => {
+                        Ok((k.clone(), v.to_string()))
+                    }
+                    other => Err(format!(
+                        "header field `{name}` must map strings to strings, found `{other}` for \"{k}\""
+                    )),
+                }
+            })
+            .collect(),
+        Some(other) => Err(format!(
+            "header field `{name}` must be a map like `{{\"key\": \"value\"}}`, found `{other}`"
+        )),
+    }
+}
+
+/// `failure: (kind: "...", message: "...")`; other fields are ignored, as
+/// unknown header fields are.
+fn read_failure(v: &Value) -> Result<RunFailure, String> {
+    let Value::Struct(_, fields) = v else {
+        return Err(format!(
+            "header field `failure` must be `(kind: \"...\", message: \"...\")`, found `{v}`"
+        ));
+    };
+    let mut failure = RunFailure::default();
+    let (mut kind, mut message) = (false, false);
+    for (key, value) in fields {
+        let slot = match key.as_str() {
+            "kind" => {
+                kind = true;
+                &mut failure.kind
+            }
+            "message" => {
+                message = true;
+                &mut failure.message
+            }
+            // Like unknown header fields, unknown fields here are left for
+            // newer readers.
+            _ => continue,
+        };
+        match value {
+            Value::Str(text) => *slot = text.clone(),
+            other => {
+                return Err(format!(
+                    "header field `failure.{key}` must be a string, found `{other}`"
+                ));
+            }
+        }
+    }
+    match (kind, message) {
+        (true, true) => Ok(failure),
+        (false, _) => Err("header field `failure` has no `kind`".to_string()),
+        (_, false) => Err("header field `failure` has no `message`".to_string()),
     }
 }

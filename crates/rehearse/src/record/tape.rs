@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::encode::{Buf, Scratch, Store as _};
 use super::lock::Lock;
 use super::sink::{Msg, Sink, keep_spare, put_at, put_lane, put_mark, render_memory, spare_buffer, write_loop};
-use crate::format::{Header, MarkText, Trace, TraceError, TraceErrorKind};
+use crate::format::{Header, MarkText, RunFailure, Trace, TraceError, TraceErrorKind};
 
 /// Records the file writer may hold in its queue before a caller waits.
 ///
@@ -102,6 +102,12 @@ impl TapeOptions {
     /// Adds free-form metadata to the header.
     pub fn meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.header.meta.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a run parameter (a flag or size) to the header's `params`.
+    pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.header.params.insert(key.into(), value.into());
         self
     }
 
@@ -465,6 +471,50 @@ impl Tape {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), TraceError> {
         let path = path.as_ref();
         std::fs::write(path, self.contents()).map_err(|e| TraceError::new(Some(path), TraceErrorKind::Io(e)))
+    }
+}
+
+/// The header of a memory tape can change until it is read: a simulation
+/// learns its parameters as it runs, and its failure at the end.
+impl Tape {
+    /// Sets a run parameter in a memory tape's header (`params`). A file
+    /// tape wrote its header when it was created (give parameters to
+    /// [`TapeOptions::param`] there): for one this is an error, and a
+    /// disabled tape ignores it.
+    pub fn set_header_param(&self, key: impl Into<String>, value: impl Into<String>) -> Result<(), TraceError> {
+        self.edit_header("set a parameter", |h| {
+            h.params.insert(key.into(), value.into());
+        })
+    }
+
+    /// Sets (or clears) how the run failed in a memory tape's header
+    /// (`failure`); an error for a file tape, ignored by a disabled one.
+    pub fn set_failure(&self, failure: Option<RunFailure>) -> Result<(), TraceError> {
+        self.edit_header("set the failure", |h| h.failure = failure)
+    }
+
+    /// A copy of a memory tape's header as it stands; `None` for file and
+    /// disabled tapes.
+    pub fn header(&self) -> Option<Header> {
+        let inner = self.inner.as_ref()?;
+        match &inner.state.lock().sink {
+            Sink::Memory { header, .. } => Some((**header).clone()),
+            Sink::File { .. } => None,
+        }
+    }
+
+    fn edit_header(&self, what: &str, edit: impl FnOnce(&mut Header)) -> Result<(), TraceError> {
+        let Some(inner) = &self.inner else { return Ok(()) };
+        match &mut inner.state.lock().sink {
+            Sink::Memory { header, .. } => {
+                edit(header);
+                Ok(())
+            }
+            Sink::File { .. } => Err(self.writer_error(format!(
+                "cannot {what} in the header of a file tape: the header was written when the file was created \
+                 (use Tape::options() to set it there)"
+            ))),
+        }
     }
 }
 

@@ -11,8 +11,10 @@ use crate::__private::{REDACTED, ReplayArg};
 use crate::format::{Call, Trace, TraceError};
 use crate::ron::{Difference, Value};
 
+mod compare;
 mod mode;
 
+pub(crate) use compare::compare_calls;
 pub use mode::{Mode, ModeError, Recording, Scenario};
 
 /// How many matched calls a divergence report shows before the failure.
@@ -66,6 +68,10 @@ pub enum DivergenceKind {
     MissingCalls,
     /// The recorded output does not decode as the method's return type.
     BadOutput,
+    /// The same call returned something else than in the saved run (only
+    /// when a sweep re-runs a saved scenario and compares the two runs; a
+    /// [`Replayer`] returns the recorded outputs).
+    WrongOutput,
 }
 
 impl DivergenceKind {
@@ -76,6 +82,7 @@ impl DivergenceKind {
             Self::ExtraCall => "a call after the scenario ended",
             Self::MissingCalls => "recorded calls were never made",
             Self::BadOutput => "the recorded output does not fit the return type",
+            Self::WrongOutput => "the recorded call returned something else",
         }
     }
 }
@@ -100,26 +107,49 @@ pub struct Divergence {
     pub detail: String,
     /// The last calls that matched, oldest first.
     pub matched: Vec<String>,
+    /// What to do about it, for the kind of file diverged from: re-record
+    /// a recording of a real run; re-run a sweep's saved scenario in the
+    /// simulation to see whether it still fails.
+    pub advice: String,
 }
 
 impl std::error::Error for Divergence {}
 
 impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "replay diverged at call {} ({}): {}",
+            self.index,
+            self.location(),
+            self.kind.title()
+        )?;
+        self.write_body(f)?;
+        write!(f, "  {}", self.advice)
+    }
+}
+
+impl Divergence {
+    /// `path:line` of the expected call (`<memory>` without a file).
+    pub(crate) fn location(&self) -> String {
         let path = self
             .path
             .as_ref()
             .map_or_else(|| "<memory>".to_string(), |p| p.display().to_string());
-        let location = match self.line {
+        match self.line {
             Some(line) => format!("{path}:{line}"),
             None => path,
-        };
-        writeln!(
-            f,
-            "replay diverged at call {} ({location}): {}",
-            self.index,
-            self.kind.title()
-        )?;
+        }
+    }
+
+    /// What went wrong, in words.
+    pub(crate) fn title(&self) -> &'static str {
+        self.kind.title()
+    }
+
+    /// The lines after the heading: expected, actual, the difference and
+    /// the calls that matched before it, each indented by two spaces.
+    pub(crate) fn write_body(&self, f: &mut impl fmt::Write) -> fmt::Result {
         if let Some(e) = &self.expected {
             writeln!(f, "  expected: {e}")?;
         }
@@ -130,21 +160,35 @@ impl fmt::Display for Divergence {
             writeln!(f, "  {line}")?;
         }
         if self.matched.is_empty() {
-            writeln!(f, "  no call matched before this one")?;
+            writeln!(f, "  no call matched before this one")
         } else {
             writeln!(f, "  last matched calls:")?;
             for m in &self.matched {
                 writeln!(f, "    {m}")?;
             }
+            Ok(())
         }
-        write!(
-            f,
-            "  if the new behaviour is intended, re-record the scenario (REHEARSE=record) and review it"
-        )
     }
 }
 
-fn shorten(mut s: String) -> String {
+/// What to do about a [`Replayer`]'s divergence, by where the file came
+/// from: a sweep's saved scenario has a seed; a recording of a real run
+/// does not.
+fn replay_advice(trace: &Trace) -> String {
+    let path = trace
+        .path()
+        .map_or_else(|| "<the scenario>".to_string(), |p| p.display().to_string());
+    match trace.header().seed {
+        Some(seed) => format!(
+            "this scenario was saved by a sweep (seed {seed}) and the code now calls its world differently; \
+             if that is your change (a fix?), re-run it in the simulation with REHEARSE_REPLAY={path} \
+             to see whether it still fails, and run the sweep again to save fresh scenarios"
+        ),
+        None => "if the new behaviour is intended, re-record the scenario (REHEARSE=record) and review it".to_string(),
+    }
+}
+
+pub(crate) fn shorten(mut s: String) -> String {
     if s.chars().count() > MAX_SIGNATURE_CHARS {
         let cut = s.char_indices().nth(MAX_SIGNATURE_CHARS).map_or(s.len(), |(i, _)| i);
         s.truncate(cut);
@@ -153,7 +197,7 @@ fn shorten(mut s: String) -> String {
     s
 }
 
-fn describe_matched(call: &Call) -> String {
+pub(crate) fn describe_matched(call: &Call) -> String {
     shorten(format!(
         "#{} (line {}) {} -> {}",
         call.index,
@@ -274,6 +318,7 @@ impl Replayer {
             actual: actual.map(shorten),
             detail,
             matched: calls[from..state.position].iter().map(describe_matched).collect(),
+            advice: replay_advice(&state.trace),
         }
     }
 

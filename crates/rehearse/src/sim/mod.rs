@@ -21,6 +21,7 @@ mod choices;
 mod events;
 mod failure;
 mod fault;
+mod params;
 #[cfg(test)]
 mod tests;
 
@@ -66,6 +67,8 @@ struct State {
     node: Option<Rc<str>>,
     faults_off: bool,
     phase: Phase,
+    /// The run's parameters (`Sim::set_param`), in every tape's header.
+    params: BTreeMap<String, String>,
 }
 
 /// The context of one simulated run: seed, choice sequence, virtual time,
@@ -120,6 +123,7 @@ impl Sim {
                 node: None,
                 faults_off: false,
                 phase: Phase::Explore,
+                params: BTreeMap::new(),
             })),
         }
     }
@@ -279,6 +283,7 @@ impl Sim {
             return t.clone();
         }
         let tape = run_tape(s.seed, s.given.as_deref(), Some(name), s.now, s.node.as_deref());
+        params::write_params(&tape, &s.params);
         s.named_tapes.push((name.to_string(), tape.clone()));
         tape
     }

@@ -1,7 +1,7 @@
 //! [`Sweep`]: many seeds of a simulation, in parallel; every failure saved
 //! as a scenario, checked for determinism, and shrunk.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,8 @@ mod knobs;
 mod pool;
 mod regressions;
 mod report;
+mod repro;
+mod rerun;
 mod save;
 mod shrink;
 #[cfg(test)]
@@ -24,6 +26,8 @@ pub use determinism::{NonDeterminism, check_determinism, check_determinism_acros
 use knobs::{Plan, default_command, default_out_dir, env};
 use pool::{install_panic_hook, progress_bar, run_pool};
 pub use report::{FailureReport, Report};
+use repro::Repro;
+pub use rerun::{Rerun, RerunOutcome};
 
 /// Runs a simulation for many seeds. See the crate docs for an example.
 #[derive(Debug, Clone)]
@@ -40,6 +44,8 @@ pub struct Sweep {
     faults: FaultConfig,
     regressions: Option<PathBuf>,
     repro: Option<String>,
+    params: BTreeMap<String, String>,
+    rerun: Option<PathBuf>,
     progress: Option<bool>,
     quiet: bool,
     shard: (u64, u64),
@@ -61,6 +67,8 @@ impl Sweep {
             faults: FaultConfig::default(),
             regressions: None,
             repro: None,
+            params: BTreeMap::new(),
+            rerun: None,
             progress: None,
             quiet: false,
             shard: (0, 1),
@@ -157,11 +165,73 @@ impl Sweep {
         self
     }
 
-    /// The command that re-runs the sweep; the repro line is
-    /// `REHEARSE_SEED=<seed> <command>`. Default: guessed from the test or
-    /// example name.
+    /// The command that re-runs the sweep, for the repro line of each
+    /// failure: `REHEARSE_SEED=<seed> <command>`.
+    ///
+    /// `{name}` in the command is filled from the failing run's parameter
+    /// `name` (its scenario header's `params`), shell-quoted where needed;
+    /// `{{` and `}}` are literal braces. A placeholder must name a parameter
+    /// declared with [`Sweep::param`]: those are known before any run, so a
+    /// typo is an error when the sweep starts (a failure of kind
+    /// `configuration` in the report, nothing run), never a blank in a repro
+    /// line. Parameters the command does not use (and all of them, for the
+    /// guessed command) are listed after it as a shell comment, so a flag
+    /// cannot go missing from the line unnoticed:
+    ///
+    /// ```text
+    /// REHEARSE_SEED=12 cargo run --example my_sim -- --bug lost-sync --seeds 1  # params: nodes=3
+    /// ```
+    ///
+    /// Default: guessed from the test or example name
+    /// (`cargo test -- NAME --exact`, `cargo run --release --example NAME`).
+    ///
+    /// ```
+    /// use rehearse::{Failure, Sweep};
+    ///
+    /// let out = tempfile::tempdir().unwrap();
+    /// let bug = "lost-sync"; // from the program's flags
+    /// let report = Sweep::new("doc-repro")
+    ///     .seeds(0..20)
+    ///     .out_dir(out.path())
+    ///     .param("bug", bug)
+    ///     .command("cargo run --example my_sim -- --bug {bug} --seeds 1")
+    ///     .quiet()
+    ///     .run(|sim| {
+    ///         sim.set_param("nodes", 3); // set in the run: listed after the command
+    ///         if sim.seed() == 12 { Err(Failure::new("two leaders: n1 and n2")) } else { Ok(()) }
+    ///     });
+    /// assert_eq!(
+    ///     report.failures[0].repro,
+    ///     "REHEARSE_SEED=12 cargo run --example my_sim -- --bug lost-sync --seeds 1  # params: nodes=3"
+    /// );
+    /// // A typo in a placeholder stops the sweep before it starts.
+    /// let report = Sweep::new("doc-repro").command("run --bgu {bgu}").param("bug", bug).quiet().run(|_| Ok(()));
+    /// assert_eq!((report.runs, report.failures[0].kind.as_str()), (0, "configuration"));
+    /// ```
     pub fn command(mut self, command: impl Into<String>) -> Self {
         self.repro = Some(command.into());
+        self
+    }
+
+    /// A parameter of every run of this sweep: a flag or size the program
+    /// was started with (`--bug lost-sync`), which re-running a seed needs
+    /// beside it. Each run's [`Sim`] has it set
+    /// ([`Sim::set_param`](crate::Sim::set_param), readable with
+    /// [`Sim::param`](crate::Sim::param)) before the run starts, so it is in
+    /// the header of every saved tape; [`Sweep::command`] placeholders name
+    /// these parameters, and a re-run of a saved file reports any parameter
+    /// whose value differs from the file's.
+    pub fn param(mut self, key: impl Into<String>, value: impl std::fmt::Display) -> Self {
+        self.params.insert(key.into(), value.to_string());
+        self
+    }
+
+    /// Instead of sweeping, re-runs the saved scenario at `path` (its seed,
+    /// and the choices a shrunk one records) and compares the new run with
+    /// the file: what `REHEARSE_REPLAY=path` does (the variable wins). The
+    /// report's [`Report::rerun`] says how it went; see [`Sweep::run`].
+    pub fn rerun(mut self, path: impl Into<PathBuf>) -> Self {
+        self.rerun = Some(path.into());
         self
     }
 
@@ -185,12 +255,32 @@ impl Sweep {
     ///
     /// Seeds run on every core (or [`Sweep::threads`]). Each failing seed
     /// is saved under `target/rehearse/<name>/` (or [`Sweep::out_dir`]) as
-    /// `seed-N.ron`, plus one file per named tape; the first ones are run
-    /// again to check that they are deterministic and shrunk to
-    /// `seed-N.shrunk.ron`. `REHEARSE_SEED`, `REHEARSE_SEEDS`,
-    /// `REHEARSE_TIME`, `REHEARSE_SHARD`, `REHEARSE_THREADS`,
-    /// `REHEARSE_REPLAY` and `REHEARSE_DIR` override the builder from the
-    /// environment (a bad value is an error in the report, not a panic).
+    /// `seed-N.ron`, plus one file per named tape, each header carrying the
+    /// run's failure and parameters; the first ones are run again to check
+    /// that they are deterministic and shrunk to `seed-N.shrunk.ron`.
+    /// `REHEARSE_SEED`, `REHEARSE_SEEDS`, `REHEARSE_TIME`, `REHEARSE_SHARD`,
+    /// `REHEARSE_THREADS`, `REHEARSE_REPLAY` and `REHEARSE_DIR` override the
+    /// builder from the environment (a bad value is an error in the report,
+    /// not a panic).
+    ///
+    /// **Re-running a saved run compares it with the file.**
+    /// `REHEARSE_REPLAY=path` (or [`Sweep::rerun`]) re-runs a saved
+    /// scenario's seed and choices; `REHEARSE_SEED=N` re-runs seed `N` and,
+    /// when this sweep's folder holds `seed-N.ron`, compares with it (or
+    /// says there is nothing to compare with). The new run's calls (names,
+    /// inputs, outputs; named tapes saved beside the file too) and failure
+    /// are compared with the file's, and [`Report::rerun`] says how it went
+    /// in words: `still fails the same way (kind ...), N calls identical to
+    /// the saved run`, `no longer fails; diverges from the saved run at call
+    /// N: ...`, `fails differently: ...`, with any parameter whose value
+    /// differs from the file's. A run that fails (the same way or not) fails
+    /// the report as any failing seed does; one that no longer fails passes
+    /// (that is what a fix looks like), but never silently: a re-run asked
+    /// for from the environment writes its verdict to stderr past the test
+    /// harness's output capture, even with [`Sweep::quiet`], so it shows
+    /// under `cargo test` when the test passes. (A [`Replayer`](crate::Replayer)
+    /// is the other kind of replay: it answers the code's calls from the
+    /// file and stops at the first call that differs.)
     ///
     /// ```
     /// use rehearse::{Failure, Sweep};
@@ -218,22 +308,48 @@ impl Sweep {
         F: Fn(&mut Sim) -> Result<(), Failure> + Sync,
     {
         install_panic_hook();
-        let command = self.repro.clone().unwrap_or_else(default_command);
+        let repro = match &self.repro {
+            Some(template) => match Repro::new(template, &self.params) {
+                Ok(repro) => repro,
+                Err(message) => return self.config_error(message),
+            },
+            None => Repro::guessed(default_command()),
+        };
+        // Every run, re-runs and shrinking included, starts with the
+        // sweep's parameters set.
+        let params = &self.params;
+        let f = |sim: &mut Sim| {
+            for (k, v) in params {
+                sim.set_param(k.clone(), v);
+            }
+            f(sim)
+        };
         if let Some(path) = std::env::var_os(env::REPLAY) {
-            return self.replay_file(Path::new(&path), &f, &command);
+            return self.replay_file(Path::new(&path), &f, &repro, true);
+        }
+        if let Some(path) = &self.rerun {
+            return self.replay_file(path, &f, &repro, false);
         }
         let plan = match Plan::resolve(&self) {
             Ok(plan) => plan,
             Err(message) => return self.config_error(message),
         };
-        let show_progress = self.progress.unwrap_or_else(|| std::io::stderr().is_terminal()) && plan.single.is_none();
-        let bar = show_progress.then(|| progress_bar(&self.name, plan.total, plan.budget.is_some()));
-        let pooled = run_pool(&f, &plan, &self.faults, self.save_limit, bar.as_ref());
-
         let dir = self.out_dir.clone().unwrap_or_else(default_out_dir).join(&self.name);
+        let (pooled, rerun) = match plan.single {
+            Some(seed) => {
+                let (pooled, rerun) = self.run_single(&f, seed, &dir);
+                (pooled, Some(rerun))
+            }
+            None => {
+                let show_progress = self.progress.unwrap_or_else(|| std::io::stderr().is_terminal());
+                let bar = show_progress.then(|| progress_bar(&self.name, plan.total, plan.budget.is_some()));
+                (run_pool(&f, &plan, &self.faults, self.save_limit, bar.as_ref()), None)
+            }
+        };
+
         let mut failures = Vec::new();
         for (index, (seed, outcome)) in pooled.found.into_iter().enumerate() {
-            failures.push(self.report_failure(&f, &dir, seed, outcome, index < self.shrink_limit, &command));
+            failures.push(self.report_failure(&f, &dir, seed, outcome, index < self.shrink_limit, &repro));
         }
         self.write_regressions(&plan.regressions, &failures);
         let report = Report {
@@ -244,10 +360,9 @@ impl Sweep {
             elapsed: pooled.elapsed,
             calls: pooled.calls,
             budget_exhausted: pooled.out_of_time,
+            rerun,
         };
-        if !self.quiet {
-            report.print_summary();
-        }
+        report.print(self.quiet, true);
         report
     }
 }

@@ -2,6 +2,7 @@
 //! caught, and the pool of worker threads with its progress bar.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::knobs::Plan;
 
+use crate::format::RunFailure;
 use crate::sim::{FaultConfig, Phase, Sim};
 use crate::{Failure, Tape};
 
@@ -20,6 +22,8 @@ pub(super) struct Outcome {
     pub(super) named: Vec<(String, Tape)>,
     pub(super) choices: Vec<u64>,
     pub(super) calls: u64,
+    /// The run's parameters (`Sim::set_param`, `Sweep::param`).
+    pub(super) params: BTreeMap<String, String>,
 }
 
 thread_local! {
@@ -93,12 +97,22 @@ where
         }
     };
     let (tape, named) = sim.tapes();
+    if let Err(failure) = &result {
+        // A saved failing scenario says how it failed. Sim tapes are
+        // memory tapes, whose headers can change.
+        let failure = RunFailure::from(failure);
+        let _ = tape.set_failure(Some(failure.clone()));
+        for (_, t) in &named {
+            let _ = t.set_failure(Some(failure.clone()));
+        }
+    }
     Outcome {
         result,
         calls: (tape.len() + named.iter().map(|(_, t)| t.len()).sum::<usize>()) as u64,
         trace: tape,
         named,
         choices: sim.choices(),
+        params: sim.params(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Sweep;
+use super::rerun::{Rerun, tell};
 
 /// Failures a report lists in full; the rest are listed by seed.
 const REPORT_SHOWN: usize = 5;
@@ -52,6 +53,9 @@ pub struct Report {
     pub calls: u64,
     /// True when the time budget ended the sweep before the seed range did.
     pub budget_exhausted: bool,
+    /// For a re-run of a saved run (`REHEARSE_REPLAY`, `REHEARSE_SEED`,
+    /// [`Sweep::rerun`]): how it compares with the saved file.
+    pub rerun: Option<Rerun>,
 }
 
 impl Report {
@@ -81,6 +85,9 @@ impl fmt::Display for Report {
             self.seeds_per_second(),
             self.calls
         )?;
+        if let Some(rerun) = &self.rerun {
+            write!(f, "{rerun}")?;
+        }
         for r in self.failures.iter().take(REPORT_SHOWN) {
             writeln!(f, "- seed {}: {}", r.seed, r.message)?;
             writeln!(f, "  scenario: {}", r.trace.display())?;
@@ -124,19 +131,37 @@ impl fmt::Display for Report {
 
 impl Report {
     /// The line (or the full report) a sweep prints on stderr when it ends.
-    pub(super) fn print_summary(&self) {
-        if self.failed_runs == 0 {
-            eprintln!(
-                "sweep `{}`: {} seeds passed ({:.2}s, {:.0} seeds/s, {} calls)",
-                self.name,
-                self.runs,
-                self.elapsed.as_secs_f64(),
-                self.seeds_per_second(),
-                self.calls
-            );
-        } else {
-            eprint!("{self}");
+    /// A re-run's report goes past the test harness's capture, and under
+    /// `quiet` its verdict still does when the environment asked for it
+    /// (`loud`): someone typed that command and waits for the answer.
+    pub(super) fn print(&self, quiet: bool, loud: bool) {
+        match &self.rerun {
+            Some(rerun) if quiet => {
+                if loud {
+                    tell(&rerun.to_string());
+                }
+            }
+            Some(_) if self.failed_runs == 0 => tell(&format!("{}{}", self.passed_line(), self.rerun_text())),
+            Some(_) => tell(&self.to_string()),
+            None if quiet => {}
+            None if self.failed_runs == 0 => eprintln!("{}", self.passed_line()),
+            None => eprint!("{self}"),
         }
+    }
+
+    fn passed_line(&self) -> String {
+        format!(
+            "sweep `{}`: {} seeds passed ({:.2}s, {:.0} seeds/s, {} calls)\n",
+            self.name,
+            self.runs,
+            self.elapsed.as_secs_f64(),
+            self.seeds_per_second(),
+            self.calls
+        )
+    }
+
+    fn rerun_text(&self) -> String {
+        self.rerun.as_ref().map(ToString::to_string).unwrap_or_default()
     }
 }
 
@@ -163,6 +188,7 @@ impl Sweep {
             elapsed: Duration::ZERO,
             calls: 0,
             budget_exhausted: false,
+            rerun: None,
         };
         eprintln!("sweep `{}` did not start: {message}", self.name);
         report

@@ -1,6 +1,5 @@
 //! What happens to a failing seed: its tapes saved as scenarios, a re-run
-//! for determinism, shrinking, and the re-run of a saved scenario's choices
-//! (`REHEARSE_REPLAY`).
+//! for determinism, and shrinking.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,10 +7,11 @@ use std::time::Instant;
 use super::determinism::compare_outcomes;
 use super::knobs::env;
 use super::pool::{Outcome, run_once, run_phase};
+use super::repro::Repro;
 use super::shrink::shrink_choices;
-use super::{FailureReport, Report, Sweep};
+use super::{FailureReport, Sweep};
+use crate::Failure;
 use crate::sim::{Phase, Sim};
-use crate::{Failure, Trace};
 
 impl Sweep {
     fn save(dir: &Path, stem: &str, outcome: &Outcome) -> (PathBuf, Vec<PathBuf>) {
@@ -41,7 +41,7 @@ impl Sweep {
         seed: u64,
         outcome: Outcome,
         shrink: bool,
-        command: &str,
+        repro: &Repro,
     ) -> FailureReport
     where
         F: Fn(&mut Sim) -> Result<(), Failure>,
@@ -78,63 +78,8 @@ impl Sweep {
             shrunk,
             shrunk_message,
             choices: (outcome.choices.len(), shrunk_choices),
-            repro: format!("{}={seed} {command}", env::SEED),
+            repro: repro.line(env::SEED, &seed.to_string(), &outcome.params),
             nondeterminism,
         }
-    }
-
-    /// `REHEARSE_REPLAY=path`: runs the choices saved in a scenario header.
-    pub(super) fn replay_file<F>(&self, path: &Path, f: &F, command: &str) -> Report
-    where
-        F: Fn(&mut Sim) -> Result<(), Failure>,
-    {
-        let start = Instant::now();
-        let trace = match Trace::recover(path) {
-            Ok(t) => t,
-            Err(e) => return self.config_error(format!("{}: {e}", env::REPLAY)),
-        };
-        let header = trace.header();
-        let Some(seed) = header.seed else {
-            return self.config_error(format!(
-                "{}={}: the scenario has no seed; it was not written by a sweep",
-                env::REPLAY,
-                path.display()
-            ));
-        };
-        let given = match header.choices() {
-            Ok(given) => given,
-            Err(e) => {
-                return self.config_error(format!("{}={}: bad choices: {e}", env::REPLAY, path.display()));
-            }
-        };
-        let outcome = run_once(f, seed, given, &self.faults);
-        let failures = match &outcome.result {
-            Ok(()) => Vec::new(),
-            Err(e) => vec![FailureReport {
-                seed,
-                message: e.message().to_string(),
-                kind: e.kind().to_string(),
-                trace: path.to_path_buf(),
-                named_traces: Vec::new(),
-                shrunk: None,
-                shrunk_message: None,
-                choices: (outcome.choices.len(), None),
-                repro: format!("{}={} {command}", env::REPLAY, path.display()),
-                nondeterminism: None,
-            }],
-        };
-        let report = Report {
-            name: self.name.clone(),
-            runs: 1,
-            failed_runs: failures.len() as u64,
-            failures,
-            elapsed: start.elapsed(),
-            calls: outcome.calls,
-            budget_exhausted: false,
-        };
-        if !self.quiet {
-            eprint!("{report}");
-        }
-        report
     }
 }
