@@ -109,7 +109,7 @@ fn bad_files_are_errors_naming_file_line_and_column() {
         .assert()
         .code(2)
         .stderr(contains(
-            "future.ron:1: format version 99 is newer than this rehearse reads (up to 1)",
+            "future.ron:1: format version 99 is newer than this rehearse reads (up to 2)",
         ));
     rehearse()
         .args(["inspect", "/no/such/file.ron"])

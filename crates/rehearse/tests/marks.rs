@@ -17,7 +17,7 @@ pub struct Lost;
 
 impl InjectFault for Lost {
     fn inject_fault(_point: &str, _sim: &Sim) -> Self {
-        Lost
+        Self
     }
 }
 
