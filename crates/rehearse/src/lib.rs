@@ -124,7 +124,8 @@
 //! #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 //! pub struct Timeout(String);
 //! impl InjectFault for Timeout {
-//!     // "injected" in the text: `rehearse inspect` and `stats` mark it.
+//!     // `Faulty` marks each injected error on the tape (a fault record
+//!     // before the call); the text is for the people reading it.
 //!     fn inject_fault(point: &str, _sim: &Sim) -> Self { Timeout(format!("injected at {point}")) }
 //! }
 //!
@@ -189,6 +190,13 @@
 //! return `Err` at once: the shrinker can then cut the calls after the
 //! failure too. A run that only checks at its end keeps its full length
 //! however few choices remain.
+//!
+//! **Mark what happened.** A fault point that fires writes a fault mark
+//! on the run's tape ([`Sim::fault`]; [`Sim::fault_with`] says what it
+//! did), [`Sim::note`] writes a note, and [`Sim::set_node`] tags what
+//! follows with a node: a saved scenario shows, between the calls, the
+//! faults and events of each node of a simulated cluster, and replays
+//! skip them ([`Trace::marks`], [`Mark`]).
 //!
 //! **Draw so that shrinking works.** Every random decision is a draw from
 //! the run's recorded choice sequence ([`Sim::below`], [`Sim::chance`],
