@@ -15,7 +15,8 @@ use predicates::str::contains;
 
 mod support;
 
-use support::{SEED, simulate};
+use rehearse::{Failure, Sweep};
+use support::{SEED, replicate, simulate};
 
 fn rehearse() -> Command {
     let mut cmd = Command::cargo_bin("rehearse").unwrap();
@@ -228,5 +229,77 @@ fn html_draws_a_lane_per_node_from_one_tape() {
     assert!(
         html.contains("\"net::drop\",\"n0 -> n1: Append("),
         "a drop with its detail"
+    );
+}
+
+#[test]
+fn a_saved_failing_run_shows_its_failure_params_and_repro_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = Sweep::new("cli-failure")
+        .out_dir(dir.path())
+        .seeds(0..20)
+        .threads(1)
+        .shrink(false)
+        .param("bug", "ack before sync")
+        .command("cargo run --example replication -- --bug {bug}")
+        .quiet()
+        .run(|sim| {
+            sim.set_param("nodes", 3);
+            replicate(sim);
+            match sim.faults_fired().get("net::crash") {
+                Some(&n) if n > 0 => Err(Failure::with_kind(
+                    "lost acknowledged write",
+                    format!("{n} crashes lost acknowledged entries\nthe first at entry 3"),
+                )),
+                _ => Ok(()),
+            }
+        });
+    let failure = &report.failures[0];
+    let saved = failure.trace.canonicalize().unwrap();
+    let out = stdout_of(rehearse().arg("inspect").arg(&saved));
+    let head: Vec<&str> = out.lines().take(5).collect();
+    assert!(
+        head[0].contains(", format 2, ") && head[0].contains(&format!("seed {}", failure.seed)),
+        "{out}"
+    );
+    assert_eq!(
+        head[1..],
+        [
+            format!(
+                "failure (lost acknowledged write): {}",
+                failure.message.lines().next().unwrap()
+            )
+            .as_str(),
+            "  the first at entry 3",
+            "params: bug=ack before sync, nodes=3",
+            &format!(
+                "repro: REHEARSE_REPLAY={} <command>  # params: bug='ack before sync' nodes=3",
+                saved.display()
+            ),
+        ],
+        "{out}"
+    );
+    // The sweep's own repro line fills the command; the hint names the file.
+    assert!(failure.repro.contains("--bug 'ack before sync'"), "{}", failure.repro);
+    let json = stdout_of(rehearse().arg("stats").arg(&saved).arg("--json"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["failure"]["kind"], "lost acknowledged write");
+    assert_eq!(v["params"]["nodes"], "3");
+    assert!(v["fault_points"]["net::crash"]["count"].as_u64().unwrap() > 0, "{json}");
+    let text = stdout_of(rehearse().arg("stats").arg(&saved));
+    assert!(text.contains("failure (lost acknowledged write): "), "{text}");
+    // The page shows it at the top.
+    let page = dir.path().join("failure.html");
+    rehearse()
+        .arg("html")
+        .arg(&saved)
+        .arg("-o")
+        .arg(&page)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("\"failure\":{\"kind\":\"lost acknowledged write\""),
+        "failure in the page data"
     );
 }
