@@ -303,3 +303,112 @@ fn a_saved_failing_run_shows_its_failure_params_and_repro_hint() {
         "failure in the page data"
     );
 }
+
+/// Pings every connected peer every 10 ms and appends each round to its
+/// log, syncing every third round: enough traffic and disk use for every
+/// network and disk fault point to fire.
+#[derive(Default)]
+struct Pinger {
+    peers: Vec<rehearse::net::NodeId>,
+    round: u64,
+    out: std::collections::VecDeque<rehearse::net::Output<u64>>,
+}
+
+impl rehearse::net::Node for Pinger {
+    type Message = u64;
+    fn step(&mut self, _now: std::time::Duration, event: rehearse::net::Event<u64>) {
+        use rehearse::net::{Event, Output};
+        match event {
+            Event::Start { .. } => self.out.push_back(Output::SetTimer {
+                id: 0,
+                after_us: 10_000,
+            }),
+            Event::Connected { peer } => self.peers.push(peer),
+            Event::Disconnected { peer } => self.peers.retain(|p| *p != peer),
+            Event::Timer { .. } => {
+                self.round += 1;
+                for &to in &self.peers {
+                    self.out.push_back(Output::Send { to, msg: self.round });
+                }
+                self.out.push_back(Output::Append {
+                    file: "log".into(),
+                    bytes: self.round.to_le_bytes().to_vec(),
+                });
+                if self.round % 3 == 0 {
+                    self.out.push_back(Output::Sync);
+                }
+                self.out.push_back(Output::SetTimer {
+                    id: 0,
+                    after_us: 10_000,
+                });
+            }
+            _ => {}
+        }
+    }
+    fn poll_next_message(&mut self) -> Option<rehearse::net::Output<u64>> {
+        self.out.pop_front()
+    }
+}
+
+#[test]
+fn every_fault_of_a_simulated_network_is_counted_by_stats_and_shown_by_inspect() {
+    use rehearse::net::{Cluster, NetConfig, SimNet};
+    let sim = rehearse::Sim::new(5);
+    let points = [
+        "net::drop",
+        "net::duplicate",
+        "net::delay",
+        "net::crash",
+        "net::pause",
+        "net::partition",
+        "net::partition_one_way",
+        "net::isolate",
+        "disk::flushed",
+        "disk::torn",
+    ];
+    for p in points {
+        sim.set_fault_rate(p, 0.1);
+    }
+    let net = rehearse::Recorder::new(SimNet::new(sim.clone(), NetConfig::new(3)), sim.tape());
+    let mut cluster = Cluster::new(3, net, |_| Pinger::default());
+    cluster
+        .run_until(std::time::Duration::from_secs(3), |_| Ok(()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pings.ron");
+    sim.tape().save(&path).unwrap();
+    let fired: BTreeMap<String, u64> = sim.faults_fired().into_iter().filter(|(_, n)| *n > 0).collect();
+    assert!(fired.len() >= 6, "seed 5 exercises most points: {fired:?}");
+    let total: u64 = fired.values().sum();
+
+    let json = stdout_of(rehearse().arg("stats").arg(&path).arg("--json"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let counted: BTreeMap<String, u64> = v["fault_points"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, p)| (k.clone(), p["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counted, fired);
+    assert_eq!(v["faults"], total);
+    let per_node: u64 = v["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n["faults"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_node, total, "every fault in some node's row: {json}");
+    for n in ["n0", "n1", "n2"] {
+        assert!(v["nodes"][n]["calls"].as_u64().unwrap() > 0, "{n}: {json}");
+    }
+
+    let out = stdout_of(rehearse().arg("inspect").arg(&path));
+    for (point, n) in &fired {
+        let shown = out
+            .lines()
+            .filter(|l| l.contains(&format!("! fault {point}  ")) || l.ends_with(&format!("! fault {point}")))
+            .count();
+        assert_eq!(shown as u64, *n, "{point}");
+    }
+    assert!(out.contains(&format!("; {total} of {total} faults, ")), "{out}");
+}
