@@ -70,6 +70,26 @@ fn inspect_shows_a_format_2_file_with_its_marks_in_place_and_nodes() {
         "10 of 10 calls shown, 0 of them errors; 2 of 2 faults, 2 of 2 notes",
     ];
     assert_eq!(body, expected, "{out}");
+    // The head of a saved failing run: its failure, params and a repro hint.
+    let abs = std::fs::canonicalize(fixture("net.ron")).unwrap();
+    let head: Vec<&str> = out.lines().take(4).collect();
+    assert_eq!(
+        head,
+        [
+            format!(
+                "{}: 10 calls, 2 faults, 2 notes, format 2, rehearse 0.1.0, seed 12",
+                fixture("net.ron")
+            )
+            .as_str(),
+            "failure (lost acknowledged write): entry 3 was acknowledged to the client, then lost: n1 restarted without it",
+            "params: bug=ack-before-sync, nodes=3",
+            &format!(
+                "repro: REHEARSE_REPLAY={} <command>  # params: bug=ack-before-sync nodes=3",
+                abs.display()
+            ),
+        ],
+        "{out}"
+    );
     let out = stdout_of(rehearse().args(["inspect", &fixture("net.ron"), "--node", "n1", "--from", "5"]));
     assert!(
         out.contains("3 of 10 calls shown, 0 of them errors; 1 of 2 faults, 1 of 2 notes"),

@@ -298,3 +298,26 @@ fn a_simulated_run_gets_a_lane_per_node_and_its_faults_show_on_hover() {
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
 }
+
+#[test]
+#[ignore = "needs chromium: run scripts/test"]
+fn a_saved_failing_run_shows_its_failure_at_the_top() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("net.html");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/net.ron");
+    render(&[&fixture], &page);
+    let dom = chromium(&page, &dir.path().join("net.json"), &["--dump-dom"]);
+    assert_eq!(attribute(&dom, "data-ready").as_deref(), Some("1"));
+    assert!(
+        dom.contains("<div class=\"failure\">failure (lost acknowledged write): entry 3 was acknowledged to the client, then lost: n1 restarted without it</div>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<div class=\"params\">params: bug=ack-before-sync, nodes=3</div>"),
+        "{dom}"
+    );
+    assert!(dom.contains("<div class=\"repro\">repro: REHEARSE_REPLAY="), "{dom}");
+    // n0, n1 and the first note's lane.
+    assert_eq!(attribute(&dom, "data-lanes").as_deref(), Some("3"));
+    assert_eq!(dom.matches("class=\"mark fault").count(), 2);
+}

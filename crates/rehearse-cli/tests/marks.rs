@@ -15,7 +15,8 @@ use predicates::str::contains;
 
 mod support;
 
-use support::{SEED, simulate};
+use rehearse::{Failure, Sweep};
+use support::{SEED, replicate, simulate};
 
 fn rehearse() -> Command {
     let mut cmd = Command::cargo_bin("rehearse").unwrap();
@@ -229,4 +230,185 @@ fn html_draws_a_lane_per_node_from_one_tape() {
         html.contains("\"net::drop\",\"n0 -> n1: Append("),
         "a drop with its detail"
     );
+}
+
+#[test]
+fn a_saved_failing_run_shows_its_failure_params_and_repro_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = Sweep::new("cli-failure")
+        .out_dir(dir.path())
+        .seeds(0..20)
+        .threads(1)
+        .shrink(false)
+        .param("bug", "ack before sync")
+        .command("cargo run --example replication -- --bug {bug}")
+        .quiet()
+        .run(|sim| {
+            sim.set_param("nodes", 3);
+            replicate(sim);
+            match sim.faults_fired().get("net::crash") {
+                Some(&n) if n > 0 => Err(Failure::with_kind(
+                    "lost acknowledged write",
+                    format!("{n} crashes lost acknowledged entries\nthe first at entry 3"),
+                )),
+                _ => Ok(()),
+            }
+        });
+    let failure = &report.failures[0];
+    let saved = failure.trace.canonicalize().unwrap();
+    let out = stdout_of(rehearse().arg("inspect").arg(&saved));
+    let head: Vec<&str> = out.lines().take(5).collect();
+    assert!(
+        head[0].contains(", format 2, ") && head[0].contains(&format!("seed {}", failure.seed)),
+        "{out}"
+    );
+    assert_eq!(
+        head[1..],
+        [
+            format!(
+                "failure (lost acknowledged write): {}",
+                failure.message.lines().next().unwrap()
+            )
+            .as_str(),
+            "  the first at entry 3",
+            "params: bug=ack before sync, nodes=3",
+            &format!(
+                "repro: REHEARSE_REPLAY={} <command>  # params: bug='ack before sync' nodes=3",
+                saved.display()
+            ),
+        ],
+        "{out}"
+    );
+    // The sweep's own repro line fills the command; the hint names the file.
+    assert!(failure.repro.contains("--bug 'ack before sync'"), "{}", failure.repro);
+    let json = stdout_of(rehearse().arg("stats").arg(&saved).arg("--json"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["failure"]["kind"], "lost acknowledged write");
+    assert_eq!(v["params"]["nodes"], "3");
+    assert!(v["fault_points"]["net::crash"]["count"].as_u64().unwrap() > 0, "{json}");
+    let text = stdout_of(rehearse().arg("stats").arg(&saved));
+    assert!(text.contains("failure (lost acknowledged write): "), "{text}");
+    // The page shows it at the top.
+    let page = dir.path().join("failure.html");
+    rehearse()
+        .arg("html")
+        .arg(&saved)
+        .arg("-o")
+        .arg(&page)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("\"failure\":{\"kind\":\"lost acknowledged write\""),
+        "failure in the page data"
+    );
+}
+
+/// Pings every connected peer every 10 ms and appends each round to its
+/// log, syncing every third round: enough traffic and disk use for every
+/// network and disk fault point to fire.
+#[derive(Default)]
+struct Pinger {
+    peers: Vec<rehearse::net::NodeId>,
+    round: u64,
+    out: std::collections::VecDeque<rehearse::net::Output<u64>>,
+}
+
+impl rehearse::net::Node for Pinger {
+    type Message = u64;
+    fn step(&mut self, _now: std::time::Duration, event: rehearse::net::Event<u64>) {
+        use rehearse::net::{Event, Output};
+        match event {
+            Event::Start { .. } => self.out.push_back(Output::SetTimer {
+                id: 0,
+                after_us: 10_000,
+            }),
+            Event::Connected { peer } => self.peers.push(peer),
+            Event::Disconnected { peer } => self.peers.retain(|p| *p != peer),
+            Event::Timer { .. } => {
+                self.round += 1;
+                for &to in &self.peers {
+                    self.out.push_back(Output::Send { to, msg: self.round });
+                }
+                self.out.push_back(Output::Append {
+                    file: "log".into(),
+                    bytes: self.round.to_le_bytes().to_vec(),
+                });
+                if self.round % 3 == 0 {
+                    self.out.push_back(Output::Sync);
+                }
+                self.out.push_back(Output::SetTimer {
+                    id: 0,
+                    after_us: 10_000,
+                });
+            }
+            _ => {}
+        }
+    }
+    fn poll_next_message(&mut self) -> Option<rehearse::net::Output<u64>> {
+        self.out.pop_front()
+    }
+}
+
+#[test]
+fn every_fault_of_a_simulated_network_is_counted_by_stats_and_shown_by_inspect() {
+    use rehearse::net::{Cluster, NetConfig, SimNet};
+    let sim = rehearse::Sim::new(5);
+    let points = [
+        "net::drop",
+        "net::duplicate",
+        "net::delay",
+        "net::crash",
+        "net::pause",
+        "net::partition",
+        "net::partition_one_way",
+        "net::isolate",
+        "disk::flushed",
+        "disk::torn",
+    ];
+    for p in points {
+        sim.set_fault_rate(p, 0.1);
+    }
+    let net = rehearse::Recorder::new(SimNet::new(sim.clone(), NetConfig::new(3)), sim.tape());
+    let mut cluster = Cluster::new(3, net, |_| Pinger::default());
+    cluster
+        .run_until(std::time::Duration::from_secs(3), |_| Ok(()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pings.ron");
+    sim.tape().save(&path).unwrap();
+    let fired: BTreeMap<String, u64> = sim.faults_fired().into_iter().filter(|(_, n)| *n > 0).collect();
+    assert!(fired.len() >= 6, "seed 5 exercises most points: {fired:?}");
+    let total: u64 = fired.values().sum();
+
+    let json = stdout_of(rehearse().arg("stats").arg(&path).arg("--json"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let counted: BTreeMap<String, u64> = v["fault_points"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, p)| (k.clone(), p["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counted, fired);
+    assert_eq!(v["faults"], total);
+    let per_node: u64 = v["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n["faults"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_node, total, "every fault in some node's row: {json}");
+    for n in ["n0", "n1", "n2"] {
+        assert!(v["nodes"][n]["calls"].as_u64().unwrap() > 0, "{n}: {json}");
+    }
+
+    let out = stdout_of(rehearse().arg("inspect").arg(&path));
+    for (point, n) in &fired {
+        let shown = out
+            .lines()
+            .filter(|l| l.contains(&format!("! fault {point}  ")) || l.ends_with(&format!("! fault {point}")))
+            .count();
+        assert_eq!(shown as u64, *n, "{point}");
+    }
+    assert!(out.contains(&format!("; {total} of {total} faults, ")), "{out}");
 }

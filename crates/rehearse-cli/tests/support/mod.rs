@@ -43,10 +43,9 @@ impl Wire for Logs {
 
 pub(crate) const SEED: u64 = 3;
 
-/// Runs the replication on seed `SEED` and saves its tape to `path`;
-/// returns what the simulation says fired per point, and the notes written.
-pub(crate) fn simulate(path: &Path) -> (BTreeMap<String, u64>, usize) {
-    let sim = Sim::new(SEED);
+/// Runs the replication on `sim`, recording on its main tape; returns
+/// the number of notes written.
+pub(crate) fn replicate(sim: &Sim) -> usize {
     sim.set_fault_rate("net::drop", 0.2);
     sim.set_fault_rate("net::crash", 0.1);
     sim.set_fault_rate("Wire::deliver", 0.1);
@@ -69,6 +68,14 @@ pub(crate) fn simulate(path: &Path) -> (BTreeMap<String, u64>, usize) {
         }
     }
     sim.set_node(None);
+    notes
+}
+
+/// Runs the replication on seed `SEED` and saves its tape to `path`;
+/// returns what the simulation says fired per point, and the notes written.
+pub(crate) fn simulate(path: &Path) -> (BTreeMap<String, u64>, usize) {
+    let sim = Sim::new(SEED);
+    let notes = replicate(&sim);
     sim.tape().save(path).unwrap();
     (sim.faults_fired(), notes)
 }
