@@ -1335,8 +1335,12 @@ fn every_fault_is_a_mark_saying_what_it_did_and_every_event_and_output_has_its_n
                         "{detail}"
                     ),
                 }
-                // Per-node faults are in that node's lane.
-                if point.starts_with("disk::") || point == "net::drop" || point == "net::duplicate" {
+                // Faults that hit a node are in its lane (a link's, in its
+                // sender's), partitions of two nodes in none.
+                if matches!(point.as_str(), "net::partition" | "net::partition_one_way") || detail.contains("handshake")
+                {
+                    assert_eq!(mark.node, None, "{mark:?}");
+                } else {
                     assert_eq!(mark.node.as_deref(), Some(&detail[..2]), "{mark:?}");
                 }
             }

@@ -235,9 +235,41 @@ struct NodeSim<M> {
     /// Events that arrived during the pause, in arrival order.
     held: VecDeque<Pending<M>>,
     /// Pending timers: id to generation.
-    timers: BTreeMap<u64, u64>,
+    timers: Timers,
     durable: Files,
     unsynced: Vec<(String, Write)>,
+}
+
+/// A node's pending timers, id to generation: a node has a few, and a
+/// scan of a vector costs less than a map's insert and remove (a tenth of
+/// a message-heavy run's time went there).
+#[derive(Debug, Default)]
+struct Timers(Vec<(u64, u64)>);
+
+impl Timers {
+    #[inline]
+    fn get(&self, id: &u64) -> Option<&u64> {
+        self.0.iter().find(|(i, _)| i == id).map(|(_, g)| g)
+    }
+
+    #[inline]
+    fn insert(&mut self, id: u64, generation: u64) {
+        match self.0.iter_mut().find(|(i, _)| *i == id) {
+            Some(t) => t.1 = generation,
+            None => self.0.push((id, generation)),
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, id: &u64) {
+        if let Some(k) = self.0.iter().position(|(i, _)| i == id) {
+            self.0.swap_remove(k);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 impl<M> Default for NodeSim<M> {
@@ -249,7 +281,7 @@ impl<M> Default for NodeSim<M> {
             start: None,
             paused_until_us: None,
             held: VecDeque::new(),
-            timers: BTreeMap::new(),
+            timers: Timers::default(),
             durable: Files::new(),
             unsynced: Vec::new(),
         }
@@ -568,18 +600,13 @@ impl<M: Message> SimNet<M> {
 
     /// Whether fault `point` fires now; when it does, `effect` draws what
     /// it does (after the decision, so a zero choice draws nothing more)
-    /// and says it for the fault mark, in `node`'s lane (the run's lane is
-    /// left as it was).
-    fn fault<T>(
-        &mut self,
-        point: &str,
-        node: Option<NodeId>,
-        effect: impl FnOnce(&mut Self) -> (T, String),
-    ) -> Option<T> {
+    /// and says it for the fault mark: the node it hit (its lane) and what
+    /// happened. The run's lane is left as it was.
+    fn fault<T>(&mut self, point: &str, effect: impl FnOnce(&mut Self) -> (T, Option<NodeId>, String)) -> Option<T> {
         if !self.sim.fires(point) {
             return None;
         }
-        let (value, detail) = effect(self);
+        let (value, node, detail) = effect(self);
         let before = self.sim.node();
         self.lane(node);
         self.sim.mark_fault(point, Some(&detail));
@@ -591,10 +618,10 @@ impl<M: Message> SimNet<M> {
     /// `what` names its link and itself for the fault mark, in `lane`.
     fn latency(&mut self, lane: Option<NodeId>, what: impl FnOnce() -> (String, String)) -> u64 {
         let l = self.sim.range(self.config.latency_us.clone());
-        let extra = self.fault("net::delay", lane, |net| {
+        let extra = self.fault("net::delay", |net| {
             let extra = net.sim.range(net.config.delay_us.clone());
             let (link, it) = what();
-            (extra, format!("{link} +{:?}: {it}", Duration::from_micros(extra)))
+            (extra, lane, format!("{link} +{:?}: {it}", Duration::from_micros(extra)))
         });
         l.saturating_add(extra.unwrap_or(0))
     }
@@ -697,7 +724,7 @@ impl<M: Message> SimNet<M> {
         if n == 0 {
             return;
         }
-        let _ = self.fault("net::crash", None, |net| {
+        let _ = self.fault("net::crash", |net| {
             let node = net.sim.below(u64::from(n)) as NodeId;
             let down = net.nodes.iter().filter(|x| !x.up || x.crash.is_some()).count() as u32;
             let x = &net.nodes[node as usize];
@@ -711,9 +738,9 @@ impl<M: Message> SimNet<M> {
                 net.schedule_start(node, net.now_us.saturating_add(after));
                 format!("n{node} crashes, restarts in {:?}", Duration::from_micros(after))
             };
-            ((), detail)
+            ((), Some(node), detail)
         });
-        let _ = self.fault("net::pause", None, |net| {
+        let _ = self.fault("net::pause", |net| {
             let node = net.sim.below(u64::from(n)) as NodeId;
             let d = Duration::from_micros(net.sim.range(net.config.pause_us.clone()));
             let detail = if net.is_up(node) {
@@ -722,7 +749,7 @@ impl<M: Message> SimNet<M> {
                 format!("n{node} is down: nothing happens")
             };
             net.pause_for(node, d);
-            ((), detail)
+            ((), Some(node), detail)
         });
         if n >= 2 {
             let pair = |sim: &Sim| {
@@ -730,25 +757,34 @@ impl<M: Message> SimNet<M> {
                 let b = (a + 1 + sim.below(u64::from(n - 1)) as NodeId) % n;
                 (a, b)
             };
-            let _ = self.fault("net::partition", None, |net| {
+            let _ = self.fault("net::partition", |net| {
                 let (a, b) = pair(&net.sim);
                 let after = net.sim.range(net.config.partition_us.clone());
                 net.cut(&[(a, b), (b, a)], Some(after));
-                ((), format!("n{a} <-> n{b} cut for {:?}", Duration::from_micros(after)))
+                (
+                    (),
+                    None,
+                    format!("n{a} <-> n{b} cut for {:?}", Duration::from_micros(after)),
+                )
             });
-            let _ = self.fault("net::partition_one_way", None, |net| {
+            let _ = self.fault("net::partition_one_way", |net| {
                 let (a, b) = pair(&net.sim);
                 let after = net.sim.range(net.config.partition_us.clone());
                 net.cut(&[(a, b)], Some(after));
-                ((), format!("n{a} -> n{b} cut for {:?}", Duration::from_micros(after)))
+                (
+                    (),
+                    None,
+                    format!("n{a} -> n{b} cut for {:?}", Duration::from_micros(after)),
+                )
             });
-            let _ = self.fault("net::isolate", None, |net| {
+            let _ = self.fault("net::isolate", |net| {
                 let node = net.sim.below(u64::from(n)) as NodeId;
                 let after = net.sim.range(net.config.partition_us.clone());
                 let cuts = net.isolation(node);
                 net.cut(&cuts, Some(after));
                 (
                     (),
+                    Some(node),
                     format!("n{node} cut from all for {:?}", Duration::from_micros(after)),
                 )
             });
@@ -771,10 +807,11 @@ impl<M: Message> SimNet<M> {
         }
         let total = unsynced.len();
         let kept = self
-            .fault("disk::flushed", Some(node), |net| {
+            .fault("disk::flushed", |net| {
                 let kept = net.sim.below(total as u64 + 1) as usize;
                 (
                     kept,
+                    Some(node),
                     format!("n{node}: {kept} of {total} unsynced writes reached the disk"),
                 )
             })
@@ -790,10 +827,11 @@ impl<M: Message> SimNet<M> {
                     "Put"
                 },
             );
-            self.fault("disk::torn", Some(node), |net| {
+            self.fault("disk::torn", |net| {
                 let part = net.sim.below(len as u64) as usize;
                 (
                     part,
+                    Some(node),
                     format!("n{node}: {part} of {len} bytes of the {kind} to {file:?} reached the disk"),
                 )
             })
@@ -827,8 +865,8 @@ impl<M: Message> SimNet<M> {
                     return;
                 }
                 if self
-                    .fault("net::drop", Some(from), |_| {
-                        ((), format!("n{from} -> n{to}: {}", short(&msg)))
+                    .fault("net::drop", |_| {
+                        ((), Some(from), format!("n{from} -> n{to}: {}", short(&msg)))
                     })
                     .is_some()
                 {
@@ -837,8 +875,8 @@ impl<M: Message> SimNet<M> {
                 }
                 let what = || (format!("n{from} -> n{to}"), short(&msg));
                 if self
-                    .fault("net::duplicate", Some(from), |_| {
-                        ((), format!("n{from} -> n{to}: {}", short(&msg)))
+                    .fault("net::duplicate", |_| {
+                        ((), Some(from), format!("n{from} -> n{to}: {}", short(&msg)))
                     })
                     .is_some()
                 {
