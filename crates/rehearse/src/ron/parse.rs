@@ -175,8 +175,7 @@ impl<'a> Parser<'a> {
             '\'' => self.char_literal(),
             'b' if self.rest().starts_with("b\"") => {
                 self.pos += 1;
-                let s = self.string()?;
-                Ok(Value::Bytes(s.into_bytes()))
+                Ok(Value::Bytes(self.byte_string()?))
             }
             'r' if self.rest().starts_with("r\"")
                 || self.rest().starts_with("r#\"")
@@ -377,6 +376,35 @@ impl<'a> Parser<'a> {
                 Some('"') => return Ok(out),
                 Some('\\') => out.push(self.escape()?),
                 Some(c) => out.push(c),
+            }
+        }
+    }
+
+    /// A byte string's contents: `\xNN` is the byte NN (not the character
+    /// U+00NN, whose UTF-8 takes two bytes from 0x80 on).
+    fn byte_string(&mut self) -> Result<Vec<u8>, ParseError> {
+        let start = self.pos;
+        self.pos += 1; // opening quote
+        let mut out = Vec::new();
+        let mut utf8 = [0; 4];
+        loop {
+            match self.bump() {
+                None => {
+                    let mut e = self.error_at(start, "unterminated byte string");
+                    e.at_end = true;
+                    return Err(e);
+                }
+                Some('"') => return Ok(out),
+                Some('\\') if self.peek() == Some('x') => {
+                    let at = self.pos;
+                    self.pos += 1;
+                    let hex = self.rest().get(..2).ok_or_else(|| self.eof("a \\x escape"))?;
+                    let n = u8::from_str_radix(hex, 16).map_err(|_| self.error_at(at, "bad \\x escape"))?;
+                    self.pos += 2;
+                    out.push(n);
+                }
+                Some('\\') => out.extend_from_slice(self.escape()?.encode_utf8(&mut utf8).as_bytes()),
+                Some(c) => out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes()),
             }
         }
     }

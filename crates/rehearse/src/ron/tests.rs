@@ -37,6 +37,13 @@ fn round_trips_through_display() {
 }
 
 #[test]
+fn byte_strings_keep_bytes_from_0x80_on() {
+    let v = Value::parse(r#"b"\x00z\xc1\xff\n\"""#).unwrap();
+    assert_eq!(v, Value::Bytes(vec![0x00, b'z', 0xc1, 0xff, b'\n', b'"']));
+    assert_eq!(Value::parse(&v.to_string()).unwrap(), v);
+}
+
+#[test]
 fn comments_raw_strings_and_trailing_commas() {
     let v = Value::parse("/* a /* nested */ */ ( // x\n a: r#\"q\"uote\"#, b: [1,2,], )").unwrap();
     assert_eq!(v.field("a").and_then(Value::as_str), Some("q\"uote"));
