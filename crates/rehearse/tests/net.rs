@@ -988,6 +988,35 @@ fn settle_names_the_reason_and_the_time_when_a_protocol_never_converges() {
     assert!(text.contains("5000 ms") && text.contains("6000 ms"), "{text}");
 }
 
+#[test]
+fn settle_checked_reports_a_safety_violation_while_converging_as_itself() {
+    let sim = Sim::new(6);
+    let mut cluster = Cluster::new(
+        3,
+        SimNet::new(sim, NetConfig::new(3)),
+        probe(3, 10 * MS, Links::Sessions, 0),
+    );
+    cluster.run_until(ms(1000), |_| Ok(())).unwrap();
+    let start = cluster.now();
+    let err = cluster
+        .settle_checked(
+            Duration::from_secs(5),
+            // A "violation" 100 ms into the heal phase.
+            |c| {
+                if c.now() >= start + ms(100) {
+                    Err(rehearse::Failure::new("S1 safety: broken while converging"))
+                } else {
+                    Ok(())
+                }
+            },
+            |_| Err("never".to_string()),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), "S1 safety");
+    // Reported at once, not at the deadline.
+    assert!(cluster.now() < start + ms(200), "{:?}", cluster.now());
+}
+
 /// A node that gives `outputs` outputs for each event, and re-arms a timer
 /// after `timer_us`.
 struct Chatty {

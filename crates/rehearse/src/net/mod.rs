@@ -512,9 +512,25 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
     /// for at most `within` of virtual time until `converged` says `Ok`.
     /// Returns how long convergence took after the heal, or a failure
     /// (kind `"liveness"`) with the last reason `converged` gave.
+    ///
+    /// Safety checks stop applying here; use [`Cluster::settle_checked`] to
+    /// keep them on while the system converges.
     pub fn settle(
         &mut self,
         within: Duration,
+        converged: impl FnMut(&Self) -> Result<(), String>,
+    ) -> Result<Duration, Failure> {
+        self.settle_checked(within, |_| Ok(()), converged)
+    }
+
+    /// [`Cluster::settle`] with `check` run after every event, as in
+    /// [`Cluster::run_until`]: a safety violation while the system
+    /// converges is reported as itself, at once, not as "not converged"
+    /// at the deadline.
+    pub fn settle_checked(
+        &mut self,
+        within: Duration,
+        mut check: impl FnMut(&Self) -> Result<(), Failure>,
         mut converged: impl FnMut(&Self) -> Result<(), String>,
     ) -> Result<Duration, Failure> {
         if let Some(failure) = &self.stopped {
@@ -546,6 +562,7 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
                     )),
                 };
             }
+            check(self)?;
         }
     }
 
