@@ -16,7 +16,7 @@ pub(crate) const RUN: Duration = Duration::from_secs(10);
 /// the network draws its crashes and partitions: with 20 ms, every crash
 /// would fall at the same moment of a write's life (just as the next write
 /// arrives, after the last one's flush), and a crash between a write and its
-/// flush would never happen.
+/// flush would almost never happen.
 pub(crate) const WRITE_EVERY: Duration = Duration::from_millis(17);
 /// After the heal, the cluster must converge within this.
 pub(crate) const SETTLE: Duration = Duration::from_secs(10);
