@@ -1,257 +1,346 @@
 //! The shared benchmark workload `failover-ref` (`shared/bench/failover-ref.md`)
-//! on rehearse: N data nodes, a coordination node holding one leased key,
-//! and 3 controllers written as sans-IO machines (`step` /
-//! `poll_next_message`) whose every world call goes through a
-//! `#[rehearse::world]` trait, recorded on the in-memory tape (or not, with
-//! `--no-record`). Latency (1 to 5 ms per datagram) and loss (1% per
-//! datagram) are drawn from the seed's `Sim`; a controller call is one
-//! round trip (request and reply each delayed and each possibly lost).
+//! on `rehearse::net`: N data nodes, a coordination node holding one leased
+//! key, and 3 controllers, each a sans-IO [`Node`] exchanging datagrams
+//! over a [`SimNet`] (latency 1 to 5 ms per datagram, 1% of datagrams lost
+//! at the fault point `net::drop`, no other fault). The primary `d0`
+//! crashes for good at a time drawn from the seed (a scripted
+//! [`SimNet::crash`]). A [`Cluster`] drives the run: on
+//! `Recorder<SimNet<Msg>>`, which writes every event and output to the
+//! seed's memory tape, or on the `SimNet` itself with `--no-record`.
+//!
+//! A recording replays with a [`Replayer`] alone, driving fresh nodes from
+//! the file: `--save FILE` keeps the recording of the last seed run,
+//! `--replay FILE` replays one and prints its counts
+//! (`tests/failover_ref.rs` checks that they are the recorded run's).
 //!
 //! Prints one line per seed (round trips, REPLICATE datagrams, failover
 //! delay) and a summary; exits 1 when a seed fails the workload's check.
 //!
 //! Run: `cargo run --release -p rehearse --example failover_ref -- --seeds 100 --nodes 3`
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rehearse::{EventQueue, Recorder, Sim, Tape};
+use rehearse::net::{Cluster, Event, Links, NetConfig, Network, Node, NodeId, Output, SimNet};
+use rehearse::{Recorder, Replayer, Sim, Tape};
+use serde::{Deserialize, Serialize};
 
-/// A controller's view of the network: each call is one round trip that
-/// either returns within the 50 ms timeout or is lost (`None`).
-#[rehearse::world]
-pub trait Net {
-    /// CAMPAIGN (or KEEPALIVE) for this controller: granted or refused, and
-    /// the round-trip time in microseconds.
-    fn lease(&mut self, keepalive: bool) -> Option<(bool, u32)>;
-    /// STATUS of data node `node`: (is_primary, offset, round trip in µs).
-    fn status(&mut self, node: u32) -> Option<(bool, u64, u32)>;
-    /// PROMOTE data node `node`: the round trip in µs.
-    fn promote(&mut self, node: u32) -> Option<u32>;
-    /// Waits until `at_us` of virtual time (the driver schedules it).
-    fn now_us(&self) -> u64;
-}
-
+/// Every request's timeout, µs.
 const TIMEOUT_US: u64 = 50_000;
+/// The controllers' poll period and the primary's REPLICATE period, µs.
 const TICK_US: u64 = 100_000;
+/// A lease's length, µs.
 const LEASE_US: u64 = 3_000_000;
-const RUN_US: u64 = 60_000_000;
+/// A primary's offset grows by one every this many µs.
+const OFFSET_EVERY_US: u64 = 10_000;
+/// Length of a seed's run, µs.
+pub const RUN_US: u64 = 60_000_000;
+/// Controllers per run.
+pub const CONTROLLERS: u32 = 3;
 
-// ------------------------------------------------------------ the model
-
-/// Data nodes and the coordination node, shared by the controllers.
-struct Model {
-    sim: Sim,
-    /// (is primary, offset base, primary since µs, alive).
-    nodes: Vec<(bool, u64, u64, bool)>,
-    /// Replica offsets as REPLICATE delivered them.
-    holder: Option<(u32, u64)>,
-    crash_at_us: u64,
-    first_promotion_us: Option<u64>,
-    round_trips: u64,
-    replicate_datagrams: u64,
-}
-
-impl Model {
-    fn offset(&self, j: usize, now: u64) -> u64 {
-        let (primary, base, since, _) = self.nodes[j];
-        if primary { base + (now - since) / 10_000 } else { base }
-    }
-
-    /// One datagram's fate: its latency in µs, or `None` when lost.
-    fn datagram(&self) -> Option<u64> {
-        if self.sim.chance(0.01) {
-            None
-        } else {
-            Some(self.sim.range(1..6) * 1000)
-        }
-    }
-
-    /// A round trip to data node `j`: a crashed node never answers (the
-    /// request still goes out and may be lost).
-    fn round_trip_to(&mut self, j: usize) -> Option<u64> {
-        if !self.nodes[j].3 {
-            self.datagram();
-            return None;
-        }
-        self.round_trip()
-    }
-
-    /// A round trip: request and reply each delayed and each possibly lost;
-    /// `None` past the timeout.
-    fn round_trip(&mut self) -> Option<u64> {
-        let rtt = self.datagram()? + self.datagram()?;
-        (rtt <= TIMEOUT_US).then(|| {
-            self.round_trips += 1;
-            rtt
-        })
-    }
-}
-
-/// One controller's world, on the shared model.
-struct SimNet {
-    model: Rc<RefCell<Model>>,
-    me: u32,
-    now: Rc<RefCell<u64>>,
-}
-
-impl Net for SimNet {
-    fn lease(&mut self, keepalive: bool) -> Option<(bool, u32)> {
-        let now = *self.now.borrow();
-        let mut m = self.model.borrow_mut();
-        let rtt = m.round_trip()?;
-        let live = m.holder.filter(|h| h.1 > now);
-        let granted = match (keepalive, live) {
-            (true, Some((h, _))) => h == self.me,
-            (true, None) => false,
-            (false, None) => true,
-            (false, Some((h, _))) => h == self.me,
-        };
-        if granted {
-            m.holder = Some((self.me, now + LEASE_US));
-        }
-        Some((granted, rtt as u32))
-    }
-
-    fn status(&mut self, node: u32) -> Option<(bool, u64, u32)> {
-        let now = *self.now.borrow();
-        let mut m = self.model.borrow_mut();
-        let j = node as usize;
-        let rtt = m.round_trip_to(j)?;
-        Some((m.nodes[j].0, m.offset(j, now), rtt as u32))
-    }
-
-    fn promote(&mut self, node: u32) -> Option<u32> {
-        let now = *self.now.borrow();
-        let mut m = self.model.borrow_mut();
-        let j = node as usize;
-        let rtt = m.round_trip_to(j)?;
-        if !m.nodes[j].0 {
-            let offset = m.offset(j, now);
-            m.nodes[j] = (true, offset, now, true);
-            m.first_promotion_us.get_or_insert(now);
-        }
-        Some(rtt as u32)
-    }
-
-    fn now_us(&self) -> u64 {
-        *self.now.borrow()
-    }
-}
-
-// ------------------------------------------------------------ the controller
-
-/// What the controller asks for.
-#[derive(Debug)]
-enum Output {
+/// The datagrams of the workload: one request or reply each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Msg {
+    /// STATUS request to a data node.
+    Status {
+        /// Request id.
+        id: u64,
+    },
+    /// A data node's answer to STATUS.
+    StatusReply {
+        /// Request id.
+        id: u64,
+        /// Whether it is primary.
+        primary: bool,
+        /// Its replication offset.
+        offset: u64,
+    },
+    /// PROMOTE request to a data node.
+    Promote {
+        /// Request id.
+        id: u64,
+    },
+    /// A data node's answer to PROMOTE.
+    Promoted {
+        /// Request id.
+        id: u64,
+    },
+    /// CAMPAIGN (`keepalive: false`) or KEEPALIVE to the coordination node.
     Lease {
+        /// Request id.
+        id: u64,
+        /// The controller asking.
+        instance: u32,
+        /// KEEPALIVE rather than CAMPAIGN.
         keepalive: bool,
     },
-    Status {
-        node: u32,
+    /// The coordination node's answer.
+    LeaseReply {
+        /// Request id.
+        id: u64,
+        /// Whether the lease is granted (or renewed).
+        granted: bool,
     },
-    Promote {
-        node: u32,
-    },
-    /// Sleep until this time (µs).
-    Wait {
-        until: u64,
+    /// The primary's offset, sent to every other data node (no reply).
+    Replicate {
+        /// The primary's offset.
+        offset: u64,
     },
 }
 
-/// What it is told.
+// ------------------------------------------------------------ the nodes
+
+/// Data node `j`: primary (j = 0) or replica.
 #[derive(Debug)]
-enum Input {
-    Tick { now: u64 },
-    Leased(Option<(bool, u32)>),
-    Status(Option<(bool, u64, u32)>),
-    Promoted(Option<u32>),
+pub struct DataNode {
+    me: NodeId,
+    n: u32,
+    primary: bool,
+    /// Offset when it became primary, or the replica's offset.
+    base: u64,
+    /// When it became primary, µs.
+    since_us: u64,
+    /// When it was first promoted, µs.
+    pub promoted_at_us: Option<u64>,
+    /// REPLICATE datagrams it sent.
+    pub replicate_sent: u64,
 }
 
-/// The controller of the workload, as a sans-IO machine.
-struct Controller {
+impl DataNode {
+    fn offset(&self, now: u64) -> u64 {
+        if self.primary {
+            self.base + (now - self.since_us) / OFFSET_EVERY_US
+        } else {
+            self.base
+        }
+    }
+
+    /// Whether it is primary.
+    pub fn is_primary(&self) -> bool {
+        self.primary
+    }
+
+    fn step(&mut self, now: u64, event: Event<Msg>, out: &mut VecDeque<Output<Msg>>) {
+        match event {
+            Event::Start { .. } => {
+                self.primary = self.me == 0;
+                if self.primary {
+                    out.push_back(Output::SetTimer {
+                        id: 0,
+                        after_us: TICK_US,
+                    });
+                }
+            }
+            Event::Timer { .. } if self.primary => {
+                let offset = self.offset(now);
+                for to in (0..self.n).filter(|&q| q != self.me) {
+                    out.push_back(Output::Send {
+                        to,
+                        msg: Msg::Replicate { offset },
+                    });
+                    self.replicate_sent += 1;
+                }
+                out.push_back(Output::SetTimer {
+                    id: 0,
+                    after_us: TICK_US,
+                });
+            }
+            Event::Message { from, msg } => match msg {
+                Msg::Replicate { offset } if !self.primary => self.base = self.base.max(offset),
+                Msg::Status { id } => out.push_back(Output::Send {
+                    to: from,
+                    msg: Msg::StatusReply {
+                        id,
+                        primary: self.primary,
+                        offset: self.offset(now),
+                    },
+                }),
+                Msg::Promote { id } => {
+                    if !self.primary {
+                        self.base = self.offset(now);
+                        self.primary = true;
+                        self.since_us = now;
+                        self.promoted_at_us.get_or_insert(now);
+                        // REPLICATE on the same 100 ms grid as every primary.
+                        out.push_back(Output::SetTimer {
+                            id: 0,
+                            after_us: TICK_US - now % TICK_US,
+                        });
+                    }
+                    out.push_back(Output::Send {
+                        to: from,
+                        msg: Msg::Promoted { id },
+                    });
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+/// The coordination node: one key, held by a controller until it expires.
+#[derive(Debug, Default)]
+pub struct Coord {
+    /// (instance, expiry µs).
+    holder: Option<(u32, u64)>,
+}
+
+impl Coord {
+    fn step(&mut self, now: u64, event: Event<Msg>, out: &mut VecDeque<Output<Msg>>) {
+        let Event::Message {
+            from,
+            msg: Msg::Lease {
+                id,
+                instance,
+                keepalive,
+            },
+        } = event
+        else {
+            return;
+        };
+        let live = self.holder.filter(|h| h.1 > now);
+        let granted = match live {
+            Some((h, _)) => h == instance,
+            None => !keepalive,
+        };
+        if granted {
+            self.holder = Some((instance, now + LEASE_US));
+        }
+        out.push_back(Output::Send {
+            to: from,
+            msg: Msg::LeaseReply { id, granted },
+        });
+    }
+}
+
+/// What a controller is waiting for; its single timer (id 0) is the
+/// deadline of that wait.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// The next tick.
+    Idle,
+    /// The reply to CAMPAIGN or KEEPALIVE `id`.
+    Lease { id: u64 },
+    /// The replies to STATUS `first..first + n` (node j gets `first + j`).
+    Status { first: u64 },
+    /// The reply to PROMOTE `id`.
+    Promote { id: u64 },
+}
+
+/// A controller: polls the data nodes every 100 ms, holds the lease, and
+/// promotes the best replica when the primary has failed 10 polls.
+#[derive(Debug)]
+pub struct Controller {
+    instance: u32,
     n: u32,
+    coord: NodeId,
+    /// First tick, µs after start.
+    start_us: u64,
     leader: bool,
     believed_primary: u32,
     fails: u32,
     round: u64,
     tick_at: u64,
-    now: u64,
-    /// This round's replies, by node, and the slowest one (µs).
+    next_id: u64,
+    phase: Phase,
+    /// This round's replies, by data node: (is_primary, offset).
     replies: Vec<Option<(bool, u64)>>,
-    slowest: u64,
-    asked: u32,
-    outbox: Option<Output>,
+    answered: u32,
+    /// Replies received in time, all kinds.
+    pub round_trips: u64,
 }
 
 impl Controller {
-    fn new(n: u32) -> Self {
-        Self {
-            n,
-            leader: false,
-            believed_primary: 0,
-            fails: 0,
-            round: 0,
-            tick_at: 0,
-            now: 0,
-            replies: Vec::new(),
-            slowest: 0,
-            asked: 0,
-            outbox: None,
-        }
+    fn request(&mut self, to: NodeId, msg: impl FnOnce(u64) -> Msg, out: &mut VecDeque<Output<Msg>>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        out.push_back(Output::Send { to, msg: msg(id) });
+        id
     }
 
-    fn poll_next_message(&mut self) -> Option<Output> {
-        self.outbox.take()
+    fn deadline(out: &mut VecDeque<Output<Msg>>, after_us: u64) {
+        out.push_back(Output::SetTimer { id: 0, after_us });
     }
 
-    fn start_round(&mut self) {
-        self.round += 1;
-        self.replies = vec![None; self.n as usize];
-        self.slowest = 0;
-        self.asked = 0;
-        self.outbox = Some(Output::Status { node: 0 });
-    }
-
-    fn step(&mut self, input: Input) {
-        match input {
-            Input::Tick { now } => {
-                self.now = now;
+    fn step(&mut self, now: u64, event: Event<Msg>, out: &mut VecDeque<Output<Msg>>) {
+        match (event, self.phase) {
+            (Event::Start { .. }, _) => {
+                self.phase = Phase::Idle;
+                Self::deadline(out, self.start_us);
+            }
+            (Event::Timer { .. }, Phase::Idle) => {
                 self.tick_at = now;
                 if self.round % 10 == 0 {
-                    self.outbox = Some(Output::Lease { keepalive: self.leader });
+                    let (instance, keepalive) = (self.instance, self.leader);
+                    let id = self.request(
+                        self.coord,
+                        |id| Msg::Lease {
+                            id,
+                            instance,
+                            keepalive,
+                        },
+                        out,
+                    );
+                    self.phase = Phase::Lease { id };
+                    Self::deadline(out, TIMEOUT_US);
                 } else {
-                    self.start_round();
+                    self.start_round(out);
                 }
             }
-            Input::Leased(reply) => {
-                self.leader = reply.is_some_and(|r| r.0);
-                self.now += reply.map_or(TIMEOUT_US, |r| u64::from(r.1));
-                self.start_round();
+            (Event::Timer { .. }, Phase::Lease { .. }) => {
+                self.leader = false;
+                self.start_round(out);
             }
-            Input::Status(reply) => {
-                // The STATUS requests all leave at once: the round lasts as
-                // long as the slowest reply, or the timeout if one is lost.
-                let rtt = reply.map_or(TIMEOUT_US, |r| u64::from(r.2));
-                self.slowest = self.slowest.max(rtt);
-                self.replies[self.asked as usize] = reply.map(|r| (r.0, r.1));
-                self.asked += 1;
-                if self.asked < self.n {
-                    self.outbox = Some(Output::Status { node: self.asked });
-                } else {
-                    self.now += self.slowest;
-                    self.decide();
+            (Event::Timer { .. }, Phase::Status { .. }) => self.decide(now, out),
+            (Event::Timer { .. }, Phase::Promote { .. }) => self.wait(now, out),
+            (Event::Message { msg, .. }, phase) => match (msg, phase) {
+                (Msg::LeaseReply { id, granted }, Phase::Lease { id: want }) if id == want => {
+                    self.round_trips += 1;
+                    self.leader = granted;
+                    self.start_round(out);
                 }
-            }
-            Input::Promoted(reply) => {
-                self.now += reply.map_or(TIMEOUT_US, u64::from);
-                self.wait();
-            }
+                (Msg::StatusReply { id, primary, offset }, Phase::Status { first }) => {
+                    let Some(slot) = id.checked_sub(first).and_then(|j| self.replies.get_mut(j as usize)) else {
+                        return;
+                    };
+                    if slot.is_none() {
+                        *slot = Some((primary, offset));
+                        self.round_trips += 1;
+                        self.answered += 1;
+                        if self.answered == self.n {
+                            self.decide(now, out);
+                        }
+                    }
+                }
+                (Msg::Promoted { id }, Phase::Promote { id: want }) if id == want => {
+                    self.round_trips += 1;
+                    self.wait(now, out);
+                }
+                // A reply to a request that timed out: dropped.
+                _ => {}
+            },
+            _ => {}
         }
     }
 
-    fn decide(&mut self) {
+    /// Sends STATUS to every data node at once.
+    fn start_round(&mut self, out: &mut VecDeque<Output<Msg>>) {
+        self.round += 1;
+        self.replies.clear();
+        self.replies.resize(self.n as usize, None);
+        self.answered = 0;
+        let first = self.next_id;
+        for j in 0..self.n {
+            self.request(j, |id| Msg::Status { id }, out);
+        }
+        self.phase = Phase::Status { first };
+        Self::deadline(out, TIMEOUT_US);
+    }
+
+    /// Every reply is in or the round timed out.
+    fn decide(&mut self, now: u64, out: &mut VecDeque<Output<Msg>>) {
         if let Some(p) = self.replies.iter().position(|r| r.is_some_and(|r| r.0)) {
             self.believed_primary = p as u32;
         }
@@ -265,144 +354,233 @@ impl Controller {
             if let Some((_, j)) = pick {
                 self.believed_primary = j;
                 self.fails = 0;
-                self.outbox = Some(Output::Promote { node: j });
+                let id = self.request(j, |id| Msg::Promote { id }, out);
+                self.phase = Phase::Promote { id };
+                Self::deadline(out, TIMEOUT_US);
                 return;
             }
         }
-        self.wait();
+        self.wait(now, out);
     }
 
-    fn wait(&mut self) {
-        // A missed tick is delayed, never bursted.
-        let until = (self.tick_at + TICK_US).max(self.now);
-        self.outbox = Some(Output::Wait { until });
+    /// Sleeps until the next tick; a missed tick is delayed, never bursted.
+    fn wait(&mut self, now: u64, out: &mut VecDeque<Output<Msg>>) {
+        let until = (self.tick_at + TICK_US).max(now);
+        self.phase = Phase::Idle;
+        Self::deadline(out, until - now);
+    }
+}
+
+/// One node of the workload.
+#[derive(Debug)]
+pub enum Role {
+    /// A data node.
+    Data(DataNode),
+    /// The coordination node.
+    Coord(Coord),
+    /// A controller.
+    Controller(Controller),
+}
+
+/// A node and what it asked for and has not handed over yet.
+#[derive(Debug)]
+pub struct Host {
+    /// What the node is.
+    pub role: Role,
+    out: VecDeque<Output<Msg>>,
+}
+
+impl Node for Host {
+    type Message = Msg;
+
+    fn step(&mut self, now: Duration, event: Event<Msg>) {
+        let now = now.as_micros() as u64;
+        match &mut self.role {
+            Role::Data(d) => d.step(now, event, &mut self.out),
+            Role::Coord(c) => c.step(now, event, &mut self.out),
+            Role::Controller(c) => c.step(now, event, &mut self.out),
+        }
+    }
+
+    fn poll_next_message(&mut self) -> Option<Output<Msg>> {
+        self.out.pop_front()
+    }
+}
+
+/// The nodes of a run of `n` data nodes: `0..n` data nodes, `n` the
+/// coordination node, `n + 1..n + 4` the controllers.
+pub fn size(n: u32) -> u32 {
+    n + 1 + CONTROLLERS
+}
+
+/// Builds node `id` of a run of `seed` with `n` data nodes (at its start
+/// and at every restart).
+pub fn hosts(seed: u64, n: u32) -> impl FnMut(NodeId) -> Host + 'static {
+    move |id| {
+        let role = if id < n {
+            Role::Data(DataNode {
+                me: id,
+                n,
+                primary: false,
+                base: 0,
+                since_us: 0,
+                promoted_at_us: None,
+                replicate_sent: 0,
+            })
+        } else if id == n {
+            Role::Coord(Coord::default())
+        } else {
+            let instance = id - n - 1;
+            Role::Controller(Controller {
+                instance,
+                n,
+                coord: n,
+                // Controllers start a few ms apart, derived from the seed.
+                start_us: splitmix64(seed ^ u64::from(instance + 1).wrapping_mul(0xA076_1D64_78BD_642F)) % 1000 * 10,
+                leader: false,
+                believed_primary: 0,
+                fails: 0,
+                round: 0,
+                tick_at: 0,
+                next_id: 0,
+                phase: Phase::Idle,
+                replies: Vec::new(),
+                answered: 0,
+                round_trips: 0,
+            })
+        };
+        Host {
+            role,
+            out: VecDeque::new(),
+        }
     }
 }
 
 // ------------------------------------------------------------ the run
 
 /// What one seed counted.
-struct Counts {
-    round_trips: u64,
-    replicate: u64,
-    failover_delay_ms: Option<u64>,
-    ok: bool,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Replies received in time, all four kinds.
+    pub round_trips: u64,
+    /// REPLICATE datagrams sent.
+    pub replicate: u64,
+    /// First promotion time minus crash time, ms.
+    pub failover_delay_ms: Option<u64>,
+    /// Exactly one live data node is primary and a promotion happened.
+    pub ok: bool,
 }
 
-fn splitmix64(mut x: u64) -> u64 {
+/// splitmix64, as the workload's spec defines it.
+pub fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Event {
-    Wake(usize),
-    Replicate,
+/// When `d0` crashes in a run of `seed`, µs.
+pub fn crash_at_us(seed: u64) -> u64 {
+    (5000 + splitmix64(seed) % 25001) * 1000
 }
 
-/// Performs `out` on `world`; the answer, or the wake-up time for `Wait`.
-fn perform(world: &mut impl Net, out: Output) -> Result<Input, u64> {
-    Ok(match out {
-        Output::Lease { keepalive } => Input::Leased(world.lease(keepalive)),
-        Output::Status { node } => Input::Status(world.status(node)),
-        Output::Promote { node } => Input::Promoted(world.promote(node)),
-        Output::Wait { until } => return Err(until),
-    })
-}
-
-fn run_seed(seed: u64, n: u32, record: bool) -> Counts {
+/// The network of a run of `seed` with `n` data nodes: datagrams, 1 to 5
+/// ms of latency, 1% loss, no other fault.
+pub fn network(seed: u64, n: u32) -> SimNet<Msg> {
     let sim = Sim::new(seed);
-    let crash_at_us = (5000 + splitmix64(seed) % 25001) * 1000;
-    let model = Rc::new(RefCell::new(Model {
-        sim: sim.clone(),
-        nodes: (0..n).map(|j| (j == 0, 0, 0, true)).collect(),
-        holder: None,
-        crash_at_us,
-        first_promotion_us: None,
+    sim.set_fault_rate("net::drop", 0.01);
+    for point in ["net::duplicate", "net::delay"] {
+        sim.set_fault_rate(point, 0.0);
+    }
+    let config = NetConfig::new(size(n))
+        .links(Links::Datagrams)
+        .latency_us(1_000..5_001)
+        .chaos_every_us(0);
+    SimNet::new(sim, config)
+}
+
+/// Runs a cluster for 60 s: `crash` crashes `d0` at the seed's time (a
+/// replay has nothing to do: the crash is in the file).
+pub fn drive<W: Network<Msg>>(cluster: &mut Cluster<Host, W>, seed: u64, crash: impl FnOnce(&mut W)) -> Counts {
+    let crash_at = crash_at_us(seed);
+    // d0 is dropped at its crash: what it sent is read while it lives.
+    let mut d0_replicate = 0;
+    let mut watch_d0 = |c: &Cluster<Host, W>| {
+        if let Some(Role::Data(d)) = c.node(0).map(|h| &h.role) {
+            d0_replicate = d.replicate_sent;
+        }
+        Ok(())
+    };
+    let _ = cluster.run_until(Duration::from_micros(crash_at), &mut watch_d0);
+    crash(cluster.world_mut());
+    let _ = cluster.run_until(Duration::from_micros(RUN_US), &mut watch_d0);
+
+    let mut counts = Counts {
         round_trips: 0,
-        replicate_datagrams: 0,
-    }));
-    let clocks: Vec<Rc<RefCell<u64>>> = (0..3).map(|_| Rc::new(RefCell::new(0))).collect();
-    let tapes: Vec<Tape> = (0..3).map(|c| sim.tape_named(&format!("c{c}"))).collect();
-    let mut worlds: Vec<Recorder<SimNet>> = (0..3u32)
-        .map(|c| {
-            let net = SimNet {
-                model: Rc::clone(&model),
-                me: c,
-                now: Rc::clone(&clocks[c as usize]),
-            };
-            Recorder::new(net, tapes[c as usize].clone())
-        })
-        .collect();
-    let mut controllers: Vec<Controller> = (0..3).map(|_| Controller::new(n)).collect();
-    let mut queue: EventQueue<Event> = EventQueue::new();
-    for c in 0..3 {
-        // Controllers start a few ms apart (drawn from the seed).
-        queue.schedule(Duration::from_micros(sim.range(0..1000) * 10), Event::Wake(c));
-    }
-    queue.schedule(Duration::from_micros(TICK_US), Event::Replicate);
-    while let Some((at, event)) = queue.pop() {
-        let now = at.as_micros() as u64;
-        if now >= RUN_US {
-            break;
-        }
-        {
-            let mut m = model.borrow_mut();
-            if now >= m.crash_at_us && m.nodes[0].3 {
-                m.nodes[0].3 = false;
-            }
-        }
-        match event {
-            Event::Replicate => {
-                let mut m = model.borrow_mut();
-                for p in 0..n as usize {
-                    if !(m.nodes[p].0 && m.nodes[p].3) {
-                        continue;
-                    }
-                    let offset = m.offset(p, now);
-                    for q in (0..n as usize).filter(|&q| q != p) {
-                        m.replicate_datagrams += 1;
-                        if m.datagram().is_some() && m.nodes[q].3 && !m.nodes[q].0 {
-                            m.nodes[q].1 = m.nodes[q].1.max(offset);
-                        }
-                    }
+        replicate: d0_replicate,
+        failover_delay_ms: None,
+        ok: false,
+    };
+    let (mut primaries, mut first_promotion) = (0, None::<u64>);
+    for (id, host) in cluster.nodes() {
+        match &host.role {
+            Role::Data(d) => {
+                if id != 0 {
+                    counts.replicate += d.replicate_sent;
                 }
-                queue.schedule(at + Duration::from_micros(TICK_US), Event::Replicate);
-            }
-            Event::Wake(c) => {
-                *clocks[c].borrow_mut() = now;
-                let ctl = &mut controllers[c];
-                ctl.step(Input::Tick { now });
-                // Run the controller until it sleeps. Its clock moves with
-                // the replies it waits for.
-                while let Some(out) = ctl.poll_next_message() {
-                    *clocks[c].borrow_mut() = ctl.now;
-                    let result = if record {
-                        perform(&mut worlds[c], out)
-                    } else {
-                        perform(worlds[c].inner_mut(), out)
-                    };
-                    match result {
-                        Ok(input) => ctl.step(input),
-                        Err(until) => {
-                            queue.schedule(Duration::from_micros(until), Event::Wake(c));
-                            break;
-                        }
-                    }
+                primaries += u32::from(d.is_primary());
+                if let Some(t) = d.promoted_at_us {
+                    first_promotion = Some(first_promotion.map_or(t, |f| f.min(t)));
                 }
             }
+            Role::Controller(c) => counts.round_trips += c.round_trips,
+            Role::Coord(_) => {}
         }
     }
-    let m = model.borrow();
-    let primaries = m.nodes.iter().filter(|n| n.0 && n.3).count();
-    Counts {
-        round_trips: m.round_trips,
-        replicate: m.replicate_datagrams,
-        failover_delay_ms: m.first_promotion_us.map(|t| t.saturating_sub(m.crash_at_us) / 1000),
-        ok: primaries == 1 && m.first_promotion_us.is_some(),
+    let d0_live = cluster.node(0).is_some();
+    counts.failover_delay_ms = first_promotion.map(|t| t.saturating_sub(crash_at) / 1000);
+    counts.ok = !d0_live && primaries == 1 && first_promotion.is_some();
+    counts
+}
+
+/// Runs `seed`: recorded on the seed's memory tape (returned), or not.
+pub fn run_seed(seed: u64, n: u32, record: bool) -> (Counts, Option<Tape>) {
+    let net = network(seed, n);
+    if record {
+        let tape = net.sim().tape();
+        let mut cluster = Cluster::new(size(n), Recorder::new(net, tape.clone()), hosts(seed, n));
+        let counts = drive(&mut cluster, seed, |w| w.inner_mut().crash(0));
+        (counts, Some(tape))
+    } else {
+        let mut cluster = Cluster::new(size(n), net, hosts(seed, n));
+        (drive(&mut cluster, seed, |w| w.crash(0)), None)
     }
+}
+
+/// Drives fresh nodes from a recording of `n` data nodes alone (the seed
+/// is the file's); fails on any divergence.
+pub fn replay(path: &Path, n: u32) -> Result<(u64, Counts), String> {
+    let replayer = Replayer::open(path).map_err(|e| e.to_string())?;
+    let seed = replayer.trace().header().seed.ok_or_else(|| {
+        format!(
+            "{}: the header has no seed (not a failover_ref recording)",
+            path.display()
+        )
+    })?;
+    let mut cluster = Cluster::new(size(n), replayer, hosts(seed, n));
+    let counts = drive(&mut cluster, seed, |_| {});
+    cluster.into_world().finish().map_err(|d| d.to_string())?;
+    Ok((seed, counts))
+}
+
+fn counts_line(seed: u64, c: &Counts) -> String {
+    format!(
+        "seed {seed}: round_trips {} replicate {} failover_delay_ms {} {}",
+        c.round_trips,
+        c.replicate,
+        c.failover_delay_ms.map_or("none".into(), |d| d.to_string()),
+        if c.ok { "ok" } else { "FAILED" }
+    )
 }
 
 fn main() -> std::process::ExitCode {
@@ -410,6 +588,8 @@ fn main() -> std::process::ExitCode {
     let mut n = 3u32;
     let mut record = true;
     let mut quiet = false;
+    let mut save: Option<PathBuf> = None;
+    let mut replay_file: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -417,24 +597,50 @@ fn main() -> std::process::ExitCode {
             "--nodes" => n = args.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--no-record" => record = false,
             "--quiet" => quiet = true,
+            "--save" => save = args.next().map(PathBuf::from),
+            "--replay" => replay_file = args.next().map(PathBuf::from),
             other => {
-                eprintln!("failover_ref: unknown argument {other:?} (--seeds N, --nodes N, --no-record, --quiet)");
+                eprintln!(
+                    "failover_ref: unknown argument {other:?} (--seeds N, --nodes N, --no-record, --quiet, --save FILE, --replay FILE)"
+                );
                 return std::process::ExitCode::from(2);
             }
         }
     }
+    if let Some(path) = replay_file {
+        return match replay(&path, n) {
+            Ok((seed, c)) => {
+                println!("{} (replayed from {})", counts_line(seed, &c), path.display());
+                if c.ok {
+                    std::process::ExitCode::SUCCESS
+                } else {
+                    std::process::ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("failover_ref: replaying {}: {e}", path.display());
+                std::process::ExitCode::from(1)
+            }
+        };
+    }
+    if save.is_some() && !record {
+        eprintln!("failover_ref: --save needs recording (drop --no-record)");
+        return std::process::ExitCode::from(2);
+    }
     let start = Instant::now();
     let (mut rt, mut rep, mut delay, mut failed) = (0u64, 0u64, 0u64, 0u64);
     for seed in 0..seeds {
-        let c = run_seed(seed, n, record);
+        let (c, tape) = run_seed(seed, n, record);
         if !quiet {
-            println!(
-                "seed {seed}: round_trips {} replicate {} failover_delay_ms {} {}",
-                c.round_trips,
-                c.replicate,
-                c.failover_delay_ms.map_or("none".into(), |d| d.to_string()),
-                if c.ok { "ok" } else { "FAILED" }
-            );
+            println!("{}", counts_line(seed, &c));
+        }
+        if let (Some(path), Some(tape)) = (&save, &tape) {
+            if seed + 1 == seeds {
+                if let Err(e) = tape.save(path) {
+                    eprintln!("failover_ref: {e}");
+                    return std::process::ExitCode::from(1);
+                }
+            }
         }
         rt += c.round_trips;
         rep += c.replicate;
