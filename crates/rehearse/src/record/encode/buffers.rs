@@ -65,7 +65,7 @@ pub(crate) struct InlineBytes {
     heap: Option<Vec<u8>>,
 }
 
-const INLINE: usize = 64;
+const INLINE: usize = 128;
 
 impl Default for InlineBytes {
     #[inline]
@@ -245,5 +245,8 @@ impl Store<u8> for TapeBytes {
     }
 }
 
-/// The values of one call being recorded, on the stack while small.
-pub(crate) type Scratch = Enc<InlineBytes, SmallVec<[&'static str; 2]>>;
+/// The values of one call being recorded, on the stack while they fit: a
+/// message of a few nested enums and structs uses a dozen names and some
+/// 60 bytes (spilling them to the heap was half of what recording a network
+/// simulation's call cost).
+pub(crate) type Scratch = Enc<InlineBytes, SmallVec<[&'static str; 24]>>;

@@ -21,22 +21,27 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         self.byte(if v { tag::TRUE } else { tag::FALSE });
         Ok(())
     }
+    #[inline]
     fn serialize_i8(self, v: i8) -> Res {
         self.fixed::<1>(tag::I8, v as u64);
         Ok(())
     }
+    #[inline]
     fn serialize_i16(self, v: i16) -> Res {
         self.fixed::<2>(tag::I16, v as u64);
         Ok(())
     }
+    #[inline]
     fn serialize_i32(self, v: i32) -> Res {
         self.fixed::<4>(tag::I32, v as u64);
         Ok(())
     }
+    #[inline]
     fn serialize_i64(self, v: i64) -> Res {
         self.fixed::<8>(tag::I64, v as u64);
         Ok(())
     }
+    #[inline]
     fn serialize_i128(self, v: i128) -> Res {
         self.byte(tag::I128);
         self.bytes.extend_from_slice(&v.to_le_bytes());
@@ -62,21 +67,25 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         self.fixed::<8>(tag::U64, v);
         Ok(())
     }
+    #[inline]
     fn serialize_u128(self, v: u128) -> Res {
         self.byte(tag::U128);
         self.bytes.extend_from_slice(&v.to_le_bytes());
         Ok(())
     }
+    #[inline]
     fn serialize_f32(self, v: f32) -> Res {
         self.byte(tag::F32);
         self.bytes.extend_from_slice(&v.to_bits().to_le_bytes());
         Ok(())
     }
+    #[inline]
     fn serialize_f64(self, v: f64) -> Res {
         self.byte(tag::F64);
         self.bytes.extend_from_slice(&v.to_bits().to_le_bytes());
         Ok(())
     }
+    #[inline]
     fn serialize_char(self, v: char) -> Res {
         self.tagged(tag::CHAR, v.into());
         Ok(())
@@ -87,6 +96,7 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         self.str(v);
         Ok(())
     }
+    #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Res {
         self.tagged(tag::BYTES, v.len() as u64);
         self.bytes.extend_from_slice(v);
@@ -107,6 +117,7 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         self.byte(tag::UNIT);
         Ok(())
     }
+    #[inline]
     fn serialize_unit_struct(self, name: &'static str) -> Res {
         self.byte(tag::UNIT_STRUCT);
         self.name(name);
@@ -119,6 +130,7 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         self.name(variant);
         Ok(())
     }
+    #[inline]
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, name: &'static str, value: &T) -> Res {
         self.byte(tag::NEWTYPE_STRUCT);
         self.name(name);
@@ -137,6 +149,7 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         self.name(variant);
         value.serialize(self)
     }
+    #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Self, EncodeError> {
         self.tagged(tag::SEQ, len.map_or(0, |n| n as u64 + 1));
         Ok(self)
@@ -146,11 +159,13 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         self.tagged(tag::TUPLE, len as u64);
         Ok(self)
     }
+    #[inline]
     fn serialize_tuple_struct(self, name: &'static str, len: usize) -> Result<Self, EncodeError> {
         self.tagged(tag::TUPLE_STRUCT, len as u64);
         self.name(name);
         Ok(self)
     }
+    #[inline]
     fn serialize_tuple_variant(
         self,
         name: &'static str,
@@ -161,15 +176,18 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         self.compound_variant(tag::TUPLE_VARIANT, name, index, variant, len);
         Ok(self)
     }
+    #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Self, EncodeError> {
         self.tagged(tag::MAP, len.map_or(0, |n| n as u64 + 1));
         Ok(self)
     }
+    #[inline]
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Self, EncodeError> {
         self.tagged(tag::STRUCT, len as u64);
         self.name(name);
         Ok(self)
     }
+    #[inline]
     fn serialize_struct_variant(
         self,
         name: &'static str,
@@ -212,12 +230,15 @@ elements!(
 impl<B: Store<u8>, N: Store<&'static str>> SerializeMap for &mut Enc<B, N> {
     type Ok = ();
     type Error = EncodeError;
+    #[inline]
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Res {
         key.serialize(&mut **self)
     }
+    #[inline]
     fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Res {
         value.serialize(&mut **self)
     }
+    #[inline]
     fn end(self) -> Res {
         self.byte(tag::END);
         Ok(())
@@ -230,15 +251,18 @@ macro_rules! fields {
         impl<B: Store<u8>, N: Store<&'static str>> $trait for &mut Enc<B, N> {
             type Ok = ();
             type Error = EncodeError;
+            #[inline]
             fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Res {
                 self.name(key);
                 value.serialize(&mut **self)
             }
+            #[inline]
             fn skip_field(&mut self, key: &'static str) -> Res {
                 self.byte(tag::SKIP);
                 self.name(key);
                 Ok(())
             }
+            #[inline]
             fn end(self) -> Res {
                 self.byte(tag::END);
                 Ok(())
