@@ -54,7 +54,7 @@ fn swarm_enables_some_points_per_seed() {
                 sim.fault(&format!("p{p}"));
             }
         }
-        sim.state.borrow().faults.values().filter(|p| p.enabled).count()
+        sim.state.borrow().faults.iter().filter(|(_, p)| p.enabled).count()
     };
     let counts: Vec<usize> = (0..20).map(enabled).collect();
     assert!(
