@@ -65,7 +65,7 @@ pub(crate) struct InlineBytes {
     heap: Option<Vec<u8>>,
 }
 
-const INLINE: usize = 128;
+const INLINE: usize = 96;
 
 impl Default for InlineBytes {
     #[inline]

@@ -133,9 +133,17 @@ impl<B: Store<u8>, N: Store<&'static str>> Enc<B, N> {
     }
 
     /// The start of a tuple or struct variant.
+    #[inline]
     fn compound_variant(&mut self, tag: u8, name: &'static str, index: u32, variant: &'static str, len: usize) {
-        self.tagged(tag, index.into());
-        self.varint(len as u64);
+        if index < 0x80 && len < 0x80 {
+            // Both varints are one byte (nearly always): one store.
+            let mut chunk = [0; CHUNK];
+            chunk[..3].copy_from_slice(&[tag, index as u8, len as u8]);
+            self.bytes.put(&chunk, 3);
+        } else {
+            self.tagged(tag, index.into());
+            self.varint(len as u64);
+        }
         self.name(name);
         self.name(variant);
     }
