@@ -10,8 +10,9 @@
 //!
 //! A recording replays with a [`Replayer`] alone, driving fresh nodes from
 //! the file: `--save FILE` keeps the recording of the last seed run,
-//! `--replay FILE` replays one and prints its counts
-//! (`tests/failover_ref.rs` checks that they are the recorded run's).
+//! `--replay FILE` replays one (its seed and number of nodes read from the
+//! file) and prints its counts, or where the nodes diverged from it
+//! (`tests/failover_ref.rs` checks both).
 //!
 //! Prints one line per seed (round trips, REPLICATE datagrams, failover
 //! delay) and a summary; exits 1 when a seed fails the workload's check.
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rehearse::net::{Cluster, Event, Links, NetConfig, Network, Node, NodeId, Output, SimNet};
-use rehearse::{Recorder, Replayer, Sim, Tape};
+use rehearse::{Recorder, Replayer, Sim, Tape, Trace, Value};
 use serde::{Deserialize, Serialize};
 
 /// Every request's timeout, µs.
@@ -557,20 +558,56 @@ pub fn run_seed(seed: u64, n: u32, record: bool) -> (Counts, Option<Tape>) {
     }
 }
 
-/// Drives fresh nodes from a recording of `n` data nodes alone (the seed
-/// is the file's); fails on any divergence.
-pub fn replay(path: &Path, n: u32) -> Result<(u64, Counts), String> {
+/// Drives fresh nodes from a recording alone (the seed is the file's; `n`,
+/// the number of data nodes, is read from the file unless given); a
+/// divergence is an error that says where.
+pub fn replay(path: &Path, n: Option<u32>) -> Result<(u64, Counts), String> {
     let replayer = Replayer::open(path).map_err(|e| e.to_string())?;
-    let seed = replayer.trace().header().seed.ok_or_else(|| {
+    let trace = replayer.trace();
+    let seed = trace.header().seed.ok_or_else(|| {
         format!(
             "{}: the header has no seed (not a failover_ref recording)",
             path.display()
         )
     })?;
+    let n = match n {
+        Some(n) => n,
+        None => nodes_in(&trace).ok_or_else(|| {
+            format!(
+                "{}: no event for {} nodes or more (not a failover_ref recording)",
+                path.display(),
+                CONTROLLERS + 2
+            )
+        })?,
+    };
     let mut cluster = Cluster::new(size(n), replayer, hosts(seed, n));
-    let counts = drive(&mut cluster, seed, |_| {});
+    let counts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drive(&mut cluster, seed, |_| {}))).map_err(
+        |panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "the replay panicked".into())
+        },
+    )?;
     cluster.into_world().finish().map_err(|d| d.to_string())?;
     Ok((seed, counts))
+}
+
+/// The number of data nodes of a recording: every node is told something
+/// (its start), the last 1 + 3 are the coordination node and controllers.
+fn nodes_in(trace: &Trace) -> Option<u32> {
+    let last = trace
+        .calls()
+        .iter()
+        .filter_map(|c| match &c.output {
+            Value::Option(Some(delivery)) => match delivery.field("node") {
+                Some(Value::Int(node)) => u32::try_from(*node).ok(),
+                _ => None,
+            },
+            _ => None,
+        })
+        .max()?;
+    (last + 1).checked_sub(CONTROLLERS + 1).filter(|&n| n >= 1)
 }
 
 fn counts_line(seed: u64, c: &Counts) -> String {
@@ -586,6 +623,7 @@ fn counts_line(seed: u64, c: &Counts) -> String {
 fn main() -> std::process::ExitCode {
     let mut seeds = 10u64;
     let mut n = 3u32;
+    let mut nodes_given = false;
     let mut record = true;
     let mut quiet = false;
     let mut save: Option<PathBuf> = None;
@@ -594,7 +632,10 @@ fn main() -> std::process::ExitCode {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seeds" => seeds = args.next().and_then(|v| v.parse().ok()).unwrap_or(seeds),
-            "--nodes" => n = args.next().and_then(|v| v.parse().ok()).unwrap_or(n),
+            "--nodes" => {
+                n = args.next().and_then(|v| v.parse().ok()).unwrap_or(n);
+                nodes_given = true;
+            }
             "--no-record" => record = false,
             "--quiet" => quiet = true,
             "--save" => save = args.next().map(PathBuf::from),
@@ -608,7 +649,9 @@ fn main() -> std::process::ExitCode {
         }
     }
     if let Some(path) = replay_file {
-        return match replay(&path, n) {
+        // A divergence comes back as an error, printed below.
+        std::panic::set_hook(Box::new(|_| {}));
+        return match replay(&path, nodes_given.then_some(n)) {
             Ok((seed, c)) => {
                 println!("{} (replayed from {})", counts_line(seed, &c), path.display());
                 if c.ok {
