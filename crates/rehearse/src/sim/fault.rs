@@ -258,10 +258,12 @@ impl super::State {
     }
 }
 
-/// `a == b` for short names without a call to `memcmp`: names of 8 to 16
-/// bytes (most) are two overlapping 8-byte words.
+/// `a == b` for short names (of fault points, of nodes) without a call to
+/// `memcmp`, which cost more than the rest of a lookup: names of 8 to 16
+/// bytes are two overlapping 8-byte words, shorter ones one word built a
+/// byte at a time.
 #[inline]
-fn same_name(a: &str, b: &str) -> bool {
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
@@ -271,7 +273,9 @@ fn same_name(a: &str, b: &str) -> bool {
             .and_then(|w| w.try_into().ok())
             .map(u64::from_ne_bytes)
     };
+    let short = |s: &[u8]| s.iter().fold(0u64, |w, &b| (w << 8) | u64::from(b));
     match a.len() {
+        0..8 => short(a) == short(b),
         8..=16 => word(a, 0) == word(b, 0) && word(a, a.len() - 8) == word(b, b.len() - 8),
         _ => a == b,
     }

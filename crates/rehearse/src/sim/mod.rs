@@ -30,8 +30,8 @@ pub use choices::decode_choices;
 use choices::{SplitMix64, encode_choices};
 pub use events::EventQueue;
 pub use failure::Failure;
-pub(crate) use fault::FaultConfig;
 use fault::FaultPoint;
+pub(crate) use fault::{FaultConfig, same_name};
 pub use fault::{Faulty, InjectFault};
 
 /// Why a run is happening: sweeps also re-run seeds (determinism check)
@@ -64,10 +64,10 @@ struct State {
     tape: Tape,
     named_tapes: Vec<(String, Tape)>,
     /// The node names met by [`Sim::set_node`], so that setting a lane
-    /// again copies nothing.
-    nodes: Vec<Rc<str>>,
-    /// The lane set on every tape of the run.
-    node: Option<Rc<str>>,
+    /// again copies nothing, each with its key ([`name_key`]).
+    nodes: Vec<(u64, Rc<str>)>,
+    /// The lane set on every tape of the run, and its key.
+    node: Option<(u64, Rc<str>)>,
     faults_off: bool,
     phase: Phase,
     /// The run's parameters (`Sim::set_param`), in every tape's header.
@@ -243,26 +243,37 @@ impl Sim {
     /// ```
     pub fn set_node(&self, node: Option<&str>) {
         let s = &mut *self.state.borrow_mut();
-        if s.node.as_deref() == node {
+        // A network simulation switches lanes at nearly every event: names
+        // are compared by key, and by text only when the key is a hash.
+        let key = node.map(name_key);
+        let is = |(k, n): &(u64, Rc<str>), name: &str| Some(*k) == key && (*k >> 63 == 0 || **n == *name);
+        let same = match (&s.node, node) {
+            (Some(current), Some(name)) => is(current, name),
+            (current, name) => current.is_none() && name.is_none(),
+        };
+        if same {
             return;
         }
-        s.node = node.map(|name| match s.nodes.iter().find(|n| ***n == *name) {
-            Some(n) => Rc::clone(n),
-            None => {
-                let n: Rc<str> = Rc::from(name);
-                s.nodes.push(Rc::clone(&n));
-                n
-            }
-        });
-        s.tape.set_node(node);
+        let hint = match (node, key) {
+            (Some(name), Some(key)) => match s.nodes.iter().position(|n| is(n, name)) {
+                Some(k) => k,
+                None => {
+                    s.nodes.push((key, Rc::from(name)));
+                    s.nodes.len() - 1
+                }
+            },
+            _ => usize::MAX,
+        };
+        s.node = s.nodes.get(hint).cloned();
+        s.tape.set_node_hinted(node, hint);
         for (_, tape) in &s.named_tapes {
-            tape.set_node(node);
+            tape.set_node_hinted(node, hint);
         }
     }
 
     /// The node set by [`Sim::set_node`], if any.
     pub fn node(&self) -> Option<Rc<str>> {
-        self.state.borrow().node.clone()
+        self.state.borrow().node.as_ref().map(|(_, n)| Rc::clone(n))
     }
 
     /// Writes a note on the run's main tape, at the current virtual time
@@ -285,7 +296,13 @@ impl Sim {
         if let Some((_, t)) = s.named_tapes.iter().find(|(n, _)| n == name) {
             return t.clone();
         }
-        let tape = run_tape(s.seed, s.given.as_deref(), Some(name), s.now, s.node.as_deref());
+        let tape = run_tape(
+            s.seed,
+            s.given.as_deref(),
+            Some(name),
+            s.now,
+            s.node.as_ref().map(|(_, n)| &**n),
+        );
         params::write_params(&tape, &s.params);
         s.named_tapes.push((name.to_string(), tape.clone()));
         tape
@@ -322,4 +339,18 @@ fn run_tape(seed: u64, given: Option<&[u64]>, name: Option<&str>, now: Duration,
     tape.set_virtual_time(Some(now));
     tape.set_node(node);
     tape
+}
+
+/// A node name's key: its bytes and length when shorter than 8 bytes (equal
+/// keys are then equal names), else a hash with the top bit set.
+#[inline]
+fn name_key(name: &str) -> u64 {
+    let b = name.as_bytes();
+    if b.len() < 8 {
+        b.iter().fold(b.len() as u64, |k, &x| (k << 8) | u64::from(x))
+    } else {
+        b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &x| {
+            (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
+        }) | (1 << 63)
+    }
 }
