@@ -39,6 +39,7 @@ pub struct Sweep {
     out_dir: Option<PathBuf>,
     shrink: bool,
     shrink_time: Duration,
+    shrink_attempts: u64,
     shrink_limit: usize,
     save_limit: usize,
     faults: FaultConfig,
@@ -62,6 +63,7 @@ impl Sweep {
             out_dir: None,
             shrink: true,
             shrink_time: Duration::from_secs(30),
+            shrink_attempts: 200_000,
             shrink_limit: 3,
             save_limit: 50,
             faults: FaultConfig::default(),
@@ -117,6 +119,16 @@ impl Sweep {
     /// Time limit for shrinking one failure (default 30 s).
     pub fn shrink_time(mut self, d: Duration) -> Self {
         self.shrink_time = d;
+        self
+    }
+
+    /// Most candidate runs while shrinking one failure (default 200,000).
+    /// A bound in runs gives the same shrunk scenario on any machine,
+    /// where [`Sweep::shrink_time`] depends on its speed: a test that
+    /// checks what shrinking gives should bound attempts and keep the time
+    /// limit generous, as a safety valve only.
+    pub fn shrink_attempts(mut self, n: u64) -> Self {
+        self.shrink_attempts = n;
         self
     }
 

@@ -56,7 +56,15 @@ impl Sweep {
         let mut shrunk_choices = None;
         if shrink && self.shrink && nondeterminism.is_none() {
             let deadline = Instant::now() + self.shrink_time;
-            let minimal = shrink_choices(f, seed, &self.faults, outcome.choices.clone(), failure.kind(), deadline);
+            let minimal = shrink_choices(
+                f,
+                seed,
+                &self.faults,
+                outcome.choices.clone(),
+                failure.kind(),
+                deadline,
+                self.shrink_attempts,
+            );
             // Re-run the final candidate as given (its header records the
             // choices) and save it only if it still fails the same way.
             let last = run_once(f, seed, Some(minimal.clone()), &self.faults);

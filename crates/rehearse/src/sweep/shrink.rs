@@ -32,6 +32,7 @@ pub(super) fn shrink_choices<F>(
     start: Vec<u64>,
     kind: &str,
     deadline: Instant,
+    attempts: u64,
 ) -> Vec<u64>
 where
     F: Fn(&mut Sim) -> Result<(), Failure>,
@@ -39,9 +40,9 @@ where
     let first = run_once(f, seed, Some(start.clone()), faults);
     let mut best = strip_trailing_zeros(start);
     let best_calls = Cell::new(first.calls);
-    // Runs allowed in total, on top of the deadline, so that a very fast
-    // run cannot spin forever on a pathological sequence.
-    let budget = Cell::new(200_000u64);
+    // Runs allowed in total (`Sweep::shrink_attempts`), on top of the
+    // deadline: the bound that gives the same result on any machine.
+    let budget = Cell::new(attempts);
     let attempt = |candidate: Vec<u64>, best: &mut Vec<u64>| -> bool {
         if budget.get() == 0 || Instant::now() >= deadline || !simpler(&candidate, best) {
             return false;
