@@ -55,3 +55,64 @@ fn an_unreadable_scenario_exits_2_naming_the_file() {
     assert_eq!(code, 2);
     assert!(err.contains("/no/such.ron"), "{err}");
 }
+
+/// `arbiter simulate --shard I/N --report FILE` on two shards, merged, gives
+/// what one unsharded run of the same seeds gives: the same failing seeds,
+/// fault statistics and totals (failovers, writes).
+#[test]
+fn simulate_shards_merge_into_the_unsharded_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |shard: Option<&str>, file: &str| {
+        let report = dir.path().join(file);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"));
+        cmd.args([
+            "simulate",
+            "--seeds",
+            "24",
+            "--no-record",
+            "--no-shrink",
+            "--threads",
+            "2",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--report")
+        .arg(&report)
+        .env_remove("REHEARSE_SHARD")
+        .env_remove("REHEARSE_REPORT")
+        .env_remove("REHEARSE_SEEDS");
+        if let Some(shard) = shard {
+            cmd.args(["--shard", shard]);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Some(shard) = shard {
+            let (i, n) = shard.split_once('/').unwrap();
+            assert!(stdout.contains(&format!("(shard {i} of {n})")), "{stdout}");
+        }
+        (
+            report.display().to_string(),
+            rehearse::SweepSummary::read(&report).unwrap(),
+        )
+    };
+    let (_, whole) = run(None, "whole.json");
+    let merged = rehearse::SweepSummary::merge(&[run(Some("1/2"), "a.json"), run(Some("2/2"), "b.json")]).unwrap();
+    assert_eq!(merged.runs, 24);
+    assert!(whole.counters["failovers"] > 0, "{:?}", whole.counters);
+    assert!(!whole.faults.is_empty());
+    assert_eq!(merged.failed, whole.failed);
+    assert_eq!(merged.counters, whole.counters);
+    assert_eq!(merged.faults, whole.faults);
+    // A bad shard is refused with the flag's own message.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["simulate", "--shard", "3/2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shard 3/2 is out of range"));
+}

@@ -2,7 +2,8 @@
 //! (RON is self-describing). Inspect a run as a timeline (with its fault
 //! and note marks, nodes, and a saved run's failure and repro hint), diff
 //! two runs, count calls, errors and faults, validate files in CI, review
-//! re-recordings, and render a self-contained HTML timeline.
+//! re-recordings, render a self-contained HTML timeline, and merge the
+//! reports of a sweep's shards.
 
 mod check;
 mod common;
@@ -11,6 +12,7 @@ mod diff;
 mod fixtures;
 mod html;
 mod inspect;
+mod merge;
 mod review;
 mod stats;
 
@@ -101,6 +103,19 @@ enum Command {
     /// Exit codes: 0 done, 2 a file could not be read, moved or deleted.
     #[command(after_help = "Examples:\n  rehearse review\n  rehearse review scenarios --accept-all")]
     Review(review::Args),
+    /// Merge the JSON reports of a sweep's shards (each job ran with
+    /// `REHEARSE_SHARD=i/n REHEARSE_REPORT=FILE`) into one: runs, failing
+    /// seeds by kind, saved failures with their repro lines, fault
+    /// statistics per point and counters, summed. The files must be shards
+    /// of one sweep (same name, seeds and shard count, no shard twice).
+    ///
+    /// Exit codes: 0 no seed failed, 1 some failed, 2 a file cannot be
+    /// read, the files are not shards of one sweep, or a shard is missing
+    /// (without `--partial`).
+    #[command(after_help = "Examples:
+  rehearse merge reports/shard-*.json
+  rehearse merge reports/*.json --out merged.json --partial")]
+    Merge(merge::Args),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  rehearse completions bash > /etc/bash_completion.d/rehearse")]
     Completions {
@@ -123,6 +138,7 @@ fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Html(a) => html::run(a),
         Command::Review(a) => review::run(a),
+        Command::Merge(a) => merge::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rehearse", &mut std::io::stdout());
             ExitCode::SUCCESS

@@ -438,3 +438,75 @@ fn help_has_examples_and_completions_are_generated() {
     );
     rehearse().args(["completions", "nosuchshell"]).assert().code(2);
 }
+
+/// Two shard reports written by sweeps in this process, as two CI jobs
+/// would (`REHEARSE_SHARD=i/2 REHEARSE_REPORT=shard-i.json`).
+fn shard_reports(dir: &std::path::Path) -> Vec<String> {
+    (1..=2)
+        .map(|i| {
+            let file = dir.join(format!("shard-{i}.json"));
+            rehearse::Sweep::new("merge-cli")
+                .seeds(0..60)
+                .shard(i, 2)
+                .out_dir(dir.join("out"))
+                .shrink(false)
+                .report_file(&file)
+                .quiet()
+                .run(|sim| {
+                    sim.count("runs counted", 1);
+                    if sim.fault("disk::torn") && sim.below(2) == 0 {
+                        return Err(rehearse::Failure::with_kind("torn", "a torn write was read back"));
+                    }
+                    Ok(())
+                });
+            file.display().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn merge_combines_shard_reports_and_exits_1_on_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = shard_reports(dir.path());
+    let merged = dir.path().join("merged.json");
+    let out = rehearse()
+        .args(["merge", &files[0], &files[1], "--out", merged.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("seeds failed (seeds 0..60, 2 of 2 shards"), "{out}");
+    assert!(out.contains("- torn: "), "{out}");
+    assert!(out.contains("reproduce: REHEARSE_SEED="), "{out}");
+    assert!(out.contains("disk::torn"), "{out}");
+    assert!(out.contains("runs counted  60"), "{out}");
+    let summary = rehearse::SweepSummary::read(&merged).unwrap();
+    assert_eq!((summary.runs, summary.shards.clone()), (60, vec![1, 2]));
+    // The merged file merges again (it covers both shards: no shard twice
+    // with a third file means an error naming both files).
+    rehearse()
+        .args(["merge", merged.to_str().unwrap(), &files[0]])
+        .assert()
+        .code(2)
+        .stderr(contains("shard 1 of 2 is in both").and(contains("merged.json")));
+    // A missing shard is an error unless --partial.
+    rehearse()
+        .args(["merge", &files[0]])
+        .assert()
+        .code(2)
+        .stderr(contains("shards 2 of 2 are missing (pass --partial to accept)"));
+    rehearse()
+        .args(["merge", &files[0], "--partial", "--json"])
+        .assert()
+        .stdout(contains("\"format\": \"rehearse sweep report\""));
+    // Not a report: the file is named.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "[1, 2]").unwrap();
+    rehearse()
+        .args(["merge", bad.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(contains("bad.json: not a sweep report"));
+}

@@ -268,7 +268,8 @@ pub use replay::{Divergence, DivergenceKind, Mode, ModeError, Recording, Replaye
 pub use ron::{Difference, ParseError, Step, Value};
 pub use sim::{EventQueue, Failure, Faulty, InjectFault, Phase, Sim, SimRng};
 pub use sweep::{
-    FailureReport, NonDeterminism, Report, Rerun, RerunOutcome, Sweep, check_determinism,
+    FailedSeed, FailureReport, FaultStats, NonDeterminism, Report, Rerun, RerunOutcome, SUMMARY_FORMAT,
+    SUMMARY_VERSION, SavedFailure, SummaryError, Sweep, SweepSummary, check_determinism,
     check_determinism_across_processes,
 };
 

@@ -246,6 +246,13 @@ impl Sim {
     }
 }
 
+impl FaultPoint {
+    /// How often the point fired in the run.
+    pub(super) fn fired(&self) -> u64 {
+        self.fired
+    }
+}
+
 impl super::State {
     /// The fault point named `point`, if met.
     #[inline]

@@ -72,6 +72,8 @@ struct State {
     phase: Phase,
     /// The run's parameters (`Sim::set_param`), in every tape's header.
     params: BTreeMap<String, String>,
+    /// The run's counters ([`Sim::count`]), in the order first counted.
+    counters: Vec<(Box<str>, u64)>,
 }
 
 /// The context of one simulated run: seed, choice sequence, virtual time,
@@ -127,6 +129,7 @@ impl Sim {
                 faults_off: false,
                 phase: Phase::Explore,
                 params: BTreeMap::new(),
+                counters: Vec::new(),
             })),
         }
     }
@@ -283,6 +286,43 @@ impl Sim {
         self.state.borrow().tape.note(text);
     }
 
+    /// Adds `n` to the counter `name` of this run. A [`Sweep`](crate::Sweep)
+    /// sums each counter over the seeds it explores (not over the re-runs
+    /// and shrinking candidates) into [`Report::counters`](crate::Report::counters),
+    /// and its JSON report (`REHEARSE_REPORT`) carries them, so that shards
+    /// of a sweep run on several machines add up to the whole
+    /// (`rehearse merge`): count what the run did (failovers, messages,
+    /// elections), whatever the sweep should total.
+    ///
+    /// ```
+    /// let report = rehearse::Sweep::new("doc-count").seeds(0..10).quiet().run(|sim| {
+    ///     sim.count("elections", 1 + sim.below(3));
+    ///     Ok(())
+    /// });
+    /// assert!((10..=30).contains(&report.counters["elections"]));
+    /// ```
+    pub fn count(&self, name: &str, n: u64) {
+        let s = &mut *self.state.borrow_mut();
+        match s.counters.iter_mut().find(|(k, _)| same_name(k, name)) {
+            Some((_, c)) => *c = c.saturating_add(n),
+            None => s.counters.push((name.into(), n)),
+        }
+    }
+
+    /// The counters and fault points of the run so far, taken out of it
+    /// (for the sweep's totals, once the run has ended).
+    pub(crate) fn take_stats(&self) -> RunStats {
+        let s = &mut *self.state.borrow_mut();
+        RunStats {
+            counters: std::mem::take(&mut s.counters),
+            faults: s
+                .faults
+                .iter()
+                .map(|(k, p)| (k.clone(), p.enabled, p.fired()))
+                .collect(),
+        }
+    }
+
     /// The in-memory tape of this run (the header carries the seed).
     pub fn tape(&self) -> Tape {
         self.state.borrow().tape.clone()
@@ -322,6 +362,15 @@ impl Sim {
         let s = self.state.borrow();
         (s.tape.clone(), s.named_tapes.clone())
     }
+}
+
+/// What one run counted, for a sweep's totals.
+#[derive(Debug, Default)]
+pub(crate) struct RunStats {
+    /// [`Sim::count`]'s counters.
+    pub(crate) counters: Vec<(Box<str>, u64)>,
+    /// Each fault point met: whether the run enabled it, how often it fired.
+    pub(crate) faults: Vec<(Box<str>, bool, u64)>,
 }
 
 /// A memory tape of a run: the seed in its header, the given choices (so a

@@ -23,6 +23,8 @@ pub(super) mod env {
     pub(crate) const THREADS: &str = "REHEARSE_THREADS";
     /// Where failures are saved (default: `target/rehearse`).
     pub(crate) const DIR: &str = "REHEARSE_DIR";
+    /// Write the sweep's report as JSON to this file (`REHEARSE_REPORT=shard-2.json`).
+    pub(crate) const REPORT: &str = "REHEARSE_REPORT";
 }
 
 pub(super) fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
@@ -107,11 +109,12 @@ pub(super) fn default_command() -> String {
 pub(super) struct Plan {
     /// `REHEARSE_SEED`: run this seed only.
     pub(super) single: Option<u64>,
-    /// Seeds of the regressions file, run first.
+    /// Seeds of the regressions file (this shard's part), run first.
     pub(super) regressions: Vec<u64>,
-    range: Range<u64>,
+    /// The seed range, after `REHEARSE_SEEDS`.
+    pub(super) range: Range<u64>,
     /// 0-based shard index and shard count.
-    shard: (u64, u64),
+    pub(super) shard: (u64, u64),
     /// Seeds to run in all.
     pub(super) total: u64,
     pub(super) budget: Option<Duration>,
@@ -131,10 +134,17 @@ impl Plan {
         let threads = env_or(env::THREADS, |s| s.trim().parse::<usize>().map_err(|e| e.to_string()))?;
         let range = range.unwrap_or_else(|| sweep.seeds.clone());
         let (shard, shards) = shard.unwrap_or(sweep.shard);
+        // Shards split the regressions file as they split the range, so
+        // that shards run each seed once between them.
         let regressions = if single.is_some() {
             Vec::new()
         } else {
-            sweep.read_regressions()
+            let all = sweep.read_regressions();
+            all.into_iter()
+                .enumerate()
+                .filter(|(i, _)| *i as u64 % shards == shard)
+                .map(|(_, s)| s)
+                .collect()
         };
         let range_len = if range.end > range.start + shard {
             (range.end - range.start - shard).div_ceil(shards)

@@ -19,8 +19,10 @@ mod repro;
 mod rerun;
 mod save;
 mod shrink;
+mod summary;
 #[cfg(test)]
 mod tests;
+mod totals;
 
 pub use determinism::{NonDeterminism, check_determinism, check_determinism_across_processes};
 use knobs::{Plan, default_command, default_out_dir, env};
@@ -28,6 +30,8 @@ use pool::{install_panic_hook, progress_bar, run_pool};
 pub use report::{FailureReport, Report};
 use repro::Repro;
 pub use rerun::{Rerun, RerunOutcome};
+pub use summary::{SUMMARY_FORMAT, SUMMARY_VERSION, SavedFailure, SummaryError, SweepSummary};
+pub use totals::{FailedSeed, FaultStats};
 
 /// Runs a simulation for many seeds. See the crate docs for an example.
 #[derive(Debug, Clone)]
@@ -50,6 +54,7 @@ pub struct Sweep {
     progress: Option<bool>,
     quiet: bool,
     shard: (u64, u64),
+    report_file: Option<PathBuf>,
 }
 
 impl Sweep {
@@ -74,6 +79,7 @@ impl Sweep {
             progress: None,
             quiet: false,
             shard: (0, 1),
+            report_file: None,
         }
     }
 
@@ -254,6 +260,17 @@ impl Sweep {
         self
     }
 
+    /// Writes the sweep's report as JSON to `path` when it ends
+    /// ([`Report::write_json`]); `REHEARSE_REPORT=path` does the same and
+    /// wins. Each shard of a sweep split across machines
+    /// (`REHEARSE_SHARD=i/n`) writes its own file, and `rehearse merge
+    /// FILES...` combines them into one answer: the same failing seeds,
+    /// fault statistics and counters as one unsharded run.
+    pub fn report_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.report_file = Some(path.into());
+        self
+    }
+
     /// No summary line on stderr.
     pub fn quiet(mut self) -> Self {
         self.quiet = true;
@@ -271,9 +288,9 @@ impl Sweep {
     /// run's failure and parameters; the first ones are run again to check
     /// that they are deterministic and shrunk to `seed-N.shrunk.ron`.
     /// `REHEARSE_SEED`, `REHEARSE_SEEDS`, `REHEARSE_TIME`, `REHEARSE_SHARD`,
-    /// `REHEARSE_THREADS`, `REHEARSE_REPLAY` and `REHEARSE_DIR` override the
-    /// builder from the environment (a bad value is an error in the report,
-    /// not a panic).
+    /// `REHEARSE_THREADS`, `REHEARSE_REPLAY`, `REHEARSE_DIR` and
+    /// `REHEARSE_REPORT` override the builder from the environment (a bad
+    /// value is an error in the report, not a panic).
     ///
     /// **Re-running a saved run compares it with the file.**
     /// `REHEARSE_REPLAY=path` (or [`Sweep::rerun`]) re-runs a saved
@@ -364,6 +381,7 @@ impl Sweep {
             failures.push(self.report_failure(&f, &dir, seed, outcome, index < self.shrink_limit, &repro));
         }
         self.write_regressions(&plan.regressions, &failures);
+        let totals = pooled.totals;
         let report = Report {
             name: self.name.clone(),
             runs: pooled.runs,
@@ -373,8 +391,32 @@ impl Sweep {
             calls: pooled.calls,
             budget_exhausted: pooled.out_of_time,
             rerun,
+            seeds: plan.range.clone(),
+            shard: (plan.shard.0 + 1, plan.shard.1),
+            failed_seeds: totals.failed,
+            faults: totals.faults,
+            counters: totals.counters,
         };
         report.print(self.quiet, true);
+        self.write_report_file(&report);
         report
+    }
+
+    /// `REHEARSE_REPORT` or [`Sweep::report_file`]: the report as JSON. A
+    /// file that cannot be written is said on stderr (the sweep's own
+    /// verdict stands).
+    fn write_report_file(&self, report: &Report) {
+        let path = std::env::var_os(knobs::env::REPORT)
+            .map(PathBuf::from)
+            .or_else(|| self.report_file.clone());
+        if let Some(path) = path {
+            if let Err(e) = report.write_json(&path) {
+                eprintln!(
+                    "sweep `{}`: could not write its report to {}: {e}",
+                    self.name,
+                    path.display()
+                );
+            }
+        }
     }
 }

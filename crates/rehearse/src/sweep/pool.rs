@@ -9,9 +9,10 @@ use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use super::knobs::Plan;
+use super::totals::{FailedSeed, Totals};
 
 use crate::format::RunFailure;
-use crate::sim::{FaultConfig, Phase, Sim};
+use crate::sim::{FaultConfig, Phase, RunStats, Sim};
 use crate::{Failure, Tape};
 
 /// Everything one run produced.
@@ -24,6 +25,8 @@ pub(super) struct Outcome {
     pub(super) calls: u64,
     /// The run's parameters (`Sim::set_param`, `Sweep::param`).
     pub(super) params: BTreeMap<String, String>,
+    /// Its counters and fault points.
+    pub(super) stats: RunStats,
 }
 
 thread_local! {
@@ -113,6 +116,7 @@ where
         named,
         choices: sim.choices(),
         params: sim.params(),
+        stats: sim.take_stats(),
     }
 }
 
@@ -143,6 +147,8 @@ pub(super) struct Pooled {
     pub(super) found: Vec<(u64, Outcome)>,
     /// Wall time of the runs.
     pub(super) elapsed: Duration,
+    /// Failing seeds, fault statistics and counters of the explored runs.
+    pub(super) totals: Totals,
 }
 
 /// Runs the plan's seeds on its worker threads, each taking the next seed
@@ -163,10 +169,12 @@ where
     let failed = AtomicU64::new(0);
     let out_of_time = AtomicBool::new(false);
     let found: Mutex<Vec<(u64, Outcome)>> = Mutex::new(Vec::new());
+    let totals: Mutex<Totals> = Mutex::new(Totals::default());
     let start = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..plan.threads.min(plan.total.max(1) as usize) {
             scope.spawn(|| {
+                let mut mine = Totals::default();
                 loop {
                     if plan.budget.is_some_and(|b| start.elapsed() >= b) {
                         out_of_time.store(true, Ordering::Relaxed);
@@ -180,7 +188,12 @@ where
                     let outcome = run_once(f, seed, None, faults);
                     runs.fetch_add(1, Ordering::Relaxed);
                     calls.fetch_add(outcome.calls, Ordering::Relaxed);
-                    if outcome.result.is_err() {
+                    mine.add_run(&outcome.stats);
+                    if let Err(failure) = &outcome.result {
+                        mine.failed.push(FailedSeed {
+                            seed,
+                            kind: failure.kind().to_string(),
+                        });
                         let n = failed.fetch_add(1, Ordering::Relaxed);
                         if let Some(bar) = bar {
                             bar.set_message(format!("{} failing", n + 1));
@@ -191,6 +204,7 @@ where
                         bar.inc(1);
                     }
                 }
+                totals.lock().unwrap_or_else(|e| e.into_inner()).absorb(mine);
             });
         }
     });
@@ -208,6 +222,7 @@ where
         out_of_time: out_of_time.into_inner(),
         found,
         elapsed,
+        totals: totals.into_inner().unwrap_or_else(|e| e.into_inner()).finish(),
     }
 }
 

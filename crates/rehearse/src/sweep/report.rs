@@ -1,11 +1,14 @@
 //! What a sweep found: [`Report`] and one [`FailureReport`] per saved failure.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Sweep;
 use super::rerun::{Rerun, tell};
+use super::totals::{FailedSeed, FaultStats};
 
 /// Failures a report lists in full; the rest are listed by seed.
 const REPORT_SHOWN: usize = 5;
@@ -56,6 +59,16 @@ pub struct Report {
     /// For a re-run of a saved run (`REHEARSE_REPLAY`, `REHEARSE_SEED`,
     /// [`Sweep::rerun`]): how it compares with the saved file.
     pub rerun: Option<Rerun>,
+    /// The seed range asked for (after `REHEARSE_SEEDS`), before sharding.
+    pub seeds: Range<u64>,
+    /// The shard run (1-based) and the shard count: `(1, 1)` unsharded.
+    pub shard: (u64, u64),
+    /// Every failing seed (saved or not) with its failure's kind, by seed.
+    pub failed_seeds: Vec<FailedSeed>,
+    /// Each fault point met by the explored runs.
+    pub faults: BTreeMap<String, FaultStats>,
+    /// The explored runs' counters ([`Sim::count`](crate::Sim::count)), summed.
+    pub counters: BTreeMap<String, u64>,
 }
 
 impl Report {
@@ -189,6 +202,14 @@ impl Sweep {
             calls: 0,
             budget_exhausted: false,
             rerun: None,
+            seeds: self.seeds.clone(),
+            shard: (self.shard.0 + 1, self.shard.1),
+            failed_seeds: vec![FailedSeed {
+                seed: 0,
+                kind: "configuration".into(),
+            }],
+            faults: BTreeMap::new(),
+            counters: BTreeMap::new(),
         };
         eprintln!("sweep `{}` did not start: {message}", self.name);
         report

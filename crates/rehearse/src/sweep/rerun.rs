@@ -18,6 +18,7 @@ use std::time::Instant;
 use super::knobs::env;
 use super::pool::{Outcome, Pooled, run_once};
 use super::repro::Repro;
+use super::totals::Totals;
 use super::{FailureReport, Report, Sweep};
 use crate::format::{Header, RunFailure};
 use crate::replay::compare_calls;
@@ -293,7 +294,9 @@ impl Sweep {
             None => Rerun::nothing(seed, &path, &outcome, format!("this sweep saved no {}", path.display())),
         };
         let failed = outcome.result.is_err();
+        let totals = Totals::of(seed, &outcome);
         let pooled = Pooled {
+            totals,
             runs: 1,
             calls: outcome.calls,
             failed: u64::from(failed),
@@ -332,6 +335,7 @@ impl Sweep {
         };
         let outcome = run_once(f, seed, given, &self.faults);
         let rerun = Rerun::compare(seed, path, &trace, &outcome);
+        let totals = Totals::of(seed, &outcome);
         let failures = match &outcome.result {
             Ok(()) => Vec::new(),
             Err(e) => vec![FailureReport {
@@ -356,6 +360,11 @@ impl Sweep {
             calls: outcome.calls,
             budget_exhausted: false,
             rerun: Some(rerun),
+            seeds: seed..seed + 1,
+            shard: (1, 1),
+            failed_seeds: totals.failed,
+            faults: totals.faults,
+            counters: totals.counters,
         };
         report.print(self.quiet, from_env);
         report

@@ -80,11 +80,36 @@ pub(crate) struct SimulateArgs {
     /// listed per invariant, and saved as found).
     #[arg(long)]
     no_shrink: bool,
+    /// Run only shard I of N (1-based, like `3/8`): every N-th seed of the
+    /// range, so that N machines or CI jobs split one sweep
+    /// (`REHEARSE_SHARD` does the same and wins). Merge their `--report`
+    /// files with `rehearse merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Write the sweep's report as JSON to this file (runs, failing seeds
+    /// by invariant, saved scenarios and repro lines, fault statistics,
+    /// and the totals: failovers, switchovers, writes acknowledged and
+    /// lost); `REHEARSE_REPORT` does the same and wins.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// Plant bugs to see the sweep find them (needs the `planted-bugs`
     /// feature): skip-fencing, promote-most-lagging, forget-old-primary,
     /// trust-stale-read, no-debounce, resync-from-empty.
     #[arg(long, value_delimiter = ',')]
     plant: Vec<String>,
+}
+
+/// `3/8` -> (3, 8), 1-based.
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not a shard I/N (1-based, like 3/8)"))?;
+    let i: u64 = i.trim().parse().map_err(|e| format!("bad shard index `{i}`: {e}"))?;
+    let n: u64 = n.trim().parse().map_err(|e| format!("bad shard count `{n}`: {e}"))?;
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("shard {i}/{n} is out of range: use 1/{n} to {n}/{n}"));
+    }
+    Ok((i, n))
 }
 
 /// `PromoteMostLagging` -> `promote-most-lagging`.
@@ -114,6 +139,16 @@ pub(crate) fn simulate(a: SimulateArgs) -> ExitCode {
     let totals = Mutex::new(Totals::default());
     let report = sweep(&a).run(|sim| {
         let detail = run_report(sim, &opts);
+        if let Ok(o) = &detail.result {
+            // The sweep's counters: summed over explored seeds into its
+            // report, so that shards of a sweep add up (`rehearse merge`).
+            sim.count("failovers", o.failovers);
+            sim.count("switchovers", o.switchovers);
+            sim.count("writes acknowledged", o.acked as u64);
+            sim.count("writes lost", o.lost as u64);
+            sim.count("seeds with lost writes", u64::from(o.lost > 0));
+            sim.count("simulated ms", o.sim_ms);
+        }
         if sim.phase() == rehearse::Phase::Explore {
             totals
                 .lock()
@@ -213,6 +248,12 @@ fn sweep(a: &SimulateArgs) -> rehearse::Sweep {
     if let Some(out) = &a.out {
         sweep = sweep.out_dir(out);
     }
+    if let Some((i, n)) = a.shard {
+        sweep = sweep.shard(i, n);
+    }
+    if let Some(report) = &a.report {
+        sweep = sweep.report_file(report);
+    }
     sweep.quiet()
 }
 
@@ -256,8 +297,12 @@ impl Totals {
 /// modes and faults fired.
 fn print_summary(report: &rehearse::Report, mut t: Totals, no_shrink: bool) {
     let hours = t.sim_ms as f64 / 3_600_000.0;
+    let shard = match report.shard {
+        (_, 1) => String::new(),
+        (i, n) => format!(" (shard {i} of {n})"),
+    };
     say!(
-        "arbiter simulate: {} seeds in {:.1}s",
+        "arbiter simulate: {} seeds in {:.1}s{shard}",
         report.runs,
         report.elapsed.as_secs_f64()
     );

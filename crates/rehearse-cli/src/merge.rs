@@ -1,0 +1,78 @@
+//! `rehearse merge`: the JSON reports of a sweep's shards
+//! (`REHEARSE_REPORT`, one per machine or job) combined into one answer.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use rehearse::SweepSummary;
+
+/// `rehearse merge`'s arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The shards' report files (`REHEARSE_REPORT=shard-3.json`).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Also write the merged report (JSON, the same shape) to this file.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Accept reports that do not cover every shard (the missing ones are
+    /// still listed); by default a missing shard is an error, since its
+    /// seeds were never run.
+    #[arg(long)]
+    partial: bool,
+    /// Print the merged report as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(a: Args) -> ExitCode {
+    let mut parts = Vec::new();
+    for file in &a.files {
+        match SweepSummary::read(file) {
+            Ok(s) => parts.push((file.display().to_string(), s)),
+            Err(e) => {
+                eprintln!("rehearse merge: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let merged = match SweepSummary::merge(&parts) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("rehearse merge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let json = match serde_json::to_string_pretty(&merged) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("rehearse merge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if a.json {
+        println!("{json}");
+    } else {
+        print!("{merged}");
+    }
+    if let Some(out) = &a.out {
+        if let Err(e) = std::fs::write(out, json + "\n") {
+            eprintln!("rehearse merge: {}: {e}", out.display());
+            return ExitCode::from(2);
+        }
+    }
+    let missing = merged.missing_shards();
+    if !missing.is_empty() && !a.partial {
+        let list: Vec<String> = missing.iter().map(u64::to_string).collect();
+        eprintln!(
+            "rehearse merge: shards {} of {} are missing (pass --partial to accept)",
+            list.join(", "),
+            merged.shard_count
+        );
+        return ExitCode::from(2);
+    }
+    if merged.failed_runs > 0 {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
