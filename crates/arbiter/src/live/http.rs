@@ -260,15 +260,18 @@ fn read_head(stream: &mut TcpStream, max: usize, deadline: Instant) -> Result<Ve
     }
 }
 
-/// Where the head ends in `bytes` (just past its blank line), if it does.
+/// Where the head ends in `bytes` (just past its blank line), if it does:
+/// at the first line end followed by an empty line, either of them CRLF or
+/// a bare LF as httparse accepts them (the first, so that the answer does
+/// not depend on how the bytes were cut into reads).
 fn head_end(bytes: &[u8]) -> Option<usize> {
     bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
-        .or_else(|| {
-            // (a bare LF line end, which httparse accepts too)
-            bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2)
+        .iter()
+        .enumerate()
+        .find_map(|(i, b)| match (b, bytes.get(i + 1..)) {
+            (b'\n', Some([b'\n', ..])) => Some(i + 2),
+            (b'\n', Some([b'\r', b'\n', ..])) => Some(i + 3),
+            _ => None,
         })
 }
 
