@@ -249,3 +249,18 @@ fn mixed_line_ends_end_the_head_at_the_first_blank_line() {
     let ok = exchange(&server, b"GET /liveness HTTP/1.1\n\r\n");
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
 }
+
+/// `max_head_bytes` as large as the configuration accepts (no upper
+/// bound): the head is read into what arrives, not into a buffer of that
+/// size allocated per connection (which failed: a capacity overflow that
+/// closed every connection unanswered, or with a large but possible size an
+/// allocation failure that aborts the process).
+#[test]
+fn a_huge_max_head_bytes_allocates_only_what_arrives() {
+    let (server, _) = server(HttpOptions {
+        max_head_bytes: usize::MAX,
+        ..HttpOptions::default()
+    });
+    let ok = exchange(&server, b"GET /liveness HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+}
