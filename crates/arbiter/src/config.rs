@@ -378,7 +378,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let text = read_capped(path).map_err(err)?;
     parse(&text).map_err(err).map(|mut c| {
         if c.record.path.is_relative() {
             if let Some(dir) = path.parent() {
@@ -386,6 +386,34 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             }
         }
         c
+    })
+}
+
+/// The largest configuration file read: a real one is a few KiB, and the
+/// file is read again at every configuration check, so a path that names
+/// something endless (`/dev/zero`, a log) must not fill memory.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// The text of `path`, at most [`MAX_FILE_BYTES`], UTF-8 (else the line and
+/// column of the first byte that is not).
+fn read_capped(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "larger than {MAX_FILE_BYTES} bytes: is this a configuration file?"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let good = std::str::from_utf8(good).unwrap_or_default();
+        let line = good.matches('\n').count() + 1;
+        let column = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: not UTF-8 text")
     })
 }
 
@@ -668,6 +696,9 @@ fn settings(s: &SettingsSection) -> Result<Settings, String> {
     }
     Ok(settings)
 }
+
+#[cfg(test)]
+mod hostile;
 
 #[cfg(test)]
 mod tests {

@@ -309,3 +309,264 @@ fn version_1_files_still_read() {
     }
     assert!(read >= 20, "only {read} scenarios under {scenarios}");
 }
+
+// Hostile input (issue 20): scenario files built to exhaust the reader's
+// stack, memory or time, and good files damaged the ways files get damaged.
+// Each case is large enough that a reader doing quadratic work or
+// recursing per bracket would hang or overflow, and small enough to read
+// in milliseconds when it does neither.
+
+/// Nesting is refused at a fixed depth, with the line of the record, however
+/// deep the input goes: 100,000 brackets, on one line or one per line,
+/// closed or not, in the header or in a call.
+#[test]
+fn a_hundred_thousand_nested_brackets_are_refused_not_overflowed() {
+    const DEEP: usize = 100_000;
+    let head = "(rehearse: 1)\n";
+    for (open, close) in [("[", "]"), ("(", ")"), ("{", "}"), ("Some(", ")"), ("{1:", "}")] {
+        let value = format!("{}{}", open.repeat(DEEP), close.repeat(DEEP));
+        let one_line = format!("{head}(i: 0, call: \"X::y\", in: (), out: {value})\n");
+        let err = Trace::parse(&one_line).unwrap_err();
+        assert!(err.to_string().contains("<memory>:2:"), "{open}: {err}");
+        assert!(err.to_string().contains("nested deeper than"), "{open}: {err}");
+        let per_line = format!(
+            "{head}(i: 0, call: \"X::y\", in: (), out:\n{}{})\n",
+            format!("{open}\n").repeat(DEEP),
+            format!("{close}\n").repeat(DEEP)
+        );
+        let err = Trace::parse(&per_line).unwrap_err();
+        assert!(err.to_string().contains("nested deeper than"), "{open}: {err}");
+        // Never closed: the file ends inside the record.
+        let unclosed = format!("{head}(i: 0, call: \"X::y\", in: (), out: {}", open.repeat(DEEP));
+        let err = Trace::parse(&unclosed).unwrap_err();
+        assert!(err.line == Some(2), "{open}: {err}");
+        let header = format!("(rehearse: 1, meta: {value})\n");
+        let err = Trace::parse(&header).unwrap_err();
+        assert_eq!(err.line, Some(1), "{open}: {err}");
+    }
+    let err = Value::parse(&"[".repeat(DEEP)).unwrap_err();
+    assert!(err.message.contains("nested deeper"), "{err}");
+    // Block comments nest too, with a counter rather than recursion.
+    let comments = format!("{head}{}x{}\n", "/*".repeat(DEEP), "*/".repeat(DEEP));
+    assert_eq!(Trace::parse(&comments).unwrap().calls().len(), 0);
+}
+
+/// A file whose last lines are comments is whole: it used to be reported
+/// "truncated after call N" (the comment was kept as the start of a record
+/// and parsed as one at the end of the file).
+#[test]
+fn comments_at_the_end_of_a_file_are_not_a_torn_record() {
+    for tail in ["// the end\n", "/* the end */\n", "/* the\nend */\n\n", "// the end"] {
+        let trace = Trace::parse(&format!("{GOOD}{tail}")).unwrap_or_else(|e| panic!("{tail:?}: {e}"));
+        assert_eq!(trace.calls().len(), 3, "{tail:?}");
+    }
+}
+
+/// A comment left open at the top of a file is re-read from its start at
+/// every line only if the reader is quadratic: 50,000 lines of it must
+/// read as fast as any other 1 MB.
+#[test]
+fn a_long_unterminated_comment_reads_in_linear_time() {
+    let text = format!(
+        "(rehearse: 1)\n/* open\n{}",
+        "a line inside the comment\n".repeat(50_000)
+    );
+    let err = Trace::parse(&text).unwrap_err();
+    assert!(err.truncated_after() == Some(0) || err.line == Some(2), "{err}");
+    // And closed at the end, it is a comment like any other.
+    let closed = format!("{text}*/\n(i: 0, call: \"X::y\", in: (), out: ())\n");
+    let trace = Trace::parse(&closed).unwrap();
+    assert_eq!(trace.calls()[0].line, 50_004);
+}
+
+/// Raw strings with many `#`s and many quotes inside: each quote must not
+/// cost a scan of all the `#`s.
+#[test]
+fn raw_strings_with_many_hashes_and_quotes_read_in_linear_time() {
+    let hashes = "#".repeat(100_000);
+    let body = "\"".repeat(100_000);
+    let text = format!("(rehearse: 1)\n(i: 0, call: \"X::y\", in: (), out: r{hashes}\"{body}\"{hashes})\n");
+    let trace = Trace::parse(&text).unwrap();
+    assert_eq!(trace.calls()[0].output, Value::Str(body));
+}
+
+/// Very long strings and lines read whole (memory is linear in the file).
+#[test]
+fn a_two_megabyte_string_reads() {
+    let long = "x".repeat(2 << 20);
+    let text = format!("(rehearse: 1)\n(i: 0, call: \"X::y\", in: (\"{long}\"), out: ())\n");
+    let trace = Trace::parse(&text).unwrap();
+    assert_eq!(trace.calls()[0].inputs[0].as_str().map(str::len), Some(2 << 20));
+}
+
+/// Numbers past every integer type: an error naming the field, never a
+/// wrapped value read as another one.
+#[test]
+fn huge_numbers_are_refused_not_wrapped() {
+    let head = "(rehearse: 1)\n";
+    for (record, field) in [
+        ("(i: 18446744073709551616, call: \"X::y\", in: (), out: ())", "`i`"),
+        ("(i: -1, call: \"X::y\", in: (), out: ())", "`i`"),
+        (
+            "(i: 0, at_us: 18446744073709551616, call: \"X::y\", in: (), out: ())",
+            "`at_us`",
+        ),
+    ] {
+        let err = Trace::parse(&format!("{head}{record}\n")).unwrap_err();
+        assert_eq!(err.line, Some(2), "{record}: {err}");
+        assert!(err.to_string().contains(field), "{record}: {err}");
+    }
+    // Beyond i128: a syntax error at the number.
+    let err = Trace::parse(&format!(
+        "{head}(i: 0, call: \"X::y\", in: ({}), out: ())\n",
+        "9".repeat(60)
+    ))
+    .unwrap_err();
+    assert_eq!((err.line, err.column), (Some(2), Some(27)), "{err}");
+    assert!(err.to_string().contains("is not a number"), "{err}");
+    let err = Trace::parse("(rehearse: 99999999999999999999999)\n").unwrap_err();
+    assert_eq!(err.line, Some(1), "{err}");
+    // Floats saturate as Rust's parser does; they are values, not errors.
+    let trace = Trace::parse(&format!("{head}(i: 0, call: \"X::y\", in: (1e999999), out: ())\n")).unwrap();
+    assert_eq!(trace.calls()[0].inputs[0], Value::Float(f64::INFINITY));
+}
+
+/// Invalid UTF-8 anywhere names its line and column, after any number of
+/// good lines.
+#[test]
+fn invalid_utf8_in_the_middle_names_its_line() {
+    let mut bytes = GOOD.as_bytes().to_vec();
+    let at = GOOD.find("Cluster::status").unwrap();
+    bytes.splice(at..at, [0xed, 0xa0, 0x80]); // a UTF-16 surrogate
+    let err = Trace::from_reader(&bytes[..], None, false).unwrap_err();
+    assert!(matches!(err.kind, TraceErrorKind::NotUtf8), "{err}");
+    assert_eq!(err.line, Some(3), "{err}");
+}
+
+/// One way to damage a good scenario file.
+#[derive(Debug, Clone)]
+enum Damage {
+    /// One bit flipped.
+    Flip { at: usize, bit: u8 },
+    /// Cut at a byte.
+    Truncate { at: usize },
+    /// A line written twice.
+    Duplicate { line: usize },
+    /// A line removed.
+    Delete { line: usize },
+    /// Bytes inserted at a byte offset.
+    Insert { at: usize, bytes: Vec<u8> },
+}
+
+/// What an attacker or a bad editor inserts: huge numbers, deep or
+/// unbalanced nesting, long strings, bad escapes, invalid UTF-8, a record.
+fn payload() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        (1usize..60).prop_map(|n| "9".repeat(n).into_bytes()),
+        Just(b"-170141183460469231731687303715884105728".to_vec()),
+        Just(b"0x1ffffffffffffffffffffffffffffffff".to_vec()),
+        Just(b"1e999999".to_vec()),
+        (1usize..300).prop_map(|n| "[".repeat(n).into_bytes()),
+        (1usize..300).prop_map(|n| format!("{}{}", "(".repeat(n), ")".repeat(n)).into_bytes()),
+        (0usize..5000).prop_map(|n| format!("\"{}\"", "a".repeat(n)).into_bytes()),
+        (0usize..50).prop_map(|n| format!("r{}\"", "#".repeat(n)).into_bytes()),
+        Just(b"\\u{110000}".to_vec()),
+        Just(b"\\x".to_vec()),
+        Just(b"'".to_vec()),
+        Just(b"/*".to_vec()),
+        Just(b"*/".to_vec()),
+        Just(b"//".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(vec![0xff]),
+        Just(vec![0xc0, 0x80]),
+        Just(vec![0xed, 0xa0, 0x80]),
+        Just(vec![0xf0, 0x9f]),
+        Just(b"(i: 0, call: \"X::y\", in: (), out: ())\n".to_vec()),
+        Just(b"(fault: \"p\")\n".to_vec()),
+        proptest::collection::vec(any::<u8>(), 1..16),
+    ]
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    let len = GOOD.len();
+    let lines = GOOD.lines().count();
+    prop_oneof![
+        (0..len, 0u8..8).prop_map(|(at, bit)| Damage::Flip { at, bit }),
+        (0..len).prop_map(|at| Damage::Truncate { at }),
+        (0..lines).prop_map(|line| Damage::Duplicate { line }),
+        (0..lines).prop_map(|line| Damage::Delete { line }),
+        (0..=len, payload()).prop_map(|(at, bytes)| Damage::Insert { at, bytes }),
+    ]
+}
+
+/// Applies the damages in order (offsets taken modulo the current length).
+fn damaged(damages: &[Damage]) -> Vec<u8> {
+    let mut bytes = GOOD.as_bytes().to_vec();
+    for d in damages {
+        let lines = |bytes: &[u8]| -> Vec<std::ops::Range<usize>> {
+            let mut out = Vec::new();
+            let mut start = 0;
+            for (i, b) in bytes.iter().enumerate() {
+                if *b == b'\n' {
+                    out.push(start..i + 1);
+                    start = i + 1;
+                }
+            }
+            if start < bytes.len() {
+                out.push(start..bytes.len());
+            }
+            out
+        };
+        match d {
+            Damage::Flip { at, bit } if !bytes.is_empty() => {
+                let at = at % bytes.len();
+                bytes[at] ^= 1 << bit;
+            }
+            Damage::Truncate { at } => bytes.truncate(*at),
+            Damage::Duplicate { line } => {
+                let all = lines(&bytes);
+                if let Some(r) = all.get(line % all.len().max(1)) {
+                    let copy = bytes[r.clone()].to_vec();
+                    bytes.splice(r.start..r.start, copy);
+                }
+            }
+            Damage::Delete { line } => {
+                let all = lines(&bytes);
+                if let Some(r) = all.get(line % all.len().max(1)) {
+                    bytes.drain(r.clone());
+                }
+            }
+            Damage::Insert { at, bytes: inserted } => {
+                let at = at % (bytes.len() + 1);
+                bytes.splice(at..at, inserted.iter().copied());
+            }
+            Damage::Flip { .. } => {}
+        }
+    }
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 1500,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("tests/proptest-regressions/trace_files.txt"))),
+        ..ProptestConfig::default()
+    })]
+
+    /// A good file damaged one to four times: a trace, or an error that
+    /// says where (a line within the file, or "empty"), never a panic.
+    #[test]
+    fn a_damaged_file_reads_or_says_where(damages in proptest::collection::vec(damage(), 1..5)) {
+        let bytes = damaged(&damages);
+        let lines = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+        for recover in [false, true] {
+            if let Err(e) = Trace::from_reader(&bytes[..], None, recover) {
+                match e.line {
+                    Some(line) => prop_assert!((1..=lines).contains(&line), "line {line} of {lines}: {e}"),
+                    None => prop_assert!(matches!(e.kind, TraceErrorKind::Empty), "no line: {e}"),
+                }
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}

@@ -228,26 +228,30 @@ enum HeadError {
 /// Reads a request head (up to and including the blank line) within
 /// `deadline`, at most `max` bytes.
 fn read_head(stream: &mut TcpStream, max: usize, deadline: Instant) -> Result<Vec<u8>, HeadError> {
-    let mut buf = vec![0u8; max];
-    let mut len = 0;
+    // Grown as bytes arrive rather than allocated at `max` up front, so
+    // that memory follows what the client sent whatever `max_head_bytes`
+    // says (a huge one failed every connection's allocation).
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(HeadError::Timeout);
         }
         stream.set_read_timeout(Some(left)).map_err(|_| HeadError::Gone)?;
-        match stream.read(&mut buf[len..]) {
+        let room = (max - buf.len()).min(chunk.len());
+        match stream.read(&mut chunk[..room]) {
             Ok(0) => return Err(HeadError::Gone),
             Ok(n) => {
                 // (search from a little before the new bytes: the end may
                 // straddle two reads)
-                let from = len.saturating_sub(3);
-                len += n;
-                if let Some(end) = head_end(&buf[from..len]) {
+                let from = buf.len().saturating_sub(3);
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = head_end(&buf[from..]) {
                     buf.truncate(from + end);
                     return Ok(buf);
                 }
-                if len == max {
+                if buf.len() == max {
                     return Err(HeadError::TooLarge);
                 }
             }
@@ -260,15 +264,18 @@ fn read_head(stream: &mut TcpStream, max: usize, deadline: Instant) -> Result<Ve
     }
 }
 
-/// Where the head ends in `bytes` (just past its blank line), if it does.
+/// Where the head ends in `bytes` (just past its blank line), if it does:
+/// at the first line end followed by an empty line, either of them CRLF or
+/// a bare LF as httparse accepts them (the first, so that the answer does
+/// not depend on how the bytes were cut into reads).
 fn head_end(bytes: &[u8]) -> Option<usize> {
     bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
-        .or_else(|| {
-            // (a bare LF line end, which httparse accepts too)
-            bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2)
+        .iter()
+        .enumerate()
+        .find_map(|(i, b)| match (b, bytes.get(i + 1..)) {
+            (b'\n', Some([b'\n', ..])) => Some(i + 2),
+            (b'\n', Some([b'\r', b'\n', ..])) => Some(i + 3),
+            _ => None,
         })
 }
 

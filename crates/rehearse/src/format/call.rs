@@ -65,7 +65,7 @@ impl Call {
         for (key, value) in fields {
             match key.as_str() {
                 "i" => match value {
-                    Value::Int(n) if n >= 0 => index = Some(n as usize),
+                    Value::Int(n) if usize::try_from(n).is_ok() => index = usize::try_from(n).ok(),
                     other => return Err(format!("call field `i` must be an index, found `{other}`")),
                 },
                 "call" => match value {

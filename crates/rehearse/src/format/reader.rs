@@ -36,7 +36,9 @@ impl Balance {
             if self.in_string {
                 match self.raw_hashes {
                     Some(h) => {
-                        if b[i] == b'"' && b[i + 1..].iter().take(h).filter(|c| **c == b'#').count() == h {
+                        // (`take_while`: a quote followed by few `#`s costs
+                        // few steps, however many the string needs)
+                        if b[i] == b'"' && b[i + 1..].iter().take(h).take_while(|c| **c == b'#').count() == h {
                             self.in_string = false;
                             i += 1 + h;
                             continue;
@@ -202,10 +204,9 @@ impl<R: BufRead> TraceReader<R> {
                     return Err(self.error(TraceErrorKind::NotUtf8).at(self.line, Some(column)));
                 }
             };
-            if is_trivia(&text) {
-                text.clear();
+            if text.is_empty() {
                 start_line = self.line;
-            } else if starts_record(line) {
+            } else if balance.comment_nesting == 0 && starts_record(line) {
                 // The writer puts each record on its own line; a new record
                 // while the previous one is still open means that one is broken.
                 return Err(self
@@ -216,7 +217,11 @@ impl<R: BufRead> TraceReader<R> {
             }
             text.push_str(line);
             balance.feed(line);
-            if balance.whole() && !is_trivia(&text) {
+            // Judged once the brackets, strings and comments close, not at
+            // every line: a comment left open for many lines is read once.
+            if balance.whole() && is_trivia(&text) {
+                text.clear();
+            } else if balance.whole() {
                 return match Value::parse(&text) {
                     Ok(v) => Ok(Some((start_line, v))),
                     Err(e) if e.at_end && !line.ends_with('\n') => Err(self

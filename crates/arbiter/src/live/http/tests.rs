@@ -609,3 +609,5 @@ fn a_client_that_trickles_after_its_answer_frees_its_slot_soon() {
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
     trickle.join().unwrap();
 }
+
+mod hostile;

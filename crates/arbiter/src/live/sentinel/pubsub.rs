@@ -12,6 +12,16 @@ use std::collections::BTreeSet;
 use super::codec::Reply;
 use crate::live::follow::Event;
 
+/// Most channels and patterns one connection may hold together: a
+/// Sentinel client subscribes to a few event channels, and every event is
+/// matched against every pattern, so a connection must not grow them
+/// without end by subscribing again and again.
+pub const MAX_SUBSCRIPTIONS: usize = 1024;
+
+/// Most bytes of channel and pattern names one connection may hold
+/// together (what one event's matching costs is bounded by it).
+pub const MAX_SUBSCRIPTION_BYTES: usize = 64 * 1024;
+
 /// One connection's subscriptions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subscriptions {
@@ -41,9 +51,22 @@ impl Subscriptions {
     }
 
     /// `SUBSCRIBE` (`pattern` false) or `PSUBSCRIBE` of `names`: one reply
-    /// each.
+    /// each; or one error, and no change, when they would take the
+    /// connection past [`MAX_SUBSCRIPTIONS`] or [`MAX_SUBSCRIPTION_BYTES`].
     pub fn subscribe(&mut self, names: &[Vec<u8>], pattern: bool) -> Vec<Reply> {
         let kind = if pattern { "psubscribe" } else { "subscribe" };
+        let held = if pattern { &self.patterns } else { &self.channels };
+        let new: BTreeSet<&Vec<u8>> = names.iter().filter(|n| !held.contains(*n)).collect();
+        let bytes = |names: &mut dyn Iterator<Item = &Vec<u8>>| names.map(Vec::len).sum::<usize>();
+        let held_bytes = bytes(&mut self.channels.iter().chain(&self.patterns));
+        if self.count() + new.len() > MAX_SUBSCRIPTIONS
+            || held_bytes + bytes(&mut new.iter().copied()) > MAX_SUBSCRIPTION_BYTES
+        {
+            return vec![Reply::err(format!(
+                "too many subscriptions: at most {MAX_SUBSCRIPTIONS} channels and patterns of \
+                 {MAX_SUBSCRIPTION_BYTES} bytes together per connection"
+            ))];
+        }
         names
             .iter()
             .map(|name| {
@@ -232,6 +255,29 @@ mod tests {
 
     fn m(pattern: &str, string: &str) -> bool {
         glob_match(pattern.as_bytes(), string.as_bytes())
+    }
+
+    #[test]
+    fn subscriptions_are_bounded_per_connection() {
+        let mut s = Subscriptions::default();
+        let names = |from: usize, n: usize| -> Vec<Vec<u8>> {
+            (from..from + n).map(|i| format!("c{i}").into_bytes()).collect()
+        };
+        assert_eq!(s.subscribe(&names(0, 1000), false).len(), 1000);
+        // Again the same: nothing new, all answered.
+        assert_eq!(s.subscribe(&names(0, 1000), false).len(), 1000);
+        let refused = s.subscribe(&names(1000, 30), true);
+        assert_eq!(refused.len(), 1);
+        assert!(matches!(&refused[0], Reply::Error(e) if e.starts_with(b"ERR too many subscriptions")));
+        assert_eq!(s.count(), 1000, "a refused request changes nothing");
+        assert_eq!(s.subscribe(&names(1000, 24), true).len(), 24);
+        assert_eq!(s.count(), MAX_SUBSCRIPTIONS);
+        // Long names: bounded by their bytes too.
+        let mut s = Subscriptions::default();
+        let long = |c: u8| vec![vec![c; 40 * 1024]];
+        assert_eq!(s.subscribe(&long(b'a'), true).len(), 1);
+        assert!(matches!(&s.subscribe(&long(b'b'), false)[..], [Reply::Error(_)]));
+        assert_eq!(s.count(), 1);
     }
 
     #[test]

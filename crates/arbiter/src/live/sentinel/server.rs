@@ -8,6 +8,10 @@
 //! - requests: lengths and counts are judged as their headers arrive
 //!   ([`super::codec::parse`]), so a connection holds at most one
 //!   request of `max_request_bytes` plus one read;
+//! - subscriptions: at most [`MAX_SUBSCRIPTIONS`](super::pubsub::MAX_SUBSCRIPTIONS)
+//!   channels and patterns of
+//!   [`MAX_SUBSCRIPTION_BYTES`](super::pubsub::MAX_SUBSCRIPTION_BYTES)
+//!   together per connection (more: an error, nothing added);
 //! - idle time: a connection not subscribed to anything that sends nothing
 //!   for `idle_timeout` is closed;
 //! - slow readers: every write has `write_timeout` to complete, and a

@@ -147,3 +147,107 @@ proptest::proptest! {
 }
 
 use proptest::strategy::Strategy as _;
+
+/// One request as a client writes it: RESP multibulk or an inline line.
+fn request() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    let word = proptest::collection::vec(proptest::sample::select(b"abcPINGxyz019".to_vec()), 1..12);
+    let multibulk =
+        proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 0..6).prop_map(|args| {
+            let mut out = format!("*{}\r\n", args.len()).into_bytes();
+            for a in args {
+                out.extend(format!("${}\r\n", a.len()).bytes());
+                out.extend(a);
+                out.extend_from_slice(b"\r\n");
+            }
+            out
+        });
+    let inline = (proptest::collection::vec(word, 0..5), proptest::bool::ANY).prop_map(|(words, crlf)| {
+        let mut out = words.join(&b' ');
+        out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+        out
+    });
+    proptest::prop_oneof![multibulk, inline]
+}
+
+/// What a hostile client does to a stream of good requests.
+fn damage() -> impl proptest::strategy::Strategy<Value = (proptest::sample::Index, Vec<u8>, bool)> {
+    let insert = proptest::prop_oneof![
+        proptest::strategy::Just(b"*999999999\r\n".to_vec()),
+        proptest::strategy::Just(b"$2147483647\r\n".to_vec()),
+        proptest::strategy::Just(b"*-9223372036854775808\r\n".to_vec()),
+        proptest::strategy::Just(b"$-1\r\n".to_vec()),
+        proptest::strategy::Just(b"*2\r\n$".to_vec()),
+        proptest::strategy::Just(b"\"".to_vec()),
+        proptest::strategy::Just(b"\r".to_vec()),
+        proptest::strategy::Just(b"\n".to_vec()),
+        proptest::strategy::Just(b"\0".to_vec()),
+        proptest::collection::vec(proptest::num::u8::ANY, 1..8),
+    ];
+    // (where, what to insert, or flip the byte there instead)
+    (
+        proptest::arbitrary::any::<proptest::sample::Index>(),
+        insert,
+        proptest::bool::ANY,
+    )
+}
+
+/// Every outcome of reading `bytes` the way the server does: parse the
+/// unread bytes, drop what a request used, until an error or "need more".
+fn outcomes(bytes: &[u8]) -> (Vec<Request>, Option<ProtocolError>, usize) {
+    let mut requests = Vec::new();
+    let mut at = 0;
+    loop {
+        match parse(&bytes[at..], LIMITS, false) {
+            Ok(Some((request, used))) => {
+                requests.push(request);
+                at += used;
+            }
+            Ok(None) => return (requests, None, at),
+            Err(e) => return (requests, Some(e), at),
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 500, ..proptest::test_runner::Config::default() })]
+
+    /// However TCP cuts a stream of requests, good or damaged, the server
+    /// reads the same requests and the same error as from the whole
+    /// stream at once.
+    #[test]
+    fn a_stream_cut_anywhere_reads_as_the_whole(
+        requests in proptest::collection::vec(request(), 1..5),
+        damages in proptest::collection::vec(damage(), 0..3),
+        cuts in proptest::collection::vec(proptest::arbitrary::any::<proptest::sample::Index>(), 0..8),
+    ) {
+        let mut bytes = requests.concat();
+        for (at, insert, flip) in damages {
+            let at = at.index(bytes.len() + 1);
+            if flip && at < bytes.len() {
+                bytes[at] ^= insert[0] | 1;
+            } else {
+                bytes.splice(at..at, insert);
+            }
+        }
+        let whole = outcomes(&bytes);
+        // The same bytes arriving in pieces.
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+        cuts.push(bytes.len());
+        cuts.sort_unstable();
+        let (mut requests, mut at, mut error) = (Vec::new(), 0, None);
+        for cut in cuts {
+            if error.is_some() {
+                break;
+            }
+            let (got, e, used) = outcomes(&bytes[at..cut]);
+            requests.extend(got);
+            at += used;
+            error = e;
+        }
+        proptest::prop_assert_eq!(&requests, &whole.0);
+        proptest::prop_assert_eq!(&error, &whole.1);
+        if error.is_none() {
+            proptest::prop_assert_eq!(at, whole.2);
+        }
+    }
+}

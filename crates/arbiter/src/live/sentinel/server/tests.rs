@@ -180,3 +180,115 @@ fn events_reach_subscribers_and_a_subscriber_that_does_not_read_is_dropped() {
     }
     drop(sleeper);
 }
+
+// Hostile clients (issue 20).
+
+/// Reads what the server sends until it closes the connection.
+fn read_to_close(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The exact lengths of the issue: refused as soon as the header line has
+/// arrived (the body is never sent), with or without a password to give.
+#[test]
+fn the_largest_lengths_are_refused_from_their_header_alone() {
+    for password in [None, Some("pw".to_string())] {
+        let unauthenticated = password.is_some();
+        let rig = rig(|o| o.password = password);
+        for (request, error) in [
+            (&b"*999999999\r\n"[..], "multibulk length"),
+            (b"*2147483648\r\n", "invalid multibulk length"),
+            (b"*1\r\n$2147483647\r\n", "bulk length"),
+            (b"*1\r\n$9223372036854775807\r\n", "bulk length"),
+            (b"*1\r\n$9223372036854775808\r\n", "invalid bulk length"),
+        ] {
+            let mut s = connect(&rig);
+            s.write_all(request).unwrap();
+            let answer = read_to_close(&mut s);
+            assert!(answer.starts_with("-ERR Protocol error: "), "{answer}");
+            assert!(answer.contains(error), "{unauthenticated}: {answer}");
+        }
+    }
+}
+
+/// 100 MB on one line, and 100 MB of bulk declared in pieces under the
+/// limit: refused once the limit is passed, the connection closed long
+/// before the client is done sending.
+#[test]
+fn a_hundred_megabytes_are_refused_at_the_limits() {
+    let rig = rig(|_| {});
+    let starts: [&[u8]; 2] = [b"GET ", b"*1000\r\n"];
+    for start in starts {
+        let mut s = connect(&rig);
+        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut writer = s.try_clone().unwrap();
+        let inline = start == b"GET ";
+        let sending = std::thread::spawn(move || {
+            let mut sent = 0usize;
+            let _ = writer.write_all(start);
+            let mut chunk = Vec::new();
+            while chunk.len() < 64 * 1024 {
+                if inline {
+                    chunk.push(b'a');
+                } else {
+                    chunk.extend_from_slice(b"$1000\r\n");
+                    chunk.extend(std::iter::repeat_n(b'b', 1000));
+                    chunk.extend_from_slice(b"\r\n");
+                }
+            }
+            while sent < 100 << 20 {
+                match writer.write(&chunk) {
+                    Ok(n) => sent += n,
+                    Err(_) => break,
+                }
+            }
+            sent
+        });
+        let answer = read_to_close(&mut s);
+        let expected = if inline { "too big inline request" } else { "invalid" };
+        assert!(answer.starts_with("-ERR Protocol error: "), "{answer}");
+        assert!(answer.contains(expected), "{answer}");
+        let sent = sending.join().unwrap();
+        assert!(sent < 100 << 20, "the server read all {sent} bytes");
+    }
+}
+
+/// A hundred clients that each send half a request (or nothing) and hold
+/// their connection: another client's requests are answered as if they
+/// were not there, and they are not answered or closed meanwhile.
+#[test]
+fn half_requests_held_open_do_not_stall_the_others() {
+    let rig = rig(|_| {});
+    let halves: [&[u8]; 6] = [
+        b"",
+        b"*2\r\n$4\r\nPI",
+        b"*1\r\n$60000\r\nxxxxxxxx",
+        b"PIN",
+        b"*3\r\n",
+        b"SENTINEL get-master-addr-by-name \"mymas",
+    ];
+    let mut held: Vec<TcpStream> = (0..100)
+        .map(|i| {
+            let mut s = connect(&rig);
+            s.write_all(halves[i % halves.len()]).unwrap();
+            s
+        })
+        .collect();
+    for _ in 0..3 {
+        let mut s = connect(&rig);
+        assert_eq!(ask(&mut s, b"PING\r\n", 7), "+PONG\r\n");
+        assert_eq!(ask(&mut s, b"*1\r\n$4\r\nPING\r\n", 7), "+PONG\r\n");
+    }
+    for s in &mut held {
+        s.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 16];
+        let read = s.read(&mut buf);
+        assert!(matches!(&read, Err(e) if e.kind() == ErrorKind::WouldBlock), "{read:?}");
+    }
+    // Each completes its request later and is answered then.
+    let mut s = held.swap_remove(1);
+    s.set_nonblocking(false).unwrap();
+    assert_eq!(ask(&mut s, b"NG\r\n$2\r\nhi\r\n", 8), "$2\r\nhi\r\n");
+}
