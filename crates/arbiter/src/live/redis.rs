@@ -178,10 +178,14 @@ impl RedisNodes {
     /// The library's `CLIENT SETINFO` is not sent, so that the ACL arbiter
     /// needs stays minimal.
     fn client(&self, host: &str, port: &str) -> Result<redis::Client, RedisError> {
-        use redis::IntoConnectionInfo as _;
-        let info = format!("redis://{host}:{port}/")
-            .into_connection_info()
-            .map_err(|e| classify(&e))?;
+        let plain = redis::Client::open(format!("redis://{host}:{port}/")).map_err(|e| classify(&e))?;
+        self.with_credentials(&plain)
+    }
+
+    /// `client` (its address and transport kept) with this client's
+    /// credentials.
+    fn with_credentials(&self, client: &redis::Client) -> Result<redis::Client, RedisError> {
+        let info = client.get_connection_info().clone();
         let mut settings = info.redis_settings().clone().set_skip_set_lib_name();
         if let Some(password) = &self.password {
             settings = settings.set_password(password.reveal());
