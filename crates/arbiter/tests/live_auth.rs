@@ -832,3 +832,38 @@ fn etcd_credentials_are_checked_and_a_token_lost_in_a_restart_is_replaced() {
         "the old password is refused: {e}"
     );
 }
+
+#[test]
+fn a_password_file_others_may_read_stops_arbiter_at_start_naming_it_and_its_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let pw = secret_file(dir.path(), "redis.pw", REDIS_SECRET);
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = dir.path().join("arbiter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[etcd]\nendpoints = [\"http://127.0.0.1:1\"]\n\n[redis]\npassword_file = \"{}\"\n\n[[nodes]]\nname = \"r1\"\naddr = \"127.0.0.1:1\"\n\n[[nodes]]\nname = \"r2\"\naddr = \"127.0.0.1:2\"\n",
+            pw.display()
+        ),
+    )
+    .unwrap();
+    for args in [&["run"][..], &["status"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "redis.password_file: `{}` has mode 0644: group or others may read it",
+                pw.display()
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains(REDIS_SECRET), "{stderr}");
+    }
+}
