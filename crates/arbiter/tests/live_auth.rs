@@ -867,3 +867,57 @@ fn a_password_file_others_may_read_stops_arbiter_at_start_naming_it_and_its_mode
         assert!(!stderr.contains(REDIS_SECRET), "{stderr}");
     }
 }
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_user_that_may_not_run_info_sees_no_node_and_fails_nothing_over() {
+    // Without `info` every poll is refused: the nodes are up, arbiter
+    // cannot see them, which must not read as an outage.
+    let rules: Vec<String> = documented_acl().into_iter().filter(|r| r != "+info").collect();
+    let etcd_server = support::etcd();
+    let r1 = acl_node(support::free_port(), None, REDIS_SECRET, &rules);
+    let r2 = acl_node(support::free_port(), Some(&r1.addr), REDIS_SECRET, &rules);
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("\n[redis]\nusername = \"arbiter\"\npassword = \"{REDIS_SECRET}\"\n");
+    let config = support::write_config(dir.path(), &etcd_server, "arbiter/noinfo", 5, &[&r1, &r2], &extra);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("ARBITER_LOG", "debug")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = collect(&mut child);
+    let child = support::Guard::new(child);
+    // Well past down_after_ms (1 s at 200 ms checks): 20 refused polls.
+    eventually("polls refused", || {
+        let log = log.lock().unwrap();
+        let refused = log
+            .lines()
+            .filter(|l| l.contains("poll failed") && l.contains("may not run `info`"))
+            .count();
+        (refused >= 20).then_some(())
+    });
+    assert_eq!(stop(child), Some(0));
+    let log = log.lock().unwrap().clone();
+    for name in ["r1", "r2"] {
+        let told = log
+            .lines()
+            .filter(|l| {
+                l.contains("\"WARN\"")
+                    && l.contains("refuses a command arbiter needs")
+                    && l.contains(&format!("\"node\":\"{name}\""))
+            })
+            .count();
+        assert_eq!(told, 1, "{name} told once:\n{log}");
+    }
+    for wrong in [
+        "node unreachable",
+        "failing over",
+        "promoting",
+        "allow-data-loss",
+        "allow_data_loss",
+    ] {
+        assert!(!log.contains(wrong), "{wrong}:\n{log}");
+    }
+}
