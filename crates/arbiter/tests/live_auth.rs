@@ -4,6 +4,13 @@
 //! arbiter manages, the running primary included, and again on a node that
 //! restarted (a restart forgets `CONFIG SET`), so that replicas of a
 //! `requirepass` group resync after a failover.
+//!
+//! And the security options: an ACL user with exactly the README's ACL
+//! (failovers, `masteruser`, a password rotated through `password_file`),
+//! users missing `replicaof` or `info`, etcd with authentication (a wrong
+//! password, a token lost in an etcd restart, a password rotation), a
+//! password file others may read; every output and recording searched for
+//! the secrets.
 
 use arbiter_testkit::servers as support;
 
