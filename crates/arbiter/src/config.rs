@@ -6,10 +6,15 @@
 //! endpoints = ["http://127.0.0.1:2379"]
 //! prefix = "arbiter/main"      # default "arbiter/default"
 //! ttl_s = 5                    # lease TTL, default 5
+//! username = "arbiter"         # optional: etcd authentication, with one
+//! password_file = "/etc/arbiter/etcd.pw"  # of password, password_file
+//!                              # (owner-only) or password_env
 //!
 //! [redis]
 //! password = "secret"          # optional; also set as masterauth on every
-//!                              # node; never written to a scenario
+//!                              # node; never written to a scenario; or
+//!                              # password_file / password_env (one of them)
+//! username = "arbiter"         # optional ACL user, set as masteruser too
 //! timeout_ms = 500             # connect and command timeout, default 500
 //! poll_timeout_ms = 200        # INFO polls: no answer within it is down
 //! min_replicas_to_write = 1    # optional: set on every node arbiter manages
@@ -81,9 +86,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::live::etcd::EtcdCredentials;
 use crate::live::hooks::HookOptions;
 use crate::live::http::{HttpOptions, MIN_HEAD_BYTES};
-use crate::live::world::LiveOptions;
+use crate::live::world::{LiveAuth, LiveOptions};
+use crate::secret::Secret;
 use crate::types::{GroupConfig, RedisNode, Settings};
 
 /// A configuration that cannot be used: the file and what is wrong.
@@ -122,6 +129,11 @@ struct EtcdSection {
     prefix: String,
     #[serde(default = "default_ttl")]
     ttl_s: i64,
+    // Authentication (see `etcd_auth`).
+    username: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
 }
 
 fn default_prefix() -> String {
@@ -136,6 +148,10 @@ fn default_ttl() -> i64 {
 #[serde(deny_unknown_fields)]
 struct RedisSection {
     password: Option<String>,
+    // Authentication (see `redis_auth`).
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
     #[serde(default = "default_timeout")]
     timeout_ms: u64,
     #[serde(default = "default_poll_timeout")]
@@ -148,6 +164,9 @@ impl Default for RedisSection {
     fn default() -> Self {
         Self {
             password: None,
+            username: None,
+            password_file: None,
+            password_env: None,
             timeout_ms: default_timeout(),
             poll_timeout_ms: default_poll_timeout(),
             min_replicas_to_write: None,
@@ -242,6 +261,8 @@ struct SentinelSection {
     announce: Option<String>,
     master_name: Option<String>,
     password: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
     max_clients: Option<usize>,
     max_request_bytes: Option<usize>,
     idle_timeout_ms: Option<u64>,
@@ -346,11 +367,16 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&running.live, &new.live);
     let min_to_write = |o: &LiveOptions| o.min_replicas.map(|(n, _)| n);
     let max_lag = |o: &LiveOptions| o.min_replicas.map(|(_, lag)| lag);
+    let etcd_user = |o: &LiveOptions| o.auth.etcd.as_ref().map(|c| c.username.clone());
+    let etcd_password = |o: &LiveOptions| o.auth.etcd.as_ref().map(|c| c.password.clone());
     [
         ("etcd.endpoints", a.etcd != b.etcd),
         ("etcd.prefix", a.prefix != b.prefix),
         ("etcd.ttl_s", a.ttl_s != b.ttl_s),
         ("redis.password", a.password != b.password),
+        ("redis.username", a.auth.redis_username != b.auth.redis_username),
+        ("etcd.username", etcd_user(a) != etcd_user(b)),
+        ("etcd.password", etcd_password(a) != etcd_password(b)),
         ("redis.timeout_ms", a.timeout != b.timeout),
         ("redis.poll_timeout_ms", a.poll_timeout != b.poll_timeout),
         ("redis.min_replicas_to_write", min_to_write(a) != min_to_write(b)),
@@ -445,6 +471,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
         return Err("record.max_bytes: must be above 0".into());
     }
     let http = file.http.as_ref().map(|h| http(h, &settings)).transpose()?;
+    let (password, auth) = auth(&file.redis, &file.etcd)?;
     Ok(Config {
         live: LiveOptions {
             etcd: file.etcd.endpoints,
@@ -452,7 +479,8 @@ pub fn parse(text: &str) -> Result<Config, String> {
             ttl_s: file.etcd.ttl_s,
             timeout: Duration::from_millis(file.redis.timeout_ms),
             poll_timeout: Duration::from_millis(file.redis.poll_timeout_ms),
-            password: file.redis.password,
+            password,
+            auth,
             min_replicas: file
                 .redis
                 .min_replicas_to_write
@@ -508,7 +536,12 @@ fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::Sentin
         listen: s.listen.clone().unwrap_or(d.listen),
         announce: s.announce.clone(),
         master_name: s.master_name.clone().unwrap_or(d.master_name),
-        password: s.password.clone(),
+        password: crate::secret::from_fields(
+            "sentinel",
+            s.password.as_deref(),
+            s.password_file.as_deref(),
+            s.password_env.as_deref(),
+        )?,
         max_clients: s.max_clients.unwrap_or(d.max_clients),
         max_request_bytes: s.max_request_bytes.unwrap_or(d.max_request_bytes),
         idle_timeout: match s.idle_timeout_ms {
@@ -529,9 +562,6 @@ fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::Sentin
         return Err(format!(
             "sentinel.master_name: `{name}` must be printable ASCII without spaces (Sentinel's messages are split on spaces)"
         ));
-    }
-    if options.password.as_deref().is_some_and(str::is_empty) {
-        return Err("sentinel.password: must not be empty (leave it out to need none)".into());
     }
     if !(1..=10_000).contains(&options.max_clients) {
         return Err(format!(
@@ -596,6 +626,59 @@ fn http(h: &HttpSection, settings: &Settings) -> Result<HttpOptions, String> {
         ));
     }
     Ok(options)
+}
+
+/// Authentication to Redis and etcd: `[redis]` `password`,
+/// `password_file` or `password_env` (at most one) with an optional ACL
+/// `username`; `[etcd]` `username` with exactly one password source. The
+/// passwords are read now (a missing file, a file others may read, an
+/// unset variable are errors naming the field, never the value).
+fn auth(redis: &RedisSection, etcd: &EtcdSection) -> Result<(Option<Secret>, LiveAuth), String> {
+    let password = crate::secret::from_fields(
+        "redis",
+        redis.password.as_deref(),
+        redis.password_file.as_deref(),
+        redis.password_env.as_deref(),
+    )?;
+    if let Some(user) = &redis.username {
+        if user.is_empty() || !user.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
+            return Err(format!(
+                "redis.username: `{user}` must be printable ASCII without spaces"
+            ));
+        }
+        if password.is_none() {
+            return Err(
+                "redis.username: needs a password (redis.password, redis.password_file or redis.password_env)".into(),
+            );
+        }
+    }
+    let etcd_password = crate::secret::from_fields(
+        "etcd",
+        etcd.password.as_deref(),
+        etcd.password_file.as_deref(),
+        etcd.password_env.as_deref(),
+    )?;
+    let etcd = match (&etcd.username, etcd_password) {
+        (None, None) => None,
+        (Some(user), _) if user.is_empty() => return Err("etcd.username: must not be empty".into()),
+        (Some(user), Some(password)) => Some(EtcdCredentials {
+            username: user.clone(),
+            password,
+        }),
+        (Some(_), None) => {
+            return Err(
+                "etcd.username: needs a password (etcd.password, etcd.password_file or etcd.password_env)".into(),
+            );
+        }
+        (None, Some(_)) => return Err("etcd.password: needs etcd.username".into()),
+    };
+    Ok((
+        password,
+        LiveAuth {
+            redis_username: redis.username.clone(),
+            etcd,
+        },
+    ))
 }
 
 /// `[etcd]`: endpoints that are URLs, a positive lease TTL, a prefix.
@@ -737,7 +820,7 @@ path = "run.ron"
         assert_eq!(c.group.settings.down_after_ms, 5000);
         assert_eq!(c.group.settings.check_interval_ms, 1000);
         assert_eq!(c.live.prefix, "arbiter/default");
-        assert_eq!(c.live.password.as_deref(), Some("s3cret"));
+        assert_eq!(c.live.password.as_ref().map(Secret::reveal).as_deref(), Some("s3cret"));
         assert_eq!(c.live.timeout, Duration::from_millis(500));
         assert_eq!(c.live.poll_timeout, Duration::from_millis(200));
         assert!(c.record.enabled);
@@ -904,7 +987,7 @@ path = "run.ron"
             .sentinel
             .unwrap();
         assert_eq!(never.idle_timeout, None);
-        assert_eq!(never.password.as_deref(), Some("pw"));
+        assert_eq!(never.password.as_ref().map(Secret::reveal).as_deref(), Some("pw"));
         let running = parse(GOOD).unwrap();
         let with = parse(&format!("{GOOD}\n[sentinel]\n")).unwrap();
         assert_eq!(needs_restart(&running, &with), ["sentinel"]);
@@ -989,6 +1072,70 @@ path = "run.ron"
         let running = parse(GOOD).unwrap();
         let http = with("listen = \"127.0.0.1:8008\"").unwrap();
         assert_eq!(needs_restart(&running, &http), ["http"]);
+    }
+
+    #[test]
+    fn credentials_are_checked_and_never_shown_by_debug() {
+        let with = |redis: &str, etcd: &str| {
+            parse(&GOOD.replace("password = \"s3cret\"", redis).replace(
+                "endpoints = [\"http://127.0.0.1:2379\"]",
+                &format!("endpoints = [\"http://127.0.0.1:2379\"]\n{etcd}"),
+            ))
+        };
+        let c = with(
+            "username = \"arbiter\"\npassword = \"hunter2-redis\"",
+            "username = \"arb\"\npassword = \"hunter2-etcd\"",
+        )
+        .unwrap();
+        assert_eq!(c.live.auth.redis_username.as_deref(), Some("arbiter"));
+        let etcd = c.live.auth.etcd.as_ref().unwrap();
+        assert_eq!(
+            (etcd.username.as_str(), etcd.password.reveal().as_str()),
+            ("arb", "hunter2-etcd")
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("Secret(inline)"), "{shown}");
+        for (redis, etcd, expected) in [
+            ("username = \"arbiter\"", "", "redis.username: needs a password"),
+            (
+                "username = \"a b\"\npassword = \"x\"",
+                "",
+                "redis.username: `a b` must be printable",
+            ),
+            (
+                "password = \"x\"\npassword_env = \"HOME\"",
+                "",
+                "redis.password_env: set only one of redis.password, redis.password_file and redis.password_env",
+            ),
+            ("", "username = \"arb\"", "etcd.username: needs a password"),
+            ("", "password = \"x\"", "etcd.password: needs etcd.username"),
+            (
+                "",
+                "username = \"\"\npassword = \"x\"",
+                "etcd.username: must not be empty",
+            ),
+            (
+                "password_file = \"relative.pw\"",
+                "",
+                "redis.password_file: `relative.pw` must be an absolute path",
+            ),
+        ] {
+            let e = with(redis, etcd).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in {e:?}");
+        }
+        let e = parse(&format!(
+            "{GOOD}\n[sentinel]\npassword = \"a\"\npassword_env = \"HOME\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.starts_with("sentinel.password_env: set only one of"), "{e}");
+        // Which credentials changed is told by name; a rewritten password
+        // file is no change (it is read again), another file is.
+        let running = parse(GOOD).unwrap();
+        assert_eq!(
+            needs_restart(&running, &c),
+            ["redis.password", "redis.username", "etcd.username", "etcd.password"]
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod io;
 pub mod live;
 pub mod machine;
 pub mod recording;
+pub mod secret;
 pub mod types;
 pub mod world;
 

@@ -74,6 +74,7 @@ impl Group {
             timeout: Duration::from_millis(500),
             poll_timeout: Duration::from_millis(200),
             password: None,
+            auth: Default::default(),
             min_replicas: Some((1, 10)),
         };
         let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));

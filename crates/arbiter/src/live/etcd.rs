@@ -2,6 +2,16 @@
 //! later): leases, single-key reads, and the guarded transactions arbiter's
 //! election and group record need. Keys and values travel base64-encoded;
 //! 64-bit numbers arrive as JSON strings.
+//!
+//! With [`EtcdCredentials`] the client authenticates (`/v3/auth/authenticate`)
+//! to each endpoint before its first request and sends the token in the
+//! `Authorization` header. The token is replaced before it is
+//! [`TOKEN_MAX_AGE`] old (etcd's JWT tokens expire; its simple tokens live
+//! `--auth-token-ttl`, 300 s by default, past their last use, and are
+//! forgotten when etcd restarts), and at once when etcd answers that it is
+//! invalid, after which the request is sent again once. A refused password
+//! is an [`EtcdError::Auth`] naming the endpoint and the user, never the
+//! password or the token.
 
 use std::time::Duration;
 
@@ -19,6 +29,54 @@ pub enum EtcdError {
     /// An endpoint answered with something that is not what the API says.
     #[error("etcd answered unexpectedly: {0}")]
     Protocol(String),
+    /// An endpoint refused the credentials (or needs some and none are
+    /// configured): the endpoint, the user and etcd's reason.
+    #[error("etcd authentication failed: {0}")]
+    Auth(String),
+}
+
+/// The user and password arbiter authenticates to etcd with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdCredentials {
+    /// The etcd user.
+    pub username: String,
+    /// Its password.
+    pub password: crate::secret::Secret,
+}
+
+/// A token older than this is replaced before the next request (below
+/// etcd's default token TTL of 5 minutes).
+pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// A token and when it was obtained, per endpoint.
+type Tokens = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, (String, std::time::Instant)>>>;
+
+/// Whether etcd's error `message` says the token is invalid, expired, or
+/// missing where auth is now on, or the auth store changed under it: worth
+/// authenticating again.
+fn token_refused(message: &str) -> bool {
+    [
+        "invalid auth token",
+        "auth token is expired",
+        "user name is empty",
+        "revision of auth store is old",
+        "user name not found",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+/// Whether etcd's error `message` is an authentication or permission
+/// failure (as opposed to a failed request).
+fn auth_message(message: &str) -> bool {
+    token_refused(message)
+        || [
+            "authentication failed",
+            "permission denied",
+            "authentication is not enabled",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 /// A key as etcd holds it.
@@ -41,6 +99,8 @@ pub struct KeyValue {
 pub struct Etcd {
     endpoints: Vec<String>,
     agent: ureq::Agent,
+    credentials: Option<EtcdCredentials>,
+    tokens: Tokens,
 }
 
 fn num(v: &Value) -> i64 {
@@ -89,6 +149,11 @@ fn prefix_end(prefix: &str) -> String {
     B64.encode([0u8])
 }
 
+/// The message of an error answer.
+fn error_message(v: &Value) -> String {
+    v["message"].as_str().or(v["error"].as_str()).unwrap_or("").to_string()
+}
+
 /// The `header.revision` of a response.
 fn header_revision(v: &Value) -> Result<i64, EtcdError> {
     match num(&v["header"]["revision"]) {
@@ -111,28 +176,142 @@ impl Etcd {
             .http_status_as_error(false)
             .build()
             .into();
-        Self { endpoints, agent }
+        Self {
+            endpoints,
+            agent,
+            credentials: None,
+            tokens: Tokens::default(),
+        }
     }
 
-    /// POSTs `body` to `path` on the first endpoint that answers.
+    /// The same client authenticating with `credentials` (`None`: none).
+    pub fn with_credentials(mut self, credentials: Option<EtcdCredentials>) -> Self {
+        self.credentials = credentials;
+        self.tokens = Tokens::default();
+        self
+    }
+
+    /// One POST of `body` to `url` with `token`: the answer's status and
+    /// JSON; `Err(Ok(text))` when no answer came (try the next endpoint),
+    /// `Err(Err(error))` when the answer is not JSON.
+    fn send(&self, url: &str, body: &Value, token: Option<&str>) -> Result<(u16, Value), Result<String, EtcdError>> {
+        let mut request = self.agent.post(url);
+        if let Some(token) = token {
+            request = request.header("Authorization", token);
+        }
+        let mut response = request.send_json(body).map_err(|e| Ok(format!("{url}: {e}")))?;
+        let status = response.status().as_u16();
+        let value: Value = response
+            .body_mut()
+            .read_json()
+            .map_err(|e| Err(EtcdError::Protocol(format!("{url}: {e}"))))?;
+        Ok((status, value))
+    }
+
+    /// A token for `endpoint`: the one held unless it is older than
+    /// [`TOKEN_MAX_AGE`] or `fresh` is asked for, else a new one from
+    /// `/v3/auth/authenticate`. `Ok(None)` without credentials.
+    fn token(&self, endpoint: &str, fresh: bool) -> Result<Option<String>, EtcdError> {
+        let Some(credentials) = &self.credentials else {
+            return Ok(None);
+        };
+        let lock = || self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The token held, while etcd has not refused it.
+        let held = if fresh { None } else { lock().get(endpoint).cloned() };
+        if let Some((token, at)) = &held {
+            if at.elapsed() < TOKEN_MAX_AGE {
+                return Ok(Some(token.clone()));
+            }
+        }
+        let url = format!("{endpoint}/v3/auth/authenticate");
+        let body = json!({ "name": credentials.username, "password": credentials.password.reveal() });
+        let (status, value) = self
+            .send(&url, &body, None)
+            .map_err(|e| e.map_or_else(|e| e, EtcdError::Unreachable))?;
+        let user = &credentials.username;
+        match value["token"].as_str() {
+            Some(token) if status == 200 && !token.is_empty() => {
+                lock().insert(endpoint.to_string(), (token.to_string(), std::time::Instant::now()));
+                Ok(Some(token.to_string()))
+            }
+            _ => {
+                let message = error_message(&value);
+                if let Some((token, _)) = held {
+                    // A refresh refused (the password file already holds a
+                    // password etcd does not know yet, during a rotation):
+                    // the token held still works until etcd refuses it.
+                    tracing::warn!(target: "arbiter", endpoint, user = %user, error = %message, "etcd: cannot renew the auth token, keeping the current one");
+                    lock().insert(endpoint.to_string(), (token.clone(), std::time::Instant::now()));
+                    return Ok(Some(token));
+                }
+                Err(EtcdError::Auth(format!(
+                    "{endpoint}: user `{user}`: HTTP {status}: {message}{}",
+                    if message.contains("authentication is not enabled") {
+                        " (etcd.username is set but the cluster does not need it: leave etcd.username and its password out, or `etcdctl auth enable`)"
+                    } else if message.contains("invalid user ID or password") {
+                        " (check etcd.password / password_file / password_env and the user in etcd: `etcdctl user get`)"
+                    } else {
+                        ""
+                    }
+                )))
+            }
+        }
+    }
+
+    /// POSTs `body` to `path` on the first endpoint that answers (with a
+    /// token when authenticating; a token etcd refuses is replaced and the
+    /// request sent again, once).
     fn post(&self, path: &str, body: &Value) -> Result<Value, EtcdError> {
         let mut last = String::from("no endpoints configured");
         for endpoint in &self.endpoints {
-            let url = format!("{}/v3/{path}", endpoint.trim_end_matches('/'));
-            match self.agent.post(&url).send_json(body) {
-                Ok(mut response) => {
-                    let status = response.status().as_u16();
-                    let value: Value = response
-                        .body_mut()
-                        .read_json()
-                        .map_err(|e| EtcdError::Protocol(format!("{url}: {e}")))?;
-                    if status != 200 {
-                        let message = value["message"].as_str().or(value["error"].as_str()).unwrap_or("");
+            let endpoint = endpoint.trim_end_matches('/');
+            let url = format!("{endpoint}/v3/{path}");
+            let mut fresh = false;
+            loop {
+                let token = match self.token(endpoint, fresh) {
+                    Ok(token) => token,
+                    Err(EtcdError::Unreachable(e)) => {
+                        last = e;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+                match self.send(&url, body, token.as_deref()) {
+                    Ok((200, value)) => return Ok(value),
+                    Ok((status, value)) => {
+                        let message = error_message(&value);
+                        if self.credentials.is_some() && !fresh && token_refused(&message) {
+                            fresh = true;
+                            continue;
+                        }
+                        if auth_message(&message) {
+                            let hint = if self.credentials.is_none() {
+                                " (etcd needs authentication: set etcd.username and a password)"
+                            } else {
+                                " (the etcd user lacks a role with read-write access to the prefix: see arbiter's README, Security)"
+                            };
+                            let user = self
+                                .credentials
+                                .as_ref()
+                                .map(|c| format!(" user `{}`:", c.username))
+                                .unwrap_or_default();
+                            return Err(EtcdError::Auth(format!(
+                                "{url}:{user} HTTP {status}: {message}{}",
+                                if message.contains("permission denied") || self.credentials.is_none() {
+                                    hint
+                                } else {
+                                    ""
+                                }
+                            )));
+                        }
                         return Err(EtcdError::Protocol(format!("{url}: HTTP {status}: {message}")));
                     }
-                    return Ok(value);
+                    Err(Ok(e)) => {
+                        last = e;
+                        break;
+                    }
+                    Err(Err(e)) => return Err(e),
                 }
-                Err(e) => last = format!("{url}: {e}"),
             }
         }
         Err(EtcdError::Unreachable(last))

@@ -294,7 +294,9 @@ pub struct FollowOptions {
     /// Timeout of each node poll.
     pub poll_timeout: Duration,
     /// Redis password, for the polls.
-    pub password: Option<String>,
+    pub password: Option<crate::secret::Secret>,
+    /// The Redis ACL user and the etcd credentials.
+    pub auth: crate::live::world::LiveAuth,
     /// How often the record and the election are read.
     pub follow_interval: Duration,
     /// How often each node is polled.
@@ -321,6 +323,7 @@ impl FollowOptions {
             timeout: config.live.timeout,
             poll_timeout: config.live.poll_timeout,
             password: config.live.password.clone(),
+            auth: config.live.auth.clone(),
             follow_interval: Duration::from_millis(200),
             check_interval: Duration::from_millis(settings.check_interval_ms),
             down_after: Duration::from_millis(settings.down_after_ms),
@@ -480,8 +483,12 @@ impl Follower {
             ..GroupView::default()
         };
         Self {
-            etcd: Etcd::new(options.etcd.clone(), options.timeout),
-            redis: RedisNodes::new(options.poll_timeout, options.password.clone()),
+            etcd: Etcd::new(options.etcd.clone(), options.timeout).with_credentials(options.auth.etcd.clone()),
+            redis: RedisNodes::authenticated(
+                options.poll_timeout,
+                options.auth.redis_username.clone(),
+                options.password.clone(),
+            ),
             keys: Keys::new(&options.prefix),
             options,
             shared,

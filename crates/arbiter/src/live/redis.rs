@@ -13,17 +13,26 @@
 //! the node may fail once when cut. A node that refuses the transaction
 //! (say `CLIENT` renamed or not allowed to this user: `EXECABORT`) is sent
 //! the plain `REPLICAOF`, and the kills are skipped with a warning.
+//!
+//! Connections authenticate as the configured ACL user (`AUTH username
+//! password`, or the `default` user), with the password read again at
+//! every connection ([`crate::secret::Secret`]). A command the user may not
+//! run (`NOPERM`) is a [`RedisError::Auth`] naming the command: the node
+//! answers, arbiter cannot use it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::secret::Secret;
 use crate::types::{NodeStatus, RedisError, Role};
 
 /// Connections to Redis nodes by address (`host:port`).
 #[derive(Debug, Clone)]
 pub struct RedisNodes {
     timeout: Duration,
-    password: Option<String>,
+    /// The ACL user (`None`: `default`).
+    username: Option<String>,
+    password: Option<Secret>,
 }
 
 /// `INFO` text as `field -> value` (sections and comments dropped).
@@ -112,8 +121,25 @@ fn is_refused(e: &redis::RedisError) -> bool {
     !(e.is_timeout() || e.is_connection_refusal() || e.is_io_error() || e.is_connection_dropped() || is_auth_failure(e))
 }
 
+/// The command a `NOPERM` error names (`User arbiter has no permissions
+/// to run the 'config|set' command`), if it is one.
+fn refused_command(e: &redis::RedisError) -> Option<String> {
+    let text = e.to_string();
+    if e.code() != Some("NOPERM") && !text.to_ascii_uppercase().contains("NOPERM") {
+        return None;
+    }
+    let after = text.split("to run the '").nth(1)?;
+    after.split('\'').next().map(str::to_string)
+}
+
 fn classify(e: &redis::RedisError) -> RedisError {
-    if is_auth_failure(e) {
+    if let Some(command) = refused_command(e) {
+        // Like a refused password: the node answers, arbiter cannot use it
+        // (a poll refused so is not an outage, see `RedisError::Auth`).
+        RedisError::Auth(format!(
+            "NOPERM: redis.username may not run `{command}` (grant it: see arbiter's README, Security): {e}"
+        ))
+    } else if is_auth_failure(e) {
         RedisError::Auth(e.to_string())
     } else if e.is_timeout() {
         RedisError::Timeout
@@ -130,19 +156,49 @@ fn host_port(addr: &str) -> Result<(&str, &str), RedisError> {
 }
 
 impl RedisNodes {
-    /// Connections with `timeout` for connecting and for each command.
+    /// Connections with `timeout` for connecting and for each command, as
+    /// the `default` user with `password` if given.
     pub fn new(timeout: Duration, password: Option<String>) -> Self {
-        Self { timeout, password }
+        Self::authenticated(timeout, None, password.map(Secret::new))
+    }
+
+    /// Connections as the ACL user `username` (`None`: `default`) with
+    /// `password` (read again at every connection when it comes from a
+    /// file).
+    pub fn authenticated(timeout: Duration, username: Option<String>, password: Option<Secret>) -> Self {
+        Self {
+            timeout,
+            username,
+            password,
+        }
+    }
+
+    /// The client for `host:port` with the credentials set (not in the
+    /// URL: the password never appears in a URL an error could quote).
+    /// The library's `CLIENT SETINFO` is not sent, so that the ACL arbiter
+    /// needs stays minimal.
+    fn client(&self, host: &str, port: &str) -> Result<redis::Client, RedisError> {
+        let plain = redis::Client::open(format!("redis://{host}:{port}/")).map_err(|e| classify(&e))?;
+        self.with_credentials(&plain)
+    }
+
+    /// `client` (its address and transport kept) with this client's
+    /// credentials.
+    fn with_credentials(&self, client: &redis::Client) -> Result<redis::Client, RedisError> {
+        let info = client.get_connection_info().clone();
+        let mut settings = info.redis_settings().clone().set_skip_set_lib_name();
+        if let Some(password) = &self.password {
+            settings = settings.set_password(password.reveal());
+            if let Some(user) = &self.username {
+                settings = settings.set_username(user);
+            }
+        }
+        redis::Client::open(info.set_redis_settings(settings)).map_err(|e| classify(&e))
     }
 
     fn connect(&self, addr: &str) -> Result<redis::Connection, RedisError> {
         let (host, port) = host_port(addr)?;
-        let auth = self
-            .password
-            .as_ref()
-            .map(|p| format!(":{}@", urlencode(p)))
-            .unwrap_or_default();
-        let client = redis::Client::open(format!("redis://{auth}{host}:{port}/")).map_err(|e| classify(&e))?;
+        let client = self.client(host, port)?;
         let con = client
             .get_connection_with_timeout(self.timeout)
             .map_err(|e| classify(&e))?;
@@ -224,6 +280,9 @@ impl RedisNodes {
                 }
                 outcome
             }
+            // The transaction aborted because `REPLICAOF` itself is not
+            // allowed: sending it alone would be refused the same way.
+            Err(e) if refused_command(&e).is_some_and(|c| c.eq_ignore_ascii_case("replicaof")) => Err(classify(&e)),
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) || is_refused(&e) => {
                 tracing::warn!(
                     target: "arbiter",
@@ -247,9 +306,10 @@ impl RedisNodes {
     /// One `CONFIG SET` of what arbiter keeps on every node it manages:
     /// `min-replicas-to-write` and `min-replicas-max-lag` when `min_replicas`
     /// is given, and with `masterauth` this client's password as
-    /// `masterauth`, so that a replica authenticates to whichever node is
-    /// primary. Nothing to set is a success without a round trip. The
-    /// password never appears in an error.
+    /// `masterauth` (and its ACL user as `masteruser`), so that a replica
+    /// authenticates to whichever node is primary. Nothing to set is a
+    /// success without a round trip. The password never appears in an
+    /// error.
     pub fn configure(&self, addr: &str, min_replicas: Option<(u32, u32)>, masterauth: bool) -> Result<(), RedisError> {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("SET");
@@ -262,7 +322,10 @@ impl RedisNodes {
             any = true;
         }
         if let (true, Some(password)) = (masterauth, &self.password) {
-            cmd.arg("masterauth").arg(password);
+            if let Some(user) = &self.username {
+                cmd.arg("masteruser").arg(user);
+            }
+            cmd.arg("masterauth").arg(password.reveal());
             any = true;
         }
         if !any {
@@ -273,10 +336,10 @@ impl RedisNodes {
 
     /// `e` without the password in its text.
     fn redact(&self, e: RedisError) -> RedisError {
-        let Some(password) = self.password.as_deref().filter(|p| !p.is_empty()) else {
+        let Some(password) = &self.password else {
             return e;
         };
-        let clean = |s: String| s.replace(password, "<redacted>");
+        let clean = |s: String| password.redact(&s);
         match e {
             RedisError::Unreachable(s) => RedisError::Unreachable(clean(s)),
             RedisError::Refused(s) => RedisError::Refused(clean(s)),
@@ -307,16 +370,6 @@ impl RedisNodes {
                 .arg(timeout_ms),
         )
     }
-}
-
-/// Percent-encodes what a URL's userinfo cannot hold as is.
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -35,8 +35,27 @@ mod cluster;
 mod control;
 mod election;
 
-/// Logs the outcome of a Redis reconfiguration.
-fn outcome(command: &str, addr: &str, result: Result<(), RedisError>) -> Result<(), RedisError> {
+/// Logs the outcome of a Redis reconfiguration. A refused password or
+/// command (`RedisError::Auth`) repeated at every retry is warned about
+/// once per node and command, then at debug level until it changes.
+fn outcome(world: &LiveWorld, command: &str, addr: &str, result: Result<(), RedisError>) -> Result<(), RedisError> {
+    let key = format!("{addr} {command}");
+    match &result {
+        Err(e @ RedisError::Auth(_)) => {
+            let error = e.to_string();
+            let mut told = world.auth_failures.borrow_mut();
+            if told.get(&key) == Some(&error) {
+                debug!(target: "arbiter", node = %addr, command, %error, "failed");
+            } else {
+                warn!(target: "arbiter", node = %addr, command, %error, "failed (told once; retrying)");
+                told.insert(key, error);
+            }
+            return result;
+        }
+        _ => {
+            world.auth_failures.borrow_mut().remove(&key);
+        }
+    }
     match &result {
         Ok(()) => info!(target: "arbiter", node = %addr, command, "done"),
         Err(RedisError::Fenced { seen }) => warn!(
@@ -82,13 +101,38 @@ pub struct LiveOptions {
     /// node does not stretch every check by the command timeout.
     pub poll_timeout: Duration,
     /// Redis password (never recorded: not an argument of any call).
-    pub password: Option<String>,
+    pub password: Option<crate::secret::Secret>,
+    /// The Redis ACL user and the etcd credentials.
+    pub auth: LiveAuth,
     /// `min-replicas-to-write` and `min-replicas-max-lag` (seconds) set on
     /// every node arbiter manages (at start, after a restart, before every
     /// promotion or repoint), so that whichever is primary refuses writes
     /// it could not replicate. With a `password`, `masterauth` is set the
     /// same way.
     pub min_replicas: Option<(u32, u32)>,
+}
+
+/// Credentials beside the Redis password: the Redis ACL user arbiter
+/// connects as (also set as `masteruser` on every node, with the password
+/// as `masterauth`), and the etcd user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveAuth {
+    /// `[redis] username` (`None`: the `default` user).
+    pub redis_username: Option<String>,
+    /// `[etcd] username` and password (`None`: no etcd authentication).
+    pub etcd: Option<super::etcd::EtcdCredentials>,
+}
+
+impl LiveOptions {
+    /// A Redis client with these credentials and `timeout`.
+    pub fn redis_nodes(&self, timeout: Duration) -> RedisNodes {
+        RedisNodes::authenticated(timeout, self.auth.redis_username.clone(), self.password.clone())
+    }
+
+    /// An etcd client for these endpoints and credentials.
+    pub fn etcd_client(&self) -> Etcd {
+        Etcd::new(self.etcd.clone(), self.timeout).with_credentials(self.auth.etcd.clone())
+    }
 }
 
 /// The concrete world.
@@ -110,6 +154,12 @@ pub struct LiveWorld {
     /// The run id each node (by address) had when arbiter last applied its
     /// settings to it: a new run id is a restart, which forgot them.
     configured: std::cell::RefCell<BTreeMap<String, String>>,
+    /// The last error configuring each node, warned about once (say a
+    /// `CONFIG SET` the ACL user may not run), not at every poll.
+    configure_errors: std::cell::RefCell<BTreeMap<String, String>>,
+    /// The last refused password or command per node and reconfiguration,
+    /// warned about once (see [`outcome`]).
+    auth_failures: std::cell::RefCell<BTreeMap<String, String>>,
     /// The group configuration in force, the file's with the group's
     /// control laid over it: the last one given to the machine (also to
     /// judge switchover requests).
@@ -157,9 +207,9 @@ impl LiveWorld {
     /// `sleep_until` with [`Wake::Shutdown`].
     pub fn new(options: LiveOptions, config: ConfigSource, shutdown: Arc<AtomicBool>) -> Self {
         Self {
-            redis: RedisNodes::new(options.timeout, options.password.clone()),
-            poller: RedisNodes::new(options.poll_timeout, options.password.clone()),
-            etcd: Etcd::new(options.etcd.clone(), options.timeout),
+            redis: options.redis_nodes(options.timeout),
+            poller: options.redis_nodes(options.poll_timeout),
+            etcd: options.etcd_client(),
             options,
             started: Instant::now(),
             config,
@@ -171,6 +221,8 @@ impl LiveWorld {
             renew_failing: false,
             etcd_failing: std::cell::Cell::new(false),
             configured: std::cell::RefCell::new(BTreeMap::new()),
+            configure_errors: std::cell::RefCell::new(BTreeMap::new()),
+            auth_failures: std::cell::RefCell::new(BTreeMap::new()),
             group: None,
             file_group: None,
             control: GroupControl::default(),
@@ -315,6 +367,9 @@ impl LiveWorld {
         if let Some((n, lag)) = self.options.min_replicas {
             parts.push(format!("min-replicas-to-write {n}, min-replicas-max-lag {lag}"));
         }
+        if self.options.auth.redis_username.is_some() {
+            parts.push("masteruser".to_string());
+        }
         if self.options.password.is_some() {
             parts.push("masterauth".to_string());
         }
@@ -335,19 +390,33 @@ impl LiveWorld {
         if self.options.min_replicas.is_none() && self.options.password.is_none() {
             return;
         }
-        if self.configured.borrow().get(addr).is_some_and(|r| r == run_id) {
+        // A rotated password file changes the generation: masterauth is
+        // set again on every node.
+        let generation = self
+            .options
+            .password
+            .as_ref()
+            .map_or(0, crate::secret::Secret::generation);
+        let applied = format!("{run_id}/{generation}");
+        if self.configured.borrow().get(addr).is_some_and(|r| *r == applied) {
             return;
         }
         match self.redis.configure(addr, self.options.min_replicas, true) {
             Ok(()) => {
                 let settings = self.settings_text();
                 info!(target: "arbiter", node = %addr, %settings, run_id, "node configured");
-                self.configured
-                    .borrow_mut()
-                    .insert(addr.to_string(), run_id.to_string());
+                self.configured.borrow_mut().insert(addr.to_string(), applied);
+                self.configure_errors.borrow_mut().remove(addr);
             }
             Err(e) => {
-                warn!(target: "arbiter", node = %addr, error = %e, "cannot configure the node (retrying at the next poll)");
+                let error = e.to_string();
+                let mut errors = self.configure_errors.borrow_mut();
+                if errors.get(addr) != Some(&error) {
+                    warn!(target: "arbiter", node = %addr, %error, "cannot configure the node (retrying at every poll, told again when the error changes)");
+                    errors.insert(addr.to_string(), error);
+                } else {
+                    debug!(target: "arbiter", node = %addr, %error, "cannot configure the node");
+                }
                 self.configured.borrow_mut().remove(addr);
             }
         }

@@ -34,7 +34,7 @@ impl Group {
         match arbiter::config::load(path) {
             Ok(config) => Ok(Self {
                 keys: Keys::new(&config.live.prefix),
-                etcd: Etcd::new(config.live.etcd.clone(), config.live.timeout),
+                etcd: config.live.etcd_client(),
                 config,
             }),
             Err(e) => {

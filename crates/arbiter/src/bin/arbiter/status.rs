@@ -123,11 +123,8 @@ pub(crate) fn status(path: PathBuf, json: bool) -> ExitCode {
 
 /// Asks etcd and every node.
 fn gather(config: &arbiter::config::Config) -> Status {
-    use arbiter::live::etcd::Etcd;
-    use arbiter::live::redis::RedisNodes;
-
     let keys = arbiter::live::keys::Keys::new(&config.live.prefix);
-    let etcd = Etcd::new(config.live.etcd.clone(), config.live.timeout);
+    let etcd = config.live.etcd_client();
     let mut healthy = true;
     let (leader, leader_error) = match etcd.get_prefix(&keys.election()) {
         Ok(c) => (
@@ -166,7 +163,7 @@ fn gather(config: &arbiter::config::Config) -> Status {
             (None, Some(e.to_string()))
         }
     };
-    let redis = RedisNodes::new(config.live.timeout, config.live.password.clone());
+    let redis = config.live.redis_nodes(config.live.timeout);
     let nodes = config
         .group
         .nodes

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use arbiter::live::redis::RedisNodes;
 use arbiter::live::switchover::{SwitchoverAnswer, SwitchoverOutcome, pick_target};
 use arbiter::types::GroupRecord;
 
@@ -27,7 +26,7 @@ fn pick(group: &Group) -> Result<String, String> {
         }
         Err(e) => return Err(format!("cannot read {} in etcd: {e}", group.keys.record())),
     };
-    let redis = RedisNodes::new(group.config.live.timeout, group.config.live.password.clone());
+    let redis = group.config.live.redis_nodes(group.config.live.timeout);
     let nodes: Vec<_> = group
         .config
         .group

@@ -332,8 +332,8 @@ fn credentials_ok(ctx: &Context<'_>, user: &[u8], password: &[u8]) -> bool {
         && ctx
             .options
             .password
-            .as_deref()
-            .is_none_or(|p| same_secret(p.as_bytes(), password))
+            .as_ref()
+            .is_none_or(|p| same_secret(p.reveal().as_bytes(), password))
 }
 
 fn auth(ctx: &Context<'_>, session: &mut Session, args: &[Vec<u8>]) -> Reply {

@@ -73,7 +73,7 @@ pub struct SentinelOptions {
     pub master_name: String,
     /// The password clients must give (`AUTH pass` or `AUTH default
     /// pass`); none needed when `None`.
-    pub password: Option<String>,
+    pub password: Option<crate::secret::Secret>,
     /// Connections served at once; one more is answered `-ERR max number
     /// of clients reached` and closed.
     pub max_clients: usize,

@@ -20,6 +20,12 @@ impl Cluster for LiveWorld {
             enabled
         });
         match &result {
+            Err(e @ RedisError::Auth(m)) if m.contains("NOPERM") => warn!(
+                target: "arbiter",
+                node = %addr,
+                error = %e,
+                "authentication failed at startup: the node refuses a command arbiter needs to redis.username (managed anyway)"
+            ),
             Err(e @ RedisError::Auth(_)) => warn!(
                 target: "arbiter",
                 node = %addr,
@@ -70,7 +76,7 @@ impl Cluster for LiveWorld {
         if result.is_ok() {
             *self.promoted.borrow_mut() = Some((addr.to_string(), std::time::Instant::now()));
         }
-        outcome("REPLICAOF NO ONE", addr, result)
+        outcome(self, "REPLICAOF NO ONE", addr, result)
     }
 
     fn repoint(&mut self, addr: &str, primary: &str, epoch: Epoch) -> Result<(), RedisError> {
@@ -78,7 +84,7 @@ impl Cluster for LiveWorld {
             .fence(epoch)
             .and_then(|()| self.min_replicas(addr))
             .and_then(|()| self.redis.repoint(addr, primary));
-        outcome(&format!("REPLICAOF {}", primary.replace(':', " ")), addr, result)
+        outcome(self, &format!("REPLICAOF {}", primary.replace(':', " ")), addr, result)
     }
 
     fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: Epoch) -> Result<(), RedisError> {
@@ -86,7 +92,12 @@ impl Cluster for LiveWorld {
             .fence(epoch)
             .and_then(|()| self.redis.failover(primary, target, timeout_ms));
         *self.failover_error.borrow_mut() = result.as_ref().err().map(ToString::to_string);
-        outcome(&format!("FAILOVER TO {}", target.replace(':', " ")), primary, result)
+        outcome(
+            self,
+            &format!("FAILOVER TO {}", target.replace(':', " ")),
+            primary,
+            result,
+        )
     }
 
     /// Takes a switchover request, and answers it at once when it cannot

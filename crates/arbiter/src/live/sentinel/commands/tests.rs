@@ -161,7 +161,7 @@ fn auth_follows_redis_with_and_without_a_password() {
     assert_eq!(rig.run(&mut s, "AUTH bob x"), wrong);
     assert_eq!(rig.run(&mut s, "AUTH a b c"), "-ERR syntax error\r\n");
 
-    rig.options.password = Some("pw".into());
+    rig.options.password = Some(crate::secret::Secret::new("pw"));
     let mut s = Session {
         id: 5,
         ..Session::default()
@@ -498,7 +498,7 @@ proptest::proptest! {
     ) {
         let mut rig = Rig::new();
         if password {
-            rig.options.password = Some("pw".into());
+            rig.options.password = Some(crate::secret::Secret::new("pw"));
         }
         let mut session = Session { id: 1, resp3, authenticated, ..Session::default() };
         let outcome = execute(&rig.ctx(), &mut session, &args);
