@@ -194,7 +194,7 @@ fn read_to_close(s: &mut TcpStream) -> String {
 /// arrived (the body is never sent), with or without a password to give.
 #[test]
 fn the_largest_lengths_are_refused_from_their_header_alone() {
-    for password in [None, Some("pw".to_string())] {
+    for password in [None, Some(crate::secret::Secret::new("pw"))] {
         let unauthenticated = password.is_some();
         let rig = rig(|o| o.password = password);
         for (request, error) in [
