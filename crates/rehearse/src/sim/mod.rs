@@ -29,9 +29,10 @@ pub use choices::SimRng;
 pub use choices::decode_choices;
 use choices::{SplitMix64, encode_choices};
 pub use events::EventQueue;
+pub(crate) use events::Timed;
 pub use failure::Failure;
 use fault::FaultPoint;
-pub(crate) use fault::{FaultConfig, same_name};
+pub(crate) use fault::{FaultCache, FaultConfig, same_name};
 pub use fault::{Faulty, InjectFault};
 
 /// Why a run is happening: sweeps also re-run seeds (determinism check)
@@ -69,6 +70,9 @@ struct State {
     /// The lane set on every tape of the run, and its key.
     node: Option<(u64, Rc<str>)>,
     faults_off: bool,
+    /// Bumped whenever a cached fault decision may no longer hold
+    /// ([`fault::FaultCache`]): a rate set, faults switched off or on.
+    fault_epoch: u64,
     phase: Phase,
     /// The run's parameters (`Sim::set_param`), in every tape's header.
     params: BTreeMap<String, String>,
@@ -125,6 +129,7 @@ impl Sim {
                 nodes: Vec::new(),
                 node: None,
                 faults_off: false,
+                fault_epoch: 0,
                 phase: Phase::Explore,
                 params: BTreeMap::new(),
             })),
@@ -148,14 +153,7 @@ impl Sim {
     /// One raw choice: any `u64`. Every other draw is built on this.
     #[inline]
     pub fn choice(&self) -> u64 {
-        let mut s = self.state.borrow_mut();
-        let position = s.choices.len();
-        let value = match &s.given {
-            Some(given) => given.get(position).copied().unwrap_or(0),
-            None => s.prng.next(),
-        };
-        s.choices.push(value);
-        value
+        self.state.borrow_mut().draw()
     }
 
     /// A value in `0..n` (0 when `n` is 0); a zero choice gives 0.
@@ -192,8 +190,7 @@ impl Sim {
         if p <= 0.0 {
             return false;
         }
-        let threshold = ((1.0 - p.min(1.0)) * u64::MAX as f64) as u64;
-        self.choice() > threshold
+        self.choice() > threshold(p)
     }
 
     /// A random generator (`rand::RngCore`) whose every draw is a choice,
@@ -322,6 +319,26 @@ impl Sim {
         let s = self.state.borrow();
         (s.tape.clone(), s.named_tapes.clone())
     }
+}
+
+impl State {
+    /// One raw choice ([`Sim::choice`]).
+    #[inline]
+    fn draw(&mut self) -> u64 {
+        let position = self.choices.len();
+        let value = match &self.given {
+            Some(given) => given.get(position).copied().unwrap_or(0),
+            None => self.prng.next(),
+        };
+        self.choices.push(value);
+        value
+    }
+}
+
+/// The choice above which [`Sim::chance`] of `p > 0` fires.
+#[inline]
+fn threshold(p: f64) -> u64 {
+    ((1.0 - p.min(1.0)) * u64::MAX as f64) as u64
 }
 
 /// A memory tape of a run: the seed in its header, the given choices (so a
