@@ -1,5 +1,6 @@
 //! [`SimNet`]: the simulated network and disk behind [`Network`].
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::time::Duration;
@@ -374,6 +375,9 @@ pub struct SimNet<M> {
     stats: NetStats,
     /// Lane names, `n0`, `n1`, ...
     lanes: Vec<String>,
+    /// Each lane's position in the `Sim`'s list, once set
+    /// ([`Sim::set_node_at`]; `usize::MAX` before).
+    lane_hints: Vec<Cell<usize>>,
     /// The fault points asked per message ([`HOT`]), cached.
     hot: [FaultCache; 3],
 }
@@ -408,6 +412,7 @@ impl<M: Message> SimNet<M> {
             now_us,
             stats: NetStats::default(),
             lanes: (0..n).map(|i| format!("n{i}")).collect(),
+            lane_hints: (0..n).map(|_| Cell::new(usize::MAX)).collect(),
             hot: [FaultCache::default(); 3],
             config,
         };
@@ -594,9 +599,16 @@ impl<M: Message> SimNet<M> {
     }
 
     /// Sets the run's lane: node `node`'s, or none.
+    #[inline]
     fn lane(&self, node: Option<NodeId>) {
-        self.sim
-            .set_node(node.and_then(|n| self.lanes.get(n as usize)).map(String::as_str));
+        match node.and_then(|n| Some((self.lanes.get(n as usize)?, &self.lane_hints[n as usize]))) {
+            None => self.sim.set_node(None),
+            Some((_, hint)) if hint.get() != usize::MAX => self.sim.set_node_at(hint.get()),
+            Some((name, hint)) => {
+                self.sim.set_node(Some(name));
+                hint.set(self.sim.node_hint());
+            }
+        }
     }
 
     /// A note on the tape, in `node`'s lane (the run's lane is left as it

@@ -210,7 +210,7 @@ impl Sim {
     /// comparison. The decisions and the choices drawn are those of
     /// `fires`; the cache is dropped when a rate is set or faults are
     /// switched off or on.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fires_cached(&self, point: &str, cache: &mut FaultCache) -> bool {
         {
             let s = &mut *self.state.borrow_mut();
@@ -225,6 +225,13 @@ impl Sim {
                 return fired;
             }
         }
+        self.fires_filling(point, cache)
+    }
+
+    /// [`Sim::fires_cached`] when `cache` does not hold: asks, then fills it.
+    #[cold]
+    #[inline(never)]
+    fn fires_filling(&self, point: &str, cache: &mut FaultCache) -> bool {
         let fired = self.fires(point);
         let s = self.state.borrow();
         if let Some(index) = s.faults.iter().position(|(k, _)| same_name(k, point)) {

@@ -67,8 +67,9 @@ struct State {
     /// The node names met by [`Sim::set_node`], so that setting a lane
     /// again copies nothing, each with its key ([`name_key`]).
     nodes: Vec<(u64, Rc<str>)>,
-    /// The lane set on every tape of the run, and its key.
-    node: Option<(u64, Rc<str>)>,
+    /// The lane set on every tape of the run: its position in `nodes`
+    /// (`usize::MAX`: none).
+    node_hint: usize,
     faults_off: bool,
     /// Bumped whenever a cached fault decision may no longer hold
     /// ([`fault::FaultCache`]): a rate set, faults switched off or on.
@@ -127,7 +128,7 @@ impl Sim {
                 tape,
                 named_tapes: Vec::new(),
                 nodes: Vec::new(),
-                node: None,
+                node_hint: usize::MAX,
                 faults_off: false,
                 fault_epoch: 0,
                 phase: Phase::Explore,
@@ -244,7 +245,7 @@ impl Sim {
         // are compared by key, and by text only when the key is a hash.
         let key = node.map(name_key);
         let is = |(k, n): &(u64, Rc<str>), name: &str| Some(*k) == key && (*k >> 63 == 0 || **n == *name);
-        let same = match (&s.node, node) {
+        let same = match (s.nodes.get(s.node_hint), node) {
             (Some(current), Some(name)) => is(current, name),
             (current, name) => current.is_none() && name.is_none(),
         };
@@ -261,16 +262,44 @@ impl Sim {
             },
             _ => usize::MAX,
         };
-        s.node = s.nodes.get(hint).cloned();
+        s.node_hint = hint;
         s.tape.set_node_hinted(node, hint);
         for (_, tape) in &s.named_tapes {
             tape.set_node_hinted(node, hint);
         }
     }
 
+    /// The lane set now, as a position in the run's list of lanes
+    /// (`usize::MAX`: none), for [`Sim::set_node_at`].
+    #[inline]
+    pub(crate) fn node_hint(&self) -> usize {
+        self.state.borrow().node_hint
+    }
+
+    /// [`Sim::set_node`] for a lane already set once, by the position
+    /// [`Sim::node_hint`] gave then (the run's list of lanes only grows):
+    /// no name to hash or compare, and nothing to do when the lane is set
+    /// already. A simulated network switches lanes at nearly every event.
+    #[inline]
+    pub(crate) fn set_node_at(&self, hint: usize) {
+        let s = &mut *self.state.borrow_mut();
+        if s.node_hint == hint {
+            return;
+        }
+        let Some((_, name)) = s.nodes.get(hint) else {
+            return;
+        };
+        s.tape.set_node_hinted(Some(name), hint);
+        for (_, tape) in &s.named_tapes {
+            tape.set_node_hinted(Some(name), hint);
+        }
+        s.node_hint = hint;
+    }
+
     /// The node set by [`Sim::set_node`], if any.
     pub fn node(&self) -> Option<Rc<str>> {
-        self.state.borrow().node.as_ref().map(|(_, n)| Rc::clone(n))
+        let s = self.state.borrow();
+        s.nodes.get(s.node_hint).map(|(_, n)| Rc::clone(n))
     }
 
     /// Writes a note on the run's main tape, at the current virtual time
@@ -298,7 +327,7 @@ impl Sim {
             s.given.as_deref(),
             Some(name),
             s.now,
-            s.node.as_ref().map(|(_, n)| &**n),
+            s.nodes.get(s.node_hint).map(|(_, n)| &**n),
         );
         params::write_params(&tape, &s.params);
         s.named_tapes.push((name.to_string(), tape.clone()));
