@@ -601,23 +601,28 @@ impl<M: Message> SimNet<M> {
     /// Sets the run's lane: node `node`'s, or none.
     #[inline]
     fn lane(&self, node: Option<NodeId>) {
-        match node.and_then(|n| Some((self.lanes.get(n as usize)?, &self.lane_hints[n as usize]))) {
-            None => self.sim.set_node(None),
-            Some((_, hint)) if hint.get() != usize::MAX => self.sim.set_node_at(hint.get()),
-            Some((name, hint)) => {
-                self.sim.set_node(Some(name));
+        let Some(n) = node else {
+            return self.sim.set_node_at(usize::MAX);
+        };
+        let Some(hint) = self.lane_hints.get(n as usize) else {
+            return self.sim.set_node_at(usize::MAX);
+        };
+        match hint.get() {
+            usize::MAX => {
+                self.sim.set_node(Some(&self.lanes[n as usize]));
                 hint.set(self.sim.node_hint());
             }
+            known => self.sim.set_node_at(known),
         }
     }
 
     /// A note on the tape, in `node`'s lane (the run's lane is left as it
     /// was).
     fn note(&self, node: Option<NodeId>, text: impl FnOnce() -> String) {
-        let before = self.sim.node();
+        let before = self.sim.node_hint();
         self.lane(node);
         self.sim.note(&text());
-        self.sim.set_node(before.as_deref());
+        self.sim.set_node_at(before);
     }
 
     /// Whether fault `point` fires now; when it does, `effect` draws what
@@ -645,10 +650,10 @@ impl<M: Message> SimNet<M> {
     #[cold]
     fn fired<T>(&mut self, point: &str, effect: impl FnOnce(&mut Self) -> (T, Option<NodeId>, String)) -> Option<T> {
         let (value, node, detail) = effect(self);
-        let before = self.sim.node();
+        let before = self.sim.node_hint();
         self.lane(node);
         self.sim.mark_fault(point, Some(&detail));
-        self.sim.set_node(before.as_deref());
+        self.sim.set_node_at(before);
         Some(value)
     }
 

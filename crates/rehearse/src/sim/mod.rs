@@ -277,7 +277,8 @@ impl Sim {
     }
 
     /// [`Sim::set_node`] for a lane already set once, by the position
-    /// [`Sim::node_hint`] gave then (the run's list of lanes only grows):
+    /// [`Sim::node_hint`] gave then (the run's list of lanes only grows;
+    /// `usize::MAX` sets none):
     /// no name to hash or compare, and nothing to do when the lane is set
     /// already. A simulated network switches lanes at nearly every event.
     #[inline]
@@ -286,12 +287,14 @@ impl Sim {
         if s.node_hint == hint {
             return;
         }
-        let Some((_, name)) = s.nodes.get(hint) else {
-            return;
+        let name = match s.nodes.get(hint) {
+            Some((_, name)) => Some(&**name),
+            None if hint == usize::MAX => None,
+            None => return,
         };
-        s.tape.set_node_hinted(Some(name), hint);
+        s.tape.set_node_hinted(name, hint);
         for (_, tape) in &s.named_tapes {
-            tape.set_node_hinted(Some(name), hint);
+            tape.set_node_hinted(name, hint);
         }
         s.node_hint = hint;
     }
