@@ -420,10 +420,8 @@ impl<M: Message> SimNet<M> {
             net.schedule_start(node, now_us);
         }
         if net.config.chaos_every_us > 0 {
-            net.queue.schedule(
-                now_us.saturating_add(net.config.chaos_every_us),
-                Pending::Chaos,
-            );
+            net.queue
+                .schedule(now_us.saturating_add(net.config.chaos_every_us), Pending::Chaos);
         }
         net
     }
@@ -571,8 +569,7 @@ impl<M: Message> SimNet<M> {
             return;
         }
         x.paused_until_us = Some(until);
-        self.queue
-            .schedule(until, Pending::Resume { node });
+        self.queue.schedule(until, Pending::Resume { node });
     }
 
     /// Ends the pause of `node` now: what it was not told arrives next.
@@ -594,8 +591,7 @@ impl<M: Message> SimNet<M> {
         self.tickets += 1;
         let ticket = self.tickets;
         self.nodes[node as usize].start = Some(ticket);
-        self.queue
-            .schedule(at_us, Pending::Start { node, ticket });
+        self.queue.schedule(at_us, Pending::Start { node, ticket });
     }
 
     /// Sets the run's lane: node `node`'s, or none.
@@ -753,10 +749,8 @@ impl<M: Message> SimNet<M> {
             let session = p.generation;
             for (node, peer) in [(a, b), (b, a)] {
                 if self.nodes[node as usize].up {
-                    self.queue.schedule(
-                        self.now_us,
-                        Pending::Disconnected { node, peer, session },
-                    );
+                    self.queue
+                        .schedule(self.now_us, Pending::Disconnected { node, peer, session });
                 }
             }
         }
@@ -833,10 +827,8 @@ impl<M: Message> SimNet<M> {
             });
         }
         if !self.healed {
-            self.queue.schedule(
-                self.now_us.saturating_add(self.config.chaos_every_us),
-                Pending::Chaos,
-            );
+            self.queue
+                .schedule(self.now_us.saturating_add(self.config.chaos_every_us), Pending::Chaos);
         }
     }
 
@@ -908,9 +900,7 @@ impl<M: Message> SimNet<M> {
                     return;
                 }
                 if self
-                    .fault_hot(DROP, |_| {
-                        ((), Some(from), format!("n{from} -> n{to}: {}", short(&msg)))
-                    })
+                    .fault_hot(DROP, |_| ((), Some(from), format!("n{from} -> n{to}: {}", short(&msg))))
                     .is_some()
                 {
                     self.stats.lost += 1;
@@ -1185,10 +1175,8 @@ impl<M: Message> Network<M> for SimNet<M> {
             self.stats.misaddressed += 1;
             return id;
         }
-        self.queue.schedule(
-            self.now_us.saturating_add(after_us),
-            Pending::Request { node, id, msg },
-        );
+        self.queue
+            .schedule(self.now_us.saturating_add(after_us), Pending::Request { node, id, msg });
         id
     }
 
