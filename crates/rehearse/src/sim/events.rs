@@ -60,24 +60,35 @@ impl<E> EventQueue<E> {
 /// The queue behind [`EventQueue`], on any time type (`SimNet` keeps
 /// microseconds as `u64`): earliest first, ties in scheduling order.
 ///
-/// A 4-ary min-heap of (time, sequence number, slot), 24 to 32 bytes an
-/// entry; the events wait in a slab of slots reused as they are popped. A
-/// binary heap of the events themselves moved each one (80 bytes for a
-/// network message) at every level of every push and pop: a fifth of an
-/// unrecorded network run's time went there. Four children per node halve
-/// the levels a pop walks down, for a compare more per level.
+/// Only keys (time, sequence number, slot; 24 to 32 bytes) are ordered; the
+/// events wait in a slab of slots reused as they are popped. A binary heap
+/// of the events themselves moved each one (80 bytes for a network
+/// message) at every level of every push and pop: a fifth of an unrecorded
+/// network run's time went there.
+///
+/// The keys are a list sorted latest first while the queue is short (a
+/// network simulation keeps about ten events waiting: a pop takes the
+/// last, a push shifts a few keys), and a 4-ary min-heap once it has held
+/// more than [`SORTED_MAX`] (a shift would then cost more than a walk down
+/// the heap). Both give the same order.
 #[derive(Debug)]
 pub(crate) struct Timed<K, E> {
-    heap: Vec<Key<K>>,
+    keys: Vec<Key<K>>,
+    /// `keys` is a heap, not a sorted list.
+    heap: bool,
     slots: Vec<Option<E>>,
     free: Vec<u32>,
     next_seq: u64,
 }
 
+/// The most keys [`Timed`] keeps as a sorted list.
+const SORTED_MAX: usize = 64;
+
 impl<K: Ord + Copy, E> Timed<K, E> {
     pub(crate) fn new() -> Self {
         Self {
-            heap: Vec::new(),
+            keys: Vec::new(),
+            heap: false,
             slots: Vec::new(),
             free: Vec::new(),
             next_seq: 0,
@@ -101,64 +112,81 @@ impl<K: Ord + Copy, E> Timed<K, E> {
                 slot
             }
         };
-        // Sift up.
         let key = Key { at, seq, slot };
-        let mut i = self.heap.len();
-        self.heap.push(key);
+        if !self.heap {
+            if self.keys.len() < SORTED_MAX {
+                // Latest first: after every key later than this one.
+                let at = self.keys.partition_point(|k| key.before(k));
+                self.keys.insert(at, key);
+                return;
+            }
+            // Earliest first is a valid heap.
+            self.keys.reverse();
+            self.heap = true;
+        }
+        // Sift up.
+        let mut i = self.keys.len();
+        self.keys.push(key);
         while i > 0 {
             let parent = (i - 1) / 4;
-            if !key.before(&self.heap[parent]) {
+            if !key.before(&self.keys[parent]) {
                 break;
             }
-            self.heap[i] = self.heap[parent];
+            self.keys[i] = self.keys[parent];
             i = parent;
         }
-        self.heap[i] = key;
+        self.keys[i] = key;
     }
 
     #[inline]
     pub(crate) fn peek_time(&self) -> Option<K> {
-        self.heap.first().map(|k| k.at)
+        if self.heap {
+            self.keys.first().map(|k| k.at)
+        } else {
+            self.keys.last().map(|k| k.at)
+        }
     }
 
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<(K, E)> {
-        let last = self.heap.pop()?;
-        let top = match self.heap.first().copied() {
-            None => last,
-            Some(top) => {
-                // Sift the last entry down from the root.
-                let n = self.heap.len();
-                let mut i = 0;
-                loop {
-                    let first = 4 * i + 1;
-                    if first >= n {
-                        break;
-                    }
-                    let end = (first + 4).min(n);
-                    let mut best = first;
-                    for c in first + 1..end {
-                        if self.heap[c].before(&self.heap[best]) {
-                            best = c;
-                        }
-                    }
-                    if !self.heap[best].before(&last) {
-                        break;
-                    }
-                    self.heap[i] = self.heap[best];
-                    i = best;
-                }
-                self.heap[i] = last;
-                top
-            }
-        };
+        let top = if self.heap { self.pop_heap()? } else { self.keys.pop()? };
         let event = self.slots[top.slot as usize].take()?;
         self.free.push(top.slot);
         Some((top.at, event))
     }
 
+    fn pop_heap(&mut self) -> Option<Key<K>> {
+        let last = self.keys.pop()?;
+        let Some(top) = self.keys.first().copied() else {
+            return Some(last);
+        };
+        // Sift the last entry down from the root.
+        let n = self.keys.len();
+        let mut i = 0;
+        loop {
+            let first = 4 * i + 1;
+            if first >= n {
+                break;
+            }
+            let end = (first + 4).min(n);
+            let mut best = first;
+            for c in first + 1..end {
+                if self.keys[c].before(&self.keys[best]) {
+                    best = c;
+                }
+            }
+            if !self.keys[best].before(&last) {
+                break;
+            }
+            self.keys[i] = self.keys[best];
+            i = best;
+        }
+        self.keys[i] = last;
+        Some(top)
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.keys.len()
     }
 }
 
