@@ -1,11 +1,13 @@
 //! [`SimNet`]: the simulated network and disk behind [`Network`].
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::time::Duration;
 
 use super::{Delivery, Event, Files, Message, Network, NodeId, Output, short};
-use crate::{EventQueue, Sim};
+use crate::Sim;
+use crate::sim::{FaultCache, Timed};
 
 /// How messages between two nodes travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -356,7 +358,7 @@ struct Pair {
 pub struct SimNet<M> {
     sim: Sim,
     config: NetConfig,
-    queue: EventQueue<Pending<M>>,
+    queue: Timed<u64, Pending<M>>,
     /// Events of nodes whose pause ended, delivered before the queue.
     released: VecDeque<Pending<M>>,
     nodes: Vec<NodeSim<M>>,
@@ -373,7 +375,18 @@ pub struct SimNet<M> {
     stats: NetStats,
     /// Lane names, `n0`, `n1`, ...
     lanes: Vec<String>,
+    /// Each lane's position in the `Sim`'s list, once set
+    /// ([`Sim::set_node_at`]; `usize::MAX` before).
+    lane_hints: Vec<Cell<usize>>,
+    /// The fault points asked per message ([`HOT`]), cached.
+    hot: [FaultCache; 3],
 }
+
+/// The fault points asked per message, by index in `SimNet::hot`.
+const HOT: [&str; 3] = ["net::drop", "net::duplicate", "net::delay"];
+const DROP: usize = 0;
+const DUPLICATE: usize = 1;
+const DELAY: usize = 2;
 
 impl<M: Message> SimNet<M> {
     /// A network of `config.nodes` nodes driven by `sim`.
@@ -386,7 +399,7 @@ impl<M: Message> SimNet<M> {
         };
         let mut net = Self {
             sim,
-            queue: EventQueue::new(),
+            queue: Timed::new(),
             released: VecDeque::new(),
             nodes: (0..n).map(|_| NodeSim::default()).collect(),
             cuts: BTreeMap::new(),
@@ -399,16 +412,16 @@ impl<M: Message> SimNet<M> {
             now_us,
             stats: NetStats::default(),
             lanes: (0..n).map(|i| format!("n{i}")).collect(),
+            lane_hints: (0..n).map(|_| Cell::new(usize::MAX)).collect(),
+            hot: [FaultCache::default(); 3],
             config,
         };
         for node in 0..net.config.nodes {
             net.schedule_start(node, now_us);
         }
         if net.config.chaos_every_us > 0 {
-            net.queue.schedule(
-                Duration::from_micros(now_us.saturating_add(net.config.chaos_every_us)),
-                Pending::Chaos,
-            );
+            net.queue
+                .schedule(now_us.saturating_add(net.config.chaos_every_us), Pending::Chaos);
         }
         net
     }
@@ -484,7 +497,7 @@ impl<M: Message> SimNet<M> {
                 // A drawn restart must not undo the scripted crash.
                 x.start = None;
                 self.queue.schedule(
-                    Duration::from_micros(now),
+                    now,
                     Pending::Crash {
                         node,
                         ticket: self.tickets,
@@ -556,8 +569,7 @@ impl<M: Message> SimNet<M> {
             return;
         }
         x.paused_until_us = Some(until);
-        self.queue
-            .schedule(Duration::from_micros(until), Pending::Resume { node });
+        self.queue.schedule(until, Pending::Resume { node });
     }
 
     /// Ends the pause of `node` now: what it was not told arrives next.
@@ -579,23 +591,34 @@ impl<M: Message> SimNet<M> {
         self.tickets += 1;
         let ticket = self.tickets;
         self.nodes[node as usize].start = Some(ticket);
-        self.queue
-            .schedule(Duration::from_micros(at_us), Pending::Start { node, ticket });
+        self.queue.schedule(at_us, Pending::Start { node, ticket });
     }
 
     /// Sets the run's lane: node `node`'s, or none.
+    #[inline]
     fn lane(&self, node: Option<NodeId>) {
-        self.sim
-            .set_node(node.and_then(|n| self.lanes.get(n as usize)).map(String::as_str));
+        let Some(n) = node else {
+            return self.sim.set_node_at(usize::MAX);
+        };
+        let Some(hint) = self.lane_hints.get(n as usize) else {
+            return self.sim.set_node_at(usize::MAX);
+        };
+        match hint.get() {
+            usize::MAX => {
+                self.sim.set_node(Some(&self.lanes[n as usize]));
+                hint.set(self.sim.node_hint());
+            }
+            known => self.sim.set_node_at(known),
+        }
     }
 
     /// A note on the tape, in `node`'s lane (the run's lane is left as it
     /// was).
     fn note(&self, node: Option<NodeId>, text: impl FnOnce() -> String) {
-        let before = self.sim.node();
+        let before = self.sim.node_hint();
         self.lane(node);
         self.sim.note(&text());
-        self.sim.set_node(before.as_deref());
+        self.sim.set_node_at(before);
     }
 
     /// Whether fault `point` fires now; when it does, `effect` draws what
@@ -606,11 +629,27 @@ impl<M: Message> SimNet<M> {
         if !self.sim.fires(point) {
             return None;
         }
+        self.fired(point, effect)
+    }
+
+    /// [`SimNet::fault`] for a point asked per message (`HOT[k]`), with
+    /// the decision cached between asks ([`Sim::fires_cached`]).
+    #[inline]
+    fn fault_hot<T>(&mut self, k: usize, effect: impl FnOnce(&mut Self) -> (T, Option<NodeId>, String)) -> Option<T> {
+        if !self.sim.fires_cached(HOT[k], &mut self.hot[k]) {
+            return None;
+        }
+        self.fired(HOT[k], effect)
+    }
+
+    /// What a fault that fired did, marked on the tape.
+    #[cold]
+    fn fired<T>(&mut self, point: &str, effect: impl FnOnce(&mut Self) -> (T, Option<NodeId>, String)) -> Option<T> {
         let (value, node, detail) = effect(self);
-        let before = self.sim.node();
+        let before = self.sim.node_hint();
         self.lane(node);
         self.sim.mark_fault(point, Some(&detail));
-        self.sim.set_node(before.as_deref());
+        self.sim.set_node_at(before);
         Some(value)
     }
 
@@ -618,7 +657,7 @@ impl<M: Message> SimNet<M> {
     /// `what` names its link and itself for the fault mark, in `lane`.
     fn latency(&mut self, lane: Option<NodeId>, what: impl FnOnce() -> (String, String)) -> u64 {
         let l = self.sim.range(self.config.latency_us.clone());
-        let extra = self.fault("net::delay", |net| {
+        let extra = self.fault_hot(DELAY, |net| {
             let extra = net.sim.range(net.config.delay_us.clone());
             let (link, it) = what();
             (extra, lane, format!("{link} +{:?}: {it}", Duration::from_micros(extra)))
@@ -651,7 +690,7 @@ impl<M: Message> SimNet<M> {
         }
         if let Some(after) = heal_after_us {
             self.queue.schedule(
-                Duration::from_micros(self.now_us.saturating_add(after)),
+                self.now_us.saturating_add(after),
                 Pending::Heal {
                     cuts,
                     epoch: self.heal_epoch,
@@ -695,7 +734,7 @@ impl<M: Message> SimNet<M> {
         if should {
             // One drawn latency for the handshake; both ends learn at once.
             let latency = self.latency(None, || (format!("n{a} <-> n{b}"), "session handshake".to_string()));
-            let at = Duration::from_micros(self.now_us.saturating_add(latency));
+            let at = self.now_us.saturating_add(latency);
             let p = &mut self.pairs[i];
             p.up = true;
             p.generation += 1;
@@ -710,10 +749,8 @@ impl<M: Message> SimNet<M> {
             let session = p.generation;
             for (node, peer) in [(a, b), (b, a)] {
                 if self.nodes[node as usize].up {
-                    self.queue.schedule(
-                        Duration::from_micros(self.now_us),
-                        Pending::Disconnected { node, peer, session },
-                    );
+                    self.queue
+                        .schedule(self.now_us, Pending::Disconnected { node, peer, session });
                 }
             }
         }
@@ -790,10 +827,8 @@ impl<M: Message> SimNet<M> {
             });
         }
         if !self.healed {
-            self.queue.schedule(
-                Duration::from_micros(self.now_us.saturating_add(self.config.chaos_every_us)),
-                Pending::Chaos,
-            );
+            self.queue
+                .schedule(self.now_us.saturating_add(self.config.chaos_every_us), Pending::Chaos);
         }
     }
 
@@ -865,9 +900,7 @@ impl<M: Message> SimNet<M> {
                     return;
                 }
                 if self
-                    .fault("net::drop", |_| {
-                        ((), Some(from), format!("n{from} -> n{to}: {}", short(&msg)))
-                    })
+                    .fault_hot(DROP, |_| ((), Some(from), format!("n{from} -> n{to}: {}", short(&msg))))
                     .is_some()
                 {
                     self.stats.lost += 1;
@@ -875,14 +908,14 @@ impl<M: Message> SimNet<M> {
                 }
                 let what = || (format!("n{from} -> n{to}"), short(&msg));
                 if self
-                    .fault("net::duplicate", |_| {
+                    .fault_hot(DUPLICATE, |_| {
                         ((), Some(from), format!("n{from} -> n{to}: {}", short(&msg)))
                     })
                     .is_some()
                 {
                     let at = self.now_us.saturating_add(self.latency(Some(from), what));
                     self.queue.schedule(
-                        Duration::from_micros(at),
+                        at,
                         Pending::Message {
                             from,
                             to,
@@ -893,7 +926,7 @@ impl<M: Message> SimNet<M> {
                 }
                 let at = self.now_us.saturating_add(self.latency(Some(from), what));
                 self.queue.schedule(
-                    Duration::from_micros(at),
+                    at,
                     Pending::Message {
                         from,
                         to,
@@ -917,7 +950,7 @@ impl<M: Message> SimNet<M> {
                 let at = self.now_us.saturating_add(latency).max(p.last_delivery_us[side]);
                 self.pairs[i].last_delivery_us[side] = at;
                 self.queue.schedule(
-                    Duration::from_micros(at),
+                    at,
                     Pending::Message {
                         from,
                         to,
@@ -1062,21 +1095,26 @@ fn micros(d: Duration) -> u64 {
 impl<M: Message> Network<M> for SimNet<M> {
     fn next_event(&mut self, until_us: u64) -> Option<Delivery<M>> {
         loop {
-            let pending = match self.released.pop_front() {
-                Some(p) if self.now_us < until_us => p,
-                released => {
-                    if let Some(p) = released {
-                        self.released.push_front(p);
-                    }
-                    let due = self.queue.peek_time().is_some_and(|t| micros(t) < until_us);
+            let released = if self.now_us < until_us {
+                self.released.pop_front()
+            } else {
+                None
+            };
+            let pending = match released {
+                Some(p) => p,
+                None => {
+                    let due = self.queue.peek_time().is_some_and(|t| t < until_us);
                     if !due {
                         self.now_us = self.now_us.max(until_us);
                         self.sim.advance_to(Duration::from_micros(self.now_us));
                         self.lane(None);
                         return None;
                     }
-                    let (at, p) = self.queue.pop_advancing(&self.sim)?;
-                    self.now_us = self.now_us.max(micros(at));
+                    let (at, p) = self.queue.pop()?;
+                    if at > self.now_us {
+                        self.now_us = at;
+                        self.sim.advance_to(Duration::from_micros(at));
+                    }
                     p
                 }
             };
@@ -1110,7 +1148,7 @@ impl<M: Message> Network<M> for SimNet<M> {
                 let generation = self.timer_generation;
                 self.nodes[node as usize].timers.insert(id, generation);
                 self.queue.schedule(
-                    Duration::from_micros(self.now_us.saturating_add(after_us)),
+                    self.now_us.saturating_add(after_us),
                     Pending::Timer { node, id, generation },
                 );
             }
@@ -1137,10 +1175,8 @@ impl<M: Message> Network<M> for SimNet<M> {
             self.stats.misaddressed += 1;
             return id;
         }
-        self.queue.schedule(
-            Duration::from_micros(self.now_us.saturating_add(after_us)),
-            Pending::Request { node, id, msg },
-        );
+        self.queue
+            .schedule(self.now_us.saturating_add(after_us), Pending::Request { node, id, msg });
         id
     }
 

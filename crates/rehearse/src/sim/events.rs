@@ -1,7 +1,6 @@
 //! [`EventQueue`]: timed events in a deterministic order.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use super::Sim;
@@ -10,33 +9,7 @@ use super::Sim;
 /// same time in the order they were scheduled.
 #[derive(Debug)]
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Entry<E>>,
-    next_seq: u64,
-}
-
-#[derive(Debug)]
-struct Entry<E> {
-    at: Duration,
-    seq: u64,
-    event: E,
-}
-
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at && self.seq == other.seq
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: reverse so the earliest pops first.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
+    inner: Timed<Duration, E>,
 }
 
 impl<E> Default for EventQueue<E> {
@@ -48,27 +21,22 @@ impl<E> Default for EventQueue<E> {
 impl<E> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
-        Self {
-            heap: BinaryHeap::new(),
-            next_seq: 0,
-        }
+        Self { inner: Timed::new() }
     }
 
     /// Schedules `event` at virtual time `at`.
     pub fn schedule(&mut self, at: Duration, event: E) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.heap.push(Entry { at, seq, event });
+        self.inner.schedule(at, event);
     }
 
     /// The time of the earliest event.
     pub fn peek_time(&self) -> Option<Duration> {
-        self.heap.peek().map(|e| e.at)
+        self.inner.peek_time()
     }
 
     /// Removes the earliest event.
     pub fn pop(&mut self) -> Option<(Duration, E)> {
-        self.heap.pop().map(|e| (e.at, e.event))
+        self.inner.pop()
     }
 
     /// Removes the earliest event and moves the sim's clock to its time.
@@ -80,11 +48,164 @@ impl<E> EventQueue<E> {
 
     /// Events waiting.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.inner.len()
     }
 
     /// True when no event waits.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.inner.len() == 0
+    }
+}
+
+/// The queue behind [`EventQueue`], on any time type (`SimNet` keeps
+/// microseconds as `u64`): earliest first, ties in scheduling order.
+///
+/// Only keys (time, sequence number, slot; 24 to 32 bytes) are ordered; the
+/// events wait in a slab of slots reused as they are popped. A binary heap
+/// of the events themselves moved each one (80 bytes for a network
+/// message) at every level of every push and pop: a fifth of an unrecorded
+/// network run's time went there.
+///
+/// The keys are a list sorted latest first while the queue is short (a
+/// network simulation keeps about ten events waiting: a pop takes the
+/// last, a push shifts a few keys), and a 4-ary min-heap once it has held
+/// more than [`SORTED_MAX`] (a shift would then cost more than a walk down
+/// the heap). Both give the same order.
+#[derive(Debug)]
+pub(crate) struct Timed<K, E> {
+    keys: Vec<Key<K>>,
+    /// `keys` is a heap, not a sorted list.
+    heap: bool,
+    slots: Vec<Option<E>>,
+    free: Vec<u32>,
+    next_seq: u64,
+}
+
+/// The most keys [`Timed`] keeps as a sorted list.
+const SORTED_MAX: usize = 64;
+
+impl<K: Ord + Copy, E> Timed<K, E> {
+    pub(crate) fn new() -> Self {
+        Self {
+            keys: Vec::new(),
+            heap: false,
+            slots: Vec::new(),
+            free: Vec::new(),
+            next_seq: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn schedule(&mut self, at: K, event: E) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                // More than 4 billion events waiting at once would not fit
+                // in memory anyway.
+                let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 events waiting");
+                self.slots.push(Some(event));
+                slot
+            }
+        };
+        let key = Key { at, seq, slot };
+        if !self.heap {
+            if self.keys.len() < SORTED_MAX {
+                // Latest first: after every key later than this one.
+                let at = self.keys.partition_point(|k| key.before(k));
+                self.keys.insert(at, key);
+                return;
+            }
+            // Earliest first is a valid heap.
+            self.keys.reverse();
+            self.heap = true;
+        }
+        // Sift up.
+        let mut i = self.keys.len();
+        self.keys.push(key);
+        while i > 0 {
+            let parent = (i - 1) / 4;
+            if !key.before(&self.keys[parent]) {
+                break;
+            }
+            self.keys[i] = self.keys[parent];
+            i = parent;
+        }
+        self.keys[i] = key;
+    }
+
+    #[inline]
+    pub(crate) fn peek_time(&self) -> Option<K> {
+        if self.heap {
+            self.keys.first().map(|k| k.at)
+        } else {
+            self.keys.last().map(|k| k.at)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<(K, E)> {
+        let top = if self.heap { self.pop_heap()? } else { self.keys.pop()? };
+        let event = self.slots[top.slot as usize].take()?;
+        self.free.push(top.slot);
+        Some((top.at, event))
+    }
+
+    fn pop_heap(&mut self) -> Option<Key<K>> {
+        let last = self.keys.pop()?;
+        let Some(top) = self.keys.first().copied() else {
+            return Some(last);
+        };
+        // Sift the last entry down from the root.
+        let n = self.keys.len();
+        let mut i = 0;
+        loop {
+            let first = 4 * i + 1;
+            if first >= n {
+                break;
+            }
+            let end = (first + 4).min(n);
+            let mut best = first;
+            for c in first + 1..end {
+                if self.keys[c].before(&self.keys[best]) {
+                    best = c;
+                }
+            }
+            if !self.keys[best].before(&last) {
+                break;
+            }
+            self.keys[i] = self.keys[best];
+            i = best;
+        }
+        self.keys[i] = last;
+        Some(top)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// An entry of [`Timed`]'s heap: ordered by time then sequence number
+/// (unique, so the slot never decides).
+#[derive(Debug, Clone, Copy)]
+struct Key<K> {
+    at: K,
+    seq: u64,
+    slot: u32,
+}
+
+impl<K: Ord> Key<K> {
+    #[inline(always)]
+    fn before(&self, other: &Self) -> bool {
+        match self.at.cmp(&other.at) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => self.seq < other.seq,
+        }
     }
 }

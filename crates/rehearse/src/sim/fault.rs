@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Sim;
+use super::{Sim, threshold};
 
 /// Probabilities an enabled fault point may fire with; each seed picks one
 /// per point. The first is the one a zeroed choice picks.
@@ -203,6 +203,48 @@ impl Sim {
         fired
     }
 
+    /// [`Sim::fires`] for a caller that asks the same point again and
+    /// again (the network, per message): `cache` remembers where the point
+    /// is and what it decided, so a later ask scans and compares no name,
+    /// and an ask of a point that is off draws nothing and costs a
+    /// comparison. The decisions and the choices drawn are those of
+    /// `fires`; the cache is dropped when a rate is set or faults are
+    /// switched off or on.
+    #[inline(always)]
+    pub(crate) fn fires_cached(&self, point: &str, cache: &mut FaultCache) -> bool {
+        {
+            let s = &mut *self.state.borrow_mut();
+            if cache.epoch == s.fault_epoch {
+                let Some(above) = cache.threshold else {
+                    return false;
+                };
+                let fired = s.draw() > above;
+                if fired {
+                    s.faults[cache.index].1.fired += 1;
+                }
+                return fired;
+            }
+        }
+        self.fires_filling(point, cache)
+    }
+
+    /// [`Sim::fires_cached`] when `cache` does not hold: asks, then fills it.
+    #[cold]
+    #[inline(never)]
+    fn fires_filling(&self, point: &str, cache: &mut FaultCache) -> bool {
+        let fired = self.fires(point);
+        let s = self.state.borrow();
+        if let Some(index) = s.faults.iter().position(|(k, _)| same_name(k, point)) {
+            let p = &s.faults[index].1;
+            *cache = FaultCache {
+                epoch: s.fault_epoch,
+                index,
+                threshold: (!s.faults_off && p.enabled && p.probability > 0.0).then(|| threshold(p.probability)),
+            };
+        }
+        fired
+    }
+
     /// Sets the probability with which `point` fires each time it is asked,
     /// for this run, instead of the swarm's draw: the point is then always
     /// enabled (0 keeps it off) and draws no choices to decide so. Set it
@@ -225,13 +267,16 @@ impl Sim {
         let mut s = self.state.borrow_mut();
         s.fault_config.rates.insert(point.to_string(), p);
         s.faults.retain(|(k, _)| **k != *point);
+        s.fault_epoch += 1;
     }
 
     /// Stops (or resumes) every fault point: while off, [`Sim::fault`]
     /// returns false without drawing. Simulations heal with it, then check
     /// that the system recovers.
     pub fn set_faults_enabled(&self, on: bool) {
-        self.state.borrow_mut().faults_off = !on;
+        let mut s = self.state.borrow_mut();
+        s.faults_off = !on;
+        s.fault_epoch += 1;
     }
 
     /// How often each fault point met so far fired (enabled points only).
@@ -250,6 +295,27 @@ impl FaultPoint {
     /// How often the point fired in the run.
     pub(super) fn fired(&self) -> u64 {
         self.fired
+    }
+}
+
+/// What [`Sim::fires_cached`] remembers of a fault point.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FaultCache {
+    /// `State::fault_epoch` when filled (`u64::MAX`: never).
+    epoch: u64,
+    /// The point's position in `State::faults`.
+    index: usize,
+    /// A choice above it fires the point; `None`: the point is off.
+    threshold: Option<u64>,
+}
+
+impl Default for FaultCache {
+    fn default() -> Self {
+        Self {
+            epoch: u64::MAX,
+            index: 0,
+            threshold: None,
+        }
     }
 }
 

@@ -29,9 +29,10 @@ pub use choices::SimRng;
 pub use choices::decode_choices;
 use choices::{SplitMix64, encode_choices};
 pub use events::EventQueue;
+pub(crate) use events::Timed;
 pub use failure::Failure;
 use fault::FaultPoint;
-pub(crate) use fault::{FaultConfig, same_name};
+pub(crate) use fault::{FaultCache, FaultConfig, same_name};
 pub use fault::{Faulty, InjectFault};
 
 /// Why a run is happening: sweeps also re-run seeds (determinism check)
@@ -66,9 +67,13 @@ struct State {
     /// The node names met by [`Sim::set_node`], so that setting a lane
     /// again copies nothing, each with its key ([`name_key`]).
     nodes: Vec<(u64, Rc<str>)>,
-    /// The lane set on every tape of the run, and its key.
-    node: Option<(u64, Rc<str>)>,
+    /// The lane set on every tape of the run: its position in `nodes`
+    /// (`usize::MAX`: none).
+    node_hint: usize,
     faults_off: bool,
+    /// Bumped whenever a cached fault decision may no longer hold
+    /// ([`fault::FaultCache`]): a rate set, faults switched off or on.
+    fault_epoch: u64,
     phase: Phase,
     /// The run's parameters (`Sim::set_param`), in every tape's header.
     params: BTreeMap<String, String>,
@@ -125,8 +130,9 @@ impl Sim {
                 tape,
                 named_tapes: Vec::new(),
                 nodes: Vec::new(),
-                node: None,
+                node_hint: usize::MAX,
                 faults_off: false,
+                fault_epoch: 0,
                 phase: Phase::Explore,
                 params: BTreeMap::new(),
                 counters: Vec::new(),
@@ -151,14 +157,7 @@ impl Sim {
     /// One raw choice: any `u64`. Every other draw is built on this.
     #[inline]
     pub fn choice(&self) -> u64 {
-        let mut s = self.state.borrow_mut();
-        let position = s.choices.len();
-        let value = match &s.given {
-            Some(given) => given.get(position).copied().unwrap_or(0),
-            None => s.prng.next(),
-        };
-        s.choices.push(value);
-        value
+        self.state.borrow_mut().draw()
     }
 
     /// A value in `0..n` (0 when `n` is 0); a zero choice gives 0.
@@ -195,8 +194,7 @@ impl Sim {
         if p <= 0.0 {
             return false;
         }
-        let threshold = ((1.0 - p.min(1.0)) * u64::MAX as f64) as u64;
-        self.choice() > threshold
+        self.choice() > threshold(p)
     }
 
     /// A random generator (`rand::RngCore`) whose every draw is a choice,
@@ -250,7 +248,7 @@ impl Sim {
         // are compared by key, and by text only when the key is a hash.
         let key = node.map(name_key);
         let is = |(k, n): &(u64, Rc<str>), name: &str| Some(*k) == key && (*k >> 63 == 0 || **n == *name);
-        let same = match (&s.node, node) {
+        let same = match (s.nodes.get(s.node_hint), node) {
             (Some(current), Some(name)) => is(current, name),
             (current, name) => current.is_none() && name.is_none(),
         };
@@ -267,16 +265,47 @@ impl Sim {
             },
             _ => usize::MAX,
         };
-        s.node = s.nodes.get(hint).cloned();
+        s.node_hint = hint;
         s.tape.set_node_hinted(node, hint);
         for (_, tape) in &s.named_tapes {
             tape.set_node_hinted(node, hint);
         }
     }
 
+    /// The lane set now, as a position in the run's list of lanes
+    /// (`usize::MAX`: none), for [`Sim::set_node_at`].
+    #[inline]
+    pub(crate) fn node_hint(&self) -> usize {
+        self.state.borrow().node_hint
+    }
+
+    /// [`Sim::set_node`] for a lane already set once, by the position
+    /// [`Sim::node_hint`] gave then (the run's list of lanes only grows;
+    /// `usize::MAX` sets none):
+    /// no name to hash or compare, and nothing to do when the lane is set
+    /// already. A simulated network switches lanes at nearly every event.
+    #[inline]
+    pub(crate) fn set_node_at(&self, hint: usize) {
+        let s = &mut *self.state.borrow_mut();
+        if s.node_hint == hint {
+            return;
+        }
+        let name = match s.nodes.get(hint) {
+            Some((_, name)) => Some(&**name),
+            None if hint == usize::MAX => None,
+            None => return,
+        };
+        s.tape.set_node_hinted(name, hint);
+        for (_, tape) in &s.named_tapes {
+            tape.set_node_hinted(name, hint);
+        }
+        s.node_hint = hint;
+    }
+
     /// The node set by [`Sim::set_node`], if any.
     pub fn node(&self) -> Option<Rc<str>> {
-        self.state.borrow().node.as_ref().map(|(_, n)| Rc::clone(n))
+        let s = self.state.borrow();
+        s.nodes.get(s.node_hint).map(|(_, n)| Rc::clone(n))
     }
 
     /// Writes a note on the run's main tape, at the current virtual time
@@ -341,7 +370,7 @@ impl Sim {
             s.given.as_deref(),
             Some(name),
             s.now,
-            s.node.as_ref().map(|(_, n)| &**n),
+            s.nodes.get(s.node_hint).map(|(_, n)| &**n),
         );
         params::write_params(&tape, &s.params);
         s.named_tapes.push((name.to_string(), tape.clone()));
@@ -371,6 +400,26 @@ pub(crate) struct RunStats {
     pub(crate) counters: Vec<(Box<str>, u64)>,
     /// Each fault point met: whether the run enabled it, how often it fired.
     pub(crate) faults: Vec<(Box<str>, bool, u64)>,
+}
+
+impl State {
+    /// One raw choice ([`Sim::choice`]).
+    #[inline]
+    fn draw(&mut self) -> u64 {
+        let position = self.choices.len();
+        let value = match &self.given {
+            Some(given) => given.get(position).copied().unwrap_or(0),
+            None => self.prng.next(),
+        };
+        self.choices.push(value);
+        value
+    }
+}
+
+/// The choice above which [`Sim::chance`] of `p > 0` fires.
+#[inline]
+fn threshold(p: f64) -> u64 {
+    ((1.0 - p.min(1.0)) * u64::MAX as f64) as u64
 }
 
 /// A memory tape of a run: the seed in its header, the given choices (so a
