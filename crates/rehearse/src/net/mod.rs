@@ -34,8 +34,8 @@
 //!   does not need): `net::drop`, `net::duplicate`, `net::delay` per
 //!   message; `net::crash`, `net::pause`, `net::partition`,
 //!   `net::partition_one_way`, `net::isolate` asked every
-//!   [`NetConfig::chaos_every_us`]; `disk::flushed`, `disk::torn` at a
-//!   crash. The table on [`NetConfig`] says what each does. The same faults
+//!   [`NetConfig::chaos_every_us`]; `net::linger`, `disk::flushed`,
+//!   `disk::torn` at a crash. The table on [`NetConfig`] says what each does. The same faults
 //!   can be scripted ([`SimNet::crash`], [`SimNet::partition`], ...).
 //! - **Disk**: [`Output::Append`] and [`Output::Put`] write a node's
 //!   files, [`Output::Sync`] makes them durable. A crash loses what was not
@@ -202,7 +202,9 @@ pub enum Event<M> {
         peer: NodeId,
     },
     /// The session to `peer` ended (its crash, a partition): messages in
-    /// flight on it are lost, and sends are dropped until `Connected`.
+    /// flight on it are lost (what a crashed peer sent may arrive before
+    /// this, see `net::linger` on [`SimNet`]), and sends are dropped until
+    /// `Connected`.
     Disconnected {
         /// The other end.
         peer: NodeId,

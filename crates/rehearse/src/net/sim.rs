@@ -18,7 +18,10 @@ pub enum Links {
     /// partition ends it: both ends that are up get
     /// [`Event::Disconnected`], messages in flight on it are lost, and the
     /// next session opens when the cause is gone. A one-way partition ends
-    /// the session too (TCP needs both directions).
+    /// the session too (TCP needs both directions). But at a crash,
+    /// `net::linger` delivers a prefix of what the crashed node had sent
+    /// before its peer is told (a killed process's kernel still sends
+    /// what it wrote).
     #[default]
     Sessions,
     /// Like UDP: each message on its own, lost (`net::drop`), duplicated
@@ -45,6 +48,7 @@ pub enum Links {
 /// | `net::partition` | every `chaos_every_us` | two nodes cut both ways for `partition_us` |
 /// | `net::partition_one_way` | every `chaos_every_us` | one direction cut for `partition_us` |
 /// | `net::isolate` | every `chaos_every_us` | a node cut from all others for `partition_us` |
+/// | `net::linger` | at a crash, per session with the crashed node | what it sent arrives anyway until a drawn time (a prefix), then the peer is told |
 /// | `disk::flushed` | at a crash with unsynced writes | a prefix of them reached the disk anyway |
 /// | `disk::torn` | at a crash, after `disk::flushed` | part of the next unsynced write reached it |
 #[derive(Debug, Clone)]
@@ -301,6 +305,11 @@ struct Pair {
     /// Per side: the session that side was told `Connected` for and not
     /// yet `Disconnected` (0: none).
     told: [u64; 2],
+    /// When the session ended at a crash and `net::linger` fired: what
+    /// the crashed end had sent and is due by this time still arrives
+    /// (its kernel sent it), and the live end is told `Disconnected` at
+    /// this time, after them (0: nothing lingers).
+    linger_until_us: u64,
 }
 
 /// The simulated network and disk: implements [`Network`] from a [`Sim`].
@@ -320,7 +329,10 @@ struct Pair {
 /// - **Crash.** A crashed node loses its memory (the
 ///   [`Cluster`](super::Cluster) drops it), its timers (none fires after
 ///   the crash, even once it restarts), its sessions (live peers get
-///   [`Event::Disconnected`]; messages in flight either way are lost) and
+///   [`Event::Disconnected`]; messages in flight either way are lost, but
+///   with `net::linger` a prefix of what it sent still arrives, and the
+///   peer is told after it, up to one latency after the crash or the last
+///   message's time) and
 ///   its unsynced writes (but see the disk). Events for it while it is down
 ///   (messages, timers, client requests) are dropped. It restarts after
 ///   `downtime_us` (drawn crashes), at [`SimNet::restart`] or at a heal,
@@ -351,7 +363,7 @@ struct Pair {
 /// Memory: the queue holds the messages in flight, pending timers (a
 /// timer set again leaves its old entry until its time) and held events;
 /// it does not grow with the length of a run. [`Links::Sessions`] keep
-/// about 48 bytes per pair of nodes (24 MB for 1,000 nodes); datagrams
+/// about 56 bytes per pair of nodes (28 MB for 1,000 nodes); datagrams
 /// keep nothing per pair.
 pub struct SimNet<M> {
     sim: Sim,
@@ -695,7 +707,8 @@ impl<M: Message> SimNet<M> {
         if should {
             // One drawn latency for the handshake; both ends learn at once.
             let latency = self.latency(None, || (format!("n{a} <-> n{b}"), "session handshake".to_string()));
-            let at = Duration::from_micros(self.now_us.saturating_add(latency));
+            // Not before the live end is told the last session ended.
+            let at = Duration::from_micros(self.now_us.saturating_add(latency).max(self.pairs[i].linger_until_us));
             let p = &mut self.pairs[i];
             p.up = true;
             p.generation += 1;
@@ -708,12 +721,10 @@ impl<M: Message> SimNet<M> {
             let p = &mut self.pairs[i];
             p.up = false;
             let session = p.generation;
+            let at = Duration::from_micros(self.now_us.max(p.linger_until_us));
             for (node, peer) in [(a, b), (b, a)] {
                 if self.nodes[node as usize].up {
-                    self.queue.schedule(
-                        Duration::from_micros(self.now_us),
-                        Pending::Disconnected { node, peer, session },
-                    );
+                    self.queue.schedule(at, Pending::Disconnected { node, peer, session });
                 }
             }
         }
@@ -849,6 +860,38 @@ impl<M: Message> SimNet<M> {
                 Write::Put(b) => Write::Put(b[..part].to_vec()),
             };
             apply(durable, file, &cut);
+        }
+    }
+
+    /// At `node`'s crash, before its session `i` with `peer` ends: with
+    /// `net::linger`, what `node` sent on it still arrives until a drawn
+    /// time (a prefix of it, in order), and `peer` is told the session
+    /// ended then, as over TCP, where a killed process's kernel sends what
+    /// it had written, then a FIN, or an RST that drops the rest. Without
+    /// it, all of it is lost and `peer` is told now.
+    fn linger(&mut self, node: NodeId, peer: NodeId, i: usize) {
+        let p = self.pairs[i];
+        self.pairs[i].linger_until_us = 0;
+        if !p.up || !self.is_up(peer) {
+            return;
+        }
+        // Up to the last message due, or one latency (the FIN's) when
+        // none is in flight.
+        let last = p.last_delivery_us[Self::side(node, peer)]
+            .max(self.now_us.saturating_add(self.config.latency_us.end.saturating_sub(1)));
+        let now = self.now_us;
+        if let Some(until) = self.fault("net::linger", |net| {
+            let until = now + net.sim.below(last - now + 1);
+            (
+                until,
+                Some(node),
+                format!(
+                    "n{node} -> n{peer}: what it sent arrives for {:?} more",
+                    Duration::from_micros(until - now)
+                ),
+            )
+        }) {
+            self.pairs[i].linger_until_us = until;
         }
     }
 
@@ -991,6 +1034,7 @@ impl<M: Message> SimNet<M> {
                 for peer in 0..self.config.nodes {
                     if let Some(i) = self.pair_index(node, peer) {
                         self.pairs[i].told[Self::side(node, peer)] = 0;
+                        self.linger(node, peer, i);
                     }
                     self.update_session(node, peer);
                 }
@@ -1002,7 +1046,9 @@ impl<M: Message> SimNet<M> {
                         Links::Datagrams => !self.is_cut(from, to),
                         Links::Sessions => self.pair_index(from, to).is_some_and(|i| {
                             let p = &self.pairs[i];
-                            p.up && p.generation == session && p.told[Self::side(to, from)] == session
+                            p.generation == session
+                                && p.told[Self::side(to, from)] == session
+                                && (p.up || self.now_us <= p.linger_until_us)
                         }),
                     };
                 if !ok {
