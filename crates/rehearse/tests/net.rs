@@ -206,7 +206,7 @@ fn points_off(sim: &Sim, points: &[&str]) {
     }
 }
 
-const ALL_POINTS: [&str; 11] = [
+const ALL_POINTS: [&str; 12] = [
     "net::drop",
     "net::duplicate",
     "net::delay",
@@ -216,6 +216,7 @@ const ALL_POINTS: [&str; 11] = [
     "net::partition_one_way",
     "net::isolate",
     "net::linger",
+    "net::stall",
     "disk::flushed",
     "disk::torn",
 ];
@@ -271,7 +272,7 @@ fn sessions_deliver_in_order_without_gaps_through_every_fault_and_a_recorded_run
 #[test]
 fn a_session_ends_at_a_partition_and_a_new_one_opens_at_both_ends_when_it_heals() {
     let sim = Sim::new(1);
-    points_off(&sim, &["net::delay"]);
+    points_off(&sim, &["net::delay", "net::stall"]);
     let config = NetConfig::new(2).chaos_every_us(0).latency_us(2 * MS..2 * MS + 1);
     let mut cluster = Cluster::new(
         2,
@@ -683,7 +684,7 @@ fn a_one_way_partition_on_datagrams_delivers_one_way_only() {
 #[test]
 fn a_one_way_partition_on_sessions_ends_the_session_both_ways() {
     let sim = Sim::new(1);
-    points_off(&sim, &["net::delay"]);
+    points_off(&sim, &["net::delay", "net::stall"]);
     let config = NetConfig::new(3).chaos_every_us(0);
     let net = Log::new(SimNet::new(sim, config));
     let mut cluster = Cluster::new(3, net, probe(3, 10 * MS, Links::Sessions, 0));
@@ -707,6 +708,52 @@ fn a_one_way_partition_on_sessions_ends_the_session_both_ways() {
         assert!(n.connected.contains(&peer));
         assert_eq!(n.sessions[&peer].len(), 2);
         assert!(n.sessions[&peer][1].len() > 5);
+    }
+}
+
+#[test]
+fn with_net_stall_a_partition_keeps_the_session_the_cut_way_arrives_after_the_heal_and_the_other_way_flows() {
+    for one_way in [true, false] {
+        let sim = Sim::new(1);
+        points_off(&sim, &["net::delay"]);
+        sim.set_fault_rate("net::stall", 1.0);
+        let config = NetConfig::new(3).chaos_every_us(0);
+        let net = SimNet::new(sim, config);
+        let mut cluster = Cluster::new(3, net, probe(3, 10 * MS, Links::Sessions, 0));
+        cluster.run_until(ms(100), check_sessions).unwrap();
+        if one_way {
+            cluster.world_mut().partition_one_way(0, 1);
+        } else {
+            cluster.world_mut().partition(0, 1);
+        }
+        let before = |c: &Cluster<Probe, SimNet<u64>>| (received_from(c, 1, 0), received_from(c, 0, 1));
+        let at_cut = before(&cluster);
+        cluster.run_until(ms(400), check_sessions).unwrap();
+        let during = before(&cluster);
+        // Nothing the cut way; the other way flows when it is not cut.
+        assert!(during.0 <= at_cut.0 + 1, "{one_way}: {at_cut:?} {during:?}");
+        if one_way {
+            assert!(during.1 >= at_cut.1 + 25, "{at_cut:?} {during:?}");
+        } else {
+            assert!(during.1 <= at_cut.1 + 1, "{at_cut:?} {during:?}");
+        }
+        assert!(cluster.world().session_open(0, 1));
+        assert!(cluster.world().pending_events() > 25);
+        cluster.world_mut().heal_partitions();
+        cluster.run_until(ms(600), check_sessions).unwrap();
+        // One session all along, nothing lost: check_sessions saw every
+        // sequence without a gap, and the held ones arrived.
+        for (node, peer) in [(0, 1), (1, 0)] {
+            let n = cluster.node(node).unwrap();
+            assert_eq!(n.disconnects, 0, "{one_way}: node {node}");
+            assert_eq!(n.sessions[&peer].len(), 1);
+            assert!(
+                n.sessions[&peer][0].len() >= 55,
+                "{one_way}: {}",
+                n.sessions[&peer][0].len()
+            );
+        }
+        assert_eq!(cluster.world().stats().lost, 0);
     }
 }
 
@@ -854,7 +901,7 @@ fn faulty_run(sim: &Sim, links: Links, secs: u64) -> Cluster<Probe, Log<SimNet<u
 fn applies(point: &str, links: Links) -> bool {
     match point {
         "net::drop" | "net::duplicate" => links == Links::Datagrams,
-        "net::linger" => links == Links::Sessions,
+        "net::linger" | "net::stall" => links == Links::Sessions,
         _ => true,
     }
 }
@@ -886,9 +933,10 @@ fn every_fault_point_can_be_switched_off_on_its_own() {
             }
             sim.set_fault_rate("disk::flushed", 0.5);
             sim.set_fault_rate("disk::torn", 0.5);
-            // Asked only at a crash that ends a session, and partitions
-            // keep most sessions down at these rates.
+            // Asked only at a crash or a cut that ends a live session,
+            // and partitions keep most sessions down at these rates.
             sim.set_fault_rate("net::linger", 1.0);
+            sim.set_fault_rate("net::stall", 0.5);
             sim.set_fault_rate(off, 0.0);
             let cluster = faulty_run(&sim, links, 10);
             let fired = sim.faults_fired();
@@ -1436,6 +1484,7 @@ fn every_fault_is_a_mark_saying_what_it_did_and_every_event_and_output_has_its_n
                     "disk::flushed" => assert!(detail.contains("unsynced writes reached the disk"), "{detail}"),
                     "disk::torn" => assert!(detail.contains("bytes of the"), "{detail}"),
                     "net::linger" => assert!(detail.contains("what it sent arrives for"), "{detail}"),
+                    "net::stall" => assert!(detail.contains("outlives the cut"), "{detail}"),
                     _ => assert!(
                         detail.contains("cut") || detail.contains("paused") || detail.contains("nothing"),
                         "{detail}"

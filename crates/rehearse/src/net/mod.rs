@@ -34,8 +34,8 @@
 //!   does not need): `net::drop`, `net::duplicate`, `net::delay` per
 //!   message; `net::crash`, `net::pause`, `net::partition`,
 //!   `net::partition_one_way`, `net::isolate` asked every
-//!   [`NetConfig::chaos_every_us`]; `net::linger`, `disk::flushed`,
-//!   `disk::torn` at a crash. The table on [`NetConfig`] says what each does. The same faults
+//!   [`NetConfig::chaos_every_us`]; `net::stall` at a cut of a session;
+//!   `net::linger`, `disk::flushed`, `disk::torn` at a crash. The table on [`NetConfig`] says what each does. The same faults
 //!   can be scripted ([`SimNet::crash`], [`SimNet::partition`], ...).
 //! - **Disk**: [`Output::Append`] and [`Output::Put`] write a node's
 //!   files, [`Output::Sync`] makes them durable. A crash loses what was not

@@ -18,10 +18,13 @@ pub enum Links {
     /// partition ends it: both ends that are up get
     /// [`Event::Disconnected`], messages in flight on it are lost, and the
     /// next session opens when the cause is gone. A one-way partition ends
-    /// the session too (TCP needs both directions). But at a crash,
-    /// `net::linger` delivers a prefix of what the crashed node had sent
-    /// before its peer is told (a killed process's kernel still sends
-    /// what it wrote).
+    /// the session too (TCP needs both directions). Or the session outlives
+    /// the cut (`net::stall`, as TCP retransmits through a partition
+    /// shorter than its timeouts): what is sent a cut way waits and
+    /// arrives after the heal, in order, the other way flows on, and
+    /// neither end is told anything. At a crash, `net::linger` delivers a
+    /// prefix of what the crashed node had sent before its peer is told (a
+    /// killed process's kernel still sends what it wrote).
     #[default]
     Sessions,
     /// Like UDP: each message on its own, lost (`net::drop`), duplicated
@@ -48,6 +51,7 @@ pub enum Links {
 /// | `net::partition` | every `chaos_every_us` | two nodes cut both ways for `partition_us` |
 /// | `net::partition_one_way` | every `chaos_every_us` | one direction cut for `partition_us` |
 /// | `net::isolate` | every `chaos_every_us` | a node cut from all others for `partition_us` |
+/// | `net::stall` | at a cut of a live session (sessions) | the session outlives the cut: the cut way waits for the heal, the other way flows |
 /// | `net::linger` | at a crash, per session with the crashed node | what it sent arrives anyway until a drawn time (a prefix), then the peer is told |
 /// | `disk::flushed` | at a crash with unsynced writes | a prefix of them reached the disk anyway |
 /// | `disk::torn` | at a crash, after `disk::flushed` | part of the next unsynced write reached it |
@@ -203,6 +207,11 @@ enum Pending<M> {
         cuts: Vec<(NodeId, NodeId)>,
         epoch: u64,
     },
+    /// What a stalled session held the `from -> to` way arrives now.
+    Release {
+        from: NodeId,
+        to: NodeId,
+    },
 }
 
 impl<M> Pending<M> {
@@ -218,6 +227,10 @@ impl<M> Pending<M> {
         }
     }
 }
+
+/// What a stalled session holds one way, in order, and whether its
+/// release is scheduled.
+type Stalled<M> = (VecDeque<Pending<M>>, bool);
 
 #[derive(Debug, Clone)]
 enum Write {
@@ -310,6 +323,9 @@ struct Pair {
     /// (its kernel sent it), and the live end is told `Disconnected` at
     /// this time, after them (0: nothing lingers).
     linger_until_us: u64,
+    /// `net::stall` fired at a cut of this session: it outlives the cuts
+    /// (messages the cut way wait in `SimNet::stalled`) until it ends.
+    stalls: bool,
 }
 
 /// The simulated network and disk: implements [`Network`] from a [`Sim`].
@@ -350,7 +366,11 @@ struct Pair {
 ///   sessions stay up. A heal ends every pause at once.
 /// - **Partitions** are counted per direction: a drawn partition heals
 ///   itself after `partition_us`; [`SimNet::heal_partitions`] and a heal
-///   end all of them.
+///   end all of them. A partition ends the sessions it cuts, unless
+///   `net::stall` fires: then the session stays up, what crosses a cut
+///   way waits (in order, behind what waits already) until that way heals
+///   and arrives one drawn latency later, the other way is delivered as
+///   usual, and a crash of either end loses what waits.
 /// - **Client requests** ([`Network::submit`]) arrive as
 ///   [`Event::Request`] unless the node is down then (the request is
 ///   dropped: the client timed out). [`Output::Reply`] goes to the client
@@ -371,6 +391,9 @@ pub struct SimNet<M> {
     queue: EventQueue<Pending<M>>,
     /// Events of nodes whose pause ended, delivered before the queue.
     released: VecDeque<Pending<M>>,
+    /// Sessions only: messages a stalled session holds per cut way
+    /// `(from, to)`, in order, and whether their release is scheduled.
+    stalled: BTreeMap<(NodeId, NodeId), Stalled<M>>,
     nodes: Vec<NodeSim<M>>,
     /// Partitions cutting a direction `(from, to)`, how many.
     cuts: BTreeMap<(NodeId, NodeId), u32>,
@@ -400,6 +423,7 @@ impl<M: Message> SimNet<M> {
             sim,
             queue: EventQueue::new(),
             released: VecDeque::new(),
+            stalled: BTreeMap::new(),
             nodes: (0..n).map(|_| NodeSim::default()).collect(),
             cuts: BTreeMap::new(),
             pairs,
@@ -443,7 +467,10 @@ impl<M: Message> SimNet<M> {
     /// Events waiting: in the queue (messages in flight, timers, requests,
     /// scheduled faults) and held for paused nodes.
     pub fn pending_events(&self) -> usize {
-        self.queue.len() + self.released.len() + self.nodes.iter().map(|n| n.held.len()).sum::<usize>()
+        self.queue.len()
+            + self.released.len()
+            + self.nodes.iter().map(|n| n.held.len()).sum::<usize>()
+            + self.stalled.values().map(|(held, _)| held.len()).sum::<usize>()
     }
 
     /// Whether `node` is running.
@@ -700,8 +727,32 @@ impl<M: Message> SimNet<M> {
             return;
         };
         let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
-        let should = na.up && nb.up && !self.is_cut(a, b) && !self.is_cut(b, a);
+        let both_up = na.up && nb.up;
+        let cut = self.is_cut(a, b) || self.is_cut(b, a);
+        let mut should = both_up && !cut;
+        if both_up && cut && self.pairs[i].up {
+            // A live session cut: TCP retransmits through the cut until
+            // it times out, so it may outlive it.
+            if self.pairs[i].stalls
+                || self
+                    .fault("net::stall", |_| {
+                        let detail =
+                            format!("n{a} <-> n{b}: the session outlives the cut; the cut way waits for the heal");
+                        ((), Some(a), detail)
+                    })
+                    .is_some()
+            {
+                self.pairs[i].stalls = true;
+                should = true;
+            }
+        }
         if self.pairs[i].up == should {
+            if should && self.pairs[i].stalls {
+                self.pairs[i].stalls = cut;
+                for (from, to) in [(a, b), (b, a)] {
+                    self.release(from, to);
+                }
+            }
             return;
         }
         if should {
@@ -711,6 +762,7 @@ impl<M: Message> SimNet<M> {
             let at = Duration::from_micros(self.now_us.saturating_add(latency).max(self.pairs[i].linger_until_us));
             let p = &mut self.pairs[i];
             p.up = true;
+            p.stalls = false;
             p.generation += 1;
             p.last_delivery_us = [0; 2];
             let session = p.generation;
@@ -720,11 +772,16 @@ impl<M: Message> SimNet<M> {
         } else {
             let p = &mut self.pairs[i];
             p.up = false;
+            p.stalls = false;
             let session = p.generation;
             let at = Duration::from_micros(self.now_us.max(p.linger_until_us));
             for (node, peer) in [(a, b), (b, a)] {
                 if self.nodes[node as usize].up {
                     self.queue.schedule(at, Pending::Disconnected { node, peer, session });
+                }
+                // What a stall held is lost with the session.
+                if let Some((held, _)) = self.stalled.remove(&(node, peer)) {
+                    self.stats.lost += held.len() as u64;
                 }
             }
         }
@@ -863,6 +920,30 @@ impl<M: Message> SimNet<M> {
         }
     }
 
+    /// Schedules the release of what a stalled session holds the `from ->
+    /// to` way, one drawn latency from now (the retransmission), when
+    /// that way is no longer cut. Until then what arrives that way is
+    /// held too, behind it (FIFO).
+    fn release(&mut self, from: NodeId, to: NodeId) {
+        let waiting = self
+            .stalled
+            .get(&(from, to))
+            .is_some_and(|(held, scheduled)| !held.is_empty() && !scheduled);
+        if !waiting || self.is_cut(from, to) {
+            return;
+        }
+        let latency = self.latency(Some(from), || {
+            (format!("n{from} -> n{to}"), "retransmission after a stall".to_string())
+        });
+        if let Some((_, scheduled)) = self.stalled.get_mut(&(from, to)) {
+            *scheduled = true;
+        }
+        self.queue.schedule(
+            Duration::from_micros(self.now_us.saturating_add(latency)),
+            Pending::Release { from, to },
+        );
+    }
+
     /// At `node`'s crash, before its session `i` with `peer` ends: with
     /// `net::linger`, what `node` sent on it still arrives until a drawn
     /// time (a prefix of it, in order), and `peer` is told the session
@@ -996,6 +1077,17 @@ impl<M: Message> SimNet<M> {
                 }
                 None
             }
+            Pending::Release { from, to } => {
+                if let Some((held, scheduled)) = self.stalled.get_mut(&(from, to)) {
+                    *scheduled = false;
+                    if !self.cuts.contains_key(&(from, to)) {
+                        // Delivered next, in order, each checked again.
+                        self.released.extend(held.drain(..));
+                        self.stalled.remove(&(from, to));
+                    }
+                }
+                None
+            }
             Pending::Resume { node } => {
                 if self.nodes[node as usize]
                     .paused_until_us
@@ -1048,11 +1140,20 @@ impl<M: Message> SimNet<M> {
                             let p = &self.pairs[i];
                             p.generation == session
                                 && p.told[Self::side(to, from)] == session
-                                && (p.up || self.now_us <= p.linger_until_us)
+                                && (p.up || (self.now_us <= p.linger_until_us && !self.is_cut(from, to)))
                         }),
                     };
                 if !ok {
                     self.stats.lost += 1;
+                    return None;
+                }
+                if self.config.links == Links::Sessions
+                    && (self.is_cut(from, to) || self.stalled.contains_key(&(from, to)))
+                    && self.pair_index(from, to).is_some_and(|i| self.pairs[i].up)
+                {
+                    // A stalled session: it waits for the heal, in order.
+                    let (held, _) = self.stalled.entry((from, to)).or_default();
+                    held.push_back(Pending::Message { from, to, session, msg });
                     return None;
                 }
                 self.stats.delivered += 1;
