@@ -196,6 +196,13 @@ fn signal(child: &Child, sig: &str) {
     assert!(ok, "kill {sig} {}", child.id());
 }
 
+/// The state letter of a process (`R`, `S`, `T` for stopped...).
+fn process_state(child: &Child) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok()?;
+    // After "pid (name) ": the name may hold spaces, not a ')'.
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
 fn write_frame(s: &mut TcpStream, n: u32) -> std::io::Result<()> {
     s.write_all(&n.to_be_bytes())
 }
@@ -375,6 +382,17 @@ fn a_stopped_process_keeps_its_connection_and_reads_everything_sent_meanwhile() 
     let (mut peer, _) = listener.accept().unwrap();
     wait_for_line(&mut reader, "connected");
     signal(&reader, "-STOP");
+    // kill(2) returns before the stop takes effect: wait for it.
+    assert!(
+        (0..10_000).any(|_| {
+            let stopped = process_state(&reader) == Some('T');
+            if !stopped {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            stopped
+        }),
+        "the reader never stopped"
+    );
     for n in 0..50 {
         write_frame(&mut peer, n).unwrap();
     }
@@ -632,7 +650,10 @@ fn a_killed_process_keeps_every_write_it_made_synced_or_not_in_order() {
     // The model: 25 appends, a sync, 25 more, a crash. disk::flushed keeps
     // a prefix of the unsynced ones: all of them in some seeds.
     let model = outcomes(0..200, |seed| {
-        let mut c = two_nodes(seed, &[("disk::flushed", 0.5), ("disk::torn", 0.5)]);
+        let mut c = two_nodes(
+            seed,
+            &[("disk::flushed", 0.5), ("disk::torn", 0.5), ("disk::corrupt", 0.0)],
+        );
         for i in 0..50u64 {
             c.submit(0, Duration::ZERO, Msg::Append(i.to_le_bytes().to_vec()));
             if i == 24 {
