@@ -35,13 +35,16 @@
 //!   message; `net::crash`, `net::pause`, `net::partition`,
 //!   `net::partition_one_way`, `net::isolate` asked every
 //!   [`NetConfig::chaos_every_us`]; `net::stall` at a cut of a session;
-//!   `net::linger`, `disk::flushed`, `disk::torn` at a crash. The table on [`NetConfig`] says what each does. The same faults
-//!   can be scripted ([`SimNet::crash`], [`SimNet::partition`], ...).
+//!   `net::linger`, `disk::flushed`, `disk::torn`, `disk::corrupt` at a
+//!   crash. The table on [`NetConfig`] says what each does. The same
+//!   faults can be scripted ([`SimNet::crash`], [`SimNet::partition`],
+//!   ...).
 //! - **Disk**: [`Output::Append`] and [`Output::Put`] write a node's
 //!   files, [`Output::Sync`] makes them durable. A crash loses what was not
 //!   synced, but for a prefix of it that reached the disk anyway
-//!   (`disk::flushed`) and a torn part of the next write (`disk::torn`), as
-//!   FoundationDB and TigerBeetle test storage code. The node restarts with
+//!   (`disk::flushed`) and a torn part of the next write (`disk::torn`),
+//!   maybe with a garbled byte (`disk::corrupt`), as FoundationDB and
+//!   TigerBeetle test storage code. The node restarts with
 //!   `Event::Start { restart: true, files }`: what its disk kept.
 //! - **Clients**: [`Cluster::submit`] sends a request, delivered as
 //!   [`Event::Request`]; the node answers with [`Output::Reply`], which the

@@ -46,7 +46,7 @@ pub enum Links {
 /// | `net::drop` | per datagram sent | the datagram is lost |
 /// | `net::duplicate` | per datagram sent | it arrives twice |
 /// | `net::delay` | per message (and session handshake) | `delay_us` more latency |
-/// | `net::crash` | every `chaos_every_us` | a node crashes, restarts after `downtime_us` |
+/// | `net::crash` | every `chaos_every_us` (each tick drawn in half to one and a half of it) | a node crashes, restarts after `downtime_us` |
 /// | `net::pause` | every `chaos_every_us` | a node is told nothing for `pause_us` |
 /// | `net::partition` | every `chaos_every_us` | two nodes cut both ways for `partition_us` |
 /// | `net::partition_one_way` | every `chaos_every_us` | one direction cut for `partition_us` |
@@ -55,6 +55,7 @@ pub enum Links {
 /// | `net::linger` | at a crash, per session with the crashed node | what it sent arrives anyway until a drawn time (a prefix), then the peer is told |
 /// | `disk::flushed` | at a crash with unsynced writes | a prefix of them reached the disk anyway |
 /// | `disk::torn` | at a crash, after `disk::flushed` | part of the next unsynced write reached it |
+/// | `disk::corrupt` | at a crash, after `disk::torn`, when unsynced bytes reached the disk | one byte of the last write that reached it is garbled |
 #[derive(Debug, Clone)]
 pub struct NetConfig {
     /// Number of nodes.
@@ -67,7 +68,9 @@ pub struct NetConfig {
     /// Extra latency of a `net::delay` fault, µs. Default 50 ms to 1 s.
     pub delay_us: Range<u64>,
     /// How often the crash, pause and partition points are asked, µs
-    /// (0: never). Default 100 ms.
+    /// (0: never): each tick is drawn between half and one and a half of
+    /// it (a zero choice gives it exactly), so that faults meet a node's
+    /// own periods at every phase. Default 100 ms.
     pub chaos_every_us: u64,
     /// How long a crashed node stays down, µs. Default 100 ms to 3 s.
     pub downtime_us: Range<u64>,
@@ -358,8 +361,9 @@ struct Pair {
 ///   unsynced writes are lost, except that with `disk::flushed` a prefix of
 ///   them (in order, maybe empty, maybe all) reached the disk anyway, and
 ///   with `disk::torn` the first write after that prefix reached it in part
-///   (a prefix of its bytes: a torn `Put` leaves the file truncated).
-///   Synced writes always survive.
+///   (a prefix of its bytes: a torn `Put` leaves the file truncated), and
+///   with `disk::corrupt` one byte of the last write that reached the disk
+///   (whole or torn) is garbled. Synced writes always survive intact.
 /// - **Pause.** A paused node is told nothing: events for it (messages,
 ///   timers, requests, session notices) wait and are delivered when the
 ///   pause ends, in the order they arrived, before anything later. Its
@@ -547,13 +551,13 @@ impl<M: Message> SimNet<M> {
 
     /// Cuts `a -> b` and `b -> a` until [`SimNet::heal_partitions`].
     pub fn partition(&mut self, a: NodeId, b: NodeId) {
-        self.note(None, || format!("scripted: n{a} <-> n{b} cut"));
+        self.note(Some(a), || format!("scripted: n{a} <-> n{b} cut"));
         self.cut(&[(a, b), (b, a)], None);
     }
 
     /// Cuts `from -> to` only until [`SimNet::heal_partitions`].
     pub fn partition_one_way(&mut self, from: NodeId, to: NodeId) {
-        self.note(None, || format!("scripted: n{from} -> n{to} cut"));
+        self.note(Some(from), || format!("scripted: n{from} -> n{to} cut"));
         self.cut(&[(from, to)], None);
     }
 
@@ -831,7 +835,7 @@ impl<M: Message> SimNet<M> {
                 net.cut(&[(a, b), (b, a)], Some(after));
                 (
                     (),
-                    None,
+                    Some(a),
                     format!("n{a} <-> n{b} cut for {:?}", Duration::from_micros(after)),
                 )
             });
@@ -841,7 +845,7 @@ impl<M: Message> SimNet<M> {
                 net.cut(&[(a, b)], Some(after));
                 (
                     (),
-                    None,
+                    Some(a),
                     format!("n{a} -> n{b} cut for {:?}", Duration::from_micros(after)),
                 )
             });
@@ -858,10 +862,15 @@ impl<M: Message> SimNet<M> {
             });
         }
         if !self.healed {
-            self.queue.schedule(
-                Duration::from_micros(self.now_us.saturating_add(self.config.chaos_every_us)),
-                Pending::Chaos,
-            );
+            // A jitter per tick, so that a schedule dividing the period
+            // does not always meet the faults at the same phase: the next
+            // tick is drawn in [every/2, every*3/2], and a zero choice
+            // keeps the period itself.
+            let every = self.config.chaos_every_us;
+            let j = self.sim.below(every.saturating_add(1));
+            let next = every / 2 + ((u128::from(j) + u128::from(every / 2)) % (u128::from(every) + 1)) as u64;
+            self.queue
+                .schedule(Duration::from_micros(self.now_us.saturating_add(next)), Pending::Chaos);
         }
     }
 
@@ -906,9 +915,44 @@ impl<M: Message> SimNet<M> {
         } else {
             None
         };
+        // The last write that reached the disk, whole or torn, and how
+        // many of its bytes: disk::corrupt garbles one of them.
+        let last = match part {
+            Some(len) if len > 0 => Some((kept, len)),
+            _ if kept > 0 => {
+                let (Write::Append(b) | Write::Put(b)) = &unsynced[kept - 1].1;
+                Some((kept - 1, b.len()))
+            }
+            _ => None,
+        };
+        let corrupt = last.filter(|(_, len)| *len > 0).and_then(|(k, len)| {
+            let file = &unsynced[k].0;
+            self.fault("disk::corrupt", |net| {
+                let at = net.sim.below(len as u64) as usize;
+                let mask = 1 + net.sim.below(255) as u8;
+                (
+                    (k, at, mask),
+                    Some(node),
+                    format!("n{node}: byte {at} of the last write to {file:?} that reached the disk is garbled"),
+                )
+            })
+        });
+        let garble = |i: usize, mut write: Write| {
+            if let Some((k, at, mask)) = corrupt {
+                if k == i {
+                    let (Write::Append(b) | Write::Put(b)) = &mut write;
+                    b[at] ^= mask;
+                }
+            }
+            write
+        };
         let durable = &mut self.nodes[node as usize].durable;
-        for (file, write) in &unsynced[..kept] {
-            apply(durable, file, write);
+        for (i, (file, write)) in unsynced[..kept].iter().enumerate() {
+            if corrupt.is_some_and(|(k, ..)| k == i) {
+                apply(durable, file, &garble(i, write.clone()));
+            } else {
+                apply(durable, file, write);
+            }
         }
         if let Some(part) = part {
             let (file, write) = &unsynced[kept];
@@ -916,7 +960,7 @@ impl<M: Message> SimNet<M> {
                 Write::Append(b) => Write::Append(b[..part].to_vec()),
                 Write::Put(b) => Write::Put(b[..part].to_vec()),
             };
-            apply(durable, file, &cut);
+            apply(durable, file, &garble(kept, cut));
         }
     }
 
