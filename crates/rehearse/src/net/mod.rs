@@ -34,14 +34,17 @@
 //!   does not need): `net::drop`, `net::duplicate`, `net::delay` per
 //!   message; `net::crash`, `net::pause`, `net::partition`,
 //!   `net::partition_one_way`, `net::isolate` asked every
-//!   [`NetConfig::chaos_every_us`]; `disk::flushed`, `disk::torn` at a
-//!   crash. The table on [`NetConfig`] says what each does. The same faults
-//!   can be scripted ([`SimNet::crash`], [`SimNet::partition`], ...).
+//!   [`NetConfig::chaos_every_us`]; `net::stall` at a cut of a session;
+//!   `net::linger`, `disk::flushed`, `disk::torn`, `disk::corrupt` at a
+//!   crash. The table on [`NetConfig`] says what each does. The same
+//!   faults can be scripted ([`SimNet::crash`], [`SimNet::partition`],
+//!   ...).
 //! - **Disk**: [`Output::Append`] and [`Output::Put`] write a node's
 //!   files, [`Output::Sync`] makes them durable. A crash loses what was not
 //!   synced, but for a prefix of it that reached the disk anyway
-//!   (`disk::flushed`) and a torn part of the next write (`disk::torn`), as
-//!   FoundationDB and TigerBeetle test storage code. The node restarts with
+//!   (`disk::flushed`) and a torn part of the next write (`disk::torn`),
+//!   maybe with a garbled byte (`disk::corrupt`), as FoundationDB and
+//!   TigerBeetle test storage code. The node restarts with
 //!   `Event::Start { restart: true, files }`: what its disk kept.
 //! - **Clients**: [`Cluster::submit`] sends a request, delivered as
 //!   [`Event::Request`]; the node answers with [`Output::Reply`], which the
@@ -202,7 +205,9 @@ pub enum Event<M> {
         peer: NodeId,
     },
     /// The session to `peer` ended (its crash, a partition): messages in
-    /// flight on it are lost, and sends are dropped until `Connected`.
+    /// flight on it are lost (what a crashed peer sent may arrive before
+    /// this, see `net::linger` on [`SimNet`]), and sends are dropped until
+    /// `Connected`.
     Disconnected {
         /// The other end.
         peer: NodeId,

@@ -20,7 +20,13 @@ pub enum Links {
     /// partition ends it: both ends that are up get
     /// [`Event::Disconnected`], messages in flight on it are lost, and the
     /// next session opens when the cause is gone. A one-way partition ends
-    /// the session too (TCP needs both directions).
+    /// the session too (TCP needs both directions). Or the session outlives
+    /// the cut (`net::stall`, as TCP retransmits through a partition
+    /// shorter than its timeouts): what is sent a cut way waits and
+    /// arrives after the heal, in order, the other way flows on, and
+    /// neither end is told anything. At a crash, `net::linger` delivers a
+    /// prefix of what the crashed node had sent before its peer is told (a
+    /// killed process's kernel still sends what it wrote).
     #[default]
     Sessions,
     /// Like UDP: each message on its own, lost (`net::drop`), duplicated
@@ -42,13 +48,16 @@ pub enum Links {
 /// | `net::drop` | per datagram sent | the datagram is lost |
 /// | `net::duplicate` | per datagram sent | it arrives twice |
 /// | `net::delay` | per message (and session handshake) | `delay_us` more latency |
-/// | `net::crash` | every `chaos_every_us` | a node crashes, restarts after `downtime_us` |
+/// | `net::crash` | every `chaos_every_us` (each tick drawn in half to one and a half of it) | a node crashes, restarts after `downtime_us` |
 /// | `net::pause` | every `chaos_every_us` | a node is told nothing for `pause_us` |
 /// | `net::partition` | every `chaos_every_us` | two nodes cut both ways for `partition_us` |
 /// | `net::partition_one_way` | every `chaos_every_us` | one direction cut for `partition_us` |
 /// | `net::isolate` | every `chaos_every_us` | a node cut from all others for `partition_us` |
+/// | `net::stall` | at a cut of a live session (sessions) | the session outlives the cut: the cut way waits for the heal, the other way flows |
+/// | `net::linger` | at a crash, per session with the crashed node | what it sent arrives anyway until a drawn time (a prefix), then the peer is told |
 /// | `disk::flushed` | at a crash with unsynced writes | a prefix of them reached the disk anyway |
 /// | `disk::torn` | at a crash, after `disk::flushed` | part of the next unsynced write reached it |
+/// | `disk::corrupt` | at a crash, after `disk::torn`, when unsynced bytes reached the disk | one byte of the last write that reached it is garbled |
 #[derive(Debug, Clone)]
 pub struct NetConfig {
     /// Number of nodes.
@@ -61,7 +70,9 @@ pub struct NetConfig {
     /// Extra latency of a `net::delay` fault, µs. Default 50 ms to 1 s.
     pub delay_us: Range<u64>,
     /// How often the crash, pause and partition points are asked, µs
-    /// (0: never). Default 100 ms.
+    /// (0: never): each tick is drawn between half and one and a half of
+    /// it (a zero choice gives it exactly), so that faults meet a node's
+    /// own periods at every phase. Default 100 ms.
     pub chaos_every_us: u64,
     /// How long a crashed node stays down, µs. Default 100 ms to 3 s.
     pub downtime_us: Range<u64>,
@@ -201,6 +212,11 @@ enum Pending<M> {
         cuts: Vec<(NodeId, NodeId)>,
         epoch: u64,
     },
+    /// What a stalled session held the `from -> to` way arrives now.
+    Release {
+        from: NodeId,
+        to: NodeId,
+    },
 }
 
 impl<M> Pending<M> {
@@ -216,6 +232,10 @@ impl<M> Pending<M> {
         }
     }
 }
+
+/// What a stalled session holds one way, in order, and whether its
+/// release is scheduled.
+type Stalled<M> = (VecDeque<Pending<M>>, bool);
 
 #[derive(Debug, Clone)]
 enum Write {
@@ -303,6 +323,14 @@ struct Pair {
     /// Per side: the session that side was told `Connected` for and not
     /// yet `Disconnected` (0: none).
     told: [u64; 2],
+    /// When the session ended at a crash and `net::linger` fired: what
+    /// the crashed end had sent and is due by this time still arrives
+    /// (its kernel sent it), and the live end is told `Disconnected` at
+    /// this time, after them (0: nothing lingers).
+    linger_until_us: u64,
+    /// `net::stall` fired at a cut of this session: it outlives the cuts
+    /// (messages the cut way wait in `SimNet::stalled`) until it ends.
+    stalls: bool,
 }
 
 /// The simulated network and disk: implements [`Network`] from a [`Sim`].
@@ -322,7 +350,10 @@ struct Pair {
 /// - **Crash.** A crashed node loses its memory (the
 ///   [`Cluster`](super::Cluster) drops it), its timers (none fires after
 ///   the crash, even once it restarts), its sessions (live peers get
-///   [`Event::Disconnected`]; messages in flight either way are lost) and
+///   [`Event::Disconnected`]; messages in flight either way are lost, but
+///   with `net::linger` a prefix of what it sent still arrives, and the
+///   peer is told after it, up to one latency after the crash or the last
+///   message's time) and
 ///   its unsynced writes (but see the disk). Events for it while it is down
 ///   (messages, timers, client requests) are dropped. It restarts after
 ///   `downtime_us` (drawn crashes), at [`SimNet::restart`] or at a heal,
@@ -332,15 +363,20 @@ struct Pair {
 ///   unsynced writes are lost, except that with `disk::flushed` a prefix of
 ///   them (in order, maybe empty, maybe all) reached the disk anyway, and
 ///   with `disk::torn` the first write after that prefix reached it in part
-///   (a prefix of its bytes: a torn `Put` leaves the file truncated).
-///   Synced writes always survive.
+///   (a prefix of its bytes: a torn `Put` leaves the file truncated), and
+///   with `disk::corrupt` one byte of the last write that reached the disk
+///   (whole or torn) is garbled. Synced writes always survive intact.
 /// - **Pause.** A paused node is told nothing: events for it (messages,
 ///   timers, requests, session notices) wait and are delivered when the
 ///   pause ends, in the order they arrived, before anything later. Its
 ///   sessions stay up. A heal ends every pause at once.
 /// - **Partitions** are counted per direction: a drawn partition heals
 ///   itself after `partition_us`; [`SimNet::heal_partitions`] and a heal
-///   end all of them.
+///   end all of them. A partition ends the sessions it cuts, unless
+///   `net::stall` fires: then the session stays up, what crosses a cut
+///   way waits (in order, behind what waits already) until that way heals
+///   and arrives one drawn latency later, the other way is delivered as
+///   usual, and a crash of either end loses what waits.
 /// - **Client requests** ([`Network::submit`]) arrive as
 ///   [`Event::Request`] unless the node is down then (the request is
 ///   dropped: the client timed out). [`Output::Reply`] goes to the client
@@ -353,7 +389,7 @@ struct Pair {
 /// Memory: the queue holds the messages in flight, pending timers (a
 /// timer set again leaves its old entry until its time) and held events;
 /// it does not grow with the length of a run. [`Links::Sessions`] keep
-/// about 48 bytes per pair of nodes (24 MB for 1,000 nodes); datagrams
+/// about 56 bytes per pair of nodes (28 MB for 1,000 nodes); datagrams
 /// keep nothing per pair.
 pub struct SimNet<M> {
     sim: Sim,
@@ -361,6 +397,9 @@ pub struct SimNet<M> {
     queue: Timed<u64, Pending<M>>,
     /// Events of nodes whose pause ended, delivered before the queue.
     released: VecDeque<Pending<M>>,
+    /// Sessions only: messages a stalled session holds per cut way
+    /// `(from, to)`, in order, and whether their release is scheduled.
+    stalled: BTreeMap<(NodeId, NodeId), Stalled<M>>,
     nodes: Vec<NodeSim<M>>,
     /// Partitions cutting a direction `(from, to)`, how many.
     cuts: BTreeMap<(NodeId, NodeId), u32>,
@@ -401,6 +440,7 @@ impl<M: Message> SimNet<M> {
             sim,
             queue: Timed::new(),
             released: VecDeque::new(),
+            stalled: BTreeMap::new(),
             nodes: (0..n).map(|_| NodeSim::default()).collect(),
             cuts: BTreeMap::new(),
             pairs,
@@ -444,7 +484,10 @@ impl<M: Message> SimNet<M> {
     /// Events waiting: in the queue (messages in flight, timers, requests,
     /// scheduled faults) and held for paused nodes.
     pub fn pending_events(&self) -> usize {
-        self.queue.len() + self.released.len() + self.nodes.iter().map(|n| n.held.len()).sum::<usize>()
+        self.queue.len()
+            + self.released.len()
+            + self.nodes.iter().map(|n| n.held.len()).sum::<usize>()
+            + self.stalled.values().map(|(held, _)| held.len()).sum::<usize>()
     }
 
     /// Whether `node` is running.
@@ -521,13 +564,13 @@ impl<M: Message> SimNet<M> {
 
     /// Cuts `a -> b` and `b -> a` until [`SimNet::heal_partitions`].
     pub fn partition(&mut self, a: NodeId, b: NodeId) {
-        self.note(None, || format!("scripted: n{a} <-> n{b} cut"));
+        self.note(Some(a), || format!("scripted: n{a} <-> n{b} cut"));
         self.cut(&[(a, b), (b, a)], None);
     }
 
     /// Cuts `from -> to` only until [`SimNet::heal_partitions`].
     pub fn partition_one_way(&mut self, from: NodeId, to: NodeId) {
-        self.note(None, || format!("scripted: n{from} -> n{to} cut"));
+        self.note(Some(from), || format!("scripted: n{from} -> n{to} cut"));
         self.cut(&[(from, to)], None);
     }
 
@@ -727,16 +770,42 @@ impl<M: Message> SimNet<M> {
             return;
         };
         let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
-        let should = na.up && nb.up && !self.is_cut(a, b) && !self.is_cut(b, a);
+        let both_up = na.up && nb.up;
+        let cut = self.is_cut(a, b) || self.is_cut(b, a);
+        let mut should = both_up && !cut;
+        if both_up && cut && self.pairs[i].up {
+            // A live session cut: TCP retransmits through the cut until
+            // it times out, so it may outlive it.
+            if self.pairs[i].stalls
+                || self
+                    .fault("net::stall", |_| {
+                        let detail =
+                            format!("n{a} <-> n{b}: the session outlives the cut; the cut way waits for the heal");
+                        ((), Some(a), detail)
+                    })
+                    .is_some()
+            {
+                self.pairs[i].stalls = true;
+                should = true;
+            }
+        }
         if self.pairs[i].up == should {
+            if should && self.pairs[i].stalls {
+                self.pairs[i].stalls = cut;
+                for (from, to) in [(a, b), (b, a)] {
+                    self.release(from, to);
+                }
+            }
             return;
         }
         if should {
             // One drawn latency for the handshake; both ends learn at once.
             let latency = self.latency(None, || (format!("n{a} <-> n{b}"), "session handshake".to_string()));
-            let at = self.now_us.saturating_add(latency);
+            // Not before the live end is told the last session ended.
+            let at = self.now_us.saturating_add(latency).max(self.pairs[i].linger_until_us);
             let p = &mut self.pairs[i];
             p.up = true;
+            p.stalls = false;
             p.generation += 1;
             p.last_delivery_us = [0; 2];
             let session = p.generation;
@@ -746,11 +815,16 @@ impl<M: Message> SimNet<M> {
         } else {
             let p = &mut self.pairs[i];
             p.up = false;
+            p.stalls = false;
             let session = p.generation;
+            let at = self.now_us.max(p.linger_until_us);
             for (node, peer) in [(a, b), (b, a)] {
                 if self.nodes[node as usize].up {
-                    self.queue
-                        .schedule(self.now_us, Pending::Disconnected { node, peer, session });
+                    self.queue.schedule(at, Pending::Disconnected { node, peer, session });
+                }
+                // What a stall held is lost with the session.
+                if let Some((held, _)) = self.stalled.remove(&(node, peer)) {
+                    self.stats.lost += held.len() as u64;
                 }
             }
         }
@@ -800,7 +874,7 @@ impl<M: Message> SimNet<M> {
                 net.cut(&[(a, b), (b, a)], Some(after));
                 (
                     (),
-                    None,
+                    Some(a),
                     format!("n{a} <-> n{b} cut for {:?}", Duration::from_micros(after)),
                 )
             });
@@ -810,7 +884,7 @@ impl<M: Message> SimNet<M> {
                 net.cut(&[(a, b)], Some(after));
                 (
                     (),
-                    None,
+                    Some(a),
                     format!("n{a} -> n{b} cut for {:?}", Duration::from_micros(after)),
                 )
             });
@@ -827,8 +901,15 @@ impl<M: Message> SimNet<M> {
             });
         }
         if !self.healed {
+            // A jitter per tick, so that a schedule dividing the period
+            // does not always meet the faults at the same phase: the next
+            // tick is drawn in [every/2, every*3/2], and a zero choice
+            // keeps the period itself.
+            let every = self.config.chaos_every_us;
+            let j = self.sim.below(every.saturating_add(1));
+            let next = every / 2 + ((u128::from(j) + u128::from(every / 2)) % (u128::from(every) + 1)) as u64;
             self.queue
-                .schedule(self.now_us.saturating_add(self.config.chaos_every_us), Pending::Chaos);
+                .schedule(self.now_us.saturating_add(next), Pending::Chaos);
         }
     }
 
@@ -873,9 +954,44 @@ impl<M: Message> SimNet<M> {
         } else {
             None
         };
+        // The last write that reached the disk, whole or torn, and how
+        // many of its bytes: disk::corrupt garbles one of them.
+        let last = match part {
+            Some(len) if len > 0 => Some((kept, len)),
+            _ if kept > 0 => {
+                let (Write::Append(b) | Write::Put(b)) = &unsynced[kept - 1].1;
+                Some((kept - 1, b.len()))
+            }
+            _ => None,
+        };
+        let corrupt = last.filter(|(_, len)| *len > 0).and_then(|(k, len)| {
+            let file = &unsynced[k].0;
+            self.fault("disk::corrupt", |net| {
+                let at = net.sim.below(len as u64) as usize;
+                let mask = 1 + net.sim.below(255) as u8;
+                (
+                    (k, at, mask),
+                    Some(node),
+                    format!("n{node}: byte {at} of the last write to {file:?} that reached the disk is garbled"),
+                )
+            })
+        });
+        let garble = |i: usize, mut write: Write| {
+            if let Some((k, at, mask)) = corrupt {
+                if k == i {
+                    let (Write::Append(b) | Write::Put(b)) = &mut write;
+                    b[at] ^= mask;
+                }
+            }
+            write
+        };
         let durable = &mut self.nodes[node as usize].durable;
-        for (file, write) in &unsynced[..kept] {
-            apply(durable, file, write);
+        for (i, (file, write)) in unsynced[..kept].iter().enumerate() {
+            if corrupt.is_some_and(|(k, ..)| k == i) {
+                apply(durable, file, &garble(i, write.clone()));
+            } else {
+                apply(durable, file, write);
+            }
         }
         if let Some(part) = part {
             let (file, write) = &unsynced[kept];
@@ -883,7 +999,63 @@ impl<M: Message> SimNet<M> {
                 Write::Append(b) => Write::Append(b[..part].to_vec()),
                 Write::Put(b) => Write::Put(b[..part].to_vec()),
             };
-            apply(durable, file, &cut);
+            apply(durable, file, &garble(kept, cut));
+        }
+    }
+
+    /// Schedules the release of what a stalled session holds the `from ->
+    /// to` way, one drawn latency from now (the retransmission), when
+    /// that way is no longer cut. Until then what arrives that way is
+    /// held too, behind it (FIFO).
+    fn release(&mut self, from: NodeId, to: NodeId) {
+        let waiting = self
+            .stalled
+            .get(&(from, to))
+            .is_some_and(|(held, scheduled)| !held.is_empty() && !scheduled);
+        if !waiting || self.is_cut(from, to) {
+            return;
+        }
+        let latency = self.latency(Some(from), || {
+            (format!("n{from} -> n{to}"), "retransmission after a stall".to_string())
+        });
+        if let Some((_, scheduled)) = self.stalled.get_mut(&(from, to)) {
+            *scheduled = true;
+        }
+        self.queue.schedule(
+            self.now_us.saturating_add(latency),
+            Pending::Release { from, to },
+        );
+    }
+
+    /// At `node`'s crash, before its session `i` with `peer` ends: with
+    /// `net::linger`, what `node` sent on it still arrives until a drawn
+    /// time (a prefix of it, in order), and `peer` is told the session
+    /// ended then, as over TCP, where a killed process's kernel sends what
+    /// it had written, then a FIN, or an RST that drops the rest. Without
+    /// it, all of it is lost and `peer` is told now.
+    fn linger(&mut self, node: NodeId, peer: NodeId, i: usize) {
+        let p = self.pairs[i];
+        self.pairs[i].linger_until_us = 0;
+        if !p.up || !self.is_up(peer) {
+            return;
+        }
+        // Up to the last message due, or one latency (the FIN's) when
+        // none is in flight.
+        let last = p.last_delivery_us[Self::side(node, peer)]
+            .max(self.now_us.saturating_add(self.config.latency_us.end.saturating_sub(1)));
+        let now = self.now_us;
+        if let Some(until) = self.fault("net::linger", |net| {
+            let until = now + net.sim.below(last - now + 1);
+            (
+                until,
+                Some(node),
+                format!(
+                    "n{node} -> n{peer}: what it sent arrives for {:?} more",
+                    Duration::from_micros(until - now)
+                ),
+            )
+        }) {
+            self.pairs[i].linger_until_us = until;
         }
     }
 
@@ -986,6 +1158,17 @@ impl<M: Message> SimNet<M> {
                 }
                 None
             }
+            Pending::Release { from, to } => {
+                if let Some((held, scheduled)) = self.stalled.get_mut(&(from, to)) {
+                    *scheduled = false;
+                    if !self.cuts.contains_key(&(from, to)) {
+                        // Delivered next, in order, each checked again.
+                        self.released.extend(held.drain(..));
+                        self.stalled.remove(&(from, to));
+                    }
+                }
+                None
+            }
             Pending::Resume { node } => {
                 if self.nodes[node as usize]
                     .paused_until_us
@@ -1024,6 +1207,7 @@ impl<M: Message> SimNet<M> {
                 for peer in 0..self.config.nodes {
                     if let Some(i) = self.pair_index(node, peer) {
                         self.pairs[i].told[Self::side(node, peer)] = 0;
+                        self.linger(node, peer, i);
                     }
                     self.update_session(node, peer);
                 }
@@ -1035,11 +1219,22 @@ impl<M: Message> SimNet<M> {
                         Links::Datagrams => !self.is_cut(from, to),
                         Links::Sessions => self.pair_index(from, to).is_some_and(|i| {
                             let p = &self.pairs[i];
-                            p.up && p.generation == session && p.told[Self::side(to, from)] == session
+                            p.generation == session
+                                && p.told[Self::side(to, from)] == session
+                                && (p.up || (self.now_us <= p.linger_until_us && !self.is_cut(from, to)))
                         }),
                     };
                 if !ok {
                     self.stats.lost += 1;
+                    return None;
+                }
+                if self.config.links == Links::Sessions
+                    && (self.is_cut(from, to) || self.stalled.contains_key(&(from, to)))
+                    && self.pair_index(from, to).is_some_and(|i| self.pairs[i].up)
+                {
+                    // A stalled session: it waits for the heal, in order.
+                    let (held, _) = self.stalled.entry((from, to)).or_default();
+                    held.push_back(Pending::Message { from, to, session, msg });
                     return None;
                 }
                 self.stats.delivered += 1;
