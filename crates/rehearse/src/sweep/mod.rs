@@ -188,7 +188,11 @@ impl Sweep {
     ///
     /// `{name}` in the command is filled from the failing run's parameter
     /// `name` (its scenario header's `params`), shell-quoted where needed;
-    /// `{{` and `}}` are literal braces. A placeholder must name a parameter
+    /// `{{` and `}}` are literal braces. An on/off flag is
+    /// `{name?TEXT}`: `TEXT`, as written, when the parameter's value is on
+    /// (anything but `false`, `0` or empty), nothing when it is off; so
+    /// `.param("datagrams", datagrams).command("my_sim --seeds 1{datagrams? --datagrams}")`
+    /// gives `my_sim --seeds 1 --datagrams` or `my_sim --seeds 1`. A placeholder must name a parameter
     /// declared with [`Sweep::param`]: those are known before any run, so a
     /// typo is an error when the sweep starts (a failure of kind
     /// `configuration` in the report, nothing run), never a blank in a repro
