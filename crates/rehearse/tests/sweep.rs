@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rehearse::{
@@ -154,6 +155,54 @@ fn a_sweep_reports_nondeterminism_of_a_failing_seed() {
     assert_eq!(report.failed_runs, 5);
     assert!(report.failures.iter().any(|f| f.nondeterminism.is_some()), "{report}");
     assert!(report.to_string().contains("NOT DETERMINISTIC"));
+}
+
+#[test]
+fn nondeterminism_names_the_call_and_says_how_the_rerun_ended() {
+    // Only the first run of the seed fails (a counter outside the run): the
+    // re-run passes. Its first call differs too (the counter is in a key).
+    let runs = AtomicU64::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    let report = Sweep::new("nondet-calls")
+        .seeds(0..1)
+        .threads(1)
+        .out_dir(dir.path())
+        .quiet()
+        .run(|sim| {
+            let n = runs.fetch_add(1, Ordering::SeqCst);
+            let store = Faulty::new(SimStore::new(sim, false), sim.clone());
+            let world = Recorder::new(store, sim.tape());
+            let _ = world.get("a");
+            let _ = world.get(&format!("k{n}"));
+            if n == 0 {
+                Err(Failure::new("first run only"))
+            } else {
+                Ok(())
+            }
+        });
+    let n = report.failures[0].nondeterminism.as_deref().expect("flagged");
+    assert!(n.starts_with("the re-run did not fail; call 1 differs"), "{n}");
+    assert!(!n.contains("line 1"), "{n}");
+
+    // The same calls every time, only the result differs.
+    let runs = AtomicU64::new(0);
+    let report = Sweep::new("nondet-result")
+        .seeds(0..1)
+        .threads(1)
+        .out_dir(dir.path())
+        .quiet()
+        .run(|sim| {
+            let n = runs.fetch_add(1, Ordering::SeqCst);
+            let store = Faulty::new(SimStore::new(sim, false), sim.clone());
+            let world = Recorder::new(store, sim.tape());
+            let _ = world.get("a");
+            Err(Failure::new(format!("oops: run {n}")))
+        });
+    let n = report.failures[0].nondeterminism.as_deref().expect("flagged");
+    assert_eq!(
+        n,
+        "the re-run failed differently (oops: run 1; the first run: oops: run 0), with identical calls (1)"
+    );
 }
 
 #[test]
