@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rehearse::{
-    Failure, Faulty, InjectFault, Recorder, RunFailure, Sim, Sweep, Trace, check_determinism,
+    Failure, Faulty, InjectFault, Recorder, RunFailure, ShrinkStop, Sim, Sweep, Trace, check_determinism,
     check_determinism_across_processes,
 };
 use serde::{Deserialize, Serialize};
@@ -223,6 +223,10 @@ fn failures_are_saved_shrunk_and_the_shrunk_scenario_still_fails() {
             let shrunk_path = f.shrunk.as_ref().expect("every failure here is shrunk");
             let shrunk = Trace::read(shrunk_path).unwrap();
             assert!(shrunk.calls().len() <= original.calls().len());
+            // The report says how far shrinking got and why it stopped.
+            assert_eq!(f.calls, (original.calls().len(), Some(shrunk.calls().len())));
+            assert!(f.shrink_attempts > 0);
+            assert_eq!(f.shrink_stopped, Some(ShrinkStop::Exhausted));
             // Re-run exactly the saved choices: the failure is still there.
             let choices = shrunk
                 .header()
@@ -243,6 +247,39 @@ fn failures_are_saved_shrunk_and_the_shrunk_scenario_still_fails() {
             assert_eq!(sim.tape().contents(), std::fs::read_to_string(shrunk_path).unwrap());
         }
     }
+}
+
+#[test]
+fn shrinking_says_when_its_attempt_bound_stopped_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = Sweep::new("shrink-bound")
+        .seeds(0..40)
+        .out_dir(dir.path())
+        .shrink_limit(1)
+        .shrink_attempts(3)
+        .quiet()
+        .run(|sim| workload(sim, false, Some(3)));
+    let f = &report.failures[0];
+    assert_eq!(f.shrink_attempts, 3);
+    assert_eq!(f.shrink_stopped, Some(ShrinkStop::Attempts { limit: 3 }));
+    let (found, shrunk) = (f.calls.0, f.calls.1.expect("shrunk"));
+    assert!(shrunk <= found && found > 0, "{:?}", f.calls);
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!(
+            "({found} -> {shrunk} calls, 3 attempts, stopped: attempt bound 3)"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("saved and re-checked in"), "{text}");
+    assert!(!report.saving.is_zero() && report.shrinking <= report.saving);
+    // The JSON summary carries the same numbers, and reads back.
+    let summary = report.summary();
+    let back = rehearse::SweepSummary::parse(&serde_json::to_string(&summary).unwrap()).unwrap();
+    assert_eq!(back, summary);
+    assert_eq!(back.saved[0].shrunk_calls, Some(shrunk));
+    assert_eq!(back.saved[0].shrink_stopped, Some(ShrinkStop::Attempts { limit: 3 }));
+    assert!(back.to_string().contains("attempt bound 3"), "{back}");
 }
 
 #[test]

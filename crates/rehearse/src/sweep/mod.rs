@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::Failure;
 use crate::sim::{FaultConfig, Sim};
@@ -30,6 +30,7 @@ use pool::{install_panic_hook, progress_bar, run_pool};
 pub use report::{FailureReport, Report};
 use repro::Repro;
 pub use rerun::{Rerun, RerunOutcome};
+pub use shrink::ShrinkStop;
 pub use summary::{SUMMARY_FORMAT, SUMMARY_VERSION, SavedFailure, SummaryError, SweepSummary};
 pub use totals::{FailedSeed, FaultStats};
 
@@ -380,10 +381,28 @@ impl Sweep {
             }
         };
 
+        let saving = Instant::now();
         let mut failures = Vec::new();
         for (index, (seed, outcome)) in pooled.found.into_iter().enumerate() {
-            failures.push(self.report_failure(&f, &dir, seed, outcome, index < self.shrink_limit, &repro));
+            let failure = self.report_failure(&f, &dir, seed, outcome, index < self.shrink_limit, &repro);
+            // Shrinking can take minutes: say each one as it ends.
+            if !self.quiet && failure.shrink_stopped.is_some() {
+                eprintln!(
+                    "sweep `{}`: seed {} shrunk in {:.2}s ({})",
+                    self.name,
+                    seed,
+                    failure.shrink_elapsed.as_secs_f64(),
+                    report::shrink_numbers(failure.calls, failure.shrink_attempts, failure.shrink_stopped)
+                );
+            }
+            failures.push(failure);
         }
+        let saving = if failures.is_empty() {
+            Duration::ZERO
+        } else {
+            saving.elapsed()
+        };
+        let shrinking = failures.iter().map(|r| r.shrink_elapsed).sum();
         self.write_regressions(&plan.regressions, &failures);
         let totals = pooled.totals;
         let report = Report {
@@ -392,6 +411,8 @@ impl Sweep {
             failed_runs: pooled.failed,
             failures,
             elapsed: pooled.elapsed,
+            saving,
+            shrinking,
             calls: pooled.calls,
             budget_exhausted: pooled.out_of_time,
             rerun,

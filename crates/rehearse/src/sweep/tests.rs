@@ -58,3 +58,34 @@ fn shortlex() {
     assert!(simpler(&[1, 2], &[1, 3]));
     assert!(!simpler(&[1, 3], &[1, 3]));
 }
+
+#[test]
+fn a_version_1_summary_without_shrink_numbers_still_reads() {
+    let text = r#"{"format": "rehearse sweep report", "version": 1, "name": "s", "seeds": [0, 10],
+        "shard_count": 1, "shards": [1], "runs": 10, "failed_runs": 1, "calls": 50,
+        "budget_exhausted": false, "elapsed_s": 0.5,
+        "failed": [{"seed": 3, "kind": "k"}],
+        "saved": [{"seed": 3, "kind": "k", "message": "k: m", "scenario": "seed-3.ron",
+                   "shrunk": "seed-3.shrunk.ron", "shrunk_message": "k: m", "choices": 9,
+                   "shrunk_choices": 2, "repro": "REHEARSE_SEED=3 x", "nondeterminism": null}],
+        "faults": {}, "counters": {}}"#;
+    let s = super::SweepSummary::parse(text).unwrap();
+    let saved = &s.saved[0];
+    assert_eq!((saved.calls, saved.shrunk_calls, saved.shrink_attempts), (0, None, 0));
+    assert_eq!(saved.shrink_stopped, None);
+    assert_eq!((s.saving_s, s.shrinking_s), (0.0, 0.0));
+    assert!(s.to_string().contains("shrunk:   seed-3.shrunk.ron\n"), "{s}");
+}
+
+#[test]
+fn shrink_stops_read_for_people() {
+    use super::ShrinkStop;
+    assert_eq!(ShrinkStop::Exhausted.to_string(), "nothing left to try");
+    assert_eq!(
+        ShrinkStop::Attempts { limit: 200_000 }.to_string(),
+        "attempt bound 200,000"
+    );
+    assert_eq!(ShrinkStop::Time { limit_s: 30.0 }.to_string(), "time limit 30 s");
+    assert_eq!(super::shrink::thousands(1200), "1,200");
+    assert_eq!(super::shrink::thousands(999), "999");
+}
