@@ -49,7 +49,11 @@ fn first_difference_compares_calls_before_headers() {
     let b = "(h)\n(i: 0, x)\n(fault: \"net::drop\")\n(i: 1, z)\n";
     assert!(first_difference(a, b).unwrap().starts_with("call 1 differs"));
     let b = "(h)\n(i: 0, x)\n(fault: \"net::crash\")\n(i: 1, y)\n";
-    assert!(first_difference(a, b).unwrap().starts_with("a mark after call 0 differs"));
+    assert!(
+        first_difference(a, b)
+            .unwrap()
+            .starts_with("a mark after call 0 differs")
+    );
 }
 
 #[test]
