@@ -358,9 +358,33 @@ pub(crate) fn describe(trace: &Trace) -> String {
         parts.push(format!("worlds {}", h.worlds.join(", ")));
     }
     for (k, v) in &h.meta {
-        parts.push(format!("{k}: {v}"));
+        if k == "choices" {
+            parts.push(format!("choices: {}", choices_summary(v)));
+        } else {
+            parts.push(format!("{k}: {}", clip(v, META_SHOWN)));
+        }
     }
     parts.join(", ")
+}
+
+/// Characters of a metadata value a header description shows.
+const META_SHOWN: usize = 80;
+/// Choices a header description shows of a shrunk file's sequence.
+const CHOICES_SHOWN: usize = 3;
+
+/// `312 (0, ff, 3, ...)`: how many choices a shrunk file records and the
+/// first few (the whole list is hundreds of hex values, in the header
+/// line of the file for a program to read).
+fn choices_summary(text: &str) -> String {
+    let all: Vec<&str> = text.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
+    if all.is_empty() {
+        return "0".to_string();
+    }
+    let mut shown: Vec<&str> = all.iter().take(CHOICES_SHOWN).copied().collect();
+    if all.len() > CHOICES_SHOWN {
+        shown.push("...");
+    }
+    format!("{} ({})", all.len(), shown.join(", "))
 }
 
 #[cfg(test)]
@@ -384,6 +408,21 @@ mod tests {
         assert!(!name_matches("a*b*c", "acb"));
         assert!(name_matches("a*b*c", "axbyc"));
         assert!(!name_matches("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn a_header_shows_a_count_of_choices_not_the_list() {
+        assert_eq!(choices_summary("0,ff,3,7,1"), "5 (0, ff, 3, ...)");
+        assert_eq!(choices_summary("0,ff"), "2 (0, ff)");
+        assert_eq!(choices_summary(""), "0");
+        let list: Vec<String> = (0..400u64).map(|c| format!("{c:x}")).collect();
+        let text = format!(
+            "(rehearse: 2, tool: \"t\", seed: 4, meta: {{\"choices\": \"{}\"}})\n",
+            list.join(",")
+        );
+        let trace = Trace::parse(&text).unwrap();
+        let d = describe(&trace);
+        assert!(d.ends_with("seed 4, choices: 400 (0, 1, 2, ...)"), "{d}");
     }
 
     #[test]

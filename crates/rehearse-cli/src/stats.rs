@@ -21,7 +21,8 @@ pub(crate) struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// How many of the longest gaps to list.
+    /// How many of the longest gaps to list (of those at least 4 times
+    /// the median gap: a regular pace is not listed).
     #[arg(long, default_value_t = 5, value_name = "N")]
     gaps: usize,
 }
@@ -98,6 +99,9 @@ struct Stats {
     first_us: Option<u64>,
     last_us: Option<u64>,
     span_us: Option<u64>,
+    /// The median time between two calls at different times.
+    median_gap_us: Option<u64>,
+    /// The longest gaps at least `GAP_STANDS_OUT` times the median one.
     longest_gaps: Vec<Gap>,
 }
 
@@ -160,6 +164,12 @@ fn compute(file: &str, trace: &rehearse::Trace, top: usize) -> Stats {
         })
         .filter(|g| g.us > 0)
         .collect();
+    // A regular pace (a timer every 17 ms) is not a gap worth a look:
+    // only gaps well above the median one are listed.
+    let median_gap_us = median(gaps.iter().map(|g| g.us).collect());
+    if let Some(median) = median_gap_us {
+        gaps.retain(|g| g.us >= median.saturating_mul(GAP_STANDS_OUT));
+    }
     // Longest first; the earlier one first among equals.
     gaps.sort_by(|a, b| b.us.cmp(&a.us).then(a.after.cmp(&b.after)));
     gaps.truncate(top);
@@ -191,8 +201,18 @@ fn compute(file: &str, trace: &rehearse::Trace, top: usize) -> Stats {
         first_us,
         last_us,
         span_us: first_us.zip(last_us).map(|(a, b)| b.saturating_sub(a)),
+        median_gap_us,
         longest_gaps: gaps,
     }
+}
+
+/// How many times the median gap a gap must be to be listed.
+const GAP_STANDS_OUT: u64 = 4;
+
+/// The median of `v` (the upper one of an even count), `None` when empty.
+fn median(mut v: Vec<u64>) -> Option<u64> {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied()
 }
 
 /// `n0: 2, n2: 1`: counts per node in natural node order.
@@ -293,10 +313,25 @@ fn write_text(out: &mut impl Write, path: &Path, trace: &rehearse::Trace, stats:
                 common::seconds(b),
                 common::seconds(span)
             )?;
+            if let Some(median) = stats.median_gap_us {
+                if stats.longest_gaps.is_empty() {
+                    writeln!(
+                        out,
+                        "  no gap stands out: the median gap is {}, none is {GAP_STANDS_OUT} times that",
+                        common::seconds(median)
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "  longest gaps ({GAP_STANDS_OUT} times the median gap of {} or more):",
+                        common::seconds(median)
+                    )?;
+                }
+            }
             for g in &stats.longest_gaps {
                 writeln!(
                     out,
-                    "  gap of {} between #{} and #{}",
+                    "    gap of {} between #{} and #{}",
                     common::seconds(g.us),
                     g.after,
                     g.before
@@ -399,5 +434,48 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("notes:"), "{text}");
+    }
+
+    #[test]
+    fn a_regular_pace_is_not_listed_as_gaps() {
+        // A call every 17 ms, and one pause of 1 s after call 5.
+        let mut text = String::from("(rehearse: 2)\n");
+        let mut at = 0;
+        for i in 0..20 {
+            at += if i == 6 { 1_000_000 } else { 17_000 };
+            text.push_str(&format!("(i: {i}, at_us: {at}, call: \"A::b\", in: (), out: ())\n"));
+        }
+        let trace = rehearse::Trace::parse(&text).unwrap();
+        let stats = compute("paced.ron", &trace, 5);
+        assert_eq!(stats.median_gap_us, Some(17_000));
+        assert_eq!(stats.longest_gaps.len(), 1, "{:?}", stats.longest_gaps);
+        assert_eq!((stats.longest_gaps[0].after, stats.longest_gaps[0].us), (5, 1_000_000));
+        let mut out = Vec::new();
+        write_text(&mut out, Path::new("paced.ron"), &trace, &stats).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("longest gaps (4 times the median gap of 0.017s or more):"),
+            "{text}"
+        );
+        assert_eq!(text.matches("gap of ").count(), 2, "{text}");
+
+        // Nothing but the pace: nothing listed, and it says why.
+        let mut text = String::from("(rehearse: 2)\n");
+        for i in 0..20u64 {
+            text.push_str(&format!(
+                "(i: {i}, at_us: {}, call: \"A::b\", in: (), out: ())\n",
+                (i + 1) * 17_000
+            ));
+        }
+        let trace = rehearse::Trace::parse(&text).unwrap();
+        let stats = compute("paced.ron", &trace, 5);
+        assert!(stats.longest_gaps.is_empty());
+        let mut out = Vec::new();
+        write_text(&mut out, Path::new("paced.ron"), &trace, &stats).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("no gap stands out: the median gap is 0.017s, none is 4 times that"),
+            "{text}"
+        );
     }
 }

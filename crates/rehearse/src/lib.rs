@@ -269,7 +269,7 @@ pub use ron::{Difference, ParseError, Step, Value};
 pub use sim::{EventQueue, Failure, Faulty, InjectFault, Phase, Sim, SimRng};
 pub use sweep::{
     FailedSeed, FailureReport, FaultStats, NonDeterminism, Report, Rerun, RerunOutcome, SUMMARY_FORMAT,
-    SUMMARY_VERSION, SavedFailure, SummaryError, Sweep, SweepSummary, check_determinism,
+    SUMMARY_VERSION, SavedFailure, ShrinkStop, SummaryError, Sweep, SweepSummary, check_determinism,
     check_determinism_across_processes,
 };
 

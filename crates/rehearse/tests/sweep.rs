@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rehearse::{
-    Failure, Faulty, InjectFault, Recorder, RunFailure, Sim, Sweep, Trace, check_determinism,
+    Failure, Faulty, InjectFault, Recorder, RunFailure, ShrinkStop, Sim, Sweep, Trace, check_determinism,
     check_determinism_across_processes,
 };
 use serde::{Deserialize, Serialize};
@@ -157,6 +158,54 @@ fn a_sweep_reports_nondeterminism_of_a_failing_seed() {
 }
 
 #[test]
+fn nondeterminism_names_the_call_and_says_how_the_rerun_ended() {
+    // Only the first run of the seed fails (a counter outside the run): the
+    // re-run passes. Its first call differs too (the counter is in a key).
+    let runs = AtomicU64::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    let report = Sweep::new("nondet-calls")
+        .seeds(0..1)
+        .threads(1)
+        .out_dir(dir.path())
+        .quiet()
+        .run(|sim| {
+            let n = runs.fetch_add(1, Ordering::SeqCst);
+            let store = Faulty::new(SimStore::new(sim, false), sim.clone());
+            let world = Recorder::new(store, sim.tape());
+            let _ = world.get("a");
+            let _ = world.get(&format!("k{n}"));
+            if n == 0 {
+                Err(Failure::new("first run only"))
+            } else {
+                Ok(())
+            }
+        });
+    let n = report.failures[0].nondeterminism.as_deref().expect("flagged");
+    assert!(n.starts_with("the re-run did not fail; call 1 differs"), "{n}");
+    assert!(!n.contains("line 1"), "{n}");
+
+    // The same calls every time, only the result differs.
+    let runs = AtomicU64::new(0);
+    let report = Sweep::new("nondet-result")
+        .seeds(0..1)
+        .threads(1)
+        .out_dir(dir.path())
+        .quiet()
+        .run(|sim| {
+            let n = runs.fetch_add(1, Ordering::SeqCst);
+            let store = Faulty::new(SimStore::new(sim, false), sim.clone());
+            let world = Recorder::new(store, sim.tape());
+            let _ = world.get("a");
+            Err(Failure::new(format!("oops: run {n}")))
+        });
+    let n = report.failures[0].nondeterminism.as_deref().expect("flagged");
+    assert_eq!(
+        n,
+        "the re-run failed differently (oops: run 1; the first run: oops: run 0), with identical calls (1)"
+    );
+}
+
+#[test]
 fn failures_are_saved_shrunk_and_the_shrunk_scenario_still_fails() {
     let dir = tempfile::tempdir().unwrap();
     for bad_at in [3, 8, 15] {
@@ -174,6 +223,10 @@ fn failures_are_saved_shrunk_and_the_shrunk_scenario_still_fails() {
             let shrunk_path = f.shrunk.as_ref().expect("every failure here is shrunk");
             let shrunk = Trace::read(shrunk_path).unwrap();
             assert!(shrunk.calls().len() <= original.calls().len());
+            // The report says how far shrinking got and why it stopped.
+            assert_eq!(f.calls, (original.calls().len(), Some(shrunk.calls().len())));
+            assert!(f.shrink_attempts > 0);
+            assert_eq!(f.shrink_stopped, Some(ShrinkStop::Exhausted));
             // Re-run exactly the saved choices: the failure is still there.
             let choices = shrunk
                 .header()
@@ -194,6 +247,39 @@ fn failures_are_saved_shrunk_and_the_shrunk_scenario_still_fails() {
             assert_eq!(sim.tape().contents(), std::fs::read_to_string(shrunk_path).unwrap());
         }
     }
+}
+
+#[test]
+fn shrinking_says_when_its_attempt_bound_stopped_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = Sweep::new("shrink-bound")
+        .seeds(0..40)
+        .out_dir(dir.path())
+        .shrink_limit(1)
+        .shrink_attempts(3)
+        .quiet()
+        .run(|sim| workload(sim, false, Some(3)));
+    let f = &report.failures[0];
+    assert_eq!(f.shrink_attempts, 3);
+    assert_eq!(f.shrink_stopped, Some(ShrinkStop::Attempts { limit: 3 }));
+    let (found, shrunk) = (f.calls.0, f.calls.1.expect("shrunk"));
+    assert!(shrunk <= found && found > 0, "{:?}", f.calls);
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!(
+            "({found} -> {shrunk} calls, 3 attempts, stopped: attempt bound 3)"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("saved and re-checked in"), "{text}");
+    assert!(!report.saving.is_zero() && report.shrinking <= report.saving);
+    // The JSON summary carries the same numbers, and reads back.
+    let summary = report.summary();
+    let back = rehearse::SweepSummary::parse(&serde_json::to_string(&summary).unwrap()).unwrap();
+    assert_eq!(back, summary);
+    assert_eq!(back.saved[0].shrunk_calls, Some(shrunk));
+    assert_eq!(back.saved[0].shrink_stopped, Some(ShrinkStop::Attempts { limit: 3 }));
+    assert!(back.to_string().contains("attempt bound 3"), "{back}");
 }
 
 #[test]

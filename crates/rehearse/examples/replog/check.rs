@@ -54,18 +54,11 @@ pub(crate) fn drive<W: Network<Msg>>(cluster: &mut Cluster<Replica, W>) -> Resul
         cluster.run_until(at, |c| checker.check(c))?;
         checker.write(cluster);
     }
-    // Liveness: `settle` heals, then runs until `converged` holds. The
-    // safety checks go on meanwhile; a violation stops the settling and is
-    // the run's failure.
-    let mut violation = None;
-    cluster.settle(SETTLE, |c| match checker.check(c) {
-        Err(failure) => {
-            violation = Some(failure);
-            Ok(())
-        }
-        Ok(()) => converged(c),
-    })?;
-    violation.map_or(Ok(()), Err)
+    // Liveness: `settle_checked` heals, then runs until `converged` holds.
+    // The safety checks go on after every event meanwhile; a violation
+    // stops the settling and is the run's failure.
+    cluster.settle_checked(SETTLE, |c| checker.check(c), converged)?;
+    Ok(())
 }
 
 /// After the heal: every node up, one leader, every log the leader's and

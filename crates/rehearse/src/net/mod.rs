@@ -158,8 +158,10 @@
 //! `docs/simulating-message-passing.md` in this crate walks through a
 //! replicated log built on it; `tests/net.rs` checks every promise above.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -178,8 +180,18 @@ pub type NodeId = u32;
 pub trait Message: Serialize + DeserializeOwned + Clone + Debug + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Debug + 'static> Message for T {}
 
-/// A node's durable files, by name: what it wrote and synced before a
-/// crash (see [`Output::Sync`]).
+/// A node's durable files: a `BTreeMap<String, Vec<u8>>` from each file's
+/// name to its bytes, what the node wrote and synced before a crash (see
+/// [`Output::Sync`]). A file never written is absent:
+///
+/// ```
+/// # use rehearse::net::Files;
+/// let mut files = Files::new();
+/// files.insert("log".to_string(), b"1 a\n".to_vec());
+/// let log: &[u8] = files.get("log").map_or(&[], Vec::as_slice);
+/// assert_eq!(log, b"1 a\n");
+/// assert!(!files.contains_key("meta"));
+/// ```
 pub type Files = BTreeMap<String, Vec<u8>>;
 
 /// What a node is told.
@@ -376,15 +388,25 @@ pub struct Cluster<N: Node, W> {
     max_events_per_instant: u64,
     events_at_now: u64,
     stopped: Option<Failure>,
+    /// Per node, how many times `make` built it (see `Cluster::incarnation`).
+    starts: Rc<Vec<Cell<u32>>>,
 }
 
 impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
     /// `size` nodes (none running until the world starts them) on `world`.
-    pub fn new(size: u32, world: W, make: impl FnMut(NodeId) -> N + 'static) -> Self {
+    pub fn new(size: u32, world: W, mut make: impl FnMut(NodeId) -> N + 'static) -> Self {
+        let starts: Rc<Vec<Cell<u32>>> = Rc::new((0..size).map(|_| Cell::new(0)).collect());
+        let counted = Rc::clone(&starts);
         Self {
             world,
             nodes: (0..size).map(|_| None).collect(),
-            make: Box::new(make),
+            // Every start of a node builds it: counted here.
+            make: Box::new(move |id| {
+                if let Some(n) = counted.get(id as usize) {
+                    n.set(n.get().saturating_add(1));
+                }
+                make(id)
+            }),
             now: Duration::ZERO,
             replies: Vec::new(),
             events: 0,
@@ -393,6 +415,7 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
             max_events_per_instant: 1_000_000,
             events_at_now: 0,
             stopped: None,
+            starts,
         }
     }
 
@@ -571,7 +594,64 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
         }
     }
 
-    /// A client request to `node`, delivered after `after`; its id.
+    /// How many times node `id` has started: 0 before its first
+    /// [`Event::Start`], 1 after it, one more at each restart after a
+    /// crash. A check can tell a node's lives apart with it (what a node
+    /// promised before a crash, its disk must keep after).
+    pub fn incarnation(&self, id: NodeId) -> u32 {
+        self.starts.get(id as usize).map_or(0, Cell::get)
+    }
+
+    /// [`Cluster::settle_checked`] for a checker that keeps state: `check`
+    /// and `converged` both get `state` mutably (one at a time), so they
+    /// need not both borrow the checker, which the borrow checker refuses.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use rehearse::Failure;
+    /// # use rehearse::net::{Cluster, Network, Node};
+    /// struct Checker { events: u64 }
+    ///
+    /// fn settle<N: Node, W: Network<N::Message>>(cluster: &mut Cluster<N, W>) -> Result<Duration, Failure> {
+    ///     let mut checker = Checker { events: 0 };
+    ///     cluster.settle_with(
+    ///         Duration::from_secs(10),
+    ///         &mut checker,
+    ///         |checker, _cluster| {
+    ///             checker.events += 1; // and the safety checks
+    ///             Ok(())
+    ///         },
+    ///         |checker, cluster| {
+    ///             if cluster.nodes().count() == cluster.size() as usize {
+    ///                 Ok(())
+    ///             } else {
+    ///                 Err(format!("not every node up after {} events", checker.events))
+    ///             }
+    ///         },
+    ///     )
+    /// }
+    /// ```
+    pub fn settle_with<S>(
+        &mut self,
+        within: Duration,
+        state: &mut S,
+        mut check: impl FnMut(&mut S, &Self) -> Result<(), Failure>,
+        mut converged: impl FnMut(&mut S, &Self) -> Result<(), String>,
+    ) -> Result<Duration, Failure> {
+        let state = RefCell::new(state);
+        self.settle_checked(
+            within,
+            |c| check(&mut state.borrow_mut(), c),
+            |c| converged(&mut state.borrow_mut(), c),
+        )
+    }
+
+    /// A client request to `node`, delivered after `after`; its id, which
+    /// [`Event::Request`] and the node's [`Output::Reply`] carry. The world
+    /// picks it: [`SimNet`] numbers requests 0, 1, 2, ... in the order
+    /// they are submitted, so ids are unique within a run and increase
+    /// (a request to a node that does not exist takes one too), and a
+    /// [`Replayer`](crate::Replayer) gives back the recorded ones.
     pub fn submit(&mut self, node: NodeId, after: Duration, msg: N::Message) -> u64 {
         let after_us = u64::try_from(after.as_micros()).unwrap_or(u64::MAX);
         self.world.submit(node, after_us, msg)
@@ -637,9 +717,11 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
     }
 }
 
-/// An event in short form for reports: its `Debug`, cut at 200 characters.
-pub(crate) fn short(event: &impl Debug) -> String {
-    let mut text = format!("{event:?}");
+/// An event or message in short form for reports and fault details: RON,
+/// as the calls of a trace show it (`Commit(txn: 4)`), or its `Debug` if
+/// it does not serialize; cut at 200 characters.
+pub(crate) fn short<T: Serialize + Debug>(event: &T) -> String {
+    let mut text = crate::ron::to_ron(event).unwrap_or_else(|_| format!("{event:?}"));
     if text.len() > 200 {
         let mut end = 200;
         while !text.is_char_boundary(end) {

@@ -7,27 +7,136 @@ use super::pool::{Outcome, install_panic_hook, run_once};
 use crate::Failure;
 use crate::sim::{FaultConfig, Sim};
 
-/// The first differing line of two traces, described for people.
-pub(super) fn first_difference(a: &str, b: &str) -> Option<String> {
-    if a == b {
-        return None;
-    }
-    let mut la = a.lines();
-    let mut lb = b.lines();
-    let mut line: usize = 0;
+/// One tape in the text [`all_tapes`] gives: its label (empty for the
+/// run's own tape), its header line and its records (calls and the fault
+/// and note marks between them), one a line.
+struct Section<'a> {
+    label: &'a str,
+    header: &'a str,
+    records: Vec<&'a str>,
+}
+
+fn sections(text: &str) -> Vec<Section<'_>> {
+    let mut out: Vec<Section<'_>> = Vec::new();
+    let mut label = "";
+    let mut lines = text.lines().peekable();
     loop {
-        line += 1;
-        match (la.next(), lb.next()) {
-            (Some(x), Some(y)) if x == y => continue,
-            (x, y) => {
-                let call = line.saturating_sub(2);
-                return Some(format!(
-                    "line {line} (call {call}) differs:\n    first run:  {}\n    second run: {}",
-                    x.unwrap_or("<end of trace>"),
-                    y.unwrap_or("<end of trace>")
-                ));
-            }
+        let header = lines.next().unwrap_or("");
+        let mut records = Vec::new();
+        while let Some(line) = lines.next_if(|l| !l.starts_with(TAPE_MARK)) {
+            records.push(line);
         }
+        out.push(Section { label, header, records });
+        match lines.next() {
+            Some(mark) => label = mark.strip_prefix(TAPE_MARK).unwrap_or(mark),
+            None => return out,
+        }
+    }
+}
+
+/// A call's line (`(i: 3, ...)`), not a mark's.
+fn is_call(line: &str) -> bool {
+    line.trim_start().starts_with("(i:")
+}
+
+/// What starts a named tape's part of [`all_tapes`].
+const TAPE_MARK: &str = "--- tape ";
+
+/// Where two runs' tapes (as [`all_tapes`] renders them) first differ,
+/// described for people: the first call that differs (header lines are
+/// compared only when every call is the same, since a failing run's
+/// header carries its failure and would otherwise always come first).
+pub(super) fn first_difference(a: &str, b: &str) -> Option<String> {
+    match difference(a, b) {
+        Difference::None => None,
+        Difference::Calls(d) => Some(d),
+        Difference::Header { calls, text } => Some(format!("every call is the same ({calls} calls), {text}")),
+    }
+}
+
+enum Difference {
+    None,
+    /// Described for people: the first call (or tape) that differs.
+    Calls(String),
+    /// Only a header differs (the calls, how many, are the same).
+    Header {
+        calls: usize,
+        text: String,
+    },
+}
+
+fn difference(a: &str, b: &str) -> Difference {
+    if a == b {
+        return Difference::None;
+    }
+    let (sa, sb) = (sections(a), sections(b));
+    let tape = |label: &str| {
+        if label.is_empty() {
+            String::new()
+        } else {
+            format!(" of tape {label}")
+        }
+    };
+    for (x, y) in sa.iter().zip(&sb) {
+        if x.label != y.label {
+            return Difference::Calls(format!(
+                "the runs have different tapes: `{}` in the first run, `{}` in the second",
+                x.label, y.label
+            ));
+        }
+        let n = x.records.len().max(y.records.len());
+        if let Some(i) = (0..n).find(|&i| x.records.get(i) != y.records.get(i)) {
+            let (p, q) = (x.records.get(i), y.records.get(i));
+            // Records are calls and, between them, fault and note marks.
+            let calls_before = x.records[..i].iter().filter(|l| is_call(l)).count();
+            let what = if p.is_some_and(|l| is_call(l)) || q.is_some_and(|l| is_call(l)) {
+                format!("call {calls_before}")
+            } else if calls_before == 0 {
+                "a mark before the first call".to_string()
+            } else {
+                format!("a mark after call {}", calls_before - 1)
+            };
+            return Difference::Calls(format!(
+                "{what}{} differs:\n    first run:  {}\n    second run: {}",
+                tape(x.label),
+                p.unwrap_or(&"<end of trace>"),
+                q.unwrap_or(&"<end of trace>")
+            ));
+        }
+    }
+    if sa.len() != sb.len() {
+        return Difference::Calls(format!("the first run has {} tapes, the second {}", sa.len(), sb.len()));
+    }
+    let calls: usize = sa.iter().map(|s| s.records.iter().filter(|l| is_call(l)).count()).sum();
+    let Some((x, y)) = sa.iter().zip(&sb).find(|(x, y)| x.header != y.header) else {
+        return Difference::None;
+    };
+    Difference::Header {
+        calls,
+        text: format!(
+            "the header{} differs:\n    first run:  {}\n    second run: {}",
+            tape(x.label),
+            x.header,
+            y.header
+        ),
+    }
+}
+
+/// How the second run's result differs from the first's, if it does.
+fn result_difference(a: &Result<(), Failure>, b: &Result<(), Failure>) -> Option<String> {
+    match (a, b) {
+        (Ok(()), Ok(())) => None,
+        (Err(_), Ok(())) => Some("the re-run did not fail".to_string()),
+        (Ok(()), Err(e)) => Some(format!(
+            "the re-run failed ({}) where the first run passed",
+            e.message()
+        )),
+        (Err(x), Err(y)) if x.kind() == y.kind() && x.message() == y.message() => None,
+        (Err(x), Err(y)) => Some(format!(
+            "the re-run failed differently ({}; the first run: {})",
+            y.message(),
+            x.message()
+        )),
     }
 }
 
@@ -68,16 +177,24 @@ where
 fn all_tapes(o: &Outcome) -> String {
     let mut s = o.trace.contents();
     for (name, t) in &o.named {
-        let _ = write!(s, "--- tape {name}\n{}", t.contents());
+        let _ = write!(s, "{TAPE_MARK}{name}\n{}", t.contents());
     }
     s
 }
 
 pub(super) fn compare_outcomes(seed: u64, a: &Outcome, b: &Outcome) -> Result<(), NonDeterminism> {
-    match first_difference(&all_tapes(a), &all_tapes(b)) {
-        None => Ok(()),
-        Some(difference) => Err(NonDeterminism { seed, difference }),
-    }
+    let difference = match (
+        result_difference(&a.result, &b.result),
+        difference(&all_tapes(a), &all_tapes(b)),
+    ) {
+        (None, Difference::None) => return Ok(()),
+        (Some(result), Difference::None) => result,
+        (Some(result), Difference::Header { calls, .. }) => format!("{result}, with identical calls ({calls})"),
+        (None, Difference::Header { calls, text }) => format!("every call is the same ({calls} calls), {text}"),
+        (None, Difference::Calls(calls)) => calls,
+        (Some(result), Difference::Calls(calls)) => format!("{result}; {calls}"),
+    };
+    Err(NonDeterminism { seed, difference })
 }
 
 /// Runs `seed` in this process and again in a child process (this test

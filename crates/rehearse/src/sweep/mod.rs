@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::Failure;
 use crate::sim::{FaultConfig, Sim};
@@ -30,6 +30,7 @@ use pool::{install_panic_hook, progress_bar, run_pool};
 pub use report::{FailureReport, Report};
 use repro::Repro;
 pub use rerun::{Rerun, RerunOutcome};
+pub use shrink::ShrinkStop;
 pub use summary::{SUMMARY_FORMAT, SUMMARY_VERSION, SavedFailure, SummaryError, SweepSummary};
 pub use totals::{FailedSeed, FaultStats};
 
@@ -188,7 +189,11 @@ impl Sweep {
     ///
     /// `{name}` in the command is filled from the failing run's parameter
     /// `name` (its scenario header's `params`), shell-quoted where needed;
-    /// `{{` and `}}` are literal braces. A placeholder must name a parameter
+    /// `{{` and `}}` are literal braces. An on/off flag is
+    /// `{name?TEXT}`: `TEXT`, as written, when the parameter's value is on
+    /// (anything but `false`, `0` or empty), nothing when it is off; so
+    /// `.param("datagrams", datagrams).command("my_sim --seeds 1{datagrams? --datagrams}")`
+    /// gives `my_sim --seeds 1 --datagrams` or `my_sim --seeds 1`. A placeholder must name a parameter
     /// declared with [`Sweep::param`]: those are known before any run, so a
     /// typo is an error when the sweep starts (a failure of kind
     /// `configuration` in the report, nothing run), never a blank in a repro
@@ -376,10 +381,28 @@ impl Sweep {
             }
         };
 
+        let saving = Instant::now();
         let mut failures = Vec::new();
         for (index, (seed, outcome)) in pooled.found.into_iter().enumerate() {
-            failures.push(self.report_failure(&f, &dir, seed, outcome, index < self.shrink_limit, &repro));
+            let failure = self.report_failure(&f, &dir, seed, outcome, index < self.shrink_limit, &repro);
+            // Shrinking can take minutes: say each one as it ends.
+            if !self.quiet && failure.shrink_stopped.is_some() {
+                eprintln!(
+                    "sweep `{}`: seed {} shrunk in {:.2}s ({})",
+                    self.name,
+                    seed,
+                    failure.shrink_elapsed.as_secs_f64(),
+                    report::shrink_numbers(failure.calls, failure.shrink_attempts, failure.shrink_stopped)
+                );
+            }
+            failures.push(failure);
         }
+        let saving = if failures.is_empty() {
+            Duration::ZERO
+        } else {
+            saving.elapsed()
+        };
+        let shrinking = failures.iter().map(|r| r.shrink_elapsed).sum();
         self.write_regressions(&plan.regressions, &failures);
         let totals = pooled.totals;
         let report = Report {
@@ -388,6 +411,8 @@ impl Sweep {
             failed_runs: pooled.failed,
             failures,
             elapsed: pooled.elapsed,
+            saving,
+            shrinking,
             calls: pooled.calls,
             budget_exhausted: pooled.out_of_time,
             rerun,

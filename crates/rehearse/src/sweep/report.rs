@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::Sweep;
 use super::rerun::{Rerun, tell};
+use super::shrink::{ShrinkStop, thousands};
 use super::totals::{FailedSeed, FaultStats};
 
 /// Failures a report lists in full; the rest are listed by seed.
@@ -32,6 +33,17 @@ pub struct FailureReport {
     pub shrunk_message: Option<String>,
     /// Choices of the original run and of the shrunk one.
     pub choices: (usize, Option<usize>),
+    /// Calls of the run as found and of the shrunk one (what people read:
+    /// the shrunk scenario's length).
+    pub calls: (usize, Option<usize>),
+    /// Candidate runs shrinking made (0 when not shrunk).
+    pub shrink_attempts: u64,
+    /// Why shrinking stopped, when it ran: [`ShrinkStop::Exhausted`] means
+    /// the result is as small as the shrinker gets it; a time limit or
+    /// attempt bound means more might have cut it further.
+    pub shrink_stopped: Option<ShrinkStop>,
+    /// Wall time shrinking took (zero when not shrunk).
+    pub shrink_elapsed: Duration,
     /// One command line that re-runs this seed.
     pub repro: String,
     /// Set when re-running the seed gave a different trace: the first
@@ -50,8 +62,15 @@ pub struct Report {
     pub failed_runs: u64,
     /// Saved failures, by seed.
     pub failures: Vec<FailureReport>,
-    /// Wall time of the sweep (without saving and shrinking).
+    /// Wall time of the sweep's runs (without saving and shrinking, which
+    /// come after: see [`Report::saving`]).
     pub elapsed: Duration,
+    /// Wall time spent after the runs on the saved failures: saving each,
+    /// re-running it to check it is deterministic, and shrinking (of which
+    /// [`Report::shrinking`]).
+    pub saving: Duration,
+    /// Wall time spent shrinking, over all failures.
+    pub shrinking: Duration,
     /// World calls recorded over all runs.
     pub calls: u64,
     /// True when the time budget ended the sweep before the seed range did.
@@ -90,13 +109,14 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "sweep `{}`: {} of {} seeds failed ({:.2}s, {:.0} seeds/s, {} calls)",
+            "sweep `{}`: {} of {} seeds failed ({:.2}s, {:.0} seeds/s, {} calls{})",
             self.name,
             self.failed_runs,
             self.runs,
             self.elapsed.as_secs_f64(),
             self.seeds_per_second(),
-            self.calls
+            self.calls,
+            self.saving_text()
         )?;
         if let Some(rerun) = &self.rerun {
             write!(f, "{rerun}")?;
@@ -108,10 +128,15 @@ impl fmt::Display for Report {
                 let msg = r.shrunk_message.as_deref().unwrap_or("");
                 writeln!(
                     f,
-                    "  shrunk:   {} ({} -> {} choices): {msg}",
+                    "  shrunk:   {} ({}): {msg}",
                     s.display(),
-                    r.choices.0,
-                    r.choices.1.unwrap_or(0)
+                    shrink_numbers(r.calls, r.shrink_attempts, r.shrink_stopped)
+                )?;
+            } else if let Some(stop) = r.shrink_stopped {
+                writeln!(
+                    f,
+                    "  not shrunk: no simpler run failed the same way ({} attempts, stopped: {stop})",
+                    thousands(r.shrink_attempts)
                 )?;
             }
             if let Some(n) = &r.nondeterminism {
@@ -140,6 +165,19 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// `436 -> 401 calls, 1,200 attempts, stopped: time limit 30 s`.
+pub(super) fn shrink_numbers(calls: (usize, Option<usize>), attempts: u64, stop: Option<ShrinkStop>) -> String {
+    let mut s = match calls.1 {
+        Some(to) => format!("{} -> {to} calls", calls.0),
+        None => format!("{} calls", calls.0),
+    };
+    s.push_str(&format!(", {} attempts", thousands(attempts)));
+    if let Some(stop) = stop {
+        s.push_str(&format!(", stopped: {stop}"));
+    }
+    s
 }
 
 impl Report {
@@ -173,6 +211,25 @@ impl Report {
         )
     }
 
+    /// `; then 50 failures saved and re-checked in 47.10s, 3 shrunk in
+    /// 3.05s`: what came after the runs, or nothing.
+    fn saving_text(&self) -> String {
+        if self.saving.is_zero() {
+            return String::new();
+        }
+        let saved = self.failures.len();
+        let shrunk = self.failures.iter().filter(|r| r.shrink_stopped.is_some()).count();
+        let mut s = format!(
+            "; then {saved} failure{} saved and re-checked in {:.2}s",
+            if saved == 1 { "" } else { "s" },
+            self.saving.saturating_sub(self.shrinking).as_secs_f64()
+        );
+        if shrunk > 0 {
+            s.push_str(&format!(", {shrunk} shrunk in {:.2}s", self.shrinking.as_secs_f64()));
+        }
+        s
+    }
+
     fn rerun_text(&self) -> String {
         self.rerun.as_ref().map(ToString::to_string).unwrap_or_default()
     }
@@ -195,10 +252,16 @@ impl Sweep {
                 shrunk: None,
                 shrunk_message: None,
                 choices: (0, None),
+                calls: (0, None),
+                shrink_attempts: 0,
+                shrink_stopped: None,
+                shrink_elapsed: Duration::ZERO,
                 repro: String::new(),
                 nondeterminism: None,
             }],
             elapsed: Duration::ZERO,
+            saving: Duration::ZERO,
+            shrinking: Duration::ZERO,
             calls: 0,
             budget_exhausted: false,
             rerun: None,

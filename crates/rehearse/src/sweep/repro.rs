@@ -16,6 +16,14 @@ pub(super) struct Repro {
 enum Part {
     Text(String),
     Param(String),
+    /// `{name?text}`: `text` when the parameter is on, nothing when off.
+    Flag(String, String),
+}
+
+/// Whether a parameter's value turns a `{name?text}` flag on: anything
+/// but `false`, `0` and the empty string.
+fn is_on(value: &str) -> bool {
+    !matches!(value.trim(), "" | "false" | "0")
 }
 
 impl Repro {
@@ -26,7 +34,7 @@ impl Repro {
     pub(super) fn new(template: &str, declared: &BTreeMap<String, String>) -> Result<Self, String> {
         let parts = parse(template)?;
         for part in &parts {
-            if let Part::Param(name) = part {
+            if let Part::Param(name) | Part::Flag(name, _) = part {
                 if !declared.contains_key(name) {
                     let known = if declared.is_empty() {
                         "it declares none".to_string()
@@ -74,6 +82,16 @@ impl Repro {
                         }
                     }
                 }
+                Part::Flag(name, text) => {
+                    used.push(name.as_str());
+                    match params.get(name) {
+                        Some(v) if is_on(v) => s.push_str(text),
+                        Some(_) => {}
+                        None => {
+                            let _ = write!(s, "{{{name}?{text}}}");
+                        }
+                    }
+                }
             }
         }
         let rest: Vec<String> = params
@@ -117,8 +135,12 @@ fn parse(template: &str) -> Result<Vec<Part>, String> {
                         "the repro command `{template}` has a `{{` at byte {at} that is never closed (write {{{{ for a literal brace)"
                     ));
                 }
+                let (name, flag) = match name.split_once('?') {
+                    Some((name, text)) => (name, Some(text.to_string())),
+                    None => (name.as_str(), None),
+                };
                 let name = name.trim().to_string();
-                if name.is_empty() || name.contains('{') {
+                if name.is_empty() || name.contains('{') || flag.as_ref().is_some_and(|t| t.contains('{')) {
                     return Err(format!(
                         "the repro command `{template}` has an empty or broken placeholder at byte {at} (write {{name}}, or {{{{ for a literal brace)"
                     ));
@@ -126,7 +148,10 @@ fn parse(template: &str) -> Result<Vec<Part>, String> {
                 if !text.is_empty() {
                     parts.push(Part::Text(std::mem::take(&mut text)));
                 }
-                parts.push(Part::Param(name));
+                parts.push(match flag {
+                    Some(text) => Part::Flag(name, text),
+                    None => Part::Param(name),
+                });
             }
             '}' => {
                 return Err(format!(
@@ -184,6 +209,27 @@ mod tests {
         assert_eq!(
             Repro::guessed("cargo test -- t --exact".into()).line("REHEARSE_SEED", "2", &BTreeMap::new()),
             "REHEARSE_SEED=2 cargo test -- t --exact"
+        );
+    }
+
+    #[test]
+    fn flags_insert_their_text_only_when_on() {
+        let declared = params(&[("datagrams", "false"), ("bug", "x")]);
+        let r = Repro::new("sim --seeds 1{datagrams? --datagrams} --bug {bug}", &declared).unwrap();
+        let line = |d: &str| r.line("REHEARSE_SEED", "4", &params(&[("datagrams", d), ("bug", "x")]));
+        assert_eq!(line("true"), "REHEARSE_SEED=4 sim --seeds 1 --datagrams --bug x");
+        assert_eq!(line("1"), "REHEARSE_SEED=4 sim --seeds 1 --datagrams --bug x");
+        // Off: nothing, and the parameter is not listed as unused either.
+        assert_eq!(line("false"), "REHEARSE_SEED=4 sim --seeds 1 --bug x");
+        assert_eq!(line(""), "REHEARSE_SEED=4 sim --seeds 1 --bug x");
+        assert_eq!(line("0"), "REHEARSE_SEED=4 sim --seeds 1 --bug x");
+        // A flag must name a declared parameter too.
+        let err = Repro::new("sim {datagram?--datagrams}", &declared).unwrap_err();
+        assert!(err.contains("{datagram}"), "{err}");
+        assert!(
+            Repro::new("sim {?--datagrams}", &declared)
+                .unwrap_err()
+                .contains("empty or broken")
         );
     }
 

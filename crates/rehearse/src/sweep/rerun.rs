@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::knobs::env;
 use super::pool::{Outcome, Pooled, run_once};
@@ -347,6 +347,10 @@ impl Sweep {
                 shrunk: None,
                 shrunk_message: None,
                 choices: (outcome.choices.len(), None),
+                calls: (outcome.calls as usize, None),
+                shrink_attempts: 0,
+                shrink_stopped: None,
+                shrink_elapsed: Duration::ZERO,
                 repro: repro.line(env::REPLAY, &path.display().to_string(), &outcome.params),
                 nondeterminism: None,
             }],
@@ -357,6 +361,8 @@ impl Sweep {
             failed_runs: failures.len() as u64,
             failures,
             elapsed: start.elapsed(),
+            saving: Duration::ZERO,
+            shrinking: Duration::ZERO,
             calls: outcome.calls,
             budget_exhausted: false,
             rerun: Some(rerun),

@@ -2,7 +2,7 @@
 //! for determinism, and shrinking.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::determinism::compare_outcomes;
 use super::knobs::env;
@@ -54,28 +54,36 @@ impl Sweep {
         let mut shrunk = None;
         let mut shrunk_message = None;
         let mut shrunk_choices = None;
+        let mut shrunk_calls = None;
+        let mut shrink_attempts = 0;
+        let mut shrink_stopped = None;
+        let mut shrink_elapsed = Duration::ZERO;
         if shrink && self.shrink && nondeterminism.is_none() {
-            let deadline = Instant::now() + self.shrink_time;
+            let start = Instant::now();
             let minimal = shrink_choices(
                 f,
                 seed,
                 &self.faults,
                 outcome.choices.clone(),
                 failure.kind(),
-                deadline,
+                self.shrink_time,
                 self.shrink_attempts,
             );
+            shrink_attempts = minimal.attempts;
+            shrink_stopped = Some(minimal.stop);
             // Re-run the final candidate as given (its header records the
             // choices) and save it only if it still fails the same way.
-            let last = run_once(f, seed, Some(minimal.clone()), &self.faults);
+            let last = run_once(f, seed, Some(minimal.choices.clone()), &self.faults);
             if let Err(e) = &last.result {
                 if e.kind() == failure.kind() {
                     let (path, _) = Self::save(dir, &format!("seed-{seed}.shrunk"), &last);
                     shrunk = Some(path);
                     shrunk_message = Some(e.message().to_string());
-                    shrunk_choices = Some(minimal.len());
+                    shrunk_choices = Some(minimal.choices.len());
+                    shrunk_calls = Some(last.calls as usize);
                 }
             }
+            shrink_elapsed = start.elapsed();
         }
         FailureReport {
             seed,
@@ -86,6 +94,10 @@ impl Sweep {
             shrunk,
             shrunk_message,
             choices: (outcome.choices.len(), shrunk_choices),
+            calls: (outcome.calls as usize, shrunk_calls),
+            shrink_attempts,
+            shrink_stopped,
+            shrink_elapsed,
             repro: repro.line(env::SEED, &seed.to_string(), &outcome.params),
             nondeterminism,
         }

@@ -1,7 +1,10 @@
 //! Shrinking: edits a failing choice sequence while the same failure persists.
 
 use std::cell::Cell;
-use std::time::Instant;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
 
 use super::pool::run_once;
 use crate::Failure;
@@ -19,6 +22,60 @@ fn strip_trailing_zeros(mut v: Vec<u64>) -> Vec<u64> {
     v
 }
 
+/// Why shrinking one failure stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShrinkStop {
+    /// No edit of the sequence made the run simpler and still failing:
+    /// the result is as small as this shrinker gets it.
+    Exhausted,
+    /// [`Sweep::shrink_attempts`](crate::Sweep::shrink_attempts) candidate
+    /// runs were used; more might have shrunk it further.
+    Attempts {
+        /// The bound.
+        limit: u64,
+    },
+    /// [`Sweep::shrink_time`](crate::Sweep::shrink_time) passed; more time
+    /// might have shrunk it further.
+    Time {
+        /// The limit, in seconds.
+        limit_s: f64,
+    },
+}
+
+impl fmt::Display for ShrinkStop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exhausted => f.write_str("nothing left to try"),
+            Self::Attempts { limit } => write!(f, "attempt bound {}", thousands(*limit)),
+            Self::Time { limit_s } => write!(f, "time limit {limit_s} s"),
+        }
+    }
+}
+
+/// `1200` as `1,200`.
+pub(super) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What [`shrink_choices`] gives.
+pub(super) struct Shrunk {
+    /// The simplest failing sequence seen.
+    pub(super) choices: Vec<u64>,
+    /// Candidate runs made.
+    pub(super) attempts: u64,
+    /// Why it stopped.
+    pub(super) stop: ShrinkStop,
+}
+
 /// Edits a failing choice sequence while the failure (same kind) persists:
 /// deletes spans, zeroes spans, halves values, until nothing helps or the
 /// deadline passes. A candidate is kept when its run has fewer calls, or as
@@ -31,20 +88,33 @@ pub(super) fn shrink_choices<F>(
     faults: &FaultConfig,
     start: Vec<u64>,
     kind: &str,
-    deadline: Instant,
+    time: Duration,
     attempts: u64,
-) -> Vec<u64>
+) -> Shrunk
 where
     F: Fn(&mut Sim) -> Result<(), Failure>,
 {
+    let deadline = Instant::now() + time;
     let first = run_once(f, seed, Some(start.clone()), faults);
     let mut best = strip_trailing_zeros(start);
     let best_calls = Cell::new(first.calls);
     // Runs allowed in total (`Sweep::shrink_attempts`), on top of the
     // deadline: the bound that gives the same result on any machine.
     let budget = Cell::new(attempts);
+    // Set when a candidate was refused for want of attempts or time.
+    let cut = Cell::new(None);
     let attempt = |candidate: Vec<u64>, best: &mut Vec<u64>| -> bool {
-        if budget.get() == 0 || Instant::now() >= deadline || !simpler(&candidate, best) {
+        if budget.get() == 0 {
+            cut.set(Some(ShrinkStop::Attempts { limit: attempts }));
+            return false;
+        }
+        if Instant::now() >= deadline {
+            cut.set(Some(ShrinkStop::Time {
+                limit_s: time.as_secs_f64(),
+            }));
+            return false;
+        }
+        if !simpler(&candidate, best) {
             return false;
         }
         budget.set(budget.get() - 1);
@@ -69,8 +139,19 @@ where
         delete_spans(&mut best, &attempt);
         zero_spans(&mut best, &attempt);
         halve_values(&mut best, &attempt);
-        if best == before || Instant::now() >= deadline || budget.get() == 0 {
-            return best;
+        if let Some(stop) = cut.get() {
+            return Shrunk {
+                choices: best,
+                attempts: attempts - budget.get(),
+                stop,
+            };
+        }
+        if best == before {
+            return Shrunk {
+                choices: best,
+                attempts: attempts - budget.get(),
+                stop: ShrinkStop::Exhausted,
+            };
         }
     }
 }

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::report::shrink_numbers;
+use super::shrink::ShrinkStop;
 use super::totals::{FailedSeed, FaultStats};
 use super::{FailureReport, Report};
 
@@ -45,8 +47,16 @@ pub struct SweepSummary {
     pub calls: u64,
     /// True when a time budget ended a shard before its seeds did.
     pub budget_exhausted: bool,
-    /// Wall time in seconds (of the longest shard, once merged).
+    /// Wall time of the runs in seconds (of the longest shard, once merged).
     pub elapsed_s: f64,
+    /// Wall time spent after the runs saving, re-checking and shrinking
+    /// failures, in seconds (the longest shard's, once merged; 0 in files
+    /// written before it was recorded).
+    #[serde(default)]
+    pub saving_s: f64,
+    /// Of which shrinking.
+    #[serde(default)]
+    pub shrinking_s: f64,
     /// Every failing seed with its failure's kind, by seed.
     pub failed: Vec<FailedSeed>,
     /// The failures that were saved, by seed.
@@ -76,6 +86,19 @@ pub struct SavedFailure {
     pub choices: usize,
     /// Choices of the shrunk run.
     pub shrunk_choices: Option<usize>,
+    /// Calls of the run as found (0 in files written before it was
+    /// recorded).
+    #[serde(default)]
+    pub calls: usize,
+    /// Calls of the shrunk run.
+    #[serde(default)]
+    pub shrunk_calls: Option<usize>,
+    /// Candidate runs shrinking made.
+    #[serde(default)]
+    pub shrink_attempts: u64,
+    /// Why shrinking stopped, when it ran.
+    #[serde(default)]
+    pub shrink_stopped: Option<ShrinkStop>,
     /// The command that re-runs the seed.
     pub repro: String,
     /// Set when re-running the seed gave a different trace.
@@ -117,6 +140,10 @@ impl From<&FailureReport> for SavedFailure {
             shrunk_message: f.shrunk_message.clone(),
             choices: f.choices.0,
             shrunk_choices: f.choices.1,
+            calls: f.calls.0,
+            shrunk_calls: f.calls.1,
+            shrink_attempts: f.shrink_attempts,
+            shrink_stopped: f.shrink_stopped,
             repro: f.repro.clone(),
             nondeterminism: f.nondeterminism.clone(),
         }
@@ -138,6 +165,8 @@ impl Report {
             calls: self.calls,
             budget_exhausted: self.budget_exhausted,
             elapsed_s: self.elapsed.as_secs_f64(),
+            saving_s: self.saving.as_secs_f64(),
+            shrinking_s: self.shrinking.as_secs_f64(),
             failed: self.failed_seeds.clone(),
             saved: self.failures.iter().map(SavedFailure::from).collect(),
             faults: self.faults.clone(),
@@ -214,6 +243,8 @@ impl SweepSummary {
         merged.calls = 0;
         merged.budget_exhausted = false;
         merged.elapsed_s = 0.0;
+        merged.saving_s = 0.0;
+        merged.shrinking_s = 0.0;
         merged.failed.clear();
         merged.saved.clear();
         merged.faults.clear();
@@ -263,6 +294,8 @@ impl SweepSummary {
             merged.calls += part.calls;
             merged.budget_exhausted |= part.budget_exhausted;
             merged.elapsed_s = merged.elapsed_s.max(part.elapsed_s);
+            merged.saving_s = merged.saving_s.max(part.saving_s);
+            merged.shrinking_s = merged.shrinking_s.max(part.shrinking_s);
             merged.failed.extend(part.failed.iter().cloned());
             merged.saved.extend(part.saved.iter().cloned());
             for (point, s) in &part.faults {
@@ -287,9 +320,17 @@ impl fmt::Display for SweepSummary {
         } else {
             format!(", {} of {} shards", self.shards.len(), self.shard_count)
         };
+        let saving = if self.saving_s > 0.0 {
+            format!(
+                "; then {:.2}s saving failures, of which {:.2}s shrinking",
+                self.saving_s, self.shrinking_s
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             f,
-            "sweep `{}`: {} of {} seeds failed (seeds {}..{}{shards}, {} calls, {:.2}s)",
+            "sweep `{}`: {} of {} seeds failed (seeds {}..{}{shards}, {} calls, {:.2}s{saving})",
             self.name, self.failed_runs, self.runs, self.seeds[0], self.seeds[1], self.calls, self.elapsed_s
         )?;
         let missing = self.missing_shards();
@@ -313,7 +354,12 @@ impl fmt::Display for SweepSummary {
             writeln!(f, "- seed {}: {}", s.seed, s.message.lines().next().unwrap_or(""))?;
             writeln!(f, "  scenario: {}", s.scenario.display())?;
             if let Some(shrunk) = &s.shrunk {
-                writeln!(f, "  shrunk:   {}", shrunk.display())?;
+                if s.shrink_stopped.is_some() {
+                    let numbers = shrink_numbers((s.calls, s.shrunk_calls), s.shrink_attempts, s.shrink_stopped);
+                    writeln!(f, "  shrunk:   {} ({numbers})", shrunk.display())?;
+                } else {
+                    writeln!(f, "  shrunk:   {}", shrunk.display())?;
+                }
             }
             if let Some(n) = &s.nondeterminism {
                 writeln!(f, "  NOT DETERMINISTIC: {n}")?;

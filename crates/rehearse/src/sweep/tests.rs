@@ -19,8 +19,41 @@ fn first_difference_names_the_call() {
     let a = "(header)\n(i: 0, x)\n(i: 1, y)\n";
     let b = "(header)\n(i: 0, x)\n(i: 1, z)\n";
     let d = first_difference(a, b).unwrap();
-    assert!(d.starts_with("line 3 (call 1) differs"), "{d}");
+    assert!(d.starts_with("call 1 differs"), "{d}");
     assert!(first_difference(a, a).is_none());
+}
+
+#[test]
+fn first_difference_compares_calls_before_headers() {
+    // A failing run's header carries its failure: the headers differ on
+    // line 1, but the place to look is the first call that differs.
+    let a = "(seed: 1, failure: (kind: \"x\"))\n(i: 0, x)\n(i: 1, y)\n";
+    let b = "(seed: 1)\n(i: 0, x)\n(i: 1, z)\n";
+    let d = first_difference(a, b).unwrap();
+    assert!(d.starts_with("call 1 differs"), "{d}");
+    assert!(d.contains("(i: 1, y)") && d.contains("(i: 1, z)"), "{d}");
+    // Every call the same: the header is what differs.
+    let b = "(seed: 1)\n(i: 0, x)\n(i: 1, y)\n";
+    let d = first_difference(a, b).unwrap();
+    assert!(
+        d.starts_with("every call is the same (2 calls), the header differs"),
+        "{d}"
+    );
+    // Calls of a named tape are numbered from its own start.
+    let a = "(h)\n(i: 0, x)\n--- tape log\n(h2)\n(i: 0, p)\n(i: 1, q)\n";
+    let b = "(h)\n(i: 0, x)\n--- tape log\n(h2)\n(i: 0, p)\n(i: 1, r)\n";
+    let d = first_difference(a, b).unwrap();
+    assert!(d.starts_with("call 1 of tape log differs"), "{d}");
+    // Marks between calls do not shift the numbering.
+    let a = "(h)\n(i: 0, x)\n(fault: \"net::drop\")\n(i: 1, y)\n";
+    let b = "(h)\n(i: 0, x)\n(fault: \"net::drop\")\n(i: 1, z)\n";
+    assert!(first_difference(a, b).unwrap().starts_with("call 1 differs"));
+    let b = "(h)\n(i: 0, x)\n(fault: \"net::crash\")\n(i: 1, y)\n";
+    assert!(
+        first_difference(a, b)
+            .unwrap()
+            .starts_with("a mark after call 0 differs")
+    );
 }
 
 #[test]
@@ -28,4 +61,35 @@ fn shortlex() {
     assert!(simpler(&[5], &[1, 1]));
     assert!(simpler(&[1, 2], &[1, 3]));
     assert!(!simpler(&[1, 3], &[1, 3]));
+}
+
+#[test]
+fn a_version_1_summary_without_shrink_numbers_still_reads() {
+    let text = r#"{"format": "rehearse sweep report", "version": 1, "name": "s", "seeds": [0, 10],
+        "shard_count": 1, "shards": [1], "runs": 10, "failed_runs": 1, "calls": 50,
+        "budget_exhausted": false, "elapsed_s": 0.5,
+        "failed": [{"seed": 3, "kind": "k"}],
+        "saved": [{"seed": 3, "kind": "k", "message": "k: m", "scenario": "seed-3.ron",
+                   "shrunk": "seed-3.shrunk.ron", "shrunk_message": "k: m", "choices": 9,
+                   "shrunk_choices": 2, "repro": "REHEARSE_SEED=3 x", "nondeterminism": null}],
+        "faults": {}, "counters": {}}"#;
+    let s = super::SweepSummary::parse(text).unwrap();
+    let saved = &s.saved[0];
+    assert_eq!((saved.calls, saved.shrunk_calls, saved.shrink_attempts), (0, None, 0));
+    assert_eq!(saved.shrink_stopped, None);
+    assert_eq!((s.saving_s, s.shrinking_s), (0.0, 0.0));
+    assert!(s.to_string().contains("shrunk:   seed-3.shrunk.ron\n"), "{s}");
+}
+
+#[test]
+fn shrink_stops_read_for_people() {
+    use super::ShrinkStop;
+    assert_eq!(ShrinkStop::Exhausted.to_string(), "nothing left to try");
+    assert_eq!(
+        ShrinkStop::Attempts { limit: 200_000 }.to_string(),
+        "attempt bound 200,000"
+    );
+    assert_eq!(ShrinkStop::Time { limit_s: 30.0 }.to_string(), "time limit 30 s");
+    assert_eq!(super::shrink::thousands(1200), "1,200");
+    assert_eq!(super::shrink::thousands(999), "999");
 }
