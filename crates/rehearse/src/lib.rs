@@ -262,13 +262,13 @@ pub use format::{
     Call, FORMAT_VERSION, Header, Mark, MarkKind, RunFailure, Trace, TraceError, TraceErrorKind, TraceReader,
     TraceRecord,
 };
-pub use record::{Recorder, Rotation, Tape, TapeOptions};
+pub use record::{Recorder, Rotation, Tape, TapeLimitReached, TapeOptions};
 pub use rehearse_macros::world;
 pub use replay::{Divergence, DivergenceKind, Mode, ModeError, Recording, Replayer, Scenario};
 pub use ron::{Difference, ParseError, Step, Value};
 pub use sim::{EventQueue, Failure, Faulty, InjectFault, Phase, Sim, SimRng};
 pub use sweep::{
-    FailureReport, NonDeterminism, Report, Rerun, RerunOutcome, Sweep, check_determinism,
+    DEFAULT_TAPE_LIMIT_BYTES, FailureReport, NonDeterminism, Report, Rerun, RerunOutcome, Sweep, check_determinism,
     check_determinism_across_processes,
 };
 

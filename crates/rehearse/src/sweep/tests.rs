@@ -1,7 +1,7 @@
 //! Unit tests of the sweep's knob parsing, trace comparison and shortlex order.
 
 use super::determinism::first_difference;
-use super::knobs::{parse_seed_range, parse_shard};
+use super::knobs::{parse_bytes, parse_seed_range, parse_shard};
 use super::shrink::simpler;
 
 #[test]
@@ -28,4 +28,15 @@ fn shortlex() {
     assert!(simpler(&[5], &[1, 1]));
     assert!(simpler(&[1, 2], &[1, 3]));
     assert!(!simpler(&[1, 3], &[1, 3]));
+}
+
+#[test]
+fn sizes_parse() {
+    assert_eq!(parse_bytes("4096").unwrap(), Some(4096));
+    assert_eq!(parse_bytes("64M").unwrap(), Some(64 << 20));
+    assert_eq!(parse_bytes(" 2g ").unwrap(), Some(2 << 30));
+    assert_eq!(parse_bytes("off").unwrap(), None);
+    assert!(parse_bytes("64MB").is_err());
+    assert!(parse_bytes("M").is_err());
+    assert!(parse_bytes("99999999999G").is_err());
 }
