@@ -15,7 +15,8 @@
 //! recording a message-heavy run; the goal is at most 1.5x).
 //!
 //! Run: `cargo bench -p rehearse --bench net` (`-- --ratios` for the ratios
-//! alone).
+//! alone, `-- --only recorded 100000` for one way alone, to count its
+//! instructions under callgrind).
 
 #![allow(missing_docs)]
 
@@ -200,7 +201,31 @@ fn ratios(rounds: u32, n: u64) {
     );
 }
 
+/// `--only WAY N`: `N` messages one way (`direct`, `simnet` or
+/// `recorded`), nothing else; for instruction counts under callgrind,
+/// where the difference of two ways divided by `N` is their difference
+/// per message.
+fn only(args: &[String]) -> bool {
+    let Some(at) = args.iter().position(|a| a == "--only") else {
+        return false;
+    };
+    let way = match args.get(at + 1).map(String::as_str) {
+        Some("direct") => Way::Direct,
+        Some("simnet") => Way::SimNet,
+        Some("recorded") => Way::Recorded,
+        other => panic!("--only: expected direct, simnet or recorded, got {other:?}"),
+    };
+    let n = args.get(at + 2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let t = messages(way, n);
+    println!("{way:?}: {n} messages, {:.1} ns each", t.as_nanos() as f64 / n as f64);
+    true
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if only(&args) {
+        return;
+    }
     let only_ratios = std::env::args().any(|a| a == "--ratios");
     if !only_ratios {
         let mut c = Criterion::default().configure_from_args();

@@ -262,14 +262,14 @@ pub use format::{
     Call, FORMAT_VERSION, Header, Mark, MarkKind, RunFailure, Trace, TraceError, TraceErrorKind, TraceReader,
     TraceRecord,
 };
-pub use record::{Recorder, Rotation, Tape, TapeOptions};
+pub use record::{Recorder, Rotation, Tape, TapeLimitReached, TapeOptions};
 pub use rehearse_macros::world;
 pub use replay::{Divergence, DivergenceKind, Mode, ModeError, Recording, Replayer, Scenario};
 pub use ron::{Difference, ParseError, Step, Value};
 pub use sim::{EventQueue, Failure, Faulty, InjectFault, Phase, Sim, SimRng};
 pub use sweep::{
-    FailedSeed, FailureReport, FaultStats, NonDeterminism, Report, Rerun, RerunOutcome, SUMMARY_FORMAT,
-    SUMMARY_VERSION, SavedFailure, ShrinkStop, SummaryError, Sweep, SweepSummary, check_determinism,
+    DEFAULT_TAPE_LIMIT_BYTES, FailedSeed, FailureReport, FaultStats, NonDeterminism, Report, Rerun, RerunOutcome,
+    SUMMARY_FORMAT, SUMMARY_VERSION, SavedFailure, ShrinkStop, SummaryError, Sweep, SweepSummary, check_determinism,
     check_determinism_across_processes,
 };
 

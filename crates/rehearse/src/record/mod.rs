@@ -10,7 +10,7 @@ mod tape;
 
 pub(crate) use encode::Scratch;
 pub use rotate::Rotation;
-pub use tape::{Tape, TapeOptions};
+pub use tape::{Tape, TapeLimitReached, TapeOptions};
 
 /// A world wrapper that records every call of every `#[rehearse::world]`
 /// trait `W` implements onto a [`Tape`], then returns the inner world's

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 
-use super::encode::{Buf, Cursor, Encoded, NOT_A_CALL, Store as _, record};
+use super::encode::names::Names;
+use super::encode::{Buf, Cursor, Encoded, NOT_A_CALL, PutSmall as _, Store as _, record};
 use crate::format::{Header, MarkKind, MarkText, write_call_head, write_mark_line};
 use crate::ron::WriteError;
 
@@ -18,10 +19,9 @@ pub(super) enum Sink {
         /// Every call, in the compact form of [`super::encode`]: one
         /// buffer, so that recording a call allocates nothing once it has
         /// grown, and RON is only written when the tape is read. Marks and
-        /// lane changes are records of kind [`NOT_A_CALL`] among them.
+        /// lane changes are records of kind [`NOT_A_CALL`] among them; a
+        /// call's kind is the index of its name + 1.
         calls: Buf,
-        /// The call names met so far; a call refers to one by index.
-        names: Vec<&'static str>,
         /// The virtual time of the last call, written only when it changes.
         last_at: Option<u64>,
     },
@@ -62,6 +62,7 @@ pub(super) fn write_loop(file: File, header: &str, rx: &Receiver<Msg>) -> Result
     note(writeln!(out, "{header}"), &mut error);
     let mut line = String::new();
     let mut node: Option<Arc<str>> = None;
+    let names = Names::default();
     loop {
         let msg = match rx.try_recv() {
             Ok(m) => m,
@@ -85,7 +86,7 @@ pub(super) fn write_loop(file: File, header: &str, rx: &Receiver<Msg>) -> Result
             } => {
                 if error.is_none() {
                     line.clear();
-                    let values = Cursor::new(values.bytes.as_slice(), &values.names);
+                    let values = Cursor::new(values.bytes.as_slice(), &names);
                     if render_encoded(&mut line, index, at, node.as_deref(), call, &values).is_err() {
                         line.push_str("\"<corrupt tape record: a rehearse bug>\"");
                     }
@@ -128,6 +129,28 @@ pub(super) fn put_at(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u64>
     }
 }
 
+/// The start of a call's record: its kind (the index of its name + 1)
+/// and its virtual time (see [`put_at`]), in one store.
+#[inline]
+pub(super) fn put_call_head(calls: &mut Buf, name: u32, at: Option<u64>, last_at: &mut Option<u64>) {
+    let kind = u64::from(name) + 1;
+    if kind >= 0x80 {
+        calls.varint(kind);
+        put_at(calls, at, last_at);
+        return;
+    }
+    let (tag, time, used) = match at {
+        None => (super::encode::AT_NONE, 0, 2),
+        Some(_) if at == *last_at => (super::encode::AT_SAME, 0, 2),
+        Some(t) => {
+            *last_at = at;
+            (super::encode::AT_NEW, t, 10)
+        }
+    };
+    let packed = u128::from(kind) | u128::from(tag) << 8 | u128::from(time) << 16;
+    calls.bytes.put_small(packed, used);
+}
+
 /// One call line from its encoded values: the inputs (each a value or a
 /// redaction mark, then an end mark), then the output.
 fn render_encoded(
@@ -159,15 +182,16 @@ fn render_encoded(
 
 /// Every record of a memory tape, one line each (lane changes only set
 /// the `node` of the lines after them).
-pub(super) fn render_memory(s: &mut String, calls: &Buf, names: &[&'static str], nodes: &[Arc<str>]) {
-    let c = Cursor::new(calls.bytes.as_slice(), &calls.names);
+pub(super) fn render_memory(s: &mut String, calls: &Buf, nodes: &[Arc<str>]) {
+    let names = Names::default();
+    let c = Cursor::new(calls.bytes.as_slice(), &names);
     let mut at = RenderState {
         index: 0,
         last_at: None,
         node: None,
     };
     while !c.at_end() {
-        match render_record(s, &c, names, nodes, &mut at) {
+        match render_record(s, &c, nodes, &mut at) {
             Ok(false) => {}
             Ok(true) => s.push('\n'),
             Err(_) => {
@@ -191,7 +215,6 @@ struct RenderState<'n> {
 fn render_record<'n>(
     s: &mut String,
     c: &Cursor<'_>,
-    names: &[&'static str],
     nodes: &'n [Arc<str>],
     at: &mut RenderState<'n>,
 ) -> Result<bool, WriteError> {
@@ -199,11 +222,7 @@ fn render_record<'n>(
     let kind = c.varint::<WriteError>()?;
     if kind != NOT_A_CALL {
         let time = c.at::<WriteError>(&mut at.last_at)?;
-        let call = usize::try_from(kind - 1)
-            .ok()
-            .and_then(|k| names.get(k))
-            .copied()
-            .unwrap_or("?");
+        let call = c.names().get(kind - 1).ok_or_else(corrupt)?;
         render_encoded(s, at.index, time, at.node, call, c)?;
         at.index += 1;
         return Ok(true);
@@ -267,9 +286,14 @@ pub(super) fn put_mark(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u6
 /// Appends a lane change to a memory tape's buffer: 0 for none, else the
 /// node name's index + 1.
 pub(super) fn put_lane(calls: &mut Buf, lane: u32) {
-    calls.varint(NOT_A_CALL);
-    calls.byte(record::LANE);
-    calls.varint(u64::from(lane));
+    if lane < 0x80 {
+        let packed = u128::from(NOT_A_CALL) | u128::from(record::LANE) << 8 | u128::from(lane) << 16;
+        calls.bytes.put_small(packed, 3);
+    } else {
+        calls.varint(NOT_A_CALL);
+        calls.byte(record::LANE);
+        calls.varint(u64::from(lane));
+    }
 }
 
 thread_local! {
@@ -289,7 +313,7 @@ pub(super) fn spare_buffer() -> Buf {
 }
 
 pub(super) fn keep_spare(mut buf: Buf) {
-    if buf.bytes.capacity() <= SPARE_MAX_BYTES && buf.names.capacity() <= SPARE_MAX_BYTES / 16 {
+    if buf.bytes.capacity() <= SPARE_MAX_BYTES {
         buf.clear();
         // `try_with`: a tape dropped while the thread shuts down just frees.
         let _ = SPARE.try_with(|s| {

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::encode::{Buf, Scratch, Store as _};
+use super::encode::{Buf, Scratch, Store as _, names};
 use super::lock::Lock;
-use super::sink::{Msg, Sink, keep_spare, put_at, put_lane, put_mark, render_memory, spare_buffer, write_loop};
+use super::sink::{Msg, Sink, keep_spare, put_call_head, put_lane, put_mark, render_memory, spare_buffer, write_loop};
 use crate::format::{Header, MarkText, RunFailure, Trace, TraceError, TraceErrorKind};
 
 /// Records the file writer may hold in its queue before a caller waits.
@@ -72,11 +72,61 @@ struct State {
     /// The lane the sink was last told; a record written while it differs
     /// from `node` is preceded by a lane change.
     written_node: u32,
-    /// Something to do before the next record: `finished`, or a lane
-    /// change to write. One flag, so that recording a call checks one
-    /// byte as it did before lanes existed.
+    /// Something to do before the next record: `finished`, the limit
+    /// reached, or a lane change to write. One flag, so that recording a
+    /// call checks one byte as it did before lanes existed.
     pending: bool,
+    /// The most encoded bytes the tape keeps ([`TapeOptions::limit_bytes`]).
+    limit_bytes: u64,
+    /// Encoded bytes kept so far (file tapes; a memory tape's buffer knows).
+    sent_bytes: u64,
+    /// The limit was reached: later records are counted, not kept.
+    over_limit: bool,
+    /// Calls and marks not kept because the limit was reached.
+    dropped_over_limit: usize,
     sink: Sink,
+}
+
+/// A tape reached its size limit ([`TapeOptions::limit_bytes`]): it kept
+/// the records before the limit, and only counted the later ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapeLimitReached {
+    /// The limit, in bytes of the tape's compact encoding (about a third
+    /// of the scenario file's size).
+    pub limit_bytes: u64,
+    /// Calls kept (the first ones of the run).
+    pub calls_kept: usize,
+    /// Calls and marks after the limit, not kept.
+    pub records_dropped: usize,
+}
+
+impl std::fmt::Display for TapeLimitReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the tape reached its limit of {} (the first {} calls are kept, {} later calls and marks are not): \
+             raise it with Sweep::tape_limit_bytes or REHEARSE_TAPE_LIMIT (for a sweep), TapeOptions::limit_bytes \
+             (for a tape of your own), or record a shorter run",
+            bytes_text(self.limit_bytes),
+            self.calls_kept,
+            self.records_dropped
+        )
+    }
+}
+
+/// `64 MiB`, `1.5 KiB`, `100 bytes`.
+fn bytes_text(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return if bytes % size == 0 {
+                format!("{} {unit}", bytes / size)
+            } else {
+                format!("{:.1} {unit}", bytes as f64 / size as f64)
+            };
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 /// Options for a new tape: header fields and queue size.
@@ -84,6 +134,7 @@ struct State {
 pub struct TapeOptions {
     header: Header,
     capacity: usize,
+    limit_bytes: u64,
 }
 
 impl TapeOptions {
@@ -118,6 +169,27 @@ impl TapeOptions {
         self
     }
 
+    /// Bounds the tape: once it holds `bytes` of recorded calls and marks
+    /// (in its compact encoding, about a third of the scenario file's
+    /// size), it keeps no more, and only counts them; [`Tape::limit_reached`]
+    /// says so, and `flush` and `finish` report it as an error. Default: no
+    /// limit (a [`Sweep`](crate::Sweep) sets one on its runs' tapes, see
+    /// [`Sweep::tape_limit_bytes`](crate::Sweep::tape_limit_bytes)).
+    ///
+    /// ```
+    /// let tape = rehearse::Tape::options().limit_bytes(64).memory();
+    /// for i in 0..100 {
+    ///     tape.note(&format!("step {i}"));
+    /// }
+    /// let reached = tape.limit_reached().unwrap();
+    /// assert!(reached.records_dropped > 80);
+    /// assert!(tape.flush().unwrap_err().to_string().contains("limit of 64 bytes"));
+    /// ```
+    pub fn limit_bytes(mut self, bytes: u64) -> Self {
+        self.limit_bytes = bytes;
+        self
+    }
+
     /// Creates (or truncates) the scenario file and starts its writer thread.
     /// The header records the wall-clock creation time.
     pub fn create(mut self, path: impl AsRef<Path>) -> Result<Tape, TraceError> {
@@ -138,6 +210,7 @@ impl TapeOptions {
                 tx,
                 writer: Some(writer),
             },
+            self.limit_bytes,
         ))
     }
 
@@ -149,15 +222,15 @@ impl TapeOptions {
             Sink::Memory {
                 header: Box::new(self.header),
                 calls: spare_buffer(),
-                names: Vec::new(),
                 last_at: None,
             },
+            self.limit_bytes,
         )
     }
 }
 
 impl Tape {
-    fn with_sink(path: Option<PathBuf>, sink: Sink) -> Self {
+    fn with_sink(path: Option<PathBuf>, sink: Sink, limit_bytes: u64) -> Self {
         Self {
             inner: Some(Arc::new(Inner {
                 path,
@@ -173,6 +246,10 @@ impl Tape {
                         node: 0,
                         written_node: 0,
                         pending: false,
+                        limit_bytes,
+                        sent_bytes: 0,
+                        over_limit: false,
+                        dropped_over_limit: 0,
                         sink,
                     };
                     Lock::new(state, memory)
@@ -186,6 +263,7 @@ impl Tape {
         TapeOptions {
             header: Header::new(),
             capacity: QUEUE_CAPACITY,
+            limit_bytes: u64::MAX,
         }
     }
 
@@ -289,7 +367,7 @@ impl Tape {
                 }
             },
         };
-        state.pending = state.finished || state.node != state.written_node;
+        state.pending = state.finished || state.over_limit || state.node != state.written_node;
     }
 
     /// Writes a fault mark: the fault point that fired (`"net::drop"`) and,
@@ -316,17 +394,27 @@ impl Tape {
                 state.marks_after_finish += 1;
                 return;
             }
+            if state.over_limit {
+                state.dropped_over_limit += 1;
+                return;
+            }
             state.write_lane();
         }
         match &mut state.sink {
             Sink::Memory { calls, last_at, .. } => put_mark(calls, at, last_at, mark),
             Sink::File { tx, .. } => {
+                state.sent_bytes += match &mark {
+                    MarkText::Fault { point, detail } => point.len() + detail.map_or(0, |d| d.len()),
+                    MarkText::Note(text) => text.len(),
+                } as u64
+                    + 10;
                 let _ = tx.send(Msg::Mark {
                     at,
                     kind: mark.to_kind(),
                 });
             }
         }
+        state.check_limit();
     }
 
     /// Number of calls recorded so far (marks not counted).
@@ -349,33 +437,40 @@ impl Tape {
         let state = &mut *guard;
         let Some(index) = state.next() else { return };
         match &mut state.sink {
-            Sink::Memory {
-                calls, names, last_at, ..
-            } => {
-                let name = match names.iter().position(|n| std::ptr::eq(*n, call)) {
-                    Some(k) => k,
-                    None => {
-                        names.push(call);
-                        names.len() - 1
-                    }
-                };
-                calls.varint(name as u64 + 1);
-                put_at(calls, at, last_at);
+            Sink::Memory { calls, last_at, .. } => {
+                put_call_head(calls, names::index(call), at, last_at);
                 values.bytes.append_to(&mut calls.bytes);
-                calls.names.extend_from_slice(&values.names);
             }
             Sink::File { tx, .. } => {
+                state.sent_bytes += values.bytes.len() as u64 + 10;
                 let _ = tx.send(Msg::Encoded {
                     index,
                     at,
                     call,
                     values: Buf {
                         bytes: super::encode::TapeBytes::from_slice(values.bytes.as_slice()),
-                        names: values.names.to_vec(),
                     },
                 });
             }
         }
+        state.check_limit();
+    }
+
+    /// Frees a memory tape's room for more records: for a tape that is
+    /// kept, not written to (a sweep's failures until they are saved).
+    pub(crate) fn shrink_to_fit(&self) {
+        let Some(inner) = &self.inner else { return };
+        if let Sink::Memory { calls, .. } = &mut inner.state.lock().sink {
+            calls.bytes.shrink_to_fit();
+        }
+    }
+
+    /// How the tape reached its size limit ([`TapeOptions::limit_bytes`]),
+    /// or `None` while it keeps everything.
+    pub fn limit_reached(&self) -> Option<TapeLimitReached> {
+        let inner = self.inner.as_ref()?;
+        let state = inner.state.lock();
+        state.over_limit.then(|| state.limit_reached())
     }
 
     /// Waits until every call recorded so far is written to the file (for
@@ -412,23 +507,28 @@ impl Tape {
     pub fn finish(&self) -> Result<(), TraceError> {
         let Some(inner) = &self.inner else { return Ok(()) };
         let mut state = inner.state.lock();
-        self.check_dropped(&state)?;
+        // Reported after the file is complete: a tape cut at its limit
+        // still writes what it kept.
+        let dropped = self.check_dropped(&state);
         state.finished = true;
         state.pending = true;
         if let Sink::File { tx, writer } = &mut state.sink {
             let _ = tx.send(Msg::Finish);
             if let Some(handle) = writer.take() {
-                return match handle.join() {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(self.writer_error(e)),
-                    Err(_) => Err(self.writer_error("the writer thread panicked".into())),
-                };
+                match handle.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(self.writer_error(e)),
+                    Err(_) => return Err(self.writer_error("the writer thread panicked".into())),
+                }
             }
         }
-        Ok(())
+        dropped
     }
 
     fn check_dropped(&self, state: &State) -> Result<(), TraceError> {
+        if state.over_limit {
+            return Err(self.writer_error(state.limit_reached().to_string()));
+        }
         let (calls, marks) = (state.dropped_after_finish, state.marks_after_finish);
         if calls > 0 || marks > 0 {
             let what = match (calls, marks) {
@@ -452,13 +552,11 @@ impl Tape {
         let Some(inner) = &self.inner else { return String::new() };
         let state = inner.state.lock();
         match &state.sink {
-            Sink::Memory {
-                header, calls, names, ..
-            } => {
+            Sink::Memory { header, calls, .. } => {
                 let mut s = header.to_line();
                 s.reserve(calls.bytes.as_slice().len() * 4 + 1);
                 s.push('\n');
-                render_memory(&mut s, calls, names, &state.nodes);
+                render_memory(&mut s, calls, &state.nodes);
                 s
             }
             Sink::File { .. } => String::new(),
@@ -560,8 +658,8 @@ impl State {
         }
     }
 
-    /// The index of the next call, or `None` (counted) after `finish`.
-    /// A lane change is written first.
+    /// The index of the next call, or `None` (counted) after `finish` or
+    /// past the limit. A lane change is written first.
     #[inline]
     fn next(&mut self) -> Option<usize> {
         if self.pending {
@@ -569,10 +667,49 @@ impl State {
                 self.dropped_after_finish += 1;
                 return None;
             }
+            if self.over_limit {
+                self.dropped_over_limit += 1;
+                return None;
+            }
             self.write_lane();
         }
         self.next_index += 1;
         Some(self.next_index - 1)
+    }
+}
+
+impl State {
+    /// Encoded bytes kept so far.
+    #[inline]
+    fn kept_bytes(&self) -> u64 {
+        match &self.sink {
+            Sink::Memory { calls, .. } => calls.bytes.len() as u64,
+            Sink::File { .. } => self.sent_bytes,
+        }
+    }
+
+    /// After a record: once past the limit, the next ones take the
+    /// `pending` path and are counted instead of kept. The tape holds at
+    /// most the limit plus one record.
+    #[inline]
+    fn check_limit(&mut self) {
+        if self.kept_bytes() >= self.limit_bytes {
+            self.reach_limit();
+        }
+    }
+
+    #[cold]
+    fn reach_limit(&mut self) {
+        self.over_limit = true;
+        self.pending = true;
+    }
+
+    fn limit_reached(&self) -> TapeLimitReached {
+        TapeLimitReached {
+            limit_bytes: self.limit_bytes,
+            calls_kept: self.next_index,
+            records_dropped: self.dropped_over_limit,
+        }
     }
 }
 

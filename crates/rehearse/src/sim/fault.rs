@@ -10,9 +10,13 @@ use super::{Sim, threshold};
 /// per point. The first is the one a zeroed choice picks.
 const FAULT_PROBABILITIES: [f64; 5] = [0.005, 0.02, 0.05, 0.15, 0.4];
 
-/// How a run's faults are chosen.
+/// How a run's faults are chosen, and (the one setting of a sweep's runs
+/// that is not about faults) how large its tapes may grow.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FaultConfig {
+    /// The size limit of the run's tapes (`Sweep::tape_limit_bytes`);
+    /// `None` for a `Sim` made outside a sweep.
+    pub(crate) tape_limit_bytes: Option<u64>,
     /// Only these points may fire (all when `None`).
     pub(crate) only: Option<BTreeSet<String>>,
     /// When false, every point met is enabled (no swarm selection).

@@ -117,7 +117,14 @@ impl Sim {
     }
 
     pub(crate) fn build(seed: u64, given: Option<Vec<u64>>, fault_config: FaultConfig) -> Self {
-        let tape = run_tape(seed, given.as_deref(), None, Duration::ZERO, None);
+        let tape = run_tape(
+            seed,
+            given.as_deref(),
+            None,
+            Duration::ZERO,
+            None,
+            fault_config.tape_limit_bytes,
+        );
         Self {
             state: Rc::new(RefCell::new(State {
                 seed,
@@ -371,6 +378,7 @@ impl Sim {
             Some(name),
             s.now,
             s.nodes.get(s.node_hint).map(|(_, n)| &**n),
+            s.fault_config.tape_limit_bytes,
         );
         params::write_params(&tape, &s.params);
         s.named_tapes.push((name.to_string(), tape.clone()));
@@ -424,9 +432,19 @@ fn threshold(p: f64) -> u64 {
 
 /// A memory tape of a run: the seed in its header, the given choices (so a
 /// saved scenario re-runs them), the tape's name for all but the main one,
-/// and the run's current virtual time and node.
-fn run_tape(seed: u64, given: Option<&[u64]>, name: Option<&str>, now: Duration, node: Option<&str>) -> Tape {
+/// the run's current virtual time and node, and the sweep's size limit.
+fn run_tape(
+    seed: u64,
+    given: Option<&[u64]>,
+    name: Option<&str>,
+    now: Duration,
+    node: Option<&str>,
+    limit_bytes: Option<u64>,
+) -> Tape {
     let mut options = Tape::options().seed(seed);
+    if let Some(limit) = limit_bytes {
+        options = options.limit_bytes(limit);
+    }
     if let Some(name) = name {
         options = options.meta("tape", name);
     }

@@ -25,6 +25,35 @@ pub(super) mod env {
     pub(crate) const DIR: &str = "REHEARSE_DIR";
     /// Write the sweep's report as JSON to this file (`REHEARSE_REPORT=shard-2.json`).
     pub(crate) const REPORT: &str = "REHEARSE_REPORT";
+    /// The size limit of each run's tapes (`REHEARSE_TAPE_LIMIT=256M`, `off`).
+    pub(crate) const TAPE_LIMIT: &str = "REHEARSE_TAPE_LIMIT";
+}
+
+/// A size in bytes: a number, optionally followed by `K`, `M` or `G`
+/// (binary multiples: `64M` is 64 MiB); `off` for no limit.
+pub(super) fn parse_bytes(text: &str) -> Result<Option<u64>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let (digits, shift) = match text.char_indices().last() {
+        Some((at, 'K' | 'k')) => (&text[..at], 10),
+        Some((at, 'M' | 'm')) => (&text[..at], 20),
+        Some((at, 'G' | 'g')) => (&text[..at], 30),
+        _ => (text, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (bytes, or a number with K, M or G, like 256M; or off)"))?;
+    n.checked_mul(1 << shift)
+        .map(Some)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// `REHEARSE_TAPE_LIMIT`: `Ok(None)` when not set.
+pub(super) fn tape_limit_from_env() -> Result<Option<Option<u64>>, String> {
+    env_or(env::TAPE_LIMIT, parse_bytes)
 }
 
 pub(super) fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {

@@ -25,7 +25,7 @@ mod tests;
 mod totals;
 
 pub use determinism::{NonDeterminism, check_determinism, check_determinism_across_processes};
-use knobs::{Plan, default_command, default_out_dir, env};
+use knobs::{Plan, default_command, default_out_dir, env, tape_limit_from_env};
 use pool::{install_panic_hook, progress_bar, run_pool};
 pub use report::{FailureReport, Report};
 use repro::Repro;
@@ -33,6 +33,11 @@ pub use rerun::{Rerun, RerunOutcome};
 pub use shrink::ShrinkStop;
 pub use summary::{SUMMARY_FORMAT, SUMMARY_VERSION, SavedFailure, SummaryError, SweepSummary};
 pub use totals::{FailedSeed, FaultStats};
+
+/// The default size limit of a sweep's run tapes: 64 MiB of compact
+/// encoding (a scenario file of about 200 MB), some ten times the tape of
+/// the longest example run (`failover_ref --nodes 9`).
+pub const DEFAULT_TAPE_LIMIT_BYTES: u64 = 64 << 20;
 
 /// Runs a simulation for many seeds. See the crate docs for an example.
 #[derive(Debug, Clone)]
@@ -72,7 +77,10 @@ impl Sweep {
             shrink_attempts: 200_000,
             shrink_limit: 3,
             save_limit: 50,
-            faults: FaultConfig::default(),
+            faults: FaultConfig {
+                tape_limit_bytes: Some(DEFAULT_TAPE_LIMIT_BYTES),
+                ..FaultConfig::default()
+            },
             regressions: None,
             repro: None,
             params: BTreeMap::new(),
@@ -148,6 +156,44 @@ impl Sweep {
     /// How many failures (lowest seeds first) are saved (default 50).
     pub fn save_limit(mut self, n: usize) -> Self {
         self.save_limit = n;
+        self
+    }
+
+    /// The size limit of each run's tapes, in bytes of their compact
+    /// encoding (about a third of a scenario file's size; default
+    /// [`DEFAULT_TAPE_LIMIT_BYTES`], 64 MiB; `None` for no limit).
+    /// `REHEARSE_TAPE_LIMIT` overrides it (`256M`, `1G`, `off`).
+    ///
+    /// A sweep holds the tapes of the failures it will save (at most
+    /// [`Sweep::save_limit`] of them) and one run's tapes per thread, so
+    /// its memory is bounded by this limit times their number. A run whose
+    /// tape reaches the limit keeps its first calls and fails with kind
+    /// `limit`, whose message names the limit and how to raise it (a run
+    /// that fails its own way keeps its failure, and the message says the
+    /// tape was cut).
+    ///
+    /// ```
+    /// use rehearse::{Sweep, Tape};
+    ///
+    /// let out = tempfile::tempdir().unwrap();
+    /// let report = Sweep::new("doc-limit")
+    ///     .seeds(0..3)
+    ///     .out_dir(out.path())
+    ///     .tape_limit_bytes(Some(1024))
+    ///     .shrink(false)
+    ///     .quiet()
+    ///     .run(|sim| {
+    ///         for i in 0..1000 {
+    ///             sim.note(&format!("step {i}"));
+    ///         }
+    ///         Ok(())
+    ///     });
+    /// let f = &report.failures[0];
+    /// assert_eq!(f.kind, "limit");
+    /// assert!(f.message.contains("limit of 1 KiB"), "{}", f.message);
+    /// ```
+    pub fn tape_limit_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.faults.tape_limit_bytes = bytes;
         self
     }
 
@@ -337,11 +383,16 @@ impl Sweep {
     ///     println!("seed {}: {} (reproduce: {})", f.seed, f.message, f.repro);
     /// }
     /// ```
-    pub fn run<F>(self, f: F) -> Report
+    pub fn run<F>(mut self, f: F) -> Report
     where
         F: Fn(&mut Sim) -> Result<(), Failure> + Sync,
     {
         install_panic_hook();
+        match tape_limit_from_env() {
+            Ok(Some(limit)) => self.faults.tape_limit_bytes = limit,
+            Ok(None) => {}
+            Err(message) => return self.config_error(message),
+        }
         let repro = match &self.repro {
             Some(template) => match Repro::new(template, &self.params) {
                 Ok(repro) => repro,

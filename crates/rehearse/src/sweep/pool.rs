@@ -100,6 +100,7 @@ where
         }
     };
     let (tape, named) = sim.tapes();
+    let result = over_limit(result, &tape, &named);
     if let Err(failure) = &result {
         // A saved failing scenario says how it failed. Sim tapes are
         // memory tapes, whose headers can change.
@@ -119,6 +120,26 @@ where
         stats: sim.take_stats(),
     }
 }
+
+/// A run whose tape reached its size limit fails with kind `limit` (its
+/// saved scenario would hold only the start of the run); one that failed
+/// its own way keeps its failure, and its message says the tape was cut.
+fn over_limit(result: Result<(), Failure>, tape: &Tape, named: &[(String, Tape)]) -> Result<(), Failure> {
+    let reached = std::iter::once(("the run's tape".to_string(), tape))
+        .chain(named.iter().map(|(name, t)| (format!("tape {name:?}"), t)))
+        .find_map(|(which, t)| t.limit_reached().map(|r| format!("{which}: {r}")));
+    let Some(reached) = reached else { return result };
+    match result {
+        Ok(()) => Err(Failure::with_kind(LIMIT_KIND, reached)),
+        Err(failure) => Err(Failure::with_kind(
+            failure.kind(),
+            format!("{} (and {reached})", failure.message()),
+        )),
+    }
+}
+
+/// The kind of a failure of a run whose tape reached its size limit.
+pub(crate) const LIMIT_KIND: &str = "limit";
 
 /// The progress bar of a sweep on a terminal: a spinner when a time budget
 /// may end it early.
@@ -226,12 +247,65 @@ where
     }
 }
 
-/// Adds a failing run, keeping only the lowest seeds: they are what gets saved.
+/// Adds a failing run, keeping only the `save_limit` lowest seeds: they
+/// are what gets saved, and each holds its tapes (up to the tape limit
+/// each), so no more are held.
 fn keep_lowest(found: &Mutex<Vec<(u64, Outcome)>>, seed: u64, outcome: Outcome, save_limit: usize) {
+    let lowest = |found: &Mutex<Vec<(u64, Outcome)>>| {
+        let found = found.lock().unwrap_or_else(|e| e.into_inner());
+        found.len() < save_limit || found.last().is_some_and(|(s, _)| *s > seed)
+    };
+    if !lowest(found) {
+        return;
+    }
+    // Held until saved: only the bytes, not the room to grow (up to as
+    // much again), and shrunk outside the lock.
+    outcome.trace.shrink_to_fit();
+    for (_, tape) in &outcome.named {
+        tape.shrink_to_fit();
+    }
     let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
-    found.push((seed, outcome));
-    if found.len() > save_limit * 2 + 16 {
-        found.sort_by_key(|(s, _)| *s);
-        found.truncate(save_limit);
+    // Sorted by seed: the run goes in its place, the highest seed past
+    // the limit goes (dropped after the lock, with its tapes).
+    let at = found.partition_point(|(s, _)| *s < seed);
+    if at >= save_limit {
+        return;
+    }
+    found.insert(at, (seed, outcome));
+    let dropped = (found.len() > save_limit).then(|| found.pop());
+    drop(found);
+    drop(dropped);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failing(seed: u64) -> (u64, Outcome) {
+        let outcome = Outcome {
+            result: Err(Failure::new("x")),
+            trace: Tape::memory(),
+            named: Vec::new(),
+            choices: Vec::new(),
+            calls: 0,
+            params: BTreeMap::new(),
+        };
+        (seed, outcome)
+    }
+
+    #[test]
+    fn only_the_lowest_seeds_up_to_the_save_limit_are_held() {
+        let found = Mutex::new(Vec::new());
+        for seed in [90, 10, 50, 70, 30, 20, 80, 60, 40, 0] {
+            let (seed, outcome) = failing(seed);
+            keep_lowest(&found, seed, outcome, 3);
+            assert!(found.lock().unwrap().len() <= 3);
+        }
+        let held: Vec<u64> = found.lock().unwrap().iter().map(|(s, _)| *s).collect();
+        assert_eq!(held, [0, 10, 20]);
+        let none = Mutex::new(Vec::new());
+        let (seed, outcome) = failing(1);
+        keep_lowest(&none, seed, outcome, 0);
+        assert!(none.lock().unwrap().is_empty());
     }
 }

@@ -1,7 +1,7 @@
 //! Unit tests of the sweep's knob parsing, trace comparison and shortlex order.
 
 use super::determinism::first_difference;
-use super::knobs::{parse_seed_range, parse_shard};
+use super::knobs::{parse_bytes, parse_seed_range, parse_shard};
 use super::shrink::simpler;
 
 #[test]
@@ -92,4 +92,15 @@ fn shrink_stops_read_for_people() {
     assert_eq!(ShrinkStop::Time { limit_s: 30.0 }.to_string(), "time limit 30 s");
     assert_eq!(super::shrink::thousands(1200), "1,200");
     assert_eq!(super::shrink::thousands(999), "999");
+}
+
+#[test]
+fn sizes_parse() {
+    assert_eq!(parse_bytes("4096").unwrap(), Some(4096));
+    assert_eq!(parse_bytes("64M").unwrap(), Some(64 << 20));
+    assert_eq!(parse_bytes(" 2g ").unwrap(), Some(2 << 30));
+    assert_eq!(parse_bytes("off").unwrap(), None);
+    assert!(parse_bytes("64MB").is_err());
+    assert!(parse_bytes("M").is_err());
+    assert!(parse_bytes("99999999999G").is_err());
 }

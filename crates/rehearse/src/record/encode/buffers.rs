@@ -3,14 +3,12 @@
 
 use std::cell::Cell;
 
-use smallvec::SmallVec;
-
 use super::CHUNK;
 
-/// Growable storage for encoded bytes or names: a `Vec` for tapes, a
-/// `SmallVec` for the call being recorded (no allocation, no thread-local).
-pub(crate) trait Store<T: Copy>: Default {
-    fn push(&mut self, v: T);
+/// Growable storage for encoded bytes: [`TapeBytes`] for tapes,
+/// [`InlineBytes`] for the call being recorded (no allocation, no
+/// thread-local).
+pub(crate) trait Store<T: Copy>: Default + PutSmall {
     fn extend_from_slice(&mut self, s: &[T]);
     fn as_slice(&self) -> &[T];
     fn truncate(&mut self, len: usize);
@@ -27,45 +25,32 @@ pub(crate) trait Store<T: Copy>: Default {
     }
 }
 
-/// `Vec` and `SmallVec` store through their own inherent methods.
-macro_rules! store_by_inherent_methods {
-    ($([$($generics:tt)*] $ty:ty),*) => {$(
-        impl<$($generics)*> Store<T> for $ty {
-            #[inline]
-            fn push(&mut self, v: T) {
-                Self::push(self, v);
-            }
-            #[inline]
-            fn extend_from_slice(&mut self, s: &[T]) {
-                Self::extend_from_slice(self, s);
-            }
-            #[inline]
-            fn as_slice(&self) -> &[T] {
-                self
-            }
-            #[inline]
-            fn truncate(&mut self, len: usize) {
-                Self::truncate(self, len);
-            }
-        }
-    )*};
+/// Small writes from a register: the `used` low bytes of `packed`,
+/// little-endian (at most 16). Building a value in a register and storing
+/// it whole, rather than byte by byte into a buffer on the stack that is
+/// then copied, spares the processor a store it cannot forward to the
+/// copy's wider load (a stall of some 10 cycles, at every name).
+pub(crate) trait PutSmall {
+    fn put_small(&mut self, packed: u128, used: usize);
 }
-
-store_by_inherent_methods!([T: Copy] Vec<T>, [T: Copy, const N: usize] SmallVec<[T; N]>);
 
 /// Bytes on the stack while they fit (a recorded call's values nearly
 /// always do), then on the heap. Writes copy a whole fixed-size chunk and
 /// keep only the bytes used, so a varint costs two stores, not one
-/// length update per byte.
+/// length update per byte; and while the bytes fit, a write checks one
+/// number (`len`, which is [`SPILLED`] once they are on the heap).
 #[derive(Debug, Clone)]
 pub(crate) struct InlineBytes {
     len: usize,
     inline: [u8; INLINE],
     /// All the bytes once they outgrew `inline`.
-    heap: Option<Vec<u8>>,
+    heap: Vec<u8>,
 }
 
-const INLINE: usize = 96;
+const INLINE: usize = 128;
+
+/// `InlineBytes::len` once the bytes are on the heap.
+const SPILLED: usize = usize::MAX;
 
 impl Default for InlineBytes {
     #[inline]
@@ -73,7 +58,7 @@ impl Default for InlineBytes {
         Self {
             len: 0,
             inline: [0; INLINE],
-            heap: None,
+            heap: Vec::new(),
         }
     }
 }
@@ -82,96 +67,111 @@ impl InlineBytes {
     /// Appends these bytes to `to`.
     #[inline]
     pub(crate) fn append_to(&self, to: &mut TapeBytes) {
-        match &self.heap {
-            None => to.put_array(&self.inline, self.len),
-            Some(heap) => to.extend_from_slice(heap),
+        if self.len <= INLINE {
+            to.put_array(&self.inline, self.len);
+        } else {
+            to.extend_from_slice(&self.heap);
         }
     }
 
+    /// Appends `s` when the bytes are on the heap or `s` does not fit.
     #[cold]
-    fn spill(&mut self) -> &mut Vec<u8> {
-        let inline = &self.inline[..self.len];
-        self.heap.get_or_insert_with(|| {
+    fn extend_slow(&mut self, s: &[u8]) {
+        if self.len != SPILLED {
+            if let Some(to) = self.inline.get_mut(self.len..self.len + s.len()) {
+                to.copy_from_slice(s);
+                self.len += s.len();
+                return;
+            }
             // A buffer a previous large call let go of, so that a world
             // passing big values does not allocate on every call.
-            let mut heap = SPILLED.try_with(Cell::take).unwrap_or_default();
+            let mut heap = SPARE_HEAP.try_with(Cell::take).unwrap_or_default();
             heap.clear();
-            heap.extend_from_slice(inline);
-            heap
-        })
+            heap.extend_from_slice(&self.inline[..self.len]);
+            self.heap = heap;
+            self.len = SPILLED;
+        }
+        self.heap.extend_from_slice(s);
     }
 }
 
 thread_local! {
-    static SPILLED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static SPARE_HEAP: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 impl Drop for InlineBytes {
     #[inline]
     fn drop(&mut self) {
-        if let Some(heap) = self.heap.take() {
+        if self.len == SPILLED {
+            let heap = std::mem::take(&mut self.heap);
             // Oversized buffers are freed, so memory stays flat.
             if heap.capacity() <= 1 << 20 {
-                let _ = SPILLED.try_with(|s| s.set(heap));
+                let _ = SPARE_HEAP.try_with(|s| s.set(heap));
             }
+        }
+    }
+}
+
+impl PutSmall for InlineBytes {
+    #[inline]
+    fn put_small(&mut self, packed: u128, used: usize) {
+        let at = self.len;
+        if at <= INLINE - 16 {
+            self.inline[at..at + 16].copy_from_slice(&packed.to_le_bytes());
+            self.len = at + used;
+        } else {
+            self.extend_slow(&packed.to_le_bytes()[..used.min(16)]);
         }
     }
 }
 
 impl Store<u8> for InlineBytes {
     #[inline]
-    fn push(&mut self, v: u8) {
-        self.put(&[v; CHUNK], 1);
-    }
-    #[inline]
     fn extend_from_slice(&mut self, s: &[u8]) {
-        match self.inline.get_mut(self.len..self.len + s.len()) {
-            Some(to) if self.heap.is_none() => {
+        match self.inline.get_mut(self.len..self.len.wrapping_add(s.len())) {
+            Some(to) => {
                 to.copy_from_slice(s);
                 self.len += s.len();
             }
-            _ => self.spill().extend_from_slice(s),
+            None => self.extend_slow(s),
         }
     }
     #[inline]
     fn put(&mut self, chunk: &[u8; CHUNK], used: usize) {
-        let to: Option<&mut [u8; CHUNK]> = self
-            .inline
-            .get_mut(self.len..self.len + CHUNK)
-            .and_then(|to| to.try_into().ok());
-        match to {
-            Some(to) if self.heap.is_none() => {
-                *to = *chunk;
-                self.len += used;
-            }
-            _ => self.spill().extend_from_slice(&chunk[..used]),
+        let at = self.len;
+        if at <= INLINE - CHUNK {
+            self.inline[at..at + CHUNK].copy_from_slice(chunk);
+            self.len = at + used;
+        } else {
+            self.extend_slow(&chunk[..used]);
         }
     }
     #[inline]
     fn as_slice(&self) -> &[u8] {
-        match &self.heap {
-            Some(heap) => heap,
-            None => &self.inline[..self.len],
+        if self.len <= INLINE {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
         }
     }
     #[inline]
     fn truncate(&mut self, len: usize) {
-        match &mut self.heap {
-            Some(heap) => heap.truncate(len),
-            None => self.len = self.len.min(len),
+        if self.len <= INLINE {
+            self.len = self.len.min(len);
+        } else {
+            self.heap.truncate(len);
         }
     }
 }
 
-/// Values encoded one after another: the bytes and the names they use.
+/// Values encoded one after another.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Enc<B, N> {
+pub(crate) struct Enc<B> {
     pub(crate) bytes: B,
-    pub(crate) names: N,
 }
 
 /// Encoded values kept for long: a tape's calls.
-pub(crate) type Buf = Enc<TapeBytes, Vec<&'static str>>;
+pub(crate) type Buf = Enc<TapeBytes>;
 
 /// A tape's bytes: a buffer whose every byte is initialized (grown with
 /// zeros) and a length, so that writes copy whole fixed-size chunks into
@@ -198,6 +198,12 @@ impl TapeBytes {
         self.data.resize(want, 0);
     }
 
+    /// Frees the room grown beyond the bytes held.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.data.truncate(self.len);
+        self.data.shrink_to_fit();
+    }
+
     /// The buffer's size in memory.
     pub(crate) fn capacity(&self) -> usize {
         self.data.capacity()
@@ -205,7 +211,7 @@ impl TapeBytes {
 
     /// Appends `chunk[..used]` by copying all of `chunk`.
     #[inline]
-    fn put_array<const N: usize>(&mut self, chunk: &[u8; N], used: usize) {
+    pub(crate) fn put_array<const N: usize>(&mut self, chunk: &[u8; N], used: usize) {
         if self.data.len() < self.len + N {
             self.grow(N);
         }
@@ -216,11 +222,14 @@ impl TapeBytes {
     }
 }
 
-impl Store<u8> for TapeBytes {
+impl PutSmall for TapeBytes {
     #[inline]
-    fn push(&mut self, v: u8) {
-        self.put_array(&[v], 1);
+    fn put_small(&mut self, packed: u128, used: usize) {
+        self.put_array(&packed.to_le_bytes(), used);
     }
+}
+
+impl Store<u8> for TapeBytes {
     #[inline]
     fn extend_from_slice(&mut self, s: &[u8]) {
         if self.data.len() < self.len + s.len() {
@@ -246,7 +255,7 @@ impl Store<u8> for TapeBytes {
 }
 
 /// The values of one call being recorded, on the stack while they fit: a
-/// message of a few nested enums and structs uses a dozen names and some
-/// 60 bytes (spilling them to the heap was half of what recording a network
-/// simulation's call cost).
-pub(crate) type Scratch = Enc<InlineBytes, SmallVec<[&'static str; 24]>>;
+/// message of a few nested enums and structs takes some 70 bytes, names
+/// included (spilling them to the heap was half of what recording a
+/// network simulation's call cost).
+pub(crate) type Scratch = Enc<InlineBytes>;

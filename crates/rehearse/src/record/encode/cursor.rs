@@ -6,25 +6,30 @@ use std::cell::Cell;
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant};
 use serde::ser::{SerializeTuple, SerializeTupleStruct, SerializeTupleVariant};
 
-use super::{AT_NEW, AT_NONE, AT_SAME, tag};
+use super::names::Names;
+use super::{AT_NEW, AT_NONE, AT_SAME, FIELD_NAME_BASE, tag};
 
 /// A position in encoded values; [`Encoded`] values read from it in turn.
 #[derive(Debug)]
 pub(crate) struct Cursor<'a> {
     bytes: &'a [u8],
-    names: &'a [&'static str],
+    names: &'a Names,
     at: Cell<usize>,
-    name_at: Cell<usize>,
 }
 
 impl<'a> Cursor<'a> {
-    pub(crate) fn new(bytes: &'a [u8], names: &'a [&'static str]) -> Self {
+    /// A cursor at the start of `bytes`, whose names `names` reads.
+    pub(crate) fn new(bytes: &'a [u8], names: &'a Names) -> Self {
         Self {
             bytes,
             names,
             at: Cell::new(0),
-            name_at: Cell::new(0),
         }
+    }
+
+    /// The names the bytes refer to.
+    pub(crate) fn names(&self) -> &'a Names {
+        self.names
     }
 
     pub(crate) fn at_end(&self) -> bool {
@@ -94,11 +99,19 @@ impl<'a> Cursor<'a> {
         usize::try_from(self.varint::<E>()?).map_err(|_| Self::corrupt())
     }
 
-    fn name<E: ser::Error>(&self) -> Result<&'static str, E> {
-        let at = self.name_at.get();
-        let n = *self.names.get(at).ok_or_else(Self::corrupt::<E>)?;
-        self.name_at.set(at + 1);
-        Ok(n)
+    /// A name, written as its index in the process's table.
+    pub(crate) fn name<E: ser::Error>(&self) -> Result<&'static str, E> {
+        let index = self.varint::<E>()?;
+        self.names.get(index).ok_or_else(Self::corrupt::<E>)
+    }
+
+    /// A struct field's name (see [`FIELD_NAME_BASE`]).
+    fn field_name<E: ser::Error>(&self) -> Result<&'static str, E> {
+        let index = self
+            .varint::<E>()?
+            .checked_sub(FIELD_NAME_BASE)
+            .ok_or_else(Self::corrupt::<E>)?;
+        self.names.get(index).ok_or_else(Self::corrupt::<E>)
     }
 
     fn index<E: ser::Error>(&self) -> Result<u32, E> {
@@ -149,7 +162,7 @@ macro_rules! struct_fields {
                 $c.byte::<S::Error>()?;
                 $st.skip_field($c.name()?)?;
             } else {
-                $st.serialize_field($c.name()?, &$next)?;
+                $st.serialize_field($c.field_name()?, &$next)?;
             }
         }
         $st.end()

@@ -5,12 +5,14 @@
 //! workload ran 5.7 times slower than the unrecorded one). Memory tapes now
 //! keep each value as the sequence of serde `Serializer` calls it made, in
 //! a few bytes per call: a tag byte, integers as LEB128 varints, strings as
-//! length and bytes. Names (struct, field and variant names) are serde's
-//! `&'static str`s, kept beside the bytes without copying.
+//! length and bytes.
 //!
 //! [`Encoded`] replays that sequence into any serializer, so rendering it
 //! with the RON writer (`crate::ron::to_ron`) gives the same RON, byte for byte, as writing the
 //! value directly (tests check it on every kind of value).
+//!
+//! Names (struct, field and variant names) are varints in the bytes: their
+//! index in the process's table of names ([`names`]).
 
 use std::fmt;
 
@@ -18,11 +20,12 @@ use serde::Serialize;
 
 mod buffers;
 mod cursor;
+pub(crate) mod names;
 mod ser;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use buffers::{Buf, Enc, Scratch, Store, TapeBytes};
+pub(crate) use buffers::{Buf, Enc, PutSmall, Scratch, Store, TapeBytes};
 pub(crate) use cursor::{Cursor, Encoded};
 
 pub(super) mod tag {
@@ -83,12 +86,17 @@ pub(crate) mod record {
     pub(crate) const NOTE: u8 = 2;
 }
 
+/// Added to a struct field's name index: a reader that meets `END` or
+/// `SKIP` where a field may start must not take a name for them. A field's
+/// first byte is then 33 to 127, or 128 and up (a longer varint).
+pub(super) const FIELD_NAME_BASE: u64 = tag::SKIP as u64 + 1;
+
 /// A call recorded without a virtual time.
 pub(crate) const AT_NONE: u8 = 0;
 /// A call at the same virtual time as the call before it.
 pub(crate) const AT_SAME: u8 = 1;
 /// A call at a new virtual time: 8 bytes follow.
-pub(super) const AT_NEW: u8 = 2;
+pub(crate) const AT_NEW: u8 = 2;
 
 /// The most bytes one [`Enc::tagged`] writes: a tag and a 64-bit varint.
 pub(super) const CHUNK: usize = 11;
@@ -105,47 +113,73 @@ pub(super) fn put_varint(chunk: &mut [u8; CHUNK], mut at: usize, mut v: u64) -> 
     at + 1
 }
 
-impl<B: Store<u8>, N: Store<&'static str>> Enc<B, N> {
+impl<B: Store<u8>> Enc<B> {
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
-        self.names.clear();
     }
 
     #[inline]
     pub(crate) fn byte(&mut self, b: u8) {
-        self.bytes.push(b);
+        self.bytes.put_small(b.into(), 1);
     }
 
     #[inline]
     pub(crate) fn varint(&mut self, v: u64) {
-        let mut chunk = [0; CHUNK];
-        let used = put_varint(&mut chunk, 0, v);
-        self.bytes.put(&chunk, used);
+        if v < 0x80 {
+            self.bytes.put_small(v.into(), 1);
+        } else {
+            let mut chunk = [0; CHUNK];
+            let used = put_varint(&mut chunk, 0, v);
+            self.bytes.put(&chunk, used);
+        }
     }
 
     /// A tag byte and a varint, written at once.
     #[inline]
     fn tagged(&mut self, tag: u8, v: u64) {
-        let mut chunk = [0; CHUNK];
-        chunk[0] = tag;
-        let used = put_varint(&mut chunk, 1, v);
-        self.bytes.put(&chunk, used);
+        if v < 0x80 {
+            self.bytes.put_small(u128::from(tag) | u128::from(v) << 8, 2);
+        } else {
+            let mut chunk = [0; CHUNK];
+            chunk[0] = tag;
+            let used = put_varint(&mut chunk, 1, v);
+            self.bytes.put(&chunk, used);
+        }
     }
 
-    /// The start of a tuple or struct variant.
+    /// A unit or newtype variant: its tag, index and both names.
+    #[inline]
+    fn variant(&mut self, tag: u8, name: &'static str, index: u32, variant: &'static str) {
+        let (name, variant) = (names::index(name), names::index(variant));
+        if (index | name | variant) < 0x80 {
+            let packed = u128::from(tag) | u128::from(index) << 8 | u128::from(name) << 16 | u128::from(variant) << 24;
+            self.bytes.put_small(packed, 4);
+        } else {
+            self.tagged(tag, index.into());
+            self.varint(name.into());
+            self.varint(variant.into());
+        }
+    }
+
+    /// The start of a tuple or struct variant: its tag, index, length and
+    /// both names.
     #[inline]
     fn compound_variant(&mut self, tag: u8, name: &'static str, index: u32, variant: &'static str, len: usize) {
-        if index < 0x80 && len < 0x80 {
-            // Both varints are one byte (nearly always): one store.
-            let mut chunk = [0; CHUNK];
-            chunk[..3].copy_from_slice(&[tag, index as u8, len as u8]);
-            self.bytes.put(&chunk, 3);
+        let (name, variant) = (names::index(name), names::index(variant));
+        if (index | name | variant) < 0x80 && len < 0x80 {
+            // Every varint is one byte (nearly always): one store.
+            let packed = u128::from(tag)
+                | u128::from(index) << 8
+                | (len as u128) << 16
+                | u128::from(name) << 24
+                | u128::from(variant) << 32;
+            self.bytes.put_small(packed, 5);
         } else {
             self.tagged(tag, index.into());
             self.varint(len as u64);
+            self.varint(name.into());
+            self.varint(variant.into());
         }
-        self.name(name);
-        self.name(variant);
     }
 
     /// A new virtual time (see [`AT_NEW`]).
@@ -158,10 +192,7 @@ impl<B: Store<u8>, N: Store<&'static str>> Enc<B, N> {
     /// branch, one store (integers are most of what worlds return).
     #[inline]
     fn fixed<const WIDTH: usize>(&mut self, tag: u8, v: u64) {
-        let mut chunk = [0; CHUNK];
-        chunk[0] = tag;
-        chunk[1..9].copy_from_slice(&v.to_le_bytes());
-        self.bytes.put(&chunk, 1 + WIDTH);
+        self.bytes.put_small(u128::from(tag) | u128::from(v) << 8, 1 + WIDTH);
     }
 
     pub(crate) fn str(&mut self, s: &str) {
@@ -180,18 +211,30 @@ impl<B: Store<u8>, N: Store<&'static str>> Enc<B, N> {
         self.byte(tag::REDACTED);
     }
 
+    /// A name, as its index in the process's table.
     #[inline]
     fn name(&mut self, name: &'static str) {
-        self.names.push(name);
+        self.varint(names::index(name).into());
+    }
+
+    /// A struct field's name (see [`FIELD_NAME_BASE`]).
+    #[inline]
+    fn field_name(&mut self, name: &'static str) {
+        self.varint(u64::from(names::index(name)) + FIELD_NAME_BASE);
+    }
+
+    /// A tag byte and a name.
+    #[inline]
+    fn tagged_name(&mut self, tag: u8, name: &'static str) {
+        self.tagged(tag, names::index(name).into());
     }
 
     /// Appends `value`. When its `Serialize` fails, the value is replaced
     /// by a string saying why, as the text recorder does.
     pub(crate) fn value<T: Serialize + ?Sized>(&mut self, value: &T) {
-        let (bytes, names) = (self.bytes.len(), self.names.len());
+        let bytes = self.bytes.len();
         if let Err(e) = value.serialize(&mut *self) {
             self.bytes.truncate(bytes);
-            self.names.truncate(names);
             self.byte(tag::STR);
             self.str(&unserializable(&e));
         }

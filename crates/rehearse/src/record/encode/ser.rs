@@ -5,7 +5,7 @@ use serde::ser::{SerializeTuple, SerializeTupleStruct, SerializeTupleVariant};
 
 use super::{Enc, EncodeError, Res, Store, tag};
 
-impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
+impl<B: Store<u8>> ser::Serializer for &mut Enc<B> {
     type Ok = ();
     type Error = EncodeError;
     type SerializeSeq = Self;
@@ -119,21 +119,17 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
     }
     #[inline]
     fn serialize_unit_struct(self, name: &'static str) -> Res {
-        self.byte(tag::UNIT_STRUCT);
-        self.name(name);
+        self.tagged_name(tag::UNIT_STRUCT, name);
         Ok(())
     }
     #[inline]
     fn serialize_unit_variant(self, name: &'static str, index: u32, variant: &'static str) -> Res {
-        self.tagged(tag::UNIT_VARIANT, index.into());
-        self.name(name);
-        self.name(variant);
+        self.variant(tag::UNIT_VARIANT, name, index, variant);
         Ok(())
     }
     #[inline]
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, name: &'static str, value: &T) -> Res {
-        self.byte(tag::NEWTYPE_STRUCT);
-        self.name(name);
+        self.tagged_name(tag::NEWTYPE_STRUCT, name);
         value.serialize(self)
     }
     #[inline]
@@ -144,9 +140,7 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
         variant: &'static str,
         value: &T,
     ) -> Res {
-        self.tagged(tag::NEWTYPE_VARIANT, index.into());
-        self.name(name);
-        self.name(variant);
+        self.variant(tag::NEWTYPE_VARIANT, name, index, variant);
         value.serialize(self)
     }
     #[inline]
@@ -204,7 +198,7 @@ impl<B: Store<u8>, N: Store<&'static str>> ser::Serializer for &mut Enc<B, N> {
 /// after another, then `END`.
 macro_rules! elements {
     ($($trait:ident :: $method:ident),*) => {$(
-        impl<B: Store<u8>, N: Store<&'static str>> $trait for &mut Enc<B, N> {
+        impl<B: Store<u8>> $trait for &mut Enc<B> {
             type Ok = ();
             type Error = EncodeError;
             #[inline]
@@ -227,7 +221,7 @@ elements!(
     SerializeTupleVariant::serialize_field
 );
 
-impl<B: Store<u8>, N: Store<&'static str>> SerializeMap for &mut Enc<B, N> {
+impl<B: Store<u8>> SerializeMap for &mut Enc<B> {
     type Ok = ();
     type Error = EncodeError;
     #[inline]
@@ -248,12 +242,12 @@ impl<B: Store<u8>, N: Store<&'static str>> SerializeMap for &mut Enc<B, N> {
 /// Struct fields: each is its name, then its value.
 macro_rules! fields {
     ($($trait:ident),*) => {$(
-        impl<B: Store<u8>, N: Store<&'static str>> $trait for &mut Enc<B, N> {
+        impl<B: Store<u8>> $trait for &mut Enc<B> {
             type Ok = ();
             type Error = EncodeError;
             #[inline]
             fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Res {
-                self.name(key);
+                self.field_name(key);
                 value.serialize(&mut **self)
             }
             #[inline]

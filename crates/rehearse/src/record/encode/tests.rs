@@ -138,11 +138,12 @@ fn direct<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 /// Encodes `values` one after another into `buf`, then renders them.
-fn round_trip<B: Store<u8>, N: Store<&'static str>>(buf: &mut Enc<B, N>, values: &[Node]) -> Vec<String> {
+fn round_trip<B: Store<u8>>(buf: &mut Enc<B>, values: &[Node]) -> Vec<String> {
     for v in values {
         buf.value(v);
     }
-    let c = Cursor::new(buf.bytes.as_slice(), buf.names.as_slice());
+    let names = names::Names::default();
+    let c = Cursor::new(buf.bytes.as_slice(), &names);
     let out = values
         .iter()
         .map(|_| crate::ron::to_ron(&Encoded(&c)).expect("an encoded value renders"))
@@ -180,10 +181,11 @@ fn a_failing_serialize_leaves_no_partial_value() {
     buf.value(&1u8);
     buf.value(&Fails("nope".into()));
     buf.value(&2u8);
-    let c = Cursor::new(buf.bytes.as_slice(), &buf.names);
+    let names = names::Names::default();
+    let c = Cursor::new(buf.bytes.as_slice(), &names);
     let rendered: Vec<String> = (0..3).map(|_| crate::ron::to_ron(&Encoded(&c)).unwrap()).collect();
     assert_eq!(rendered, ["1", "\"<unserializable: nope>\"", "2"]);
-    assert!(buf.names.is_empty(), "the struct's names were dropped with it");
+    assert!(c.at_end(), "the struct's bytes were dropped with it");
 }
 
 #[test]
@@ -193,9 +195,45 @@ fn corrupt_bytes_are_an_error_not_a_panic() {
         &[tag::SEQ, 0, tag::U8],
         &[99],
         &[tag::UNIT_STRUCT],
+        &[tag::UNIT_STRUCT, 0xff, 0xff, 0xff, 0x7f],
         &[tag::U64, 1],
     ] {
-        let c = Cursor::new(bytes, &[]);
+        let names = names::Names::default();
+        let c = Cursor::new(bytes, &names);
         assert!(crate::ron::to_ron(&Encoded(&c)).is_err(), "{bytes:?}");
     }
+}
+
+/// A struct whose fields are named by every name of the process's table,
+/// so that some have the index of `END` or `SKIP`.
+struct EveryName(Vec<&'static str>);
+
+impl Serialize for EveryName {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("EveryName", self.0.len())?;
+        for (i, name) in self.0.iter().enumerate() {
+            if i % 7 == 3 {
+                st.skip_field(name)?;
+            } else {
+                st.serialize_field(name, &(i as u8))?;
+            }
+        }
+        st.end()
+    }
+}
+
+#[test]
+fn field_names_of_any_index_read_back() {
+    for i in 0..40 {
+        names::index(Box::leak(format!("field_{i}").into_boxed_str()));
+    }
+    let table = names::Names::default();
+    let every: Vec<&'static str> = (0..).map_while(|i| table.get(i)).collect();
+    assert!(every.len() >= 40);
+    let value = EveryName(every);
+    let mut buf = Buf::default();
+    buf.value(&value);
+    let names = names::Names::default();
+    let c = Cursor::new(buf.bytes.as_slice(), &names);
+    assert_eq!(crate::ron::to_ron(&Encoded(&c)).unwrap(), direct(&value));
 }
