@@ -289,6 +289,7 @@ mod tests {
             choices: Vec::new(),
             calls: 0,
             params: BTreeMap::new(),
+            stats: RunStats::default(),
         };
         (seed, outcome)
     }
