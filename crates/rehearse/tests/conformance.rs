@@ -660,7 +660,9 @@ fn a_killed_process_keeps_every_write_it_made_synced_or_not_in_order() {
                 c.submit(0, Duration::ZERO, Msg::Sync);
             }
         }
-        c.run_until(ms(21), |_| Ok(())).unwrap();
+        // The real process crashed after its fsync returned: here after the
+        // sync's at most 2 ms.
+        c.run_until(ms(25), |_| Ok(())).unwrap();
         c.world_mut().crash(0);
         c.world_mut().restart(0);
         c.run_until(ms(40), |_| Ok(())).unwrap();

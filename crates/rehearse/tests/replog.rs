@@ -12,14 +12,15 @@ use std::time::Duration;
 use rehearse::net::Cluster;
 use rehearse::{Replayer, Sweep, Trace};
 
-/// A seed of the buggy log that fails, one of the 18 that the example's sweep
-/// of seeds 8000..10000 finds (`--bug --from 8000`). Its shrinking makes a
-/// cut within the 50 attempts the test allows; the other 17 need more (since
-/// `net::linger`, `net::stall` and the jittered chaos ticks changed every
-/// seed's run; 8234 was the one before). The test bounds shrinking by
+/// A seed of the buggy log that fails, the second of the 10 that the
+/// example's sweep of seeds 8000..10000 finds (`--bug --from 8000`; since
+/// syncs take time, and net::linger, net::stall and the jittered chaos
+/// ticks before that, changed every seed's run: 9261 and 8234 were the
+/// ones before). Its shrinking makes a cut within the 50 attempts the test
+/// allows (8440, the first, needs more). The test bounds shrinking by
 /// attempts (the same result on any machine), with a time limit far above
 /// what they take, as a safety valve only.
-const FAILING_SEED: u64 = 9261;
+const FAILING_SEED: u64 = 8459;
 
 #[test]
 fn a_sweep_finds_the_bug_shrinks_it_and_the_replayer_replays_the_shrunk_file_alone() {

@@ -84,6 +84,12 @@ pub struct NetConfig {
     /// (scripted crashes, [`SimNet::crash`], are not limited). Default:
     /// all of them.
     pub max_down: u32,
+    /// How long an [`Output::Sync`] takes, µs, drawn per sync (a zero
+    /// choice gives the start: an instant sync). Outputs the node gives
+    /// after a sync, in the same step or later ones, wait until it
+    /// completes, as they would behind a blocking `fsync`; a crash before
+    /// then loses them and leaves the writes unsynced. Default 0 to 2 ms.
+    pub sync_us: Range<u64>,
 }
 
 impl NetConfig {
@@ -99,6 +105,7 @@ impl NetConfig {
             pause_us: 100_000..2_000_001,
             partition_us: 100_000..5_000_001,
             max_down: nodes,
+            sync_us: 0..2_001,
         }
     }
 
@@ -147,6 +154,12 @@ impl NetConfig {
     /// Sets the most nodes down at once.
     pub fn max_down(mut self, n: u32) -> Self {
         self.max_down = n;
+        self
+    }
+
+    /// Sets how long a sync takes, µs (`0..1`: every sync instant).
+    pub fn sync_us(mut self, range: Range<u64>) -> Self {
+        self.sync_us = range;
         self
     }
 }
@@ -207,6 +220,16 @@ enum Pending<M> {
     Resume {
         node: NodeId,
     },
+    /// A node's sync completes (ignored unless `generation` is its sync's).
+    SyncDone {
+        node: NodeId,
+        generation: u64,
+    },
+    /// A node performs the outputs it gave while a sync was running (held
+    /// while it is paused, like any event for it).
+    Flush {
+        node: NodeId,
+    },
     Chaos,
     Heal {
         cuts: Vec<(NodeId, NodeId)>,
@@ -227,7 +250,8 @@ impl<M> Pending<M> {
             Self::Timer { node, .. }
             | Self::Request { node, .. }
             | Self::Connected { node, .. }
-            | Self::Disconnected { node, .. } => Some(*node),
+            | Self::Disconnected { node, .. }
+            | Self::Flush { node } => Some(*node),
             _ => None,
         }
     }
@@ -260,6 +284,11 @@ struct NodeSim<M> {
     timers: Timers,
     durable: Files,
     unsynced: Vec<(String, Write)>,
+    /// The sync running: its generation and how many of `unsynced` it
+    /// makes durable.
+    syncing: Option<(u64, usize)>,
+    /// Outputs given while a sync runs, performed in order when it ends.
+    after_sync: VecDeque<Output<M>>,
 }
 
 /// A node's pending timers, id to generation: a node has a few, and a
@@ -306,6 +335,8 @@ impl<M> Default for NodeSim<M> {
             timers: Timers::default(),
             durable: Files::new(),
             unsynced: Vec::new(),
+            syncing: None,
+            after_sync: VecDeque::new(),
         }
     }
 }
@@ -359,7 +390,13 @@ struct Pair {
 ///   `downtime_us` (drawn crashes), at [`SimNet::restart`] or at a heal,
 ///   with `Start { restart: true, files }`: `files` is what its disk kept.
 /// - **Disk.** [`Output::Append`] and [`Output::Put`] change a node's
-///   files; [`Output::Sync`] makes every write so far durable. At a crash,
+///   files; [`Output::Sync`] makes every write so far durable once it
+///   ends: it takes `sync_us` (drawn; a zero choice gives an instant
+///   sync), and what the node gives after it (sends, timers, writes, in
+///   that step or later ones) waits until then, as behind a blocking
+///   `fsync`. So "send the vote, then sync" and "sync, then send the
+///   vote" differ: a crash during the sync leaves the first one's vote
+///   sent and its record unsynced, and the second one's vote unsent. At a crash,
 ///   unsynced writes are lost, except that with `disk::flushed` a prefix of
 ///   them (in order, maybe empty, maybe all) reached the disk anyway, and
 ///   with `disk::torn` the first write after that prefix reached it in part
@@ -407,6 +444,8 @@ pub struct SimNet<M> {
     pairs: Vec<Pair>,
     tickets: u64,
     timer_generation: u64,
+    /// The last sync's generation.
+    sync_generation: u64,
     next_request: u64,
     heal_epoch: u64,
     healed: bool,
@@ -446,6 +485,7 @@ impl<M: Message> SimNet<M> {
             pairs,
             tickets: 0,
             timer_generation: 0,
+            sync_generation: 0,
             next_request: 0,
             heal_epoch: 0,
             healed: false,
@@ -908,8 +948,18 @@ impl<M: Message> SimNet<M> {
             let every = self.config.chaos_every_us;
             let j = self.sim.below(every.saturating_add(1));
             let next = every / 2 + ((u128::from(j) + u128::from(every / 2)) % (u128::from(every) + 1)) as u64;
-            self.queue
-                .schedule(self.now_us.saturating_add(next), Pending::Chaos);
+            self.queue.schedule(self.now_us.saturating_add(next), Pending::Chaos);
+        }
+    }
+
+    /// Performs, in order, the outputs `node` gave while its sync ran,
+    /// until one of them is a sync that takes time again.
+    fn flush(&mut self, node: NodeId) {
+        while self.nodes[node as usize].syncing.is_none() {
+            let Some(output) = self.nodes[node as usize].after_sync.pop_front() else {
+                return;
+            };
+            self.perform(node, output);
         }
     }
 
@@ -1021,10 +1071,8 @@ impl<M: Message> SimNet<M> {
         if let Some((_, scheduled)) = self.stalled.get_mut(&(from, to)) {
             *scheduled = true;
         }
-        self.queue.schedule(
-            self.now_us.saturating_add(latency),
-            Pending::Release { from, to },
-        );
+        self.queue
+            .schedule(self.now_us.saturating_add(latency), Pending::Release { from, to });
     }
 
     /// At `node`'s crash, before its session `i` with `peer` ends: with
@@ -1169,6 +1217,31 @@ impl<M: Message> SimNet<M> {
                 }
                 None
             }
+            Pending::SyncDone { node, generation } => {
+                // Durable when the sync ends, even if the node is paused
+                // (the kernel finishes it); what the node gave after the
+                // sync is performed once it runs again.
+                let x = &mut self.nodes[node as usize];
+                match x.syncing {
+                    Some((g, upto)) if g == generation && x.up => {
+                        x.syncing = None;
+                        for (file, write) in x.unsynced.drain(..upto) {
+                            apply(&mut x.durable, &file, &write);
+                        }
+                        if x.paused_until_us.is_some() {
+                            x.held.push_back(Pending::Flush { node });
+                        } else {
+                            self.flush(node);
+                        }
+                    }
+                    _ => {}
+                }
+                None
+            }
+            Pending::Flush { node } => {
+                self.flush(node);
+                None
+            }
             Pending::Resume { node } => {
                 if self.nodes[node as usize]
                     .paused_until_us
@@ -1200,6 +1273,10 @@ impl<M: Message> SimNet<M> {
                 x.crash = None;
                 x.up = false;
                 x.timers.clear();
+                // A sync that did not end made nothing durable, and what
+                // the node gave after it never happened.
+                x.syncing = None;
+                x.after_sync.clear();
                 x.paused_until_us = None;
                 let held = std::mem::take(&mut x.held);
                 self.stats.lost += held.iter().filter(|p| matches!(p, Pending::Message { .. })).count() as u64;
@@ -1336,6 +1413,12 @@ impl<M: Message> Network<M> for SimNet<M> {
             return;
         }
         self.lane(Some(node));
+        let x = &mut self.nodes[node as usize];
+        if x.syncing.is_some() {
+            // Behind a running sync, as behind a blocking fsync.
+            x.after_sync.push_back(output);
+            return;
+        }
         match output {
             Output::Send { to, msg } => self.send(node, to, msg),
             Output::SetTimer { id, after_us } => {
@@ -1353,9 +1436,27 @@ impl<M: Message> Network<M> for SimNet<M> {
             Output::Append { file, bytes } => self.nodes[node as usize].unsynced.push((file, Write::Append(bytes))),
             Output::Put { file, bytes } => self.nodes[node as usize].unsynced.push((file, Write::Put(bytes))),
             Output::Sync => {
+                // A range of one value draws nothing (`0..1`: instant, as
+                // before syncs took time).
+                let r = &self.config.sync_us;
+                let takes = if r.end.saturating_sub(r.start) <= 1 {
+                    r.start
+                } else {
+                    self.sim.range(r.clone())
+                };
                 let x = &mut self.nodes[node as usize];
-                for (file, write) in std::mem::take(&mut x.unsynced) {
-                    apply(&mut x.durable, &file, &write);
+                if takes == 0 || x.unsynced.is_empty() {
+                    for (file, write) in std::mem::take(&mut x.unsynced) {
+                        apply(&mut x.durable, &file, &write);
+                    }
+                } else {
+                    self.sync_generation += 1;
+                    let generation = self.sync_generation;
+                    x.syncing = Some((generation, x.unsynced.len()));
+                    self.queue.schedule(
+                        self.now_us.saturating_add(takes),
+                        Pending::SyncDone { node, generation },
+                    );
                 }
             }
             Output::Reply { .. } => {}
