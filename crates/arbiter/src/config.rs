@@ -7,6 +7,11 @@
 //! prefix = "arbiter/main"      # default "arbiter/default"
 //! ttl_s = 5                    # lease TTL, default 5
 //!
+//! [etcd.tls]                   # optional; only with https:// endpoints
+//! ca_file = "/etc/arbiter/etcd-ca.pem"     # default: the system's roots
+//! cert_file = "/etc/arbiter/etcd-client.pem"  # client certificate (mutual
+//! key_file = "/etc/arbiter/etcd-client.key"   # TLS): both or neither
+//!
 //! [redis]
 //! password = "secret"          # optional; also set as masterauth on every
 //!                              # node; never written to a scenario
@@ -15,6 +20,13 @@
 //! min_replicas_to_write = 1    # optional: set on every node arbiter manages
 //! min_replicas_max_lag_s = 1   # (at start, after a restart, before every
 //!                              # promotion or repoint; default 10 s lag)
+//!
+//! [redis.tls]                  # optional: TLS to every node (addr is its
+//!                              # tls-port); tls-replication yes is kept on
+//!                              # every node
+//! ca_file = "/etc/arbiter/redis-ca.pem"    # default: the system's roots
+//! cert_file = "/etc/arbiter/redis-client.pem" # for tls-auth-clients yes:
+//! key_file = "/etc/arbiter/redis-client.key"  # both or neither
 //!
 //! [[nodes]]
 //! name = "r1"
@@ -67,6 +79,11 @@
 //! etcd (`arbiter pause`, `arbiter allow-data-loss --once`, see
 //! `arbiter::live::control`) and are laid over them: either one pauses,
 //! either one allows.
+//!
+//! TLS files (relative paths are relative to the configuration file) are
+//! read and checked when the configuration loads, errors naming the field
+//! and the file; see [`crate::live::tls`] for what is verified, and the
+//! crate README for what the operator sets on the Redis nodes.
 //!
 //! A recording file is locked while it is written: a second process given
 //! the same file refuses to start, naming it. Every file after the first
@@ -122,6 +139,16 @@ struct EtcdSection {
     prefix: String,
     #[serde(default = "default_ttl")]
     ttl_s: i64,
+    tls: Option<TlsSection>,
+}
+
+/// `[redis.tls]` and `[etcd.tls]` (see [`crate::live::tls`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
 }
 
 fn default_prefix() -> String {
@@ -142,6 +169,7 @@ struct RedisSection {
     poll_timeout_ms: u64,
     min_replicas_to_write: Option<u32>,
     min_replicas_max_lag_s: Option<u32>,
+    tls: Option<TlsSection>,
 }
 
 impl Default for RedisSection {
@@ -152,6 +180,7 @@ impl Default for RedisSection {
             poll_timeout_ms: default_poll_timeout(),
             min_replicas_to_write: None,
             min_replicas_max_lag_s: None,
+            tls: None,
         }
     }
 }
@@ -355,6 +384,8 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
         ("redis.poll_timeout_ms", a.poll_timeout != b.poll_timeout),
         ("redis.min_replicas_to_write", min_to_write(a) != min_to_write(b)),
         ("redis.min_replicas_max_lag_s", max_lag(a) != max_lag(b)),
+        ("redis.tls", a.redis_tls != b.redis_tls),
+        ("etcd.tls", a.etcd_tls != b.etcd_tls),
         ("record.enabled", running.record.enabled != new.record.enabled),
         ("record.path", running.record.path != new.record.path),
         (
@@ -379,7 +410,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    parse(&text).map_err(err).map(|mut c| {
+    parse_in(&text, path.parent()).map_err(err).map(|mut c| {
         if c.record.path.is_relative() {
             if let Some(dir) = path.parent() {
                 c.record.path = dir.join(&c.record.path);
@@ -397,6 +428,12 @@ pub fn load_group(path: &Path) -> Result<GroupConfig, String> {
 /// Parses and validates configuration text: the first problem found, with
 /// its field (`etcd.endpoints[1]: ...`).
 pub fn parse(text: &str) -> Result<Config, String> {
+    parse_in(text, None)
+}
+
+/// [`parse`], with relative TLS file paths taken relative to `base` (the
+/// configuration file's directory).
+fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
     let file: File = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
     check_etcd(&file.etcd)?;
     check_redis(&file.redis, file.nodes.len())?;
@@ -417,6 +454,8 @@ pub fn parse(text: &str) -> Result<Config, String> {
         return Err("record.max_bytes: must be above 0".into());
     }
     let http = file.http.as_ref().map(|h| http(h, &settings)).transpose()?;
+    let redis_tls = file.redis.tls.as_ref().map(|t| tls(t, "redis.tls", base)).transpose()?;
+    let etcd_tls = etcd_tls(&file.etcd, base)?;
     Ok(Config {
         live: LiveOptions {
             etcd: file.etcd.endpoints,
@@ -429,6 +468,8 @@ pub fn parse(text: &str) -> Result<Config, String> {
                 .redis
                 .min_replicas_to_write
                 .map(|n| (n, file.redis.min_replicas_max_lag_s.unwrap_or(10))),
+            redis_tls,
+            etcd_tls,
         },
         group: GroupConfig {
             nodes: file
@@ -568,6 +609,47 @@ fn http(h: &HttpSection, settings: &Settings) -> Result<HttpOptions, String> {
         ));
     }
     Ok(options)
+}
+
+/// A `[redis.tls]` or `[etcd.tls]` section's files, read and checked.
+fn tls(t: &TlsSection, section: &str, base: Option<&Path>) -> Result<crate::live::tls::Tls, String> {
+    let resolve = |p: &Option<PathBuf>| {
+        p.as_ref().map(|p| match base {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.clone(),
+        })
+    };
+    let files = crate::live::tls::TlsFiles {
+        ca_file: resolve(&t.ca_file),
+        cert_file: resolve(&t.cert_file),
+        key_file: resolve(&t.key_file),
+    };
+    crate::live::tls::Tls::load(files, section)
+}
+
+/// TLS to etcd: `[etcd.tls]`, or the system's roots, when the endpoints
+/// are `https://` (all of them or none: a plain endpoint beside TLS ones
+/// would be a way around TLS); `[etcd.tls]` with `http://` endpoints is
+/// refused rather than ignored.
+fn etcd_tls(etcd: &EtcdSection, base: Option<&Path>) -> Result<Option<crate::live::tls::Tls>, String> {
+    let https = etcd.endpoints.iter().filter(|e| e.starts_with("https://")).count();
+    if https == 0 {
+        return match etcd.tls {
+            Some(_) => Err("etcd.tls: set, but no etcd.endpoints is https://".into()),
+            None => Ok(None),
+        };
+    }
+    if let Some((i, e)) = etcd
+        .endpoints
+        .iter()
+        .enumerate()
+        .find(|(_, e)| !e.starts_with("https://"))
+    {
+        return Err(format!(
+            "etcd.endpoints[{i}]: `{e}` is plain http:// beside https:// endpoints (all or none)"
+        ));
+    }
+    tls(etcd.tls.as_ref().unwrap_or(&TlsSection::default()), "etcd.tls", base).map(Some)
 }
 
 /// `[etcd]`: endpoints that are URLs, a positive lease TTL, a prefix.
@@ -958,6 +1040,65 @@ path = "run.ron"
         let running = parse(GOOD).unwrap();
         let http = with("listen = \"127.0.0.1:8008\"").unwrap();
         assert_eq!(needs_restart(&running, &http), ["http"]);
+    }
+
+    #[test]
+    fn tls_sections_are_checked_naming_the_field_and_the_file() {
+        // Plain by default.
+        let plain = parse(GOOD).unwrap();
+        assert_eq!(
+            (plain.live.redis_tls.is_none(), plain.live.etcd_tls.is_none()),
+            (true, true)
+        );
+        let https = GOOD.replace("http://127.0.0.1:2379", "https://127.0.0.1:2379");
+        // https:// alone: the system's roots (when the system has some).
+        if !rustls_native_certs::load_native_certs().certs.is_empty() {
+            assert!(parse(&https).unwrap().live.etcd_tls.is_some());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("ca.pem");
+        let with = |base: &str, section: &str, body: &str| {
+            let path = dir.path().join("arbiter.toml");
+            std::fs::write(&path, format!("{base}\n[{section}]\n{body}\n")).unwrap();
+            load(&path).map_err(|e| e.message)
+        };
+        // Relative to the configuration file.
+        let e = with(GOOD, "redis.tls", "ca_file = \"ca.pem\"").unwrap_err();
+        assert!(
+            e.starts_with(&format!("redis.tls.ca_file: {}: cannot read", missing.display())),
+            "{e}"
+        );
+        std::fs::write(&missing, "no PEM here\n").unwrap();
+        let e = with(&https, "etcd.tls", "ca_file = \"ca.pem\"").unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "etcd.tls.ca_file: {}: no certificate in it",
+                missing.display()
+            )),
+            "{e}"
+        );
+        for (base, section, body, expected) in [
+            (GOOD, "etcd.tls", "", "etcd.tls: set, but no etcd.endpoints is https://"),
+            (
+                &https.replace(
+                    "endpoints = [\"https://127.0.0.1:2379\"]",
+                    "endpoints = [\"https://a:1\", \"http://b:2\"]",
+                ),
+                "etcd.tls",
+                "",
+                "etcd.endpoints[1]: `http://b:2` is plain http:// beside https:// endpoints (all or none)",
+            ),
+            (
+                GOOD,
+                "redis.tls",
+                "key_file = \"k.pem\"",
+                "redis.tls.key_file: set without redis.tls.cert_file",
+            ),
+            (GOOD, "redis.tls", "server_name = \"x\"", "unknown field `server_name`"),
+        ] {
+            let e = with(base, section, body).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in {e:?}");
+        }
     }
 
     #[test]

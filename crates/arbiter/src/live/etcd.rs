@@ -41,6 +41,10 @@ pub struct KeyValue {
 pub struct Etcd {
     endpoints: Vec<String>,
     agent: ureq::Agent,
+    /// The agent's TLS configuration (`https://` endpoints need one:
+    /// ureq has no roots of its own here), and the request timeout (to
+    /// diagnose a failed connection).
+    tls: Option<(crate::live::tls::Tls, Duration)>,
 }
 
 fn num(v: &Value) -> i64 {
@@ -106,12 +110,24 @@ struct Header {
 impl Etcd {
     /// A client for `endpoints` (`http://host:port`).
     pub fn new(endpoints: Vec<String>, timeout: Duration) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        Self::with_tls(endpoints, timeout, None)
+    }
+
+    /// A client for `endpoints`, `https://` ones verified and
+    /// authenticated with `tls` (`[etcd.tls]`, see [`crate::live::tls`]).
+    pub fn with_tls(endpoints: Vec<String>, timeout: Duration, tls: Option<&crate::live::tls::Tls>) -> Self {
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Self { endpoints, agent }
+            .http_status_as_error(false);
+        if let Some(tls) = tls {
+            config = config.tls_config(tls.ureq_config());
+        }
+        let agent: ureq::Agent = config.build().into();
+        Self {
+            endpoints,
+            agent,
+            tls: tls.map(|t| (t.clone(), timeout)),
+        }
     }
 
     /// POSTs `body` to `path` on the first endpoint that answers.
@@ -119,6 +135,10 @@ impl Etcd {
         let mut last = String::from("no endpoints configured");
         for endpoint in &self.endpoints {
             let url = format!("{}/v3/{path}", endpoint.trim_end_matches('/'));
+            if self.tls.is_none() && url.starts_with("https://") {
+                last = format!("{url}: https:// without a TLS configuration ([etcd.tls])");
+                continue;
+            }
             match self.agent.post(&url).send_json(body) {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
@@ -132,7 +152,21 @@ impl Etcd {
                     }
                     return Ok(value);
                 }
-                Err(e) => last = format!("{url}: {e}"),
+                Err(e) => {
+                    let text = e.to_string();
+                    let tls = self.tls.as_ref().and_then(|(tls, timeout)| {
+                        tls.describe("etcd.tls", &text).or_else(|| {
+                            // ureq saw a broken connection: ask the handshake.
+                            matches!(e, ureq::Error::Io(_))
+                                .then(|| tls.diagnose("etcd.tls", &url, *timeout))
+                                .flatten()
+                        })
+                    });
+                    last = match tls {
+                        Some(tls) => format!("{url}: {tls}"),
+                        None => format!("{url}: {text}"),
+                    };
+                }
             }
         }
         Err(EtcdError::Unreachable(last))

@@ -410,13 +410,18 @@ impl Narrator {
         let error = view.error.as_ref().map(ToString::to_string).unwrap_or_default();
         if seen.auth_failed && !old.auth_failed {
             let addr = ctx.config.node(name).map(|n| n.addr.as_str()).unwrap_or_default();
-            warn!(
-                target: "arbiter",
-                node = %name,
-                addr,
-                %error,
-                "authentication failed: the node refuses redis.password"
-            );
+            if error.contains("TLS handshake failed") {
+                // A certificate, not the password (see crate::live::tls).
+                warn!(target: "arbiter", node = %name, addr, %error, "TLS failed: certificates refused (redis.tls)");
+            } else {
+                warn!(
+                    target: "arbiter",
+                    node = %name,
+                    addr,
+                    %error,
+                    "authentication failed: the node refuses redis.password"
+                );
+            }
         }
         if seen.down && !old.down {
             warn!(target: "arbiter", node = %name, %error, "node unreachable");

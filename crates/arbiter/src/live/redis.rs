@@ -13,6 +13,12 @@
 //! the node may fail once when cut. A node that refuses the transaction
 //! (say `CLIENT` renamed or not allowed to this user: `EXECABORT`) is sent
 //! the plain `REPLICAOF`, and the kills are skipped with a warning.
+//!
+//! With TLS ([`RedisNodes::with_tls`], `[redis.tls]`), every connection is
+//! `rediss://` and `tls-replication yes` is among the settings arbiter
+//! keeps on every node it manages ([`RedisNodes::configure`]): the
+//! addresses it points replicas at are TLS ports. A failed handshake is an
+//! authentication failure ([`crate::live::tls::redis_failure`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,6 +30,8 @@ use crate::types::{NodeStatus, RedisError, Role};
 pub struct RedisNodes {
     timeout: Duration,
     password: Option<String>,
+    /// `[redis.tls]`: connect with TLS (`None`: plain TCP).
+    tls: Option<crate::live::tls::Tls>,
 }
 
 /// `INFO` text as `field -> value` (sections and comments dropped).
@@ -113,6 +121,9 @@ fn is_refused(e: &redis::RedisError) -> bool {
 }
 
 fn classify(e: &redis::RedisError) -> RedisError {
+    if let Some(tls) = crate::live::tls::redis_failure(&e.to_string()) {
+        return RedisError::Auth(tls);
+    }
     if is_auth_failure(e) {
         RedisError::Auth(e.to_string())
     } else if e.is_timeout() {
@@ -132,7 +143,24 @@ fn host_port(addr: &str) -> Result<(&str, &str), RedisError> {
 impl RedisNodes {
     /// Connections with `timeout` for connecting and for each command.
     pub fn new(timeout: Duration, password: Option<String>) -> Self {
-        Self { timeout, password }
+        Self {
+            timeout,
+            password,
+            tls: None,
+        }
+    }
+
+    /// These connections over TLS with `tls` (`None`: plain TCP).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<crate::live::tls::Tls>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Whether the connections are TLS (and `tls-replication yes` is kept
+    /// on every node).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     fn connect(&self, addr: &str) -> Result<redis::Connection, RedisError> {
@@ -142,7 +170,8 @@ impl RedisNodes {
             .as_ref()
             .map(|p| format!(":{}@", urlencode(p)))
             .unwrap_or_default();
-        let client = redis::Client::open(format!("redis://{auth}{host}:{port}/")).map_err(|e| classify(&e))?;
+        let client = crate::live::tls::redis_client(self.tls.as_ref(), &format!("{auth}{host}:{port}/"))
+            .map_err(|e| classify(&e))?;
         let con = client
             .get_connection_with_timeout(self.timeout)
             .map_err(|e| classify(&e))?;
@@ -248,8 +277,10 @@ impl RedisNodes {
     /// `min-replicas-to-write` and `min-replicas-max-lag` when `min_replicas`
     /// is given, and with `masterauth` this client's password as
     /// `masterauth`, so that a replica authenticates to whichever node is
-    /// primary. Nothing to set is a success without a round trip. The
-    /// password never appears in an error.
+    /// primary; with TLS, `tls-replication yes` (whatever `masterauth`
+    /// says: a replica must reach the primary's TLS port with TLS). Nothing
+    /// to set is a success without a round trip. The password never
+    /// appears in an error.
     pub fn configure(&self, addr: &str, min_replicas: Option<(u32, u32)>, masterauth: bool) -> Result<(), RedisError> {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("SET");
@@ -263,6 +294,10 @@ impl RedisNodes {
         }
         if let (true, Some(password)) = (masterauth, &self.password) {
             cmd.arg("masterauth").arg(password);
+            any = true;
+        }
+        if self.tls.is_some() {
+            cmd.arg("tls-replication").arg("yes");
             any = true;
         }
         if !any {

@@ -89,6 +89,12 @@ pub struct LiveOptions {
     /// it could not replicate. With a `password`, `masterauth` is set the
     /// same way.
     pub min_replicas: Option<(u32, u32)>,
+    /// `[redis.tls]`: TLS to every node, and `tls-replication yes` kept on
+    /// each (`None`: plain TCP).
+    pub redis_tls: Option<crate::live::tls::Tls>,
+    /// `[etcd.tls]`, or the system's roots: set whenever the endpoints are
+    /// `https://` (`None`: `http://` endpoints).
+    pub etcd_tls: Option<crate::live::tls::Tls>,
 }
 
 /// The concrete world.
@@ -157,9 +163,9 @@ impl LiveWorld {
     /// `sleep_until` with [`Wake::Shutdown`].
     pub fn new(options: LiveOptions, config: ConfigSource, shutdown: Arc<AtomicBool>) -> Self {
         Self {
-            redis: RedisNodes::new(options.timeout, options.password.clone()),
-            poller: RedisNodes::new(options.poll_timeout, options.password.clone()),
-            etcd: Etcd::new(options.etcd.clone(), options.timeout),
+            redis: RedisNodes::new(options.timeout, options.password.clone()).with_tls(options.redis_tls.clone()),
+            poller: RedisNodes::new(options.poll_timeout, options.password.clone()).with_tls(options.redis_tls.clone()),
+            etcd: Etcd::with_tls(options.etcd.clone(), options.timeout, options.etcd_tls.as_ref()),
             options,
             started: Instant::now(),
             config,
@@ -318,6 +324,9 @@ impl LiveWorld {
         if self.options.password.is_some() {
             parts.push("masterauth".to_string());
         }
+        if self.options.redis_tls.is_some() {
+            parts.push("tls-replication yes".to_string());
+        }
         parts.join(", ")
     }
 
@@ -332,7 +341,7 @@ impl LiveWorld {
     /// (Redis forgets `CONFIG SET` when it restarts). A failure is logged
     /// and retried at the next poll; it does not make the node unreachable.
     fn configure_once(&self, addr: &str, run_id: &str) {
-        if self.options.min_replicas.is_none() && self.options.password.is_none() {
+        if self.options.min_replicas.is_none() && self.options.password.is_none() && self.options.redis_tls.is_none() {
             return;
         }
         if self.configured.borrow().get(addr).is_some_and(|r| r == run_id) {

@@ -34,7 +34,11 @@ impl Group {
         match arbiter::config::load(path) {
             Ok(config) => Ok(Self {
                 keys: Keys::new(&config.live.prefix),
-                etcd: Etcd::new(config.live.etcd.clone(), config.live.timeout),
+                etcd: Etcd::with_tls(
+                    config.live.etcd.clone(),
+                    config.live.timeout,
+                    config.live.etcd_tls.as_ref(),
+                ),
                 config,
             }),
             Err(e) => {

@@ -127,7 +127,11 @@ fn gather(config: &arbiter::config::Config) -> Status {
     use arbiter::live::redis::RedisNodes;
 
     let keys = arbiter::live::keys::Keys::new(&config.live.prefix);
-    let etcd = Etcd::new(config.live.etcd.clone(), config.live.timeout);
+    let etcd = Etcd::with_tls(
+        config.live.etcd.clone(),
+        config.live.timeout,
+        config.live.etcd_tls.as_ref(),
+    );
     let mut healthy = true;
     let (leader, leader_error) = match etcd.get_prefix(&keys.election()) {
         Ok(c) => (
@@ -166,7 +170,8 @@ fn gather(config: &arbiter::config::Config) -> Status {
             (None, Some(e.to_string()))
         }
     };
-    let redis = RedisNodes::new(config.live.timeout, config.live.password.clone());
+    let redis =
+        RedisNodes::new(config.live.timeout, config.live.password.clone()).with_tls(config.live.redis_tls.clone());
     let nodes = config
         .group
         .nodes

@@ -27,7 +27,8 @@ fn pick(group: &Group) -> Result<String, String> {
         }
         Err(e) => return Err(format!("cannot read {} in etcd: {e}", group.keys.record())),
     };
-    let redis = RedisNodes::new(group.config.live.timeout, group.config.live.password.clone());
+    let redis = RedisNodes::new(group.config.live.timeout, group.config.live.password.clone())
+        .with_tls(group.config.live.redis_tls.clone());
     let nodes: Vec<_> = group
         .config
         .group
