@@ -63,15 +63,24 @@
 //! max_request_bytes = 65536    # default: all arguments of one request
 //! idle_timeout_ms = 300000     # default; 0: never (subscribers never)
 //! write_timeout_ms = 5000      # default: a client not reading is dropped
+//! [sentinel.tls]               # optional: serve TLS only (as tls-port)
+//! cert_file = "/etc/arbiter/port.pem"
+//! key_file = "/etc/arbiter/port.key"
+//! client_ca_file = "/etc/arbiter/clients-ca.pem"  # optional: only clients
+//!                              # with a certificate it signed get in
 //!
 //! [http]                       # absent: no HTTP port (see crate::live::http)
-//! listen = "127.0.0.1:8008"    # ip:port (port 0: any free port, logged)
+//! listen = "127.0.0.1:8008"    # default; ip:port (port 0: any free
+//!                              # port, logged)
 //! max_connections = 16         # served at once; more are answered 503
 //! max_head_bytes = 8192        # request line and headers; more: 431
 //! request_timeout_ms = 2000    # to send the request head; slower: 408
 //! stalled_after_ms = 10000     # /liveness: the run loop stepped within it
 //! view_max_age_ms = 5000       # /readiness and the group's endpoints:
 //!                              # etcd read within it
+//! [http.tls]                   # optional: HTTPS only; fields as
+//! cert_file = "/etc/arbiter/port.pem"  # [sentinel.tls]
+//! key_file = "/etc/arbiter/port.key"
 //! ```
 //!
 //! `settings.paused` and `settings.allow_data_loss` hold for this host's
@@ -275,17 +284,28 @@ struct SentinelSection {
     max_request_bytes: Option<usize>,
     idle_timeout_ms: Option<u64>,
     write_timeout_ms: Option<u64>,
+    tls: Option<ServerTlsSection>,
+}
+
+/// `[sentinel.tls]` and `[http.tls]` (see [`crate::live::tls::ServerTls`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerTlsSection {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HttpSection {
-    listen: String,
+    listen: Option<String>,
     max_connections: Option<usize>,
     max_head_bytes: Option<usize>,
     request_timeout_ms: Option<u64>,
     stalled_after_ms: Option<u64>,
     view_max_age_ms: Option<u64>,
+    tls: Option<ServerTlsSection>,
 }
 
 /// Where a live run records its calls.
@@ -450,10 +470,20 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
     }
     let hooks = hooks(&file.hooks)?;
     let sentinel = file.sentinel.as_ref().map(sentinel_options).transpose()?;
+    let sentinel = match (sentinel, file.sentinel.as_ref().and_then(|s| s.tls.as_ref())) {
+        (Some(options), Some(t)) => Some(crate::live::sentinel::SentinelOptions {
+            tls: Some(server_tls(t, "sentinel.tls", base)?),
+            ..options
+        }),
+        (options, _) => options,
+    };
     if file.record.max_bytes == 0 {
         return Err("record.max_bytes: must be above 0".into());
     }
-    let http = file.http.as_ref().map(|h| http(h, &settings)).transpose()?;
+    let mut http = file.http.as_ref().map(|h| http(h, &settings)).transpose()?;
+    if let (Some(options), Some(t)) = (http.as_mut(), file.http.as_ref().and_then(|h| h.tls.as_ref())) {
+        options.tls = Some(server_tls(t, "http.tls", base)?);
+    }
     let redis_tls = file.redis.tls.as_ref().map(|t| tls(t, "redis.tls", base)).transpose()?;
     let etcd_tls = etcd_tls(&file.etcd, base)?;
     Ok(Config {
@@ -530,6 +560,7 @@ fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::Sentin
             None => d.idle_timeout,
         },
         write_timeout: s.write_timeout_ms.map_or(d.write_timeout, Duration::from_millis),
+        tls: None,
     };
     if !valid_addr(&options.listen) {
         return Err(format!("sentinel.listen: `{}` is not host:port", options.listen));
@@ -569,12 +600,14 @@ fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::Sentin
 /// least once per check; two checks must fit).
 fn http(h: &HttpSection, settings: &Settings) -> Result<HttpOptions, String> {
     let d = HttpOptions::default();
-    let listen = h.listen.parse().map_err(|_| {
-        format!(
-            "http.listen: `{}` is not ip:port (e.g. \"127.0.0.1:8008\" or \"[::]:8008\"; host names are not resolved)",
-            h.listen
-        )
-    })?;
+    let listen = match &h.listen {
+        None => d.listen,
+        Some(text) => text.parse().map_err(|_| {
+            format!(
+                "http.listen: `{text}` is not ip:port (e.g. \"127.0.0.1:8008\" or \"[::]:8008\"; host names are not resolved)"
+            )
+        })?,
+    };
     let options = HttpOptions {
         listen,
         max_connections: h.max_connections.unwrap_or(d.max_connections),
@@ -582,6 +615,7 @@ fn http(h: &HttpSection, settings: &Settings) -> Result<HttpOptions, String> {
         request_timeout: h.request_timeout_ms.map_or(d.request_timeout, Duration::from_millis),
         stalled_after: h.stalled_after_ms.map_or(d.stalled_after, Duration::from_millis),
         view_max_age: h.view_max_age_ms.map_or(d.view_max_age, Duration::from_millis),
+        tls: None,
     };
     if options.max_connections == 0 {
         return Err("http.max_connections: must be above 0".into());
@@ -625,6 +659,20 @@ fn tls(t: &TlsSection, section: &str, base: Option<&Path>) -> Result<crate::live
         key_file: resolve(&t.key_file),
     };
     crate::live::tls::Tls::load(files, section)
+}
+
+/// A `[sentinel.tls]` or `[http.tls]` section's files, read and checked.
+fn server_tls(t: &ServerTlsSection, section: &str, base: Option<&Path>) -> Result<crate::live::tls::ServerTls, String> {
+    let resolve = |p: &Path| match base {
+        Some(dir) if p.is_relative() => dir.join(p),
+        _ => p.to_path_buf(),
+    };
+    let files = crate::live::tls::ServerTlsFiles {
+        cert_file: resolve(&t.cert_file),
+        key_file: resolve(&t.key_file),
+        client_ca_file: t.client_ca_file.as_deref().map(resolve),
+    };
+    crate::live::tls::ServerTls::load(files, section)
 }
 
 /// TLS to etcd: `[etcd.tls]`, or the system's roots, when the endpoints
@@ -986,6 +1034,9 @@ path = "run.ron"
     #[test]
     fn the_http_section_is_off_by_default_and_validated_naming_its_fields() {
         assert_eq!(parse(GOOD).unwrap().http, None);
+        // Loopback unless configured otherwise (as the sample says).
+        let default = parse(&format!("{GOOD}\n[http]\n")).unwrap().http.unwrap();
+        assert_eq!(default.listen, "127.0.0.1:8008".parse().unwrap());
         let with = |http: &str| parse(&format!("{GOOD}\n[http]\n{http}\n"));
         let c = with("listen = \"127.0.0.1:8008\"").unwrap();
         let http = c.http.unwrap();
@@ -1010,7 +1061,7 @@ path = "run.ron"
                 "http.listen: `localhost:8008` is not ip:port",
             ),
             ("listen = \"127.0.0.1\"", "http.listen: `127.0.0.1` is not ip:port"),
-            ("", "missing field `listen`"),
+            ("listen = 8008", "invalid type: integer `8008`, expected a string"),
             (
                 "listen = \"127.0.0.1:1\"\nmax_connections = 0",
                 "http.max_connections: must be above 0",
@@ -1095,6 +1146,24 @@ path = "run.ron"
                 "redis.tls.key_file: set without redis.tls.cert_file",
             ),
             (GOOD, "redis.tls", "server_name = \"x\"", "unknown field `server_name`"),
+            (
+                &format!("{GOOD}\n[http]\nlisten = \"127.0.0.1:0\"\n"),
+                "http.tls",
+                "cert_file = \"ca.pem\"\nkey_file = \"k.pem\"",
+                &format!("http.tls.cert_file: {}: no certificate in it", missing.display()),
+            ),
+            (
+                &format!("{GOOD}\n[sentinel]\n"),
+                "sentinel.tls",
+                "cert_file = \"nope.pem\"\nkey_file = \"k.pem\"",
+                "sentinel.tls.cert_file: ",
+            ),
+            (
+                &format!("{GOOD}\n[sentinel]\n"),
+                "sentinel.tls",
+                "key_file = \"k.pem\"",
+                "missing field `cert_file`",
+            ),
         ] {
             let e = with(base, section, body).unwrap_err();
             assert!(e.contains(expected), "expected {expected:?} in {e:?}");

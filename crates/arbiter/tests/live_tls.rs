@@ -5,7 +5,9 @@
 //!
 //! - A failover works end to end over TLS, and arbiter sets
 //!   `tls-replication yes` on a node that lacked it (its link to the
-//!   primary comes up only then).
+//!   primary comes up only then); the Sentinel and HTTP ports serve TLS
+//!   to clients with a certificate, and refuse clients without one or in
+//!   plain text.
 //! - A wrong CA, an expired server certificate and a missing client
 //!   certificate each give one clear error naming the endpoint and what
 //!   failed, in the clients and in `arbiter run`, which keeps retrying:
@@ -150,6 +152,29 @@ fn config_get(tls: &Tls, addr: &str, name: &str) -> String {
     pair.get(1).cloned().unwrap_or_default()
 }
 
+/// `SENTINEL GET-MASTER-ADDR-BY-NAME mymaster` on `sentinel` over TLS.
+fn master_addr(tls: &Tls, sentinel: &str) -> redis::RedisResult<String> {
+    let client = tls::redis_client(Some(tls), &format!("{sentinel}/"))?;
+    let mut con = client.get_connection_with_timeout(Duration::from_secs(1))?;
+    let (host, port): (String, String) = redis::cmd("SENTINEL")
+        .arg("GET-MASTER-ADDR-BY-NAME")
+        .arg("mymaster")
+        .query(&mut con)?;
+    Ok(format!("{host}:{port}"))
+}
+
+/// `GET url` over TLS: the status and the body.
+fn get(tls: &Tls, url: &str) -> Result<(u16, String), ureq::Error> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls.ureq_config())
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    let mut response = agent.get(url).call()?;
+    Ok((response.status().as_u16(), response.body_mut().read_to_string()?))
+}
+
 fn run(config: &Path) -> support::Guard {
     support::Guard::new(
         Command::new(env!("CARGO_BIN_EXE_arbiter"))
@@ -179,10 +204,22 @@ fn a_failover_works_end_to_end_over_tls() {
         "r3 cannot link without tls-replication"
     );
 
+    // The client-facing ports with TLS and client certificates too.
+    let (sentinel_port, http_port) = (support::free_port(), support::free_port());
+    let port_tls = |name: &str| {
+        format!(
+            "\n[{name}.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nclient_ca_file = \"{}\"\n",
+            pki.server.cert.display(),
+            pki.server.key.display(),
+            pki.server.ca.display()
+        )
+    };
     let extra = format!(
-        "{}{}",
+        "{}{}\n[sentinel]\nlisten = \"127.0.0.1:{sentinel_port}\"\n{}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n{}",
         pki.section("redis.tls", &pki.server.ca, true),
-        pki.section("etcd.tls", &pki.server.ca, true)
+        pki.section("etcd.tls", &pki.server.ca, true),
+        port_tls("sentinel"),
+        port_tls("http"),
     );
     let dir = tempfile::tempdir().unwrap();
     let config = support::write_config(dir.path(), &etcd_server, "arbiter/tls", 5, &[&r1, &r2, &r3], &extra);
@@ -201,6 +238,25 @@ fn a_failover_works_end_to_end_over_tls() {
     for r in [&r1, &r2, &r3] {
         assert_eq!(config_get(&client, &r.addr, "tls-replication"), "yes", "{}", r.addr);
     }
+    let sentinel = format!("127.0.0.1:{sentinel_port}");
+    eventually("the Sentinel port names r1 over TLS", || {
+        (master_addr(&client, &sentinel).ok()? == r1.addr).then_some(())
+    });
+    let https = format!("https://127.0.0.1:{http_port}/primary");
+    let (status, body) = eventually("the HTTP port answers over TLS", || get(&client, &https).ok());
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"r1\""), "{body}");
+    // Without a client certificate, or in plain text, neither port lets
+    // a client in.
+    let anonymous = pki.client(&pki.server.ca, false);
+    assert!(get(&anonymous, &https).is_err());
+    assert!(master_addr(&anonymous, &sentinel).is_err());
+    let plain = ureq::get(&format!("http://127.0.0.1:{http_port}/primary")).call();
+    assert!(plain.is_err(), "plain HTTP to the HTTPS port: {plain:?}");
+    let plain = redis::Client::open(format!("redis://{sentinel}/"))
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+    assert!(plain.is_err(), "plain RESP to the TLS Sentinel port: {plain:?}");
 
     drop(r1);
     let after = eventually("failed over", || record().filter(|r| r.primary != "r1"));
@@ -210,6 +266,9 @@ fn a_failover_works_end_to_end_over_tls() {
     });
     eventually("the other replica resyncs from the new primary over TLS", || {
         linked_to(&nodes, &other.addr, &promoted.addr).then_some(())
+    });
+    eventually("the Sentinel port names the new primary", || {
+        (master_addr(&client, &sentinel).ok()? == promoted.addr).then_some(())
     });
     let (_, log) = support::stop_json(child.take());
     assert!(!log.contains("TLS failed"), "{log}");

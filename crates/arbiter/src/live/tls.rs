@@ -22,6 +22,11 @@
 //!
 //! The files are read at start: a renewed certificate or CA is taken at
 //! the next restart (instances one at a time keep the group served).
+//!
+//! The client-facing ports (`[sentinel.tls]`, `[http.tls]`) serve TLS with
+//! [`ServerTls`]: a certificate and key, and optionally a CA whose client
+//! certificates alone are let in (mutual TLS). Their connections are
+//! [`Served`] streams, plain or TLS, under the same limits.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -263,6 +268,168 @@ impl Tls {
             ));
         }
         describe_failure(section, text)
+    }
+}
+
+/// A `[sentinel.tls]` or `[http.tls]` section as written: what a
+/// client-facing port serves TLS with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerTlsFiles {
+    /// PEM file of the port's certificate, then its chain.
+    pub cert_file: PathBuf,
+    /// PEM file of its private key.
+    pub key_file: PathBuf,
+    /// PEM file of the CA whose client certificates are accepted: set, a
+    /// client without such a certificate is refused during the handshake
+    /// (mutual TLS as the port's authentication); `None`: any client.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// A client-facing port's TLS, read and checked: a rustls server
+/// configuration (ring) made from [`ServerTlsFiles`].
+#[derive(Clone)]
+pub struct ServerTls {
+    /// Where it was read from.
+    pub files: ServerTlsFiles,
+    /// The files' text, to tell a changed file (needs a restart).
+    pems: Vec<Vec<u8>>,
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl PartialEq for ServerTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.files == other.files && self.pems == other.pems
+    }
+}
+
+impl Eq for ServerTls {}
+
+impl std::fmt::Debug for ServerTls {
+    // Never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// Reads and checks `files`; errors name `section`'s field and the
+    /// file, as [`Tls::load`]'s do.
+    pub fn load(files: ServerTlsFiles, section: &str) -> Result<Self, String> {
+        let cert_field = format!("{section}.cert_file");
+        let key_field = format!("{section}.key_file");
+        let cert_pem = read(&cert_field, &files.cert_file)?;
+        let chain = certificates(&cert_field, &files.cert_file, &cert_pem)?;
+        let key_pem = read(&key_field, &files.key_file)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+            format!(
+                "{key_field}: {}: no private key in it ({e}; expected -----BEGIN PRIVATE KEY-----)",
+                files.key_file.display()
+            )
+        })?;
+        let mut pems = vec![cert_pem, key_pem];
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("{section}: {e}"))?;
+        let builder = match &files.client_ca_file {
+            None => builder.with_no_client_auth(),
+            Some(path) => {
+                let field = format!("{section}.client_ca_file");
+                let pem = read(&field, path)?;
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in certificates(&field, path, &pem)? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("{field}: {}: not a usable CA certificate: {e}", path.display()))?;
+                }
+                pems.push(pem);
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                    .build()
+                    .map_err(|e| format!("{field}: {}: {e}", path.display()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder.with_single_cert(chain, key).map_err(|e| {
+            format!(
+                "{key_field}: {}: does not go with {cert_field} {}: {e}",
+                files.key_file.display(),
+                files.cert_file.display()
+            )
+        })?;
+        Ok(Self {
+            files,
+            pems,
+            config: Arc::new(config),
+        })
+    }
+
+    /// `stream` served with TLS (the handshake happens on its first read
+    /// or write, under the socket's timeouts).
+    pub fn accept(&self, stream: std::net::TcpStream) -> std::io::Result<Served> {
+        let conn = rustls::ServerConnection::new(Arc::clone(&self.config)).map_err(std::io::Error::other)?;
+        Ok(Served::Tls(Box::new(rustls::StreamOwned::new(conn, stream))))
+    }
+}
+
+/// A connection a client-facing port serves: plain TCP, or TLS over it.
+#[derive(Debug)]
+pub enum Served {
+    /// Plain TCP.
+    Plain(std::net::TcpStream),
+    /// TLS ([`ServerTls::accept`]).
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>>),
+}
+
+impl Served {
+    /// `stream`, with TLS when `tls` is given.
+    pub fn new(stream: std::net::TcpStream, tls: Option<&ServerTls>) -> std::io::Result<Self> {
+        match tls {
+            None => Ok(Self::Plain(stream)),
+            Some(tls) => tls.accept(stream),
+        }
+    }
+
+    /// The socket under it (for its timeouts and shutdown).
+    pub fn socket(&self) -> &std::net::TcpStream {
+        match self {
+            Self::Plain(s) => s,
+            Self::Tls(s) => &s.sock,
+        }
+    }
+
+    /// Tells a TLS client that nothing more comes (`close_notify`), so
+    /// that it can tell the end from a truncation; nothing for plain TCP.
+    pub fn close_notify(&mut self) {
+        if let Self::Tls(s) = self {
+            s.conn.send_close_notify();
+            let _ = std::io::Write::flush(s);
+        }
+    }
+}
+
+impl std::io::Read for Served {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Served {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+        }
     }
 }
 
