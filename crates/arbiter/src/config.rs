@@ -8,7 +8,7 @@
 //! ttl_s = 5                    # lease TTL, default 5
 //!
 //! [etcd.tls]                   # optional; only with https:// endpoints
-//! ca_file = "/etc/arbiter/etcd-ca.pem"     # default: the system's roots
+//! ca_file = "/etc/arbiter/etcd-ca.pem"     # default: Mozilla's roots
 //! cert_file = "/etc/arbiter/etcd-client.pem"  # client certificate (mutual
 //! key_file = "/etc/arbiter/etcd-client.key"   # TLS): both or neither
 //!
@@ -24,7 +24,7 @@
 //! [redis.tls]                  # optional: TLS to every node (addr is its
 //!                              # tls-port); tls-replication yes is kept on
 //!                              # every node
-//! ca_file = "/etc/arbiter/redis-ca.pem"    # default: the system's roots
+//! ca_file = "/etc/arbiter/redis-ca.pem"    # default: Mozilla's roots
 //! cert_file = "/etc/arbiter/redis-client.pem" # for tls-auth-clients yes:
 //! key_file = "/etc/arbiter/redis-client.key"  # both or neither
 //!
@@ -675,7 +675,7 @@ fn server_tls(t: &ServerTlsSection, section: &str, base: Option<&Path>) -> Resul
     crate::live::tls::ServerTls::load(files, section)
 }
 
-/// TLS to etcd: `[etcd.tls]`, or the system's roots, when the endpoints
+/// TLS to etcd: `[etcd.tls]`, or Mozilla's roots, when the endpoints
 /// are `https://` (all of them or none: a plain endpoint beside TLS ones
 /// would be a way around TLS); `[etcd.tls]` with `http://` endpoints is
 /// refused rather than ignored.
@@ -1102,10 +1102,8 @@ path = "run.ron"
             (true, true)
         );
         let https = GOOD.replace("http://127.0.0.1:2379", "https://127.0.0.1:2379");
-        // https:// alone: the system's roots (when the system has some).
-        if !rustls_native_certs::load_native_certs().certs.is_empty() {
-            assert!(parse(&https).unwrap().live.etcd_tls.is_some());
-        }
+        // https:// alone: Mozilla's roots.
+        assert!(parse(&https).unwrap().live.etcd_tls.is_some());
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("ca.pem");
         let with = |base: &str, section: &str, body: &str| {

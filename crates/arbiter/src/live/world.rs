@@ -92,7 +92,7 @@ pub struct LiveOptions {
     /// `[redis.tls]`: TLS to every node, and `tls-replication yes` kept on
     /// each (`None`: plain TCP).
     pub redis_tls: Option<crate::live::tls::Tls>,
-    /// `[etcd.tls]`, or the system's roots: set whenever the endpoints are
+    /// `[etcd.tls]`, or Mozilla's roots: set whenever the endpoints are
     /// `https://` (`None`: `http://` endpoints).
     pub etcd_tls: Option<crate::live::tls::Tls>,
 }
