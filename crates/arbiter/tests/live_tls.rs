@@ -75,9 +75,13 @@ fn leaf(issuer: &Issuer<'_, KeyPair>, name: &str, expired: bool) -> (String, Str
     (cert.pem(), key.serialize_pem())
 }
 
+/// Writes `text` to `name` in `dir`, readable by this user only (arbiter
+/// refuses a private key every user can read).
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
 }
 

@@ -80,6 +80,28 @@ fn read(field: &str, path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{field}: {}: cannot read: {e}", path.display()))
 }
 
+/// A private key's file, refused when every user of the host may read it
+/// (a key for arbiter's user and group only: `chmod o-rwx`).
+fn read_key(field: &str, path: &Path) -> Result<Vec<u8>, String> {
+    let pem = read(field, path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| format!("{field}: {}: cannot read: {e}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o007 != 0 {
+            return Err(format!(
+                "{field}: {}: a private key readable by every user (mode {:o}): chmod o-rwx it",
+                path.display(),
+                mode & 0o777
+            ));
+        }
+    }
+    Ok(pem)
+}
+
 /// Every certificate in `pem`: an error naming `field` and the file when
 /// the PEM is broken or holds none.
 fn certificates(field: &str, path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -138,7 +160,7 @@ impl Tls {
                 let key_field = format!("{section}.key_file");
                 let cert_pem = read(&cert_field, cert_path)?;
                 let chain = certificates(&cert_field, cert_path, &cert_pem)?;
-                let key_pem = read(&key_field, key_path)?;
+                let key_pem = read_key(&key_field, key_path)?;
                 let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
                     format!(
                         "{key_field}: {}: no private key in it ({e}; expected -----BEGIN PRIVATE KEY-----)",
@@ -327,7 +349,7 @@ impl ServerTls {
         let key_field = format!("{section}.key_file");
         let cert_pem = read(&cert_field, &files.cert_file)?;
         let chain = certificates(&cert_field, &files.cert_file, &cert_pem)?;
-        let key_pem = read(&key_field, &files.key_file)?;
+        let key_pem = read_key(&key_field, &files.key_file)?;
         let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
             format!(
                 "{key_field}: {}: no private key in it ({e}; expected -----BEGIN PRIVATE KEY-----)",
@@ -549,6 +571,26 @@ mod tests {
             e,
             "redis.tls.cert_file: set without redis.tls.key_file (both or neither)"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_key_every_user_can_read_is_refused_naming_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("client.key");
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_key("redis.tls.key_file", &key).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "redis.tls.key_file: {}: a private key readable by every user (mode 644): chmod o-rwx it",
+                key.display()
+            )
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(read_key("redis.tls.key_file", &key).is_ok());
     }
 
     #[test]
