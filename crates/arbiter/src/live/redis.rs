@@ -157,12 +157,6 @@ impl RedisNodes {
         self
     }
 
-    /// Whether the connections are TLS (and `tls-replication yes` is kept
-    /// on every node).
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
-    }
-
     fn connect(&self, addr: &str) -> Result<redis::Connection, RedisError> {
         let (host, port) = host_port(addr)?;
         let auth = self
