@@ -309,6 +309,10 @@ pub struct FollowOptions {
     pub master_name: String,
     /// This instance as registered for the others.
     pub member: Member,
+    /// TLS to the nodes (`[redis.tls]`).
+    pub redis_tls: Option<crate::live::tls::Tls>,
+    /// TLS to etcd (`https://` endpoints).
+    pub etcd_tls: Option<crate::live::tls::Tls>,
 }
 
 impl FollowOptions {
@@ -324,6 +328,8 @@ impl FollowOptions {
             poll_timeout: config.live.poll_timeout,
             password: config.live.password.clone(),
             auth: config.live.auth.clone(),
+            redis_tls: config.live.redis_tls.clone(),
+            etcd_tls: config.live.etcd_tls.clone(),
             follow_interval: Duration::from_millis(200),
             check_interval: Duration::from_millis(settings.check_interval_ms),
             down_after: Duration::from_millis(settings.down_after_ms),
@@ -483,12 +489,14 @@ impl Follower {
             ..GroupView::default()
         };
         Self {
-            etcd: Etcd::new(options.etcd.clone(), options.timeout).with_credentials(options.auth.etcd.clone()),
+            etcd: Etcd::with_tls(options.etcd.clone(), options.timeout, options.etcd_tls.as_ref())
+                .with_credentials(options.auth.etcd.clone()),
             redis: RedisNodes::authenticated(
                 options.poll_timeout,
                 options.auth.redis_username.clone(),
                 options.password.clone(),
-            ),
+            )
+            .with_tls(options.redis_tls.clone()),
             keys: Keys::new(&options.prefix),
             options,
             shared,
