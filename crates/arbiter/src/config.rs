@@ -523,7 +523,7 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
         return Err("record.path: needed when record.enabled is true".into());
     }
     let hooks = hooks(&file.hooks)?;
-    let sentinel = file.sentinel.as_ref().map(sentinel_options).transpose()?;
+    let sentinel = file.sentinel.as_ref().map(|s| sentinel_options(s, base)).transpose()?;
     let sentinel = match (sentinel, file.sentinel.as_ref().and_then(|s| s.tls.as_ref())) {
         (Some(options), Some(t)) => Some(crate::live::sentinel::SentinelOptions {
             tls: Some(server_tls(t, "sentinel.tls", base)?),
@@ -538,7 +538,7 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
     if let (Some(options), Some(t)) = (http.as_mut(), file.http.as_ref().and_then(|h| h.tls.as_ref())) {
         options.tls = Some(server_tls(t, "http.tls", base)?);
     }
-    let (password, auth) = auth(&file.redis, &file.etcd)?;
+    let (password, auth) = auth(&file.redis, &file.etcd, base)?;
     let redis_tls = file.redis.tls.as_ref().map(|t| tls(t, "redis.tls", base)).transpose()?;
     let etcd_tls = etcd_tls(&file.etcd, base)?;
     Ok(Config {
@@ -600,7 +600,10 @@ fn hooks(h: &HooksSection) -> Result<HookOptions, String> {
 /// `[sentinel]` with defaults filled in, checked: addresses that are
 /// `host:port`, a master name Sentinel's messages can carry (printable
 /// ASCII, no space), limits within reason.
-fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::SentinelOptions, String> {
+fn sentinel_options(
+    s: &SentinelSection,
+    base: Option<&Path>,
+) -> Result<crate::live::sentinel::SentinelOptions, String> {
     use crate::live::sentinel;
     let d = sentinel::SentinelOptions::default();
     let options = sentinel::SentinelOptions {
@@ -610,7 +613,7 @@ fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::Sentin
         password: crate::secret::from_fields(
             "sentinel",
             s.password.as_deref(),
-            s.password_file.as_deref(),
+            relative_to(base, s.password_file.as_deref()).as_deref(),
             s.password_env.as_deref(),
         )?,
         max_clients: s.max_clients.unwrap_or(d.max_clients),
@@ -708,11 +711,11 @@ fn http(h: &HttpSection, settings: &Settings) -> Result<HttpOptions, String> {
 /// `username`; `[etcd]` `username` with exactly one password source. The
 /// passwords are read now (a missing file, a file others may read, an
 /// unset variable are errors naming the field, never the value).
-fn auth(redis: &RedisSection, etcd: &EtcdSection) -> Result<(Option<Secret>, LiveAuth), String> {
+fn auth(redis: &RedisSection, etcd: &EtcdSection, base: Option<&Path>) -> Result<(Option<Secret>, LiveAuth), String> {
     let password = crate::secret::from_fields(
         "redis",
         redis.password.as_deref(),
-        redis.password_file.as_deref(),
+        relative_to(base, redis.password_file.as_deref()).as_deref(),
         redis.password_env.as_deref(),
     )?;
     if let Some(user) = &redis.username {
@@ -730,7 +733,7 @@ fn auth(redis: &RedisSection, etcd: &EtcdSection) -> Result<(Option<Secret>, Liv
     let etcd_password = crate::secret::from_fields(
         "etcd",
         etcd.password.as_deref(),
-        etcd.password_file.as_deref(),
+        relative_to(base, etcd.password_file.as_deref()).as_deref(),
         etcd.password_env.as_deref(),
     )?;
     let etcd = match (&etcd.username, etcd_password) {
@@ -754,6 +757,21 @@ fn auth(redis: &RedisSection, etcd: &EtcdSection) -> Result<(Option<Secret>, Liv
             etcd,
         },
     ))
+}
+
+/// A password file's path, a relative one taken relative to the
+/// configuration file's directory `base` as TLS files are (and made
+/// absolute: the file is read again at every connection). Without `base`
+/// (a configuration text, not a file) the path is kept as given, and
+/// [`crate::secret::from_fields`] refuses a relative one.
+fn relative_to(base: Option<&Path>, p: Option<&Path>) -> Option<PathBuf> {
+    p.map(|p| match base {
+        Some(dir) if p.is_relative() => {
+            let joined = dir.join(p);
+            std::path::absolute(&joined).unwrap_or(joined)
+        }
+        _ => p.to_path_buf(),
+    })
 }
 
 /// A `[redis.tls]` or `[etcd.tls]` section's files, read and checked.
@@ -1269,6 +1287,23 @@ path = "run.ron"
             needs_restart(&running, &c),
             ["redis.password", "redis.username", "etcd.username", "etcd.password"]
         );
+    }
+
+    #[test]
+    fn a_relative_password_file_is_relative_to_the_configuration_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("redis.pw");
+        std::fs::write(&pw, "hunter2-relative\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = GOOD.replace("password = \"s3cret\"", "password_file = \"redis.pw\"");
+        let path = dir.path().join("arbiter.toml");
+        std::fs::write(&path, &text).unwrap();
+        let c = load(&path).unwrap();
+        assert_eq!(c.live.password.as_ref().unwrap().reveal(), "hunter2-relative");
+        // A text read from no file has nothing to be relative to.
+        let e = parse(&text).unwrap_err();
+        assert!(e.contains("`redis.pw` must be an absolute path"), "{e}");
     }
 
     #[test]
