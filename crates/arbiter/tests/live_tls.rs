@@ -396,3 +396,99 @@ fn a_wrong_ca_an_expired_certificate_and_a_missing_client_certificate_are_told_a
     }
     assert!(!log.contains("allow_data_loss"), "{log}");
 }
+
+/// The rules of arbiter's Redis ACL user as the README documents them
+/// (its `ACL SETUSER arbiter on >PASSWORD ...` line).
+fn documented_acl() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let line = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("ACL SETUSER arbiter on >PASSWORD "))
+        .expect("the README documents arbiter's ACL user");
+    line.split_whitespace().skip(5).map(str::to_string).collect()
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn tls_with_an_acl_user_whose_password_is_in_a_file_fails_over() {
+    // As operators will run it: TLS-only nodes whose `default` user needs
+    // a password, arbiter as the README's ACL user with its password in a
+    // file named relative to the configuration file. Replicas started
+    // without masteruser/masterauth link up only once arbiter has set them
+    // (over TLS, as that user); then a failover.
+    const ADMIN: &str = "tls-admin-pw";
+    const PASSWORD: &str = "tls-arbiter-pw";
+    let pki = pki();
+    let client = pki.client(&pki.server.ca, true);
+    let etcd_server = support::etcd_tls(&pki.server, &client);
+    let rules = documented_acl();
+    let node = |primary: Option<&str>| {
+        let server = support::redis_tls(None, primary, &pki.server, &["--requirepass", ADMIN], &client);
+        let admin = tls::redis_client(Some(&client), &format!(":{ADMIN}@{}/", server.addr)).unwrap();
+        let mut con = admin.get_connection_with_timeout(Duration::from_secs(1)).unwrap();
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER").arg("arbiter").arg("on").arg(format!(">{PASSWORD}"));
+        for r in &rules {
+            cmd.arg(r);
+        }
+        let () = cmd.query(&mut con).unwrap();
+        server
+    };
+    let r1 = node(None);
+    let r2 = node(Some(&r1.addr));
+    let r3 = node(Some(&r1.addr));
+    let nodes = RedisNodes::authenticated(
+        Duration::from_secs(1),
+        Some("arbiter".into()),
+        Some(arbiter::secret::Secret::new(PASSWORD)),
+    )
+    .with_tls(Some(client.clone()));
+    assert!(
+        !linked_to(&nodes, &r2.addr, &r1.addr),
+        "r2 cannot link before arbiter sets masteruser and masterauth"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "redis.password", &format!("{PASSWORD}\n"));
+    let extra = format!(
+        "\n[redis]\nusername = \"arbiter\"\npassword_file = \"redis.password\"\n{}{}",
+        pki.section("redis.tls", &pki.server.ca, true),
+        pki.section("etcd.tls", &pki.server.ca, true),
+    );
+    let config = support::write_config(dir.path(), &etcd_server, "arbiter/tls-acl", 5, &[&r1, &r2, &r3], &extra);
+    let child = run(&config);
+    let etcd = Etcd::with_tls(vec![etcd_server.addr.clone()], Duration::from_secs(1), Some(&client));
+    let record = || {
+        etcd.get("arbiter/tls-acl/record", false)
+            .ok()
+            .flatten()
+            .and_then(|kv| serde_json::from_str::<arbiter::types::GroupRecord>(&kv.value).ok())
+    };
+    eventually("the record names r1", || record().filter(|r| r.primary == "r1"));
+    for r in [&r2, &r3] {
+        eventually("arbiter set masteruser and masterauth: the replica links up", || {
+            linked_to(&nodes, &r.addr, &r1.addr).then_some(())
+        });
+    }
+
+    drop(r1);
+    let after = eventually("failed over", || record().filter(|r| r.primary != "r1"));
+    let (promoted, other) = if after.primary == "r2" { (&r2, &r3) } else { (&r3, &r2) };
+    eventually("promoted", || {
+        nodes.status(&promoted.addr).ok().filter(|s| s.role == Role::Primary)
+    });
+    eventually(
+        "the other replica resyncs from the new primary over TLS, as arbiter",
+        || linked_to(&nodes, &other.addr, &promoted.addr).then_some(()),
+    );
+    let (_, log) = support::stop_json(child.take());
+    assert!(!log.contains("TLS failed"), "{log}");
+    assert!(!log.contains("authentication failed"), "{log}");
+    assert!(!log.contains(PASSWORD), "the password is never logged:\n{log}");
+    assert!(
+        log.contains("masteruser, masterauth, tls-replication yes"),
+        "the node settings are logged:\n{log}"
+    );
+    drop(pki.dir);
+}
