@@ -409,7 +409,13 @@ pub fn events(name: &str, before: &GroupView, after: &GroupView, awaiting: &mut 
         if was_down == node.seen.down {
             continue;
         }
-        let is_primary = primary_after.is_some_and(|p| p.name == node.name);
+        // A primary seen going down in the same step as the record switched
+        // away from it (the leader failed over before this follower's own
+        // `down_after` ran out) went down as the primary: told as a real
+        // Sentinel tells it, `+sdown`/`+odown master` first, then
+        // `+switch-master` and `+sdown slave` in its new role (below).
+        let is_primary = primary_after.is_some_and(|p| p.name == node.name)
+            || (node.seen.down && before.primary().is_some_and(|p| p.name == node.name));
         let at = match primary_after {
             Some(p) if !is_primary => replica_at(name, node, p),
             _ => master_at(name, node),
