@@ -353,3 +353,108 @@ pub fn stop_json(child: Child) -> (Vec<serde_json::Value>, String) {
         .collect();
     (events, log)
 }
+
+/// The PEM files of a TLS server: its certificate and key, and the CA
+/// its clients' certificates must chain to (made by the test).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The server's certificate (also its client certificate towards a
+    /// primary: Redis replicas present it with `tls-replication yes`).
+    pub cert: std::path::PathBuf,
+    /// Its private key.
+    pub key: std::path::PathBuf,
+    /// The CA of the clients (`tls-ca-cert-file`, `--trusted-ca-file`).
+    pub ca: std::path::PathBuf,
+}
+
+/// A `redis-server` with TLS only (`--port 0`, `--tls-port`),
+/// `--tls-auth-clients yes` and `--tls-replication yes` unless `args`
+/// says otherwise later (the last value wins); a replica of `primary` if
+/// given; on `port` or a free one. `client` is what the readiness check
+/// connects with: the server is ready when it answers, or when the TLS
+/// handshake fails (a test's expired certificate).
+pub fn redis_tls(
+    port: Option<u16>,
+    primary: Option<&str>,
+    files: &TlsFiles,
+    args: &[&str],
+    client: &arbiter::live::tls::Tls,
+) -> Server {
+    let spawn = || {
+        let port = port.unwrap_or_else(free_port);
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--tls-cert-file")
+            .arg(&files.cert)
+            .arg("--tls-key-file")
+            .arg(&files.key)
+            .arg("--tls-ca-cert-file")
+            .arg(&files.ca)
+            .args(["--tls-auth-clients", "yes", "--tls-replication", "yes"])
+            .arg("--dir")
+            .arg(dir.path());
+        if let Some(p) = primary {
+            let (host, port) = p.rsplit_once(':').unwrap();
+            cmd.args(["--replicaof", host, port]);
+        }
+        cmd.args(args);
+        spawn_logged(cmd, dir, format!("127.0.0.1:{port}"), REDIS_MISSING)
+    };
+    let nodes = arbiter::live::redis::RedisNodes::new(Duration::from_millis(500), None).with_tls(Some(client.clone()));
+    let tries = if port.is_some() { 1 } else { 3 };
+    // Up: it answers, or its TLS handshake fails (a server given an
+    // expired certificate on purpose).
+    start("redis-server (TLS)", tries, spawn, |s| {
+        matches!(nodes.status(&s.addr), Ok(_) | Err(arbiter::types::RedisError::Auth(_)))
+    })
+}
+
+/// A single-member `etcd` serving clients over https only, with
+/// client-certificate authentication (`--client-cert-auth`,
+/// `--trusted-ca-file`); its `addr` is `https://127.0.0.1:port`. `client`
+/// is what the readiness check connects with.
+pub fn etcd_tls(files: &TlsFiles, client: &arbiter::live::tls::Tls) -> Server {
+    let spawn = || {
+        let dir = tempfile::tempdir().unwrap();
+        let (client_port, peer) = (free_port(), free_port());
+        let client_url = format!("https://127.0.0.1:{client_port}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let mut cmd = Command::new("etcd");
+        cmd.arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--name", "test"])
+            .args([
+                "--listen-client-urls",
+                &client_url,
+                "--advertise-client-urls",
+                &client_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args(["--initial-cluster", &format!("test={peer_url}")])
+            .arg("--cert-file")
+            .arg(&files.cert)
+            .arg("--key-file")
+            .arg(&files.key)
+            .arg("--client-cert-auth")
+            .arg("--trusted-ca-file")
+            .arg(&files.ca);
+        spawn_logged(
+            cmd,
+            dir,
+            client_url,
+            "etcd not found: run scripts/test, which installs etcd-server",
+        )
+    };
+    start("etcd (TLS)", 3, spawn, |s| {
+        arbiter::live::etcd::Etcd::with_tls(vec![s.addr.clone()], Duration::from_millis(500), Some(client))
+            .revision()
+            .is_ok()
+    })
+}

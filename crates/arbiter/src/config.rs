@@ -10,6 +10,11 @@
 //! password_file = "/etc/arbiter/etcd.pw"  # of password, password_file
 //!                              # (owner-only) or password_env
 //!
+//! [etcd.tls]                   # optional; only with https:// endpoints
+//! ca_file = "/etc/arbiter/etcd-ca.pem"     # default: Mozilla's roots
+//! cert_file = "/etc/arbiter/etcd-client.pem"  # client certificate (mutual
+//! key_file = "/etc/arbiter/etcd-client.key"   # TLS): both or neither
+//!
 //! [redis]
 //! password = "secret"          # optional; also set as masterauth on every
 //!                              # node; never written to a scenario; or
@@ -20,6 +25,13 @@
 //! min_replicas_to_write = 1    # optional: set on every node arbiter manages
 //! min_replicas_max_lag_s = 1   # (at start, after a restart, before every
 //!                              # promotion or repoint; default 10 s lag)
+//!
+//! [redis.tls]                  # optional: TLS to every node (addr is its
+//!                              # tls-port); tls-replication yes is kept on
+//!                              # every node
+//! ca_file = "/etc/arbiter/redis-ca.pem"    # default: Mozilla's roots
+//! cert_file = "/etc/arbiter/redis-client.pem" # for tls-auth-clients yes:
+//! key_file = "/etc/arbiter/redis-client.key"  # both or neither
 //!
 //! [[nodes]]
 //! name = "r1"
@@ -56,15 +68,24 @@
 //! max_request_bytes = 65536    # default: all arguments of one request
 //! idle_timeout_ms = 300000     # default; 0: never (subscribers never)
 //! write_timeout_ms = 5000      # default: a client not reading is dropped
+//! [sentinel.tls]               # optional: serve TLS only (as tls-port)
+//! cert_file = "/etc/arbiter/port.pem"
+//! key_file = "/etc/arbiter/port.key"
+//! client_ca_file = "/etc/arbiter/clients-ca.pem"  # optional: only clients
+//!                              # with a certificate it signed get in
 //!
 //! [http]                       # absent: no HTTP port (see crate::live::http)
-//! listen = "127.0.0.1:8008"    # ip:port (port 0: any free port, logged)
+//! listen = "127.0.0.1:8008"    # default; ip:port (port 0: any free
+//!                              # port, logged)
 //! max_connections = 16         # served at once; more are answered 503
 //! max_head_bytes = 8192        # request line and headers; more: 431
 //! request_timeout_ms = 2000    # to send the request head; slower: 408
 //! stalled_after_ms = 10000     # /liveness: the run loop stepped within it
 //! view_max_age_ms = 5000       # /readiness and the group's endpoints:
 //!                              # etcd read within it
+//! [http.tls]                   # optional: HTTPS only; fields as
+//! cert_file = "/etc/arbiter/port.pem"  # [sentinel.tls]
+//! key_file = "/etc/arbiter/port.key"
 //! ```
 //!
 //! `settings.paused` and `settings.allow_data_loss` hold for this host's
@@ -72,6 +93,11 @@
 //! etcd (`arbiter pause`, `arbiter allow-data-loss --once`, see
 //! `arbiter::live::control`) and are laid over them: either one pauses,
 //! either one allows.
+//!
+//! TLS files (relative paths are relative to the configuration file) are
+//! read and checked when the configuration loads, errors naming the field
+//! and the file; see [`crate::live::tls`] for what is verified, and the
+//! crate README for what the operator sets on the Redis nodes.
 //!
 //! A recording file is locked while it is written: a second process given
 //! the same file refuses to start, naming it. Every file after the first
@@ -129,11 +155,21 @@ struct EtcdSection {
     prefix: String,
     #[serde(default = "default_ttl")]
     ttl_s: i64,
-    // Authentication (see `etcd_auth`).
+    // Authentication (see `auth`).
     username: Option<String>,
     password: Option<String>,
     password_file: Option<PathBuf>,
     password_env: Option<String>,
+    tls: Option<TlsSection>,
+}
+
+/// `[redis.tls]` and `[etcd.tls]` (see [`crate::live::tls`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
 }
 
 fn default_prefix() -> String {
@@ -158,6 +194,7 @@ struct RedisSection {
     poll_timeout_ms: u64,
     min_replicas_to_write: Option<u32>,
     min_replicas_max_lag_s: Option<u32>,
+    tls: Option<TlsSection>,
 }
 
 impl Default for RedisSection {
@@ -171,6 +208,7 @@ impl Default for RedisSection {
             poll_timeout_ms: default_poll_timeout(),
             min_replicas_to_write: None,
             min_replicas_max_lag_s: None,
+            tls: None,
         }
     }
 }
@@ -267,17 +305,28 @@ struct SentinelSection {
     max_request_bytes: Option<usize>,
     idle_timeout_ms: Option<u64>,
     write_timeout_ms: Option<u64>,
+    tls: Option<ServerTlsSection>,
+}
+
+/// `[sentinel.tls]` and `[http.tls]` (see [`crate::live::tls::ServerTls`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerTlsSection {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HttpSection {
-    listen: String,
+    listen: Option<String>,
     max_connections: Option<usize>,
     max_head_bytes: Option<usize>,
     request_timeout_ms: Option<u64>,
     stalled_after_ms: Option<u64>,
     view_max_age_ms: Option<u64>,
+    tls: Option<ServerTlsSection>,
 }
 
 /// Where a live run records its calls.
@@ -381,6 +430,8 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
         ("redis.poll_timeout_ms", a.poll_timeout != b.poll_timeout),
         ("redis.min_replicas_to_write", min_to_write(a) != min_to_write(b)),
         ("redis.min_replicas_max_lag_s", max_lag(a) != max_lag(b)),
+        ("redis.tls", a.redis_tls != b.redis_tls),
+        ("etcd.tls", a.etcd_tls != b.etcd_tls),
         ("record.enabled", running.record.enabled != new.record.enabled),
         ("record.path", running.record.path != new.record.path),
         (
@@ -405,7 +456,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         message,
     };
     let text = read_capped(path).map_err(err)?;
-    parse(&text).map_err(err).map(|mut c| {
+    parse_in(&text, path.parent()).map_err(err).map(|mut c| {
         if c.record.path.is_relative() {
             if let Some(dir) = path.parent() {
                 c.record.path = dir.join(&c.record.path);
@@ -451,6 +502,12 @@ pub fn load_group(path: &Path) -> Result<GroupConfig, String> {
 /// Parses and validates configuration text: the first problem found, with
 /// its field (`etcd.endpoints[1]: ...`).
 pub fn parse(text: &str) -> Result<Config, String> {
+    parse_in(text, None)
+}
+
+/// [`parse`], with relative TLS file paths taken relative to `base` (the
+/// configuration file's directory).
+fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
     let file: File = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
     check_etcd(&file.etcd)?;
     check_redis(&file.redis, file.nodes.len())?;
@@ -466,12 +523,24 @@ pub fn parse(text: &str) -> Result<Config, String> {
         return Err("record.path: needed when record.enabled is true".into());
     }
     let hooks = hooks(&file.hooks)?;
-    let sentinel = file.sentinel.as_ref().map(sentinel_options).transpose()?;
+    let sentinel = file.sentinel.as_ref().map(|s| sentinel_options(s, base)).transpose()?;
+    let sentinel = match (sentinel, file.sentinel.as_ref().and_then(|s| s.tls.as_ref())) {
+        (Some(options), Some(t)) => Some(crate::live::sentinel::SentinelOptions {
+            tls: Some(server_tls(t, "sentinel.tls", base)?),
+            ..options
+        }),
+        (options, _) => options,
+    };
     if file.record.max_bytes == 0 {
         return Err("record.max_bytes: must be above 0".into());
     }
-    let http = file.http.as_ref().map(|h| http(h, &settings)).transpose()?;
-    let (password, auth) = auth(&file.redis, &file.etcd)?;
+    let mut http = file.http.as_ref().map(|h| http(h, &settings)).transpose()?;
+    if let (Some(options), Some(t)) = (http.as_mut(), file.http.as_ref().and_then(|h| h.tls.as_ref())) {
+        options.tls = Some(server_tls(t, "http.tls", base)?);
+    }
+    let (password, auth) = auth(&file.redis, &file.etcd, base)?;
+    let redis_tls = file.redis.tls.as_ref().map(|t| tls(t, "redis.tls", base)).transpose()?;
+    let etcd_tls = etcd_tls(&file.etcd, base)?;
     Ok(Config {
         live: LiveOptions {
             etcd: file.etcd.endpoints,
@@ -485,6 +554,8 @@ pub fn parse(text: &str) -> Result<Config, String> {
                 .redis
                 .min_replicas_to_write
                 .map(|n| (n, file.redis.min_replicas_max_lag_s.unwrap_or(10))),
+            redis_tls,
+            etcd_tls,
         },
         group: GroupConfig {
             nodes: file
@@ -529,7 +600,10 @@ fn hooks(h: &HooksSection) -> Result<HookOptions, String> {
 /// `[sentinel]` with defaults filled in, checked: addresses that are
 /// `host:port`, a master name Sentinel's messages can carry (printable
 /// ASCII, no space), limits within reason.
-fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::SentinelOptions, String> {
+fn sentinel_options(
+    s: &SentinelSection,
+    base: Option<&Path>,
+) -> Result<crate::live::sentinel::SentinelOptions, String> {
     use crate::live::sentinel;
     let d = sentinel::SentinelOptions::default();
     let options = sentinel::SentinelOptions {
@@ -539,7 +613,7 @@ fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::Sentin
         password: crate::secret::from_fields(
             "sentinel",
             s.password.as_deref(),
-            s.password_file.as_deref(),
+            relative_to(base, s.password_file.as_deref()).as_deref(),
             s.password_env.as_deref(),
         )?,
         max_clients: s.max_clients.unwrap_or(d.max_clients),
@@ -550,6 +624,7 @@ fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::Sentin
             None => d.idle_timeout,
         },
         write_timeout: s.write_timeout_ms.map_or(d.write_timeout, Duration::from_millis),
+        tls: None,
     };
     if !valid_addr(&options.listen) {
         return Err(format!("sentinel.listen: `{}` is not host:port", options.listen));
@@ -586,12 +661,14 @@ fn sentinel_options(s: &SentinelSection) -> Result<crate::live::sentinel::Sentin
 /// least once per check; two checks must fit).
 fn http(h: &HttpSection, settings: &Settings) -> Result<HttpOptions, String> {
     let d = HttpOptions::default();
-    let listen = h.listen.parse().map_err(|_| {
-        format!(
-            "http.listen: `{}` is not ip:port (e.g. \"127.0.0.1:8008\" or \"[::]:8008\"; host names are not resolved)",
-            h.listen
-        )
-    })?;
+    let listen = match &h.listen {
+        None => d.listen,
+        Some(text) => text.parse().map_err(|_| {
+            format!(
+                "http.listen: `{text}` is not ip:port (e.g. \"127.0.0.1:8008\" or \"[::]:8008\"; host names are not resolved)"
+            )
+        })?,
+    };
     let options = HttpOptions {
         listen,
         max_connections: h.max_connections.unwrap_or(d.max_connections),
@@ -599,6 +676,7 @@ fn http(h: &HttpSection, settings: &Settings) -> Result<HttpOptions, String> {
         request_timeout: h.request_timeout_ms.map_or(d.request_timeout, Duration::from_millis),
         stalled_after: h.stalled_after_ms.map_or(d.stalled_after, Duration::from_millis),
         view_max_age: h.view_max_age_ms.map_or(d.view_max_age, Duration::from_millis),
+        tls: None,
     };
     if options.max_connections == 0 {
         return Err("http.max_connections: must be above 0".into());
@@ -633,11 +711,11 @@ fn http(h: &HttpSection, settings: &Settings) -> Result<HttpOptions, String> {
 /// `username`; `[etcd]` `username` with exactly one password source. The
 /// passwords are read now (a missing file, a file others may read, an
 /// unset variable are errors naming the field, never the value).
-fn auth(redis: &RedisSection, etcd: &EtcdSection) -> Result<(Option<Secret>, LiveAuth), String> {
+fn auth(redis: &RedisSection, etcd: &EtcdSection, base: Option<&Path>) -> Result<(Option<Secret>, LiveAuth), String> {
     let password = crate::secret::from_fields(
         "redis",
         redis.password.as_deref(),
-        redis.password_file.as_deref(),
+        relative_to(base, redis.password_file.as_deref()).as_deref(),
         redis.password_env.as_deref(),
     )?;
     if let Some(user) = &redis.username {
@@ -655,7 +733,7 @@ fn auth(redis: &RedisSection, etcd: &EtcdSection) -> Result<(Option<Secret>, Liv
     let etcd_password = crate::secret::from_fields(
         "etcd",
         etcd.password.as_deref(),
-        etcd.password_file.as_deref(),
+        relative_to(base, etcd.password_file.as_deref()).as_deref(),
         etcd.password_env.as_deref(),
     )?;
     let etcd = match (&etcd.username, etcd_password) {
@@ -679,6 +757,76 @@ fn auth(redis: &RedisSection, etcd: &EtcdSection) -> Result<(Option<Secret>, Liv
             etcd,
         },
     ))
+}
+
+/// A password file's path, a relative one taken relative to the
+/// configuration file's directory `base` as TLS files are (and made
+/// absolute: the file is read again at every connection). Without `base`
+/// (a configuration text, not a file) the path is kept as given, and
+/// [`crate::secret::from_fields`] refuses a relative one.
+fn relative_to(base: Option<&Path>, p: Option<&Path>) -> Option<PathBuf> {
+    p.map(|p| match base {
+        Some(dir) if p.is_relative() => {
+            let joined = dir.join(p);
+            std::path::absolute(&joined).unwrap_or(joined)
+        }
+        _ => p.to_path_buf(),
+    })
+}
+
+/// A `[redis.tls]` or `[etcd.tls]` section's files, read and checked.
+fn tls(t: &TlsSection, section: &str, base: Option<&Path>) -> Result<crate::live::tls::Tls, String> {
+    let resolve = |p: &Option<PathBuf>| {
+        p.as_ref().map(|p| match base {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.clone(),
+        })
+    };
+    let files = crate::live::tls::TlsFiles {
+        ca_file: resolve(&t.ca_file),
+        cert_file: resolve(&t.cert_file),
+        key_file: resolve(&t.key_file),
+    };
+    crate::live::tls::Tls::load(files, section)
+}
+
+/// A `[sentinel.tls]` or `[http.tls]` section's files, read and checked.
+fn server_tls(t: &ServerTlsSection, section: &str, base: Option<&Path>) -> Result<crate::live::tls::ServerTls, String> {
+    let resolve = |p: &Path| match base {
+        Some(dir) if p.is_relative() => dir.join(p),
+        _ => p.to_path_buf(),
+    };
+    let files = crate::live::tls::ServerTlsFiles {
+        cert_file: resolve(&t.cert_file),
+        key_file: resolve(&t.key_file),
+        client_ca_file: t.client_ca_file.as_deref().map(resolve),
+    };
+    crate::live::tls::ServerTls::load(files, section)
+}
+
+/// TLS to etcd: `[etcd.tls]`, or Mozilla's roots, when the endpoints
+/// are `https://` (all of them or none: a plain endpoint beside TLS ones
+/// would be a way around TLS); `[etcd.tls]` with `http://` endpoints is
+/// refused rather than ignored.
+fn etcd_tls(etcd: &EtcdSection, base: Option<&Path>) -> Result<Option<crate::live::tls::Tls>, String> {
+    let https = etcd.endpoints.iter().filter(|e| e.starts_with("https://")).count();
+    if https == 0 {
+        return match etcd.tls {
+            Some(_) => Err("etcd.tls: set, but no etcd.endpoints is https://".into()),
+            None => Ok(None),
+        };
+    }
+    if let Some((i, e)) = etcd
+        .endpoints
+        .iter()
+        .enumerate()
+        .find(|(_, e)| !e.starts_with("https://"))
+    {
+        return Err(format!(
+            "etcd.endpoints[{i}]: `{e}` is plain http:// beside https:// endpoints (all or none)"
+        ));
+    }
+    tls(etcd.tls.as_ref().unwrap_or(&TlsSection::default()), "etcd.tls", base).map(Some)
 }
 
 /// `[etcd]`: endpoints that are URLs, a positive lease TTL, a prefix.
@@ -1018,6 +1166,9 @@ path = "run.ron"
     #[test]
     fn the_http_section_is_off_by_default_and_validated_naming_its_fields() {
         assert_eq!(parse(GOOD).unwrap().http, None);
+        // Loopback unless configured otherwise (as the sample says).
+        let default = parse(&format!("{GOOD}\n[http]\n")).unwrap().http.unwrap();
+        assert_eq!(default.listen, "127.0.0.1:8008".parse().unwrap());
         let with = |http: &str| parse(&format!("{GOOD}\n[http]\n{http}\n"));
         let c = with("listen = \"127.0.0.1:8008\"").unwrap();
         let http = c.http.unwrap();
@@ -1042,7 +1193,7 @@ path = "run.ron"
                 "http.listen: `localhost:8008` is not ip:port",
             ),
             ("listen = \"127.0.0.1\"", "http.listen: `127.0.0.1` is not ip:port"),
-            ("", "missing field `listen`"),
+            ("listen = 8008", "invalid type: integer `8008`, expected a string"),
             (
                 "listen = \"127.0.0.1:1\"\nmax_connections = 0",
                 "http.max_connections: must be above 0",
@@ -1136,6 +1287,98 @@ path = "run.ron"
             needs_restart(&running, &c),
             ["redis.password", "redis.username", "etcd.username", "etcd.password"]
         );
+    }
+
+    #[test]
+    fn a_relative_password_file_is_relative_to_the_configuration_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("redis.pw");
+        std::fs::write(&pw, "hunter2-relative\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = GOOD.replace("password = \"s3cret\"", "password_file = \"redis.pw\"");
+        let path = dir.path().join("arbiter.toml");
+        std::fs::write(&path, &text).unwrap();
+        let c = load(&path).unwrap();
+        assert_eq!(c.live.password.as_ref().unwrap().reveal(), "hunter2-relative");
+        // A text read from no file has nothing to be relative to.
+        let e = parse(&text).unwrap_err();
+        assert!(e.contains("`redis.pw` must be an absolute path"), "{e}");
+    }
+
+    #[test]
+    fn tls_sections_are_checked_naming_the_field_and_the_file() {
+        // Plain by default.
+        let plain = parse(GOOD).unwrap();
+        assert_eq!(
+            (plain.live.redis_tls.is_none(), plain.live.etcd_tls.is_none()),
+            (true, true)
+        );
+        let https = GOOD.replace("http://127.0.0.1:2379", "https://127.0.0.1:2379");
+        // https:// alone: Mozilla's roots.
+        assert!(parse(&https).unwrap().live.etcd_tls.is_some());
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("ca.pem");
+        let with = |base: &str, section: &str, body: &str| {
+            let path = dir.path().join("arbiter.toml");
+            std::fs::write(&path, format!("{base}\n[{section}]\n{body}\n")).unwrap();
+            load(&path).map_err(|e| e.message)
+        };
+        // Relative to the configuration file.
+        let e = with(GOOD, "redis.tls", "ca_file = \"ca.pem\"").unwrap_err();
+        assert!(
+            e.starts_with(&format!("redis.tls.ca_file: {}: cannot read", missing.display())),
+            "{e}"
+        );
+        std::fs::write(&missing, "no PEM here\n").unwrap();
+        let e = with(&https, "etcd.tls", "ca_file = \"ca.pem\"").unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "etcd.tls.ca_file: {}: no certificate in it",
+                missing.display()
+            )),
+            "{e}"
+        );
+        for (base, section, body, expected) in [
+            (GOOD, "etcd.tls", "", "etcd.tls: set, but no etcd.endpoints is https://"),
+            (
+                &https.replace(
+                    "endpoints = [\"https://127.0.0.1:2379\"]",
+                    "endpoints = [\"https://a:1\", \"http://b:2\"]",
+                ),
+                "etcd.tls",
+                "",
+                "etcd.endpoints[1]: `http://b:2` is plain http:// beside https:// endpoints (all or none)",
+            ),
+            (
+                GOOD,
+                "redis.tls",
+                "key_file = \"k.pem\"",
+                "redis.tls.key_file: set without redis.tls.cert_file",
+            ),
+            (GOOD, "redis.tls", "server_name = \"x\"", "unknown field `server_name`"),
+            (
+                &format!("{GOOD}\n[http]\nlisten = \"127.0.0.1:0\"\n"),
+                "http.tls",
+                "cert_file = \"ca.pem\"\nkey_file = \"k.pem\"",
+                &format!("http.tls.cert_file: {}: no certificate in it", missing.display()),
+            ),
+            (
+                &format!("{GOOD}\n[sentinel]\n"),
+                "sentinel.tls",
+                "cert_file = \"nope.pem\"\nkey_file = \"k.pem\"",
+                "sentinel.tls.cert_file: ",
+            ),
+            (
+                &format!("{GOOD}\n[sentinel]\n"),
+                "sentinel.tls",
+                "key_file = \"k.pem\"",
+                "missing field `cert_file`",
+            ),
+        ] {
+            let e = with(base, section, body).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in {e:?}");
+        }
     }
 
     #[test]

@@ -76,6 +76,8 @@ impl Group {
             password: None,
             auth: Default::default(),
             min_replicas: Some((1, 10)),
+            redis_tls: None,
+            etcd_tls: None,
         };
         let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
         let dir = tempfile::tempdir().unwrap();

@@ -101,6 +101,10 @@ pub struct Etcd {
     agent: ureq::Agent,
     credentials: Option<EtcdCredentials>,
     tokens: Tokens,
+    /// The agent's TLS configuration (`https://` endpoints need one:
+    /// ureq has no roots of its own here), and the request timeout (to
+    /// diagnose a failed connection).
+    tls: Option<(crate::live::tls::Tls, Duration)>,
 }
 
 fn num(v: &Value) -> i64 {
@@ -171,16 +175,25 @@ struct Header {
 impl Etcd {
     /// A client for `endpoints` (`http://host:port`).
     pub fn new(endpoints: Vec<String>, timeout: Duration) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        Self::with_tls(endpoints, timeout, None)
+    }
+
+    /// A client for `endpoints`, `https://` ones verified and
+    /// authenticated with `tls` (`[etcd.tls]`, see [`crate::live::tls`]).
+    pub fn with_tls(endpoints: Vec<String>, timeout: Duration, tls: Option<&crate::live::tls::Tls>) -> Self {
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+            .http_status_as_error(false);
+        if let Some(tls) = tls {
+            config = config.tls_config(tls.ureq_config());
+        }
+        let agent: ureq::Agent = config.build().into();
         Self {
             endpoints,
             agent,
             credentials: None,
             tokens: Tokens::default(),
+            tls: tls.map(|t| (t.clone(), timeout)),
         }
     }
 
@@ -199,13 +212,31 @@ impl Etcd {
         if let Some(token) = token {
             request = request.header("Authorization", token);
         }
-        let mut response = request.send_json(body).map_err(|e| Ok(format!("{url}: {e}")))?;
+        let mut response = request.send_json(body).map_err(|e| Ok(self.failure(url, &e)))?;
         let status = response.status().as_u16();
         let value: Value = response
             .body_mut()
             .read_json()
             .map_err(|e| Err(EtcdError::Protocol(format!("{url}: {e}"))))?;
         Ok((status, value))
+    }
+
+    /// What a request to `url` that got no answer says: with TLS, what
+    /// failed in the handshake when it did.
+    fn failure(&self, url: &str, e: &ureq::Error) -> String {
+        let text = e.to_string();
+        let tls = self.tls.as_ref().and_then(|(tls, timeout)| {
+            tls.describe("etcd.tls", &text).or_else(|| {
+                // ureq saw a broken connection: ask the handshake.
+                matches!(e, ureq::Error::Io(_))
+                    .then(|| tls.diagnose("etcd.tls", url, *timeout))
+                    .flatten()
+            })
+        });
+        match tls {
+            Some(tls) => format!("{url}: {tls}"),
+            None => format!("{url}: {text}"),
+        }
     }
 
     /// A token for `endpoint`: the one held unless it is older than
@@ -266,6 +297,10 @@ impl Etcd {
         for endpoint in &self.endpoints {
             let endpoint = endpoint.trim_end_matches('/');
             let url = format!("{endpoint}/v3/{path}");
+            if self.tls.is_none() && url.starts_with("https://") {
+                last = format!("{url}: https:// without a TLS configuration ([etcd.tls])");
+                continue;
+            }
             let mut fresh = false;
             loop {
                 let token = match self.token(endpoint, fresh) {

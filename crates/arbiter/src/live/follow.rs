@@ -309,6 +309,10 @@ pub struct FollowOptions {
     pub master_name: String,
     /// This instance as registered for the others.
     pub member: Member,
+    /// TLS to the nodes (`[redis.tls]`).
+    pub redis_tls: Option<crate::live::tls::Tls>,
+    /// TLS to etcd (`https://` endpoints).
+    pub etcd_tls: Option<crate::live::tls::Tls>,
 }
 
 impl FollowOptions {
@@ -324,6 +328,8 @@ impl FollowOptions {
             poll_timeout: config.live.poll_timeout,
             password: config.live.password.clone(),
             auth: config.live.auth.clone(),
+            redis_tls: config.live.redis_tls.clone(),
+            etcd_tls: config.live.etcd_tls.clone(),
             follow_interval: Duration::from_millis(200),
             check_interval: Duration::from_millis(settings.check_interval_ms),
             down_after: Duration::from_millis(settings.down_after_ms),
@@ -403,7 +409,13 @@ pub fn events(name: &str, before: &GroupView, after: &GroupView, awaiting: &mut 
         if was_down == node.seen.down {
             continue;
         }
-        let is_primary = primary_after.is_some_and(|p| p.name == node.name);
+        // A primary seen going down in the same step as the record switched
+        // away from it (the leader failed over before this follower's own
+        // `down_after` ran out) went down as the primary: told as a real
+        // Sentinel tells it, `+sdown`/`+odown master` first, then
+        // `+switch-master` and `+sdown slave` in its new role (below).
+        let is_primary = primary_after.is_some_and(|p| p.name == node.name)
+            || (node.seen.down && before.primary().is_some_and(|p| p.name == node.name));
         let at = match primary_after {
             Some(p) if !is_primary => replica_at(name, node, p),
             _ => master_at(name, node),
@@ -483,12 +495,14 @@ impl Follower {
             ..GroupView::default()
         };
         Self {
-            etcd: Etcd::new(options.etcd.clone(), options.timeout).with_credentials(options.auth.etcd.clone()),
+            etcd: Etcd::with_tls(options.etcd.clone(), options.timeout, options.etcd_tls.as_ref())
+                .with_credentials(options.auth.etcd.clone()),
             redis: RedisNodes::authenticated(
                 options.poll_timeout,
                 options.auth.redis_username.clone(),
                 options.password.clone(),
-            ),
+            )
+            .with_tls(options.redis_tls.clone()),
             keys: Keys::new(&options.prefix),
             options,
             shared,

@@ -36,7 +36,10 @@
 //! answered 503 and closed); the request head (request line and headers)
 //! must arrive within `request_timeout_ms` in total (else 408) and fit in
 //! `max_head_bytes` (else 431); the answer is written within the same
-//! timeout. One request per connection (`Connection: close`). The
+//! timeout. One request per connection (`Connection: close`). With
+//! `[http.tls]` the port serves HTTPS only (the handshake counts against
+//! `request_timeout_ms`), and with its `client_ca_file` only clients with
+//! a certificate that CA signed get past the handshake. The
 //! controller's own loop never waits for this port: it only writes the
 //! shared status.
 
@@ -48,6 +51,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::follow::{LocalStatus, Shared};
+use super::tls::Served;
 
 pub mod metrics;
 mod routes;
@@ -78,6 +82,9 @@ pub struct HttpOptions {
     /// The view is stale (`/readiness` and the group endpoints fail) when
     /// etcd has not answered the follower for this long.
     pub view_max_age: Duration,
+    /// `[http.tls]`: serve HTTPS, and with a client CA let in only clients
+    /// with a certificate it signed (`None`: plain HTTP).
+    pub tls: Option<crate::live::tls::ServerTls>,
 }
 
 impl Default for HttpOptions {
@@ -89,6 +96,7 @@ impl Default for HttpOptions {
             request_timeout: Duration::from_millis(2000),
             stalled_after: Duration::from_millis(10_000),
             view_max_age: Duration::from_millis(5000),
+            tls: None,
         }
     }
 }
@@ -201,8 +209,14 @@ fn accept(listener: &TcpListener, options: &HttpOptions, shared: &Arc<Shared>, s
     }
 }
 
-/// Answers 503 to a connection over `max_connections`, without reading it.
+/// Answers 503 to a connection over `max_connections`, without reading it
+/// (with TLS, closes it: a TLS client could read no plain answer, and the
+/// acceptor does not wait for a handshake).
 fn refuse_busy(stream: TcpStream, options: &HttpOptions) {
+    if options.tls.is_some() {
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    }
     let reply = Reply::json(
         503,
         &serde_json::json!({
@@ -210,8 +224,9 @@ fn refuse_busy(stream: TcpStream, options: &HttpOptions) {
         }),
     );
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-    let _ = write_reply(&stream, &reply, "GET");
-    let _ = stream.shutdown(Shutdown::Both);
+    let mut stream = Served::Plain(stream);
+    let _ = write_reply(&mut stream, &reply, "GET");
+    let _ = stream.socket().shutdown(Shutdown::Both);
 }
 
 /// Why a request head could not be read.
@@ -227,7 +242,7 @@ enum HeadError {
 
 /// Reads a request head (up to and including the blank line) within
 /// `deadline`, at most `max` bytes.
-fn read_head(stream: &mut TcpStream, max: usize, deadline: Instant) -> Result<Vec<u8>, HeadError> {
+fn read_head(stream: &mut Served, max: usize, deadline: Instant) -> Result<Vec<u8>, HeadError> {
     // Grown as bytes arrive rather than allocated at `max` up front, so
     // that memory follows what the client sent whatever `max_head_bytes`
     // says (a huge one failed every connection's allocation).
@@ -238,7 +253,10 @@ fn read_head(stream: &mut TcpStream, max: usize, deadline: Instant) -> Result<Ve
         if left.is_zero() {
             return Err(HeadError::Timeout);
         }
-        stream.set_read_timeout(Some(left)).map_err(|_| HeadError::Gone)?;
+        stream
+            .socket()
+            .set_read_timeout(Some(left))
+            .map_err(|_| HeadError::Gone)?;
         let room = (max - buf.len()).min(chunk.len());
         match stream.read(&mut chunk[..room]) {
             Ok(0) => return Err(HeadError::Gone),
@@ -279,11 +297,16 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
         })
 }
 
-/// Serves one connection: reads one request, answers it, closes.
-fn serve(mut stream: TcpStream, options: &HttpOptions, shared: &Shared) {
+/// Serves one connection: reads one request, answers it, closes. With
+/// TLS, the handshake is part of reading the request head: it too must
+/// end within `request_timeout` (each read is bounded by what is left).
+fn serve(stream: TcpStream, options: &HttpOptions, shared: &Shared) {
     let deadline = Instant::now() + options.request_timeout;
     let _ = stream.set_write_timeout(Some(options.request_timeout));
     let _ = stream.set_nodelay(true);
+    let Ok(mut stream) = Served::new(stream, options.tls.as_ref()) else {
+        return;
+    };
     let (reply, method) = match read_head(&mut stream, options.max_head_bytes, deadline) {
         Ok(head) => answer_head(&head, options, shared),
         Err(HeadError::Timeout) => (
@@ -302,19 +325,20 @@ fn serve(mut stream: TcpStream, options: &HttpOptions, shared: &Shared) {
         ),
         Err(HeadError::Gone) => return,
     };
-    if write_reply(&stream, &reply, &method).is_err() {
+    if write_reply(&mut stream, &reply, &method).is_err() {
         return;
     }
     // A lingering close: the client reads the answer before the
     // connection goes, even if it sent more than the head (a body); for
     // at most LINGER and 64 KiB, however slowly it sends.
-    let _ = stream.shutdown(Shutdown::Write);
+    stream.close_notify();
+    let _ = stream.socket().shutdown(Shutdown::Write);
     let until = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];
     let mut drained = 0;
     while drained < 64 * 1024 {
         let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+        if left.is_zero() || stream.socket().set_read_timeout(Some(left)).is_err() {
             break;
         }
         match stream.read(&mut sink) {
@@ -371,7 +395,7 @@ fn reason(status: u16) -> &'static str {
 
 /// Writes `reply` to a request made with `method`: `HEAD` gets the headers
 /// of the `GET` answer, `OPTIONS` the status alone.
-fn write_reply(mut stream: &TcpStream, reply: &Reply, method: &str) -> std::io::Result<()> {
+fn write_reply(stream: &mut Served, reply: &Reply, method: &str) -> std::io::Result<()> {
     let body: &[u8] = match method {
         "HEAD" | "OPTIONS" => b"",
         _ => reply.body.as_bytes(),

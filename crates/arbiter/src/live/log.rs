@@ -410,7 +410,10 @@ impl Narrator {
         let error = view.error.as_ref().map(ToString::to_string).unwrap_or_default();
         if seen.auth_failed && !old.auth_failed {
             let addr = ctx.config.node(name).map(|n| n.addr.as_str()).unwrap_or_default();
-            if error.contains("NOPERM") {
+            if error.contains("TLS handshake failed") {
+                // A certificate, not the password (see crate::live::tls).
+                warn!(target: "arbiter", node = %name, addr, %error, "TLS failed: certificates refused (redis.tls)");
+            } else if error.contains("NOPERM") {
                 warn!(
                     target: "arbiter",
                     node = %name,

@@ -19,6 +19,12 @@
 //! every connection ([`crate::secret::Secret`]). A command the user may not
 //! run (`NOPERM`) is a [`RedisError::Auth`] naming the command: the node
 //! answers, arbiter cannot use it.
+//!
+//! With TLS ([`RedisNodes::with_tls`], `[redis.tls]`), every connection is
+//! `rediss://` and `tls-replication yes` is among the settings arbiter
+//! keeps on every node it manages ([`RedisNodes::configure`]): the
+//! addresses it points replicas at are TLS ports. A failed handshake is an
+//! authentication failure ([`crate::live::tls::redis_failure`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,6 +39,8 @@ pub struct RedisNodes {
     /// The ACL user (`None`: `default`).
     username: Option<String>,
     password: Option<Secret>,
+    /// `[redis.tls]`: connect with TLS (`None`: plain TCP).
+    tls: Option<crate::live::tls::Tls>,
 }
 
 /// `INFO` text as `field -> value` (sections and comments dropped).
@@ -133,7 +141,11 @@ fn refused_command(e: &redis::RedisError) -> Option<String> {
 }
 
 fn classify(e: &redis::RedisError) -> RedisError {
-    if let Some(command) = refused_command(e) {
+    // A failed handshake first (its text may mention a refusal too), then
+    // a command the user may not run, then a refused password.
+    if let Some(tls) = crate::live::tls::redis_failure(&e.to_string()) {
+        RedisError::Auth(tls)
+    } else if let Some(command) = refused_command(e) {
         // Like a refused password: the node answers, arbiter cannot use it
         // (a poll refused so is not an outage, see `RedisError::Auth`).
         RedisError::Auth(format!(
@@ -170,16 +182,25 @@ impl RedisNodes {
             timeout,
             username,
             password,
+            tls: None,
         }
     }
 
-    /// The client for `host:port` with the credentials set (not in the
-    /// URL: the password never appears in a URL an error could quote).
-    /// The library's `CLIENT SETINFO` is not sent, so that the ACL arbiter
-    /// needs stays minimal.
+    /// These connections over TLS with `tls` (`None`: plain TCP).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<crate::live::tls::Tls>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The client for `host:port` (over TLS with `[redis.tls]`) with the
+    /// credentials set (not in the URL: the password never appears in a
+    /// URL an error could quote). The library's `CLIENT SETINFO` is not
+    /// sent, so that the ACL arbiter needs stays minimal.
     fn client(&self, host: &str, port: &str) -> Result<redis::Client, RedisError> {
-        let plain = redis::Client::open(format!("redis://{host}:{port}/")).map_err(|e| classify(&e))?;
-        self.with_credentials(&plain)
+        let bare =
+            crate::live::tls::redis_client(self.tls.as_ref(), &format!("{host}:{port}/")).map_err(|e| classify(&e))?;
+        self.with_credentials(&bare)
     }
 
     /// `client` (its address and transport kept) with this client's
@@ -307,9 +328,10 @@ impl RedisNodes {
     /// `min-replicas-to-write` and `min-replicas-max-lag` when `min_replicas`
     /// is given, and with `masterauth` this client's password as
     /// `masterauth` (and its ACL user as `masteruser`), so that a replica
-    /// authenticates to whichever node is primary. Nothing to set is a
-    /// success without a round trip. The password never appears in an
-    /// error.
+    /// authenticates to whichever node is primary; with TLS,
+    /// `tls-replication yes` (whatever `masterauth` says: a replica must
+    /// reach the primary's TLS port with TLS). Nothing to set is a success
+    /// without a round trip. The password never appears in an error.
     pub fn configure(&self, addr: &str, min_replicas: Option<(u32, u32)>, masterauth: bool) -> Result<(), RedisError> {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("SET");
@@ -326,6 +348,10 @@ impl RedisNodes {
                 cmd.arg("masteruser").arg(user);
             }
             cmd.arg("masterauth").arg(password.reveal());
+            any = true;
+        }
+        if self.tls.is_some() {
+            cmd.arg("tls-replication").arg("yes");
             any = true;
         }
         if !any {

@@ -110,6 +110,12 @@ pub struct LiveOptions {
     /// it could not replicate. With a `password`, `masterauth` is set the
     /// same way.
     pub min_replicas: Option<(u32, u32)>,
+    /// `[redis.tls]`: TLS to every node, and `tls-replication yes` kept on
+    /// each (`None`: plain TCP).
+    pub redis_tls: Option<crate::live::tls::Tls>,
+    /// `[etcd.tls]`, or Mozilla's roots: set whenever the endpoints are
+    /// `https://` (`None`: `http://` endpoints).
+    pub etcd_tls: Option<crate::live::tls::Tls>,
 }
 
 /// Credentials beside the Redis password: the Redis ACL user arbiter
@@ -124,14 +130,15 @@ pub struct LiveAuth {
 }
 
 impl LiveOptions {
-    /// A Redis client with these credentials and `timeout`.
+    /// A Redis client with these credentials, TLS settings and `timeout`.
     pub fn redis_nodes(&self, timeout: Duration) -> RedisNodes {
         RedisNodes::authenticated(timeout, self.auth.redis_username.clone(), self.password.clone())
+            .with_tls(self.redis_tls.clone())
     }
 
-    /// An etcd client for these endpoints and credentials.
+    /// An etcd client for these endpoints, credentials and TLS settings.
     pub fn etcd_client(&self) -> Etcd {
-        Etcd::new(self.etcd.clone(), self.timeout).with_credentials(self.auth.etcd.clone())
+        Etcd::with_tls(self.etcd.clone(), self.timeout, self.etcd_tls.as_ref()).with_credentials(self.auth.etcd.clone())
     }
 }
 
@@ -373,6 +380,9 @@ impl LiveWorld {
         if self.options.password.is_some() {
             parts.push("masterauth".to_string());
         }
+        if self.options.redis_tls.is_some() {
+            parts.push("tls-replication yes".to_string());
+        }
         parts.join(", ")
     }
 
@@ -387,7 +397,7 @@ impl LiveWorld {
     /// (Redis forgets `CONFIG SET` when it restarts). A failure is logged
     /// and retried at the next poll; it does not make the node unreachable.
     fn configure_once(&self, addr: &str, run_id: &str) {
-        if self.options.min_replicas.is_none() && self.options.password.is_none() {
+        if self.options.min_replicas.is_none() && self.options.password.is_none() && self.options.redis_tls.is_none() {
             return;
         }
         // A rotated password file changes the generation: masterauth is

@@ -100,6 +100,29 @@ fn a_new_primary_switches_master_then_each_replica_is_reconfigured_once() {
 }
 
 #[test]
+fn a_primary_seen_down_in_the_step_of_its_switch_is_told_down_as_the_master_first() {
+    // The leader failed over before this follower's down_after ran out:
+    // one step sees r1 down and the record on r2.
+    let mut before = view("r1", 5);
+    before.nodes[1].seen.status = replica_of("127.0.0.1:7001");
+    before.nodes[2].seen.status = replica_of("127.0.0.1:7001");
+    let mut after = view("r2", 9);
+    after.nodes[0].seen.down = true;
+    after.nodes[1].seen.status = Some(status(Role::Primary));
+    after.nodes[2].seen.status = replica_of("127.0.0.1:7001");
+    assert_eq!(
+        texts(&events("mymaster", &before, &after, &mut Vec::new())),
+        [
+            "+sdown master mymaster 127.0.0.1 7001",
+            "+odown master mymaster 127.0.0.1 7001 #quorum 1/1",
+            "+switch-master mymaster 127.0.0.1 7001 127.0.0.1 7002",
+            "+failover-end master mymaster 127.0.0.1 7002",
+            "+sdown slave 127.0.0.1:7001 127.0.0.1 7001 @ mymaster 127.0.0.1 7002"
+        ]
+    );
+}
+
+#[test]
 fn no_record_no_switch_and_replicas_already_following_at_start_say_nothing() {
     let mut first = GroupView {
         nodes: nodes_of(&config()),

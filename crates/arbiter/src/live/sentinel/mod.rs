@@ -86,6 +86,10 @@ pub struct SentinelOptions {
     /// A reply or message not taken by the client within this long closes
     /// its connection (a subscriber that does not read is dropped).
     pub write_timeout: Duration,
+    /// `[sentinel.tls]`: serve TLS only (as Redis's `tls-port`), and with
+    /// a client CA let in only clients with a certificate it signed
+    /// (`None`: plain TCP).
+    pub tls: Option<crate::live::tls::ServerTls>,
 }
 
 impl SentinelOptions {
@@ -106,6 +110,7 @@ impl Default for SentinelOptions {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             idle_timeout: Some(Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS)),
             write_timeout: Duration::from_millis(DEFAULT_WRITE_TIMEOUT_MS),
+            tls: None,
         }
     }
 }

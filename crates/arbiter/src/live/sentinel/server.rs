@@ -30,6 +30,7 @@ use super::codec::{self, Limits, Reply};
 use super::commands::{self, Context, Session};
 use super::{MAX_ARGS, SentinelOptions, Timing};
 use crate::live::follow::{Event, GroupView, Shared};
+use crate::live::tls::Served;
 
 /// How often a waiting thread looks at the shutdown flag, at its
 /// subscriptions' queue and at its idle time.
@@ -191,8 +192,14 @@ fn accept_loop(listener: &TcpListener, common: &Arc<Common>) {
     }
 }
 
-/// Refuses `stream` with `reply` without waiting on it.
-fn refuse(mut stream: TcpStream, reply: &Reply) {
+/// Refuses `stream` with `reply` without waiting on it (with TLS, closes
+/// it: a TLS client could read no plain reply, and the acceptor does not
+/// wait for a handshake).
+fn refuse(mut stream: TcpStream, reply: &Reply, tls: bool) {
+    if tls {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        return;
+    }
     let _ = stream.set_nonblocking(true);
     let _ = stream.write_all(&reply.to_bytes(false));
 }
@@ -202,7 +209,11 @@ fn admit(stream: TcpStream, peer: SocketAddr, common: &Arc<Common>) {
     if common.open.fetch_add(1, Ordering::SeqCst) >= common.options.max_clients {
         common.open.fetch_sub(1, Ordering::SeqCst);
         tracing::debug!(target: "arbiter::sentinel", %peer, "refused: max_clients reached");
-        refuse(stream, &Reply::err("max number of clients reached"));
+        refuse(
+            stream,
+            &Reply::err("max number of clients reached"),
+            common.options.tls.is_some(),
+        );
         return;
     }
     let c = Arc::clone(common);
@@ -220,7 +231,11 @@ fn admit(stream: TcpStream, peer: SocketAddr, common: &Arc<Common>) {
         common.open.fetch_sub(1, Ordering::SeqCst);
         tracing::warn!(target: "arbiter::sentinel", %peer, error = %e, "cannot start a connection's thread");
         if let Some(stream) = refusal {
-            refuse(stream, &Reply::err("max number of clients reached"));
+            refuse(
+                stream,
+                &Reply::err("max number of clients reached"),
+                common.options.tls.is_some(),
+            );
         }
     }
 }
@@ -244,7 +259,7 @@ fn closed(why: &str) -> std::io::Error {
 /// One connection: its socket, what it has sent and not yet been
 /// answered, its session, and its place in the hub while subscribed.
 struct Connection<'a> {
-    stream: TcpStream,
+    stream: Served,
     common: &'a Common,
     input: Vec<u8>,
     session: Session,
@@ -264,6 +279,9 @@ impl<'a> Connection<'a> {
     fn new(stream: TcpStream, common: &'a Common) -> Result<Self> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(TICK))?;
+        // With TLS, the handshake runs within the reads and writes below,
+        // under the same idle and write timeouts.
+        let stream = Served::new(stream, common.options.tls.as_ref())?;
         let session = Session {
             id: common.next_id.fetch_add(1, Ordering::SeqCst),
             authenticated: common.options.password.is_none(),
@@ -401,7 +419,7 @@ impl<'a> Connection<'a> {
             if left.is_zero() {
                 return Err(closed("write timeout"));
             }
-            self.stream.set_write_timeout(Some(left))?;
+            self.stream.socket().set_write_timeout(Some(left))?;
             match self.stream.write(&out[sent..]) {
                 Ok(0) => return Err(closed("peer gone")),
                 Ok(n) => sent += n,

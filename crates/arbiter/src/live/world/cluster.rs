@@ -20,6 +20,12 @@ impl Cluster for LiveWorld {
             enabled
         });
         match &result {
+            Err(e @ RedisError::Auth(text)) if text.starts_with("TLS handshake failed") => warn!(
+                target: "arbiter",
+                node = %addr,
+                error = %e,
+                "TLS failed at startup: certificates refused (redis.tls; managed anyway)"
+            ),
             Err(e @ RedisError::Auth(m)) if m.contains("NOPERM") => warn!(
                 target: "arbiter",
                 node = %addr,
