@@ -262,6 +262,9 @@ struct Connection<'a> {
     stream: Served,
     common: &'a Common,
     input: Vec<u8>,
+    /// Bytes of `input` known to hold no newline while it is an
+    /// incomplete inline request ([`codec::inline_incomplete`]).
+    scanned: usize,
     session: Session,
     hub: Option<(u64, Receiver<Event>)>,
     last_read: Instant,
@@ -291,6 +294,7 @@ impl<'a> Connection<'a> {
             stream,
             common,
             input: Vec::new(),
+            scanned: 0,
             session,
             hub: None,
             last_read: Instant::now(),
@@ -339,6 +343,11 @@ impl<'a> Connection<'a> {
     /// connection is to be closed.
     fn answer_requests(&mut self) -> Result<bool> {
         loop {
+            if codec::inline_incomplete(&self.input, self.scanned, self.limits()) {
+                self.scanned = self.input.len();
+                return Ok(true);
+            }
+            self.scanned = 0;
             let unauthenticated = !self.session.authenticated;
             let parsed = codec::parse(&self.input, self.limits(), unauthenticated);
             let (args, used) = match parsed {

@@ -88,6 +88,23 @@ fn inline_requests_are_split_as_sdssplitargs_splits_them() {
 }
 
 #[test]
+fn an_incomplete_inline_request_is_known_without_scanning_its_start_again() {
+    // An inline request ends only at a newline: what was scanned need not be.
+    assert!(inline_incomplete(b"PING", 0, LIMITS));
+    assert!(!inline_incomplete(b"PING\n extra", 4, LIMITS));
+    assert!(!inline_incomplete(b"PI\nNG", 0, LIMITS));
+    // The start is trusted as scanned: a newline there is not looked at.
+    assert!(inline_incomplete(b"PI\nNG", 3, LIMITS));
+    // Multibulk requests and an empty buffer are parse's to judge.
+    assert!(!inline_incomplete(b"*1\r\n$4\r\nPI", 0, LIMITS));
+    assert!(!inline_incomplete(b"", 0, LIMITS));
+    // Past the inline limit, parse refuses it.
+    let big = vec![b'a'; INLINE_MAX.min(LIMITS.max_request_bytes) + 1];
+    assert!(!inline_incomplete(&big, big.len() - 1, LIMITS));
+    assert!(parse(&big, LIMITS, false).is_err());
+}
+
+#[test]
 fn replies_are_written_as_redis_writes_them_in_both_protocols() {
     let hello = Reply::map(vec![("proto", Reply::Int(3)), ("modules", Reply::Array(vec![]))]);
     assert_eq!(

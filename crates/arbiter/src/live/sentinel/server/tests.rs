@@ -292,3 +292,20 @@ fn half_requests_held_open_do_not_stall_the_others() {
     s.set_nonblocking(false).unwrap();
     assert_eq!(ask(&mut s, b"NG\r\n$2\r\nhi\r\n", 8), "$2\r\nhi\r\n");
 }
+
+/// Inline requests arriving a byte at a time (the server skips re-scanning
+/// what held no newline) are still answered, and pipelined ones in order.
+#[test]
+fn inline_requests_sent_a_byte_at_a_time_are_answered() {
+    let rig = rig(|_| {});
+    let mut s = connect(&rig);
+    s.set_nodelay(true).unwrap();
+    for b in b"PING hello\r\nPING\r\n" {
+        s.write_all(&[*b]).unwrap();
+        s.flush().unwrap();
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&read_exactly(&mut s, 18)),
+        "$5\r\nhello\r\n+PONG\r\n"
+    );
+}
