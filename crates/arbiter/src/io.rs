@@ -154,6 +154,8 @@ pub struct Driver<W> {
     started: bool,
     resumed: bool,
     outputs: Vec<Output>,
+    /// The last step's move: (from state, input, to state).
+    last_move: Option<(&'static str, &'static str, &'static str)>,
 }
 
 impl<W: World> Driver<W> {
@@ -171,6 +173,7 @@ impl<W: World> Driver<W> {
             started: false,
             resumed: false,
             outputs: Vec::new(),
+            last_move: None,
         }
     }
 
@@ -233,9 +236,18 @@ impl<W: World> Driver<W> {
             self.started = true;
             self.io.start()?
         };
+        let (from, name) = (self.machine.state().name(), input.name());
         self.machine.step(input);
+        self.last_move = Some((from, name, self.machine.state().name()));
         self.steps += 1;
         Ok(None)
+    }
+
+    /// The last step's move, `(from state, input, to state)` by variant
+    /// name: what coverage of [`TRANSITIONS`](crate::machine::TRANSITIONS)
+    /// counts.
+    pub fn last_move(&self) -> Option<(&'static str, &'static str, &'static str)> {
+        self.last_move
     }
 
     /// Forgets the outputs kept so far (long simulations keep memory flat).

@@ -95,6 +95,7 @@ fn simulate_shards_merge_into_the_unsharded_report() {
             let (i, n) = shard.split_once('/').unwrap();
             assert!(stdout.contains(&format!("(shard {i} of {n})")), "{stdout}");
         }
+        assert!(stdout.contains("machine moves taken: "), "{stdout}");
         (
             report.display().to_string(),
             rehearse::SweepSummary::read(&report).unwrap(),
@@ -108,6 +109,16 @@ fn simulate_shards_merge_into_the_unsharded_report() {
     assert_eq!(merged.failed, whole.failed);
     assert_eq!(merged.counters, whole.counters);
     assert_eq!(merged.faults, whole.faults);
+    // The machine's moves are counters too: every listed one, taken or not.
+    assert!(
+        whole.counters["move Init --Start--> Identifying"] > 0,
+        "{:?}",
+        whole.counters
+    );
+    assert_eq!(
+        whole.counters.keys().filter(|k| k.starts_with("move ")).count(),
+        arbiter::machine::TRANSITIONS.len()
+    );
     // A bad shard is refused with the flag's own message.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
         .args(["simulate", "--shard", "3/2"])

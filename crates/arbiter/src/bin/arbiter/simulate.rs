@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use arbiter::machine::TRANSITIONS;
 use arbiter::sim::model::Persistence;
-use arbiter::sim::run::{FAULT_KINDS, FaultKind, Profile, SimOptions, run_report, run_with_timeline};
+use arbiter::sim::run::{FAULT_KINDS, FaultKind, Profile, SimOptions, move_counter, run_report, run_with_timeline};
 
 /// Totals over all seeds (sums, so the order seeds finish in does not matter).
 #[derive(Debug, Default)]
@@ -343,5 +344,30 @@ fn print_summary(report: &rehearse::Report, mut t: Totals, no_shrink: bool) {
     for kind in FAULT_KINDS {
         let (seeds, times) = t.faults.get(*kind).copied().unwrap_or_default();
         say!("  {kind:<28} {seeds:>7} seeds {times:>9} times");
+    }
+    print_moves(report);
+}
+
+/// Coverage of the machine's listed moves (`machine::TRANSITIONS`): how
+/// many the explored seeds took, and the ones never taken.
+fn print_moves(report: &rehearse::Report) {
+    let counts: Vec<u64> = TRANSITIONS
+        .iter()
+        .map(|(from, input, to)| {
+            report
+                .counters
+                .get(&move_counter(from, input, to))
+                .copied()
+                .unwrap_or(0)
+        })
+        .collect();
+    let taken = counts.iter().filter(|n| **n > 0).count();
+    say!(
+        "machine moves taken: {taken} of {} listed ({} steps in all)",
+        TRANSITIONS.len(),
+        counts.iter().sum::<u64>()
+    );
+    for ((from, input, to), _) in TRANSITIONS.iter().zip(&counts).filter(|(_, n)| **n == 0) {
+        say!("  never taken: {from} --{input}--> {to}");
     }
 }

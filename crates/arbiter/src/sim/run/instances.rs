@@ -9,7 +9,7 @@ use rehearse::{Failure, Faulty, Recorder, Tape};
 use super::fault::FaultKind;
 use super::{Ev, InstanceDriver, Run, ms};
 use crate::io::{Driver, Stop};
-use crate::machine::Output;
+use crate::machine::{Output, TRANSITIONS};
 use crate::sim::model::{ModelEvent, Restart, instance_id};
 use crate::sim::world::InstanceWorld;
 
@@ -68,6 +68,11 @@ impl Run<'_> {
                 self.sim.seed()
             ))
         })?;
+        if let Some((from, input, to)) = driver.last_move() {
+            if let Some(k) = TRANSITIONS.iter().position(|t| *t == (from, input, to)) {
+                self.taken[k] += 1;
+            }
+        }
         let output = driver.outputs().last().cloned();
         driver.clear_outputs();
         self.after_step(i, output.as_ref(), now)?;

@@ -23,6 +23,7 @@ use super::check::Checker;
 use super::model::{Endpoint, Event, Model, ModelEvent, Persistence, Restart};
 use super::world::InstanceWorld;
 use crate::io::Driver;
+use crate::machine::TRANSITIONS;
 use crate::types::{Millis, Settings};
 
 mod events;
@@ -214,6 +215,9 @@ struct Run<'a> {
     return_watch: Option<ReturnWatch>,
     /// The primary the liveness probe killed for good, and when.
     probe: Option<(usize, Millis)>,
+    /// How often each of the machine's listed moves was taken, over every
+    /// instance (indexed as [`TRANSITIONS`]).
+    taken: Vec<u64>,
 }
 
 /// L1 after a return: the instances came back to a dead primary with a
@@ -318,24 +322,20 @@ fn run_model(
         world_faults: 0,
         return_watch: None,
         probe: None,
+        taken: vec![0; TRANSITIONS.len()],
     };
     run.drivers = (0..opts.instances).map(|i| Some(run.driver(i, 0))).collect();
     run.schedule_start();
-    while let Some((at, ev)) = run.queue.pop_advancing(sim) {
-        let now = at.as_millis() as Millis;
-        run.model.borrow_mut().advance(now);
-        if matches!(ev, Ev::End) {
-            break;
-        }
-        run.handle(ev, now)?;
-        run.checker.after_event(&run.model.borrow())?;
-        run.check_return(now)?;
-        let world_faults = run.world_faults;
-        run.checker.after_promotions(&run.model.borrow(), || {
-            world_faults + sim.faults_fired().values().sum::<u64>()
-        })?;
-    }
+    let driven = run.drive();
+    run.count_moves();
+    driven?;
     run.finish()
+}
+
+/// The sweep counter of one listed move (`arbiter simulate` lists those
+/// never taken).
+pub fn move_counter(from: &str, input: &str, to: &str) -> String {
+    format!("move {from} --{input}--> {to}")
 }
 
 /// Each node's persistence mode, then some data before anything happens.
@@ -385,6 +385,34 @@ impl Run<'_> {
 
     /// After the end: L1 for the probe, L1, L2 and L4 at the end, and what
     /// the run measured.
+    /// Runs the events to the end, or to the first violation.
+    fn drive(&mut self) -> Result<(), Failure> {
+        let sim = self.sim;
+        while let Some((at, ev)) = self.queue.pop_advancing(sim) {
+            let now = at.as_millis() as Millis;
+            self.model.borrow_mut().advance(now);
+            if matches!(ev, Ev::End) {
+                break;
+            }
+            self.handle(ev, now)?;
+            self.checker.after_event(&self.model.borrow())?;
+            self.check_return(now)?;
+            let world_faults = self.world_faults;
+            self.checker.after_promotions(&self.model.borrow(), || {
+                world_faults + sim.faults_fired().values().sum::<u64>()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The run's moves as sweep counters, every listed one (0 when not
+    /// taken, so that a sweep's report shows what it never reached).
+    fn count_moves(&self) {
+        for (&(from, input, to), n) in TRANSITIONS.iter().zip(&self.taken) {
+            self.sim.count(&move_counter(from, input, to), *n);
+        }
+    }
+
     fn finish(self) -> Result<SimOutcome, Failure> {
         let sim = self.sim;
         if let Some((killed, at)) = self.probe {
