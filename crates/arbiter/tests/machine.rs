@@ -328,8 +328,8 @@ fn every_listed_transition_does_what_it_says() {
         State::CheckingConfig,
         follower(),
         Input::Config(Some(faster)),
-        "Following",
-        wait(1250),
+        "Polling",
+        Some(Output::PollNode { addr: addr(1) }),
     );
     assert_eq!(m.context().config.settings.check_interval_ms, 250);
     let m = t.case(
@@ -379,6 +379,28 @@ fn every_listed_transition_does_what_it_says() {
         Input::Status(replica_of(1)),
         "Leading",
         wait(2000),
+    );
+    // A follower watches the nodes and changes nothing; a primary it saw
+    // go down makes it look at the election soon (issue 19).
+    let m = t.case(
+        State::Polling { next: 2 },
+        follower(),
+        Input::Status(replica_of(1)),
+        "Following",
+        wait(2000),
+    );
+    assert!(m.context().views.is_empty(), "a follower keeps no leader's views");
+    assert_eq!(m.context().watch["r3"].answered_at, Some(1000));
+    let mut watching = follower();
+    let r1 = watching.watch.entry("r1".into()).or_default();
+    r1.observe(0, Some(true), 1000);
+    r1.observe(1000, None, 1000);
+    t.case(
+        State::Polling { next: 2 },
+        watching,
+        Input::Status(replica_of(1)),
+        "Following",
+        wait(1000 + Settings::default().fast_check_interval_ms),
     );
     t.case(
         State::Polling { next: 2 },

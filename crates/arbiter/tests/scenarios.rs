@@ -106,9 +106,22 @@ fn clean_start_as_leader_records_the_primary_it_finds() {
 fn a_follower_stays_passive() {
     let d = replay("follower_stays_passive");
     assert_eq!(decisions(&d), []);
+    assert_eq!(
+        d.outputs()
+            .iter()
+            .filter(|o| matches!(o, Output::PollNode { .. }))
+            .count(),
+        9,
+        "a follower polls every node each round"
+    );
+    // It watched r1 go down (last answer at t=1000, first unanswered poll
+    // at t=2000), so it would take over with down-after already running.
+    let r1 = &d.machine().context().watch["r1"];
+    assert_eq!((r1.answered_at, r1.down_since), (Some(1000), Some(2000)));
+    assert!(r1.primary_down());
     assert!(
-        !d.outputs().iter().any(|o| matches!(o, Output::PollNode { .. })),
-        "followers never poll Redis"
+        d.machine().context().views.is_empty(),
+        "a follower keeps no leader's views"
     );
     assert_eq!(
         d.machine().state(),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Blocked, NodeView, Planted};
+use super::{Blocked, NodeView, Planted, Watch};
 use crate::types::{Candidacy, Epoch, GroupConfig, GroupRecord, Leader, Millis, NodeId};
 
 /// Long-lived knowledge the states share.
@@ -31,6 +31,11 @@ pub struct Context {
     pub record: Option<GroupRecord>,
     /// What each node looked like at the last poll, by name.
     pub views: BTreeMap<String, NodeView>,
+    /// When each node last answered this instance's polls, and since when
+    /// it has not, whether it led or followed: a follower polls too, so
+    /// that it takes over with down-after already running (issue 19).
+    #[serde(default)]
+    pub watch: BTreeMap<String, Watch>,
     /// A requested switchover target, until carried out or refused.
     pub switchover: Option<String>,
     /// When the pending switchover was requested: a request that cannot be
@@ -67,6 +72,7 @@ impl Context {
             now: 0,
             record: None,
             views: BTreeMap::new(),
+            watch: BTreeMap::new(),
             switchover: None,
             switchover_at: 0,
             handover: None,

@@ -12,7 +12,7 @@
 //! input (invariant S9). `MACHINE.md` is generated from the same list.
 //!
 //! The files: the vocabulary ([`State`], [`Input`], [`Output`]), the
-//! knowledge the states share ([`Context`], [`NodeView`]), the table of
+//! knowledge the states share ([`Context`], [`NodeView`], [`Watch`]), the table of
 //! moves ([`TRANSITIONS`], [`mermaid`]), the pure decisions ([`decide`]),
 //! the machine as data between two steps ([`Snapshot`]),
 //! and `step`'s handlers, one file per phase: `startup` (identity, the
@@ -36,6 +36,7 @@ mod startup;
 mod state;
 mod transitions;
 mod view;
+mod watch;
 
 pub use context::Context;
 pub use decide::{Blocked, Plan};
@@ -46,6 +47,7 @@ pub use snapshot::Snapshot;
 pub use state::State;
 pub use transitions::{TRANSITIONS, mermaid};
 pub use view::NodeView;
+pub use watch::{WATCH_GAP_INTERVALS, Watch};
 
 use crate::types::{GroupConfig, Millis};
 

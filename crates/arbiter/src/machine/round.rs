@@ -1,11 +1,12 @@
 //! `step`'s handlers for a round: configuration changes and operator
-//! requests (for a leader), the poll of every node, and the decision
-//! taken after it ([`decide`](super::decide)), started as a record write.
+//! requests (for a leader), the poll of every node (a follower polls too,
+//! and only watches), and the leader's decision taken after it
+//! ([`decide`](super::decide)), started as a record write.
 
 use super::startup::name_of;
-use super::{Impossible, Input, Machine, Moved, Output, Plan, State, decide, unexpected};
+use super::{Impossible, Input, Machine, Moved, Output, Plan, State, Watch, decide, unexpected};
 use crate::types::Epoch;
-use crate::types::{ClusterEvent, Role};
+use crate::types::{ClusterEvent, RedisError, Role};
 
 impl Machine {
     /// `CheckingConfig`, `CheckingRequests` and `Polling`.
@@ -14,13 +15,17 @@ impl Machine {
             (State::CheckingConfig, Input::Config(config)) => {
                 if let Some(config) = config {
                     self.ctx.views.retain(|name, _| config.node(name).is_some());
+                    self.ctx.watch.retain(|name, _| config.node(name).is_some());
                     self.ctx.config = config;
                 }
                 if self.ctx.epoch.is_some() {
                     self.emit(Output::CheckRequests);
                     State::CheckingRequests
                 } else {
-                    self.idle(self.idle_state())
+                    // A follower watches the nodes too (it never acts on
+                    // them): if the leader dies with the primary, it takes
+                    // over with down-after already running (issue 19).
+                    return self.poll(0);
                 }
             }
             (State::CheckingRequests, Input::Cluster(event)) => {
@@ -34,7 +39,25 @@ impl Machine {
                 let now = self.ctx.now;
                 // (the node polled is configured: `poll` polled it)
                 let (name, _) = name_of(&self.ctx.config, next).ok_or(Impossible::UnknownNode)?;
-                self.ctx.views.entry(name).or_default().observe(now, result);
+                // (a refused password is an answer: the node is up)
+                let answered = match &result {
+                    Ok(status) => Some(status.role == Role::Primary),
+                    Err(RedisError::Auth(_)) => Some(false),
+                    Err(_) => None,
+                };
+                let interval = self.ctx.config.settings.check_interval_ms;
+                let watch = self.ctx.watch.entry(name.clone()).or_default();
+                watch.observe(now, answered, interval);
+                let down_since = watch.down_since;
+                if self.ctx.epoch.is_some() {
+                    let view = self.ctx.views.entry(name).or_default();
+                    view.observe(now, result);
+                    // Down-after counts from the first unanswered poll this
+                    // instance made, leading or following (see `Watch`).
+                    if view.down_since.is_some() {
+                        view.down_since = down_since;
+                    }
+                }
                 return self.poll(next + 1);
             }
             (state, input) => unexpected(state, input),
@@ -52,10 +75,20 @@ impl Machine {
         }
     }
 
-    /// After polling every node: decide and start the plan, or go idle.
+    /// After polling every node: decide and start the plan, or go idle (a
+    /// follower only watches).
     fn act(&mut self) -> Moved {
-        // (only a leader polls: nothing in a round takes leadership away)
-        let epoch = self.ctx.epoch.ok_or(Impossible::NotLeading)?;
+        // (nothing in a round takes leadership away or gives it)
+        let Some(epoch) = self.ctx.epoch else {
+            // A primary down: look at the election soon, to take over
+            // the moment the leader's lease ends if the leader died too.
+            let idle = self.idle_state();
+            return Ok(if self.ctx.watch.values().any(Watch::primary_down) {
+                self.idle_soon(idle)
+            } else {
+                self.idle(idle)
+            });
+        };
         let marks = decide::note_data_loss(
             &self.ctx.config,
             &self.ctx.views,
