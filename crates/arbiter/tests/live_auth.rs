@@ -1049,6 +1049,28 @@ fn replicas_authenticate_as_a_replication_user_that_may_only_replicate() {
     for secret in [REDIS_SECRET, REPLICA_SECRET] {
         assert!(!log.contains(secret), "a secret in the log:\n{log}");
     }
+
+    // Replication credentials without a user: the `default` user's
+    // password, and masteruser cleared.
+    RedisNodes::new(Duration::from_secs(1), Some(ADMIN.into()))
+        .with_replication(Some(arbiter::live::redis::Replication {
+            username: None,
+            password: Secret::new(ADMIN),
+        }))
+        .configure(&other.addr, None, true)
+        .unwrap();
+    assert_eq!(admin_config_get(&other.addr, "masteruser"), "");
+    assert_eq!(admin_config_get(&other.addr, "masterauth"), ADMIN);
+    // Its link to the primary cut: it must authenticate again, now so.
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("master")
+        .query(&mut admin(&other.addr))
+        .unwrap();
+    eventually("the replica links again as `default`", || {
+        linked_to(&watch, &other.addr, &promoted.addr).then_some(())
+    });
 }
 
 /// An ES256 key pair for etcd's JWT tokens, as PEM files in `dir`: the

@@ -52,10 +52,11 @@ pub struct RedisNodes {
 
 /// The credentials a replica authenticates to its primary with
 /// (`masteruser`, `masterauth`): `[redis] replication_username` and
-/// `replication_password` (or its file or variable).
+/// `replication_password` (or its file or variable). Without a user,
+/// `masteruser` is cleared: the password is the `default` user's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replication {
-    /// The ACL user (`None`: `default`, `masteruser` left alone).
+    /// The ACL user (`None`: `default`; `masteruser` is cleared).
     pub username: Option<String>,
     /// Its password.
     pub password: Secret,
@@ -438,9 +439,11 @@ impl RedisNodes {
                 .arg(lag_s);
             any = true;
         }
+        // The user to set as masteruser: `Some("")` clears it (replication
+        // credentials without a user: the `default` user's password).
         let replication = match &self.replication {
-            Some(r) => Some((r.username.as_ref(), &r.password)),
-            None => self.password.as_ref().map(|p| (self.username.as_ref(), p)),
+            Some(r) => Some((Some(r.username.as_deref().unwrap_or("")), &r.password)),
+            None => self.password.as_ref().map(|p| (self.username.as_deref(), p)),
         };
         if let (true, Some((user, password))) = (masterauth, replication) {
             if let Some(user) = user {

@@ -379,11 +379,8 @@ impl LiveWorld {
         if let Some((n, lag)) = self.options.min_replicas {
             parts.push(format!("min-replicas-to-write {n}, min-replicas-max-lag {lag}"));
         }
-        let replication_user = match &self.options.auth.replication {
-            Some(r) => r.username.is_some(),
-            None => self.options.auth.redis_username.is_some(),
-        };
-        if replication_user {
+        // Replication credentials set masteruser, or clear it without a user.
+        if self.options.auth.replication.is_some() || self.options.auth.redis_username.is_some() {
             parts.push("masteruser".to_string());
         }
         if self.options.password.is_some() || self.options.auth.replication.is_some() {
