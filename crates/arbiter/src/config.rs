@@ -14,12 +14,18 @@
 //! ca_file = "/etc/arbiter/etcd-ca.pem"     # default: Mozilla's roots
 //! cert_file = "/etc/arbiter/etcd-client.pem"  # client certificate (mutual
 //! key_file = "/etc/arbiter/etcd-client.key"   # TLS): both or neither
+//! server_name = "etcd.internal"  # optional: the name the certificates
+//!                              # must hold (default: each endpoint's host)
 //!
 //! [redis]
 //! password = "secret"          # optional; also set as masterauth on every
 //!                              # node; never written to a scenario; or
 //!                              # password_file / password_env (one of them)
 //! username = "arbiter"         # optional ACL user, set as masteruser too
+//! replication_username = "replica"  # optional: what replicas authenticate
+//! replication_password_file = "/etc/arbiter/replica.pw"  # with instead
+//!                              # (masteruser, masterauth); or
+//!                              # replication_password / _env
 //! timeout_ms = 500             # connect and command timeout, default 500
 //! poll_timeout_ms = 200        # INFO polls: no answer within it is down
 //! min_replicas_to_write = 1    # optional: set on every node arbiter manages
@@ -32,6 +38,8 @@
 //! ca_file = "/etc/arbiter/redis-ca.pem"    # default: Mozilla's roots
 //! cert_file = "/etc/arbiter/redis-client.pem" # for tls-auth-clients yes:
 //! key_file = "/etc/arbiter/redis-client.key"  # both or neither
+//! server_name = "redis.internal"  # optional: the name the certificates
+//!                              # must hold (default: each node's host)
 //!
 //! [[nodes]]
 //! name = "r1"
@@ -170,6 +178,7 @@ struct TlsSection {
     ca_file: Option<PathBuf>,
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
+    server_name: Option<String>,
 }
 
 fn default_prefix() -> String {
@@ -188,6 +197,11 @@ struct RedisSection {
     username: Option<String>,
     password_file: Option<PathBuf>,
     password_env: Option<String>,
+    // What replicas authenticate with (see `auth`).
+    replication_username: Option<String>,
+    replication_password: Option<String>,
+    replication_password_file: Option<PathBuf>,
+    replication_password_env: Option<String>,
     #[serde(default = "default_timeout")]
     timeout_ms: u64,
     #[serde(default = "default_poll_timeout")]
@@ -204,6 +218,10 @@ impl Default for RedisSection {
             username: None,
             password_file: None,
             password_env: None,
+            replication_username: None,
+            replication_password: None,
+            replication_password_file: None,
+            replication_password_env: None,
             timeout_ms: default_timeout(),
             poll_timeout_ms: default_poll_timeout(),
             min_replicas_to_write: None,
@@ -424,6 +442,7 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
         ("etcd.ttl_s", a.ttl_s != b.ttl_s),
         ("redis.password", a.password != b.password),
         ("redis.username", a.auth.redis_username != b.auth.redis_username),
+        ("redis.replication_*", a.auth.replication != b.auth.replication),
         ("etcd.username", etcd_user(a) != etcd_user(b)),
         ("etcd.password", etcd_password(a) != etcd_password(b)),
         ("redis.timeout_ms", a.timeout != b.timeout),
@@ -730,6 +749,32 @@ fn auth(redis: &RedisSection, etcd: &EtcdSection, base: Option<&Path>) -> Result
             );
         }
     }
+    let replication_password = crate::secret::from_named_fields(
+        "redis",
+        "replication_password",
+        redis.replication_password.as_deref(),
+        relative_to(base, redis.replication_password_file.as_deref()).as_deref(),
+        redis.replication_password_env.as_deref(),
+    )?;
+    let replication = match (&redis.replication_username, replication_password) {
+        (None, None) => None,
+        (Some(user), _) if user.is_empty() || !user.bytes().all(|b| (b'!'..=b'~').contains(&b)) => {
+            return Err(format!(
+                "redis.replication_username: `{user}` must be printable ASCII without spaces"
+            ));
+        }
+        (user, Some(password)) => Some(crate::live::redis::Replication {
+            username: user.clone(),
+            password,
+        }),
+        (Some(_), None) => {
+            return Err(
+                "redis.replication_username: needs a password (redis.replication_password, \
+                 redis.replication_password_file or redis.replication_password_env)"
+                    .into(),
+            );
+        }
+    };
     let etcd_password = crate::secret::from_fields(
         "etcd",
         etcd.password.as_deref(),
@@ -754,6 +799,7 @@ fn auth(redis: &RedisSection, etcd: &EtcdSection, base: Option<&Path>) -> Result
         password,
         LiveAuth {
             redis_username: redis.username.clone(),
+            replication,
             etcd,
         },
     ))
@@ -786,6 +832,7 @@ fn tls(t: &TlsSection, section: &str, base: Option<&Path>) -> Result<crate::live
         ca_file: resolve(&t.ca_file),
         cert_file: resolve(&t.cert_file),
         key_file: resolve(&t.key_file),
+        server_name: t.server_name.clone(),
     };
     crate::live::tls::Tls::load(files, section)
 }
@@ -1239,6 +1286,19 @@ path = "run.ron"
         )
         .unwrap();
         assert_eq!(c.live.auth.redis_username.as_deref(), Some("arbiter"));
+        assert_eq!(c.live.auth.replication, None, "replicas authenticate as arbiter");
+        let replication = with(
+            "username = \"arbiter\"\npassword = \"hunter2-redis\"\nreplication_username = \"replica\"\nreplication_password = \"hunter2-replica\"",
+            "username = \"arb\"\npassword = \"hunter2-etcd\"",
+        )
+        .unwrap();
+        let r = replication.live.auth.replication.as_ref().unwrap();
+        assert_eq!(
+            (r.username.as_deref(), r.password.reveal().as_str()),
+            (Some("replica"), "hunter2-replica")
+        );
+        assert!(!format!("{replication:?}").contains("hunter2"));
+        assert_eq!(needs_restart(&c, &replication), ["redis.replication_*"]);
         let etcd = c.live.auth.etcd.as_ref().unwrap();
         assert_eq!(
             (etcd.username.as_str(), etcd.password.reveal().as_str()),
@@ -1270,6 +1330,27 @@ path = "run.ron"
                 "password_file = \"relative.pw\"",
                 "",
                 "redis.password_file: `relative.pw` must be an absolute path",
+            ),
+            (
+                "replication_username = \"replica\"",
+                "",
+                "redis.replication_username: needs a password (redis.replication_password",
+            ),
+            (
+                "replication_username = \"a b\"\nreplication_password = \"x\"",
+                "",
+                "redis.replication_username: `a b` must be printable",
+            ),
+            (
+                "replication_password = \"x\"\nreplication_password_env = \"HOME\"",
+                "",
+                "redis.replication_password_env: set only one of redis.replication_password, \
+                 redis.replication_password_file and redis.replication_password_env",
+            ),
+            (
+                "replication_password = \"\"",
+                "",
+                "redis.replication_password: must not be empty",
             ),
         ] {
             let e = with(redis, etcd).unwrap_err();
@@ -1356,7 +1437,13 @@ path = "run.ron"
                 "key_file = \"k.pem\"",
                 "redis.tls.key_file: set without redis.tls.cert_file",
             ),
-            (GOOD, "redis.tls", "server_name = \"x\"", "unknown field `server_name`"),
+            (
+                GOOD,
+                "redis.tls",
+                "server_name = \"a name\"",
+                "redis.tls.server_name: `a name` is neither a DNS name nor an IP address",
+            ),
+            (GOOD, "redis.tls", "sni = \"x\"", "unknown field `sni`"),
             (
                 &format!("{GOOD}\n[http]\nlisten = \"127.0.0.1:0\"\n"),
                 "http.tls",

@@ -203,17 +203,27 @@ pub fn from_fields(
     file: Option<&Path>,
     env: Option<&str>,
 ) -> Result<Option<Secret>, String> {
-    let set: Vec<&str> = [
-        ("password", inline.is_some()),
-        ("password_file", file.is_some()),
-        ("password_env", env.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, set)| set.then_some(name))
-    .collect();
+    from_named_fields(section, "password", inline, file, env)
+}
+
+/// [`from_fields`] for fields named after `name` (`name`, `name_file`,
+/// `name_env`): `redis.replication_password` and its file and variable.
+pub fn from_named_fields(
+    section: &str,
+    name: &str,
+    inline: Option<&str>,
+    file: Option<&Path>,
+    env: Option<&str>,
+) -> Result<Option<Secret>, String> {
+    let fields = [name.to_string(), format!("{name}_file"), format!("{name}_env")];
+    let set: Vec<&str> = [inline.is_some(), file.is_some(), env.is_some()]
+        .into_iter()
+        .zip(&fields)
+        .filter_map(|(set, field)| set.then_some(field.as_str()))
+        .collect();
     if set.len() > 1 {
         return Err(format!(
-            "{section}.{}: set only one of {section}.password, {section}.password_file and {section}.password_env \
+            "{section}.{}: set only one of {section}.{name}, {section}.{name}_file and {section}.{name}_env \
              (found {})",
             set[1],
             set.join(", ")
@@ -222,7 +232,7 @@ pub fn from_fields(
     if let Some(value) = inline {
         if value.is_empty() {
             return Err(format!(
-                "{section}.password: must not be empty (leave it out to need none)"
+                "{section}.{name}: must not be empty (leave it out to need none)"
             ));
         }
         return Ok(Some(Secret::new(value)));
@@ -230,18 +240,18 @@ pub fn from_fields(
     if let Some(path) = file {
         if !path.is_absolute() {
             return Err(format!(
-                "{section}.password_file: `{}` must be an absolute path",
+                "{section}.{name}_file: `{}` must be an absolute path",
                 path.display()
             ));
         }
         return Secret::from_file(path)
             .map(Some)
-            .map_err(|e| format!("{section}.password_file: {e}"));
+            .map_err(|e| format!("{section}.{name}_file: {e}"));
     }
-    if let Some(name) = env {
-        return Secret::from_env(name)
+    if let Some(var) = env {
+        return Secret::from_env(var)
             .map(Some)
-            .map_err(|e| format!("{section}.password_env: {e}"));
+            .map_err(|e| format!("{section}.{name}_env: {e}"));
     }
     Ok(None)
 }

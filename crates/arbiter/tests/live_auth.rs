@@ -664,6 +664,11 @@ fn a_user_missing_a_command_is_told_once_per_node_naming_it_and_arbiter_keeps_re
 
 /// An `etcd` on fixed ports with its data in `dir`, restartable there.
 fn etcd_at(dir: &Path, client: u16, peer: u16) -> support::Guard {
+    etcd_at_with(dir, client, peer, &[])
+}
+
+/// [`etcd_at`] with more arguments.
+fn etcd_at_with(dir: &Path, client: u16, peer: u16, args: &[&str]) -> support::Guard {
     let client_url = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
     let log = std::fs::File::options()
@@ -678,6 +683,7 @@ fn etcd_at(dir: &Path, client: u16, peer: u16) -> support::Guard {
         .args(["--advertise-client-urls", &client_url, "--listen-peer-urls", &peer_url])
         .args(["--initial-advertise-peer-urls", &peer_url])
         .args(["--initial-cluster", &format!("test={peer_url}")])
+        .args(args)
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
@@ -927,4 +933,243 @@ fn a_user_that_may_not_run_info_sees_no_node_and_fails_nothing_over() {
     ] {
         assert!(!log.contains(wrong), "{wrong}:\n{log}");
     }
+}
+
+const REPLICA_SECRET: &str = "Rr7-replica-SECRET-j28q";
+
+/// The rules of the replication user exactly as the README documents them
+/// (its `ACL SETUSER replica on >PASSWORD ...` line).
+fn documented_replication_acl() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let line = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("ACL SETUSER replica on >PASSWORD "))
+        .expect("the README documents the replication user's ACL");
+    line.split_whitespace().skip(5).map(str::to_string).collect()
+}
+
+/// `ACL SETUSER user on RULES...` on `addr` as the `default` user.
+fn acl_setuser_as(addr: &str, user: &str, rules: impl IntoIterator<Item = String>) {
+    let mut cmd = redis::cmd("ACL");
+    cmd.arg("SETUSER").arg(user).arg("on");
+    for r in rules {
+        cmd.arg(r);
+    }
+    let () = cmd.query(&mut admin(addr)).unwrap();
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn replicas_authenticate_as_a_replication_user_that_may_only_replicate() {
+    // arbiter's user without `psync` and `replconf` (it no longer needs
+    // them), and a `replica` user with exactly the README's replication
+    // ACL. Replicas start without masteruser or masterauth: they link only
+    // with what arbiter sets, on every node, then follow a failover.
+    let rules: Vec<String> = documented_acl()
+        .into_iter()
+        .filter(|r| r != "+psync" && r != "+replconf")
+        .collect();
+    let replication = documented_replication_acl();
+    let node = |primary: Option<&str>| {
+        let server = support::redis_with(support::free_port(), primary, &["--requirepass", ADMIN], Some(ADMIN));
+        acl_setuser_as(
+            &server.addr,
+            "arbiter",
+            std::iter::once(format!(">{REDIS_SECRET}")).chain(rules.iter().cloned()),
+        );
+        acl_setuser_as(
+            &server.addr,
+            "replica",
+            std::iter::once(format!(">{REPLICA_SECRET}")).chain(replication.iter().cloned()),
+        );
+        server
+    };
+    let prefix = "arbiter/replication";
+    let etcd_server = support::etcd();
+    let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+    let r1 = node(None);
+    let r2 = node(Some(&r1.addr));
+    let r3 = node(Some(&r1.addr));
+    let watch = RedisNodes::new(Duration::from_secs(1), Some(ADMIN.into()));
+    assert!(
+        !linked_to(&watch, &r2.addr, &r1.addr),
+        "r2 cannot link before arbiter sets masteruser and masterauth"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let redis_pw = secret_file(secrets.path(), "redis.pw", REDIS_SECRET);
+    let replica_pw = secret_file(secrets.path(), "replica.pw", REPLICA_SECRET);
+    let extra = format!(
+        "\n[redis]\nusername = \"arbiter\"\npassword_file = \"{}\"\nreplication_username = \"replica\"\nreplication_password_file = \"{}\"\n",
+        redis_pw.display(),
+        replica_pw.display()
+    );
+    let config = support::write_config(dir.path(), &etcd_server, prefix, 5, &[&r1, &r2, &r3], &extra);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = collect(&mut child);
+    let child = support::Guard::new(child);
+
+    eventually("the record names r1", || {
+        (recorded(&etcd, prefix)? == "r1").then_some(())
+    });
+    for r in [&r1, &r2, &r3] {
+        eventually("the replication user set on every node", || {
+            (admin_config_get(&r.addr, "masteruser") == "replica"
+                && admin_config_get(&r.addr, "masterauth") == REPLICA_SECRET)
+                .then_some(())
+        });
+    }
+    for r in [&r2, &r3] {
+        eventually("the replicas link up as `replica`", || {
+            linked_to(&watch, &r.addr, &r1.addr).then_some(())
+        });
+    }
+
+    drop(r1);
+    let primary = eventually("failed over", || recorded(&etcd, prefix).filter(|p| p != "r1"));
+    let (promoted, other) = if primary == "r2" { (&r2, &r3) } else { (&r3, &r2) };
+    eventually("the other replica follows the new primary as `replica`", || {
+        linked_to(&watch, &other.addr, &promoted.addr).then_some(())
+    });
+
+    assert_eq!(stop(child), Some(0));
+    let log = log.lock().unwrap().clone();
+    assert!(
+        log.contains("masteruser, masterauth"),
+        "the settings are logged:\n{log}"
+    );
+    assert!(!log.contains("NOPERM"), "{log}");
+    for secret in [REDIS_SECRET, REPLICA_SECRET] {
+        assert!(!log.contains(secret), "a secret in the log:\n{log}");
+    }
+
+    // Replication credentials without a user: the `default` user's
+    // password, and masteruser cleared.
+    RedisNodes::new(Duration::from_secs(1), Some(ADMIN.into()))
+        .with_replication(Some(arbiter::live::redis::Replication {
+            username: None,
+            password: Secret::new(ADMIN),
+        }))
+        .configure(&other.addr, None, true)
+        .unwrap();
+    assert_eq!(admin_config_get(&other.addr, "masteruser"), "");
+    assert_eq!(admin_config_get(&other.addr, "masterauth"), ADMIN);
+    // Its link to the primary cut: it must authenticate again, now so.
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("master")
+        .query(&mut admin(&other.addr))
+        .unwrap();
+    eventually("the replica links again as `default`", || {
+        linked_to(&watch, &other.addr, &promoted.addr).then_some(())
+    });
+}
+
+/// An ES256 key pair for etcd's JWT tokens, as PEM files in `dir`: the
+/// private key and the public key.
+fn jwt_keys(dir: &Path) -> (PathBuf, PathBuf) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let private = secret_file(dir, "jwt.key", &key.serialize_pem());
+    let public = dir.join("jwt.pub");
+    std::fs::write(&public, key.public_key_pem()).unwrap();
+    (private, public)
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn etcd_jwt_tokens_are_renewed_before_they_expire() {
+    // etcd signs JWT tokens that live 2 s (`--auth-token jwt,...,ttl=2s`);
+    // arbiter renews each before it expires (half its remaining life),
+    // and keeps leading past many lifetimes without etcd ever refusing a
+    // token (the path `etcd refused the auth token` is never taken).
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = jwt_keys(dir.path());
+    let (client, peer) = (support::free_port(), support::free_port());
+    let endpoint = format!("http://127.0.0.1:{client}");
+    let auth_token = format!(
+        "jwt,pub-key={},priv-key={},sign-method=ES256,ttl=2s",
+        public.display(),
+        private.display()
+    );
+    let _server = etcd_at_with(dir.path(), client, peer, &["--auth-token", &auth_token]);
+    let prefix = "arbiter/jwt";
+    etcd_enable_auth(&endpoint, prefix, ETCD_SECRET);
+
+    // The tokens do expire: one taken by the test is refused once its
+    // two seconds are over.
+    let token = etcd_post(
+        &endpoint,
+        "auth/authenticate",
+        serde_json::json!({"name": "root", "password": ADMIN}),
+        None,
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    eventually("etcd refuses the test's own token once it expired", || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut response = agent
+            .post(format!("{endpoint}/v3/kv/range"))
+            .header("Authorization", &token)
+            .send_json(serde_json::json!({"key": b64("probe")}))
+            .ok()?;
+        let text = response.body_mut().read_to_string().ok()?;
+        text.contains("invalid auth token").then_some(())
+    });
+
+    let r1 = support::redis(None);
+    let r2 = support::redis(Some(&r1.addr));
+    let conf_dir = tempfile::tempdir().unwrap();
+    let config = conf_dir.path().join("arbiter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[etcd]\nendpoints = [\"{endpoint}\"]\nprefix = \"{prefix}\"\nusername = \"arbiter\"\npassword_env = \"{ETCD_ENV}\"\n\n[settings]\ncheck_interval_ms = 200\n\n[[nodes]]\nname = \"r1\"\naddr = \"{}\"\n\n[[nodes]]\nname = \"r2\"\naddr = \"{}\"\n",
+            r1.addr, r2.addr
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env(ETCD_ENV, ETCD_SECRET)
+        .env("ARBITER_LOG", "debug")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = collect(&mut child);
+    let child = support::Guard::new(child);
+    let etcd = etcd_root(&endpoint);
+    eventually("the record names r1", || {
+        (recorded(&etcd, prefix)? == "r1").then_some(())
+    });
+    // Renewals come at most one second apart (half of at most two
+    // seconds left): 16 of them span more than four token lifetimes.
+    let renewals = |log: &str| log.lines().filter(|l| l.contains("etcd: auth token renewed")).count();
+    eventually("16 renewals", || (renewals(&log.lock().unwrap()) >= 16).then_some(()));
+    let running = {
+        let mut c = child.take();
+        let running = c.try_wait().unwrap().is_none();
+        assert!(running, "arbiter keeps running");
+        support::Guard::new(c)
+    };
+    assert_eq!(stop(running), Some(0));
+    let log = log.lock().unwrap().clone();
+    assert_eq!(recorded(&etcd, prefix).as_deref(), Some("r1"), "{log}");
+    assert!(
+        !log.contains("etcd refused the auth token"),
+        "no token expired in use:\n{log}"
+    );
+    assert!(!log.contains("invalid auth token"), "{log}");
+    assert!(!log.contains("etcd: failed"), "{log}");
+    assert!(!log.contains(ETCD_SECRET), "{log}");
 }

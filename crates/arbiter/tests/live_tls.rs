@@ -114,16 +114,22 @@ fn pki() -> Pki {
 }
 
 impl Pki {
-    /// arbiter's side: trusting `ca`, with its client certificate when
-    /// `identity`.
+    /// arbiter's side (`[redis.tls]`): trusting `ca`, with its client
+    /// certificate when `identity`.
     fn client(&self, ca: &Path, identity: bool) -> Tls {
+        self.client_in("redis.tls", ca, identity)
+    }
+
+    /// The same as the `section` its errors name.
+    fn client_in(&self, section: &str, ca: &Path, identity: bool) -> Tls {
         Tls::load(
             tls::TlsFiles {
                 ca_file: Some(ca.to_path_buf()),
                 cert_file: identity.then(|| self.client_cert.clone()),
                 key_file: identity.then(|| self.client_key.clone()),
+                server_name: None,
             },
-            "redis.tls",
+            section,
         )
         .unwrap()
     }
@@ -150,16 +156,14 @@ fn linked_to(nodes: &RedisNodes, addr: &str, primary: &str) -> bool {
 
 /// `CONFIG GET name` over TLS.
 fn config_get(tls: &Tls, addr: &str, name: &str) -> String {
-    let client = tls::redis_client(Some(tls), &format!("{addr}/")).unwrap();
-    let mut con = client.get_connection_with_timeout(Duration::from_secs(1)).unwrap();
+    let mut con = tls.redis_connection(addr, Duration::from_secs(1)).unwrap();
     let pair: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(&mut con).unwrap();
     pair.get(1).cloned().unwrap_or_default()
 }
 
 /// `SENTINEL GET-MASTER-ADDR-BY-NAME mymaster` on `sentinel` over TLS.
 fn master_addr(tls: &Tls, sentinel: &str) -> redis::RedisResult<String> {
-    let client = tls::redis_client(Some(tls), &format!("{sentinel}/"))?;
-    let mut con = client.get_connection_with_timeout(Duration::from_secs(1))?;
+    let mut con = tls.redis_connection(sentinel, Duration::from_secs(1))?;
     let (host, port): (String, String) = redis::cmd("SENTINEL")
         .arg("GET-MASTER-ADDR-BY-NAME")
         .arg("mymaster")
@@ -169,12 +173,12 @@ fn master_addr(tls: &Tls, sentinel: &str) -> redis::RedisResult<String> {
 
 /// `GET url` over TLS: the status and the body.
 fn get(tls: &Tls, url: &str) -> Result<(u16, String), ureq::Error> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(tls.ureq_config())
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .into();
+    let agent = tls.ureq_agent(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build(),
+    );
     let mut response = agent.get(url).call()?;
     Ok((response.status().as_u16(), response.body_mut().read_to_string()?))
 }
@@ -319,13 +323,16 @@ fn a_wrong_ca_an_expired_certificate_and_a_missing_client_certificate_are_told_a
         }
     }
     for (tls, expected) in [
-        (&wrong_ca, "not signed by a CA of etcd.tls.ca_file"),
         (
-            &anonymous,
+            pki.client_in("etcd.tls", &pki.other_ca, true),
+            "not signed by a CA of etcd.tls.ca_file",
+        ),
+        (
+            pki.client_in("etcd.tls", &pki.server.ca, false),
             "wants a client certificate (etcd.tls.cert_file and etcd.tls.key_file)",
         ),
     ] {
-        let e = Etcd::with_tls(vec![etcd_server.addr.clone()], Duration::from_secs(1), Some(tls))
+        let e = Etcd::with_tls(vec![etcd_server.addr.clone()], Duration::from_secs(1), Some(&tls))
             .revision()
             .unwrap_err()
             .to_string();
@@ -425,8 +432,8 @@ fn tls_with_an_acl_user_whose_password_is_in_a_file_fails_over() {
     let rules = documented_acl();
     let node = |primary: Option<&str>| {
         let server = support::redis_tls(None, primary, &pki.server, &["--requirepass", ADMIN], &client);
-        let admin = tls::redis_client(Some(&client), &format!(":{ADMIN}@{}/", server.addr)).unwrap();
-        let mut con = admin.get_connection_with_timeout(Duration::from_secs(1)).unwrap();
+        let mut con = client.redis_connection(&server.addr, Duration::from_secs(1)).unwrap();
+        let () = redis::cmd("AUTH").arg(ADMIN).query(&mut con).unwrap();
         let mut cmd = redis::cmd("ACL");
         cmd.arg("SETUSER").arg("arbiter").arg("on").arg(format!(">{PASSWORD}"));
         for r in &rules {
@@ -491,4 +498,192 @@ fn tls_with_an_acl_user_whose_password_is_in_a_file_fails_over() {
         "the node settings are logged:\n{log}"
     );
     drop(pki.dir);
+}
+
+/// A server certificate (and key) for the DNS name `name` only: no IP
+/// address, no `localhost`.
+fn named_leaf(issuer: &Issuer<'_, KeyPair>, name: &str) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn server_name_verifies_a_certificate_for_a_name_while_connecting_by_ip_address() {
+    // Servers whose certificate names only `db.test`, reached at
+    // 127.0.0.1: with `server_name = "db.test"` arbiter verifies the
+    // certificate against that name and runs; without it, the failure
+    // names the endpoint and the name that does not match.
+    let pki = pki();
+    let d = pki.dir.path();
+    // A second CA signs the named certificate; both are trusted (arbiter's
+    // client certificate is signed by the first).
+    let (ca_params, ca_key, ca2_pem) = ca("names CA");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let (cert, key) = named_leaf(&issuer, "db.test");
+    let both = write(
+        d,
+        "both-ca.pem",
+        &format!("{}{ca2_pem}", std::fs::read_to_string(&pki.server.ca).unwrap()),
+    );
+    let named = TlsFiles {
+        cert: write(d, "named.pem", &cert),
+        key: write(d, "named.key", &key),
+        // What the servers trust for clients: arbiter's client certificate
+        // is signed by the first CA.
+        ca: both.clone(),
+    };
+    let load = |server_name: Option<&str>, section: &str| {
+        Tls::load(
+            tls::TlsFiles {
+                ca_file: Some(both.clone()),
+                cert_file: Some(pki.client_cert.clone()),
+                key_file: Some(pki.client_key.clone()),
+                server_name: server_name.map(str::to_string),
+            },
+            section,
+        )
+        .unwrap()
+    };
+    let redis_named = load(Some("db.test"), "redis.tls");
+    let etcd_named = load(Some("db.test"), "etcd.tls");
+    let etcd_server = support::etcd_tls(&named, &etcd_named);
+    let r1 = support::redis_tls(None, None, &named, &[], &redis_named);
+    let r2 = support::redis_tls(None, Some(&r1.addr), &named, &[], &redis_named);
+
+    // The clients, by 127.0.0.1.
+    let nodes = |tls: &Tls| RedisNodes::new(Duration::from_secs(1), None).with_tls(Some(tls.clone()));
+    assert_eq!(nodes(&redis_named).status(&r1.addr).unwrap().role, Role::Primary);
+    let etcd = Etcd::with_tls(
+        vec![etcd_server.addr.clone()],
+        Duration::from_secs(1),
+        Some(&etcd_named),
+    );
+    etcd.revision().unwrap();
+    match nodes(&load(None, "redis.tls")).status(&r1.addr) {
+        Err(RedisError::Auth(e)) => {
+            assert!(
+                e.contains("does not name the host arbiter connects to (set redis.tls.server_name to a name it holds)"),
+                "{e}"
+            );
+            assert!(e.contains("127.0.0.1") && e.contains("db.test"), "both names: {e}");
+        }
+        other => panic!("expected a name mismatch, got {other:?}"),
+    }
+    let e = Etcd::with_tls(
+        vec![etcd_server.addr.clone()],
+        Duration::from_secs(1),
+        Some(&load(None, "etcd.tls")),
+    )
+    .revision()
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(&etcd_server.addr), "names the endpoint: {e}");
+    assert!(e.contains("set etcd.tls.server_name to a name it holds"), "{e}");
+    let e = nodes(&load(Some("other.test"), "redis.tls"))
+        .status(&r1.addr)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not hold redis.tls.server_name `other.test`"), "{e}");
+
+    // `arbiter run` with server_name in both sections: it leads, and the
+    // replica (whose link arbiter keeps with tls-replication) is seen.
+    let dir = tempfile::tempdir().unwrap();
+    let section = |name: &str| {
+        format!(
+            "\n[{name}]\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\nserver_name = \"db.test\"\n",
+            both.display(),
+            pki.client_cert.display(),
+            pki.client_key.display()
+        )
+    };
+    let extra = format!("{}{}", section("redis.tls"), section("etcd.tls"));
+    let config = support::write_config(dir.path(), &etcd_server, "arbiter/tls-name", 5, &[&r1, &r2], &extra);
+    let child = run(&config);
+    let record = || {
+        etcd.get("arbiter/tls-name/record", false)
+            .ok()
+            .flatten()
+            .and_then(|kv| serde_json::from_str::<arbiter::types::GroupRecord>(&kv.value).ok())
+    };
+    eventually("the record names r1", || record().filter(|r| r.primary == "r1"));
+    eventually("r2 linked to r1", || {
+        linked_to(&nodes(&redis_named), &r2.addr, &r1.addr).then_some(())
+    });
+    let (_, log) = support::stop_json(child.take());
+    assert!(!log.contains("TLS failed"), "{log}");
+    assert!(!log.contains("TLS handshake failed"), "{log}");
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn renewed_tls_files_are_used_from_the_next_connection_without_a_restart() {
+    // arbiter's CA file first holds a CA that signed neither server's
+    // certificate; it is then rewritten in place with the right one: the
+    // same clients connect, without being made again. A later broken
+    // rewrite keeps the files loaded before.
+    let pki = pki();
+    let client = pki.client(&pki.server.ca, true);
+    let etcd_server = support::etcd_tls(&pki.server, &client);
+    let r1 = support::redis_tls(None, None, &pki.server, &[], &client);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_text = |path: &Path| std::fs::read_to_string(path).unwrap();
+    let ca = write(dir.path(), "ca.pem", &ca_text(&pki.other_ca));
+    let load = |section: &str| {
+        Tls::load(
+            tls::TlsFiles {
+                ca_file: Some(ca.clone()),
+                cert_file: Some(pki.client_cert.clone()),
+                key_file: Some(pki.client_key.clone()),
+                server_name: None,
+            },
+            section,
+        )
+        .unwrap()
+    };
+    let nodes = RedisNodes::new(Duration::from_secs(1), None).with_tls(Some(load("redis.tls")));
+    let etcd = Etcd::with_tls(
+        vec![etcd_server.addr.clone()],
+        Duration::from_secs(1),
+        Some(&load("etcd.tls")),
+    );
+    match nodes.status(&r1.addr) {
+        Err(RedisError::Auth(e)) => assert!(e.contains("not signed by a CA of redis.tls.ca_file"), "{e}"),
+        other => panic!("expected the wrong CA, got {other:?}"),
+    }
+    let e = etcd.revision().unwrap_err().to_string();
+    assert!(e.contains("not signed by a CA of etcd.tls.ca_file"), "{e}");
+
+    write(dir.path(), "ca.pem", &ca_text(&pki.server.ca));
+    assert_eq!(nodes.status(&r1.addr).unwrap().role, Role::Primary);
+    etcd.revision().unwrap();
+
+    write(dir.path(), "ca.pem", "half a file\n");
+    assert_eq!(
+        nodes.status(&r1.addr).unwrap().role,
+        Role::Primary,
+        "a broken CA file keeps the last good one (every Redis command is a new connection)"
+    );
+    etcd.revision().unwrap();
+    // Loaded afresh, as at a restart, the broken file is refused.
+    let e = load_fresh(&pki, &ca);
+    assert!(e.contains("no certificate in it"), "{e}");
+}
+
+/// What loading `ca` afresh (as at start) says.
+fn load_fresh(pki: &Pki, ca: &Path) -> String {
+    Tls::load(
+        tls::TlsFiles {
+            ca_file: Some(ca.to_path_buf()),
+            cert_file: Some(pki.client_cert.clone()),
+            key_file: Some(pki.client_key.clone()),
+            server_name: None,
+        },
+        "etcd.tls",
+    )
+    .unwrap_err()
 }

@@ -5,11 +5,15 @@
 //!
 //! With [`EtcdCredentials`] the client authenticates (`/v3/auth/authenticate`)
 //! to each endpoint before its first request and sends the token in the
-//! `Authorization` header. The token is replaced before it is
-//! [`TOKEN_MAX_AGE`] old (etcd's JWT tokens expire; its simple tokens live
+//! `Authorization` header. The token is renewed before it expires: a JWT
+//! token (etcd's `--auth-token jwt,...,ttl=...`) when half the time its
+//! `exp` claim left it at receipt has passed, any other at most
+//! [`TOKEN_MAX_AGE`] after it was obtained (etcd's simple tokens live
 //! `--auth-token-ttl`, 300 s by default, past their last use, and are
-//! forgotten when etcd restarts), and at once when etcd answers that it is
-//! invalid, after which the request is sent again once. A refused password
+//! forgotten when etcd restarts); and at once when etcd answers that it is
+//! invalid, after which the request is sent again once (logged at info
+//! level: `etcd refused the auth token`). A renewal is logged at debug
+//! level (`etcd: auth token renewed`). A refused password
 //! is an [`EtcdError::Auth`] naming the endpoint and the user, never the
 //! password or the token.
 
@@ -45,11 +49,52 @@ pub struct EtcdCredentials {
 }
 
 /// A token older than this is replaced before the next request (below
-/// etcd's default token TTL of 5 minutes).
+/// etcd's default token TTL of 5 minutes); a JWT token whose expiry comes
+/// sooner, sooner ([`renew_after`]).
 pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(60);
 
-/// A token and when it was obtained, per endpoint.
-type Tokens = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, (String, std::time::Instant)>>>;
+/// A token held for an endpoint.
+#[derive(Debug, Clone)]
+struct Held {
+    token: String,
+    /// When it was obtained.
+    at: std::time::Instant,
+    /// Its age at which it is renewed.
+    renew_after: Duration,
+}
+
+/// The token held per endpoint.
+type Tokens = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Held>>>;
+
+/// When a token received at `now_unix_s` (seconds since the epoch) is to
+/// be renewed: a JWT token (three dot-separated parts, the middle one a
+/// JSON payload with `exp`, seconds since the epoch) at half the time it
+/// has left, at most [`TOKEN_MAX_AGE`]; any other token (etcd's simple
+/// ones), or a JWT already expired by this host's clock (clocks apart: the
+/// refused token is replaced when etcd says so), at [`TOKEN_MAX_AGE`].
+pub fn renew_after(token: &str, now_unix_s: f64) -> Duration {
+    let exp = || -> Option<f64> {
+        let mut parts = token.split('.');
+        let (_, payload, _, None) = (parts.next()?, parts.next()?, parts.next()?, parts.next()) else {
+            return None;
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        serde_json::from_slice::<Value>(&bytes).ok()?["exp"].as_f64()
+    };
+    match exp() {
+        Some(exp) if exp > now_unix_s => TOKEN_MAX_AGE.min(Duration::from_secs_f64((exp - now_unix_s) / 2.0)),
+        _ => TOKEN_MAX_AGE,
+    }
+}
+
+/// Seconds since the epoch by this host's clock.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
 
 /// Whether etcd's error `message` says the token is invalid, expired, or
 /// missing where auth is now on, or the auth store changed under it: worth
@@ -181,13 +226,14 @@ impl Etcd {
     /// A client for `endpoints`, `https://` ones verified and
     /// authenticated with `tls` (`[etcd.tls]`, see [`crate::live::tls`]).
     pub fn with_tls(endpoints: Vec<String>, timeout: Duration, tls: Option<&crate::live::tls::Tls>) -> Self {
-        let mut config = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
-            .http_status_as_error(false);
-        if let Some(tls) = tls {
-            config = config.tls_config(tls.ureq_config());
-        }
-        let agent: ureq::Agent = config.build().into();
+            .http_status_as_error(false)
+            .build();
+        let agent: ureq::Agent = match tls {
+            Some(tls) => tls.ureq_agent(config),
+            None => config.into(),
+        };
         Self {
             endpoints,
             agent,
@@ -226,10 +272,10 @@ impl Etcd {
     fn failure(&self, url: &str, e: &ureq::Error) -> String {
         let text = e.to_string();
         let tls = self.tls.as_ref().and_then(|(tls, timeout)| {
-            tls.describe("etcd.tls", &text).or_else(|| {
+            tls.describe(&text).or_else(|| {
                 // ureq saw a broken connection: ask the handshake.
                 matches!(e, ureq::Error::Io(_))
-                    .then(|| tls.diagnose("etcd.tls", url, *timeout))
+                    .then(|| tls.diagnose(url, *timeout))
                     .flatten()
             })
         });
@@ -239,8 +285,8 @@ impl Etcd {
         }
     }
 
-    /// A token for `endpoint`: the one held unless it is older than
-    /// [`TOKEN_MAX_AGE`] or `fresh` is asked for, else a new one from
+    /// A token for `endpoint`: the one held unless it is due for renewal
+    /// ([`renew_after`]) or `fresh` is asked for, else a new one from
     /// `/v3/auth/authenticate`. `Ok(None)` without credentials.
     fn token(&self, endpoint: &str, fresh: bool) -> Result<Option<String>, EtcdError> {
         let Some(credentials) = &self.credentials else {
@@ -249,9 +295,9 @@ impl Etcd {
         let lock = || self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // The token held, while etcd has not refused it.
         let held = if fresh { None } else { lock().get(endpoint).cloned() };
-        if let Some((token, at)) = &held {
-            if at.elapsed() < TOKEN_MAX_AGE {
-                return Ok(Some(token.clone()));
+        if let Some(h) = &held {
+            if h.at.elapsed() < h.renew_after {
+                return Ok(Some(h.token.clone()));
             }
         }
         let url = format!("{endpoint}/v3/auth/authenticate");
@@ -262,17 +308,35 @@ impl Etcd {
         let user = &credentials.username;
         match value["token"].as_str() {
             Some(token) if status == 200 && !token.is_empty() => {
-                lock().insert(endpoint.to_string(), (token.to_string(), std::time::Instant::now()));
+                let renew_after = renew_after(token, unix_now());
+                if let Some(h) = &held {
+                    tracing::debug!(target: "arbiter", endpoint, user = %user, age_ms = h.at.elapsed().as_millis() as u64, next_renewal_ms = renew_after.as_millis() as u64, "etcd: auth token renewed");
+                }
+                lock().insert(
+                    endpoint.to_string(),
+                    Held {
+                        token: token.to_string(),
+                        at: std::time::Instant::now(),
+                        renew_after,
+                    },
+                );
                 Ok(Some(token.to_string()))
             }
             _ => {
                 let message = error_message(&value);
-                if let Some((token, _)) = held {
+                if let Some(h) = held {
                     // A refresh refused (the password file already holds a
                     // password etcd does not know yet, during a rotation):
                     // the token held still works until etcd refuses it.
                     tracing::warn!(target: "arbiter", endpoint, user = %user, error = %message, "etcd: cannot renew the auth token, keeping the current one");
-                    lock().insert(endpoint.to_string(), (token.clone(), std::time::Instant::now()));
+                    let token = h.token.clone();
+                    lock().insert(
+                        endpoint.to_string(),
+                        Held {
+                            at: std::time::Instant::now(),
+                            ..h
+                        },
+                    );
                     return Ok(Some(token));
                 }
                 Err(EtcdError::Auth(format!(
@@ -316,6 +380,7 @@ impl Etcd {
                     Ok((status, value)) => {
                         let message = error_message(&value);
                         if self.credentials.is_some() && !fresh && token_refused(&message) {
+                            tracing::info!(target: "arbiter", endpoint, error = %message, "etcd refused the auth token: authenticating again");
                             fresh = true;
                             continue;
                         }
@@ -467,6 +532,33 @@ impl Etcd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jwt_token_is_renewed_at_half_the_time_it_has_left() {
+        let jwt = |payload: &str| {
+            let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!("{}.{}.c2ln", b(r#"{"alg":"ES256"}"#), b(payload))
+        };
+        let token = jwt(r#"{"exp":1000,"revision":3,"username":"arbiter"}"#);
+        assert_eq!(renew_after(&token, 998.0), Duration::from_secs(1));
+        assert_eq!(renew_after(&token, 999.5), Duration::from_millis(250));
+        assert_eq!(renew_after(&token, 0.0), TOKEN_MAX_AGE, "at most TOKEN_MAX_AGE");
+        assert_eq!(
+            renew_after(&token, 1001.0),
+            TOKEN_MAX_AGE,
+            "expired by this clock: etcd's refusal decides"
+        );
+        // etcd's simple tokens, and anything unreadable.
+        for other in [
+            "sKXoYdbFTHvbHsKP.41",
+            "",
+            "a.b.c",
+            &jwt(r#"{"username":"x"}"#),
+            "a.b.c.d",
+        ] {
+            assert_eq!(renew_after(other, 998.0), TOKEN_MAX_AGE, "{other}");
+        }
+    }
 
     #[test]
     fn numbers_arrive_as_strings_or_numbers() {

@@ -21,10 +21,15 @@
 //! answers, arbiter cannot use it.
 //!
 //! With TLS ([`RedisNodes::with_tls`], `[redis.tls]`), every connection is
-//! `rediss://` and `tls-replication yes` is among the settings arbiter
-//! keeps on every node it manages ([`RedisNodes::configure`]): the
-//! addresses it points replicas at are TLS ports. A failed handshake is an
-//! authentication failure ([`crate::live::tls::redis_failure`]).
+//! a [`crate::live::tls::RedisTlsConnection`] and `tls-replication yes` is
+//! among the settings arbiter keeps on every node it manages
+//! ([`RedisNodes::configure`]): the addresses it points replicas at are
+//! TLS ports. A failed handshake is an authentication failure
+//! ([`crate::live::tls::Tls::describe`]).
+//!
+//! Replicas authenticate to their primary as arbiter does, or with the
+//! replication credentials when given ([`RedisNodes::with_replication`]):
+//! a user that may run only what replication needs.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -41,6 +46,65 @@ pub struct RedisNodes {
     password: Option<Secret>,
     /// `[redis.tls]`: connect with TLS (`None`: plain TCP).
     tls: Option<crate::live::tls::Tls>,
+    /// What replicas authenticate with (`None`: `username` and `password`).
+    replication: Option<Replication>,
+}
+
+/// The credentials a replica authenticates to its primary with
+/// (`masteruser`, `masterauth`): `[redis] replication_username` and
+/// `replication_password` (or its file or variable). Without a user,
+/// `masteruser` is cleared: the password is the `default` user's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replication {
+    /// The ACL user (`None`: `default`; `masteruser` is cleared).
+    pub username: Option<String>,
+    /// Its password.
+    pub password: Secret,
+}
+
+/// A connection, plain or TLS.
+enum Connection {
+    Plain(redis::Connection),
+    Tls(Box<crate::live::tls::RedisTlsConnection>),
+}
+
+impl redis::ConnectionLike for Connection {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<redis::Value> {
+        match self {
+            Self::Plain(c) => c.req_packed_command(cmd),
+            Self::Tls(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisResult<Vec<redis::Value>> {
+        match self {
+            Self::Plain(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Tls(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+
+    fn check_connection(&mut self) -> bool {
+        match self {
+            Self::Plain(c) => c.check_connection(),
+            Self::Tls(c) => c.check_connection(),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        match self {
+            Self::Plain(c) => c.is_open(),
+            Self::Tls(c) => c.is_open(),
+        }
+    }
 }
 
 /// `INFO` text as `field -> value` (sections and comments dropped).
@@ -140,10 +204,10 @@ fn refused_command(e: &redis::RedisError) -> Option<String> {
     after.split('\'').next().map(str::to_string)
 }
 
-fn classify(e: &redis::RedisError) -> RedisError {
+fn classify(tls: Option<&crate::live::tls::Tls>, e: &redis::RedisError) -> RedisError {
     // A failed handshake first (its text may mention a refusal too), then
     // a command the user may not run, then a refused password.
-    if let Some(tls) = crate::live::tls::redis_failure(&e.to_string()) {
+    if let Some(tls) = tls.and_then(|t| t.describe(&e.to_string())) {
         RedisError::Auth(tls)
     } else if let Some(command) = refused_command(e) {
         // Like a refused password: the node answers, arbiter cannot use it
@@ -183,7 +247,20 @@ impl RedisNodes {
             username,
             password,
             tls: None,
+            replication: None,
         }
+    }
+
+    /// Replicas authenticate with `replication` (`None`: as arbiter does).
+    #[must_use]
+    pub fn with_replication(mut self, replication: Option<Replication>) -> Self {
+        self.replication = replication;
+        self
+    }
+
+    /// What a node's failure `e` is (see [`classify`]).
+    fn classify(&self, e: &redis::RedisError) -> RedisError {
+        classify(self.tls.as_ref(), e)
     }
 
     /// These connections over TLS with `tls` (`None`: plain TCP).
@@ -193,44 +270,59 @@ impl RedisNodes {
         self
     }
 
-    /// The client for `host:port` (over TLS with `[redis.tls]`) with the
-    /// credentials set (not in the URL: the password never appears in a
-    /// URL an error could quote). The library's `CLIENT SETINFO` is not
-    /// sent, so that the ACL arbiter needs stays minimal.
-    fn client(&self, host: &str, port: &str) -> Result<redis::Client, RedisError> {
-        let bare =
-            crate::live::tls::redis_client(self.tls.as_ref(), &format!("{host}:{port}/")).map_err(|e| classify(&e))?;
-        self.with_credentials(&bare)
-    }
-
-    /// `client` (its address and transport kept) with this client's
-    /// credentials.
-    fn with_credentials(&self, client: &redis::Client) -> Result<redis::Client, RedisError> {
-        let info = client.get_connection_info().clone();
-        let mut settings = info.redis_settings().clone().set_skip_set_lib_name();
-        if let Some(password) = &self.password {
-            settings = settings.set_password(password.reveal());
-            if let Some(user) = &self.username {
-                settings = settings.set_username(user);
-            }
-        }
-        redis::Client::open(info.set_redis_settings(settings)).map_err(|e| classify(&e))
-    }
-
-    fn connect(&self, addr: &str) -> Result<redis::Connection, RedisError> {
+    /// A connection to `addr`, authenticated: plain TCP through the
+    /// `redis` crate, which sends `AUTH` itself (the password never in a
+    /// URL an error could quote); TLS through
+    /// [`crate::live::tls::RedisTlsConnection`], which is sent `AUTH`
+    /// here, a refusal of it being an authentication failure as the
+    /// crate's is. The library's `CLIENT SETINFO` is not sent, so that the
+    /// ACL arbiter needs stays minimal.
+    fn connect(&self, addr: &str) -> Result<Connection, RedisError> {
         let (host, port) = host_port(addr)?;
-        let client = self.client(host, port)?;
-        let con = client
-            .get_connection_with_timeout(self.timeout)
-            .map_err(|e| classify(&e))?;
-        con.set_read_timeout(Some(self.timeout)).map_err(|e| classify(&e))?;
-        con.set_write_timeout(Some(self.timeout)).map_err(|e| classify(&e))?;
+        let Some(tls) = &self.tls else {
+            let info = redis::IntoConnectionInfo::into_connection_info(format!("redis://{host}:{port}/"))
+                .map_err(|e| self.classify(&e))?;
+            let mut settings = info.redis_settings().clone().set_skip_set_lib_name();
+            if let Some(password) = &self.password {
+                settings = settings.set_password(password.reveal());
+                if let Some(user) = &self.username {
+                    settings = settings.set_username(user);
+                }
+            }
+            let client = redis::Client::open(info.set_redis_settings(settings)).map_err(|e| self.classify(&e))?;
+            let con = client
+                .get_connection_with_timeout(self.timeout)
+                .map_err(|e| self.classify(&e))?;
+            con.set_read_timeout(Some(self.timeout))
+                .map_err(|e| self.classify(&e))?;
+            con.set_write_timeout(Some(self.timeout))
+                .map_err(|e| self.classify(&e))?;
+            return Ok(Connection::Plain(con));
+        };
+        let mut con = Connection::Tls(Box::new(
+            tls.redis_connection(addr, self.timeout)
+                .map_err(|e| self.classify(&e))?,
+        ));
+        if let Some(password) = &self.password {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(user) = &self.username {
+                auth.arg(user);
+            }
+            auth.arg(password.reveal());
+            let refused = |e: redis::RedisError| match e.kind() {
+                redis::ErrorKind::Server(_) | redis::ErrorKind::Extension => {
+                    RedisError::Auth(format!("AUTH refused: {e}"))
+                }
+                _ => self.classify(&e),
+            };
+            let () = auth.query(&mut con).map_err(|e| self.redact(refused(e)))?;
+        }
         Ok(con)
     }
 
     fn query<T: redis::FromRedisValue>(&self, addr: &str, cmd: &redis::Cmd) -> Result<T, RedisError> {
         let mut con = self.connect(addr)?;
-        cmd.query(&mut con).map_err(|e| classify(&e))
+        cmd.query(&mut con).map_err(|e| self.classify(&e))
     }
 
     /// `INFO server replication keyspace` as a [`NodeStatus`] (one round
@@ -242,7 +334,7 @@ impl RedisNodes {
             .arg("replication")
             .arg("keyspace")
             .query(&mut con)
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| self.classify(&e))?;
         status_from_info(&parse_info(&text)).map_err(RedisError::Refused)
     }
 
@@ -285,7 +377,7 @@ impl RedisNodes {
                 let mut results = results.into_iter();
                 let outcome = match results.next() {
                     Some(Ok(_)) => Ok(()),
-                    Some(Err(e)) => Err(classify(&e)),
+                    Some(Err(e)) => Err(self.classify(&e)),
                     None => Err(RedisError::Refused("EXEC returned no reply".into())),
                 };
                 for (kind, result) in ["normal", "pubsub"].iter().zip(results) {
@@ -303,7 +395,9 @@ impl RedisNodes {
             }
             // The transaction aborted because `REPLICAOF` itself is not
             // allowed: sending it alone would be refused the same way.
-            Err(e) if refused_command(&e).is_some_and(|c| c.eq_ignore_ascii_case("replicaof")) => Err(classify(&e)),
+            Err(e) if refused_command(&e).is_some_and(|c| c.eq_ignore_ascii_case("replicaof")) => {
+                Err(self.classify(&e))
+            }
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) || is_refused(&e) => {
                 tracing::warn!(
                     target: "arbiter",
@@ -311,9 +405,9 @@ impl RedisNodes {
                     error = %e,
                     "the node refused MULTI with CLIENT KILL: sent REPLICAOF alone, its clients stay connected"
                 );
-                replicaof.query(&mut con).map_err(|e| classify(&e))
+                replicaof.query(&mut con).map_err(|e| self.classify(&e))
             }
-            Err(e) => Err(classify(&e)),
+            Err(e) => Err(self.classify(&e)),
         }
     }
 
@@ -326,12 +420,14 @@ impl RedisNodes {
 
     /// One `CONFIG SET` of what arbiter keeps on every node it manages:
     /// `min-replicas-to-write` and `min-replicas-max-lag` when `min_replicas`
-    /// is given, and with `masterauth` this client's password as
+    /// is given, and with `masterauth` the replication password as
     /// `masterauth` (and its ACL user as `masteruser`), so that a replica
-    /// authenticates to whichever node is primary; with TLS,
-    /// `tls-replication yes` (whatever `masterauth` says: a replica must
-    /// reach the primary's TLS port with TLS). Nothing to set is a success
-    /// without a round trip. The password never appears in an error.
+    /// authenticates to whichever node is primary: the replication
+    /// credentials when given ([`RedisNodes::with_replication`]), else this
+    /// client's own; with TLS, `tls-replication yes` (whatever `masterauth`
+    /// says: a replica must reach the primary's TLS port with TLS).
+    /// Nothing to set is a success without a round trip. No password ever
+    /// appears in an error.
     pub fn configure(&self, addr: &str, min_replicas: Option<(u32, u32)>, masterauth: bool) -> Result<(), RedisError> {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("SET");
@@ -343,8 +439,14 @@ impl RedisNodes {
                 .arg(lag_s);
             any = true;
         }
-        if let (true, Some(password)) = (masterauth, &self.password) {
-            if let Some(user) = &self.username {
+        // The user to set as masteruser: `Some("")` clears it (replication
+        // credentials without a user: the `default` user's password).
+        let replication = match &self.replication {
+            Some(r) => Some((Some(r.username.as_deref().unwrap_or("")), &r.password)),
+            None => self.password.as_ref().map(|p| (self.username.as_deref(), p)),
+        };
+        if let (true, Some((user, password))) = (masterauth, replication) {
+            if let Some(user) = user {
                 cmd.arg("masteruser").arg(user);
             }
             cmd.arg("masterauth").arg(password.reveal());
@@ -360,12 +462,17 @@ impl RedisNodes {
         self.query(addr, &cmd).map_err(|e| self.redact(e))
     }
 
-    /// `e` without the password in its text.
+    /// `e` without any password in its text.
     fn redact(&self, e: RedisError) -> RedisError {
-        let Some(password) = &self.password else {
+        let secrets: Vec<&Secret> = self
+            .password
+            .iter()
+            .chain(self.replication.as_ref().map(|r| &r.password))
+            .collect();
+        if secrets.is_empty() {
             return e;
-        };
-        let clean = |s: String| password.redact(&s);
+        }
+        let clean = |s: String| secrets.iter().fold(s, |s, secret| secret.redact(&s));
         match e {
             RedisError::Unreachable(s) => RedisError::Unreachable(clean(s)),
             RedisError::Refused(s) => RedisError::Refused(clean(s)),

@@ -125,6 +125,10 @@ pub struct LiveOptions {
 pub struct LiveAuth {
     /// `[redis] username` (`None`: the `default` user).
     pub redis_username: Option<String>,
+    /// `[redis] replication_username` and `replication_password`: what
+    /// replicas authenticate with (`None`: `redis_username` and the Redis
+    /// password).
+    pub replication: Option<super::redis::Replication>,
     /// `[etcd] username` and password (`None`: no etcd authentication).
     pub etcd: Option<super::etcd::EtcdCredentials>,
 }
@@ -134,6 +138,7 @@ impl LiveOptions {
     pub fn redis_nodes(&self, timeout: Duration) -> RedisNodes {
         RedisNodes::authenticated(timeout, self.auth.redis_username.clone(), self.password.clone())
             .with_tls(self.redis_tls.clone())
+            .with_replication(self.auth.replication.clone())
     }
 
     /// An etcd client for these endpoints, credentials and TLS settings.
@@ -374,10 +379,11 @@ impl LiveWorld {
         if let Some((n, lag)) = self.options.min_replicas {
             parts.push(format!("min-replicas-to-write {n}, min-replicas-max-lag {lag}"));
         }
-        if self.options.auth.redis_username.is_some() {
+        // Replication credentials set masteruser, or clear it without a user.
+        if self.options.auth.replication.is_some() || self.options.auth.redis_username.is_some() {
             parts.push("masteruser".to_string());
         }
-        if self.options.password.is_some() {
+        if self.options.password.is_some() || self.options.auth.replication.is_some() {
             parts.push("masterauth".to_string());
         }
         if self.options.redis_tls.is_some() {
@@ -397,16 +403,28 @@ impl LiveWorld {
     /// (Redis forgets `CONFIG SET` when it restarts). A failure is logged
     /// and retried at the next poll; it does not make the node unreachable.
     fn configure_once(&self, addr: &str, run_id: &str) {
-        if self.options.min_replicas.is_none() && self.options.password.is_none() && self.options.redis_tls.is_none() {
+        if self.options.min_replicas.is_none()
+            && self.options.password.is_none()
+            && self.options.auth.replication.is_none()
+            && self.options.redis_tls.is_none()
+        {
             return;
         }
         // A rotated password file changes the generation: masterauth is
         // set again on every node.
-        let generation = self
-            .options
-            .password
-            .as_ref()
-            .map_or(0, crate::secret::Secret::generation);
+        let generation = match &self.options.auth.replication {
+            Some(r) => {
+                // Read again here: nothing else uses it between
+                // configurations.
+                drop(r.password.reveal());
+                r.password.generation()
+            }
+            None => self
+                .options
+                .password
+                .as_ref()
+                .map_or(0, crate::secret::Secret::generation),
+        };
         let applied = format!("{run_id}/{generation}");
         if self.configured.borrow().get(addr).is_some_and(|r| *r == applied) {
             return;
