@@ -246,6 +246,7 @@ macro_rules! world_wrapper_accessors {
 // crate use it on its own traits (`net::Network`).
 extern crate self as rehearse;
 
+pub mod assertions;
 mod format;
 pub mod net;
 mod record;
@@ -258,6 +259,7 @@ mod sweep;
 #[doc(hidden)]
 pub mod __private;
 
+pub use assertions::{AssertionKind, AssertionSite, AssertionStats};
 pub use format::{
     Call, FORMAT_VERSION, Header, Mark, MarkKind, RunFailure, Trace, TraceError, TraceErrorKind, TraceReader,
     TraceRecord,
