@@ -360,6 +360,11 @@ macro_rules! reachable {
 /// `assertion "NAME"`, the location and the optional details in the
 /// message).
 ///
+/// Call it by its path, `rehearse::unreachable!`: after `use rehearse::*`
+/// a bare `unreachable!` is ambiguous with the standard library's (a
+/// compile error that names both), and the two differ (std's always
+/// panics; this one does nothing outside a simulated run).
+///
 /// ```
 /// let out = tempfile::tempdir().unwrap();
 /// let report = rehearse::Sweep::new("doc-unreachable").seeds(0..20).out_dir(out.path()).quiet().run(|sim| {
