@@ -96,6 +96,10 @@ fn simulate_shards_merge_into_the_unsharded_report() {
             assert!(stdout.contains(&format!("(shard {i} of {n})")), "{stdout}");
         }
         assert!(stdout.contains("machine moves taken: "), "{stdout}");
+        assert!(
+            stdout.contains("situations explored (sometimes-assertions): "),
+            "{stdout}"
+        );
         (
             report.display().to_string(),
             rehearse::SweepSummary::read(&report).unwrap(),
@@ -109,6 +113,9 @@ fn simulate_shards_merge_into_the_unsharded_report() {
     assert_eq!(merged.failed, whole.failed);
     assert_eq!(merged.counters, whole.counters);
     assert_eq!(merged.faults, whole.faults);
+    // The situations explored (sometimes-assertions), every one listed.
+    assert_eq!(merged.assertions, whole.assertions);
+    assert_eq!(whole.assertions.len(), 15, "{:?}", whole.assertions.keys());
     // The machine's moves are counters too: every listed one, taken or not.
     assert!(
         whole.counters["move Init --Start--> Identifying"] > 0,

@@ -23,6 +23,10 @@ pub(crate) struct Args {
     /// Print the merged report as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Exit 1 when a `sometimes!` or `reachable!` assertion was hit by no
+    /// shard (also when any shard's sweep required them).
+    #[arg(long)]
+    require_sometimes: bool,
 }
 
 pub(crate) fn run(a: Args) -> ExitCode {
@@ -36,13 +40,14 @@ pub(crate) fn run(a: Args) -> ExitCode {
             }
         }
     }
-    let merged = match SweepSummary::merge(&parts) {
+    let mut merged = match SweepSummary::merge(&parts) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("rehearse merge: {e}");
             return ExitCode::from(2);
         }
     };
+    merged.require_sometimes |= a.require_sometimes;
     let json = match serde_json::to_string_pretty(&merged) {
         Ok(j) => j,
         Err(e) => {
@@ -71,7 +76,7 @@ pub(crate) fn run(a: Args) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if merged.failed_runs > 0 {
+    if merged.failed_runs > 0 || !merged.unmet().is_empty() {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

@@ -510,3 +510,54 @@ fn merge_combines_shard_reports_and_exits_1_on_failures() {
         .code(2)
         .stderr(contains("bad.json: not a sweep report"));
 }
+
+#[test]
+fn merge_require_sometimes_exits_1_when_no_shard_hit_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = (1..=2)
+        .map(|i| {
+            let file = dir.path().join(format!("assert-{i}.json"));
+            rehearse::Sweep::new("merge-assert")
+                .seeds(0..20)
+                .shard(i, 2)
+                .assertions_in("cli::no_catalog")
+                .report_file(&file)
+                .quiet()
+                .run(|sim| {
+                    // Seed 3 is in shard 2 only.
+                    rehearse::sometimes!("merge: seed 3", sim.seed() == 3);
+                    rehearse::sometimes!("merge: seed 99", sim.seed() == 99);
+                    Ok(())
+                });
+            file.display().to_string()
+        })
+        .collect();
+    // Not required: the merge passes and lists both.
+    let out = rehearse()
+        .args(["merge", &files[0], &files[1]])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("merge: seed 3") && out.contains("true 1 of 20 times, in 1 run"),
+        "{out}"
+    );
+    assert!(out.contains("merge: seed 99") && out.contains("NEVER HIT"), "{out}");
+    // Required: seed 99 was hit by no shard.
+    let out = rehearse()
+        .args(["merge", &files[0], &files[1], "--require-sometimes"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("FAILED: 1 sometimes!/reachable! assertion never hit"),
+        "{out}"
+    );
+    assert!(out.contains(": merge: seed 99"), "{out}");
+}

@@ -150,3 +150,7 @@ pub mod inject {
 
     impl<E> PassThrough<E> for Probe<E> {}
 }
+
+/// What the assertion macros expand to.
+pub use crate::assertions::{ASSERTS, active as assertion_active, record as assertion_record};
+pub use linkme;

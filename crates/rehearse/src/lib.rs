@@ -22,6 +22,10 @@
 //!    failure as a scenario, checks that it is deterministic, **shrinks**
 //!    it, and the minimal scenario replays with [`Replayer`].
 //!
+//! [`sometimes!`], [`always!`], [`reachable!`] and [`unreachable!`] say
+//! what a sweep must explore and must never see ([`assertions`]): the
+//! report lists each with its counts, "never hit" included.
+//!
 //! The scenario file format is `FORMAT.md` in this crate; [`Trace`] reads
 //! it and [`TraceError`] names the file, line and column of a bad one.
 //! `crates/rehearse/README.md` has the longer story (the `rehearse`
@@ -246,6 +250,7 @@ macro_rules! world_wrapper_accessors {
 // crate use it on its own traits (`net::Network`).
 extern crate self as rehearse;
 
+pub mod assertions;
 mod format;
 pub mod net;
 mod record;
@@ -258,6 +263,7 @@ mod sweep;
 #[doc(hidden)]
 pub mod __private;
 
+pub use assertions::{AssertionKind, AssertionSite, AssertionStats};
 pub use format::{
     Call, FORMAT_VERSION, Header, Mark, MarkKind, RunFailure, Trace, TraceError, TraceErrorKind, TraceReader,
     TraceRecord,

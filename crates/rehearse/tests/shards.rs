@@ -18,6 +18,7 @@ fn workload(sim: &mut Sim) -> Result<(), Failure> {
         }
         if sim.fault("node::crash") {
             sim.count("crashes", 1);
+            rehearse::sometimes!("shards: a crash after 15 deliveries", delivered >= 15);
             if sim.below(3) == 0 {
                 return Err(Failure::with_kind("lost", format!("lost {delivered} messages")));
             }
@@ -87,6 +88,8 @@ fn four_shards_merged_equal_one_unsharded_run() {
     assert_eq!(merged.failed, whole.failed, "the same failing seeds, by seed");
     assert_eq!(merged.faults, whole.faults, "the same fault statistics");
     assert_eq!(merged.counters, whole.counters, "the same counters");
+    assert_eq!(merged.assertions, whole.assertions, "the same assertion counts");
+    assert!(whole.assertions["shards: a crash after 15 deliveries"].evaluations > 0);
     let seeds = |s: &SweepSummary| s.saved.iter().map(|f| (f.seed, f.kind.clone())).collect::<Vec<_>>();
     assert_eq!(seeds(&merged), seeds(&whole));
     assert_eq!(

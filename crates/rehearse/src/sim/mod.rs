@@ -9,13 +9,14 @@
 //! "nothing happens" ([`Sim::chance`] never fires on 0, [`Sim::below`]
 //! gives 0), so smaller sequences mean simpler runs.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
 use crate::Tape;
+use crate::assertions::{AssertionKind, AssertionSite};
 
 mod choices;
 mod events;
@@ -79,6 +80,91 @@ struct State {
     params: BTreeMap<String, String>,
     /// The run's counters ([`Sim::count`]), in the order first counted.
     counters: Vec<(Box<str>, u64)>,
+    /// The assertion sites the run evaluated, in the order first met:
+    /// evaluations, then times true (a scan by address: a run meets a few).
+    assertions: Vec<(&'static AssertionSite, u64, u64)>,
+    /// The first `always!` found false or `unreachable!` reached: the
+    /// run's failure, whatever the run returns after it.
+    assertion_failure: Option<Failure>,
+}
+
+thread_local! {
+    /// The run the assertions of this thread record into ([`Sim::enter`]).
+    static CURRENT: RefCell<Option<Sim>> = const { RefCell::new(None) };
+    /// Whether `CURRENT` holds a run: the one thing an assertion reads
+    /// outside simulations.
+    static ACTIVE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while a run is current on this thread ([`Sim::enter`]).
+#[inline(always)]
+pub(crate) fn in_run() -> bool {
+    ACTIVE.try_with(Cell::get).unwrap_or(false)
+}
+
+/// Counts one evaluation of `site` in the current run; true when it
+/// breaks the assertion (a false `always!`, a reached `unreachable!`).
+/// Never panics: with no current run (or one busy) it records nothing.
+pub(crate) fn record_assertion(site: &'static AssertionSite, holds: bool) -> bool {
+    let holds = match site.kind {
+        AssertionKind::Sometimes | AssertionKind::Always => holds,
+        AssertionKind::Reachable | AssertionKind::Unreachable => true,
+    };
+    let recorded = CURRENT.try_with(|current| {
+        let Ok(current) = current.try_borrow() else {
+            return false;
+        };
+        let Some(sim) = current.as_ref() else { return false };
+        let Ok(mut s) = sim.state.try_borrow_mut() else {
+            return false;
+        };
+        match s.assertions.iter_mut().find(|(at, _, _)| std::ptr::eq(*at, site)) {
+            Some((_, evaluated, true_count)) => {
+                *evaluated += 1;
+                *true_count += u64::from(holds);
+            }
+            None => s.assertions.push((site, 1, u64::from(holds))),
+        }
+        true
+    });
+    let broken = match site.kind {
+        AssertionKind::Always => !holds,
+        AssertionKind::Unreachable => true,
+        AssertionKind::Sometimes | AssertionKind::Reachable => false,
+    };
+    recorded.unwrap_or(false) && broken
+}
+
+/// Fails the current run with `failure` (the first one stays).
+pub(crate) fn fail_run(failure: Failure) {
+    let _ = CURRENT.try_with(|current| {
+        if let Ok(current) = current.try_borrow() {
+            if let Some(Ok(mut s)) = current.as_ref().map(|sim| sim.state.try_borrow_mut()) {
+                s.assertion_failure.get_or_insert(failure);
+            }
+        }
+    });
+}
+
+/// The run current on this thread until dropped ([`Sim::enter`]); the
+/// previous one, if any, is current again after.
+#[must_use = "the run is current only while the guard lives"]
+#[derive(Debug)]
+pub struct Entered {
+    previous: Option<Sim>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let active = previous.is_some();
+        let _ = CURRENT.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                *c = previous;
+            }
+        });
+        let _ = ACTIVE.try_with(|a| a.set(active));
+    }
 }
 
 /// The context of one simulated run: seed, choice sequence, virtual time,
@@ -143,6 +229,8 @@ impl Sim {
                 phase: Phase::Explore,
                 params: BTreeMap::new(),
                 counters: Vec::new(),
+                assertions: Vec::new(),
+                assertion_failure: None,
             })),
         }
     }
@@ -345,11 +433,55 @@ impl Sim {
         }
     }
 
+    /// Makes this run the thread's current one until the returned guard
+    /// drops: the assertions ([`sometimes!`](crate::sometimes),
+    /// [`always!`](crate::always), [`reachable!`](crate::reachable),
+    /// [`unreachable!`](crate::unreachable)) of code running on this
+    /// thread then record into it. A [`Sweep`](crate::Sweep) enters each
+    /// of its runs; call it for a run you drive by hand (a timeline of one
+    /// seed). A broken `always!` or a reached `unreachable!` then unwinds
+    /// out of the assertion (catch it, or let the test fail), and
+    /// [`Sim::assertion_failure`] says why.
+    ///
+    /// ```
+    /// let sim = rehearse::Sim::new(3);
+    /// {
+    ///     let _entered = sim.enter();
+    ///     rehearse::sometimes!("doc-enter: a small draw", sim.below(10) < 5);
+    /// }
+    /// rehearse::sometimes!("doc-enter: a small draw", true); // no run: nothing recorded
+    /// assert_eq!(sim.assertion_counts()["doc-enter: a small draw"].0, 1);
+    /// ```
+    pub fn enter(&self) -> Entered {
+        let previous = CURRENT.with(|c| c.borrow_mut().replace(self.clone()));
+        ACTIVE.with(|a| a.set(true));
+        Entered { previous }
+    }
+
+    /// The assertions this run evaluated so far, by name: (evaluations,
+    /// times true).
+    pub fn assertion_counts(&self) -> BTreeMap<&'static str, (u64, u64)> {
+        let mut counts: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+        for (site, evaluated, true_count) in &self.state.borrow().assertions {
+            let c = counts.entry(site.name).or_default();
+            c.0 += evaluated;
+            c.1 += true_count;
+        }
+        counts
+    }
+
+    /// The failure of a broken `always!` or a reached `unreachable!` in
+    /// this run, if any (the first one).
+    pub fn assertion_failure(&self) -> Option<Failure> {
+        self.state.borrow().assertion_failure.clone()
+    }
+
     /// The counters and fault points of the run so far, taken out of it
     /// (for the sweep's totals, once the run has ended).
     pub(crate) fn take_stats(&self) -> RunStats {
         let s = &mut *self.state.borrow_mut();
         RunStats {
+            assertions: std::mem::take(&mut s.assertions),
             counters: std::mem::take(&mut s.counters),
             faults: s
                 .faults
@@ -406,6 +538,8 @@ impl Sim {
 pub(crate) struct RunStats {
     /// [`Sim::count`]'s counters.
     pub(crate) counters: Vec<(Box<str>, u64)>,
+    /// Each assertion site evaluated: evaluations, times true.
+    pub(crate) assertions: Vec<(&'static AssertionSite, u64, u64)>,
     /// Each fault point met: whether the run enabled it, how often it fired.
     pub(crate) faults: Vec<(Box<str>, bool, u64)>,
 }

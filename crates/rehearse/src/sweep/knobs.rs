@@ -27,6 +27,23 @@ pub(super) mod env {
     pub(crate) const REPORT: &str = "REHEARSE_REPORT";
     /// The size limit of each run's tapes (`REHEARSE_TAPE_LIMIT=256M`, `off`).
     pub(crate) const TAPE_LIMIT: &str = "REHEARSE_TAPE_LIMIT";
+    /// Fail the sweep when a `sometimes!` or `reachable!` was never hit
+    /// (`REHEARSE_REQUIRE_SOMETIMES=1`, `0` to turn it off).
+    pub(crate) const REQUIRE_SOMETIMES: &str = "REHEARSE_REQUIRE_SOMETIMES";
+}
+
+/// An on/off knob: `1`, `true`, `yes`, `on`, or `0`, `false`, `no`, `off`.
+pub(super) fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("`{other}` is not on or off (use 1 or 0)")),
+    }
+}
+
+/// `REHEARSE_REQUIRE_SOMETIMES`: `Ok(None)` when not set.
+pub(super) fn require_sometimes_from_env() -> Result<Option<bool>, String> {
+    env_or(env::REQUIRE_SOMETIMES, parse_switch)
 }
 
 /// A size in bytes: a number, optionally followed by `K`, `M` or `G`

@@ -61,6 +61,8 @@ pub struct Sweep {
     quiet: bool,
     shard: (u64, u64),
     report_file: Option<PathBuf>,
+    require_sometimes: bool,
+    assertion_scope: Vec<String>,
 }
 
 impl Sweep {
@@ -89,6 +91,8 @@ impl Sweep {
             quiet: false,
             shard: (0, 1),
             report_file: None,
+            require_sometimes: false,
+            assertion_scope: Vec::new(),
         }
     }
 
@@ -322,6 +326,41 @@ impl Sweep {
         self
     }
 
+    /// Fails the sweep when a [`sometimes!`](crate::sometimes) or
+    /// [`reachable!`](crate::reachable) assertion was never hit by its
+    /// explored runs (those of the catalog within [`Sweep::assertions_in`]
+    /// included): [`Report::passed`] is false, [`Report::assert_ok`]
+    /// panics and the summary says which. `REHEARSE_REQUIRE_SOMETIMES=1`
+    /// (or `0`) overrides it. A re-run of one seed never requires them.
+    /// For a sweep split in shards, require them of the merged report
+    /// (`rehearse merge --require-sometimes`): a shard alone may miss one
+    /// that another hits.
+    ///
+    /// ```
+    /// let report = rehearse::Sweep::new("doc-require").seeds(0..10).require_sometimes(true).quiet().run(|sim| {
+    ///     rehearse::sometimes!("doc-require: a draw of 1000", sim.below(1000) == 1000);
+    ///     Ok(())
+    /// });
+    /// assert_eq!(report.failed_runs, 0);
+    /// assert!(!report.passed());
+    /// assert!(report.unmet().contains(&"doc-require: a draw of 1000"));
+    /// ```
+    pub fn require_sometimes(mut self, on: bool) -> Self {
+        self.require_sometimes = on;
+        self
+    }
+
+    /// Lists, beside the assertions the runs evaluated, only the catalog's
+    /// sites whose module path is `module` or under it
+    /// (`"my_crate::sim"`); may be given several times. By default every
+    /// assertion site linked into the program is listed, never hit or
+    /// not: a test program with sweeps of different systems scopes each
+    /// sweep to its own.
+    pub fn assertions_in(mut self, module: impl Into<String>) -> Self {
+        self.assertion_scope.push(module.into());
+        self
+    }
+
     /// No summary line on stderr.
     pub fn quiet(mut self) -> Self {
         self.quiet = true;
@@ -339,9 +378,10 @@ impl Sweep {
     /// run's failure and parameters; the first ones are run again to check
     /// that they are deterministic and shrunk to `seed-N.shrunk.ron`.
     /// `REHEARSE_SEED`, `REHEARSE_SEEDS`, `REHEARSE_TIME`, `REHEARSE_SHARD`,
-    /// `REHEARSE_THREADS`, `REHEARSE_REPLAY`, `REHEARSE_DIR` and
-    /// `REHEARSE_REPORT` override the builder from the environment (a bad
-    /// value is an error in the report, not a panic).
+    /// `REHEARSE_THREADS`, `REHEARSE_REPLAY`, `REHEARSE_DIR`,
+    /// `REHEARSE_REPORT` and `REHEARSE_REQUIRE_SOMETIMES` override the
+    /// builder from the environment (a bad value is an error in the
+    /// report, not a panic).
     ///
     /// **Re-running a saved run compares it with the file.**
     /// `REHEARSE_REPLAY=path` (or [`Sweep::rerun`]) re-runs a saved
@@ -419,6 +459,10 @@ impl Sweep {
             Ok(plan) => plan,
             Err(message) => return self.config_error(message),
         };
+        let require_sometimes = match knobs::require_sometimes_from_env() {
+            Ok(on) => on.unwrap_or(self.require_sometimes) && plan.single.is_none(),
+            Err(message) => return self.config_error(message),
+        };
         let dir = self.out_dir.clone().unwrap_or_else(default_out_dir).join(&self.name);
         let (pooled, rerun) = match plan.single {
             Some(seed) => {
@@ -455,7 +499,15 @@ impl Sweep {
         };
         let shrinking = failures.iter().map(|r| r.shrink_elapsed).sum();
         self.write_regressions(&plan.regressions, &failures);
-        let totals = pooled.totals;
+        let mut totals = pooled.totals;
+        for site in crate::assertions::catalog() {
+            if self.in_scope(site.module) {
+                totals
+                    .assertions
+                    .entry(site.name.to_string())
+                    .or_insert_with(|| crate::assertions::AssertionStats::unreached(site));
+            }
+        }
         let report = Report {
             name: self.name.clone(),
             runs: pooled.runs,
@@ -472,10 +524,22 @@ impl Sweep {
             failed_seeds: totals.failed,
             faults: totals.faults,
             counters: totals.counters,
+            assertions: totals.assertions,
+            require_sometimes,
         };
         report.print(self.quiet, true);
         self.write_report_file(&report);
         report
+    }
+
+    /// Whether catalog sites of `module` are listed ([`Sweep::assertions_in`]).
+    fn in_scope(&self, module: &str) -> bool {
+        self.assertion_scope.is_empty()
+            || self.assertion_scope.iter().any(|scope| {
+                module
+                    .strip_prefix(scope.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+            })
     }
 
     /// `REHEARSE_REPORT` or [`Sweep::report_file`]: the report as JSON. A

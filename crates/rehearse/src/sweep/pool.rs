@@ -86,11 +86,16 @@ where
     let mut sim = Sim::build(seed, given, faults.clone());
     sim.set_phase(phase);
     IN_RUN.with(|c| c.set(true));
+    let entered = sim.enter();
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut sim)));
+    drop(entered);
     IN_RUN.with(|c| c.set(false));
-    let result = match result {
-        Ok(r) => r,
-        Err(payload) => {
+    let result = match (sim.assertion_failure(), result) {
+        // A broken assertion is the run's failure, whatever came after it
+        // (its unwinding, or code that caught it and went on).
+        (Some(failure), _) => Err(failure),
+        (None, Ok(r)) => r,
+        (None, Err(payload)) => {
             let message = panic_message(&*payload);
             let at = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default();
             Err(Failure::with_kind(

@@ -10,6 +10,7 @@ use super::Sweep;
 use super::rerun::{Rerun, tell};
 use super::shrink::{ShrinkStop, thousands};
 use super::totals::{FailedSeed, FaultStats};
+use crate::assertions::{self, AssertionStats};
 
 /// Failures a report lists in full; the rest are listed by seed.
 const REPORT_SHOWN: usize = 5;
@@ -88,14 +89,50 @@ pub struct Report {
     pub faults: BTreeMap<String, FaultStats>,
     /// The explored runs' counters ([`Sim::count`](crate::Sim::count)), summed.
     pub counters: BTreeMap<String, u64>,
+    /// Each assertion ([`sometimes!`](crate::sometimes) and the others)
+    /// over the explored runs, by name: those evaluated, and every other
+    /// site of the program's catalog (within [`Sweep::assertions_in`]),
+    /// with zero counts.
+    pub assertions: BTreeMap<String, AssertionStats>,
+    /// Whether a `sometimes!` or `reachable!` never hit fails the sweep
+    /// ([`Sweep::require_sometimes`], `REHEARSE_REQUIRE_SOMETIMES=1`; off
+    /// for the re-run of one seed).
+    pub require_sometimes: bool,
 }
 
 impl Report {
-    /// Panics with a readable summary if any seed failed.
+    /// Panics with a readable summary if any seed failed, or if the sweep
+    /// requires its `sometimes!` and `reachable!` assertions and one was
+    /// never hit ([`Report::passed`]).
     #[track_caller]
     pub fn assert_ok(&self) {
-        if self.failed_runs > 0 {
+        if !self.passed() {
             panic!("{self}");
+        }
+    }
+
+    /// No seed failed, and no required assertion went unhit.
+    pub fn passed(&self) -> bool {
+        self.failed_runs == 0 && self.unmet().is_empty()
+    }
+
+    /// The `sometimes!` and `reachable!` assertions no explored run hit,
+    /// by name.
+    pub fn never_hit(&self) -> Vec<&str> {
+        self.assertions
+            .iter()
+            .filter(|(_, a)| a.never_hit())
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// [`Report::never_hit`] when the sweep requires them, else nothing:
+    /// what fails the sweep.
+    pub fn unmet(&self) -> Vec<&str> {
+        if self.require_sometimes {
+            self.never_hit()
+        } else {
+            Vec::new()
         }
     }
 
@@ -163,8 +200,24 @@ impl fmt::Display for Report {
                 "- {unsaved} more failing seeds not saved (raise `save_limit` to keep them)"
             )?;
         }
-        Ok(())
+        assertions::write_table(f, &self.assertions)?;
+        write_unmet(f, &self.unmet())
     }
+}
+
+/// The line that says why a sweep whose seeds all passed failed anyway.
+pub(super) fn write_unmet(f: &mut fmt::Formatter<'_>, unmet: &[&str]) -> fmt::Result {
+    if unmet.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        f,
+        "FAILED: {} sometimes!/reachable! assertion{} never hit, and the sweep requires them \
+         (REHEARSE_REQUIRE_SOMETIMES / require_sometimes): {}",
+        unmet.len(),
+        if unmet.len() == 1 { "" } else { "s" },
+        unmet.join(", ")
+    )
 }
 
 /// `436 -> 401 calls, 1,200 attempts, stopped: time limit 30 s`.
@@ -195,7 +248,7 @@ impl Report {
             Some(_) if self.failed_runs == 0 => tell(&format!("{}{}", self.passed_line(), self.rerun_text())),
             Some(_) => tell(&self.to_string()),
             None if quiet => {}
-            None if self.failed_runs == 0 => eprintln!("{}", self.passed_line()),
+            None if self.passed() => eprint!("{}{}", self.passed_line(), self.assertions_text()),
             None => eprint!("{self}"),
         }
     }
@@ -228,6 +281,17 @@ impl Report {
             s.push_str(&format!(", {shrunk} shrunk in {:.2}s", self.shrinking.as_secs_f64()));
         }
         s
+    }
+
+    /// The assertions section, or nothing when there are none.
+    fn assertions_text(&self) -> String {
+        struct Table<'a>(&'a BTreeMap<String, AssertionStats>);
+        impl fmt::Display for Table<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                assertions::write_table(f, self.0)
+            }
+        }
+        Table(&self.assertions).to_string()
     }
 
     fn rerun_text(&self) -> String {
@@ -273,6 +337,8 @@ impl Sweep {
             }],
             faults: BTreeMap::new(),
             counters: BTreeMap::new(),
+            assertions: BTreeMap::new(),
+            require_sometimes: false,
         };
         eprintln!("sweep `{}` did not start: {message}", self.name);
         report

@@ -371,6 +371,8 @@ impl Sweep {
             failed_seeds: totals.failed,
             faults: totals.faults,
             counters: totals.counters,
+            assertions: totals.assertions,
+            require_sometimes: false,
         };
         report.print(self.quiet, from_env);
         report

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::report::shrink_numbers;
 use super::shrink::ShrinkStop;
-use super::totals::{FailedSeed, FaultStats};
+use super::totals::{FailedSeed, FaultStats, add_assertion};
 use super::{FailureReport, Report};
+use crate::assertions::{self, AssertionStats};
 
 /// What the `format` field of every report file says.
 pub const SUMMARY_FORMAT: &str = "rehearse sweep report";
@@ -65,6 +66,15 @@ pub struct SweepSummary {
     pub faults: BTreeMap<String, FaultStats>,
     /// The runs' counters ([`Sim::count`](crate::Sim::count)), summed.
     pub counters: BTreeMap<String, u64>,
+    /// Each assertion ([`sometimes!`](crate::sometimes) and the others),
+    /// summed; once merged, a `sometimes!` is hit when any shard hit it
+    /// (empty in files written before assertions were recorded).
+    #[serde(default)]
+    pub assertions: BTreeMap<String, AssertionStats>,
+    /// Whether a `sometimes!` or `reachable!` never hit fails the sweep
+    /// (true in the merge when any shard required it).
+    #[serde(default)]
+    pub require_sometimes: bool,
 }
 
 /// A saved failure in a [`SweepSummary`] (see [`FailureReport`]).
@@ -171,6 +181,8 @@ impl Report {
             saved: self.failures.iter().map(SavedFailure::from).collect(),
             faults: self.faults.clone(),
             counters: self.counters.clone(),
+            assertions: self.assertions.clone(),
+            require_sometimes: self.require_sometimes,
         }
     }
 
@@ -222,6 +234,26 @@ impl SweepSummary {
         serde_json::from_value(value).map_err(|e| format!("bad report: {e}"))
     }
 
+    /// The `sometimes!` and `reachable!` assertions no explored run hit
+    /// (in no shard, once merged), by name.
+    pub fn never_hit(&self) -> Vec<&str> {
+        self.assertions
+            .iter()
+            .filter(|(_, a)| a.never_hit())
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// [`SweepSummary::never_hit`] when the sweep requires them, else
+    /// nothing: what fails the sweep.
+    pub fn unmet(&self) -> Vec<&str> {
+        if self.require_sometimes {
+            self.never_hit()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Shards of `1..=shard_count` no file covered.
     pub fn missing_shards(&self) -> Vec<u64> {
         (1..=self.shard_count).filter(|s| !self.shards.contains(s)).collect()
@@ -249,6 +281,8 @@ impl SweepSummary {
         merged.saved.clear();
         merged.faults.clear();
         merged.counters.clear();
+        merged.assertions.clear();
+        merged.require_sometimes = false;
         let mut seen: BTreeMap<u64, &str> = BTreeMap::new();
         for (label, part) in parts {
             let differs = |what: &str, a: String, b: String| {
@@ -305,6 +339,15 @@ impl SweepSummary {
                 let c = merged.counters.entry(name.clone()).or_default();
                 *c = c.saturating_add(*n);
             }
+            for (name, a) in &part.assertions {
+                match merged.assertions.get_mut(name) {
+                    Some(total) => add_assertion(total, a),
+                    None => {
+                        merged.assertions.insert(name.clone(), a.clone());
+                    }
+                }
+            }
+            merged.require_sometimes |= part.require_sometimes;
         }
         merged.shards.sort_unstable();
         merged.failed.sort();
@@ -387,6 +430,7 @@ impl fmt::Display for SweepSummary {
                 writeln!(f, "  {name:<width$}  {n}")?;
             }
         }
-        Ok(())
+        assertions::write_table(f, &self.assertions)?;
+        super::report::write_unmet(f, &self.unmet())
     }
 }

@@ -1,7 +1,7 @@
 //! Unit tests of the sweep's knob parsing, trace comparison and shortlex order.
 
 use super::determinism::first_difference;
-use super::knobs::{parse_bytes, parse_seed_range, parse_shard};
+use super::knobs::{parse_bytes, parse_seed_range, parse_shard, parse_switch};
 use super::shrink::simpler;
 
 #[test]
@@ -103,4 +103,19 @@ fn sizes_parse() {
     assert!(parse_bytes("64MB").is_err());
     assert!(parse_bytes("M").is_err());
     assert!(parse_bytes("99999999999G").is_err());
+}
+
+#[test]
+fn require_sometimes_knob_is_on_or_off_and_a_typo_is_an_error() {
+    for on in ["1", "true", "YES", " on "] {
+        assert_eq!(parse_switch(on), Ok(true), "{on}");
+    }
+    for off in ["0", "false", "no", "off", ""] {
+        assert_eq!(parse_switch(off), Ok(false), "{off}");
+    }
+    assert!(
+        parse_switch("sometimes")
+            .unwrap_err()
+            .contains("`sometimes` is not on or off")
+    );
 }

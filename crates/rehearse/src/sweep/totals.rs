@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::assertions::AssertionStats;
 use crate::sim::RunStats;
 
 /// One fault point over a sweep's explored seeds.
@@ -46,11 +47,35 @@ pub(super) struct Totals {
     pub(super) failed: Vec<FailedSeed>,
     pub(super) faults: BTreeMap<String, FaultStats>,
     pub(super) counters: BTreeMap<String, u64>,
+    pub(super) assertions: BTreeMap<String, AssertionStats>,
 }
 
 impl Totals {
     /// Adds one explored run.
     pub(super) fn add_run(&mut self, stats: &RunStats) {
+        let mut run: BTreeMap<&str, AssertionStats> = BTreeMap::new();
+        for (site, evaluations, hits) in &stats.assertions {
+            let one = AssertionStats {
+                evaluations: *evaluations,
+                hits: *hits,
+                ..AssertionStats::unreached(site)
+            };
+            match run.get_mut(site.name) {
+                Some(a) => add_assertion(a, &one),
+                None => {
+                    run.insert(site.name, one);
+                }
+            }
+        }
+        for (name, mut a) in run {
+            a.runs = u64::from(a.hits > 0);
+            match self.assertions.get_mut(name) {
+                Some(total) => add_assertion(total, &a),
+                None => {
+                    self.assertions.insert(name.to_string(), a);
+                }
+            }
+        }
         for (name, n) in &stats.counters {
             match self.counters.get_mut(&**name) {
                 Some(c) => *c = c.saturating_add(*n),
@@ -98,11 +123,31 @@ impl Totals {
             let c = self.counters.entry(name).or_default();
             *c = c.saturating_add(n);
         }
+        for (name, a) in other.assertions {
+            match self.assertions.get_mut(&name) {
+                Some(mine) => add_assertion(mine, &a),
+                None => {
+                    self.assertions.insert(name, a);
+                }
+            }
+        }
     }
 
     /// The failing seeds in order.
     pub(super) fn finish(mut self) -> Self {
         self.failed.sort();
         self
+    }
+}
+
+/// Adds `other` to `total`, both of one assertion name. Names should be
+/// unique per kind; when two kinds share one, the first in
+/// [`AssertionKind`](crate::AssertionKind)'s order keeps the name (the
+/// same whichever order the parts come in).
+pub(crate) fn add_assertion(total: &mut AssertionStats, other: &AssertionStats) {
+    if total.kind == other.kind {
+        total.add(other);
+    } else if other.kind < total.kind {
+        *total = other.clone();
     }
 }

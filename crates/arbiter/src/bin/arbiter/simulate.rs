@@ -169,6 +169,10 @@ pub(crate) fn simulate(a: SimulateArgs) -> ExitCode {
         }
         return ExitCode::from(1);
     }
+    if !report.passed() {
+        // REHEARSE_REQUIRE_SOMETIMES=1 and a situation never explored.
+        return ExitCode::from(1);
+    }
     ExitCode::SUCCESS
 }
 
@@ -236,6 +240,7 @@ fn print_timeline(seed: u64, opts: &SimOptions) {
 fn sweep(a: &SimulateArgs) -> rehearse::Sweep {
     let mut sweep = rehearse::Sweep::new("arbiter")
         .command("cargo run --release -p arbiter -- simulate")
+        .assertions_in("arbiter::sim")
         .shrink_time(Duration::from_secs(60))
         .shrink(!a.no_shrink);
     sweep = match (a.seed, a.time) {
@@ -346,6 +351,34 @@ fn print_summary(report: &rehearse::Report, mut t: Totals, no_shrink: bool) {
         say!("  {kind:<28} {seeds:>7} seeds {times:>9} times");
     }
     print_moves(report);
+    print_explored(report);
+}
+
+/// The sometimes-assertions of the simulation (`sim::run::explored`):
+/// each of the ten failures and the controller's situations, with the
+/// runs that hit each, and the ones never hit.
+fn print_explored(report: &rehearse::Report) {
+    let all: Vec<(&String, &rehearse::AssertionStats)> = report.assertions.iter().collect();
+    if all.is_empty() {
+        return;
+    }
+    let hit = all.iter().filter(|(_, a)| a.holds()).count();
+    say!(
+        "situations explored (sometimes-assertions): {hit} of {} hit; runs that hit each, of {}:",
+        all.len(),
+        report.runs
+    );
+    let width = all.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0);
+    for (name, a) in &all {
+        if a.never_hit() {
+            say!("  {name:<width$}  NEVER HIT ({} evaluations)", a.evaluations);
+        } else {
+            say!("  {name:<width$}  {:>7} runs ({} times)", a.runs, a.hits);
+        }
+    }
+    for name in report.unmet() {
+        say!("required but never hit: {name}");
+    }
 }
 
 /// Coverage of the machine's listed moves (`machine::TRANSITIONS`): how

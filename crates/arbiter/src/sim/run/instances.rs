@@ -73,6 +73,7 @@ impl Run<'_> {
                 self.taken[k] += 1;
             }
         }
+        self.explored.after_step(i, driver.machine(), driver.last_move());
         let output = driver.outputs().last().cloned();
         driver.clear_outputs();
         self.after_step(i, output.as_ref(), now)?;
@@ -143,6 +144,7 @@ impl Run<'_> {
             m.instances[i].incarnation
         };
         self.drivers[i] = Some(self.driver(i, incarnation));
+        self.explored.restarted(i);
         self.checker.restarted(i);
         let now = self.now();
         self.queue.schedule(ms(now + 1), Ev::Instance(i));

@@ -27,6 +27,7 @@ use crate::machine::TRANSITIONS;
 use crate::types::{Millis, Settings};
 
 mod events;
+mod explored;
 pub mod fault;
 mod inject;
 mod instances;
@@ -218,6 +219,8 @@ struct Run<'a> {
     /// How often each of the machine's listed moves was taken, over every
     /// instance (indexed as [`TRANSITIONS`]).
     taken: Vec<u64>,
+    /// What the run's sometimes-assertions need between steps.
+    explored: explored::Explored,
 }
 
 /// L1 after a return: the instances came back to a dead primary with a
@@ -323,11 +326,15 @@ fn run_model(
         return_watch: None,
         probe: None,
         taken: vec![0; TRANSITIONS.len()],
+        explored: explored::Explored::new(opts.instances),
     };
     run.drivers = (0..opts.instances).map(|i| Some(run.driver(i, 0))).collect();
     run.schedule_start();
     let driven = run.drive();
     run.count_moves();
+    if sim.phase() == rehearse::Phase::Explore {
+        explored::at_end(&run.model.borrow().events, settings().down_after_ms);
+    }
     driven?;
     run.finish()
 }
