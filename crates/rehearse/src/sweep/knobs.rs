@@ -27,6 +27,8 @@ pub(super) mod env {
     pub(crate) const REPORT: &str = "REHEARSE_REPORT";
     /// The size limit of each run's tapes (`REHEARSE_TAPE_LIMIT=256M`, `off`).
     pub(crate) const TAPE_LIMIT: &str = "REHEARSE_TAPE_LIMIT";
+    /// Coverage-guided steering on or off (`REHEARSE_STEER=on`, `off`).
+    pub(crate) const STEER: &str = "REHEARSE_STEER";
 }
 
 /// A size in bytes: a number, optionally followed by `K`, `M` or `G`
@@ -49,6 +51,16 @@ pub(super) fn parse_bytes(text: &str) -> Result<Option<u64>, String> {
     n.checked_mul(1 << shift)
         .map(Some)
         .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// `REHEARSE_STEER`: `on`/`off` (also `1`/`0`, `true`/`false`);
+/// `Ok(None)` when not set.
+pub(super) fn steer_from_env() -> Result<Option<bool>, String> {
+    env_or(env::STEER, |s| match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "1" | "true" => Ok(true),
+        "off" | "0" | "false" => Ok(false),
+        _ => Err("use on or off".into()),
+    })
 }
 
 /// `REHEARSE_TAPE_LIMIT`: `Ok(None)` when not set.
