@@ -13,12 +13,13 @@
 //! **Runs and slots.** A steered sweep runs the same slots as a fresh one
 //! (the seeds of its range, of its shard), in generations of
 //! [`GENERATION`] slots. Once the corpus holds something, a slot is
-//! either its fresh seed or, three times in four, a mutant: a parent from
-//! the corpus (a coverage key picked at random, and the run that first
-//! reached it) edited by one to three of: new random values at a few
-//! places, a value nudged, a splice with another entry at the same
-//! position, a span duplicated, a span deleted, the tail drawn afresh;
-//! then a fresh tail appended. Everything is drawn from a generator seeded
+//! either its fresh seed or, three times in four, a mutant: an entry of
+//! the corpus picked at random (picking through a random key instead, and
+//! the run that first reached it, favoured the first run, which reaches
+//! most keys, and found bugs later still), edited once or twice by one of:
+//! new random values at a few places, a value nudged, a splice with
+//! another entry at the same position, a span duplicated, a span deleted,
+//! the tail drawn afresh; then a fresh tail appended. Everything is drawn from a generator seeded
 //! by the slot's seed, and the corpus only changes between generations,
 //! in slot order: the same sweep (range, shard, options) runs the same
 //! sequences whatever the thread count, in any process.
@@ -128,9 +129,6 @@ pub(crate) struct Corpus {
     /// Every key reached, with the entry that first reached it (`None`
     /// when the corpus was full then).
     keys: BTreeMap<Box<str>, Option<usize>>,
-    /// One entry index per key that has one: picking uniformly here picks
-    /// a key, and so favours entries that were first to many keys.
-    parents: Vec<usize>,
 }
 
 impl Corpus {
@@ -159,9 +157,6 @@ impl Corpus {
         });
         for k in new {
             self.keys.insert(k.clone(), index);
-            if let Some(i) = index {
-                self.parents.push(i);
-            }
         }
         true
     }
@@ -169,7 +164,7 @@ impl Corpus {
     /// What slot `seed` runs: `None` for its fresh seed, or a mutant's
     /// whole choice sequence. A function of the corpus and the seed only.
     pub(crate) fn input(&self, seed: u64) -> Option<Vec<u64>> {
-        if self.parents.is_empty() {
+        if self.entries.is_empty() {
             return None;
         }
         let mut rng = SplitMix64(seed ^ SALT);
