@@ -275,8 +275,8 @@ pub use ron::{Difference, ParseError, Step, Value};
 pub use sim::{EventQueue, Failure, Faulty, InjectFault, Phase, Sim, SimRng};
 pub use sweep::{
     DEFAULT_TAPE_LIMIT_BYTES, FailedSeed, FailureReport, FaultStats, NonDeterminism, Report, Rerun, RerunOutcome,
-    SUMMARY_FORMAT, SUMMARY_VERSION, SavedFailure, ShrinkStop, SummaryError, Sweep, SweepSummary, check_determinism,
-    check_determinism_across_processes,
+    STEER_CORPUS, STEER_KEYS, STEER_MUTANTS, SUMMARY_FORMAT, SUMMARY_VERSION, SavedFailure, ShrinkStop, SummaryError,
+    Sweep, SweepSummary, check_determinism, check_determinism_across_processes,
 };
 
 /// The `rand` whose `RngCore` [`Sim::rng`] implements.

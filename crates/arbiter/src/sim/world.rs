@@ -128,8 +128,12 @@ impl Host for InstanceWorld {
     }
 
     fn sleep_until(&mut self, deadline: Millis) -> Wake {
-        // The scheduler runs this call once the deadline has passed.
+        // The scheduler runs this call once the deadline has passed, or
+        // at once after a SIGTERM (which wakes the live world's sleep).
         let now = self.now();
+        if self.model.borrow().instances[self.index].stopping {
+            return Wake::Shutdown(now);
+        }
         Wake::Tick(now.max(deadline))
     }
 
@@ -150,6 +154,10 @@ impl Host for InstanceWorld {
 
 impl Cluster for InstanceWorld {
     fn is_cluster_enabled(&self, addr: &str) -> Result<bool, RedisError> {
+        // (a server outside the group: it answers, in cluster mode)
+        if self.model.borrow().cluster_mode.contains(addr) {
+            return Ok(true);
+        }
         self.redis(addr, |_, _| Ok(false))
     }
 
@@ -284,6 +292,10 @@ impl Election for InstanceWorld {
 
     fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError> {
         self.lease = None;
-        self.etcd(|m| m.etcd.revoke(candidacy.lease))
+        self.etcd(|m| {
+            m.etcd.revoke(candidacy.lease);
+            let now = m.now;
+            m.etcd.note_leader(now);
+        })
     }
 }

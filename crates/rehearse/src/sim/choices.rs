@@ -6,11 +6,11 @@ use super::Sim;
 /// SplitMix64: tiny, fast, and the generator every seed's fresh choices
 /// come from. Its sequence for a seed never changes across versions.
 #[derive(Debug, Clone)]
-pub(super) struct SplitMix64(pub(super) u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
     #[inline]
-    pub(super) fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

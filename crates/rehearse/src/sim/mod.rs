@@ -27,8 +27,9 @@ mod params;
 mod tests;
 
 pub use choices::SimRng;
+pub(crate) use choices::SplitMix64;
 pub use choices::decode_choices;
-use choices::{SplitMix64, encode_choices};
+use choices::encode_choices;
 pub use events::EventQueue;
 pub(crate) use events::Timed;
 pub use failure::Failure;

@@ -30,6 +30,8 @@ pub(super) mod env {
     /// Fail the sweep when a `sometimes!` or `reachable!` was never hit
     /// (`REHEARSE_REQUIRE_SOMETIMES=1`, `0` to turn it off).
     pub(crate) const REQUIRE_SOMETIMES: &str = "REHEARSE_REQUIRE_SOMETIMES";
+    /// Coverage-guided steering on or off (`REHEARSE_STEER=on`, `off`).
+    pub(crate) const STEER: &str = "REHEARSE_STEER";
 }
 
 /// An on/off knob: `1`, `true`, `yes`, `on`, or `0`, `false`, `no`, `off`.
@@ -66,6 +68,16 @@ pub(super) fn parse_bytes(text: &str) -> Result<Option<u64>, String> {
     n.checked_mul(1 << shift)
         .map(Some)
         .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// `REHEARSE_STEER`: `on`/`off` (also `1`/`0`, `true`/`false`);
+/// `Ok(None)` when not set.
+pub(super) fn steer_from_env() -> Result<Option<bool>, String> {
+    env_or(env::STEER, |s| match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "1" | "true" => Ok(true),
+        "off" | "0" | "false" => Ok(false),
+        _ => Err("use on or off".into()),
+    })
 }
 
 /// `REHEARSE_TAPE_LIMIT`: `Ok(None)` when not set.

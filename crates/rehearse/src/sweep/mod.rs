@@ -19,18 +19,20 @@ mod repro;
 mod rerun;
 mod save;
 mod shrink;
+mod steer;
 mod summary;
 #[cfg(test)]
 mod tests;
 mod totals;
 
 pub use determinism::{NonDeterminism, check_determinism, check_determinism_across_processes};
-use knobs::{Plan, default_command, default_out_dir, env, tape_limit_from_env};
+use knobs::{Plan, default_command, default_out_dir, env, steer_from_env, tape_limit_from_env};
 use pool::{install_panic_hook, progress_bar, run_pool};
 pub use report::{FailureReport, Report};
 use repro::Repro;
 pub use rerun::{Rerun, RerunOutcome};
 pub use shrink::ShrinkStop;
+pub use steer::{STEER_CORPUS, STEER_KEYS, STEER_MUTANTS};
 pub use summary::{SUMMARY_FORMAT, SUMMARY_VERSION, SavedFailure, SummaryError, SweepSummary};
 pub use totals::{FailedSeed, FaultStats};
 
@@ -63,6 +65,7 @@ pub struct Sweep {
     report_file: Option<PathBuf>,
     require_sometimes: bool,
     assertion_scope: Vec<String>,
+    steer: bool,
 }
 
 impl Sweep {
@@ -93,6 +96,7 @@ impl Sweep {
             report_file: None,
             require_sometimes: false,
             assertion_scope: Vec::new(),
+            steer: false,
         }
     }
 
@@ -101,6 +105,38 @@ impl Sweep {
     pub fn shard(mut self, i: u64, n: u64) -> Self {
         let n = n.max(1);
         self.shard = (i.clamp(1, n) - 1, n);
+        self
+    }
+
+    /// Coverage-guided steering (default off; `REHEARSE_STEER=on` or `off`
+    /// wins): besides fresh seeds, run mutants of the choice sequences
+    /// that reached new coverage (a counter of [`Sim::count`] or a fault
+    /// point fired, by order of magnitude). The same sweep runs the same
+    /// sequences on any number of threads; each shard steers on its own.
+    /// A steered failure is saved as `steered-N.ron` and replays with
+    /// `REHEARSE_REPLAY=<file>` (its repro line says so), not
+    /// `REHEARSE_SEED`. The report counts [`STEER_MUTANTS`],
+    /// [`STEER_CORPUS`] and [`STEER_KEYS`]. See the crate README's
+    /// "Steering" section for how it works and what it measured.
+    ///
+    /// ```
+    /// use rehearse::{Failure, Sweep};
+    ///
+    /// let out = tempfile::tempdir().unwrap();
+    /// let report = Sweep::new("doc-steer")
+    ///     .seeds(0..200)
+    ///     .out_dir(out.path())
+    ///     .steer(true)
+    ///     .quiet()
+    ///     .run(|sim| {
+    ///         let depth = (0..8).take_while(|_| sim.chance(0.3)).count();
+    ///         sim.count(&format!("depth {depth}"), 1);
+    ///         Ok(())
+    ///     });
+    /// assert!(report.counters[rehearse::STEER_MUTANTS] > 0);
+    /// ```
+    pub fn steer(mut self, on: bool) -> Self {
+        self.steer = on;
         self
     }
 
@@ -433,6 +469,11 @@ impl Sweep {
             Ok(None) => {}
             Err(message) => return self.config_error(message),
         }
+        match steer_from_env() {
+            Ok(Some(on)) => self.steer = on,
+            Ok(None) => {}
+            Err(message) => return self.config_error(message),
+        }
         let repro = match &self.repro {
             Some(template) => match Repro::new(template, &self.params) {
                 Ok(repro) => repro,
@@ -472,12 +513,24 @@ impl Sweep {
             None => {
                 let show_progress = self.progress.unwrap_or_else(|| std::io::stderr().is_terminal());
                 let bar = show_progress.then(|| progress_bar(&self.name, plan.total, plan.budget.is_some()));
-                (run_pool(&f, &plan, &self.faults, self.save_limit, bar.as_ref()), None)
+                let pooled = if self.steer {
+                    steer::run_pool_steered(&f, &plan, &self.faults, self.save_limit, bar.as_ref()).0
+                } else {
+                    run_pool(&f, &plan, &self.faults, self.save_limit, bar.as_ref())
+                };
+                (pooled, None)
             }
         };
 
         let saving = Instant::now();
         let mut failures = Vec::new();
+        // A steered failure does not fail again from its seed alone.
+        let steered: Vec<u64> = pooled
+            .found
+            .iter()
+            .filter(|(_, o)| o.given.is_some())
+            .map(|(s, _)| *s)
+            .collect();
         for (index, (seed, outcome)) in pooled.found.into_iter().enumerate() {
             let failure = self.report_failure(&f, &dir, seed, outcome, index < self.shrink_limit, &repro);
             // Shrinking can take minutes: say each one as it ends.
@@ -498,7 +551,12 @@ impl Sweep {
             saving.elapsed()
         };
         let shrinking = failures.iter().map(|r| r.shrink_elapsed).sum();
-        self.write_regressions(&plan.regressions, &failures);
+        let seeded: Vec<FailureReport> = failures
+            .iter()
+            .filter(|f| !steered.contains(&f.seed))
+            .cloned()
+            .collect();
+        self.write_regressions(&plan.regressions, &seeded);
         let mut totals = pooled.totals;
         for site in crate::assertions::catalog() {
             if self.in_scope(site.module) {

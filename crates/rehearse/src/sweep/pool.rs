@@ -27,6 +27,8 @@ pub(super) struct Outcome {
     pub(super) params: BTreeMap<String, String>,
     /// Its counters and fault points.
     pub(super) stats: RunStats,
+    /// The choice sequence a steered mutant ran (`None`: its seed's own).
+    pub(super) given: Option<Vec<u64>>,
 }
 
 thread_local! {
@@ -123,6 +125,7 @@ where
         choices: sim.choices(),
         params: sim.params(),
         stats: sim.take_stats(),
+        given: None,
     }
 }
 
@@ -255,7 +258,7 @@ where
 /// Adds a failing run, keeping only the `save_limit` lowest seeds: they
 /// are what gets saved, and each holds its tapes (up to the tape limit
 /// each), so no more are held.
-fn keep_lowest(found: &Mutex<Vec<(u64, Outcome)>>, seed: u64, outcome: Outcome, save_limit: usize) {
+pub(super) fn keep_lowest(found: &Mutex<Vec<(u64, Outcome)>>, seed: u64, outcome: Outcome, save_limit: usize) {
     let lowest = |found: &Mutex<Vec<(u64, Outcome)>>| {
         let found = found.lock().unwrap_or_else(|e| e.into_inner());
         found.len() < save_limit || found.last().is_some_and(|(s, _)| *s > seed)
@@ -295,6 +298,7 @@ mod tests {
             calls: 0,
             params: BTreeMap::new(),
             stats: RunStats::default(),
+            given: None,
         };
         (seed, outcome)
     }

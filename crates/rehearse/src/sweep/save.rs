@@ -47,9 +47,16 @@ impl Sweep {
         F: Fn(&mut Sim) -> Result<(), Failure>,
     {
         let failure = outcome.result.clone().err().unwrap_or_else(|| Failure::new("?"));
-        let (trace, named_traces) = Self::save(dir, &format!("seed-{seed}"), &outcome);
-        // The seed must fail the same way again, byte for byte.
-        let again = run_phase(f, seed, None, &self.faults, Some(Phase::Recheck));
+        // A steered mutant is not its seed's run: saved under another name
+        // (so that `REHEARSE_SEED` does not compare the seed with it),
+        // re-run from its choices, and replayed from its file.
+        let stem = match outcome.given {
+            Some(_) => format!("steered-{seed}"),
+            None => format!("seed-{seed}"),
+        };
+        let (trace, named_traces) = Self::save(dir, &stem, &outcome);
+        // The run must fail the same way again, byte for byte.
+        let again = run_phase(f, seed, outcome.given.clone(), &self.faults, Some(Phase::Recheck));
         let nondeterminism = compare_outcomes(seed, &outcome, &again).err().map(|e| e.difference);
         let mut shrunk = None;
         let mut shrunk_message = None;
@@ -76,7 +83,7 @@ impl Sweep {
             let last = run_once(f, seed, Some(minimal.choices.clone()), &self.faults);
             if let Err(e) = &last.result {
                 if e.kind() == failure.kind() {
-                    let (path, _) = Self::save(dir, &format!("seed-{seed}.shrunk"), &last);
+                    let (path, _) = Self::save(dir, &format!("{stem}.shrunk"), &last);
                     shrunk = Some(path);
                     shrunk_message = Some(e.message().to_string());
                     shrunk_choices = Some(minimal.choices.len());
@@ -85,6 +92,10 @@ impl Sweep {
             }
             shrink_elapsed = start.elapsed();
         }
+        let repro = match outcome.given {
+            Some(_) => repro.line(env::REPLAY, &trace.display().to_string(), &outcome.params),
+            None => repro.line(env::SEED, &seed.to_string(), &outcome.params),
+        };
         FailureReport {
             seed,
             message: failure.message().to_string(),
@@ -98,7 +109,7 @@ impl Sweep {
             shrink_attempts,
             shrink_stopped,
             shrink_elapsed,
-            repro: repro.line(env::SEED, &seed.to_string(), &outcome.params),
+            repro,
             nondeterminism,
         }
     }

@@ -117,6 +117,9 @@ pub struct Checker {
     /// S10, L5); off only in tests that must stay clean until the
     /// controller's fixes land.
     issue_22: bool,
+    /// Addresses that run in cluster mode (`Model::cluster_mode`): a
+    /// configuration naming one must be refused (S9).
+    cluster_mode: std::collections::BTreeSet<String>,
 }
 
 fn fail(invariant: &str, seed: u64, at: Millis, detail: String) -> Failure {
@@ -141,6 +144,7 @@ impl Checker {
             flap_faults: 0,
             flap_events_seen: 0,
             issue_22: true,
+            cluster_mode: std::collections::BTreeSet::new(),
         }
     }
 
@@ -150,6 +154,14 @@ impl Checker {
     /// exemption for a resync from a node recorded since its loss).
     pub fn with_issue_22_invariants(mut self, on: bool) -> Self {
         self.issue_22 = on;
+        self
+    }
+
+    /// The addresses that run in cluster mode: an instance whose
+    /// configuration names one must refuse to start, and only such an
+    /// instance may (S9).
+    pub fn with_cluster_mode(mut self, addrs: std::collections::BTreeSet<String>) -> Self {
+        self.cluster_mode = addrs;
         self
     }
 

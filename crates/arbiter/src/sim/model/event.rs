@@ -195,6 +195,30 @@ pub enum ModelEvent {
         /// The instance.
         instance: usize,
     },
+    /// An instance was sent SIGTERM (a deploy stops it): it resigns at
+    /// its next wait and exits.
+    ArbiterSigterm {
+        /// The instance.
+        instance: usize,
+    },
+    /// An instance's process exited on its own: stopped after a SIGTERM,
+    /// or refused to start.
+    ArbiterExit {
+        /// The instance.
+        instance: usize,
+        /// Refused to start (else: stopped).
+        refused: bool,
+    },
+    /// A deploy shipped one host a configuration naming a node that runs
+    /// in cluster mode (another deployment's address pasted by mistake).
+    BadDeploy {
+        /// The instance.
+        instance: usize,
+        /// The node whose address is wrong.
+        node: String,
+        /// The cluster-mode address it names.
+        addr: String,
+    },
     /// An instance was paused.
     ArbiterPause {
         /// The instance.
@@ -355,6 +379,18 @@ impl fmt::Display for ModelEvent {
             }
             Self::ArbiterCrash { instance } => write!(f, "arbiter crash: arbiter-{}", instance + 1),
             Self::ArbiterRestart { instance } => write!(f, "arbiter restart: arbiter-{}", instance + 1),
+            Self::ArbiterSigterm { instance } => write!(f, "arbiter SIGTERM: arbiter-{}", instance + 1),
+            Self::ArbiterExit { instance, refused } => write!(
+                f,
+                "arbiter exit: arbiter-{} {}",
+                instance + 1,
+                if *refused { "refused to start" } else { "stopped" }
+            ),
+            Self::BadDeploy { instance, node, addr } => write!(
+                f,
+                "bad deploy: arbiter-{}'s configuration names {node} at {addr} (a cluster-mode server)",
+                instance + 1
+            ),
             Self::ArbiterPause { instance, until } => {
                 write!(f, "arbiter pause: arbiter-{} until t={until}", instance + 1)
             }

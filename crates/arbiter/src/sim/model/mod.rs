@@ -95,7 +95,16 @@ pub struct Model {
     pub config_version: u64,
     /// Per arbiter instance: clock offset, pause, crash.
     pub instances: Vec<InstanceModel>,
+    /// Addresses of Redis servers outside the group that run in cluster
+    /// mode (another deployment's Redis Cluster, on the same network): a
+    /// configuration that names one by mistake makes an instance refuse
+    /// to start.
+    pub cluster_mode: BTreeSet<String>,
 }
+
+/// The one cluster-mode server of the simulated network
+/// ([`Model::cluster_mode`]): a Redis Cluster node of another deployment.
+pub const CLUSTER_NODE_ADDR: &str = "10.0.1.1:7000";
 
 impl Model {
     /// `n` nodes in sync: the first primary, the others its replicas.
@@ -130,7 +139,13 @@ impl Model {
             },
             config_version: 0,
             instances: vec![InstanceModel::default(); instances],
+            cluster_mode: BTreeSet::from([CLUSTER_NODE_ADDR.to_string()]),
         }
+    }
+
+    /// The first node of `config` that runs in cluster mode, if any.
+    pub fn cluster_mode_node<'a>(&self, config: &'a GroupConfig) -> Option<&'a RedisNode> {
+        config.nodes.iter().find(|n| self.cluster_mode.contains(&n.addr))
     }
 
     /// Notes an event on the timeline.

@@ -15,6 +15,12 @@ pub struct InstanceModel {
     pub crashed: bool,
     /// Restarts so far.
     pub incarnation: u32,
+    /// SIGTERM received (a deploy stops it): it resigns at its next wait,
+    /// as the live world's `sleep_until` wakes with `Wake::Shutdown`.
+    pub stopping: bool,
+    /// Its last process refused to start (its configuration named a node
+    /// in cluster mode); the operator fixes the file before restarting it.
+    pub refused: bool,
     /// A configuration of this instance's own that differs from the
     /// group's (an operator edited one host only), and its version.
     pub config_override: Option<(GroupConfig, u64)>,

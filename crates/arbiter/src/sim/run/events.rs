@@ -43,6 +43,7 @@ impl Run<'_> {
             Ev::Return => {
                 self.world_faults += 1;
                 self.model.borrow_mut().note(ModelEvent::AllBack);
+                self.bad_deploy();
                 self.restart_crashed();
                 self.watch_return(now);
             }

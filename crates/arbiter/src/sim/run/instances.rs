@@ -39,10 +39,10 @@ impl Run<'_> {
     /// the checker looks at what it did.
     pub(super) fn step_instance(&mut self, i: usize) -> Result<(), Failure> {
         let now = self.now();
-        let (paused_until, crashed, offset) = {
+        let (paused_until, crashed, offset, stopping) = {
             let m = self.model.borrow();
             let inst = &m.instances[i];
-            (inst.paused_until, inst.crashed, inst.clock_offset_ms)
+            (inst.paused_until, inst.crashed, inst.clock_offset_ms, inst.stopping)
         };
         if crashed {
             return Ok(());
@@ -56,7 +56,8 @@ impl Run<'_> {
         };
         if let Some(Output::Wait { until }) = driver.machine().peek_next_message() {
             let local = now + offset;
-            if *until > local {
+            // A SIGTERM wakes the wait at once.
+            if *until > local && !stopping {
                 self.queue.schedule(ms(now + (until - local)), Ev::Instance(i));
                 return Ok(());
             }
@@ -78,6 +79,10 @@ impl Run<'_> {
         driver.clear_outputs();
         self.after_step(i, output.as_ref(), now)?;
         if stop == Some(Stop::Terminal) {
+            // `Stopped` or `Refused` (the checker failed the run on
+            // `Failure` and on a refusal without a reason): the process
+            // exits.
+            self.exit_instance(i);
             return Ok(());
         }
         // The controller crashes right after a promotion, before repointing.
@@ -114,6 +119,45 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Instance `i` gets SIGTERM (a deploy stops it): it resigns at its
+    /// next wait, then exits.
+    pub(super) fn sigterm_instance(&mut self, i: usize) {
+        let mut m = self.model.borrow_mut();
+        if m.instances[i].crashed || m.instances[i].stopping {
+            return;
+        }
+        m.instances[i].stopping = true;
+        m.note(ModelEvent::ArbiterSigterm { instance: i });
+        let now = m.now;
+        drop(m);
+        // A running instance wakes from its wait; a paused one when it
+        // resumes (its step reschedules itself).
+        self.queue.schedule(ms(now), Ev::Instance(i));
+    }
+
+    /// Instance `i`'s machine stopped (after a SIGTERM) or refused to
+    /// start: its process exits, and is started again 1-10 s later (by
+    /// the deploy; a refused one once the operator fixed its file, 2-20 s
+    /// later), or with the others when every instance is away.
+    fn exit_instance(&mut self, i: usize) {
+        let refused = self.drivers[i]
+            .as_ref()
+            .is_some_and(|d| matches!(d.machine().state(), crate::machine::State::Refused { .. }));
+        self.drivers[i] = None;
+        self.checker.instance_crashed(i);
+        let mut m = self.model.borrow_mut();
+        m.instances[i].crashed = true;
+        m.instances[i].refused = refused;
+        m.note(ModelEvent::ArbiterExit { instance: i, refused });
+        drop(m);
+        let back = if refused {
+            self.now() + 2000 + self.sim.below(18_000)
+        } else {
+            self.now() + 1000 + self.sim.below(9000)
+        };
+        self.queue.schedule(ms(back), Ev::RestartInstance(i));
+    }
+
     /// Instance `i`'s process dies; it comes back 1-10 s later.
     pub(super) fn crash_instance(&mut self, i: usize) {
         self.drivers[i] = None;
@@ -139,6 +183,13 @@ impl Run<'_> {
                 return;
             }
             m.instances[i].crashed = false;
+            m.instances[i].stopping = false;
+            if std::mem::take(&mut m.instances[i].refused) {
+                // The operator fixed the file that named a cluster-mode
+                // node before starting it again.
+                m.instances[i].config_override = None;
+                m.config_version += 1;
+            }
             m.instances[i].incarnation += 1;
             m.note(ModelEvent::ArbiterRestart { instance: i });
             m.instances[i].incarnation
@@ -148,6 +199,36 @@ impl Run<'_> {
         self.checker.restarted(i);
         let now = self.now();
         self.queue.schedule(ms(now + 1), Ev::Instance(i));
+    }
+
+    /// A deploy's return may ship one host a bad file (three times in ten):
+    /// one node's address replaced by a cluster-mode server's. Only an
+    /// instance whose process has exited gets it, so that it is read at
+    /// start, where arbiter checks every node for cluster mode and
+    /// refuses.
+    pub(super) fn bad_deploy(&mut self) {
+        let sim = self.sim;
+        if !self.deploy || !sim.chance(0.3) {
+            return;
+        }
+        let i = sim.below(self.opts.instances as u64) as usize;
+        let k = sim.below(self.opts.nodes as u64) as usize;
+        let mut m = self.model.borrow_mut();
+        if !m.instances[i].crashed {
+            return;
+        }
+        let mut config = m.config.clone();
+        let addr = super::super::model::CLUSTER_NODE_ADDR.to_string();
+        config.nodes[k].addr = addr.clone();
+        let node = config.nodes[k].name.clone();
+        m.config_version += 1;
+        let version = m.config_version;
+        m.instances[i].config_override = Some((config, version));
+        m.note(ModelEvent::BadDeploy {
+            instance: i,
+            node,
+            addr,
+        });
     }
 
     /// Every instance goes away (a deploy stops them all, or their hosts
@@ -160,18 +241,17 @@ impl Run<'_> {
         let back = now + 12_000 + sim.below(28_001);
         self.away_until = back;
         let graceful = sim.chance(0.5);
+        self.deploy = graceful;
         self.model.borrow_mut().note(ModelEvent::AllAway { graceful, back });
         for i in 0..self.opts.instances {
             if self.drivers[i].is_some() {
-                self.crash_instance(i);
-            }
-            if graceful {
-                // SIGTERM: each resigns (its lease is revoked).
-                let mut m = self.model.borrow_mut();
-                for lease in m.etcd.instance_leases(i) {
-                    m.etcd.revoke(lease);
+                if graceful {
+                    // A deploy: SIGTERM; each resigns at its next wait
+                    // (its lease is revoked) and exits.
+                    self.sigterm_instance(i);
+                } else {
+                    self.crash_instance(i);
                 }
-                m.etcd.note_leader(now);
             }
         }
         self.queue.schedule(ms(back), Ev::Return);

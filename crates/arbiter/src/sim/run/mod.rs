@@ -204,6 +204,8 @@ struct Run<'a> {
     quiet: Sim,
     /// Crashed instances stay away until then (`arbiter.all_away`).
     away_until: Millis,
+    /// The last `arbiter.all_away` was a deploy (SIGTERM to each).
+    deploy: bool,
     /// Nodes whose restart is scheduled past the heal (their primary died
     /// while every instance was away): the heal leaves them down.
     held_down: BTreeSet<usize>,
@@ -310,6 +312,7 @@ fn run_model(
     scripted: &mut BTreeMap<String, u64>,
 ) -> Result<SimOutcome, Failure> {
     set_up(sim, opts, &mut model.borrow_mut());
+    let cluster_mode = model.borrow().cluster_mode.clone();
     let mut run = Run {
         sim,
         opts,
@@ -317,9 +320,12 @@ fn run_model(
         drivers: Vec::new(),
         blocked: vec![None; opts.instances],
         queue: EventQueue::new(),
-        checker: Checker::new(sim.seed(), opts.instances).with_issue_22_invariants(opts.issue_22_invariants),
+        checker: Checker::new(sim.seed(), opts.instances)
+            .with_issue_22_invariants(opts.issue_22_invariants)
+            .with_cluster_mode(cluster_mode),
         quiet: Sim::from_choices(sim.seed(), Vec::new()),
         away_until: 0,
+        deploy: false,
         held_down: BTreeSet::new(),
         scripted,
         world_faults: 0,
