@@ -268,7 +268,7 @@ const TRIAL_TABLE: &[(&str, Produces, u64)] = &[
     (
         "22 then the old primary restarts empty: resync from empty, flapping",
         empty_restart_after_return,
-        41,
+        33,
     ),
     (
         "22 then a node restarts with its AOF data: treated as data loss",
