@@ -36,11 +36,12 @@ fn a_replay_checks_what_the_nodes_ask_for_against_the_file() {
     let (_, tape) = failover_ref::run_seed(1, 3, true);
     let text = tape.unwrap().contents();
     // The primary's first REPLICATE timer, as if it had asked for another delay.
-    let recorded = "in: (0, SetTimer(id: 0, after_us: 100000))";
+    // (Handed to the world by the step that delivers the next event.)
+    let recorded = "in: (0, [SetTimer(id: 0, after_us: 100000)],";
     assert!(text.contains(recorded));
     std::fs::write(
         &path,
-        text.replacen(recorded, "in: (0, SetTimer(id: 0, after_us: 100001))", 1),
+        text.replacen(recorded, "in: (0, [SetTimer(id: 0, after_us: 100001)],", 1),
     )
     .unwrap();
     let message = match failover_ref::replay(&path, None) {

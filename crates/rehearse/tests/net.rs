@@ -1418,10 +1418,10 @@ fn same_seed_same_tape_in_one_process() {
     let mut sim = Sim::new(2);
     chaos_run(&mut sim).unwrap();
     let calls = Trace::parse(&sim.tape().contents()).unwrap().calls().len();
-    // A run long enough to matter (3,422 calls since syncs take time, as
-    // writes wait behind them; 4,767 since the chaos ticks are drawn;
-    // 5,000 and more before).
-    assert!(calls > 3_000, "{calls}");
+    // A run long enough to matter (1,102 calls since a call is a step,
+    // one per event; 3,422 since syncs take time, as writes wait behind
+    // them; 4,767 since the chaos ticks are drawn; 5,000 and more before).
+    assert!(calls > 1_000, "{calls}");
 }
 
 #[test]
@@ -1691,19 +1691,15 @@ fn every_fault_is_a_mark_saying_what_it_did_and_every_event_and_output_has_its_n
         );
         assert!(notes.iter().any(|n| n.starts_with("heal: ")), "{notes:?}");
 
-        // Every delivery and every output is in its node's lane.
+        // Every turn of the driver is one call, in the lane of the node
+        // it delivers an event to (none when it delivers nothing); the
+        // outputs it performs are its `node`'s.
+        let mut steps = 0;
         for call in trace.calls() {
             let lane = call.node.as_deref();
             match call.name.as_str() {
-                "Network::perform" => {
-                    assert_eq!(
-                        lane,
-                        Some(format!("n{}", call.inputs[0]).as_str()),
-                        "{}",
-                        call.to_line()
-                    );
-                }
-                "Network::next_event" => {
+                "Network::step" => {
+                    steps += 1;
                     let out = call.output.to_string();
                     if out == "None" {
                         assert_eq!(lane, None, "{}", call.to_line());
@@ -1712,9 +1708,13 @@ fn every_fault_is_a_mark_saying_what_it_did_and_every_event_and_output_has_its_n
                         assert_eq!(lane, Some(format!("n{node}").as_str()), "{}", call.to_line());
                     }
                 }
+                "Network::next_event" | "Network::perform" => {
+                    panic!("the cluster calls step alone: {}", call.to_line())
+                }
                 _ => assert_eq!(lane, None, "{}", call.to_line()),
             }
         }
+        assert!(steps > 100, "{steps} steps");
     }
 }
 
@@ -1818,4 +1818,37 @@ fn incarnation_counts_starts_and_settle_with_shares_one_checker() {
     );
     assert_eq!((cluster.incarnation(0), cluster.incarnation(1)), (1, 2));
     assert_eq!(cluster.incarnation(7), 0, "no such node");
+}
+
+// ------------------------------------------------------------ the call form
+
+/// A recording made when the cluster called `next_event` once per event
+/// and `perform` once per output (before `Network::step`): the file still
+/// reads, and a cluster replaying it says at its first call that the code
+/// now calls the world differently, instead of replaying something else.
+#[test]
+fn a_recording_of_the_two_call_form_still_reads_and_its_replay_says_what_changed() {
+    let text = r#"(rehearse: 2, tool: "rehearse 0.1.0", seed: 1)
+(i: 0, at_us: 0, node: "n0", call: "Network::next_event", in: (1000000), out: Some((at_us: 0, node: 0, event: Start(restart: false, files: {}))))
+(i: 1, at_us: 0, node: "n0", call: "Network::perform", in: (0, SetTimer(id: 0, after_us: 10000)), out: ())
+(i: 2, at_us: 1000000, call: "Network::next_event", in: (1000000), out: None)
+"#;
+    let trace = Trace::parse(text).unwrap();
+    let names: Vec<&str> = trace.calls().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Network::next_event", "Network::perform", "Network::next_event"]
+    );
+    assert_eq!(trace.calls()[1].node.as_deref(), Some("n0"));
+
+    let mut cluster = Cluster::new(1, Replayer::from_trace(trace), probe(1, 10 * MS, Links::Sessions, 0));
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cluster.step_until(ms(1000))));
+    assert!(run.is_err(), "a replayer panics at a divergence");
+    let divergence = cluster.into_world().finish().unwrap_err();
+    let text = divergence.to_string();
+    assert!(text.contains("at call 0"), "{text}");
+    assert!(
+        text.contains("expected a call to `Network::next_event`, but `Network::step` was called"),
+        "{text}"
+    );
 }

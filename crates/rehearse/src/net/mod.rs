@@ -4,8 +4,9 @@
 //! with what their disk kept, a message, a timer, a session opening or
 //! ending, a client request), they answer with [`Output`]s (send, set a
 //! timer, write or sync the disk, reply to a client). A [`Cluster`] drives
-//! them through one world trait, [`Network`]: it pulls the next event from
-//! the world and hands the world every output. So the same nodes run
+//! them through one world trait, [`Network`]: in one call per event
+//! ([`Network::step`]) it hands the world what the last event's node asked
+//! for and pulls the next event. So the same nodes run
 //!
 //! - against [`SimNet`], the simulated network and disk: latency drawn per
 //!   message, FIFO sessions (or datagrams that may be lost, duplicated and
@@ -62,13 +63,14 @@
 //!
 //! [`Cluster::step_until`] is one turn of it:
 //!
-//! 1. [`Network::next_event`] gives the next event before the deadline,
-//!    for one node (none: the clock stands at the deadline);
+//! 1. [`Network::step`] performs what the last event's node asked for
+//!    (sends, timers, writes, replies) and gives the next event before the
+//!    deadline, for one node (none: the clock stands at the deadline);
 //! 2. the cluster delivers it: `Start` builds the node with the `make`
 //!    function (a restarted node has only what its disk kept), `Crash`
 //!    drops it, anything else goes to [`Node::step`];
-//! 3. the cluster drains [`Node::poll_next_message`] into
-//!    [`Network::perform`]: sends, timers, writes, replies.
+//! 3. the cluster drains [`Node::poll_next_message`] into the list the
+//!    next turn's `step` hands over.
 //!
 //! [`Cluster::run_until`] turns it until a time, calling a check after
 //! every event (return `Err` at the first violation: the shrinker can then
@@ -79,9 +81,9 @@
 //!
 //! # Record, replay
 //!
-//! Wrap the network in a [`Recorder`](crate::Recorder): every `next_event`
-//! (the event, the node, the time), every `perform` (the output), every
-//! `submit` and `heal` goes to the tape. A
+//! Wrap the network in a [`Recorder`](crate::Recorder): every `step` (the
+//! outputs it performed, the event it gave: its node and time), every
+//! `submit` and `heal` goes to the tape, one call per event. A
 //! [`Replayer`](crate::Replayer) of the file is a `Network` too: a
 //! `Cluster` on it builds fresh nodes and drives them with the recorded
 //! events, and checks every output they give against the recording, so a
@@ -92,8 +94,10 @@
 //! The faults are on the tape too: each one that fires is a fault mark
 //! saying what it did (`net::delay`, `"n0 -> n2 +516.5ms: Append(..)"`;
 //! `net::crash`, `"n1 crashes, restarts in 1.2s"`), in the lane of the node
-//! it hit; every delivered event and every output is recorded in its
-//! node's lane (`n0`, `n1`, ...); scripted faults and the heal are notes.
+//! it hit; every `step` is recorded in the lane of the node it delivers an
+//! event to (`n0`, `n1`, ...; its `outputs` are its `node` argument's,
+//! from that node's previous event); scripted faults and the heal are
+//! notes.
 //! The `rehearse` command shows them (`inspect`, `stats`, one lane per node
 //! in `html`); a replay skips them.
 //!
@@ -316,6 +320,19 @@ pub trait Network<M: Message> {
     fn next_event(&mut self, until_us: u64) -> Option<Delivery<M>>;
     /// Performs what `node` asked for.
     fn perform(&mut self, node: NodeId, output: Output<M>);
+    /// One turn of the driver loop in one call: performs `outputs`, what
+    /// `node` asked for after its last event, in order (as
+    /// [`Network::perform`] each), empties the list, then gives the next
+    /// event before `until_us` (as [`Network::next_event`]). The
+    /// [`Cluster`] drives the world with this alone, so that a recording
+    /// holds one call per event rather than one per event and one per
+    /// output; the default does exactly the calls it replaces.
+    fn step(&mut self, node: NodeId, outputs: &mut Vec<Output<M>>, until_us: u64) -> Option<Delivery<M>> {
+        for output in outputs.drain(..) {
+            self.perform(node, output);
+        }
+        self.next_event(until_us)
+    }
     /// A client request to `node`, delivered `after_us` from now as
     /// [`Event::Request`]; its id.
     fn submit(&mut self, node: NodeId, after_us: u64, msg: M) -> u64;
@@ -360,13 +377,13 @@ pub struct Reply<M> {
 ///
 /// The driver loop, one [`Cluster::step_until`]:
 ///
-/// 1. ask the world for the next event before the deadline
-///    ([`Network::next_event`]); none: the clock stands at the deadline;
+/// 1. hand the world what the last event's node asked for and ask it for
+///    the next event before the deadline, in one call
+///    ([`Network::step`]); none: the clock stands at the deadline;
 /// 2. deliver it: `Start` builds the node, `Crash` drops it, anything else
 ///    is [`Node::step`] of the running node (ignored when it is down);
-/// 3. drain the node's outputs ([`Node::poll_next_message`]) into
-///    [`Network::perform`], keeping client replies
-///    ([`Cluster::replies`]).
+/// 3. drain the node's outputs ([`Node::poll_next_message`]), keeping
+///    client replies ([`Cluster::replies`]), for the next turn's `step`.
 ///
 /// Everything is bounded and reported when the bound is hit (a node bug,
 /// not a fault of the network): at most
@@ -390,6 +407,11 @@ pub struct Cluster<N: Node, W> {
     stopped: Option<Failure>,
     /// Per node, how many times `make` built it (see `Cluster::incarnation`).
     starts: Rc<Vec<Cell<u32>>>,
+    /// What the last event's node asked for, performed by the next
+    /// [`Network::step`].
+    outputs: Vec<Output<N::Message>>,
+    /// The node `outputs` are from.
+    outputs_of: NodeId,
 }
 
 impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
@@ -416,6 +438,8 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
             events_at_now: 0,
             stopped: None,
             starts,
+            outputs: Vec::new(),
+            outputs_of: 0,
         }
     }
 
@@ -442,15 +466,24 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
     /// asks for; false when no event is left before `until` (the clock
     /// then stands at `until`), or when the cluster stopped at a bound
     /// ([`Cluster::stopped`]).
+    ///
+    /// The world performs a node's outputs with the next turn's
+    /// [`Network::step`] (one world call per event): until then, checks
+    /// that read the world ([`Cluster::world`]) see it as it was before
+    /// them. [`Cluster::world_mut`], [`Cluster::submit`] and the heal of
+    /// [`Cluster::settle`] hand them over first, and a turn that finds no
+    /// event has performed them.
     pub fn step_until(&mut self, until: Duration) -> bool {
         if self.stopped.is_some() {
             return false;
         }
         let until_us = u64::try_from(until.as_micros()).unwrap_or(u64::MAX);
-        let Some(delivery) = self.world.next_event(until_us) else {
+        let Some(delivery) = self.world.step(self.outputs_of, &mut self.outputs, until_us) else {
+            self.outputs.clear();
             self.now = self.now.max(until);
             return false;
         };
+        self.outputs.clear();
         let at = Duration::from_micros(delivery.at_us);
         if at == self.now && self.events > 0 {
             if self.events_at_now >= self.max_events_per_instant {
@@ -491,18 +524,21 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
         let Some(node) = self.nodes[id as usize].as_mut() else {
             return true;
         };
-        let mut drained = 0;
+        self.outputs_of = id;
         while let Some(output) = node.poll_next_message() {
-            if drained == self.max_outputs {
+            if self.outputs.len() == self.max_outputs {
                 let message = format!(
-                    "limit: node {id} gave more than {drained} outputs for one event at {:?}; the next: {}",
+                    "limit: node {id} gave more than {} outputs for one event at {:?}; the next: {}",
+                    self.outputs.len(),
                     self.now,
                     short(&output)
                 );
+                // What it gave up to the bound is performed, as each
+                // output is before the bound.
+                self.hand_over();
                 self.stop(message);
                 return false;
             }
-            drained += 1;
             if let Output::Reply { id: request, msg } = &output {
                 self.replies.push(Reply {
                     at: self.now,
@@ -511,9 +547,18 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
                     msg: msg.clone(),
                 });
             }
-            self.world.perform(id, output);
+            self.outputs.push(output);
         }
         true
+    }
+
+    /// Hands the outputs of the last event to the world now (a
+    /// [`Network::step`] that asks for no event: none is before time 0).
+    fn hand_over(&mut self) {
+        if !self.outputs.is_empty() {
+            let _ = self.world.step(self.outputs_of, &mut self.outputs, 0);
+            self.outputs.clear();
+        }
     }
 
     fn stop(&mut self, message: String) {
@@ -564,6 +609,7 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
         if let Some(failure) = &self.stopped {
             return Err(failure.clone());
         }
+        self.hand_over();
         self.world.heal();
         let start = self.now;
         let deadline = start + within;
@@ -654,6 +700,7 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
     /// [`Replayer`](crate::Replayer) gives back the recorded ones.
     pub fn submit(&mut self, node: NodeId, after: Duration, msg: N::Message) -> u64 {
         let after_us = u64::try_from(after.as_micros()).unwrap_or(u64::MAX);
+        self.hand_over();
         self.world.submit(node, after_us, msg)
     }
 
@@ -701,17 +748,24 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
         self.stray
     }
 
-    /// The world.
+    /// The world. What the last event's node asked for reaches it with
+    /// the next turn ([`Cluster::step_until`]): a check after an event
+    /// sees the world before that event's outputs.
     pub fn world(&self) -> &W {
         &self.world
     }
 
-    /// The world, mutably.
+    /// The world, mutably, once it has performed what the last event's
+    /// node asked for (scripted faults then come after those outputs).
     pub fn world_mut(&mut self) -> &mut W {
+        self.hand_over();
         &mut self.world
     }
 
     /// Unwraps the world (to finish a [`Replayer`](crate::Replayer)).
+    /// What the last event's node asked for stays unperformed when the
+    /// run stopped at a failed check, in the recording and in its replay
+    /// alike (a run that reached its deadline has handed everything over).
     pub fn into_world(self) -> W {
         self.world
     }

@@ -959,7 +959,7 @@ impl<M: Message> SimNet<M> {
             let Some(output) = self.nodes[node as usize].after_sync.pop_front() else {
                 return;
             };
-            self.perform(node, output);
+            self.perform_output(node, output);
         }
     }
 
@@ -1351,6 +1351,61 @@ impl<M: Message> SimNet<M> {
     }
 }
 
+impl<M: Message> SimNet<M> {
+    /// Performs one output of `node`, which is up (the lane is the
+    /// caller's).
+    fn perform_output(&mut self, node: NodeId, output: Output<M>) {
+        let x = &mut self.nodes[node as usize];
+        if x.syncing.is_some() {
+            // Behind a running sync, as behind a blocking fsync.
+            x.after_sync.push_back(output);
+            return;
+        }
+        match output {
+            Output::Send { to, msg } => self.send(node, to, msg),
+            Output::SetTimer { id, after_us } => {
+                self.timer_generation += 1;
+                let generation = self.timer_generation;
+                self.nodes[node as usize].timers.insert(id, generation);
+                self.queue.schedule(
+                    self.now_us.saturating_add(after_us),
+                    Pending::Timer { node, id, generation },
+                );
+            }
+            Output::CancelTimer { id } => {
+                self.nodes[node as usize].timers.remove(&id);
+            }
+            Output::Append { file, bytes } => self.nodes[node as usize].unsynced.push((file, Write::Append(bytes))),
+            Output::Put { file, bytes } => self.nodes[node as usize].unsynced.push((file, Write::Put(bytes))),
+            Output::Sync => {
+                // A range of one value draws nothing (`0..1`: instant, as
+                // before syncs took time).
+                let r = &self.config.sync_us;
+                let takes = if r.end.saturating_sub(r.start) <= 1 {
+                    r.start
+                } else {
+                    self.sim.range(r.clone())
+                };
+                let x = &mut self.nodes[node as usize];
+                if takes == 0 || x.unsynced.is_empty() {
+                    for (file, write) in std::mem::take(&mut x.unsynced) {
+                        apply(&mut x.durable, &file, &write);
+                    }
+                } else {
+                    self.sync_generation += 1;
+                    let generation = self.sync_generation;
+                    x.syncing = Some((generation, x.unsynced.len()));
+                    self.queue.schedule(
+                        self.now_us.saturating_add(takes),
+                        Pending::SyncDone { node, generation },
+                    );
+                }
+            }
+            Output::Reply { .. } => {}
+        }
+    }
+}
+
 fn apply(files: &mut Files, file: &str, write: &Write) {
     match write {
         Write::Append(b) => files.entry(file.to_string()).or_default().extend_from_slice(b),
@@ -1409,58 +1464,24 @@ impl<M: Message> Network<M> for SimNet<M> {
     }
 
     fn perform(&mut self, node: NodeId, output: Output<M>) {
-        if !self.is_up(node) {
-            return;
+        if self.is_up(node) {
+            // The lane of the recorded call: the node's.
+            self.lane(Some(node));
+            self.perform_output(node, output);
         }
-        self.lane(Some(node));
-        let x = &mut self.nodes[node as usize];
-        if x.syncing.is_some() {
-            // Behind a running sync, as behind a blocking fsync.
-            x.after_sync.push_back(output);
-            return;
+    }
+
+    fn step(&mut self, node: NodeId, outputs: &mut Vec<Output<M>>, until_us: u64) -> Option<Delivery<M>> {
+        // No lane per output: the call is recorded in the lane of the
+        // event it delivers, and a fault an output meets marks its own.
+        if self.is_up(node) {
+            for output in outputs.drain(..) {
+                self.perform_output(node, output);
+            }
+        } else {
+            outputs.clear();
         }
-        match output {
-            Output::Send { to, msg } => self.send(node, to, msg),
-            Output::SetTimer { id, after_us } => {
-                self.timer_generation += 1;
-                let generation = self.timer_generation;
-                self.nodes[node as usize].timers.insert(id, generation);
-                self.queue.schedule(
-                    self.now_us.saturating_add(after_us),
-                    Pending::Timer { node, id, generation },
-                );
-            }
-            Output::CancelTimer { id } => {
-                self.nodes[node as usize].timers.remove(&id);
-            }
-            Output::Append { file, bytes } => self.nodes[node as usize].unsynced.push((file, Write::Append(bytes))),
-            Output::Put { file, bytes } => self.nodes[node as usize].unsynced.push((file, Write::Put(bytes))),
-            Output::Sync => {
-                // A range of one value draws nothing (`0..1`: instant, as
-                // before syncs took time).
-                let r = &self.config.sync_us;
-                let takes = if r.end.saturating_sub(r.start) <= 1 {
-                    r.start
-                } else {
-                    self.sim.range(r.clone())
-                };
-                let x = &mut self.nodes[node as usize];
-                if takes == 0 || x.unsynced.is_empty() {
-                    for (file, write) in std::mem::take(&mut x.unsynced) {
-                        apply(&mut x.durable, &file, &write);
-                    }
-                } else {
-                    self.sync_generation += 1;
-                    let generation = self.sync_generation;
-                    x.syncing = Some((generation, x.unsynced.len()));
-                    self.queue.schedule(
-                        self.now_us.saturating_add(takes),
-                        Pending::SyncDone { node, generation },
-                    );
-                }
-            }
-            Output::Reply { .. } => {}
-        }
+        self.next_event(until_us)
     }
 
     fn submit(&mut self, node: NodeId, after_us: u64, msg: M) -> u64 {

@@ -47,7 +47,14 @@ pub(crate) struct InlineBytes {
     heap: Vec<u8>,
 }
 
-const INLINE: usize = 128;
+/// Room on the stack: a network simulation's call (a step with a node's
+/// outputs and the event it delivers) takes up to some 200 bytes for a
+/// few outputs, and a spill to the heap cost more than the rest of
+/// recording it; more room costs its zeroing at every call.
+const INLINE: usize = 256;
+
+/// Values up to this long are appended with one fixed-size copy.
+const SHORT: usize = 128;
 
 /// `InlineBytes::len` once the bytes are on the heap.
 const SPILLED: usize = usize::MAX;
@@ -67,8 +74,11 @@ impl InlineBytes {
     /// Appends these bytes to `to`.
     #[inline]
     pub(crate) fn append_to(&self, to: &mut TapeBytes) {
-        if self.len <= INLINE {
-            to.put_array(&self.inline, self.len);
+        if let (true, Some(short)) = (self.len <= SHORT, self.inline.first_chunk::<SHORT>()) {
+            // A short value: one fixed-size copy.
+            to.put_array(short, self.len);
+        } else if self.len <= INLINE {
+            to.extend_from_slice(&self.inline[..self.len]);
         } else {
             to.extend_from_slice(&self.heap);
         }
