@@ -27,6 +27,12 @@ pub(super) mod env {
     pub(crate) const REPORT: &str = "REHEARSE_REPORT";
     /// The size limit of each run's tapes (`REHEARSE_TAPE_LIMIT=256M`, `off`).
     pub(crate) const TAPE_LIMIT: &str = "REHEARSE_TAPE_LIMIT";
+    /// `legacy`: shrink with the shrinker before issue 18, the baseline
+    /// `scripts/bench-shrink` compares with (`REHEARSE_SHRINKER=legacy`).
+    pub(crate) const SHRINKER: &str = "REHEARSE_SHRINKER";
+    /// Set: the shrinker prints, per pass of each round, its attempts and
+    /// what it removed (on stderr), to see where shrinking spends its runs.
+    pub(crate) const SHRINK_DEBUG: &str = "REHEARSE_SHRINK_DEBUG";
 }
 
 /// A size in bytes: a number, optionally followed by `K`, `M` or `G`
