@@ -45,7 +45,66 @@ pub fn decode_choices(text: &str) -> Result<Vec<u64>, String> {
         .collect()
 }
 
+/// How a run read one choice: what the shrinker needs to try the values
+/// that draw can give (a `below(3)` draw has three, not 2^64).
+///
+/// Each kind maps the raw `u64` to a *level*, monotonically: smaller raw
+/// choices give smaller (or equal) levels, and level 0 is what a zero
+/// choice gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Draw {
+    /// [`Sim::choice`], `next_u64` and bytes: the value itself.
+    Raw,
+    /// [`Sim::below`]`(n)`: `(choice * n) >> 64`.
+    Below(u64),
+    /// [`Sim::chance`]: fires (level 1) when the choice is above this.
+    Above(u64),
+    /// `SimRng::next_u32`: the low 32 bits.
+    Low32,
+}
+
+impl Draw {
+    /// The level the raw choice `v` gives.
+    pub(crate) fn level(self, v: u64) -> u64 {
+        match self {
+            Self::Raw => v,
+            Self::Below(n) => ((u128::from(v) * u128::from(n)) >> 64) as u64,
+            Self::Above(t) => u64::from(v > t),
+            Self::Low32 => v & 0xFFFF_FFFF,
+        }
+    }
+
+    /// The smallest raw choice that gives `level` (levels past the top
+    /// give the top one).
+    pub(crate) fn raw(self, level: u64) -> u64 {
+        match self {
+            Self::Raw => level,
+            Self::Below(n) => {
+                if n == 0 || level == 0 {
+                    return 0;
+                }
+                let level = level.min(n - 1);
+                // ceil(level * 2^64 / n)
+                let x = (u128::from(level) << 64).div_ceil(u128::from(n));
+                x.min(u128::from(u64::MAX)) as u64
+            }
+            Self::Above(t) => {
+                if level == 0 {
+                    0
+                } else {
+                    t.saturating_add(1)
+                }
+            }
+            Self::Low32 => level.min(0xFFFF_FFFF),
+        }
+    }
+}
+
 /// A `rand::RngCore` drawing from a [`Sim`]'s choice sequence.
+///
+/// `next_u32` is the choice's low 32 bits and `next_u64` the choice, so
+/// smaller choices give smaller numbers: `next_u32() % n` and
+/// `random_range` shrink toward the low end of their range.
 #[derive(Clone, Debug)]
 pub struct SimRng {
     pub(super) sim: Sim,
@@ -53,7 +112,9 @@ pub struct SimRng {
 
 impl rand::RngCore for SimRng {
     fn next_u32(&mut self) -> u32 {
-        (self.sim.choice() >> 32) as u32
+        // The low bits: a choice shrunk to k gives k (the high bits would
+        // make every small choice 0, and `% n` could not shrink to 1).
+        self.sim.state.borrow_mut().draw(Draw::Low32) as u32
     }
     fn next_u64(&mut self) -> u64 {
         self.sim.choice()

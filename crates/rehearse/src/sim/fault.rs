@@ -222,7 +222,7 @@ impl Sim {
                 let Some(above) = cache.threshold else {
                     return false;
                 };
-                let fired = s.draw() > above;
+                let fired = s.draw(super::Draw::Above(above)) > above;
                 if fired {
                     s.faults[cache.index].1.fired += 1;
                 }

@@ -4,10 +4,13 @@
 //!
 //! Because a run is a pure function of its choice sequence, a failing run
 //! can be re-run exactly, and *shrunk*: the sweep edits the sequence
-//! (deletes spans, zeroes and halves values) and keeps every edit that still
-//! fails the same way, as Hypothesis does. Draw helpers map the value 0 to
-//! "nothing happens" ([`Sim::chance`] never fires on 0, [`Sim::below`]
-//! gives 0), so smaller sequences mean simpler runs.
+//! (deletes spans, minimises values, moves value between them) and keeps
+//! every edit that still fails the same way, as Hypothesis does. Draw
+//! helpers map the value 0 to "nothing happens" ([`Sim::chance`] and
+//! [`Sim::maybe`] never fire on 0, [`Sim::below`], [`Sim::weighted`] and
+//! [`Sim::pick`] give the first option), so smaller sequences mean simpler
+//! runs, and they tell the shrinker what each choice means, so that it
+//! tries the values a draw can actually give.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -26,6 +29,7 @@ mod params;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use choices::Draw;
 pub use choices::SimRng;
 pub(crate) use choices::SplitMix64;
 pub use choices::decode_choices;
@@ -58,6 +62,9 @@ struct State {
     given: Option<Vec<u64>>,
     /// Every choice this run consumed, in order.
     choices: Vec<u64>,
+    /// How each choice was read ([`Draw`]), kept only when replaying
+    /// given choices (shrinking): what the shrinker edits values by.
+    draws: Vec<Draw>,
     now: Duration,
     /// The fault points met so far, in the order met: a run meets a few,
     /// and a scan (lengths first) finds one faster than a map's string
@@ -218,6 +225,7 @@ impl Sim {
                 prng: SplitMix64(seed),
                 given,
                 choices: Vec::new(),
+                draws: Vec::new(),
                 now: Duration::ZERO,
                 faults: Vec::new(),
                 fault_config,
@@ -253,7 +261,7 @@ impl Sim {
     /// One raw choice: any `u64`. Every other draw is built on this.
     #[inline]
     pub fn choice(&self) -> u64 {
-        self.state.borrow_mut().draw()
+        self.state.borrow_mut().draw(Draw::Raw)
     }
 
     /// A value in `0..n` (0 when `n` is 0); a zero choice gives 0.
@@ -274,8 +282,9 @@ impl Sim {
             return 0;
         }
         // Multiply-shift maps choices monotonically: smaller choices give
-        // smaller values, which is what makes halving a choice simplify.
-        ((u128::from(self.choice()) * u128::from(n)) >> 64) as u64
+        // smaller values, which is what makes lowering a choice simplify.
+        let c = self.state.borrow_mut().draw(Draw::Below(n));
+        ((u128::from(c) * u128::from(n)) >> 64) as u64
     }
 
     /// A value in `range` (its start when the range is empty).
@@ -290,13 +299,72 @@ impl Sim {
         if p <= 0.0 {
             return false;
         }
-        self.choice() > threshold(p)
+        let t = threshold(p);
+        self.state.borrow_mut().draw(Draw::Above(t)) > t
+    }
+
+    /// A fair coin: true half the time, false when shrunk.
+    ///
+    /// ```
+    /// assert!(!rehearse::Sim::from_choices(1, vec![]).coin());
+    /// ```
+    pub fn coin(&self) -> bool {
+        self.chance(0.5)
+    }
+
+    /// `Some(make())` with probability `p`, `None` when shrunk: an
+    /// optional event (a restart, a duplicate, a slow reply).
+    ///
+    /// ```
+    /// let sim = rehearse::Sim::from_choices(1, vec![]);
+    /// assert_eq!(sim.maybe(0.3, || sim.below(5)), None);
+    /// ```
+    pub fn maybe<T>(&self, p: f64, make: impl FnOnce() -> T) -> Option<T> {
+        self.chance(p).then(make)
+    }
+
+    /// An index into `weights`, drawn in proportion to them (an index of
+    /// weight 0 is never drawn); 0 when shrunk, so list the simplest
+    /// option first. 0 too when every weight is 0.
+    ///
+    /// ```
+    /// let sim = rehearse::Sim::new(3);
+    /// // 80% deliver, 15% drop, 5% duplicate; "deliver" when shrunk.
+    /// let what = sim.weighted(&[80, 15, 5]);
+    /// assert!(what < 3);
+    /// assert_eq!(rehearse::Sim::from_choices(3, vec![]).weighted(&[80, 15, 5]), 0);
+    /// ```
+    pub fn weighted(&self, weights: &[u64]) -> usize {
+        let total = weights.iter().fold(0u64, |t, w| t.saturating_add(*w));
+        let mut x = self.below(total);
+        for (i, w) in weights.iter().enumerate() {
+            if x < *w {
+                return i;
+            }
+            x -= w;
+        }
+        0
+    }
+
+    /// One of `items` (`None` when empty); the first when shrunk.
+    ///
+    /// ```
+    /// let sim = rehearse::Sim::from_choices(1, vec![]);
+    /// assert_eq!(sim.pick(&["n1", "n2", "n3"]), Some(&"n1"));
+    /// ```
+    pub fn pick<'a, T>(&self, items: &'a [T]) -> Option<&'a T> {
+        items.get(self.below(items.len() as u64) as usize)
     }
 
     /// A random generator (`rand::RngCore`) whose every draw is a choice,
-    /// for code that takes a generator. Prefer [`Sim::below`] and
-    /// [`Sim::chance`] where you draw yourself: `next_u32() % n` shrinks
-    /// toward 0 too, but `gen_range` and floats map choices less directly.
+    /// for code that takes a generator. Prefer the `Sim` helpers
+    /// ([`Sim::below`], [`Sim::range`], [`Sim::chance`], [`Sim::coin`],
+    /// [`Sim::maybe`], [`Sim::weighted`], [`Sim::pick`]) where you draw
+    /// yourself: they tell the shrinker what a choice means. Through this
+    /// generator, smaller choices still give smaller results
+    /// (`next_u32() % n` and `random_range` shrink toward the low end), but
+    /// `random_bool(p)` is true for small ones: the shrinker only keeps
+    /// what removes calls, so it can flip those too, at a cost in attempts.
     pub fn rng(&self) -> SimRng {
         SimRng { sim: self.clone() }
     }
@@ -523,6 +591,12 @@ impl Sim {
         self.state.borrow().choices.clone()
     }
 
+    /// How each choice consumed so far was read (empty unless the run
+    /// replays given choices).
+    pub(crate) fn draws(&self) -> Vec<Draw> {
+        self.state.borrow().draws.clone()
+    }
+
     /// Number of choices consumed so far.
     pub fn choice_count(&self) -> usize {
         self.state.borrow().choices.len()
@@ -546,12 +620,15 @@ pub(crate) struct RunStats {
 }
 
 impl State {
-    /// One raw choice ([`Sim::choice`]).
+    /// One raw choice, read as `how` ([`Sim::choice`]).
     #[inline]
-    fn draw(&mut self) -> u64 {
+    fn draw(&mut self, how: Draw) -> u64 {
         let position = self.choices.len();
         let value = match &self.given {
-            Some(given) => given.get(position).copied().unwrap_or(0),
+            Some(given) => {
+                self.draws.push(how);
+                given.get(position).copied().unwrap_or(0)
+            }
             None => self.prng.next(),
         };
         self.choices.push(value);

@@ -136,3 +136,70 @@ fn a_cached_fault_ask_decides_and_draws_as_an_uncached_one() {
     assert!(plain.0.iter().any(|f| *f), "some fault fires");
     assert_eq!(plain, cached);
 }
+
+#[test]
+fn each_draw_kind_maps_levels_to_the_smallest_raw_choice_that_gives_them() {
+    use super::Draw;
+    for n in [1u64, 2, 3, 7, 30, 1000, u64::MAX] {
+        let d = Draw::Below(n);
+        for level in [0, 1, 2, n / 2, n.saturating_sub(1)] {
+            let level = level.min(n - 1);
+            let raw = d.raw(level);
+            assert_eq!(d.level(raw), level, "below({n}) level {level}");
+            if raw > 0 {
+                assert!(
+                    d.level(raw - 1) < level,
+                    "below({n}): {raw} is the smallest for {level}"
+                );
+            }
+            // What `below` itself gives for that raw choice.
+            assert_eq!(Sim::from_choices(1, vec![raw]).below(n), level);
+        }
+    }
+    let t = super::threshold(0.3);
+    let d = Draw::Above(t);
+    assert_eq!((d.level(d.raw(0)), d.level(d.raw(1))), (0, 1));
+    assert!(!Sim::from_choices(1, vec![d.raw(0)]).chance(0.3));
+    assert!(Sim::from_choices(1, vec![d.raw(1)]).chance(0.3));
+    assert_eq!(Draw::Low32.level(0xABCD_0000_0000_0007), 7);
+}
+
+#[test]
+fn replayed_runs_record_how_each_choice_was_read() {
+    use super::Draw;
+    use rand::RngCore;
+    let sim = Sim::from_choices(1, vec![5, 6, 7, 8]);
+    sim.below(10);
+    sim.chance(0.5);
+    sim.rng().next_u32();
+    sim.choice();
+    let t = super::threshold(0.5);
+    assert_eq!(
+        sim.draws(),
+        vec![Draw::Below(10), Draw::Above(t), Draw::Low32, Draw::Raw]
+    );
+    // A fresh run keeps none: exploring pays nothing for it.
+    let fresh = Sim::new(1);
+    fresh.below(10);
+    assert!(fresh.draws().is_empty());
+}
+
+#[test]
+fn the_draw_helpers_give_the_simplest_outcome_on_zero_choices() {
+    let sim = Sim::from_choices(1, vec![]);
+    assert!(!sim.coin());
+    assert_eq!(sim.maybe(0.9, || 1), None);
+    assert_eq!(sim.weighted(&[0, 5, 5]), 1, "an option of weight 0 is never drawn");
+    assert_eq!(sim.pick::<u8>(&[]), None);
+    assert_eq!(sim.range(3..9), 3);
+    // Small raw choices give small `next_u32` values: `% n` shrinks to 1.
+    use rand::RngCore;
+    assert_eq!(Sim::from_choices(1, vec![1]).rng().next_u32() % 30, 1);
+    // Weighted draws follow the weights.
+    let sim = Sim::new(4);
+    let mut counts = [0u32; 3];
+    for _ in 0..10_000 {
+        counts[sim.weighted(&[80, 15, 5])] += 1;
+    }
+    assert!(counts[0] > 7_500 && counts[1] > 1_200 && counts[2] > 300, "{counts:?}");
+}

@@ -32,6 +32,12 @@ pub(super) mod env {
     pub(crate) const REQUIRE_SOMETIMES: &str = "REHEARSE_REQUIRE_SOMETIMES";
     /// Coverage-guided steering on or off (`REHEARSE_STEER=on`, `off`).
     pub(crate) const STEER: &str = "REHEARSE_STEER";
+    /// `legacy`: shrink with the shrinker before issue 18, the baseline
+    /// `scripts/bench-shrink` compares with (`REHEARSE_SHRINKER=legacy`).
+    pub(crate) const SHRINKER: &str = "REHEARSE_SHRINKER";
+    /// Set: the shrinker prints, per pass of each round, its attempts and
+    /// what it removed (on stderr), to see where shrinking spends its runs.
+    pub(crate) const SHRINK_DEBUG: &str = "REHEARSE_SHRINK_DEBUG";
 }
 
 /// An on/off knob: `1`, `true`, `yes`, `on`, or `0`, `false`, `no`, `off`.

@@ -19,6 +19,7 @@ mod repro;
 mod rerun;
 mod save;
 mod shrink;
+mod shrinker;
 mod steer;
 mod summary;
 #[cfg(test)]
@@ -78,8 +79,8 @@ impl Sweep {
             time_budget: None,
             out_dir: None,
             shrink: true,
-            shrink_time: Duration::from_secs(30),
-            shrink_attempts: 200_000,
+            shrink_time: Duration::from_secs(300),
+            shrink_attempts: 20_000,
             shrink_limit: 3,
             save_limit: 50,
             faults: FaultConfig {
@@ -171,13 +172,15 @@ impl Sweep {
         self
     }
 
-    /// Time limit for shrinking one failure (default 30 s).
+    /// Time limit for shrinking one failure (default 300 s): a safety
+    /// valve, the bound is [`Sweep::shrink_attempts`]. The report says
+    /// when it bit ([`ShrinkStop::Time`]).
     pub fn shrink_time(mut self, d: Duration) -> Self {
         self.shrink_time = d;
         self
     }
 
-    /// Most candidate runs while shrinking one failure (default 200,000).
+    /// Most candidate runs while shrinking one failure (default 20,000).
     /// A bound in runs gives the same shrunk scenario on any machine,
     /// where [`Sweep::shrink_time`] depends on its speed: a test that
     /// checks what shrinking gives should bound attempts and keep the time

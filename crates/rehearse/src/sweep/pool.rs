@@ -12,7 +12,7 @@ use super::knobs::Plan;
 use super::totals::{FailedSeed, Totals};
 
 use crate::format::RunFailure;
-use crate::sim::{FaultConfig, Phase, RunStats, Sim};
+use crate::sim::{Draw, FaultConfig, Phase, RunStats, Sim};
 use crate::{Failure, Tape};
 
 /// Everything one run produced.
@@ -22,6 +22,9 @@ pub(super) struct Outcome {
     pub(super) trace: Tape,
     pub(super) named: Vec<(String, Tape)>,
     pub(super) choices: Vec<u64>,
+    /// How each choice was read (only when the run replayed given
+    /// choices: what the shrinker needs).
+    pub(super) draws: Vec<Draw>,
     pub(super) calls: u64,
     /// The run's parameters (`Sim::set_param`, `Sweep::param`).
     pub(super) params: BTreeMap<String, String>,
@@ -123,6 +126,7 @@ where
         trace: tape,
         named,
         choices: sim.choices(),
+        draws: sim.draws(),
         params: sim.params(),
         stats: sim.take_stats(),
         given: None,
@@ -295,6 +299,7 @@ mod tests {
             trace: Tape::memory(),
             named: Vec::new(),
             choices: Vec::new(),
+            draws: Vec::new(),
             calls: 0,
             params: BTreeMap::new(),
             stats: RunStats::default(),

@@ -8,7 +8,8 @@ use super::determinism::compare_outcomes;
 use super::knobs::env;
 use super::pool::{Outcome, run_once, run_phase};
 use super::repro::Repro;
-use super::shrink::shrink_choices;
+use super::shrink::shrink_legacy;
+use super::shrinker;
 use super::{FailureReport, Sweep};
 use crate::Failure;
 use crate::sim::{Phase, Sim};
@@ -67,7 +68,8 @@ impl Sweep {
         let mut shrink_elapsed = Duration::ZERO;
         if shrink && self.shrink && nondeterminism.is_none() {
             let start = Instant::now();
-            let minimal = shrink_choices(
+            let legacy = std::env::var(env::SHRINKER).is_ok_and(|v| v == "legacy");
+            let minimal = if legacy { shrink_legacy } else { shrinker::shrink }(
                 f,
                 seed,
                 &self.faults,

@@ -1,4 +1,7 @@
-//! Shrinking: edits a failing choice sequence while the same failure persists.
+//! What shrinking gives and why it stopped, and the shrinker before
+//! issue 18 (spans deleted, zeroed, values halved), kept as the baseline of
+//! `scripts/bench-shrink` (`REHEARSE_SHRINKER=legacy`). The shrinker is in
+//! [`super::shrinker`].
 
 use std::cell::Cell;
 use std::fmt;
@@ -66,7 +69,7 @@ pub(super) fn thousands(n: u64) -> String {
     out
 }
 
-/// What [`shrink_choices`] gives.
+/// What shrinking gives.
 pub(super) struct Shrunk {
     /// The simplest failing sequence seen.
     pub(super) choices: Vec<u64>,
@@ -76,13 +79,13 @@ pub(super) struct Shrunk {
     pub(super) stop: ShrinkStop,
 }
 
-/// Edits a failing choice sequence while the failure (same kind) persists:
-/// deletes spans, zeroes spans, halves values, until nothing helps or the
-/// deadline passes. A candidate is kept when its run has fewer calls, or as
+/// The shrinker before issue 18: edits a failing choice sequence while the
+/// failure (same kind) persists: deletes spans, zeroes spans, halves values,
+/// until nothing helps or the deadline passes. A candidate is kept when its run has fewer calls, or as
 /// many calls and a shortlex-smaller choice sequence: people read calls, and
 /// the order is well-founded, so shrinking terminates. Never returns a
 /// sequence that was not seen failing.
-pub(super) fn shrink_choices<F>(
+pub(super) fn shrink_legacy<F>(
     f: &F,
     seed: u64,
     faults: &FaultConfig,

@@ -1,0 +1,451 @@
+//! The shrinker: edits a failing choice sequence while the same failure
+//! persists, modelled on Hypothesis's (`internal/conjecture/shrinker.py`
+//! and `shrinking/integer.py`).
+//!
+//! A candidate is kept when its run fails with the same kind and has fewer
+//! calls, or as many calls and a shortlex-smaller choice sequence (shorter,
+//! then lexicographically smaller). That order is well-founded, so
+//! shrinking ends; people read calls, so calls come first. The passes, run
+//! in turn until a whole round changes nothing or the attempts run out:
+//!
+//! - **delete blocks**: halves, quarters... of the sequence (aligned in
+//!   the first round, then at steps of half their length), cheap cuts
+//!   when most of a run is irrelevant;
+//! - **adaptive deletion**: at each position (from the end), delete 1 to 3
+//!   choices, and while that keeps failing, twice as many (Hypothesis's
+//!   `find_integer`), so a long irrelevant stretch goes in a few attempts;
+//! - **zero blocks**: set aligned blocks of choices to 0 at once;
+//! - **minimise values**: per choice, in the units of the draw that read it
+//!   ([`Draw`]: a `below(3)` choice has 3 values, not 2^64): try 0, then 1
+//!   to 3, then binary search between the last value that did not fail and
+//!   the current one; a raw draw also tries the top value (where
+//!   `random_bool` is false), kept only if that removes calls;
+//! - **lower and delete**: lower a value by one while deleting a following
+//!   span (a loop count and one pass of its body: the draws right after it,
+//!   each repeated block of draws after it, or 1 to 4 choices);
+//! - **redistribute and sort**: for nearby pairs of choices read the same
+//!   way, move the first's value onto the second, or swap them when the
+//!   second is smaller.
+//!
+//! Every candidate tried is remembered (by hash), and a candidate tried
+//! before is not run again: a rejected one stays rejected, since the best
+//! only gets better. Attempts bound the work, so the result is the same on
+//! any machine; the time limit is a safety valve, reported when it bites.
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use super::pool::run_once;
+use super::shrink::{ShrinkStop, Shrunk, simpler};
+use crate::Failure;
+use crate::sim::{Draw, FaultConfig, Sim};
+
+/// Draws before and after a position compared to find a repeated block.
+const MAX_PERIOD: usize = 16;
+/// How far apart two choices may be to redistribute or swap them.
+const PAIR_WINDOW: usize = 8;
+
+fn strip_trailing_zeros(mut v: Vec<u64>) -> Vec<u64> {
+    while v.last() == Some(&0) {
+        v.pop();
+    }
+    v
+}
+
+/// Shrinks `start`, a choice sequence whose run fails with `kind`, within
+/// `attempts` candidate runs and `time` (see the module docs).
+pub(super) fn shrink<F>(
+    f: &F,
+    seed: u64,
+    faults: &FaultConfig,
+    start: Vec<u64>,
+    kind: &str,
+    time: Duration,
+    attempts: u64,
+) -> Shrunk
+where
+    F: Fn(&mut Sim) -> Result<(), Failure>,
+{
+    let first = run_once(f, seed, Some(start.clone()), faults);
+    let mut s = Shrinker {
+        f,
+        seed,
+        faults,
+        kind,
+        best: strip_trailing_zeros(start),
+        draws: first.draws,
+        calls: first.calls,
+        left: attempts,
+        limit: attempts,
+        deadline: Instant::now() + time,
+        time,
+        cut: None,
+        tried: HashSet::new(),
+        round: 0,
+    };
+    s.canonicalise();
+    let debug = std::env::var(super::knobs::env::SHRINK_DEBUG).is_ok();
+    loop {
+        let before = (s.calls, s.best.clone());
+        for pass in PASSES {
+            let (left, calls, len) = (s.left, s.calls, s.best.len());
+            s.run(pass);
+            if debug {
+                eprintln!(
+                    "{pass:>16?}: {:>5} attempts, calls {calls} -> {}, choices {len} -> {}",
+                    left - s.left,
+                    s.calls,
+                    s.best.len()
+                );
+            }
+        }
+        s.round += 1;
+        if let Some(stop) = s.cut {
+            return s.done(stop);
+        }
+        if (s.calls, &s.best) == (before.0, &before.1) {
+            return s.done(ShrinkStop::Exhausted);
+        }
+    }
+}
+
+/// The passes, in the order a round runs them.
+#[derive(Debug, Clone, Copy)]
+enum Pass {
+    DeleteBlocks,
+    DeleteAdaptive,
+    ZeroBlocks,
+    MinimiseValues,
+    LowerAndDelete,
+    Redistribute,
+}
+
+const PASSES: [Pass; 6] = [
+    Pass::DeleteBlocks,
+    Pass::DeleteAdaptive,
+    Pass::ZeroBlocks,
+    Pass::MinimiseValues,
+    Pass::LowerAndDelete,
+    Pass::Redistribute,
+];
+
+struct Shrinker<'a, F> {
+    f: &'a F,
+    seed: u64,
+    faults: &'a FaultConfig,
+    kind: &'a str,
+    /// The simplest failing sequence seen (trailing zeros stripped).
+    best: Vec<u64>,
+    /// How its run read each choice.
+    draws: Vec<Draw>,
+    /// Its run's calls.
+    calls: u64,
+    /// Candidate runs left.
+    left: u64,
+    limit: u64,
+    deadline: Instant,
+    time: Duration,
+    /// Set when a candidate was refused for want of attempts or time.
+    cut: Option<ShrinkStop>,
+    /// Hashes of the candidates run.
+    tried: HashSet<u64>,
+    /// Rounds of passes done.
+    round: u32,
+}
+
+impl<F> Shrinker<'_, F>
+where
+    F: Fn(&mut Sim) -> Result<(), Failure>,
+{
+    fn run(&mut self, pass: Pass) {
+        match pass {
+            Pass::DeleteBlocks => self.delete_blocks(),
+            Pass::DeleteAdaptive => self.delete_adaptive(),
+            Pass::ZeroBlocks => self.zero_blocks(),
+            Pass::MinimiseValues => self.minimise_values(),
+            Pass::LowerAndDelete => self.lower_and_delete(),
+            Pass::Redistribute => self.redistribute(),
+        }
+    }
+
+    fn done(self, stop: ShrinkStop) -> Shrunk {
+        Shrunk {
+            choices: self.best,
+            attempts: self.limit - self.left,
+            stop,
+        }
+    }
+
+    /// How the best run read choice `i` (raw past its end).
+    fn draw(&self, i: usize) -> Draw {
+        self.draws.get(i).copied().unwrap_or(Draw::Raw)
+    }
+
+    /// Runs `candidate` unless tried before; keeps it if it is better.
+    fn consider(&mut self, candidate: Vec<u64>) -> bool {
+        if self.cut.is_some() {
+            return false;
+        }
+        let candidate = strip_trailing_zeros(candidate);
+        if candidate == self.best {
+            return false;
+        }
+        let mut h = DefaultHasher::new();
+        candidate.hash(&mut h);
+        if !self.tried.insert(h.finish()) {
+            return false;
+        }
+        if self.left == 0 {
+            self.cut = Some(ShrinkStop::Attempts { limit: self.limit });
+            return false;
+        }
+        if Instant::now() >= self.deadline {
+            self.cut = Some(ShrinkStop::Time {
+                limit_s: self.time.as_secs_f64(),
+            });
+            return false;
+        }
+        self.left -= 1;
+        let o = run_once(self.f, self.seed, Some(candidate), self.faults);
+        match &o.result {
+            Err(e) if e.kind() == self.kind => {
+                // What the run actually consumed (trailing zeros are what an
+                // exhausted sequence gives anyway).
+                let consumed = strip_trailing_zeros(o.choices);
+                let better = o.calls < self.calls || (o.calls == self.calls && simpler(&consumed, &self.best));
+                if better {
+                    self.best = consumed;
+                    self.draws = o.draws;
+                    self.calls = o.calls;
+                }
+                better
+            }
+            _ => false,
+        }
+    }
+
+    fn with_level(&self, i: usize, level: u64) -> Vec<u64> {
+        let mut c = self.best.clone();
+        c[i] = self.draw(i).raw(level);
+        c
+    }
+
+    fn without(&self, i: usize, k: usize) -> Vec<u64> {
+        let mut c = self.best.clone();
+        c.drain(i..(i + k).min(c.len()));
+        c
+    }
+
+    /// Each choice at the smallest raw value that reads the same: the same
+    /// run, a shortlex-smaller sequence.
+    fn canonicalise(&mut self) {
+        let c: Vec<u64> = (0..self.best.len())
+            .map(|i| {
+                let d = self.draw(i);
+                d.raw(d.level(self.best[i]))
+            })
+            .collect();
+        self.consider(c);
+    }
+
+    /// Deletes blocks of halves, quarters... of the sequence, down to 4
+    /// choices: aligned in the first round, then at steps of half their
+    /// length.
+    fn delete_blocks(&mut self) {
+        let mut k = self.best.len() / 2;
+        while k >= 4 && self.cut.is_none() {
+            // Aligned blocks in the first round; then half-overlapping
+            // ones, so that a stretch that can go but straddles two
+            // aligned blocks still goes whole. (Overlapping ones from the
+            // start took a few runs to a local minimum far above the
+            // aligned ones' result in the benchmark: arbiter's NoDebounce.)
+            let step = if self.round == 0 { k } else { (k / 2).max(1) };
+            let mut i = self.best.len().saturating_sub(k);
+            loop {
+                if i + k <= self.best.len() {
+                    self.consider(self.without(i, k));
+                }
+                if i < step {
+                    break;
+                }
+                i -= step;
+            }
+            k /= 2;
+        }
+    }
+
+    /// At each position from the end: delete 1 to 3 choices, then, while
+    /// that keeps failing, twice as many.
+    fn delete_adaptive(&mut self) {
+        let mut i = self.best.len();
+        while i > 0 && self.cut.is_none() {
+            i -= 1;
+            while i < self.best.len() && self.delete_at(i) {}
+        }
+    }
+
+    fn delete_at(&mut self, i: usize) -> bool {
+        for k in 1..=3 {
+            if i + k > self.best.len() {
+                return false;
+            }
+            if self.consider(self.without(i, k)) {
+                let mut k = k;
+                while i + 2 * k <= self.best.len() && self.consider(self.without(i, 2 * k)) {
+                    k *= 2;
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Zeroes aligned blocks of 16, 8, 4 and 2 choices.
+    fn zero_blocks(&mut self) {
+        for k in [16usize, 8, 4, 2] {
+            let mut i = 0;
+            while i + k <= self.best.len() && self.cut.is_none() {
+                if self.best[i..i + k].iter().any(|v| *v != 0) {
+                    let mut c = self.best.clone();
+                    c[i..i + k].iter_mut().for_each(|v| *v = 0);
+                    self.consider(c);
+                }
+                i += k;
+            }
+        }
+    }
+
+    /// Per choice, the smallest value of its draw that still fails.
+    fn minimise_values(&mut self) {
+        let mut i = 0;
+        while i < self.best.len() && self.cut.is_none() {
+            self.minimise_at(i);
+            i += 1;
+        }
+    }
+
+    fn minimise_at(&mut self, i: usize) {
+        let d = self.draw(i);
+        let level = d.level(self.best[i]);
+        if d == Draw::Raw && self.best[i] != u64::MAX {
+            // `random_bool(p)` is false for large values: the top one may
+            // remove an event, kept only if it removes calls.
+            let mut c = self.best.clone();
+            c[i] = u64::MAX;
+            if self.consider(c) {
+                return;
+            }
+        }
+        if level == 0 {
+            if self.best[i] != 0 {
+                self.consider(self.with_level(i, 0));
+            }
+            return;
+        }
+        // 0 and the small values first, then binary search between the
+        // last that did not fail (`lo`) and one that does (`hi`).
+        let mut lo = 0;
+        for small in 0..level.min(4) {
+            if self.consider(self.with_level(i, small)) {
+                return;
+            }
+            lo = small;
+        }
+        let mut hi = level;
+        while hi - lo > 1 && self.cut.is_none() && i < self.best.len() {
+            let mid = lo + (hi - lo) / 2;
+            if self.draw(i) != d {
+                return;
+            }
+            if self.consider(self.with_level(i, mid)) {
+                hi = d.level(self.best[i]).min(mid);
+            } else {
+                lo = mid;
+            }
+        }
+    }
+
+    /// Lowers a value by one while deleting a following span: the body of
+    /// the loop it counted, found as the block of draws that repeats right
+    /// after it, or 1 to 4 choices after it.
+    fn lower_and_delete(&mut self) {
+        let mut i = 0;
+        while i < self.best.len() && self.cut.is_none() {
+            let level = self.draw(i).level(self.best[i]);
+            if level > 0 && self.lower_and_delete_at(i, level) {
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    fn lower_and_delete_at(&mut self, i: usize, level: u64) -> bool {
+        let lowered = self.with_level(i, level - 1);
+        let len = self.best.len();
+        let mut spans: Vec<(usize, usize)> = (1..=4).map(|k| (i + 1, k)).collect();
+        // Repeated blocks of draws after `i`: each occurrence is a span.
+        for p in 1..=MAX_PERIOD {
+            let a = i + 1;
+            if a + 2 * p > len {
+                break;
+            }
+            if self
+                .draws
+                .get(a..a + p)
+                .is_some_and(|x| Some(x) == self.draws.get(a + p..a + 2 * p))
+            {
+                let mut j = a;
+                while j + p <= len && self.draws.get(j..j + p) == self.draws.get(a..a + p) {
+                    spans.push((j, p));
+                    j += p;
+                }
+                break;
+            }
+        }
+        for (j, k) in spans {
+            if j + k > len {
+                continue;
+            }
+            let mut c = lowered.clone();
+            c.drain(j..j + k);
+            if self.consider(c) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// For nearby pairs read the same way: move the first's value onto the
+    /// second, or swap them when the second is smaller.
+    fn redistribute(&mut self) {
+        let mut i = 0;
+        while i < self.best.len() && self.cut.is_none() {
+            let d = self.draw(i);
+            let a = d.level(self.best[i]);
+            if a > 0 {
+                let end = (i + 1 + PAIR_WINDOW).min(self.best.len());
+                for j in i + 1..end {
+                    if self.draw(j) != d || j >= self.best.len() {
+                        continue;
+                    }
+                    let b = d.level(self.best[j]);
+                    let mut c = self.best.clone();
+                    c[i] = d.raw(0);
+                    c[j] = d.raw(a.saturating_add(b));
+                    if self.consider(c) {
+                        break;
+                    }
+                    if b < a {
+                        let mut c = self.best.clone();
+                        c.swap(i, j);
+                        if self.consider(c) {
+                            break;
+                        }
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+}
