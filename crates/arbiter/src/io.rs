@@ -118,6 +118,8 @@ impl<W: World> IoCore<W> {
                 Wake::Shutdown(_) => Input::Shutdown,
             },
             Output::Resign { candidacy } => Input::Resigned(w.resign(candidacy)),
+            Output::ReadHeartbeat { leader } => Input::Heartbeat(w.leader_heartbeat(leader)),
+            Output::Depose { leader, revision } => Input::Deposed(w.depose(leader, *revision)),
         })
     }
 }

@@ -236,6 +236,23 @@ pub enum ElectionEvent {
     LeaseLost,
     /// The leader is now this one (or nobody).
     LeaderChanged(Option<Leader>),
+    /// Our election entry is gone while the lease lives: a follower
+    /// deposed this instance as a silent leader (its heartbeat stopped
+    /// while the primary was down). Stop acting at once and join again.
+    EntryLost,
+}
+
+/// The leader's heartbeat: the key it rewrites at the start of every
+/// check and before every Redis command it sends, so that followers can
+/// tell a leader that stopped (killed, paused, cut off) long before its
+/// lease runs out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The key's mod revision: it moves with every beat.
+    pub revision: i64,
+    /// The longest the leader says it may go between two beats while it
+    /// runs: a check interval plus every node's poll timeout.
+    pub within_ms: Millis,
 }
 
 /// Operator requests and cluster news, pulled by the leader.

@@ -4,8 +4,8 @@
 //! (`Faulty<W>`).
 
 use crate::types::{
-    Candidacy, ClusterEvent, ElectionError, ElectionEvent, Epoch, GroupConfig, GroupRecord, Leader, Millis, NodeId,
-    NodeStatus, RedisError, Wake,
+    Candidacy, ClusterEvent, ElectionError, ElectionEvent, Epoch, GroupConfig, GroupRecord, Heartbeat, Leader, Millis,
+    NodeId, NodeStatus, RedisError, Wake,
 };
 
 /// The process's own surroundings: identity, time, configuration.
@@ -60,6 +60,15 @@ pub trait Election {
     fn publish(&mut self, epoch: Epoch, record: &GroupRecord) -> Result<bool, ElectionError>;
     /// Leaves the election (revokes the lease).
     fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError>;
+    /// `leader`'s heartbeat (a linearizable read), `None` when it has
+    /// none (it has not beaten yet, or runs a version that does not).
+    fn leader_heartbeat(&self, leader: &Leader) -> Result<Option<Heartbeat>, ElectionError>;
+    /// Deposes `leader`, silent since its heartbeat's revision `heartbeat`:
+    /// deletes its election entry (and heartbeat) in a transaction guarded
+    /// by both (the entry still has create revision `leader.epoch`, the
+    /// heartbeat still has mod revision `heartbeat`); `Ok(false)` when a
+    /// guard failed (it beat since, or the leader changed).
+    fn depose(&mut self, leader: &Leader, heartbeat: i64) -> Result<bool, ElectionError>;
 }
 
 /// Everything the controller needs from the world.

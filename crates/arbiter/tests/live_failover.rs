@@ -241,3 +241,125 @@ fn a_switchover_under_a_writer_loses_no_acknowledged_increment() {
     eprintln!("switchover under a writer: {acked} acknowledged, {value} on the new primary");
     g.stop();
 }
+
+/// Issue 19 on real servers, pinned: the leader is an `arbiter run`
+/// process, this test's recorded controller follows it; the leader is
+/// killed (`kill -9`) with the primary. The follower sees the leader's
+/// heartbeat stop while the primary is down, deposes it (a guarded
+/// delete of its election key) and, next in line, fails over at once:
+/// no sooner than down-after, well before the leader's 5 s lease ran out.
+/// With `REHEARSE=record` the follower's run is pinned as
+/// `scenarios/live_leader_lost.ron` (replayed by `tests/live_scenarios.rs`).
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_leader_killed_with_the_primary_is_deposed_and_its_follower_fails_over() {
+    let etcd_server = support::etcd();
+    let [r1, r2, r3] = support::three_nodes();
+    let dir = tempfile::tempdir().unwrap();
+    let file = support::write_config(dir.path(), &etcd_server, "arbiter/test", 5, &[&r1, &r2, &r3], "");
+    let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
+    let record = || -> Option<GroupRecord> {
+        let kv = etcd.get("arbiter/test/record", false).ok()??;
+        serde_json::from_str(&kv.value).ok()
+    };
+    let mut leader = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["run", "--config"])
+        .arg(&file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the leader records r1", Duration::from_secs(20), || {
+        record().filter(|r| r.primary == "r1")
+    });
+
+    // The follower: this test's controller, recorded, with the file's
+    // settings (200 ms checks, down-after 1 s).
+    let addrs: Vec<String> = [&r1, &r2, &r3].iter().map(|r| r.addr.clone()).collect();
+    let config = GroupConfig {
+        nodes: addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| RedisNode {
+                name: format!("r{}", i + 1),
+                addr: addr.clone(),
+                priority: 100,
+            })
+            .collect(),
+        settings: Settings {
+            check_interval_ms: 200,
+            down_after_ms: 1000,
+            ..Settings::default()
+        },
+    };
+    let options = LiveOptions {
+        etcd: vec![etcd_server.addr.clone()],
+        prefix: "arbiter/test".into(),
+        ttl_s: 5,
+        timeout: Duration::from_millis(500),
+        poll_timeout: Duration::from_millis(200),
+        password: None,
+        auth: Default::default(),
+        min_replicas: None,
+        redis_tls: None,
+        etcd_tls: None,
+    };
+    let recording = dir.path().join("follower.ron");
+    let tape = rehearse::Tape::options()
+        .world("arbiter")
+        .meta("test", "live_leader_lost")
+        .create(&recording)
+        .unwrap();
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let world = LiveWorld::new(options, ConfigSource::Fixed(config), Arc::clone(&shutdown));
+    let world = rehearse::Recorder::new(world, tape.clone());
+    let follower = std::thread::spawn(move || Driver::new(world).run_until(u64::MAX, |_| false));
+    eventually("both campaign", Duration::from_secs(20), || {
+        (etcd.get_prefix("arbiter/test/election/").ok()?.len() == 2).then_some(())
+    });
+    // (a few rounds of watching)
+    std::thread::sleep(Duration::from_millis(1000));
+
+    // The leader and the primary die together.
+    let killed = Instant::now();
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    drop(r1);
+    let after = eventually("failed over", Duration::from_secs(20), || {
+        record().filter(|r| r.primary != "r1")
+    });
+    let took = killed.elapsed();
+    eprintln!(
+        "the leader and the primary killed: {} recorded {took:?} later",
+        after.primary
+    );
+    assert!(took >= Duration::from_millis(1000), "not before down-after: {took:?}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "{took:?}: the follower waited for the lease (5 s) instead of deposing the silent leader"
+    );
+    let redis = RedisNodes::new(Duration::from_secs(1), None);
+    let promoted = if after.primary == "r2" { &r2 } else { &r3 };
+    eventually("promoted", Duration::from_secs(20), || {
+        redis.status(&promoted.addr).ok().filter(|s| s.role == Role::Primary)
+    });
+
+    shutdown.store(true, Ordering::SeqCst);
+    assert_eq!(follower.join().unwrap().unwrap(), Stop::Terminal);
+    tape.finish().unwrap();
+    // The recording replays with no server, to the same end.
+    let replayer = rehearse::Replayer::open(&recording).unwrap();
+    let mut driver = Driver::new(replayer.clone());
+    driver.run_to_end_of_recording(1_000_000).unwrap();
+    replayer.finish().unwrap();
+    assert!(
+        driver
+            .outputs()
+            .iter()
+            .any(|o| matches!(o, arbiter::Output::Depose { .. })),
+        "the follower deposed the leader"
+    );
+    if std::env::var("REHEARSE").as_deref() == Ok("record") {
+        let pinned = format!("{}/../../scenarios/live_leader_lost.ron", env!("CARGO_MANIFEST_DIR"));
+        std::fs::copy(&recording, pinned).unwrap();
+    }
+}

@@ -209,3 +209,35 @@ fn a_loss_every_copy_shares_is_recorded_then_settled() {
     assert_eq!(said.last().map(String::as_str), Some("resign"), "{said:?}");
     assert_eq!(d.machine().state(), &State::Stopped);
 }
+
+#[test]
+fn a_real_follower_deposes_a_leader_killed_with_the_primary_and_fails_over() {
+    // tests/live_failover.rs: the leader (another process) and r1 killed
+    // together; this follower read the leader's heartbeat each round while
+    // r1 was down, saw it still for longer than the 800 ms it promised,
+    // deposed it, and, next in line, failed over at once (issue 19).
+    let d = replay("live_leader_lost");
+    let deposed: Vec<&Output> = d
+        .outputs()
+        .iter()
+        .filter(|o| matches!(o, Output::Depose { .. }))
+        .collect();
+    assert_eq!(deposed.len(), 1, "one deposition: {deposed:?}");
+    let said = named_decisions(&d);
+    let new = said[0].trim_start_matches("publish ").to_string();
+    assert!(new == "r2" || new == "r3", "{said:?}");
+    let other = if new == "r2" { "r3" } else { "r2" };
+    assert_eq!(
+        said,
+        [
+            format!("publish {new}"),
+            format!("promote {new}"),
+            format!("repoint {other} to {new}"),
+            "resign".into()
+        ]
+    );
+    // The deposition came before the failover.
+    let at = |p: fn(&Output) -> bool| d.outputs().iter().position(p).unwrap();
+    assert!(at(|o| matches!(o, Output::Depose { .. })) < at(|o| matches!(o, Output::Publish { .. })));
+    assert_eq!(d.machine().state(), &State::Stopped);
+}

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use arbiter::machine::{Context, Input, Machine, Output, Plan, State, TRANSITIONS, mermaid};
 use arbiter::types::Epoch;
 use arbiter::types::{
-    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, NodeId, NodeStatus,
-    RedisError, RedisNode, Role, Settings,
+    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Heartbeat, Leader, NodeId,
+    NodeStatus, RedisError, RedisNode, Role, Settings,
 };
 
 fn config() -> GroupConfig {
@@ -389,19 +389,118 @@ fn every_listed_transition_does_what_it_says() {
         "Following",
         wait(2000),
     );
-    assert!(m.context().views.is_empty(), "a follower keeps no leader's views");
+    // (it keeps views too, never acting on them: a successor knows what
+    // each node held when it last answered)
+    assert!(m.context().views["r3"].status.is_some());
     assert_eq!(m.context().watch["r3"].answered_at, Some(1000));
-    let mut watching = follower();
-    let r1 = watching.watch.entry("r1".into()).or_default();
-    r1.observe(0, Some(true), 1000);
-    r1.observe(1000, None, 1000);
+    // A primary down: it reads the leader's heartbeat, to depose a leader
+    // that stopped with the primary (issue 19).
+    let watching = |down_since: u64| {
+        let mut c = follower();
+        let r1 = c.watch.entry("r1".into()).or_default();
+        r1.observe(down_since.saturating_sub(1000), Some(true), 1000);
+        r1.observe(down_since, None, 1000);
+        c
+    };
     t.case(
         State::Polling { next: 2 },
-        watching,
+        watching(1000),
         Input::Status(replica_of(1)),
-        "Following",
-        wait(1000 + Settings::default().fast_check_interval_ms),
+        "CheckingLeader",
+        Some(Output::ReadHeartbeat {
+            leader: leader("arbiter-2", 90),
+        }),
     );
+    let fast = Settings::default().fast_check_interval_ms;
+    let beat = |revision| {
+        Input::Heartbeat(Ok(Some(Heartbeat {
+            revision,
+            within_ms: 1600,
+        })))
+    };
+    // A beat not seen before: the silence starts now.
+    let m = t.case(
+        State::CheckingLeader,
+        watching(1000),
+        beat(7),
+        "Following",
+        wait(1000 + fast),
+    );
+    assert_eq!(m.context().silence, Some((leader("arbiter-2", 90), 7, 1000)));
+    // The same beat for longer than it promised (plus the fast interval),
+    // and the primary down for down-after (3 s): deposed.
+    let silent = |since: u64, down_since: u64, now: u64| {
+        let mut c = watching(down_since);
+        c.now = now;
+        c.silence = Some((leader("arbiter-2", 90), 7, since));
+        c
+    };
+    t.case(
+        State::CheckingLeader,
+        silent(2000, 1000, 4000),
+        beat(7),
+        "Deposing",
+        Some(Output::Depose {
+            leader: leader("arbiter-2", 90),
+            revision: 7,
+        }),
+    );
+    // Not silent long enough, or the primary not down long enough, or the
+    // beat moved, or no beat at all: waits (soon).
+    t.case(
+        State::CheckingLeader,
+        silent(2500, 1000, 4000),
+        beat(7),
+        "Following",
+        wait(4000 + fast),
+    );
+    t.case(
+        State::CheckingLeader,
+        silent(2000, 1500, 4000),
+        beat(7),
+        "Following",
+        wait(4000 + fast),
+    );
+    t.case(
+        State::CheckingLeader,
+        silent(2000, 1000, 4000),
+        beat(8),
+        "Following",
+        wait(4000 + fast),
+    );
+    t.case(
+        State::CheckingLeader,
+        silent(2000, 1000, 4000),
+        Input::Heartbeat(Ok(None)),
+        "Following",
+        wait(4000 + fast),
+    );
+    // Deposed: the next in line leads at once (this instance, maybe).
+    let m = t.case(
+        State::Deposing,
+        silent(2000, 1000, 4000),
+        Input::Deposed(Ok(true)),
+        "CheckingElection",
+        Some(Output::CheckElection),
+    );
+    assert_eq!(m.context().silence, None);
+    t.case(
+        State::Deposing,
+        silent(2000, 1000, 4000),
+        Input::Deposed(Ok(false)),
+        "Following",
+        wait(4000 + fast),
+    );
+    // The deposed leader finds its entry gone: it stops acting and joins
+    // again.
+    let m = t.case(
+        State::CheckingElection,
+        leading(),
+        Input::Election(Some(ElectionEvent::EntryLost)),
+        "Campaigning",
+        Some(Output::CreateNode { instance: me() }),
+    );
+    assert_eq!(m.context().epoch, None);
     t.case(
         State::Polling { next: 2 },
         polled(|_| {}),

@@ -119,10 +119,20 @@ fn a_follower_stays_passive() {
     let r1 = &d.machine().context().watch["r1"];
     assert_eq!((r1.answered_at, r1.down_since), (Some(1000), Some(2000)));
     assert!(r1.primary_down());
-    assert!(
-        d.machine().context().views.is_empty(),
-        "a follower keeps no leader's views"
-    );
+    // It keeps views too (it never acts on them): a successor knows what
+    // each node held when it last answered.
+    let v = &d.machine().context().views["r1"];
+    assert_eq!(v.previous.as_ref().map(|s| s.offset), Some(1000));
+    assert!(v.status.is_none());
+    // With r1 down it read the leader's heartbeat each round; the beat
+    // moved, so it deposed nobody.
+    let beats = d
+        .outputs()
+        .iter()
+        .filter(|o| matches!(o, Output::ReadHeartbeat { .. }))
+        .count();
+    assert_eq!(beats, 2, "one heartbeat read per round with r1 down");
+    assert!(!d.outputs().iter().any(|o| matches!(o, Output::Depose { .. })));
     assert_eq!(
         d.machine().state(),
         &State::Following {

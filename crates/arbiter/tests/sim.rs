@@ -471,14 +471,23 @@ fn l1_flags_a_primary_killed_for_good_and_not_replaced_in_time() {
         m.config.settings.down_after_ms + m.config.settings.check_interval_ms + arbiter::sim::check::FAILOVER_BOUND_MS;
     m.advance(at + bound + 1);
     m.promote(1, Epoch(5)).unwrap();
-    let f = c.after_probe(&m, 0, at).unwrap_err();
+    let f = c.after_probe(&m, 0, at, false).unwrap_err();
     assert_eq!(f.kind(), "L1 eventual failover");
     assert!(f.message().contains("r1 was killed for good"), "{f}");
     let mut m = model();
     m.crash(0);
     m.advance(at + bound);
     m.promote(1, Epoch(5)).unwrap();
-    c.after_probe(&m, 0, at).unwrap();
+    c.after_probe(&m, 0, at, false).unwrap();
+    // Killed with the leader instance: the tighter bound (issue 19).
+    let tight = bound - arbiter::sim::check::FAILOVER_BOUND_MS + arbiter::sim::check::LEADER_LOSS_BOUND_MS;
+    let f = c.after_probe(&m, 0, at, true).unwrap_err();
+    assert!(f.message().contains("with the leader instance"), "{f}");
+    let mut m = model();
+    m.crash(0);
+    m.advance(at + tight);
+    m.promote(1, Epoch(5)).unwrap();
+    c.after_probe(&m, 0, at, true).unwrap();
 }
 
 #[test]

@@ -485,6 +485,33 @@ impl Etcd {
         Ok(v["succeeded"].as_bool().unwrap_or(false))
     }
 
+    /// Writes `key` attached to `lease`, unconditionally; the revision of
+    /// the write (the key's new mod revision).
+    pub fn put_leased(&self, key: &str, value: &str, lease: i64) -> Result<i64, EtcdError> {
+        let body = json!({ "key": b64(key), "value": b64(value), "lease": lease.to_string() });
+        let v = self.post("kv/put", &body)?;
+        header_revision(&v)
+    }
+
+    /// Deletes `entry` and `beat` in one transaction guarded by both:
+    /// `entry`'s create revision is still `epoch` and `beat`'s mod
+    /// revision still `beat_revision` (a silent leader deposed, issue 19);
+    /// whether the guards held.
+    pub fn delete_if_silent(&self, entry: &str, epoch: i64, beat: &str, beat_revision: i64) -> Result<bool, EtcdError> {
+        let body = json!({
+            "compare": [
+                { "key": b64(entry), "target": "CREATE", "result": "EQUAL", "create_revision": epoch.to_string() },
+                { "key": b64(beat), "target": "MOD", "result": "EQUAL", "mod_revision": beat_revision.to_string() },
+            ],
+            "success": [
+                { "request_delete_range": { "key": b64(entry) } },
+                { "request_delete_range": { "key": b64(beat) } },
+            ],
+        });
+        let v = self.post("kv/txn", &body)?;
+        Ok(v["succeeded"].as_bool().unwrap_or(false))
+    }
+
     /// Deletes `key`; whether it existed.
     pub fn delete(&self, key: &str) -> Result<bool, EtcdError> {
         let v = self.post("kv/deleterange", &json!({ "key": b64(key) }))?;

@@ -24,6 +24,12 @@
 //!   [`ControlAck`](super::control::ControlAck) as JSON: the mod revision
 //!   of `control` its machine runs with, written (guarded by its epoch)
 //!   once it has taken that revision in;
+//! - `heartbeat/<instance>`: the leader's heartbeat, attached to its lease,
+//!   rewritten at the start of every check and before every Redis command
+//!   it sends; its value is the longest it says it goes between two beats
+//!   (milliseconds). A follower that sees it unchanged for longer while a
+//!   primary is down deletes the leader's election key and heartbeat in
+//!   one transaction guarded by both (issue 19);
 //! - `members/<instance>`: one key per running instance, attached to a
 //!   lease of its follower, saying where it serves clients (a
 //!   [`Member`](super::follow::Member) as JSON).
@@ -56,6 +62,11 @@ impl Keys {
     /// `PREFIX/election/<instance>`: one candidate's key.
     pub fn candidate(&self, instance: &str) -> String {
         format!("{}/election/{instance}", self.prefix)
+    }
+
+    /// `PREFIX/heartbeat/<instance>`: a leader's heartbeat.
+    pub fn heartbeat(&self, instance: &str) -> String {
+        format!("{}/heartbeat/{instance}", self.prefix)
     }
 
     /// `PREFIX/record`: the group record.

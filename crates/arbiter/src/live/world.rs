@@ -365,12 +365,36 @@ impl LiveWorld {
         let leads = mine.as_ref().is_some_and(|kv| kv.create_revision == epoch.get())
             && leader.as_ref().is_some_and(|l| l.epoch == epoch);
         if leads {
+            // A leader about to send a command beats: a command that
+            // hangs until its timeout is no silence a follower sees.
+            self.beat();
             Ok(())
         } else {
             Err(RedisError::Fenced {
                 seen: leader.map_or(Epoch(0), |l| l.epoch),
             })
         }
+    }
+
+    /// Writes this leader's heartbeat (`PREFIX/heartbeat/<instance>` on its
+    /// lease): the longest it goes between two beats, a check interval and
+    /// a poll timeout per node. A failed write is only logged: a follower
+    /// that cannot see the beat deposes nobody unless the primary is down
+    /// too, and then a leader etcd cannot hear from is no leader to keep.
+    fn beat(&self) {
+        let (Some((lease, key)), Some(group)) = (&self.lease, &self.group) else {
+            return;
+        };
+        let instance = key.rsplit('/').next().unwrap_or_default();
+        let poll_ms = u64::try_from(self.options.poll_timeout.as_millis()).unwrap_or(u64::MAX);
+        let within_ms = group
+            .settings
+            .check_interval_ms
+            .saturating_add((group.nodes.len() as u64).saturating_mul(poll_ms));
+        let written = self
+            .etcd
+            .put_leased(&self.keys().heartbeat(instance), &within_ms.to_string(), *lease);
+        debug!(target: "arbiter", within_ms, result = ?written, "etcd: heartbeat");
     }
 
     /// The node settings arbiter keeps, as logged (never the password).

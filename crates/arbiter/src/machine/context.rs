@@ -36,6 +36,11 @@ pub struct Context {
     /// that it takes over with down-after already running (issue 19).
     #[serde(default)]
     pub watch: BTreeMap<String, Watch>,
+    /// A follower's watch on the leader while a primary is down: the
+    /// leader, its heartbeat revision and the round this instance first
+    /// saw that revision (on its own clock).
+    #[serde(default)]
+    pub silence: Option<(Leader, i64, Millis)>,
     /// A requested switchover target, until carried out or refused.
     pub switchover: Option<String>,
     /// When the pending switchover was requested: a request that cannot be
@@ -73,6 +78,7 @@ impl Context {
             record: None,
             views: BTreeMap::new(),
             watch: BTreeMap::new(),
+            silence: None,
             switchover: None,
             switchover_at: 0,
             handover: None,

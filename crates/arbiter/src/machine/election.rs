@@ -25,7 +25,8 @@ impl Machine {
     /// `CheckingElection` takes the election news `event`.
     fn on_election_news(&mut self, event: Option<ElectionEvent>) -> State {
         match event {
-            Some(ElectionEvent::LeaseLost) => self.campaign(),
+            // (an entry deposed while the lease lives: join again)
+            Some(ElectionEvent::LeaseLost | ElectionEvent::EntryLost) => self.campaign(),
             Some(ElectionEvent::LeaderChanged(Some(leader)))
                 if self.is_me(&leader) && self.ctx.epoch != Some(leader.epoch) =>
             {

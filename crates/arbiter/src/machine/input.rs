@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
+    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Heartbeat, Leader, Millis, NodeId,
     NodeStatus, RedisError,
 };
 
@@ -48,6 +48,10 @@ pub enum Input {
     Repointed(Result<(), RedisError>),
     /// The `FAILOVER TO` result.
     SwitchedOver(Result<(), RedisError>),
+    /// The leader's heartbeat.
+    Heartbeat(Result<Option<Heartbeat>, ElectionError>),
+    /// Whether the guarded deposition happened.
+    Deposed(Result<bool, ElectionError>),
     /// Stop (SIGTERM).
     Shutdown,
     /// The resignation's result.
@@ -73,6 +77,8 @@ impl Input {
             Self::Promoted(_) => "Promoted",
             Self::Repointed(_) => "Repointed",
             Self::SwitchedOver(_) => "SwitchedOver",
+            Self::Heartbeat(_) => "Heartbeat",
+            Self::Deposed(_) => "Deposed",
             Self::Shutdown => "Shutdown",
             Self::Resigned(_) => "Resigned",
         }

@@ -26,6 +26,7 @@ mod planted;
 mod acting;
 mod context;
 pub mod decide;
+mod depose;
 mod election;
 mod idle;
 mod input;
@@ -190,6 +191,7 @@ impl Machine {
             State::Following { .. } | State::Leading { .. } | State::Resigning => self.on_idle(state, input),
             State::CheckingElection | State::LoadingRecord => Ok(self.on_election(state, input)),
             State::CheckingConfig | State::CheckingRequests | State::Polling { .. } => self.on_round(state, input),
+            State::CheckingLeader | State::Deposing => self.on_depose(state, input),
             State::Publishing { .. }
             | State::Promoting { .. }
             | State::Repointing { .. }

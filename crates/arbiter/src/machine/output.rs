@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Candidacy, Epoch, GroupRecord, Millis, NodeId};
+use crate::types::{Candidacy, Epoch, GroupRecord, Leader, Millis, NodeId};
 
 /// What the machine wants done. Each output is answered by exactly one input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +73,19 @@ pub enum Output {
         /// The epoch fencing the command.
         epoch: Epoch,
     },
+    /// Read the leader's heartbeat (answer: `Heartbeat`).
+    ReadHeartbeat {
+        /// The leader as last seen.
+        leader: Leader,
+    },
+    /// Depose the leader, silent since heartbeat revision `revision`
+    /// (answer: `Deposed`).
+    Depose {
+        /// The leader as last seen.
+        leader: Leader,
+        /// The heartbeat revision it has been silent since.
+        revision: i64,
+    },
     /// Sleep until the next check (answer: `Tick`).
     Wait {
         /// When.
@@ -87,8 +100,8 @@ pub enum Output {
 
 impl Output {
     /// Whether this output changes something outside the instance: a group
-    /// record write, a Redis command (promote, repoint, switchover) or a
-    /// resignation. Polls, reads and waits are not decisions. `arbiter
+    /// record write, a Redis command (promote, repoint, switchover), a
+    /// resignation or the deposition of a silent leader. Polls, reads and waits are not decisions. `arbiter
     /// replay` lists these, and scenario tests assert them.
     pub fn is_decision(&self) -> bool {
         matches!(
@@ -98,6 +111,7 @@ impl Output {
                 | Self::Repoint { .. }
                 | Self::Switchover { .. }
                 | Self::Resign { .. }
+                | Self::Depose { .. }
         )
     }
 }

@@ -49,14 +49,16 @@ impl Machine {
                 let watch = self.ctx.watch.entry(name.clone()).or_default();
                 watch.observe(now, answered, interval);
                 let down_since = watch.down_since;
-                if self.ctx.epoch.is_some() {
-                    let view = self.ctx.views.entry(name).or_default();
-                    view.observe(now, result);
-                    // Down-after counts from the first unanswered poll this
-                    // instance made, leading or following (see `Watch`).
-                    if view.down_since.is_some() {
-                        view.down_since = down_since;
-                    }
+                // A follower keeps its views too (it never acts on them): a
+                // successor knows what each node held when it last answered
+                // (seed 33323: a new leader that never saw the dead primary
+                // answer recorded a copy of 20 keys over its 106).
+                let view = self.ctx.views.entry(name).or_default();
+                view.observe(now, result);
+                // Down-after counts from the first unanswered poll this
+                // instance made, leading or following (see `Watch`).
+                if view.down_since.is_some() {
+                    view.down_since = down_since;
                 }
                 return self.poll(next + 1);
             }
@@ -80,8 +82,13 @@ impl Machine {
     fn act(&mut self) -> Moved {
         // (nothing in a round takes leadership away or gives it)
         let Some(epoch) = self.ctx.epoch else {
-            // A primary down: look at the election soon, to take over
-            // the moment the leader's lease ends if the leader died too.
+            // A primary down: read the leader's heartbeat, to depose a
+            // leader that died with it ([`super::depose`]) ...
+            if let Some(state) = self.watch_leader() {
+                return Ok(state);
+            }
+            // ... and look at the election soon, to take over the moment
+            // the leader's entry is gone.
             let idle = self.idle_state();
             return Ok(if self.ctx.watch.values().any(Watch::primary_down) {
                 self.idle_soon(idle)

@@ -79,6 +79,11 @@ pub enum State {
         /// The plan being carried out.
         plan: Plan,
     },
+    /// Follower, a primary down: reading the leader's heartbeat, to
+    /// depose a leader that stopped (issue 19).
+    CheckingLeader,
+    /// Follower: deposing a silent leader (a guarded delete of its entry).
+    Deposing,
     /// Leaving the election before stopping.
     Resigning,
     /// Stopped for good.
@@ -119,6 +124,8 @@ impl State {
             Self::Repointing { .. } => "Repointing",
             Self::Detaching { .. } => "Detaching",
             Self::SwitchingOver { .. } => "SwitchingOver",
+            Self::CheckingLeader => "CheckingLeader",
+            Self::Deposing => "Deposing",
             Self::Resigning => "Resigning",
             Self::Stopped => "Stopped",
             Self::Refused { .. } => "Refused",

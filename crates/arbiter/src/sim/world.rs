@@ -10,7 +10,7 @@ use rehearse::{InjectFault, Sim};
 use super::model::{Endpoint, Fact, Model, ModelEvent, Promotion};
 use crate::types::Epoch;
 use crate::types::{
-    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Leader, Millis, NodeId,
+    Candidacy, ClusterEvent, ElectionError, ElectionEvent, GroupConfig, GroupRecord, Heartbeat, Leader, Millis, NodeId,
     NodeStatus, RedisError, Wake,
 };
 use crate::world::{Cluster, Election, Host};
@@ -30,6 +30,10 @@ impl InjectFault for ElectionError {
         Self::Unavailable("injected: request timed out".into())
     }
 }
+
+/// The poll timeout a simulated instance's heartbeat counts per node
+/// (the live default, `redis.poll_timeout_ms`).
+pub const SIM_POLL_TIMEOUT_MS: Millis = 200;
 
 /// The world as instance `index` sees it.
 #[derive(Debug)]
@@ -101,6 +105,41 @@ impl InstanceWorld {
         result
     }
 
+    /// The leadership re-check the live world makes before every Redis
+    /// command under `epoch` (and the heartbeat it writes then): refused
+    /// as [`RedisError::Fenced`] when this instance no longer leads under
+    /// `epoch`, an error when etcd cannot be asked. A negative epoch (only
+    /// the `SkipFencing` planted bug sends one) skips it.
+    fn recheck(&self, epoch: Epoch) -> Result<(), RedisError> {
+        if epoch.get() < 0 {
+            return Ok(());
+        }
+        let (id, within_ms) = (self.id.clone(), self.within_ms());
+        let leads = self.etcd(|m| {
+            let leads = m.etcd.leads(&id, epoch);
+            if leads {
+                m.etcd.beat(&id, within_ms);
+            }
+            (leads, m.etcd.leader().map_or(Epoch(0), |l| l.epoch))
+        });
+        match leads {
+            Ok((true, _)) => Ok(()),
+            Ok((false, seen)) => Err(RedisError::Fenced { seen }),
+            Err(e) => Err(RedisError::Unreachable(format!("cannot re-check leadership: {e}"))),
+        }
+    }
+
+    /// What this instance's heartbeat promises: its check interval plus a
+    /// poll timeout per node (as the live world computes it).
+    fn within_ms(&self) -> Millis {
+        let m = self.model.borrow();
+        let config = match &m.instances[self.index].config_override {
+            Some((config, _)) => config,
+            None => &m.config,
+        };
+        config.settings.check_interval_ms + config.nodes.len() as Millis * SIM_POLL_TIMEOUT_MS
+    }
+
     /// An etcd call over the network (quorum loss fails everything).
     fn etcd<T>(&self, f: impl FnOnce(&mut Model) -> T) -> Result<T, ElectionError> {
         let mut m = self.model.borrow_mut();
@@ -166,6 +205,7 @@ impl Cluster for InstanceWorld {
     }
 
     fn promote(&mut self, addr: &str, epoch: Epoch) -> Result<(), RedisError> {
+        self.recheck(epoch)?;
         let me = self.me();
         self.redis(addr, |m, i| {
             let was_replica = m.nodes[i].replica_of.is_some();
@@ -190,10 +230,12 @@ impl Cluster for InstanceWorld {
     }
 
     fn repoint(&mut self, addr: &str, primary: &str, epoch: Epoch) -> Result<(), RedisError> {
+        self.recheck(epoch)?;
         self.redis(addr, |m, i| m.repoint(i, primary, epoch))
     }
 
     fn failover(&mut self, primary: &str, target: &str, timeout_ms: Millis, epoch: Epoch) -> Result<(), RedisError> {
+        self.recheck(epoch)?;
         self.redis(primary, |m, p| match m.node_at(target) {
             Some(t) if m.answering(t) && m.reaches(Endpoint::Node(p), Endpoint::Node(t)) => {
                 m.failover(p, t, epoch, timeout_ms)
@@ -235,15 +277,29 @@ impl Election for InstanceWorld {
 
     fn check_election_notification(&mut self) -> Option<ElectionEvent> {
         let lease = self.lease?;
+        let within_ms = self.within_ms();
+        let id = self.id.clone();
         let alive = self.etcd(|m| {
             let now = m.now;
-            (m.etcd.keepalive(now, lease), m.etcd.leader())
+            let alive = m.etcd.keepalive(now, lease);
+            let entry = m.etcd.entries.contains_key(&id);
+            if alive && !entry {
+                // Deposed: the entry is gone, the lease lives on empty.
+                m.etcd.revoke(lease);
+            }
+            // The leader beats at the start of every check.
+            m.etcd.beat(&id, within_ms);
+            (alive, entry, m.etcd.leader())
         });
         // etcd unreachable: nothing is known; the lease may run out.
-        let (alive, leader) = alive.ok()?;
+        let (alive, entry, leader) = alive.ok()?;
         if !alive {
             self.lease = None;
             return Some(ElectionEvent::LeaseLost);
+        }
+        if !entry {
+            self.lease = None;
+            return Some(ElectionEvent::EntryLost);
         }
         if self.reported_leader.as_ref() != Some(&leader) {
             self.reported_leader = Some(leader.clone());
@@ -286,6 +342,31 @@ impl Election for InstanceWorld {
             } else {
                 ModelEvent::RecordRejected { by: id, epoch }
             });
+            ok
+        })
+    }
+
+    fn leader_heartbeat(&self, leader: &Leader) -> Result<Option<Heartbeat>, ElectionError> {
+        self.etcd(|m| {
+            m.etcd.beats.get(&leader.instance).map(|b| Heartbeat {
+                revision: b.revision,
+                within_ms: b.within_ms,
+            })
+        })
+    }
+
+    fn depose(&mut self, leader: &Leader, heartbeat: i64) -> Result<bool, ElectionError> {
+        let id = self.id.clone();
+        self.etcd(|m| {
+            let now = m.now;
+            let ok = m.etcd.depose(now, leader, heartbeat);
+            if ok {
+                m.note(ModelEvent::Deposed {
+                    by: id,
+                    leader: leader.instance.clone(),
+                    epoch: leader.epoch,
+                });
+            }
             ok
         })
     }

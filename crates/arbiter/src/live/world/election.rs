@@ -8,11 +8,15 @@ use tracing::{debug, info, warn};
 
 use super::{LiveWorld, unavailable};
 use crate::types::Epoch;
-use crate::types::{Candidacy, ElectionError, ElectionEvent, GroupRecord, Leader, NodeId};
+use crate::types::{Candidacy, ElectionError, ElectionEvent, GroupRecord, Heartbeat, Leader, Millis, NodeId};
 use crate::world::Election;
 
 impl Election for LiveWorld {
     fn create_node(&mut self, node: NodeId) -> Result<Candidacy, ElectionError> {
+        // (a lease left alive by an entry deposed: nothing holds it now)
+        if let Some((old, _)) = self.lease.take() {
+            let _ = self.etcd.revoke(old);
+        }
         let lease = self.etcd_outcome("join the election", self.etcd.grant(self.options.ttl_s))?;
         let key = self.keys().candidate(&node.0);
         let (_, kv) = self.etcd_outcome("join the election", self.etcd.create(&key, &node.0, lease))?;
@@ -62,7 +66,28 @@ impl Election for LiveWorld {
                 }
             }
         }
-        let leader = self.current_leader().inspect_err(|_| self.etcd_failed()).ok()?;
+        let entries = self
+            .etcd
+            .get_prefix(&self.keys().election())
+            .inspect_err(|_| self.etcd_failed())
+            .ok()?;
+        let leader = entries.first().map(|kv| Leader {
+            instance: NodeId(kv.value.clone()),
+            epoch: Epoch(kv.create_revision),
+        });
+        if let Some((lease, key)) = self.lease.clone() {
+            match entries.iter().find(|kv| kv.key == key) {
+                None => {
+                    warn!(target: "arbiter", key = %key, "this instance's election key was deleted while its lease lives (a follower deposed it as a silent leader): joining the election again");
+                    let _ = self.etcd.revoke(lease);
+                    self.lease = None;
+                    return Some(ElectionEvent::EntryLost);
+                }
+                // The leader beats at the start of every check.
+                Some(mine) if leader.as_ref().is_some_and(|l| l.epoch.get() == mine.create_revision) => self.beat(),
+                Some(_) => {}
+            }
+        }
         if self.reported_leader.as_ref() == Some(&leader) {
             return None;
         }
@@ -90,6 +115,35 @@ impl Election for LiveWorld {
         let written = self.etcd.put_guarded(key, epoch.get(), &self.keys().record(), &value);
         debug!(target: "arbiter", epoch = epoch.get(), primary = %record.primary, result = ?written, "etcd: guarded record write");
         self.etcd_outcome("write the group record", written)
+    }
+
+    fn leader_heartbeat(&self, leader: &Leader) -> Result<Option<Heartbeat>, ElectionError> {
+        let key = self.keys().heartbeat(&leader.instance.0);
+        let kv = self.etcd_outcome("read the leader's heartbeat", self.etcd.get(&key, false))?;
+        Ok(kv.and_then(|kv| match kv.value.parse::<Millis>() {
+            Ok(within_ms) => Some(Heartbeat {
+                revision: kv.mod_revision,
+                within_ms,
+            }),
+            // (never deposed on a value this version cannot read)
+            Err(_) => {
+                debug!(target: "arbiter", key = %key, value = %kv.value, "a heartbeat that is not a number of milliseconds: ignored");
+                None
+            }
+        }))
+    }
+
+    fn depose(&mut self, leader: &Leader, heartbeat: i64) -> Result<bool, ElectionError> {
+        let keys = self.keys();
+        let (entry, beat) = (keys.candidate(&leader.instance.0), keys.heartbeat(&leader.instance.0));
+        let deposed = self.etcd.delete_if_silent(&entry, leader.epoch.get(), &beat, heartbeat);
+        let deposed = self.etcd_outcome("depose the silent leader", deposed)?;
+        if deposed {
+            warn!(target: "arbiter", leader = %leader.instance, epoch = leader.epoch.get(), heartbeat, "deposed the leader: its heartbeat did not move for longer than it promised while the primary was down");
+        } else {
+            info!(target: "arbiter", leader = %leader.instance, epoch = leader.epoch.get(), "the leader was not deposed: it beat again, or it no longer leads");
+        }
+        Ok(deposed)
     }
 
     fn resign(&mut self, candidacy: &Candidacy) -> Result<(), ElectionError> {

@@ -116,10 +116,22 @@ impl Round<'_> {
                 primary: (*one).to_string(),
             })),
             [one] => match (ahead_of(one), empty_claimant(one)) {
-                (Some(node), _) => Err(Blocked::ColdStartBehind {
-                    primary: (*one).to_string(),
-                    node,
-                }),
+                // Its replicas, on the older history, would resync it away
+                // from the claimant any moment: the copy holding the most
+                // becomes the primary, as after a recorded primary lost its
+                // data (seed 36590: the primary restarted empty before any
+                // record was written, and both replicas resynced from it a
+                // second later while the leader waited for an operator).
+                (Some(node), _) => match self.cold_shelter(one) {
+                    Some(to) => Ok(Some(Plan::Failover {
+                        from: (*one).to_string(),
+                        to,
+                    })),
+                    None => Err(Blocked::ColdStartBehind {
+                        primary: (*one).to_string(),
+                        node,
+                    }),
+                },
                 (None, Some(reason)) => Err(Blocked::ColdStartEmpty {
                     primary: (*one).to_string(),
                     reason,
@@ -137,6 +149,34 @@ impl Round<'_> {
             },
             _ => Err(Blocked::ColdStart),
         }
+    }
+
+    /// With no record yet, the node to promote instead of `claimant`,
+    /// which holds less than a copy on another replication history that
+    /// still follows it (and would resync from it): the copy holding the
+    /// most keys (then the highest offset, then the first name) among the
+    /// replicas of `claimant` on another history than its own, priority
+    /// not 0. `None` unless every node answers: a silent one may hold more.
+    fn cold_shelter(&self, claimant: &str) -> Option<String> {
+        let mine = self.status(claimant)?;
+        let addr = addr_of(self.config, claimant);
+        let all_answer = self.config.nodes.iter().all(|n| self.status(&n.name).is_some());
+        if !all_answer {
+            return None;
+        }
+        self.config
+            .nodes
+            .iter()
+            .filter(|n| n.name != claimant && n.priority != 0)
+            .filter_map(|n| {
+                let st = self.status(&n.name)?;
+                let follows = matches!(&st.role, Role::Replica { primary, .. } if primary == addr);
+                let more = st.keys.zip(mine.keys).is_some_and(|(k, m)| k > m);
+                (follows && more && st.replid != mine.replid)
+                    .then(|| (st.keys, st.offset, std::cmp::Reverse(n.name.clone())))
+            })
+            .max()
+            .map(|best| best.2.0)
     }
 
     /// The decision when the recorded `primary` (seen as `view`) failed:

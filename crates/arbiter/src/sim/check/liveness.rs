@@ -3,7 +3,7 @@
 
 use rehearse::Failure;
 
-use super::{Checker, FAILOVER_BOUND_MS, MAX_PROMOTIONS_WITHOUT_FAULT, fail};
+use super::{Checker, FAILOVER_BOUND_MS, LEADER_LOSS_BOUND_MS, MAX_PROMOTIONS_WITHOUT_FAULT, fail};
 use crate::machine::Machine;
 use crate::sim::model::{Event, Model, ModelEvent};
 use crate::types::Millis;
@@ -55,10 +55,18 @@ impl Checker {
     }
 
     /// After the run: the primary killed for good at `at` (the liveness
-    /// probe) was replaced by a promotion in time (L1).
-    pub fn after_probe(&self, m: &Model, killed: usize, at: Millis) -> Result<(), Failure> {
+    /// probe; with the leader instance when `with_leader`) was replaced by
+    /// a promotion in time (L1): within down-after, a check interval and
+    /// [`FAILOVER_BOUND_MS`], or [`LEADER_LOSS_BOUND_MS`] when the leader
+    /// died too (a follower deposes it: issue 19's promise).
+    pub fn after_probe(&self, m: &Model, killed: usize, at: Millis, with_leader: bool) -> Result<(), Failure> {
         let s = &m.config.settings;
-        let bound = s.down_after_ms + s.check_interval_ms + FAILOVER_BOUND_MS;
+        let margin = if with_leader {
+            LEADER_LOSS_BOUND_MS
+        } else {
+            FAILOVER_BOUND_MS
+        };
+        let bound = s.down_after_ms + s.check_interval_ms + margin;
         let promoted = m
             .events
             .iter()
@@ -70,8 +78,9 @@ impl Checker {
                 self.seed,
                 m.now,
                 format!(
-                    "{} was killed for good at t={at} ms; no promotion within {bound} ms (first: {:?})",
+                    "{} was killed for good at t={at} ms{}; no promotion within {bound} ms (first: {:?})",
                     m.nodes[killed].name,
+                    if with_leader { ", with the leader instance" } else { "" },
                     other.map(|e| e.at)
                 ),
             )),

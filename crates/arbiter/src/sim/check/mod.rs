@@ -74,6 +74,13 @@ pub const STALE_PRIMARY_GRACE_MS: Millis = 300;
 /// promoted (L1), beyond down-after and one check interval.
 pub const FAILOVER_BOUND_MS: Millis = 1000;
 
+/// How long after the primary and the leader instance are killed together
+/// a replica must be promoted (L1), beyond down-after and one check
+/// interval: a follower deposes the silent leader (its heartbeat promised
+/// a beat within a check interval plus a poll timeout per node, well under
+/// down-after) and the next in line acts at once (issue 19).
+pub const LEADER_LOSS_BOUND_MS: Millis = 500;
+
 /// How long a leader may hold an operator's switchover request beyond its
 /// failover timeout and two check intervals (L4).
 pub const SWITCHOVER_BOUND_MS: Millis = 1000;
@@ -191,6 +198,13 @@ impl Checker {
     /// next answer), and the S6/S7 grace periods start when the
     /// instance knows.
     pub fn observe_leader_views(&mut self, i: usize, m: &Model, machine: &Machine) {
+        // A follower keeps views too (issue 19), but acts on none: what it
+        // saw starts no grace until it knows it leads (seed 16360: etcd
+        // named it leader a moment before its next election check).
+        if machine.context().epoch.is_none() {
+            self.history.observe(i, m, |_| None);
+            return;
+        }
         let views = &machine.context().views;
         self.history
             .observe(i, m, |name| views.get(name).and_then(|v| v.status.as_ref()));

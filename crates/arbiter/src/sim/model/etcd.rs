@@ -22,6 +22,17 @@ pub struct Entry {
     pub lease: i64,
 }
 
+/// A leader's heartbeat key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Beat {
+    /// The key's mod revision.
+    pub revision: i64,
+    /// The longest the leader says it goes between two beats.
+    pub within_ms: Millis,
+    /// The lease that holds it.
+    pub lease: i64,
+}
+
 /// One group record written, with when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
@@ -41,6 +52,8 @@ pub struct EtcdModel {
     next_lease: i64,
     /// Election entries, by instance.
     pub entries: BTreeMap<NodeId, Entry>,
+    /// Heartbeat keys, by instance (attached to its lease).
+    pub beats: BTreeMap<NodeId, Beat>,
     /// The group record.
     pub record: Option<GroupRecord>,
     /// Every record written, with when: what a lagging member may still
@@ -102,7 +115,54 @@ impl EtcdModel {
         if self.leases.remove(&lease).is_some() {
             self.revision += 1;
             self.entries.retain(|_, e| e.lease != lease);
+            self.beats.retain(|_, b| b.lease != lease);
         }
+    }
+
+    /// The leader `instance` beats (a put of its heartbeat key on its
+    /// lease); nothing when it does not lead.
+    pub fn beat(&mut self, instance: &NodeId, within_ms: Millis) {
+        let Some(entry) = self.entries.get(instance).copied() else {
+            return;
+        };
+        if self.leader().is_some_and(|l| l.instance == *instance) {
+            self.revision += 1;
+            let beat = Beat {
+                revision: self.revision,
+                within_ms,
+                lease: entry.lease,
+            };
+            self.beats.insert(instance.clone(), beat);
+        }
+    }
+
+    /// The guarded deposition: deletes `leader`'s entry and heartbeat when
+    /// its entry still has create revision `leader.epoch` and its heartbeat
+    /// mod revision `heartbeat`.
+    pub fn depose(&mut self, now: Millis, leader: &Leader, heartbeat: i64) -> bool {
+        let entry = self
+            .entries
+            .get(&leader.instance)
+            .is_some_and(|e| e.revision == leader.epoch.get());
+        let beat = self
+            .beats
+            .get(&leader.instance)
+            .is_some_and(|b| b.revision == heartbeat);
+        if !(entry && beat) {
+            return false;
+        }
+        self.revision += 1;
+        self.entries.remove(&leader.instance);
+        self.beats.remove(&leader.instance);
+        self.note_leader(now);
+        true
+    }
+
+    /// Whether `instance` leads under `epoch` (the leadership re-check
+    /// before a Redis command, as the live world makes it).
+    pub fn leads(&self, instance: &NodeId, epoch: Epoch) -> bool {
+        self.entries.get(instance).is_some_and(|e| e.revision == epoch.get())
+            && self.leader().is_some_and(|l| l.epoch == epoch)
     }
 
     /// Grants a lease and creates the instance's entry.

@@ -173,6 +173,15 @@ pub enum ModelEvent {
         /// Under this epoch.
         epoch: Epoch,
     },
+    /// A follower deposed a silent leader (issue 19).
+    Deposed {
+        /// The deposing instance.
+        by: NodeId,
+        /// The leader deposed.
+        leader: NodeId,
+        /// Its epoch.
+        epoch: Epoch,
+    },
     /// An instance said why it cannot act (noted on change).
     Blocked {
         /// The instance.
@@ -373,6 +382,9 @@ impl fmt::Display for ModelEvent {
             }
             Self::Record { primary, epoch, by } => write!(f, "record: primary {primary} under epoch {epoch} by {by}"),
             Self::RecordRejected { by, epoch } => write!(f, "rejected: record write by {by} under epoch {epoch}"),
+            Self::Deposed { by, leader, epoch } => {
+                write!(f, "deposed: {leader} (epoch {epoch}), silent leader, by {by}")
+            }
             Self::Blocked { instance, why } => write!(f, "blocked: arbiter-{}: {why:?}", instance + 1),
             Self::ArbiterCrashAfterPromote { instance } => {
                 write!(f, "arbiter crash right after promote: arbiter-{}", instance + 1)

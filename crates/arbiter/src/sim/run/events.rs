@@ -80,6 +80,14 @@ impl Run<'_> {
             Ev::Probe => {
                 self.world_faults += 1;
                 self.probe = self.probe();
+                // In half the runs the leader dies with the primary (issue
+                // 19): a follower must depose it and fail over as fast.
+                if self.probe.is_some() && self.sim.coin() {
+                    if let Some(i) = self.leader_index() {
+                        self.crash_instance(i);
+                        self.probe_leader = true;
+                    }
+                }
             }
             Ev::End => {}
         }

@@ -218,6 +218,8 @@ struct Run<'a> {
     return_watch: Option<ReturnWatch>,
     /// The primary the liveness probe killed for good, and when.
     probe: Option<(usize, Millis)>,
+    /// The probe killed the leader instance with the primary.
+    probe_leader: bool,
     /// How often each of the machine's listed moves was taken, over every
     /// instance (indexed as [`TRANSITIONS`]).
     taken: Vec<u64>,
@@ -331,6 +333,7 @@ fn run_model(
         world_faults: 0,
         return_watch: None,
         probe: None,
+        probe_leader: false,
         taken: vec![0; TRANSITIONS.len()],
         explored: explored::Explored::new(opts.instances),
     };
@@ -429,7 +432,8 @@ impl Run<'_> {
     fn finish(self) -> Result<SimOutcome, Failure> {
         let sim = self.sim;
         if let Some((killed, at)) = self.probe {
-            self.checker.after_probe(&self.model.borrow(), killed, at)?;
+            self.checker
+                .after_probe(&self.model.borrow(), killed, at, self.probe_leader)?;
         }
         let machines: Vec<_> = self.drivers.iter().map(|d| d.as_ref().map(Driver::machine)).collect();
         self.checker.at_end(&self.model.borrow(), &machines)?;

@@ -6,7 +6,7 @@ use rehearse::Failure;
 
 use super::{ReturnWatch, Run};
 use crate::sim::check::FAILOVER_BOUND_MS;
-use crate::sim::model::ModelEvent;
+use crate::sim::model::{Endpoint, ModelEvent};
 use crate::types::Millis;
 
 impl Run<'_> {
@@ -62,7 +62,21 @@ impl Run<'_> {
                 && !(n.log.is_empty() && data_elsewhere)
                 && !ahead_elsewhere(r)
         });
-        if dead.up || !in_sync || !all_answer {
+        // (and some instance runs, not paused, and reaches etcd and every
+        // other node both ways: instances cut off from them can neither
+        // lead nor promote; seed 13784: a partition isolated the instances
+        // with the dead primary; seed 21319: every instance back was
+        // paused, or refused its configuration)
+        let connected = (0..m.instances.len()).any(|i| {
+            let me = Endpoint::Instance(i);
+            m.instances[i].paused_until <= m.now
+                && !m.instances[i].crashed
+                && !m.instances[i].refused
+                && m.etcd.available
+                && m.reaches_both(me, Endpoint::Etcd)
+                && (0..m.nodes.len()).all(|r| r == p || m.reaches_both(me, Endpoint::Node(r)))
+        });
+        if dead.up || !in_sync || !all_answer || !connected {
             return;
         }
         let s = &m.config.settings;
@@ -124,6 +138,16 @@ impl Run<'_> {
             m.nodes[p].name,
             self.sim.seed()
         )))
+    }
+
+    /// The running instance etcd names leader, if any.
+    pub(super) fn leader_index(&self) -> Option<usize> {
+        let m = self.model.borrow();
+        let leader = m.etcd.leader()?;
+        (0..m.instances.len()).find(|&i| {
+            self.drivers[i].is_some()
+                && crate::sim::model::instance_id(i, m.instances[i].incarnation) == leader.instance
+        })
     }
 
     /// The liveness probe (L1), halfway through the settling period: if

@@ -279,6 +279,41 @@ fn a_cold_start_claimant_holding_less_than_a_node_on_another_history_is_not_reco
 }
 
 #[test]
+fn a_cold_start_claimant_that_came_back_empty_under_its_replicas_is_replaced_by_the_best_copy() {
+    // Seed 36590: no record yet (etcd was down); r1 restarted empty
+    // (persistence off) and claims primary; r2 and r3 still follow it on
+    // the old history with 220 keys, their links down: in about a second
+    // they resync from it and the data is gone. The copy holding the most
+    // becomes the primary (as after a recorded primary lost its data).
+    let c = config(&[100, 100, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+    let mut r2 = NodeView::default();
+    r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
+    let mut r3 = NodeView::default();
+    r3.observe(10_285, Ok(status(down_replica(300), "c", "old", 215, 215)));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let plan = decide(&c, &v, None, None, 10_285, &Planted::default());
+    assert_eq!(
+        plan,
+        Ok(Some(Plan::Failover {
+            from: "r1".into(),
+            to: "r2".into()
+        }))
+    );
+    // A node that does not answer may hold more: the leader waits.
+    v.get_mut("r3").unwrap().observe(10_385, Err(RedisError::Timeout));
+    let plan = decide(&c, &v, None, None, 10_385, &Planted::default());
+    assert_eq!(
+        plan,
+        Err(Blocked::ColdStartBehind {
+            primary: "r1".into(),
+            node: "r2".into()
+        })
+    );
+}
+
+#[test]
 fn a_cold_start_claimant_holding_nothing_is_not_recorded_while_data_may_exist() {
     // Seed 78926: no record; r2 came back empty and claims primary; r1
     // refuses arbiter's password, r3 never answered. Either may hold
