@@ -24,6 +24,44 @@ use arbiter::types::{GroupConfig, GroupRecord, RedisNode, Role, Settings};
 
 use support::eventually;
 
+/// The group of `addrs` (r1, r2, r3) with fast settings: 200 ms checks,
+/// down-after 1 s.
+fn fast_config(addrs: &[String]) -> GroupConfig {
+    GroupConfig {
+        nodes: addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| RedisNode {
+                name: format!("r{}", i + 1),
+                addr: addr.clone(),
+                priority: 100,
+            })
+            .collect(),
+        settings: Settings {
+            check_interval_ms: 200,
+            down_after_ms: 1000,
+            ..Settings::default()
+        },
+    }
+}
+
+/// The live world's options on `etcd` under `arbiter/test` (5 s lease,
+/// 500 ms commands, 200 ms polls), with `min_replicas` set on the nodes.
+fn options(etcd: &support::Server, min_replicas: Option<(u32, u32)>) -> LiveOptions {
+    LiveOptions {
+        etcd: vec![etcd.addr.clone()],
+        prefix: "arbiter/test".into(),
+        ttl_s: 5,
+        timeout: Duration::from_millis(500),
+        poll_timeout: Duration::from_millis(200),
+        password: None,
+        auth: Default::default(),
+        min_replicas,
+        redis_tls: None,
+        etcd_tls: None,
+    }
+}
+
 /// A group of three real nodes (r1 primary), etcd, and one controller
 /// thread with fast settings.
 struct Group {
@@ -51,34 +89,8 @@ impl Group {
         let [r1, r2, r3] = support::three_nodes();
         let redis = RedisNodes::new(Duration::from_secs(1), None);
         let addrs: Vec<String> = [&r1, &r2, &r3].iter().map(|r| r.addr.clone()).collect();
-        let config = GroupConfig {
-            nodes: addrs
-                .iter()
-                .enumerate()
-                .map(|(i, addr)| RedisNode {
-                    name: format!("r{}", i + 1),
-                    addr: addr.clone(),
-                    priority: 100,
-                })
-                .collect(),
-            settings: Settings {
-                check_interval_ms: 200,
-                down_after_ms: 1000,
-                ..Settings::default()
-            },
-        };
-        let options = LiveOptions {
-            etcd: vec![etcd_server.addr.clone()],
-            prefix: "arbiter/test".into(),
-            ttl_s: 5,
-            timeout: Duration::from_millis(500),
-            poll_timeout: Duration::from_millis(200),
-            password: None,
-            auth: Default::default(),
-            min_replicas: Some((1, 10)),
-            redis_tls: None,
-            etcd_tls: None,
-        };
+        let config = fast_config(&addrs);
+        let options = options(&etcd_server, Some((1, 10)));
         let etcd = Etcd::new(vec![etcd_server.addr.clone()], Duration::from_secs(1));
         let dir = tempfile::tempdir().unwrap();
         let recording = dir.path().join("run.ron");
@@ -275,34 +287,7 @@ fn a_leader_killed_with_the_primary_is_deposed_and_its_follower_fails_over() {
     // The follower: this test's controller, recorded, with the file's
     // settings (200 ms checks, down-after 1 s).
     let addrs: Vec<String> = [&r1, &r2, &r3].iter().map(|r| r.addr.clone()).collect();
-    let config = GroupConfig {
-        nodes: addrs
-            .iter()
-            .enumerate()
-            .map(|(i, addr)| RedisNode {
-                name: format!("r{}", i + 1),
-                addr: addr.clone(),
-                priority: 100,
-            })
-            .collect(),
-        settings: Settings {
-            check_interval_ms: 200,
-            down_after_ms: 1000,
-            ..Settings::default()
-        },
-    };
-    let options = LiveOptions {
-        etcd: vec![etcd_server.addr.clone()],
-        prefix: "arbiter/test".into(),
-        ttl_s: 5,
-        timeout: Duration::from_millis(500),
-        poll_timeout: Duration::from_millis(200),
-        password: None,
-        auth: Default::default(),
-        min_replicas: None,
-        redis_tls: None,
-        etcd_tls: None,
-    };
+    let (config, options) = (fast_config(&addrs), options(&etcd_server, None));
     let recording = dir.path().join("follower.ron");
     let tape = rehearse::Tape::options()
         .world("arbiter")

@@ -87,6 +87,14 @@ fn a_real_old_primary_rejoins_as_a_replica() {
     assert_eq!(d.machine().state(), &State::Stopped);
 }
 
+/// The replica the first decision records (r2 or r3) and the other one.
+fn promoted_and_other(said: &[String]) -> (String, &'static str) {
+    let new = said[0].trim_start_matches("publish ").to_string();
+    assert!(new == "r2" || new == "r3", "{said:?}");
+    let other = if new == "r2" { "r3" } else { "r2" };
+    (new, other)
+}
+
 /// The decisions of a replayed run with nodes named (`promote r2`).
 fn named_decisions(d: &Driver<Replayer>) -> Vec<String> {
     let config = &d.machine().context().config;
@@ -120,9 +128,7 @@ fn a_leader_arriving_after_the_primary_died_fails_over_to_an_in_sync_replica() {
     // died, then repoints r1 when it comes back empty (tests/live_data_safety.rs).
     let d = replay("live_cold_restart");
     let said = named_decisions(&d);
-    let new = said[0].trim_start_matches("publish ").to_string();
-    assert!(new == "r2" || new == "r3", "{said:?}");
-    let other = if new == "r2" { "r3" } else { "r2" };
+    let (new, other) = promoted_and_other(&said);
     assert_eq!(
         said,
         [
@@ -224,9 +230,7 @@ fn a_real_follower_deposes_a_leader_killed_with_the_primary_and_fails_over() {
         .collect();
     assert_eq!(deposed.len(), 1, "one deposition: {deposed:?}");
     let said = named_decisions(&d);
-    let new = said[0].trim_start_matches("publish ").to_string();
-    assert!(new == "r2" || new == "r3", "{said:?}");
-    let other = if new == "r2" { "r3" } else { "r2" };
+    let (new, other) = promoted_and_other(&said);
     assert_eq!(
         said,
         [
