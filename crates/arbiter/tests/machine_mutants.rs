@@ -1,0 +1,147 @@
+//! Checks that `cargo mutants` (`scripts/mutants`, issue 18 point 7)
+//! showed missing: each test names the mutant of `src/machine` it kills,
+//! one that the machine's other tests and a 300-seed sweep let through.
+//! See crates/arbiter/README.md, "How much the tests catch: mutation
+//! testing".
+
+use arbiter::machine::{Context, Input, Machine, Output, Plan, State};
+use arbiter::types::{
+    Candidacy, Epoch, GroupConfig, GroupRecord, Leader, NodeId, NodeStatus, RedisError, RedisNode, Role, Settings,
+};
+
+fn config() -> GroupConfig {
+    GroupConfig {
+        nodes: (1..=3)
+            .map(|i| RedisNode {
+                name: format!("r{i}"),
+                addr: format!("10.0.0.{i}:6379"),
+                priority: 100,
+            })
+            .collect(),
+        settings: Settings::default(),
+    }
+}
+
+fn me() -> NodeId {
+    NodeId("arbiter-1".into())
+}
+
+/// The leader under epoch 100 at time 1000, the record naming r1.
+fn leading() -> Context {
+    let mut c = Context::new(config());
+    c.instance = Some(me());
+    c.now = 1000;
+    c.candidacy = Some(Candidacy {
+        instance: me(),
+        lease: 7,
+        revision: 100,
+    });
+    c.epoch = Some(Epoch(100));
+    c.highest_epoch = Epoch(100);
+    c.leader = Some(Leader {
+        instance: me(),
+        epoch: Epoch(100),
+    });
+    c.record = Some(GroupRecord {
+        epoch: Epoch(90),
+        primary: "r1".into(),
+        run_id: None,
+        lost_data: false,
+    });
+    c
+}
+
+fn primary(offset: u64) -> Result<NodeStatus, RedisError> {
+    Ok(NodeStatus {
+        role: Role::Primary,
+        run_id: "run".into(),
+        replid: "repl".into(),
+        replid2: None,
+        offset,
+        keys: None,
+        uptime_s: None,
+    })
+}
+
+fn replica_of(n: u8) -> Result<NodeStatus, RedisError> {
+    Ok(NodeStatus {
+        role: Role::Replica {
+            primary: format!("10.0.0.{n}:6379"),
+            link_up: true,
+            link_down_ms: None,
+        },
+        run_id: "run".into(),
+        replid: "repl".into(),
+        replid2: None,
+        offset: 10,
+        keys: None,
+        uptime_s: None,
+    })
+}
+
+/// The leader, having polled r1 (primary) and r2, r3 (its replicas) at 1000.
+fn polled() -> Context {
+    let mut c = leading();
+    for (name, status) in [("r1", primary(10)), ("r2", replica_of(1)), ("r3", replica_of(1))] {
+        c.views.entry(name.into()).or_default().observe(1000, status);
+    }
+    c
+}
+
+/// `acting.rs`, `switched_over`: `now + failover_timeout_ms` as `now *
+/// failover_timeout_ms` (or `-`). The handover Redis accepted is waited
+/// for until exactly the failover timeout has passed, no longer: past it
+/// the leader decides again.
+#[test]
+fn an_accepted_switchover_is_waited_for_the_failover_timeout() {
+    let mut m = Machine::restore(
+        State::SwitchingOver {
+            plan: Plan::Switchover {
+                from: "r1".into(),
+                to: "r2".into(),
+            },
+        },
+        polled(),
+    );
+    m.step(Input::SwitchedOver(Ok(())));
+    assert_eq!(m.state().name(), "Publishing");
+    let timeout = Settings::default().failover_timeout_ms;
+    assert_eq!(
+        m.context().handover,
+        Some(("r1".into(), "r2".into(), 1000 + timeout, "run".into()))
+    );
+}
+
+/// `election.rs`, `on_record`: `Some(r.epoch) > self.ctx.epoch` as `>=`.
+/// A record read under this leader's own epoch is its own write (the
+/// re-read after a write whose outcome was unknown found it applied): the
+/// leader takes it and goes on leading; only a newer epoch means another
+/// leader (S2).
+#[test]
+fn a_record_read_back_under_the_leaders_own_epoch_is_kept_not_a_reason_to_step_down() {
+    let mut c = polled();
+    c.record_unknown = true;
+    let own = GroupRecord {
+        epoch: Epoch(100),
+        primary: "r2".into(),
+        run_id: Some("run".into()),
+        lost_data: false,
+    };
+    let mut m = Machine::restore(State::LoadingRecord, c.clone());
+    m.step(Input::Record(Ok(Some(own.clone()))));
+    assert_eq!(m.state().name(), "CheckingConfig");
+    assert_eq!(m.poll_next_message(), Some(Output::CheckConfig));
+    assert_eq!(m.context().epoch, Some(Epoch(100)), "still leading");
+    assert_eq!(m.context().record, Some(own.clone()));
+    assert!(!m.context().record_unknown);
+
+    // One epoch newer: another leader wrote it.
+    let newer = GroupRecord {
+        epoch: Epoch(101),
+        ..own
+    };
+    let mut m = Machine::restore(State::LoadingRecord, c);
+    m.step(Input::Record(Ok(Some(newer))));
+    assert_eq!(m.state().name(), "Campaigning");
+    assert_eq!(m.context().epoch, None);
+}
