@@ -4,9 +4,13 @@
 //! See crates/arbiter/README.md, "How much the tests catch: mutation
 //! testing".
 
-use arbiter::machine::{Context, Input, Machine, Output, Plan, State};
+use std::collections::BTreeMap;
+
+use arbiter::machine::decide::decide;
+use arbiter::machine::{Context, Input, Machine, NodeView, Output, Plan, Planted, State};
 use arbiter::types::{
-    Candidacy, Epoch, GroupConfig, GroupRecord, Leader, NodeId, NodeStatus, RedisError, RedisNode, Role, Settings,
+    Candidacy, Epoch, GroupConfig, GroupRecord, Leader, Millis, NodeId, NodeStatus, RedisError, RedisNode, Role,
+    Settings,
 };
 
 fn config() -> GroupConfig {
@@ -144,4 +148,92 @@ fn a_record_read_back_under_the_leaders_own_epoch_is_kept_not_a_reason_to_step_d
     m.step(Input::Record(Ok(Some(newer))));
     assert_eq!(m.state().name(), "Campaigning");
     assert_eq!(m.context().epoch, None);
+}
+
+/// A node's view after one poll at `now` answered with `status`.
+fn seen(now: Millis, status: Result<NodeStatus, RedisError>) -> NodeView {
+    let mut v = NodeView::default();
+    v.observe(now, status);
+    v
+}
+
+/// A status on replication history `replid` holding `keys` keys.
+fn holding(role: Role, run_id: &str, replid: &str, keys: u64) -> Result<NodeStatus, RedisError> {
+    Ok(NodeStatus {
+        role,
+        run_id: run_id.into(),
+        replid: replid.into(),
+        replid2: None,
+        offset: keys,
+        keys: Some(keys),
+        uptime_s: None,
+    })
+}
+
+fn views(list: Vec<(&str, NodeView)>) -> BTreeMap<String, NodeView> {
+    list.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// `decide/choose.rs`, `cold_start`: a node on another replication
+/// history `&&` holding more keys as `||`, and "more" (`>`) as "as many"
+/// (`>=`). On a cold start the one claimant is held back only by a node
+/// that is both on another history and strictly ahead of it; one on
+/// another history holding less or as much (a replica left behind on an
+/// older history) does not stop the group being recorded.
+#[test]
+fn a_cold_start_claimant_not_behind_a_node_on_another_history_is_recorded() {
+    let c = config();
+    let down = Role::Replica {
+        primary: "10.0.0.1:6379".into(),
+        link_up: false,
+        link_down_ms: Some(400),
+    };
+    for behind in [150, 180] {
+        let v = views(vec![
+            ("r1", seen(30_000, holding(Role::Primary, "a", "new", 180))),
+            ("r2", seen(30_000, holding(down.clone(), "b", "old", behind))),
+            ("r3", seen(30_000, holding(down.clone(), "c", "new", 180))),
+        ]);
+        let plan = decide(&c, &v, None, None, 30_000, &Planted::default());
+        assert_eq!(
+            plan,
+            Ok(Some(Plan::Bootstrap { primary: "r1".into() })),
+            "r2 holds {behind} keys"
+        );
+    }
+}
+
+/// `decide/choose.rs`, `cold_start`: the guard `settings.allow_data_loss`
+/// of the case where no node, or more than one, claims primary, forced
+/// `true` or `false`. With no record and no single claimant the leader
+/// waits (`Blocked::ColdStart`), unless the operator allowed data loss:
+/// then it promotes the best replica.
+#[test]
+fn a_cold_start_without_a_single_claimant_waits_unless_data_loss_is_allowed() {
+    let mut c = config();
+    let down = |ms| Role::Replica {
+        primary: "10.0.0.1:6379".into(),
+        link_up: false,
+        link_down_ms: Some(ms),
+    };
+    let mut r1 = NodeView::default();
+    r1.observe(1_000, Err(RedisError::Timeout));
+    r1.observe(30_000, Err(RedisError::Timeout));
+    let v = views(vec![
+        ("r1", r1),
+        // (links down for less than stale_after_ms: both eligible)
+        ("r2", seen(30_000, holding(down(2_000), "b", "new", 180))),
+        ("r3", seen(30_000, holding(down(2_000), "c", "new", 170))),
+    ]);
+    let plan = decide(&c, &v, None, None, 30_000, &Planted::default());
+    assert_eq!(plan, Err(arbiter::machine::Blocked::ColdStart));
+    c.settings.allow_data_loss = true;
+    let plan = decide(&c, &v, None, None, 30_000, &Planted::default());
+    assert_eq!(
+        plan,
+        Ok(Some(Plan::Failover {
+            from: String::new(),
+            to: "r2".into()
+        }))
+    );
 }
