@@ -237,3 +237,39 @@ fn a_cold_start_without_a_single_claimant_waits_unless_data_loss_is_allowed() {
         }))
     );
 }
+
+/// `decide/choose.rs`, `failed_primary`: "data elsewhere" as data seen on
+/// another node `||` a node refusing arbiter's password, made `&&`. The
+/// recorded primary, still a replica (its promotion not done) and empty,
+/// is not promoted while a node that refuses the password may hold data
+/// (S5, data), even when no node shows any.
+#[test]
+fn an_empty_recorded_replica_is_not_promoted_while_a_node_refuses_the_password() {
+    let c = config();
+    let r1 = Role::Replica {
+        primary: "10.0.0.3:6379".into(),
+        link_up: true,
+        link_down_ms: None,
+    };
+    let r3 = Role::Replica {
+        primary: "10.0.0.1:6379".into(),
+        link_up: true,
+        link_down_ms: None,
+    };
+    let record = GroupRecord {
+        epoch: Epoch(90),
+        primary: "r1".into(),
+        run_id: Some("a".into()),
+        lost_data: false,
+    };
+    let v = views(vec![
+        ("r1", seen(30_000, holding(r1, "a", "x", 0))),
+        ("r2", seen(30_000, Err(RedisError::Auth("WRONGPASS".into())))),
+        ("r3", seen(30_000, holding(r3, "c", "x", 0))),
+    ]);
+    let plan = decide(&c, &v, Some(&record), None, 30_000, &Planted::default());
+    assert_eq!(
+        plan,
+        Err(arbiter::machine::Blocked::NoEligibleReplica { primary: "r1".into() })
+    );
+}
