@@ -239,10 +239,12 @@ fn a_cold_start_without_a_single_claimant_waits_unless_data_loss_is_allowed() {
 }
 
 /// `decide/choose.rs`, `failed_primary`: "data elsewhere" as data seen on
-/// another node `||` a node refusing arbiter's password, made `&&`. The
-/// recorded primary, still a replica (its promotion not done) and empty,
-/// is not promoted while a node that refuses the password may hold data
-/// (S5, data), even when no node shows any.
+/// another node `||` a node refusing arbiter's password, made `&&`; and
+/// "another node `&&` refusing the password" made `||`. The recorded
+/// primary, still a replica (its promotion not done) and empty, is not
+/// promoted while a node that refuses the password may hold data (S5,
+/// data), even when no node shows any; when every node answers empty, it
+/// is.
 #[test]
 fn an_empty_recorded_replica_is_not_promoted_while_a_node_refuses_the_password() {
     let c = config();
@@ -262,14 +264,17 @@ fn an_empty_recorded_replica_is_not_promoted_while_a_node_refuses_the_password()
         run_id: Some("a".into()),
         lost_data: false,
     };
-    let v = views(vec![
+    let mut v = views(vec![
         ("r1", seen(30_000, holding(r1, "a", "x", 0))),
         ("r2", seen(30_000, Err(RedisError::Auth("WRONGPASS".into())))),
-        ("r3", seen(30_000, holding(r3, "c", "x", 0))),
+        ("r3", seen(30_000, holding(r3.clone(), "c", "x", 0))),
     ]);
     let plan = decide(&c, &v, Some(&record), None, 30_000, &Planted::default());
     assert_eq!(
         plan,
         Err(arbiter::machine::Blocked::NoEligibleReplica { primary: "r1".into() })
     );
+    v.insert("r2".into(), seen(30_000, holding(r3, "b", "x", 0)));
+    let plan = decide(&c, &v, Some(&record), None, 30_000, &Planted::default());
+    assert_eq!(plan, Ok(Some(Plan::Promote { node: "r1".into() })));
 }
