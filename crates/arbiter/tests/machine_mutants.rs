@@ -240,7 +240,8 @@ fn a_cold_start_without_a_single_claimant_waits_unless_data_loss_is_allowed() {
 
 /// `decide/choose.rs`, `failed_primary`: "data elsewhere" as data seen on
 /// another node `||` a node refusing arbiter's password, made `&&`; and
-/// "another node `&&` refusing the password" made `||`. The recorded
+/// "another node `&&` refusing the password" made `||`, or "another" (`!=`)
+/// made "the primary itself" (`==`). The recorded
 /// primary, still a replica (its promotion not done) and empty, is not
 /// promoted while a node that refuses the password may hold data (S5,
 /// data), even when no node shows any; when every node answers empty, it
@@ -277,4 +278,43 @@ fn an_empty_recorded_replica_is_not_promoted_while_a_node_refuses_the_password()
     v.insert("r2".into(), seen(30_000, holding(r3, "b", "x", 0)));
     let plan = decide(&c, &v, Some(&record), None, 30_000, &Planted::default());
     assert_eq!(plan, Ok(Some(Plan::Promote { node: "r1".into() })));
+}
+
+/// `decide/choose.rs`, `replace`: "the primary lost its data `&&` the
+/// planted bug is off" made `||` (the bug is always off here, so: always).
+/// The copy holding the most keys overrides the replica the usual rule
+/// picks (priority, then offset) only when the primary lost its data; a
+/// primary that is merely down is replaced by the usual pick.
+#[test]
+fn a_primary_down_with_its_data_is_replaced_by_priority_not_by_keys() {
+    let mut c = config();
+    c.nodes[1].priority = 50;
+    let follows = Role::Replica {
+        primary: "10.0.0.1:6379".into(),
+        link_up: false,
+        link_down_ms: Some(2_000),
+    };
+    let record = GroupRecord {
+        epoch: Epoch(90),
+        primary: "r1".into(),
+        run_id: Some("a".into()),
+        lost_data: false,
+    };
+    // (this leader never saw it answer: down since 20 s)
+    let mut r1 = seen(20_000, Err(RedisError::Timeout));
+    r1.observe(25_000, Err(RedisError::Timeout));
+    r1.observe(30_000, Err(RedisError::Timeout));
+    let v = views(vec![
+        ("r1", r1),
+        ("r2", seen(30_000, holding(follows.clone(), "b", "x", 10))),
+        ("r3", seen(30_000, holding(follows, "c", "x", 20))),
+    ]);
+    let plan = decide(&c, &v, Some(&record), None, 30_000, &Planted::default());
+    assert_eq!(
+        plan,
+        Ok(Some(Plan::Failover {
+            from: "r1".into(),
+            to: "r2".into()
+        }))
+    );
 }
