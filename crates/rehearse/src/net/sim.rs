@@ -1433,14 +1433,14 @@ impl<M: Message> Network<M> for SimNet<M> {
                     let due = self.queue.peek_time().is_some_and(|t| t < until_us);
                     if !due {
                         self.now_us = self.now_us.max(until_us);
-                        self.sim.advance_to(Duration::from_micros(self.now_us));
+                        self.sim.advance_to_us(self.now_us);
                         self.lane(None);
                         return None;
                     }
                     let (at, p) = self.queue.pop()?;
                     if at > self.now_us {
                         self.now_us = at;
-                        self.sim.advance_to(Duration::from_micros(at));
+                        self.sim.advance_to_us(at);
                     }
                     p
                 }
