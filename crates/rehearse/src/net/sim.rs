@@ -1475,7 +1475,10 @@ impl<M: Message> Network<M> for SimNet<M> {
         // No lane per output: the call is recorded in the lane of the
         // event it delivers, and a fault an output meets marks its own.
         if self.is_up(node) {
-            for output in outputs.drain(..) {
+            // In order: reversed, then popped from the end (a `drain`'s
+            // drop, out of line, was 2% of an unrecorded `failover_ref`).
+            outputs.reverse();
+            while let Some(output) = outputs.pop() {
                 self.perform_output(node, output);
             }
         } else {
