@@ -474,10 +474,16 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
     /// [`Cluster::settle`] hand them over first, and a turn that finds no
     /// event has performed them.
     pub fn step_until(&mut self, until: Duration) -> bool {
+        self.step_to(until, micros(until))
+    }
+
+    /// [`Cluster::step_until`] with `until` in microseconds too (a loop
+    /// converts it once).
+    #[inline]
+    fn step_to(&mut self, until: Duration, until_us: u64) -> bool {
         if self.stopped.is_some() {
             return false;
         }
-        let until_us = u64::try_from(until.as_micros()).unwrap_or(u64::MAX);
         let Some(delivery) = self.world.step(self.outputs_of, &mut self.outputs, until_us) else {
             self.outputs.clear();
             self.now = self.now.max(until);
@@ -572,7 +578,8 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
         until: Duration,
         mut check: impl FnMut(&Self) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
-        while self.step_until(until) {
+        let until_us = micros(until);
+        while self.step_to(until, until_us) {
             check(self)?;
         }
         match &self.stopped {
@@ -613,12 +620,13 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
         self.world.heal();
         let start = self.now;
         let deadline = start + within;
+        let deadline_us = micros(deadline);
         loop {
             let reason = match converged(self) {
                 Ok(()) => return Ok(self.now - start),
                 Err(reason) => reason,
             };
-            if !self.step_until(deadline) {
+            if !self.step_to(deadline, deadline_us) {
                 if let Some(failure) = &self.stopped {
                     return Err(failure.clone());
                 }
@@ -785,4 +793,9 @@ pub(crate) fn short<T: Serialize + Debug>(event: &T) -> String {
         text.push_str("..");
     }
     text
+}
+
+/// `d` in whole microseconds (`u64::MAX` beyond).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

@@ -1433,14 +1433,14 @@ impl<M: Message> Network<M> for SimNet<M> {
                     let due = self.queue.peek_time().is_some_and(|t| t < until_us);
                     if !due {
                         self.now_us = self.now_us.max(until_us);
-                        self.sim.advance_to(Duration::from_micros(self.now_us));
+                        self.sim.advance_to_us(self.now_us);
                         self.lane(None);
                         return None;
                     }
                     let (at, p) = self.queue.pop()?;
                     if at > self.now_us {
                         self.now_us = at;
-                        self.sim.advance_to(Duration::from_micros(at));
+                        self.sim.advance_to_us(at);
                     }
                     p
                 }
@@ -1475,7 +1475,10 @@ impl<M: Message> Network<M> for SimNet<M> {
         // No lane per output: the call is recorded in the lane of the
         // event it delivers, and a fault an output meets marks its own.
         if self.is_up(node) {
-            for output in outputs.drain(..) {
+            // In order: reversed, then popped from the end (a `drain`'s
+            // drop, out of line, was 2% of an unrecorded `failover_ref`).
+            outputs.reverse();
+            while let Some(output) = outputs.pop() {
                 self.perform_output(node, output);
             }
         } else {

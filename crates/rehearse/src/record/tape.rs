@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -56,6 +56,10 @@ impl std::fmt::Debug for Tape {
 struct Inner {
     path: Option<PathBuf>,
     at_us: AtomicU64,
+    /// The lane of the following records (0: none), outside the lock like
+    /// the time: a network simulation switches lanes at nearly every
+    /// event, and taking the lock for it was 7% of an unrecorded run.
+    lane: AtomicU32,
     state: Lock<State>,
 }
 
@@ -65,16 +69,15 @@ struct State {
     dropped_after_finish: usize,
     /// Marks written after `finish`, not in the file either.
     marks_after_finish: usize,
-    /// The lane names met so far: lane `k + 1` is `nodes[k]`.
+    /// The lane names met so far: lane `k + 1` is `nodes[k]`. It only
+    /// grows, so a lane number, once given, names its node for good.
     nodes: Vec<Arc<str>>,
-    /// The lane of the following records (0: none).
-    node: u32,
     /// The lane the sink was last told; a record written while it differs
-    /// from `node` is preceded by a lane change.
+    /// from `Inner::lane` is preceded by a lane change.
     written_node: u32,
-    /// Something to do before the next record: `finished`, the limit
-    /// reached, or a lane change to write. One flag, so that recording a
-    /// call checks one byte as it did before lanes existed.
+    /// Something to do before the next record: `finished` or the limit
+    /// reached. One flag, so that recording a call checks one byte and
+    /// one lane number.
     pending: bool,
     /// The most encoded bytes the tape keeps ([`TapeOptions::limit_bytes`]).
     limit_bytes: u64,
@@ -235,6 +238,7 @@ impl Tape {
             inner: Some(Arc::new(Inner {
                 path,
                 at_us: AtomicU64::new(NO_TIME),
+                lane: AtomicU32::new(0),
                 state: {
                     let memory = matches!(sink, Sink::Memory { .. });
                     let state = State {
@@ -243,7 +247,6 @@ impl Tape {
                         dropped_after_finish: 0,
                         marks_after_finish: 0,
                         nodes: Vec::new(),
-                        node: 0,
                         written_node: 0,
                         pending: false,
                         limit_bytes,
@@ -327,6 +330,14 @@ impl Tape {
         }
     }
 
+    /// [`Tape::set_virtual_time`] of `Some` time in whole microseconds.
+    #[inline]
+    pub(crate) fn set_virtual_time_us(&self, us: u64) {
+        if let Some(inner) = &self.inner {
+            inner.at_us.store(us.min(NO_TIME - 1), Ordering::Relaxed);
+        }
+    }
+
     /// Sets the node (lane) of each following call and mark, written as
     /// its `node` field; `None` stops writing it. Like
     /// [`Tape::set_virtual_time`], it holds until changed. Cheap enough to
@@ -352,22 +363,38 @@ impl Tape {
     /// tape's nodes first: a [`Sim`](crate::Sim) passes the position in its
     /// own list, the same one as long as every lane came through it, which
     /// saves a search at every event of a network simulation.
+    /// Returns the lane it set (0: none), which [`Tape::set_lane`] sets
+    /// again without the name: the tape's lanes only grow.
     #[inline]
-    pub(crate) fn set_node_hinted(&self, node: Option<&str>, hint: usize) {
-        let Some(inner) = &self.inner else { return };
-        let mut state = inner.state.lock();
-        state.node = match node {
+    pub(crate) fn set_node_hinted(&self, node: Option<&str>, hint: usize) -> u32 {
+        let Some(inner) = &self.inner else { return 0 };
+        let lane = match node {
             None => 0,
-            Some(name) if state.nodes.get(hint).is_some_and(|n| crate::sim::same_name(n, name)) => lane(hint),
-            Some(name) => match state.nodes.iter().position(|n| crate::sim::same_name(n, name)) {
-                Some(k) => lane(k),
-                None => {
-                    state.nodes.push(Arc::from(name));
-                    lane(state.nodes.len() - 1)
+            Some(name) => {
+                let mut state = inner.state.lock();
+                match state.nodes.get(hint) {
+                    Some(n) if crate::sim::same_name(n, name) => lane(hint),
+                    _ => match state.nodes.iter().position(|n| crate::sim::same_name(n, name)) {
+                        Some(k) => lane(k),
+                        None => {
+                            state.nodes.push(Arc::from(name));
+                            lane(state.nodes.len() - 1)
+                        }
+                    },
                 }
-            },
+            }
         };
-        state.pending = state.finished || state.over_limit || state.node != state.written_node;
+        inner.lane.store(lane, Ordering::Relaxed);
+        lane
+    }
+
+    /// Sets the lane of the following records to one that
+    /// [`Tape::set_node_hinted`] returned for this tape: no lock, no name.
+    #[inline]
+    pub(crate) fn set_lane(&self, lane: u32) {
+        if let Some(inner) = &self.inner {
+            inner.lane.store(lane, Ordering::Relaxed);
+        }
     }
 
     /// Writes a fault mark: the fault point that fired (`"net::drop"`) and,
@@ -387,9 +414,10 @@ impl Tape {
     fn mark(&self, mark: MarkText<'_>) {
         let Some(inner) = &self.inner else { return };
         let at = inner.at();
+        let lane = inner.lane.load(Ordering::Relaxed);
         let mut guard = inner.state.lock();
         let state = &mut *guard;
-        if state.pending {
+        if state.pending || lane != state.written_node {
             if state.finished {
                 state.marks_after_finish += 1;
                 return;
@@ -398,7 +426,7 @@ impl Tape {
                 state.dropped_over_limit += 1;
                 return;
             }
-            state.write_lane();
+            state.write_lane(lane);
         }
         match &mut state.sink {
             Sink::Memory { calls, last_at, .. } => put_mark(calls, at, last_at, mark),
@@ -433,9 +461,10 @@ impl Tape {
     pub(crate) fn record_encoded(&self, call: &'static str, values: &Scratch) {
         let Some(inner) = &self.inner else { return };
         let at = inner.at();
+        let lane = inner.lane.load(Ordering::Relaxed);
         let mut guard = inner.state.lock();
         let state = &mut *guard;
-        let Some(index) = state.next() else { return };
+        let Some(index) = state.next(lane) else { return };
         match &mut state.sink {
             Sink::Memory { calls, last_at, .. } => {
                 put_call_head(calls, names::index(call), at, last_at);
@@ -643,26 +672,22 @@ impl State {
     /// Tells the sink the current lane (before a record, when it changed
     /// since the last one).
     #[cold]
-    fn write_lane(&mut self) {
-        self.written_node = self.node;
-        self.pending = false;
+    fn write_lane(&mut self, lane: u32) {
+        self.written_node = lane;
         match &mut self.sink {
-            Sink::Memory { calls, .. } => put_lane(calls, self.node),
+            Sink::Memory { calls, .. } => put_lane(calls, lane),
             Sink::File { tx, .. } => {
-                let node = (self.node as usize)
-                    .checked_sub(1)
-                    .and_then(|k| self.nodes.get(k))
-                    .cloned();
+                let node = (lane as usize).checked_sub(1).and_then(|k| self.nodes.get(k)).cloned();
                 let _ = tx.send(Msg::Lane(node));
             }
         }
     }
 
     /// The index of the next call, or `None` (counted) after `finish` or
-    /// past the limit. A lane change is written first.
+    /// past the limit. A change to `lane` is written first.
     #[inline]
-    fn next(&mut self) -> Option<usize> {
-        if self.pending {
+    fn next(&mut self, lane: u32) -> Option<usize> {
+        if self.pending || lane != self.written_node {
             if self.finished {
                 self.dropped_after_finish += 1;
                 return None;
@@ -671,7 +696,7 @@ impl State {
                 self.dropped_over_limit += 1;
                 return None;
             }
-            self.write_lane();
+            self.write_lane(lane);
         }
         self.next_index += 1;
         Some(self.next_index - 1)

@@ -79,6 +79,12 @@ struct State {
     /// The lane set on every tape of the run: its position in `nodes`
     /// (`usize::MAX`: none).
     node_hint: usize,
+    /// Per tape (the main one, then the named ones in order), the tape's
+    /// lane number of each position in `nodes` (`u32::MAX`: not set on
+    /// that tape yet), so that switching to a lane met before is an
+    /// atomic store per tape ([`Tape::set_lane`]): a tape's lanes only
+    /// grow, so the numbers stay true.
+    tape_lanes: Vec<Vec<u32>>,
     faults_off: bool,
     /// Bumped whenever a cached fault decision may no longer hold
     /// ([`fault::FaultCache`]): a rate set, faults switched off or on.
@@ -233,6 +239,7 @@ impl Sim {
                 named_tapes: Vec::new(),
                 nodes: Vec::new(),
                 node_hint: usize::MAX,
+                tape_lanes: vec![Vec::new()],
                 faults_off: false,
                 fault_epoch: 0,
                 phase: Phase::Explore,
@@ -393,6 +400,21 @@ impl Sim {
         }
     }
 
+    /// [`Sim::advance_to`] a time in microseconds (a simulated network's
+    /// clock), with no conversion back for the tapes.
+    #[inline]
+    pub(crate) fn advance_to_us(&self, us: u64) {
+        let t = Duration::from_micros(us);
+        let s = &mut *self.state.borrow_mut();
+        if t > s.now {
+            s.now = t;
+            s.tape.set_virtual_time_us(us);
+            for (_, tape) in &s.named_tapes {
+                tape.set_virtual_time_us(us);
+            }
+        }
+    }
+
     /// Sets the node (lane) of what every tape of the run records next
     /// (the main one and the named ones, as [`Sim::advance_to`] sets their
     /// time): calls and marks carry it as their `node` field, and the
@@ -429,11 +451,7 @@ impl Sim {
             },
             _ => usize::MAX,
         };
-        s.node_hint = hint;
-        s.tape.set_node_hinted(node, hint);
-        for (_, tape) in &s.named_tapes {
-            tape.set_node_hinted(node, hint);
-        }
+        s.set_lane(hint);
     }
 
     /// The lane set now, as a position in the run's list of lanes
@@ -454,16 +472,22 @@ impl Sim {
         if s.node_hint == hint {
             return;
         }
-        let name = match s.nodes.get(hint) {
-            Some((_, name)) => Some(&**name),
-            None if hint == usize::MAX => None,
-            None => return,
-        };
-        s.tape.set_node_hinted(name, hint);
-        for (_, tape) in &s.named_tapes {
-            tape.set_node_hinted(name, hint);
+        // The common case inlined: one tape, a lane it numbered before.
+        if s.named_tapes.is_empty() {
+            let lane = match s.tape_lanes[0].get(hint) {
+                Some(&lane) if lane != u32::MAX => Some(lane),
+                None if hint == usize::MAX => Some(0),
+                _ => None,
+            };
+            if let Some(lane) = lane {
+                s.node_hint = hint;
+                s.tape.set_lane(lane);
+                return;
+            }
         }
-        s.node_hint = hint;
+        if hint < s.nodes.len() || hint == usize::MAX {
+            s.set_lane(hint);
+        }
     }
 
     /// The node set by [`Sim::set_node`], if any.
@@ -620,6 +644,29 @@ pub(crate) struct RunStats {
 }
 
 impl State {
+    /// Sets the lane of every tape of the run to the node at position
+    /// `hint` of `nodes` (`usize::MAX`: no lane): by the lane number each
+    /// tape gave it before, else by name.
+    #[inline(never)]
+    fn set_lane(&mut self, hint: usize) {
+        self.node_hint = hint;
+        if self.tape_lanes.len() <= self.named_tapes.len() {
+            self.tape_lanes.resize_with(self.named_tapes.len() + 1, Vec::new);
+        }
+        let Self {
+            tape,
+            named_tapes,
+            tape_lanes,
+            nodes,
+            ..
+        } = self;
+        let node = nodes.get(hint).map(|(_, name)| &**name);
+        set_tape_lane(tape, &mut tape_lanes[0], hint, node);
+        for ((_, tape), lanes) in named_tapes.iter().zip(&mut tape_lanes[1..]) {
+            set_tape_lane(tape, lanes, hint, node);
+        }
+    }
+
     /// One raw choice, read as `how` ([`Sim::choice`]).
     #[inline]
     fn draw(&mut self, how: Draw) -> u64 {
@@ -633,6 +680,23 @@ impl State {
         };
         self.choices.push(value);
         value
+    }
+}
+
+/// Sets `tape`'s lane to `node` (at position `hint` of the run's lanes;
+/// `None`: no lane), by the number `lanes` kept for it, else by name.
+#[inline]
+fn set_tape_lane(tape: &Tape, lanes: &mut Vec<u32>, hint: usize, node: Option<&str>) {
+    match lanes.get(hint) {
+        Some(&lane) if lane != u32::MAX => tape.set_lane(lane),
+        _ if node.is_none() => tape.set_lane(0),
+        _ => {
+            let lane = tape.set_node_hinted(node, hint);
+            if lanes.len() <= hint {
+                lanes.resize(hint + 1, u32::MAX);
+            }
+            lanes[hint] = lane;
+        }
     }
 }
 

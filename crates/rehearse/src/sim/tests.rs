@@ -72,33 +72,81 @@ fn choice_encoding_round_trips() {
 
 #[test]
 fn the_queue_pops_what_a_sorted_list_would_under_mixed_pushes_and_pops() {
-    // The 4-ary heap and its slab of slots against the obvious model: a list
-    // kept sorted by (time, order scheduled), through 20,000 random steps
-    // with many equal times and slots reused as events leave.
-    let mut rng = SplitMix64(42);
-    let mut q = EventQueue::new();
-    let mut model: Vec<(u64, u64)> = Vec::new();
-    let (mut now, mut seq) = (0u64, 0u64);
-    for _ in 0..20_000 {
-        let r = rng.next();
-        if r % 5 < 3 || model.is_empty() {
-            let at = now + (r >> 8) % 7;
-            q.schedule(Duration::from_micros(at), seq);
-            model.push((at, seq));
-            seq += 1;
-        } else {
-            model.sort_unstable();
-            let (at, want) = model.remove(0);
-            assert_eq!(q.peek_time(), Some(Duration::from_micros(at)));
-            assert_eq!(q.pop(), Some((Duration::from_micros(at), want)));
-            now = at;
+    // The sorted list, then the 4-ary heap, and their slab of slots against
+    // the obvious model: a list kept sorted by (time, order scheduled),
+    // through 20,000 random steps with many equal times and slots reused as
+    // events leave; on `Duration` (`EventQueue`) and on microseconds (the
+    // network's queue, whose keys compare as one 128-bit number), from
+    // zero and from near `u64::MAX`.
+    for start in [0, u64::MAX - 1_000_000] {
+        let mut by_duration = EventQueue::new();
+        let mut by_micros = Timed::<u64, u64>::new();
+        let mut rng = SplitMix64(42 ^ start);
+        let mut model: Vec<(u64, u64)> = Vec::new();
+        let (mut now, mut seq) = (start, 0u64);
+        for _ in 0..20_000 {
+            let r = rng.next();
+            if r % 5 < 3 || model.is_empty() {
+                let at = now + (r >> 8) % 7;
+                by_duration.schedule(Duration::from_micros(at), seq);
+                by_micros.schedule(at, seq);
+                model.push((at, seq));
+                seq += 1;
+            } else {
+                model.sort_unstable();
+                let (at, want) = model.remove(0);
+                assert_eq!(by_duration.peek_time(), Some(Duration::from_micros(at)));
+                assert_eq!(by_duration.pop(), Some((Duration::from_micros(at), want)));
+                assert_eq!(by_micros.peek_time(), Some(at));
+                assert_eq!(by_micros.pop(), Some((at, want)));
+                now = at;
+            }
+            assert_eq!(by_duration.len(), model.len());
+            assert_eq!(by_micros.len(), model.len());
         }
-        assert_eq!(q.len(), model.len());
+        model.sort_unstable();
+        let want: Vec<u64> = model.iter().map(|m| m.1).collect();
+        let rest: Vec<u64> = std::iter::from_fn(|| by_duration.pop().map(|(_, e)| e)).collect();
+        assert_eq!(rest, want);
+        let rest: Vec<u64> = std::iter::from_fn(|| by_micros.pop().map(|(_, e)| e)).collect();
+        assert_eq!(rest, want);
+        assert!(by_duration.is_empty());
     }
-    model.sort_unstable();
-    let rest: Vec<u64> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
-    assert_eq!(rest, model.iter().map(|m| m.1).collect::<Vec<_>>());
-    assert!(q.is_empty());
+}
+
+#[test]
+fn lanes_switched_by_position_land_on_every_tape_by_name() {
+    // Lanes set by name, then by position (the network's way), on the main
+    // tape and on a named tape made after some lanes were met (so its lane
+    // numbers differ from the main tape's), and on a tape whose own
+    // `set_node` numbered a lane first: every note lands in its node's lane.
+    let sim = Sim::new(5);
+    sim.set_node(Some("n1"));
+    let n1 = sim.node_hint();
+    sim.set_node(Some("a-name-longer-than-eight"));
+    let long = sim.node_hint();
+    let named = sim.tape_named("side");
+    named.set_node(Some("other"));
+    sim.set_node(Some("n0"));
+    let n0 = sim.node_hint();
+    for (hint, name) in [(n1, "n1"), (long, "a-name-longer-than-eight"), (n0, "n0"), (n1, "n1")] {
+        sim.set_node_at(hint);
+        sim.note(name);
+        named.note(name);
+    }
+    sim.set_node_at(usize::MAX);
+    sim.note("none");
+    named.note("none");
+    for tape in [sim.tape(), named] {
+        let trace = tape.to_trace().unwrap();
+        assert_eq!(trace.marks().len(), 5);
+        for mark in trace.marks() {
+            let crate::MarkKind::Note { text } = &mark.kind else {
+                panic!("a note: {mark:?}");
+            };
+            assert_eq!(mark.node.as_deref(), (text != "none").then_some(text.as_str()));
+        }
+    }
 }
 
 #[test]
