@@ -917,3 +917,7 @@ fn a_loss_the_record_lacks_is_noted_and_looked_at_again_soon() {
     assert_eq!(m.poll_next_message(), wait(m.context().now + fast));
     assert!(m.context().record.as_ref().is_some_and(|r| r.lost_data));
 }
+
+/// The checks mutation testing showed missing (`scripts/mutants`).
+#[path = "machine/mutants.rs"]
+mod mutants;

@@ -2,95 +2,15 @@
 //! showed missing: each test names the mutant of `src/machine` it kills,
 //! one that the machine's other tests and a 300-seed sweep let through.
 //! See crates/arbiter/README.md, "How much the tests catch: mutation
-//! testing".
+//! testing". A module of `tests/machine.rs`, whose helpers it uses.
 
 use std::collections::BTreeMap;
 
 use arbiter::machine::decide::decide;
-use arbiter::machine::{Context, Input, Machine, NodeView, Output, Plan, Planted, State};
-use arbiter::types::{
-    Candidacy, Epoch, GroupConfig, GroupRecord, Leader, Millis, NodeId, NodeStatus, RedisError, RedisNode, Role,
-    Settings,
-};
+use arbiter::machine::{NodeView, Planted};
+use arbiter::types::Millis;
 
-fn config() -> GroupConfig {
-    GroupConfig {
-        nodes: (1..=3)
-            .map(|i| RedisNode {
-                name: format!("r{i}"),
-                addr: format!("10.0.0.{i}:6379"),
-                priority: 100,
-            })
-            .collect(),
-        settings: Settings::default(),
-    }
-}
-
-fn me() -> NodeId {
-    NodeId("arbiter-1".into())
-}
-
-/// The leader under epoch 100 at time 1000, the record naming r1.
-fn leading() -> Context {
-    let mut c = Context::new(config());
-    c.instance = Some(me());
-    c.now = 1000;
-    c.candidacy = Some(Candidacy {
-        instance: me(),
-        lease: 7,
-        revision: 100,
-    });
-    c.epoch = Some(Epoch(100));
-    c.highest_epoch = Epoch(100);
-    c.leader = Some(Leader {
-        instance: me(),
-        epoch: Epoch(100),
-    });
-    c.record = Some(GroupRecord {
-        epoch: Epoch(90),
-        primary: "r1".into(),
-        run_id: None,
-        lost_data: false,
-    });
-    c
-}
-
-fn primary(offset: u64) -> Result<NodeStatus, RedisError> {
-    Ok(NodeStatus {
-        role: Role::Primary,
-        run_id: "run".into(),
-        replid: "repl".into(),
-        replid2: None,
-        offset,
-        keys: None,
-        uptime_s: None,
-    })
-}
-
-fn replica_of(n: u8) -> Result<NodeStatus, RedisError> {
-    Ok(NodeStatus {
-        role: Role::Replica {
-            primary: format!("10.0.0.{n}:6379"),
-            link_up: true,
-            link_down_ms: None,
-        },
-        run_id: "run".into(),
-        replid: "repl".into(),
-        replid2: None,
-        offset: 10,
-        keys: None,
-        uptime_s: None,
-    })
-}
-
-/// The leader, having polled r1 (primary) and r2, r3 (its replicas) at 1000.
-fn polled() -> Context {
-    let mut c = leading();
-    for (name, status) in [("r1", primary(10)), ("r2", replica_of(1)), ("r3", replica_of(1))] {
-        c.views.entry(name.into()).or_default().observe(1000, status);
-    }
-    c
-}
+use super::*;
 
 /// `acting.rs`, `switched_over`: `now + failover_timeout_ms` as `now *
 /// failover_timeout_ms` (or `-`). The handover Redis accepted is waited
@@ -105,7 +25,7 @@ fn an_accepted_switchover_is_waited_for_the_failover_timeout() {
                 to: "r2".into(),
             },
         },
-        polled(),
+        polled(|_| {}),
     );
     m.step(Input::SwitchedOver(Ok(())));
     assert_eq!(m.state().name(), "Publishing");
@@ -123,7 +43,7 @@ fn an_accepted_switchover_is_waited_for_the_failover_timeout() {
 /// leader (S2).
 #[test]
 fn a_record_read_back_under_the_leaders_own_epoch_is_kept_not_a_reason_to_step_down() {
-    let mut c = polled();
+    let mut c = polled(|_| {});
     c.record_unknown = true;
     let own = GroupRecord {
         epoch: Epoch(100),
