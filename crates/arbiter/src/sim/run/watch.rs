@@ -51,7 +51,9 @@ impl Run<'_> {
         // (and the leader can tell: a node that does not answer may have
         // stayed linked to the primary longer and hold writes the others
         // miss, so the replicas' lost links say nothing of when it died)
-        let all_answer = (0..m.nodes.len()).all(|r| r == p || m.answering(r));
+        // (a node refusing arbiter's password does not answer it either:
+        // seed 127773)
+        let all_answer = (0..m.nodes.len()).all(|r| r == p || (m.answering(r) && !m.auth_broken(r)));
         let in_sync = (0..m.nodes.len()).any(|r| {
             let n = &m.nodes[r];
             r != p
