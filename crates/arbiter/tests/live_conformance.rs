@@ -50,7 +50,7 @@ use arbiter::live::etcd::Etcd;
 use arbiter::live::redis::{RedisNodes, parse_info, status_from_info};
 use arbiter::sim::model::{EtcdModel, LEASE_TTL_MS, Model};
 use arbiter::types::Epoch;
-use arbiter::types::{GroupRecord, Millis, NodeId, RedisError, Role};
+use arbiter::types::{GroupRecord, Leader, Millis, NodeId, RedisError, Role};
 
 // ---------------------------------------------------------------------------
 // The shared vocabulary.
@@ -1287,7 +1287,17 @@ trait Leases {
     fn revision(&mut self) -> i64;
     /// Lets `percent`% of the lease TTL pass.
     fn sleep_ttl(&mut self, percent: u64);
+    /// `who` (the leader) writes its heartbeat on its lease: the beat's
+    /// mod revision.
+    fn beat(&mut self, who: &str) -> i64;
+    /// Deposes `who`: deletes its key and heartbeat, guarded by the key's
+    /// create revision `epoch` and the heartbeat's mod revision `beat`.
+    fn depose(&mut self, who: &str, epoch: i64, beat: i64) -> bool;
+    /// Whether `who`'s heartbeat exists.
+    fn has_beat(&mut self, who: &str) -> bool;
 }
+
+const HEARTBEAT: &str = "conformance/heartbeat/";
 
 /// The real etcd, with a lease TTL of `ttl_s`.
 struct RealEtcd {
@@ -1341,6 +1351,22 @@ impl Leases for RealEtcd {
 
     fn sleep_ttl(&mut self, percent: u64) {
         std::thread::sleep(Duration::from_millis(self.ttl_s as u64 * 10 * percent));
+    }
+
+    fn beat(&mut self, who: &str) -> i64 {
+        self.etcd
+            .put_leased(&format!("{HEARTBEAT}{who}"), "800", self.leases[who])
+            .unwrap()
+    }
+
+    fn depose(&mut self, who: &str, epoch: i64, beat: i64) -> bool {
+        self.etcd
+            .delete_if_silent(&format!("{ELECTION}{who}"), epoch, &format!("{HEARTBEAT}{who}"), beat)
+            .unwrap()
+    }
+
+    fn has_beat(&mut self, who: &str) -> bool {
+        self.etcd.get(&format!("{HEARTBEAT}{who}"), false).unwrap().is_some()
     }
 }
 
@@ -1398,6 +1424,56 @@ impl Leases for SimEtcd {
     fn sleep_ttl(&mut self, percent: u64) {
         self.now += LEASE_TTL_MS * percent / 100;
     }
+
+    fn beat(&mut self, who: &str) -> i64 {
+        self.e.expire(self.now);
+        let id = NodeId(who.into());
+        self.e.beat(&id, 800);
+        self.e.beats.get(&id).map_or(0, |b| b.revision)
+    }
+
+    fn depose(&mut self, who: &str, epoch: i64, beat: i64) -> bool {
+        self.e.expire(self.now);
+        let leader = Leader {
+            instance: NodeId(who.into()),
+            epoch: Epoch(epoch),
+        };
+        self.e.depose(self.now, &leader, beat)
+    }
+
+    fn has_beat(&mut self, who: &str) -> bool {
+        self.e.expire(self.now);
+        self.e.beats.contains_key(&NodeId(who.into()))
+    }
+}
+
+/// Issue 19's deposition: a leads and beats; a deposition guarded by an
+/// old beat or by another epoch fails and changes nothing; one guarded by
+/// a's key and its latest beat deletes both in one revision, b leads, and
+/// a's lease lives on without a key (its writes are refused).
+fn deposition(e: &mut dyn Leases, rec: &mut Rec) {
+    let a = e.campaign("a");
+    let b = e.campaign("b");
+    let r = e.revision();
+    let first = e.beat("a");
+    rec.fact("a beat: revision delta", e.revision() - r);
+    let latest = e.beat("a");
+    rec.fact("a beat again: the beat's revision moved", latest > first);
+    let r = e.revision();
+    rec.fact("deposed with an old beat", e.depose("a", a, first));
+    rec.fact("deposed under b's epoch", e.depose("a", b, latest));
+    rec.fact("failed depositions: revision delta", e.revision() - r);
+    rec.fact("a's key after failed depositions", e.has_key("a"));
+    let r = e.revision();
+    rec.fact("deposed with a's epoch and latest beat", e.depose("a", a, latest));
+    rec.fact("deposition: revision delta", e.revision() - r);
+    rec.fact("a's key after the deposition", e.has_key("a"));
+    rec.fact("a's heartbeat after the deposition", e.has_beat("a"));
+    rec.fact("leader after the deposition", format!("{:?}", e.leader()));
+    rec.fact("a's lease after the deposition", e.keepalive("a"));
+    rec.fact("a publishes under its epoch", e.publish("a", a));
+    e.resign("a");
+    e.resign("b");
 }
 
 /// Two campaigners: b stops renewing and loses its key and its right to
@@ -1475,6 +1551,28 @@ fn conformance_etcd_leases_and_guarded_writes() {
     };
     election(&mut sim, &mut sim_rec);
     compare("etcd leases and guarded writes", &real_rec, &sim_rec, "model", &[]);
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn conformance_etcd_heartbeat_and_deposition() {
+    let server = support::etcd();
+    let mut real_rec = Rec::default();
+    let mut real = RealEtcd {
+        etcd: Etcd::new(vec![server.addr.clone()], Duration::from_secs(2)),
+        ttl_s: 3,
+        leases: BTreeMap::new(),
+    };
+    deposition(&mut real, &mut real_rec);
+    drop(server);
+    let mut sim_rec = Rec::default();
+    let mut sim = SimEtcd {
+        e: EtcdModel::available(),
+        now: 0,
+        leases: BTreeMap::new(),
+    };
+    deposition(&mut sim, &mut sim_rec);
+    compare("etcd heartbeat and deposition", &real_rec, &sim_rec, "model", &[]);
 }
 
 // ---------------------------------------------------------------------------
