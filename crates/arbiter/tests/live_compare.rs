@@ -8,13 +8,19 @@
 
 use arbiter_testkit::compare;
 
-use compare::{Controller, DOWN_AFTER_MS, Fault};
+use compare::{CHECK_INTERVAL_MS, Controller, DOWN_AFTER_MS, Fault};
+
+/// The soonest a promotion may come after the kill: down-after counts from
+/// the primary's last answer (as Sentinel's from its last valid reply),
+/// which came at most one check interval before the kill.
+const FLOOR_MS: u64 = DOWN_AFTER_MS - CHECK_INTERVAL_MS;
 
 fn arbiter() -> std::path::PathBuf {
     env!("CARGO_BIN_EXE_arbiter").into()
 }
 
-/// The kill fault under `controller`: promoted no sooner than down-after,
+/// The kill fault under `controller`: promoted no sooner than down-after
+/// after the primary's last answer ([`FLOOR_MS`]),
 /// converged after that, the writer wrote, and the application client
 /// wrote and was measured (arbiter: once `arbiter run` serves the Sentinel
 /// protocol; until then the run says why there is no client).
@@ -22,7 +28,7 @@ fn a_killed_primary_is_measured(controller: Controller) {
     let out = compare::run(controller, Fault::Kill, &arbiter()).unwrap();
     eprintln!("{}, kill: {out:?}", controller.name());
     let promoted = out.promoted_ms.expect("a replica was promoted");
-    assert!(promoted >= DOWN_AFTER_MS, "not before down-after: {promoted} ms");
+    assert!(promoted >= FLOOR_MS, "not before down-after: {promoted} ms");
     assert!(out.converged_ms.is_some_and(|c| c >= promoted));
     assert!(out.acked > 0, "the writer wrote");
     match (&out.client, &out.client_skipped) {
@@ -55,13 +61,13 @@ const LEADER_LOSS_CEILING_MS: u64 = 2500;
 
 /// The leader instance killed (`kill -9`) or paused (`SIGSTOP` for 5 s) at
 /// the moment the primary is killed: a follower deposes the silent leader
-/// and the group fails over no sooner than down-after and well before the
+/// and the group fails over no sooner than down-after ([`FLOOR_MS`]) and well before the
 /// lease would have run out.
 fn losing_the_leader_with_the_primary_is_fast(fault: Fault) {
     let out = compare::run(Controller::Arbiter, fault, &arbiter()).unwrap();
     eprintln!("arbiter, {}: {out:?}", fault.name());
     let promoted = out.promoted_ms.expect("a replica was promoted");
-    assert!(promoted >= DOWN_AFTER_MS, "not before down-after: {promoted} ms");
+    assert!(promoted >= FLOOR_MS, "not before down-after: {promoted} ms");
     assert!(
         promoted <= LEADER_LOSS_CEILING_MS,
         "{}: promoted after {promoted} ms, more than {LEADER_LOSS_CEILING_MS} ms: did it wait for the lease?",

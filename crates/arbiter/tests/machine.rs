@@ -395,11 +395,13 @@ fn every_listed_transition_does_what_it_says() {
     assert_eq!(m.context().watch["r3"].answered_at, Some(1000));
     // A primary down: it reads the leader's heartbeat, to depose a leader
     // that stopped with the primary (issue 19).
+    // (down since its last answer, at `down_since`: a poll after it failed)
     let watching = |down_since: u64| {
         let mut c = follower();
         let r1 = c.watch.entry("r1".into()).or_default();
-        r1.observe(down_since.saturating_sub(1000), Some(true), 1000);
-        r1.observe(down_since, None, 1000);
+        r1.observe(down_since, Some(true), 1000);
+        r1.observe(down_since + 1000, None, 1000);
+        assert_eq!(r1.down_since, Some(down_since));
         c
     };
     t.case(

@@ -115,9 +115,10 @@ fn a_follower_stays_passive() {
         "a follower polls every node each round"
     );
     // It watched r1 go down (last answer at t=1000, first unanswered poll
-    // at t=2000), so it would take over with down-after already running.
+    // at t=2000), so it would take over with down-after already running,
+    // counted from the last answer.
     let r1 = &d.machine().context().watch["r1"];
-    assert_eq!((r1.answered_at, r1.down_since), (Some(1000), Some(2000)));
+    assert_eq!((r1.answered_at, r1.down_since), (Some(1000), Some(1000)));
     assert!(r1.primary_down());
     // It keeps views too (it never acts on them): a successor knows what
     // each node held when it last answered.
@@ -155,9 +156,9 @@ fn a_primary_down_for_less_than_down_after_is_not_failed_over() {
 fn a_dead_primary_is_failed_over_to_the_best_replica_and_the_rest_repointed() {
     let d = replay("failover");
     assert_eq!(decisions(&d), [publish("r3"), promote(3), repoint(2, 3)]);
-    // Not before down-after: r1 first failed on tick 1 (t=1000), the
-    // failover happened on tick 4 (t=4000).
-    assert_eq!(ticks_before(&d, &publish("r3")), 4);
+    // Not before down-after: r1 last answered at t=0 (first failed on tick
+    // 1, t=1000), the failover happened on tick 3 (t=3000).
+    assert_eq!(ticks_before(&d, &publish("r3")), 3);
     assert_eq!(d.machine().context().record.as_ref().unwrap().primary, "r3");
 }
 
@@ -298,8 +299,8 @@ fn a_node_in_cluster_mode_is_refused() {
 fn no_promotion_while_etcd_is_unavailable_then_failover_once_it_returns() {
     let d = replay("etcd_unavailable");
     assert_eq!(decisions(&d), [publish("r3"), publish("r3"), promote(3), repoint(2, 3)]);
-    // The failed write (t=4000) is followed by two record reads before the
-    // failover, at t=6000.
+    // The failed write (t=3000) is followed by two record reads before the
+    // failover, at t=5000.
     let reads = d
         .outputs()
         .iter()
@@ -309,7 +310,7 @@ fn no_promotion_while_etcd_is_unavailable_then_failover_once_it_returns() {
         reads, 3,
         "the first load, then one read per tick after the failed write"
     );
-    assert_eq!(ticks_before(&d, &promote(3)), 6);
+    assert_eq!(ticks_before(&d, &promote(3)), 5);
     assert_eq!(d.machine().context().record.as_ref().unwrap().primary, "r3");
 }
 
@@ -336,7 +337,7 @@ fn editing_a_recorded_output_changes_the_decision_and_the_replay_says_where() {
     let text = std::fs::read_to_string(path("failover")).unwrap();
     let decisive = text
         .lines()
-        .position(|l| l.contains("t=4000"))
+        .position(|l| l.contains("t=3000"))
         .expect("the scenario marks the decisive tick");
     let edited: Vec<String> = text
         .lines()

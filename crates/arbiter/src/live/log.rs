@@ -58,13 +58,14 @@ pub fn init(format: LogFormat) -> Result<(), String> {
 /// Every reason a leader may be blocked for, as the log's `reason` field,
 /// the metric `arbiter_blocked`'s `reason` label and the HTTP answers name
 /// it ([`blocked_reason`]).
-pub const BLOCKED_REASONS: [&str; 6] = [
+pub const BLOCKED_REASONS: [&str; 7] = [
     "no-eligible-replica",
     "last-copy-not-promotable",
     "cold-start",
     "cold-start-behind",
     "cold-start-empty",
     PAUSED,
+    "cold-start-reloaded",
 ];
 
 /// The reason a paused leader gives while the recorded primary is down:
@@ -81,6 +82,7 @@ pub fn blocked_reason(blocked: &Blocked) -> &'static str {
         Blocked::ColdStart => BLOCKED_REASONS[2],
         Blocked::ColdStartBehind { .. } => BLOCKED_REASONS[3],
         Blocked::ColdStartEmpty { .. } => BLOCKED_REASONS[4],
+        Blocked::ColdStartReloaded { .. } => BLOCKED_REASONS[6],
     }
 }
 
@@ -101,6 +103,9 @@ pub fn blocked_detail(blocked: &Blocked) -> String {
         Blocked::ColdStartEmpty { primary, reason } => {
             format!("no group record, and {primary}, the only node claiming primary, is {reason}")
         }
+        Blocked::ColdStartReloaded { primary, held, holds } => format!(
+            "no group record, and {primary}, the only node claiming primary, restarted holding {holds} keys where it held {held}"
+        ),
     }
 }
 

@@ -55,8 +55,8 @@ impl Machine {
                 // answer recorded a copy of 20 keys over its 106).
                 let view = self.ctx.views.entry(name).or_default();
                 view.observe(now, result);
-                // Down-after counts from the first unanswered poll this
-                // instance made, leading or following (see `Watch`).
+                // Down-after counts from the last answer to this
+                // instance's polls, leading or following (see `Watch`).
                 if view.down_since.is_some() {
                     view.down_since = down_since;
                 }

@@ -47,6 +47,13 @@ pub struct NodeView {
     /// what it knows of it was seen in an earlier term, before a time it
     /// did not poll (another leader may have repointed it since).
     pub earlier_term: bool,
+    /// The keys the node held, as this instance saw it, before a restart
+    /// that brought it back holding fewer (it reloaded an older dataset:
+    /// its replicas took the rest from it). Kept while it claims primary
+    /// holding fewer, also across further restarts; cleared when it
+    /// answers as a replica or holds as many again.
+    #[serde(default)]
+    pub reloaded_less: Option<u64>,
 }
 
 impl NodeView {
@@ -76,6 +83,19 @@ impl NodeView {
                         self.shrank_from = None;
                     }
                 }
+                self.reloaded_less = match (&self.status, &self.previous) {
+                    (Some(now), _) if now.role != Role::Primary => None,
+                    (Some(now), Some(before)) if now.run_id != before.run_id => {
+                        // (what it held before, or before an earlier
+                        // restart that reloaded as little)
+                        let held = before.keys.max(self.reloaded_less);
+                        held.zip(now.keys)
+                            .filter(|(held, holds)| holds < held)
+                            .map(|(held, _)| held)
+                    }
+                    (Some(now), _) => self.reloaded_less.filter(|held| now.keys.is_some_and(|k| k < *held)),
+                    _ => None,
+                };
                 let fresh = self.restarted() || self.restarted_while_unseen() || self.untouched_reload();
                 self.reloaded = self.status.as_ref().and_then(|st| match st.role {
                     Role::Replica { .. } => None,

@@ -15,13 +15,13 @@ pub const WATCH_GAP_INTERVALS: u64 = 3;
 /// When a node last answered and since when it has not, as this instance's
 /// own polls saw it, whether it led or followed meanwhile.
 ///
-/// Down-after counts from the first poll that got no answer, as it did
-/// before followers watched. Counting from the last answer instead
-/// (Sentinel's rule, up to one check interval sooner) was tried and left
-/// for a change of its own: it moves every failover by a round, and
-/// 50,000 seeds gave 7 violating seeds with it against 6 without (the
-/// residual violations any change of draws shows, not its doing; issue
-/// 19's note).
+/// Down-after counts from the last valid answer, as Sentinel counts from
+/// its last valid reply (issue 19): a node that answered in the round at
+/// `t` and then stopped is down for down-after at `t + down_after`, not
+/// one check interval plus a poll timeout later. (The round's time, when
+/// its poll was sent, stands for the answer's: at most one poll timeout
+/// earlier.) With no answer since this instance's polls began (or since a
+/// gap in them), from its first unanswered poll.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Watch {
     /// The latest poll's round.
@@ -29,7 +29,9 @@ pub struct Watch {
     /// The round of the latest poll the node answered (a refused password
     /// is an answer: the node is up).
     pub answered_at: Option<Millis>,
-    /// The first poll, since the node last answered, that got no answer.
+    /// Since when the node has not answered: the round of its last answer
+    /// (`answered_at`), or, with none since the watch began, the first
+    /// poll that got no answer.
     pub down_since: Option<Millis>,
     /// The node's latest status claimed primary (kept while it does not
     /// answer): a follower that sees such a node down looks at the
@@ -52,7 +54,8 @@ impl Watch {
             self.down_since = None;
             self.claimed_primary = primary;
         } else {
-            self.down_since.get_or_insert(now);
+            let since = self.answered_at.unwrap_or(now);
+            self.down_since.get_or_insert(since);
         }
     }
 
@@ -68,23 +71,28 @@ mod tests {
     use super::Watch;
 
     #[test]
-    fn down_counts_from_the_first_unanswered_poll() {
+    fn down_counts_from_the_last_answer() {
         let mut w = Watch::default();
         w.observe(1000, Some(true), 1000);
         w.observe(2000, None, 1000);
-        assert_eq!(w.down_since, Some(2000));
+        assert_eq!(w.down_since, Some(1000));
         assert!(w.primary_down());
         w.observe(3000, None, 1000);
-        assert_eq!(w.down_since, Some(2000), "the outage keeps its start");
+        assert_eq!(w.down_since, Some(1000), "the outage keeps its start");
         w.observe(4000, Some(false), 1000);
         assert_eq!((w.down_since, w.answered_at), (None, Some(4000)));
         assert!(!w.primary_down(), "it answered as a replica");
+        // never answered since the watch began: from the first miss
+        let mut w = Watch::default();
+        w.observe(5000, None, 1000);
+        assert_eq!(w.down_since, Some(5000));
     }
 
     #[test]
     fn a_gap_in_the_polls_starts_over() {
         let mut w = Watch::default();
-        w.observe(1000, None, 1000);
+        w.observe(1000, Some(true), 1000);
+        w.observe(2000, None, 1000);
         assert_eq!(w.down_since, Some(1000));
         // the instance did not poll for a minute
         w.observe(61_000, None, 1000);

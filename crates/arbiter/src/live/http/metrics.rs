@@ -16,7 +16,7 @@
 //! | `arbiter_node_lag_bytes` | gauge | `node` | how far a replica of the recorded primary is behind it (when both answered) |
 //! | `arbiter_failovers_total` | counter | | failovers this instance carried out (record written) |
 //! | `arbiter_switchovers_total` | counter | | switchovers this instance carried out |
-//! | `arbiter_last_failover_duration_seconds` | gauge | | the last failover, from the first unanswered poll to the promotion (absent: none yet) |
+//! | `arbiter_last_failover_duration_seconds` | gauge | | the last failover, from the failed primary's last answer to the promotion (absent: none yet) |
 //! | `arbiter_etcd_errors_total` | counter | | failed etcd requests of the controller |
 //! | `arbiter_blocked` | gauge | `reason` | 1 for the reason the leader does not act now, 0 for every other (`paused`: the group is paused and the recorded primary is down) |
 //! | `arbiter_paused` | gauge | | 1 while this instance runs paused |
@@ -143,7 +143,7 @@ pub fn encode(view: &GroupView, local: &LocalStatus, now: Instant) -> String {
     if let Some(ms) = local.last_failover_ms {
         r.register_with_unit(
             "arbiter_last_failover_duration",
-            "The last failover this instance carried out, from the failed primary's first unanswered poll to the promotion",
+            "The last failover this instance carried out, from the failed primary's last answer to the promotion",
             Unit::Seconds,
             seconds(ms as f64 / 1000.0),
         );

@@ -44,6 +44,14 @@ pub(super) fn block_change(machine: &Machine, blocked: Option<&Blocked>) {
             why = %reason,
             "not acting: no group record, and {primary}, the only node claiming primary, is {reason} (recording it would resync that data away): make the node holding the data primary, let the others answer, or set allow_data_loss to record {primary} anyway"
         ),
+        Blocked::ColdStartReloaded { primary, held, holds } => warn!(
+            target: "arbiter",
+            reason = code,
+            %primary,
+            held,
+            holds,
+            "not acting: no group record, and {primary}, the only node claiming primary, restarted holding {holds} keys where it held {held} (it reloaded an older dataset; its replicas took the rest, and recording it would resync their data away once they answer): bring them back, make the node holding the most data primary (REPLICAOF NO ONE), or set allow_data_loss to record {primary} anyway"
+        ),
         Blocked::ColdStart => warn!(
             target: "arbiter",
             reason = code,

@@ -111,18 +111,29 @@ impl Round<'_> {
                 .then(|| empty_held_back(config, self.views, "", self.now))
                 .flatten()
         };
+        // A claimant this instance saw hold more keys before a restart
+        // reloaded an older dataset: its replicas took the rest from it,
+        // and would resync it away once it is recorded, however long they
+        // stay silent (seed 107954: r2 came back from an RDB with 20 of
+        // its 120 keys while r1 was cut off and r3 down; recorded, it took
+        // r1's 120 keys away once r1 answered).
+        let reloaded_less = |one: &str| {
+            let view = self.views.get(one)?;
+            let holds = view.status.as_ref()?.keys?;
+            view.reloaded_less.map(|held| (held, holds))
+        };
         match primaries.as_slice() {
             [one] if settings.allow_data_loss => Ok(Some(Plan::Bootstrap {
                 primary: (*one).to_string(),
             })),
-            [one] => match (ahead_of(one), empty_claimant(one)) {
+            [one] => match (ahead_of(one), reloaded_less(one), empty_claimant(one)) {
                 // Its replicas, on the older history, would resync it away
                 // from the claimant any moment: the copy holding the most
                 // becomes the primary, as after a recorded primary lost its
                 // data (seed 36590: the primary restarted empty before any
                 // record was written, and both replicas resynced from it a
                 // second later while the leader waited for an operator).
-                (Some(node), _) => match self.cold_shelter(one) {
+                (Some(node), _, _) => match self.cold_shelter(one) {
                     Some(to) => Ok(Some(Plan::Failover {
                         from: (*one).to_string(),
                         to,
@@ -132,11 +143,16 @@ impl Round<'_> {
                         node,
                     }),
                 },
-                (None, Some(reason)) => Err(Blocked::ColdStartEmpty {
+                (None, Some((held, holds)), _) => Err(Blocked::ColdStartReloaded {
+                    primary: (*one).to_string(),
+                    held,
+                    holds,
+                }),
+                (None, None, Some(reason)) => Err(Blocked::ColdStartEmpty {
                     primary: (*one).to_string(),
                     reason,
                 }),
-                (None, None) => Ok(Some(Plan::Bootstrap {
+                (None, None, None) => Ok(Some(Plan::Bootstrap {
                     primary: (*one).to_string(),
                 })),
             },

@@ -158,6 +158,20 @@ pub enum Blocked {
         /// A node holding more keys.
         node: String,
     },
+    /// No group record, and the only node claiming primary restarted
+    /// holding fewer keys than this instance saw it hold before: it
+    /// reloaded an older dataset, and its replicas (silent now, or gone)
+    /// took the rest from it; recording it would resync their data away
+    /// once they answer. An operator brings them back or starts the right
+    /// primary (or sets `allow_data_loss` to record the claimant anyway).
+    ColdStartReloaded {
+        /// The node claiming primary.
+        primary: String,
+        /// The keys it held before the restart.
+        held: u64,
+        /// The keys it holds now.
+        holds: u64,
+    },
     /// No group record, and the only node claiming primary holds no keys
     /// while data exists or may exist elsewhere (a node refusing arbiter's
     /// password or not answering, see `reason`): recording it would resync

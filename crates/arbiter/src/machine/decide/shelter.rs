@@ -206,11 +206,16 @@ impl<'a> Sheltering<'a> {
         // answer (the loss mark came with the record): a copy back from disk
         // holding less than it does would be recorded, and the primary
         // repointed at it once back (seed 70568: 20 keys recorded over 153).
+        // However long it has been silent: the mark may be older than what
+        // it took since (seed 123154: marked after an empty restart, it took
+        // 113 writes; a leader arriving later never saw it, and 14 s into
+        // its silence recorded a copy of 33 keys back from an RDB, then
+        // repointed the primary, back with 133, at it).
         // (its replicas, when some answer, stand for what it held)
         let primary_unknown = self.followers.is_empty()
             && views
                 .get(primary)
-                .is_none_or(|v| v.status.is_none() && v.previous.is_none() && !v.unseen_longer_than(now, stale_after));
+                .is_none_or(|v| v.status.is_none() && v.previous.is_none());
         let silent_holds = if primary_unknown { Some(u64::MAX) } else { silent_holds };
         self.claims_primary(name)
             && silent_holds

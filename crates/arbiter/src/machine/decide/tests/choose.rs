@@ -279,6 +279,58 @@ fn a_cold_start_claimant_holding_less_than_a_node_on_another_history_is_not_reco
 }
 
 #[test]
+fn a_cold_start_claimant_that_restarted_holding_less_than_it_held_is_not_recorded() {
+    // Seed 107954: no record (etcd was down); r2, seen as a replica of r1
+    // holding 111 keys, came back from an RDB holding 20 and is the one
+    // node claiming primary; r1 is cut off, r3 down. Its replicas took
+    // the rest from it: recording it would resync their data away once
+    // they answer. The leader waits however long they stay silent, and
+    // says why (unless allow_data_loss).
+    let mut c = config(&[100, 100, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(1_000, Err(RedisError::Timeout));
+    let mut r2 = NodeView::default();
+    r2.observe(4_000, Ok(status(linked("10.0.0.1:6379"), "b", "h1", 111, 111)));
+    r2.observe(5_000, Err(RedisError::Unreachable("refused".into())));
+    r2.observe(15_000, Ok(status(Role::Primary, "b2", "h2", 20, 20)));
+    let mut r3 = NodeView::default();
+    r3.observe(15_000, Err(RedisError::Unreachable("refused".into())));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let blocked = Err(Blocked::ColdStartReloaded {
+        primary: "r2".into(),
+        held: 111,
+        holds: 20,
+    });
+    assert_eq!(decide(&c, &v, None, None, 15_000, &Planted::default()), blocked);
+    // Another answer under that run, or a failed poll, keeps the evidence;
+    // so does a time past stale_after_ms.
+    let later = 15_000 + c.settings.stale_after_ms + 5_000;
+    for now in [16_000, 17_000, later] {
+        v.get_mut("r2").unwrap().observe(now - 500, Err(RedisError::Timeout));
+        v.get_mut("r2")
+            .unwrap()
+            .observe(now, Ok(status(Role::Primary, "b2", "h2", 20, 20)));
+        assert_eq!(
+            decide(&c, &v, None, None, now, &Planted::default()),
+            blocked,
+            "at {now}"
+        );
+    }
+    c.settings.allow_data_loss = true;
+    let plan = decide(&c, &v, None, None, later, &Planted::default());
+    assert_eq!(plan, Ok(Some(Plan::Bootstrap { primary: "r2".into() })));
+    // Holding as many again (it took writes since), or a replica, it is no
+    // evidence any more.
+    c.settings.allow_data_loss = false;
+    let mut r2 = v["r2"].clone();
+    r2.observe(later + 1_000, Ok(status(Role::Primary, "b2", "h2", 111, 111)));
+    assert_eq!(r2.reloaded_less, None);
+    let mut r2 = v["r2"].clone();
+    r2.observe(later + 1_000, Ok(status(linked("10.0.0.1:6379"), "b2", "h2", 20, 20)));
+    assert_eq!(r2.reloaded_less, None);
+}
+
+#[test]
 fn a_cold_start_claimant_that_came_back_empty_under_its_replicas_is_replaced_by_the_best_copy() {
     // Seed 36590: no record yet (etcd was down); r1 restarted empty
     // (persistence off) and claims primary; r2 and r3 still follow it on

@@ -447,8 +447,10 @@ fn a_claimant_shelter_waits_while_the_lost_primary_was_never_seen() {
     // never saw r2 answer (it held 153 keys, down since before the
     // leader took over). r1 came back from an RDB holding 20 keys and
     // claims primary; r3 answered once, empty. Recording r1 would
-    // resync r2's 153 keys away once back: the leader waits, until r2
-    // has been silent past stale_after_ms.
+    // resync r2's 153 keys away once back: the leader waits, also once
+    // r2 has been silent past stale_after_ms (seed 123154: the mark was
+    // older than the 113 writes r2 took since; recorded 14 s into r2's
+    // silence, the copy took r2's 133 keys away when r2 came back).
     let c = config(&[100, 100, 100]);
     let record = noted(&recorded("r2", Some("b2")));
     let mut r1 = NodeView::default();
@@ -466,12 +468,18 @@ fn a_claimant_shelter_waits_while_the_lost_primary_was_never_seen() {
     assert!(shelter(&c, &v, "r2", 42_684).is_none());
     let plan = decide(&c, &v, Some(&record), None, 42_684, &Planted::default());
     assert!(matches!(plan, Err(Blocked::NoEligibleReplica { .. })), "{plan:?}");
-    // Silent past stale_after_ms, r2 no longer holds the copy back.
     let later = 39_684 + c.settings.stale_after_ms + 100;
     let st = v["r1"].status.clone().unwrap();
     v.get_mut("r1").unwrap().observe(later, Ok(st));
     v.get_mut("r2")
         .unwrap()
         .observe(later, Err(RedisError::Unreachable("refused".into())));
-    assert!(matches!(shelter(&c, &v, "r2", later), Some(Shelter::Promote(ref n)) if n == "r1"));
+    assert!(shelter(&c, &v, "r2", later).is_none());
+    // Once a replica of r2 answers, it stands for what r2 held.
+    let r3 = NodeView {
+        status: Some(status(linked("10.0.0.2:6379"), "c3", "B", 160, 160)),
+        ..NodeView::default()
+    };
+    v.insert("r3".into(), r3);
+    assert!(matches!(shelter(&c, &v, "r2", later), Some(Shelter::Promote(ref n)) if n == "r3"));
 }
