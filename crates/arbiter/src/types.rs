@@ -38,7 +38,9 @@ pub struct Settings {
     /// second) and resync from it. Capped by `check_interval_ms`.
     #[serde(default = "Settings::default_fast_check_interval_ms")]
     pub fast_check_interval_ms: Millis,
-    /// How long the primary must be unreachable before it is failed over.
+    /// How long the primary must be unreachable before it is failed over,
+    /// counted from its last answer (as Sentinel counts from its last
+    /// valid reply).
     pub down_after_ms: Millis,
     /// A replica further behind the best known offset is not promoted.
     pub max_lag_bytes: u64,
