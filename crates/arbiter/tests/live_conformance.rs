@@ -822,6 +822,34 @@ fn empty_primary_restart(s: &mut dyn Side, rec: &mut Rec) {
     rec.fact("full resyncs", s.full_syncs() - base);
 }
 
+/// A replica whose own link is down serves no sync (`-NOMASTERLINK`):
+/// r3 pointed at r2 after r1 died, and the emptied r1 pointed at r2 while
+/// r2 still follows it, all keep their data (r2's 20 keys do not resync
+/// away from the empty r1); once r2 is promoted, both sync from it.
+fn unlinked_replica_serves_no_sync(s: &mut dyn Side, rec: &mut Rec) {
+    rec.fact("write 20 to r1", s.write(0, 20));
+    rec.fact("settled", settle(s, 10_000));
+    let base = s.full_syncs();
+    snap(s, rec, "in sync", &ALL3);
+    s.crash(0);
+    s.sleep(300);
+    rec.fact("repoint r3 to r2, whose link is down", s.repoint(2, 1));
+    s.sleep(2500);
+    snap(s, rec, "r3 behind the unlinked r2", &[1, 2]);
+    // (r2 paused while r1 comes back empty and is pointed at it: r2's
+    // reconnection to r1 cannot come before r1 is a replica)
+    s.pause(1);
+    s.restart(0, Persistence::Empty);
+    rec.fact("repoint the emptied r1 to r2", s.repoint(0, 1));
+    s.resume(1);
+    s.sleep(2500);
+    snap(s, rec, "r1 and r2 point at each other", &ALL3);
+    rec.fact("full resyncs while unlinked", s.full_syncs() - base);
+    rec.fact("promote r2", s.promote(1));
+    rec.fact("settled after the promotion", settle(s, 10_000));
+    snap(s, rec, "both follow r2", &ALL3);
+}
+
 /// A replica restarted in place with persistence off.
 fn replica_restart_in_place(s: &mut dyn Side, rec: &mut Rec) {
     rec.fact("write 20 to r1", s.write(0, 20));
@@ -1115,6 +1143,17 @@ fn conformance_empty_primary_restart_wipes_its_replicas() {
             ("replicas resynced: r2 replid", FIRST_REPLICA_NEW_REPLID),
             ("replicas resynced: r3 replid", FIRST_REPLICA_NEW_REPLID),
         ],
+    );
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn conformance_an_unlinked_replica_serves_no_sync() {
+    run(
+        "unlinked replica serves no sync",
+        &OFF3,
+        unlinked_replica_serves_no_sync,
+        &[("both follow r2: r3 replid2", REPLICA_REPLID2)],
     );
 }
 

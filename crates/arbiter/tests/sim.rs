@@ -323,6 +323,41 @@ fn s7_flags_a_resync_from_an_empty_restart_the_controller_had_time_to_stop() {
     m.advance(1100);
     m.advance(1500);
     c.after_event(&m).unwrap();
+
+    // A record write that keeps the empty node named acts on nothing ...
+    let keep = Output::Publish {
+        epoch: Epoch(9),
+        record: GroupRecord {
+            epoch: Epoch(9),
+            primary: "r1".into(),
+            run_id: None,
+            lost_data: true,
+        },
+    };
+    let flagged = |plan: Option<Plan>| {
+        let mut c = Checker::new(7, 3);
+        let mut m = model();
+        m.restart_empty(0);
+        c.loss_seen(&m, 0, 0);
+        c.after_step(0, &leader, Some(&keep), m.now).unwrap();
+        if let Some(plan) = plan {
+            c.record_written_for(&leader, &plan, m.now);
+        }
+        m.advance(1100);
+        m.advance(1500);
+        c.after_event(&m).is_err()
+    };
+    assert!(flagged(None));
+    // ... unless it is the write that starts detaching the replicas (or
+    // sheltering them): defeated or not, it was an attempt on them
+    // (seeds 155468, 91308).
+    let nodes = vec!["r2".to_string(), "r3".to_string()];
+    assert!(!flagged(Some(Plan::Detach {
+        from: "r1".into(),
+        nodes: nodes.clone()
+    })));
+    assert!(!flagged(Some(Plan::Shelter { nodes, to: "r2".into() })));
+    assert!(flagged(Some(Plan::NoteLoss { primary: "r1".into() })));
 }
 
 #[test]

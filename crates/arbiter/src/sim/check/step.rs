@@ -167,3 +167,28 @@ impl Checker {
         Ok(())
     }
 }
+
+impl Checker {
+    /// An instance's `machine` wrote the record for `plan` at `now`
+    /// (whatever the answer): a record write that starts moving replicas
+    /// off a node that lost data (a detach, or a shelter) is an attempt on
+    /// each of them, as their command would be (S7). Injected faults may
+    /// defeat the write, and with it every command (seeds 155468, 91308:
+    /// the detach of a last copy of priority 0, decided 40 ms after the
+    /// loss was seen, whose writes timed out until the copy resynced).
+    pub fn record_written_for(&mut self, machine: &Machine, plan: &Plan, now: Millis) {
+        let (nodes, to) = match plan {
+            Plan::Detach { nodes, .. } => (nodes.as_slice(), ""),
+            Plan::Shelter { nodes, to } => (nodes.as_slice(), to.as_str()),
+            _ => return,
+        };
+        let config = &machine.context().config;
+        for node in nodes.iter().filter_map(|n| config.node(n)) {
+            self.attempts.push(Attempt {
+                at: now,
+                node: Some(node.addr.clone()),
+                to: to.to_string(),
+            });
+        }
+    }
+}

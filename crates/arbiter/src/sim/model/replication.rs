@@ -3,7 +3,8 @@
 //! whose log is a prefix of its source's continues partially; otherwise it
 //! does a full resync (taking [`FULL_SYNC_MS`]) that replaces its log and
 //! offset with the source's and clears its replid2. A broken link is
-//! retried every [`RECONNECT_INTERVAL_MS`].
+//! retried every [`RECONNECT_INTERVAL_MS`]. A replica serves a new sync
+//! only while its own link is up (`-NOMASTERLINK`).
 
 use std::collections::BTreeSet;
 
@@ -26,8 +27,18 @@ impl Model {
                 continue;
             };
             let source = self.node_at(&source_addr);
+            // A replica serves a new sync only while its own link is up:
+            // Redis answers `SYNC`/`PSYNC` from a replica whose link to its
+            // primary is not connected with `-NOMASTERLINK` (a link already
+            // established, or a full sync under way, goes on). So a node
+            // pointed at another that is itself unlinked keeps its data.
+            let linking = !self.nodes[r].link_up && self.nodes[r].syncing_until.is_none();
             let connected = source.is_some_and(|p| {
-                self.answering(p) && !self.auth_broken(p) && self.reaches_both(Endpoint::Node(r), Endpoint::Node(p))
+                let serves = self.nodes[p].replica_of.is_none() || self.nodes[p].link_up || !linking;
+                serves
+                    && self.answering(p)
+                    && !self.auth_broken(p)
+                    && self.reaches_both(Endpoint::Node(r), Endpoint::Node(p))
             });
             let now = self.now;
             let Some(p) = source.filter(|_| connected) else {

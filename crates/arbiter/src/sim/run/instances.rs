@@ -9,7 +9,7 @@ use rehearse::{Failure, Faulty, Recorder, Tape};
 use super::fault::FaultKind;
 use super::{Ev, InstanceDriver, Run, ms};
 use crate::io::{Driver, Stop};
-use crate::machine::{Output, TRANSITIONS};
+use crate::machine::{Output, State, TRANSITIONS};
 use crate::sim::model::{ModelEvent, Restart, instance_id};
 use crate::sim::world::InstanceWorld;
 
@@ -62,6 +62,12 @@ impl Run<'_> {
                 return Ok(());
             }
         }
+        // (the plan a record write is for: the step answers the write and
+        // moves on, so it is read before)
+        let publishing = match driver.machine().state() {
+            State::Publishing { plan } => Some(plan.clone()),
+            _ => None,
+        };
         let stop = driver.step_once().map_err(|e| {
             Failure::new(format!(
                 "S9 machine discipline: arbiter-{} could not step: {e} (seed {}, t={now} ms)",
@@ -77,6 +83,9 @@ impl Run<'_> {
         self.explored.after_step(i, driver.machine(), driver.last_move());
         let output = driver.outputs().last().cloned();
         driver.clear_outputs();
+        if let (Some(Output::Publish { .. }), Some(plan)) = (&output, &publishing) {
+            self.checker.record_written_for(driver.machine(), plan, now);
+        }
         self.after_step(i, output.as_ref(), now)?;
         if stop == Some(Stop::Terminal) {
             // `Stopped` or `Refused` (the checker failed the run on
