@@ -799,15 +799,22 @@ fn promotion_and_partial_resync(s: &mut dyn Side, rec: &mut Rec) {
     rec.fact("full resyncs for the repoints", s.full_syncs() - base);
 }
 
+/// `writes` keys written to r1 and replicated (snapped as `at`), then r1
+/// killed and 300 ms let pass; the full resyncs served before the kill.
+fn in_sync_then_r1_killed(s: &mut dyn Side, rec: &mut Rec, writes: usize, at: &str) -> u64 {
+    rec.fact(format!("write {writes} to r1"), s.write(0, writes));
+    rec.fact("settled", settle(s, 10_000));
+    let base = s.full_syncs();
+    snap(s, rec, at, &ALL3);
+    s.crash(0);
+    s.sleep(300);
+    base
+}
+
 /// The data-loss case: the primary restarts empty and its replicas
 /// full-resync from it, ending with 0 keys.
 fn empty_primary_restart(s: &mut dyn Side, rec: &mut Rec) {
-    rec.fact("write 50 to r1", s.write(0, 50));
-    rec.fact("settled", settle(s, 10_000));
-    let base = s.full_syncs();
-    snap(s, rec, "before", &ALL3);
-    s.crash(0);
-    s.sleep(300);
+    let base = in_sync_then_r1_killed(s, rec, 50, "before");
     snap(s, rec, "r1 down", &[0, 1]);
     s.restart(0, Persistence::Empty);
     let after = snap(s, rec, "r1 restarted", &[0]);
@@ -827,12 +834,7 @@ fn empty_primary_restart(s: &mut dyn Side, rec: &mut Rec) {
 /// r2 still follows it, all keep their data (r2's 20 keys do not resync
 /// away from the empty r1); once r2 is promoted, both sync from it.
 fn unlinked_replica_serves_no_sync(s: &mut dyn Side, rec: &mut Rec) {
-    rec.fact("write 20 to r1", s.write(0, 20));
-    rec.fact("settled", settle(s, 10_000));
-    let base = s.full_syncs();
-    snap(s, rec, "in sync", &ALL3);
-    s.crash(0);
-    s.sleep(300);
+    let base = in_sync_then_r1_killed(s, rec, 20, "in sync");
     rec.fact("repoint r3 to r2, whose link is down", s.repoint(2, 1));
     s.sleep(2500);
     snap(s, rec, "r3 behind the unlinked r2", &[1, 2]);
