@@ -210,14 +210,16 @@ fn diff_shows_the_first_divergence_with_context_then_a_summary() {
 
 #[test]
 fn diff_of_a_file_with_itself_is_identical_and_a_path_inside_a_value_is_named() {
+    // (the recording is re-made with the live tests: count its calls)
+    let text = std::fs::read_to_string(live()).unwrap();
+    let calls = text.lines().filter(|l| l.starts_with("(i: ")).count();
     rehearse()
         .args(["diff", &live(), &live()])
         .assert()
         .success()
-        .stdout(contains("identical: 97 calls"));
+        .stdout(contains(format!("identical: {calls} calls")));
     let dir = tempfile::tempdir().unwrap();
     let edited = dir.path().join("edited.ron");
-    let text = std::fs::read_to_string(live()).unwrap();
     std::fs::write(&edited, text.replacen("link_up: true", "link_up: false", 1)).unwrap();
     rehearse()
         .args(["diff", &live()])
