@@ -138,7 +138,11 @@ fn repo() -> PathBuf {
 fn a_real_scenario_renders_every_call_and_fetches_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("live.html");
-    render(&[&repo().join("scenarios/live_failover.ron")], &page);
+    let scenario = repo().join("scenarios/live_failover.ron");
+    render(&[&scenario], &page);
+    // (the recording is re-made with the live tests: count its calls)
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let calls = text.lines().filter(|l| l.starts_with("(i: ")).count();
     let netlog = dir.path().join("net.json");
     let dom = chromium(&page, &netlog, &["--dump-dom"]);
     assert_eq!(
@@ -146,8 +150,8 @@ fn a_real_scenario_renders_every_call_and_fetches_nothing() {
         Some("1"),
         "the script ran to the end"
     );
-    assert_eq!(attribute(&dom, "data-total").as_deref(), Some("97"));
-    assert_eq!(call_elements(&dom), 97, "one element per call");
+    assert_eq!(attribute(&dom, "data-total"), Some(calls.to_string()));
+    assert_eq!(call_elements(&dom), calls, "one element per call");
     assert_eq!(
         attribute(&dom, "data-resources").as_deref(),
         Some("0"),
