@@ -1568,9 +1568,9 @@ fn election(e: &mut dyn Leases, rec: &mut Rec) {
     rec.fact("after the resignation: b publishes", e.publish("b", b2));
 }
 
-#[test]
-#[ignore = "needs redis-server and etcd: run scripts/test"]
-fn conformance_etcd_leases_and_guarded_writes() {
+/// Runs the etcd `script` against a real etcd, then against `EtcdModel`,
+/// and compares the facts.
+fn run_etcd(scenario: &str, script: fn(&mut dyn Leases, &mut Rec)) {
     let server = support::etcd();
     let mut real_rec = Rec::default();
     let mut real = RealEtcd {
@@ -1578,33 +1578,7 @@ fn conformance_etcd_leases_and_guarded_writes() {
         ttl_s: 3,
         leases: BTreeMap::new(),
     };
-    election(&mut real, &mut real_rec);
-    drop(server);
-    let mut sim_rec = Rec::default();
-    let mut sim = SimEtcd {
-        e: {
-            let mut e = EtcdModel::default();
-            e.available = true;
-            e
-        },
-        now: 0,
-        leases: BTreeMap::new(),
-    };
-    election(&mut sim, &mut sim_rec);
-    compare("etcd leases and guarded writes", &real_rec, &sim_rec, "model", &[]);
-}
-
-#[test]
-#[ignore = "needs redis-server and etcd: run scripts/test"]
-fn conformance_etcd_heartbeat_and_deposition() {
-    let server = support::etcd();
-    let mut real_rec = Rec::default();
-    let mut real = RealEtcd {
-        etcd: Etcd::new(vec![server.addr.clone()], Duration::from_secs(2)),
-        ttl_s: 3,
-        leases: BTreeMap::new(),
-    };
-    deposition(&mut real, &mut real_rec);
+    script(&mut real, &mut real_rec);
     drop(server);
     let mut sim_rec = Rec::default();
     let mut sim = SimEtcd {
@@ -1612,8 +1586,20 @@ fn conformance_etcd_heartbeat_and_deposition() {
         now: 0,
         leases: BTreeMap::new(),
     };
-    deposition(&mut sim, &mut sim_rec);
-    compare("etcd heartbeat and deposition", &real_rec, &sim_rec, "model", &[]);
+    script(&mut sim, &mut sim_rec);
+    compare(scenario, &real_rec, &sim_rec, "model", &[]);
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn conformance_etcd_leases_and_guarded_writes() {
+    run_etcd("etcd leases and guarded writes", election);
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn conformance_etcd_heartbeat_and_deposition() {
+    run_etcd("etcd heartbeat and deposition", deposition);
 }
 
 // ---------------------------------------------------------------------------
