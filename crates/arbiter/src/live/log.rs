@@ -58,7 +58,7 @@ pub fn init(format: LogFormat) -> Result<(), String> {
 /// Every reason a leader may be blocked for, as the log's `reason` field,
 /// the metric `arbiter_blocked`'s `reason` label and the HTTP answers name
 /// it ([`blocked_reason`]).
-pub const BLOCKED_REASONS: [&str; 7] = [
+pub const BLOCKED_REASONS: [&str; 8] = [
     "no-eligible-replica",
     "last-copy-not-promotable",
     "cold-start",
@@ -66,6 +66,7 @@ pub const BLOCKED_REASONS: [&str; 7] = [
     "cold-start-empty",
     PAUSED,
     "cold-start-reloaded",
+    "follows-lost-data",
 ];
 
 /// The reason a paused leader gives while the recorded primary is down:
@@ -83,6 +84,7 @@ pub fn blocked_reason(blocked: &Blocked) -> &'static str {
         Blocked::ColdStartBehind { .. } => BLOCKED_REASONS[3],
         Blocked::ColdStartEmpty { .. } => BLOCKED_REASONS[4],
         Blocked::ColdStartReloaded { .. } => BLOCKED_REASONS[6],
+        Blocked::FollowsLostData { .. } => BLOCKED_REASONS[7],
     }
 }
 
@@ -105,6 +107,9 @@ pub fn blocked_detail(blocked: &Blocked) -> String {
         }
         Blocked::ColdStartReloaded { primary, held, holds } => format!(
             "no group record, and {primary}, the only node claiming primary, restarted holding {holds} keys where it held {held}"
+        ),
+        Blocked::FollowsLostData { primary, source } => format!(
+            "not adopting {source}, which {primary} (recorded) follows: {source} lost data and no node answering holds more"
         ),
     }
 }

@@ -52,6 +52,13 @@ pub(super) fn block_change(machine: &Machine, blocked: Option<&Blocked>) {
             holds,
             "not acting: no group record, and {primary}, the only node claiming primary, restarted holding {holds} keys where it held {held} (it reloaded an older dataset; its replicas took the rest, and recording it would resync their data away once they answer): bring them back, make the node holding the most data primary (REPLICAOF NO ONE), or set allow_data_loss to record {primary} anyway"
         ),
+        Blocked::FollowsLostData { primary, source } => warn!(
+            target: "arbiter",
+            reason = code,
+            %primary,
+            %source,
+            "not acting: {primary}, the recorded primary, follows {source}, which lost data (it restarted holding fewer keys, or {primary} resynced from it to fewer); adopting {source} would resync away the data a node not answering may hold: bring that node back (the leader then makes it primary), or make the node holding the most data primary (REPLICAOF NO ONE)"
+        ),
         Blocked::ColdStart => warn!(
             target: "arbiter",
             reason = code,

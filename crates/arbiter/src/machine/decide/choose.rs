@@ -70,8 +70,8 @@ pub(super) fn decide_plan(
     if let Some(decision) = round.failed_primary(primary, &primary_view) {
         return decision;
     }
-    if let Some(plan) = round.recorded_replica(primary) {
-        return Ok(Some(plan));
+    if let Some(decision) = round.recorded_replica(primary) {
+        return decision;
     }
     round.in_line(record, &primary_view, switchover)
 }
@@ -325,8 +325,10 @@ impl Round<'_> {
 
     /// The recorded primary is a replica: either someone else finished a
     /// switchover (it follows a healthy primary: adopt that one), or our
-    /// promotion did not happen yet (promote it). `None` when it is not.
-    fn recorded_replica(&self, primary: &str) -> Option<Plan> {
+    /// promotion did not happen yet (promote it), or it follows a node that
+    /// lost data (the copy holding the most data left is kept, or the
+    /// leader waits). `None` when it is not a replica.
+    fn recorded_replica(&self, primary: &str) -> Option<Decision> {
         let Some(NodeStatus {
             role: Role::Replica { primary: follows, .. },
             ..
@@ -349,12 +351,84 @@ impl Round<'_> {
                 && !self.views.get(other).is_some_and(|v| v.lost_data)
                 && offset(other) >= offset(primary)
         };
-        Some(match leader_of {
-            Some(other) if sound(&other) => Plan::Adopt { primary: other },
+        let plan = match &leader_of {
+            Some(other) if sound(other) => Plan::Adopt { primary: other.clone() },
             _ => Plan::Promote {
                 node: primary.to_string(),
             },
-        })
+        };
+        match leader_of {
+            Some(other) if self.followed_lost_data(primary, &other) => {
+                Some(self.after_followed_loss(primary, &other, plan))
+            }
+            _ => Some(Ok(Some(plan))),
+        }
+    }
+
+    /// Whether `source`, the node the recorded `primary` (a replica)
+    /// follows, lost data: it restarted holding fewer keys than this
+    /// leader saw it hold ([`NodeView::reloaded_less`]), or `primary`
+    /// resynced from it to a smaller dataset ([`NodeView::shrank_from`]).
+    /// Neither is a finished switchover to adopt: recorded, `source` would
+    /// resync away the data its other replicas, or a node claiming primary
+    /// on the old history, still hold; nor is `primary`, which took what
+    /// `source` holds, the one to promote (seeds 32516, 67260, 113993: the
+    /// node a failover had recorded followed the old primary, which came
+    /// back empty or from an older RDB; adopted, the copy holding the data
+    /// was repointed at it and resynced it away).
+    fn followed_lost_data(&self, primary: &str, source: &str) -> bool {
+        let reloaded_less = self.views.get(source).is_some_and(|v| v.reloaded_less.is_some());
+        let shrank = self.views.get(primary).is_some_and(|v| v.shrank_from.is_some());
+        (reloaded_less || shrank) && !planted!(self.planted, ResyncFromEmpty)
+    }
+
+    /// The recorded `primary` follows `source`, which lost data: the node
+    /// holding the most data left becomes the primary (the shelter of
+    /// `source`'s replicas, as after a recorded primary lost its data),
+    /// unless it holds no more keys than `primary`, which is then promoted;
+    /// with no shelter, the leader waits while a node that does not answer
+    /// may hold more than `primary` (recording `source` would resync it
+    /// away once it does), and otherwise carries out `plan` (adopting
+    /// `source`, or promoting `primary`: no data is left elsewhere).
+    fn after_followed_loss(&self, primary: &str, source: &str, plan: Plan) -> Decision {
+        let keys = |name: &str| self.status(name).and_then(|s| s.keys);
+        let failover = |to: String| {
+            if to == primary || keys(&to) <= keys(primary) {
+                Plan::Promote {
+                    node: primary.to_string(),
+                }
+            } else {
+                Plan::Failover {
+                    from: primary.to_string(),
+                    to,
+                }
+            }
+        };
+        match shelter(self.config, self.views, source, self.now) {
+            Some(Shelter::Promote(to)) => Ok(Some(failover(to))),
+            Some(Shelter::Repoint(plan)) => Ok(Some(plan)),
+            Some(Shelter::NotPromotable(node)) => self.detach_or_block(source, &node),
+            None if self.silent_may_hold_more(primary) => Err(Blocked::FollowsLostData {
+                primary: primary.to_string(),
+                source: source.to_string(),
+            }),
+            None => Ok(Some(plan)),
+        }
+    }
+
+    /// Whether a node that does not answer (for no longer than
+    /// `stale_after_ms`) last held more keys than `primary` holds, or was
+    /// never seen: it may be the data that is left.
+    fn silent_may_hold_more(&self, primary: &str) -> bool {
+        let stale_after = self.config.settings.stale_after_ms;
+        let holds = self.status(primary).and_then(|s| s.keys).unwrap_or(0);
+        self.config
+            .nodes
+            .iter()
+            .filter(|n| n.name != primary)
+            .filter_map(|n| self.views.get(&n.name))
+            .filter(|v| v.status.is_none() && !v.unseen_longer_than(self.now, stale_after))
+            .any(|v| v.previous.as_ref().is_none_or(|p| p.keys.is_none_or(|k| k > holds)))
     }
 
     /// The recorded primary (seen as `view`) has not failed and is no

@@ -183,6 +183,19 @@ pub enum Blocked {
         /// Why its emptiness matters, naming the node concerned.
         reason: String,
     },
+    /// The recorded primary is a replica of `source`, which lost data (it
+    /// restarted holding fewer keys than before, or the recorded primary
+    /// resynced from it to fewer keys), and no node answering holds more
+    /// than `source`: adopting `source` as the primary of a finished
+    /// switchover would resync away the data a node that does not answer
+    /// may hold. The leader waits for it (or for `source` to hold as many
+    /// keys again); an operator may make the right node primary.
+    FollowsLostData {
+        /// The recorded primary (a replica of `source`).
+        primary: String,
+        /// The node that lost data.
+        source: String,
+    },
     /// The recorded primary lost its data, and the node holding the most
     /// data left still follows it (and will resync from it), but its
     /// priority is 0: an operator must raise it (or promote it by hand).

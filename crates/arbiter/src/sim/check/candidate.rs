@@ -147,11 +147,17 @@ fn judge(ctx: &Context, failed: &str, issue_22: bool) -> Vec<Judged> {
 /// claims primary) may be promoted rather than left to resync from the
 /// empty node or from a replica holding less (offsets of different
 /// histories do not compare; never an empty one while data exists).
+///
+/// So, too, when the recorded primary `failed` is a replica of a node that
+/// lost data (it restarted holding fewer keys than the leader saw it hold,
+/// or `failed` resynced from it to fewer keys): that node's data is gone,
+/// and it counts with `failed` as what is left there.
 fn most_data_left(ctx: &Context, failed: &str, to: &str) -> bool {
-    if !ctx.views.get(failed).is_some_and(|v| v.lost_data) {
+    let keys = |n: &str| ctx.views.get(n).and_then(|v| v.status.as_ref()).and_then(|s| s.keys);
+    let source = followed_loss(ctx, failed);
+    if !ctx.views.get(failed).is_some_and(|v| v.lost_data) && source.is_none() {
         return false;
     }
-    let keys = |n: &str| ctx.views.get(n).and_then(|v| v.status.as_ref()).and_then(|s| s.keys);
     let most = ctx
         .config
         .nodes
@@ -165,8 +171,21 @@ fn most_data_left(ctx: &Context, failed: &str, to: &str) -> bool {
         return false;
     };
     // ... and more than the node that lost its data still holds.
-    let left = keys(failed).unwrap_or(0);
+    let left = keys(failed).max(source.and_then(keys)).unwrap_or(0);
     k >= most && k > left && !(data_seen(ctx) && k == 0)
+}
+
+/// The node `failed` replicates from, when that node lost data: it
+/// restarted holding fewer keys than the leader saw it hold, or `failed`
+/// resynced from it to fewer keys.
+fn followed_loss<'a>(ctx: &'a Context, failed: &str) -> Option<&'a str> {
+    let view = ctx.views.get(failed)?;
+    let Role::Replica { primary, .. } = &view.status.as_ref()?.role else {
+        return None;
+    };
+    let source = ctx.config.nodes.iter().find(|n| n.addr == *primary)?.name.as_str();
+    let reloaded_less = ctx.views.get(source).is_some_and(|v| v.reloaded_less.is_some());
+    (reloaded_less || view.shrank_from.is_some()).then_some(source)
 }
 
 /// Whether failing over from `failed` to `to` picks a candidate S5 accepts

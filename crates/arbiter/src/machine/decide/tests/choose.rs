@@ -448,3 +448,89 @@ fn an_empty_recorded_replica_is_not_promoted_over_a_copy_back_from_disk() {
     }
     assert_loss_then_failover(&c, &mut v, &record, later, "r2", "r3");
 }
+
+/// The views of seeds 32516 / 113993, reduced: the record names r3, a
+/// replica of r2; r2, seen holding 160 keys, restarted holding 5 and r3
+/// resynced from it (160 -> 5); r1 claims primary on the old history
+/// with `r1_keys` (`None`: r1 does not answer, last seen claiming
+/// primary).
+fn followed_loss_views(r1_keys: Option<u64>) -> BTreeMap<String, NodeView> {
+    let mut r1 = NodeView::default();
+    r1.observe(1_000, Ok(status(Role::Primary, "a", "h1", 160, 160)));
+    match r1_keys {
+        Some(k) => r1.observe(10_000, Ok(status(Role::Primary, "a", "h1", k, k))),
+        None => r1.observe(10_000, Err(RedisError::Timeout)),
+    }
+    let mut r2 = NodeView::default();
+    r2.observe(1_000, Ok(status(Role::Primary, "b", "h2", 160, 160)));
+    r2.observe(10_000, Ok(status(Role::Primary, "b2", "h3", 5, 5)));
+    let mut r3 = NodeView::default();
+    r3.observe(1_000, Ok(status(linked("10.0.0.2:6379"), "c", "h2", 160, 160)));
+    r3.observe(10_000, Ok(status(linked("10.0.0.2:6379"), "c", "h3", 5, 5)));
+    assert_eq!(r2.reloaded_less, Some(160));
+    assert_eq!(r3.shrank_from, Some(160));
+    views(vec![("r1", r1), ("r2", r2), ("r3", r3)])
+}
+
+#[test]
+fn a_node_that_lost_data_is_not_adopted_when_the_recorded_primary_follows_it() {
+    // Seeds 32516, 67260, 113993: adopted as a finished switchover, r2
+    // had r1 repointed at it, and r1 resynced its data away. The copy
+    // holding the most data left becomes the primary instead.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r3", None);
+    let v = followed_loss_views(Some(160));
+    let plan = decide(&c, &v, Some(&record), None, 10_000, &Planted::default());
+    let expected = Plan::Failover {
+        from: "r3".into(),
+        to: "r1".into(),
+    };
+    assert_eq!(plan, Ok(Some(expected)));
+    // With the planted bug that lets nodes resync from an emptied one,
+    // the old rule adopts r2.
+    #[cfg(feature = "planted-bugs")]
+    {
+        let planted = Planted::new([crate::types::Bug::ResyncFromEmpty]);
+        let plan = decide(&c, &v, Some(&record), None, 10_000, &planted);
+        assert_eq!(plan, Ok(Some(Plan::Adopt { primary: "r2".into() })));
+    }
+}
+
+#[test]
+fn the_followed_node_is_adopted_as_before_when_no_copy_holds_more_than_it() {
+    // r1 holds no more than r2 and r3 do, and every node answers: no data
+    // is left elsewhere to keep, and r2 is adopted as before.
+    let c = config(&[100, 100, 100]);
+    let v = followed_loss_views(Some(5));
+    let plan = decide(&c, &v, Some(&recorded("r3", None)), None, 10_000, &Planted::default());
+    assert_eq!(plan, Ok(Some(Plan::Adopt { primary: "r2".into() })));
+}
+
+#[test]
+fn the_recorded_replica_is_promoted_when_the_best_copy_holds_no_more_than_it() {
+    // Seed 2386, reduced: r2 is down now; r1 holds 5 keys, as r3 does,
+    // and more than r2's last answer: nothing more to keep on r1, and the
+    // recorded r3 is promoted (not r1 failed over to).
+    let c = config(&[100, 100, 100]);
+    let mut v = followed_loss_views(Some(5));
+    let r2 = v.get_mut("r2").unwrap();
+    r2.observe(10_500, Ok(status(Role::Primary, "b2", "h3", 5, 0)));
+    r2.observe(11_000, Err(RedisError::Timeout));
+    let plan = decide(&c, &v, Some(&recorded("r3", None)), None, 11_000, &Planted::default());
+    assert_eq!(plan, Ok(Some(Plan::Promote { node: "r3".into() })));
+}
+
+#[test]
+fn the_leader_waits_while_the_copy_that_may_hold_the_data_does_not_answer() {
+    // Seed 67260, reduced: r1, last seen claiming primary with the data,
+    // is paused. Adopting r2 would resync r1's data away once it answers;
+    // promoting r3 would too. The leader waits and says why.
+    let c = config(&[100, 100, 100]);
+    let v = followed_loss_views(None);
+    let plan = decide(&c, &v, Some(&recorded("r3", None)), None, 10_000, &Planted::default());
+    let blocked = Blocked::FollowsLostData {
+        primary: "r3".into(),
+        source: "r2".into(),
+    };
+    assert_eq!(plan, Err(blocked));
+}
