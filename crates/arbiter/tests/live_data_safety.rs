@@ -31,6 +31,14 @@
 //!   every node dies at once and comes back empty, the primary first: its
 //!   loss is recorded, then settled once every copy answers holding no
 //!   more than it, and the group serves again on it.
+//! - `a_node_that_lost_data_is_not_adopted_as_a_finished_switchover`: the
+//!   record names a replica of a node that restarted empty (seeds 32516,
+//!   67260, 113993 of the simulation): the node holding the data is
+//!   recorded, not the emptied one adopted.
+//! - `a_cold_start_claimant_that_reloaded_less_than_it_held_is_not_recorded`:
+//!   with no record, the one node claiming primary came back from an older
+//!   RDB (seed 107954): not recorded, and the frozen node holding more
+//!   keeps them.
 //!
 //! Before the fix each of them failed: blocked for good (no eligible
 //! replica), then replicas resynced from the empty node; a reloaded AOF was
@@ -695,4 +703,166 @@ fn a_loss_every_copy_shares_is_settled_and_the_primary_serves_again() {
         .expect("the mark cleared");
     assert!(after[..cleared].iter().any(|d| d.starts_with("repoint")), "{said:?}");
     assert_eq!(said.last().map(String::as_str), Some("resign"), "{said:?}");
+}
+
+/// `arbiter <args> --config <the rig's config>`: exit code and output.
+fn cli(rig: &Rig, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(args)
+        .arg("--config")
+        .arg(&rig.config)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// `REPLICAOF` on `node`: `primary`'s port, or `NO ONE`.
+fn replicaof(node: &Node, primary: Option<&Node>) {
+    let mut con = node.connection().unwrap();
+    let mut cmd = redis::cmd("REPLICAOF");
+    match primary {
+        Some(p) => cmd.arg("127.0.0.1").arg(p.port),
+        None => cmd.arg("NO").arg("ONE"),
+    };
+    cmd.query::<()>(&mut con).unwrap();
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_node_that_lost_data_is_not_adopted_as_a_finished_switchover() {
+    // The simulation's seed-32516 class (also 67260, 113993) on real
+    // servers, persistence off. The record names r3, a replica of r2 (a
+    // failover whose promotion did not happen); r2, which the instances
+    // saw hold every key as a primary, restarted empty and took 5 writes;
+    // r3 resynced from it; r1, cut off from the failover, still claims
+    // primary with every key and 20 more. Before the fix the new leader
+    // adopted r2 as a finished switchover and repointed r1 at it: r1
+    // resynced its 1,020 keys away, and every copy held 5.
+    let mut rig = Rig::start(false);
+    rig.start_instances();
+    wait_for_r1_record(&rig);
+    rig.converged("settled", Duration::from_secs(15));
+    let (code, out) = cli(&rig, &["pause"]);
+    assert_eq!(code, Some(0), "{out}");
+
+    // Paused, the leader only watches (the followers too: issue 19).
+    replicaof(&rig.nodes[1], None);
+    replicaof(&rig.nodes[2], Some(&rig.nodes[1]));
+    rig.nodes[0].write_new_keys(20);
+    let r2_addr = rig.nodes[1].addr();
+    support::eventually("r3 follows r2", Duration::from_secs(10), || {
+        matches!(rig.status(2).map(|s| s.role),
+            Some(Role::Replica { primary, link_up: true, .. }) if primary == r2_addr)
+        .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2)); // every instance sees r2 hold 1000 keys
+    rig.nodes[1].kill();
+    rig.nodes[1].restart(None);
+    rig.nodes[1].write_new_keys(5);
+    support::eventually("r3 resyncs from the emptied r2", Duration::from_secs(15), || {
+        (rig.nodes[2].keys() == Some(5)).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2)); // and every instance sees that
+
+    // The record names r3, as a failover that recorded it before its
+    // promotion was defeated leaves it; then the leader stops, and a
+    // follower (which watched it all) takes over with that record.
+    let mut record = rig.record().unwrap();
+    record.primary = "r3".into();
+    record.run_id = rig.status(2).map(|s| s.run_id);
+    rig.etcd
+        .put(&format!("{PREFIX}/record"), &serde_json::to_string(&record).unwrap())
+        .unwrap();
+    let logs: Vec<String> = (1..=3)
+        .map(|i| std::fs::read_to_string(rig.dir.path().join(format!("arbiter-{i}.log"))).unwrap_or_default())
+        .collect();
+    let leader = logs
+        .iter()
+        .position(|l| l.contains("leading the group"))
+        .expect("a leader");
+    let child = rig.instances.remove(leader);
+    support::signal(&child, "-TERM");
+    support::wait_exit(child);
+    let (code, out) = cli(&rig, &["resume"]);
+    assert_eq!(code, Some(0), "{out}");
+
+    // The new leader keeps r1's data: r1 becomes the recorded primary, and
+    // r2 and r3 resync every key from it.
+    let r1_addr = rig.nodes[0].addr();
+    let held = KEYS + 20;
+    support::eventually(
+        "r1 recorded, every copy holds its keys",
+        Duration::from_secs(20),
+        || {
+            rig.record().filter(|r| r.primary == "r1")?;
+            let follow = (1..3).all(|i| {
+                matches!(rig.status(i).map(|s| s.role),
+                Some(Role::Replica { primary, link_up: true, .. }) if primary == r1_addr)
+            });
+            (follow && rig.keys() == vec![Some(held); 3]).then_some(())
+        },
+    );
+    rig.stop_instances();
+    // The new leader's recording: it fails over from r3 to r1 (the record
+    // moves to r1, r1 is promoted, r2 and r3 follow it); r2 is never
+    // recorded.
+    let said = rig.replay_leader(0, "Cluster::promote", "live_follows_lost_data");
+    assert!(!said.iter().any(|d| d == "publish r2"), "{said:?}");
+    let at = said.iter().position(|d| d == "publish r1").expect("r1 recorded");
+    assert_eq!(said.get(at + 1).map(String::as_str), Some("promote r1"), "{said:?}");
+    for r in ["repoint r2", "repoint r3"] {
+        assert!(said[at..].iter().any(|d| d == r), "{said:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_cold_start_claimant_that_reloaded_less_than_it_held_is_not_recorded() {
+    // The simulation's seed-107954 class on real servers. No record yet;
+    // r1 (the primary, every key and 200 more) is frozen (SIGSTOP), r3 is
+    // down, and the instances see r2, a replica holding 1,200 keys. r2
+    // restarts from an RDB saved when it held 1,000, and is the one node
+    // claiming primary. Recorded, it would have r1 repointed at it once r1
+    // answers, and r1's 200 keys resynced away. The instances wait
+    // (`cold-start-reloaded`), also once r1 answers again (two claimants).
+    let mut rig = Rig::start(false);
+    let mut con = rig.nodes[1].connection().unwrap();
+    redis::cmd("SAVE").query::<()>(&mut con).unwrap();
+    rig.nodes[0].write_new_keys(200);
+    let held = KEYS + 200;
+    support::eventually("r2 holds every key", Duration::from_secs(10), || {
+        (rig.nodes[1].keys() == Some(held)).then_some(())
+    });
+    support::signal(rig.nodes[0].child.as_ref().unwrap(), "-STOP");
+    rig.nodes[2].kill();
+    rig.start_instances();
+    std::thread::sleep(Duration::from_secs(3)); // they see r2 as a replica holding 1,200
+    assert_eq!(rig.record(), None);
+    rig.nodes[1].kill();
+    rig.nodes[1].restart(None);
+    assert_eq!(
+        rig.status(1).map(|s| (s.role, s.keys)),
+        Some((Role::Primary, Some(KEYS)))
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(rig.record(), None, "r2 is not recorded\n{}", rig.logs());
+    support::signal(rig.nodes[0].child.as_ref().unwrap(), "-CONT");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(rig.record(), None, "{}", rig.logs());
+    assert_eq!(rig.nodes[0].keys(), Some(held), "r1 keeps every key\n{}", rig.logs());
+    let logs = rig.logs();
+    let said = logs.lines().find(|l| l.contains("reason=\"cold-start-reloaded\""));
+    assert!(
+        said.is_some_and(|l| l.contains("held=1200") && l.contains("holds=1000")),
+        "the instances say why they wait, with both counts\n{logs}"
+    );
+    rig.stop_instances();
+    // A recording of one of them: it never wrote a record.
+    let said = rig.replay_leader(0, "Cluster::node_status", "live_cold_start_reloaded");
+    assert!(!said.iter().any(|d| d.starts_with("publish")), "{said:?}");
 }

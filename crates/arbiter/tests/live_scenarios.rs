@@ -245,3 +245,34 @@ fn a_real_follower_deposes_a_leader_killed_with_the_primary_and_fails_over() {
     assert!(at(|o| matches!(o, Output::Depose { .. })) < at(|o| matches!(o, Output::Publish { .. })));
     assert_eq!(d.machine().state(), &State::Stopped);
 }
+
+#[test]
+fn a_node_that_lost_data_is_not_adopted_and_the_node_holding_it_is_recorded() {
+    // Recorded by live_data_safety's a_node_that_lost_data_is_not_adopted_as_a_finished_switchover:
+    // the record names r3, a replica of r2, which restarted empty (this
+    // instance, a follower then, saw r2 hold every key before); r1 holds
+    // every key and 20 more. The leader fails over from r3 to r1, never
+    // records r2, and says nothing is blocked.
+    let d = replay("live_follows_lost_data");
+    let said = named_decisions(&d);
+    assert!(!said.iter().any(|s| s == "publish r2"), "{said:?}");
+    let at = said.iter().position(|s| s == "publish r1").expect("r1 recorded");
+    assert_eq!(said.get(at + 1).map(String::as_str), Some("promote r1"), "{said:?}");
+    for r in ["r2", "r3"] {
+        let repointed = format!("repoint {r} to r1");
+        assert!(said[at..].contains(&repointed), "{said:?}");
+    }
+    assert_eq!(d.machine().state(), &State::Stopped);
+}
+
+#[test]
+fn a_cold_start_claimant_that_reloaded_less_is_not_recorded() {
+    // Recorded by live_data_safety's test of the same class (seed 107954):
+    // no record; r2, seen as a replica holding 1,200 keys, came back from
+    // an RDB holding 1,000 as the one node claiming primary, r1 frozen
+    // with every key. This instance never writes a record.
+    let d = replay("live_cold_start_reloaded");
+    let said = named_decisions(&d);
+    assert!(!said.iter().any(|s| s.starts_with("publish")), "{said:?}");
+    assert_eq!(d.machine().state(), &State::Stopped);
+}

@@ -7,7 +7,7 @@ use arbiter::machine::{Context, Machine, Output, Plan, State};
 use arbiter::sim::check::{Checker, DUAL_WRITABLE_BOUND_MS};
 use arbiter::sim::model::{Fact, Model, ModelEvent};
 use arbiter::sim::run::{SimOptions, run};
-use arbiter::types::Epoch;
+use arbiter::types::{Epoch, NodeId};
 use arbiter::types::{GroupConfig, GroupRecord, NodeStatus, RedisNode, Role, Settings};
 use arbiter::{Driver, Input};
 use rehearse::{Replayer, Sim, Sweep, Trace, check_determinism, check_determinism_across_processes};
@@ -674,6 +674,56 @@ fn s5_flags_an_empty_node_promoted_while_another_holds_data() {
     m.facts.push(Fact::Promoted(promotion(0, vec![(2, 0)])));
     m.facts.push(Fact::Promoted(promotion(3, vec![(2, 10)])));
     Checker::new(22, 3).after_event(&m).unwrap();
+}
+
+#[test]
+fn s7_gives_no_chance_on_a_replica_the_leader_did_not_hear_from() {
+    // Seed 61043, reduced: r1 restarts empty and the leader sees it, but
+    // its polls of r2 fail (injected faults: the network is fine) until r2
+    // resyncs from r1. The controller commands no node it does not hear
+    // from: not flagged. Heard throughout, the same history is flagged.
+    let trial = |r2_answers: bool| -> Result<(), rehearse::Failure> {
+        let mut c = Checker::new(25, 3);
+        let mut m = model();
+        m.etcd.campaign(m.now, &NodeId("arbiter-1".into()));
+        m.advance(2); // (the model notes the new leader)
+        m.restart_empty(0);
+        let mut ctx = leading();
+        let answer = |role, run: &str, keys| NodeStatus {
+            role,
+            run_id: run.into(),
+            replid: "h".into(),
+            replid2: None,
+            offset: keys,
+            keys: Some(keys),
+            uptime_s: None,
+        };
+        ctx.views.entry("r1".into()).or_default().status = Some(answer(Role::Primary, &m.nodes[0].run_id, 0));
+        if r2_answers {
+            let follows = Role::Replica {
+                primary: "10.0.0.1:6379".into(),
+                link_up: false,
+                link_down_ms: None,
+            };
+            ctx.views.entry("r2".into()).or_default().status = Some(answer(follows, "r2", 10));
+        }
+        let leader = Machine::restore(State::Leading { epoch: Epoch(100) }, ctx);
+        // The leader sees the loss at once; r2's link retries 600 ms later
+        // and resyncs; the leader keeps looking every 100 ms.
+        c.observe_leader_views(0, &m, &leader);
+        c.after_event(&m)?;
+        for t in (600..=1500).step_by(100) {
+            m.advance(t);
+            c.observe_leader_views(0, &m, &leader);
+            c.after_event(&m)?;
+        }
+        assert!(!c.history().shrinking_resyncs.is_empty());
+        Ok(())
+    };
+    let f = trial(true).unwrap_err();
+    assert_eq!(f.kind(), "S7 no replication from an empty restart");
+    assert!(f.message().contains("r2 resynced from r1"), "{f}");
+    trial(false).unwrap();
 }
 
 #[test]

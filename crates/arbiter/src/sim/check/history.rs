@@ -54,6 +54,32 @@ pub struct History {
     /// When a leader first got a reply showing a node claiming primary
     /// while the record names another (S6).
     pub stale_primary_seen: BTreeMap<usize, Sighting>,
+    /// (source, replica): when the leader that saw `source`'s loss, leading
+    /// with etcd in reach, held an answer of `replica` since (its latest
+    /// poll of it answered): only then can it promote or repoint that
+    /// replica (S7).
+    pub replica_heard: BTreeMap<(usize, usize), Heard>,
+}
+
+/// The stretches of time in which a leader that saw a node's loss held an
+/// answer of one of the other nodes ([`History::replica_heard`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heard {
+    /// The sighting of the loss they follow ([`Sighting::at`]).
+    pub seen_at: Millis,
+    /// Stretches that ended: (first, last) step at which it held one.
+    pub closed: Vec<(Millis, Millis)>,
+    /// The stretch going on: since when.
+    pub open: Option<Millis>,
+    /// The last step at which it held one.
+    pub last: Millis,
+}
+
+impl Heard {
+    /// The stretches, the one going on ending at `until`.
+    pub fn stretches(&self, until: Millis) -> impl Iterator<Item = (Millis, Millis)> + '_ {
+        self.closed.iter().copied().chain(self.open.map(|s| (s, until)))
+    }
 }
 
 impl History {
@@ -107,6 +133,37 @@ impl History {
         self.stale_primary_seen.retain(|_, s| s.by != i);
     }
 
+    /// Extends or ends, for every loss instance `i` saw, the stretches in
+    /// which it holds an answer of each other node (`answers`; a poll that
+    /// failed leaves the view without one, while a controller that stops
+    /// polling a node keeps its last answer and gets no excuse from this).
+    fn hear(&mut self, i: usize, m: &Model, answers: impl Fn(usize) -> bool) {
+        let (now, nodes) = (m.now, m.nodes.len());
+        let sightings: Vec<(usize, Millis)> = self
+            .loss_seen
+            .iter()
+            .filter(|(_, s)| s.by == i)
+            .map(|(n, s)| (*n, s.at))
+            .collect();
+        for (source, seen_at) in sightings {
+            for replica in (0..nodes).filter(|r| *r != source) {
+                let heard = self.replica_heard.entry((source, replica)).or_default();
+                if heard.seen_at != seen_at {
+                    *heard = Heard {
+                        seen_at,
+                        ..Heard::default()
+                    };
+                }
+                if answers(replica) {
+                    heard.open.get_or_insert(now);
+                    heard.last = now;
+                } else if let Some(start) = heard.open.take() {
+                    heard.closed.push((start, heard.last));
+                }
+            }
+        }
+    }
+
     /// Notes, after instance `i` stepped, what it now knows while leading
     /// with etcd in reach (`known` gives the last status it holds for a
     /// node): nodes that lost data (S7) and nodes claiming primary against
@@ -125,6 +182,7 @@ impl History {
             && m.etcd.available
             && m.reaches_both(Endpoint::Instance(i), Endpoint::Etcd);
         if !leads {
+            self.hear(i, m, |_| false);
             return;
         }
         let seen = Sighting { at: m.now, by: i };
@@ -140,6 +198,7 @@ impl History {
                 self.loss_seen.insert(node, seen);
             }
         }
+        self.hear(i, m, |replica| known(&m.nodes[replica].name).is_some());
         let recorded = m.etcd.record.as_ref().map(|r| r.primary.clone());
         for (node, n) in m.nodes.iter().enumerate() {
             let claims = known(&n.name).is_some_and(|s| s.role == Role::Primary);

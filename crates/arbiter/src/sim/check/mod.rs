@@ -47,7 +47,7 @@ mod liveness;
 mod safety;
 mod step;
 
-pub use history::{DataLoss, History, Sighting};
+pub use history::{DataLoss, Heard, History, Sighting};
 pub use safety::replication_cycle;
 
 use crate::machine::Machine;
@@ -212,9 +212,19 @@ impl Checker {
 
     /// Notes that instance `by` saw node `node`'s data loss now, as if
     /// [`Checker::observe_leader_views`] had (for tests building a history by hand).
+    /// It holds an answer of every other node from then on.
     pub fn loss_seen(&mut self, m: &Model, node: usize, by: usize) {
         self.history.ingest(m);
         self.history.loss_seen.insert(node, Sighting { at: m.now, by });
+        for replica in (0..m.nodes.len()).filter(|r| *r != node) {
+            let heard = Heard {
+                seen_at: m.now,
+                open: Some(m.now),
+                last: m.now,
+                closed: Vec::new(),
+            };
+            self.history.replica_heard.insert((node, replica), heard);
+        }
     }
 
     /// Notes that instance `by` saw node `node` claim primary against the

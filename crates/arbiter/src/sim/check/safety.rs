@@ -152,7 +152,12 @@ impl Checker {
 
     /// The controller's chance starts when it could see the node and reach
     /// etcd; before that, the resync is a race it cannot run. And only if
-    /// that leader could reach the replica, to repoint or promote it.
+    /// that leader could reach the replica, to repoint or promote it: the
+    /// network let it, and, leading with etcd in reach, it held an answer
+    /// of the replica for the grace period before the resync (seed 61043:
+    /// four polls of the replica in a row failed by injected faults after
+    /// the primary came back empty; the fifth answered once etcd had lost
+    /// its quorum. The controller commands no node it does not hear from).
     fn too_late(&self, m: &Model, r: &Resync, loss: &DataLoss) -> bool {
         self.history.loss_seen.get(&r.source).is_some_and(|seen| {
             let chance = seen
@@ -164,7 +169,16 @@ impl Checker {
             // commanded: reachable, but out of its hands)
             let reachable =
                 m.reaches_both(Endpoint::Instance(seen.by), Endpoint::Node(r.replica)) && !m.auth_broken(r.replica);
-            reachable && r.started > chance + EMPTY_RESTART_GRACE_MS
+            let heard = self
+                .history
+                .replica_heard
+                .get(&(r.source, r.replica))
+                .filter(|h| h.seen_at == seen.at)
+                .is_some_and(|h| {
+                    h.stretches(r.started)
+                        .any(|(from, to)| to.min(r.started) > from.max(chance) + EMPTY_RESTART_GRACE_MS)
+                });
+            reachable && heard && r.started > chance + EMPTY_RESTART_GRACE_MS
         })
     }
 
