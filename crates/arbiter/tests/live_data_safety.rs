@@ -39,6 +39,10 @@
 //!   with no record, the one node claiming primary came back from an older
 //!   RDB (seed 107954): not recorded, and the frozen node holding more
 //!   keeps them.
+//! - `a_copy_is_not_recorded_over_a_marked_primary_no_instance_saw_however_long_it_is_silent`:
+//!   the record's loss mark names a primary no instance ever saw answer
+//!   (seed 123154): a copy back from an older RDB is not recorded however
+//!   long the primary stays silent, and the primary is kept once it answers.
 //!
 //! Before the fix each of them failed: blocked for good (no eligible
 //! replica), then replicas resynced from the empty node; a reloaded AOF was
@@ -865,4 +869,77 @@ fn a_cold_start_claimant_that_reloaded_less_than_it_held_is_not_recorded() {
     // A recording of one of them: it never wrote a record.
     let said = rig.replay_leader(0, "Cluster::node_status", "live_cold_start_reloaded");
     assert!(!said.iter().any(|d| d.starts_with("publish")), "{said:?}");
+}
+
+#[test]
+#[ignore = "needs redis-server and etcd: run scripts/test"]
+fn a_copy_is_not_recorded_over_a_marked_primary_no_instance_saw_however_long_it_is_silent() {
+    // The simulation's seed-123154 class on real servers. The record names
+    // r1 with a loss mark (an earlier leader saw it come back empty; it
+    // took writes since: 1,200 keys). Every instance is new and r1 is
+    // frozen (SIGSTOP), so none ever saw it; r3 is down; r2 is back from
+    // an RDB saved at 1,000 keys, claiming primary. The wait for r1 used to
+    // end after stale_after_ms: r2 was recorded, and r1, once it answered,
+    // repointed at it and its 200 newer keys resynced away. Now the leader
+    // waits however long r1 is silent, and r1 is kept once it answers.
+    let mut rig = Rig::start(false);
+    let mut con = rig.nodes[1].connection().unwrap();
+    redis::cmd("SAVE").query::<()>(&mut con).unwrap();
+    rig.nodes[0].write_new_keys(200);
+    let held = KEYS + 200;
+    support::eventually("r2 holds every key", Duration::from_secs(10), || {
+        (rig.nodes[1].keys() == Some(held)).then_some(())
+    });
+    let record = GroupRecord {
+        epoch: arbiter::types::Epoch(1),
+        primary: "r1".into(),
+        run_id: rig.status(0).map(|s| s.run_id),
+        lost_data: true,
+    };
+    support::signal(rig.nodes[0].child.as_ref().unwrap(), "-STOP");
+    rig.nodes[2].kill();
+    rig.nodes[1].kill();
+    rig.nodes[1].restart(None);
+    assert_eq!(
+        rig.status(1).map(|s| (s.role, s.keys)),
+        Some((Role::Primary, Some(KEYS)))
+    );
+    rig.etcd
+        .put(&format!("{PREFIX}/record"), &serde_json::to_string(&record).unwrap())
+        .unwrap();
+    rig.start_instances();
+    // Well past stale_after_ms of r1's silence.
+    std::thread::sleep(Duration::from_millis(STALE_AFTER_MS * 2 + 2000));
+    assert_eq!(
+        rig.record().map(|r| r.primary).as_deref(),
+        Some("r1"),
+        "r2 is not recorded\n{}",
+        rig.logs()
+    );
+    assert_eq!(rig.nodes[1].keys(), Some(KEYS));
+    // r1 answers, then r3 (empty): once every node answers and none holds
+    // more than r1, its loss is settled; it stays the primary, and r2 and
+    // r3 resync its 1,200 keys.
+    support::signal(rig.nodes[0].child.as_ref().unwrap(), "-CONT");
+    rig.nodes[2].restart(None);
+    let r1_addr = rig.nodes[0].addr();
+    support::eventually("r2 and r3 follow r1 and hold its keys", Duration::from_secs(20), || {
+        rig.record().filter(|r| r.primary == "r1" && !r.lost_data)?;
+        let follow = (1..3).all(|i| {
+            matches!(rig.status(i).map(|s| s.role),
+                Some(Role::Replica { primary, link_up: true, .. }) if primary == r1_addr)
+        });
+        (follow && rig.keys() == vec![Some(held); 3]).then_some(())
+    });
+    rig.stop_instances();
+    let said = rig.replay_leader(0, "Cluster::repoint", "live_marked_primary_unseen");
+    assert!(
+        !said
+            .iter()
+            .any(|d| d.starts_with("publish r2") || d.starts_with("promote")),
+        "{said:?}"
+    );
+    for r in ["repoint r2", "repoint r3"] {
+        assert!(said.iter().any(|d| d == r), "{said:?}");
+    }
 }

@@ -276,3 +276,22 @@ fn a_cold_start_claimant_that_reloaded_less_is_not_recorded() {
     assert!(!said.iter().any(|s| s.starts_with("publish")), "{said:?}");
     assert_eq!(d.machine().state(), &State::Stopped);
 }
+
+#[test]
+fn a_copy_is_not_recorded_over_a_marked_primary_never_seen() {
+    // Recorded by live_data_safety's test of the same class (seed 123154):
+    // the record names r1 with a loss mark; no instance ever saw r1 (frozen)
+    // and r2 is back from an older RDB. The leader never records r2 nor
+    // promotes anything; once r1 and r3 answer, the loss is settled and r2
+    // and r3 follow r1.
+    let d = replay("live_marked_primary_unseen");
+    let said = named_decisions(&d);
+    assert!(
+        !said.iter().any(|s| s == "publish r2" || s.starts_with("promote")),
+        "{said:?}"
+    );
+    for r in ["r2", "r3"] {
+        assert!(said.contains(&format!("repoint {r} to r1")), "{said:?}");
+    }
+    assert_eq!(d.machine().state(), &State::Stopped);
+}
