@@ -709,6 +709,29 @@ fn a_loss_every_copy_shares_is_settled_and_the_primary_serves_again() {
     assert_eq!(said.last().map(String::as_str), Some("resign"), "{said:?}");
 }
 
+/// r2 saves an RDB (`KEYS` keys), then r1 takes 200 more, which r2
+/// replicates: the keys every node holds now.
+fn r2_saves_then_r1_takes_200_keys(rig: &Rig) -> u64 {
+    let mut con = rig.nodes[1].connection().unwrap();
+    redis::cmd("SAVE").query::<()>(&mut con).unwrap();
+    rig.nodes[0].write_new_keys(200);
+    let held = KEYS + 200;
+    support::eventually("r2 holds every key", Duration::from_secs(10), || {
+        (rig.nodes[1].keys() == Some(held)).then_some(())
+    });
+    held
+}
+
+/// r2 is killed and restarted from its RDB: a primary holding `KEYS`.
+fn r2_back_from_its_rdb(rig: &mut Rig) {
+    rig.nodes[1].kill();
+    rig.nodes[1].restart(None);
+    assert_eq!(
+        rig.status(1).map(|s| (s.role, s.keys)),
+        Some((Role::Primary, Some(KEYS)))
+    );
+}
+
 /// `arbiter <args> --config <the rig's config>`: exit code and output.
 fn cli(rig: &Rig, args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
@@ -835,24 +858,13 @@ fn a_cold_start_claimant_that_reloaded_less_than_it_held_is_not_recorded() {
     // answers, and r1's 200 keys resynced away. The instances wait
     // (`cold-start-reloaded`), also once r1 answers again (two claimants).
     let mut rig = Rig::start(false);
-    let mut con = rig.nodes[1].connection().unwrap();
-    redis::cmd("SAVE").query::<()>(&mut con).unwrap();
-    rig.nodes[0].write_new_keys(200);
-    let held = KEYS + 200;
-    support::eventually("r2 holds every key", Duration::from_secs(10), || {
-        (rig.nodes[1].keys() == Some(held)).then_some(())
-    });
+    let held = r2_saves_then_r1_takes_200_keys(&rig);
     support::signal(rig.nodes[0].child.as_ref().unwrap(), "-STOP");
     rig.nodes[2].kill();
     rig.start_instances();
     std::thread::sleep(Duration::from_secs(3)); // they see r2 as a replica holding 1,200
     assert_eq!(rig.record(), None);
-    rig.nodes[1].kill();
-    rig.nodes[1].restart(None);
-    assert_eq!(
-        rig.status(1).map(|s| (s.role, s.keys)),
-        Some((Role::Primary, Some(KEYS)))
-    );
+    r2_back_from_its_rdb(&mut rig);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(rig.record(), None, "r2 is not recorded\n{}", rig.logs());
     support::signal(rig.nodes[0].child.as_ref().unwrap(), "-CONT");
@@ -883,13 +895,7 @@ fn a_copy_is_not_recorded_over_a_marked_primary_no_instance_saw_however_long_it_
     // repointed at it and its 200 newer keys resynced away. Now the leader
     // waits however long r1 is silent, and r1 is kept once it answers.
     let mut rig = Rig::start(false);
-    let mut con = rig.nodes[1].connection().unwrap();
-    redis::cmd("SAVE").query::<()>(&mut con).unwrap();
-    rig.nodes[0].write_new_keys(200);
-    let held = KEYS + 200;
-    support::eventually("r2 holds every key", Duration::from_secs(10), || {
-        (rig.nodes[1].keys() == Some(held)).then_some(())
-    });
+    let held = r2_saves_then_r1_takes_200_keys(&rig);
     let record = GroupRecord {
         epoch: arbiter::types::Epoch(1),
         primary: "r1".into(),
@@ -898,12 +904,7 @@ fn a_copy_is_not_recorded_over_a_marked_primary_no_instance_saw_however_long_it_
     };
     support::signal(rig.nodes[0].child.as_ref().unwrap(), "-STOP");
     rig.nodes[2].kill();
-    rig.nodes[1].kill();
-    rig.nodes[1].restart(None);
-    assert_eq!(
-        rig.status(1).map(|s| (s.role, s.keys)),
-        Some((Role::Primary, Some(KEYS)))
-    );
+    r2_back_from_its_rdb(&mut rig);
     rig.etcd
         .put(&format!("{PREFIX}/record"), &serde_json::to_string(&record).unwrap())
         .unwrap();
