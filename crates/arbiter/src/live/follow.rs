@@ -546,8 +546,11 @@ impl Follower {
         }
         let events = events(&self.options.master_name, &before, &self.view, &mut self.awaiting);
         self.shared.set_view(self.view.clone());
+        // (at debug level: they are Sentinel's pub/sub events, which the
+        // `[sentinel]` and `[http]` endpoints serve; the log says what the
+        // controller does in its own words)
         for e in &events {
-            tracing::info!(target: "arbiter::follow", channel = %e.channel, message = %e.message, "event");
+            tracing::debug!(target: "arbiter::follow", channel = %e.channel, message = %e.message, "event");
             self.shared.hub.publish(e);
         }
     }

@@ -122,6 +122,9 @@ fn role(machine: &Machine) -> &'static str {
         State::Refused { .. } => "refused",
         State::Stopped => "stopped",
         State::Resigning => "resigning",
+        // (creating its election entry again: the leader it last knew may
+        // be its own old entry, deposed or expired, which follows no one)
+        State::Campaigning => "candidate",
         _ if ctx.epoch.is_some() => "leader",
         _ if ctx.leader.is_some() => "follower",
         _ if ctx.candidacy.is_some() => "candidate",
@@ -134,6 +137,9 @@ fn role(machine: &Machine) -> &'static str {
 pub struct Narrator {
     role: Option<&'static str>,
     epoch: Option<Epoch>,
+    /// The epoch this instance last stopped leading under: its own entry
+    /// then, gone (expired or deposed), which no instance waits for.
+    lost_epoch: Option<Epoch>,
     leader: Option<String>,
     record: Option<GroupRecord>,
     blocked: Option<Blocked>,
@@ -354,8 +360,16 @@ impl Narrator {
     /// The instance's role, epoch or leader, when one changed.
     fn role_change(&mut self, machine: &Machine) {
         let ctx = machine.context();
-        let role = role(machine);
+        let own = ctx.instance.as_ref().map(|i| i.0.as_str());
         let leader = ctx.leader.as_ref().map(|l| l.instance.0.clone());
+        // (the leader it knows is its own entry it lost: it is gone, and
+        // this instance is campaigning, not following it)
+        let own_lost =
+            own.is_some() && leader.as_deref() == own && ctx.leader.as_ref().map(|l| l.epoch) == self.lost_epoch;
+        let role = match role(machine) {
+            "follower" if own_lost => "candidate",
+            role => role,
+        };
         if self.role != Some(role) || self.epoch != ctx.epoch || (role == "follower" && self.leader != leader) {
             // (resigning or stopping is leaving on purpose, said below)
             if self.role == Some("leader") && matches!(role, "follower" | "candidate") {
@@ -365,8 +379,8 @@ impl Narrator {
                     epoch = self.epoch.map(Epoch::get),
                     "no longer leading: this instance's leadership (its election lease) was lost"
                 );
+                self.lost_epoch = self.epoch;
             }
-            let own = ctx.instance.as_ref().map(|i| i.0.as_str());
             match (role, &machine.state()) {
                 (_, State::Failure { state, input }) => error!(
                     target: "arbiter",
@@ -550,6 +564,24 @@ mod tests {
             .iter()
             .map(|e| e["message"].as_str().unwrap().to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_leader_that_lost_its_lease_is_told_campaigning_not_waiting_for_itself() {
+        // Its own entry is gone: it campaigns (once), then follows the new
+        // leader; it never waits for "its own earlier election entry" (a
+        // newcomer's trial read that line after a paused leader was
+        // deposed).
+        let said = messages(&narrate("leadership_lost_mid_failover.ron"));
+        let lost = said
+            .iter()
+            .position(|s| s.starts_with("no longer leading"))
+            .unwrap_or_else(|| panic!("{said:?}"));
+        assert_eq!(
+            said[lost + 1..],
+            ["campaigning", "following another instance"],
+            "{said:?}"
+        );
     }
 
     #[test]
