@@ -386,8 +386,10 @@ fn each_issue_22_fault_class_is_produced_by_its_listed_default_seed() {
 
 /// Seeds of the default sweep that once violated an invariant, each fixed
 /// since by a rule of the controller, the model or the checker (the
-/// README's Simulation section says which): S7 32516, 67260 and 113993
-/// (no adopting a node that lost data as a finished switchover), S7 107954 and 123154 (a
+/// README's Simulation section says which): S5 73468, 131492, 147578 and
+/// 193467 (the checker's exemption for a recorded replica of a node that
+/// lost data), S7 32516, 67260 and 113993 (no adopting a node that lost
+/// data as a finished switchover), S7 107954 and 123154 (a
 /// cold-start claimant that reloaded less, a claimant over a never-seen
 /// marked primary), S7 155468 and 91308 (a defeated detach counts), S7
 /// 36590, 33323, 16360 and S5 39653 (issue 19's follower views and cold
@@ -395,9 +397,9 @@ fn each_issue_22_fault_class_is_produced_by_its_listed_default_seed() {
 /// and 127773 (L1 after a return), S7 29738 and 32474 (issue 22). They
 /// guard against a class coming back while the draws of these seeds still
 /// reach it; a change of draws may make one pass without its class.
-const ONCE_VIOLATING: [u64; 17] = [
-    32516, 67260, 113993, 107954, 123154, 155468, 91308, 36590, 33323, 16360, 39653, 27431, 13784, 21319, 127773,
-    29738, 32474,
+const ONCE_VIOLATING: [u64; 21] = [
+    73468, 131492, 147578, 193467, 32516, 67260, 113993, 107954, 123154, 155468, 91308, 36590, 33323, 16360, 39653,
+    27431, 13784, 21319, 127773, 29738, 32474,
 ];
 
 #[test]

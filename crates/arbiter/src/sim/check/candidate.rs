@@ -154,7 +154,8 @@ fn judge(ctx: &Context, failed: &str, issue_22: bool) -> Vec<Judged> {
 /// and it counts with `failed` as what is left there.
 fn most_data_left(ctx: &Context, failed: &str, to: &str) -> bool {
     let keys = |n: &str| ctx.views.get(n).and_then(|v| v.status.as_ref()).and_then(|s| s.keys);
-    let source = followed_loss(ctx, failed);
+    // (the node that lost data is no copy left of its own loss)
+    let source = followed_loss(ctx, failed).filter(|s| *s != to);
     if !ctx.views.get(failed).is_some_and(|v| v.lost_data) && source.is_none() {
         return false;
     }
