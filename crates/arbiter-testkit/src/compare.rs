@@ -167,6 +167,20 @@ impl Running {
     pub fn client_ports(&self) -> Result<&[String], &str> {
         self.client_ports.as_deref().map_err(String::as_str)
     }
+
+    /// What the Redis Sentinels logged as events (`+sdown`, `+vote-for-leader`,
+    /// `+switch-master`, ...), each line prefixed with the Sentinel's port,
+    /// to put beside a failure; empty under arbiter.
+    pub fn sentinel_events(&self) -> String {
+        let mut events = String::new();
+        for s in &self._servers {
+            let log = std::fs::read_to_string(s.dir.path().join("server.log")).unwrap_or_default();
+            for line in log.lines().filter(|l| l.contains(" # +") || l.contains(" # -")) {
+                events.push_str(&format!("  sentinel {}: {line}\n", s.port()));
+            }
+        }
+        events
+    }
 }
 
 impl Drop for Running {

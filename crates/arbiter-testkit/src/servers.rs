@@ -1,6 +1,10 @@
 //! Real servers for the live tests: `redis-server` and `etcd` from Debian,
 //! each on a free loopback port with its own temp dir, stopped on drop
 //! (also when the test fails).
+//!
+//! With `ARBITER_TEST_LOGS=DIR` set, every server's log is copied to
+//! `DIR/<port>.log` when it stops, to read what a Sentinel or a node did
+//! in a run that failed.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -39,6 +43,14 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(keep) = std::env::var_os("ARBITER_TEST_LOGS") {
+            let keep = std::path::Path::new(&keep);
+            let _ = std::fs::create_dir_all(keep);
+            let _ = std::fs::copy(
+                self.dir.path().join("server.log"),
+                keep.join(format!("{}.log", self.port())),
+            );
+        }
     }
 }
 

@@ -81,17 +81,49 @@ enum Run {
     Done(String),
     /// The controller has no Sentinel-protocol addresses: why.
     Skipped(String),
+    /// The controller itself failed over twice (a replica promoted, then
+    /// the other one), so the run says nothing about the library: why,
+    /// with the controller's events.
+    FailedOverTwice(String),
+}
+
+/// The one replica (index 1 or 2 of `addrs`) that claims primary, once
+/// exactly one does.
+fn promoted(status: &RedisNodes, addrs: &[String]) -> Option<usize> {
+    let primaries: Vec<usize> = (1..3)
+        .filter(|&i| status.status(&addrs[i]).is_ok_and(|s| s.role == Role::Primary))
+        .collect();
+    (primaries.len() == 1).then(|| primaries[0])
 }
 
 /// `library`'s writer through the controller while r1 is killed: it must
 /// go on, reach the new primary, and lose no acknowledged write beyond
-/// what replication lag allows.
+/// what replication lag allows. A failure carries what the Redis
+/// Sentinels logged, if they are the controller.
 fn through_a_failover(controller: Controller, library: Library) -> Result<Run, String> {
     library.installed()?;
-    let (mut nodes, addrs, running) = match group(controller)? {
+    let (nodes, addrs, running) = match group(controller)? {
         Ok(g) => g,
         Err(reason) => return Ok(Run::Skipped(reason)),
     };
+    let events = |e: String| match running.sentinel_events() {
+        ev if ev.is_empty() => e,
+        ev => format!("{e}\nwhat the Sentinels logged:\n{ev}"),
+    };
+    match follow(nodes, &addrs, &running, library) {
+        Ok(Run::FailedOverTwice(why)) => Ok(Run::FailedOverTwice(events(why))),
+        Ok(run) => Ok(run),
+        Err(e) => Err(events(e)),
+    }
+}
+
+/// The body of [`through_a_failover`], on a started group.
+fn follow(
+    mut nodes: [Option<Server>; 3],
+    addrs: &[String],
+    running: &Running,
+    library: Library,
+) -> Result<Run, String> {
     let ports = running.client_ports()?.to_vec();
     let mut writer = Writer::start(library, &ports, "k", Duration::from_secs(120))?;
     writer.wait_ready(Duration::from_secs(30))?;
@@ -99,9 +131,7 @@ fn through_a_failover(controller: Controller, library: Library) -> Result<Run, S
 
     nodes[0] = None; // r1 killed (SIGKILL)
     let status = RedisNodes::new(Duration::from_millis(300), None);
-    let new = wait_for("a replica promoted", || {
-        (1..3).find(|&i| status.status(&addrs[i]).is_ok_and(|s| s.role == Role::Primary))
-    })?;
+    let new = wait_for("a replica promoted", || promoted(&status, addrs))?;
     // Replicas refuse writes: keys growing on the new primary are the
     // writer's, sent to it.
     let mut before = None;
@@ -116,6 +146,16 @@ fn through_a_failover(controller: Controller, library: Library) -> Result<Run, S
     let summary = writer.finish()?;
 
     let describe = summary.describe();
+    let last = wait_for("one primary at the end", || promoted(&status, addrs))?;
+    if last != new {
+        return Ok(Run::FailedOverTwice(format!(
+            "the controller promoted r{} ({}), then r{} ({}): {describe}",
+            new + 1,
+            addrs[new],
+            last + 1,
+            addrs[last]
+        )));
+    }
     if summary.segments.first().map(|s| s.addr.as_str()) != Some(addrs[0].as_str()) {
         return Err(format!("it did not start on r1 ({}): {describe}", addrs[0]));
     }
@@ -131,7 +171,6 @@ fn through_a_failover(controller: Controller, library: Library) -> Result<Run, S
     }
     let missing = clients::missing(&addrs[new], "k", summary.acked)?;
     clients::loss_is_replication_lag(&switch, &missing).map_err(|e| format!("{e}; {describe}"))?;
-    drop(running);
     Ok(Run::Done(format!(
         "{}: {} writes acknowledged, {} on r1 then {} on r{} after {} ms without an acknowledged write; {} acknowledged missing on the new primary (r1's last, not replicated); {} failed attempts, retried{}",
         summary.library,
@@ -159,18 +198,36 @@ fn through_a_failover(controller: Controller, library: Library) -> Result<Run, S
 }
 
 /// Every library through a failover under `controller`, one group each;
-/// all are tried before any failure is reported.
+/// all are tried before any failure is reported. Under Redis Sentinel, a
+/// library whose run saw Sentinel itself fail over twice (seen once in
+/// CI: writes went r1, r3, then r2) is run once more on a fresh group,
+/// said on stderr with the Sentinels' events: that run says nothing about
+/// the library. Twice in a row fails, and under arbiter a second failover
+/// is arbiter's to explain: it fails at once.
 fn every_library_follows_a_failover(controller: Controller) {
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for library in Library::ALL {
-        match through_a_failover(controller, library) {
+        let mut run = through_a_failover(controller, library);
+        if let (Controller::Sentinel, Ok(Run::FailedOverTwice(why))) = (controller, &run) {
+            eprintln!(
+                "{}: {}: the controller failed over twice, run again on a fresh group: {why}",
+                controller.name(),
+                library.name()
+            );
+            run = through_a_failover(controller, library);
+        }
+        match run {
             Ok(Run::Done(line)) => {
                 eprintln!("{}: {line}", controller.name());
                 done.push(line);
             }
             Ok(Run::Skipped(reason)) => {
                 panic!("{} offers no Sentinel-protocol port: {reason}", controller.name());
+            }
+            Ok(Run::FailedOverTwice(why)) => {
+                eprintln!("{}: {} FAILED: {why}", controller.name(), library.name());
+                failed.push(format!("{}: the controller failed over twice: {why}", library.name()));
             }
             Err(e) => {
                 eprintln!("{}: {} FAILED: {e}", controller.name(), library.name());
