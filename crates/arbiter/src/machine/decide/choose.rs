@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::candidates::{data_exists, empty_held_back, follows_any, select_candidate_with};
-use super::shelter::{Shelter, detachable, endangered, shelter};
+use super::shelter::{Shelter, detachable, endangered, shelter, silent_lately};
 use super::{Blocked, Plan, addr_of};
 use crate::machine::{NodeView, Planted};
 use crate::types::{GroupConfig, GroupRecord, Millis, NodeStatus, Role};
@@ -420,14 +420,8 @@ impl Round<'_> {
     /// `stale_after_ms`) last held more keys than `primary` holds, or was
     /// never seen: it may be the data that is left.
     fn silent_may_hold_more(&self, primary: &str) -> bool {
-        let stale_after = self.config.settings.stale_after_ms;
         let holds = self.status(primary).and_then(|s| s.keys).unwrap_or(0);
-        self.config
-            .nodes
-            .iter()
-            .filter(|n| n.name != primary)
-            .filter_map(|n| self.views.get(&n.name))
-            .filter(|v| v.status.is_none() && !v.unseen_longer_than(self.now, stale_after))
+        silent_lately(self.config, self.views, primary, self.now)
             .any(|v| v.previous.as_ref().is_none_or(|p| p.keys.is_none_or(|k| k > holds)))
     }
 

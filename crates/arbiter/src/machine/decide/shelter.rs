@@ -192,13 +192,8 @@ impl<'a> Sheltering<'a> {
     /// repointed at it).
     fn doubtful(&self, name: &str) -> bool {
         let (config, views, primary, now) = (self.config, self.views, self.primary, self.now);
-        let stale_after = config.settings.stale_after_ms;
-        let silent_holds = config
-            .nodes
-            .iter()
-            .filter(|n| n.name != primary)
-            .filter_map(|n| views.get(&n.name))
-            .filter(|v| v.status.is_none() && !v.lost_data && !v.unseen_longer_than(now, stale_after))
+        let silent_holds = silent_lately(config, views, primary, now)
+            .filter(|v| !v.lost_data)
             .map(|v| v.previous.as_ref().map_or(Some(u64::MAX), |p| p.keys))
             .max()
             .flatten();
@@ -222,6 +217,24 @@ impl<'a> Sheltering<'a> {
                 .zip(views.get(name).and_then(|v| v.status.as_ref()).and_then(|s| s.keys))
                 .is_some_and(|(silent, k)| silent > k)
     }
+}
+
+/// The views of the nodes other than `primary` that did not answer this
+/// round but did within `stale_after_ms`: the copies whose last answer
+/// may still stand for what they hold.
+pub(super) fn silent_lately<'a>(
+    config: &'a GroupConfig,
+    views: &'a BTreeMap<String, NodeView>,
+    primary: &'a str,
+    now: Millis,
+) -> impl Iterator<Item = &'a NodeView> {
+    let stale_after = config.settings.stale_after_ms;
+    config
+        .nodes
+        .iter()
+        .filter(move |n| n.name != primary)
+        .filter_map(|n| views.get(&n.name))
+        .filter(move |v| v.status.is_none() && !v.unseen_longer_than(now, stale_after))
 }
 
 /// The reachable nodes to detach from `primary`, which lost its data, when
