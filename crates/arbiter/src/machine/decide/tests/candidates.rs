@@ -57,6 +57,43 @@ fn a_leader_arriving_after_the_primary_died_counts_its_down_time_from_the_replic
     v2.remove("r3");
     assert_eq!(primary_down_for(&c, &v2, "r1", 101_000), 1000);
     assert_eq!(select_candidate(&c, &v2, "r1", 101_000), None);
+    // A replica of another node tells nothing of r1: r3 chained behind
+    // r2, its link up or down for 500 ms, leaves r2's 12 s (mutation
+    // testing: a link to any node counted as a link to r1).
+    for role in [
+        linked("10.0.0.2:6379"),
+        Role::Replica {
+            primary: "10.0.0.2:6379".into(),
+            link_up: false,
+            link_down_ms: Some(500),
+        },
+    ] {
+        let mut v3 = v.clone();
+        v3.get_mut("r1").unwrap().previous = None;
+        let mut r3 = NodeView::default();
+        r3.observe(100_000, Ok(status(role, "c", "h", 900, 90)));
+        v3.insert("r3".into(), r3);
+        assert_eq!(primary_down_for(&c, &v3, "r1", 101_000), 12_000);
+    }
+}
+
+#[test]
+fn data_exists_by_the_nodes_seen_lately_not_by_older_answers() {
+    // r1 (failed) last answered empty. r2 answered with keys: data exists
+    // while that answer is fresh, not once r2 has been silent past
+    // stale_after_ms (its keys may be of another, older history).
+    let stale_after = Settings::default().stale_after_ms;
+    let mut r1 = NodeView::default();
+    r1.observe(0, Ok(status(Role::Primary, "a", "h", 0, 0)));
+    let mut r2 = NodeView::default();
+    r2.observe(0, Ok(status(down_replica(0), "b", "h", 500, 50)));
+    let v = views(vec![("r1", r1.clone()), ("r2", r2.clone())]);
+    assert!(data_exists(&v, "r1", 0, stale_after));
+    r2.observe(1000, Err(RedisError::Unreachable("refused".into())));
+    r1.observe(1000, Ok(status(Role::Primary, "a", "h", 0, 0)));
+    let v = views(vec![("r1", r1), ("r2", r2)]);
+    assert!(data_exists(&v, "r1", 1000 + stale_after, stale_after));
+    assert!(!data_exists(&v, "r1", 1001 + stale_after, stale_after));
 }
 
 #[test]

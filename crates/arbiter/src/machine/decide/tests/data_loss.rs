@@ -421,3 +421,35 @@ fn a_primary_that_reloaded_fewer_keys_than_it_held_lost_data_whatever_its_offset
         assert_eq!(v["r2"].lost_data, lost, "{keys} keys");
     }
 }
+
+#[test]
+fn a_restart_to_a_smaller_offset_with_unknown_sizes_is_data_loss() {
+    // Recordings made before nodes reported their sizes: r1 comes back
+    // with a new run id at a smaller offset, no replica is ahead of it,
+    // and no size says it reloaded its data: lost (mutation testing
+    // found nothing checking `NodeView::restarted_empty`).
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", None);
+    let sizeless = |role: Role, run: &str, offset: u64| NodeStatus {
+        keys: None,
+        ..status(role, run, "h", offset, 0)
+    };
+    let mut r1 = NodeView::default();
+    r1.observe(900, Ok(sizeless(Role::Primary, "a", 6421)));
+    r1.observe(1000, Ok(sizeless(Role::Primary, "a2", 200)));
+    let behind = |run: &str| {
+        let mut v = NodeView::default();
+        v.observe(1000, Ok(sizeless(down_replica(100), run, 100)));
+        v
+    };
+    let mut v = views(vec![("r1", r1), ("r2", behind("b")), ("r3", behind("c"))]);
+    note_data_loss(&c, &v, Some(&record), 1000).apply(&mut v);
+    assert!(v["r1"].lost_data);
+    // The same restart at a larger offset is no evidence of a loss.
+    let mut r1 = NodeView::default();
+    r1.observe(900, Ok(sizeless(Role::Primary, "a", 6421)));
+    r1.observe(1000, Ok(sizeless(Role::Primary, "a2", 7000)));
+    let mut v = views(vec![("r1", r1), ("r2", behind("b")), ("r3", behind("c"))]);
+    note_data_loss(&c, &v, Some(&record), 1000).apply(&mut v);
+    assert!(!v["r1"].lost_data);
+}

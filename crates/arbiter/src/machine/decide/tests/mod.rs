@@ -9,7 +9,7 @@ mod shelter;
 use super::*;
 use std::collections::BTreeMap;
 
-use super::candidates::{follows_any, select_candidate};
+use super::candidates::{data_exists, follows_any, select_candidate};
 use super::shelter::{Shelter, shelter};
 use crate::machine::Planted;
 use crate::types::Epoch;
