@@ -534,3 +534,48 @@ fn the_leader_waits_while_the_copy_that_may_hold_the_data_does_not_answer() {
     };
     assert_eq!(plan, Err(blocked));
 }
+
+#[test]
+fn a_cold_shelter_is_never_a_priority_zero_node() {
+    // Seed 36590's cold start again, with r2 (holding the most) at
+    // priority 0: the copy promoted is r3, the best one that may be
+    // (mutation testing: the priority filter could be dropped unseen).
+    let c = config(&[100, 0, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+    let mut r2 = NodeView::default();
+    r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
+    let mut r3 = NodeView::default();
+    r3.observe(10_285, Ok(status(down_replica(300), "c", "old", 215, 215)));
+    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let plan = decide(&c, &v, None, None, 10_285, &Planted::default());
+    assert_eq!(
+        plan,
+        Ok(Some(Plan::Failover {
+            from: "r1".into(),
+            to: "r3".into()
+        }))
+    );
+}
+
+#[test]
+fn after_a_loss_the_copy_holding_the_most_beats_the_candidate_furthest_along() {
+    // r1 (recorded) came back empty. Both replicas still follow it on
+    // the old history, links down: r3 is furthest along (offset 225)
+    // but holds 100 keys (deletes), r2 holds 220. The data left is r2's:
+    // it is promoted, not the candidate the lag rule picks; with the
+    // same keys on both, the candidate is.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    for (r3_keys, to) in [(100, "r2"), (220, "r3")] {
+        let mut r1 = NodeView::default();
+        r1.observe(10_000, Ok(status(Role::Primary, "a", "old", 225, 220)));
+        r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+        let mut r2 = NodeView::default();
+        r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
+        let mut r3 = NodeView::default();
+        r3.observe(10_285, Ok(status(down_replica(300), "c", "old", 225, r3_keys)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_loss_then_failover(&c, &mut v, &record, 10_285, "r1", to);
+    }
+}
