@@ -31,6 +31,15 @@ pub(super) struct FaultPoint {
     pub(super) enabled: bool,
     probability: f64,
     fired: u64,
+    /// The choice position at which it first fired.
+    first_at: usize,
+    /// The choice position at which its firings entered their last order
+    /// of magnitude ([`super::hit_bucket`]).
+    bucket_at: usize,
+    /// The choice positions at which the run met it, and right after the
+    /// choices that decided whether it is enabled and how often it fires.
+    met_at: usize,
+    decided_at: usize,
 }
 
 /// An error type a [`Faulty`] world can inject: implement it for the error
@@ -174,6 +183,7 @@ impl Sim {
                         s.fault_config.rates.get(point).copied(),
                     )
                 };
+                let met_at = self.state.borrow().choices.len();
                 let (enabled, probability) = match rate {
                     Some(p) => (allowed && p > 0.0, p),
                     None => {
@@ -190,6 +200,10 @@ impl Sim {
                     enabled,
                     probability,
                     fired: 0,
+                    first_at: 0,
+                    bucket_at: 0,
+                    met_at,
+                    decided_at: self.state.borrow().choices.len(),
                 };
                 self.state.borrow_mut().faults.push((point.into(), p));
                 p
@@ -200,8 +214,10 @@ impl Sim {
         }
         let fired = self.chance(p.probability);
         if fired {
-            if let Some((_, fp)) = self.state.borrow_mut().fault_point_mut(point) {
-                fp.fired += 1;
+            let s = &mut *self.state.borrow_mut();
+            let position = s.choices.len();
+            if let Some((_, fp)) = s.fault_point_mut(point) {
+                fp.fire(position);
             }
         }
         fired
@@ -224,7 +240,8 @@ impl Sim {
                 };
                 let fired = s.draw(super::Draw::Above(above)) > above;
                 if fired {
-                    s.faults[cache.index].1.fired += 1;
+                    let position = s.choices.len();
+                    s.faults[cache.index].1.fire(position);
                 }
                 return fired;
             }
@@ -299,6 +316,25 @@ impl FaultPoint {
     /// How often the point fired in the run.
     pub(super) fn fired(&self) -> u64 {
         self.fired
+    }
+
+    /// Counts one firing at choice position `position`.
+    #[inline]
+    fn fire(&mut self, position: usize) {
+        let before = self.fired;
+        self.fired += 1;
+        if before == 0 {
+            self.first_at = position;
+        }
+        if super::hit_bucket(self.fired) != super::hit_bucket(before) {
+            self.bucket_at = position;
+        }
+    }
+
+    /// (first fired at, entered its last order of magnitude at, met at,
+    /// decided at), as choice positions.
+    pub(super) fn fired_at(&self) -> [usize; 4] {
+        [self.first_at, self.bucket_at, self.met_at, self.decided_at]
     }
 }
 

@@ -94,9 +94,15 @@ struct State {
     params: BTreeMap<String, String>,
     /// The run's counters ([`Sim::count`]), in the order first counted.
     counters: Vec<(Box<str>, u64)>,
+    /// Per counter, the choice position at which its count last entered
+    /// a new order of magnitude ([`hit_bucket`]): where steering forks.
+    counter_at: Vec<usize>,
     /// The assertion sites the run evaluated, in the order first met:
     /// evaluations, then times true (a scan by address: a run meets a few).
     assertions: Vec<(&'static AssertionSite, u64, u64)>,
+    /// Per assertion site, the choice position at which it first held
+    /// (`usize::MAX`: not yet).
+    assertion_at: Vec<usize>,
     /// The first `always!` found false or `unreachable!` reached: the
     /// run's failure, whatever the run returns after it.
     assertion_failure: Option<Failure>,
@@ -132,12 +138,20 @@ pub(crate) fn record_assertion(site: &'static AssertionSite, holds: bool) -> boo
         let Ok(mut s) = sim.state.try_borrow_mut() else {
             return false;
         };
-        match s.assertions.iter_mut().find(|(at, _, _)| std::ptr::eq(*at, site)) {
-            Some((_, evaluated, true_count)) => {
+        let position = s.choices.len();
+        match s.assertions.iter().position(|(at, _, _)| std::ptr::eq(*at, site)) {
+            Some(i) => {
+                let (_, evaluated, true_count) = &mut s.assertions[i];
                 *evaluated += 1;
-                *true_count += u64::from(holds);
+                if holds && *true_count == 0 {
+                    s.assertion_at[i] = position;
+                }
+                s.assertions[i].2 += u64::from(holds);
             }
-            None => s.assertions.push((site, 1, u64::from(holds))),
+            None => {
+                s.assertions.push((site, 1, u64::from(holds)));
+                s.assertion_at.push(if holds { position } else { usize::MAX });
+            }
         }
         true
     });
@@ -245,7 +259,9 @@ impl Sim {
                 phase: Phase::Explore,
                 params: BTreeMap::new(),
                 counters: Vec::new(),
+                counter_at: Vec::new(),
                 assertions: Vec::new(),
+                assertion_at: Vec::new(),
                 assertion_failure: None,
             })),
         }
@@ -520,9 +536,20 @@ impl Sim {
     /// ```
     pub fn count(&self, name: &str, n: u64) {
         let s = &mut *self.state.borrow_mut();
-        match s.counters.iter_mut().find(|(k, _)| same_name(k, name)) {
-            Some((_, c)) => *c = c.saturating_add(n),
-            None => s.counters.push((name.into(), n)),
+        let position = s.choices.len();
+        match s.counters.iter().position(|(k, _)| same_name(k, name)) {
+            Some(i) => {
+                let before = s.counters[i].1;
+                let after = before.saturating_add(n);
+                s.counters[i].1 = after;
+                if hit_bucket(after) != hit_bucket(before) {
+                    s.counter_at[i] = position;
+                }
+            }
+            None => {
+                s.counters.push((name.into(), n));
+                s.counter_at.push(position);
+            }
         }
     }
 
@@ -575,12 +602,15 @@ impl Sim {
         let s = &mut *self.state.borrow_mut();
         RunStats {
             assertions: std::mem::take(&mut s.assertions),
+            assertion_at: std::mem::take(&mut s.assertion_at),
             counters: std::mem::take(&mut s.counters),
+            counter_at: std::mem::take(&mut s.counter_at),
             faults: s
                 .faults
                 .iter()
                 .map(|(k, p)| (k.clone(), p.enabled, p.fired()))
                 .collect(),
+            fault_at: s.faults.iter().map(|(_, p)| p.fired_at()).collect(),
         }
     }
 
@@ -641,6 +671,32 @@ pub(crate) struct RunStats {
     pub(crate) assertions: Vec<(&'static AssertionSite, u64, u64)>,
     /// Each fault point met: whether the run enabled it, how often it fired.
     pub(crate) faults: Vec<(Box<str>, bool, u64)>,
+    /// Per counter, the choice position at which it entered its last
+    /// order of magnitude.
+    pub(crate) counter_at: Vec<usize>,
+    /// Per assertion site, the choice position at which it first held
+    /// (`usize::MAX`: never).
+    pub(crate) assertion_at: Vec<usize>,
+    /// Per fault point, the choice positions at which it first fired, at
+    /// which its firings entered their last order of magnitude, at which
+    /// the run met it, and right after the choices that decided it.
+    pub(crate) fault_at: Vec<[usize; 4]>,
+}
+
+/// AFL's hit-count buckets: 1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128 and
+/// more (as 1 to 8); 0 for none.
+pub(crate) fn hit_bucket(n: u64) -> u8 {
+    match n {
+        0 => 0,
+        1 => 1,
+        2 => 2,
+        3 => 3,
+        4..=7 => 4,
+        8..=15 => 5,
+        16..=31 => 6,
+        32..=127 => 7,
+        _ => 8,
+    }
 }
 
 impl State {

@@ -110,9 +110,11 @@ impl Sweep {
     }
 
     /// Coverage-guided steering (default off; `REHEARSE_STEER=on` or `off`
-    /// wins): besides fresh seeds, run mutants of the choice sequences
+    /// wins): besides fresh seeds, run forks of the choice sequences
     /// that reached new coverage (a counter of [`Sim::count`] or a fault
-    /// point fired, by order of magnitude). The same sweep runs the same
+    /// point fired, by order of magnitude, an assertion that held), kept
+    /// up to the moment they first reached a rarely reached key, then
+    /// drawn afresh. The same sweep runs the same
     /// sequences on any number of threads; each shard steers on its own.
     /// A steered failure is saved as `steered-N.ron` and replays with
     /// `REHEARSE_REPLAY=<file>` (its repro line says so), not

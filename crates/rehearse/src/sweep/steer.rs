@@ -5,24 +5,30 @@
 //! **Coverage** is a set of keys ([`coverage_keys`]): each counter a run
 //! counted above zero ([`Sim::count`](crate::Sim::count)) and each fault
 //! point it fired, with the count's order of magnitude (AFL's hit-count
-//! buckets: 1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128+), so that taking a
-//! move for the first time and taking it eight times are both news.
-//! Anything else a run can report as a name (an assertion that held, a
-//! state reached) becomes coverage by being counted.
+//! buckets: 1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128+), each pair of fault
+//! points that fired in one run, and each assertion that held. A run
+//! notes the choice position at which it reached each key (a counter
+//! entering its bucket, a fault point first firing, an assertion first
+//! holding): the moment a fork starts from.
 //!
 //! **Runs and slots.** A steered sweep runs the same slots as a fresh one
 //! (the seeds of its range, of its shard), in generations of
 //! [`GENERATION`] slots. Once the corpus holds something, a slot is
-//! either its fresh seed or, three times in four, a mutant: an entry of
-//! the corpus picked at random (picking through a random key instead, and
-//! the run that first reached it, favoured the first run, which reaches
-//! most keys, and found bugs later still), edited once or twice by one of:
-//! new random values at a few places, a value nudged, a splice with
-//! another entry at the same position, a span duplicated, a span deleted,
-//! the tail drawn afresh; then a fresh tail appended. Everything is drawn from a generator seeded
-//! by the slot's seed, and the corpus only changes between generations,
-//! in slot order: the same sweep (range, shard, options) runs the same
-//! sequences whatever the thread count, in any process.
+//! either its fresh seed or, one time in two, a fork: a key drawn with
+//! weight inversely proportional to the runs that reached it (AFL's power
+//! schedule), the choices of the run that first reached it up to that
+//! moment (or, half the time, only up to the last fault point decided
+//! before it: the same fault mix), then fresh choices. Everything is
+//! drawn from a generator seeded by the slot's seed, and the corpus only
+//! changes between generations, in slot order: the same sweep (range,
+//! shard, options) runs the same sequences whatever the thread count, in
+//! any process.
+//!
+//! Tried and dropped (`scripts/bench-steer`, 2026-12-01): editing a whole
+//! entry (new values at a few places, a value nudged, a splice, a span
+//! duplicated or deleted) found every planted bug later than fresh seeds;
+//! forking only at the key's moment, and switching one fault point of the
+//! parent on or off, did no better than the mix kept here.
 //!
 //! **Shards.** Each shard steers with its own corpus, from its own runs:
 //! shard `i/n` of a steered sweep is deterministic, but the shards
@@ -56,40 +62,52 @@ pub(super) const GENERATION: u64 = 8;
 /// it, a run that reaches new coverage adds its keys but not its choices.
 pub(super) const MAX_CORPUS_CHOICES: usize = 8 << 20;
 
-/// Mutants per four slots, once the corpus holds something.
-const MUTANTS_IN_FOUR: u64 = 3;
+/// Mutants per four slots, once the corpus holds something: the other
+/// half runs fresh seeds, so that steering costs at most half its runs
+/// where mutants find nothing fresh seeds would not.
+const MUTANTS_IN_FOUR: u64 = 2;
 
 /// Mixed into a slot's seed for its mutation generator, so that it draws
 /// differently from the seed's own fresh choices.
 const SALT: u64 = 0x5EED_57EE_C0DE_D00D;
 
-/// The coverage keys of one run (sorted, each once): `count NAME B` for a
-/// counter above zero, `fault POINT B` for a fault point that fired, `B`
-/// the count's bucket ([`bucket`]).
-pub(crate) fn coverage_keys(stats: &RunStats) -> Vec<Box<str>> {
-    let fired: Vec<&str> = stats
+/// The coverage keys of one run (sorted, each once), each with the
+/// choice position at which the run reached it: `count NAME B` for a
+/// counter above zero, `fault POINT B` for a fault point that fired,
+/// `faults A & B` for two that fired in the same run, `assert NAME` for
+/// an assertion that held; `B` the count's bucket ([`bucket`]).
+pub(crate) fn coverage_keys(stats: &RunStats) -> Vec<(Box<str>, usize)> {
+    let at = |i: usize| stats.fault_at.get(i).copied().unwrap_or_default();
+    let fired: Vec<(&str, usize)> = stats
         .faults
         .iter()
-        .filter(|(_, _, fired)| *fired > 0)
-        .map(|(name, _, _)| &**name)
+        .enumerate()
+        .filter(|(_, (_, _, fired))| *fired > 0)
+        .map(|(i, (name, _, _))| (&**name, at(i)[0]))
         .collect();
     // Faults that fired together: a bug that needs two (a lost reply and
-    // a restart) is one key away from a run that had both.
+    // a restart) is one key away from a run that had both. Reached when
+    // the later of the two first fired.
     let pairs = fired
         .iter()
         .enumerate()
-        .flat_map(|(i, a)| fired[i + 1..].iter().map(move |b| pair(a, b)));
-    let mut keys: Vec<Box<str>> = stats
+        .flat_map(|(i, (a, p))| fired[i + 1..].iter().map(move |(b, q)| (pair(a, b), *p.max(q))));
+    let mut keys: Vec<(Box<str>, usize)> = stats
         .counters
         .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(name, n)| format!("count {name} {}", bucket(*n)).into())
+        .enumerate()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(i, (name, n))| {
+            let p = stats.counter_at.get(i).copied().unwrap_or_default();
+            (format!("count {name} {}", bucket(*n)).into(), p)
+        })
         .chain(
             stats
                 .faults
                 .iter()
-                .filter(|(_, _, fired)| *fired > 0)
-                .map(|(name, _, fired)| format!("fault {name} {}", bucket(*fired)).into()),
+                .enumerate()
+                .filter(|(_, (_, _, fired))| *fired > 0)
+                .map(|(i, (name, _, fired))| (format!("fault {name} {}", bucket(*fired)).into(), at(i)[1])),
         )
         .chain(pairs)
         // A `sometimes!`/`reachable!` (or any assertion) that held: the
@@ -98,12 +116,16 @@ pub(crate) fn coverage_keys(stats: &RunStats) -> Vec<Box<str>> {
             stats
                 .assertions
                 .iter()
-                .filter(|(_, _, held)| *held > 0)
-                .map(|(site, _, _)| format!("assert {}", site.name).into()),
+                .enumerate()
+                .filter(|(_, (_, _, held))| *held > 0)
+                .map(|(i, (site, _, _))| {
+                    let p = stats.assertion_at.get(i).copied().unwrap_or_default();
+                    (format!("assert {}", site.name).into(), p)
+                }),
         )
         .collect();
     keys.sort();
-    keys.dedup();
+    keys.dedup_by(|a, b| a.0 == b.0);
     keys
 }
 
@@ -116,28 +138,30 @@ fn pair(a: &str, b: &str) -> Box<str> {
 /// AFL's hit-count buckets: 1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128 and
 /// more (as 1 to 8).
 pub(crate) fn bucket(n: u64) -> u8 {
-    match n {
-        0 => 0,
-        1 => 1,
-        2 => 2,
-        3 => 3,
-        4..=7 => 4,
-        8..=15 => 5,
-        16..=31 => 6,
-        32..=127 => 7,
-        _ => 8,
-    }
+    crate::sim::hit_bucket(n)
+}
+
+/// A coverage key: how many runs reached it, and where it was first
+/// reached (entry and choice position; `None` when the corpus was full).
+#[derive(Debug)]
+struct Key {
+    hits: u64,
+    first: Option<(usize, usize)>,
 }
 
 /// The choice sequences that reached new coverage, and every key reached.
 #[derive(Debug, Default)]
 pub(crate) struct Corpus {
     entries: Vec<Vec<u64>>,
+    /// Per entry, where its run decided each fault point it met (enabled
+    /// or not, how often): (met at, decided at), choice positions.
+    swarms: Vec<Vec<(usize, usize)>>,
     /// Choices held over all entries.
     held: usize,
-    /// Every key reached, with the entry that first reached it (`None`
-    /// when the corpus was full then).
-    keys: BTreeMap<Box<str>, Option<usize>>,
+    /// Every key reached, by name: its index in `stats`.
+    keys: BTreeMap<Box<str>, usize>,
+    /// Per key (in the order first reached): hits and first reach.
+    stats: Vec<Key>,
 }
 
 impl Corpus {
@@ -151,23 +175,57 @@ impl Corpus {
         self.keys.len()
     }
 
-    /// Adds a run's keys; when one is new, keeps its choices (while the
-    /// corpus has room). Returns whether any key was new.
-    pub(crate) fn offer(&mut self, choices: &[u64], keys: &[Box<str>]) -> bool {
-        let new: Vec<&Box<str>> = keys.iter().filter(|k| !self.keys.contains_key(*k)).collect();
-        if new.is_empty() {
-            return false;
-        }
-        let room = !choices.is_empty() && self.held + choices.len() <= MAX_CORPUS_CHOICES;
-        let index = room.then(|| {
+    /// Adds a run's keys (with the positions it reached them at); when one
+    /// is new, keeps its choices (while the corpus has room). Returns
+    /// whether any key was new.
+    pub(crate) fn offer(&mut self, choices: &[u64], keys: &[(Box<str>, usize)], swarm: &[(usize, usize)]) -> bool {
+        let is_new = keys.iter().any(|(k, _)| !self.keys.contains_key(k));
+        let room = is_new && !choices.is_empty() && self.held + choices.len() <= MAX_CORPUS_CHOICES;
+        let entry = room.then(|| {
             self.entries.push(choices.to_vec());
+            let mut swarm: Vec<(usize, usize)> = swarm
+                .iter()
+                .copied()
+                .filter(|(m, d)| d > m && *d <= choices.len())
+                .collect();
+            swarm.sort_unstable();
+            self.swarms.push(swarm);
             self.held += choices.len();
             self.entries.len() - 1
         });
-        for k in new {
-            self.keys.insert(k.clone(), index);
+        for (k, at) in keys {
+            match self.keys.get(k) {
+                Some(&i) => self.stats[i].hits += 1,
+                None => {
+                    self.keys.insert(k.clone(), self.stats.len());
+                    self.stats.push(Key {
+                        hits: 1,
+                        first: entry.map(|e| (e, (*at).min(choices.len()))),
+                    });
+                }
+            }
         }
-        true
+        is_new
+    }
+
+    /// A key to fork at, drawn with weight inversely proportional to the
+    /// runs that reached it (AFL's power schedule: the rarely reached
+    /// situations get the mutants): (entry, position).
+    fn pick(&self, rng: &mut SplitMix64) -> Option<(usize, usize)> {
+        let weight = |k: &Key| k.first.map_or(0, |_| (1u64 << 32) / k.hits.max(1));
+        let total: u64 = self.stats.iter().map(weight).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut x = below(rng, total);
+        for k in &self.stats {
+            let w = weight(k);
+            if x < w {
+                return k.first;
+            }
+            x -= w;
+        }
+        None
     }
 
     /// What slot `seed` runs: `None` for its fresh seed, or a mutant's
@@ -180,66 +238,31 @@ impl Corpus {
         if below(&mut rng, 4) >= MUTANTS_IN_FOUR {
             return None;
         }
-        let parent = &self.entries[below(&mut rng, self.entries.len() as u64) as usize];
-        let mut child = parent.clone();
-        // Mostly one edit: a mutant close to its parent keeps most of
-        // what its parent reached.
-        for _ in 0..1 + u64::from(below(&mut rng, 10) >= 7) {
-            self.mutate(&mut child, &mut rng);
-        }
-        // Past what the parent consumed, a run draws fresh values rather
-        // than the zeros ("nothing happens") of an exhausted sequence.
-        let tail = parent.len() / 2 + 256;
+        let (e, at) = self.pick(&mut rng)?;
+        let parent = &self.entries[e];
+        // Fork: the parent's choices up to where it first reached the key,
+        // then new ones: many futures branch from the moment a rare
+        // situation arose. A key reached at the very end (a count made
+        // once the run is over) forks at a random earlier point instead.
+        let end = parent.len();
+        let at = if at + 1 < end {
+            at
+        } else {
+            below(&mut rng, end as u64) as usize
+        };
+        let swarm = &self.swarms[e];
+        // Half the time, only the fault mix decided before that moment
+        // (which points are enabled, how often they fire) and the rest
+        // afresh: the same faults, another run.
+        let cut = if below(&mut rng, 2) == 0 || swarm.is_empty() {
+            at
+        } else {
+            swarm.iter().map(|&(_, d)| d).filter(|&d| d <= at).max().unwrap_or(0)
+        };
+        let mut child = parent[..cut].to_vec();
+        let tail = (end - cut) * 2 + 256;
         child.extend((0..tail).map(|_| rng.next()));
         Some(child)
-    }
-
-    /// One edit of `child`.
-    fn mutate(&self, child: &mut Vec<u64>, rng: &mut SplitMix64) {
-        let len = child.len() as u64;
-        if len == 0 {
-            return;
-        }
-        let at = below(rng, len) as usize;
-        // Spans of up to 64 choices, shorter near the end.
-        let span = 1 + below(rng, (len - at as u64).min(64)) as usize;
-        match below(rng, 20) {
-            // New random values at a few places.
-            0..=7 => {
-                for _ in 0..1 + below(rng, 8) {
-                    let i = below(rng, len) as usize;
-                    child[i] = rng.next();
-                }
-            }
-            // A value nudged up or down by a random fraction of its range.
-            8..=10 => {
-                let by = rng.next() >> (1 + below(rng, 32));
-                child[at] = if rng.next() & 1 == 0 {
-                    child[at].saturating_add(by)
-                } else {
-                    child[at].saturating_sub(by)
-                };
-            }
-            // Splice: the rest from another entry, at the same position
-            // (choices are positional: what the n-th draw means depends
-            // on the draws before it, least so at the same place).
-            11..=12 => {
-                let other = &self.entries[below(rng, self.entries.len() as u64) as usize];
-                child.truncate(at);
-                child.extend(other.iter().skip(at).copied());
-            }
-            // A span duplicated right after itself.
-            13 => {
-                let copy: Vec<u64> = child[at..at + span].to_vec();
-                child.splice(at + span..at + span, copy);
-            }
-            // A span deleted.
-            14 => {
-                child.drain(at..at + span);
-            }
-            // The tail drawn afresh (the prefix keeps what it reached).
-            _ => child.truncate(at),
-        }
     }
 }
 
@@ -251,7 +274,8 @@ fn below(rng: &mut SplitMix64, n: u64) -> u64 {
 /// What one slot left for the corpus.
 struct Left {
     choices: Vec<u64>,
-    keys: Vec<Box<str>>,
+    swarm: Vec<(usize, usize)>,
+    keys: Vec<(Box<str>, usize)>,
     mutant: bool,
 }
 
@@ -310,6 +334,7 @@ where
                         calls.fetch_add(outcome.calls, Ordering::Relaxed);
                         mine.add_run(&outcome.stats);
                         let keys = coverage_keys(&outcome.stats);
+                        let swarm = outcome.stats.fault_at.iter().map(|a| (a[2], a[3])).collect();
                         let choices = std::mem::take(&mut outcome.choices);
                         if outcome.result.is_err() {
                             outcome.choices = choices.clone();
@@ -325,8 +350,12 @@ where
                             }
                             keep_lowest(&found, seed, outcome, save_limit);
                         }
-                        left.lock().unwrap_or_else(|e| e.into_inner())[(i - first) as usize] =
-                            Some(Left { choices, keys, mutant });
+                        left.lock().unwrap_or_else(|e| e.into_inner())[(i - first) as usize] = Some(Left {
+                            choices,
+                            swarm,
+                            keys,
+                            mutant,
+                        });
                         if let Some(bar) = bar {
                             bar.inc(1);
                         }
@@ -343,7 +372,7 @@ where
             .flatten()
         {
             mutants += u64::from(slot.mutant);
-            corpus.offer(&slot.choices, &slot.keys);
+            corpus.offer(&slot.choices, &slot.keys, &slot.swarm);
         }
         first = end;
     }
@@ -384,19 +413,27 @@ mod tests {
     fn stats(counters: &[(&str, u64)], faults: &[(&str, u64)]) -> RunStats {
         RunStats {
             counters: counters.iter().map(|(k, n)| ((*k).into(), *n)).collect(),
+            counter_at: (0..counters.len()).map(|i| 10 + i).collect(),
             faults: faults.iter().map(|(k, n)| ((*k).into(), true, *n)).collect(),
+            fault_at: (0..faults.len()).map(|i| [20 + i, 30 + i, i, i + 1]).collect(),
             assertions: Vec::new(),
+            assertion_at: Vec::new(),
         }
+    }
+
+    fn names(keys: &[(Box<str>, usize)]) -> Vec<&str> {
+        keys.iter().map(|(k, _)| &**k).collect()
     }
 
     #[test]
     fn keys_are_counters_and_fired_faults_by_bucket() {
         let keys = coverage_keys(&stats(&[("moves", 5), ("never", 0)], &[("net::drop", 1), ("quiet", 0)]));
-        let keys: Vec<&str> = keys.iter().map(|k| &**k).collect();
-        assert_eq!(keys, ["count moves 4", "fault net::drop 1"]);
+        assert_eq!(names(&keys), ["count moves 4", "fault net::drop 1"]);
+        assert_eq!((keys[0].1, keys[1].1), (10, 30), "where each was reached");
         let keys = coverage_keys(&stats(&[], &[("b", 2), ("a", 1)]));
-        let keys: Vec<&str> = keys.iter().map(|k| &**k).collect();
-        assert_eq!(keys, ["fault a 1", "fault b 2", "faults a & b"]);
+        assert_eq!(names(&keys), ["fault a 1", "fault b 2", "faults a & b"]);
+        // A pair is reached when the later of its two first fired.
+        assert_eq!(keys[2].1, 21);
         assert_eq!((bucket(7), bucket(8), bucket(127), bucket(128)), (4, 5, 7, 8));
     }
 
@@ -404,28 +441,49 @@ mod tests {
     fn only_new_coverage_enters_the_corpus() {
         let mut c = Corpus::default();
         assert!(c.input(1).is_none(), "an empty corpus gives fresh seeds");
-        let a: Vec<Box<str>> = vec!["count a 1".into()];
-        let ab: Vec<Box<str>> = vec!["count a 1".into(), "count b 1".into()];
-        assert!(c.offer(&[1, 2, 3], &a));
-        assert!(!c.offer(&[4, 5], &a));
-        assert!(c.offer(&[6], &ab));
+        let a: Vec<(Box<str>, usize)> = vec![("count a 1".into(), 1)];
+        let ab: Vec<(Box<str>, usize)> = vec![("count a 1".into(), 0), ("count b 1".into(), 0)];
+        assert!(c.offer(&[1, 2, 3], &a, &[]));
+        assert!(!c.offer(&[4, 5], &a, &[]));
+        assert!(c.offer(&[6], &ab, &[]));
         assert_eq!((c.len(), c.keys()), (2, 2));
     }
 
     #[test]
     fn a_slot_runs_the_same_input_for_the_same_corpus() {
         let mut c = Corpus::default();
-        c.offer(&(0..500).collect::<Vec<u64>>(), &["count a 1".into()]);
-        c.offer(&(1000..1300).collect::<Vec<u64>>(), &["count b 1".into()]);
+        c.offer(&(0..500).collect::<Vec<u64>>(), &[("count a 1".into(), 100)], &[(3, 5)]);
+        c.offer(&(1000..1300).collect::<Vec<u64>>(), &[("count b 1".into(), 299)], &[]);
         let inputs: Vec<Option<Vec<u64>>> = (0..64).map(|s| c.input(s)).collect();
         assert_eq!(inputs, (0..64).map(|s| c.input(s)).collect::<Vec<_>>());
         let mutants = inputs.iter().filter(|i| i.is_some()).count();
-        assert!(
-            (32..64).contains(&mutants),
-            "about three in four are mutants: {mutants}"
-        );
+        assert!((20..44).contains(&mutants), "about one in two are mutants: {mutants}");
         // Mutants differ from their parents and from each other.
         let distinct: std::collections::BTreeSet<_> = inputs.iter().flatten().collect();
         assert_eq!(distinct.len(), mutants);
+    }
+
+    #[test]
+    fn a_mutant_forks_where_its_parent_reached_a_key_or_keeps_its_fault_mix() {
+        let mut c = Corpus::default();
+        let parent: Vec<u64> = (0..500).collect();
+        // Reached at choice 100; fault points decided at choices 3..5 and
+        // 200..202 (the second after the key: not kept).
+        c.offer(&parent, &[("count a 1".into(), 100)], &[(3, 5), (200, 202)]);
+        let (mut at_key, mut at_mix) = (0, 0);
+        for seed in 0..200 {
+            let Some(child) = c.input(seed) else { continue };
+            let kept = child.iter().zip(&parent).take_while(|(a, b)| a == b).count();
+            match kept {
+                100 => at_key += 1,
+                5 => at_mix += 1,
+                other => panic!("seed {seed}: kept {other} choices"),
+            }
+            assert!(child.len() >= 500, "a fresh tail past the parent's length");
+        }
+        assert!(
+            at_key > 20 && at_mix > 20,
+            "{at_key} forks at the key, {at_mix} at the mix"
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use rehearse::{Failure, Faulty, Recorder, Tape};
 
 use super::fault::FaultKind;
+use super::move_counters;
 use super::{Ev, InstanceDriver, Run, ms};
 use crate::io::{Driver, Stop};
 use crate::machine::{Output, State, TRANSITIONS};
@@ -76,8 +77,10 @@ impl Run<'_> {
             ))
         })?;
         if let Some((from, input, to)) = driver.last_move() {
+            // Counted as it is taken, so that coverage-guided steering
+            // knows the moment a move was first made (and forks there).
             if let Some(k) = TRANSITIONS.iter().position(|t| *t == (from, input, to)) {
-                self.taken[k] += 1;
+                self.sim.count(&move_counters()[k], 1);
             }
         }
         self.explored.after_step(i, driver.machine(), driver.last_move());
