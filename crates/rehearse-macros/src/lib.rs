@@ -36,13 +36,20 @@ mod model;
 #[proc_macro_attribute]
 pub fn world(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
-    if !attr.is_empty() {
-        return syn::Error::new_spanned(attr, "#[rehearse::world] takes no arguments")
+    let clone_values = match attr.to_string().as_str() {
+        "" => false,
+        "clone_values" => true,
+        _ => {
+            return syn::Error::new_spanned(
+                attr,
+                "#[rehearse::world] takes no arguments but `clone_values` (the recorder keeps clones of arguments and outputs, encoded when the tape is read)",
+            )
             .to_compile_error()
             .into();
-    }
+        }
+    };
     match syn::parse::<syn::ItemTrait>(item)
-        .and_then(model::World::from_trait)
+        .and_then(|item| model::World::from_trait(item, clone_values))
         .map(|world| generate::generate(&world))
     {
         Ok(tokens) => tokens.into(),
