@@ -30,6 +30,16 @@ mod model;
 /// for any type the trait allows (a missing bound is a compile error
 /// suggesting it).
 ///
+/// `#[rehearse::world(clone_values)]`: on a memory tape the recorder does
+/// not encode a call when it happens but keeps owned copies of its
+/// arguments (a `&[T]` or `&mut Vec<T>` argument's elements in one vector
+/// of the tape per element type) and a clone of its output, and the tape
+/// encodes them, into the same bytes, when it is read. For worlds called
+/// at every step of a simulation whose tapes are mostly never read (a
+/// sweep's passing runs): `rehearse::net::Network` uses it. Every argument's
+/// owned form and the output must then be `Clone + Send + 'static`, and
+/// serialize later as they did at the call. A file tape encodes at once.
+///
 /// Refused, with an error that says why: generic methods, `impl Trait`
 /// arguments, `self` by value, methods without `self`, borrowed return
 /// types, associated types and consts.
