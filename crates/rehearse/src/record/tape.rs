@@ -554,6 +554,8 @@ impl Tape {
         let Some(inner) = &self.inner else { return };
         if let Sink::Memory { calls, kept, .. } = &mut inner.state.lock().sink {
             kept.encode_into(calls);
+            // A kept tape holds no room for values it will not keep.
+            kept.release();
             calls.bytes.shrink_to_fit();
         }
     }
