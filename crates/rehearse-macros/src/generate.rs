@@ -20,7 +20,13 @@ pub(crate) fn generate(world: &World) -> TokenStream {
     let (wrapper_params, _, _) = wrapped.split_for_impl();
     let (_, trait_args, _) = item.generics.split_for_impl();
     let trait_path = quote!(#name #trait_args);
-    let recorded = world.methods.iter().map(|m| recorder_method(m, &trait_path, &inner));
+    let recorded = world.methods.iter().map(|m| {
+        if world.clone_values {
+            keeping_recorder_method(m, &trait_path, &inner)
+        } else {
+            recorder_method(m, &trait_path, &inner)
+        }
+    });
     let replayed = world.methods.iter().map(replayer_method);
     // `Faulty` holds a single-threaded `Sim`; a trait with supertraits
     // (often `Send`/`Sync`) could not be implemented for it.
@@ -154,6 +160,75 @@ fn recorder_method(m: &Method, trait_name: &TokenStream, inner: &syn::Ident) -> 
             #inputs
             let __rehearse_out = <#inner as #trait_name>::#method(#world, #(#idents),*) #await_;
             ::rehearse::__private::record(::rehearse::Recorder::tape(self), #call_name, &mut __rehearse_args, &__rehearse_out);
+            __rehearse_out
+        }
+    };
+    quote! {
+        #[allow(clippy::let_unit_value, clippy::unit_arg)]
+        #sig {
+            #body
+        }
+    }
+}
+
+/// A recorder method of a `clone_values` world: owned copies of the
+/// arguments before the call, the output cloned after it, both kept on a
+/// memory tape and encoded when it is read (a file tape encodes them at
+/// once).
+fn keeping_recorder_method(m: &Method, trait_name: &TokenStream, inner: &syn::Ident) -> TokenStream {
+    let sig = &m.sig;
+    let method = &sig.ident;
+    let call_name = &m.call_name;
+    let idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
+    let keeps = m.args.iter().map(|a| {
+        let ident = &a.ident;
+        if a.redact {
+            quote! { ::rehearse::__private::KeptRedacted }
+        } else {
+            let arg = if a.by_ref { quote!(&*#ident) } else { quote!(&#ident) };
+            quote_spanned! {a.span=>
+                {
+                    #[allow(unused_imports)]
+                    use ::rehearse::__private::{KeepAsSlice as _, KeepOwned as _};
+                    (&::rehearse::__private::KeepProbe(#arg, ::rehearse::Recorder::tape(self))).rehearse_keep()
+                }
+            }
+        }
+    });
+    let world = if m.mutable {
+        quote! { ::rehearse::Recorder::inner_mut(self) }
+    } else {
+        quote! { ::rehearse::Recorder::inner(self) }
+    };
+    let inputs = quote! {
+        static __REHEARSE_CALL: ::rehearse::__private::CallName = ::rehearse::__private::CallName::new(#call_name);
+        let __rehearse_kept = if ::rehearse::Recorder::tape(self).is_enabled() {
+            ::core::option::Option::Some((#(#keeps,)*))
+        } else {
+            ::core::option::Option::None
+        };
+    };
+    let body = if m.future_output.is_some() {
+        quote! {
+            #inputs
+            let __rehearse_tape = ::core::clone::Clone::clone(::rehearse::Recorder::tape(self));
+            let __rehearse_future = <#inner as #trait_name>::#method(#world, #(#idents),*);
+            async move {
+                let __rehearse_out = __rehearse_future.await;
+                if let ::core::option::Option::Some(__rehearse_args) = __rehearse_kept {
+                    ::rehearse::__private::record_kept(&__rehearse_tape, &__REHEARSE_CALL, __rehearse_args, &__rehearse_out);
+                }
+                __rehearse_out
+            }
+        }
+    } else {
+        let await_ = sig.asyncness.map(|_| quote!(.await));
+        quote! {
+            #inputs
+            let __rehearse_out = <#inner as #trait_name>::#method(#world, #(#idents),*) #await_;
+            if let ::core::option::Option::Some(__rehearse_args) = __rehearse_kept {
+                ::rehearse::__private::record_kept(::rehearse::Recorder::tape(self), &__REHEARSE_CALL, __rehearse_args, &__rehearse_out);
+            }
             __rehearse_out
         }
     };

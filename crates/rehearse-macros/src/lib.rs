@@ -30,19 +30,36 @@ mod model;
 /// for any type the trait allows (a missing bound is a compile error
 /// suggesting it).
 ///
+/// `#[rehearse::world(clone_values)]`: on a memory tape the recorder does
+/// not encode a call when it happens but keeps owned copies of its
+/// arguments (a `&[T]` or `&mut Vec<T>` argument's elements in one vector
+/// of the tape per element type) and a clone of its output, and the tape
+/// encodes them, into the same bytes, when it is read. For worlds called
+/// at every step of a simulation whose tapes are mostly never read (a
+/// sweep's passing runs): `rehearse::net::Network` uses it. Every argument's
+/// owned form and the output must then be `Clone + Send + 'static`, and
+/// serialize later as they did at the call. A file tape encodes at once.
+///
 /// Refused, with an error that says why: generic methods, `impl Trait`
 /// arguments, `self` by value, methods without `self`, borrowed return
 /// types, associated types and consts.
 #[proc_macro_attribute]
 pub fn world(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
-    if !attr.is_empty() {
-        return syn::Error::new_spanned(attr, "#[rehearse::world] takes no arguments")
+    let clone_values = match attr.to_string().as_str() {
+        "" => false,
+        "clone_values" => true,
+        _ => {
+            return syn::Error::new_spanned(
+                attr,
+                "#[rehearse::world] takes no arguments but `clone_values` (the recorder keeps clones of arguments and outputs, encoded when the tape is read)",
+            )
             .to_compile_error()
             .into();
-    }
+        }
+    };
     match syn::parse::<syn::ItemTrait>(item)
-        .and_then(model::World::from_trait)
+        .and_then(|item| model::World::from_trait(item, clone_values))
         .map(|world| generate::generate(&world))
     {
         Ok(tokens) => tokens.into(),

@@ -10,6 +10,9 @@ pub(crate) struct World {
     /// The trait with `#[rehearse(...)]` attributes removed.
     pub(crate) item: ItemTrait,
     pub(crate) methods: Vec<Method>,
+    /// `#[rehearse::world(clone_values)]`: the recorder keeps clones of
+    /// the arguments and outputs, encoded when the tape is read.
+    pub(crate) clone_values: bool,
 }
 
 pub(crate) struct Method {
@@ -31,6 +34,9 @@ pub(crate) struct Arg {
     /// Where the argument's type is, to point `Serialize` errors at it.
     pub(crate) span: proc_macro2::Span,
     pub(crate) redact: bool,
+    /// The argument is a reference (`&T`, `&mut T`): kept as `T`'s owned
+    /// form.
+    pub(crate) by_ref: bool,
 }
 
 fn err<T>(span: impl Spanned, message: &str) -> syn::Result<T> {
@@ -38,7 +44,7 @@ fn err<T>(span: impl Spanned, message: &str) -> syn::Result<T> {
 }
 
 impl World {
-    pub(crate) fn from_trait(mut item: ItemTrait) -> syn::Result<Self> {
+    pub(crate) fn from_trait(mut item: ItemTrait, clone_values: bool) -> syn::Result<Self> {
         let trait_name = item.ident.to_string();
         let mut methods = Vec::new();
         for trait_item in &mut item.items {
@@ -56,7 +62,11 @@ impl World {
                 other => return err(other, "#[rehearse::world] traits may only contain methods"),
             }
         }
-        Ok(Self { item, methods })
+        Ok(Self {
+            item,
+            methods,
+            clone_values,
+        })
     }
 }
 
@@ -278,6 +288,7 @@ impl Arg {
             ident,
             span: pat_type.ty.span(),
             redact,
+            by_ref: matches!(&*pat_type.ty, Type::Reference(_)),
         })
     }
 }

@@ -61,6 +61,109 @@ pub fn record<O: Serialize + ?Sized>(tape: &Tape, call: &'static str, inputs: &m
     }
 }
 
+/// The kept arguments of a call of a `#[rehearse::world(clone_values)]`
+/// world: owned copies, encoded when the tape is read.
+pub use crate::record::{Kept, KeptArg, KeptArgs, KeptRedacted, KeptSlice, Values};
+
+/// An argument of a `clone_values` world's call, to keep: a vector or a
+/// slice is kept as a [`KeptSlice`] (its elements in the tape's vector of
+/// their type), anything else as its owned form (autoref
+/// specialization: `(&KeepProbe(&arg, tape)).rehearse_keep()`).
+pub struct KeepProbe<'a, T: ?Sized>(pub &'a T, pub &'a Tape);
+
+/// The vector and slice path of [`KeepProbe`].
+pub trait KeepAsSlice {
+    /// What is kept.
+    type Kept: KeptArg;
+    /// Keeps the argument.
+    fn rehearse_keep(&self) -> Self::Kept;
+}
+
+impl<T: Clone + Serialize + Send + 'static> KeepAsSlice for KeepProbe<'_, Vec<T>> {
+    type Kept = KeptSlice<T>;
+    #[inline]
+    fn rehearse_keep(&self) -> KeptSlice<T> {
+        self.1.keep_slice(self.0)
+    }
+}
+
+impl<T: Clone + Serialize + Send + 'static> KeepAsSlice for KeepProbe<'_, [T]> {
+    type Kept = KeptSlice<T>;
+    #[inline]
+    fn rehearse_keep(&self) -> KeptSlice<T> {
+        self.1.keep_slice(self.0)
+    }
+}
+
+/// The path of every other argument of [`KeepProbe`]: its owned form.
+pub trait KeepOwned {
+    /// What is kept.
+    type Kept: KeptArg;
+    /// Keeps the argument.
+    fn rehearse_keep(&self) -> Self::Kept;
+}
+
+impl<T: ?Sized + ToOwned> KeepOwned for &KeepProbe<'_, T>
+where
+    T::Owned: Serialize + Send + 'static,
+{
+    type Kept = Kept<T::Owned>;
+    #[inline]
+    fn rehearse_keep(&self) -> Kept<T::Owned> {
+        Kept(self.0.to_owned())
+    }
+}
+
+/// Records one finished call of a `#[rehearse::world(clone_values)]`
+/// world onto `tape`: a memory tape keeps `args` and a clone of `output`
+/// and encodes them when it is read.
+#[inline]
+pub fn record_kept<A: KeptArgs, O: Clone + Serialize + Send + 'static>(
+    tape: &Tape,
+    call: &'static CallName,
+    args: A,
+    output: &O,
+) {
+    tape.record_kept(call, args, output);
+}
+
+/// A call's name at its call site, with its index in the process's table
+/// of names once looked up (a `static` in the generated code: the lookup
+/// is then one load per call).
+#[derive(Debug)]
+pub struct CallName {
+    pub(crate) name: &'static str,
+    /// The index + 1; 0 until looked up.
+    index: std::sync::atomic::AtomicU32,
+}
+
+impl CallName {
+    /// The name `Trait::method`.
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            index: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// The name's index in the process's table.
+    #[inline]
+    pub(crate) fn index(&self) -> u32 {
+        match self.index.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => self.look_up(),
+            i => i - 1,
+        }
+    }
+
+    #[cold]
+    fn look_up(&self) -> u32 {
+        let i = crate::record::name_index(self.name);
+        self.index
+            .store(i.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
+        i
+    }
+}
+
 /// One argument of a replayed call, ready to compare with the scenario.
 #[derive(Debug, Clone)]
 pub struct ReplayArg {

@@ -180,9 +180,12 @@ pub use sim::{Links, NetConfig, NetStats, SimNet};
 /// A node's number: `0..size`.
 pub type NodeId = u32;
 
-/// What a message (and a client request or reply) must be: any serde type.
-pub trait Message: Serialize + DeserializeOwned + Clone + Debug + 'static {}
-impl<T: Serialize + DeserializeOwned + Clone + Debug + 'static> Message for T {}
+/// What a message (and a client request or reply) must be: any serde
+/// type that can be cloned and sent to another thread (a recording keeps
+/// clones of the messages, encoded only when the tape is read, and a
+/// sweep may hand a failure's tape to another thread).
+pub trait Message: Serialize + DeserializeOwned + Clone + Debug + Send + 'static {}
+impl<T: Serialize + DeserializeOwned + Clone + Debug + Send + 'static> Message for T {}
 
 /// A node's durable files: a `BTreeMap<String, Vec<u8>>` from each file's
 /// name to its bytes, what the node wrote and synced before a crash (see
@@ -312,7 +315,7 @@ pub enum Output<M> {
 /// The world of a message-passing system: where events come from and where
 /// outputs go. [`SimNet`] simulates it; `Recorder<SimNet<M>>` records it;
 /// a [`Replayer`](crate::Replayer) replays it from a file.
-#[crate::world]
+#[crate::world(clone_values)]
 pub trait Network<M: Message> {
     /// The next event before virtual time `until_us`, earliest first;
     /// `None` when there is none before it (the world's clock then stands

@@ -3,12 +3,15 @@
 //! to a background thread writing the scenario file.
 
 mod encode;
+mod kept;
 mod lock;
 mod rotate;
 mod sink;
 mod tape;
 
 pub(crate) use encode::Scratch;
+pub(crate) use encode::names::index as name_index;
+pub use kept::{Kept, KeptArg, KeptArgs, KeptRedacted, KeptSlice, Values};
 pub use rotate::Rotation;
 pub use tape::{Tape, TapeLimitReached, TapeOptions};
 

@@ -24,6 +24,8 @@ pub(super) enum Sink {
         calls: Buf,
         /// The virtual time of the last call, written only when it changes.
         last_at: Option<u64>,
+        /// Calls of worlds that keep values, not yet encoded into `calls`.
+        kept: super::kept::KeptCalls,
     },
     File {
         tx: SyncSender<Msg>,
@@ -131,7 +133,7 @@ pub(super) fn put_at(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u64>
 
 /// The start of a call's record: its kind (the index of its name + 1)
 /// and its virtual time (see [`put_at`]), in one store.
-#[inline]
+#[inline(always)]
 pub(super) fn put_call_head(calls: &mut Buf, name: u32, at: Option<u64>, last_at: &mut Option<u64>) {
     let kind = u64::from(name) + 1;
     if kind >= 0x80 {

@@ -9,9 +9,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::encode::{Buf, Scratch, Store as _, names};
+use super::kept::{KeptArgs, KeptSlice};
 use super::lock::Lock;
 use super::sink::{Msg, Sink, keep_spare, put_call_head, put_lane, put_mark, render_memory, spare_buffer, write_loop};
 use crate::format::{Header, MarkText, RunFailure, Trace, TraceError, TraceErrorKind};
+use serde::Serialize;
 
 /// Records the file writer may hold in its queue before a caller waits.
 ///
@@ -226,6 +228,7 @@ impl TapeOptions {
                 header: Box::new(self.header),
                 calls: spare_buffer(),
                 last_at: None,
+                kept: super::kept::KeptCalls::spare(),
             },
             self.limit_bytes,
         )
@@ -485,11 +488,74 @@ impl Tape {
         state.check_limit();
     }
 
+    /// Keeps a copy of `items`, an argument of a call about to be recorded
+    /// with [`Tape::record_kept`]: a memory tape keeps the elements in one
+    /// vector per type (no allocation per call); a file tape, or one that
+    /// keeps no more calls, gets its own copy.
+    #[inline]
+    pub(crate) fn keep_slice<T: Clone + Send + 'static>(&self, items: &[T]) -> KeptSlice<T> {
+        let Some(inner) = &self.inner else {
+            return KeptSlice::Owned(Vec::new());
+        };
+        if inner.path.is_some() {
+            return KeptSlice::Owned(items.to_vec());
+        }
+        let mut state = inner.state.lock();
+        if state.pending {
+            // Finished or over its limit: the call will not be kept.
+            return KeptSlice::Owned(Vec::new());
+        }
+        match &mut state.sink {
+            Sink::Memory { kept, .. } => kept.keep_slice(items),
+            Sink::File { .. } => KeptSlice::Owned(items.to_vec()),
+        }
+    }
+
+    /// Appends one call of a world that keeps values
+    /// (`#[rehearse::world(clone_values)]`): a memory tape keeps `args`
+    /// and a clone of `output`, and encodes them when it is read; a file
+    /// tape encodes them now.
+    #[inline]
+    pub(crate) fn record_kept<A: KeptArgs, O: Clone + Serialize + Send + 'static>(
+        &self,
+        call: &'static crate::__private::CallName,
+        args: A,
+        output: &O,
+    ) {
+        let Some(inner) = &self.inner else { return };
+        if inner.path.is_some() {
+            let mut values = Scratch::default();
+            super::kept::encode_call(&mut values, &args, output);
+            self.record_encoded(call.name, &values);
+            return;
+        }
+        // Cloned before the tape is locked: `Clone` may do anything.
+        let output = output.clone();
+        let at = inner.at();
+        let lane = inner.lane.load(Ordering::Relaxed);
+        let mut guard = inner.state.lock();
+        let state = &mut *guard;
+        if state.next(lane).is_none() {
+            return;
+        }
+        if let Sink::Memory {
+            calls, last_at, kept, ..
+        } = &mut state.sink
+        {
+            put_call_head(calls, call.index(), at, last_at);
+            kept.push(calls.bytes.len(), args, output);
+        }
+        state.check_limit();
+    }
+
     /// Frees a memory tape's room for more records: for a tape that is
     /// kept, not written to (a sweep's failures until they are saved).
     pub(crate) fn shrink_to_fit(&self) {
         let Some(inner) = &self.inner else { return };
-        if let Sink::Memory { calls, .. } = &mut inner.state.lock().sink {
+        if let Sink::Memory { calls, kept, .. } = &mut inner.state.lock().sink {
+            kept.encode_into(calls);
+            // A kept tape holds no room for values it will not keep.
+            kept.release();
             calls.bytes.shrink_to_fit();
         }
     }
@@ -579,9 +645,13 @@ impl Tape {
     /// in the file; use [`Trace::read`] there.
     pub fn contents(&self) -> String {
         let Some(inner) = &self.inner else { return String::new() };
-        let state = inner.state.lock();
-        match &state.sink {
-            Sink::Memory { header, calls, .. } => {
+        let mut guard = inner.state.lock();
+        let state = &mut *guard;
+        match &mut state.sink {
+            Sink::Memory {
+                header, calls, kept, ..
+            } => {
+                kept.encode_into(calls);
                 let mut s = header.to_line();
                 s.reserve(calls.bytes.as_slice().len() * 4 + 1);
                 s.push('\n');
@@ -670,8 +740,8 @@ fn lane(k: usize) -> u32 {
 
 impl State {
     /// Tells the sink the current lane (before a record, when it changed
-    /// since the last one).
-    #[cold]
+    /// since the last one: at nearly every call of a network simulation).
+    #[inline]
     fn write_lane(&mut self, lane: u32) {
         self.written_node = lane;
         match &mut self.sink {
@@ -708,7 +778,7 @@ impl State {
     #[inline]
     fn kept_bytes(&self) -> u64 {
         match &self.sink {
-            Sink::Memory { calls, .. } => calls.bytes.len() as u64,
+            Sink::Memory { calls, kept, .. } => calls.bytes.len() as u64 + kept.estimated_bytes(),
             Sink::File { .. } => self.sent_bytes,
         }
     }
@@ -719,8 +789,23 @@ impl State {
     #[inline]
     fn check_limit(&mut self) {
         if self.kept_bytes() >= self.limit_bytes {
-            self.reach_limit();
+            self.near_limit();
         }
+    }
+
+    /// The estimate reached the limit: kept calls are encoded, and the
+    /// limit is reached when their encoded size says so.
+    #[cold]
+    fn near_limit(&mut self) {
+        if let Sink::Memory { calls, kept, .. } = &mut self.sink {
+            if !kept.is_empty() {
+                kept.encode_into(calls);
+                if (calls.bytes.len() as u64) < self.limit_bytes {
+                    return;
+                }
+            }
+        }
+        self.reach_limit();
     }
 
     #[cold]
@@ -741,7 +826,8 @@ impl State {
 impl Drop for Inner {
     fn drop(&mut self) {
         let state = self.state.get_mut();
-        if let Sink::Memory { calls, .. } = &mut state.sink {
+        if let Sink::Memory { calls, kept, .. } = &mut state.sink {
+            kept.release();
             keep_spare(std::mem::take(calls));
         }
         if let Sink::File { tx, writer } = &mut state.sink {
