@@ -453,3 +453,48 @@ fn a_restart_to_a_smaller_offset_with_unknown_sizes_is_data_loss() {
     note_data_loss(&c, &v, Some(&record), 1000).apply(&mut v);
     assert!(!v["r1"].lost_data);
 }
+
+#[test]
+fn a_replica_level_with_a_restarted_primary_is_no_evidence_of_a_loss() {
+    // r1 (recorded) restarted on its history at the offset it had, sizes
+    // unknown; r2 follows it at the same offset: nothing is ahead of r1,
+    // no loss. One byte further along, r2 holds what r1 no longer has
+    // (mutation testing: `>=` for `>` went unseen).
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", None);
+    let sizeless = |role: Role, run: &str, offset: u64| NodeStatus {
+        keys: None,
+        ..status(role, run, "h", offset, 0)
+    };
+    for (r2_offset, lost) in [(500, false), (501, true)] {
+        let mut r1 = NodeView::default();
+        r1.observe(900, Ok(sizeless(Role::Primary, "a", 500)));
+        r1.observe(1000, Ok(sizeless(Role::Primary, "a2", 500)));
+        let mut r2 = NodeView::default();
+        r2.observe(1000, Ok(sizeless(down_replica(100), "b", r2_offset)));
+        let mut v = views(vec![("r1", r1), ("r2", r2)]);
+        note_data_loss(&c, &v, Some(&record), 1000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, lost, "r2 at offset {r2_offset}");
+    }
+}
+
+#[test]
+fn a_copy_from_disk_holding_only_as_much_as_the_followers_shows_no_loss_of_an_unseen_primary() {
+    // As above (r1 never seen, r2 follows it with 25 keys, r3 back from
+    // its AOF at offset 0 on another history): r3 holding more than
+    // every follower marks r1; holding as many does not (mutation
+    // testing: `>=` for `>` went unseen).
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    for (r3_keys, lost) in [(26, true), (25, false)] {
+        let mut r1 = NodeView::default();
+        r1.observe(40_000, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(46_000, Ok(status(down_replica(18_000), "b", "h2", 25, 25)));
+        let mut r3 = NodeView::default();
+        r3.observe(46_000, Ok(status(Role::Primary, "c2", "h3", 0, r3_keys)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 46_000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, lost, "r3 holding {r3_keys} keys");
+    }
+}
