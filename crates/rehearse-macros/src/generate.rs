@@ -118,10 +118,7 @@ fn faulty_method(m: &Method, trait_name: &TokenStream, inner: &syn::Ident) -> To
 }
 
 fn recorder_method(m: &Method, trait_name: &TokenStream, inner: &syn::Ident) -> TokenStream {
-    let sig = &m.sig;
-    let method = &sig.ident;
     let call_name = &m.call_name;
-    let idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
     let pushes = m.args.iter().map(|a| {
         let ident = &a.ident;
         if a.redact {
@@ -130,11 +127,6 @@ fn recorder_method(m: &Method, trait_name: &TokenStream, inner: &syn::Ident) -> 
             quote_spanned! {a.span=> __rehearse_args.arg(&#ident); }
         }
     });
-    let world = if m.mutable {
-        quote! { ::rehearse::Recorder::inner_mut(self) }
-    } else {
-        quote! { ::rehearse::Recorder::inner(self) }
-    };
     // The arguments are encoded before the call (it may consume them),
     // into a buffer on the stack; the call is recorded when it returns.
     let inputs = quote! {
@@ -143,32 +135,11 @@ fn recorder_method(m: &Method, trait_name: &TokenStream, inner: &syn::Ident) -> 
             #(#pushes)*
         }
     };
-    let body = if m.future_output.is_some() {
+    recording_method(m, trait_name, inner, inputs, |tape| {
         quote! {
-            #inputs
-            let __rehearse_tape = ::core::clone::Clone::clone(::rehearse::Recorder::tape(self));
-            let __rehearse_future = <#inner as #trait_name>::#method(#world, #(#idents),*);
-            async move {
-                let __rehearse_out = __rehearse_future.await;
-                ::rehearse::__private::record(&__rehearse_tape, #call_name, &mut __rehearse_args, &__rehearse_out);
-                __rehearse_out
-            }
+            ::rehearse::__private::record(#tape, #call_name, &mut __rehearse_args, &__rehearse_out);
         }
-    } else {
-        let await_ = sig.asyncness.map(|_| quote!(.await));
-        quote! {
-            #inputs
-            let __rehearse_out = <#inner as #trait_name>::#method(#world, #(#idents),*) #await_;
-            ::rehearse::__private::record(::rehearse::Recorder::tape(self), #call_name, &mut __rehearse_args, &__rehearse_out);
-            __rehearse_out
-        }
-    };
-    quote! {
-        #[allow(clippy::let_unit_value, clippy::unit_arg)]
-        #sig {
-            #body
-        }
-    }
+    })
 }
 
 /// A recorder method of a `clone_values` world: owned copies of the
@@ -176,10 +147,7 @@ fn recorder_method(m: &Method, trait_name: &TokenStream, inner: &syn::Ident) -> 
 /// memory tape and encoded when it is read (a file tape encodes them at
 /// once).
 fn keeping_recorder_method(m: &Method, trait_name: &TokenStream, inner: &syn::Ident) -> TokenStream {
-    let sig = &m.sig;
-    let method = &sig.ident;
     let call_name = &m.call_name;
-    let idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
     let keeps = m.args.iter().map(|a| {
         let ident = &a.ident;
         if a.redact {
@@ -195,11 +163,6 @@ fn keeping_recorder_method(m: &Method, trait_name: &TokenStream, inner: &syn::Id
             }
         }
     });
-    let world = if m.mutable {
-        quote! { ::rehearse::Recorder::inner_mut(self) }
-    } else {
-        quote! { ::rehearse::Recorder::inner(self) }
-    };
     let inputs = quote! {
         static __REHEARSE_CALL: ::rehearse::__private::CallName = ::rehearse::__private::CallName::new(#call_name);
         let __rehearse_kept = if ::rehearse::Recorder::tape(self).is_enabled() {
@@ -208,27 +171,54 @@ fn keeping_recorder_method(m: &Method, trait_name: &TokenStream, inner: &syn::Id
             ::core::option::Option::None
         };
     };
+    recording_method(m, trait_name, inner, inputs, |tape| {
+        quote! {
+            if let ::core::option::Option::Some(__rehearse_args) = __rehearse_kept {
+                ::rehearse::__private::record_kept(#tape, &__REHEARSE_CALL, __rehearse_args, &__rehearse_out);
+            }
+        }
+    })
+}
+
+/// The shape both recorders share: `inputs` (the arguments taken before
+/// the call, which may consume them), the call on the inner world, then
+/// `record(tape)` with the output in `__rehearse_out`; for a method
+/// returning a future, the tape is cloned before the call and the record
+/// made when the future is ready.
+fn recording_method(
+    m: &Method,
+    trait_name: &TokenStream,
+    inner: &syn::Ident,
+    inputs: TokenStream,
+    record: impl Fn(TokenStream) -> TokenStream,
+) -> TokenStream {
+    let sig = &m.sig;
+    let method = &sig.ident;
+    let idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
+    let world = if m.mutable {
+        quote! { ::rehearse::Recorder::inner_mut(self) }
+    } else {
+        quote! { ::rehearse::Recorder::inner(self) }
+    };
     let body = if m.future_output.is_some() {
+        let record = record(quote!(&__rehearse_tape));
         quote! {
             #inputs
             let __rehearse_tape = ::core::clone::Clone::clone(::rehearse::Recorder::tape(self));
             let __rehearse_future = <#inner as #trait_name>::#method(#world, #(#idents),*);
             async move {
                 let __rehearse_out = __rehearse_future.await;
-                if let ::core::option::Option::Some(__rehearse_args) = __rehearse_kept {
-                    ::rehearse::__private::record_kept(&__rehearse_tape, &__REHEARSE_CALL, __rehearse_args, &__rehearse_out);
-                }
+                #record
                 __rehearse_out
             }
         }
     } else {
         let await_ = sig.asyncness.map(|_| quote!(.await));
+        let record = record(quote!(::rehearse::Recorder::tape(self)));
         quote! {
             #inputs
             let __rehearse_out = <#inner as #trait_name>::#method(#world, #(#idents),*) #await_;
-            if let ::core::option::Option::Some(__rehearse_args) = __rehearse_kept {
-                ::rehearse::__private::record_kept(::rehearse::Recorder::tape(self), &__REHEARSE_CALL, __rehearse_args, &__rehearse_out);
-            }
+            #record
             __rehearse_out
         }
     };

@@ -38,7 +38,11 @@ mod model;
 /// at every step of a simulation whose tapes are mostly never read (a
 /// sweep's passing runs): `rehearse::net::Network` uses it. Every argument's
 /// owned form and the output must then be `Clone + Send + 'static`, and
-/// serialize later as they did at the call. A file tape encodes at once.
+/// serialize later as they did at the call: plain data, no shared
+/// interior mutability (an `Arc<Mutex<_>>` changed after the call would
+/// be written as it is when encoded). Their `Serialize` must not call a
+/// world recorded on the same tape: it runs under the tape's lock, and
+/// would wait for itself. A file tape encodes at once.
 ///
 /// Refused, with an error that says why: generic methods, `impl Trait`
 /// arguments, `self` by value, methods without `self`, borrowed return
