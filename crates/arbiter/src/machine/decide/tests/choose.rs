@@ -331,6 +331,34 @@ fn a_cold_start_claimant_that_restarted_holding_less_than_it_held_is_not_recorde
 }
 
 #[test]
+fn a_primary_holding_fewer_keys_under_the_same_run_did_not_reload() {
+    // Clients deleted keys: the count fell under one run id, nothing was
+    // reloaded, and a cold start may record it. Only a new run that holds
+    // less than the one before (a restart that reloaded less) is evidence.
+    // (Mutation testing: with the run-id comparison taken out, the first
+    // view was marked as having reloaded less, and the cold start blocked.)
+    let c = config(&[100, 100, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(1_000, Ok(status(Role::Primary, "a", "h1", 111, 111)));
+    r1.observe(2_000, Ok(status(Role::Primary, "a", "h1", 130, 20)));
+    assert_eq!(r1.reloaded_less, None);
+    let mut r2 = NodeView::default();
+    r2.observe(2_000, Err(RedisError::Unreachable("refused".into())));
+    let mut r3 = NodeView::default();
+    r3.observe(2_000, Err(RedisError::Unreachable("refused".into())));
+    let v = views(vec![("r1", r1.clone()), ("r2", r2), ("r3", r3)]);
+    assert_eq!(
+        decide(&c, &v, None, None, 2_000, &Planted::default()),
+        Ok(Some(Plan::Bootstrap { primary: "r1".into() }))
+    );
+    // The same fall across a restart is.
+    let mut restarted = NodeView::default();
+    restarted.observe(1_000, Ok(status(Role::Primary, "a", "h1", 111, 111)));
+    restarted.observe(2_000, Ok(status(Role::Primary, "a2", "h1", 20, 20)));
+    assert_eq!(restarted.reloaded_less, Some(111));
+}
+
+#[test]
 fn a_cold_start_claimant_that_came_back_empty_under_its_replicas_is_replaced_by_the_best_copy() {
     // Seed 36590: no record yet (etcd was down); r1 restarted empty
     // (persistence off) and claims primary; r2 and r3 still follow it on
