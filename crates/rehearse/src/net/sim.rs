@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::time::Duration;
 
-use super::{Delivery, Event, Files, Message, Network, NodeId, Output, short};
+use super::{Delivery, Event, Files, Message, Network, NodeId, Output, push_short, short};
 use crate::Sim;
 use crate::sim::{FaultCache, Timed};
 
@@ -1120,7 +1120,7 @@ impl<M: Message> SimNet<M> {
                     return;
                 }
                 if self
-                    .fault_hot(DROP, |_| ((), Some(from), format!("n{from} -> n{to}: {}", short(&msg))))
+                    .fault_hot(DROP, |_| ((), Some(from), link_text(from, to, &msg)))
                     .is_some()
                 {
                     self.stats.lost += 1;
@@ -1128,9 +1128,7 @@ impl<M: Message> SimNet<M> {
                 }
                 let what = || (format!("n{from} -> n{to}"), short(&msg));
                 if self
-                    .fault_hot(DUPLICATE, |_| {
-                        ((), Some(from), format!("n{from} -> n{to}: {}", short(&msg)))
-                    })
+                    .fault_hot(DUPLICATE, |_| ((), Some(from), link_text(from, to, &msg)))
                     .is_some()
                 {
                     let at = self.now_us.saturating_add(self.latency(Some(from), what));
@@ -1406,6 +1404,16 @@ impl<M: Message> SimNet<M> {
     }
 }
 
+/// `n{from} -> n{to}: {short(msg)}`, a datagram's fault detail, in one
+/// string.
+fn link_text<M: Message>(from: NodeId, to: NodeId, msg: &M) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(64);
+    let _ = write!(text, "n{from} -> n{to}: ");
+    push_short(&mut text, msg);
+    text
+}
+
 fn apply(files: &mut Files, file: &str, write: &Write) {
     match write {
         Write::Append(b) => files.entry(file.to_string()).or_default().extend_from_slice(b),
@@ -1430,14 +1438,12 @@ impl<M: Message> Network<M> for SimNet<M> {
             let pending = match released {
                 Some(p) => p,
                 None => {
-                    let due = self.queue.peek_time().is_some_and(|t| t < until_us);
-                    if !due {
+                    let Some((at, p)) = self.queue.pop_before(until_us) else {
                         self.now_us = self.now_us.max(until_us);
                         self.sim.advance_to_us(self.now_us);
                         self.lane(None);
                         return None;
-                    }
-                    let (at, p) = self.queue.pop()?;
+                    };
                     if at > self.now_us {
                         self.now_us = at;
                         self.sim.advance_to_us(at);

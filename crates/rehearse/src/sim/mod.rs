@@ -311,6 +311,7 @@ impl Sim {
     }
 
     /// A value in `range` (its start when the range is empty).
+    #[inline]
     pub fn range(&self, range: std::ops::Range<u64>) -> u64 {
         range.start + self.below(range.end.saturating_sub(range.start))
     }
