@@ -115,25 +115,31 @@ impl<K: Time, E> Timed<K, E> {
         if self.heap || n >= SORTED_MAX {
             return self.push_heap(key);
         }
-        // Latest first: after every key later than this one.
-        if n > WALK_MAX && self.keys[n - WALK_MAX].before(&key) {
+        // Latest first: after every key later than this one. Its sequence
+        // number is the largest yet, so a key is before it when its time
+        // is not later: one comparison of times.
+        if n > WALK_MAX && self.keys[n - WALK_MAX].at <= at {
             // Far from the end (a timer): a binary search and a shift.
-            let at = self.keys.partition_point(|k| key.before(k));
-            self.keys.insert(at, key);
+            let place = self.keys.partition_point(|k| at < k.at);
+            self.keys.insert(place, key);
             return;
         }
         // Near the end, the earliest (a message due in a few ms passes
         // the few events due before it): walked from there, cheaper than
         // a binary search and a `memmove` (a seventh of an unrecorded
-        // network run was in `schedule`). Both find the same place: the
-        // sequence number is the largest yet.
+        // network run was in `schedule`). Both find the same place.
         self.keys.push(key);
-        let mut i = n;
-        while i > 0 && self.keys[i - 1].before(&key) {
-            self.keys[i] = self.keys[i - 1];
+        let keys = self.keys.as_mut_slice();
+        let mut i = keys.len() - 1;
+        while i > 0 {
+            let earlier = keys[i - 1];
+            if earlier.at > at {
+                break;
+            }
+            keys[i] = earlier;
             i -= 1;
         }
-        self.keys[i] = key;
+        keys[i] = key;
     }
 
     /// A new slot for `event` (none free).
