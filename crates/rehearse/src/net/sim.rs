@@ -717,7 +717,7 @@ impl<M: Message> SimNet<M> {
 
     /// [`SimNet::fault`] for a point asked per message (`HOT[k]`), with
     /// the decision cached between asks ([`Sim::fires_cached`]).
-    #[inline]
+    #[inline(always)]
     fn fault_hot<T>(&mut self, k: usize, effect: impl FnOnce(&mut Self) -> (T, Option<NodeId>, String)) -> Option<T> {
         if !self.sim.fires_cached(HOT[k], &mut self.hot[k]) {
             return None;
@@ -1108,6 +1108,7 @@ impl<M: Message> SimNet<M> {
         }
     }
 
+    #[inline(always)]
     fn send(&mut self, from: NodeId, to: NodeId, msg: M) {
         self.stats.sent += 1;
         if to as usize >= self.n() || from == to {
