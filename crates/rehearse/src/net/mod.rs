@@ -786,16 +786,28 @@ impl<N: Node, W: Network<N::Message>> Cluster<N, W> {
 /// as the calls of a trace show it (`Commit(txn: 4)`), or its `Debug` if
 /// it does not serialize; cut at 200 characters.
 pub(crate) fn short<T: Serialize + Debug>(event: &T) -> String {
-    let mut text = crate::ron::to_ron(event).unwrap_or_else(|_| format!("{event:?}"));
-    if text.len() > 200 {
-        let mut end = 200;
-        while !text.is_char_boundary(end) {
+    let mut text = String::new();
+    push_short(&mut text, event);
+    text
+}
+
+/// [`short`] appended to `out` (a fault mark's text is built in one
+/// string: the loss of a datagram is marked at 1% of sends).
+pub(crate) fn push_short<T: Serialize + Debug>(out: &mut String, event: &T) {
+    use std::fmt::Write as _;
+    let start = out.len();
+    if crate::ron::to_ron_into(out, event).is_err() {
+        out.truncate(start);
+        let _ = write!(out, "{event:?}");
+    }
+    if out.len() - start > 200 {
+        let mut end = start + 200;
+        while !out.is_char_boundary(end) {
             end -= 1;
         }
-        text.truncate(end);
-        text.push_str("..");
+        out.truncate(end);
+        out.push_str("..");
     }
-    text
 }
 
 /// `d` in whole microseconds (`u64::MAX` beyond).

@@ -299,7 +299,7 @@ impl Sim {
     /// assert!((1..=30).contains(&batch));
     /// assert_eq!(rehearse::Sim::from_choices(7, vec![0]).below(30), 0);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn below(&self, n: u64) -> u64 {
         if n == 0 {
             return 0;
@@ -311,6 +311,7 @@ impl Sim {
     }
 
     /// A value in `range` (its start when the range is empty).
+    #[inline]
     pub fn range(&self, range: std::ops::Range<u64>) -> u64 {
         range.start + self.below(range.end.saturating_sub(range.start))
     }
@@ -724,18 +725,26 @@ impl State {
     }
 
     /// One raw choice, read as `how` ([`Sim::choice`]).
-    #[inline]
+    #[inline(always)]
     fn draw(&mut self, how: Draw) -> u64 {
-        let position = self.choices.len();
-        let value = match &self.given {
-            Some(given) => {
-                self.draws.push(how);
-                given.get(position).copied().unwrap_or(0)
-            }
+        let value = match self.given {
+            Some(_) => self.draw_given(how),
             None => self.prng.next(),
         };
         self.choices.push(value);
         value
+    }
+
+    /// The next given choice (a replayed or shrunk run), read as `how`.
+    #[cold]
+    #[inline(never)]
+    fn draw_given(&mut self, how: Draw) -> u64 {
+        let position = self.choices.len();
+        self.draws.push(how);
+        self.given
+            .as_ref()
+            .and_then(|given| given.get(position).copied())
+            .unwrap_or(0)
     }
 }
 

@@ -115,6 +115,54 @@ fn the_queue_pops_what_a_sorted_list_would_under_mixed_pushes_and_pops() {
 }
 
 #[test]
+fn a_short_queue_pops_what_a_sorted_list_would_and_only_what_is_due() {
+    // The sorted list alone (never more than 60 keys, under the heap's
+    // threshold) against the model, with keys placed both near its end
+    // (walked to) and far from it (searched): times spread like a
+    // network's, most a few ms away, some 100 ms, many equal; events
+    // popped through `pop_before` with deadlines before, at and after the
+    // earliest time (nothing due before the earliest time, and a key due
+    // at the deadline is not before it).
+    let mut q = Timed::<u64, u64>::new();
+    let mut rng = SplitMix64(7);
+    let mut model: Vec<(u64, u64)> = Vec::new();
+    let (mut now, mut seq) = (0u64, 0u64);
+    for _ in 0..50_000 {
+        let r = rng.next();
+        if (r % 8 < 5 && model.len() < 60) || model.is_empty() {
+            let after = match (r >> 8) % 10 {
+                0 => 100_000,
+                1 => 0,
+                k => 1_000 + (r >> 16) % (k * 500),
+            };
+            q.schedule(now + after, seq);
+            model.push((now + after, seq));
+            seq += 1;
+        } else {
+            model.sort_unstable();
+            let (at, want) = model[0];
+            let until = match (r >> 8) % 3 {
+                0 => at,
+                1 => at + 1,
+                _ => at + 50_000,
+            };
+            if until == at {
+                assert_eq!(q.pop_before(until), None);
+                continue;
+            }
+            assert_eq!(q.pop_before(until), Some((at, want)));
+            model.remove(0);
+            now = at;
+        }
+        assert_eq!(q.len(), model.len());
+    }
+    model.sort_unstable();
+    let want: Vec<u64> = model.iter().map(|m| m.1).collect();
+    let rest: Vec<u64> = std::iter::from_fn(|| q.pop_before(u64::MAX).map(|(_, e)| e)).collect();
+    assert_eq!(rest, want);
+}
+
+#[test]
 fn lanes_switched_by_position_land_on_every_tape_by_name() {
     // Lanes set by name, then by position (the network's way), on the main
     // tape and on a named tape made after some lanes were met (so its lane
