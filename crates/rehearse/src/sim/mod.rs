@@ -106,6 +106,11 @@ struct State {
     /// The first `always!` found false or `unreachable!` reached: the
     /// run's failure, whatever the run returns after it.
     assertion_failure: Option<Failure>,
+    /// A shrinking candidate stops once its tapes hold more calls than
+    /// this ([`Sim::set_call_limit`]).
+    call_limit: Option<u64>,
+    /// Set when the run was stopped at `call_limit`.
+    cut_short: bool,
 }
 
 thread_local! {
@@ -263,6 +268,8 @@ impl Sim {
                 assertions: Vec::new(),
                 assertion_at: Vec::new(),
                 assertion_failure: None,
+                call_limit: None,
+                cut_short: false,
             })),
         }
     }
@@ -274,6 +281,19 @@ impl Sim {
 
     pub(crate) fn set_phase(&self, phase: Phase) {
         self.state.borrow_mut().phase = phase;
+    }
+
+    /// Stops the run (unwinding with [`CallLimitReached`], at its next
+    /// draw) once its tapes hold more than `limit` calls: a shrinking
+    /// candidate with more calls than the best run can never be kept, and
+    /// a candidate that does not fail would otherwise run its full length.
+    pub(crate) fn set_call_limit(&self, limit: u64) {
+        self.state.borrow_mut().call_limit = Some(limit);
+    }
+
+    /// True when the run was stopped by [`Sim::set_call_limit`].
+    pub(crate) fn cut_short(&self) -> bool {
+        self.state.borrow().cut_short
     }
 
     /// The run's seed.
@@ -727,6 +747,9 @@ impl State {
     /// One raw choice, read as `how` ([`Sim::choice`]).
     #[inline(always)]
     fn draw(&mut self, how: Draw) -> u64 {
+        if self.call_limit.is_some() {
+            self.check_call_limit();
+        }
         let value = match self.given {
             Some(_) => self.draw_given(how),
             None => self.prng.next(),
@@ -747,6 +770,28 @@ impl State {
             .unwrap_or(0)
     }
 }
+
+impl State {
+    /// Unwinds (once) with [`CallLimitReached`] when the run's tapes hold
+    /// more calls than its limit. Only a shrinking candidate has a limit;
+    /// `resume_unwind` does not call the panic hook, so nothing is printed.
+    #[inline(never)]
+    fn check_call_limit(&mut self) {
+        let Some(limit) = self.call_limit else { return };
+        if self.cut_short {
+            return;
+        }
+        let calls = self.tape.len() + self.named_tapes.iter().map(|(_, t)| t.len()).sum::<usize>();
+        if calls as u64 > limit {
+            self.cut_short = true;
+            std::panic::resume_unwind(Box::new(CallLimitReached));
+        }
+    }
+}
+
+/// The payload a run unwinds with when it passes its call limit
+/// ([`Sim::set_call_limit`]).
+pub(crate) struct CallLimitReached;
 
 /// Sets `tape`'s lane to `node` (at position `hint` of the run's lanes;
 /// `None`: no lane), by the number `lanes` kept for it, else by name.

@@ -77,6 +77,22 @@ where
     run_phase(f, seed, given, faults, None)
 }
 
+/// A shrinking candidate: `given` run as [`run_once`] does, but stopped
+/// once its tapes hold more than `call_limit` calls (it fails with kind
+/// [`CALL_LIMIT_KIND`] then): a candidate with more calls than the best
+/// run can never be kept, and one that does not fail would otherwise run
+/// its full length. Stopping it early changes no decision, only the time.
+pub(super) fn run_candidate<F>(f: &F, seed: u64, given: Vec<u64>, faults: &FaultConfig, call_limit: u64) -> Outcome
+where
+    F: Fn(&mut Sim) -> Result<(), Failure>,
+{
+    run_limited(f, seed, Some(given), faults, None, Some(call_limit))
+}
+
+/// The kind of a shrinking candidate's failure when it was stopped at its
+/// call limit ([`run_candidate`]).
+pub(super) const CALL_LIMIT_KIND: &str = "shrink call limit";
+
 pub(super) fn run_phase<F>(
     f: &F,
     seed: u64,
@@ -87,15 +103,35 @@ pub(super) fn run_phase<F>(
 where
     F: Fn(&mut Sim) -> Result<(), Failure>,
 {
+    run_limited(f, seed, given, faults, phase, None)
+}
+
+fn run_limited<F>(
+    f: &F,
+    seed: u64,
+    given: Option<Vec<u64>>,
+    faults: &FaultConfig,
+    phase: Option<Phase>,
+    call_limit: Option<u64>,
+) -> Outcome
+where
+    F: Fn(&mut Sim) -> Result<(), Failure>,
+{
     let phase = phase.unwrap_or(if given.is_some() { Phase::Shrink } else { Phase::Explore });
     let mut sim = Sim::build(seed, given, faults.clone());
     sim.set_phase(phase);
+    if let Some(limit) = call_limit {
+        sim.set_call_limit(limit);
+    }
     IN_RUN.with(|c| c.set(true));
     let entered = sim.enter();
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut sim)));
     drop(entered);
     IN_RUN.with(|c| c.set(false));
     let result = match (sim.assertion_failure(), result) {
+        // Stopped at its call limit (even if the run caught the unwinding
+        // and went on): never kept, whatever it did after.
+        _ if sim.cut_short() => Err(Failure::with_kind(CALL_LIMIT_KIND, "stopped at its call limit")),
         // A broken assertion is the run's failure, whatever came after it
         // (its unwinding, or code that caught it and went on).
         (Some(failure), _) => Err(failure),

@@ -6,14 +6,18 @@
 //! calls, or as many calls and a shortlex-smaller choice sequence (shorter,
 //! then lexicographically smaller). That order is well-founded, so
 //! shrinking ends; people read calls, so calls come first. The passes, run
-//! in turn until a whole round changes nothing or the attempts run out:
+//! in turn until a whole round removes no calls or the attempts run out
+//! (rounds that find only shortlex-smaller sequences of as many calls
+//! took a third of the attempts in the benchmark, for no fewer calls):
 //!
 //! - **delete blocks**: halves, quarters... of the sequence (aligned in
 //!   the first round, then at steps of half their length), cheap cuts
 //!   when most of a run is irrelevant;
 //! - **adaptive deletion**: at each position (from the end), delete 1 to 3
 //!   choices, and while that keeps failing, twice as many (Hypothesis's
-//!   `find_integer`), so a long irrelevant stretch goes in a few attempts;
+//!   `find_integer`), so a long irrelevant stretch goes in a few attempts
+//!   (skipped while the sequence is longer than [`LONG_LEN`] choices: it
+//!   costs a few runs per choice);
 //! - **zero blocks**: set aligned blocks of choices to 0 at once;
 //! - **minimise values**: per choice, in the units of the draw that read it
 //!   ([`Draw`]: a `below(3)` choice has 3 values, not 2^64): try 0, then 1
@@ -27,15 +31,28 @@
 //!   way, move the first's value onto the second, or swap them when the
 //!   second is smaller.
 //!
-//! A sequence of 64 choices or more is shrunk twice, from where it was
-//! found, and the lower result is kept: once with the passes above, once
-//! with **zero kinds** first in every round (every choice of one kind of
-//! draw, a `below(4001)` latency or a `chance(p)`, set to 0 at once, then
-//! those of each half, quarter and eighth of the sequence). A simulated
-//! network draws a latency per message, and deleting or lowering one
-//! choice at a time shifts every later draw to another meaning; lowering
-//! them all together keeps the later draws aligned. Which start ends lower
-//! depends on the run, so both run, within the one bound of attempts.
+//! A sequence longer than [`LONG_LEN`] is first **cut coarsely**: blocks
+//! of a half down to a 64th of it deleted at every quarter of a block
+//! (as the shrinker before issue 18 did at every position), again while
+//! that removes calls; and when a round on a sequence still that long
+//! removes no calls, the same at every 16th of a block before giving up.
+//!
+//! A sequence of 64 choices or more then has two starts, and the one
+//! with fewer calls after one round goes on: the passes above, or **zero
+//! kinds** first in every round (every choice of one kind of draw, a
+//! `below(4001)` latency or a `chance(p)`, set to 0 at once, then those of
+//! each half, quarter and eighth of the sequence). A simulated network
+//! draws a latency per message, and deleting or lowering one choice at a
+//! time shifts every later draw to another meaning; lowering them all
+//! together keeps the later draws aligned. Which start does better
+//! depends on the run.
+//!
+//! Each candidate runs with a call limit, the best run's calls: it stops
+//! (at its next draw) as soon as it has more, since it could never be
+//! kept. A candidate that does not fail would otherwise run its full
+//! length (a replicated-log candidate, 10 s of simulated time): the
+//! decisions are the same, the replicated log's candidates took 0.36 ms
+//! each instead of 10 ms (`scripts/bench-shrink`, 2026-12-01).
 //!
 //! Every candidate tried is remembered (by hash), and a candidate tried
 //! before is not run again: a rejected one stays rejected, since the best
@@ -46,7 +63,7 @@ use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
-use super::pool::run_once;
+use super::pool::{run_candidate, run_once};
 use super::shrink::{ShrinkStop, Shrunk, simpler};
 use crate::Failure;
 use crate::sim::{Draw, FaultConfig, Sim};
@@ -61,6 +78,16 @@ const PAIR_WINDOW: usize = 8;
 /// well or better without it (a lost update: 14 calls with it, 12
 /// without).
 const ZERO_KINDS_MIN_LEN: usize = 64;
+
+/// While the sequence is longer than this, a round skips adaptive
+/// deletion: it tries up to three deletions at every position, and on a
+/// run of thousands of choices (arbiter's PromoteMostLagging: 3,413) it
+/// took 7,721 runs to remove 26 calls, where lowering a value and deleting
+/// a span after it removed 1,276 in 169.
+const LONG_LEN: usize = 256;
+/// Positions per block of [`Shrinker::coarse`] when a round on a long
+/// sequence removed no calls.
+const STUCK_PER_BLOCK: usize = 64;
 
 fn strip_trailing_zeros(mut v: Vec<u64>) -> Vec<u64> {
     while v.last() == Some(&0) {
@@ -85,105 +112,128 @@ where
 {
     let deadline = Instant::now() + time;
     let long = strip_trailing_zeros(start.clone()).len() >= ZERO_KINDS_MIN_LEN;
-    let (a, a_calls) = rounds(
-        f,
-        seed,
-        faults,
-        start.clone(),
-        kind,
-        (deadline, time),
-        attempts,
-        &PASSES,
-    );
-    if !long || a.stop != ShrinkStop::Exhausted {
-        return a;
+    let mut a = Shrinker::new(f, seed, faults, start, kind, (deadline, time), attempts, &PASSES);
+    if a.best.len() > LONG_LEN {
+        a.coarse(4);
+    }
+    if !long {
+        while a.round() {}
+        return a.finish();
     }
     // A second start, zero kinds first: from the sequence as found, where
     // the draws of one kind are many. Which start ends lower depends on
     // the run (the replicated log: 323 calls by the first, 112 by the
-    // second; arbiter's NoDebounce: 38 by the first, 131 by the second),
-    // so both run, within the one bound of attempts, and the lower wins.
-    let (b, b_calls) = rounds(
+    // second; arbiter's NoDebounce: 38 by the first, 131 by the second).
+    // Each runs one round, and only the one with fewer calls after it
+    // goes on, within the one bound of attempts.
+    let start = a.best.clone();
+    let a_more = a.round();
+    if a.cut.is_some() {
+        return a.finish();
+    }
+    let mut b = Shrinker::new(
         f,
         seed,
         faults,
         start,
         kind,
         (deadline, time),
-        attempts - a.attempts,
+        attempts,
         &PASSES_ZERO_FIRST,
     );
-    let attempts = a.attempts + b.attempts;
-    let b_better = b_calls < a_calls || (b_calls == a_calls && simpler(&b.choices, &a.choices));
-    let (choices, stop) = if b_better {
-        (b.choices, b.stop)
+    b.left = a.left;
+    let b_more = b.round();
+    let b_better = b.calls < a.calls || (b.calls == a.calls && simpler(&b.best, &a.best));
+    let (mut w, more) = if b_better {
+        (b, b_more)
     } else {
-        (a.choices, b.stop)
+        a.left = b.left;
+        a.cut = b.cut;
+        (a, a_more)
     };
-    Shrunk {
-        choices,
-        attempts,
-        stop,
+    if more {
+        while w.round() {}
     }
+    w.finish()
 }
 
-/// Rounds of `passes` from `start` until a round changes nothing or the
-/// attempts or time run out: the shrunk sequence and its run's calls.
-#[allow(clippy::too_many_arguments)]
-fn rounds<F>(
-    f: &F,
-    seed: u64,
-    faults: &FaultConfig,
-    start: Vec<u64>,
-    kind: &str,
-    (deadline, time): (Instant, Duration),
-    attempts: u64,
-    passes: &[Pass],
-) -> (Shrunk, u64)
+impl<'a, F> Shrinker<'a, F>
 where
     F: Fn(&mut Sim) -> Result<(), Failure>,
 {
-    let first = run_once(f, seed, Some(start.clone()), faults);
-    let mut s = Shrinker {
-        f,
-        seed,
-        faults,
-        kind,
-        best: strip_trailing_zeros(start),
-        draws: first.draws,
-        calls: first.calls,
-        left: attempts,
-        limit: attempts,
-        deadline,
-        time,
-        cut: None,
-        tried: HashSet::new(),
-        round: 0,
-    };
-    s.canonicalise();
-    let debug = std::env::var(super::knobs::env::SHRINK_DEBUG).is_ok();
-    loop {
-        let before = (s.calls, s.best.clone());
-        for &pass in passes {
-            let (left, calls, len) = (s.left, s.calls, s.best.len());
-            s.run(pass);
-            if debug {
+    /// A shrinker of `start` with `passes`, its sequence canonicalised.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        f: &'a F,
+        seed: u64,
+        faults: &'a FaultConfig,
+        start: Vec<u64>,
+        kind: &'a str,
+        (deadline, time): (Instant, Duration),
+        attempts: u64,
+        passes: &'static [Pass],
+    ) -> Self {
+        let first = run_once(f, seed, Some(start.clone()), faults);
+        let mut s = Shrinker {
+            f,
+            seed,
+            faults,
+            kind,
+            best: strip_trailing_zeros(start),
+            draws: first.draws,
+            calls: first.calls,
+            left: attempts,
+            limit: attempts,
+            deadline,
+            time,
+            cut: None,
+            tried: HashSet::new(),
+            round: 0,
+            passes,
+            debug: std::env::var(super::knobs::env::SHRINK_DEBUG).is_ok(),
+        };
+        s.canonicalise();
+        s
+    }
+
+    /// One round of the passes; false when shrinking is over: the
+    /// attempts or time ran out, or the round removed no calls (rounds
+    /// that find only shortlex-smaller sequences of as many calls took a
+    /// third of the attempts in the benchmark, for no fewer calls).
+    fn round(&mut self) -> bool {
+        let calls = self.calls;
+        for &pass in self.passes {
+            if matches!(pass, Pass::DeleteAdaptive) && self.best.len() > LONG_LEN {
+                continue;
+            }
+            let (left, calls, len) = (self.left, self.calls, self.best.len());
+            self.run(pass);
+            if self.debug {
                 eprintln!(
                     "{pass:>16?}: {:>5} attempts, calls {calls} -> {}, choices {len} -> {}",
-                    left - s.left,
-                    s.calls,
-                    s.best.len()
+                    left - self.left,
+                    self.calls,
+                    self.best.len()
                 );
             }
         }
-        s.round += 1;
-        if let Some(stop) = s.cut {
-            let calls = s.calls;
-            return (s.done(stop), calls);
+        self.round += 1;
+        if self.cut.is_none() && self.calls == calls && self.best.len() > LONG_LEN {
+            // Stuck on a long sequence: deleting blocks at finer steps
+            // than the first cut is what got arbiter's PromoteMostLagging
+            // further (each deletion draws the rest of the run anew, and
+            // one in a few hundred fails sooner).
+            self.coarse(STUCK_PER_BLOCK);
         }
-        if (s.calls, &s.best) == (before.0, &before.1) {
-            let calls = s.calls;
-            return (s.done(ShrinkStop::Exhausted), calls);
+        self.cut.is_none() && self.calls < calls
+    }
+
+    fn finish(self) -> Shrunk {
+        let stop = self.cut.unwrap_or(ShrinkStop::Exhausted);
+        Shrunk {
+            choices: self.best,
+            attempts: self.limit - self.left,
+            stop,
         }
     }
 }
@@ -243,6 +293,10 @@ struct Shrinker<'a, F> {
     tried: HashSet<u64>,
     /// Rounds of passes done.
     round: u32,
+    /// The passes a round runs.
+    passes: &'static [Pass],
+    /// `REHEARSE_SHRINK_DEBUG` set: each pass prints what it did.
+    debug: bool,
 }
 
 impl<F> Shrinker<'_, F>
@@ -258,14 +312,6 @@ where
             Pass::MinimiseValues => self.minimise_values(),
             Pass::LowerAndDelete => self.lower_and_delete(),
             Pass::Redistribute => self.redistribute(),
-        }
-    }
-
-    fn done(self, stop: ShrinkStop) -> Shrunk {
-        Shrunk {
-            choices: self.best,
-            attempts: self.limit - self.left,
-            stop,
         }
     }
 
@@ -299,7 +345,7 @@ where
             return false;
         }
         self.left -= 1;
-        let o = run_once(self.f, self.seed, Some(candidate), self.faults);
+        let o = run_candidate(self.f, self.seed, candidate, self.faults, self.calls);
         match &o.result {
             Err(e) if e.kind() == self.kind => {
                 // What the run actually consumed (trailing zeros are what an
@@ -377,6 +423,42 @@ where
                     }
                 }
                 parts *= 2;
+            }
+        }
+    }
+
+    /// Deletes blocks of a half, a quarter... down to a 64th of the
+    /// sequence (at least 8 choices), at every `1 / per_block` of a block
+    /// from the start, staying at a position while that keeps failing (the
+    /// shrinker before issue 18 did so at every position); again while that
+    /// removes calls and the sequence is longer than [`LONG_LEN`]. About
+    /// `128 * per_block` runs a sweep, whatever the length.
+    fn coarse(&mut self, per_block: usize) {
+        loop {
+            let (calls, len) = (self.calls, self.best.len());
+            let mut k = len / 2;
+            let smallest = (len / 64).max(8);
+            while k >= smallest && self.cut.is_none() {
+                let step = (k / per_block).max(1);
+                let mut i = 0;
+                while i + k <= self.best.len() && self.cut.is_none() {
+                    if !self.consider(self.without(i, k)) {
+                        i += step;
+                    }
+                }
+                k /= 2;
+            }
+            if self.debug {
+                eprintln!(
+                    "{:>16}: {:>5} attempts left, calls {calls} -> {}, choices {len} -> {}",
+                    "Coarse",
+                    self.left,
+                    self.calls,
+                    self.best.len()
+                );
+            }
+            if self.cut.is_some() || self.calls == calls || self.best.len() <= LONG_LEN {
+                return;
             }
         }
     }

@@ -119,3 +119,46 @@ fn require_sometimes_knob_is_on_or_off_and_a_typo_is_an_error() {
             .contains("`sometimes` is not on or off")
     );
 }
+
+/// A shrinking candidate stops at its next draw once its tape holds more
+/// calls than its limit, and fails with the call limit's kind: one that
+/// would never end ends.
+#[test]
+fn a_candidate_stops_past_its_call_limit() {
+    use super::pool::{CALL_LIMIT_KIND, install_panic_hook, run_candidate, run_once};
+    use crate::sim::FaultConfig;
+    use crate::{Failure, Sim};
+
+    install_panic_hook();
+    let step = |sim: &Sim| {
+        crate::__private::record(&sim.tape(), "step", &mut crate::__private::ArgWriter::new(), &());
+        sim.below(10)
+    };
+    // Fails at its 50th call; with a limit of 20, it is cut at the 21st.
+    let fails_late = |sim: &mut Sim| -> Result<(), Failure> {
+        for _ in 0..49 {
+            step(sim);
+        }
+        step(sim);
+        Err(Failure::with_kind("late", "the 50th call"))
+    };
+    let faults = FaultConfig::default();
+    let o = run_candidate(&fails_late, 1, vec![0; 60], &faults, 20);
+    assert_eq!(o.result.unwrap_err().kind(), CALL_LIMIT_KIND);
+    assert_eq!(o.calls, 21);
+    // Within its limit it runs as an unlimited run does.
+    let o = run_candidate(&fails_late, 1, vec![0; 60], &faults, 50);
+    assert_eq!(o.result.unwrap_err().kind(), "late");
+    assert_eq!(o.calls, 50);
+    let o = run_once(&fails_late, 1, Some(vec![0; 60]), &faults);
+    assert_eq!(o.calls, 50);
+    // A run that never ends but draws is stopped too.
+    let endless = |sim: &mut Sim| -> Result<(), Failure> {
+        loop {
+            step(sim);
+        }
+    };
+    let o = run_candidate(&endless, 1, Vec::new(), &faults, 100);
+    assert_eq!(o.result.unwrap_err().kind(), CALL_LIMIT_KIND);
+    assert_eq!(o.calls, 101);
+}
