@@ -27,6 +27,9 @@ fn main() -> std::process::ExitCode {
 
     let mut max = 3000u64;
     let mut offsets = 5u64;
+    // `fresh`, `steered` or `both` (fresh runs do not change with the
+    // steering schedule: a schedule's trials need only `steered`).
+    let mut mode = String::from("both");
     let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -34,9 +37,12 @@ fn main() -> std::process::ExitCode {
         match a.as_str() {
             "--max" => max = value.parse().unwrap_or(max),
             "--offsets" => offsets = value.parse().unwrap_or(offsets),
+            "--mode" => mode = value,
             "--bug" => only = Some(value),
             other => {
-                eprintln!("steer_bench_arbiter: unknown argument {other:?} (--max N, --offsets N, --bug NAME)");
+                eprintln!(
+                    "steer_bench_arbiter: unknown argument {other:?} (--max N, --offsets N, --mode fresh|steered|both, --bug NAME)"
+                );
                 return std::process::ExitCode::from(2);
             }
         }
@@ -82,6 +88,9 @@ fn main() -> std::process::ExitCode {
             ..SimOptions::default()
         };
         for steer in [false, true] {
+            if mode != "both" && (mode == "steered") != steer {
+                continue;
+            }
             for k in 0..offsets {
                 let start = k * 1_000_000;
                 let found = AtomicBool::new(false);

@@ -35,14 +35,18 @@ mod replog {
 fn main() -> std::process::ExitCode {
     let mut max = 3000u64;
     let mut offsets = 5u64;
+    // `fresh`, `steered` or `both` (fresh runs do not change with the
+    // steering schedule: a schedule's trials need only `steered`).
+    let mut mode = String::from("both");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let value = args.next().unwrap_or_default();
         match a.as_str() {
             "--max" => max = value.parse().unwrap_or(max),
             "--offsets" => offsets = value.parse().unwrap_or(offsets),
+            "--mode" => mode = value,
             other => {
-                eprintln!("steer_bench: unknown argument {other:?} (--max N, --offsets N)");
+                eprintln!("steer_bench: unknown argument {other:?} (--max N, --offsets N, --mode fresh|steered|both)");
                 return std::process::ExitCode::from(2);
             }
         }
@@ -55,6 +59,9 @@ fn main() -> std::process::ExitCode {
     ];
     for (name, f) in systems {
         for steer in [false, true] {
+            if mode != "both" && (mode == "steered") != steer {
+                continue;
+            }
             for k in 0..offsets {
                 let start = k * 1_000_000;
                 let found = AtomicBool::new(false);

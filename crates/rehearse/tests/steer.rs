@@ -49,6 +49,37 @@ fn steering_opens_a_lock_fresh_seeds_do_not() {
     assert_eq!(steered.runs, 3000);
 }
 
+/// A run whose first draw names a key of its own, counted at its end: a
+/// fresh seed reaches new coverage almost every time, a fork (which keeps
+/// its parent's first draw) almost never.
+fn new_keys_from_fresh_seeds(sim: &mut Sim) -> Result<(), Failure> {
+    let x = sim.below(1_000_000);
+    for _ in 0..50 {
+        sim.choice();
+    }
+    sim.count(&format!("value {x}"), 1);
+    Ok(())
+}
+
+#[test]
+fn forks_get_most_slots_where_they_find_new_coverage_and_few_where_fresh_seeds_do() {
+    let dir = tempfile::tempdir().unwrap();
+    // The lock: forks get one digit further, fresh seeds rarely (until
+    // all six digits are counted; then neither finds anything new, and
+    // the lead stays where the evidence left it).
+    let lock_sweep = sweep("split-lock", dir.path(), true).run(lock);
+    let forks = lock_sweep.counters[STEER_MUTANTS];
+    assert!(forks > 3000 / 2, "forks lead on the lock: {forks} of 3000");
+    // Every fresh seed is new coverage, no fork is: forks get one slot in
+    // eight (and half of the first generations', before the evidence).
+    let fresh_sweep = sweep("split-fresh", dir.path(), true).run(new_keys_from_fresh_seeds);
+    let forks = fresh_sweep.counters[STEER_MUTANTS];
+    assert!(
+        (3000 / 16..3000 * 2 / 10).contains(&forks),
+        "fresh seeds lead: {forks} forks of 3000"
+    );
+}
+
 #[test]
 fn the_same_steered_sweep_runs_the_same_sequences_on_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();

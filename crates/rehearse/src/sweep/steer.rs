@@ -14,21 +14,27 @@
 //! **Runs and slots.** A steered sweep runs the same slots as a fresh one
 //! (the seeds of its range, of its shard), in generations of
 //! [`GENERATION`] slots. Once the corpus holds something, a slot is
-//! either its fresh seed or, one time in two, a fork: a key drawn with
-//! weight inversely proportional to the runs that reached it (AFL's power
-//! schedule), the choices of the run that first reached it up to that
-//! moment (or, half the time, only up to the last fault point decided
-//! before it: the same fault mix), then fresh choices. Everything is
-//! drawn from a generator seeded by the slot's seed, and the corpus only
-//! changes between generations, in slot order: the same sweep (range,
-//! shard, options) runs the same sequences whatever the thread count, in
-//! any process.
+//! either its fresh seed or a fork: a key drawn with weight inversely
+//! proportional to the runs that reached it (AFL's power schedule), the
+//! choices of the run that first reached it up to that moment (or, half
+//! the time, only up to the last fault point decided before it: the same
+//! fault mix), then fresh choices. How many slots fork is a
+//! deterministic bandit ([`Corpus::forks_in_eight`]): half at first, then
+//! seven in eight for whichever kind of run (fresh or fork) has reached
+//! new coverage more often per run so far, one in eight for the other.
+//! Everything is drawn from a generator seeded by the slot's seed, and
+//! the corpus and the bandit's counts only change between generations,
+//! in slot order: the same sweep (range, shard, options) runs the same
+//! sequences whatever the thread count, in any process.
 //!
 //! Tried and dropped (`scripts/bench-steer`, 2026-12-01): editing a whole
 //! entry (new values at a few places, a value nudged, a splice, a span
 //! duplicated or deleted) found every planted bug later than fresh seeds;
 //! forking only at the key's moment, and switching one fault point of the
-//! parent on or off, did no better than the mix kept here.
+//! parent on or off, did no better than the mix kept here. A fixed split
+//! of seven forks in eight (six at the key's moment) took 396, 965,
+//! 200 and 60 runs to find arbiter's promote-most-lagging on the first
+//! four seed offsets, where fresh seeds take 18, 186, 366 and 65.
 //!
 //! **Shards.** Each shard steers with its own corpus, from its own runs:
 //! shard `i/n` of a steered sweep is deterministic, but the shards
@@ -62,10 +68,13 @@ pub(super) const GENERATION: u64 = 8;
 /// it, a run that reaches new coverage adds its keys but not its choices.
 pub(super) const MAX_CORPUS_CHOICES: usize = 8 << 20;
 
-/// Mutants per four slots, once the corpus holds something: the other
-/// half runs fresh seeds, so that steering costs at most half its runs
-/// where mutants find nothing fresh seeds would not.
-const MUTANTS_IN_FOUR: u64 = 2;
+/// The split between fresh seeds and forks, in eighths of the slots: a
+/// tie (as at the start) gives half each; then the kind of run that
+/// reached new coverage more often (per run, so far) gets [`LEADER`]
+/// eighths and the other the rest, so that neither stops being tried.
+const EIGHTHS: u64 = 8;
+/// The leading kind's share, in eighths.
+const LEADER: u64 = 7;
 
 /// Mixed into a slot's seed for its mutation generator, so that it draws
 /// differently from the seed's own fresh choices.
@@ -162,6 +171,19 @@ pub(crate) struct Corpus {
     keys: BTreeMap<Box<str>, usize>,
     /// Per key (in the order first reached): hits and first reach.
     stats: Vec<Key>,
+    /// The split's evidence: per kind of run (fresh, fork), the runs made
+    /// while the corpus could fork, and how many of them reached new
+    /// coverage.
+    arms: [Arm; 2],
+}
+
+/// One kind of run's record, for the split ([`Corpus::forks_in_eight`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Arm {
+    /// Runs of this kind made while the corpus held something.
+    pub(crate) runs: u64,
+    /// How many of them reached a key no run had reached before.
+    pub(crate) new: u64,
 }
 
 impl Corpus {
@@ -208,6 +230,38 @@ impl Corpus {
         is_new
     }
 
+    /// Notes that a slot run as a fork (`fork`) or its fresh seed, while
+    /// the corpus held something, reached new coverage (`new`) or not:
+    /// the evidence [`Corpus::forks_in_eight`] splits the slots by.
+    pub(crate) fn note(&mut self, fork: bool, new: bool) {
+        let arm = &mut self.arms[usize::from(fork)];
+        arm.runs += 1;
+        arm.new += u64::from(new);
+    }
+
+    /// How many slots in eight run a fork (the rest their fresh seed): a
+    /// deterministic bandit between the two kinds of run, rewarded by
+    /// new coverage. Each kind's rate of new coverage so far is counted
+    /// with one success and one failure added (a tie at the start: four
+    /// each); the higher rate gets [`LEADER`] eighths, the other the rest.
+    /// Rates are compared as integer fractions, exact on any machine.
+    pub(crate) fn forks_in_eight(&self) -> u64 {
+        let [fresh, fork] = self.arms;
+        let rate = |a: Arm| (u128::from(a.new) + 1, u128::from(a.runs) + 2);
+        let ((fs, fn_), (ks, kn)) = (rate(fresh), rate(fork));
+        match (ks * fn_).cmp(&(fs * kn)) {
+            std::cmp::Ordering::Greater => LEADER,
+            std::cmp::Ordering::Less => EIGHTHS - LEADER,
+            std::cmp::Ordering::Equal => EIGHTHS / 2,
+        }
+    }
+
+    /// Each kind of run's record so far: (fresh, fork).
+    #[cfg(test)]
+    pub(crate) fn arms(&self) -> (Arm, Arm) {
+        (self.arms[0], self.arms[1])
+    }
+
     /// A key to fork at, drawn with weight inversely proportional to the
     /// runs that reached it (AFL's power schedule: the rarely reached
     /// situations get the mutants): (entry, position).
@@ -235,7 +289,7 @@ impl Corpus {
             return None;
         }
         let mut rng = SplitMix64(seed ^ SALT);
-        if below(&mut rng, 4) >= MUTANTS_IN_FOUR {
+        if below(&mut rng, EIGHTHS) >= self.forks_in_eight() {
             return None;
         }
         let (e, at) = self.pick(&mut rng)?;
@@ -277,6 +331,9 @@ struct Left {
     swarm: Vec<(usize, usize)>,
     keys: Vec<(Box<str>, usize)>,
     mutant: bool,
+    /// Whether the corpus could fork when this slot ran (its run is
+    /// evidence for the split between fresh seeds and forks).
+    could_fork: bool,
 }
 
 /// [`super::pool::run_pool`] with steering: the plan's slots in
@@ -307,6 +364,7 @@ where
         let next = AtomicU64::new(first);
         let left: Mutex<Vec<Option<Left>>> = Mutex::new((first..end).map(|_| None).collect());
         let corpus_now = &corpus;
+        let could_fork = corpus.len() > 0;
         std::thread::scope(|scope| {
             for _ in 0..plan.threads.min((end - first) as usize) {
                 scope.spawn(|| {
@@ -355,6 +413,7 @@ where
                             swarm,
                             keys,
                             mutant,
+                            could_fork: could_fork && (i as usize) >= plan.regressions.len(),
                         });
                         if let Some(bar) = bar {
                             bar.inc(1);
@@ -372,7 +431,10 @@ where
             .flatten()
         {
             mutants += u64::from(slot.mutant);
-            corpus.offer(&slot.choices, &slot.keys, &slot.swarm);
+            let new = corpus.offer(&slot.choices, &slot.keys, &slot.swarm);
+            if slot.could_fork {
+                corpus.note(slot.mutant, new);
+            }
         }
         first = end;
     }
@@ -461,6 +523,38 @@ mod tests {
         // Mutants differ from their parents and from each other.
         let distinct: std::collections::BTreeSet<_> = inputs.iter().flatten().collect();
         assert_eq!(distinct.len(), mutants);
+    }
+
+    #[test]
+    fn the_kind_of_run_that_finds_new_coverage_more_often_gets_seven_slots_in_eight() {
+        let mut c = Corpus::default();
+        c.offer(&(0..500).collect::<Vec<u64>>(), &[("count a 1".into(), 100)], &[]);
+        let forks = |c: &Corpus| (0..800).filter(|&s| c.input(s).is_some()).count();
+        assert_eq!(c.forks_in_eight(), 4, "no evidence yet: half each");
+        let half = forks(&c);
+        assert!((300..500).contains(&half), "{half} forks in 800");
+        // Forks reached new coverage 3 times in 10, fresh seeds 1 in 10.
+        for i in 0..10 {
+            c.note(true, i < 3);
+            c.note(false, i < 1);
+        }
+        assert_eq!(c.forks_in_eight(), 7);
+        let most = forks(&c);
+        assert!((620..780).contains(&most), "{most} forks in 800");
+        // Now fresh seeds lead (11 in 30 against 3 in 30).
+        for _ in 0..20 {
+            c.note(true, false);
+            c.note(false, true);
+        }
+        assert_eq!(c.arms(), (Arm { runs: 30, new: 21 }, Arm { runs: 30, new: 3 }));
+        assert_eq!(c.forks_in_eight(), 1);
+        let few = forks(&c);
+        assert!((50..160).contains(&few), "{few} forks in 800");
+        // Equal rates (with the added success and failure): a tie.
+        let mut t = Corpus::default();
+        t.note(true, true);
+        t.note(false, true);
+        assert_eq!(t.forks_in_eight(), 4);
     }
 
     #[test]
