@@ -607,3 +607,29 @@ fn after_a_loss_the_copy_holding_the_most_beats_the_candidate_furthest_along() {
         assert_loss_then_failover(&c, &mut v, &record, 10_285, "r1", to);
     }
 }
+
+#[test]
+fn a_cold_shelter_is_never_a_follower_holding_no_more_than_the_claimant() {
+    // Seed 36590's cold start once more: r1 restarted empty and claims
+    // primary; r3 already resynced from it (empty, on r1's new
+    // history); r2, at priority 0, still holds the old history's 220
+    // keys. No copy that may be promoted holds more than r1: the leader
+    // waits for an operator, and never promotes the empty r3. (Mutation
+    // testing, shard 0/8: with `||` for the first `&&` of the shelter
+    // filter in Round::cold_shelter, any follower of the claimant was a
+    // shelter, and r1 was failed over to r3.)
+    let c = config(&[100, 0, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+    let mut r2 = NodeView::default();
+    r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
+    let mut r3 = NodeView::default();
+    r3.observe(10_285, Ok(status(linked("10.0.0.1:6379"), "c", "a2-new", 0, 0)));
+    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let plan = decide(&c, &v, None, None, 10_285, &Planted::default());
+    let blocked = Blocked::ColdStartBehind {
+        primary: "r1".into(),
+        node: "r2".into(),
+    };
+    assert_eq!(plan, Err(blocked));
+}
