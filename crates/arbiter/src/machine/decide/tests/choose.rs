@@ -633,3 +633,32 @@ fn a_cold_shelter_is_never_a_follower_holding_no_more_than_the_claimant() {
     };
     assert_eq!(plan, Err(blocked));
 }
+
+#[test]
+fn either_sign_of_a_loss_on_the_followed_node_is_enough() {
+    // Seed 67260's views with one of the two signs of r2's loss taken
+    // away: this leader saw r2 first after its restart (it cannot tell
+    // r2 reloaded less, but r3 resynced from 160 keys to 5), or saw r3
+    // first after its resync (it cannot tell r3 shrank, but r2 came back
+    // with 5 of its 160). Either shows that r2 lost data: the leader
+    // waits for r1, which may hold it, rather than adopt r2. (Mutation
+    // testing, shard 0/8: with `&&` for `||` in
+    // Round::followed_lost_data, both signs were needed, and r2 was
+    // adopted.)
+    let c = config(&[100, 100, 100]);
+    for first_seen_now in ["r2", "r3"] {
+        let mut v = followed_loss_views(None);
+        let latest = v[first_seen_now].status.clone().unwrap();
+        let mut fresh = NodeView::default();
+        fresh.observe(10_000, Ok(latest));
+        v.insert(first_seen_now.into(), fresh);
+        assert_eq!(v["r2"].reloaded_less.is_some(), first_seen_now == "r3");
+        assert_eq!(v["r3"].shrank_from.is_some(), first_seen_now == "r2");
+        let plan = decide(&c, &v, Some(&recorded("r3", None)), None, 10_000, &Planted::default());
+        let blocked = Blocked::FollowsLostData {
+            primary: "r3".into(),
+            source: "r2".into(),
+        };
+        assert_eq!(plan, Err(blocked), "{first_seen_now} first seen now");
+    }
+}
