@@ -662,3 +662,39 @@ fn either_sign_of_a_loss_on_the_followed_node_is_enough() {
         assert_eq!(plan, Err(blocked), "{first_seen_now} first seen now");
     }
 }
+
+#[test]
+fn a_copy_holding_more_is_not_pointed_at_an_unanswering_primary_that_restarted() {
+    // r1 was recorded under run "a"; its last answer was run "a2" with 5
+    // keys, and it has not answered for 1 s (of the 3 s down-after). r3
+    // follows r2, back from its RDB with 147 keys, and holds them too:
+    // pointed at r1 it would resync them away once r1 is back (r1 may
+    // have lost data). It is left where it is until r1 answers or is
+    // down (r2, claiming primary, is left as it is too). Under the run
+    // recorded, r1 did not restart, and r3 is repointed as usual.
+    // (Mutation testing, shard 0/8: with the (Some, Some) arm of
+    // `holds_more` deleted in Round::astray, or the `!` before
+    // `view.reachable()` in its `wary`, r3 was repointed.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    for (last_run, expected) in [
+        ("a2", None),
+        (
+            "a",
+            Some(Plan::Repoint {
+                nodes: vec!["r3".into()],
+            }),
+        ),
+    ] {
+        let mut r1 = NodeView::default();
+        r1.observe(900, Ok(status(Role::Primary, last_run, "fresh", 5, 5)));
+        r1.observe(1_000, Err(RedisError::Timeout));
+        let mut r2 = NodeView::default();
+        r2.observe(2_000, Ok(status(Role::Primary, "b2", "rdb", 0, 147)));
+        let mut r3 = NodeView::default();
+        r3.observe(2_000, Ok(status(linked("10.0.0.2:6379"), "c", "rdb", 0, 147)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let plan = decide(&c, &v, Some(&record), None, 2_000, &Planted::default());
+        assert_eq!(plan, Ok(expected), "r1 last answered under run {last_run}");
+    }
+}
