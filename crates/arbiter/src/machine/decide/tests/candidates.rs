@@ -236,3 +236,40 @@ fn lag_is_measured_within_a_history_and_by_keys_across_histories() {
         Some("lags 30 bytes behind the best data left (max_lag_bytes 20)".into())
     );
 }
+
+#[test]
+fn a_replica_holding_as_many_keys_as_a_copy_on_another_history_is_eligible() {
+    // r1 died; r2, in sync with it when it did, holds its 100 keys; r3
+    // came back from its AOF claiming primary (a new history) with as
+    // many. By count r2 misses nothing r3 holds: it is promoted. Only a
+    // copy holding more keys makes it ineligible. (Mutation testing,
+    // shard 0/8: with `>=` for `>` in Judge::more_keys_elsewhere, r2 was
+    // held back for r3's equal count and the leader blocked.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    for (r3_keys, why) in [
+        (100, None),
+        (
+            101,
+            Some("holds 100 keys, fewer than r3 (101) on another replication history".to_string()),
+        ),
+    ] {
+        let mut r1 = NodeView::default();
+        r1.observe(60_000, Ok(status(Role::Primary, "a", "old", 100, 100)));
+        r1.observe(61_000, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(64_500, Ok(status(down_replica(3_500), "b", "old", 100, 100)));
+        let mut r3 = NodeView::default();
+        r3.observe(64_500, Ok(status(Role::Primary, "c2", "aof", 0, r3_keys)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_eq!(eligibility(&c, &v, "r1", 64_500)[0].1, why, "r3 holds {r3_keys}");
+        if why.is_none() {
+            let plan = decide(&c, &v, Some(&record), None, 64_500, &Planted::default());
+            let expected = Plan::Failover {
+                from: "r1".into(),
+                to: "r2".into(),
+            };
+            assert_eq!(plan, Ok(Some(expected)));
+        }
+    }
+}

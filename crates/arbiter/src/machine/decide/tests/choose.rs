@@ -607,3 +607,94 @@ fn after_a_loss_the_copy_holding_the_most_beats_the_candidate_furthest_along() {
         assert_loss_then_failover(&c, &mut v, &record, 10_285, "r1", to);
     }
 }
+
+#[test]
+fn a_cold_shelter_is_never_a_follower_holding_no_more_than_the_claimant() {
+    // Seed 36590's cold start once more: r1 restarted empty and claims
+    // primary; r3 already resynced from it (empty, on r1's new
+    // history); r2, at priority 0, still holds the old history's 220
+    // keys. No copy that may be promoted holds more than r1: the leader
+    // waits for an operator, and never promotes the empty r3. (Mutation
+    // testing, shard 0/8: with `||` for the first `&&` of the shelter
+    // filter in Round::cold_shelter, any follower of the claimant was a
+    // shelter, and r1 was failed over to r3.)
+    let c = config(&[100, 0, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+    let mut r2 = NodeView::default();
+    r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
+    let mut r3 = NodeView::default();
+    r3.observe(10_285, Ok(status(linked("10.0.0.1:6379"), "c", "a2-new", 0, 0)));
+    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let plan = decide(&c, &v, None, None, 10_285, &Planted::default());
+    let blocked = Blocked::ColdStartBehind {
+        primary: "r1".into(),
+        node: "r2".into(),
+    };
+    assert_eq!(plan, Err(blocked));
+}
+
+#[test]
+fn either_sign_of_a_loss_on_the_followed_node_is_enough() {
+    // Seed 67260's views with one of the two signs of r2's loss taken
+    // away: this leader saw r2 first after its restart (it cannot tell
+    // r2 reloaded less, but r3 resynced from 160 keys to 5), or saw r3
+    // first after its resync (it cannot tell r3 shrank, but r2 came back
+    // with 5 of its 160). Either shows that r2 lost data: the leader
+    // waits for r1, which may hold it, rather than adopt r2. (Mutation
+    // testing, shard 0/8: with `&&` for `||` in
+    // Round::followed_lost_data, both signs were needed, and r2 was
+    // adopted.)
+    let c = config(&[100, 100, 100]);
+    for first_seen_now in ["r2", "r3"] {
+        let mut v = followed_loss_views(None);
+        let latest = v[first_seen_now].status.clone().unwrap();
+        let mut fresh = NodeView::default();
+        fresh.observe(10_000, Ok(latest));
+        v.insert(first_seen_now.into(), fresh);
+        assert_eq!(v["r2"].reloaded_less.is_some(), first_seen_now == "r3");
+        assert_eq!(v["r3"].shrank_from.is_some(), first_seen_now == "r2");
+        let plan = decide(&c, &v, Some(&recorded("r3", None)), None, 10_000, &Planted::default());
+        let blocked = Blocked::FollowsLostData {
+            primary: "r3".into(),
+            source: "r2".into(),
+        };
+        assert_eq!(plan, Err(blocked), "{first_seen_now} first seen now");
+    }
+}
+
+#[test]
+fn a_copy_holding_more_is_not_pointed_at_an_unanswering_primary_that_restarted() {
+    // r1 was recorded under run "a"; its last answer was run "a2" with 5
+    // keys, and it has not answered for 1 s (of the 3 s down-after). r3
+    // follows r2, back from its RDB with 147 keys, and holds them too:
+    // pointed at r1 it would resync them away once r1 is back (r1 may
+    // have lost data). It is left where it is until r1 answers or is
+    // down (r2, claiming primary, is left as it is too). Under the run
+    // recorded, r1 did not restart, and r3 is repointed as usual.
+    // (Mutation testing, shard 0/8: with the (Some, Some) arm of
+    // `holds_more` deleted in Round::astray, or the `!` before
+    // `view.reachable()` in its `wary`, r3 was repointed.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    for (last_run, expected) in [
+        ("a2", None),
+        (
+            "a",
+            Some(Plan::Repoint {
+                nodes: vec!["r3".into()],
+            }),
+        ),
+    ] {
+        let mut r1 = NodeView::default();
+        r1.observe(900, Ok(status(Role::Primary, last_run, "fresh", 5, 5)));
+        r1.observe(1_000, Err(RedisError::Timeout));
+        let mut r2 = NodeView::default();
+        r2.observe(2_000, Ok(status(Role::Primary, "b2", "rdb", 0, 147)));
+        let mut r3 = NodeView::default();
+        r3.observe(2_000, Ok(status(linked("10.0.0.2:6379"), "c", "rdb", 0, 147)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let plan = decide(&c, &v, Some(&record), None, 2_000, &Planted::default());
+        assert_eq!(plan, Ok(expected), "r1 last answered under run {last_run}");
+    }
+}

@@ -483,3 +483,44 @@ fn a_claimant_shelter_waits_while_the_lost_primary_was_never_seen() {
     v.insert("r3".into(), r3);
     assert!(matches!(shelter(&c, &v, "r2", later), Some(Shelter::Promote(ref n)) if n == "r3"));
 }
+
+#[test]
+fn a_priority_zero_copy_holding_more_than_a_candidate_on_its_history_is_detached() {
+    // r1 (recorded) came back empty. Both replicas still follow it on
+    // the old history, links down: r2 holds 220 keys at priority 0, r3
+    // is 5 bytes behind it with 215 (within max_lag_bytes: r3 is the
+    // candidate). Promoting r3 would end with r2 repointed at it and 5
+    // keys resynced away: both are detached from r1 instead, and the
+    // leader waits for an operator. With as many keys on r3 (the writes
+    // it missed overwrote keys), nothing is lost and r3 is promoted.
+    // (Mutation testing, shard 0/8: with the guard of the NotPromotable
+    // arm in Round::replace forced false, r3 was promoted anyway.)
+    let c = config(&[100, 0, 100]);
+    let record = recorded("r1", Some("a"));
+    for r3_keys in [215, 220] {
+        let mut r1 = NodeView::default();
+        r1.observe(10_000, Ok(status(Role::Primary, "a", "old", 220, 220)));
+        r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+        let mut r2 = NodeView::default();
+        r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
+        let mut r3 = NodeView::default();
+        r3.observe(10_285, Ok(status(down_replica(300), "c", "old", 215, r3_keys)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 10_285).apply(&mut v);
+        assert!(v["r1"].lost_data);
+        assert_eq!(select_candidate(&c, &v, "r1", 10_285).as_deref(), Some("r3"));
+        let plan = decide(&c, &v, Some(&record), None, 10_285, &Planted::default());
+        let expected = if r3_keys < 220 {
+            Plan::Detach {
+                from: "r1".into(),
+                nodes: vec!["r2".into(), "r3".into()],
+            }
+        } else {
+            Plan::Failover {
+                from: "r1".into(),
+                to: "r3".into(),
+            }
+        };
+        assert_eq!(plan, Ok(Some(expected)), "r3 holds {r3_keys}");
+    }
+}
