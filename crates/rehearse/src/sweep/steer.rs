@@ -541,7 +541,7 @@ mod tests {
         assert_eq!(c.forks_in_eight(), 7);
         let most = forks(&c);
         assert!((620..780).contains(&most), "{most} forks in 800");
-        // Now fresh seeds lead (11 in 30 against 3 in 30).
+        // Now fresh seeds lead (21 in 30 against 3 in 30).
         for _ in 0..20 {
             c.note(true, false);
             c.note(false, true);
