@@ -81,6 +81,10 @@ enum Impossible {
     Unseen,
     /// A plan that keeps the recorded primary, without a record.
     NoRecord,
+    /// A configuration with no nodes: `config::load` refuses fewer than
+    /// two, so only a caller that builds a [`GroupConfig`] by hand can
+    /// start a machine on one, and there is no group to arbitrate.
+    NoNodes,
 }
 
 /// What a handler returns: the next state, or the assumption that broke.

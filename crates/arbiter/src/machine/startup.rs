@@ -21,6 +21,9 @@ impl Machine {
                 self.emit(Output::GenNodeId);
                 State::Identifying
             }
+            (State::Identifying, Input::NodeId(_)) if self.ctx.config.nodes.is_empty() => {
+                return Err(Impossible::NoNodes);
+            }
             (State::Identifying, Input::NodeId(id)) => {
                 self.ctx.instance = Some(id);
                 self.check_node(0)

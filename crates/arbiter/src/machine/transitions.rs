@@ -6,7 +6,6 @@
 pub const TRANSITIONS: &[(&str, &str, &str)] = &[
     ("Init", "Start", "Identifying"),
     ("Identifying", "NodeId", "CheckingNodes"),
-    ("Identifying", "NodeId", "Campaigning"),
     ("CheckingNodes", "ClusterEnabled", "CheckingNodes"),
     ("CheckingNodes", "ClusterEnabled", "Campaigning"),
     ("CheckingNodes", "ClusterEnabled", "Refused"),
