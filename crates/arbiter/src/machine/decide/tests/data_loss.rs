@@ -112,6 +112,28 @@ fn up_for_less_than_the_round_since_the_first_miss_is_a_restart_while_unseen() {
 }
 
 #[test]
+fn a_copy_back_from_disk_stays_one_while_it_claims_primary_under_that_run() {
+    // A restart that claims primary brought it back from disk; its next
+    // answers under the same run, taking writes, are the same copy from
+    // disk (one more poll, or a failed one in between, does not erase the
+    // evidence), until it answers as a replica. (Mutation testing: with
+    // `still ||` turned into `still &&` in `back_from_disk`, the second
+    // answer read as no longer back from disk.)
+    let mut v = NodeView::default();
+    v.observe(1_000, Ok(status(Role::Primary, "a", "A", 500, 50)));
+    v.observe(2_000, Ok(status(Role::Primary, "b", "B", 40, 40)));
+    assert!(v.back_from_disk(), "restarted");
+    v.observe(3_000, Ok(status(Role::Primary, "b", "B", 60, 41)));
+    assert!(v.back_from_disk(), "the same run, still claiming primary");
+    v.observe(4_000, Err(RedisError::Timeout));
+    assert!(!v.back_from_disk(), "a node that does not answer is no evidence");
+    v.observe(5_000, Ok(status(Role::Primary, "b", "B", 70, 42)));
+    assert!(v.back_from_disk(), "a failed poll in between does not erase it");
+    v.observe(6_000, Ok(status(linked("10.0.0.1:6379"), "b", "C", 70, 42)));
+    assert!(!v.back_from_disk(), "a replica now");
+}
+
+#[test]
 fn a_refused_password_does_not_end_the_outage_a_restart_is_judged_by() {
     // Seed 38485: r2, never seen answering by this leader (unreachable,
     // then refusing the password, then unreachable again), answers
