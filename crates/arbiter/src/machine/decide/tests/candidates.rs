@@ -273,3 +273,32 @@ fn a_replica_holding_as_many_keys_as_a_copy_on_another_history_is_eligible() {
         }
     }
 }
+
+#[test]
+fn a_replica_whose_link_never_came_up_is_told_apart_from_one_long_down() {
+    // Redis reports `master_link_down_since_seconds:-1` until a replica's
+    // first link (the live world reads it as `u64::MAX`): how old its data
+    // is cannot be told, and the reason says so rather than "down
+    // 18446744073709551615 ms". (Mutation testing, shard 1/8: with the
+    // guard `*d < u64::MAX` in Judge::why forced true, the reason gave
+    // that number.)
+    let c = config(&[100, 100, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(0, Ok(status(Role::Primary, "a", "A", 60, 60)));
+    r1.observe(1_000, Err(RedisError::Unreachable("refused".into())));
+    let mut r2 = NodeView::default();
+    r2.observe(10_000, Ok(status(down_replica(u64::MAX), "b", "A", 60, 60)));
+    let mut r3 = NodeView::default();
+    r3.observe(10_000, Ok(status(down_replica(600_000), "c", "A", 60, 60)));
+    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let why = eligibility(&c, &v, "r1", 10_000);
+    assert_eq!(
+        why[0],
+        (
+            "r2".into(),
+            Some("stale: its link has not been up since it (re)started, so how old its data is cannot be told".into())
+        )
+    );
+    let r3 = why[1].1.as_deref().unwrap_or_default();
+    assert!(r3.starts_with("stale: its link has been down 600000 ms"), "{r3}");
+}

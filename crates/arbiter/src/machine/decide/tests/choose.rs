@@ -635,6 +635,32 @@ fn a_cold_shelter_is_never_a_follower_holding_no_more_than_the_claimant() {
 }
 
 #[test]
+fn a_cold_shelter_holds_more_than_the_claimant_not_merely_another_history() {
+    // r1 restarted from an older dataset (50 keys, a new history) and
+    // claims primary; r2, at priority 0, still holds the old history's 220
+    // keys; r3 came back from an even older RDB (10 keys, a third history)
+    // and waits to resync from r1. Another history alone makes no shelter:
+    // r3 holds less than r1, and promoting it would lose more. The leader
+    // waits for an operator. (Mutation testing, shard 1/8: with `||` for
+    // the second `&&` of the shelter filter in Round::cold_shelter, any
+    // node on another history was a shelter, and r1 was failed over to r3.)
+    let c = config(&[100, 0, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 50, 50)));
+    let mut r2 = NodeView::default();
+    r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
+    let mut r3 = NodeView::default();
+    r3.observe(10_285, Ok(status(down_replica(300), "c2", "older", 10, 10)));
+    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let plan = decide(&c, &v, None, None, 10_285, &Planted::default());
+    let blocked = Blocked::ColdStartBehind {
+        primary: "r1".into(),
+        node: "r2".into(),
+    };
+    assert_eq!(plan, Err(blocked));
+}
+
+#[test]
 fn either_sign_of_a_loss_on_the_followed_node_is_enough() {
     // Seed 67260's views with one of the two signs of r2's loss taken
     // away: this leader saw r2 first after its restart (it cannot tell
