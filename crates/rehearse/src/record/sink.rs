@@ -332,6 +332,17 @@ pub(super) fn put_mark(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u6
     }
 }
 
+/// A fault mark with a detail, but for the detail's string, which the
+/// caller keeps to write later ([`super::kept::KeptText`]): these bytes,
+/// then the string, are those of [`put_mark`].
+pub(super) fn put_fault_head(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u64>, point: &str) {
+    calls.varint(NOT_A_CALL);
+    calls.byte(record::FAULT);
+    put_at(calls, at, last_at);
+    calls.str(point);
+    calls.byte(1);
+}
+
 /// Appends a lane change to a memory tape's buffer: 0 for none, else the
 /// node name's index + 1.
 pub(super) fn put_lane(calls: &mut Buf, lane: u32) {

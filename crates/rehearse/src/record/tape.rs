@@ -9,11 +9,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::encode::{Buf, Scratch, Store as _, names};
-use super::kept::{KeptArgs, KeptSlice};
+use super::kept::{KeptArgs, KeptSlice, KeptText};
 use super::lock::Lock;
 use super::sink::{
-    Msg, Sink, keep_spare, put_call_head, put_lane, put_lane_and_call_head, put_mark, render_memory, spare_buffer,
-    write_loop,
+    Msg, Sink, keep_spare, put_call_head, put_fault_head, put_lane, put_lane_and_call_head, put_mark, render_memory,
+    spare_buffer, write_loop,
 };
 use crate::format::{Header, MarkText, RunFailure, Trace, TraceError, TraceErrorKind};
 use serde::Serialize;
@@ -409,6 +409,41 @@ impl Tape {
     /// writes these on a run's tape.
     pub fn mark_fault(&self, point: &str, detail: Option<&str>) {
         self.mark(MarkText::Fault { point, detail });
+    }
+
+    /// [`Tape::mark_fault`] with a detail whose text a memory tape writes
+    /// only when it is read (a file tape writes it now): the same mark,
+    /// without building its text in the runs that are never read.
+    pub(crate) fn mark_fault_kept<T: KeptText>(&self, point: &str, detail: T) {
+        let Some(inner) = &self.inner else { return };
+        if inner.path.is_some() {
+            let mut text = String::new();
+            detail.write_text(&mut text);
+            return self.mark_fault(point, Some(&text));
+        }
+        let at = inner.at();
+        let lane = inner.lane.load(Ordering::Relaxed);
+        let mut guard = inner.state.lock();
+        let state = &mut *guard;
+        if state.pending || lane != state.written_node {
+            if state.finished {
+                state.marks_after_finish += 1;
+                return;
+            }
+            if state.over_limit {
+                state.dropped_over_limit += 1;
+                return;
+            }
+            state.write_lane(lane);
+        }
+        if let Sink::Memory {
+            calls, last_at, kept, ..
+        } = &mut state.sink
+        {
+            put_fault_head(calls, at, last_at, point);
+            kept.push_text(calls.bytes.len(), detail);
+        }
+        state.check_limit();
     }
 
     /// Writes a note mark: free text about the run at this point

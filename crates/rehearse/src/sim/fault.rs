@@ -164,6 +164,12 @@ impl Sim {
         self.state.borrow().tape.mark_fault(point, detail);
     }
 
+    /// [`Sim::mark_fault`] with a detail written as text only when the
+    /// tape is read ([`Tape::mark_fault_kept`](crate::Tape)).
+    pub(crate) fn mark_fault_kept<T: crate::record::KeptText>(&self, point: &str, detail: T) {
+        self.state.borrow().tape.mark_fault_kept(point, detail);
+    }
+
     /// Whether `point` fires now, as [`Sim::fault`] decides it, without
     /// writing a mark.
     pub(crate) fn fires(&self, point: &str) -> bool {
