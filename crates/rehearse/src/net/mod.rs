@@ -202,7 +202,7 @@ impl<T: Serialize + DeserializeOwned + Clone + Debug + Send + 'static> Message f
 pub type Files = BTreeMap<String, Vec<u8>>;
 
 /// What a node is told.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event<M> {
     /// The node starts (`restart: false`, empty `files`) or restarts after
     /// a crash with the files its disk kept: what it synced, and what a
@@ -265,7 +265,7 @@ pub struct Delivery<M> {
 }
 
 /// What a node asks for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub enum Output<M> {
     /// Send `msg` to `to`.
     Send {
@@ -310,6 +310,82 @@ pub enum Output<M> {
         /// The answer.
         msg: M,
     },
+}
+
+// `Clone` by hand for `Event` and `Output`: a recorder clones every
+// event and output of a simulated run, and the derived `clone`, with the
+// copies of `files` and `bytes` in it, was too large to inline, so each
+// clone was a call (about 40 instructions an output of `failover_ref`).
+// The variants without heap data are cloned inline, the others out of
+// line.
+
+impl<M: Clone> Clone for Event<M> {
+    #[inline]
+    fn clone(&self) -> Self {
+        match self {
+            Self::Start { restart, files } => Self::start_cloned(*restart, files),
+            Self::Crash => Self::Crash,
+            Self::Connected { peer } => Self::Connected { peer: *peer },
+            Self::Disconnected { peer } => Self::Disconnected { peer: *peer },
+            Self::Message { from, msg } => Self::Message {
+                from: *from,
+                msg: msg.clone(),
+            },
+            Self::Timer { id } => Self::Timer { id: *id },
+            Self::Request { id, msg } => Self::Request {
+                id: *id,
+                msg: msg.clone(),
+            },
+        }
+    }
+}
+
+impl<M> Event<M> {
+    #[cold]
+    #[inline(never)]
+    fn start_cloned(restart: bool, files: &Files) -> Self {
+        Self::Start {
+            restart,
+            files: files.clone(),
+        }
+    }
+}
+
+impl<M: Clone> Clone for Output<M> {
+    #[inline]
+    fn clone(&self) -> Self {
+        match self {
+            Self::Send { to, msg } => Self::Send {
+                to: *to,
+                msg: msg.clone(),
+            },
+            Self::SetTimer { id, after_us } => Self::SetTimer {
+                id: *id,
+                after_us: *after_us,
+            },
+            Self::CancelTimer { id } => Self::CancelTimer { id: *id },
+            Self::Append { file, bytes } => Self::write_cloned(true, file, bytes),
+            Self::Put { file, bytes } => Self::write_cloned(false, file, bytes),
+            Self::Sync => Self::Sync,
+            Self::Reply { id, msg } => Self::Reply {
+                id: *id,
+                msg: msg.clone(),
+            },
+        }
+    }
+}
+
+impl<M> Output<M> {
+    #[cold]
+    #[inline(never)]
+    fn write_cloned(append: bool, file: &str, bytes: &[u8]) -> Self {
+        let (file, bytes) = (file.to_string(), bytes.to_vec());
+        if append {
+            Self::Append { file, bytes }
+        } else {
+            Self::Put { file, bytes }
+        }
+    }
 }
 
 /// The world of a message-passing system: where events come from and where

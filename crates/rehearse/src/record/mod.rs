@@ -11,6 +11,7 @@ mod tape;
 
 pub(crate) use encode::Scratch;
 pub(crate) use encode::names::index as name_index;
+pub(crate) use kept::KeptText;
 pub use kept::{Kept, KeptArg, KeptArgs, KeptRedacted, KeptSlice, Values};
 pub use rotate::Rotation;
 pub use tape::{Tape, TapeLimitReached, TapeOptions};

@@ -153,6 +153,53 @@ pub(super) fn put_call_head(calls: &mut Buf, name: u32, at: Option<u64>, last_at
     calls.bytes.put_small(packed, used);
 }
 
+/// [`put_call_head`] after a lane change to `lane` when it is `Some`:
+/// the same bytes as [`put_lane`] then [`put_call_head`], in one store
+/// when both are small (a network simulation changes lanes at nearly
+/// every call).
+#[inline(always)]
+pub(super) fn put_lane_and_call_head(
+    calls: &mut Buf,
+    lane: Option<u32>,
+    name: u32,
+    at: Option<u64>,
+    last_at: &mut Option<u64>,
+) {
+    let kind = u64::from(name) + 1;
+    let (lane_packed, lane_used) = match lane {
+        None => (0, 0),
+        Some(lane) if lane < 0x80 => (
+            u128::from(NOT_A_CALL) | u128::from(record::LANE) << 8 | u128::from(lane) << 16,
+            3,
+        ),
+        Some(lane) => {
+            put_lane(calls, lane);
+            (0, 0)
+        }
+    };
+    if kind >= 0x80 {
+        if lane_used > 0 {
+            calls.bytes.put_small(lane_packed, lane_used);
+        }
+        calls.varint(kind);
+        put_at(calls, at, last_at);
+        return;
+    }
+    let (tag, time, used) = match at {
+        None => (super::encode::AT_NONE, 0, 2),
+        Some(_) if at == *last_at => (super::encode::AT_SAME, 0, 2),
+        Some(t) => {
+            *last_at = at;
+            (super::encode::AT_NEW, t, 10)
+        }
+    };
+    let head = u128::from(kind) | u128::from(tag) << 8 | u128::from(time) << 16;
+    // At most 3 + 10 bytes: both fit in one 16-byte store.
+    calls
+        .bytes
+        .put_small(lane_packed | head << (8 * lane_used), lane_used + used);
+}
+
 /// One call line from its encoded values: the inputs (each a value or a
 /// redaction mark, then an end mark), then the output.
 fn render_encoded(
@@ -283,6 +330,17 @@ pub(super) fn put_mark(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u6
             calls.str(text);
         }
     }
+}
+
+/// A fault mark with a detail, but for the detail's string, which the
+/// caller keeps to write later ([`super::kept::KeptText`]): these bytes,
+/// then the string, are those of [`put_mark`].
+pub(super) fn put_fault_head(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u64>, point: &str) {
+    calls.varint(NOT_A_CALL);
+    calls.byte(record::FAULT);
+    put_at(calls, at, last_at);
+    calls.str(point);
+    calls.byte(1);
 }
 
 /// Appends a lane change to a memory tape's buffer: 0 for none, else the

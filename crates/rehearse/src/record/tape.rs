@@ -9,9 +9,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::encode::{Buf, Scratch, Store as _, names};
-use super::kept::{KeptArgs, KeptSlice};
+use super::kept::{KeptArgs, KeptSlice, KeptText};
 use super::lock::Lock;
-use super::sink::{Msg, Sink, keep_spare, put_call_head, put_lane, put_mark, render_memory, spare_buffer, write_loop};
+use super::sink::{
+    Msg, Sink, keep_spare, put_call_head, put_fault_head, put_lane, put_lane_and_call_head, put_mark, render_memory,
+    spare_buffer, write_loop,
+};
 use crate::format::{Header, MarkText, RunFailure, Trace, TraceError, TraceErrorKind};
 use serde::Serialize;
 
@@ -408,6 +411,41 @@ impl Tape {
         self.mark(MarkText::Fault { point, detail });
     }
 
+    /// [`Tape::mark_fault`] with a detail whose text a memory tape writes
+    /// only when it is read (a file tape writes it now): the same mark,
+    /// without building its text in the runs that are never read.
+    pub(crate) fn mark_fault_kept<T: KeptText>(&self, point: &str, detail: T) {
+        let Some(inner) = &self.inner else { return };
+        if inner.path.is_some() {
+            let mut text = String::new();
+            detail.write_text(&mut text);
+            return self.mark_fault(point, Some(&text));
+        }
+        let at = inner.at();
+        let lane = inner.lane.load(Ordering::Relaxed);
+        let mut guard = inner.state.lock();
+        let state = &mut *guard;
+        if state.pending || lane != state.written_node {
+            if state.finished {
+                state.marks_after_finish += 1;
+                return;
+            }
+            if state.over_limit {
+                state.dropped_over_limit += 1;
+                return;
+            }
+            state.write_lane(lane);
+        }
+        if let Sink::Memory {
+            calls, last_at, kept, ..
+        } = &mut state.sink
+        {
+            put_fault_head(calls, at, last_at, point);
+            kept.push_text(calls.bytes.len(), detail);
+        }
+        state.check_limit();
+    }
+
     /// Writes a note mark: free text about the run at this point
     /// (`"n1 became leader in term 3"`).
     pub fn note(&self, text: &str) {
@@ -497,7 +535,10 @@ impl Tape {
         let Some(inner) = &self.inner else {
             return KeptSlice::Owned(Vec::new());
         };
-        if inner.path.is_some() {
+        if inner.path.is_some() || items.is_empty() {
+            // An empty list (a third of a network simulation's steps)
+            // takes no lock: a vector that does not allocate, encoded as
+            // the empty list it is.
             return KeptSlice::Owned(items.to_vec());
         }
         let mut state = inner.state.lock();
@@ -535,14 +576,14 @@ impl Tape {
         let lane = inner.lane.load(Ordering::Relaxed);
         let mut guard = inner.state.lock();
         let state = &mut *guard;
-        if state.next(lane).is_none() {
+        let Some(lane_change) = state.next_deferring_lane(lane) else {
             return;
-        }
+        };
         if let Sink::Memory {
             calls, last_at, kept, ..
         } = &mut state.sink
         {
-            put_call_head(calls, call.index(), at, last_at);
+            put_lane_and_call_head(calls, lane_change, call.index(), at, last_at);
             kept.push(calls.bytes.len(), args, output);
         }
         state.check_limit();
@@ -770,6 +811,28 @@ impl State {
         }
         self.next_index += 1;
         Some(self.next_index - 1)
+    }
+
+    /// [`State::next`] for a memory tape's call whose head the caller
+    /// writes: a change to `lane` is not written but returned, for the
+    /// caller to write with the head. `None` (counted) after `finish` or
+    /// past the limit.
+    #[inline]
+    fn next_deferring_lane(&mut self, lane: u32) -> Option<Option<u32>> {
+        if self.pending {
+            if self.finished {
+                self.dropped_after_finish += 1;
+                return None;
+            }
+            if self.over_limit {
+                self.dropped_over_limit += 1;
+                return None;
+            }
+        }
+        let change = (self.pending || lane != self.written_node).then_some(lane);
+        self.written_node = lane;
+        self.next_index += 1;
+        Some(change)
     }
 }
 

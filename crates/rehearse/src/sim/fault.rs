@@ -164,6 +164,12 @@ impl Sim {
         self.state.borrow().tape.mark_fault(point, detail);
     }
 
+    /// [`Sim::mark_fault`] with a detail written as text only when the
+    /// tape is read ([`Tape::mark_fault_kept`](crate::Tape)).
+    pub(crate) fn mark_fault_kept<T: crate::record::KeptText>(&self, point: &str, detail: T) {
+        self.state.borrow().tape.mark_fault_kept(point, detail);
+    }
+
     /// Whether `point` fires now, as [`Sim::fault`] decides it, without
     /// writing a mark.
     pub(crate) fn fires(&self, point: &str) -> bool {
@@ -232,19 +238,17 @@ impl Sim {
     /// switched off or on.
     #[inline(always)]
     pub(crate) fn fires_cached(&self, point: &str, cache: &mut FaultCache) -> bool {
-        {
+        if cache.epoch == self.fault_epoch.get() {
+            let Some(above) = cache.threshold else {
+                return false;
+            };
             let s = &mut *self.state.borrow_mut();
-            if cache.epoch == s.fault_epoch {
-                let Some(above) = cache.threshold else {
-                    return false;
-                };
-                let fired = s.draw(super::Draw::Above(above)) > above;
-                if fired {
-                    let position = s.choices.len();
-                    s.faults[cache.index].1.fire(position);
-                }
-                return fired;
+            let fired = s.draw(super::Draw::Above(above)) > above;
+            if fired {
+                let position = s.choices.len();
+                s.faults[cache.index].1.fire(position);
             }
+            return fired;
         }
         self.fires_filling(point, cache)
     }
@@ -258,7 +262,7 @@ impl Sim {
         if let Some(index) = s.faults.iter().position(|(k, _)| same_name(k, point)) {
             let p = &s.faults[index].1;
             *cache = FaultCache {
-                epoch: s.fault_epoch,
+                epoch: self.fault_epoch.get(),
                 index,
                 threshold: (!s.faults_off && p.enabled && p.probability > 0.0).then(|| threshold(p.probability)),
             };
@@ -288,7 +292,7 @@ impl Sim {
         let mut s = self.state.borrow_mut();
         s.fault_config.rates.insert(point.to_string(), p);
         s.faults.retain(|(k, _)| **k != *point);
-        s.fault_epoch += 1;
+        self.fault_epoch.set(self.fault_epoch.get() + 1);
     }
 
     /// Stops (or resumes) every fault point: while off, [`Sim::fault`]
@@ -297,7 +301,7 @@ impl Sim {
     pub fn set_faults_enabled(&self, on: bool) {
         let mut s = self.state.borrow_mut();
         s.faults_off = !on;
-        s.fault_epoch += 1;
+        self.fault_epoch.set(self.fault_epoch.get() + 1);
     }
 
     /// How often each fault point met so far fired (enabled points only).

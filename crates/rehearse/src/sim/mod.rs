@@ -86,9 +86,6 @@ struct State {
     /// grow, so the numbers stay true.
     tape_lanes: Vec<Vec<u32>>,
     faults_off: bool,
-    /// Bumped whenever a cached fault decision may no longer hold
-    /// ([`fault::FaultCache`]): a rate set, faults switched off or on.
-    fault_epoch: u64,
     phase: Phase,
     /// The run's parameters (`Sim::set_param`), in every tape's header.
     params: BTreeMap<String, String>,
@@ -210,6 +207,11 @@ impl Drop for Entered {
 #[derive(Clone)]
 pub struct Sim {
     state: Rc<RefCell<State>>,
+    /// Bumped whenever a cached fault decision may no longer hold
+    /// ([`fault::FaultCache`]): a rate set, faults switched off or on.
+    /// Outside the `RefCell`, so that asking a point the cache says is off
+    /// (the network asks two per datagram) borrows nothing.
+    fault_epoch: Rc<Cell<u64>>,
 }
 
 impl fmt::Debug for Sim {
@@ -260,7 +262,6 @@ impl Sim {
                 node_hint: usize::MAX,
                 tape_lanes: vec![Vec::new()],
                 faults_off: false,
-                fault_epoch: 0,
                 phase: Phase::Explore,
                 params: BTreeMap::new(),
                 counters: Vec::new(),
@@ -271,6 +272,7 @@ impl Sim {
                 call_limit: None,
                 cut_short: false,
             })),
+            fault_epoch: Rc::new(Cell::new(0)),
         }
     }
 
