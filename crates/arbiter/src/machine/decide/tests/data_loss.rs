@@ -112,6 +112,30 @@ fn up_for_less_than_the_round_since_the_first_miss_is_a_restart_while_unseen() {
 }
 
 #[test]
+fn a_copy_from_disk_on_the_primarys_own_history_holding_more_is_no_loss() {
+    // r2, a replica of r1, restarted from its RDB (which keeps r1's
+    // replication id) holding 60 keys; r1, which never restarted, holds 50
+    // since clients deleted 10. On r1's own history fewer keys are deletes
+    // r2 has not replayed yet, not a loss: r1 is not marked. (Mutation
+    // testing, shard 1/8: with `||` for `&&` in more_on_other_history, a
+    // copy on the same history holding more counted, and r1 was marked as
+    // having lost data.)
+    let c = config(&[100, 100, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(1_000, Ok(status(Role::Primary, "a", "A", 500, 60)));
+    r1.observe(2_000, Ok(status(Role::Primary, "a", "A", 600, 50)));
+    let mut r2 = NodeView::default();
+    r2.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "b", "A", 500, 60)));
+    r2.observe(2_000, Ok(status(down_replica(0), "b2", "A", 500, 60)));
+    assert!(r2.back_from_disk());
+    let mut r3 = NodeView::default();
+    r3.observe(2_000, Ok(status(linked("10.0.0.1:6379"), "c", "A", 600, 50)));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    note_data_loss(&c, &v, Some(&recorded("r1", Some("a"))), 2_000).apply(&mut v);
+    assert!(!v["r1"].lost_data);
+}
+
+#[test]
 fn a_copy_back_from_disk_stays_one_while_it_claims_primary_under_that_run() {
     // A restart that claims primary brought it back from disk; its next
     // answers under the same run, taking writes, are the same copy from
