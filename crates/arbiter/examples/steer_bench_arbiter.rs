@@ -14,6 +14,10 @@
 //! order. Needs `--features planted-bugs`.
 //!
 //! `cargo run --release -p arbiter --features planted-bugs --example steer_bench_arbiter -- --max 3000 --offsets 5`
+//!
+//! `--keep-going` runs every slot instead of stopping at the first find;
+//! with `REHEARSE_STEER_TRACE=1`, each steered sweep prints what each slot
+//! ran and did (see rehearse's `steer_bench`).
 
 #[cfg(feature = "planted-bugs")]
 fn main() -> std::process::ExitCode {
@@ -30,9 +34,16 @@ fn main() -> std::process::ExitCode {
     // `fresh`, `steered` or `both` (fresh runs do not change with the
     // steering schedule: a schedule's trials need only `steered`).
     let mut mode = String::from("both");
+    // Run every slot, not only up to the first find (with
+    // `REHEARSE_STEER_TRACE=1`: what forks do after it too).
+    let mut keep_going = false;
     let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--keep-going" {
+            keep_going = true;
+            continue;
+        }
         let value = args.next().unwrap_or_default();
         match a.as_str() {
             "--max" => max = value.parse().unwrap_or(max),
@@ -41,7 +52,7 @@ fn main() -> std::process::ExitCode {
             "--bug" => only = Some(value),
             other => {
                 eprintln!(
-                    "steer_bench_arbiter: unknown argument {other:?} (--max N, --offsets N, --mode fresh|steered|both, --bug NAME)"
+                    "steer_bench_arbiter: unknown argument {other:?} (--max N, --offsets N, --mode fresh|steered|both, --bug NAME, --keep-going)"
                 );
                 return std::process::ExitCode::from(2);
             }
@@ -105,7 +116,7 @@ fn main() -> std::process::ExitCode {
                     .out_dir(&dir)
                     .quiet()
                     .run(|sim| {
-                        if found.load(Ordering::Relaxed) || sim.phase() != rehearse::Phase::Explore {
+                        if (found.load(Ordering::Relaxed) && !keep_going) || sim.phase() != rehearse::Phase::Explore {
                             return Ok(());
                         }
                         match run(sim, &opts) {

@@ -14,6 +14,14 @@
 //! thread, so that the first run to fail in time is the first in order.
 //!
 //! `cargo run --release -p rehearse --example steer_bench -- --max 3000 --offsets 5`
+//!
+//! To see what forks do: `REHEARSE_STEER_TRACE=1` makes each steered
+//! sweep print one line per slot on stderr (fresh, or which corpus entry
+//! and key it forked and how many choices it kept; whether it failed, its
+//! rarity, its new keys), and `--keep-going` runs every slot instead of
+//! stopping at the first find, so that fresh and fork failure rates can
+//! be counted per parent:
+//! `REHEARSE_STEER_TRACE=1 steer_bench --mode steered --max 800 --offsets 4 --keep-going 2>trace`
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,15 +46,24 @@ fn main() -> std::process::ExitCode {
     // `fresh`, `steered` or `both` (fresh runs do not change with the
     // steering schedule: a schedule's trials need only `steered`).
     let mut mode = String::from("both");
+    // Run every slot, not only up to the first find (with
+    // `REHEARSE_STEER_TRACE=1`: what forks do after it too).
+    let mut keep_going = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--keep-going" {
+            keep_going = true;
+            continue;
+        }
         let value = args.next().unwrap_or_default();
         match a.as_str() {
             "--max" => max = value.parse().unwrap_or(max),
             "--offsets" => offsets = value.parse().unwrap_or(offsets),
             "--mode" => mode = value,
             other => {
-                eprintln!("steer_bench: unknown argument {other:?} (--max N, --offsets N, --mode fresh|steered|both)");
+                eprintln!(
+                    "steer_bench: unknown argument {other:?} (--max N, --offsets N, --mode fresh|steered|both, --keep-going)"
+                );
                 return std::process::ExitCode::from(2);
             }
         }
@@ -76,7 +93,7 @@ fn main() -> std::process::ExitCode {
                     .out_dir(&dir)
                     .quiet()
                     .run(|sim| {
-                        if found.load(Ordering::Relaxed) || sim.phase() != rehearse::Phase::Explore {
+                        if (found.load(Ordering::Relaxed) && !keep_going) || sim.phase() != rehearse::Phase::Explore {
                             return Ok(());
                         }
                         let result = f(sim);

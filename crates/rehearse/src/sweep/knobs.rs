@@ -32,6 +32,10 @@ pub(super) mod env {
     pub(crate) const REQUIRE_SOMETIMES: &str = "REHEARSE_REQUIRE_SOMETIMES";
     /// Coverage-guided steering on or off (`REHEARSE_STEER=on`, `off`).
     pub(crate) const STEER: &str = "REHEARSE_STEER";
+    /// Set: a steered sweep prints, per slot, what it ran (its fresh seed,
+    /// or which corpus entry it forked and where) and what the run did
+    /// (failed, rarity, new keys), on stderr, to see what forks do.
+    pub(crate) const STEER_TRACE: &str = "REHEARSE_STEER_TRACE";
     /// `legacy`: shrink with the shrinker before issue 18, the baseline
     /// `scripts/bench-shrink` compares with (`REHEARSE_SHRINKER=legacy`).
     pub(crate) const SHRINKER: &str = "REHEARSE_SHRINKER";
