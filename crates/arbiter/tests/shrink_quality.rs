@@ -70,8 +70,9 @@ fn shrinks_near(bug: Bug, invariants: &[&str], seeds: u64, min: usize, max_attem
 
 #[test]
 fn no_debounce_shrinks_to_its_minimum() {
-    // 423 candidate runs on 2026-12-01 (1,070 before the two starts
-    // raced and rounds stopped when they removed no calls).
+    // 432 candidate runs on 2026-12-02 (423 before the advance pass;
+    // 1,070 before the two starts raced and rounds stopped when they
+    // removed no calls).
     shrinks_near(Bug::NoDebounce, &["L3 bounded detection"], 100, NO_DEBOUNCE_MIN, 700);
 }
 
