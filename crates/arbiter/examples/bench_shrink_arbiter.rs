@@ -8,7 +8,11 @@
 //! bench_shrink_arbiter` (`--tsv` for tab-separated lines; `--only NAME`
 //! for the bugs whose name starts with NAME; `--keep DIR` keeps the
 //! scenarios found and shrunk in DIR; `REHEARSE_SHRINKER=legacy` measures
-//! the shrinker before issue 18).
+//! the shrinker before issue 18; `--choices HEX,... --only NAME [--seed
+//! N]` or `--from FILE.ron --only NAME` runs one bug with a choice
+//! sequence, built by hand or a saved scenario's, and prints the model's
+//! timeline, the calls of each instance and the failure, to check a
+//! minimum).
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -53,6 +57,69 @@ struct Planted {
 /// shrinker before issue 18 found 37, with one of them.)
 const NO_DEBOUNCE_MIN: usize = 36;
 
+/// `PromoteMostLagging` (S5: among eligible replicas, the one furthest
+/// behind is promoted). Minimal counterexample: 184 calls, over the three
+/// instances' tapes, which the run built by hand has
+/// (`PROMOTE_MOST_LAGGING_RUN` in `tests/shrink_quality.rs`, which checks
+/// it; `--only Promote --choices ...` replays it):
+/// - arbiter-1, the leader, starts at 46 ms: start-up to the record, 15
+///   calls (as NoDebounce's: `now`, `check_config`, `gen_node_id`,
+///   `is_cluster_enabled` x3, `create_node`, `leader`, `read_record`,
+///   `check_config`, `check_cluster_notifications`, `node_status` x3,
+///   `publish`); r1 answers that round, and down-after (3000 ms) counts
+///   from it (46 ms). Nothing is urgent then, so the next round is at
+///   1046 ms; an injected error on its `node_status` of r1 (the `calls`
+///   fault kind) makes r1 miss, and while the recorded primary misses,
+///   rounds come every 100 ms, each 7 calls (`sleep_until`,
+///   `check_election_notification`, `check_config`,
+///   `check_cluster_notifications`, `node_status` x3), r1's poll failing
+///   in each. The round at 3046 ms is the first 3000 ms after r1's last
+///   answer and decides the failover: 21 rounds, 147 calls. In it r2 is
+///   polled at 3051 ms and r3 at 3052 ms, just after the client's write
+///   of 3052 ms: r2 is one write behind r3, both eligible, and the planted
+///   bug picks r2 (S5: r3 ranks before it).
+/// - arbiter-2 and arbiter-3 start at 1000 ms; an injected error on each
+///   one's `create_node` keeps it a candidate: 7 start-up calls, then
+///   `sleep_until` and `create_node` at its ticks at 2006 and 3006 ms:
+///   11 calls each.
+///
+/// 15 + 147 + 22 = 184. Fewer is impossible. The failure needs a
+/// failover decision (S5 is checked when the leader decides one) at some
+/// time `D`, so a leader's 15 start-up calls (the record names the
+/// primary it replaces, and only that round writes it) and its rounds of
+/// 7 calls; r1 missed every round since its last answer, in the round at
+/// `a <= D - 3000`, and once it misses, rounds come every 100 ms. Each
+/// other instance makes its 7 start-up calls up to `create_node`, then at
+/// least a `sleep_until` and a `create_node` (as a candidate; a follower
+/// makes more) at each of its ticks before `D`, the first two by 2030
+/// and 3030 ms (it starts by 1000 ms, each call at most 5 ms after the
+/// last). Nothing but the `calls` faults happens before the first fault
+/// tick (5 s), and the check interval is 1000 ms until then:
+/// - `D` before 5 s, `a` the start-up round: the rounds are those at 1 s
+///   and every 100 ms after it up to 3 s after the start-up: 21, so 162
+///   calls. Only the client's writes can set r2 and r3 apart then
+///   (replicas linked to a live primary hold the same offset at any
+///   instant): a write between the two polls of the deciding round, at
+///   2 + 50k ms, so `D` >= 3052 ms, after both ticks of each other
+///   instance: 11 calls each, 184 in all.
+/// - `D` before 5 s, `a` the round at 1 s: 22 rounds, 169 calls, `D`
+///   after 4 s: 169 + 22 > 184.
+/// - `D` at 5 s or later: if r1 first missed before 5 s, the rounds
+///   from then on are 100 ms apart, at least 21 up to `D`, plus the
+///   start-up's (15 + 147 calls), and `D` comes after 5 s, so after three
+///   ticks of each other instance (13 calls each): more than 184. If it
+///   first missed at 5 s or later: the 4 rounds by 5 s (at 1, 2, 3 and 4 s
+///   after the start-up), then at least 16 from the first miss (at most
+///   1500 ms after `a`, the longest check interval) to `D`: 155 calls;
+///   `D` >= `a` + 3000 >= 7 s, after at least 5 ticks of each other
+///   instance (ticks at most 1500 ms apart): 17 calls each, 189 in all.
+///
+/// (The fault kinds injected each second of the fault window give longer
+/// runs: r2 paused at 5 s and r1 crashed at 6 s, say, decide at about
+/// 8 s: 15 + 7 x 26 = 197 calls by the leader, 239 with the others kept
+/// candidates.)
+const PROMOTE_MOST_LAGGING_MIN: usize = 184;
+
 const BUGS: &[Planted] = &[
     Planted {
         bug: Bug::NoDebounce,
@@ -64,7 +131,7 @@ const BUGS: &[Planted] = &[
         bug: Bug::PromoteMostLagging,
         invariants: &["S5 candidate eligibility"],
         seeds: 300,
-        min: 0,
+        min: PROMOTE_MOST_LAGGING_MIN,
     },
 ];
 
@@ -77,6 +144,21 @@ fn main() -> ExitCode {
         Some(dir) => std::path::PathBuf::from(dir),
         None => std::env::temp_dir().join(format!("arbiter-bench-shrink-{}", std::process::id())),
     };
+    let choices = match (flag(&args, "--choices"), flag(&args, "--from")) {
+        (Some(text), _) => Some(rehearse::__private::decode_choices(text).map(|c| (c, None))),
+        (None, Some(path)) => Some(choices_of(path)),
+        (None, None) => None,
+    };
+    if let Some(choices) = choices {
+        let seed = flag(&args, "--seed").and_then(|s| s.parse().ok());
+        return match choices {
+            Ok((choices, saved_seed)) => replay_choices(only.map(String::as_str), choices, seed.or(saved_seed)),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut failed = false;
     for p in BUGS
         .iter()
@@ -129,4 +211,72 @@ fn main() -> ExitCode {
         let _ = std::fs::remove_dir_all(&dir);
     }
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// The value after `name` in `args`.
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1))
+}
+
+/// The choices and seed a saved scenario's header holds.
+fn choices_of(path: &str) -> Result<(Vec<u64>, Option<u64>), String> {
+    let trace = rehearse::Trace::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let header = trace.header();
+    let text = header
+        .meta
+        .get("choices")
+        .ok_or_else(|| format!("{path}: no choices in its header"))?;
+    Ok((rehearse::__private::decode_choices(text)?, header.seed))
+}
+
+/// Runs the one bug `only` names with `choices`, and prints its timeline,
+/// each instance's calls and the failure.
+fn replay_choices(only: Option<&str>, choices: Vec<u64>, seed: Option<u64>) -> ExitCode {
+    let bugs: Vec<&Planted> = BUGS
+        .iter()
+        .filter(|p| only.is_some_and(|o| format!("{:?}", p.bug).starts_with(o)))
+        .collect();
+    let [p] = bugs[..] else {
+        eprintln!("--choices and --from need --only naming one bug");
+        return ExitCode::FAILURE;
+    };
+    let opts = SimOptions {
+        bugs: BTreeSet::from([p.bug]),
+        record: true,
+        ..SimOptions::default()
+    };
+    let sim = rehearse::Sim::from_choices(seed.unwrap_or(0), choices);
+    let (result, events) = arbiter::sim::run::run_with_timeline(&sim, &opts);
+    for e in &events {
+        println!("{:>9.3}s  {}", e.at as f64 / 1000.0, e.what());
+    }
+    // (each incarnation of an instance records on its own tape; asking
+    // for one that never ran gives an empty tape)
+    let mut calls = Vec::new();
+    for i in 0..opts.instances {
+        for incarnation in 0..100 {
+            let name = arbiter::sim::model::instance_id(i, incarnation).0;
+            let n = sim.tape_named(&name).len();
+            if n > 0 {
+                calls.push((name, n));
+            }
+        }
+    }
+    let total: usize = calls.iter().map(|(_, n)| n).sum();
+    println!(
+        "{:?}: {total} calls ({}), {} choices consumed, ended at {:?}: {}",
+        p.bug,
+        calls
+            .iter()
+            .map(|(n, c)| format!("{n} {c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sim.choice_count(),
+        sim.now(),
+        match &result {
+            Ok(_) => "passed".to_string(),
+            Err(f) => format!("{}: {}", f.kind(), f.message()),
+        }
+    );
+    ExitCode::SUCCESS
 }

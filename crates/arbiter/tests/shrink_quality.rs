@@ -11,12 +11,24 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use arbiter::sim::model::instance_id;
 use arbiter::sim::run::{SimOptions, run};
 use arbiter::types::Bug;
-use rehearse::{ShrinkStop, Sweep};
+use rehearse::{ShrinkStop, Sim, Sweep};
 
 /// `NO_DEBOUNCE_MIN` of `examples/bench_shrink_arbiter.rs`.
 const NO_DEBOUNCE_MIN: usize = 36;
+
+/// `PROMOTE_MOST_LAGGING_MIN` of `examples/bench_shrink_arbiter.rs`.
+const PROMOTE_MOST_LAGGING_MIN: usize = 184;
+
+/// The run built by hand that `PROMOTE_MOST_LAGGING_MIN` describes: the
+/// instances start at 46, 1000 and 1000 ms (choices 3 to 5); the `calls`
+/// fault points `Election::create_node` and `Cluster::node_status` are
+/// enabled where first met, and fire on each `create_node` of arbiter-2
+/// and arbiter-3 and on each `node_status` of r1 by arbiter-1 from its
+/// round at 1046 ms on (the `ffff...` choices); everything else is 0.
+const PROMOTE_MOST_LAGGING_RUN: &str = "0,0,0,b851eb851eb851f,ffbe76c8b4395811,ffbe76c8b4395811,0,0,0,0,0,0,8000000000000001,0,0,0,0,0,0,0,0,0,8000000000000001,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,ffffffffffffffff,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,ffffffffffffffff,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,0,0,0,0,0,0,0,ffffffffffffffff,0,0,ffffffffffffffff,0,0,0,0,0,0,ffffffffffffffff";
 
 fn shrinks_near(bug: Bug, invariants: &[&str], seeds: u64, min: usize, max_attempts: u64) {
     let dir = tempfile::tempdir().unwrap();
@@ -58,7 +70,52 @@ fn shrinks_near(bug: Bug, invariants: &[&str], seeds: u64, min: usize, max_attem
 
 #[test]
 fn no_debounce_shrinks_to_its_minimum() {
-    // 423 candidate runs on 2026-12-01 (1,070 before the two starts
-    // raced and rounds stopped when they removed no calls).
+    // 432 candidate runs on 2026-12-02 (423 before the advance pass;
+    // 1,070 before the two starts raced and rounds stopped when they
+    // removed no calls).
     shrinks_near(Bug::NoDebounce, &["L3 bounded detection"], 100, NO_DEBOUNCE_MIN, 700);
+}
+
+/// Runs `choices` with `bugs` planted; the result and the calls over every
+/// instance's tapes.
+fn run_choices(choices: &str, bugs: &[Bug]) -> (Result<(), rehearse::Failure>, usize) {
+    let opts = SimOptions {
+        bugs: bugs.iter().copied().collect(),
+        record: true,
+        ..SimOptions::default()
+    };
+    let sim = Sim::from_choices(17, rehearse::__private::decode_choices(choices).unwrap());
+    let result = run(&sim, &opts).map(|_| ());
+    let calls = (0..opts.instances)
+        .flat_map(|i| (0..10).map(move |incarnation| instance_id(i, incarnation).0))
+        .map(|name| sim.tape_named(&name).len())
+        .sum();
+    (result, calls)
+}
+
+#[test]
+fn promote_most_lagging_minimum_is_the_run_built_by_hand() {
+    // The derivation beside `PROMOTE_MOST_LAGGING_MIN` describes this run:
+    // if the controller or the simulation changes what it does, this says
+    // the minimum must be derived again.
+    let (result, calls) = run_choices(PROMOTE_MOST_LAGGING_RUN, &[Bug::PromoteMostLagging]);
+    let f = result.expect_err("the run built by hand fails");
+    assert_eq!(f.kind(), "S5 candidate eligibility", "{f}");
+    assert!(
+        f.message()
+            .contains("arbiter-1 fails over from r1 to r2: r3 is eligible and ranks before r2")
+            && f.message().contains("t=3052 ms"),
+        "{f}"
+    );
+    assert_eq!(calls, PROMOTE_MOST_LAGGING_MIN);
+    // Without the planted bug the same choices fail over to r3, as S5
+    // wants.
+    let (result, _) = run_choices(PROMOTE_MOST_LAGGING_RUN, &[]);
+    assert!(
+        result
+            .as_ref()
+            .err()
+            .is_none_or(|f| f.kind() != "S5 candidate eligibility"),
+        "{result:?}"
+    );
 }

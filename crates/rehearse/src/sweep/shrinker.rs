@@ -13,6 +13,11 @@
 //! - **delete blocks**: halves, quarters... of the sequence (aligned in
 //!   the first round, then at steps of half their length), cheap cuts
 //!   when most of a run is irrelevant;
+//! - **advance**: per non-zero choice, delete the zeros before it up to
+//!   an earlier draw of the same kind (the same fault point asked at an
+//!   earlier tick), the earliest that still fails, so that the event it
+//!   decides and everything after it happen sooner (arbiter's
+//!   PromoteMostLagging: 1,586 calls instead of 1,655);
 //! - **adaptive deletion**: at each position (from the end), delete 1 to 3
 //!   choices, and while that keeps failing, twice as many (Hypothesis's
 //!   `find_integer`), so a long irrelevant stretch goes in a few attempts
@@ -243,6 +248,7 @@ where
 enum Pass {
     ZeroKinds,
     DeleteBlocks,
+    Advance,
     DeleteAdaptive,
     ZeroBlocks,
     MinimiseValues,
@@ -250,8 +256,9 @@ enum Pass {
     Redistribute,
 }
 
-const PASSES: [Pass; 6] = [
+const PASSES: [Pass; 7] = [
     Pass::DeleteBlocks,
+    Pass::Advance,
     Pass::DeleteAdaptive,
     Pass::ZeroBlocks,
     Pass::MinimiseValues,
@@ -261,9 +268,10 @@ const PASSES: [Pass; 6] = [
 
 /// The passes of the second start (sequences of [`ZERO_KINDS_MIN_LEN`]
 /// choices or more): zero kinds first.
-const PASSES_ZERO_FIRST: [Pass; 7] = [
+const PASSES_ZERO_FIRST: [Pass; 8] = [
     Pass::ZeroKinds,
     Pass::DeleteBlocks,
+    Pass::Advance,
     Pass::DeleteAdaptive,
     Pass::ZeroBlocks,
     Pass::MinimiseValues,
@@ -307,6 +315,7 @@ where
         match pass {
             Pass::ZeroKinds => self.zero_kinds(),
             Pass::DeleteBlocks => self.delete_blocks(),
+            Pass::Advance => self.advance(),
             Pass::DeleteAdaptive => self.delete_adaptive(),
             Pass::ZeroBlocks => self.zero_blocks(),
             Pass::MinimiseValues => self.minimise_values(),
@@ -486,6 +495,48 @@ where
                 i -= step;
             }
             k /= 2;
+        }
+    }
+
+    /// Per non-zero choice, from the first: delete the zeros before it (back
+    /// to the previous non-zero choice) up to an earlier draw of the same
+    /// kind, so that it lands there: the same fault point asked at an
+    /// earlier tick, the event it decides and everything after it happen
+    /// sooner. The earliest such draw first, then a binary search between
+    /// it and the choice (waiting longer rarely stops a failure).
+    fn advance(&mut self) {
+        let mut j = 0;
+        let mut prev: Option<usize> = None;
+        while j < self.best.len() && self.cut.is_none() {
+            if self.best[j] == 0 {
+                j += 1;
+                continue;
+            }
+            let d = self.draw(j);
+            let from = prev.map_or(0, |p| p + 1);
+            let same: Vec<usize> = (from..j).filter(|&i| self.draw(i) == d).collect();
+            let mut landed = j;
+            if let Some(&first) = same.first() {
+                if self.consider(self.without(first, j - first)) {
+                    landed = first;
+                } else {
+                    // `same[lo]` does not fail; `landed` (at first the
+                    // choice itself) does: search for the earliest.
+                    let (mut lo, mut hi) = (0, same.len());
+                    while hi - lo > 1 && self.cut.is_none() {
+                        let mid = lo + (hi - lo) / 2;
+                        let i = same[mid];
+                        if self.consider(self.without(i, landed - i)) {
+                            landed = i;
+                            hi = mid;
+                        } else {
+                            lo = mid;
+                        }
+                    }
+                }
+            }
+            prev = Some(landed);
+            j = landed + 1;
         }
     }
 
