@@ -135,22 +135,7 @@ pub(super) fn put_at(calls: &mut Buf, at: Option<u64>, last_at: &mut Option<u64>
 /// and its virtual time (see [`put_at`]), in one store.
 #[inline(always)]
 pub(super) fn put_call_head(calls: &mut Buf, name: u32, at: Option<u64>, last_at: &mut Option<u64>) {
-    let kind = u64::from(name) + 1;
-    if kind >= 0x80 {
-        calls.varint(kind);
-        put_at(calls, at, last_at);
-        return;
-    }
-    let (tag, time, used) = match at {
-        None => (super::encode::AT_NONE, 0, 2),
-        Some(_) if at == *last_at => (super::encode::AT_SAME, 0, 2),
-        Some(t) => {
-            *last_at = at;
-            (super::encode::AT_NEW, t, 10)
-        }
-    };
-    let packed = u128::from(kind) | u128::from(tag) << 8 | u128::from(time) << 16;
-    calls.bytes.put_small(packed, used);
+    put_lane_and_call_head(calls, None, name, at, last_at);
 }
 
 /// [`put_call_head`] after a lane change to `lane` when it is `Some`:

@@ -425,16 +425,8 @@ impl Tape {
         let lane = inner.lane.load(Ordering::Relaxed);
         let mut guard = inner.state.lock();
         let state = &mut *guard;
-        if state.pending || lane != state.written_node {
-            if state.finished {
-                state.marks_after_finish += 1;
-                return;
-            }
-            if state.over_limit {
-                state.dropped_over_limit += 1;
-                return;
-            }
-            state.write_lane(lane);
+        if !state.open_mark(lane) {
+            return;
         }
         if let Sink::Memory {
             calls, last_at, kept, ..
@@ -458,16 +450,8 @@ impl Tape {
         let lane = inner.lane.load(Ordering::Relaxed);
         let mut guard = inner.state.lock();
         let state = &mut *guard;
-        if state.pending || lane != state.written_node {
-            if state.finished {
-                state.marks_after_finish += 1;
-                return;
-            }
-            if state.over_limit {
-                state.dropped_over_limit += 1;
-                return;
-            }
-            state.write_lane(lane);
+        if !state.open_mark(lane) {
+            return;
         }
         match &mut state.sink {
             Sink::Memory { calls, last_at, .. } => put_mark(calls, at, last_at, mark),
@@ -780,6 +764,25 @@ fn lane(k: usize) -> u32 {
 }
 
 impl State {
+    /// Before a mark: writes the lane when it changed (or a call is
+    /// pending); false when the mark is dropped instead, counted, because
+    /// the run finished or the tape is over its limit.
+    #[inline]
+    fn open_mark(&mut self, lane: u32) -> bool {
+        if self.pending || lane != self.written_node {
+            if self.finished {
+                self.marks_after_finish += 1;
+                return false;
+            }
+            if self.over_limit {
+                self.dropped_over_limit += 1;
+                return false;
+            }
+            self.write_lane(lane);
+        }
+        true
+    }
+
     /// Tells the sink the current lane (before a record, when it changed
     /// since the last one: at nearly every call of a network simulation).
     #[inline]
