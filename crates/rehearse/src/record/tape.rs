@@ -764,23 +764,32 @@ fn lane(k: usize) -> u32 {
 }
 
 impl State {
-    /// Before a mark: writes the lane when it changed (or a call is
-    /// pending); false when the mark is dropped instead, counted, because
-    /// the run finished or the tape is over its limit.
+    /// Before a mark: writes the lane when it changed; false when the
+    /// mark is dropped instead, counted, because the run finished or the
+    /// tape is over its limit.
     #[inline]
     fn open_mark(&mut self, lane: u32) -> bool {
-        if self.pending || lane != self.written_node {
-            if self.finished {
-                self.marks_after_finish += 1;
-                return false;
-            }
-            if self.over_limit {
-                self.dropped_over_limit += 1;
-                return false;
-            }
+        if self.pending {
+            self.refuse(false);
+            return false;
+        }
+        if lane != self.written_node {
             self.write_lane(lane);
         }
         true
+    }
+
+    /// Counts a record refused because the tape is `pending` (finished or
+    /// over its limit, the only two things that set it): a call or a mark.
+    #[cold]
+    fn refuse(&mut self, call: bool) {
+        if !self.finished {
+            self.dropped_over_limit += 1;
+        } else if call {
+            self.dropped_after_finish += 1;
+        } else {
+            self.marks_after_finish += 1;
+        }
     }
 
     /// Tells the sink the current lane (before a record, when it changed
@@ -801,15 +810,11 @@ impl State {
     /// past the limit. A change to `lane` is written first.
     #[inline]
     fn next(&mut self, lane: u32) -> Option<usize> {
-        if self.pending || lane != self.written_node {
-            if self.finished {
-                self.dropped_after_finish += 1;
-                return None;
-            }
-            if self.over_limit {
-                self.dropped_over_limit += 1;
-                return None;
-            }
+        if self.pending {
+            self.refuse(true);
+            return None;
+        }
+        if lane != self.written_node {
             self.write_lane(lane);
         }
         self.next_index += 1;
@@ -823,16 +828,10 @@ impl State {
     #[inline]
     fn next_deferring_lane(&mut self, lane: u32) -> Option<Option<u32>> {
         if self.pending {
-            if self.finished {
-                self.dropped_after_finish += 1;
-                return None;
-            }
-            if self.over_limit {
-                self.dropped_over_limit += 1;
-                return None;
-            }
+            self.refuse(true);
+            return None;
         }
-        let change = (self.pending || lane != self.written_node).then_some(lane);
+        let change = (lane != self.written_node).then_some(lane);
         self.written_node = lane;
         self.next_index += 1;
         Some(change)
