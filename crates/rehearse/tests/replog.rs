@@ -78,6 +78,27 @@ fn the_fixed_log_passes_where_the_buggy_one_fails_and_on_other_seeds() {
         .assert_ok();
 }
 
+/// The fixed log under the disk's worst: every crash keeps some of the
+/// unsynced writes (`disk::flushed`), tears the next one (`disk::torn`)
+/// and garbles a byte of the last one that reached the disk
+/// (`disk::corrupt`). A node must notice a garbled or torn record and
+/// treat it as never written, not trust a line that still parses.
+#[test]
+fn the_fixed_log_survives_torn_and_garbled_writes() {
+    let out = tempfile::tempdir().unwrap();
+    let seeds = if cfg!(debug_assertions) { 300 } else { 3000 };
+    Sweep::new("replog-disk")
+        .seeds(0..seeds)
+        .out_dir(out.path())
+        .fault_rate("net::crash", 0.3)
+        .fault_rate("disk::flushed", 1.0)
+        .fault_rate("disk::torn", 0.5)
+        .fault_rate("disk::corrupt", 1.0)
+        .quiet()
+        .run(|sim| check::run(sim, 3, false))
+        .assert_ok();
+}
+
 /// Every ```rust block of the docs page, cut at `// ...` lines, is text of
 /// the example (or of `rehearse::net`): the page cannot quote code that is
 /// gone.

@@ -6,12 +6,18 @@
 //! with `Output::Put` and `Output::Append`, and a write is durable only
 //! after `Output::Sync`:
 //!
-//! - `meta`: `"<term> <vote>\n"`, replaced (and synced) before the node
-//!   acts on a new term or a vote;
-//! - `log`: one line `"<index> <term> <value>\n"` per entry written; a line
-//!   for an index the file already has replaces that entry and drops the
-//!   ones after it (a leader overwrote them). A crash may tear the last
-//!   line: a line without its `\n` is ignored.
+//! - `meta`: one line `"<term> <vote> <crc>\n"` appended (and synced)
+//!   before the node acts on a new term or a vote; the last intact line
+//!   holds;
+//! - `log`: one line `"<index> <term> <value> <crc>\n"` per entry written;
+//!   a line for an index the file already has replaces that entry and drops
+//!   the ones after it (a leader overwrote them).
+//!
+//! `<crc>` is the CRC-32 of the line's fields, in hex. A crash may tear the
+//! last write or garble a byte of it (`disk::torn`, `disk::corrupt`): a
+//! line without its `\n`, or whose CRC does not match, was never durable
+//! and is read as never written. Both files are only appended to, so a
+//! torn write never takes a synced line with it.
 //!
 //! Log writes are flushed in groups (group commit): the first write after a
 //! flush sets the `FLUSH` timer, and one `Sync` covers every write made
@@ -228,32 +234,36 @@ impl Replica {
 
     /// Rebuilds the durable state from what the disk kept.
     fn recover(&mut self, files: &Files) {
-        if let Some((term, vote)) = files.get("meta").and_then(|b| decode_meta(b)) {
+        let meta = files.get("meta").map_or(&[][..], Vec::as_slice);
+        if let Some((term, vote)) = decode_meta(meta) {
             self.term = term;
             self.voted_for = vote;
         }
-        let bytes = files.get("log").map_or(&[][..], Vec::as_slice);
-        let (log, used) = decode_log(bytes);
-        self.log = log;
-        if used < bytes.len() {
-            // A torn last line: cut it off, or the next line would be
-            // appended to it and the file unreadable past it.
-            self.out.push_back(Output::Put {
-                file: "log".into(),
-                bytes: bytes[..used].to_vec(),
-            });
-            self.out.push_back(Output::Sync);
-        }
+        let log = files.get("log").map_or(&[][..], Vec::as_slice);
+        self.log = decode_log(log);
         self.synced = self.last_index();
+        for (file, bytes) in [("meta", meta), ("log", log)] {
+            if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+                // A torn last line: end it, or the next line would be
+                // glued to it and fail its CRC too. Cutting it off with a
+                // `Put` instead would rewrite the file, and a crash could
+                // tear that write, losing synced lines.
+                self.out.push_back(Output::Append {
+                    file: file.into(),
+                    bytes: b"\n".to_vec(),
+                });
+                self.out.push_back(Output::Sync);
+            }
+        }
     }
 
     /// Writes the term and vote and syncs them: the node acts on them
     /// only after this.
     fn save_meta(&mut self) {
         let vote = self.voted_for.map_or("-".to_string(), |v| v.to_string());
-        self.out.push_back(Output::Put {
+        self.out.push_back(Output::Append {
             file: "meta".into(),
-            bytes: format!("{} {vote}\n", self.term).into_bytes(),
+            bytes: encode_line(&format!("{} {vote}", self.term)),
         });
         self.sync();
     }
@@ -263,7 +273,7 @@ impl Replica {
         let e = self.log[index as usize - 1];
         self.out.push_back(Output::Append {
             file: "log".into(),
-            bytes: format!("{index} {} {}\n", e.term, e.value).into_bytes(),
+            bytes: encode_line(&format!("{index} {} {}", e.term, e.value)),
         });
         if !self.flushing {
             self.flushing = true;
@@ -620,11 +630,32 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// `"<term> <vote>\n"`; `None` when the file is not that (never written,
-/// or torn).
+/// `"<fields> <crc>\n"`: a line of `meta` or `log`, with the CRC-32 of
+/// its fields.
+fn encode_line(fields: &str) -> Vec<u8> {
+    format!("{fields} {:08x}\n", crc32fast::hash(fields.as_bytes())).into_bytes()
+}
+
+/// The fields of an intact line (with its `\n`); `None` when it is torn or
+/// garbled: its CRC does not match.
+fn intact(line: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(line.strip_suffix(b"\n")?).ok()?;
+    let (fields, crc) = text.rsplit_once(' ')?;
+    (u32::from_str_radix(crc, 16).ok()? == crc32fast::hash(fields.as_bytes())).then_some(fields)
+}
+
+/// The term and vote of the last intact line `"<term> <vote>"` of `meta`;
+/// `None` when it has none (never written).
 fn decode_meta(bytes: &[u8]) -> Option<(u64, Option<NodeId>)> {
-    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\n')?;
-    let (term, vote) = text.split_once(' ')?;
+    bytes
+        .split_inclusive(|b| *b == b'\n')
+        .filter_map(|line| decode_meta_line(intact(line)?))
+        .next_back()
+}
+
+/// The fields `"<term> <vote>"` of a `meta` line (`-`: no vote).
+fn decode_meta_line(fields: &str) -> Option<(u64, Option<NodeId>)> {
+    let (term, vote) = fields.split_once(' ')?;
     let vote = match vote {
         "-" => None,
         v => Some(v.parse().ok()?),
@@ -632,33 +663,31 @@ fn decode_meta(bytes: &[u8]) -> Option<(u64, Option<NodeId>)> {
     Some((term.parse().ok()?, vote))
 }
 
-/// The log the file describes, and how many of its bytes describe it:
-/// each complete line `"<index> <term> <value>\n"` sets entry `index` and
-/// drops those after it. Reading stops at a torn last line, or at a line
-/// that does not follow (which a disk that keeps a prefix of the writes
-/// never leaves).
-fn decode_log(bytes: &[u8]) -> (Vec<Entry>, usize) {
+/// The log the file describes: each intact line `"<index> <term> <value>"`
+/// sets entry `index` and drops those after it; torn and garbled lines
+/// were never durable and are skipped. Reading stops at a line that does
+/// not follow (an index past the end), which appends in order never leave.
+fn decode_log(bytes: &[u8]) -> Vec<Entry> {
     let mut log = Vec::new();
-    let mut used = 0;
     for line in bytes.split_inclusive(|b| *b == b'\n') {
-        let Some(entry) = decode_line(line) else {
+        let Some(fields) = intact(line) else {
+            continue;
+        };
+        let Some((index, entry)) = decode_entry(fields) else {
             break;
         };
-        let index = entry.0;
         if index == 0 || index > log.len() as u64 + 1 {
             break;
         }
         log.truncate(index as usize - 1);
-        log.push(entry.1);
-        used += line.len();
+        log.push(entry);
     }
-    (log, used)
+    log
 }
 
-/// One complete line `"<index> <term> <value>\n"`.
-fn decode_line(line: &[u8]) -> Option<(u64, Entry)> {
-    let text = std::str::from_utf8(line.strip_suffix(b"\n")?).ok()?;
-    let mut fields = text.split(' ').map(str::parse::<u64>);
+/// The fields `"<index> <term> <value>"` of a log line.
+fn decode_entry(fields: &str) -> Option<(u64, Entry)> {
+    let mut fields = fields.split(' ').map(str::parse::<u64>);
     let (Some(Ok(index)), Some(Ok(term)), Some(Ok(value)), None) =
         (fields.next(), fields.next(), fields.next(), fields.next())
     else {
