@@ -201,6 +201,14 @@ impl Counter for SimNet {
         id
     }
     fn increment(&mut self, id: u64) -> Result<u64, NetError> {
+        // The bug's precondition, noted as it arises (steering forks from
+        // here, just before the restart that may or may not come): a retry
+        // of a request the server already applied, its reply lost. The
+        // corrected server deduplicates it whatever happens next.
+        rehearse::sometimes!(
+            "counter: a retry of a request the server already applied",
+            self.persisted_seen.contains(&id)
+        );
         self.deliver();
         if self.seen.insert(id) {
             self.value += 1;

@@ -112,6 +112,9 @@ pub(crate) struct Checker {
     committed: Vec<Entry>,
     /// Per node: (its truncation count, the commit index checked up to).
     checked: Vec<(u64, u64)>,
+    /// Per node, as the last check saw it while it was up: whether it held
+    /// committed entries it had not synced yet.
+    unsynced_committed: Vec<Option<bool>>,
 }
 
 impl Checker {
@@ -127,6 +130,7 @@ impl Checker {
             leaders: BTreeMap::new(),
             committed: Vec::new(),
             checked: vec![(0, 0); size as usize],
+            unsynced_committed: vec![None; size as usize],
         }
     }
 
@@ -157,7 +161,32 @@ impl Checker {
             }
             self.check_committed(id, node)?;
         }
+        self.note_crashes(cluster);
         Ok(())
+    }
+
+    /// The bug's precondition, noted as it arises (steering forks from
+    /// here): a node crashed holding committed entries it had not synced.
+    /// The correct node never counted those toward the commit, so another
+    /// copy holds them; one that acknowledged before syncing may have been
+    /// the copy the commit counted.
+    fn note_crashes<W>(&mut self, cluster: &Cluster<Replica, W>)
+    where
+        W: Network<Msg>,
+    {
+        let committed = self.committed.len() as u64;
+        for (id, seen) in self.unsynced_committed.iter_mut().enumerate() {
+            let now = cluster
+                .node(id as NodeId)
+                .map(|n| n.synced() < (n.log.len() as u64).min(committed));
+            if let (Some(unsynced), None) = (*seen, now) {
+                rehearse::sometimes!(
+                    "replog: a node crashed holding committed entries it had not synced",
+                    unsynced
+                );
+            }
+            *seen = now;
+        }
     }
 
     /// The client learns the leader from replies; each acknowledged write

@@ -206,6 +206,11 @@ impl Replica {
         matches!(self.role, Role::Leader { .. })
     }
 
+    /// Entries up to here are synced (the rest is lost if it crashes).
+    pub(crate) fn synced(&self) -> u64 {
+        self.synced
+    }
+
     fn last_index(&self) -> u64 {
         self.log.len() as u64
     }

@@ -46,6 +46,14 @@
 //! of runs that had not failed failed less often than fresh seeds (0.4%
 //! against 0.9% on promote-most-lagging). The README's steering section
 //! has the figures.
+//! Tried and dropped (2026-12-02, with a `sometimes!` near miss for each
+//! planted bug's precondition noted at its moment in the examples and
+//! arbiter's simulation): giving half the forks to the assertions that
+//! held before a run's end. Counter 1.40x against fresh seeds (1.27x
+//! with the near misses under the schedule kept here), the replicated
+//! log 0.85x, promote-most-lagging 0.83x: a near miss still forks from
+//! the one run that first reached it, and whether its forks fail is
+//! decided by that parent's fault mix.
 //!
 //! **Tracing.** `REHEARSE_STEER_TRACE=1` prints, after each generation,
 //! one line per slot on stderr: whether it ran its fresh seed or a fork

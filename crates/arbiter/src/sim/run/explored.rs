@@ -10,11 +10,25 @@
 //! The event log is read once at the end of an explored run; the
 //! controller's situations are read from each instance's machine after
 //! its step.
+//!
+//! Near misses (`near miss: ...`): situations a planted bug
+//! (`--features planted-bugs`) needs before it can break an invariant,
+//! noted at the moment they arise: here in the world after each event
+//! (promote-most-lagging's, resync-from-empty's), and in the simulated
+//! world's etcd read (trust-stale-read's, `sim::world`). Steering forks a
+//! run from the moment it first reached a key, so a situation noted only
+//! at the run's end would fork from a random earlier point. Each is a
+//! situation the correct controller meets and must handle too, not a bug
+//! detector. skip-fencing has none of its own: what it needs, a leader
+//! still acting once another has replaced it, is `controller: a leader
+//! replaced mid-failover`, already noted at its moment; a deposed leader
+//! starting a failover is what the correct controller's guarded record
+//! write prevents, so noting it would detect the bug, not come near it.
 
 use std::collections::BTreeSet;
 
 use crate::machine::Machine;
-use crate::sim::model::Event;
+use crate::sim::model::{Event, Model};
 use crate::types::{Epoch, Millis};
 
 /// The machine states of a failover under way: the plan is published,
@@ -30,6 +44,9 @@ pub(super) struct Explored {
     mid_failover: Vec<Option<Epoch>>,
     /// Per instance: the nodes its machine holds as having lost data.
     lost_seen: Vec<BTreeSet<String>>,
+    /// Per node, after the last event: (its incarnation, the writes it
+    /// held).
+    nodes: Vec<(u32, usize)>,
 }
 
 impl Explored {
@@ -37,7 +54,56 @@ impl Explored {
         Self {
             mid_failover: vec![None; instances],
             lost_seen: vec![BTreeSet::new(); instances],
+            nodes: Vec::new(),
         }
+    }
+
+    /// After each event of an explored run: the world's near misses.
+    pub(super) fn after_event(&mut self, m: &Model) {
+        // resync-from-empty: a node back without the writes it held while
+        // nodes still replicate from it (S7 is about what the controller
+        // does next).
+        for (i, n) in m.nodes.iter().enumerate() {
+            let Some(&(incarnation, held)) = self.nodes.get(i) else {
+                continue;
+            };
+            if n.incarnation != incarnation {
+                let lost = n.log.len() < held;
+                let followed = m
+                    .nodes
+                    .iter()
+                    .any(|r| r.up && r.replica_of.as_deref() == Some(n.addr.as_str()));
+                rehearse::sometimes!(
+                    "near miss: a node restarts without its data while replicas still follow it",
+                    lost && followed
+                );
+            }
+        }
+        self.nodes.clear();
+        self.nodes.extend(m.nodes.iter().map(|n| (n.incarnation, n.log.len())));
+        // promote-most-lagging: the recorded primary does not answer while
+        // two of its replicas answer at different offsets (S5 ranks them).
+        let Some(primary) = m
+            .etcd
+            .record
+            .as_ref()
+            .and_then(|r| m.nodes.iter().position(|n| n.name == r.primary))
+        else {
+            return;
+        };
+        if m.answering(primary) {
+            return;
+        }
+        let addr = m.nodes[primary].addr.as_str();
+        let mut offsets = (0..m.nodes.len())
+            .filter(|&r| m.answering(r) && m.nodes[r].replica_of.as_deref() == Some(addr))
+            .map(|r| m.offset(r));
+        let first = offsets.next();
+        let differ = first.is_some_and(|f| offsets.any(|o| o != f));
+        rehearse::sometimes!(
+            "near miss: the primary down while its replicas answer at different offsets",
+            differ
+        );
     }
 
     /// After instance `i`'s step, which moved its machine by `moved`.

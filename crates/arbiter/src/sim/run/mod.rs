@@ -418,6 +418,9 @@ impl Run<'_> {
                 break;
             }
             self.handle(ev, now)?;
+            if sim.phase() == rehearse::Phase::Explore {
+                self.explored.after_event(&self.model.borrow());
+            }
             self.checker.after_event(&self.model.borrow())?;
             self.check_return(now)?;
             let world_faults = self.world_faults;
