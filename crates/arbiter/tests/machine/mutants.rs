@@ -238,3 +238,43 @@ fn a_primary_down_with_its_data_is_replaced_by_priority_not_by_keys() {
         }))
     );
 }
+
+/// `idle.rs`, `urgent`: `now - lost_data_at < URGENT_WINDOW_MS` as `<=`.
+/// A node's loss keeps the leader looking soon for the window after it
+/// was seen, and not one millisecond longer: at exactly the window's end
+/// the usual interval is back. (The loss is marked on r2, which does not
+/// answer: a node's mark is cleared once it answers as a replica.)
+#[test]
+fn a_loss_keeps_the_next_look_soon_for_the_urgent_window_only() {
+    let settings = Settings::default();
+    let next_wait = |seen_ago: Millis| {
+        let ctx = polled(|c| {
+            c.now = 10_000;
+            for (name, status) in [
+                ("r1", primary(10)),
+                ("r2", Err(RedisError::Timeout)),
+                ("r3", replica_of(1)),
+            ] {
+                c.views.get_mut(name).unwrap().observe(10_000, status);
+            }
+            let r2 = c.views.get_mut("r2").unwrap();
+            r2.lost_data = true;
+            r2.lost_data_at = 10_000 - seen_ago;
+        });
+        let mut m = Machine::restore(State::Polling { next: 2 }, ctx);
+        m.step(Input::Status(replica_of(1)));
+        assert_eq!(m.state().name(), "Leading", "{:?}", m.state());
+        m.poll_next_message()
+    };
+    let now = 10_000;
+    assert_eq!(
+        next_wait(arbiter::machine::URGENT_WINDOW_MS - 1),
+        wait(now + settings.fast_check_interval_ms),
+        "a loss seen within the window: the next look soon"
+    );
+    assert_eq!(
+        next_wait(arbiter::machine::URGENT_WINDOW_MS),
+        wait(now + settings.check_interval_ms),
+        "a loss seen a whole window ago: the usual interval"
+    );
+}
