@@ -115,7 +115,7 @@ fn simulate_shards_merge_into_the_unsharded_report() {
     assert_eq!(merged.faults, whole.faults);
     // The situations explored (sometimes-assertions), every one listed.
     assert_eq!(merged.assertions, whole.assertions);
-    assert_eq!(whole.assertions.len(), 15, "{:?}", whole.assertions.keys());
+    assert_eq!(whole.assertions.len(), 18, "{:?}", whole.assertions.keys());
     // The machine's moves are counters too: every listed one, taken or not.
     assert!(
         whole.counters["move Init --Start--> Identifying"] > 0,
