@@ -175,6 +175,12 @@ impl Model {
         self.nodes.iter().position(|n| n.addr == addr)
     }
 
+    /// Index of the node the etcd record names primary, if any.
+    pub fn recorded_primary(&self) -> Option<usize> {
+        let primary = &self.etcd.record.as_ref()?.primary;
+        self.nodes.iter().position(|n| n.name == *primary)
+    }
+
     /// Whether node `i` answers at all right now.
     pub fn answering(&self, i: usize) -> bool {
         let n = &self.nodes[i];

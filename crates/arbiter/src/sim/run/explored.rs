@@ -83,12 +83,7 @@ impl Explored {
         self.nodes.extend(m.nodes.iter().map(|n| (n.incarnation, n.log.len())));
         // promote-most-lagging: the recorded primary does not answer while
         // two of its replicas answer at different offsets (S5 ranks them).
-        let Some(primary) = m
-            .etcd
-            .record
-            .as_ref()
-            .and_then(|r| m.nodes.iter().position(|n| n.name == r.primary))
-        else {
+        let Some(primary) = m.recorded_primary() else {
             return;
         };
         if m.answering(primary) {

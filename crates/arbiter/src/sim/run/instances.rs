@@ -272,12 +272,8 @@ impl Run<'_> {
         }
         let p = {
             let m = self.model.borrow();
-            let recorded = m
-                .etcd
-                .record
-                .as_ref()
-                .and_then(|r| m.nodes.iter().position(|n| n.name == r.primary));
-            recorded.or_else(|| (0..m.nodes.len()).find(|&i| m.nodes[i].up && m.nodes[i].replica_of.is_none()))
+            m.recorded_primary()
+                .or_else(|| (0..m.nodes.len()).find(|&i| m.nodes[i].up && m.nodes[i].replica_of.is_none()))
         };
         let Some(p) = p else { return };
         let how = if sim.chance(0.8) {

@@ -19,12 +19,7 @@ impl Run<'_> {
             return;
         }
         let m = self.model.borrow();
-        let Some(p) = m
-            .etcd
-            .record
-            .as_ref()
-            .and_then(|r| m.nodes.iter().position(|n| n.name == r.primary))
-        else {
+        let Some(p) = m.recorded_primary() else {
             return;
         };
         let dead = &m.nodes[p];
@@ -115,12 +110,9 @@ impl Run<'_> {
             .any(|e| matches!(e.kind, ModelEvent::Promote { .. }));
         // (or the record moved to a node already serving as primary: one
         // back from its AOF, say, needs no REPLICAOF NO ONE)
-        let moved = m.etcd.record.as_ref().is_some_and(|r| {
-            m.nodes
-                .iter()
-                .position(|n| n.name == r.primary)
-                .is_some_and(|i| i != p && m.answering(i) && m.nodes[i].replica_of.is_none())
-        });
+        let moved = m
+            .recorded_primary()
+            .is_some_and(|i| i != p && m.answering(i) && m.nodes[i].replica_of.is_none());
         if promoted || moved || m.nodes[p].up {
             drop(m);
             self.return_watch = None;
