@@ -421,21 +421,15 @@ impl Tape {
             detail.write_text(&mut text);
             return self.mark_fault(point, Some(&text));
         }
-        let at = inner.at();
-        let lane = inner.lane.load(Ordering::Relaxed);
-        let mut guard = inner.state.lock();
-        let state = &mut *guard;
-        if !state.open_mark(lane) {
-            return;
-        }
-        if let Sink::Memory {
-            calls, last_at, kept, ..
-        } = &mut state.sink
-        {
-            put_fault_head(calls, at, last_at, point);
-            kept.push_text(calls.bytes.len(), detail);
-        }
-        state.check_limit();
+        inner.write_mark(|state, at| {
+            if let Sink::Memory {
+                calls, last_at, kept, ..
+            } = &mut state.sink
+            {
+                put_fault_head(calls, at, last_at, point);
+                kept.push_text(calls.bytes.len(), detail);
+            }
+        });
     }
 
     /// Writes a note mark: free text about the run at this point
@@ -446,14 +440,7 @@ impl Tape {
 
     fn mark(&self, mark: MarkText<'_>) {
         let Some(inner) = &self.inner else { return };
-        let at = inner.at();
-        let lane = inner.lane.load(Ordering::Relaxed);
-        let mut guard = inner.state.lock();
-        let state = &mut *guard;
-        if !state.open_mark(lane) {
-            return;
-        }
-        match &mut state.sink {
+        inner.write_mark(|state, at| match &mut state.sink {
             Sink::Memory { calls, last_at, .. } => put_mark(calls, at, last_at, mark),
             Sink::File { tx, .. } => {
                 state.sent_bytes += match &mark {
@@ -466,8 +453,7 @@ impl Tape {
                     kind: mark.to_kind(),
                 });
             }
-        }
-        state.check_limit();
+        });
     }
 
     /// Number of calls recorded so far (marks not counted).
@@ -755,6 +741,22 @@ impl Inner {
     fn at(&self) -> Option<u64> {
         let at = self.at_us.load(Ordering::Relaxed);
         (at != NO_TIME).then_some(at)
+    }
+
+    /// Writes a mark: `write` puts it, with the time, into the state
+    /// under the lock, once [`State::open_mark`] wrote the lane (it does
+    /// nothing when the mark is refused); then the limit is checked.
+    #[inline]
+    fn write_mark(&self, write: impl FnOnce(&mut State, Option<u64>)) {
+        let at = self.at();
+        let lane = self.lane.load(Ordering::Relaxed);
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        if !state.open_mark(lane) {
+            return;
+        }
+        write(state, at);
+        state.check_limit();
     }
 }
 
