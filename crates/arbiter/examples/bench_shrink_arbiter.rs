@@ -172,8 +172,9 @@ fn main() -> ExitCode {
         let report = Sweep::new(format!("{:?}", p.bug))
             .seeds(0..p.seeds)
             .out_dir(&dir)
+            // The smallest failure as found is shrunk, of the first 50.
             .shrink_limit(1)
-            .save_limit(1)
+            .save_limit(50)
             .quiet()
             // Only this bug's invariants count: a knock-on violation of
             // another invariant must not pass for a find.
@@ -181,7 +182,7 @@ fn main() -> ExitCode {
                 Err(f) if p.invariants.contains(&f.kind()) => Err(f),
                 _ => Ok(()),
             });
-        let Some(f) = report.failures.first() else {
+        let Some(f) = report.shrunk().next().or(report.failures.first()) else {
             eprintln!("{:?}: not found in seeds 0..{}", p.bug, p.seeds);
             failed = true;
             continue;

@@ -252,19 +252,22 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.assert_ok();
         return Ok(());
     }
-    let Some(first) = report.failures.first() else {
+    // The first failure listed is the smallest as found, shrunk.
+    let Some(f) = report.failures.first() else {
         return Err("the sweep did not find the bug".into());
     };
-    let shrunk = first.shrunk.as_ref().ok_or("the failure was not shrunk")?;
-    let original = rehearse::Trace::read(&first.trace)?.calls().len();
+    let shrunk = f.shrunk.as_ref().ok_or("the failure was not shrunk")?;
+    let lowest = report.failed_seeds.first().map_or(f.seed, |s| s.seed);
+    let original = rehearse::Trace::read(&f.trace)?.calls().len();
     let minimal = rehearse::Trace::read(shrunk)?;
     if minimal.calls().len() > 20 {
         return Err(format!("the shrunk scenario still has {} calls", minimal.calls().len()).into());
     }
     println!(
-        "\nfirst failing seed: {} (found after {} seeds); scenario {} calls, shrunk to {} calls:\n",
-        first.seed,
-        first.seed + 1,
+        "\nfirst failing seed: {} (found after {} seeds); the smallest, seed {}: {} calls, shrunk to {} calls:\n",
+        lowest,
+        lowest + 1,
+        f.seed,
         original,
         minimal.calls().len()
     );
@@ -279,7 +282,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     replay.finish()?;
     println!("\nreplaying {} with Replayer: {replayed:?}", shrunk.display());
     match replayed {
-        Err(e) if e.kind() == first.kind => Ok(()),
+        Err(e) if e.kind() == f.kind => Ok(()),
         other => Err(format!("the replay did not fail the same way: {other:?}").into()),
     }
 }

@@ -21,12 +21,12 @@ fn shrinks_near_the_minimum(name: &str, min: usize, run: fn(&mut Sim) -> Result<
         .seeds(0..2000)
         .out_dir(dir.path())
         .shrink_limit(1)
-        .save_limit(1)
+        .save_limit(50)
         .shrink_attempts(5_000)
         .shrink_time(Duration::from_secs(600))
         .quiet()
         .run(run);
-    let f = report.failures.first().unwrap_or_else(|| panic!("{name}: not found"));
+    let f = report.shrunk().next().unwrap_or_else(|| panic!("{name}: not found"));
     assert_eq!(f.shrink_stopped, Some(ShrinkStop::Exhausted), "{name}");
     let shrunk = f.calls.1.expect("shrunk");
     assert!(

@@ -174,11 +174,12 @@ fn main() -> ExitCode {
         let report = Sweep::new("bench-shrink")
             .seeds(0..bug.seeds)
             .out_dir(&out)
+            // The smallest failure as found is shrunk, of the first 50.
             .shrink_limit(1)
-            .save_limit(1)
+            .save_limit(50)
             .quiet()
             .run(bug.run);
-        match report.failures.first() {
+        match report.shrunk().next().or(report.failures.first()) {
             Some(f) => {
                 let line = Line {
                     name: bug.name,

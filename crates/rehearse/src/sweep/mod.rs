@@ -192,7 +192,13 @@ impl Sweep {
         self
     }
 
-    /// How many failures (lowest seeds first) are shrunk (default 3).
+    /// How many failures are shrunk (default 3): of the ones saved, the
+    /// smallest as found of each kind (fewest calls, then choices, then
+    /// the lowest seed), then the next smallest of each, as Hypothesis
+    /// keeps the smallest example of each origin. A failure found small
+    /// shrinks further and sooner; raise [`Sweep::save_limit`] to choose
+    /// among more. The report lists the shrunk ones first
+    /// ([`Report::failures`]).
     pub fn shrink_limit(mut self, n: usize) -> Self {
         self.shrink_limit = n;
         self
@@ -536,8 +542,21 @@ impl Sweep {
             .filter(|(_, o)| o.given.is_some())
             .map(|(s, _)| *s)
             .collect();
-        for (index, (seed, outcome)) in pooled.found.into_iter().enumerate() {
-            let failure = self.report_failure(&f, &dir, seed, outcome, index < self.shrink_limit, &repro);
+        let sizes: Vec<(&str, u64, usize, u64)> = pooled
+            .found
+            .iter()
+            .map(|(seed, o)| {
+                let kind = o.result.as_ref().err().map_or("?", |e| e.kind());
+                (kind, o.calls, o.choices.len(), *seed)
+            })
+            .collect();
+        let order = shrink::shrink_order(&sizes, self.shrink_limit);
+        let mut found: Vec<_> = pooled.found.into_iter().zip(order).collect();
+        // The ones to shrink first, in the order chosen, then the others
+        // by seed: `failures[0]` is the smallest of the first kind, shrunk.
+        found.sort_by_key(|((seed, _), place)| (place.is_none(), *place, *seed));
+        for ((seed, outcome), place) in found {
+            let failure = self.report_failure(&f, &dir, seed, outcome, place.is_some(), &repro);
             // Shrinking can take minutes: say each one as it ends.
             if !self.quiet && failure.shrink_stopped.is_some() {
                 eprintln!(

@@ -61,7 +61,12 @@ pub struct Report {
     pub runs: u64,
     /// Seeds that failed, including those not saved.
     pub failed_runs: u64,
-    /// Saved failures, by seed.
+    /// Saved failures: the shrunk ones first, in the order they were
+    /// chosen (the smallest as found of each kind, then the next smallest;
+    /// [`Sweep::shrink_limit`](crate::Sweep::shrink_limit)), then the
+    /// others by seed. So `failures[0]` is the smallest failure of the
+    /// first kind found, shrunk; [`Report::failed_seeds`] lists every
+    /// failing seed in order.
     pub failures: Vec<FailureReport>,
     /// Wall time of the sweep's runs (without saving and shrinking, which
     /// come after: see [`Report::saving`]).
@@ -109,6 +114,13 @@ impl Report {
         if !self.passed() {
             panic!("{self}");
         }
+    }
+
+    /// The failures that were shrunk, in the order they were chosen: the
+    /// smallest as found of each kind, then the next smallest
+    /// ([`Sweep::shrink_limit`](crate::Sweep::shrink_limit)).
+    pub fn shrunk(&self) -> impl Iterator<Item = &FailureReport> {
+        self.failures.iter().filter(|f| f.shrink_stopped.is_some())
     }
 
     /// No seed failed, and no required assertion went unhit.

@@ -4,6 +4,7 @@
 //! [`super::shrinker`].
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,44 @@ fn strip_trailing_zeros(mut v: Vec<u64>) -> Vec<u64> {
         v.pop();
     }
     v
+}
+
+/// Which of a sweep's failures are shrunk, at most `limit` of them, given
+/// each one's kind, calls and choices as found, and seed: the smallest of
+/// each kind first (fewest calls, then fewest choices, then the lowest
+/// seed), then the second smallest of each kind, and so on; kinds in the
+/// order of their lowest seed. Each failure's place in that order, `None`
+/// for those not shrunk.
+///
+/// As Hypothesis keeps the smallest failing example of each origin: a
+/// failure found small shrinks further and sooner than one found large
+/// (arbiter's PromoteMostLagging over seeds 0..300: the lowest failing
+/// seed, 3,054 calls as found, shrinks to 1,586 in 7,417 attempts; the
+/// smallest, 375 calls, to 283 in 2,192), and the failures of one bug do
+/// not use up the shrinks another bug needs.
+pub(super) fn shrink_order(found: &[(&str, u64, usize, u64)], limit: usize) -> Vec<Option<usize>> {
+    let mut kinds: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, f) in found.iter().enumerate() {
+        kinds.entry(f.0).or_default().push(i);
+    }
+    let mut kinds: Vec<Vec<usize>> = kinds.into_values().collect();
+    for same in &mut kinds {
+        same.sort_by_key(|&i| (found[i].1, found[i].2, found[i].3));
+    }
+    kinds.sort_by_key(|same| same.iter().map(|&i| found[i].3).min());
+    let mut place = vec![None; found.len()];
+    let mut next = 0;
+    for rank in 0.. {
+        let at_rank: Vec<usize> = kinds.iter().filter_map(|same| same.get(rank).copied()).collect();
+        if at_rank.is_empty() || next == limit {
+            break;
+        }
+        for i in at_rank.into_iter().take(limit - next) {
+            place[i] = Some(next);
+            next += 1;
+        }
+    }
+    place
 }
 
 /// Why shrinking one failure stopped.

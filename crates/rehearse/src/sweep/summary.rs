@@ -178,7 +178,12 @@ impl Report {
             saving_s: self.saving.as_secs_f64(),
             shrinking_s: self.shrinking.as_secs_f64(),
             failed: self.failed_seeds.clone(),
-            saved: self.failures.iter().map(SavedFailure::from).collect(),
+            saved: {
+                // by seed, as a merge of shards lists them
+                let mut saved: Vec<SavedFailure> = self.failures.iter().map(SavedFailure::from).collect();
+                saved.sort_by_key(|f| f.seed);
+                saved
+            },
             faults: self.faults.clone(),
             counters: self.counters.clone(),
             assertions: self.assertions.clone(),
@@ -393,7 +398,11 @@ impl fmt::Display for SweepSummary {
             let more = if seeds.len() > shown.len() { ", ..." } else { "" };
             writeln!(f, "- {kind}: {} seeds ({}{more})", seeds.len(), shown.join(", "))?;
         }
-        for s in self.saved.iter().take(5) {
+        // The shrunk ones first (the smallest of each kind), as a sweep
+        // prints them.
+        let shrunk = self.saved.iter().filter(|s| s.shrink_stopped.is_some());
+        let rest = self.saved.iter().filter(|s| s.shrink_stopped.is_none());
+        for s in shrunk.chain(rest).take(5) {
             writeln!(f, "- seed {}: {}", s.seed, s.message.lines().next().unwrap_or(""))?;
             writeln!(f, "  scenario: {}", s.scenario.display())?;
             if let Some(shrunk) = &s.shrunk {

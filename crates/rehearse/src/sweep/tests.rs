@@ -1,8 +1,9 @@
-//! Unit tests of the sweep's knob parsing, trace comparison and shortlex order.
+//! Unit tests of the sweep's knob parsing, trace comparison, shortlex order
+//! and the choice of failures to shrink.
 
 use super::determinism::first_difference;
 use super::knobs::{parse_bytes, parse_seed_range, parse_shard, parse_switch};
-use super::shrink::simpler;
+use super::shrink::{shrink_order, simpler};
 
 #[test]
 fn seed_ranges_and_shards_parse() {
@@ -161,4 +162,38 @@ fn a_candidate_stops_past_its_call_limit() {
     let o = run_candidate(&endless, 1, Vec::new(), &faults, 100);
     assert_eq!(o.result.unwrap_err().kind(), CALL_LIMIT_KIND);
     assert_eq!(o.calls, 101);
+}
+
+#[test]
+fn the_smallest_failure_of_each_kind_is_shrunk_first() {
+    // (kind, calls, choices, seed), in seed order as a sweep holds them.
+    let found = [
+        ("S5", 3054, 3413, 17),
+        ("L3", 900, 800, 20),
+        ("S5", 9000, 9000, 43),
+        ("L3", 900, 700, 50),
+        ("S5", 375, 420, 299),
+    ];
+    let chosen = |limit| -> Vec<u64> {
+        let places = shrink_order(&found, limit);
+        assert_eq!(places.len(), found.len());
+        let mut chosen: Vec<(usize, u64)> = found
+            .iter()
+            .zip(places)
+            .filter_map(|(f, p)| p.map(|p| (p, f.3)))
+            .collect();
+        chosen.sort();
+        chosen.into_iter().map(|(_, seed)| seed).collect()
+    };
+    assert_eq!(chosen(0), Vec::<u64>::new());
+    // S5's smallest (299, not its lowest seed 17), then L3's (50: the
+    // same calls as 20, fewer choices), then the second smallest of each.
+    assert_eq!(chosen(1), vec![299]);
+    assert_eq!(chosen(2), vec![299, 50]);
+    assert_eq!(chosen(3), vec![299, 50, 17]);
+    assert_eq!(chosen(4), vec![299, 50, 17, 20]);
+    assert_eq!(chosen(9), vec![299, 50, 17, 20, 43]);
+    // Ties in size go to the lowest seed.
+    let same = [("x", 5, 5, 8), ("x", 5, 5, 3)];
+    assert_eq!(shrink_order(&same, 1), vec![None, Some(0)]);
 }
