@@ -278,3 +278,84 @@ fn a_loss_keeps_the_next_look_soon_for_the_urgent_window_only() {
         "a loss seen a whole window ago: the usual interval"
     );
 }
+
+/// `depose.rs`, `on_depose`: "silent" as `now - since > within_ms +
+/// margin` made `>=`. A follower deposes its leader only once the same
+/// heartbeat has stood for longer than the leader promised plus the
+/// margin (the fast interval): at exactly that long the leader may still
+/// be on time, and is left alone; one millisecond more and it is deposed.
+#[test]
+fn a_leader_silent_exactly_as_long_as_it_promised_plus_the_margin_is_not_deposed() {
+    let settings = Settings::default();
+    let fast = settings.fast_check_interval_ms;
+    let margin = fast.min(settings.check_interval_ms);
+    let within_ms = 1600;
+    let now = 4000;
+    // r1, seen as primary, down since 1000: down-after (3 s) has passed.
+    let silent_since = |since: u64| {
+        let mut c = follower();
+        c.now = now;
+        let r1 = c.watch.entry("r1".into()).or_default();
+        r1.observe(1000, Some(true), 1000);
+        r1.observe(2000, None, 1000);
+        c.silence = Some((leader("arbiter-2", 90), 7, since));
+        let mut m = Machine::restore(State::CheckingLeader, c);
+        m.step(Input::Heartbeat(Ok(Some(Heartbeat { revision: 7, within_ms }))));
+        (m.state().name(), m.poll_next_message())
+    };
+    assert_eq!(
+        silent_since(now - within_ms - margin),
+        ("Following", wait(now + fast)),
+        "silent exactly as long as promised plus the margin: left alone"
+    );
+    assert_eq!(
+        silent_since(now - within_ms - margin - 1),
+        (
+            "Deposing",
+            Some(Output::Depose {
+                leader: leader("arbiter-2", 90),
+                revision: 7
+            })
+        ),
+        "one millisecond longer: deposed"
+    );
+}
+
+/// `idle.rs`, `urgent`: "blocked `&&` on a recorded primary that lost
+/// its data" made `||`. Being blocked is urgent only when what blocks the
+/// leader is a loss on the recorded primary (its replicas must be caught
+/// the moment they can be acted on); a leader blocked on a cold start
+/// (no record, no node claiming primary) waits for an operator, and
+/// looks again at the usual interval.
+#[test]
+fn a_leader_blocked_on_a_cold_start_looks_again_at_the_usual_interval() {
+    let settings = Settings::default();
+    let ctx = polled(|c| {
+        c.record = None;
+        c.views.get_mut("r1").unwrap().observe(1000, replica_of(2));
+    });
+    let mut m = Machine::restore(State::Polling { next: 2 }, ctx);
+    m.step(Input::Status(replica_of(1)));
+    assert_eq!(m.state().name(), "Leading", "{:?}", m.state());
+    assert_eq!(m.context().blocked, Some(arbiter::machine::Blocked::ColdStart));
+    assert_eq!(m.poll_next_message(), wait(1000 + settings.check_interval_ms));
+}
+
+/// `startup.rs`, `on_startup`: the guard `config.nodes.is_empty()` forced
+/// false. The state and the outputs are the same either way: without the
+/// guard the machine campaigns for the empty group, and `step` turns that
+/// unlisted move (`Identifying` to `Campaigning`) into the same `Failure`
+/// with no output. What tells them apart is the guard's own refusal: an
+/// instance handed an empty group refuses it as it stands, before it takes
+/// its id and joins the election, not after.
+#[test]
+fn a_group_with_no_nodes_is_refused_before_the_instance_takes_its_id() {
+    let no_nodes = GroupConfig {
+        nodes: vec![],
+        settings: Settings::default(),
+    };
+    let mut m = Machine::restore(State::Identifying, Context::new(no_nodes));
+    assert_eq!(m.step(Input::NodeId(me())).name(), "Failure");
+    assert_eq!(m.poll_next_message(), None);
+    assert_eq!(m.context().instance, None);
+}

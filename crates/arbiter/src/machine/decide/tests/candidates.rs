@@ -97,6 +97,28 @@ fn data_exists_by_the_nodes_seen_lately_not_by_older_answers() {
 }
 
 #[test]
+fn data_exists_while_a_node_that_kept_its_data_showed_keys_in_its_answer_before() {
+    // r1 (failed) and r2 answer empty now; r2 held 50 keys at its answer
+    // before (it resynced from r1, which came back empty). r2 did not
+    // lose data itself, so its answer before counts: data exists. Marked
+    // as having lost data, its earlier keys are gone with the loss, and
+    // only its latest answer counts. (Mutation testing: with the `!`
+    // before `v.lost_data` deleted in `data_exists`, only the answers
+    // before of nodes that lost data counted.)
+    let stale_after = Settings::default().stale_after_ms;
+    let mut r1 = NodeView::default();
+    r1.observe(1000, Ok(status(Role::Primary, "a2", "h2", 0, 0)));
+    let mut r2 = NodeView::default();
+    r2.observe(0, Ok(status(linked("10.0.0.1:6379"), "b", "h", 500, 50)));
+    r2.observe(1000, Ok(status(linked("10.0.0.1:6379"), "b", "h2", 0, 0)));
+    let v = views(vec![("r1", r1.clone()), ("r2", r2.clone())]);
+    assert!(data_exists(&v, "r1", 1000, stale_after));
+    r2.lost_data = true;
+    let v = views(vec![("r1", r1), ("r2", r2)]);
+    assert!(!data_exists(&v, "r1", 1000, stale_after));
+}
+
+#[test]
 fn an_empty_replica_is_not_promoted_while_a_node_refuses_the_password() {
     // r1 (recorded) is down; r3 is empty; r2 is up but refuses arbiter's
     // password: it may hold the data, so r3 is not eligible.

@@ -158,6 +158,48 @@ fn a_copy_back_from_disk_stays_one_while_it_claims_primary_under_that_run() {
 }
 
 #[test]
+fn each_sign_of_a_reload_alone_makes_a_copy_from_disk_that_stays_one_under_its_run() {
+    // Either sign that a node claiming primary reloaded what it holds is
+    // enough on its own, and the evidence outlives the answer that showed
+    // it: a primary first seen at offset 0 holding keys (untouched since
+    // its reload), or one first seen after an outage, up for less time
+    // than the outage (it restarted out of reach), is still a copy from
+    // disk when it answers again under that run, taking writes.
+    // (Mutation testing: with the second `||` of `fresh` in
+    // `NodeView::observe` turned into `&&`, each sign alone was forgotten
+    // at the next answer.)
+    let mut untouched = NodeView::default();
+    untouched.observe(1_000, Ok(status(Role::Primary, "a", "A", 0, 50)));
+    assert!(untouched.back_from_disk(), "offset 0 holding keys");
+    untouched.observe(2_000, Ok(status(Role::Primary, "a", "A", 60, 51)));
+    assert!(untouched.back_from_disk(), "the same run, taking writes since");
+
+    let mut unseen = NodeView::default();
+    unseen.observe(1_000, Err(RedisError::Timeout));
+    let mut back = status(Role::Primary, "b", "B", 40, 40);
+    back.uptime_s = Some(2);
+    unseen.observe(10_000, Ok(back));
+    assert!(unseen.back_from_disk(), "started after the first unanswered poll");
+    unseen.observe(11_000, Ok(status(Role::Primary, "b", "B", 60, 41)));
+    assert!(unseen.back_from_disk(), "the same run, taking writes since");
+}
+
+#[test]
+fn a_copy_from_disk_this_leader_repointed_is_no_longer_one() {
+    // A primary seen back from disk that this leader then pointed at
+    // another node (REPLICAOF answered OK) follows that node until its
+    // next answer says otherwise: no longer a copy from disk claiming
+    // primary, though its run id is the one it reloaded under.
+    // (Mutation testing: with `&&` turned into `||` in `back_from_disk`,
+    // the run id alone kept it one.)
+    let mut v = NodeView::default();
+    v.observe(1_000, Ok(status(Role::Primary, "a", "A", 0, 50)));
+    assert!(v.back_from_disk());
+    v.repointed("10.0.0.2:6379");
+    assert!(!v.back_from_disk());
+}
+
+#[test]
 fn a_refused_password_does_not_end_the_outage_a_restart_is_judged_by() {
     // Seed 38485: r2, never seen answering by this leader (unreachable,
     // then refusing the password, then unreachable again), answers
@@ -522,6 +564,84 @@ fn a_replica_level_with_a_restarted_primary_is_no_evidence_of_a_loss() {
         note_data_loss(&c, &v, Some(&record), 1000).apply(&mut v);
         assert_eq!(v["r1"].lost_data, lost, "r2 at offset {r2_offset}");
     }
+}
+
+#[test]
+fn an_older_follower_shows_an_unseen_primary_lost_data_only_holding_more_on_another_history() {
+    // r1 (recorded, never seen by this leader) is down; r2 has the
+    // freshest link to it, holding 54 keys on history "new"; r3's link
+    // went down earlier. r3 holding more on an older history marks r1;
+    // holding more on r1's latest history (it is merely ahead of r2), or
+    // as many on an older one, does not. (Mutation testing: with the
+    // second `&&` of `older_holds_more` in `unseen_primary_lost_data`
+    // turned into `||`, more keys alone marked r1; with `>` as `>=`, as
+    // many did.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    for (r3_history, r3_keys, lost) in [("old", 55, true), ("new", 60, false), ("old", 54, false)] {
+        let mut r1 = NodeView::default();
+        r1.observe(70_000, Err(RedisError::Unreachable("refused".into())));
+        let mut r2 = NodeView::default();
+        r2.observe(80_000, Ok(status(down_replica(36_600), "b", "new", 54, 54)));
+        let mut r3 = NodeView::default();
+        r3.observe(
+            80_000,
+            Ok(status(down_replica(70_600), "c", r3_history, r3_keys, r3_keys)),
+        );
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 80_000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, lost, "r3 holding {r3_keys} keys on {r3_history}");
+    }
+}
+
+#[test]
+fn a_replica_on_another_history_holding_more_keys_at_a_lower_offset_is_ahead_of_its_primary() {
+    // r1 (recorded, answering under the run this leader first saw; the
+    // record names no run id) holds 40 keys at offset 1000 on history
+    // "B". r2, following it, holds 60 keys at offset 500 on history "A":
+    // offsets of two histories do not compare, the key counts do, and r2
+    // holds what r1 lost. (Mutation testing: with `k > mine` as
+    // `k == mine` in `ahead_of_primary`, only a larger offset or as many
+    // keys counted as ahead, and r1 was not marked.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", None);
+    for (r2_keys, lost) in [(60, true), (30, false)] {
+        let mut r1 = NodeView::default();
+        r1.observe(1_000, Ok(status(Role::Primary, "a", "B", 1_000, 40)));
+        let mut r2 = NodeView::default();
+        r2.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "b", "A", 500, r2_keys)));
+        let mut r3 = NodeView::default();
+        r3.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "c", "B", 1_000, 40)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 1_000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, lost, "r2 holding {r2_keys} keys");
+    }
+}
+
+#[test]
+fn a_node_other_than_the_recorded_primary_that_restarted_sheds_its_loss_mark() {
+    // r2, marked as having lost data (it was the primary then), restarted
+    // since and claims primary with what it reloaded (10 keys, another
+    // history): what it holds now is what it reloaded, not what it lost
+    // before, and its mark clears. r1, the recorded primary, keeps
+    // holding the data. (Mutation testing: with `recorded != name` as
+    // `==` in `mark_data_loss`, only the recorded primary's mark cleared
+    // on a restart, and r2 stayed marked.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    let mut r1 = NodeView::default();
+    r1.observe(1_000, Ok(status(Role::Primary, "a", "A", 500, 50)));
+    let mut r2 = NodeView::default();
+    r2.observe(1_000, Ok(status(Role::Primary, "b", "B", 40, 40)));
+    r2.observe(2_000, Ok(status(Role::Primary, "b2", "C", 10, 10)));
+    r2.lost_data = true;
+    r2.lost_data_at = 500;
+    let mut r3 = NodeView::default();
+    r3.observe(2_000, Ok(status(linked("10.0.0.1:6379"), "c", "A", 500, 50)));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    note_data_loss(&c, &v, Some(&record), 2_000).apply(&mut v);
+    assert!(!v["r2"].lost_data, "restarted since: its mark clears");
+    assert!(!v["r1"].lost_data);
 }
 
 #[test]

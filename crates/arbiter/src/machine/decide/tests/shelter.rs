@@ -524,3 +524,99 @@ fn a_priority_zero_copy_holding_more_than_a_candidate_on_its_history_is_detached
         assert_eq!(plan, Ok(Some(expected)), "r3 holds {r3_keys}");
     }
 }
+
+#[test]
+fn a_silent_node_seen_too_long_ago_or_marked_lost_is_no_shelter() {
+    // r1 (recorded) came back empty; r2 follows it holding 40 keys; r3
+    // last answered following it with 50, and is silent. When r3 was last
+    // seen past the staleness limit, or is itself marked as having lost
+    // its data, its last answer no longer stands for what it holds: r2,
+    // the best copy that does, is promoted rather than repointed at r3.
+    // (Mutation testing: with `||` turned into `&&` in the first filter
+    // of `Sheltering::most_data`, both counted with their last answer and
+    // r2 was pointed at r3.)
+    let c = config(&[100, 100, 100]);
+    let now = 60_000;
+    let stale_after = c.settings.stale_after_ms;
+    let mut r1 = NodeView::default();
+    r1.observe(0, Ok(status(Role::Primary, "a", "old", 500, 50)));
+    r1.observe(now, Ok(status(Role::Primary, "a2", "new", 0, 0)));
+    r1.lost_data = true;
+    let mut r2 = NodeView::default();
+    r2.observe(now, Ok(status(down_replica(1_000), "b", "old", 400, 40)));
+    let silent_since = |since: Millis, lost: bool| {
+        let mut r3 = NodeView::default();
+        r3.observe(since - 500, Ok(status(down_replica(100), "c", "old", 500, 50)));
+        r3.observe(since, Err(RedisError::Timeout));
+        r3.lost_data = lost;
+        views(vec![("r1", r1.clone()), ("r2", r2.clone()), ("r3", r3)])
+    };
+    // (silent within the limit, not marked: r3 is where the data is)
+    let v = silent_since(now - stale_after, false);
+    assert!(matches!(shelter(&c, &v, "r1", now), Some(Shelter::Repoint(Plan::Shelter { ref to, .. })) if to == "r3"));
+    for (since, lost) in [(now - stale_after - 1, false), (now - 1_000, true)] {
+        let v = silent_since(since, lost);
+        assert!(
+            matches!(shelter(&c, &v, "r1", now), Some(Shelter::Promote(ref n)) if n == "r2"),
+            "r3 silent since {since}, marked lost: {lost}"
+        );
+    }
+}
+
+#[test]
+fn a_claimant_holding_as_many_keys_as_a_silent_node_last_held_is_a_shelter() {
+    // As in seed 33036 (r1, recorded, lost its data and is down; r2 came
+    // back from an RDB claiming primary; r3, silent within the staleness
+    // limit, last answered in an earlier term): r2 is waited on only
+    // while r3 last held more than it; holding as many, r2 risks nothing
+    // r3 has, and is promoted. (Mutation testing: with `silent > k` as
+    // `>=` in `Sheltering::doubtful`, as many kept the group waiting.)
+    let c = config(&[100, 100, 100]);
+    for (r3_keys, promoted) in [(21, false), (20, true)] {
+        let mut r1 = NodeView::default();
+        r1.observe(16_000, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+        r1.observe(16_700, Err(RedisError::Unreachable("refused".into())));
+        r1.lost_data = true;
+        let mut r2 = NodeView::default();
+        r2.observe(16_800, Err(RedisError::Unreachable("refused".into())));
+        let mut back = status(Role::Primary, "b2", "b2-new", 20, 20);
+        back.uptime_s = Some(0);
+        r2.observe(21_200, Ok(back));
+        let mut r3 = NodeView::default();
+        r3.observe(12_000, Ok(status(down_replica(100), "c", "a1", r3_keys, r3_keys)));
+        r3.observe(12_900, Err(RedisError::Timeout));
+        r3.earlier_term = true;
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let found = shelter(&c, &v, "r1", 21_200);
+        assert_eq!(
+            matches!(found, Some(Shelter::Promote(ref n)) if n == "r2"),
+            promoted,
+            "r3 last held {r3_keys} keys"
+        );
+        if !promoted {
+            assert!(found.is_none(), "waits for r3");
+        }
+    }
+}
+
+#[test]
+fn a_replica_of_the_best_copy_is_not_detached_with_it() {
+    // r1 (recorded) lost its data and is down; r2, priority 0, follows it
+    // holding 140 keys, the most left: it is detached from r1 (it would
+    // resync them away). r3 replicates from r2, not from r1: it keeps
+    // the 140 keys through r2 and is left as it is. (Mutation testing:
+    // with `&&` turned into `||` in `detachable`, every replica of
+    // another node was detached once the best copy followed r1.)
+    use super::super::shelter::detachable;
+    let c = config(&[100, 0, 100]);
+    let mut r1 = NodeView::default();
+    r1.observe(50_000, Ok(status(Role::Primary, "a2", "new", 0, 0)));
+    r1.observe(56_000, Err(RedisError::Unreachable("refused".into())));
+    r1.lost_data = true;
+    let mut r2 = NodeView::default();
+    r2.observe(60_000, Ok(status(down_replica(8_000), "b", "old", 140, 140)));
+    let mut r3 = NodeView::default();
+    r3.observe(60_000, Ok(status(linked("10.0.0.2:6379"), "c", "old", 140, 140)));
+    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    assert_eq!(detachable(&c, &v, "r1", "r2"), vec!["r2".to_string()]);
+}
