@@ -50,52 +50,88 @@ const COUNTER_MIN: usize = 12;
 
 /// The replicated log (`examples/replog`, `--bug`), failing with "state
 /// machine safety" (the kind seed 96 fails with, which shrinking keeps).
-/// Minimal counterexample: not derived exactly (0, so no ratio); the best
-/// run known has 112 calls (the shrinker's), and one built by hand, 117.
+/// Minimal counterexample: not derived exactly (0, so no ratio): at least
+/// 68 calls, at most 76 (the run below), and at least 76 for a run that
+/// fails before 306 ms. The shrinker's run has 112; it ends, as an earlier
+/// run built by hand (117 calls) did, 3 ms after n0's second timeout
+/// (415.409 ms).
 ///
-/// The run built by hand (`--only replog --seed 96 --choices
-/// 0,0,0,0,8000000000000001,cccccccccccccccd,0,0,8000000000000001,cccccccccccccccd,9999999999999801,aaaaaaaaaaaaaaab,0,b410acef156c10a,0,0,0,8bc6f41a92919b32,0,0,0,0,0,0,0,0,0,0,0,0,0,9999999999999801,5555555555555556,b4c9f58efda9a,0,800053e29f29f1f8,0,0,0,0,0,0,0,9999999999999801,aaaaaaaaaaaaaaab,8000000000000000,2f0538d72b4a7f18`,
-/// every latency and sync at its minimum): the election timeouts hash
-/// the node, term and time, and all nodes start at 0, so n2 times out
-/// first at 150.574 ms, n0 at 152.433 ms and again at 415.409 ms. At the
-/// first fault tick (100 ms) n2 and n0 are cut apart until 415.41 ms; n2
-/// wins term 1 with n1's vote (152.574 ms), n1 writes the no-op at index
-/// 1 and acknowledges it before syncing (153.574 ms); n1 crashes at the
-/// second tick (154.6 ms: after its acknowledgement arrived, before the
-/// client's write that reached n2 at 153 ms was acknowledged, so no
-/// client write is acknowledged and the failure is not "acknowledged
-/// write lost"), losing the entry; n2 commits index 1 on its own sync
-/// (162.574 ms); the third tick (204.6 ms) cuts n2 from n1 before n1
-/// restarts (254.6 ms) with an empty log; n0 times out at 415.409 ms, n1
-/// votes for it, n0 leads term 2 with its no-op at index 1, and n2, back
-/// in reach of n0, takes it over its committed term-1 entry at 418.409
-/// ms: the violation. The calls are 3 starts, 6 session openings, 3 per
-/// 17 ms client write (the step that ends the window, the submit, the
-/// request's delivery; 2 when the target is down), and the elections,
-/// appends, acknowledgements and timers between. No run can fail much
-/// earlier (no leader before 150.574 ms, no restart within 100 ms of the
-/// crash, a second election at a timeout of at least 150 ms), but how
-/// many calls fit in that time depends on which node the client writes to
-/// in each window and on timeouts that hash the virtual time: the
-/// shrinker's run (crash at 174 ms, restart at 340 ms) has 5 calls fewer,
-/// with the same end, 418.409 ms, and a bound proved by hand is still to
-/// be worked out.
+/// The run of 76 calls (`--only replog --seed 96 --choices
+/// 0,ffffffffffffffff,0,ffffffffffffffff,ffbaf2218a08e7b0,0,0,0,ffffffffffffffff,1c1a88d57022530f,ffffffffffffffff,cccccccccccccccd,0,0,0,0,0,93f815a5ab32c301,0,177b6cd637ec0979,0,0,0,9329c813f687c629,0,0,ffffffffffffffff,e50d69764049cc03,0,0,0,0,0,ffffffffffffffff,5555555555555556,3b9a955b8ad451a,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,e50d69764049cc03,0,0,0,0,0,0,0,0,0,0,0,0,3ffbe7afa2d6dbb9`;
+/// syncs instant, latencies 1 ms but where the times say). The election
+/// timeouts hash the node, term and time: n0, n1, n2 first time out at
+/// 152.433, 257.824 and 150.574 ms. The n1-n0 handshake is delayed past
+/// the end, the n2-n1 one to 155.291 ms. n2 (L) campaigns at 150.574 ms;
+/// n0 (G) grants at 151.941 ms, which puts its next timeout at 302.238 ms;
+/// the vote reaches L at 155.241 ms (the client's write of 153 ms found
+/// no leader). L writes its no-op at index 1; its append to G is delayed
+/// 900 ms (all of L -> G waits behind it); n1 (F) gets it at 156.291 ms
+/// and acknowledges before syncing, crashes at the second tick (157.8 ms)
+/// and restarts at 300 ms (its handshake with L delayed again); L commits
+/// index 1 at its flush (165.241 ms). G times out at 302.238 ms (term 2),
+/// F votes for it, and G's no-op reaches L at 305.238 ms (the one to F, 2
+/// ms, after it), over the committed entry. The calls: 34 for 17 windows,
+/// 3 starts, 6 session openings, 14 writes delivered (the 9 up to 153 ms;
+/// 170 and 289 ms to G, which knows no leader; 238-272 ms to L, which
+/// cannot commit, each with its flush, 3 more; 187-221 ms go to F, down)
+/// and the 16 events of the story.
+///
+/// No run fails before 304.977 ms. The fixed log is safe, so the commit
+/// of an entry E counts the acknowledgement of a follower F that had not
+/// synced E (had it counted two, the third node G would hold E as well);
+/// F crashes before its flush, losing E, restarts at R, at least 100 ms
+/// later, and a leader of a later term without E, elected by another node
+/// without E, sends L a conflicting append (the earliest detection; its
+/// own commit waits 10 ms for its flush). L holds E and refuses its vote,
+/// so F or G leads, elected by the other. F as candidate: its timer runs
+/// from R, so the end is past R + 153 >= 406 ms (E is written after the
+/// first win, >= 152.574 ms). G: it campaigns at `g` after R, for a term
+/// above F's (F kept L's term), at least 150 ms after the last reset of
+/// its timer. Never reset, G campaigns for term 1 at its first timeout,
+/// where F already voted for L (had G voted, that was a reset). A reset
+/// needs a campaign (>= 150.574 ms; n2's own first gives 450.458 ms), a
+/// grant or an append (>= 151.574 ms) or a restart (>= 200 ms); before
+/// 151.977 ms only a grant of n2's term-1 request fits, and over its 4,001
+/// arrival times the timeout ends at >= 301.977 ms (n1 at 151.852 ms; n0
+/// at 151.941 ms, 302.238 ms). Request, vote and append take 1 ms each.
+/// (With n1 as G and n0 as F, a run ends at 304.977 ms, also with 76
+/// calls: `--choices
+/// 0,ffffffffffffffff,0,ffffffffffffffff,ffbaf2218a08e7b0,0,ffffffffffffffff,1c1b4b18960077e6,0,0,ffffffffffffffff,cccccccccccccccd,0,0,0,0,0,93f815a5ab32c301,0,11c99d14aab5962c,0,0,0,998fc5a586d075bc,0,0,0,ffffffffffffffff,e50d69764049cc03,0,0,0,0,ffffffffffffffff,0,3b9a955b8ad451a,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,ffffffffffffffff,e50d69764049cc03,0,0,0,0,0,0,0,0,0,0,0,0,3ffbe7afa2d6dbb9`.)
+///
+/// So 17 windows end first: 34 calls (the step that ends each, the submit).
+/// Every failing run also has: 3 starts; 6 session openings (L-F for E and
+/// its acknowledgement, L-G for G's vote and the last append, F-G after R;
+/// both ends are told); L's timer, a vote request and a vote; E's append
+/// and acknowledgement; L's flush (a leader syncs only there); F's crash,
+/// L's notice of it, F's restart; G's timer, its requests to F and to L
+/// (ahead of the append on that session), F's vote, the append; 2
+/// heartbeats of L (it leads from its win, before F's crash, to G's
+/// request, >= 103 ms): 25. Writes: the 5 before the first tick (100 ms)
+/// are delivered; those of 102 to 136 ms cost at least 2 calls (a write is
+/// lost only to a node down at the first tick, or paused there and crashed
+/// before the pause ends; neither crash is F's, for there is no leader yet
+/// and no acknowledgement in a pause, so each adds a crash and a start;
+/// otherwise a pause holds writes until it ends, before the end). 68 if the
+/// run ends at 306 ms or later (18 windows). Before 306 ms: L is n2 (G's
+/// reset is its request); no crash at the first tick (F's E would come
+/// after its restart, >= 200 ms, and the end after 306 ms); a pause at it
+/// can only be F's, to about 200 ms, which turns the client to F and costs
+/// 19 write calls; else the writes up to 153 ms are 9 calls, and those of
+/// 170 to 289 ms, through the client's rule (the node that last claimed to
+/// lead, the next after 3 unanswered; G knows no leader, L cannot commit
+/// while F is down, a write to L is 2 calls with its flush), from each
+/// state the write of 153 ms leaves and over every crash and restart time
+/// that fits, at least 8 with F = n1; with F = n0, 7, but n0 times out at
+/// 152.433 ms or gets a vote request first: 76 in all. That later runs need
+/// 76 too (each window past 17 adds 2 calls, and drops beyond the first 3
+/// are paid by the others' writes) is not proved.
 ///
 /// (2026-12-02) A run of 64 calls, ending at 255.575 ms, once failed the
 /// same way without this story: at n1's crash `disk::corrupt` garbled its
 /// unsynced line `1 1 0` into `1 1 1`, recovery trusted the line, and n2's
 /// append, whose term matched, had n1 commit it. That was a second defect
 /// of the example, which the fixed log had too (18 of 3,000 seeds under
-/// forced disk faults); lines now carry a CRC, the 64-call run passes, and
-/// the 117-call run above still fails. Known: the minimum is at most 112
-/// and at least 44 (an outline, assuming the log is safe when every
-/// restart recovers what the node acted on: the failure then comes after
-/// a crash, at a tick after the first election at 150.574 ms, and a
-/// restart at least 100 ms later, by which 14 client windows have ended
-/// at 2 calls each, plus the deliveries before the first tick and the
-/// election's and restart's own calls). The
-/// bug's own story also needs a second election after the restart, so
-/// the true bound is higher; not derived.
+/// forced disk faults); lines now carry a CRC and the 64-call run passes.
 const REPLOG_MIN: usize = 0;
 
 fn counter_bug(sim: &mut Sim) -> Result<(), Failure> {
