@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use arbiter::machine::decide::decide;
-use arbiter::machine::{NodeView, Planted};
+use arbiter::machine::{NodeView, Planted, WATCH_GAP_INTERVALS, Watch};
 use arbiter::types::Millis;
 
 use super::*;
@@ -358,4 +358,23 @@ fn a_group_with_no_nodes_is_refused_before_the_instance_takes_its_id() {
     assert_eq!(m.step(Input::NodeId(me())).name(), "Failure");
     assert_eq!(m.poll_next_message(), None);
     assert_eq!(m.context().instance, None);
+}
+
+/// `watch.rs`, `Watch::observe`: a gap between two polls `> gap` as
+/// `>=`. Polls exactly `WATCH_GAP_INTERVALS` check intervals apart leave
+/// no gap: the watch goes on, the outage keeps its start (the primary's
+/// last answer), and it still counts as a primary down; one millisecond
+/// later, the watch starts over from that poll.
+#[test]
+fn polls_exactly_the_watch_gap_apart_keep_the_outage_start() {
+    let interval: Millis = 1000;
+    let gap = WATCH_GAP_INTERVALS * interval;
+    for (late, down_since) in [(0, 1000), (1, 2000 + gap + 1)] {
+        let mut w = Watch::default();
+        w.observe(1000, Some(true), interval);
+        w.observe(2000, None, interval);
+        w.observe(2000 + gap + late, None, interval);
+        assert_eq!(w.down_since, Some(down_since), "{late} ms past the gap");
+        assert_eq!(w.primary_down(), late == 0, "{late} ms past the gap");
+    }
 }

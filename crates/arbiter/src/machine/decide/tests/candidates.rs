@@ -119,6 +119,26 @@ fn data_exists_while_a_node_that_kept_its_data_showed_keys_in_its_answer_before(
 }
 
 #[test]
+fn data_exists_while_a_node_that_lost_data_holds_keys_written_since() {
+    // r1 (failed) last answered empty. r2 lost its data (it is marked),
+    // and has taken 20 keys of writes since: what it holds now exists,
+    // though neither r2's mark nor r1's empty answer says so. (Mutation
+    // testing: with the second `||` of `data_exists` as `&&`, a node's
+    // latest answer counted only when `failed` showed keys too.)
+    let stale_after = Settings::default().stale_after_ms;
+    let mut r1 = NodeView::default();
+    r1.observe(1000, Ok(status(Role::Primary, "a", "h", 0, 0)));
+    let mut r2 = NodeView::default();
+    r2.observe(1000, Ok(status(Role::Primary, "b", "h2", 20, 20)));
+    r2.lost_data = true;
+    let v = views(vec![("r1", r1.clone()), ("r2", r2.clone())]);
+    assert!(data_exists(&v, "r1", 1000, stale_after));
+    r2.observe(2000, Ok(status(Role::Primary, "b", "h2", 20, 0)));
+    let v = views(vec![("r1", r1), ("r2", r2)]);
+    assert!(!data_exists(&v, "r1", 2000, stale_after), "r2 flushed them");
+}
+
+#[test]
 fn an_empty_replica_is_not_promoted_while_a_node_refuses_the_password() {
     // r1 (recorded) is down; r3 is empty; r2 is up but refuses arbiter's
     // password: it may hold the data, so r3 is not eligible.
@@ -323,4 +343,54 @@ fn a_replica_whose_link_never_came_up_is_told_apart_from_one_long_down() {
     );
     let r3 = why[1].1.as_deref().unwrap_or_default();
     assert!(r3.starts_with("stale: its link has been down 600000 ms"), "{r3}");
+}
+
+#[test]
+fn lag_is_not_measured_against_a_node_that_lost_its_data_nor_one_unseen_too_long() {
+    // r1 (failed) had reached offset 1000 on history "h" before it came
+    // back empty (marked as having lost data); r3, silent past the
+    // staleness limit, last answered at offset 1000 on "h" too. Neither
+    // offset still exists: r2, at 500 on "h", lags nothing that is left
+    // and is eligible with max_lag_bytes 100. Unmarked, r1's offset
+    // counts, and r2 lags it. (Mutation testing: with `&&` as `||` in
+    // `Judge::kept`, a node counted unless it had both lost data and
+    // gone silent, and r2 lagged each of them.)
+    let mut c = config(&[100, 100, 100]);
+    c.settings.max_lag_bytes = 100;
+    let stale_after = c.settings.stale_after_ms;
+    let now = 1_000 + stale_after + 1;
+    let mut r1 = NodeView::default();
+    r1.observe(1_000, Ok(status(Role::Primary, "a", "h", 1_000, 100)));
+    r1.observe(now, Ok(status(Role::Primary, "a2", "h2", 0, 0)));
+    r1.lost_data = true;
+    let mut r2 = NodeView::default();
+    r2.observe(now, Ok(status(down_replica(500), "b", "h", 500, 50)));
+    let mut r3 = NodeView::default();
+    r3.observe(0, Ok(status(down_replica(500), "c", "h", 1_000, 100)));
+    r3.observe(1_000, Err(RedisError::Unreachable("refused".into())));
+    for (r1_lost, r3_silent, why) in [
+        (true, true, None),
+        (
+            false,
+            true,
+            Some("lags 500 bytes behind the best data left (max_lag_bytes 100)".to_string()),
+        ),
+        (
+            true,
+            false,
+            Some("lags 500 bytes behind the best data left (max_lag_bytes 100)".to_string()),
+        ),
+    ] {
+        let mut r1 = r1.clone();
+        r1.lost_data = r1_lost;
+        let mut r3 = r3.clone();
+        if !r3_silent {
+            r3.down_since = Some(now - stale_after);
+        }
+        assert_eq!(r3.unseen_longer_than(now, stale_after), r3_silent);
+        let v = views(vec![("r1", r1), ("r2", r2.clone()), ("r3", r3)]);
+        let why2 = eligibility(&c, &v, "r1", now);
+        let r2_why = why2.iter().find(|(n, _)| n == "r2").map(|(_, w)| w.clone());
+        assert_eq!(r2_why, Some(why), "r1 lost: {r1_lost}, r3 silent: {r3_silent}");
+    }
 }

@@ -609,6 +609,29 @@ fn after_a_loss_the_copy_holding_the_most_beats_the_candidate_furthest_along() {
 }
 
 #[test]
+fn after_a_loss_a_copy_holding_only_as_many_keys_as_the_candidate_does_not_beat_it() {
+    // As above, but r2 comes first by priority: it is the candidate, at
+    // offset 220. r3, further along (offset 225), is the copy holding the
+    // most data left. Holding no more keys than r2 (220), it does not
+    // override the candidate; holding one more, it does. (Mutation
+    // testing: with `keys(best) > keys(c)` as `>=` in `Round::replace`,
+    // the copy holding as many keys won over the candidate.)
+    let c = config(&[100, 10, 100]);
+    let record = recorded("r1", Some("a"));
+    for (r3_keys, to) in [(220, "r2"), (221, "r3")] {
+        let mut r1 = NodeView::default();
+        r1.observe(10_000, Ok(status(Role::Primary, "a", "old", 225, 221)));
+        r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+        let mut r2 = NodeView::default();
+        r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
+        let mut r3 = NodeView::default();
+        r3.observe(10_285, Ok(status(down_replica(300), "c", "old", 225, r3_keys)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        assert_loss_then_failover(&c, &mut v, &record, 10_285, "r1", to);
+    }
+}
+
+#[test]
 fn a_cold_shelter_is_never_a_follower_holding_no_more_than_the_claimant() {
     // Seed 36590's cold start once more: r1 restarted empty and claims
     // primary; r3 already resynced from it (empty, on r1's new

@@ -664,3 +664,93 @@ fn a_copy_from_disk_holding_only_as_much_as_the_followers_shows_no_loss_of_an_un
         assert_eq!(v["r1"].lost_data, lost, "r3 holding {r3_keys} keys");
     }
 }
+
+#[test]
+fn a_node_first_seen_empty_at_offset_zero_that_then_took_writes_is_no_copy_from_disk() {
+    // r2 claims primary at offset 0 holding nothing (a fresh node, not a
+    // reload: there was nothing to reload), then takes writes under the
+    // same run, 10 keys on its own history: a primary taking writes of
+    // its own (a split brain), no copy from disk, and no evidence that r1
+    // (recorded, 5 keys) lost data. Offset 0 holding keys would have been
+    // one.
+    // (Mutation testing: with `k > 0` as `k >= 0` in
+    // `NodeView::untouched_reload`, the empty answer counted as a reload
+    // that the later answers under its run carried on, and r1 was marked.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", None);
+    for (first_keys, from_disk) in [(0, false), (3, true)] {
+        let mut r1 = NodeView::default();
+        r1.observe(2_000, Ok(status(Role::Primary, "a", "A", 5, 5)));
+        let mut r2 = NodeView::default();
+        r2.observe(1_000, Ok(status(Role::Primary, "b", "B", 0, first_keys)));
+        assert_eq!(r2.untouched_reload(), from_disk, "offset 0 holding {first_keys} keys");
+        r2.observe(2_000, Ok(status(Role::Primary, "b", "B", 10, 10)));
+        assert_eq!(r2.back_from_disk(), from_disk, "first seen holding {first_keys} keys");
+        let mut v = views(vec![("r1", r1), ("r2", r2)]);
+        note_data_loss(&c, &v, Some(&record), 2_000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, from_disk, "first seen holding {first_keys} keys");
+    }
+}
+
+#[test]
+fn a_loss_is_timed_when_first_marked_and_again_at_a_new_restart() {
+    // A successor leader that never saw r1 (recorded, its loss noted in
+    // the record) answer before finds it empty, behind r2 on the old
+    // history: the mark takes the round's time, whatever an earlier,
+    // cleared mark left. A later round that finds the mark still due
+    // keeps its time; a new restart, empty again, renews it.
+    // (Mutation testing: with `!m.0 || renew` as `&&` in
+    // `LossMarks::mark`, a first mark without a restart kept the stale
+    // time, and a new restart did not renew it.)
+    let c = config(&[100, 100, 100]);
+    let record = noted(&recorded("r1", Some("a2")));
+    let mut r1 = NodeView::default();
+    r1.observe(2_000, Ok(status(Role::Primary, "a2", "B", 0, 0)));
+    r1.lost_data_at = 300;
+    let mut r2 = NodeView::default();
+    r2.observe(2_000, Ok(status(down_replica(1_000), "b", "A", 500, 50)));
+    let mut v = views(vec![("r1", r1), ("r2", r2)]);
+    note_data_loss(&c, &v, Some(&record), 2_000).apply(&mut v);
+    assert_eq!((v["r1"].lost_data, v["r1"].lost_data_at), (true, 2_000), "first marked");
+    let r1 = v.get_mut("r1").unwrap();
+    r1.observe(3_000, Ok(status(Role::Primary, "a2", "B", 0, 0)));
+    note_data_loss(&c, &v, Some(&record), 3_000).apply(&mut v);
+    assert_eq!(
+        (v["r1"].lost_data, v["r1"].lost_data_at),
+        (true, 2_000),
+        "no new restart"
+    );
+    let r1 = v.get_mut("r1").unwrap();
+    r1.observe(4_000, Ok(status(Role::Primary, "a3", "C", 0, 0)));
+    note_data_loss(&c, &v, Some(&record), 4_000).apply(&mut v);
+    assert_eq!(
+        (v["r1"].lost_data, v["r1"].lost_data_at),
+        (true, 4_000),
+        "restarted again"
+    );
+}
+
+#[test]
+fn a_copy_on_another_history_holding_only_as_many_keys_is_no_evidence_of_a_loss() {
+    // r1 (recorded, answering, never restarted) holds 40 keys at offset
+    // 1000; r2 follows it one write further along (offset 1010, 41 keys:
+    // its poll came after a write r1's did not see). r3 is back from its
+    // AOF at offset 0 on another history: holding as many keys as r1
+    // (40), it shows nothing r1 lacks, and r1 is not marked; holding one
+    // more, it is. (Mutation testing: with `k > mine` as `k >= mine` in
+    // `more_on_other_history`, r3's equal count made r1 suspect, and
+    // r2's 41 keys then failed the "kept" check.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", None);
+    for (r3_keys, lost) in [(40, false), (41, true)] {
+        let mut r1 = NodeView::default();
+        r1.observe(1_000, Ok(status(Role::Primary, "a", "h", 1_000, 40)));
+        let mut r2 = NodeView::default();
+        r2.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "b", "h", 1_010, 41)));
+        let mut r3 = NodeView::default();
+        r3.observe(1_000, Ok(status(Role::Primary, "c2", "aof", 0, r3_keys)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 1_000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, lost, "r3 holding {r3_keys} keys");
+    }
+}
