@@ -74,14 +74,14 @@ fn runs_of_76_calls_built_by_hand_fail_and_pass_without_the_bug() {
     // changes what these choices do, the bound must be derived again.
     for choices in BY_HAND {
         let choices = rehearse::__private::decode_choices(choices).unwrap();
-        let mut sim = rehearse::Sim::from_choices(SEED, choices.clone());
-        let f = check::run(&mut sim, 3, true).expect_err("the run built by hand fails");
+        let sim = rehearse::Sim::from_choices(SEED, choices.clone());
+        let f = check::run(&sim, 3, true).expect_err("the run built by hand fails");
         assert_eq!(f.kind(), "state machine safety", "{f}");
         assert_eq!(sim.tape().len(), 76, "{f}");
         assert!(sim.now() < Duration::from_micros(305_300), "ended at {:?}", sim.now());
         // The fixed log, on the same choices, keeps its committed entry.
-        let mut sim = rehearse::Sim::from_choices(SEED, choices);
-        if let Err(f) = check::run(&mut sim, 3, false) {
+        let sim = rehearse::Sim::from_choices(SEED, choices);
+        if let Err(f) = check::run(&sim, 3, false) {
             panic!("the fixed log fails the run built by hand: {f}");
         }
     }
