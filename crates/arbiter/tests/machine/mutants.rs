@@ -378,3 +378,35 @@ fn polls_exactly_the_watch_gap_apart_keep_the_outage_start() {
         assert_eq!(w.primary_down(), late == 0, "{late} ms past the gap");
     }
 }
+
+/// `election.rs`, `is_me`: "this instance `&&` its current entry's
+/// revision" made `||`. A leader entry under this instance's name but
+/// another revision is an entry it left before (it restarted, and the
+/// old entry's lease has not run out yet): not its current candidacy, so
+/// it follows that entry rather than leading under the old epoch.
+#[test]
+fn an_old_entry_under_this_instances_name_is_followed_not_led_under() {
+    let mut m = Machine::restore(State::FindingLeader, follower());
+    m.step(Input::Leader(Ok(Some(leader("arbiter-1", 90)))));
+    assert_eq!(m.state().name(), "Following", "{:?}", m.state());
+    assert_eq!(m.context().epoch, None, "not leading");
+    // Its current entry (revision 100) leads: it does.
+    let mut m = Machine::restore(State::FindingLeader, follower());
+    m.step(Input::Leader(Ok(Some(leader("arbiter-1", 100)))));
+    assert_eq!(m.state().name(), "LoadingRecord", "{:?}", m.state());
+}
+
+/// `round.rs`, `act`: "clear `blocked` unless the plan is `NoteLoss`"
+/// with the `!` deleted. A leader that was blocked and now has a plan
+/// other than noting a loss (here repointing r3, which follows r2, at
+/// r1) is no longer blocked: what blocked it is cleared as it acts.
+#[test]
+fn a_plan_that_acts_clears_what_blocked_the_leader() {
+    let ctx = polled(|c| {
+        c.blocked = Some(arbiter::machine::Blocked::ColdStart);
+    });
+    let mut m = Machine::restore(State::Polling { next: 2 }, ctx);
+    m.step(Input::Status(replica_of(2)));
+    assert_eq!(m.state().name(), "Publishing", "{:?}", m.state());
+    assert_eq!(m.context().blocked, None);
+}

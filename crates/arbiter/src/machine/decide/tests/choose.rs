@@ -747,3 +747,52 @@ fn a_copy_holding_more_is_not_pointed_at_an_unanswering_primary_that_restarted()
         assert_eq!(plan, Ok(expected), "r1 last answered under run {last_run}");
     }
 }
+
+#[test]
+fn a_switchover_waits_for_a_target_whose_link_to_the_primary_is_up() {
+    // r1 (recorded) serves; r2 follows it with its link up, r3 with its
+    // link down. A switchover to r2 starts; one to r3 waits (FAILOVER
+    // to a replica that is not in sync would be refused or lose writes),
+    // whatever r3's priority. (Mutation testing: with `ok && priority !=
+    // 0` as `||` in `Round::in_line`, any target with a priority started
+    // a switchover, r3 among them.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    let mut r1 = NodeView::default();
+    r1.observe(1_000, Ok(status(Role::Primary, "a", "h", 500, 50)));
+    let mut r2 = NodeView::default();
+    r2.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "b", "h", 500, 50)));
+    let mut r3 = NodeView::default();
+    r3.observe(1_000, Ok(status(down_replica(200), "c", "h", 500, 50)));
+    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let plan = decide(&c, &v, Some(&record), Some("r2"), 1_000, &Planted::default());
+    let expected = Plan::Switchover {
+        from: "r1".into(),
+        to: "r2".into(),
+    };
+    assert_eq!(plan, Ok(Some(expected)), "r2 in sync");
+    let plan = decide(&c, &v, Some(&record), Some("r3"), 1_000, &Planted::default());
+    assert_eq!(plan, Ok(None), "r3's link is down");
+}
+
+#[test]
+fn the_leader_waits_only_for_a_silent_copy_that_last_held_more_than_the_recorded_replica() {
+    // Seed 2386's views, with r1 last seen holding `r1_keys` and not
+    // answering now. r3 (recorded, following r2, which lost data) holds
+    // 5 keys: r1 holding as many is nothing more to keep, and r2 is
+    // adopted as when every node answers; holding one more, the leader
+    // waits for it. (Mutation testing: with `k > holds` as `k >= holds`
+    // in `Round::silent_may_hold_more`, a silent copy holding as many
+    // kept the leader waiting.)
+    let c = config(&[100, 100, 100]);
+    let blocked = Blocked::FollowsLostData {
+        primary: "r3".into(),
+        source: "r2".into(),
+    };
+    for (r1_keys, expected) in [(5, Ok(Some(Plan::Adopt { primary: "r2".into() }))), (6, Err(blocked))] {
+        let mut v = followed_loss_views(Some(r1_keys));
+        v.get_mut("r1").unwrap().observe(10_500, Err(RedisError::Timeout));
+        let plan = decide(&c, &v, Some(&recorded("r3", None)), None, 10_500, &Planted::default());
+        assert_eq!(plan, expected, "r1 last seen holding {r1_keys} keys");
+    }
+}

@@ -754,3 +754,56 @@ fn a_copy_on_another_history_holding_only_as_many_keys_is_no_evidence_of_a_loss(
         assert_eq!(v["r1"].lost_data, lost, "r3 holding {r3_keys} keys");
     }
 }
+
+#[test]
+fn a_replica_on_another_history_holding_only_as_many_keys_is_not_ahead_of_its_primary() {
+    // r1 (recorded, answering, never restarted) holds 40 keys at offset
+    // 1000 on history "h"; r2 follows it one write further along (offset
+    // 1010, 41 keys). r3 names r1 its primary too but still reports an
+    // older history at offset 500 (it has not resynced yet): holding as
+    // many keys as r1 (40), it is not ahead of r1, and r1 is not marked;
+    // holding one more, it is. (Mutation testing: with `k > mine` as
+    // `k >= mine` in `ahead_of_primary`, r3's equal count made r1
+    // suspect, and r2's 41 keys then failed the "kept" check.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", None);
+    for (r3_keys, lost) in [(40, false), (41, true)] {
+        let mut r1 = NodeView::default();
+        r1.observe(1_000, Ok(status(Role::Primary, "a", "h", 1_000, 40)));
+        let mut r2 = NodeView::default();
+        r2.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "b", "h", 1_010, 41)));
+        let mut r3 = NodeView::default();
+        r3.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "c", "old", 500, r3_keys)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 1_000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, lost, "r3 holding {r3_keys} keys");
+    }
+}
+
+#[test]
+fn a_copy_unseen_for_longer_than_the_staleness_limit_is_no_evidence_of_a_loss() {
+    // r1, recorded under run "a", answers under run "a2" (it restarted
+    // since it was recorded) holding 40 keys on history "h"; r2 follows
+    // it. r3 was last seen claiming primary on another history holding
+    // 60 keys, and has not answered since 2000: unseen for no longer
+    // than the staleness limit, what it held is data r1 may have lost,
+    // and r1 is marked; unseen for longer, its last answer tells nothing
+    // current, and r1 is not. (Mutation testing: with `!lost &&
+    // !unseen_longer_than` as `||` in `more_on_other_history`, a node
+    // not marked counted however long it was unseen.)
+    let c = config(&[100, 100, 100]);
+    let stale_after = c.settings.stale_after_ms;
+    let record = recorded("r1", Some("a"));
+    for (now, lost) in [(2_000 + stale_after, true), (2_001 + stale_after, false)] {
+        let mut r1 = NodeView::default();
+        r1.observe(now, Ok(status(Role::Primary, "a2", "h", 1_000, 40)));
+        let mut r2 = NodeView::default();
+        r2.observe(now, Ok(status(linked("10.0.0.1:6379"), "b", "h", 1_000, 40)));
+        let mut r3 = NodeView::default();
+        r3.observe(1_000, Ok(status(Role::Primary, "c", "old", 600, 60)));
+        r3.observe(2_000, Err(RedisError::Timeout));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), now).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, lost, "r3 unseen for {} ms", now - 2_000);
+    }
+}
