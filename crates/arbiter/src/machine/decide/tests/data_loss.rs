@@ -740,19 +740,28 @@ fn a_copy_on_another_history_holding_only_as_many_keys_is_no_evidence_of_a_loss(
     // more, it is. (Mutation testing: with `k > mine` as `k >= mine` in
     // `more_on_other_history`, r3's equal count made r1 suspect, and
     // r2's 41 keys then failed the "kept" check.)
+    for (r3_keys, lost) in [(40, false), (41, true)] {
+        let r3 = status(Role::Primary, "c2", "aof", 0, r3_keys);
+        assert_eq!(r1_marked_beside(r3), lost, "r3 holding {r3_keys} keys");
+    }
+}
+
+/// Whether r1 (recorded, answering, never restarted: 40 keys at offset
+/// 1000 on history "h"), followed by r2 one write further along (offset
+/// 1010, 41 keys), is marked as having lost data beside r3 answering
+/// `r3`.
+fn r1_marked_beside(r3: NodeStatus) -> bool {
     let c = config(&[100, 100, 100]);
     let record = recorded("r1", None);
-    for (r3_keys, lost) in [(40, false), (41, true)] {
-        let mut r1 = NodeView::default();
-        r1.observe(1_000, Ok(status(Role::Primary, "a", "h", 1_000, 40)));
-        let mut r2 = NodeView::default();
-        r2.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "b", "h", 1_010, 41)));
-        let mut r3 = NodeView::default();
-        r3.observe(1_000, Ok(status(Role::Primary, "c2", "aof", 0, r3_keys)));
-        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        note_data_loss(&c, &v, Some(&record), 1_000).apply(&mut v);
-        assert_eq!(v["r1"].lost_data, lost, "r3 holding {r3_keys} keys");
-    }
+    let mut r1 = NodeView::default();
+    r1.observe(1_000, Ok(status(Role::Primary, "a", "h", 1_000, 40)));
+    let mut r2 = NodeView::default();
+    r2.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "b", "h", 1_010, 41)));
+    let mut r3_view = NodeView::default();
+    r3_view.observe(1_000, Ok(r3));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3_view)]);
+    note_data_loss(&c, &v, Some(&record), 1_000).apply(&mut v);
+    v["r1"].lost_data
 }
 
 #[test]
@@ -765,18 +774,9 @@ fn a_replica_on_another_history_holding_only_as_many_keys_is_not_ahead_of_its_pr
     // holding one more, it is. (Mutation testing: with `k > mine` as
     // `k >= mine` in `ahead_of_primary`, r3's equal count made r1
     // suspect, and r2's 41 keys then failed the "kept" check.)
-    let c = config(&[100, 100, 100]);
-    let record = recorded("r1", None);
     for (r3_keys, lost) in [(40, false), (41, true)] {
-        let mut r1 = NodeView::default();
-        r1.observe(1_000, Ok(status(Role::Primary, "a", "h", 1_000, 40)));
-        let mut r2 = NodeView::default();
-        r2.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "b", "h", 1_010, 41)));
-        let mut r3 = NodeView::default();
-        r3.observe(1_000, Ok(status(linked("10.0.0.1:6379"), "c", "old", 500, r3_keys)));
-        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        note_data_loss(&c, &v, Some(&record), 1_000).apply(&mut v);
-        assert_eq!(v["r1"].lost_data, lost, "r3 holding {r3_keys} keys");
+        let r3 = status(linked("10.0.0.1:6379"), "c", "old", 500, r3_keys);
+        assert_eq!(r1_marked_beside(r3), lost, "r3 holding {r3_keys} keys");
     }
 }
 
