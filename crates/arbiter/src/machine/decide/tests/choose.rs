@@ -593,19 +593,26 @@ fn after_a_loss_the_copy_holding_the_most_beats_the_candidate_furthest_along() {
     // but holds 100 keys (deletes), r2 holds 220. The data left is r2's:
     // it is promoted, not the candidate the lag rule picks; with the
     // same keys on both, the candidate is.
-    let c = config(&[100, 100, 100]);
-    let record = recorded("r1", Some("a"));
     for (r3_keys, to) in [(100, "r2"), (220, "r3")] {
-        let mut r1 = NodeView::default();
-        r1.observe(10_000, Ok(status(Role::Primary, "a", "old", 225, 220)));
-        r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
-        let mut r2 = NodeView::default();
-        r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
-        let mut r3 = NodeView::default();
-        r3.observe(10_285, Ok(status(down_replica(300), "c", "old", 225, r3_keys)));
-        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        assert_loss_then_failover(&c, &mut v, &record, 10_285, "r1", to);
+        after_an_empty_restart_fails_over(&config(&[100, 100, 100]), 220, r3_keys, to);
     }
+}
+
+/// r1 (recorded, at offset 225 holding `r1_keys`) comes back empty;
+/// r2 (offset 220, 220 keys) and r3 (offset 225, `r3_keys`) still follow
+/// it on the old history, links down: the loss is marked and the
+/// failover goes `to`.
+fn after_an_empty_restart_fails_over(c: &GroupConfig, r1_keys: u64, r3_keys: u64, to: &str) {
+    let record = recorded("r1", Some("a"));
+    let mut r1 = NodeView::default();
+    r1.observe(10_000, Ok(status(Role::Primary, "a", "old", 225, r1_keys)));
+    r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
+    let mut r2 = NodeView::default();
+    r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
+    let mut r3 = NodeView::default();
+    r3.observe(10_285, Ok(status(down_replica(300), "c", "old", 225, r3_keys)));
+    let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    assert_loss_then_failover(c, &mut v, &record, 10_285, "r1", to);
 }
 
 #[test]
@@ -616,18 +623,8 @@ fn after_a_loss_a_copy_holding_only_as_many_keys_as_the_candidate_does_not_beat_
     // override the candidate; holding one more, it does. (Mutation
     // testing: with `keys(best) > keys(c)` as `>=` in `Round::replace`,
     // the copy holding as many keys won over the candidate.)
-    let c = config(&[100, 10, 100]);
-    let record = recorded("r1", Some("a"));
     for (r3_keys, to) in [(220, "r2"), (221, "r3")] {
-        let mut r1 = NodeView::default();
-        r1.observe(10_000, Ok(status(Role::Primary, "a", "old", 225, 221)));
-        r1.observe(10_285, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
-        let mut r2 = NodeView::default();
-        r2.observe(10_285, Ok(status(down_replica(300), "b", "old", 220, 220)));
-        let mut r3 = NodeView::default();
-        r3.observe(10_285, Ok(status(down_replica(300), "c", "old", 225, r3_keys)));
-        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
-        assert_loss_then_failover(&c, &mut v, &record, 10_285, "r1", to);
+        after_an_empty_restart_fails_over(&config(&[100, 10, 100]), 221, r3_keys, to);
     }
 }
 
