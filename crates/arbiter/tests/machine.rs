@@ -148,7 +148,10 @@ fn addr(n: u8) -> String {
 /// `config::load` refuses a group of fewer than two nodes, so a machine
 /// started on an empty one was built by hand around that check: there is
 /// nothing to arbitrate, and it lands in `Failure` with nothing to do
-/// rather than campaigning for an empty group.
+/// rather than campaigning for an empty group. It refuses the group as it
+/// stands, before it takes its id: without that guard (`startup.rs`,
+/// mutation testing) it would campaign, and `step` would turn the
+/// unlisted move into the same `Failure` with no output, the id taken.
 #[test]
 fn a_group_with_no_nodes_is_a_failure_not_a_campaign() {
     let no_nodes = GroupConfig {
@@ -159,6 +162,7 @@ fn a_group_with_no_nodes_is_a_failure_not_a_campaign() {
     assert_eq!(m.step(Input::NodeId(me())).name(), "Failure");
     assert_eq!(m.poll_next_message(), None);
     assert!(m.is_terminal());
+    assert_eq!(m.context().instance, None);
 }
 
 #[test]

@@ -341,25 +341,6 @@ fn a_leader_blocked_on_a_cold_start_looks_again_at_the_usual_interval() {
     assert_eq!(m.poll_next_message(), wait(1000 + settings.check_interval_ms));
 }
 
-/// `startup.rs`, `on_startup`: the guard `config.nodes.is_empty()` forced
-/// false. The state and the outputs are the same either way: without the
-/// guard the machine campaigns for the empty group, and `step` turns that
-/// unlisted move (`Identifying` to `Campaigning`) into the same `Failure`
-/// with no output. What tells them apart is the guard's own refusal: an
-/// instance handed an empty group refuses it as it stands, before it takes
-/// its id and joins the election, not after.
-#[test]
-fn a_group_with_no_nodes_is_refused_before_the_instance_takes_its_id() {
-    let no_nodes = GroupConfig {
-        nodes: vec![],
-        settings: Settings::default(),
-    };
-    let mut m = Machine::restore(State::Identifying, Context::new(no_nodes));
-    assert_eq!(m.step(Input::NodeId(me())).name(), "Failure");
-    assert_eq!(m.poll_next_message(), None);
-    assert_eq!(m.context().instance, None);
-}
-
 /// `watch.rs`, `Watch::observe`: a gap between two polls `> gap` as
 /// `>=`. Polls exactly `WATCH_GAP_INTERVALS` check intervals apart leave
 /// no gap: the watch goes on, the outage keeps its start (the primary's
