@@ -155,10 +155,7 @@ fn a_claimant_holding_less_than_a_silent_node_last_held_is_no_shelter_yet() {
     // at it: wait for r3.
     let c = config(&[100, 100, 100]);
     let record = recorded("r1", Some("a2"));
-    let mut r1 = NodeView::default();
-    r1.observe(16_000, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
-    r1.observe(16_700, Err(RedisError::Unreachable("refused".into())));
-    r1.lost_data = true;
+    let r1 = came_back_empty_then_down(16_000, 16_700);
     let mut r2 = NodeView::default();
     r2.observe(16_800, Err(RedisError::Unreachable("refused".into())));
     let mut back = status(Role::Primary, "b2", "b2-new", 20, 20);
@@ -422,10 +419,7 @@ fn an_empty_node_is_never_a_shelter_and_a_node_that_lost_data_before_can_be() {
     // came back empty. Nothing is left to keep: no empty node is
     // promoted as a shelter.
     let c = config(&[100, 100, 100]);
-    let mut r1 = NodeView::default();
-    r1.observe(40_000, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
-    r1.observe(43_000, Err(RedisError::Unreachable("refused".into())));
-    r1.lost_data = true;
+    let r1 = came_back_empty_then_down(40_000, 43_000);
     let mut r2 = NodeView::default();
     r2.observe(43_000, Ok(status(Role::Primary, "b6", "b6-new", 0, 0)));
     let mut r3 = NodeView::default();
@@ -609,14 +603,22 @@ fn a_replica_of_the_best_copy_is_not_detached_with_it() {
     // another node was detached once the best copy followed r1.)
     use super::super::shelter::detachable;
     let c = config(&[100, 0, 100]);
-    let mut r1 = NodeView::default();
-    r1.observe(50_000, Ok(status(Role::Primary, "a2", "new", 0, 0)));
-    r1.observe(56_000, Err(RedisError::Unreachable("refused".into())));
-    r1.lost_data = true;
+    let r1 = came_back_empty_then_down(50_000, 56_000);
     let mut r2 = NodeView::default();
     r2.observe(60_000, Ok(status(down_replica(8_000), "b", "old", 140, 140)));
     let mut r3 = NodeView::default();
     r3.observe(60_000, Ok(status(linked("10.0.0.2:6379"), "c", "old", 140, 140)));
     let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
     assert_eq!(detachable(&c, &v, "r1", "r2"), vec!["r2".to_string()]);
+}
+
+/// r1, the recorded primary, as a leader sees it: back empty at
+/// `empty_at` (a new run, a new history), then refusing connections at
+/// `down_at`, marked as having lost its data.
+fn came_back_empty_then_down(empty_at: u64, down_at: u64) -> NodeView {
+    let mut r1 = NodeView::default();
+    r1.observe(empty_at, Ok(status(Role::Primary, "a2", "new", 0, 0)));
+    r1.observe(down_at, Err(RedisError::Unreachable("refused".into())));
+    r1.lost_data = true;
+    r1
 }
