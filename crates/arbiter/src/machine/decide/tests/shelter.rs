@@ -567,10 +567,7 @@ fn a_claimant_holding_as_many_keys_as_a_silent_node_last_held_is_a_shelter() {
     // `>=` in `Sheltering::doubtful`, as many kept the group waiting.)
     let c = config(&[100, 100, 100]);
     for (r3_keys, promoted) in [(21, false), (20, true)] {
-        let mut r1 = NodeView::default();
-        r1.observe(16_000, Ok(status(Role::Primary, "a2", "a2-new", 0, 0)));
-        r1.observe(16_700, Err(RedisError::Unreachable("refused".into())));
-        r1.lost_data = true;
+        let r1 = came_back_empty_then_down(16_000, 16_700);
         let mut r2 = NodeView::default();
         r2.observe(16_800, Err(RedisError::Unreachable("refused".into())));
         let mut back = status(Role::Primary, "b2", "b2-new", 20, 20);
