@@ -29,7 +29,9 @@ impl Sweep {
         if std::env::var_os("CI").is_some() {
             return;
         }
-        let new: Vec<&FailureReport> = failures.iter().filter(|f| !known.contains(&f.seed)).collect();
+        let mut new: Vec<&FailureReport> = failures.iter().filter(|f| !known.contains(&f.seed)).collect();
+        // by seed: the report lists the shrunk failures first
+        new.sort_by_key(|f| f.seed);
         if new.is_empty() {
             return;
         }
