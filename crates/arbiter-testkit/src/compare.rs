@@ -580,13 +580,21 @@ pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outco
     let (samples, polls) = pollers(&addrs, zero, &stop);
     std::thread::sleep(Duration::from_millis(200));
 
-    // The fault, at t = 0 of the measurements (about 200 ms after the
-    // pollers start).
-    let fault_at = zero.elapsed().as_millis() as i64;
+    // What the fault needs is looked up first: the old primary's run id
+    // (to tell an empty restart), and the leader to kill or pause.
     let old_run_id = RedisNodes::new(Duration::from_millis(500), None)
         .status(&addrs[0])
         .map_err(|e| e.to_string())?
         .run_id;
+    let leader = match fault {
+        Fault::LeaderKilled | Fault::LeaderPaused => Some(leader_pid(controller, &running)?),
+        _ => None,
+    };
+    // The fault, at t = 0 of the measurements (about 200 ms after the
+    // pollers start), taken the moment before it: a lookup timed within
+    // (on a loaded machine a lookup is not instant) would count toward
+    // the controller's time and read as a promotion that much sooner.
+    let fault_at = zero.elapsed().as_millis() as i64;
     let mut resumed_at = None;
     match fault {
         Fault::Kill => drop(primary.take()),
@@ -603,7 +611,7 @@ pub fn run(controller: Controller, fault: Fault, arbiter: &Path) -> Result<Outco
             primary = Some(support::redis_on(port, None));
         }
         Fault::LeaderKilled | Fault::LeaderPaused => {
-            let pid = leader_pid(controller, &running)?;
+            let pid = leader.ok_or("the leader was not looked up")?;
             drop(primary.take());
             if fault == Fault::LeaderKilled {
                 signal(pid, "-KILL")?;
