@@ -313,6 +313,34 @@ fn a_replica_about_to_resync_from_a_restarted_claimant_is_detached_while_the_rec
 }
 
 #[test]
+fn a_replica_holding_only_as_many_keys_as_a_restarted_claimant_is_not_detached() {
+    // Seed 2804's views (r2, recorded, never answered this leader; r1
+    // came back empty and took writes, 110 keys on a new history; r3
+    // still follows it, link down, on the old history), with r3 holding
+    // as many keys as r1: nothing shows it holds what r1 lacks, and it is
+    // left to resync; holding one more, it is detached. (Mutation
+    // testing: with `mine > theirs` as `>=` in `endangered`, a replica
+    // holding as many was detached too.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r2", Some("b"));
+    let detached = Some(Plan::Detach {
+        from: "r1".into(),
+        nodes: vec!["r3".into()],
+    });
+    for (r3_keys, expected) in [(110, None), (111, detached)] {
+        let mut r1 = NodeView::default();
+        r1.observe(18_000, Ok(status(Role::Primary, "a2", "new", 110, 110)));
+        let mut r2 = NodeView::default();
+        r2.observe(18_000, Err(RedisError::Timeout));
+        let mut r3 = NodeView::default();
+        r3.observe(18_000, Ok(status(down_replica(20), "c", "old", 120, r3_keys)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let plan = decide(&c, &v, Some(&record), None, 18_000, &Planted::default());
+        assert_eq!(plan, Ok(expected), "r3 holding {r3_keys} keys");
+    }
+}
+
+#[test]
 fn a_node_this_leader_repointed_is_never_a_shelter_for_its_new_source() {
     // Seed 49247: r1 (recorded) came back empty; the leader sheltered r3
     // at r2, then r3 stopped answering. Its last answer still showed it
