@@ -746,6 +746,34 @@ fn a_copy_holding_more_is_not_pointed_at_an_unanswering_primary_that_restarted()
 }
 
 #[test]
+fn a_copy_holding_only_as_many_keys_as_an_unanswering_restarted_primary_is_repointed() {
+    // As above: r1, recorded under run "a", last answered under run "a2"
+    // with 5 keys, and has not answered for 1 s. r3 follows r2, back
+    // from its RDB on another history, and holds what r2 holds: as many
+    // keys as r1 held (5), it has nothing r1 may lack, and is pointed at
+    // r1 as usual; one more, it is left where it is. (Mutation testing:
+    // with `k > pk` as `k >= pk` in `holds_more` of Round::astray, a copy
+    // holding as many was left astray too.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    let repointed = Some(Plan::Repoint {
+        nodes: vec!["r3".into()],
+    });
+    for (keys, expected) in [(5, repointed), (6, None)] {
+        let mut r1 = NodeView::default();
+        r1.observe(900, Ok(status(Role::Primary, "a2", "fresh", 5, 5)));
+        r1.observe(1_000, Err(RedisError::Timeout));
+        let mut r2 = NodeView::default();
+        r2.observe(2_000, Ok(status(Role::Primary, "b2", "rdb", 0, keys)));
+        let mut r3 = NodeView::default();
+        r3.observe(2_000, Ok(status(linked("10.0.0.2:6379"), "c", "rdb", 0, keys)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let plan = decide(&c, &v, Some(&record), None, 2_000, &Planted::default());
+        assert_eq!(plan, Ok(expected), "r3 holding {keys} keys");
+    }
+}
+
+#[test]
 fn a_switchover_waits_for_a_target_whose_link_to_the_primary_is_up() {
     // r1 (recorded) serves; r2 follows it with its link up, r3 with its
     // link down. A switchover to r2 starts; one to r3 waits (FAILOVER

@@ -200,6 +200,43 @@ fn a_copy_from_disk_this_leader_repointed_is_no_longer_one() {
 }
 
 #[test]
+fn a_replica_that_restarted_out_of_reach_is_a_copy_from_disk_too() {
+    // r1 (recorded, answering, never restarted) holds 40 keys on history
+    // "h"; r2 follows it. r3, out of reach since this leader's first poll,
+    // answers for the first time as a replica of r2 (link down, not
+    // resynced yet) holding 60 keys on an older history, up for 0 s: it
+    // restarted while out of reach, and what it holds it reloaded from
+    // disk (nodes restart as replicas too), not writes an old primary
+    // took in a split brain. r1's history lacks them: r1 is marked. Up
+    // for 30 s, r3 may have run all along, and r1 is not. (Mutation
+    // testing: with the last `||` of `NodeView::back_from_disk` as `&&`,
+    // a restart while out of reach counted only for a primary at offset
+    // 0 holding keys, and r1 was not marked.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    for (uptime, lost) in [(0, true), (30, false)] {
+        let mut r1 = NodeView::default();
+        r1.observe(2_000, Ok(status(Role::Primary, "a", "h", 1_000, 40)));
+        let mut r2 = NodeView::default();
+        r2.observe(2_000, Ok(status(linked("10.0.0.1:6379"), "b", "h", 1_000, 40)));
+        let mut r3 = NodeView::default();
+        r3.observe(1_000, Err(RedisError::Timeout));
+        let follows_r2 = Role::Replica {
+            primary: "10.0.0.2:6379".into(),
+            link_up: false,
+            link_down_ms: Some(500),
+        };
+        let mut back = status(follows_r2, "c2", "old", 700, 60);
+        back.uptime_s = Some(uptime);
+        r3.observe(2_000, Ok(back));
+        assert_eq!(r3.back_from_disk(), lost, "up for {uptime} s");
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 2_000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, lost, "r3 up for {uptime} s");
+    }
+}
+
+#[test]
 fn a_refused_password_does_not_end_the_outage_a_restart_is_judged_by() {
     // Seed 38485: r2, never seen answering by this leader (unreachable,
     // then refusing the password, then unreachable again), answers
@@ -805,5 +842,33 @@ fn a_copy_unseen_for_longer_than_the_staleness_limit_is_no_evidence_of_a_loss() 
         let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
         note_data_loss(&c, &v, Some(&record), now).apply(&mut v);
         assert_eq!(v["r1"].lost_data, lost, "r3 unseen for {} ms", now - 2_000);
+    }
+}
+
+#[test]
+fn a_replica_of_an_earlier_primary_that_kept_its_data_is_no_evidence_of_a_loss() {
+    // As in seed 33036, later: r2 is recorded (30 keys, never restarted);
+    // r1, the primary before it, is down; r3 answers, still following r1
+    // with 240 keys on r1's history. Marked as having lost its data, r1
+    // held them before its loss: r2's history lacks them, and r2 is
+    // marked. Not marked, r1 is no node that lost data: what its replica
+    // holds on another history (writes r1 took in a split brain, say) is
+    // no evidence against r2, which is not marked. (Mutation testing:
+    // with `n.name != primary && marks.lost(..)` as `||` in
+    // `held_elsewhere`, a replica of any node but the primary counted as
+    // following one that lost data, and r2 was marked.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r2", Some("b2"));
+    for r1_lost in [true, false] {
+        let mut r1 = NodeView::default();
+        r1.observe(26_000, Err(RedisError::Unreachable("refused".into())));
+        r1.lost_data = r1_lost;
+        let mut r2 = NodeView::default();
+        r2.observe(27_000, Ok(status(Role::Primary, "b2", "b2-new", 30, 30)));
+        let mut r3 = NodeView::default();
+        r3.observe(27_000, Ok(status(down_replica(14_000), "c", "a1", 240, 240)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 27_000).apply(&mut v);
+        assert_eq!(v["r2"].lost_data, r1_lost, "r1 marked: {r1_lost}");
     }
 }

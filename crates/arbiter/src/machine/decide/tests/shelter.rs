@@ -155,17 +155,7 @@ fn a_claimant_holding_less_than_a_silent_node_last_held_is_no_shelter_yet() {
     // at it: wait for r3.
     let c = config(&[100, 100, 100]);
     let record = recorded("r1", Some("a2"));
-    let r1 = came_back_empty_then_down(16_000, 16_700);
-    let mut r2 = NodeView::default();
-    r2.observe(16_800, Err(RedisError::Unreachable("refused".into())));
-    let mut back = status(Role::Primary, "b2", "b2-new", 20, 20);
-    back.uptime_s = Some(0);
-    r2.observe(21_200, Ok(back));
-    let mut r3 = NodeView::default();
-    r3.observe(12_000, Ok(status(down_replica(100), "c", "a1", 240, 240)));
-    r3.observe(12_900, Err(RedisError::Timeout));
-    r3.earlier_term = true;
-    let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+    let v = back_from_rdb_beside_a_silent_node(240);
     assert!(shelter(&c, &v, "r1", 21_200).is_none());
     let plan = decide(&c, &v, Some(&noted(&record)), None, 21_200, &Planted::default());
     assert!(matches!(plan, Err(Blocked::NoEligibleReplica { .. })), "{plan:?}");
@@ -320,6 +310,34 @@ fn a_replica_about_to_resync_from_a_restarted_claimant_is_detached_while_the_rec
     r3.observe(18_100, Ok(status(follows_r1, "c", "old", 100, 100)));
     let plan = decide(&c, &v2, Some(&record), None, 18_100, &Planted::default());
     assert_eq!(plan, Ok(None));
+}
+
+#[test]
+fn a_replica_holding_only_as_many_keys_as_a_restarted_claimant_is_not_detached() {
+    // Seed 2804's views (r2, recorded, never answered this leader; r1
+    // came back empty and took writes, 110 keys on a new history; r3
+    // still follows it, link down, on the old history), with r3 holding
+    // as many keys as r1: nothing shows it holds what r1 lacks, and it is
+    // left to resync; holding one more, it is detached. (Mutation
+    // testing: with `mine > theirs` as `>=` in `endangered`, a replica
+    // holding as many was detached too.)
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r2", Some("b"));
+    let detached = Some(Plan::Detach {
+        from: "r1".into(),
+        nodes: vec!["r3".into()],
+    });
+    for (r3_keys, expected) in [(110, None), (111, detached)] {
+        let mut r1 = NodeView::default();
+        r1.observe(18_000, Ok(status(Role::Primary, "a2", "new", 110, 110)));
+        let mut r2 = NodeView::default();
+        r2.observe(18_000, Err(RedisError::Timeout));
+        let mut r3 = NodeView::default();
+        r3.observe(18_000, Ok(status(down_replica(20), "c", "old", 120, r3_keys)));
+        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let plan = decide(&c, &v, Some(&record), None, 18_000, &Planted::default());
+        assert_eq!(plan, Ok(expected), "r3 holding {r3_keys} keys");
+    }
 }
 
 #[test]
@@ -567,17 +585,7 @@ fn a_claimant_holding_as_many_keys_as_a_silent_node_last_held_is_a_shelter() {
     // `>=` in `Sheltering::doubtful`, as many kept the group waiting.)
     let c = config(&[100, 100, 100]);
     for (r3_keys, promoted) in [(21, false), (20, true)] {
-        let r1 = came_back_empty_then_down(16_000, 16_700);
-        let mut r2 = NodeView::default();
-        r2.observe(16_800, Err(RedisError::Unreachable("refused".into())));
-        let mut back = status(Role::Primary, "b2", "b2-new", 20, 20);
-        back.uptime_s = Some(0);
-        r2.observe(21_200, Ok(back));
-        let mut r3 = NodeView::default();
-        r3.observe(12_000, Ok(status(down_replica(100), "c", "a1", r3_keys, r3_keys)));
-        r3.observe(12_900, Err(RedisError::Timeout));
-        r3.earlier_term = true;
-        let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        let v = back_from_rdb_beside_a_silent_node(r3_keys);
         let found = shelter(&c, &v, "r1", 21_200);
         assert_eq!(
             matches!(found, Some(Shelter::Promote(ref n)) if n == "r2"),
@@ -607,6 +615,27 @@ fn a_replica_of_the_best_copy_is_not_detached_with_it() {
     r3.observe(60_000, Ok(status(linked("10.0.0.2:6379"), "c", "old", 140, 140)));
     let v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
     assert_eq!(detachable(&c, &v, "r1", "r2"), vec!["r2".to_string()]);
+}
+
+/// Seed 33036's views at 21 200: r1, the recorded primary, came back
+/// empty (run "a2") at 16 000 and has refused connections since 16 700,
+/// marked as having lost its data; r2, refused at 16 800, is back from an old RDB,
+/// up for 0 s, claiming primary with 20 keys on a new history; r3 last
+/// answered at 12 000, in an earlier term, following r1 (link down)
+/// with `r3_keys` keys, and has timed out since 12 900 (within
+/// `stale_after_ms`).
+fn back_from_rdb_beside_a_silent_node(r3_keys: u64) -> BTreeMap<String, NodeView> {
+    let r1 = came_back_empty_then_down(16_000, 16_700);
+    let mut r2 = NodeView::default();
+    r2.observe(16_800, Err(RedisError::Unreachable("refused".into())));
+    let mut back = status(Role::Primary, "b2", "b2-new", 20, 20);
+    back.uptime_s = Some(0);
+    r2.observe(21_200, Ok(back));
+    let mut r3 = NodeView::default();
+    r3.observe(12_000, Ok(status(down_replica(100), "c", "a1", r3_keys, r3_keys)));
+    r3.observe(12_900, Err(RedisError::Timeout));
+    r3.earlier_term = true;
+    views(vec![("r1", r1), ("r2", r2), ("r3", r3)])
 }
 
 /// r1, the recorded primary, as a leader sees it: back empty at
