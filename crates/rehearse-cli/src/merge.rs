@@ -69,8 +69,15 @@ pub(crate) fn run(a: Args) -> ExitCode {
     let missing = merged.missing_shards();
     if !missing.is_empty() && !a.partial {
         let list: Vec<String> = missing.iter().map(u64::to_string).collect();
+        // ("shard 3 of 4 is missing", not "shards 3 of 4", which reads
+        // as three shards)
+        let (which, verb) = if list.len() == 1 {
+            ("shard", "is")
+        } else {
+            ("shards", "are")
+        };
         eprintln!(
-            "rehearse merge: shards {} of {} are missing (pass --partial to accept)",
+            "rehearse merge: {which} {} (of {}) {verb} missing (pass --partial to accept)",
             list.join(", "),
             merged.shard_count
         );

@@ -272,6 +272,19 @@ fn shrinking_says_when_its_attempt_bound_stopped_it() {
         "{text}"
     );
     assert!(text.contains("saved and re-checked in"), "{text}");
+    // The summary gives the failure rate, and the fault points with what
+    // fired (as the JSON report and `rehearse merge` do).
+    let pct = report.failed_runs as f64 * 100.0 / 40.0;
+    assert!(
+        text.contains(&format!("{} of 40 seeds failed ({pct:.1}%; ", report.failed_runs)),
+        "{text}"
+    );
+    assert!(text.contains("faults (per point: runs that met it"), "{text}");
+    let (point, stats) = report.faults.iter().next().expect("a fault point was met");
+    assert!(
+        text.contains(&format!("{} met", stats.met)) && text.contains(point.as_str()),
+        "{text}"
+    );
     assert!(!report.saving.is_zero() && report.shrinking <= report.saving);
     // The JSON summary carries the same numbers, and reads back.
     let summary = report.summary();
@@ -334,6 +347,15 @@ fn the_time_budget_stops_the_sweep() {
         });
     assert!(report.budget_exhausted);
     assert!(report.runs > 0);
+    // The summary says so (a passing sweep cut short is not a full pass).
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!(
+            "the time budget (REHEARSE_TIME / time_budget) ended the sweep after {} seeds",
+            report.runs
+        )),
+        "{text}"
+    );
     // Generous bound: the point is that a practically endless range stops.
     assert!(
         start.elapsed() < budget + Duration::from_secs(10),

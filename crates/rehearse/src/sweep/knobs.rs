@@ -100,11 +100,19 @@ pub(super) fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
     if let Some((a, b)) = text.split_once("..") {
         let a: u64 = a.trim().parse().map_err(|e| format!("bad range start `{a}`: {e}"))?;
         let b: u64 = b.trim().parse().map_err(|e| format!("bad range end `{b}`: {e}"))?;
+        if b <= a {
+            return Err(format!(
+                "the range `{text}` holds no seed (it runs from {a} up to {b}, not including it)"
+            ));
+        }
         Ok(a..b)
     } else {
         let n: u64 = text
             .parse()
             .map_err(|e| format!("`{text}` is not a count or a range a..b: {e}"))?;
+        if n == 0 {
+            return Err("a count of 0 seeds runs nothing".to_string());
+        }
         Ok(0..n)
     }
 }

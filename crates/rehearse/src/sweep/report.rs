@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Sweep;
 use super::rerun::{Rerun, tell};
 use super::shrink::{ShrinkStop, thousands};
-use super::totals::{FailedSeed, FaultStats};
+use super::totals::{FailedSeed, FaultStats, write_faults};
 use crate::assertions::{self, AssertionStats};
 
 /// Failures a report lists in full; the rest are listed by seed.
@@ -158,15 +158,17 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "sweep `{}`: {} of {} seeds failed ({:.2}s, {:.0} seeds/s, {} calls{})",
+            "sweep `{}`: {} of {} seeds failed ({}{:.2}s, {:.0} seeds/s, {} calls{})",
             self.name,
             self.failed_runs,
             self.runs,
+            rate(self.failed_runs, self.runs),
             self.elapsed.as_secs_f64(),
             self.seeds_per_second(),
             self.calls,
             self.saving_text()
         )?;
+        f.write_str(&self.budget_text())?;
         if let Some(rerun) = &self.rerun {
             write!(f, "{rerun}")?;
         }
@@ -212,9 +214,22 @@ impl fmt::Display for Report {
                 "- {unsaved} more failing seeds not saved (raise `save_limit` to keep them)"
             )?;
         }
+        write_faults(f, &self.faults)?;
         assertions::write_table(f, &self.assertions)?;
         write_unmet(f, &self.unmet())
     }
+}
+
+/// `0.150%; `: the share of `runs` that failed, to open the summary's
+/// parenthesis, or nothing without runs.
+pub(super) fn rate(failed: u64, runs: u64) -> String {
+    if runs == 0 {
+        return String::new();
+    }
+    let pct = failed as f64 * 100.0 / runs as f64;
+    // Enough digits that a rare failure does not read as 0%.
+    let digits = if pct == 0.0 || pct >= 1.0 { 1 } else { 3 };
+    format!("{pct:.digits$}%; ")
 }
 
 /// The line that says why a sweep whose seeds all passed failed anyway.
@@ -260,7 +275,7 @@ impl Report {
             Some(_) if self.failed_runs == 0 => tell(&format!("{}{}", self.passed_line(), self.rerun_text())),
             Some(_) => tell(&self.to_string()),
             None if quiet => {}
-            None if self.passed() => eprint!("{}{}", self.passed_line(), self.assertions_text()),
+            None if self.passed() => eprint!("{}{}{}", self.passed_line(), self.budget_text(), self.tables_text()),
             None => eprint!("{self}"),
         }
     }
@@ -295,15 +310,28 @@ impl Report {
         s
     }
 
-    /// The assertions section, or nothing when there are none.
-    fn assertions_text(&self) -> String {
-        struct Table<'a>(&'a BTreeMap<String, AssertionStats>);
-        impl fmt::Display for Table<'_> {
+    /// The faults and assertions sections (each omitted when empty).
+    fn tables_text(&self) -> String {
+        struct Tables<'a>(&'a Report);
+        impl fmt::Display for Tables<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                assertions::write_table(f, self.0)
+                write_faults(f, &self.0.faults)?;
+                assertions::write_table(f, &self.0.assertions)
             }
         }
-        Table(&self.assertions).to_string()
+        Tables(self).to_string()
+    }
+
+    /// The line saying the time budget ended the sweep before its seeds
+    /// did, or nothing.
+    fn budget_text(&self) -> String {
+        if !self.budget_exhausted {
+            return String::new();
+        }
+        format!(
+            "the time budget (REHEARSE_TIME / time_budget) ended the sweep after {} seeds, before the end of its range {}..{}\n",
+            self.runs, self.seeds.start, self.seeds.end
+        )
     }
 
     fn rerun_text(&self) -> String {

@@ -378,8 +378,15 @@ impl fmt::Display for SweepSummary {
         };
         writeln!(
             f,
-            "sweep `{}`: {} of {} seeds failed (seeds {}..{}{shards}, {} calls, {:.2}s{saving})",
-            self.name, self.failed_runs, self.runs, self.seeds[0], self.seeds[1], self.calls, self.elapsed_s
+            "sweep `{}`: {} of {} seeds failed ({}seeds {}..{}{shards}, {} calls, {:.2}s{saving})",
+            self.name,
+            self.failed_runs,
+            self.runs,
+            super::report::rate(self.failed_runs, self.runs),
+            self.seeds[0],
+            self.seeds[1],
+            self.calls,
+            self.elapsed_s
         )?;
         let missing = self.missing_shards();
         if !missing.is_empty() {
@@ -418,20 +425,7 @@ impl fmt::Display for SweepSummary {
             }
             writeln!(f, "  reproduce: {}", s.repro)?;
         }
-        if !self.faults.is_empty() {
-            writeln!(
-                f,
-                "faults (runs that met the point, enabled it, saw it fire; times fired):"
-            )?;
-            let width = self.faults.keys().map(String::len).max().unwrap_or(0);
-            for (point, s) in &self.faults {
-                writeln!(
-                    f,
-                    "  {point:<width$}  {:>8} met {:>8} enabled {:>8} fired in {:>10} times",
-                    s.met, s.enabled, s.fired_runs, s.fired
-                )?;
-            }
-        }
+        super::totals::write_faults(f, &self.faults)?;
         if !self.counters.is_empty() {
             writeln!(f, "counters:")?;
             let width = self.counters.keys().map(String::len).max().unwrap_or(0);

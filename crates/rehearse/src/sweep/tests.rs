@@ -10,6 +10,11 @@ fn seed_ranges_and_shards_parse() {
     assert_eq!(parse_seed_range("500").unwrap(), 0..500);
     assert_eq!(parse_seed_range("10..20").unwrap(), 10..20);
     assert!(parse_seed_range("ten").is_err());
+    // A range that holds no seed would run nothing and pass.
+    for empty in ["10..5", "7..7", "0"] {
+        let err = parse_seed_range(empty).unwrap_err();
+        assert!(err.contains("no seed") || err.contains("0 seeds"), "{empty}: {err}");
+    }
     assert_eq!(parse_shard("2/4").unwrap(), (1, 4));
     assert!(parse_shard("0/4").is_err());
     assert!(parse_shard("5/4").is_err());
@@ -196,4 +201,16 @@ fn the_smallest_failure_of_each_kind_is_shrunk_first() {
     // Ties in size go to the lowest seed.
     let same = [("x", 5, 5, 8), ("x", 5, 5, 3)];
     assert_eq!(shrink_order(&same, 1), vec![None, Some(0)]);
+}
+
+#[test]
+fn the_failure_rate_keeps_a_rare_failure_visible() {
+    use super::report::rate;
+    assert_eq!(rate(0, 2000), "0.0%; ");
+    assert_eq!(rate(19, 2000), "0.950%; ");
+    assert_eq!(rate(1, 100_000), "0.001%; ");
+    assert_eq!(rate(3, 60), "5.0%; ");
+    assert_eq!(rate(60, 60), "100.0%; ");
+    // (a sweep that did not start has no runs: no rate)
+    assert_eq!(rate(1, 0), "");
 }

@@ -32,6 +32,28 @@ impl FaultStats {
     }
 }
 
+/// The faults table of a sweep's summary (and of a merged one): per point,
+/// the runs that met it, enabled it and saw it fire, and the times it
+/// fired; nothing when no run met a fault point.
+pub(super) fn write_faults(f: &mut std::fmt::Formatter<'_>, faults: &BTreeMap<String, FaultStats>) -> std::fmt::Result {
+    if faults.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        f,
+        "faults (per point: runs that met it, enabled it, saw it fire; times it fired):"
+    )?;
+    let width = faults.keys().map(String::len).max().unwrap_or(0);
+    for (point, s) in faults {
+        writeln!(
+            f,
+            "  {point:<width$}  {:>8} met {:>8} enabled {:>8} fired {:>10} times",
+            s.met, s.enabled, s.fired_runs, s.fired
+        )?;
+    }
+    Ok(())
+}
+
 /// A failing seed and its failure's kind.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FailedSeed {
