@@ -154,8 +154,8 @@ impl AssertionStats {
         }
     }
 
-    /// `hit 12 times in 9 runs (40 evaluations)`, `NEVER HIT (40
-    /// evaluations)`, `FALSE 2 of 40 times`...
+    /// `true 12 of 40 times, in 9 runs`, `NEVER HIT (false all 40
+    /// times)`, `reached 1 time, in 1 run`, `FALSE 2 of 40 times`...
     pub fn verdict(&self) -> String {
         let runs = |n: u64| {
             if n == 1 {
@@ -164,24 +164,27 @@ impl AssertionStats {
                 format!("{n} runs")
             }
         };
+        // ("reached 1 time", not "1 times")
+        let times = |n: u64| if n == 1 { "time" } else { "times" };
         match self.kind {
             AssertionKind::Sometimes if self.hits == 0 && self.evaluations == 0 => "NEVER HIT (never evaluated)".into(),
             AssertionKind::Sometimes if self.hits == 0 => format!("NEVER HIT (false all {} times)", self.evaluations),
             AssertionKind::Sometimes => format!(
-                "true {} of {} times, in {}",
+                "true {} of {} {}, in {}",
                 self.hits,
                 self.evaluations,
+                times(self.evaluations),
                 runs(self.runs)
             ),
             AssertionKind::Reachable if self.hits == 0 => "NEVER HIT".into(),
-            AssertionKind::Reachable => format!("reached {} times, in {}", self.hits, runs(self.runs)),
+            AssertionKind::Reachable => format!("reached {} {}, in {}", self.hits, times(self.hits), runs(self.runs)),
             AssertionKind::Always if self.evaluations == 0 => "never evaluated".into(),
             AssertionKind::Always if self.hits == self.evaluations => {
                 format!("held all {} times, in {}", self.evaluations, runs(self.runs))
             }
             AssertionKind::Always => format!("FALSE {} of {} times", self.evaluations - self.hits, self.evaluations),
             AssertionKind::Unreachable if self.hits == 0 => "never reached".into(),
-            AssertionKind::Unreachable => format!("REACHED {} times, in {}", self.hits, runs(self.runs)),
+            AssertionKind::Unreachable => format!("REACHED {} {}, in {}", self.hits, times(self.hits), runs(self.runs)),
         }
     }
 }
@@ -387,4 +390,43 @@ macro_rules! unreachable {
             ::std::format!("{:?}", $details)
         ))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AssertionKind, AssertionStats};
+
+    fn stats(kind: AssertionKind, evaluations: u64, hits: u64, runs: u64) -> AssertionStats {
+        AssertionStats {
+            kind,
+            location: "x.rs:1".into(),
+            evaluations,
+            hits,
+            runs,
+        }
+    }
+
+    #[test]
+    fn verdicts_count_in_words() {
+        assert_eq!(
+            stats(AssertionKind::Reachable, 1, 1, 1).verdict(),
+            "reached 1 time, in 1 run"
+        );
+        assert_eq!(
+            stats(AssertionKind::Reachable, 3, 3, 2).verdict(),
+            "reached 3 times, in 2 runs"
+        );
+        assert_eq!(
+            stats(AssertionKind::Sometimes, 1, 1, 1).verdict(),
+            "true 1 of 1 time, in 1 run"
+        );
+        assert_eq!(
+            stats(AssertionKind::Sometimes, 40, 12, 9).verdict(),
+            "true 12 of 40 times, in 9 runs"
+        );
+        assert_eq!(
+            stats(AssertionKind::Unreachable, 1, 1, 1).verdict(),
+            "REACHED 1 time, in 1 run"
+        );
+    }
 }
