@@ -249,8 +249,18 @@ fn replayer_method(m: &Method) -> TokenStream {
         Some(out) => quote! { ::core::future::ready::<#out>(#replay) },
         None => replay,
     };
+    // A divergence panics in `Replayer::replay` (`#[track_caller]`): with
+    // this method tracked too, the panic names the line of the code under
+    // test that made the call, not the trait's `#[world]` line. (Not on an
+    // `async fn`, where the attribute is not stable.)
+    let track = if sig.asyncness.is_none() {
+        quote! { #[track_caller] }
+    } else {
+        TokenStream::new()
+    };
     quote! {
         #[allow(clippy::let_unit_value, clippy::unit_arg)]
+        #track
         #sig {
             #body
         }

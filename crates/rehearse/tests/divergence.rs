@@ -203,3 +203,38 @@ fn a_full_replay_passes() {
     assert_eq!(r.now(), 20);
     r.finish().unwrap();
 }
+
+/// Where each thread's last panic happened, as the panic hook saw it.
+static PANIC_AT: std::sync::Mutex<Vec<(std::thread::ThreadId, String, u32)>> = std::sync::Mutex::new(Vec::new());
+
+#[test]
+fn a_divergence_panics_at_the_call_of_the_code_under_test() {
+    // A user reading the panic's location should land on their own call,
+    // not on the line of the trait's `#[rehearse::world]` (a newcomer's
+    // trial: "panicked at .../rehearse/src/net/mod.rs:394").
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        if let Some(at) = info.location() {
+            let mut seen = PANIC_AT.lock().unwrap_or_else(|e| e.into_inner());
+            seen.push((std::thread::current().id(), at.file().to_string(), at.line()));
+        }
+    }));
+    let r = replayer();
+    let mut line = 0;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        r.get("a");
+        line = line!() + 1;
+        r.get("b");
+    }));
+    std::panic::set_hook(previous);
+    assert!(result.is_err(), "the replay should diverge");
+    let me = std::thread::current().id();
+    let seen = PANIC_AT.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, file, at) = seen
+        .iter()
+        .rev()
+        .find(|(t, ..)| *t == me)
+        .expect("the hook saw the panic");
+    assert!(file.ends_with("divergence.rs"), "panicked in {file}:{at}");
+    assert_eq!(*at, line, "panicked at {file}:{at}");
+}
