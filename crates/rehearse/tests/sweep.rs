@@ -572,3 +572,18 @@ fn environment_knobs_override_the_sweep() {
     let err = stderr(&[("REHEARSE_REPLAY", bad.to_str().unwrap())]);
     assert!(err.contains("has no seed"), "{err}");
 }
+
+#[test]
+fn a_report_with_a_bad_field_names_its_line_and_column() {
+    let report = Sweep::new("bad-field")
+        .seeds(0..5)
+        .quiet()
+        .run(|sim| workload(sim, false, None));
+    let json = serde_json::to_string_pretty(&report.summary()).unwrap();
+    let bad = json.replacen("\"runs\": 5", "\"runs\": \"five\"", 1);
+    assert_ne!(bad, json, "the report has a runs field: {json}");
+    let line = bad.lines().position(|l| l.contains("\"five\"")).unwrap() + 1;
+    let err = rehearse::SweepSummary::parse(&bad).unwrap_err();
+    assert!(err.contains("invalid type: string \"five\""), "{err}");
+    assert!(err.contains(&format!("at line {line} column")), "{err}");
+}

@@ -236,7 +236,9 @@ impl SweepSummary {
             }
             None => return Err("no \"version\"".to_string()),
         }
-        serde_json::from_value(value).map_err(|e| format!("bad report: {e}"))
+        // (from the text again, not the value: the error then names the
+        // line and column of the bad field)
+        serde_json::from_str(text).map_err(|e| format!("bad report: {e}"))
     }
 
     /// The `sometimes!` and `reachable!` assertions no explored run hit
