@@ -821,3 +821,51 @@ fn the_leader_waits_only_for_a_silent_copy_that_last_held_more_than_the_recorded
         assert_eq!(plan, expected, "r1 last seen holding {r1_keys} keys");
     }
 }
+
+#[test]
+fn an_answering_primary_restarted_since_recorded_loses_no_copy_holding_more_on_another_history() {
+    // The `astray` case earlier sessions left unpinned: r1, recorded under
+    // run "a", answers under run "a2" (it restarted since it was
+    // recorded, perhaps while every instance was away) with 5 keys, and
+    // is not marked. r2 claims primary on another history (at offset 40:
+    // nothing in its own answers says it came back from disk) and r3
+    // follows it. `Round::astray` itself repoints every such node at an
+    // answering primary (its holds-more guard is for one that does not
+    // answer), so what keeps r2's keys is the data-loss mark, noted in
+    // the same round before the decision: holding more than r1 on another
+    // history, r2 is evidence that r1 lost data (`held_elsewhere`: r1
+    // restarted since it was recorded), and r2 is promoted instead. Holding as many, nothing is at stake, and
+    // both are repointed at r1.
+    let c = config(&[100, 100, 100]);
+    let record = recorded("r1", Some("a"));
+    for (keys, marked, expected) in [
+        (
+            5,
+            false,
+            Plan::Repoint {
+                nodes: vec!["r2".into(), "r3".into()],
+            },
+        ),
+        (
+            6,
+            true,
+            Plan::Failover {
+                from: "r1".into(),
+                to: "r2".into(),
+            },
+        ),
+    ] {
+        let mut r1 = NodeView::default();
+        r1.observe(900, Ok(status(Role::Primary, "a2", "fresh", 5, 5)));
+        r1.observe(2_000, Ok(status(Role::Primary, "a2", "fresh", 5, 5)));
+        let mut r2 = NodeView::default();
+        r2.observe(2_000, Ok(status(Role::Primary, "b2", "other", 40, keys)));
+        let mut r3 = NodeView::default();
+        r3.observe(2_000, Ok(status(linked("10.0.0.2:6379"), "c", "other", 40, keys)));
+        let mut v = views(vec![("r1", r1), ("r2", r2), ("r3", r3)]);
+        note_data_loss(&c, &v, Some(&record), 2_000).apply(&mut v);
+        assert_eq!(v["r1"].lost_data, marked, "r2 holding {keys} keys");
+        let plan = decide(&c, &v, Some(&record), None, 2_000, &Planted::default());
+        assert_eq!(plan, Ok(Some(expected)), "r2 holding {keys} keys");
+    }
+}
