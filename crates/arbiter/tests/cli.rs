@@ -134,3 +134,73 @@ fn simulate_shards_merge_into_the_unsharded_report() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("shard 3/2 is out of range"));
 }
+
+/// `arbiter simulate --stop-after N --report FILE`: `(threads, extra
+/// arguments)` run over `seeds` seeds; the report read back.
+fn simulate_stopping(dir: &std::path::Path, file: &str, seeds: &str, args: &[&str]) -> rehearse::SweepSummary {
+    let report = dir.join(file);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["simulate", "--seeds", seeds, "--no-record", "--no-shrink"])
+        .args(args)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg("--report")
+        .arg(&report)
+        .env_remove("REHEARSE_SHARD")
+        .env_remove("REHEARSE_REPORT")
+        .env_remove("REHEARSE_SEEDS")
+        .env_remove("REHEARSE_STOP_AFTER")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    rehearse::SweepSummary::read(&report).unwrap()
+}
+
+/// `arbiter simulate --stop-after N` reaches the sweep: a sweep with fewer
+/// failures than N runs every seed, and 0 is refused by the flag.
+#[test]
+fn simulate_stop_after_is_passed_to_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = simulate_stopping(dir.path(), "whole.json", "12", &["--threads", "2"]);
+    let n = (whole.failed_runs + 1).to_string();
+    let stopping = simulate_stopping(dir.path(), "stop.json", "12", &["--threads", "2", "--stop-after", &n]);
+    assert_eq!((stopping.runs, stopping.stopped_after), (12, None));
+    assert_eq!(stopping.counters, whole.counters);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["simulate", "--stop-after", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--stop-after"));
+}
+
+/// With a planted bug, `--stop-after 2` ends at the second failing seed,
+/// with the same report on one thread and on three.
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn simulate_stop_after_stops_at_the_same_seed_on_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |threads: &'static str| {
+        [
+            "--plant",
+            "promote-most-lagging",
+            "--stop-after",
+            "2",
+            "--threads",
+            threads,
+        ]
+    };
+    let one = simulate_stopping(dir.path(), "one.json", "2000", &args("1"));
+    let three = simulate_stopping(dir.path(), "three.json", "2000", &args("3"));
+    assert_eq!((one.failed_runs, one.stopped_after), (2, Some(2)), "{one}");
+    assert!(one.runs < 2000);
+    assert_eq!(one.runs, three.runs);
+    assert_eq!(one.failed, three.failed);
+    assert_eq!(one.faults, three.faults);
+    assert_eq!(one.counters, three.counters);
+}

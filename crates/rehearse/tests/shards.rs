@@ -47,13 +47,19 @@ fn shard_child() {
 }
 
 fn run_child(dir: &Path, shard: Option<&str>, report: &Path) {
+    run_child_with(dir, shard, report, &[]);
+}
+
+fn run_child_with(dir: &Path, shard: Option<&str>, report: &Path, vars: &[(&str, &str)]) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["shard_child", "--exact", "--test-threads=1"])
         .env("REHEARSE_TEST_SHARD_DIR", dir)
         .env("REHEARSE_REPORT", report)
         .env_remove("REHEARSE_SHARD")
         .env_remove("REHEARSE_SEEDS")
-        .env_remove("REHEARSE_SEED");
+        .env_remove("REHEARSE_SEED")
+        .env_remove("REHEARSE_STOP_AFTER")
+        .envs(vars.iter().copied());
     if let Some(shard) = shard {
         cmd.env("REHEARSE_SHARD", shard);
     }
@@ -102,6 +108,38 @@ fn four_shards_merged_equal_one_unsharded_run() {
     let three = SweepSummary::merge(&parts[..3]).unwrap();
     assert_eq!(three.missing_shards(), vec![4]);
     assert!(three.to_string().contains("MISSING shards: 4"), "{three}");
+}
+
+#[test]
+fn a_merge_says_which_shards_stopped_after_their_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut parts = Vec::new();
+    for i in 1..=3 {
+        let file = dir.path().join(format!("shard-{i}.json"));
+        // Shard 3 runs every seed; the others stop at their second failure.
+        let stop: &[(&str, &str)] = if i == 3 { &[] } else { &[("REHEARSE_STOP_AFTER", "2")] };
+        run_child_with(dir.path(), Some(&format!("{i}/3")), &file, stop);
+        let part = SweepSummary::read(&file).unwrap();
+        if i < 3 {
+            assert_eq!((part.failed_runs, part.stopped_after), (2, Some(2)), "{part}");
+            assert_eq!(part.stopped_shards, vec![i]);
+            assert!(part.runs < 134, "{}", part.runs);
+        } else {
+            assert_eq!((part.runs, part.stopped_after), (133, None));
+        }
+        parts.push((file.display().to_string(), part));
+    }
+    let merged = SweepSummary::merge(&parts).unwrap();
+    assert_eq!(
+        (merged.stopped_after, merged.stopped_shards.clone()),
+        (Some(2), vec![1, 2])
+    );
+    let text = merged.to_string();
+    assert!(
+        text.contains("; shards 1, 2 stopped after 2 failures each, as asked: REHEARSE_STOP_AFTER / stop_after)"),
+        "{text}"
+    );
+    assert!(text.contains("the later seeds of shards 1, 2 were not run"), "{text}");
 }
 
 #[test]

@@ -534,6 +534,11 @@ fn knobs(vars: &[(&str, &str)]) -> Result<String, String> {
 fn environment_knobs_override_the_sweep() {
     assert_eq!(knobs(&[("REHEARSE_SEED", "7")]).unwrap(), "[7]");
     assert_eq!(knobs(&[("REHEARSE_SEEDS", "3")]).unwrap(), "[0, 1, 2]");
+    // No seed fails: a sweep stopping after 2 failures runs them all.
+    assert_eq!(
+        knobs(&[("REHEARSE_SEEDS", "3"), ("REHEARSE_STOP_AFTER", "2")]).unwrap(),
+        "[0, 1, 2]"
+    );
     assert_eq!(knobs(&[("REHEARSE_SEEDS", "10..13")]).unwrap(), "[10, 11, 12]");
     assert_eq!(
         knobs(&[("REHEARSE_SEEDS", "0..6"), ("REHEARSE_SHARD", "2/3")]).unwrap(),
@@ -561,6 +566,10 @@ fn environment_knobs_override_the_sweep() {
     };
     let err = stderr(&[("REHEARSE_SEEDS", "ten")]);
     assert!(err.contains("did not start: REHEARSE_SEEDS=\"ten\""), "{err}");
+    let err = stderr(&[("REHEARSE_STOP_AFTER", "few")]);
+    assert!(err.contains("did not start: REHEARSE_STOP_AFTER=\"few\""), "{err}");
+    let err = stderr(&[("REHEARSE_STOP_AFTER", "0")]);
+    assert!(err.contains("did not start: REHEARSE_STOP_AFTER=\"0\""), "{err}");
     let bad = dir.path().join("bad.ron");
     std::fs::write(&bad, "not a scenario\n").unwrap();
     let err = stderr(&[("REHEARSE_REPLAY", bad.to_str().unwrap())]);
@@ -586,4 +595,135 @@ fn a_report_with_a_bad_field_names_its_line_and_column() {
     let err = rehearse::SweepSummary::parse(&bad).unwrap_err();
     assert!(err.contains("invalid type: string \"five\""), "{err}");
     assert!(err.contains(&format!("at line {line} column")), "{err}");
+}
+
+/// A run for the `stop_after` tests: meets two fault points, counts, holds
+/// a `sometimes!`, and fails for seeds 7 more than a multiple of 11 from
+/// 20 on (29, 40, 51, 62, ...). Seeds before 40 are slow, so that with
+/// several threads later seeds (past the third failure) finish first.
+fn stop_workload(sim: &mut Sim) -> Result<(), Failure> {
+    let seed = sim.seed();
+    if (30..40).contains(&seed) {
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    let mut delivered = 0;
+    for _ in 0..10 {
+        if sim.fault("net::drop") {
+            continue;
+        }
+        if sim.fault("node::crash") {
+            sim.count("crashes", 1);
+        }
+        delivered += 1;
+    }
+    sim.count("delivered", delivered);
+    rehearse::sometimes!("stop_after: all ten delivered", delivered == 10);
+    if seed >= 20 && seed % 11 == 7 {
+        return Err(Failure::with_kind("planted", format!("seed {seed}")));
+    }
+    Ok(())
+}
+
+#[test]
+fn stop_after_reports_exactly_the_seeds_up_to_the_nth_failure_on_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = |threads: usize, seeds: std::ops::Range<u64>, stop: Option<u64>| {
+        let mut s = Sweep::new("stop-after")
+            .seeds(seeds)
+            .threads(threads)
+            .out_dir(dir.path())
+            .shrink(false)
+            .assertions_in("sweep")
+            .quiet();
+        if let Some(n) = stop {
+            s = s.stop_after(n);
+        }
+        s.run(stop_workload)
+    };
+    let one = sweep(1, 0..300, Some(3));
+    let four = sweep(4, 0..300, Some(3));
+    // What a sweep of only the seeds up to the third failure (51) gives.
+    let upto = sweep(4, 0..52, None);
+    let seeds = |r: &rehearse::Report| r.failed_seeds.iter().map(|f| f.seed).collect::<Vec<_>>();
+    for r in [&one, &four] {
+        assert_eq!(seeds(r), [29, 40, 51]);
+        assert_eq!((r.runs, r.failed_runs, r.stopped_after), (52, 3, Some(3)));
+        let mut saved: Vec<u64> = r.failures.iter().map(|f| f.seed).collect();
+        saved.sort_unstable();
+        assert_eq!(saved, [29, 40, 51], "only the failures up to the third are saved");
+        assert!(!r.budget_exhausted);
+        assert_eq!(r.calls, upto.calls);
+        assert_eq!(r.failed_seeds, upto.failed_seeds);
+        assert_eq!(r.faults, upto.faults, "fault statistics of the seeds up to 51 only");
+        assert_eq!(r.counters, upto.counters, "counters of the seeds up to 51 only");
+        assert_eq!(r.assertions, upto.assertions);
+        assert!(
+            r.to_string()
+                .contains("\n(stopped after 3 failures, as asked: REHEARSE_STOP_AFTER / stop_after)\n"),
+            "{r}"
+        );
+    }
+    assert!(one.faults["node::crash"].met > 0 && one.counters["crashes"] > 0);
+    assert_eq!(upto.stopped_after, None);
+    // The JSON summary says it too, and reads back.
+    let summary = four.summary();
+    assert_eq!(
+        (summary.stopped_after, summary.stopped_shards.clone()),
+        (Some(3), vec![1])
+    );
+    assert!(
+        summary
+            .to_string()
+            .contains("; stopped after 3 failures, as asked: REHEARSE_STOP_AFTER / stop_after)"),
+        "{summary}"
+    );
+    let file = dir.path().join("stopped.json");
+    four.write_json(&file).unwrap();
+    assert_eq!(rehearse::SweepSummary::read(&file).unwrap(), summary);
+    // Fewer failures than asked: every seed runs, and nothing says stopped.
+    let all = sweep(4, 0..60, Some(5));
+    assert_eq!((all.runs, all.failed_runs, all.stopped_after), (60, 3, None));
+    // The N-th failure on the last seed: nothing left unrun.
+    let last = sweep(2, 0..52, Some(3));
+    assert_eq!((last.runs, last.stopped_after), (52, None));
+    // stop_after(0) is a configuration error, nothing run.
+    let zero = sweep(2, 0..52, Some(0));
+    assert_eq!((zero.runs, zero.failures[0].kind.as_str()), (0, "configuration"));
+    assert!(
+        zero.failures[0].message.contains("stop_after(0)"),
+        "{}",
+        zero.failures[0].message
+    );
+}
+
+#[test]
+fn a_steered_sweep_stops_at_the_same_slot_on_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = |threads: usize| {
+        Sweep::new("stop-after-steered")
+            .seeds(0..400)
+            .threads(threads)
+            .out_dir(dir.path())
+            .steer(true)
+            .shrink(false)
+            .stop_after(4)
+            .quiet()
+            .run(|sim| {
+                let depth = (0..6).take_while(|_| sim.chance(0.5)).count();
+                sim.count(&format!("depth {depth}"), 1);
+                if sim.fault("disk::full") && depth >= 3 {
+                    return Err(Failure::with_kind("deep", format!("depth {depth}")));
+                }
+                Ok(())
+            })
+    };
+    let one = sweep(1);
+    let four = sweep(4);
+    assert_eq!((one.failed_runs, one.stopped_after), (4, Some(4)), "{one}");
+    assert!(one.runs < 400);
+    assert_eq!(one.runs, four.runs);
+    assert_eq!(one.calls, four.calls);
+    assert_eq!(one.failed_seeds, four.failed_seeds);
+    assert_eq!(one.faults, four.faults);
+    assert_eq!(one.counters, four.counters);
 }

@@ -15,6 +15,8 @@ pub(super) mod env {
     pub(crate) const SEEDS: &str = "REHEARSE_SEEDS";
     /// Override the time budget (`REHEARSE_TIME=10m`).
     pub(crate) const TIME: &str = "REHEARSE_TIME";
+    /// Stop at the N-th failing seed, in seed order (`REHEARSE_STOP_AFTER=3`).
+    pub(crate) const STOP_AFTER: &str = "REHEARSE_STOP_AFTER";
     /// Run shard `i` of `n` (1-based, `REHEARSE_SHARD=2/4`), like nextest partitions.
     pub(crate) const SHARD: &str = "REHEARSE_SHARD";
     /// Re-run a saved (shrunk) scenario's choices (`REHEARSE_REPLAY=path.ron`).
@@ -117,6 +119,15 @@ pub(super) fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
     }
 }
 
+/// A count of failures to stop after: a whole number above 0.
+pub(super) fn parse_stop_after(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("0 failures: use 1 or more (unset it to run every seed)".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{}` is not a count of failures: {e}", text.trim())),
+    }
+}
+
 pub(super) fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     let (i, n) = text
         .split_once('/')
@@ -195,6 +206,9 @@ pub(super) struct Plan {
     pub(super) total: u64,
     pub(super) budget: Option<Duration>,
     pub(super) threads: usize,
+    /// `REHEARSE_STOP_AFTER` or [`Sweep::stop_after`]: the sweep ends at
+    /// its N-th failing seed (in the order seeds are planned).
+    pub(super) stop_after: Option<u64>,
 }
 
 impl Plan {
@@ -208,6 +222,13 @@ impl Plan {
         })?;
         let shard = env_or(env::SHARD, parse_shard)?;
         let threads = env_or(env::THREADS, |s| s.trim().parse::<usize>().map_err(|e| e.to_string()))?;
+        let stop_after = match env_or(env::STOP_AFTER, parse_stop_after)? {
+            Some(n) => Some(n),
+            None if sweep.stop_after == Some(0) => {
+                return Err("stop_after(0): stop after 0 failures? Use 1 or more".to_string());
+            }
+            None => sweep.stop_after,
+        };
         let range = range.unwrap_or_else(|| sweep.seeds.clone());
         let (shard, shards) = shard.unwrap_or(sweep.shard);
         // Shards split the regressions file as they split the range, so
@@ -242,6 +263,7 @@ impl Plan {
                 .or(sweep.threads)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                 .max(1),
+            stop_after,
         })
     }
 

@@ -21,6 +21,7 @@ mod save;
 mod shrink;
 mod shrinker;
 mod steer;
+mod stop;
 mod summary;
 #[cfg(test)]
 mod tests;
@@ -49,6 +50,7 @@ pub struct Sweep {
     seeds: Range<u64>,
     threads: Option<usize>,
     time_budget: Option<Duration>,
+    stop_after: Option<u64>,
     out_dir: Option<PathBuf>,
     shrink: bool,
     shrink_time: Duration,
@@ -77,6 +79,7 @@ impl Sweep {
             seeds: 0..1000,
             threads: None,
             time_budget: None,
+            stop_after: None,
             out_dir: None,
             shrink: true,
             shrink_time: Duration::from_secs(300),
@@ -158,6 +161,33 @@ impl Sweep {
     /// Stop starting new seeds after `d`.
     pub fn time_budget(mut self, d: Duration) -> Self {
         self.time_budget = Some(d);
+        self
+    }
+
+    /// Ends the sweep at its `n`-th failing seed: seeds run in the order
+    /// planned (saved regressions first, then the range, or this shard's
+    /// part of it) until the `n`-th of them fails, and the report covers
+    /// exactly the seeds up to and including that one: runs, calls,
+    /// failing seeds (`n` of them), fault statistics, counters, assertions
+    /// and saved failures are what a sweep of only those seeds gives, on
+    /// any number of threads (seeds past it that other threads had already
+    /// started are run to their end and left out). [`Report::stopped_after`]
+    /// says `Some(n)` when seeds were left unrun. `REHEARSE_STOP_AFTER=n`
+    /// overrides it; `0` is a configuration error. With
+    /// [`Sweep::steer`], the slots of a generation count in slot order, and
+    /// the sweep ends at the same slot on any number of threads.
+    ///
+    /// ```
+    /// use rehearse::{Failure, Sweep};
+    ///
+    /// let report = Sweep::new("doc-stop").seeds(0..100).stop_after(2).shrink(false).quiet().run(|sim| {
+    ///     if sim.seed() % 10 == 3 { Err(Failure::new("ends in 3")) } else { Ok(()) }
+    /// });
+    /// assert_eq!((report.runs, report.failed_runs, report.stopped_after), (14, 2, Some(2)));
+    /// assert_eq!(report.failed_seeds.iter().map(|f| f.seed).collect::<Vec<_>>(), [3, 13]);
+    /// ```
+    pub fn stop_after(mut self, n: u64) -> Self {
+        self.stop_after = Some(n);
         self
     }
 
@@ -425,7 +455,7 @@ impl Sweep {
     /// run's failure and parameters; the first ones are run again to check
     /// that they are deterministic and shrunk to `seed-N.shrunk.ron`.
     /// `REHEARSE_SEED`, `REHEARSE_SEEDS`, `REHEARSE_TIME`, `REHEARSE_SHARD`,
-    /// `REHEARSE_THREADS`, `REHEARSE_REPLAY`, `REHEARSE_DIR`,
+    /// `REHEARSE_STOP_AFTER`, `REHEARSE_THREADS`, `REHEARSE_REPLAY`, `REHEARSE_DIR`,
     /// `REHEARSE_REPORT` and `REHEARSE_REQUIRE_SOMETIMES` override the
     /// builder from the environment (a bad value is an error in the
     /// report, not a panic).
@@ -526,6 +556,8 @@ impl Sweep {
                 let bar = show_progress.then(|| progress_bar(&self.name, plan.total, plan.budget.is_some()));
                 let pooled = if self.steer {
                     steer::run_pool_steered(&f, &plan, &self.faults, self.save_limit, bar.as_ref()).0
+                } else if let Some(n) = plan.stop_after {
+                    stop::run_pool_stopping(&f, &plan, &self.faults, self.save_limit, bar.as_ref(), n)
                 } else {
                     run_pool(&f, &plan, &self.faults, self.save_limit, bar.as_ref())
                 };
@@ -600,6 +632,7 @@ impl Sweep {
             shrinking,
             calls: pooled.calls,
             budget_exhausted: pooled.out_of_time,
+            stopped_after: plan.stop_after.filter(|_| pooled.stopped),
             rerun,
             seeds: plan.range.clone(),
             shard: (plan.shard.0 + 1, plan.shard.1),

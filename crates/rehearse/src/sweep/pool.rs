@@ -212,6 +212,9 @@ pub(super) struct Pooled {
     pub(super) calls: u64,
     pub(super) failed: u64,
     pub(super) out_of_time: bool,
+    /// True when the sweep ended at its N-th failure (`stop_after`) with
+    /// seeds left unrun.
+    pub(super) stopped: bool,
     /// The failing runs with the lowest seeds, at most `save_limit`, by seed.
     pub(super) found: Vec<(u64, Outcome)>,
     /// Wall time of the runs.
@@ -289,6 +292,7 @@ where
         calls: calls.into_inner(),
         failed: failed.into_inner(),
         out_of_time: out_of_time.into_inner(),
+        stopped: false,
         found,
         elapsed,
         totals: totals.into_inner().unwrap_or_else(|e| e.into_inner()).finish(),

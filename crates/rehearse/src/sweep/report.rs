@@ -81,6 +81,11 @@ pub struct Report {
     pub calls: u64,
     /// True when the time budget ended the sweep before the seed range did.
     pub budget_exhausted: bool,
+    /// `Some(n)` when the sweep ended at its `n`-th failing seed
+    /// ([`Sweep::stop_after`](crate::Sweep::stop_after),
+    /// `REHEARSE_STOP_AFTER`) with seeds left unrun: the report covers the
+    /// seeds up to that one.
+    pub stopped_after: Option<u64>,
     /// For a re-run of a saved run (`REHEARSE_REPLAY`, `REHEARSE_SEED`,
     /// [`Sweep::rerun`]): how it compares with the saved file.
     pub rerun: Option<Rerun>,
@@ -169,6 +174,13 @@ impl fmt::Display for Report {
             self.saving_text()
         )?;
         f.write_str(&self.budget_text())?;
+        if let Some(n) = self.stopped_after {
+            let s = if n == 1 { "" } else { "s" };
+            writeln!(
+                f,
+                "(stopped after {n} failure{s}, as asked: REHEARSE_STOP_AFTER / stop_after)"
+            )?;
+        }
         if let Some(rerun) = &self.rerun {
             write!(f, "{rerun}")?;
         }
@@ -368,6 +380,7 @@ impl Sweep {
             shrinking: Duration::ZERO,
             calls: 0,
             budget_exhausted: false,
+            stopped_after: None,
             rerun: None,
             seeds: self.seeds.clone(),
             shard: (self.shard.0 + 1, self.shard.1),

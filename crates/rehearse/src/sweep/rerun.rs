@@ -301,6 +301,7 @@ impl Sweep {
             calls: outcome.calls,
             failed: u64::from(failed),
             out_of_time: false,
+            stopped: false,
             found: if failed { vec![(seed, outcome)] } else { Vec::new() },
             elapsed,
         };
@@ -365,6 +366,7 @@ impl Sweep {
             shrinking: Duration::ZERO,
             calls: outcome.calls,
             budget_exhausted: false,
+            stopped_after: None,
             rerun: Some(rerun),
             seeds: seed..seed + 1,
             shard: (1, 1),

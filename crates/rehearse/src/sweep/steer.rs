@@ -82,6 +82,7 @@ use std::time::Instant;
 
 use super::knobs::Plan;
 use super::pool::{Outcome, Pooled, keep_lowest, run_phase};
+use super::stop::Done;
 use super::totals::{FailedSeed, Totals};
 use crate::Failure;
 use crate::sim::{FaultConfig, Phase, RunStats, Sim, SplitMix64};
@@ -384,8 +385,10 @@ fn below(rng: &mut SplitMix64, n: u64) -> u64 {
     ((u128::from(rng.next()) * u128::from(n)) >> 64) as u64
 }
 
-/// What one slot left for the corpus.
+/// What one slot left for the totals and the corpus.
 struct Left {
+    /// The run, for the totals (added in slot order).
+    done: Done,
     choices: Vec<u64>,
     swarm: Vec<(usize, usize)>,
     keys: Vec<(Box<str>, usize)>,
@@ -411,16 +414,16 @@ where
 {
     let mut corpus = Corpus::default();
     let trace = std::env::var_os(super::knobs::env::STEER_TRACE).is_some();
-    let runs = AtomicU64::new(0);
-    let calls = AtomicU64::new(0);
-    let failed = AtomicU64::new(0);
+    let (mut runs, mut calls, mut failed) = (0u64, 0u64, 0u64);
     let out_of_time = AtomicBool::new(false);
     let found: Mutex<Vec<(u64, Outcome)>> = Mutex::new(Vec::new());
-    let totals: Mutex<Totals> = Mutex::new(Totals::default());
+    let mut totals = Totals::default();
+    // The slot of the N-th failure (`stop_after`), once reached.
+    let mut cut: Option<u64> = None;
     let start = Instant::now();
     let mut mutants = 0u64;
     let mut first = 0u64;
-    while first < plan.total && !out_of_time.load(Ordering::Relaxed) {
+    while first < plan.total && cut.is_none() && !out_of_time.load(Ordering::Relaxed) {
         let end = (first + GENERATION).min(plan.total);
         let next = AtomicU64::new(first);
         let left: Mutex<Vec<Option<Left>>> = Mutex::new((first..end).map(|_| None).collect());
@@ -429,7 +432,6 @@ where
         std::thread::scope(|scope| {
             for _ in 0..plan.threads.min((end - first) as usize) {
                 scope.spawn(|| {
-                    let mut mine = Totals::default();
                     loop {
                         if plan.budget.is_some_and(|b| start.elapsed() >= b) {
                             out_of_time.store(true, Ordering::Relaxed);
@@ -449,9 +451,6 @@ where
                         let mutant = given.is_some();
                         let mut outcome = run_phase(f, seed, given.clone(), faults, Some(Phase::Explore));
                         outcome.given = given;
-                        runs.fetch_add(1, Ordering::Relaxed);
-                        calls.fetch_add(outcome.calls, Ordering::Relaxed);
-                        mine.add_run(&outcome.stats);
                         let keys = coverage_keys(&outcome.stats);
                         let swarm = outcome.stats.fault_at.iter().map(|a| (a[2], a[3])).collect();
                         let choices = std::mem::take(&mut outcome.choices);
@@ -459,18 +458,8 @@ where
                         if failed_now {
                             outcome.choices = choices.clone();
                         }
-                        if let Err(failure) = &outcome.result {
-                            mine.failed.push(FailedSeed {
-                                seed,
-                                kind: failure.kind().to_string(),
-                            });
-                            let n = failed.fetch_add(1, Ordering::Relaxed);
-                            if let Some(bar) = bar {
-                                bar.set_message(format!("{} failing", n + 1));
-                            }
-                            keep_lowest(&found, seed, outcome, save_limit);
-                        }
                         left.lock().unwrap_or_else(|e| e.into_inner())[(i - first) as usize] = Some(Left {
+                            done: Done::new(seed, outcome),
                             choices,
                             swarm,
                             keys,
@@ -482,7 +471,6 @@ where
                             bar.inc(1);
                         }
                     }
-                    totals.lock().unwrap_or_else(|e| e.into_inner()).absorb(mine);
                 });
             }
         });
@@ -494,7 +482,8 @@ where
         } else {
             Vec::new()
         };
-        // In slot order: what the next generation draws from.
+        // In slot order: the totals (up to the N-th failure, when the
+        // sweep stops after N), and what the next generation draws from.
         for (j, slot) in left
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())
@@ -502,6 +491,24 @@ where
             .enumerate()
         {
             let Some(slot) = slot else { continue };
+            if cut.is_some() {
+                break;
+            }
+            let done = slot.done;
+            runs += 1;
+            calls += done.calls;
+            totals.add_run(&done.stats);
+            if let Some((kind, outcome)) = done.failure {
+                totals.failed.push(FailedSeed { seed: done.seed, kind });
+                failed += 1;
+                if let Some(bar) = bar {
+                    bar.set_message(format!("{failed} failing"));
+                }
+                keep_lowest(&found, done.seed, outcome, save_limit);
+                if plan.stop_after.is_some_and(|n| failed >= n) {
+                    cut = Some(first + j as u64);
+                }
+            }
             mutants += u64::from(slot.mutant);
             let rarity = if trace { corpus.rarity(&slot.keys) } else { 0 };
             let keys_before = corpus.keys();
@@ -531,15 +538,18 @@ where
     let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
     found.sort_by_key(|(s, _)| *s);
     found.truncate(save_limit);
-    let mut totals = totals.into_inner().unwrap_or_else(|e| e.into_inner()).finish();
+    let mut totals = totals.finish();
     totals.counters.insert(STEER_MUTANTS.into(), mutants);
     totals.counters.insert(STEER_CORPUS.into(), corpus.len() as u64);
     totals.counters.insert(STEER_KEYS.into(), corpus.keys() as u64);
     let pooled = Pooled {
-        runs: runs.into_inner(),
-        calls: calls.into_inner(),
-        failed: failed.into_inner(),
-        out_of_time: out_of_time.into_inner(),
+        runs,
+        calls,
+        failed,
+        // Every slot up to the N-th failure ran: the budget cut nothing
+        // the report covers.
+        out_of_time: out_of_time.into_inner() && cut.is_none(),
+        stopped: cut.is_some_and(|c| c + 1 < plan.total),
         found,
         elapsed,
         totals,

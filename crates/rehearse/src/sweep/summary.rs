@@ -48,6 +48,17 @@ pub struct SweepSummary {
     pub calls: u64,
     /// True when a time budget ended a shard before its seeds did.
     pub budget_exhausted: bool,
+    /// `Some(n)` when a shard ended at its `n`-th failing seed with seeds
+    /// left unrun ([`Sweep::stop_after`](crate::Sweep::stop_after),
+    /// `REHEARSE_STOP_AFTER`); once merged, the largest `n` of the shards
+    /// that stopped (absent in files written before it was recorded).
+    #[serde(default)]
+    pub stopped_after: Option<u64>,
+    /// The shards (1-based) that ended at their `n`-th failure: each
+    /// shard stops on its own, so the merge of shards that stopped is not
+    /// what one unsharded sweep stopping after `n` gives.
+    #[serde(default)]
+    pub stopped_shards: Vec<u64>,
     /// Wall time of the runs in seconds (of the longest shard, once merged).
     pub elapsed_s: f64,
     /// Wall time spent after the runs saving, re-checking and shrinking
@@ -174,6 +185,12 @@ impl Report {
             failed_runs: self.failed_runs,
             calls: self.calls,
             budget_exhausted: self.budget_exhausted,
+            stopped_after: self.stopped_after,
+            stopped_shards: if self.stopped_after.is_some() {
+                vec![self.shard.0]
+            } else {
+                Vec::new()
+            },
             elapsed_s: self.elapsed.as_secs_f64(),
             saving_s: self.saving.as_secs_f64(),
             shrinking_s: self.shrinking.as_secs_f64(),
@@ -281,6 +298,8 @@ impl SweepSummary {
         merged.failed_runs = 0;
         merged.calls = 0;
         merged.budget_exhausted = false;
+        merged.stopped_after = None;
+        merged.stopped_shards.clear();
         merged.elapsed_s = 0.0;
         merged.saving_s = 0.0;
         merged.shrinking_s = 0.0;
@@ -334,6 +353,8 @@ impl SweepSummary {
             merged.failed_runs += part.failed_runs;
             merged.calls += part.calls;
             merged.budget_exhausted |= part.budget_exhausted;
+            merged.stopped_after = merged.stopped_after.max(part.stopped_after);
+            merged.stopped_shards.extend(&part.stopped_shards);
             merged.elapsed_s = merged.elapsed_s.max(part.elapsed_s);
             merged.saving_s = merged.saving_s.max(part.saving_s);
             merged.shrinking_s = merged.shrinking_s.max(part.shrinking_s);
@@ -357,10 +378,16 @@ impl SweepSummary {
             merged.require_sometimes |= part.require_sometimes;
         }
         merged.shards.sort_unstable();
+        merged.stopped_shards.sort_unstable();
         merged.failed.sort();
         merged.saved.sort_by_key(|f| f.seed);
         Ok(merged)
     }
+}
+
+/// `s` unless `n` is 1.
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 impl fmt::Display for SweepSummary {
@@ -378,9 +405,27 @@ impl fmt::Display for SweepSummary {
         } else {
             String::new()
         };
+        let stopped = match self.stopped_after {
+            None => String::new(),
+            Some(n) if self.shard_count == 1 => {
+                format!(
+                    "; stopped after {n} failure{}, as asked: REHEARSE_STOP_AFTER / stop_after",
+                    plural(n)
+                )
+            }
+            Some(n) => {
+                let list: Vec<String> = self.stopped_shards.iter().map(u64::to_string).collect();
+                format!(
+                    "; shard{} {} stopped after {n} failure{} each, as asked: REHEARSE_STOP_AFTER / stop_after",
+                    plural(list.len() as u64),
+                    list.join(", "),
+                    plural(n)
+                )
+            }
+        };
         writeln!(
             f,
-            "sweep `{}`: {} of {} seeds failed ({}seeds {}..{}{shards}, {} calls, {:.2}s{saving})",
+            "sweep `{}`: {} of {} seeds failed ({}seeds {}..{}{shards}, {} calls, {:.2}s{saving}{stopped})",
             self.name,
             self.failed_runs,
             self.runs,
@@ -397,6 +442,14 @@ impl fmt::Display for SweepSummary {
         }
         if self.budget_exhausted {
             writeln!(f, "a time budget ended at least one shard before its seeds did")?;
+        }
+        if self.shard_count > 1 && !self.stopped_shards.is_empty() {
+            let list: Vec<String> = self.stopped_shards.iter().map(u64::to_string).collect();
+            writeln!(
+                f,
+                "each shard stops at its own failures: the later seeds of shards {} were not run",
+                list.join(", ")
+            )?;
         }
         let mut kinds: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for s in &self.failed {

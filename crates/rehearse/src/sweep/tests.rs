@@ -2,7 +2,7 @@
 //! and the choice of failures to shrink.
 
 use super::determinism::first_difference;
-use super::knobs::{parse_bytes, parse_seed_range, parse_shard, parse_switch};
+use super::knobs::{parse_bytes, parse_seed_range, parse_shard, parse_stop_after, parse_switch};
 use super::shrink::{shrink_order, simpler};
 
 #[test]
@@ -84,6 +84,7 @@ fn a_version_1_summary_without_shrink_numbers_still_reads() {
     assert_eq!((saved.calls, saved.shrunk_calls, saved.shrink_attempts), (0, None, 0));
     assert_eq!(saved.shrink_stopped, None);
     assert_eq!((s.saving_s, s.shrinking_s), (0.0, 0.0));
+    assert_eq!((s.stopped_after, s.stopped_shards.len()), (None, 0));
     assert!(s.to_string().contains("shrunk:   seed-3.shrunk.ron\n"), "{s}");
 }
 
@@ -98,6 +99,18 @@ fn shrink_stops_read_for_people() {
     assert_eq!(ShrinkStop::Time { limit_s: 30.0 }.to_string(), "time limit 30 s");
     assert_eq!(super::shrink::thousands(1200), "1,200");
     assert_eq!(super::shrink::thousands(999), "999");
+}
+
+#[test]
+fn stop_after_counts_parse() {
+    assert_eq!(parse_stop_after(" 3 ").unwrap(), 3);
+    assert!(parse_stop_after("0").unwrap_err().contains("use 1 or more"));
+    assert!(
+        parse_stop_after("three")
+            .unwrap_err()
+            .contains("`three` is not a count")
+    );
+    assert!(parse_stop_after("-1").is_err());
 }
 
 #[test]

@@ -93,6 +93,12 @@ pub(crate) struct SimulateArgs {
     /// lost); `REHEARSE_REPORT` does the same and wins.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Stop at the N-th failing seed: seeds run in order until the N-th
+    /// of them fails, and the report covers the seeds up to it, the same
+    /// on any number of threads (`REHEARSE_STOP_AFTER` does the same and
+    /// wins). With `--shard`, each shard stops at its own N-th failure.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    stop_after: Option<u64>,
     /// Plant bugs to see the sweep find them (needs the `planted-bugs`
     /// feature): skip-fencing, promote-most-lagging, forget-old-primary,
     /// trust-stale-read, no-debounce, resync-from-empty.
@@ -138,6 +144,11 @@ pub(crate) fn simulate(a: SimulateArgs) -> ExitCode {
         print_timeline(seed, &opts);
     }
     let totals = Mutex::new(Totals::default());
+    // Stopping after N failures leaves out runs past the N-th that other
+    // threads made: the totals are kept per seed, and only the seeds the
+    // report covers are added up.
+    let stopping = a.stop_after.is_some() || std::env::var_os("REHEARSE_STOP_AFTER").is_some();
+    let per_seed: Mutex<Vec<(u64, Totals)>> = Mutex::new(Vec::new());
     let report = sweep(&a).run(|sim| {
         let detail = run_report(sim, &opts);
         if let Ok(o) = &detail.result {
@@ -151,14 +162,28 @@ pub(crate) fn simulate(a: SimulateArgs) -> ExitCode {
             sim.count("simulated ms", o.sim_ms);
         }
         if sim.phase() == rehearse::Phase::Explore {
-            totals
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .add(sim.seed(), &detail);
+            if stopping {
+                let mut one = Totals::default();
+                one.add(sim.seed(), &detail);
+                per_seed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((sim.seed(), one));
+            } else {
+                totals
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(sim.seed(), &detail);
+            }
         }
         detail.result.map(|_| ())
     });
-    let totals = totals.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut totals = totals.into_inner().unwrap_or_else(|e| e.into_inner());
+    for (seed, one) in per_seed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if covered(&report, seed) {
+            totals.absorb(one);
+        }
+    }
     print_summary(&report, totals, a.no_shrink);
     if report.failed_runs > 0 {
         say!("{}", report.to_string().trim_end());
@@ -260,10 +285,45 @@ fn sweep(a: &SimulateArgs) -> rehearse::Sweep {
     if let Some(report) = &a.report {
         sweep = sweep.report_file(report);
     }
+    if let Some(n) = a.stop_after {
+        sweep = sweep.stop_after(n);
+    }
     sweep.quiet()
 }
 
+/// Whether the report covers `seed`: one of the first `runs` seeds of its
+/// shard's part of the range (simulate keeps no regressions file).
+fn covered(report: &rehearse::Report, seed: u64) -> bool {
+    let (i, n) = report.shard;
+    let Some(offset) = seed.checked_sub(report.seeds.start) else {
+        return false;
+    };
+    seed < report.seeds.end && offset % n == i - 1 && offset / n < report.runs
+}
+
 impl Totals {
+    /// Adds another part's totals.
+    fn absorb(&mut self, other: Self) {
+        self.sim_ms += other.sim_ms;
+        self.failovers += other.failovers;
+        self.switchovers += other.switchovers;
+        self.acked += other.acked;
+        self.lost += other.lost;
+        self.seeds_with_loss += other.seeds_with_loss;
+        self.max_lost = self.max_lost.max(other.max_lost);
+        for (kind, seeds) in other.violations {
+            self.violations.entry(kind).or_default().extend(seeds);
+        }
+        for (kind, (seeds, times)) in other.faults {
+            let e = self.faults.entry(kind).or_default();
+            e.0 += seeds;
+            e.1 += times;
+        }
+        for (mode, n) in other.persistence {
+            *self.persistence.entry(mode).or_default() += n;
+        }
+    }
+
     /// Adds one explored seed.
     fn add(&mut self, seed: u64, detail: &arbiter::sim::run::RunReport) {
         // Call points (`Cluster::promote`...) count under `calls`.
