@@ -291,3 +291,30 @@ fn shards_merged_hit_a_sometimes_any_shard_hit() {
     let merged = SweepSummary::merge(&parts).unwrap();
     assert_eq!(merged.unmet(), ["never called: x is 7"]);
 }
+
+#[test]
+fn a_rerun_of_a_saved_file_lists_the_same_catalog_as_the_sweep() {
+    // A newcomer's trial: the re-run of a saved scenario listed 5
+    // assertions where the sweep (and a `REHEARSE_SEED` re-run) listed 6,
+    // leaving out the catalog site no run reached.
+    let out = tempfile::tempdir().unwrap();
+    let failing = |sim: &mut Sim| {
+        counted(sim)?;
+        if sim.seed() == 3 {
+            return Err(Failure::with_kind("three", "seed 3"));
+        }
+        Ok(())
+    };
+    // (every site of this file: the re-run of seed 3 reaches neither
+    // `never_called` nor the `reachable!` of seeds divisible by 5)
+    let all = |name: &str| Sweep::new(name).assertions_in("assertions").threads(3).quiet();
+    let report = all("assert-rerun").seeds(0..8).out_dir(out.path()).run(failing);
+    let saved = &report.failures[0];
+    assert_eq!(saved.seed, 3);
+    let again = all("assert-rerun").out_dir(out.path()).rerun(&saved.trace).run(failing);
+    assert!(again.rerun.is_some());
+    let names = |r: &rehearse::Report| r.assertions.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&again), names(&report));
+    assert_eq!(again.assertions["never called: x is 7"].evaluations, 0);
+    assert_eq!(again.assertions["counted: seed divisible by 5"].evaluations, 0);
+}

@@ -614,14 +614,7 @@ impl Sweep {
             .collect();
         self.write_regressions(&plan.regressions, &seeded);
         let mut totals = pooled.totals;
-        for site in crate::assertions::catalog() {
-            if self.in_scope(site.module) {
-                totals
-                    .assertions
-                    .entry(site.name.to_string())
-                    .or_insert_with(|| crate::assertions::AssertionStats::unreached(site));
-            }
-        }
+        self.list_catalog(&mut totals.assertions);
         let report = Report {
             name: self.name.clone(),
             runs: pooled.runs,
@@ -645,6 +638,19 @@ impl Sweep {
         report.print(self.quiet, true);
         self.write_report_file(&report);
         report
+    }
+
+    /// Adds every assertion site of the program's catalog in scope that
+    /// no run evaluated, with zero counts (so a `sometimes!` no run reached
+    /// is listed as never hit, in a sweep and in a re-run alike).
+    fn list_catalog(&self, assertions: &mut BTreeMap<String, crate::assertions::AssertionStats>) {
+        for site in crate::assertions::catalog() {
+            if self.in_scope(site.module) {
+                assertions
+                    .entry(site.name.to_string())
+                    .or_insert_with(|| crate::assertions::AssertionStats::unreached(site));
+            }
+        }
     }
 
     /// Whether catalog sites of `module` are listed ([`Sweep::assertions_in`]).

@@ -294,7 +294,10 @@ impl Sweep {
             None => Rerun::nothing(seed, &path, &outcome, format!("this sweep saved no {}", path.display())),
         };
         let failed = outcome.result.is_err();
-        let totals = Totals::of(seed, &outcome);
+        let mut totals = Totals::of(seed, &outcome);
+        // (the same catalog as the sweep's: an assertion this run did not
+        // reach is listed too)
+        self.list_catalog(&mut totals.assertions);
         let pooled = Pooled {
             totals,
             runs: 1,
@@ -336,7 +339,10 @@ impl Sweep {
         };
         let outcome = run_once(f, seed, given, &self.faults);
         let rerun = Rerun::compare(seed, path, &trace, &outcome);
-        let totals = Totals::of(seed, &outcome);
+        let mut totals = Totals::of(seed, &outcome);
+        // (the same catalog as the sweep's: an assertion this run did not
+        // reach is listed too)
+        self.list_catalog(&mut totals.assertions);
         let failures = match &outcome.result {
             Ok(()) => Vec::new(),
             Err(e) => vec![FailureReport {
