@@ -29,7 +29,9 @@
 //! The scenario file format is `FORMAT.md` in this crate; [`Trace`] reads
 //! it and [`TraceError`] names the file, line and column of a bad one.
 //! `crates/rehearse/README.md` has the longer story (the `rehearse`
-//! command that reads scenario files, costs, environment variables).
+//! command that reads scenario files, costs, environment variables);
+//! `crates/rehearse/docs/` has the guide to simulating message-passing
+//! systems and the measurements behind shrinking, steering and costs.
 //!
 //! ## Record, then replay
 //!

@@ -123,7 +123,8 @@ impl Sweep {
     /// `REHEARSE_REPLAY=<file>` (its repro line says so), not
     /// `REHEARSE_SEED`. The report counts [`STEER_MUTANTS`],
     /// [`STEER_CORPUS`] and [`STEER_KEYS`]. See the crate README's
-    /// "Steering" section for how it works and what it measured.
+    /// "Steering" section for how it works and what it measures now, and
+    /// `docs/steering.md` in the crate for the measurements in full.
     ///
     /// ```
     /// use rehearse::{Failure, Sweep};

@@ -44,8 +44,8 @@
 //! fork fails depends on its parent, and before the first find the
 //! corpus seldom holds a parent that leads to the bug; on arbiter, forks
 //! of runs that had not failed failed less often than fresh seeds (0.4%
-//! against 0.9% on promote-most-lagging). The README's steering section
-//! has the figures.
+//! against 0.9% on promote-most-lagging). The crate's `docs/steering.md`
+//! has the figures (the README's steering section, the summary).
 //! Tried and dropped (2026-12-02, with a `sometimes!` near miss for each
 //! planted bug's precondition noted at its moment in the examples and
 //! arbiter's simulation): giving half the forks to the assertions that
