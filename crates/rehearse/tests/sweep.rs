@@ -727,3 +727,32 @@ fn a_steered_sweep_stops_at_the_same_slot_on_any_thread_count() {
     assert_eq!(one.faults, four.faults);
     assert_eq!(one.counters, four.counters);
 }
+
+#[test]
+fn assert_ok_does_not_repeat_a_summary_the_sweep_printed() {
+    // A newcomer's trial: the sweep printed its summary, then `assert_ok`
+    // panicked with the same 50 lines again.
+    let dir = tempfile::tempdir().unwrap();
+    let panic_text = |quiet: bool| {
+        let mut sweep = Sweep::new("assert-ok-text")
+            .seeds(0..20)
+            .out_dir(dir.path())
+            .shrink(false);
+        if quiet {
+            sweep = sweep.quiet();
+        }
+        let report = sweep.run(|sim| workload(sim, false, Some(3)));
+        assert!(report.failed_runs > 0);
+        let payload = std::panic::catch_unwind(|| report.assert_ok()).expect_err("it failed");
+        payload.downcast_ref::<String>().cloned().unwrap()
+    };
+    let printed = panic_text(false);
+    assert!(printed.starts_with("sweep `assert-ok-text`: "), "{printed}");
+    assert!(printed.contains("is above on stderr"), "{printed}");
+    assert!(!printed.contains("reproduce:"), "{printed}");
+    assert_eq!(printed.lines().count(), 2, "{printed}");
+    // Under `quiet` nothing was printed: the panic carries it all.
+    let quiet = panic_text(true);
+    assert!(quiet.contains("reproduce:"), "{quiet}");
+    assert!(!quiet.contains("is above on stderr"), "{quiet}");
+}

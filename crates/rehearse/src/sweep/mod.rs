@@ -616,7 +616,7 @@ impl Sweep {
         self.write_regressions(&plan.regressions, &seeded);
         let mut totals = pooled.totals;
         self.list_catalog(&mut totals.assertions);
-        let report = Report {
+        let mut report = Report {
             name: self.name.clone(),
             runs: pooled.runs,
             failed_runs: pooled.failed,
@@ -635,6 +635,7 @@ impl Sweep {
             counters: totals.counters,
             assertions: totals.assertions,
             require_sometimes,
+            printed: false,
         };
         report.print(self.quiet, true);
         self.write_report_file(&report);

@@ -108,17 +108,37 @@ pub struct Report {
     /// ([`Sweep::require_sometimes`], `REHEARSE_REQUIRE_SOMETIMES=1`; off
     /// for the re-run of one seed).
     pub require_sometimes: bool,
+    /// The sweep printed this report in full on stderr when it ended (not
+    /// `quiet`): [`Report::assert_ok`] then panics with its first line
+    /// only, not the same summary a second time.
+    pub(super) printed: bool,
 }
 
 impl Report {
     /// Panics with a readable summary if any seed failed, or if the sweep
     /// requires its `sometimes!` and `reachable!` assertions and one was
-    /// never hit ([`Report::passed`]).
+    /// never hit ([`Report::passed`]). When the sweep printed the summary
+    /// already (it is not [`quiet`](crate::Sweep::quiet)), the panic says
+    /// its first line and points at it; under `quiet`, the panic carries
+    /// the whole summary.
     #[track_caller]
     pub fn assert_ok(&self) {
-        if !self.passed() {
-            panic!("{self}");
+        if self.passed() {
+            return;
         }
+        let text = self.to_string();
+        if self.printed {
+            let first = text.lines().next().unwrap_or_default();
+            let unmet = text
+                .lines()
+                .find(|l| l.starts_with("FAILED: "))
+                .map(|l| format!("\n{l}"));
+            panic!(
+                "{first}{}\n(the whole summary, with each failure's scenario and how to reproduce it, is above on stderr)",
+                unmet.unwrap_or_default()
+            );
+        }
+        panic!("{text}");
     }
 
     /// The failures that were shrunk, in the order they were chosen: the
@@ -277,19 +297,33 @@ impl Report {
     /// A re-run's report goes past the test harness's capture, and under
     /// `quiet` its verdict still does when the environment asked for it
     /// (`loud`): someone typed that command and waits for the answer.
-    pub(super) fn print(&self, quiet: bool, loud: bool) {
-        match &self.rerun {
+    /// Notes in [`Report::printed`] whether the full report went out.
+    pub(super) fn print(&mut self, quiet: bool, loud: bool) {
+        self.printed = match &self.rerun {
             Some(rerun) if quiet => {
                 if loud {
                     tell(&rerun.to_string());
                 }
+                false
             }
-            Some(_) if self.failed_runs == 0 => tell(&format!("{}{}", self.passed_line(), self.rerun_text())),
-            Some(_) => tell(&self.to_string()),
-            None if quiet => {}
-            None if self.passed() => eprint!("{}{}{}", self.passed_line(), self.budget_text(), self.tables_text()),
-            None => eprint!("{self}"),
-        }
+            Some(_) if self.failed_runs == 0 => {
+                tell(&format!("{}{}", self.passed_line(), self.rerun_text()));
+                false
+            }
+            Some(_) => {
+                tell(&self.to_string());
+                true
+            }
+            None if quiet => false,
+            None if self.passed() => {
+                eprint!("{}{}{}", self.passed_line(), self.budget_text(), self.tables_text());
+                false
+            }
+            None => {
+                eprint!("{self}");
+                true
+            }
+        };
     }
 
     fn passed_line(&self) -> String {
@@ -392,6 +426,7 @@ impl Sweep {
             counters: BTreeMap::new(),
             assertions: BTreeMap::new(),
             require_sometimes: false,
+            printed: false,
         };
         eprintln!("sweep `{}` did not start: {message}", self.name);
         report

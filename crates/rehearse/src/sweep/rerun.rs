@@ -362,7 +362,7 @@ impl Sweep {
                 nondeterminism: None,
             }],
         };
-        let report = Report {
+        let mut report = Report {
             name: self.name.clone(),
             runs: 1,
             failed_runs: failures.len() as u64,
@@ -381,6 +381,7 @@ impl Sweep {
             counters: totals.counters,
             assertions: totals.assertions,
             require_sometimes: false,
+            printed: false,
         };
         report.print(self.quiet, from_env);
         report
