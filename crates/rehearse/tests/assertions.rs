@@ -290,6 +290,12 @@ fn shards_merged_hit_a_sometimes_any_shard_hit() {
     parts[0].1.require_sometimes = true;
     let merged = SweepSummary::merge(&parts).unwrap();
     assert_eq!(merged.unmet(), ["never called: x is 7"]);
+    // (its text names both ways a merge comes to require them)
+    let text = merged.to_string();
+    assert!(
+        text.contains("never hit, and a shard's sweep (REHEARSE_REQUIRE_SOMETIMES / require_sometimes) or `rehearse merge --require-sometimes` requires them: never called: x is 7"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -103,6 +103,15 @@ fn four_shards_merged_equal_one_unsharded_run() {
         seeds(&whole).iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         "every failure saved (save_limit 1000)"
     );
+    // The text lists five and says how many more were saved (and which).
+    if merged.saved.len() > 5 {
+        let text = merged.to_string();
+        let line = format!("- {} more saved beside these (seeds ", merged.saved.len() - 5);
+        assert!(text.contains(&line), "{text}");
+        assert!(text.contains(&format!("{} saved in all", merged.saved.len())), "{text}");
+    } else {
+        panic!("the workload saves more than five failures: {}", merged.saved.len());
+    }
 
     // Three of four shards: merged, with the fourth listed as missing.
     let three = SweepSummary::merge(&parts[..3]).unwrap();

@@ -13,7 +13,7 @@ use super::totals::{FailedSeed, FaultStats, write_faults};
 use crate::assertions::{self, AssertionStats};
 
 /// Failures a report lists in full; the rest are listed by seed.
-const REPORT_SHOWN: usize = 5;
+pub(super) const REPORT_SHOWN: usize = 5;
 
 /// One failing seed.
 #[derive(Debug, Clone)]
@@ -248,7 +248,7 @@ impl fmt::Display for Report {
         }
         write_faults(f, &self.faults)?;
         assertions::write_table(f, &self.assertions)?;
-        write_unmet(f, &self.unmet())
+        write_unmet(f, &self.unmet(), SWEEP_REQUIRES)
     }
 }
 
@@ -265,19 +265,22 @@ pub(super) fn rate(failed: u64, runs: u64) -> String {
 }
 
 /// The line that says why a sweep whose seeds all passed failed anyway.
-pub(super) fn write_unmet(f: &mut fmt::Formatter<'_>, unmet: &[&str]) -> fmt::Result {
+/// `asked` says what required them (a sweep's knob, or a merge's flag).
+pub(super) fn write_unmet(f: &mut fmt::Formatter<'_>, unmet: &[&str], asked: &str) -> fmt::Result {
     if unmet.is_empty() {
         return Ok(());
     }
     writeln!(
         f,
-        "FAILED: {} sometimes!/reachable! assertion{} never hit, and the sweep requires them \
-         (REHEARSE_REQUIRE_SOMETIMES / require_sometimes): {}",
+        "FAILED: {} sometimes!/reachable! assertion{} never hit, and {asked}: {}",
         unmet.len(),
         if unmet.len() == 1 { "" } else { "s" },
         unmet.join(", ")
     )
 }
+
+/// What requires a sweep's `sometimes!` and `reachable!` assertions.
+pub(super) const SWEEP_REQUIRES: &str = "the sweep requires them (REHEARSE_REQUIRE_SOMETIMES / require_sometimes)";
 
 /// `436 -> 401 calls, 1,200 attempts, stopped: time limit 30 s`.
 pub(super) fn shrink_numbers(calls: (usize, Option<usize>), attempts: u64, stop: Option<ShrinkStop>) -> String {

@@ -464,7 +464,8 @@ impl fmt::Display for SweepSummary {
         // prints them.
         let shrunk = self.saved.iter().filter(|s| s.shrink_stopped.is_some());
         let rest = self.saved.iter().filter(|s| s.shrink_stopped.is_none());
-        for s in shrunk.chain(rest).take(5) {
+        let shown = super::report::REPORT_SHOWN.min(self.saved.len());
+        for s in shrunk.chain(rest).take(shown) {
             writeln!(f, "- seed {}: {}", s.seed, s.message.lines().next().unwrap_or(""))?;
             writeln!(f, "  scenario: {}", s.scenario.display())?;
             if let Some(shrunk) = &s.shrunk {
@@ -480,6 +481,29 @@ impl fmt::Display for SweepSummary {
             }
             writeln!(f, "  reproduce: {}", s.repro)?;
         }
+        if self.saved.len() > shown {
+            // (each shard saves and shrinks up to its own limits, so merged
+            // shards hold more than one sweep of the same seeds would)
+            let shrunk = self.saved.iter().filter(|s| s.shrink_stopped.is_some()).count();
+            let mut listed: Vec<u64> = self
+                .saved
+                .iter()
+                .filter(|s| s.shrink_stopped.is_some())
+                .chain(self.saved.iter().filter(|s| s.shrink_stopped.is_none()))
+                .skip(shown)
+                .map(|s| s.seed)
+                .collect();
+            listed.sort_unstable();
+            let more: Vec<String> = listed.iter().map(u64::to_string).collect();
+            writeln!(
+                f,
+                "- {} more saved beside these (seeds {}); {} saved in all, {} shrunk",
+                more.len(),
+                more.join(", "),
+                self.saved.len(),
+                shrunk
+            )?;
+        }
         super::totals::write_faults(f, &self.faults)?;
         if !self.counters.is_empty() {
             writeln!(f, "counters:")?;
@@ -489,6 +513,12 @@ impl fmt::Display for SweepSummary {
             }
         }
         assertions::write_table(f, &self.assertions)?;
-        super::report::write_unmet(f, &self.unmet())
+        // (a merge requires them with `--require-sometimes`, or because a
+        // shard's sweep did)
+        super::report::write_unmet(
+            f,
+            &self.unmet(),
+            "a shard's sweep (REHEARSE_REQUIRE_SOMETIMES / require_sometimes) or `rehearse merge --require-sometimes` requires them",
+        )
     }
 }
