@@ -104,6 +104,13 @@ fn a_steered_failure_is_saved_with_its_choices_and_replays_from_its_file() {
         f.trace.display()
     );
     assert_eq!(f.nondeterminism, None, "the recheck re-runs the mutant, not the seed");
+    // Named as what it is: not "seed N", which would not re-run it.
+    assert!(f.steered);
+    let text = report.to_string();
+    assert!(text.contains(&format!("- steered run {}: ", f.seed)), "{text}");
+    assert!(!text.contains(&format!("- seed {}: ", f.seed)), "{text}");
+    let saved = report.summary().saved;
+    assert!(saved.iter().any(|s| s.seed == f.seed && s.steered));
     let line = format!("REHEARSE_REPLAY={} cargo test --test steer", f.trace.display());
     assert!(f.repro.starts_with(&line), "{}", f.repro);
     let again = Sweep::new("lock-replay")

@@ -18,8 +18,12 @@ pub(super) const REPORT_SHOWN: usize = 5;
 /// One failing seed.
 #[derive(Debug, Clone)]
 pub struct FailureReport {
-    /// The seed.
+    /// The seed (a steered failure's: the slot that ran the mutant).
     pub seed: u64,
+    /// A steered mutant failed ([`Sweep::steer`](crate::Sweep::steer)):
+    /// saved as `steered-N.ron`, it re-runs from that file
+    /// (`REHEARSE_REPLAY`), not from its seed.
+    pub steered: bool,
     /// The failure's message.
     pub message: String,
     /// The failure's kind (what shrinking preserved).
@@ -205,7 +209,7 @@ impl fmt::Display for Report {
             write!(f, "{rerun}")?;
         }
         for r in self.failures.iter().take(REPORT_SHOWN) {
-            writeln!(f, "- seed {}: {}", r.seed, r.message)?;
+            writeln!(f, "- {}: {}", run_name(r.seed, r.steered), r.message)?;
             writeln!(f, "  scenario: {}", r.trace.display())?;
             if let Some(s) = &r.shrunk {
                 let msg = r.shrunk_message.as_deref().unwrap_or("");
@@ -230,7 +234,7 @@ impl fmt::Display for Report {
         if self.failures.len() > REPORT_SHOWN {
             let more: Vec<String> = self.failures[REPORT_SHOWN..]
                 .iter()
-                .map(|r| r.seed.to_string())
+                .map(|r| short_name(r.seed, r.steered))
                 .collect();
             writeln!(
                 f,
@@ -249,6 +253,25 @@ impl fmt::Display for Report {
         write_faults(f, &self.faults)?;
         assertions::write_table(f, &self.assertions)?;
         write_unmet(f, &self.unmet(), SWEEP_REQUIRES)
+    }
+}
+
+/// `seed 7`, or `steered run 130` for a steered mutant (its slot, whose
+/// seed alone does not re-run it).
+pub(super) fn run_name(seed: u64, steered: bool) -> String {
+    if steered {
+        format!("steered run {seed}")
+    } else {
+        format!("seed {seed}")
+    }
+}
+
+/// In a list of seeds: `7`, or `steered 130`.
+pub(super) fn short_name(seed: u64, steered: bool) -> String {
+    if steered {
+        format!("steered {seed}")
+    } else {
+        seed.to_string()
     }
 }
 
@@ -398,6 +421,7 @@ impl Sweep {
             failed_runs: 1,
             failures: vec![FailureReport {
                 seed: 0,
+                steered: false,
                 kind: "configuration".into(),
                 message: message.clone(),
                 trace: PathBuf::new(),

@@ -347,6 +347,7 @@ impl Sweep {
             Ok(()) => Vec::new(),
             Err(e) => vec![FailureReport {
                 seed,
+                steered: false,
                 message: e.message().to_string(),
                 kind: e.kind().to_string(),
                 trace: path.to_path_buf(),

@@ -51,6 +51,7 @@ impl Sweep {
         // A steered mutant is not its seed's run: saved under another name
         // (so that `REHEARSE_SEED` does not compare the seed with it),
         // re-run from its choices, and replayed from its file.
+        let steered = outcome.given.is_some();
         let stem = match outcome.given {
             Some(_) => format!("steered-{seed}"),
             None => format!("seed-{seed}"),
@@ -100,6 +101,7 @@ impl Sweep {
         };
         FailureReport {
             seed,
+            steered,
             message: failure.message().to_string(),
             kind: failure.kind().to_string(),
             trace,

@@ -91,8 +91,12 @@ pub struct SweepSummary {
 /// A saved failure in a [`SweepSummary`] (see [`FailureReport`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedFailure {
-    /// The seed.
+    /// The seed (a steered failure's: its slot).
     pub seed: u64,
+    /// A steered mutant failed: it re-runs from its file, not its seed
+    /// (false in files written before it was recorded).
+    #[serde(default)]
+    pub steered: bool,
     /// The failure's kind.
     pub kind: String,
     /// The failure's message.
@@ -154,6 +158,7 @@ impl From<&FailureReport> for SavedFailure {
     fn from(f: &FailureReport) -> Self {
         Self {
             seed: f.seed,
+            steered: f.steered,
             kind: f.kind.clone(),
             message: f.message.clone(),
             scenario: f.trace.clone(),
@@ -466,7 +471,12 @@ impl fmt::Display for SweepSummary {
         let rest = self.saved.iter().filter(|s| s.shrink_stopped.is_none());
         let shown = super::report::REPORT_SHOWN.min(self.saved.len());
         for s in shrunk.chain(rest).take(shown) {
-            writeln!(f, "- seed {}: {}", s.seed, s.message.lines().next().unwrap_or(""))?;
+            writeln!(
+                f,
+                "- {}: {}",
+                super::report::run_name(s.seed, s.steered),
+                s.message.lines().next().unwrap_or("")
+            )?;
             writeln!(f, "  scenario: {}", s.scenario.display())?;
             if let Some(shrunk) = &s.shrunk {
                 if s.shrink_stopped.is_some() {
@@ -485,16 +495,19 @@ impl fmt::Display for SweepSummary {
             // (each shard saves and shrinks up to its own limits, so merged
             // shards hold more than one sweep of the same seeds would)
             let shrunk = self.saved.iter().filter(|s| s.shrink_stopped.is_some()).count();
-            let mut listed: Vec<u64> = self
+            let mut listed: Vec<(u64, bool)> = self
                 .saved
                 .iter()
                 .filter(|s| s.shrink_stopped.is_some())
                 .chain(self.saved.iter().filter(|s| s.shrink_stopped.is_none()))
                 .skip(shown)
-                .map(|s| s.seed)
+                .map(|s| (s.seed, s.steered))
                 .collect();
             listed.sort_unstable();
-            let more: Vec<String> = listed.iter().map(u64::to_string).collect();
+            let more: Vec<String> = listed
+                .iter()
+                .map(|&(seed, steered)| super::report::short_name(seed, steered))
+                .collect();
             writeln!(
                 f,
                 "- {} more saved beside these (seeds {}); {} saved in all, {} shrunk",
