@@ -408,25 +408,14 @@ mod tests {
 
     #[test]
     fn verdicts_count_in_words() {
-        assert_eq!(
-            stats(AssertionKind::Reachable, 1, 1, 1).verdict(),
-            "reached 1 time, in 1 run"
-        );
-        assert_eq!(
-            stats(AssertionKind::Reachable, 3, 3, 2).verdict(),
-            "reached 3 times, in 2 runs"
-        );
-        assert_eq!(
-            stats(AssertionKind::Sometimes, 1, 1, 1).verdict(),
-            "true 1 of 1 time, in 1 run"
-        );
-        assert_eq!(
-            stats(AssertionKind::Sometimes, 40, 12, 9).verdict(),
-            "true 12 of 40 times, in 9 runs"
-        );
-        assert_eq!(
-            stats(AssertionKind::Unreachable, 1, 1, 1).verdict(),
-            "REACHED 1 time, in 1 run"
-        );
+        for (kind, evaluations, hits, runs, verdict) in [
+            (AssertionKind::Reachable, 1, 1, 1, "reached 1 time, in 1 run"),
+            (AssertionKind::Reachable, 3, 3, 2, "reached 3 times, in 2 runs"),
+            (AssertionKind::Sometimes, 1, 1, 1, "true 1 of 1 time, in 1 run"),
+            (AssertionKind::Sometimes, 40, 12, 9, "true 12 of 40 times, in 9 runs"),
+            (AssertionKind::Unreachable, 1, 1, 1, "REACHED 1 time, in 1 run"),
+        ] {
+            assert_eq!(stats(kind, evaluations, hits, runs).verdict(), verdict);
+        }
     }
 }

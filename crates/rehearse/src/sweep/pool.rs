@@ -223,6 +223,28 @@ pub(super) struct Pooled {
     pub(super) totals: Totals,
 }
 
+/// The next seed a worker runs, with its index: `None` once the time
+/// budget ran out (noted in `out_of_time`) or no index below `end()` (read
+/// after taking one: it may shrink meanwhile) is left. Every pool's
+/// workers take their seeds this way.
+pub(super) fn take_next(
+    plan: &Plan,
+    start: Instant,
+    next: &AtomicU64,
+    end: &dyn Fn() -> u64,
+    out_of_time: &AtomicBool,
+) -> Option<(u64, u64)> {
+    if plan.budget.is_some_and(|b| start.elapsed() >= b) {
+        out_of_time.store(true, Ordering::Relaxed);
+        return None;
+    }
+    let i = next.fetch_add(1, Ordering::Relaxed);
+    if i >= end() {
+        return None;
+    }
+    plan.seed_at(i).map(|seed| (i, seed))
+}
+
 /// Runs the plan's seeds on its worker threads, each taking the next seed
 /// until none (or no time) is left.
 pub(super) fn run_pool<F>(
@@ -247,16 +269,8 @@ where
         for _ in 0..plan.threads.min(plan.total.max(1) as usize) {
             scope.spawn(|| {
                 let mut mine = Totals::default();
-                loop {
-                    if plan.budget.is_some_and(|b| start.elapsed() >= b) {
-                        out_of_time.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= plan.total {
-                        break;
-                    }
-                    let Some(seed) = plan.seed_at(i) else { break };
+                let end = || plan.total;
+                while let Some((_, seed)) = take_next(plan, start, &next, &end, &out_of_time) {
                     let outcome = run_once(f, seed, None, faults);
                     runs.fetch_add(1, Ordering::Relaxed);
                     calls.fetch_add(outcome.calls, Ordering::Relaxed);

@@ -81,7 +81,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::knobs::Plan;
-use super::pool::{Outcome, Pooled, keep_lowest, run_phase};
+use super::pool::{Outcome, Pooled, keep_lowest, run_phase, take_next};
 use super::stop::Done;
 use super::totals::{FailedSeed, Totals};
 use crate::Failure;
@@ -432,16 +432,8 @@ where
         std::thread::scope(|scope| {
             for _ in 0..plan.threads.min((end - first) as usize) {
                 scope.spawn(|| {
-                    loop {
-                        if plan.budget.is_some_and(|b| start.elapsed() >= b) {
-                            out_of_time.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= end {
-                            break;
-                        }
-                        let Some(seed) = plan.seed_at(i) else { break };
+                    let end = || end;
+                    while let Some((i, seed)) = take_next(plan, start, &next, &end, &out_of_time) {
                         // Saved regressions run as they were found: fresh.
                         let given = if (i as usize) < plan.regressions.len() {
                             None

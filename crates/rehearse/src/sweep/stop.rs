@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::knobs::Plan;
-use super::pool::{Outcome, Pooled, keep_lowest, run_once};
+use super::pool::{Outcome, Pooled, keep_lowest, run_once, take_next};
 use super::totals::{FailedSeed, Totals};
 use crate::Failure;
 use crate::sim::{FaultConfig, RunStats, Sim};
@@ -180,16 +180,8 @@ where
     std::thread::scope(|scope| {
         for _ in 0..plan.threads.min(plan.total.max(1) as usize) {
             scope.spawn(|| {
-                loop {
-                    if plan.budget.is_some_and(|b| start.elapsed() >= b) {
-                        out_of_time.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= plan.total || i >= limit.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let Some(seed) = plan.seed_at(i) else { break };
+                let end = || plan.total.min(limit.load(Ordering::Relaxed));
+                while let Some((i, seed)) = take_next(plan, start, &next, &end, &out_of_time) {
                     let outcome = run_once(f, seed, None, faults);
                     let done = Done::new(seed, outcome);
                     let (kept, failed) = {
