@@ -104,14 +104,15 @@ fn four_shards_merged_equal_one_unsharded_run() {
         "every failure saved (save_limit 1000)"
     );
     // The text lists five and says how many more were saved (and which).
-    if merged.saved.len() > 5 {
-        let text = merged.to_string();
-        let line = format!("- {} more saved beside these (seeds ", merged.saved.len() - 5);
-        assert!(text.contains(&line), "{text}");
-        assert!(text.contains(&format!("{} saved in all", merged.saved.len())), "{text}");
-    } else {
-        panic!("the workload saves more than five failures: {}", merged.saved.len());
-    }
+    assert!(
+        merged.saved.len() > 5,
+        "the workload saves more than five: {}",
+        merged.saved.len()
+    );
+    let text = merged.to_string();
+    let line = format!("- {} more saved beside these (seeds ", merged.saved.len() - 5);
+    assert!(text.contains(&line), "{text}");
+    assert!(text.contains(&format!("{} saved in all", merged.saved.len())), "{text}");
 
     // Three of four shards: merged, with the fourth listed as missing.
     let three = SweepSummary::merge(&parts[..3]).unwrap();

@@ -469,8 +469,9 @@ impl fmt::Display for SweepSummary {
         // prints them.
         let shrunk = self.saved.iter().filter(|s| s.shrink_stopped.is_some());
         let rest = self.saved.iter().filter(|s| s.shrink_stopped.is_none());
-        let shown = super::report::REPORT_SHOWN.min(self.saved.len());
-        for s in shrunk.chain(rest).take(shown) {
+        let ordered: Vec<&SavedFailure> = shrunk.chain(rest).collect();
+        let shown = super::report::REPORT_SHOWN.min(ordered.len());
+        for s in &ordered[..shown] {
             writeln!(
                 f,
                 "- {}: {}",
@@ -495,14 +496,7 @@ impl fmt::Display for SweepSummary {
             // (each shard saves and shrinks up to its own limits, so merged
             // shards hold more than one sweep of the same seeds would)
             let shrunk = self.saved.iter().filter(|s| s.shrink_stopped.is_some()).count();
-            let mut listed: Vec<(u64, bool)> = self
-                .saved
-                .iter()
-                .filter(|s| s.shrink_stopped.is_some())
-                .chain(self.saved.iter().filter(|s| s.shrink_stopped.is_none()))
-                .skip(shown)
-                .map(|s| (s.seed, s.steered))
-                .collect();
+            let mut listed: Vec<(u64, bool)> = ordered[shown..].iter().map(|s| (s.seed, s.steered)).collect();
             listed.sort_unstable();
             let more: Vec<String> = listed
                 .iter()
